@@ -1,0 +1,28 @@
+/* config.h - settings of `ocireg serve`, from (lowest to highest precedence) built-in
+ * defaults, a JSON config file, OCIREG_* environment variables and command-line flags. */
+#ifndef OCIREG_CONFIG_H
+#define OCIREG_CONFIG_H
+
+#include <limits.h>
+#include <stddef.h>
+
+typedef struct config {
+    char listen[288];        /* HOST:PORT */
+    char data_dir[PATH_MAX];
+    int threads;             /* server threads; 0 = automatic */
+    int access_log;          /* 1: one JSON line per request on stdout */
+    int log_level;           /* 0 error .. 3 debug */
+    int connection_timeout;  /* seconds of inactivity before a connection is closed */
+    int max_connections;
+    int upload_expiry;       /* seconds an idle upload session is kept */
+} config;
+
+void config_defaults(config *c);
+
+/* Apply file, environment and flags for `serve`. Returns 0, 1 when --help was printed,
+ * or a negative code with a message in err. */
+int config_load_serve(config *c, int argc, char **argv, char *err, size_t errlen);
+
+void config_print_serve_help(const char *prog);
+
+#endif

@@ -1,0 +1,329 @@
+/* http.c - libmicrohttpd glue (see http.h): creates the request object on the first call,
+ * routes it, streams the body to the handler, and logs and frees it when MHD is done. */
+#include "server/http.h"
+#include "server/errors.h"
+#include "server/log.h"
+#include "server/router.h"
+#include "storage/reg_error.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define API_VERSION_HEADER "Docker-Distribution-API-Version"
+
+static pthread_key_t index_key;
+static pthread_once_t index_key_once = PTHREAD_ONCE_INIT;
+
+static void close_thread_index(void *ix)
+{
+    index_close(ix);
+}
+
+static void make_index_key(void)
+{
+    pthread_key_create(&index_key, close_thread_index);
+}
+
+index_db *request_index(request *req)
+{
+    pthread_once(&index_key_once, make_index_key);
+    index_db *ix = pthread_getspecific(index_key);
+    if (!ix) {
+        if (index_open(&ix, req->srv->st->db_path) < 0) {
+            log_msg(LOG_ERROR, "cannot open the index %s", req->srv->st->db_path);
+            return NULL;
+        }
+        pthread_setspecific(index_key, ix);
+    }
+    return ix;
+}
+
+int request_is(const request *req, const char *method)
+{
+    return strcmp(req->method, method) == 0;
+}
+
+const char *request_header(request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *request_query(request *req, const char *key)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+int64_t request_content_length(request *req)
+{
+    const char *v = request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    char *end = NULL;
+    if (!v || !*v)
+        return -1;
+    long long n = strtoll(v, &end, 10);
+    return (*end || n < 0) ? -1 : (int64_t)n;
+}
+
+struct MHD_Response *response_empty(void)
+{
+    return MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+}
+
+struct MHD_Response *response_from_fd(int fd, uint64_t offset, uint64_t length)
+{
+    return MHD_create_response_from_fd_at_offset64(length, fd, offset);
+}
+
+static ssize_t no_body_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+/* For HEAD: MHD announces `length` but never reads a body. */
+struct MHD_Response *response_sized_nobody(uint64_t length)
+{
+    return MHD_create_response_from_callback(length, 4096, no_body_reader, NULL, NULL);
+}
+
+struct MHD_Response *response_from_copy(const void *data, size_t len)
+{
+    return MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+}
+
+void response_header(struct MHD_Response *r, const char *name, const char *value)
+{
+    if (r && value)
+        MHD_add_response_header(r, name, value);
+}
+
+void request_send(request *req, unsigned status, struct MHD_Response *r)
+{
+    if (req->sent) {
+        if (r)
+            MHD_destroy_response(r);
+        return;
+    }
+    req->sent = 1;
+    if (!r) {
+        log_msg(LOG_ERROR, "out of memory building a response");
+        status = 500;
+        r = response_empty();
+        if (!r)
+            return;
+    }
+    MHD_add_response_header(r, API_VERSION_HEADER, "registry/2.0");
+    req->status = status;
+    if (MHD_queue_response(req->conn, status, r) != MHD_YES)
+        log_msg(LOG_ERROR, "could not queue a %u response for %s %s", status, req->method,
+                req->url);
+    MHD_destroy_response(r);
+}
+
+struct MHD_Response *response_json(request *req, json_t *body, const char *content_type)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text)
+        return NULL;
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(text);
+        return NULL;
+    }
+    req->bytes_out = strlen(text);
+    response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                    content_type ? content_type : "application/json; charset=utf-8");
+    return r;
+}
+
+void reply_json(request *req, unsigned status, json_t *body, const char *content_type)
+{
+    request_send(req, status, response_json(req, body, content_type));
+}
+
+static request *request_new(server *srv, struct MHD_Connection *conn, const char *url,
+                            const char *method)
+{
+    request *req = calloc(1, sizeof(*req));
+    if (!req)
+        return NULL;
+    arena_init(&req->mem);
+    req->conn = conn;
+    req->srv = srv;
+    req->method = method;
+    req->url = url;
+    clock_gettime(CLOCK_MONOTONIC, &req->started);
+    return req;
+}
+
+static int has_body(request *req)
+{
+    return request_content_length(req) > 0 ||
+           request_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
+
+static void dispatch(request *req)
+{
+    req->dispatched = 1;
+    router_dispatch(req);
+    if (!req->sent && !req->on_done)
+        reply_error(req, 500, "UNKNOWN", "handler sent no response");
+}
+
+/* MHD calls this once with the headers, once per body piece, and once at the end. A request
+ * with a body is routed at the first call, so that a bad request is refused before its body
+ * is read (MHD then closes the connection). One without a body is routed at the last call:
+ * answering at the first would make MHD drop keep-alive. */
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *data,
+                                 size_t *data_size, void **con_cls)
+{
+    request *req = *con_cls;
+    if (!req) {
+        if (!(req = request_new(cls, conn, url, method)))
+            return MHD_NO;
+        *con_cls = req;
+        if (has_body(req))
+            dispatch(req);
+        return MHD_YES;
+    }
+    if (*data_size > 0) {
+        req->bytes_in += *data_size;
+        if (!req->sent && !req->body_stopped && req->on_body &&
+            req->on_body(req, data, *data_size) < 0)
+            req->body_stopped = 1;
+        *data_size = 0;
+        return MHD_YES;
+    }
+    if (!req->dispatched)
+        dispatch(req);
+    if (!req->sent && req->on_done)
+        req->on_done(req);
+    if (!req->sent)
+        reply_error(req, 500, "UNKNOWN", "handler sent no response");
+    return MHD_YES;
+}
+
+static void client_address(char *out, size_t n, struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    out[0] = '\0';
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)n);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)n);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    server *srv = cls;
+    request *req = *con_cls;
+    if (!req)
+        return;
+    if (req->on_cleanup)
+        req->on_cleanup(req);
+    if (srv->cfg.access_log) {
+        struct timespec now;
+        char client[INET6_ADDRSTRLEN];
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        client_address(client, sizeof(client), conn);
+        access_entry e = {
+            .client = client,
+            .method = req->method,
+            .path = req->url,
+            .status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? req->status : 499,
+            .bytes_in = req->bytes_in,
+            .bytes_out = req->bytes_out,
+            .duration_ms = (double)(now.tv_sec - req->started.tv_sec) * 1e3 +
+                           (double)(now.tv_nsec - req->started.tv_nsec) / 1e6,
+        };
+        log_access(&e);
+    }
+    arena_free(&req->mem);
+    free(req);
+    *con_cls = NULL;
+}
+
+/* Resolve "HOST:PORT" ("[v6]:PORT" too) into a socket address. */
+static int resolve_listen(struct sockaddr_storage *out, const char *listen)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    if (!colon || (size_t)(colon - listen) >= sizeof(host))
+        return REG_EINVALID;
+    const char *h = listen;
+    size_t hl = (size_t)(colon - listen);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    if (getaddrinfo(hl ? host : NULL, colon + 1, &hints, &res) != 0 || !res)
+        return REG_EINVALID;
+    memcpy(out, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return REG_OK;
+}
+
+static unsigned thread_count(const config *cfg)
+{
+    if (cfg->threads > 0)
+        return (unsigned)cfg->threads;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return (unsigned)(cores > 0 ? cores * 2 : 4);
+}
+
+int server_start(server *srv)
+{
+    struct sockaddr_storage addr;
+    if (resolve_listen(&addr, srv->cfg.listen) < 0) {
+        log_msg(LOG_ERROR, "cannot resolve listen address %s", srv->cfg.listen);
+        return REG_EINVALID;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (addr.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    srv->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, thread_count(&srv->cfg), MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)srv->cfg.connection_timeout, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)srv->cfg.max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(128 * 1024), MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+    if (!srv->daemon) {
+        log_msg(LOG_ERROR, "cannot listen on %s", srv->cfg.listen);
+        return REG_ERROR;
+    }
+    return REG_OK;
+}
+
+void server_stop(server *srv, int grace_seconds)
+{
+    if (!srv->daemon)
+        return;
+    MHD_quiesce_daemon(srv->daemon);
+    for (int waited = 0; waited < grace_seconds * 20; waited++) {
+        const union MHD_DaemonInfo *info =
+            MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        if (!info || info->num_connections == 0)
+            break;
+        usleep(50000);
+    }
+    MHD_stop_daemon(srv->daemon);
+    srv->daemon = NULL;
+}

@@ -1,0 +1,93 @@
+/* http.h - the HTTP layer over libmicrohttpd: the request object handlers work on, body
+ * streaming callbacks, response helpers, and the per-thread index connection. */
+#ifndef OCIREG_HTTP_H
+#define OCIREG_HTTP_H
+
+#include "server/arena.h"
+#include "server/config.h"
+#include "storage/store.h"
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdint.h>
+#include <time.h>
+
+typedef struct request request;
+
+/* Handlers that need the request body set these in their first call. on_body gets each piece
+ * (return < 0 to ignore the rest: the handler must then have recorded why); on_done runs once
+ * the body is complete and must send a response; on_cleanup runs when the request ends, sent
+ * or not (release sessions, close files). */
+typedef int (*body_fn)(request *req, const char *data, size_t len);
+typedef void (*done_fn)(request *req);
+typedef void (*cleanup_fn)(request *req);
+
+typedef enum {
+    RT_NONE,
+    RT_BASE,
+    RT_CATALOG,
+    RT_BLOB,
+    RT_UPLOAD_START,
+    RT_UPLOAD,
+    RT_MANIFEST,
+    RT_TAGS,
+    RT_REFERRERS,
+    RT_HEALTH,
+    RT_READY,
+} route_kind;
+
+typedef struct server server;
+
+struct request {
+    struct MHD_Connection *conn;
+    server *srv;
+    const char *method;
+    const char *url;
+    arena mem;
+    route_kind route;
+    const char *name; /* repository, validated */
+    const char *arg;  /* digest, reference or upload id: still client text */
+    body_fn on_body;
+    done_fn on_done;
+    cleanup_fn on_cleanup;
+    void *state;
+    int dispatched;
+    int body_stopped;
+    int sent;
+    unsigned status;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    struct timespec started;
+};
+
+struct server {
+    config cfg;
+    store *st;
+    struct MHD_Daemon *daemon;
+};
+
+int server_start(server *srv);
+void server_stop(server *srv, int grace_seconds);
+
+int request_is(const request *req, const char *method);
+const char *request_header(request *req, const char *name);
+const char *request_query(request *req, const char *key);
+/* Content-Length of the request, or -1 when absent or not a number. */
+int64_t request_content_length(request *req);
+
+/* The calling thread's index connection (opened on first use), or NULL. */
+index_db *request_index(request *req);
+
+/* Responses: build, add headers, send. request_send takes ownership of the response. */
+struct MHD_Response *response_empty(void);
+struct MHD_Response *response_from_fd(int fd, uint64_t offset, uint64_t length);
+struct MHD_Response *response_sized_nobody(uint64_t length);
+struct MHD_Response *response_from_copy(const void *data, size_t len);
+void response_header(struct MHD_Response *r, const char *name, const char *value);
+void request_send(request *req, unsigned status, struct MHD_Response *r);
+/* A JSON response (steals the reference; NULL content_type means application/json). */
+struct MHD_Response *response_json(request *req, json_t *body, const char *content_type);
+/* Send JSON (steals the reference) with the given Content-Type (NULL: application/json). */
+void reply_json(request *req, unsigned status, json_t *body, const char *content_type);
+
+#endif

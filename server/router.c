@@ -1,0 +1,145 @@
+/* router.c - path and method routing (see router.h). Paths look like
+ * /v2/<name>/{blobs/<digest>, blobs/uploads/[<id>], manifests/<ref>, tags/list,
+ * referrers/<digest>}, where <name> may itself have several segments. */
+#include "server/router.h"
+#include "server/errors.h"
+#include "server/handlers.h"
+#include "storage/reference.h"
+#include "storage/reg_error.h"
+
+#include <string.h>
+
+static int ends_with(const char *s, size_t len, const char *suffix)
+{
+    size_t n = strlen(suffix);
+    return len >= n && memcmp(s + len - n, suffix, n) == 0;
+}
+
+/* `rest` is the path after "/v2/". Splits off the endpoint part from the right. */
+static route_kind split_route(char *rest, char **arg_out)
+{
+    size_t len = strlen(rest);
+    char *slash;
+    *arg_out = NULL;
+    if (ends_with(rest, len, "/tags/list")) {
+        rest[len - strlen("/tags/list")] = '\0';
+        return RT_TAGS;
+    }
+    if (ends_with(rest, len, "/blobs/uploads/") || ends_with(rest, len, "/blobs/uploads")) {
+        rest[len - strlen(ends_with(rest, len, "/") ? "/blobs/uploads/" : "/blobs/uploads")] = '\0';
+        return RT_UPLOAD_START;
+    }
+    if (!(slash = strrchr(rest, '/')))
+        return RT_NONE;
+    *slash = '\0';
+    *arg_out = slash + 1;
+    char *kind = strrchr(rest, '/');
+    if (!kind)
+        return RT_NONE;
+    *kind++ = '\0';
+    if (!strcmp(kind, "manifests"))
+        return RT_MANIFEST;
+    if (!strcmp(kind, "blobs"))
+        return RT_BLOB;
+    if (!strcmp(kind, "referrers"))
+        return RT_REFERRERS;
+    if (!strcmp(kind, "uploads") && ends_with(rest, strlen(rest), "/blobs")) {
+        rest[strlen(rest) - strlen("/blobs")] = '\0';
+        return RT_UPLOAD;
+    }
+    return RT_NONE;
+}
+
+int router_parse(route_kind *route_out, char **name_out, char **arg_out, arena *mem,
+                 const char *path)
+{
+    *name_out = *arg_out = NULL;
+    if (!strcmp(path, "/v2/") || !strcmp(path, "/v2")) {
+        *route_out = RT_BASE;
+        return REG_OK;
+    }
+    if (!strcmp(path, "/v2/_catalog")) {
+        *route_out = RT_CATALOG;
+        return REG_OK;
+    }
+    if (!strcmp(path, "/healthz") || !strcmp(path, "/readyz")) {
+        *route_out = path[1] == 'h' ? RT_HEALTH : RT_READY;
+        return REG_OK;
+    }
+    if (strncmp(path, "/v2/", 4) != 0) {
+        *route_out = RT_NONE;
+        return REG_OK;
+    }
+    char *rest = arena_strdup(mem, path + 4);
+    if (!rest)
+        return REG_ERROR;
+    *route_out = split_route(rest, arg_out);
+    if (*route_out == RT_NONE)
+        return REG_OK;
+    *name_out = rest;
+    return reference_check_name(rest) < 0 ? REG_EINVALID : REG_OK;
+}
+
+typedef struct method_route {
+    route_kind route;
+    const char *method;
+    void (*handler)(request *req);
+} method_route;
+
+static const method_route table[] = {
+    {RT_BASE, "GET", handle_base},
+    {RT_BASE, "HEAD", handle_base},
+    {RT_HEALTH, "GET", handle_health},
+    {RT_READY, "GET", handle_ready},
+    {RT_CATALOG, "GET", handle_catalog},
+    {RT_BLOB, "GET", handle_blob_get},
+    {RT_BLOB, "HEAD", handle_blob_get},
+    {RT_BLOB, "DELETE", handle_blob_delete},
+    {RT_UPLOAD_START, "POST", handle_upload_start},
+    {RT_UPLOAD, "PATCH", handle_upload_patch},
+    {RT_UPLOAD, "PUT", handle_upload_put},
+    {RT_UPLOAD, "GET", handle_upload_status},
+    {RT_UPLOAD, "DELETE", handle_upload_cancel},
+    {RT_MANIFEST, "GET", handle_manifest_get},
+    {RT_MANIFEST, "HEAD", handle_manifest_get},
+    {RT_MANIFEST, "PUT", handle_manifest_put},
+    {RT_MANIFEST, "DELETE", handle_manifest_delete},
+    {RT_TAGS, "GET", handle_tags_list},
+    {RT_REFERRERS, "GET", handle_referrers},
+};
+
+void router_dispatch(request *req)
+{
+    char *name, *arg;
+    route_kind route;
+    int err = router_parse(&route, &name, &arg, &req->mem, req->url);
+    if (err == REG_ERROR) {
+        reply_error(req, 500, "UNKNOWN", "out of memory");
+        return;
+    }
+    if (route == RT_NONE) {
+        reply_error(req, 404, "NOT_FOUND", "no such endpoint: %s", req->url);
+        return;
+    }
+    if (err == REG_EINVALID) {
+        reply_error(req, 400, "NAME_INVALID",
+                    "invalid repository name: lower-case alphanumeric path components "
+                    "separated by '/', '.', '_', '__' or '-', at most 255 characters");
+        return;
+    }
+    req->route = route;
+    req->name = name;
+    req->arg = arg;
+    int route_known = 0;
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        if (table[i].route != route)
+            continue;
+        route_known = 1;
+        if (request_is(req, table[i].method)) {
+            table[i].handler(req);
+            return;
+        }
+    }
+    reply_error(req, route_known ? 405 : 404, "UNSUPPORTED", "method %s is not supported here",
+                req->method);
+}

@@ -1,0 +1,248 @@
+/* uploads.c - blob push: POST /v2/<name>/blobs/uploads/ (session, monolithic ?digest=,
+ * cross-repository ?mount=&from=), PATCH/PUT/GET/DELETE /v2/<name>/blobs/uploads/<id>.
+ * Bodies stream into the session's spool file; nothing is held whole in memory. */
+#include "server/errors.h"
+#include "server/handlers.h"
+#include "server/range.h"
+#include "storage/reference.h"
+#include "storage/reg_error.h"
+
+#include <string.h>
+
+typedef struct upload_state {
+    upload *u;
+    digest expected; /* PUT and monolithic POST */
+    int write_err;
+} upload_state;
+
+static const char *session_location(request *req, const char *id)
+{
+    return arena_printf(&req->mem, "/v2/%s/blobs/uploads/%s", req->name, id);
+}
+
+static void reply_upload_progress(request *req, unsigned status, upload *u)
+{
+    struct MHD_Response *r = response_empty();
+    response_header(r, MHD_HTTP_HEADER_LOCATION, session_location(req, upload_id(u)));
+    response_header(r, MHD_HTTP_HEADER_RANGE, upload_range_text(req, upload_offset(u)));
+    response_header(r, "Docker-Upload-UUID", upload_id(u));
+    request_send(req, status, r);
+}
+
+static void reply_blob_created(request *req, const digest *d)
+{
+    struct MHD_Response *r = response_empty();
+    response_header(r, MHD_HTTP_HEADER_LOCATION,
+                    arena_printf(&req->mem, "/v2/%s/blobs/%s", req->name, d->str));
+    response_header(r, "Docker-Content-Digest", d->str);
+    request_send(req, 201, r);
+}
+
+static void release_session(request *req)
+{
+    upload_state *s = req->state;
+    if (s && s->u)
+        upload_release(req->srv->st->uploads, s->u);
+}
+
+static int append_body(request *req, const char *data, size_t len)
+{
+    upload_state *s = req->state;
+    int err = upload_append(s->u, data, len);
+    if (err < 0)
+        s->write_err = err;
+    return err;
+}
+
+/* Body complete: report a write failure, or commit when a digest was given. */
+static void finish_body(request *req, int commit)
+{
+    upload_state *s = req->state;
+    if (s->write_err < 0) {
+        reply_internal(req, s->write_err, "upload write");
+        return;
+    }
+    if (!commit) {
+        reply_upload_progress(req, 202, s->u);
+        return;
+    }
+    index_db *ix = index_or_reply(req);
+    if (!ix)
+        return;
+    int err = store_commit_upload(req->srv->st, ix, s->u, req->name, &s->expected);
+    if (err == REG_EMISMATCH) {
+        reply_error(req, 400, "DIGEST_INVALID", "uploaded content does not match digest %s",
+                    s->expected.str);
+        return;
+    }
+    if (err < 0) {
+        reply_internal(req, err, "blob commit");
+        return;
+    }
+    s->u = NULL; /* the commit consumed the session */
+    reply_blob_created(req, &s->expected);
+}
+
+static void finish_patch(request *req)
+{
+    finish_body(req, 0);
+}
+
+static void finish_put(request *req)
+{
+    finish_body(req, 1);
+}
+
+static upload_state *new_state(request *req)
+{
+    upload_state *s = arena_alloc(&req->mem, sizeof(*s));
+    if (s) {
+        memset(s, 0, sizeof(*s));
+        req->state = s;
+        req->on_cleanup = release_session;
+    } else {
+        reply_error(req, 500, "UNKNOWN", "out of memory");
+    }
+    return s;
+}
+
+/* Acquire the session named in the path; replies itself on failure. */
+static upload_state *session_or_reply(request *req)
+{
+    upload *u = NULL;
+    int err = upload_acquire(&u, req->srv->st->uploads, req->arg, req->name);
+    if (err == REG_ENOTFOUND) {
+        reply_error(req, 404, "BLOB_UPLOAD_UNKNOWN", "no upload session %s in repository %s",
+                    req->arg, req->name);
+        return NULL;
+    }
+    if (err == REG_EBUSY) {
+        reply_error(req, 409, "BLOB_UPLOAD_INVALID",
+                    "upload %s is in use by another request; retry later", req->arg);
+        return NULL;
+    }
+    upload_state *s = new_state(req);
+    if (!s) {
+        upload_release(req->srv->st->uploads, u);
+        return NULL;
+    }
+    s->u = u;
+    return s;
+}
+
+/* A Content-Range, when sent, must continue exactly where the session stands. */
+static int content_range_or_reply(request *req, upload *u)
+{
+    const char *header = request_header(req, MHD_HTTP_HEADER_CONTENT_RANGE);
+    byte_range cr;
+    if (!header)
+        return REG_OK;
+    int64_t len = request_content_length(req);
+    if (content_range_parse(&cr, header) == REG_OK && cr.start == upload_offset(u) &&
+        (len < 0 || (uint64_t)len == cr.length))
+        return REG_OK;
+    struct MHD_Response *r =
+        error_response(req, "RANGE_INVALID", NULL,
+                       "Content-Range \"%s\" does not continue the upload at offset %llu",
+                       header, (unsigned long long)upload_offset(u));
+    response_header(r, MHD_HTTP_HEADER_LOCATION, session_location(req, upload_id(u)));
+    response_header(r, MHD_HTTP_HEADER_RANGE, upload_range_text(req, upload_offset(u)));
+    response_header(r, "Docker-Upload-UUID", upload_id(u));
+    request_send(req, 416, r);
+    return REG_EINVALID;
+}
+
+static int try_mount(request *req, const char *mount)
+{
+    const char *from = request_query(req, "from");
+    digest d;
+    index_db *ix;
+    if (digest_or_reply(&d, req, mount) < 0)
+        return 1;
+    if (!from || reference_check_name(from) < 0 || !(ix = index_or_reply(req)))
+        return req->sent;
+    int err = store_mount_blob(req->srv->st, ix, req->name, from, &d);
+    if (err == REG_OK) {
+        reply_blob_created(req, &d);
+        return 1;
+    }
+    if (err != REG_ENOTFOUND) {
+        reply_internal(req, err, "blob mount");
+        return 1;
+    }
+    return 0;
+}
+
+void handle_upload_start(request *req)
+{
+    const char *mount = request_query(req, "mount");
+    const char *dg = request_query(req, "digest");
+    char id[UPLOAD_ID_LEN + 1];
+    upload_state *s;
+    if (mount && try_mount(req, mount))
+        return;
+    if (!(s = new_state(req)))
+        return;
+    if (dg && digest_or_reply(&s->expected, req, dg) < 0)
+        return;
+    int err = upload_create(&s->u, id, req->srv->st->uploads, req->name);
+    if (err < 0) {
+        s->u = NULL;
+        reply_internal(req, err, "upload start");
+        return;
+    }
+    if (!dg) {
+        struct MHD_Response *r = response_empty();
+        response_header(r, MHD_HTTP_HEADER_LOCATION, session_location(req, id));
+        response_header(r, MHD_HTTP_HEADER_RANGE, "0-0");
+        response_header(r, "Docker-Upload-UUID", id);
+        request_send(req, 202, r);
+        return;
+    }
+    req->on_body = append_body;
+    req->on_done = finish_put;
+}
+
+void handle_upload_patch(request *req)
+{
+    upload_state *s = session_or_reply(req);
+    if (!s || content_range_or_reply(req, s->u) < 0)
+        return;
+    req->on_body = append_body;
+    req->on_done = finish_patch;
+}
+
+void handle_upload_put(request *req)
+{
+    const char *dg = request_query(req, "digest");
+    digest expected;
+    if (!dg) {
+        reply_error(req, 400, "DIGEST_INVALID", "the digest query parameter is required");
+        return;
+    }
+    if (digest_or_reply(&expected, req, dg) < 0)
+        return;
+    upload_state *s = session_or_reply(req);
+    if (!s || content_range_or_reply(req, s->u) < 0)
+        return;
+    s->expected = expected;
+    req->on_body = append_body;
+    req->on_done = finish_put;
+}
+
+void handle_upload_status(request *req)
+{
+    upload_state *s = session_or_reply(req);
+    if (s)
+        reply_upload_progress(req, 204, s->u);
+}
+
+void handle_upload_cancel(request *req)
+{
+    upload_state *s = session_or_reply(req);
+    if (!s)
+        return;
+    upload_discard(req->srv->st->uploads, s->u);
+    s->u = NULL;
+    request_send(req, 204, response_empty());
+}

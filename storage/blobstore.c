@@ -1,0 +1,145 @@
+/* blobstore.c - blob files on a local disk (see blobstore.h). Durability rule: a blob path
+ * only ever appears by rename() of an fsync'd, verified spool file, followed by a folder fsync. */
+#include "storage/blobstore.h"
+#include "storage/fileio.h"
+#include "storage/reg_error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct blobstore {
+    char *root;        /* DATA */
+    char *uploads_dir; /* DATA/uploads */
+};
+
+static int make_dir(const char *path)
+{
+    if (mkdir(path, 0755) == 0 || errno == EEXIST)
+        return REG_OK;
+    return REG_ERROR;
+}
+
+int blobstore_open(blobstore **out, const char *data_dir)
+{
+    char path[PATH_MAX];
+    blobstore *bs = calloc(1, sizeof(*bs));
+    if (!bs)
+        return REG_ERROR;
+    bs->root = strdup(data_dir);
+    if (asprintf(&bs->uploads_dir, "%s/uploads", data_dir) < 0)
+        bs->uploads_dir = NULL;
+    if (!bs->root || !bs->uploads_dir || make_dir(data_dir) < 0 || make_dir(bs->uploads_dir) < 0)
+        goto fail;
+    snprintf(path, sizeof(path), "%s/blobs", data_dir);
+    if (make_dir(path) < 0)
+        goto fail;
+    for (int alg = 0; alg < 2; alg++) {
+        snprintf(path, sizeof(path), "%s/blobs/%s", data_dir, digest_alg_name(alg));
+        if (make_dir(path) < 0)
+            goto fail;
+        for (int i = 0; i < 256; i++) {
+            snprintf(path, sizeof(path), "%s/blobs/%s/%02x", data_dir, digest_alg_name(alg), i);
+            if (make_dir(path) < 0)
+                goto fail;
+        }
+    }
+    *out = bs;
+    return REG_OK;
+fail:
+    blobstore_close(bs);
+    return REG_ERROR;
+}
+
+void blobstore_close(blobstore *bs)
+{
+    if (!bs)
+        return;
+    free(bs->root);
+    free(bs->uploads_dir);
+    free(bs);
+}
+
+const char *blobstore_uploads_dir(const blobstore *bs)
+{
+    return bs->uploads_dir;
+}
+
+static void blob_dir(char *out, size_t n, const blobstore *bs, const digest *d)
+{
+    const char *hex = digest_hex(d);
+    snprintf(out, n, "%s/blobs/%s/%.2s", bs->root, digest_alg_name(d->alg), hex);
+}
+
+static void blob_path(char *out, size_t n, const blobstore *bs, const digest *d)
+{
+    const char *hex = digest_hex(d);
+    snprintf(out, n, "%s/blobs/%s/%.2s/%s", bs->root, digest_alg_name(d->alg), hex, hex);
+}
+
+int blobstore_open_blob(int *fd_out, uint64_t *size_out, blobstore *bs, const digest *d)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    blob_path(path, sizeof(path), bs, d);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? REG_ENOTFOUND : REG_ERROR;
+    if (fstat(fd, &st) < 0) {
+        close(fd);
+        return REG_ERROR;
+    }
+    *fd_out = fd;
+    *size_out = (uint64_t)st.st_size;
+    return REG_OK;
+}
+
+static int fsync_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return REG_ERROR;
+    int err = fsync(fd) == 0 ? REG_OK : REG_ERROR;
+    close(fd);
+    return err;
+}
+
+int blobstore_commit(blobstore *bs, const char *spool_path, int spool_fd, const digest *d)
+{
+    char path[PATH_MAX], dir[PATH_MAX];
+    blob_path(path, sizeof(path), bs, d);
+    if (access(path, F_OK) == 0)
+        return unlink(spool_path) == 0 ? REG_OK : REG_ERROR;
+    if (fsync(spool_fd) < 0)
+        return fileio_errno_to_reg(errno);
+    if (fchmod(spool_fd, 0444) < 0 || rename(spool_path, path) < 0)
+        return REG_ERROR;
+    blob_dir(dir, sizeof(dir), bs, d);
+    return fsync_dir(dir);
+}
+
+int blobstore_write(blobstore *bs, const digest *d, const void *data, size_t len)
+{
+    char spool[PATH_MAX];
+    unsigned char rnd[8];
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+        return REG_ERROR;
+    snprintf(spool, sizeof(spool), "%s/.m-%02x%02x%02x%02x%02x%02x%02x%02x", bs->uploads_dir,
+             rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+    int fd = open(spool, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return fileio_errno_to_reg(errno);
+    int err = fileio_write_all(fd, data, len);
+    if (err == REG_OK)
+        err = blobstore_commit(bs, spool, fd, d);
+    close(fd);
+    if (err < 0)
+        unlink(spool);
+    return err;
+}

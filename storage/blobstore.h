@@ -1,0 +1,31 @@
+/* blobstore.h - immutable content-addressed blob files under DATA/blobs/<alg>/<xx>/<hex>,
+ * and the spool files in DATA/uploads/ they are made from. Nothing here touches the index:
+ * callers order file and index changes (file first on commit, row first on delete). */
+#ifndef OCIREG_BLOBSTORE_H
+#define OCIREG_BLOBSTORE_H
+
+#include "storage/digest.h"
+
+#include <stdint.h>
+#include <stddef.h>
+
+typedef struct blobstore blobstore;
+
+/* Create the folder layout under data_dir if missing. */
+int blobstore_open(blobstore **out, const char *data_dir);
+void blobstore_close(blobstore *bs);
+
+const char *blobstore_uploads_dir(const blobstore *bs);
+
+/* Open a blob for reading. REG_ENOTFOUND if the file is missing. Caller closes *fd_out. */
+int blobstore_open_blob(int *fd_out, uint64_t *size_out, blobstore *bs, const digest *d);
+
+/* Make `spool_path` (fully written, its digest verified by the caller) the blob `d`:
+ * fsync it, make it read-only, rename it into place and fsync the folder. If the blob already
+ * exists the spool is removed instead. Either way the spool path is gone on success. */
+int blobstore_commit(blobstore *bs, const char *spool_path, int spool_fd, const digest *d);
+
+/* Write `len` bytes as blob `d` through a spool file (manifests). */
+int blobstore_write(blobstore *bs, const digest *d, const void *data, size_t len);
+
+#endif

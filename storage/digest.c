@@ -1,0 +1,152 @@
+/* digest.c - digest parsing and streaming SHA-256/SHA-512 via OpenSSL EVP (see digest.h). */
+#include "storage/digest.h"
+#include "storage/reg_error.h"
+
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <errno.h>
+
+struct digester {
+    digest_alg alg;
+    EVP_MD_CTX *ctx;
+};
+
+static const struct {
+    const char *name;
+    size_t hex_len;
+} algs[] = {{"sha256", 64}, {"sha512", 128}};
+
+const char *digest_alg_name(digest_alg alg)
+{
+    return algs[alg].name;
+}
+
+const char *digest_hex(const digest *d)
+{
+    return d->str + strlen(algs[d->alg].name) + 1;
+}
+
+static int is_lower_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return 0;
+    }
+    return 1;
+}
+
+int digest_parse(digest *out, const char *text)
+{
+    const char *colon = text ? strchr(text, ':') : NULL;
+    if (!colon)
+        return REG_EINVALID;
+    size_t alg_len = (size_t)(colon - text);
+    for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
+        if (strlen(algs[i].name) != alg_len || memcmp(text, algs[i].name, alg_len) != 0)
+            continue;
+        const char *hex = colon + 1;
+        if (strlen(hex) != algs[i].hex_len || !is_lower_hex(hex, algs[i].hex_len))
+            return REG_EINVALID;
+        out->alg = (digest_alg)i;
+        memcpy(out->str, text, alg_len + 1 + algs[i].hex_len + 1);
+        return REG_OK;
+    }
+    return REG_EINVALID;
+}
+
+static const EVP_MD *alg_md(digest_alg alg)
+{
+    return alg == DIGEST_SHA512 ? EVP_sha512() : EVP_sha256();
+}
+
+int digester_new(digester **out, digest_alg alg)
+{
+    digester *h = calloc(1, sizeof(*h));
+    if (!h)
+        return REG_ERROR;
+    h->alg = alg;
+    h->ctx = EVP_MD_CTX_new();
+    if (!h->ctx || EVP_DigestInit_ex(h->ctx, alg_md(alg), NULL) != 1) {
+        digester_free(h);
+        return REG_ERROR;
+    }
+    *out = h;
+    return REG_OK;
+}
+
+int digester_update(digester *h, const void *data, size_t len)
+{
+    return EVP_DigestUpdate(h->ctx, data, len) == 1 ? REG_OK : REG_ERROR;
+}
+
+static void format_digest(digest *out, digest_alg alg, const unsigned char *md, unsigned n)
+{
+    static const char hexchars[] = "0123456789abcdef";
+    size_t pos = (size_t)snprintf(out->str, sizeof(out->str), "%s:", algs[alg].name);
+    for (unsigned i = 0; i < n; i++) {
+        out->str[pos++] = hexchars[md[i] >> 4];
+        out->str[pos++] = hexchars[md[i] & 15];
+    }
+    out->str[pos] = '\0';
+    out->alg = alg;
+}
+
+int digester_peek(digest *out, const digester *h)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    int err = REG_ERROR;
+    EVP_MD_CTX *copy = EVP_MD_CTX_new();
+    if (copy && EVP_MD_CTX_copy_ex(copy, h->ctx) == 1 && EVP_DigestFinal_ex(copy, md, &n) == 1) {
+        format_digest(out, h->alg, md, n);
+        err = REG_OK;
+    }
+    EVP_MD_CTX_free(copy);
+    return err;
+}
+
+void digester_free(digester *h)
+{
+    if (!h)
+        return;
+    EVP_MD_CTX_free(h->ctx);
+    free(h);
+}
+
+int digest_buffer(digest *out, digest_alg alg, const void *data, size_t len)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    if (EVP_Digest(data, len, md, &n, alg_md(alg), NULL) != 1)
+        return REG_ERROR;
+    format_digest(out, alg, md, n);
+    return REG_OK;
+}
+
+int digest_file(digest *out, digest_alg alg, int fd, uint64_t size)
+{
+    enum { CHUNK = 1 << 20 };
+    digester *h = NULL;
+    char *chunk = malloc(CHUNK);
+    uint64_t pos = 0;
+    int err = REG_ERROR;
+    if (!chunk || digester_new(&h, alg) < 0)
+        goto done;
+    while (pos < size) {
+        size_t want = size - pos < CHUNK ? (size_t)(size - pos) : CHUNK;
+        ssize_t n = pread(fd, chunk, want, (off_t)pos);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || digester_update(h, chunk, (size_t)n) < 0)
+            goto done;
+        pos += (uint64_t)n;
+    }
+    err = digester_peek(out, h);
+done:
+    digester_free(h);
+    free(chunk);
+    return err;
+}

@@ -1,0 +1,26 @@
+/* fileio.c - POSIX file helpers (see fileio.h). */
+#include "storage/fileio.h"
+#include "storage/reg_error.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+int fileio_errno_to_reg(int e)
+{
+    return (e == ENOSPC || e == EDQUOT) ? REG_ENOSPACE : REG_ERROR;
+}
+
+int fileio_write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return fileio_errno_to_reg(errno);
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}

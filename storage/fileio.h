@@ -1,0 +1,12 @@
+/* fileio.h - small POSIX file helpers shared by the storage modules. */
+#ifndef OCIREG_FILEIO_H
+#define OCIREG_FILEIO_H
+
+#include <stddef.h>
+
+/* write() until done; REG_ENOSPACE for a full disk or quota, REG_ERROR otherwise. */
+int fileio_write_all(int fd, const void *data, size_t len);
+/* Map an errno value to a reg_error code. */
+int fileio_errno_to_reg(int e);
+
+#endif

@@ -1,0 +1,162 @@
+/* store.c - durable composite writes over blobstore + index (see store.h). */
+#include "storage/store.h"
+#include "storage/reg_error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int store_open(store **out, const char *data_dir)
+{
+    store *s = calloc(1, sizeof(*s));
+    if (!s)
+        return REG_ERROR;
+    if (!(s->data_dir = strdup(data_dir)) || asprintf(&s->db_path, "%s/meta.db", data_dir) < 0 ||
+        blobstore_open(&s->blobs, data_dir) < 0 ||
+        upload_table_new(&s->uploads, blobstore_uploads_dir(s->blobs)) < 0) {
+        store_close(s);
+        return REG_ERROR;
+    }
+    *out = s;
+    return REG_OK;
+}
+
+void store_close(store *s)
+{
+    if (!s)
+        return;
+    upload_table_free(s->uploads);
+    blobstore_close(s->blobs);
+    free(s->db_path);
+    free(s->data_dir);
+    free(s);
+}
+
+int store_commit_upload(store *s, index_db *ix, upload *u, const char *repo, const digest *expected)
+{
+    digest actual;
+    int64_t repo_id;
+    int err = upload_digest(&actual, u, expected->alg);
+    if (err < 0)
+        return err;
+    if (strcmp(actual.str, expected->str) != 0)
+        return REG_EMISMATCH;
+    if ((err = index_begin(ix)) < 0)
+        return err;
+    if ((err = index_repo_ensure(&repo_id, ix, repo)) < 0 ||
+        (err = blobstore_commit(s->blobs, upload_spool_path(u), upload_spool_fd(u), expected)) < 0 ||
+        (err = index_blob_link(ix, repo_id, expected, upload_offset(u))) < 0 ||
+        (err = index_commit(ix)) < 0) {
+        index_rollback(ix);
+        return err;
+    }
+    upload_discard(s->uploads, u);
+    return REG_OK;
+}
+
+int store_mount_blob(store *s, index_db *ix, const char *repo, const char *from, const digest *d)
+{
+    uint64_t size;
+    int64_t repo_id;
+    int err = index_begin(ix);
+    if (err < 0)
+        return err;
+    if ((err = index_blob_in_repo(&size, ix, from, d)) < 0 ||
+        (err = index_repo_ensure(&repo_id, ix, repo)) < 0 ||
+        (err = index_blob_link(ix, repo_id, d, size)) < 0 || (err = index_commit(ix)) < 0) {
+        index_rollback(ix);
+        return err;
+    }
+    (void)s;
+    return REG_OK;
+}
+
+/* Inside the write transaction: every reference must be in the repository. */
+static int check_refs(index_db *ix, int64_t repo_id, const manifest_info *info, char *missing_out)
+{
+    for (size_t i = 0; i < info->nrefs; i++) {
+        const manifest_ref *r = &info->refs[i];
+        uint64_t size = 0;
+        int err;
+        if (r->foreign)
+            continue;
+        if (r->kind == REF_MANIFEST)
+            err = index_manifest_in_repo_id(ix, repo_id, r->dg.str);
+        else
+            err = index_blob_in_repo_id(&size, ix, repo_id, r->dg.str);
+        if (err == REG_ENOTFOUND)
+            snprintf(missing_out, DIGEST_MAX, "%s", r->dg.str);
+        if (err < 0)
+            return err;
+        if (r->kind != REF_MANIFEST && size != r->size) {
+            snprintf(missing_out, DIGEST_MAX, "%s", r->dg.str);
+            return REG_EINVALID;
+        }
+    }
+    return REG_OK;
+}
+
+static int insert_manifest(index_db *ix, int64_t repo_id, const manifest_put *put)
+{
+    const manifest_info *info = put->info;
+    int inserted = 0;
+    manifest_record rec = {
+        .dg = put->dg,
+        .media_type = info->media_type,
+        .artifact_type = info->artifact_type,
+        .subject = info->has_subject ? info->subject.str : NULL,
+        .annotations = info->annotations,
+        .size = put->len,
+    };
+    int err = index_manifest_insert(&inserted, ix, repo_id, &rec);
+    for (size_t i = 0; err == REG_OK && inserted && i < info->nrefs; i++)
+        err = index_manifest_ref_insert(ix, repo_id, put->dg->str, info->refs[i].dg.str,
+                                        manifest_ref_kind_name(info->refs[i].kind));
+    if (err == REG_OK && inserted && info->has_subject)
+        err = index_manifest_ref_insert(ix, repo_id, put->dg->str, info->subject.str, "subject");
+    for (size_t i = 0; err == REG_OK && i < put->ntags; i++)
+        err = index_tag_set(ix, repo_id, put->tags[i], put->dg->str);
+    return err;
+}
+
+int store_put_manifest(store *s, index_db *ix, const manifest_put *put, char *missing_out)
+{
+    int64_t repo_id;
+    int err = index_begin(ix);
+    if (err < 0)
+        return err;
+    if ((err = index_repo_ensure(&repo_id, ix, put->repo)) < 0 ||
+        (err = check_refs(ix, repo_id, put->info, missing_out)) < 0 ||
+        (err = blobstore_write(s->blobs, put->dg, put->body, put->len)) < 0 ||
+        (err = index_blob_link(ix, repo_id, put->dg, put->len)) < 0 ||
+        (err = insert_manifest(ix, repo_id, put)) < 0 || (err = index_commit(ix)) < 0) {
+        index_rollback(ix);
+        return err;
+    }
+    return REG_OK;
+}
+
+/* Run a read-check-delete under the write lock so it cannot interleave with a manifest PUT. */
+static int finish_tx(index_db *ix, int err)
+{
+    if (err == REG_OK && (err = index_commit(ix)) == REG_OK)
+        return REG_OK;
+    index_rollback(ix);
+    return err;
+}
+
+int store_unlink_blob(index_db *ix, const char *repo, const digest *d, char *conflict_out)
+{
+    int err = index_begin(ix);
+    if (err < 0)
+        return err;
+    return finish_tx(ix, index_blob_unlink(conflict_out, ix, repo, d));
+}
+
+int store_delete_manifest(index_db *ix, const char *repo, const digest *d, char *conflict_out)
+{
+    int err = index_begin(ix);
+    if (err < 0)
+        return err;
+    return finish_tx(ix, index_manifest_delete(conflict_out, ix, repo, d));
+}

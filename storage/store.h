@@ -1,0 +1,50 @@
+/* store.h - the registry's write operations, each one durable and atomic: they order blob
+ * files and index rows so that the index never points at a missing file (file first, then the
+ * SQLite transaction, which also holds the write lock while the file appears). Handlers call
+ * these and the index read functions; they never see paths or SQL. */
+#ifndef OCIREG_STORE_H
+#define OCIREG_STORE_H
+
+#include "storage/blobstore.h"
+#include "storage/index.h"
+#include "storage/manifest.h"
+#include "storage/uploads.h"
+
+typedef struct store {
+    char *data_dir;
+    char *db_path;
+    blobstore *blobs;
+    upload_table *uploads;
+} store;
+
+int store_open(store **out, const char *data_dir);
+void store_close(store *s);
+
+/* Finish an upload: verify that its content has digest `expected` (REG_EMISMATCH if not, the
+ * session stays usable), make the blob and link it into the session's repository. On success
+ * the session is gone. */
+int store_commit_upload(store *s, index_db *ix, upload *u, const char *repo, const digest *expected);
+
+/* Link a blob already in `from` into `repo`. REG_ENOTFOUND if `from` does not have it. */
+int store_mount_blob(store *s, index_db *ix, const char *repo, const char *from, const digest *d);
+
+typedef struct manifest_put {
+    const char *repo;
+    const digest *dg;         /* digest of `body` */
+    const char *body;
+    size_t len;
+    const manifest_info *info;
+    const char *const *tags;  /* tags to point at it */
+    size_t ntags;
+} manifest_put;
+
+/* Store a manifest and its tags. REG_ENOTFOUND when a referenced blob or child manifest is
+ * not in the repository (its digest in missing_out, DIGEST_MAX bytes), REG_EINVALID when a
+ * referenced blob's size differs from its descriptor. */
+int store_put_manifest(store *s, index_db *ix, const manifest_put *put, char *missing_out);
+
+/* Transactional wrappers of the index deletes (see index.h for their results). */
+int store_unlink_blob(index_db *ix, const char *repo, const digest *d, char *conflict_out);
+int store_delete_manifest(index_db *ix, const char *repo, const digest *d, char *conflict_out);
+
+#endif

@@ -1,0 +1,348 @@
+/* uploads.c - upload sessions (see uploads.h). The table is a mutex-protected list of
+ * sessions; a session is used by at most one request at a time (the busy flag). */
+#include "storage/uploads.h"
+#include "storage/fileio.h"
+#include "storage/reference.h"
+#include "storage/reg_error.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct upload {
+    char id[UPLOAD_ID_LEN + 1];
+    char *repo;
+    char spool[PATH_MAX];
+    int fd;
+    uint64_t offset;
+    digester *sha256; /* covers [0, hashed) of the spool */
+    uint64_t hashed;
+    int busy;
+    time_t updated;
+    struct upload *next;
+};
+
+struct upload_table {
+    pthread_mutex_t lock;
+    char *dir;
+    upload *head;
+};
+
+int upload_table_new(upload_table **out, const char *uploads_dir)
+{
+    upload_table *t = calloc(1, sizeof(*t));
+    if (!t || !(t->dir = strdup(uploads_dir))) {
+        free(t);
+        return REG_ERROR;
+    }
+    pthread_mutex_init(&t->lock, NULL);
+    *out = t;
+    return REG_OK;
+}
+
+static void upload_free(upload *u)
+{
+    if (!u)
+        return;
+    if (u->fd >= 0)
+        close(u->fd);
+    digester_free(u->sha256);
+    free(u->repo);
+    free(u);
+}
+
+void upload_table_free(upload_table *t)
+{
+    if (!t)
+        return;
+    for (upload *u = t->head, *next; u; u = next) {
+        next = u->next;
+        upload_free(u);
+    }
+    pthread_mutex_destroy(&t->lock);
+    free(t->dir);
+    free(t);
+}
+
+static int is_upload_id(const char *id)
+{
+    if (!id || strlen(id) != UPLOAD_ID_LEN)
+        return 0;
+    for (int i = 0; i < UPLOAD_ID_LEN; i++) {
+        char c = id[i];
+        int dash = (i == 8 || i == 13 || i == 18 || i == 23);
+        if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return 0;
+    }
+    return 1;
+}
+
+static int new_upload_id(char *out)
+{
+    unsigned char r[16];
+    if (RAND_bytes(r, sizeof(r)) != 1)
+        return REG_ERROR;
+    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
+    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
+    snprintf(out, UPLOAD_ID_LEN + 1,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
+             r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
+             r[15]);
+    return REG_OK;
+}
+
+static upload *upload_alloc(const upload_table *t, const char *id, const char *repo)
+{
+    upload *u = calloc(1, sizeof(*u));
+    if (!u)
+        return NULL;
+    u->fd = -1;
+    memcpy(u->id, id, UPLOAD_ID_LEN + 1);
+    snprintf(u->spool, sizeof(u->spool), "%s/%s", t->dir, id);
+    u->repo = strdup(repo);
+    if (!u->repo || digester_new(&u->sha256, DIGEST_SHA256) < 0) {
+        upload_free(u);
+        return NULL;
+    }
+    u->updated = time(NULL);
+    return u;
+}
+
+static int write_sidecar(const upload_table *t, const char *id, const char *repo)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s.repo", t->dir, id);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return fileio_errno_to_reg(errno);
+    int err = fileio_write_all(fd, repo, strlen(repo));
+    close(fd);
+    if (err < 0)
+        unlink(path);
+    return err;
+}
+
+static void remove_files(const upload_table *t, const char *id)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", t->dir, id);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/%s.repo", t->dir, id);
+    unlink(path);
+}
+
+int upload_create(upload **out, char *id_out, upload_table *t, const char *repo)
+{
+    char id[UPLOAD_ID_LEN + 1];
+    int err = new_upload_id(id);
+    if (err < 0)
+        return err;
+    upload *u = upload_alloc(t, id, repo);
+    if (!u)
+        return REG_ERROR;
+    if ((err = write_sidecar(t, id, repo)) < 0)
+        goto fail;
+    u->fd = open(u->spool, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+    if (u->fd < 0) {
+        err = fileio_errno_to_reg(errno);
+        goto fail;
+    }
+    u->busy = 1;
+    pthread_mutex_lock(&t->lock);
+    u->next = t->head;
+    t->head = u;
+    pthread_mutex_unlock(&t->lock);
+    memcpy(id_out, id, UPLOAD_ID_LEN + 1);
+    *out = u;
+    return REG_OK;
+fail:
+    remove_files(t, id);
+    upload_free(u);
+    return err;
+}
+
+/* A session this process does not know yet (started before a restart): load it from disk. */
+static upload *upload_load(const upload_table *t, const char *id)
+{
+    char path[PATH_MAX], repo[REPO_NAME_MAX + 2];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/%s.repo", t->dir, id);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    ssize_t n = read(fd, repo, sizeof(repo) - 1);
+    close(fd);
+    if (n <= 0)
+        return NULL;
+    repo[n] = '\0';
+    upload *u = upload_alloc(t, id, repo);
+    if (!u)
+        return NULL;
+    u->fd = open(u->spool, O_RDWR | O_APPEND | O_CLOEXEC);
+    if (u->fd < 0 || fstat(u->fd, &st) < 0) {
+        upload_free(u);
+        return NULL;
+    }
+    u->offset = (uint64_t)st.st_size;
+    return u;
+}
+
+int upload_acquire(upload **out, upload_table *t, const char *id, const char *repo)
+{
+    int err = REG_ENOTFOUND;
+    if (!is_upload_id(id))
+        return REG_ENOTFOUND;
+    pthread_mutex_lock(&t->lock);
+    upload *u = t->head;
+    while (u && strcmp(u->id, id) != 0)
+        u = u->next;
+    if (!u && (u = upload_load(t, id)) != NULL) {
+        u->next = t->head;
+        t->head = u;
+    }
+    if (!u || strcmp(u->repo, repo) != 0)
+        goto done;
+    if (u->busy) {
+        err = REG_EBUSY;
+        goto done;
+    }
+    u->busy = 1;
+    *out = u;
+    err = REG_OK;
+done:
+    pthread_mutex_unlock(&t->lock);
+    return err;
+}
+
+void upload_release(upload_table *t, upload *u)
+{
+    pthread_mutex_lock(&t->lock);
+    u->busy = 0;
+    u->updated = time(NULL);
+    pthread_mutex_unlock(&t->lock);
+}
+
+static void unlink_from_table(upload_table *t, upload *u)
+{
+    for (upload **pp = &t->head; *pp; pp = &(*pp)->next) {
+        if (*pp == u) {
+            *pp = u->next;
+            return;
+        }
+    }
+}
+
+void upload_discard(upload_table *t, upload *u)
+{
+    pthread_mutex_lock(&t->lock);
+    unlink_from_table(t, u);
+    pthread_mutex_unlock(&t->lock);
+    remove_files(t, u->id);
+    upload_free(u);
+}
+
+uint64_t upload_offset(const upload *u)
+{
+    return u->offset;
+}
+
+const char *upload_id(const upload *u)
+{
+    return u->id;
+}
+
+const char *upload_spool_path(const upload *u)
+{
+    return u->spool;
+}
+
+int upload_spool_fd(const upload *u)
+{
+    return u->fd;
+}
+
+int upload_append(upload *u, const void *data, size_t len)
+{
+    int err = fileio_write_all(u->fd, data, len);
+    if (err < 0) {
+        /* Drop a partial write so the offset stays the truth. */
+        if (ftruncate(u->fd, (off_t)u->offset) < 0)
+            return REG_ERROR;
+        return err;
+    }
+    if (u->hashed == u->offset) {
+        if (digester_update(u->sha256, data, len) < 0)
+            return REG_ERROR;
+        u->hashed += len;
+    }
+    u->offset += len;
+    return REG_OK;
+}
+
+int upload_digest(digest *out, upload *u, digest_alg alg)
+{
+    if (alg == DIGEST_SHA256 && u->hashed == u->offset)
+        return digester_peek(out, u->sha256);
+    return digest_file(out, alg, u->fd, u->offset);
+}
+
+static int is_session_file(const char *name)
+{
+    char id[UPLOAD_ID_LEN + 1];
+    size_t n = strlen(name);
+    if (n != UPLOAD_ID_LEN && !(n == UPLOAD_ID_LEN + 5 && strcmp(name + UPLOAD_ID_LEN, ".repo") == 0))
+        return 0;
+    memcpy(id, name, UPLOAD_ID_LEN);
+    id[UPLOAD_ID_LEN] = '\0';
+    return is_upload_id(id);
+}
+
+static int known_session(const upload_table *t, const char *name)
+{
+    for (const upload *u = t->head; u; u = u->next)
+        if (strncmp(u->id, name, UPLOAD_ID_LEN) == 0)
+            return 1;
+    return 0;
+}
+
+int upload_expire(upload_table *t, time_t max_idle)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    int removed = 0;
+    time_t now = time(NULL);
+    pthread_mutex_lock(&t->lock);
+    for (upload **pp = &t->head; *pp;) {
+        upload *u = *pp;
+        if (!u->busy && now - u->updated > max_idle) {
+            *pp = u->next;
+            remove_files(t, u->id);
+            upload_free(u);
+            removed++;
+        } else {
+            pp = &u->next;
+        }
+    }
+    DIR *d = opendir(t->dir);
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.' && strncmp(e->d_name, ".m-", 3) != 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", t->dir, e->d_name);
+        if (known_session(t, e->d_name) || stat(path, &st) < 0 || now - st.st_mtime <= max_idle)
+            continue;
+        if ((is_session_file(e->d_name) || strncmp(e->d_name, ".m-", 3) == 0) && unlink(path) == 0)
+            removed++;
+    }
+    if (d)
+        closedir(d);
+    pthread_mutex_unlock(&t->lock);
+    return removed;
+}

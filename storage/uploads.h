@@ -1,0 +1,46 @@
+/* uploads.h - resumable blob upload sessions: a spool file DATA/uploads/<uuid> plus a sidecar
+ * <uuid>.repo naming its repository, and an in-memory running SHA-256 so that finishing an
+ * upload does not re-read it. Sessions survive a restart (the hash is then recomputed). */
+#ifndef OCIREG_UPLOADS_H
+#define OCIREG_UPLOADS_H
+
+#include "storage/digest.h"
+
+#include <stdint.h>
+#include <time.h>
+
+#define UPLOAD_ID_LEN 36
+
+typedef struct upload_table upload_table;
+typedef struct upload upload;
+
+int upload_table_new(upload_table **out, const char *uploads_dir);
+void upload_table_free(upload_table *t);
+
+/* Start a session for `repo`; its id is written to id_out (UPLOAD_ID_LEN + 1 bytes).
+ * The new session is returned acquired: release or discard it. */
+int upload_create(upload **out, char *id_out, upload_table *t, const char *repo);
+
+/* Take exclusive use of a session. REG_ENOTFOUND if there is no such session for `repo`,
+ * REG_EBUSY if another request is using it. */
+int upload_acquire(upload **out, upload_table *t, const char *id, const char *repo);
+void upload_release(upload_table *t, upload *u);
+/* Remove the session and its files. */
+void upload_discard(upload_table *t, upload *u);
+
+uint64_t upload_offset(const upload *u);
+const char *upload_id(const upload *u);
+const char *upload_spool_path(const upload *u);
+int upload_spool_fd(const upload *u);
+
+/* Append bytes at the end; REG_ENOSPACE on a full disk (the bytes are not counted then). */
+int upload_append(upload *u, const void *data, size_t len);
+
+/* Digest of everything appended so far, in algorithm `alg`. */
+int upload_digest(digest *out, upload *u, digest_alg alg);
+
+/* Discard sessions idle for longer than max_idle seconds, and spool files nobody owns.
+ * Returns the number removed. */
+int upload_expire(upload_table *t, time_t max_idle);
+
+#endif
