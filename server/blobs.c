@@ -5,6 +5,7 @@
 #include "server/range.h"
 #include "storage/reg_error.h"
 
+#include <string.h>
 #include <unistd.h>
 
 static void add_blob_headers(request *req, struct MHD_Response *r, const digest *d)
@@ -23,7 +24,7 @@ static int range_or_reply(byte_range *out, unsigned *status, request *req, uint6
     out->start = 0;
     out->length = size;
     *status = 200;
-    if (!header || request_is(req, "HEAD"))
+    if (!header || strncmp(header, "bytes=", 6) != 0 || request_is(req, "HEAD"))
         return REG_OK;
     int err = range_parse(out, header, size);
     if (err == REG_OK) {

@@ -57,12 +57,10 @@ int content_range_parse(byte_range *out, const char *header)
     uint64_t a, b;
     size_t n;
     const char *p = header;
-    if (strncmp(p, "bytes", 5) == 0 && (p[5] == ' ' || p[5] == '='))
-        p += 6;
     if ((n = parse_u64(&a, p)) == 0 || p[n] != '-')
         return REG_EINVALID;
     p += n + 1;
-    if ((n = parse_u64(&b, p)) == 0 || (p[n] != '\0' && p[n] != '/') || b < a)
+    if ((n = parse_u64(&b, p)) == 0 || p[n] != '\0' || b < a)
         return REG_EINVALID;
     out->start = a;
     out->length = b - a + 1;

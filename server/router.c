@@ -118,7 +118,7 @@ void router_dispatch(request *req)
         return;
     }
     if (route == RT_NONE) {
-        reply_error(req, 404, "NOT_FOUND", "no such endpoint: %s", req->url);
+        reply_error(req, 404, "UNSUPPORTED", "no such endpoint: %s", req->url);
         return;
     }
     if (err == REG_EINVALID) {
