@@ -20,6 +20,7 @@ void config_defaults(config *c)
     c->connection_timeout = 60;
     c->max_connections = 4096;
     c->upload_expiry = 24 * 3600;
+    c->token_ttl = 300;
 }
 
 static int bad(char *err, size_t errlen, const char *fmt, ...)
@@ -77,16 +78,40 @@ static int set_option(config *c, const char *name, const char *value, char *err,
         ok = parse_int(&c->max_connections, value, 1, 1000000);
     } else if (!strcmp(name, "upload-expiry")) {
         ok = parse_int(&c->upload_expiry, value, 60, 30 * 86400);
+    } else if (!strcmp(name, "auth")) {
+        ok = parse_bool(&c->auth, value);
+    } else if (!strcmp(name, "insecure-no-auth")) {
+        ok = parse_bool(&c->insecure_no_auth, value);
+    } else if (!strcmp(name, "token-ttl")) {
+        ok = parse_int(&c->token_ttl, value, 60, 86400);
+    } else if (!strcmp(name, "external-url")) {
+        if (strlen(value) >= sizeof(c->external_url) ||
+            (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0))
+            return bad(err, errlen, "external-url: expected http(s)://HOST[:PORT], got \"%s\"",
+                       value);
+        snprintf(c->external_url, sizeof(c->external_url), "%s", value);
+        size_t n = strlen(c->external_url);
+        while (n > 0 && c->external_url[n - 1] == '/')
+            c->external_url[--n] = '\0';
+    } else if (!strcmp(name, "trusted-proxy")) {
+        if (strlen(value) >= sizeof(c->trusted_proxies))
+            return bad(err, errlen, "trusted-proxy: list too long");
+        snprintf(c->trusted_proxies, sizeof(c->trusted_proxies), "%s", value);
+    } else if (!strcmp(name, "tls-cert") || !strcmp(name, "tls-key")) {
+        char *dst = name[4] == 'c' ? c->tls_cert : c->tls_key;
+        if (strlen(value) >= PATH_MAX)
+            return bad(err, errlen, "%s: path too long", name);
+        snprintf(dst, PATH_MAX, "%s", value);
     } else {
         return bad(err, errlen, "unknown setting \"%s\"", name);
     }
     return ok < 0 ? bad(err, errlen, "%s: invalid value \"%s\"", name, value) : REG_OK;
 }
 
-static const char *const setting_names[] = {"listen",          "data",
-                                            "threads",         "access-log",
-                                            "log-level",       "connection-timeout",
-                                            "max-connections", "upload-expiry"};
+static const char *const setting_names[] = {
+    "listen",        "data",          "threads",          "access-log",   "log-level",
+    "connection-timeout", "max-connections", "upload-expiry", "auth",     "insecure-no-auth",
+    "token-ttl",     "external-url",  "trusted-proxy",    "tls-cert",     "tls-key"};
 #define SETTING_COUNT (sizeof(setting_names) / sizeof(setting_names[0]))
 
 static int load_file(config *c, const char *path, char *err, size_t errlen)
@@ -150,6 +175,14 @@ void config_print_serve_help(const char *prog)
            "  --connection-timeout SECS   close idle connections after SECS (default 60)\n"
            "  --max-connections N         concurrent connections (default 4096)\n"
            "  --upload-expiry SECS        drop upload sessions idle this long (default 86400)\n"
+           "  --auth[=BOOL]               require tokens even before any user exists\n"
+           "                              (auth is on as soon as the data folder has a user)\n"
+           "  --insecure-no-auth[=BOOL]   allow a non-loopback --listen without auth\n"
+           "  --token-ttl SECS            lifetime of issued access tokens (default 300)\n"
+           "  --external-url URL          public base URL (token realm), e.g. behind a proxy\n"
+           "  --trusted-proxy ADDRS       comma-separated proxy addresses whose\n"
+           "                              X-Forwarded-Proto/Host are believed\n"
+           "  --tls-cert FILE, --tls-key FILE   serve HTTPS with this PEM certificate and key\n"
            "  -h, --help                  show this help\n",
            prog);
 }
@@ -161,6 +194,10 @@ int config_load_serve(config *c, int argc, char **argv, char *err, size_t errlen
         {"threads", required_argument, 0, 0},         {"access-log", required_argument, 0, 0},
         {"log-level", required_argument, 0, 0},       {"connection-timeout", required_argument, 0, 0},
         {"max-connections", required_argument, 0, 0}, {"upload-expiry", required_argument, 0, 0},
+        {"auth", optional_argument, 0, 0},            {"insecure-no-auth", optional_argument, 0, 0},
+        {"token-ttl", required_argument, 0, 0},       {"external-url", required_argument, 0, 0},
+        {"trusted-proxy", required_argument, 0, 0},   {"tls-cert", required_argument, 0, 0},
+        {"tls-key", required_argument, 0, 0},
         {"config", required_argument, 0, 'c'},        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *file = getenv("OCIREG_CONFIG");
@@ -184,7 +221,7 @@ int config_load_serve(config *c, int argc, char **argv, char *err, size_t errlen
         return REG_EINVALID;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
-        if (ch == 0 && set_option(c, opts[idx].name, optarg, err, errlen) < 0)
+        if (ch == 0 && set_option(c, opts[idx].name, optarg ? optarg : "true", err, errlen) < 0)
             return REG_EINVALID;
     }
     return REG_OK;

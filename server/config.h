@@ -15,6 +15,13 @@ typedef struct config {
     int connection_timeout;  /* seconds of inactivity before a connection is closed */
     int max_connections;
     int upload_expiry;       /* seconds an idle upload session is kept */
+    int auth;                /* 1: require tokens even with no users */
+    int insecure_no_auth;    /* 1: allow a non-loopback bind without auth */
+    int token_ttl;           /* seconds an access token is valid */
+    char external_url[256];  /* e.g. https://registry.example.com, for realm and Location */
+    char trusted_proxies[512]; /* comma-separated addresses allowed to set X-Forwarded-* */
+    char tls_cert[PATH_MAX];
+    char tls_key[PATH_MAX];
 } config;
 
 void config_defaults(config *c);

@@ -26,6 +26,7 @@ void handle_manifest_delete(request *req);
 void handle_tags_list(request *req);
 void handle_referrers(request *req);
 void handle_catalog(request *req);
+void handle_token(request *req); /* GET and POST /token */
 
 /* Shared checks used by the handlers: each sends the error response itself on failure. */
 int digest_or_reply(digest *out, request *req, const char *text);

@@ -4,6 +4,7 @@
 #include "server/errors.h"
 #include "server/log.h"
 #include "server/router.h"
+#include "storage/buf.h"
 #include "storage/reg_error.h"
 
 #include <arpa/inet.h>
@@ -210,8 +211,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     return MHD_YES;
 }
 
-static void client_address(char *out, size_t n, struct MHD_Connection *conn)
+void request_client_address(char *out, size_t n, request *req)
 {
+    struct MHD_Connection *conn = req->conn;
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     out[0] = '\0';
@@ -237,9 +239,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         struct timespec now;
         char client[INET6_ADDRSTRLEN];
         clock_gettime(CLOCK_MONOTONIC, &now);
-        client_address(client, sizeof(client), conn);
+        request_client_address(client, sizeof(client), req);
         access_entry e = {
             .client = client,
+            .principal = req->principal,
+            .auth = req->auth_decision,
             .method = req->method,
             .path = req->url,
             .status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? req->status : 499,
@@ -318,26 +322,64 @@ static unsigned thread_count(const config *cfg)
     return (unsigned)(cores > 0 ? cores * 2 : 4);
 }
 
+/* Read a whole PEM file (small) into a malloc'd string. */
+static char *read_pem(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *text = NULL;
+    size_t len = 0;
+    if (!f)
+        return NULL;
+    buf b;
+    buf_init(&b, 1 << 20);
+    char chunk[4096];
+    while ((len = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        if (buf_append(&b, chunk, len) < 0)
+            break;
+    if (!ferror(f) && feof(f))
+        text = b.data;
+    else
+        buf_free(&b);
+    fclose(f);
+    return text;
+}
+
 int server_start(server *srv)
 {
     struct sockaddr_storage addr;
-    if (resolve_listen(&addr, srv->cfg.listen) < 0) {
-        log_msg(LOG_ERROR, "cannot resolve listen address %s", srv->cfg.listen);
+    const config *cfg = &srv->cfg;
+    if (resolve_listen(&addr, cfg->listen) < 0) {
+        log_msg(LOG_ERROR, "cannot resolve listen address %s", cfg->listen);
         return REG_EINVALID;
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    if (cfg->tls_cert[0] || cfg->tls_key[0]) {
+        srv->tls_cert_pem = read_pem(cfg->tls_cert);
+        srv->tls_key_pem = read_pem(cfg->tls_key);
+        if (!srv->tls_cert_pem || !srv->tls_key_pem) {
+            log_msg(LOG_ERROR, "cannot read the TLS certificate %s and key %s", cfg->tls_cert,
+                    cfg->tls_key);
+            return REG_EINVALID;
+        }
+        flags |= MHD_USE_TLS;
+    }
+    struct MHD_OptionItem tls_options[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert_pem},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key_pem},
+        {MHD_OPTION_END, 0, NULL},
+    };
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, thread_count(&srv->cfg), MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)srv->cfg.connection_timeout, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)srv->cfg.max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        MHD_OPTION_THREAD_POOL_SIZE, thread_count(cfg), MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)cfg->connection_timeout, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(64 * 1024), MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_ARRAY, (flags & MHD_USE_TLS) ? tls_options : tls_options + 2, MHD_OPTION_END);
     if (!srv->daemon) {
-        log_msg(LOG_ERROR, "cannot listen on %s", srv->cfg.listen);
+        log_msg(LOG_ERROR, "cannot listen on %s", cfg->listen);
         return REG_ERROR;
     }
     return REG_OK;
@@ -345,16 +387,19 @@ int server_start(server *srv)
 
 void server_stop(server *srv, int grace_seconds)
 {
-    if (!srv->daemon)
-        return;
-    MHD_quiesce_daemon(srv->daemon);
-    for (int waited = 0; waited < grace_seconds * 20; waited++) {
-        const union MHD_DaemonInfo *info =
-            MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-        if (!info || info->num_connections == 0)
-            break;
-        usleep(50000);
+    if (srv->daemon) {
+        MHD_quiesce_daemon(srv->daemon);
+        for (int waited = 0; waited < grace_seconds * 20; waited++) {
+            const union MHD_DaemonInfo *info =
+                MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+            if (!info || info->num_connections == 0)
+                break;
+            usleep(50000);
+        }
+        MHD_stop_daemon(srv->daemon);
+        srv->daemon = NULL;
     }
-    MHD_stop_daemon(srv->daemon);
-    srv->daemon = NULL;
+    free(srv->tls_cert_pem);
+    free(srv->tls_key_pem);
+    srv->tls_cert_pem = srv->tls_key_pem = NULL;
 }

@@ -34,6 +34,7 @@ typedef enum {
     RT_REFERRERS,
     RT_HEALTH,
     RT_READY,
+    RT_TOKEN,
 } route_kind;
 
 typedef struct server server;
@@ -47,6 +48,11 @@ struct request {
     route_kind route;
     const char *name; /* repository, validated */
     const char *arg;  /* digest, reference or upload id: still client text */
+    const char *principal;        /* authenticated user, NULL when anonymous */
+    /* The verified token, NULL when auth is off. It lives in a per-thread cache, so it is only
+     * valid while the handler's first call runs (the router clears it afterwards). */
+    const struct token_claims *claims;
+    const char *auth_decision;    /* "allowed" / "denied", for the access log */
     body_fn on_body;
     done_fn on_done;
     cleanup_fn on_cleanup;
@@ -63,6 +69,10 @@ struct request {
 struct server {
     config cfg;
     store *st;
+    struct keyring *keys;
+    int auth_on; /* read and written with __atomic builtins */
+    char *tls_cert_pem;
+    char *tls_key_pem;
     struct MHD_Daemon *daemon;
 };
 
@@ -77,6 +87,9 @@ int64_t request_content_length(request *req);
 
 /* The calling thread's index connection (opened on first use), or NULL. */
 index_db *request_index(request *req);
+
+/* Client address as text (empty when unknown). */
+void request_client_address(char *out, size_t n, request *req);
 
 /* Responses: build, add headers, send. request_send takes ownership of the response. */
 struct MHD_Response *response_empty(void);

@@ -46,8 +46,9 @@ void log_access(const access_entry *e)
 {
     char when[40];
     format_time(when, sizeof(when));
-    json_t *line = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:i, s:I, s:I, s:f}", "time", when,
+    json_t *line = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s, s:i, s:I, s:I, s:f}", "time", when,
                              "client", e->client ? e->client : "", "principal", e->principal,
+                             "auth", e->auth,
                              "method", e->method, "path", e->path, "status", (int)e->status,
                              "bytes_in", (json_int_t)e->bytes_in, "bytes_out",
                              (json_int_t)e->bytes_out, "duration_ms", e->duration_ms);

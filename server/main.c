@@ -1,4 +1,5 @@
 /* main.c - the `ocireg` command: dispatches to its subcommands. */
+#include "server/cli_auth.h"
 #include "server/serve.h"
 
 #include <stdio.h>
@@ -9,7 +10,12 @@ static void usage(FILE *out)
     fprintf(out, "Usage: ocireg COMMAND [OPTIONS]\n\n"
                  "An OCI image registry.\n\n"
                  "Commands:\n"
-                 "  serve     serve the OCI Distribution API (ocireg serve --help)\n\n"
+                 "  serve     serve the OCI Distribution API (ocireg serve --help)\n"
+                 "  user      add, change, delete and list users (ocireg user --help)\n"
+                 "  grant     give a user or anonymous actions on repositories\n"
+                 "  revoke    take them back\n"
+                 "  grants    list every grant\n"
+                 "  key       rotate the token signing key (ocireg key --help)\n\n"
                  "Options:\n"
                  "  -h, --help     show this help\n"
                  "  --version      print the version\n");
@@ -32,6 +38,14 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "serve"))
         return serve_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "user"))
+        return cli_user_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "grant"))
+        return cli_grant_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "revoke") || !strcmp(cmd, "grants"))
+        return cli_revoke_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "key"))
+        return cli_key_main(argc - 1, argv + 1);
     fprintf(stderr, "ocireg: unknown command \"%s\"\n\n", cmd);
     usage(stderr);
     return 2;

@@ -2,6 +2,8 @@
  * /v2/<name>/{blobs/<digest>, blobs/uploads/[<id>], manifests/<ref>, tags/list,
  * referrers/<digest>}, where <name> may itself have several segments. */
 #include "server/router.h"
+#include "auth/scope.h"
+#include "server/auth.h"
 #include "server/errors.h"
 #include "server/handlers.h"
 #include "storage/reference.h"
@@ -66,6 +68,10 @@ int router_parse(route_kind *route_out, char **name_out, char **arg_out, arena *
         *route_out = path[1] == 'h' ? RT_HEALTH : RT_READY;
         return REG_OK;
     }
+    if (!strcmp(path, "/token")) {
+        *route_out = RT_TOKEN;
+        return REG_OK;
+    }
     if (strncmp(path, "/v2/", 4) != 0) {
         *route_out = RT_NONE;
         return REG_OK;
@@ -80,33 +86,57 @@ int router_parse(route_kind *route_out, char **name_out, char **arg_out, arena *
     return reference_check_name(rest) < 0 ? REG_EINVALID : REG_OK;
 }
 
+/* What each endpoint needs: `need` actions on the repository (or the catalog), and the
+ * actions its 401 challenge asks for. PUBLIC endpoints need no token at all. */
+#define PUBLIC 0x100
+#define ANY_TOKEN 0
+
 typedef struct method_route {
     route_kind route;
     const char *method;
     void (*handler)(request *req);
+    unsigned need;
+    const char *challenge;
 } method_route;
 
+#define PULL ACTION_PULL, "pull"
+#define PUSH ACTION_PUSH, "pull,push"
+#define DELETE ACTION_DELETE, "delete"
+
 static const method_route table[] = {
-    {RT_BASE, "GET", handle_base},
-    {RT_BASE, "HEAD", handle_base},
-    {RT_HEALTH, "GET", handle_health},
-    {RT_READY, "GET", handle_ready},
-    {RT_CATALOG, "GET", handle_catalog},
-    {RT_BLOB, "GET", handle_blob_get},
-    {RT_BLOB, "HEAD", handle_blob_get},
-    {RT_BLOB, "DELETE", handle_blob_delete},
-    {RT_UPLOAD_START, "POST", handle_upload_start},
-    {RT_UPLOAD, "PATCH", handle_upload_patch},
-    {RT_UPLOAD, "PUT", handle_upload_put},
-    {RT_UPLOAD, "GET", handle_upload_status},
-    {RT_UPLOAD, "DELETE", handle_upload_cancel},
-    {RT_MANIFEST, "GET", handle_manifest_get},
-    {RT_MANIFEST, "HEAD", handle_manifest_get},
-    {RT_MANIFEST, "PUT", handle_manifest_put},
-    {RT_MANIFEST, "DELETE", handle_manifest_delete},
-    {RT_TAGS, "GET", handle_tags_list},
-    {RT_REFERRERS, "GET", handle_referrers},
+    {RT_BASE, "GET", handle_base, ANY_TOKEN, NULL},
+    {RT_BASE, "HEAD", handle_base, ANY_TOKEN, NULL},
+    {RT_HEALTH, "GET", handle_health, PUBLIC, NULL},
+    {RT_READY, "GET", handle_ready, PUBLIC, NULL},
+    {RT_TOKEN, "GET", handle_token, PUBLIC, NULL},
+    {RT_TOKEN, "POST", handle_token, PUBLIC, NULL},
+    {RT_CATALOG, "GET", handle_catalog, ACTION_PULL, "*"},
+    {RT_BLOB, "GET", handle_blob_get, PULL},
+    {RT_BLOB, "HEAD", handle_blob_get, PULL},
+    {RT_BLOB, "DELETE", handle_blob_delete, DELETE},
+    {RT_UPLOAD_START, "POST", handle_upload_start, PUSH},
+    {RT_UPLOAD, "PATCH", handle_upload_patch, PUSH},
+    {RT_UPLOAD, "PUT", handle_upload_put, PUSH},
+    {RT_UPLOAD, "GET", handle_upload_status, PUSH},
+    {RT_UPLOAD, "DELETE", handle_upload_cancel, PUSH},
+    {RT_MANIFEST, "GET", handle_manifest_get, PULL},
+    {RT_MANIFEST, "HEAD", handle_manifest_get, PULL},
+    {RT_MANIFEST, "PUT", handle_manifest_put, PUSH},
+    {RT_MANIFEST, "DELETE", handle_manifest_delete, DELETE},
+    {RT_TAGS, "GET", handle_tags_list, PULL},
+    {RT_REFERRERS, "GET", handle_referrers, PULL},
 };
+
+static int authorize_route(request *req, const method_route *m)
+{
+    if (m->need == PUBLIC)
+        return REG_OK;
+    if (m->route == RT_BASE)
+        return authorize_or_reply(req, NULL, NULL, 0, NULL);
+    if (m->route == RT_CATALOG)
+        return authorize_or_reply(req, "registry", "catalog", m->need, m->challenge);
+    return authorize_or_reply(req, "repository", req->name, m->need, m->challenge);
+}
 
 void router_dispatch(request *req)
 {
@@ -136,7 +166,9 @@ void router_dispatch(request *req)
             continue;
         route_known = 1;
         if (request_is(req, table[i].method)) {
-            table[i].handler(req);
+            if (authorize_route(req, &table[i]) == REG_OK)
+                table[i].handler(req);
+            req->claims = NULL;
             return;
         }
     }

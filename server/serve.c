@@ -1,7 +1,10 @@
 /* serve.c - `ocireg serve` (see serve.h). */
 #include "server/serve.h"
+#include "auth/keys.h"
+#include "server/auth.h"
 #include "server/http.h"
 #include "server/log.h"
+#include "storage/index_auth.h"
 #include "storage/reg_error.h"
 
 #include <errno.h>
@@ -14,6 +17,7 @@
 
 #define SHUTDOWN_GRACE_SECONDS 10
 #define EXPIRY_CHECK_SECONDS 600
+#define AUTH_CHECK_SECONDS 2
 
 /* Refuse a data folder we cannot write with a clear message, before listening. */
 static int check_data_dir(const char *dir)
@@ -36,11 +40,26 @@ static int check_data_dir(const char *dir)
     return err;
 }
 
-/* Block until SIGTERM or SIGINT, expiring idle upload sessions now and then. */
-static void wait_for_signal(server *srv)
+/* Auth is on with --auth or as soon as the data folder has a user. */
+static int users_exist(index_db *ix)
+{
+    int64_t n = 0;
+    return ix && index_user_count(&n, ix) == REG_OK && n > 0;
+}
+
+static int is_loopback_listen(const char *listen)
+{
+    return !strncmp(listen, "127.", 4) || !strncmp(listen, "localhost:", 10) ||
+           !strncmp(listen, "[::1]:", 6);
+}
+
+/* Block until SIGTERM or SIGINT; meanwhile notice new users (auth goes on) and expire idle
+ * upload sessions. */
+static void wait_for_signal(server *srv, index_db *ix)
 {
     sigset_t set;
-    struct timespec tick = {.tv_sec = EXPIRY_CHECK_SECONDS};
+    struct timespec tick = {.tv_sec = AUTH_CHECK_SECONDS};
+    time_t last_expiry = time(NULL);
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
@@ -50,7 +69,12 @@ static void wait_for_signal(server *srv)
             log_msg(LOG_INFO, "signal %d: finishing in-flight requests", sig);
             return;
         }
-        if (sig < 0 && errno == EAGAIN) {
+        if (!auth_enabled(srv) && users_exist(ix)) {
+            log_msg(LOG_INFO, "a user exists now: authentication is on");
+            auth_set_enabled(srv, 1);
+        }
+        if (time(NULL) - last_expiry >= EXPIRY_CHECK_SECONDS) {
+            last_expiry = time(NULL);
             int n = upload_expire(srv->st->uploads, srv->cfg.upload_expiry);
             if (n > 0)
                 log_msg(LOG_INFO, "expired %d idle upload files", n);
@@ -82,15 +106,36 @@ int serve_main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     if (check_data_dir(srv.cfg.data_dir) < 0)
         return 1;
-    if (store_open(&srv.st, srv.cfg.data_dir) < 0 || server_start(&srv) < 0) {
-        store_close(srv.st);
-        return 1;
+    index_db *ix = NULL;
+    int rc_exit = 1;
+    if (store_open(&srv.st, srv.cfg.data_dir) < 0 || index_open(&ix, srv.st->db_path) < 0)
+        goto done;
+    if (keyring_load(&srv.keys, srv.cfg.data_dir) < 0) {
+        fprintf(stderr, "ocireg: cannot load or create the token signing key in %s/keys\n",
+                srv.cfg.data_dir);
+        goto done;
     }
-    log_msg(LOG_INFO, "ocireg %s serving %s on http://%s", OCIREG_VERSION, srv.cfg.data_dir,
-            srv.cfg.listen);
-    wait_for_signal(&srv);
+    auth_set_enabled(&srv, srv.cfg.auth || users_exist(ix));
+    if (!auth_enabled(&srv) && !is_loopback_listen(srv.cfg.listen) && !srv.cfg.insecure_no_auth) {
+        fprintf(stderr, "ocireg: refusing to listen on %s without authentication: add a user "
+                        "(ocireg user add), pass --auth, or pass --insecure-no-auth\n",
+                srv.cfg.listen);
+        goto done;
+    }
+    if (server_start(&srv) < 0) {
+        server_stop(&srv, 0);
+        goto done;
+    }
+    log_msg(LOG_INFO, "ocireg %s serving %s on %s (auth %s)", OCIREG_VERSION, srv.cfg.data_dir,
+            srv.cfg.listen, auth_enabled(&srv) ? "on" : "off");
+    wait_for_signal(&srv, ix);
     server_stop(&srv, SHUTDOWN_GRACE_SECONDS);
+    rc_exit = 0;
+done:
+    index_close(ix);
+    keyring_free(srv.keys);
     store_close(srv.st);
-    log_msg(LOG_INFO, "stopped");
-    return 0;
+    if (rc_exit == 0)
+        log_msg(LOG_INFO, "stopped");
+    return rc_exit;
 }

@@ -1,6 +1,8 @@
 /* uploads.c - blob push: POST /v2/<name>/blobs/uploads/ (session, monolithic ?digest=,
  * cross-repository ?mount=&from=), PATCH/PUT/GET/DELETE /v2/<name>/blobs/uploads/<id>.
  * Bodies stream into the session's spool file; nothing is held whole in memory. */
+#include "auth/scope.h"
+#include "server/auth.h"
 #include "server/errors.h"
 #include "server/handlers.h"
 #include "server/range.h"
@@ -159,7 +161,9 @@ static int try_mount(request *req, const char *mount)
     index_db *ix;
     if (digest_or_reply(&d, req, mount) < 0)
         return 1;
-    if (!from || reference_check_name(from) < 0 || !(ix = index_or_reply(req)))
+    /* Mounting needs pull on the source; without it the client just uploads. */
+    if (!from || reference_check_name(from) < 0 || !auth_allows(req, from, ACTION_PULL) ||
+        !(ix = index_or_reply(req)))
         return req->sent;
     int err = store_mount_blob(req->srv->st, ix, req->name, from, &d);
     if (err == REG_OK) {

@@ -1,6 +1,7 @@
 /* index.c - SQLite implementation of the metadata index (see index.h). Schema changes are
  * numbered migrations applied in order, recorded in PRAGMA user_version. */
 #include "storage/index.h"
+#include "storage/index_internal.h"
 #include "storage/reg_error.h"
 
 #include <sqlite3.h>
@@ -54,6 +55,18 @@ static const char *const migrations[] = {
     "  updated_at INTEGER NOT NULL,"
     "  PRIMARY KEY(repo_id, name)) WITHOUT ROWID;"
     "CREATE INDEX tags_digest ON tags(repo_id, digest);",
+    /* 2: users and their grants */
+    "CREATE TABLE users("
+    "  name TEXT PRIMARY KEY,"
+    "  salt BLOB NOT NULL,"
+    "  hash BLOB NOT NULL,"
+    "  iterations INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE grants("
+    "  principal TEXT NOT NULL,"
+    "  pattern TEXT NOT NULL,"
+    "  actions INTEGER NOT NULL,"
+    "  PRIMARY KEY(principal, pattern)) WITHOUT ROWID;",
 };
 
 #define REPO_ID_OF(n) "(SELECT id FROM repositories WHERE name = ?" #n ")"
@@ -86,6 +99,7 @@ enum stmt_id {
     ST_REFERRERS,
     ST_COUNT
 };
+_Static_assert(ST_COUNT <= INDEX_CORE_SLOTS, "too many core statements");
 
 static const char *const sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -134,10 +148,6 @@ static const char *const sql[ST_COUNT] = {
                      "AND (?3 IS NULL OR artifact_type = ?3) ORDER BY digest",
 };
 
-struct index_db {
-    sqlite3 *db;
-    sqlite3_stmt *st[ST_COUNT];
-};
 
 static int exec(index_db *ix, const char *text)
 {
@@ -193,7 +203,7 @@ void index_close(index_db *ix)
 {
     if (!ix)
         return;
-    for (int i = 0; i < ST_COUNT; i++)
+    for (int i = 0; i < INDEX_SLOTS; i++)
         sqlite3_finalize(ix->st[i]);
     sqlite3_close(ix->db);
     free(ix);
@@ -204,20 +214,24 @@ const char *index_errmsg(index_db *ix)
     return ix && ix->db ? sqlite3_errmsg(ix->db) : "index not open";
 }
 
-/* The cached statement `id`, reset and with bindings cleared. */
-static sqlite3_stmt *stmt(index_db *ix, enum stmt_id id)
+sqlite3_stmt *index_stmt(index_db *ix, int slot, const char *text)
 {
-    sqlite3_stmt *st = ix->st[id];
+    sqlite3_stmt *st = ix->st[slot];
     if (!st) {
-        if (sqlite3_prepare_v3(ix->db, sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
+        if (sqlite3_prepare_v3(ix->db, text, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
             SQLITE_OK)
             return NULL;
-        ix->st[id] = st;
+        ix->st[slot] = st;
     }
     return st;
 }
 
-static void done_with(sqlite3_stmt *st)
+static sqlite3_stmt *stmt(index_db *ix, enum stmt_id id)
+{
+    return index_stmt(ix, id, sql[id]);
+}
+
+void index_done(sqlite3_stmt *st)
 {
     if (st) {
         sqlite3_reset(st);
@@ -225,7 +239,7 @@ static void done_with(sqlite3_stmt *st)
     }
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
+void index_bind_text(sqlite3_stmt *st, int i, const char *s)
 {
     if (s)
         sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
@@ -233,52 +247,54 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
         sqlite3_bind_null(st, i);
 }
 
-/* Step a statement that returns no rows; returns REG_OK or REG_ERROR. */
-static int run(sqlite3_stmt *st)
+int index_run(sqlite3_stmt *st)
 {
     int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
-    done_with(st);
+    index_done(st);
     return rc == SQLITE_DONE ? REG_OK : REG_ERROR;
 }
 
-/* Step once: REG_OK with a row, REG_ENOTFOUND with none, REG_ERROR on failure.
- * The caller reads the row and then calls done_with(). */
-static int step_row(sqlite3_stmt *st)
+int index_step_row(sqlite3_stmt *st)
 {
     if (!st)
         return REG_ERROR;
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         return REG_OK;
-    done_with(st);
+    index_done(st);
     return rc == SQLITE_DONE ? REG_ENOTFOUND : REG_ERROR;
+}
+
+int index_changes(index_db *ix)
+{
+    return sqlite3_changes(ix->db);
 }
 
 int index_begin(index_db *ix)
 {
-    return run(stmt(ix, ST_BEGIN));
+    return index_run(stmt(ix, ST_BEGIN));
 }
 
 int index_commit(index_db *ix)
 {
-    return run(stmt(ix, ST_COMMIT));
+    return index_run(stmt(ix, ST_COMMIT));
 }
 
 void index_rollback(index_db *ix)
 {
     if (!sqlite3_get_autocommit(ix->db))
-        run(stmt(ix, ST_ROLLBACK));
+        index_run(stmt(ix, ST_ROLLBACK));
 }
 
 int index_repo_id(int64_t *out, index_db *ix, const char *repo)
 {
     sqlite3_stmt *st = stmt(ix, ST_REPO_ID);
     if (st)
-        bind_text(st, 1, repo);
-    int err = step_row(st);
+        index_bind_text(st, 1, repo);
+    int err = index_step_row(st);
     if (err == REG_OK) {
         *out = sqlite3_column_int64(st, 0);
-        done_with(st);
+        index_done(st);
     }
     return err;
 }
@@ -288,20 +304,20 @@ int index_repo_ensure(int64_t *out, index_db *ix, const char *repo)
     sqlite3_stmt *st = stmt(ix, ST_REPO_INSERT);
     if (!st)
         return REG_ERROR;
-    bind_text(st, 1, repo);
+    index_bind_text(st, 1, repo);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL));
-    if (run(st) < 0)
+    if (index_run(st) < 0)
         return REG_ERROR;
     return index_repo_id(out, ix, repo);
 }
 
 static int read_size(uint64_t *size_out, sqlite3_stmt *st)
 {
-    int err = step_row(st);
+    int err = index_step_row(st);
     if (err == REG_OK) {
         if (size_out)
             *size_out = (uint64_t)sqlite3_column_int64(st, 0);
-        done_with(st);
+        index_done(st);
     }
     return err;
 }
@@ -310,8 +326,8 @@ int index_blob_in_repo(uint64_t *size_out, index_db *ix, const char *repo, const
 {
     sqlite3_stmt *st = stmt(ix, ST_BLOB_IN_REPO);
     if (st) {
-        bind_text(st, 1, repo);
-        bind_text(st, 2, d->str);
+        index_bind_text(st, 1, repo);
+        index_bind_text(st, 2, d->str);
     }
     return read_size(size_out, st);
 }
@@ -321,7 +337,7 @@ int index_blob_in_repo_id(uint64_t *size_out, index_db *ix, int64_t repo_id, con
     sqlite3_stmt *st = stmt(ix, ST_BLOB_IN_REPO_ID);
     if (st) {
         sqlite3_bind_int64(st, 1, repo_id);
-        bind_text(st, 2, digest);
+        index_bind_text(st, 2, digest);
     }
     return read_size(size_out, st);
 }
@@ -332,15 +348,15 @@ int index_blob_link(index_db *ix, int64_t repo_id, const digest *d, uint64_t siz
     sqlite3_stmt *st = stmt(ix, ST_BLOB_INSERT);
     if (!st)
         return REG_ERROR;
-    bind_text(st, 1, d->str);
+    index_bind_text(st, 1, d->str);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)size);
     sqlite3_bind_int64(st, 3, now);
-    if (run(st) < 0 || !(st = stmt(ix, ST_BLOB_LINK)))
+    if (index_run(st) < 0 || !(st = stmt(ix, ST_BLOB_LINK)))
         return REG_ERROR;
     sqlite3_bind_int64(st, 1, repo_id);
-    bind_text(st, 2, d->str);
+    index_bind_text(st, 2, d->str);
     sqlite3_bind_int64(st, 3, now);
-    return run(st);
+    return index_run(st);
 }
 
 /* Copy the first column of the current row into conflict_out and finish the statement. */
@@ -348,7 +364,7 @@ static void take_conflict(char *conflict_out, sqlite3_stmt *st)
 {
     const char *t = (const char *)sqlite3_column_text(st, 0);
     snprintf(conflict_out, DIGEST_MAX, "%s", t ? t : "");
-    done_with(st);
+    index_done(st);
 }
 
 int index_blob_unlink(char *conflict_out, index_db *ix, const char *repo, const digest *d)
@@ -356,25 +372,25 @@ int index_blob_unlink(char *conflict_out, index_db *ix, const char *repo, const 
     sqlite3_stmt *st = stmt(ix, ST_BLOB_REFERENCED);
     if (!st)
         return REG_ERROR;
-    bind_text(st, 1, repo);
-    bind_text(st, 2, d->str);
-    int err = step_row(st);
+    index_bind_text(st, 1, repo);
+    index_bind_text(st, 2, d->str);
+    int err = index_step_row(st);
     if (err == REG_OK) {
         take_conflict(conflict_out, st);
         return REG_ECONFLICT;
     }
     if (err != REG_ENOTFOUND || !(st = stmt(ix, ST_BLOB_UNLINK)))
         return REG_ERROR;
-    bind_text(st, 1, repo);
-    bind_text(st, 2, d->str);
-    if (run(st) < 0)
+    index_bind_text(st, 1, repo);
+    index_bind_text(st, 2, d->str);
+    if (index_run(st) < 0)
         return REG_ERROR;
     return sqlite3_changes(ix->db) > 0 ? REG_OK : REG_ENOTFOUND;
 }
 
 static int read_manifest(manifest_row *out, sqlite3_stmt *st)
 {
-    int err = step_row(st);
+    int err = index_step_row(st);
     if (err < 0)
         return err;
     const char *dg = (const char *)sqlite3_column_text(st, 0);
@@ -382,7 +398,7 @@ static int read_manifest(manifest_row *out, sqlite3_stmt *st)
     out->size = (uint64_t)sqlite3_column_int64(st, 2);
     snprintf(out->media_type, sizeof(out->media_type), "%s", mt ? mt : "");
     err = digest_parse(&out->dg, dg) < 0 ? REG_ERROR : REG_OK;
-    done_with(st);
+    index_done(st);
     return err;
 }
 
@@ -390,8 +406,8 @@ int index_manifest_by_digest(manifest_row *out, index_db *ix, const char *repo, 
 {
     sqlite3_stmt *st = stmt(ix, ST_MANIFEST_BY_DIGEST);
     if (st) {
-        bind_text(st, 1, repo);
-        bind_text(st, 2, d->str);
+        index_bind_text(st, 1, repo);
+        index_bind_text(st, 2, d->str);
     }
     return read_manifest(out, st);
 }
@@ -400,8 +416,8 @@ int index_manifest_by_tag(manifest_row *out, index_db *ix, const char *repo, con
 {
     sqlite3_stmt *st = stmt(ix, ST_MANIFEST_BY_TAG);
     if (st) {
-        bind_text(st, 1, repo);
-        bind_text(st, 2, tag);
+        index_bind_text(st, 1, repo);
+        index_bind_text(st, 2, tag);
     }
     return read_manifest(out, st);
 }
@@ -411,11 +427,11 @@ int index_manifest_in_repo_id(index_db *ix, int64_t repo_id, const char *digest)
     sqlite3_stmt *st = stmt(ix, ST_MANIFEST_IN_REPO_ID);
     if (st) {
         sqlite3_bind_int64(st, 1, repo_id);
-        bind_text(st, 2, digest);
+        index_bind_text(st, 2, digest);
     }
-    int err = step_row(st);
+    int err = index_step_row(st);
     if (err == REG_OK)
-        done_with(st);
+        index_done(st);
     return err;
 }
 
@@ -425,14 +441,14 @@ int index_manifest_insert(int *inserted_out, index_db *ix, int64_t repo_id, cons
     if (!st)
         return REG_ERROR;
     sqlite3_bind_int64(st, 1, repo_id);
-    bind_text(st, 2, m->dg->str);
-    bind_text(st, 3, m->media_type);
-    bind_text(st, 4, m->artifact_type);
-    bind_text(st, 5, m->subject);
-    bind_text(st, 6, m->annotations);
+    index_bind_text(st, 2, m->dg->str);
+    index_bind_text(st, 3, m->media_type);
+    index_bind_text(st, 4, m->artifact_type);
+    index_bind_text(st, 5, m->subject);
+    index_bind_text(st, 6, m->annotations);
     sqlite3_bind_int64(st, 7, (sqlite3_int64)m->size);
     sqlite3_bind_int64(st, 8, (sqlite3_int64)time(NULL));
-    if (run(st) < 0)
+    if (index_run(st) < 0)
         return REG_ERROR;
     *inserted_out = sqlite3_changes(ix->db) > 0;
     return REG_OK;
@@ -445,10 +461,10 @@ int index_manifest_ref_insert(index_db *ix, int64_t repo_id, const char *manifes
     if (!st)
         return REG_ERROR;
     sqlite3_bind_int64(st, 1, repo_id);
-    bind_text(st, 2, manifest);
-    bind_text(st, 3, child);
-    bind_text(st, 4, kind);
-    return run(st);
+    index_bind_text(st, 2, manifest);
+    index_bind_text(st, 3, child);
+    index_bind_text(st, 4, kind);
+    return index_run(st);
 }
 
 int index_tag_set(index_db *ix, int64_t repo_id, const char *tag, const char *digest)
@@ -457,10 +473,10 @@ int index_tag_set(index_db *ix, int64_t repo_id, const char *tag, const char *di
     if (!st)
         return REG_ERROR;
     sqlite3_bind_int64(st, 1, repo_id);
-    bind_text(st, 2, tag);
-    bind_text(st, 3, digest);
+    index_bind_text(st, 2, tag);
+    index_bind_text(st, 3, digest);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
-    return run(st);
+    return index_run(st);
 }
 
 static int run_repo_digest(index_db *ix, enum stmt_id id, int64_t repo_id, const char *digest)
@@ -469,8 +485,8 @@ static int run_repo_digest(index_db *ix, enum stmt_id id, int64_t repo_id, const
     if (!st)
         return REG_ERROR;
     sqlite3_bind_int64(st, 1, repo_id);
-    bind_text(st, 2, digest);
-    return run(st);
+    index_bind_text(st, 2, digest);
+    return index_run(st);
 }
 
 int index_manifest_delete(char *conflict_out, index_db *ix, const char *repo, const digest *d)
@@ -483,8 +499,8 @@ int index_manifest_delete(char *conflict_out, index_db *ix, const char *repo, co
     if (!st)
         return REG_ERROR;
     sqlite3_bind_int64(st, 1, repo_id);
-    bind_text(st, 2, d->str);
-    if ((err = step_row(st)) == REG_OK) {
+    index_bind_text(st, 2, d->str);
+    if ((err = index_step_row(st)) == REG_OK) {
         take_conflict(conflict_out, st);
         return REG_ECONFLICT;
     }
@@ -505,9 +521,9 @@ int index_tag_delete(index_db *ix, const char *repo, const char *tag)
     sqlite3_stmt *st = stmt(ix, ST_TAG_DELETE);
     if (!st)
         return REG_ERROR;
-    bind_text(st, 1, repo);
-    bind_text(st, 2, tag);
-    if (run(st) < 0)
+    index_bind_text(st, 1, repo);
+    index_bind_text(st, 2, tag);
+    if (index_run(st) < 0)
         return REG_ERROR;
     return sqlite3_changes(ix->db) > 0 ? REG_OK : REG_ENOTFOUND;
 }
@@ -529,7 +545,7 @@ static int page_names(int *more_out, sqlite3_stmt *st, int64_t limit, index_name
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         err = REG_ERROR;
-    done_with(st);
+    index_done(st);
     return err;
 }
 
@@ -544,7 +560,7 @@ int index_tags_page(int *more_out, index_db *ix, const char *repo, const char *l
     if (!st)
         return REG_ERROR;
     sqlite3_bind_int64(st, 1, repo_id);
-    bind_text(st, 2, last ? last : "");
+    index_bind_text(st, 2, last ? last : "");
     sqlite3_bind_int64(st, 3, limit + 1);
     return page_names(more_out, st, limit, cb, ctx);
 }
@@ -555,7 +571,7 @@ int index_catalog_page(int *more_out, index_db *ix, const char *last, int64_t li
     sqlite3_stmt *st = stmt(ix, ST_CATALOG_PAGE);
     if (!st)
         return REG_ERROR;
-    bind_text(st, 1, last ? last : "");
+    index_bind_text(st, 1, last ? last : "");
     sqlite3_bind_int64(st, 2, limit + 1);
     return page_names(more_out, st, limit, cb, ctx);
 }
@@ -567,9 +583,9 @@ int index_referrers(index_db *ix, const char *repo, const digest *subject, const
     int rc, err = REG_OK;
     if (!st)
         return REG_ERROR;
-    bind_text(st, 1, repo);
-    bind_text(st, 2, subject->str);
-    bind_text(st, 3, artifact_type);
+    index_bind_text(st, 1, repo);
+    index_bind_text(st, 2, subject->str);
+    index_bind_text(st, 3, artifact_type);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         referrer_row row = {
             .digest = (const char *)sqlite3_column_text(st, 0),
@@ -583,6 +599,6 @@ int index_referrers(index_db *ix, const char *repo, const digest *subject, const
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         err = REG_ERROR;
-    done_with(st);
+    index_done(st);
     return err;
 }

@@ -1,0 +1,14 @@
+/* base64url.h - base64 (standard and URL-safe, unpadded) encoding and decoding via OpenSSL. */
+#ifndef OCIREG_BASE64URL_H
+#define OCIREG_BASE64URL_H
+
+#include <stddef.h>
+
+/* Encode into a malloc'd NUL-terminated string (caller frees); NULL on failure. */
+char *base64url_encode(const unsigned char *data, size_t len);
+char *base64_encode(const unsigned char *data, size_t len);
+/* Decode URL-safe or standard base64, padded or not, into a malloc'd buffer (caller frees).
+ * NULL when the text is not base64. */
+unsigned char *base64_decode(const char *text, size_t text_len, size_t *out_len);
+
+#endif

@@ -1,0 +1,36 @@
+/* password.c - PBKDF2-HMAC-SHA256 via OpenSSL (see password.h). */
+#include "auth/password.h"
+#include "storage/reg_error.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <string.h>
+
+static int derive(unsigned char *out, const char *password, const unsigned char *salt,
+                  int iterations)
+{
+    size_t len = strlen(password);
+    if (len > PASSWORD_MAX)
+        return REG_EINVALID;
+    return PKCS5_PBKDF2_HMAC(password, (int)len, salt, PASSWORD_SALT_LEN, iterations,
+                             EVP_sha256(), PASSWORD_HASH_LEN, out) == 1
+               ? REG_OK
+               : REG_ERROR;
+}
+
+int password_hash(user_record *u, const char *password)
+{
+    if (RAND_bytes(u->salt, PASSWORD_SALT_LEN) != 1)
+        return REG_ERROR;
+    u->iterations = PASSWORD_ITERATIONS;
+    return derive(u->hash, password, u->salt, u->iterations);
+}
+
+int password_verify(const user_record *u, const char *password)
+{
+    unsigned char got[PASSWORD_HASH_LEN];
+    if (u->iterations < 1 || derive(got, password, u->salt, u->iterations) < 0)
+        return REG_EDENIED;
+    return CRYPTO_memcmp(got, u->hash, PASSWORD_HASH_LEN) == 0 ? REG_OK : REG_EDENIED;
+}

@@ -1,0 +1,185 @@
+/* index_auth.c - SQL for users and grants (see index_auth.h). */
+#include "storage/index_auth.h"
+#include "storage/index_internal.h"
+#include "storage/reg_error.h"
+
+#include <string.h>
+#include <time.h>
+
+enum auth_stmt {
+    ST_USER_PUT = INDEX_CORE_SLOTS,
+    ST_USER_GET,
+    ST_USER_DELETE,
+    ST_USER_GRANTS_DELETE,
+    ST_USER_LIST,
+    ST_USER_COUNT,
+    ST_GRANT_ADD,
+    ST_GRANT_GET,
+    ST_GRANT_SET,
+    ST_GRANT_DELETE,
+    ST_GRANTS_FOR,
+    ST_GRANTS_ALL,
+    ST_AUTH_END
+};
+_Static_assert(ST_AUTH_END <= INDEX_SLOTS, "too many statements");
+
+static const char *const sql[] = {
+    [ST_USER_PUT - INDEX_CORE_SLOTS] =
+        "INSERT INTO users(name, salt, hash, iterations, created_at) VALUES(?1, ?2, ?3, ?4, ?5) "
+        "ON CONFLICT(name) DO UPDATE SET salt = excluded.salt, hash = excluded.hash, "
+        "iterations = excluded.iterations",
+    [ST_USER_GET - INDEX_CORE_SLOTS] = "SELECT salt, hash, iterations FROM users WHERE name = ?1",
+    [ST_USER_DELETE - INDEX_CORE_SLOTS] = "DELETE FROM users WHERE name = ?1",
+    [ST_USER_GRANTS_DELETE - INDEX_CORE_SLOTS] = "DELETE FROM grants WHERE principal = ?1",
+    [ST_USER_LIST - INDEX_CORE_SLOTS] = "SELECT name FROM users ORDER BY name",
+    [ST_USER_COUNT - INDEX_CORE_SLOTS] = "SELECT count(*) FROM users",
+    [ST_GRANT_ADD - INDEX_CORE_SLOTS] =
+        "INSERT INTO grants(principal, pattern, actions) VALUES(?1, ?2, ?3) "
+        "ON CONFLICT(principal, pattern) DO UPDATE SET actions = actions | excluded.actions",
+    [ST_GRANT_GET - INDEX_CORE_SLOTS] =
+        "SELECT actions FROM grants WHERE principal = ?1 AND pattern = ?2",
+    [ST_GRANT_SET - INDEX_CORE_SLOTS] =
+        "UPDATE grants SET actions = ?3 WHERE principal = ?1 AND pattern = ?2",
+    [ST_GRANT_DELETE - INDEX_CORE_SLOTS] =
+        "DELETE FROM grants WHERE principal = ?1 AND pattern = ?2",
+    [ST_GRANTS_FOR - INDEX_CORE_SLOTS] =
+        "SELECT principal, pattern, actions FROM grants "
+        "WHERE principal = ?1 OR principal = 'anonymous'",
+    [ST_GRANTS_ALL - INDEX_CORE_SLOTS] =
+        "SELECT principal, pattern, actions FROM grants ORDER BY principal, pattern",
+};
+
+static sqlite3_stmt *stmt(index_db *ix, enum auth_stmt id)
+{
+    return index_stmt(ix, id, sql[id - INDEX_CORE_SLOTS]);
+}
+
+int index_user_put(index_db *ix, const user_record *u)
+{
+    sqlite3_stmt *st = stmt(ix, ST_USER_PUT);
+    if (!st)
+        return REG_ERROR;
+    index_bind_text(st, 1, u->name);
+    sqlite3_bind_blob(st, 2, u->salt, PASSWORD_SALT_LEN, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, u->hash, PASSWORD_HASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, u->iterations);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
+    return index_run(st);
+}
+
+int index_user_get(user_record *out, index_db *ix, const char *name)
+{
+    sqlite3_stmt *st = stmt(ix, ST_USER_GET);
+    if (st)
+        index_bind_text(st, 1, name);
+    int err = index_step_row(st);
+    if (err < 0)
+        return err;
+    if (sqlite3_column_bytes(st, 0) != PASSWORD_SALT_LEN ||
+        sqlite3_column_bytes(st, 1) != PASSWORD_HASH_LEN || strlen(name) > USER_NAME_MAX) {
+        index_done(st);
+        return REG_ERROR;
+    }
+    memcpy(out->salt, sqlite3_column_blob(st, 0), PASSWORD_SALT_LEN);
+    memcpy(out->hash, sqlite3_column_blob(st, 1), PASSWORD_HASH_LEN);
+    out->iterations = sqlite3_column_int(st, 2);
+    memcpy(out->name, name, strlen(name) + 1);
+    index_done(st);
+    return REG_OK;
+}
+
+static int run_by_name(index_db *ix, enum auth_stmt id, const char *name)
+{
+    sqlite3_stmt *st = stmt(ix, id);
+    if (!st)
+        return REG_ERROR;
+    index_bind_text(st, 1, name);
+    return index_run(st);
+}
+
+int index_user_delete(index_db *ix, const char *name)
+{
+    if (run_by_name(ix, ST_USER_DELETE, name) < 0)
+        return REG_ERROR;
+    if (index_changes(ix) == 0)
+        return REG_ENOTFOUND;
+    return run_by_name(ix, ST_USER_GRANTS_DELETE, name);
+}
+
+int index_user_list(index_db *ix, index_name_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = stmt(ix, ST_USER_LIST);
+    int err;
+    while ((err = index_step_row(st)) == REG_OK) {
+        if ((err = cb(ctx, (const char *)sqlite3_column_text(st, 0))) < 0) {
+            index_done(st);
+            return err;
+        }
+    }
+    return err == REG_ENOTFOUND ? REG_OK : err;
+}
+
+int index_user_count(int64_t *out, index_db *ix)
+{
+    sqlite3_stmt *st = stmt(ix, ST_USER_COUNT);
+    int err = index_step_row(st);
+    if (err == REG_OK) {
+        *out = sqlite3_column_int64(st, 0);
+        index_done(st);
+    }
+    return err;
+}
+
+static sqlite3_stmt *grant_stmt(index_db *ix, enum auth_stmt id, const char *principal,
+                                const char *pattern)
+{
+    sqlite3_stmt *st = stmt(ix, id);
+    if (st) {
+        index_bind_text(st, 1, principal);
+        index_bind_text(st, 2, pattern);
+    }
+    return st;
+}
+
+int index_grant_add(index_db *ix, const char *principal, const char *pattern, unsigned actions)
+{
+    sqlite3_stmt *st = grant_stmt(ix, ST_GRANT_ADD, principal, pattern);
+    if (!st)
+        return REG_ERROR;
+    sqlite3_bind_int(st, 3, (int)actions);
+    return index_run(st);
+}
+
+int index_grant_remove(index_db *ix, const char *principal, const char *pattern,
+                       unsigned actions)
+{
+    sqlite3_stmt *st = grant_stmt(ix, ST_GRANT_GET, principal, pattern);
+    int err = index_step_row(st);
+    if (err < 0)
+        return err;
+    unsigned left = (unsigned)sqlite3_column_int(st, 0) & ~actions;
+    index_done(st);
+    if (left == 0)
+        return index_run(grant_stmt(ix, ST_GRANT_DELETE, principal, pattern));
+    if (!(st = grant_stmt(ix, ST_GRANT_SET, principal, pattern)))
+        return REG_ERROR;
+    sqlite3_bind_int(st, 3, (int)left);
+    return index_run(st);
+}
+
+int index_grants(index_db *ix, const char *principal, index_grant_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = stmt(ix, principal ? ST_GRANTS_FOR : ST_GRANTS_ALL);
+    int err;
+    if (st && principal)
+        index_bind_text(st, 1, principal);
+    while ((err = index_step_row(st)) == REG_OK) {
+        err = cb(ctx, (const char *)sqlite3_column_text(st, 0),
+                 (const char *)sqlite3_column_text(st, 1), (unsigned)sqlite3_column_int(st, 2));
+        if (err < 0) {
+            index_done(st);
+            return err;
+        }
+    }
+    return err == REG_ENOTFOUND ? REG_OK : err;
+}

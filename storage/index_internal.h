@@ -1,0 +1,30 @@
+/* index_internal.h - what the index*.c files share: the connection with its statement cache
+ * and the stepping helpers. Not for use outside storage/index*.c. */
+#ifndef OCIREG_INDEX_INTERNAL_H
+#define OCIREG_INDEX_INTERNAL_H
+
+#include "storage/index.h"
+
+#include <sqlite3.h>
+
+/* Statement slots: index.c uses [0, INDEX_CORE_SLOTS), index_auth.c the rest. */
+#define INDEX_CORE_SLOTS 48
+#define INDEX_SLOTS 96
+
+struct index_db {
+    sqlite3 *db;
+    sqlite3_stmt *st[INDEX_SLOTS];
+};
+
+/* The statement in `slot`, prepared from `text` on first use. */
+sqlite3_stmt *index_stmt(index_db *ix, int slot, const char *text);
+/* Reset a statement and clear its bindings (NULL is fine). */
+void index_done(sqlite3_stmt *st);
+void index_bind_text(sqlite3_stmt *st, int i, const char *s);
+/* Step a statement that returns no rows: REG_OK or REG_ERROR; it is reset afterwards. */
+int index_run(sqlite3_stmt *st);
+/* Step once: REG_OK with a row (read it, then index_done), REG_ENOTFOUND, or REG_ERROR. */
+int index_step_row(sqlite3_stmt *st);
+int index_changes(index_db *ix);
+
+#endif
