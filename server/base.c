@@ -32,6 +32,7 @@ const char *upload_range_text(request *req, uint64_t offset)
 void handle_base(request *req)
 {
     struct MHD_Response *r = response_from_copy("{}", 2);
+    req->bytes_out = 2;
     response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     request_send(req, 200, r);
 }

@@ -1,0 +1,51 @@
+"""Helpers for auth tests: prepare users and grants with the ocireg CLI, and run the Docker
+token flow by hand with requests."""
+import base64
+import json
+import re
+import subprocess
+
+import requests
+
+from conftest import ocireg_binary
+
+
+def cli(*args, stdin=None, check=True):
+    proc = subprocess.run([ocireg_binary(), *args], input=stdin, capture_output=True, text=True,
+                          timeout=60)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"ocireg {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
+    return proc
+
+
+def add_user(data, name, password):
+    cli("user", "add", name, "--password-stdin", "--data", str(data), stdin=password + "\n")
+
+
+def grant(data, principal, pattern, actions):
+    cli("grant", principal, pattern, actions, "--data", str(data))
+
+
+def parse_challenge(header):
+    assert header and header.startswith("Bearer "), f"expected a Bearer challenge, got {header!r}"
+    return dict(re.findall(r'(\w+)="([^"]*)"', header))
+
+
+def token(url, scopes, user=None, password=None):
+    params = [("service", "ocireg")] + [("scope", s) for s in scopes]
+    auth = (user, password) if user else None
+    r = requests.get(f"{url}/token", params=params, auth=auth, timeout=30)
+    assert r.status_code == 200, f"token request: expected 200, got {r.status_code} {r.text}"
+    body = r.json()
+    assert body["token"] == body["access_token"]
+    return body["token"]
+
+
+def claims(jwt):
+    payload = jwt.split(".")[1]
+    payload += "=" * (-len(payload) % 4)
+    return json.loads(base64.urlsafe_b64decode(payload))
+
+
+def bearer(tok):
+    return {"Authorization": f"Bearer {tok}"}

@@ -1,0 +1,76 @@
+/* test_auth_policy.c - grant patterns, action parsing, scopes and password hashing. */
+#include "auth/password.h"
+#include "auth/policy.h"
+#include "auth/scope.h"
+#include "storage/reg_error.h"
+#include "check.h"
+
+#include <string.h>
+
+static void test_patterns(void)
+{
+    CHECK(pattern_match("team-a/*", "team-a/app"), "team-a/* covers team-a/app");
+    CHECK(pattern_match("team-a/*", "team-a/app/web"), "team-a/* covers nested names");
+    CHECK(!pattern_match("team-a/*", "team-ab/app"), "team-a/* must not cover team-ab/app");
+    CHECK(!pattern_match("team-a/*", "team-a"), "team-a/* must not cover team-a itself");
+    CHECK(pattern_match("team-a/app", "team-a/app"), "literal pattern");
+    CHECK(!pattern_match("team-a/app", "team-a/app2"), "literal pattern is exact");
+    CHECK(pattern_match("*", "anything/at/all"), "* covers everything");
+    CHECK(pattern_match("*/web", "a/b/web"), "*/web");
+    CHECK_INT(pattern_check("team-a/*"), REG_OK);
+    CHECK_INT(pattern_check("Team"), REG_EINVALID);
+    CHECK_INT(pattern_check(""), REG_EINVALID);
+}
+
+static void test_actions(void)
+{
+    unsigned a;
+    char text[64];
+    CHECK_INT(actions_parse(&a, "pull,push"), REG_OK);
+    CHECK_INT(a, ACTION_PULL | ACTION_PUSH);
+    CHECK_INT(actions_parse(&a, "*"), REG_OK);
+    CHECK_INT(a, ACTION_ALL);
+    CHECK_INT(actions_parse(&a, "pull,fly"), REG_EINVALID);
+    CHECK_INT(actions_parse(&a, ""), REG_EINVALID);
+    actions_format(text, sizeof(text), ACTION_PULL | ACTION_DELETE);
+    CHECK_STR(text, "pull,delete");
+}
+
+static void test_scopes(void)
+{
+    scope s;
+    CHECK_INT(scope_parse(&s, "repository:team/app:pull,push"), REG_OK);
+    CHECK_STR(s.type, "repository");
+    CHECK_STR(s.name, "team/app");
+    CHECK_INT(s.actions, ACTION_PULL | ACTION_PUSH);
+    CHECK_INT(scope_parse(&s, "registry:catalog:*"), REG_OK);
+    CHECK_INT(scope_parse(&s, "repository:Bad:pull"), REG_EINVALID);
+    CHECK_INT(scope_parse(&s, "repository:a"), REG_EINVALID);
+    CHECK_INT(scope_parse(&s, "repository::pull"), REG_EINVALID);
+    CHECK_INT(scope_parse(&s, "registry:other:*"), REG_EINVALID);
+    CHECK_INT(scope_parse(&s, "repository:a:fly"), REG_OK);
+    CHECK_INT(s.actions, 0);
+}
+
+static void test_password_hash_and_verify(void)
+{
+    user_record u, v;
+    memset(&u, 0, sizeof(u));
+    CHECK_INT(password_hash(&u, "correct horse"), REG_OK);
+    CHECK_INT(password_verify(&u, "correct horse"), REG_OK);
+    CHECK_INT(password_verify(&u, "correct hors"), REG_EDENIED);
+    CHECK_INT(password_verify(&u, ""), REG_EDENIED);
+    memset(&v, 0, sizeof(v));
+    password_hash(&v, "correct horse");
+    CHECK(memcmp(u.salt, v.salt, sizeof(u.salt)) != 0, "salts must differ per user");
+    CHECK(memcmp(u.hash, v.hash, sizeof(u.hash)) != 0, "hashes must differ with the salt");
+}
+
+int main(void)
+{
+    RUN(test_patterns);
+    RUN(test_actions);
+    RUN(test_scopes);
+    RUN(test_password_hash_and_verify);
+    return check_failures != 0;
+}
