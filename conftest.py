@@ -29,13 +29,14 @@ def free_port():
 class RegistryServer:
     """One ocireg process we started; we stop only it, by PID."""
 
-    def __init__(self, data_dir, extra_args=(), env=None):
+    def __init__(self, data_dir, extra_args=(), env=None, scheme="http", verify=True):
         self.data = str(data_dir)
         self.extra_args = list(extra_args)
         self.env = env
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
-        self.url = f"http://{self.host}"
+        self.url = f"{scheme}://{self.host}"
+        self.verify = verify
         self.proc = None
         self.log_path = os.path.join(self.data, "server.log")
 
@@ -55,7 +56,7 @@ class RegistryServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"ocireg exited with {self.proc.returncode}: {self.log()}")
             try:
-                requests.get(self.url + "/v2/", timeout=1)
+                requests.get(self.url + "/healthz", timeout=1, verify=self.verify)
                 return self
             except requests.ConnectionError:
                 time.sleep(0.05)
@@ -115,11 +116,12 @@ def registry(tmp_path_factory):
 
 @pytest.fixture
 def registry_factory(tmp_path):
-    """Start private servers: registry_factory(extra_args=[...], data_dir=None)."""
+    """Start private servers: registry_factory(extra_args=[...], data_dir=None, ...)."""
     started = []
 
-    def make(extra_args=(), data_dir=None, env=None):
-        server = RegistryServer(data_dir or tmp_path / f"data{len(started)}", extra_args, env)
+    def make(extra_args=(), data_dir=None, env=None, scheme="http", verify=True):
+        server = RegistryServer(data_dir or tmp_path / f"data{len(started)}", extra_args, env,
+                                scheme, verify)
         started.append(server)
         return server.start()
 

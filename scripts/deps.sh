@@ -5,7 +5,7 @@ set -euo pipefail
 
 build_pkgs=(meson ninja-build pkg-config gcc libmicrohttpd-dev libssl-dev libsqlite3-dev
             libjansson-dev libzstd-dev)
-test_pkgs=(python3 python3-pytest python3-requests clang libclang-rt-14-dev
+test_pkgs=(python3 python3-pytest python3-requests clang libclang-rt-14-dev openssl nginx-light
            skopeo umoci busybox-static containerd docker.io podman
            fuse-overlayfs uidmap iptables)
 

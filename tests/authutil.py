@@ -31,10 +31,10 @@ def parse_challenge(header):
     return dict(re.findall(r'(\w+)="([^"]*)"', header))
 
 
-def token(url, scopes, user=None, password=None):
+def token(url, scopes, user=None, password=None, verify=True):
     params = [("service", "ocireg")] + [("scope", s) for s in scopes]
     auth = (user, password) if user else None
-    r = requests.get(f"{url}/token", params=params, auth=auth, timeout=30)
+    r = requests.get(f"{url}/token", params=params, auth=auth, timeout=30, verify=verify)
     assert r.status_code == 200, f"token request: expected 200, got {r.status_code} {r.text}"
     body = r.json()
     assert body["token"] == body["access_token"]
