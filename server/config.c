@@ -21,6 +21,7 @@ void config_defaults(config *c)
     c->max_connections = 4096;
     c->upload_expiry = 24 * 3600;
     c->token_ttl = 300;
+    c->create_on_push = 1;
 }
 
 static int bad(char *err, size_t errlen, const char *fmt, ...)
@@ -97,6 +98,8 @@ static int set_option(config *c, const char *name, const char *value, char *err,
         if (strlen(value) >= sizeof(c->trusted_proxies))
             return bad(err, errlen, "trusted-proxy: list too long");
         snprintf(c->trusted_proxies, sizeof(c->trusted_proxies), "%s", value);
+    } else if (!strcmp(name, "create-on-push")) {
+        ok = parse_bool(&c->create_on_push, value);
     } else if (!strcmp(name, "tls-cert") || !strcmp(name, "tls-key")) {
         char *dst = name[4] == 'c' ? c->tls_cert : c->tls_key;
         if (strlen(value) >= PATH_MAX)
@@ -111,7 +114,8 @@ static int set_option(config *c, const char *name, const char *value, char *err,
 static const char *const setting_names[] = {
     "listen",        "data",          "threads",          "access-log",   "log-level",
     "connection-timeout", "max-connections", "upload-expiry", "auth",     "insecure-no-auth",
-    "token-ttl",     "external-url",  "trusted-proxy",    "tls-cert",     "tls-key"};
+    "token-ttl",     "external-url",  "trusted-proxy",    "tls-cert",     "tls-key",
+    "create-on-push"};
 #define SETTING_COUNT (sizeof(setting_names) / sizeof(setting_names[0]))
 
 static int load_file(config *c, const char *path, char *err, size_t errlen)
@@ -183,6 +187,8 @@ void config_print_serve_help(const char *prog)
            "  --trusted-proxy ADDRS       comma-separated proxy addresses whose\n"
            "                              X-Forwarded-Proto/Host are believed\n"
            "  --tls-cert FILE, --tls-key FILE   serve HTTPS with this PEM certificate and key\n"
+           "  --create-on-push BOOL       a push creates its repository (default true);\n"
+           "                              false: only repositories made with `ocireg repo create`\n"
            "  -h, --help                  show this help\n",
            prog);
 }
@@ -197,7 +203,7 @@ int config_load_serve(config *c, int argc, char **argv, char *err, size_t errlen
         {"auth", optional_argument, 0, 0},            {"insecure-no-auth", optional_argument, 0, 0},
         {"token-ttl", required_argument, 0, 0},       {"external-url", required_argument, 0, 0},
         {"trusted-proxy", required_argument, 0, 0},   {"tls-cert", required_argument, 0, 0},
-        {"tls-key", required_argument, 0, 0},
+        {"tls-key", required_argument, 0, 0},         {"create-on-push", required_argument, 0, 0},
         {"config", required_argument, 0, 'c'},        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *file = getenv("OCIREG_CONFIG");

@@ -22,6 +22,7 @@ typedef struct config {
     char trusted_proxies[512]; /* comma-separated addresses allowed to set X-Forwarded-* */
     char tls_cert[PATH_MAX];
     char tls_key[PATH_MAX];
+    int create_on_push;      /* 1: a push creates its repository (as ECR's templates) */
 } config;
 
 void config_defaults(config *c);

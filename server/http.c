@@ -163,6 +163,32 @@ static request *request_new(server *srv, struct MHD_Connection *conn, const char
     return req;
 }
 
+typedef struct length_check {
+    const char *first;
+    int conflict;
+} length_check;
+
+static enum MHD_Result check_length(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    length_check *c = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0 || !value)
+        return MHD_YES;
+    if (c->first && strcmp(c->first, value) != 0)
+        c->conflict = 1;
+    c->first = value;
+    return MHD_YES;
+}
+
+/* Differing Content-Length headers make the body's end ambiguous (request smuggling):
+ * refuse such a request outright, before anything of its body is read. */
+static int conflicting_lengths(request *req)
+{
+    length_check c = {NULL, 0};
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, check_length, &c);
+    return c.conflict;
+}
+
 static int has_body(request *req)
 {
     return request_content_length(req) > 0 ||
@@ -190,8 +216,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (!(req = request_new(cls, conn, url, method)))
             return MHD_NO;
         *con_cls = req;
-        if (has_body(req))
+        if (conflicting_lengths(req)) {
+            req->dispatched = 1;
+            reply_error(req, 400, "UNSUPPORTED", "conflicting Content-Length headers");
+        } else if (has_body(req)) {
             dispatch(req);
+        }
         return MHD_YES;
     }
     if (*data_size > 0) {

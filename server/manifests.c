@@ -113,6 +113,13 @@ static void reply_put_failure(request *req, int err, const char *missing, const 
                            req->name);
     else if (err == REG_EINVALID)
         reply_error(req, 400, "MANIFEST_INVALID", "%s", errmsg);
+    else if (err == REG_ECONFLICT)
+        reply_error(req, 400, "TAG_INVALID",
+                    "the image tag '%s' already exists in the '%s' repository and cannot be "
+                    "overwritten because the repository is immutable",
+                    missing, req->name);
+    else if (err == REG_EDENIED)
+        reply_error(req, 404, "NAME_UNKNOWN", "repository %s does not exist", req->name);
     else
         reply_internal(req, err, "manifest put");
 }

@@ -110,6 +110,7 @@ int serve_main(int argc, char **argv)
     int rc_exit = 1;
     if (store_open(&srv.st, srv.cfg.data_dir) < 0 || index_open(&ix, srv.st->db_path) < 0)
         goto done;
+    srv.st->create_on_push = srv.cfg.create_on_push;
     if (keyring_load(&srv.keys, srv.cfg.data_dir) < 0) {
         fprintf(stderr, "ocireg: cannot load or create the token signing key in %s/keys\n",
                 srv.cfg.data_dir);

@@ -45,7 +45,7 @@ static int page_size_or_reply(int64_t *out, request *req)
         return REG_OK;
     long long v = strtoll(n, &end, 10);
     if (!*n || *end || v < 0) {
-        reply_error(req, 400, "PAGINATION_NUMBER_INVALID", "n must be a non-negative integer");
+        reply_error(req, 400, "UNSUPPORTED", "query parameter n must be a non-negative integer");
         return REG_EINVALID;
     }
     *out = v < PAGE_MAX ? v : PAGE_MAX;

@@ -13,6 +13,7 @@
 
 typedef struct upload_state {
     upload *u;
+    unsigned generation;
     digest expected; /* PUT and monolithic POST */
     int write_err;
 } upload_state;
@@ -44,13 +45,13 @@ static void release_session(request *req)
 {
     upload_state *s = req->state;
     if (s && s->u)
-        upload_release(req->srv->st->uploads, s->u);
+        upload_release(req->srv->st->uploads, s->u, s->generation);
 }
 
 static int append_body(request *req, const char *data, size_t len)
 {
     upload_state *s = req->state;
-    int err = upload_append(s->u, data, len);
+    int err = upload_append(s->u, s->generation, data, len);
     if (err < 0)
         s->write_err = err;
     return err;
@@ -60,6 +61,11 @@ static int append_body(request *req, const char *data, size_t len)
 static void finish_body(request *req, int commit)
 {
     upload_state *s = req->state;
+    if (s->write_err == REG_EBUSY || !upload_owned(s->u, s->generation)) {
+        reply_error(req, 409, "BLOB_UPLOAD_INVALID",
+                    "upload %s was taken over by another request", upload_id(s->u));
+        return;
+    }
     if (s->write_err < 0) {
         reply_internal(req, s->write_err, "upload write");
         return;
@@ -75,6 +81,10 @@ static void finish_body(request *req, int commit)
     if (err == REG_EMISMATCH) {
         reply_error(req, 400, "DIGEST_INVALID", "uploaded content does not match digest %s",
                     s->expected.str);
+        return;
+    }
+    if (err == REG_ENOTFOUND) {
+        reply_error(req, 404, "NAME_UNKNOWN", "repository %s does not exist", req->name);
         return;
     }
     if (err < 0) {
@@ -112,7 +122,8 @@ static upload_state *new_state(request *req)
 static upload_state *session_or_reply(request *req)
 {
     upload *u = NULL;
-    int err = upload_acquire(&u, req->srv->st->uploads, req->arg, req->name);
+    unsigned generation = 0;
+    int err = upload_acquire(&u, &generation, req->srv->st->uploads, req->arg, req->name);
     if (err == REG_ENOTFOUND) {
         reply_error(req, 404, "BLOB_UPLOAD_UNKNOWN", "no upload session %s in repository %s",
                     req->arg, req->name);
@@ -125,10 +136,11 @@ static upload_state *session_or_reply(request *req)
     }
     upload_state *s = new_state(req);
     if (!s) {
-        upload_release(req->srv->st->uploads, u);
+        upload_release(req->srv->st->uploads, u, generation);
         return NULL;
     }
     s->u = u;
+    s->generation = generation;
     return s;
 }
 
@@ -177,19 +189,37 @@ static int try_mount(request *req, const char *mount)
     return 0;
 }
 
+/* With create-on-push off, pushing needs an existing repository. */
+static int repository_or_reply(request *req)
+{
+    int64_t id;
+    index_db *ix;
+    if (req->srv->st->create_on_push)
+        return REG_OK;
+    if (!(ix = index_or_reply(req)))
+        return REG_ERROR;
+    int err = index_repo_id(&id, ix, req->name);
+    if (err == REG_ENOTFOUND)
+        reply_error(req, 404, "NAME_UNKNOWN", "repository %s does not exist", req->name);
+    else if (err < 0)
+        reply_internal(req, err, "repository lookup");
+    return err;
+}
+
 void handle_upload_start(request *req)
 {
     const char *mount = request_query(req, "mount");
     const char *dg = request_query(req, "digest");
     char id[UPLOAD_ID_LEN + 1];
     upload_state *s;
-    if (mount && try_mount(req, mount))
+    if (repository_or_reply(req) < 0 || (mount && try_mount(req, mount)))
         return;
     if (!(s = new_state(req)))
         return;
     if (dg && digest_or_reply(&s->expected, req, dg) < 0)
         return;
     int err = upload_create(&s->u, id, req->srv->st->uploads, req->name);
+    s->generation = 1;
     if (err < 0) {
         s->u = NULL;
         reply_internal(req, err, "upload start");

@@ -67,6 +67,20 @@ static const char *const migrations[] = {
     "  pattern TEXT NOT NULL,"
     "  actions INTEGER NOT NULL,"
     "  PRIMARY KEY(principal, pattern)) WITHOUT ROWID;",
+    /* 3: image sizes for metadata, and a record of garbage collections */
+    "ALTER TABLE manifests ADD COLUMN image_size INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE manifests SET image_size = size;"
+    "CREATE TABLE gc_runs("
+    "  id INTEGER PRIMARY KEY,"
+    "  started_at INTEGER NOT NULL,"
+    "  finished_at INTEGER NOT NULL,"
+    "  dry_run INTEGER NOT NULL,"
+    "  manifests_deleted INTEGER NOT NULL,"
+    "  blobs_deleted INTEGER NOT NULL,"
+    "  bytes_freed INTEGER NOT NULL,"
+    "  uploads_deleted INTEGER NOT NULL);"
+    "CREATE INDEX manifests_digest ON manifests(digest);"
+    "CREATE INDEX manifest_refs_child_any ON manifest_refs(child);",
 };
 
 #define REPO_ID_OF(n) "(SELECT id FROM repositories WHERE name = ?" #n ")"
@@ -114,8 +128,9 @@ static const char *const sql[ST_COUNT] = {
                            "WHERE rb.repo_id = ?1 AND rb.digest = ?2",
     [ST_BLOB_INSERT] = "INSERT INTO blobs(digest, size, created_at) VALUES(?1, ?2, ?3) "
                        "ON CONFLICT(digest) DO NOTHING",
+    /* linked_at is refreshed on every link: gc's grace period counts from the last push. */
     [ST_BLOB_LINK] = "INSERT INTO repo_blobs(repo_id, digest, linked_at) VALUES(?1, ?2, ?3) "
-                     "ON CONFLICT(repo_id, digest) DO NOTHING",
+                     "ON CONFLICT(repo_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
     [ST_BLOB_REFERENCED] = "SELECT manifest FROM manifest_refs WHERE repo_id = " REPO_ID_OF(1)
                            " AND child = ?2 AND kind IN ('config', 'layer') LIMIT 1",
     [ST_BLOB_UNLINK] = "DELETE FROM repo_blobs WHERE repo_id = " REPO_ID_OF(1) " AND digest = ?2",
@@ -126,8 +141,8 @@ static const char *const sql[ST_COUNT] = {
                            "WHERE t.repo_id = " REPO_ID_OF(1) " AND t.name = ?2",
     [ST_MANIFEST_IN_REPO_ID] = "SELECT 1 FROM manifests WHERE repo_id = ?1 AND digest = ?2",
     [ST_MANIFEST_INSERT] = "INSERT INTO manifests(repo_id, digest, media_type, artifact_type, "
-                           "subject, annotations, size, pushed_at) "
-                           "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                           "subject, annotations, size, pushed_at, image_size) "
+                           "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
                            "ON CONFLICT(repo_id, digest) DO NOTHING",
     [ST_REF_INSERT] = "INSERT INTO manifest_refs(repo_id, manifest, child, kind) "
                       "VALUES(?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
@@ -448,6 +463,7 @@ int index_manifest_insert(int *inserted_out, index_db *ix, int64_t repo_id, cons
     index_bind_text(st, 6, m->annotations);
     sqlite3_bind_int64(st, 7, (sqlite3_int64)m->size);
     sqlite3_bind_int64(st, 8, (sqlite3_int64)time(NULL));
+    sqlite3_bind_int64(st, 9, (sqlite3_int64)m->image_size);
     if (index_run(st) < 0)
         return REG_ERROR;
     *inserted_out = sqlite3_changes(ix->db) > 0;

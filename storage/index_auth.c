@@ -21,7 +21,7 @@ enum auth_stmt {
     ST_GRANTS_ALL,
     ST_AUTH_END
 };
-_Static_assert(ST_AUTH_END <= INDEX_SLOTS, "too many statements");
+_Static_assert(ST_AUTH_END <= INDEX_AUTH_SLOTS, "too many statements");
 
 static const char *const sql[] = {
     [ST_USER_PUT - INDEX_CORE_SLOTS] =

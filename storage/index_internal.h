@@ -7,9 +7,12 @@
 
 #include <sqlite3.h>
 
-/* Statement slots: index.c uses [0, INDEX_CORE_SLOTS), index_auth.c the rest. */
+/* Statement slots: index.c uses [0, INDEX_CORE_SLOTS), then each index_*.c its own range. */
 #define INDEX_CORE_SLOTS 48
-#define INDEX_SLOTS 96
+#define INDEX_AUTH_SLOTS 64
+#define INDEX_REPOS_SLOTS 96
+#define INDEX_GC_SLOTS 128
+#define INDEX_SLOTS 160
 
 struct index_db {
     sqlite3 *db;

@@ -1,5 +1,6 @@
 /* store.c - durable composite writes over blobstore + index (see store.h). */
 #include "storage/store.h"
+#include "storage/index_repos.h"
 #include "storage/reg_error.h"
 
 #include <stdio.h>
@@ -11,6 +12,7 @@ int store_open(store **out, const char *data_dir)
     store *s = calloc(1, sizeof(*s));
     if (!s)
         return REG_ERROR;
+    s->create_on_push = 1;
     if (!(s->data_dir = strdup(data_dir)) || asprintf(&s->db_path, "%s/meta.db", data_dir) < 0 ||
         blobstore_open(&s->blobs, data_dir) < 0 ||
         upload_table_new(&s->uploads, blobstore_uploads_dir(s->blobs)) < 0) {
@@ -32,6 +34,12 @@ void store_close(store *s)
     free(s);
 }
 
+/* The repository to write into: created on first push unless that is switched off. */
+static int target_repo(int64_t *id, const store *s, index_db *ix, const char *repo)
+{
+    return s->create_on_push ? index_repo_ensure(id, ix, repo) : index_repo_id(id, ix, repo);
+}
+
 int store_commit_upload(store *s, index_db *ix, upload *u, const char *repo, const digest *expected)
 {
     digest actual;
@@ -43,7 +51,7 @@ int store_commit_upload(store *s, index_db *ix, upload *u, const char *repo, con
         return REG_EMISMATCH;
     if ((err = index_begin(ix)) < 0)
         return err;
-    if ((err = index_repo_ensure(&repo_id, ix, repo)) < 0 ||
+    if ((err = target_repo(&repo_id, s, ix, repo)) < 0 ||
         (err = blobstore_commit(s->blobs, upload_spool_path(u), upload_spool_fd(u), expected)) < 0 ||
         (err = index_blob_link(ix, repo_id, expected, upload_offset(u))) < 0 ||
         (err = index_commit(ix)) < 0) {
@@ -62,12 +70,11 @@ int store_mount_blob(store *s, index_db *ix, const char *repo, const char *from,
     if (err < 0)
         return err;
     if ((err = index_blob_in_repo(&size, ix, from, d)) < 0 ||
-        (err = index_repo_ensure(&repo_id, ix, repo)) < 0 ||
+        (err = target_repo(&repo_id, s, ix, repo)) < 0 ||
         (err = index_blob_link(ix, repo_id, d, size)) < 0 || (err = index_commit(ix)) < 0) {
         index_rollback(ix);
         return err;
     }
-    (void)s;
     return REG_OK;
 }
 
@@ -96,6 +103,38 @@ static int check_refs(index_db *ix, int64_t repo_id, const manifest_info *info, 
     return REG_OK;
 }
 
+/* Manifest + config + layers; for an index, its own bytes plus its children's images. */
+static int image_size(uint64_t *out, index_db *ix, int64_t repo_id, const manifest_put *put)
+{
+    *out = put->len;
+    for (size_t i = 0; i < put->info->nrefs; i++) {
+        const manifest_ref *r = &put->info->refs[i];
+        uint64_t child = r->size;
+        if (r->kind == REF_MANIFEST && index_manifest_image_size(&child, ix, repo_id, r->dg.str) < 0)
+            return REG_ERROR;
+        *out += child;
+    }
+    return REG_OK;
+}
+
+/* In an IMMUTABLE repository a tag may be pushed again only with the same manifest. */
+static int check_tags(index_db *ix, int64_t repo_id, const manifest_put *put, char *detail_out)
+{
+    int immutable = 0;
+    char current[DIGEST_MAX];
+    int err = index_repo_immutable(&immutable, ix, repo_id);
+    for (size_t i = 0; err == REG_OK && immutable && i < put->ntags; i++) {
+        err = index_tag_target(current, ix, repo_id, put->tags[i]);
+        if (err == REG_ENOTFOUND) {
+            err = REG_OK;
+        } else if (err == REG_OK && strcmp(current, put->dg->str) != 0) {
+            snprintf(detail_out, DIGEST_MAX, "%s", put->tags[i]);
+            err = REG_ECONFLICT;
+        }
+    }
+    return err;
+}
+
 static int insert_manifest(index_db *ix, int64_t repo_id, const manifest_put *put)
 {
     const manifest_info *info = put->info;
@@ -108,7 +147,9 @@ static int insert_manifest(index_db *ix, int64_t repo_id, const manifest_put *pu
         .annotations = info->annotations,
         .size = put->len,
     };
-    int err = index_manifest_insert(&inserted, ix, repo_id, &rec);
+    int err = image_size(&rec.image_size, ix, repo_id, put);
+    if (err == REG_OK)
+        err = index_manifest_insert(&inserted, ix, repo_id, &rec);
     for (size_t i = 0; err == REG_OK && inserted && i < info->nrefs; i++)
         err = index_manifest_ref_insert(ix, repo_id, put->dg->str, info->refs[i].dg.str,
                                         manifest_ref_kind_name(info->refs[i].kind));
@@ -125,8 +166,12 @@ int store_put_manifest(store *s, index_db *ix, const manifest_put *put, char *mi
     int err = index_begin(ix);
     if (err < 0)
         return err;
-    if ((err = index_repo_ensure(&repo_id, ix, put->repo)) < 0 ||
-        (err = check_refs(ix, repo_id, put->info, missing_out)) < 0 ||
+    if ((err = target_repo(&repo_id, s, ix, put->repo)) < 0) {
+        index_rollback(ix);
+        return err == REG_ENOTFOUND ? REG_EDENIED : err;
+    }
+    if ((err = check_refs(ix, repo_id, put->info, missing_out)) < 0 ||
+        (err = check_tags(ix, repo_id, put, missing_out)) < 0 ||
         (err = blobstore_write(s->blobs, put->dg, put->body, put->len)) < 0 ||
         (err = index_blob_link(ix, repo_id, put->dg, put->len)) < 0 ||
         (err = insert_manifest(ix, repo_id, put)) < 0 || (err = index_commit(ix)) < 0) {

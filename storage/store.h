@@ -15,6 +15,7 @@ typedef struct store {
     char *db_path;
     blobstore *blobs;
     upload_table *uploads;
+    int create_on_push; /* 1 (default): a push creates its repository */
 } store;
 
 int store_open(store **out, const char *data_dir);
@@ -22,7 +23,8 @@ void store_close(store *s);
 
 /* Finish an upload: verify that its content has digest `expected` (REG_EMISMATCH if not, the
  * session stays usable), make the blob and link it into the session's repository. On success
- * the session is gone. */
+ * the session is gone. REG_ENOTFOUND when the repository does not exist and create-on-push is
+ * off. */
 int store_commit_upload(store *s, index_db *ix, upload *u, const char *repo, const digest *expected);
 
 /* Link a blob already in `from` into `repo`. REG_ENOTFOUND if `from` does not have it. */
@@ -40,7 +42,9 @@ typedef struct manifest_put {
 
 /* Store a manifest and its tags. REG_ENOTFOUND when a referenced blob or child manifest is
  * not in the repository (its digest in missing_out, DIGEST_MAX bytes), REG_EINVALID when a
- * referenced blob's size differs from its descriptor. */
+ * referenced blob's size differs from its descriptor, REG_ECONFLICT when a tag of an
+ * IMMUTABLE repository would move (the tag in missing_out), REG_EDENIED when the repository
+ * does not exist and create-on-push is off. */
 int store_put_manifest(store *s, index_db *ix, const manifest_put *put, char *missing_out);
 
 /* Transactional wrappers of the index deletes (see index.h for their results). */

@@ -26,7 +26,11 @@ struct upload {
     digester *sha256; /* covers [0, hashed) of the spool */
     uint64_t hashed;
     int busy;
-    time_t updated;
+    time_t updated;        /* last acquire, release or append */
+    unsigned generation;   /* bumped when a stalled owner is replaced */
+    int refs;              /* requests holding this session (a displaced owner too) */
+    int discarded;         /* gone from the table; freed when refs reaches 0 */
+    pthread_mutex_t io;    /* serialises appends with a takeover */
     struct upload *next;
 };
 
@@ -52,6 +56,7 @@ static void upload_free(upload *u)
 {
     if (!u)
         return;
+    pthread_mutex_destroy(&u->io);
     if (u->fd >= 0)
         close(u->fd);
     digester_free(u->sha256);
@@ -104,6 +109,7 @@ static upload *upload_alloc(const upload_table *t, const char *id, const char *r
     upload *u = calloc(1, sizeof(*u));
     if (!u)
         return NULL;
+    pthread_mutex_init(&u->io, NULL);
     u->fd = -1;
     memcpy(u->id, id, UPLOAD_ID_LEN + 1);
     snprintf(u->spool, sizeof(u->spool), "%s/%s", t->dir, id);
@@ -156,6 +162,8 @@ int upload_create(upload **out, char *id_out, upload_table *t, const char *repo)
         goto fail;
     }
     u->busy = 1;
+    u->generation = 1;
+    u->refs = 1;
     pthread_mutex_lock(&t->lock);
     u->next = t->head;
     t->head = u;
@@ -195,7 +203,8 @@ static upload *upload_load(const upload_table *t, const char *id)
     return u;
 }
 
-int upload_acquire(upload **out, upload_table *t, const char *id, const char *repo)
+int upload_acquire(upload **out, unsigned *generation, upload_table *t, const char *id,
+                   const char *repo)
 {
     int err = REG_ENOTFOUND;
     if (!is_upload_id(id))
@@ -210,11 +219,19 @@ int upload_acquire(upload **out, upload_table *t, const char *id, const char *re
     }
     if (!u || strcmp(u->repo, repo) != 0)
         goto done;
-    if (u->busy) {
+    if (u->busy && time(NULL) - u->updated < UPLOAD_STALL_SECONDS) {
         err = REG_EBUSY;
         goto done;
     }
+    /* A stalled owner (a client that vanished mid-body) loses the session: its later
+     * appends see a different generation and fail. */
+    pthread_mutex_lock(&u->io);
+    u->generation++;
     u->busy = 1;
+    u->refs++;
+    u->updated = time(NULL);
+    *generation = u->generation;
+    pthread_mutex_unlock(&u->io);
     *out = u;
     err = REG_OK;
 done:
@@ -222,12 +239,23 @@ done:
     return err;
 }
 
-void upload_release(upload_table *t, upload *u)
+/* Drop one reference (table lock held); true when the caller must free the session. */
+static int unref(upload *u)
+{
+    return --u->refs == 0 && u->discarded;
+}
+
+void upload_release(upload_table *t, upload *u, unsigned generation)
 {
     pthread_mutex_lock(&t->lock);
-    u->busy = 0;
-    u->updated = time(NULL);
+    if (u->generation == generation && !u->discarded) {
+        u->busy = 0;
+        u->updated = time(NULL);
+    }
+    int last = unref(u);
     pthread_mutex_unlock(&t->lock);
+    if (last)
+        upload_free(u);
 }
 
 static void unlink_from_table(upload_table *t, upload *u)
@@ -244,9 +272,12 @@ void upload_discard(upload_table *t, upload *u)
 {
     pthread_mutex_lock(&t->lock);
     unlink_from_table(t, u);
-    pthread_mutex_unlock(&t->lock);
+    u->discarded = 1;
     remove_files(t, u->id);
-    upload_free(u);
+    int last = unref(u);
+    pthread_mutex_unlock(&t->lock);
+    if (last)
+        upload_free(u);
 }
 
 uint64_t upload_offset(const upload *u)
@@ -269,22 +300,40 @@ int upload_spool_fd(const upload *u)
     return u->fd;
 }
 
-int upload_append(upload *u, const void *data, size_t len)
+int upload_append(upload *u, unsigned generation, const void *data, size_t len)
 {
-    int err = fileio_write_all(u->fd, data, len);
-    if (err < 0) {
+    int err = REG_OK;
+    pthread_mutex_lock(&u->io);
+    if (u->generation != generation) {
+        err = REG_EBUSY;
+        goto done;
+    }
+    u->updated = time(NULL);
+    if ((err = fileio_write_all(u->fd, data, len)) < 0) {
         /* Drop a partial write so the offset stays the truth. */
         if (ftruncate(u->fd, (off_t)u->offset) < 0)
-            return REG_ERROR;
-        return err;
+            err = REG_ERROR;
+        goto done;
     }
     if (u->hashed == u->offset) {
-        if (digester_update(u->sha256, data, len) < 0)
-            return REG_ERROR;
+        if (digester_update(u->sha256, data, len) < 0) {
+            err = REG_ERROR;
+            goto done;
+        }
         u->hashed += len;
     }
     u->offset += len;
-    return REG_OK;
+done:
+    pthread_mutex_unlock(&u->io);
+    return err;
+}
+
+int upload_owned(upload *u, unsigned generation)
+{
+    pthread_mutex_lock(&u->io);
+    int owned = u->generation == generation;
+    pthread_mutex_unlock(&u->io);
+    return owned;
 }
 
 int upload_digest(digest *out, upload *u, digest_alg alg)
@@ -322,7 +371,7 @@ int upload_expire(upload_table *t, time_t max_idle)
     pthread_mutex_lock(&t->lock);
     for (upload **pp = &t->head; *pp;) {
         upload *u = *pp;
-        if (!u->busy && now - u->updated > max_idle) {
+        if (!u->busy && u->refs == 0 && now - u->updated > max_idle) {
             *pp = u->next;
             remove_files(t, u->id);
             upload_free(u);

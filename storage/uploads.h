@@ -10,6 +10,8 @@
 #include <time.h>
 
 #define UPLOAD_ID_LEN 36
+/* A session whose owner has not sent a byte for this long may be taken over. */
+#define UPLOAD_STALL_SECONDS 5
 
 typedef struct upload_table upload_table;
 typedef struct upload upload;
@@ -18,14 +20,20 @@ int upload_table_new(upload_table **out, const char *uploads_dir);
 void upload_table_free(upload_table *t);
 
 /* Start a session for `repo`; its id is written to id_out (UPLOAD_ID_LEN + 1 bytes).
- * The new session is returned acquired: release or discard it. */
+ * The new session is returned acquired with generation 1: release or discard it. */
 int upload_create(upload **out, char *id_out, upload_table *t, const char *repo);
 
-/* Take exclusive use of a session. REG_ENOTFOUND if there is no such session for `repo`,
- * REG_EBUSY if another request is using it. */
-int upload_acquire(upload **out, upload_table *t, const char *id, const char *repo);
-void upload_release(upload_table *t, upload *u);
-/* Remove the session and its files. */
+/* Take exclusive use of a session; *generation identifies this use. REG_ENOTFOUND if there is
+ * no such session for `repo`, REG_EBUSY if another request is using it (one that has stalled
+ * for UPLOAD_STALL_SECONDS is displaced instead). */
+int upload_acquire(upload **out, unsigned *generation, upload_table *t, const char *id,
+                   const char *repo);
+/* Give the session back (it stays taken when this use was displaced). Every acquire and
+ * create is paired with one release or one discard. */
+void upload_release(upload_table *t, upload *u, unsigned generation);
+/* Whether this use still owns the session. */
+int upload_owned(upload *u, unsigned generation);
+/* Remove the session and its files; consumes the caller's use. */
 void upload_discard(upload_table *t, upload *u);
 
 uint64_t upload_offset(const upload *u);
@@ -33,8 +41,9 @@ const char *upload_id(const upload *u);
 const char *upload_spool_path(const upload *u);
 int upload_spool_fd(const upload *u);
 
-/* Append bytes at the end; REG_ENOSPACE on a full disk (the bytes are not counted then). */
-int upload_append(upload *u, const void *data, size_t len);
+/* Append bytes at the end; REG_ENOSPACE on a full disk (the bytes are not counted then),
+ * REG_EBUSY when this use has been displaced. */
+int upload_append(upload *u, unsigned generation, const void *data, size_t len);
 
 /* Digest of everything appended so far, in algorithm `alg`. */
 int upload_digest(digest *out, upload *u, digest_alg alg);
