@@ -1,6 +1,7 @@
 /* cli_auth.c - `ocireg user add|passwd|del|list`, `ocireg grant|revoke`, `ocireg grants`,
  * `ocireg key rotate` (see cli_auth.h). */
 #include "server/cli_auth.h"
+#include "server/cli_args.h"
 #include "auth/keys.h"
 #include "auth/password.h"
 #include "auth/policy.h"
@@ -14,51 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_POSITIONAL 4
-
-typedef struct cli_args {
-    const char *data_dir;
-    const char *pos[MAX_POSITIONAL];
-    int npos;
-    int password_stdin;
-    int json;
-} cli_args;
+static const char *const auth_bools[] = {"password-stdin", "json", NULL};
 
 static int parse_args(cli_args *a, int argc, char **argv, const char *usage)
 {
-    memset(a, 0, sizeof(*a));
-    a->data_dir = getenv("OCIREG_DATA") ? getenv("OCIREG_DATA") : "./data";
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--data") && i + 1 < argc) {
-            a->data_dir = argv[++i];
-        } else if (!strncmp(argv[i], "--data=", 7)) {
-            a->data_dir = argv[i] + 7;
-        } else if (!strcmp(argv[i], "--password-stdin")) {
-            a->password_stdin = 1;
-        } else if (!strcmp(argv[i], "--json")) {
-            a->json = 1;
-        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("%s", usage);
-            return 1;
-        } else if (argv[i][0] == '-' || a->npos == MAX_POSITIONAL) {
-            fprintf(stderr, "ocireg: unexpected argument \"%s\"\n\n%s", argv[i], usage);
-            return -1;
-        } else {
-            a->pos[a->npos++] = argv[i];
-        }
-    }
-    return 0;
-}
-
-/* Open the data folder's index (creating the folder layout if it is new). */
-static index_db *open_index(const char *data_dir)
-{
-    store *st = NULL;
-    index_db *ix = NULL;
-    if (store_open(&st, data_dir) < 0 || index_open(&ix, st->db_path) < 0)
-        fprintf(stderr, "ocireg: cannot open the data folder %s\n", data_dir);
-    store_close(st);
-    return ix;
+    return cli_parse(a, argc, argv, auth_bools, NULL, usage);
 }
 
 static int valid_user_name(const char *name)
@@ -137,11 +98,11 @@ int cli_user_main(int argc, char **argv)
         fprintf(stderr, "ocireg: invalid user name \"%s\"\n", a.pos[1]);
         return 2;
     }
-    if ((!strcmp(verb, "add") || !strcmp(verb, "passwd")) && !a.password_stdin) {
+    if ((!strcmp(verb, "add") || !strcmp(verb, "passwd")) && !cli_opt(&a, "password-stdin")) {
         fprintf(stderr, "ocireg: give the password on standard input with --password-stdin\n");
         return 2;
     }
-    index_db *ix = open_index(a.data_dir);
+    index_db *ix = cli_open_index(a.data_dir);
     user_record existing;
     if (!ix)
         return 1;
@@ -166,10 +127,10 @@ int cli_user_main(int argc, char **argv)
         rc = err < 0;
     } else if (!strcmp(verb, "list")) {
         int first = 1;
-        if (a.json)
+        if (cli_opt(&a, "json"))
             printf("[");
-        rc = index_user_list(ix, print_name, a.json ? &first : NULL) < 0;
-        if (a.json)
+        rc = index_user_list(ix, print_name, cli_opt(&a, "json") ? &first : NULL) < 0;
+        if (cli_opt(&a, "json"))
             printf("]\n");
     } else {
         fprintf(stderr, "%s", user_usage);
@@ -220,7 +181,7 @@ static int run_grant(int argc, char **argv, int revoke)
         return rc < 0 ? 2 : 0;
     if ((rc = grant_target(&actions, &a, !revoke)) != 0)
         return rc;
-    index_db *ix = open_index(a.data_dir);
+    index_db *ix = cli_open_index(a.data_dir);
     if (!ix)
         return 1;
     int err = revoke ? index_grant_remove(ix, a.pos[0], a.pos[1], actions)
@@ -251,7 +212,7 @@ int cli_revoke_main(int argc, char **argv)
         int rc = parse_args(&a, argc, argv, grant_usage);
         if (rc != 0 || a.npos != 0)
             return rc < 0 || a.npos ? 2 : 0;
-        index_db *ix = open_index(a.data_dir);
+        index_db *ix = cli_open_index(a.data_dir);
         if (!ix)
             return 1;
         rc = index_grants(ix, NULL, print_grant, NULL) < 0;

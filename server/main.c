@@ -1,4 +1,5 @@
 /* main.c - the `ocireg` command: dispatches to its subcommands. */
+#include "server/cli_admin.h"
 #include "server/cli_auth.h"
 #include "server/serve.h"
 
@@ -15,7 +16,11 @@ static void usage(FILE *out)
                  "  grant     give a user or anonymous actions on repositories\n"
                  "  revoke    take them back\n"
                  "  grants    list every grant\n"
-                 "  key       rotate the token signing key (ocireg key --help)\n\n"
+                 "  key       rotate the token signing key (ocireg key --help)\n"
+                 "  gc        collect garbage, online (ocireg gc --help)\n"
+                 "  repo      create, delete, list and describe repositories\n"
+                 "  image     list a repository's images with sizes and times\n"
+                 "  lifecycle ECR lifecycle policies: put, get, delete, preview\n\n"
                  "Options:\n"
                  "  -h, --help     show this help\n"
                  "  --version      print the version\n");
@@ -46,6 +51,14 @@ int main(int argc, char **argv)
         return cli_revoke_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "key"))
         return cli_key_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "gc"))
+        return cli_gc_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "repo"))
+        return cli_repo_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "image"))
+        return cli_image_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "lifecycle"))
+        return cli_lifecycle_main(argc - 1, argv + 1);
     fprintf(stderr, "ocireg: unknown command \"%s\"\n\n", cmd);
     usage(stderr);
     return 2;

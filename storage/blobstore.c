@@ -4,6 +4,7 @@
 #include "storage/fileio.h"
 #include "storage/reg_error.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -141,5 +142,91 @@ int blobstore_write(blobstore *bs, const digest *d, const void *data, size_t len
     close(fd);
     if (err < 0)
         unlink(spool);
+    return err;
+}
+
+static void trash_path(char *out, size_t n, const blobstore *bs, const digest *d)
+{
+    snprintf(out, n, "%s/trash/%s-%s", bs->root, digest_alg_name(d->alg), digest_hex(d));
+}
+
+int blobstore_trash(blobstore *bs, const digest *d)
+{
+    char from[PATH_MAX], to[PATH_MAX];
+    snprintf(to, sizeof(to), "%s/trash", bs->root);
+    if (make_dir(to) < 0)
+        return REG_ERROR;
+    blob_path(from, sizeof(from), bs, d);
+    trash_path(to, sizeof(to), bs, d);
+    if (rename(from, to) == 0)
+        return REG_OK;
+    return errno == ENOENT ? REG_ENOTFOUND : REG_ERROR;
+}
+
+int blobstore_untrash(blobstore *bs, const digest *d)
+{
+    char from[PATH_MAX], to[PATH_MAX];
+    trash_path(from, sizeof(from), bs, d);
+    blob_path(to, sizeof(to), bs, d);
+    return rename(from, to) == 0 ? REG_OK : REG_ERROR;
+}
+
+int blobstore_empty_trash(blobstore *bs)
+{
+    char dir[PATH_MAX], path[PATH_MAX + NAME_MAX + 2];
+    int removed = 0;
+    snprintf(dir, sizeof(dir), "%s/trash", bs->root);
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (unlink(path) == 0)
+            removed++;
+    }
+    if (d)
+        closedir(d);
+    return removed;
+}
+
+int blobstore_remove(blobstore *bs, const digest *d)
+{
+    char path[PATH_MAX];
+    blob_path(path, sizeof(path), bs, d);
+    if (unlink(path) == 0)
+        return REG_OK;
+    return errno == ENOENT ? REG_ENOTFOUND : REG_ERROR;
+}
+
+/* Walk one blobs/<alg>/<xx> folder. */
+static int walk_dir(const char *dir, digest_alg alg, blobstore_walk_cb cb, void *ctx)
+{
+    char path[PATH_MAX + NAME_MAX + 2], text[DIGEST_MAX + NAME_MAX];
+    struct stat st;
+    digest dg;
+    int err = REG_OK;
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? REG_OK : REG_ERROR;
+    for (struct dirent *e; err == REG_OK && (e = readdir(d)) != NULL;) {
+        snprintf(text, sizeof(text), "%s:%s", digest_alg_name(alg), e->d_name);
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (e->d_name[0] == '.' || digest_parse(&dg, text) < 0 || stat(path, &st) < 0)
+            continue;
+        err = cb(ctx, &dg, (uint64_t)st.st_size, (int64_t)st.st_mtime);
+    }
+    closedir(d);
+    return err;
+}
+
+int blobstore_walk(blobstore *bs, blobstore_walk_cb cb, void *ctx)
+{
+    char dir[PATH_MAX];
+    int err = REG_OK;
+    for (int alg = 0; alg < 2 && err == REG_OK; alg++)
+        for (int i = 0; i < 256 && err == REG_OK; i++) {
+            snprintf(dir, sizeof(dir), "%s/blobs/%s/%02x", bs->root, digest_alg_name(alg), i);
+            err = walk_dir(dir, (digest_alg)alg, cb, ctx);
+        }
     return err;
 }

@@ -28,4 +28,17 @@ int blobstore_commit(blobstore *bs, const char *spool_path, int spool_fd, const 
 /* Write `len` bytes as blob `d` through a spool file (manifests). */
 int blobstore_write(blobstore *bs, const digest *d, const void *data, size_t len);
 
+/* Garbage collection moves a blob aside inside its index transaction, so that the deletion can
+ * be undone if the transaction fails, and empties the trash after the commit. */
+int blobstore_trash(blobstore *bs, const digest *d);
+int blobstore_untrash(blobstore *bs, const digest *d);
+/* Remove everything in the trash; returns how many files went. */
+int blobstore_empty_trash(blobstore *bs);
+
+/* Call cb for every blob file (digest, size, modification time) until it returns < 0. */
+typedef int (*blobstore_walk_cb)(void *ctx, const digest *d, uint64_t size, int64_t mtime);
+int blobstore_walk(blobstore *bs, blobstore_walk_cb cb, void *ctx);
+/* Delete a blob file outright (orphans with no index row). */
+int blobstore_remove(blobstore *bs, const digest *d);
+
 #endif

@@ -10,11 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_RULES 50     /* ECR's quota of rules per lifecycle policy */
-#define MAX_WILDCARDS 4  /* ECR's limit of '*' per tagPatternList string */
-#define MAX_LIST 100     /* ours (ECR documents none): entries per tag list */
-#define MAX_ENTRY 256    /* ours: bytes per prefix or pattern; OCI tags are at most 128 */
-#define MAX_NUMBER INT_MAX /* rulePriority must fit expire_out; countNumber has no documented cap */
+#define MAX_RULES     50  /* ECR's quota of rules per lifecycle policy */
+#define MAX_WILDCARDS 4   /* ECR's limit of '*' per tagPatternList string */
+#define MAX_LIST      100 /* ours (ECR documents none): entries per tag list */
+#define MAX_ENTRY     256 /* ours: bytes per prefix or pattern; OCI tags are at most 128 */
+/* rulePriority must fit expire_out's int; ECR documents no upper bound for either number */
+#define MAX_NUMBER      INT_MAX
 #define SECONDS_PER_DAY 86400
 
 typedef enum { TAG_TAGGED, TAG_UNTAGGED, TAG_ANY } tag_status;
@@ -102,20 +103,20 @@ static int count_wildcards(const char *s)
     return n;
 }
 
-static int check_entry(json_t *v, int pattern, size_t i, const char *name, size_t k,
-                       char *errmsg, size_t errlen)
+static int check_entry(json_t *v, int pattern, size_t i, const char *name, size_t k, char *errmsg,
+                       size_t errlen)
 {
     const char *s = json_string_value(v);
     if (!s || !*s)
-        return fail(errmsg, errlen, "rules[%zu].selection.%s[%zu]: must be a non-empty string",
-                    i, name, k);
+        return fail(errmsg, errlen, "rules[%zu].selection.%s[%zu]: must be a non-empty string", i,
+                    name, k);
     if (strlen(s) > MAX_ENTRY)
         return fail(errmsg, errlen, "rules[%zu].selection.%s[%zu]: longer than %d characters", i,
                     name, k, MAX_ENTRY);
     if (pattern && count_wildcards(s) > MAX_WILDCARDS)
         return fail(errmsg, errlen,
-                    "rules[%zu].selection.%s[%zu]: at most %d wildcards (*) are allowed, got %d",
-                    i, name, k, MAX_WILDCARDS, count_wildcards(s));
+                    "rules[%zu].selection.%s[%zu]: at most %d wildcards (*) are allowed, got %d", i,
+                    name, k, MAX_WILDCARDS, count_wildcards(s));
     return REG_OK;
 }
 
@@ -148,8 +149,9 @@ static int parse_list(lc_rule *r, json_t *arr, size_t i, const char *name, char 
         return fail(errmsg, errlen, "rules[%zu].selection.%s: must be a non-empty array of strings",
                     i, name);
     if (json_array_size(arr) > MAX_LIST)
-        return fail(errmsg, errlen, "rules[%zu].selection.%s: at most %d entries are allowed, got %zu",
-                    i, name, MAX_LIST, json_array_size(arr));
+        return fail(errmsg, errlen,
+                    "rules[%zu].selection.%s: at most %d entries are allowed, got %zu", i, name,
+                    MAX_LIST, json_array_size(arr));
     if (!(r->list = calloc(json_array_size(arr), sizeof(*r->list))))
         return REG_ERROR;
     json_array_foreach(arr, k, v)
@@ -166,13 +168,14 @@ static int parse_list(lc_rule *r, json_t *arr, size_t i, const char *name, char 
 }
 
 /* tagged needs exactly one of the two lists; untagged and any take neither. */
-static int parse_tag_filter(lc_rule *r, json_t *prefixes, json_t *patterns, size_t i,
-                            char *errmsg, size_t errlen)
+static int parse_tag_filter(lc_rule *r, json_t *prefixes, json_t *patterns, size_t i, char *errmsg,
+                            size_t errlen)
 {
     if (r->status != TAG_TAGGED) {
         if (prefixes || patterns)
-            return fail(errmsg, errlen, "rules[%zu].selection.%s: not allowed with tagStatus \"%s\"",
-                        i, prefixes ? "tagPrefixList" : "tagPatternList", status_names[r->status]);
+            return fail(errmsg, errlen,
+                        "rules[%zu].selection.%s: not allowed with tagStatus \"%s\"", i,
+                        prefixes ? "tagPrefixList" : "tagPatternList", status_names[r->status]);
         return REG_OK;
     }
     if (prefixes && patterns)
@@ -250,9 +253,8 @@ static int parse_rule(lc_rule *r, json_t *rule, size_t i, char *errmsg, size_t e
     r->index = i;
     if (!json_is_object(rule))
         return fail(errmsg, errlen, "rules[%zu]: must be an object", i);
-    if (json_unpack_ex(rule, &jerr, JSON_STRICT, "{s:o, s?o, s:o, s:o}", "rulePriority",
-                       &priority, "description", &description, "selection", &selection,
-                       "action", &action) < 0)
+    if (json_unpack_ex(rule, &jerr, JSON_STRICT, "{s:o, s?o, s:o, s:o}", "rulePriority", &priority,
+                       "description", &description, "selection", &selection, "action", &action) < 0)
         return fail(errmsg, errlen, "rules[%zu]: %s", i, jerr.text);
     if (description && !json_is_string(description))
         return fail(errmsg, errlen, "rules[%zu].description: must be a string", i);
@@ -366,8 +368,8 @@ int lifecycle_parse(lifecycle_policy **out, const char *json_text, char *errmsg,
         goto done;
     }
     if (!root) {
-        err = json_text ? fail(errmsg, errlen, "policy is not valid JSON: %s (line %d)",
-                               jerr.text, jerr.line)
+        err = json_text ? fail(errmsg, errlen, "policy is not valid JSON: %s (line %d)", jerr.text,
+                               jerr.line)
                         : fail(errmsg, errlen, "policy is missing");
         goto done;
     }
@@ -461,9 +463,8 @@ static void apply_rule(const lc_rule *r, const lifecycle_image *images, const im
         size_t i = order[k].index;
         if (!rule_selects(r, &images[i]))
             continue;
-        int expire = r->count == COUNT_MORE_THAN
-                         ? rank >= (size_t)r->number
-                         : pushed_too_long_ago(r, images[i].pushed_at, now);
+        int expire = r->count == COUNT_MORE_THAN ? rank >= (size_t)r->number
+                                                 : pushed_too_long_ago(r, images[i].pushed_at, now);
         rank++;
         if (expire && !claimed[i])
             expire_out[i] = r->priority;

@@ -1,0 +1,113 @@
+/* cli_args.c - shared argument parsing of the admin subcommands (see cli_args.h). */
+#include "server/cli_args.h"
+#include "storage/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int listed(const char *const *names, const char *name)
+{
+    for (; names && *names; names++)
+        if (!strcmp(*names, name))
+            return 1;
+    return 0;
+}
+
+static int add_option(cli_args *a, const char *name, const char *value)
+{
+    if (a->nopts == CLI_MAX_OPTIONS)
+        return -1;
+    a->names[a->nopts] = name;
+    a->values[a->nopts++] = value;
+    return 0;
+}
+
+int cli_parse(cli_args *a, int argc, char **argv, const char *const *bools,
+              const char *const *valued, const char *usage)
+{
+    memset(a, 0, sizeof(*a));
+    a->data_dir = getenv("OCIREG_DATA") ? getenv("OCIREG_DATA") : "./data";
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *eq = strchr(arg, '=');
+        if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
+            printf("%s", usage);
+            return 1;
+        }
+        if (strncmp(arg, "--", 2) != 0) {
+            if (a->npos == CLI_MAX_POSITIONAL)
+                goto bad;
+            a->pos[a->npos++] = arg;
+            continue;
+        }
+        char name[64];
+        size_t n = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+        if (n >= sizeof(name))
+            goto bad;
+        memcpy(name, arg + 2, n);
+        name[n] = '\0';
+        const char *value = eq ? eq + 1 : NULL;
+        if (!strcmp(name, "data") || listed(valued, name)) {
+            if (!value && i + 1 < argc)
+                value = argv[++i];
+            if (!value)
+                goto bad;
+            if (!strcmp(name, "data"))
+                a->data_dir = value;
+            else if (add_option(a, arg + 2, value) < 0)
+                goto bad;
+        } else if (listed(bools, name) && !value) {
+            if (add_option(a, arg + 2, "") < 0)
+                goto bad;
+        } else {
+            goto bad;
+        }
+        continue;
+    bad:
+        fprintf(stderr, "ocireg: unexpected argument \"%s\"\n\n%s", arg, usage);
+        return -1;
+    }
+    return 0;
+}
+
+const char *cli_opt(const cli_args *a, const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = 0; i < a->nopts; i++)
+        if (!strncmp(a->names[i], name, n) && (a->names[i][n] == '\0' || a->names[i][n] == '='))
+            return a->values[i];
+    return NULL;
+}
+
+index_db *cli_open_index(const char *data_dir)
+{
+    store *st = NULL;
+    index_db *ix = NULL;
+    if (store_open(&st, data_dir) < 0 || index_open(&ix, st->db_path) < 0)
+        fprintf(stderr, "ocireg: cannot open the data folder %s\n", data_dir);
+    store_close(st);
+    return ix;
+}
+
+long long cli_duration(const char *text)
+{
+    char *end = NULL;
+    long long v = strtoll(text, &end, 10);
+    if (end == text || v < 0)
+        return -1;
+    long long unit = 1;
+    if (*end == 's')
+        unit = 1;
+    else if (*end == 'm')
+        unit = 60;
+    else if (*end == 'h')
+        unit = 3600;
+    else if (*end == 'd')
+        unit = 86400;
+    else if (*end != '\0')
+        return -1;
+    if (*end && end[1] != '\0')
+        return -1;
+    return v * unit;
+}

@@ -1,0 +1,35 @@
+/* cli_args.h - argument parsing shared by the admin subcommands: positional words, --data
+ * (default $OCIREG_DATA or ./data), boolean flags and flags with a value, --help. */
+#ifndef OCIREG_CLI_ARGS_H
+#define OCIREG_CLI_ARGS_H
+
+#include "storage/index.h"
+
+#define CLI_MAX_POSITIONAL 4
+#define CLI_MAX_OPTIONS 8
+
+typedef struct cli_args {
+    const char *data_dir;
+    const char *pos[CLI_MAX_POSITIONAL];
+    int npos;
+    const char *names[CLI_MAX_OPTIONS];  /* options seen, without "--" */
+    const char *values[CLI_MAX_OPTIONS]; /* their values ("" for booleans) */
+    int nopts;
+} cli_args;
+
+/* `bools` and `valued` list the accepted option names (NULL-terminated, without "--").
+ * Returns 0, 1 when --help was printed, or -1 after printing what is wrong and the usage. */
+int cli_parse(cli_args *a, int argc, char **argv, const char *const *bools,
+              const char *const *valued, const char *usage);
+
+/* The option's value, or NULL when it was not given. */
+const char *cli_opt(const cli_args *a, const char *name);
+
+/* Open the data folder's index (creating the folder layout if it is new); NULL after an
+ * error message. */
+index_db *cli_open_index(const char *data_dir);
+
+/* "90", "30s", "15m", "1h", "7d" -> seconds; -1 if malformed. */
+long long cli_duration(const char *text);
+
+#endif

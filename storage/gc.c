@@ -1,0 +1,399 @@
+/* gc.c - garbage collection (see gc.h). Each phase works in bounded batches, one write
+ * transaction each, so a running server's pushes wait milliseconds, not the whole run. A
+ * dry run wraps everything in one transaction and rolls it back, so it reports exactly what a
+ * real run would delete. */
+#include "storage/gc.h"
+#include "storage/index_repos.h"
+#include "storage/lifecycle.h"
+#include "storage/reg_error.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BATCH 256
+#define MAX_DEPTH 8
+
+typedef struct gc_ctx {
+    store *st;
+    index_db *ix;
+    const gc_options *opt;
+    gc_report *rep;
+    int64_t now, cutoff;
+} gc_ctx;
+
+static void progress(gc_ctx *c, const char *phase, int64_t count)
+{
+    if (c->opt->progress)
+        c->opt->progress(c->opt->progress_ctx, phase, count);
+}
+
+/* In a dry run the whole run is one transaction; otherwise each batch is. */
+static int batch_begin(gc_ctx *c)
+{
+    return c->opt->dry_run ? REG_OK : index_begin(c->ix);
+}
+
+static int batch_end(gc_ctx *c, int err)
+{
+    if (c->opt->dry_run)
+        return err;
+    if (err == REG_OK && (err = index_commit(c->ix)) == REG_OK)
+        return REG_OK;
+    index_rollback(c->ix);
+    return err;
+}
+
+/* Delete a manifest and then whatever only it kept (index children, referrers). */
+static int delete_cascade(gc_ctx *c, const char *repo, const char *digest_text, int depth)
+{
+    gc_manifest deps[BATCH];
+    size_t ndeps = 0;
+    char conflict[DIGEST_MAX];
+    digest d;
+    if (digest_parse(&d, digest_text) < 0)
+        return REG_OK;
+    int err = index_gc_dependents(deps, BATCH, &ndeps, c->ix, repo, digest_text);
+    if (err < 0)
+        return err;
+    err = index_manifest_delete(conflict, c->ix, repo, &d);
+    if (err == REG_ECONFLICT || err == REG_ENOTFOUND)
+        return REG_OK; /* still listed by an index, or already gone */
+    if (err < 0)
+        return err;
+    c->rep->totals.manifests_deleted++;
+    for (size_t i = 0; err == REG_OK && depth < MAX_DEPTH && i < ndeps; i++) {
+        int kept = 1;
+        err = index_gc_is_kept(&kept, c->ix, repo, deps[i].digest);
+        if (err == REG_ENOTFOUND)
+            err = REG_OK;
+        else if (err == REG_OK && !kept)
+            err = delete_cascade(c, repo, deps[i].digest, depth + 1);
+    }
+    return err;
+}
+
+typedef struct image_list {
+    lifecycle_image *images;
+    char **owned; /* digests and tag arrays we copied */
+    size_t n, cap, nowned;
+} image_list;
+
+static void image_list_free(image_list *l)
+{
+    for (size_t i = 0; i < l->nowned; i++)
+        free(l->owned[i]);
+    for (size_t i = 0; i < l->n; i++)
+        free((void *)l->images[i].tags);
+    free(l->owned);
+    free(l->images);
+}
+
+static char *own(image_list *l, const char *s)
+{
+    char *copy = strdup(s ? s : "");
+    char **grown = copy ? realloc(l->owned, (l->nowned + 1) * sizeof(*grown)) : NULL;
+    if (!grown) {
+        free(copy);
+        return NULL;
+    }
+    l->owned = grown;
+    l->owned[l->nowned++] = copy;
+    return copy;
+}
+
+/* Split "a,b,c" (already owned) in place into a tag array. */
+static int split_tags(lifecycle_image *img, char *tags)
+{
+    size_t n = *tags ? 1 : 0;
+    for (char *p = tags; *p; p++)
+        n += *p == ',';
+    const char **list = n ? calloc(n, sizeof(*list)) : NULL;
+    if (n && !list)
+        return REG_ERROR;
+    img->ntags = 0;
+    for (char *save = NULL, *t = n ? strtok_r(tags, ",", &save) : NULL; t;
+         t = strtok_r(NULL, ",", &save))
+        list[img->ntags++] = t;
+    img->tags = list;
+    return REG_OK;
+}
+
+/* Lifecycle rules see images: manifests that are not an index's child or a referrer. */
+static int collect_image(void *ctx, const image_info *info)
+{
+    image_list *l = ctx;
+    if (info->child || info->subject)
+        return REG_OK;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        lifecycle_image *grown = realloc(l->images, cap * sizeof(*grown));
+        if (!grown)
+            return REG_ERROR;
+        l->images = grown;
+        l->cap = cap;
+    }
+    lifecycle_image *img = &l->images[l->n];
+    memset(img, 0, sizeof(*img));
+    char *tags = own(l, info->tags);
+    if (!(img->digest = own(l, info->digest)) || !tags || split_tags(img, tags) < 0)
+        return REG_ERROR;
+    img->pushed_at = info->pushed_at;
+    l->n++;
+    return REG_OK;
+}
+
+static void report_expired(gc_ctx *c, const char *repo, const lifecycle_image *img, int rule)
+{
+    char tags[1024] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < img->ntags && len < sizeof(tags); i++)
+        len += (size_t)snprintf(tags + len, sizeof(tags) - len, "%s%s", i ? "," : "",
+                                img->tags[i]);
+    if (c->opt->expired)
+        c->opt->expired(c->opt->expired_ctx, repo, img->digest, tags, rule);
+}
+
+static int expire_repo(gc_ctx *c, const char *repo)
+{
+    char *text = NULL, msg[200];
+    lifecycle_policy *policy = NULL;
+    image_list list = {0};
+    int *expire = NULL;
+    int err = index_repo_policy(&text, c->ix, repo);
+    if (err == REG_ENOTFOUND)
+        return REG_OK;
+    if (err < 0)
+        goto done;
+    if (lifecycle_parse(&policy, text, msg, sizeof(msg)) < 0) {
+        snprintf(c->rep->error, sizeof(c->rep->error), "%s: policy skipped: %s", repo, msg);
+        err = REG_OK;
+        goto done;
+    }
+    if ((err = index_images(c->ix, repo, collect_image, &list)) < 0)
+        goto done;
+    if (list.n && !(expire = calloc(list.n, sizeof(*expire)))) {
+        err = REG_ERROR;
+        goto done;
+    }
+    if (list.n && (err = lifecycle_evaluate(policy, list.images, list.n, c->now, expire)) < 0)
+        goto done;
+    for (size_t i = 0; err == REG_OK && i < list.n; i++) {
+        if (!expire[i])
+            continue;
+        report_expired(c, repo, &list.images[i], expire[i]);
+        c->rep->images_expired++;
+        if ((err = batch_begin(c)) == REG_OK)
+            err = batch_end(c, delete_cascade(c, repo, list.images[i].digest, 0));
+    }
+done:
+    free(expire);
+    image_list_free(&list);
+    lifecycle_free(policy);
+    free(text);
+    return err;
+}
+
+typedef struct name_list {
+    char **names;
+    size_t n, cap;
+} name_list;
+
+static int collect_policy_repo(void *ctx, const repo_info *info)
+{
+    name_list *l = ctx;
+    if (!info->has_policy)
+        return REG_OK;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char **grown = realloc(l->names, cap * sizeof(*grown));
+        if (!grown)
+            return REG_ERROR;
+        l->names = grown;
+        l->cap = cap;
+    }
+    return (l->names[l->n++] = strdup(info->name)) ? REG_OK : REG_ERROR;
+}
+
+static int apply_lifecycle(gc_ctx *c)
+{
+    name_list repos = {0};
+    int err = index_repo_infos(c->ix, c->opt->only_repo, NULL, INT64_MAX, collect_policy_repo,
+                               &repos);
+    for (size_t i = 0; err == REG_OK && i < repos.n; i++) {
+        err = expire_repo(c, repos.names[i]);
+        progress(c, "lifecycle", (int64_t)i + 1);
+    }
+    for (size_t i = 0; i < repos.n; i++)
+        free(repos.names[i]);
+    free(repos.names);
+    return err;
+}
+
+static int delete_untagged(gc_ctx *c)
+{
+    gc_manifest batch[BATCH];
+    size_t n;
+    int err;
+    do {
+        if ((err = batch_begin(c)) < 0)
+            return err;
+        err = index_gc_untagged(batch, BATCH, &n, c->ix, c->cutoff);
+        for (size_t i = 0; err == REG_OK && i < n; i++)
+            err = delete_cascade(c, batch[i].repo, batch[i].digest, 0);
+        if ((err = batch_end(c, err)) < 0)
+            return err;
+        progress(c, "untagged", c->rep->totals.manifests_deleted);
+    } while (n == BATCH);
+    return REG_OK;
+}
+
+/* One batch of blobs: rows out and files into the trash under one transaction; the trash is
+ * emptied only after the commit, and restored if it fails. */
+static int sweep_batch(gc_ctx *c, char *after, size_t *n_out)
+{
+    gc_blob batch[BATCH];
+    int trashed[BATCH] = {0};
+    size_t n = 0;
+    int err = batch_begin(c);
+    if (err < 0)
+        return err;
+    err = index_gc_unreferenced_blobs(batch, BATCH, &n, c->ix, c->cutoff, after);
+    for (size_t i = 0; err == REG_OK && i < n; i++) {
+        err = index_gc_delete_blob(c->ix, batch[i].dg.str);
+        if (err == REG_OK && !c->opt->dry_run) {
+            int t = blobstore_trash(c->st->blobs, &batch[i].dg);
+            trashed[i] = t == REG_OK;
+            err = t == REG_ENOTFOUND ? REG_OK : t;
+        }
+    }
+    if ((err = batch_end(c, err)) < 0) {
+        for (size_t i = 0; i < n; i++)
+            if (trashed[i])
+                blobstore_untrash(c->st->blobs, &batch[i].dg);
+        return err;
+    }
+    for (size_t i = 0; i < n; i++) {
+        c->rep->totals.blobs_deleted++;
+        c->rep->totals.bytes_freed += batch[i].size;
+    }
+    if (n)
+        snprintf(after, DIGEST_MAX, "%s", batch[n - 1].dg.str);
+    if (!c->opt->dry_run)
+        blobstore_empty_trash(c->st->blobs);
+    *n_out = n;
+    return REG_OK;
+}
+
+static int sweep_blobs(gc_ctx *c)
+{
+    char after[DIGEST_MAX] = "";
+    size_t n;
+    int err;
+    do {
+        if ((err = sweep_batch(c, after, &n)) < 0)
+            return err;
+        progress(c, "blobs", c->rep->totals.blobs_deleted);
+    } while (n == BATCH);
+    return REG_OK;
+}
+
+typedef struct orphan_ctx {
+    gc_ctx *c;
+    int err;
+} orphan_ctx;
+
+/* A file with no row, older than the grace period, is an orphan (a commit that failed after
+ * its rename). The check and the unlink run under the write lock, so a commit that is about
+ * to insert the row for an existing file cannot interleave. */
+static int check_orphan(void *ctx, const digest *d, uint64_t size, int64_t mtime)
+{
+    orphan_ctx *o = ctx;
+    gc_ctx *c = o->c;
+    int known = 1;
+    if (mtime >= c->cutoff)
+        return REG_OK;
+    /* Almost every file is known: look first without the write lock. */
+    if ((o->err = index_gc_blob_known(&known, c->ix, d->str)) < 0 || known)
+        return o->err;
+    if ((o->err = batch_begin(c)) < 0)
+        return o->err;
+    o->err = index_gc_blob_known(&known, c->ix, d->str);
+    if (o->err == REG_OK && !known) {
+        if (!c->opt->dry_run)
+            o->err = blobstore_remove(c->st->blobs, d);
+        if (o->err == REG_OK) {
+            c->rep->orphans_deleted++;
+            c->rep->orphan_bytes += (int64_t)size;
+        }
+        if (o->err == REG_ENOTFOUND)
+            o->err = REG_OK;
+    }
+    o->err = batch_end(c, o->err);
+    return o->err;
+}
+
+static int remove_orphans(gc_ctx *c)
+{
+    orphan_ctx o = {c, REG_OK};
+    int err = blobstore_walk(c->st->blobs, check_orphan, &o);
+    progress(c, "orphans", c->rep->orphans_deleted);
+    return err < 0 ? err : o.err;
+}
+
+/* Upload files (spools, their .repo sidecars, manifest spools) idle beyond the expiry. */
+static int expire_uploads(gc_ctx *c)
+{
+    char path[4096 + 256 + 2];
+    struct stat st;
+    const char *dir = blobstore_uploads_dir(c->st->blobs);
+    DIR *d = opendir(dir);
+    if (!d)
+        return REG_ERROR;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
+            c->now - st.st_mtime <= c->opt->upload_expiry)
+            continue;
+        if (c->opt->dry_run || unlink(path) == 0)
+            c->rep->totals.uploads_deleted++;
+    }
+    closedir(d);
+    return REG_OK;
+}
+
+int gc_run(gc_report *out, store *st, index_db *ix, const gc_options *opt)
+{
+    gc_ctx c = {.st = st, .ix = ix, .opt = opt, .rep = out, .now = time(NULL)};
+    int err = REG_OK;
+    memset(out, 0, sizeof(*out));
+    c.cutoff = c.now - opt->grace;
+    out->totals.started_at = c.now;
+    out->totals.dry_run = opt->dry_run;
+    if (opt->dry_run && (err = index_begin(ix)) < 0)
+        return err;
+    if (opt->lifecycle)
+        err = apply_lifecycle(&c);
+    if (err == REG_OK && opt->untagged)
+        err = delete_untagged(&c);
+    if (err == REG_OK && opt->sweep)
+        err = sweep_blobs(&c);
+    if (err == REG_OK && opt->sweep)
+        err = remove_orphans(&c);
+    if (err == REG_OK && opt->sweep)
+        err = expire_uploads(&c);
+    if (opt->dry_run)
+        index_rollback(ix);
+    out->totals.finished_at = time(NULL);
+    if (err == REG_OK && !opt->dry_run)
+        err = index_gc_record(ix, &out->totals);
+    if (err < 0 && !out->error[0])
+        snprintf(out->error, sizeof(out->error), "index: %s", index_errmsg(ix));
+    return err;
+}
