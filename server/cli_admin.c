@@ -2,6 +2,7 @@
  * (see cli_admin.h). Tables for people, --json for scripts. */
 #include "server/cli_admin.h"
 #include "server/cli_args.h"
+#include "server/config.h"
 #include "storage/gc.h"
 #include "storage/index_repos.h"
 #include "storage/lifecycle.h"
@@ -73,8 +74,8 @@ static void show_expired(void *ctx, const char *repo, const char *digest, const 
 static int parse_durations(int64_t *grace, int64_t *expiry, const cli_args *a)
 {
     const char *g = cli_opt(a, "grace"), *u = cli_opt(a, "upload-expiry");
-    long long gv = g ? cli_duration(g) : DEFAULT_GRACE;
-    long long uv = u ? cli_duration(u) : DEFAULT_UPLOAD_EXPIRY;
+    long long gv = g ? config_parse_duration(g) : DEFAULT_GRACE;
+    long long uv = u ? config_parse_duration(u) : DEFAULT_UPLOAD_EXPIRY;
     if (gv < 0 || uv < 0) {
         fprintf(stderr, "ocireg gc: invalid duration \"%s\"\n", gv < 0 ? g : u);
         return -1;

@@ -90,24 +90,3 @@ index_db *cli_open_index(const char *data_dir)
     return ix;
 }
 
-long long cli_duration(const char *text)
-{
-    char *end = NULL;
-    long long v = strtoll(text, &end, 10);
-    if (end == text || v < 0)
-        return -1;
-    long long unit = 1;
-    if (*end == 's')
-        unit = 1;
-    else if (*end == 'm')
-        unit = 60;
-    else if (*end == 'h')
-        unit = 3600;
-    else if (*end == 'd')
-        unit = 86400;
-    else if (*end != '\0')
-        return -1;
-    if (*end && end[1] != '\0')
-        return -1;
-    return v * unit;
-}

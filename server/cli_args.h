@@ -29,7 +29,5 @@ const char *cli_opt(const cli_args *a, const char *name);
  * error message. */
 index_db *cli_open_index(const char *data_dir);
 
-/* "90", "30s", "15m", "1h", "7d" -> seconds; -1 if malformed. */
-long long cli_duration(const char *text);
 
 #endif

@@ -24,6 +24,22 @@ void config_defaults(config *c)
     c->create_on_push = 1;
 }
 
+long long config_parse_duration(const char *text)
+{
+    static const struct {
+        char unit;
+        long long seconds;
+    } units[] = {{'\0', 1}, {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+    char *end = NULL;
+    long long v = strtoll(text, &end, 10);
+    if (end == text || v < 0 || v > 100LL * 365 * 86400 || (*end && end[1]))
+        return -1;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (*end == units[i].unit)
+            return v * units[i].seconds;
+    return -1;
+}
+
 static int bad(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
@@ -98,6 +114,10 @@ static int set_option(config *c, const char *name, const char *value, char *err,
         if (strlen(value) >= sizeof(c->trusted_proxies))
             return bad(err, errlen, "trusted-proxy: list too long");
         snprintf(c->trusted_proxies, sizeof(c->trusted_proxies), "%s", value);
+    } else if (!strcmp(name, "gc-interval")) {
+        if ((c->gc_interval = config_parse_duration(value)) < 0)
+            return bad(err, errlen, "gc-interval: expected a duration such as 6h, got \"%s\"",
+                       value);
     } else if (!strcmp(name, "create-on-push")) {
         ok = parse_bool(&c->create_on_push, value);
     } else if (!strcmp(name, "tls-cert") || !strcmp(name, "tls-key")) {
@@ -115,7 +135,7 @@ static const char *const setting_names[] = {
     "listen",        "data",          "threads",          "access-log",   "log-level",
     "connection-timeout", "max-connections", "upload-expiry", "auth",     "insecure-no-auth",
     "token-ttl",     "external-url",  "trusted-proxy",    "tls-cert",     "tls-key",
-    "create-on-push"};
+    "create-on-push", "gc-interval"};
 #define SETTING_COUNT (sizeof(setting_names) / sizeof(setting_names[0]))
 
 static int load_file(config *c, const char *path, char *err, size_t errlen)
@@ -189,6 +209,8 @@ void config_print_serve_help(const char *prog)
            "  --tls-cert FILE, --tls-key FILE   serve HTTPS with this PEM certificate and key\n"
            "  --create-on-push BOOL       a push creates its repository (default true);\n"
            "                              false: only repositories made with `ocireg repo create`\n"
+           "  --gc-interval DURATION      run gc (lifecycle + blob sweep) this often, e.g. 6h\n"
+           "                              (default 0: never; `ocireg gc` and POST /admin/gc)\n"
            "  -h, --help                  show this help\n",
            prog);
 }
@@ -204,6 +226,7 @@ int config_load_serve(config *c, int argc, char **argv, char *err, size_t errlen
         {"token-ttl", required_argument, 0, 0},       {"external-url", required_argument, 0, 0},
         {"trusted-proxy", required_argument, 0, 0},   {"tls-cert", required_argument, 0, 0},
         {"tls-key", required_argument, 0, 0},         {"create-on-push", required_argument, 0, 0},
+        {"gc-interval", required_argument, 0, 0},
         {"config", required_argument, 0, 'c'},        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *file = getenv("OCIREG_CONFIG");

@@ -23,9 +23,13 @@ typedef struct config {
     char tls_cert[PATH_MAX];
     char tls_key[PATH_MAX];
     int create_on_push;      /* 1: a push creates its repository (as ECR's templates) */
+    long long gc_interval;   /* seconds between scheduled gc runs; 0 = none */
 } config;
 
 void config_defaults(config *c);
+
+/* "90", "90s", "15m", "1h", "7d" -> seconds; -1 if malformed. */
+long long config_parse_duration(const char *text);
 
 /* Apply file, environment and flags for `serve`. Returns 0, 1 when --help was printed,
  * or a negative code with a message in err. */

@@ -3,6 +3,7 @@
 #include "server/http.h"
 #include "server/errors.h"
 #include "server/log.h"
+#include "server/metrics.h"
 #include "server/router.h"
 #include "storage/buf.h"
 #include "storage/reg_error.h"
@@ -265,10 +266,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     if (req->on_cleanup)
         req->on_cleanup(req);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    unsigned status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? req->status : 499;
+    double seconds = (double)(now.tv_sec - req->started.tv_sec) +
+                     (double)(now.tv_nsec - req->started.tv_nsec) / 1e9;
+    metrics_record(req, status, seconds);
     if (srv->cfg.access_log) {
-        struct timespec now;
         char client[INET6_ADDRSTRLEN];
-        clock_gettime(CLOCK_MONOTONIC, &now);
         request_client_address(client, sizeof(client), req);
         access_entry e = {
             .client = client,
@@ -276,11 +281,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
             .auth = req->auth_decision,
             .method = req->method,
             .path = req->url,
-            .status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? req->status : 499,
+            .status = status,
             .bytes_in = req->bytes_in,
             .bytes_out = req->bytes_out,
-            .duration_ms = (double)(now.tv_sec - req->started.tv_sec) * 1e3 +
-                           (double)(now.tv_nsec - req->started.tv_nsec) / 1e6,
+            .duration_ms = seconds * 1e3,
         };
         log_access(&e);
     }

@@ -35,6 +35,8 @@ typedef enum {
     RT_HEALTH,
     RT_READY,
     RT_TOKEN,
+    RT_ADMIN_GC,
+    RT_METRICS,
 } route_kind;
 
 typedef struct server server;

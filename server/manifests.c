@@ -8,6 +8,7 @@
 #include "storage/reg_error.h"
 
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_TAGS_PER_PUT 64
@@ -73,6 +74,7 @@ void handle_manifest_get(request *req)
         if (!r)
             close(fd);
         req->bytes_out = row.size;
+        pulls_note(req->srv->st->pulls, req->name, row.dg.str, (int64_t)time(NULL));
     }
     response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, row.media_type);
     response_header(r, "Docker-Content-Digest", row.dg.str);

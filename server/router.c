@@ -6,6 +6,7 @@
 #include "server/auth.h"
 #include "server/errors.h"
 #include "server/handlers.h"
+#include "server/metrics.h"
 #include "storage/reference.h"
 #include "storage/reg_error.h"
 
@@ -72,6 +73,14 @@ int router_parse(route_kind *route_out, char **name_out, char **arg_out, arena *
         *route_out = RT_TOKEN;
         return REG_OK;
     }
+    if (!strcmp(path, "/metrics")) {
+        *route_out = RT_METRICS;
+        return REG_OK;
+    }
+    if (!strcmp(path, "/admin/gc")) {
+        *route_out = RT_ADMIN_GC;
+        return REG_OK;
+    }
     if (strncmp(path, "/v2/", 4) != 0) {
         *route_out = RT_NONE;
         return REG_OK;
@@ -110,6 +119,8 @@ static const method_route table[] = {
     {RT_READY, "GET", handle_ready, PUBLIC, NULL},
     {RT_TOKEN, "GET", handle_token, PUBLIC, NULL},
     {RT_TOKEN, "POST", handle_token, PUBLIC, NULL},
+    {RT_METRICS, "GET", handle_metrics, PUBLIC, NULL},
+    {RT_ADMIN_GC, "POST", handle_admin_gc, ACTION_ADMIN, "*"},
     {RT_CATALOG, "GET", handle_catalog, ACTION_PULL, "*"},
     {RT_BLOB, "GET", handle_blob_get, PULL},
     {RT_BLOB, "HEAD", handle_blob_get, PULL},
@@ -135,6 +146,8 @@ static int authorize_route(request *req, const method_route *m)
         return authorize_or_reply(req, NULL, NULL, 0, NULL);
     if (m->route == RT_CATALOG)
         return authorize_or_reply(req, "registry", "catalog", m->need, m->challenge);
+    if (m->route == RT_ADMIN_GC)
+        return authorize_or_reply(req, "registry", "admin", m->need, m->challenge);
     return authorize_or_reply(req, "repository", req->name, m->need, m->challenge);
 }
 

@@ -4,6 +4,7 @@
 #include "server/auth.h"
 #include "server/http.h"
 #include "server/log.h"
+#include "storage/gc.h"
 #include "storage/index_auth.h"
 #include "storage/reg_error.h"
 
@@ -18,6 +19,7 @@
 #define SHUTDOWN_GRACE_SECONDS 10
 #define EXPIRY_CHECK_SECONDS 600
 #define AUTH_CHECK_SECONDS 2
+#define PULLS_FLUSH_SECONDS 30
 
 /* Refuse a data folder we cannot write with a clear message, before listening. */
 static int check_data_dir(const char *dir)
@@ -53,13 +55,28 @@ static int is_loopback_listen(const char *listen)
            !strncmp(listen, "[::1]:", 6);
 }
 
+/* The optional scheduled gc: lifecycle policies and the blob sweep (grace 1h). */
+static void periodic_gc(server *srv, index_db *ix)
+{
+    gc_report rep;
+    gc_options opt = {.lifecycle = 1, .sweep = 1, .grace = 3600,
+                      .upload_expiry = srv->cfg.upload_expiry};
+    if (gc_run(&rep, srv->st, ix, &opt) < 0)
+        log_msg(LOG_ERROR, "scheduled gc failed: %s", rep.error);
+    else
+        log_msg(LOG_INFO, "scheduled gc: %lld images expired, %lld manifests, %lld blobs "
+                          "(%lld bytes) deleted",
+                (long long)rep.images_expired, (long long)rep.totals.manifests_deleted,
+                (long long)rep.totals.blobs_deleted, (long long)rep.totals.bytes_freed);
+}
+
 /* Block until SIGTERM or SIGINT; meanwhile notice new users (auth goes on) and expire idle
  * upload sessions. */
 static void wait_for_signal(server *srv, index_db *ix)
 {
     sigset_t set;
     struct timespec tick = {.tv_sec = AUTH_CHECK_SECONDS};
-    time_t last_expiry = time(NULL);
+    time_t last_expiry = time(NULL), last_flush = time(NULL), last_gc = time(NULL);
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
@@ -68,6 +85,16 @@ static void wait_for_signal(server *srv, index_db *ix)
         if (sig == SIGTERM || sig == SIGINT) {
             log_msg(LOG_INFO, "signal %d: finishing in-flight requests", sig);
             return;
+        }
+        time_t now = time(NULL);
+        if (now - last_flush >= PULLS_FLUSH_SECONDS) {
+            last_flush = now;
+            if (pulls_flush(srv->st->pulls, ix) < 0)
+                log_msg(LOG_WARN, "could not record pull times: %s", index_errmsg(ix));
+        }
+        if (srv->cfg.gc_interval > 0 && now - last_gc >= srv->cfg.gc_interval) {
+            last_gc = now;
+            periodic_gc(srv, ix);
         }
         if (!auth_enabled(srv) && users_exist(ix)) {
             log_msg(LOG_INFO, "a user exists now: authentication is on");
@@ -131,6 +158,7 @@ int serve_main(int argc, char **argv)
             srv.cfg.listen, auth_enabled(&srv) ? "on" : "off");
     wait_for_signal(&srv, ix);
     server_stop(&srv, SHUTDOWN_GRACE_SECONDS);
+    pulls_flush(srv.st->pulls, ix);
     rc_exit = 0;
 done:
     index_close(ix);

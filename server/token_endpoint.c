@@ -96,6 +96,17 @@ static int credentials_or_reply(request *req, index_db *ix, const char *user, co
     return REG_EDENIED;
 }
 
+/* The catalog is open to everyone (it is filtered per caller); registry administration needs
+ * admin on every repository (a grant on the pattern "*"). */
+static unsigned granted_actions(const policy *p, const scope *s)
+{
+    if (!strcmp(s->type, "repository"))
+        return s->actions & policy_actions(p, s->name);
+    if (!strcmp(s->name, "catalog"))
+        return s->actions;
+    return (policy_actions(p, "*") & ACTION_ADMIN) ? s->actions : 0;
+}
+
 /* granted = requested ∩ policy, per scope; every decision is logged. */
 static int grant_scopes(token_claims *c, index_db *ix, const char *user, const token_request *t)
 {
@@ -108,8 +119,7 @@ static int grant_scopes(token_claims *c, index_db *ix, const char *user, const t
         char want[48], got[48];
         if (scope_parse(&s, t->scopes[i]) < 0)
             continue;
-        unsigned granted = !strcmp(s.type, "registry") ? s.actions : s.actions &
-                                                                        policy_actions(p, s.name);
+        unsigned granted = granted_actions(p, &s);
         actions_format(want, sizeof(want), s.actions);
         actions_format(got, sizeof(got), granted);
         log_msg(LOG_INFO, "auth: token principal=%s %s=%s requested=%s granted=%s",

@@ -14,7 +14,7 @@ int store_open(store **out, const char *data_dir)
         return REG_ERROR;
     s->create_on_push = 1;
     if (!(s->data_dir = strdup(data_dir)) || asprintf(&s->db_path, "%s/meta.db", data_dir) < 0 ||
-        blobstore_open(&s->blobs, data_dir) < 0 ||
+        blobstore_open(&s->blobs, data_dir) < 0 || pulls_new(&s->pulls) < 0 ||
         upload_table_new(&s->uploads, blobstore_uploads_dir(s->blobs)) < 0) {
         store_close(s);
         return REG_ERROR;
@@ -28,6 +28,7 @@ void store_close(store *s)
     if (!s)
         return;
     upload_table_free(s->uploads);
+    pulls_free(s->pulls);
     blobstore_close(s->blobs);
     free(s->db_path);
     free(s->data_dir);

@@ -8,6 +8,7 @@
 #include "storage/blobstore.h"
 #include "storage/index.h"
 #include "storage/manifest.h"
+#include "storage/pulls.h"
 #include "storage/uploads.h"
 
 typedef struct store {
@@ -16,6 +17,7 @@ typedef struct store {
     blobstore *blobs;
     upload_table *uploads;
     int create_on_push; /* 1 (default): a push creates its repository */
+    pull_table *pulls;  /* last-pull times waiting to be written */
 } store;
 
 int store_open(store **out, const char *data_dir);

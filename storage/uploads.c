@@ -343,6 +343,16 @@ int upload_digest(digest *out, upload *u, digest_alg alg)
     return digest_file(out, alg, u->fd, u->offset);
 }
 
+int upload_count(upload_table *t)
+{
+    int n = 0;
+    pthread_mutex_lock(&t->lock);
+    for (const upload *u = t->head; u; u = u->next)
+        n++;
+    pthread_mutex_unlock(&t->lock);
+    return n;
+}
+
 static int is_session_file(const char *name)
 {
     char id[UPLOAD_ID_LEN + 1];

@@ -48,6 +48,9 @@ int upload_append(upload *u, unsigned generation, const void *data, size_t len);
 /* Digest of everything appended so far, in algorithm `alg`. */
 int upload_digest(digest *out, upload *u, digest_alg alg);
 
+/* Sessions in memory (open uploads). */
+int upload_count(upload_table *t);
+
 /* Discard sessions idle for longer than max_idle seconds, and spool files nobody owns.
  * Returns the number removed. */
 int upload_expire(upload_table *t, time_t max_idle);
