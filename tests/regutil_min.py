@@ -1,0 +1,27 @@
+"""Minimal image push used by the observability tests."""
+import hashlib
+import json
+
+import requests
+
+
+def push_blob(url, repo, data):
+    d = "sha256:" + hashlib.sha256(data).hexdigest()
+    r = requests.post(f"{url}/v2/{repo}/blobs/uploads/?digest={d}", data=data, timeout=30)
+    assert r.status_code == 201, r.text
+    return d
+
+
+def push_image(url, repo, tag):
+    cfg = json.dumps({"architecture": "amd64", "os": "linux", "repo": repo}).encode()
+    layer = b"layer of " + repo.encode()
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": push_blob(url, repo, cfg), "size": len(cfg)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": push_blob(url, repo, layer), "size": len(layer)}]}).encode()
+    r = requests.put(f"{url}/v2/{repo}/manifests/{tag}", data=manifest, timeout=30,
+                     headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    assert r.status_code == 201, r.text
+    return r.headers["Docker-Content-Digest"]
