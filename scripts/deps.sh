@@ -6,8 +6,7 @@ set -euo pipefail
 build_pkgs=(meson ninja-build pkg-config gcc libmicrohttpd-dev libssl-dev libsqlite3-dev
             libjansson-dev libzstd-dev)
 test_pkgs=(python3 python3-pytest python3-requests clang libclang-rt-14-dev openssl nginx-light
-           skopeo umoci busybox-static containerd docker.io podman
-           fuse-overlayfs uidmap iptables)
+           skopeo umoci busybox-static containerd runc docker.io podman conmon)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-build}" = test ]; then
@@ -24,4 +23,5 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 echo "Installing: ${missing[*]}"
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Recommends stay on: podman and docker.io need some of theirs to run containers.
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -23,12 +23,19 @@ static const char *session_location(request *req, const char *id)
     return arena_printf(&req->mem, "/v2/%s/blobs/uploads/%s", req->name, id);
 }
 
+static void release_session(request *req);
+
+/* The session is given back before the answer goes out: a client that has its 2xx may send
+ * the next request for the session at once. */
 static void reply_upload_progress(request *req, unsigned status, upload *u)
 {
+    const char *id = arena_strdup(&req->mem, upload_id(u));
+    const char *range = upload_range_text(req, upload_offset(u));
+    release_session(req);
     struct MHD_Response *r = response_empty();
-    response_header(r, MHD_HTTP_HEADER_LOCATION, session_location(req, upload_id(u)));
-    response_header(r, MHD_HTTP_HEADER_RANGE, upload_range_text(req, upload_offset(u)));
-    response_header(r, "Docker-Upload-UUID", upload_id(u));
+    response_header(r, MHD_HTTP_HEADER_LOCATION, session_location(req, id));
+    response_header(r, MHD_HTTP_HEADER_RANGE, range);
+    response_header(r, "Docker-Upload-UUID", id);
     request_send(req, status, r);
 }
 
@@ -41,11 +48,14 @@ static void reply_blob_created(request *req, const digest *d)
     request_send(req, 201, r);
 }
 
+/* Idempotent: the handler may release early, the cleanup then does nothing. */
 static void release_session(request *req)
 {
     upload_state *s = req->state;
-    if (s && s->u)
+    if (s && s->u) {
         upload_release(req->srv->st->uploads, s->u, s->generation);
+        s->u = NULL;
+    }
 }
 
 static int append_body(request *req, const char *data, size_t len)
@@ -62,11 +72,14 @@ static void finish_body(request *req, int commit)
 {
     upload_state *s = req->state;
     if (s->write_err == REG_EBUSY || !upload_owned(s->u, s->generation)) {
+        const char *id = arena_strdup(&req->mem, upload_id(s->u));
+        release_session(req);
         reply_error(req, 409, "BLOB_UPLOAD_INVALID",
-                    "upload %s was taken over by another request", upload_id(s->u));
+                    "upload %s was taken over by another request", id);
         return;
     }
     if (s->write_err < 0) {
+        release_session(req);
         reply_internal(req, s->write_err, "upload write");
         return;
     }
@@ -74,10 +87,17 @@ static void finish_body(request *req, int commit)
         reply_upload_progress(req, 202, s->u);
         return;
     }
-    index_db *ix = index_or_reply(req);
-    if (!ix)
+    index_db *ix = request_index(req);
+    if (!ix) {
+        release_session(req);
+        reply_error(req, 503, "UNAVAILABLE", "the registry index cannot be opened");
         return;
+    }
     int err = store_commit_upload(req->srv->st, ix, s->u, req->name, &s->expected);
+    if (err == REG_OK)
+        s->u = NULL; /* the commit consumed the session */
+    else
+        release_session(req);
     if (err == REG_EMISMATCH) {
         reply_error(req, 400, "DIGEST_INVALID", "uploaded content does not match digest %s",
                     s->expected.str);
@@ -91,7 +111,6 @@ static void finish_body(request *req, int commit)
         reply_internal(req, err, "blob commit");
         return;
     }
-    s->u = NULL; /* the commit consumed the session */
     reply_blob_created(req, &s->expected);
 }
 
@@ -155,13 +174,16 @@ static int content_range_or_reply(request *req, upload *u)
     if (content_range_parse(&cr, header) == REG_OK && cr.start == upload_offset(u) &&
         (len < 0 || (uint64_t)len == cr.length))
         return REG_OK;
+    const char *id = arena_strdup(&req->mem, upload_id(u));
+    uint64_t offset = upload_offset(u);
+    release_session(req);
     struct MHD_Response *r =
         error_response(req, "RANGE_INVALID", NULL,
                        "Content-Range \"%s\" does not continue the upload at offset %llu",
-                       header, (unsigned long long)upload_offset(u));
-    response_header(r, MHD_HTTP_HEADER_LOCATION, session_location(req, upload_id(u)));
-    response_header(r, MHD_HTTP_HEADER_RANGE, upload_range_text(req, upload_offset(u)));
-    response_header(r, "Docker-Upload-UUID", upload_id(u));
+                       header, (unsigned long long)offset);
+    response_header(r, MHD_HTTP_HEADER_LOCATION, session_location(req, id));
+    response_header(r, MHD_HTTP_HEADER_RANGE, upload_range_text(req, offset));
+    response_header(r, "Docker-Upload-UUID", id);
     request_send(req, 416, r);
     return REG_EINVALID;
 }
@@ -226,6 +248,7 @@ void handle_upload_start(request *req)
         return;
     }
     if (!dg) {
+        release_session(req);
         struct MHD_Response *r = response_empty();
         response_header(r, MHD_HTTP_HEADER_LOCATION, session_location(req, id));
         response_header(r, MHD_HTTP_HEADER_RANGE, "0-0");
