@@ -85,7 +85,8 @@ int scope_parse(scope *out, const char *text)
     out->actions = parse_list(last + 1, &unknown);
     if (!strcmp(out->type, "repository"))
         return reference_check_name(out->name) == REG_OK ? REG_OK : REG_EINVALID;
-    if (!strcmp(out->type, "registry") && !strcmp(out->name, "catalog"))
+    if (!strcmp(out->type, "registry") &&
+        (!strcmp(out->name, "catalog") || !strcmp(out->name, "admin")))
         return REG_OK;
     return REG_EINVALID;
 }

@@ -1,5 +1,7 @@
 /* auth.c - bearer token checks and challenges (see auth.h). */
 #include "server/auth.h"
+#include "auth/base64url.h"
+#include "auth/policy.h"
 #include "auth/token.h"
 #include "server/errors.h"
 #include "server/log.h"
@@ -10,6 +12,7 @@
 #include <string.h>
 
 #define CACHE_SLOTS 32
+#define POLICY_CACHE_SECONDS 5
 
 typedef struct cached_token {
     char *jwt;
@@ -19,6 +22,9 @@ typedef struct cached_token {
 typedef struct token_cache {
     cached_token slots[CACHE_SLOTS];
     unsigned next;
+    policy *policy; /* the grants of policy_user, loaded at policy_at */
+    char policy_user[USER_NAME_MAX + 1];
+    time_t policy_at;
 } token_cache;
 
 static pthread_key_t cache_key;
@@ -29,6 +35,7 @@ static void free_cache(void *p)
     token_cache *c = p;
     for (int i = 0; i < CACHE_SLOTS; i++)
         free(c->slots[i].jwt);
+    policy_free(c->policy);
     free(c);
 }
 
@@ -57,21 +64,22 @@ void auth_set_enabled(server *srv, int on)
 }
 
 /* Verify through the cache: a token seen before on this thread costs a string compare. */
-static const token_claims *verify_cached(request *req, const char *jwt, const char **why)
+static const token_claims *verify_cached(request *req, const char *jwt, const char *audience,
+                                         const char **why)
 {
     token_cache *c = thread_cache();
     time_t now = time(NULL);
     token_claims claims;
     for (int i = 0; c && i < CACHE_SLOTS; i++) {
         cached_token *t = &c->slots[i];
-        if (t->jwt && strcmp(t->jwt, jwt) == 0) {
+        if (t->jwt && strcmp(t->jwt, jwt) == 0 && strcmp(t->claims.aud, audience) == 0) {
             if (t->claims.exp + TOKEN_CLOCK_SKEW >= now && t->claims.nbf - TOKEN_CLOCK_SKEW <= now)
                 return &t->claims;
             *why = "token has expired";
             return NULL;
         }
     }
-    if (token_verify(&claims, req->srv->keys, jwt, TOKEN_ISSUER, TOKEN_SERVICE, now, why) < 0)
+    if (token_verify(&claims, req->srv->keys, jwt, TOKEN_ISSUER, audience, now, why) < 0)
         return NULL;
     if (!c) {
         token_claims *copy = arena_alloc(&req->mem, sizeof(*copy));
@@ -159,6 +167,72 @@ static void reply_challenge(request *req, const char *type, const char *name,
     request_send(req, 401, r);
 }
 
+const char *ecr_login_subject(request *req, const char *password, const char **why)
+{
+    const token_claims *c = verify_cached(req, password, ECR_LOGIN_AUDIENCE, why);
+    return c && c->sub[0] ? arena_strdup(&req->mem, c->sub) : NULL;
+}
+
+/* The user's grants, cached per thread for a few seconds (ECR login passwords carry no access
+ * claim: the policy is looked up, never a password hash). */
+static const policy *thread_policy(request *req, const char *user)
+{
+    token_cache *c = thread_cache();
+    time_t now = time(NULL);
+    index_db *ix;
+    if (!c)
+        return NULL;
+    if (c->policy && !strcmp(c->policy_user, user) && now - c->policy_at < POLICY_CACHE_SECONDS)
+        return c->policy;
+    if (!(ix = request_index(req)))
+        return NULL;
+    policy_free(c->policy);
+    c->policy = NULL;
+    if (policy_load(&c->policy, ix, user) < 0)
+        return NULL;
+    snprintf(c->policy_user, sizeof(c->policy_user), "%s", user);
+    c->policy_at = now;
+    return c->policy;
+}
+
+static unsigned policy_grants(const policy *p, const char *type, const char *name)
+{
+    if (!type)
+        return 0;
+    if (!strcmp(type, "repository"))
+        return policy_actions(p, name);
+    if (!strcmp(name, "catalog"))
+        return ACTION_ALL;
+    return (policy_actions(p, "*") & ACTION_ADMIN) ? ACTION_ALL : 0;
+}
+
+/* Authorization: Basic AWS:<login password from GetAuthorizationToken>. */
+static int authorize_basic(request *req, const char *b64, const char *type, const char *name,
+                           unsigned need, const char *challenge_actions)
+{
+    size_t n = 0;
+    const char *why = "only ECR login passwords (user AWS) are accepted as Basic credentials";
+    unsigned char *raw = base64_decode(b64, strnlen(b64, TOKEN_MAX_BYTES), &n);
+    char *text = raw ? arena_strndup(&req->mem, (char *)raw, n) : NULL;
+    free(raw);
+    const char *user = NULL;
+    if (text && !strncmp(text, "AWS:", 4))
+        user = ecr_login_subject(req, text + 4, &why);
+    const policy *p = user ? thread_policy(req, user) : NULL;
+    if (!p) {
+        reply_challenge(req, type, name, challenge_actions, "invalid_token", why);
+        return REG_EDENIED;
+    }
+    req->principal = user;
+    req->basic_policy = p;
+    if (need && (policy_grants(p, type, name) & need) != need) {
+        reply_challenge(req, type, name, challenge_actions, "insufficient_scope", NULL);
+        return REG_EDENIED;
+    }
+    req->auth_decision = "allowed";
+    return REG_OK;
+}
+
 int authorize_or_reply(request *req, const char *type, const char *name, unsigned need,
                        const char *challenge_actions)
 {
@@ -166,11 +240,13 @@ int authorize_or_reply(request *req, const char *type, const char *name, unsigne
     if (!auth_enabled(req->srv))
         return REG_OK;
     const char *authz = request_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (authz && !strncasecmp(authz, "Basic ", 6))
+        return authorize_basic(req, authz + 6, type, name, need, challenge_actions);
     if (!authz || strncasecmp(authz, "Bearer ", 7) != 0) {
         reply_challenge(req, type, name, challenge_actions, NULL, NULL);
         return REG_EDENIED;
     }
-    const token_claims *claims = verify_cached(req, authz + 7, &why);
+    const token_claims *claims = verify_cached(req, authz + 7, TOKEN_SERVICE, &why);
     if (!claims) {
         reply_challenge(req, type, name, challenge_actions, "invalid_token", why);
         return REG_EDENIED;
@@ -187,6 +263,8 @@ int authorize_or_reply(request *req, const char *type, const char *name, unsigne
 
 int auth_allows(const request *req, const char *name, unsigned need)
 {
+    if (req->basic_policy)
+        return (policy_actions(req->basic_policy, name) & need) == need;
     if (!req->claims)
         return !auth_enabled(req->srv);
     return (token_allows(req->claims, "repository", name) & need) == need;

@@ -9,6 +9,8 @@
 #define TOKEN_ISSUER "ocireg"
 #define TOKEN_SERVICE "ocireg"
 #define ANONYMOUS_PRINCIPAL "anonymous"
+/* Audience of the login passwords GetAuthorizationToken issues (user "AWS"). */
+#define ECR_LOGIN_AUDIENCE "ocireg:ecr-login"
 
 int auth_enabled(const server *srv);
 void auth_set_enabled(server *srv, int on);
@@ -18,6 +20,9 @@ void auth_set_enabled(server *srv, int on);
  * the challenge's scope asks for (e.g. "pull,push" for a push). */
 int authorize_or_reply(request *req, const char *type, const char *name, unsigned need,
                        const char *challenge_actions);
+
+/* The user an ECR login password (GetAuthorizationToken) was issued to, or NULL with *why. */
+const char *ecr_login_subject(request *req, const char *password, const char **why);
 
 /* Whether the request's token grants `need` on repository `name` (always when auth is off). */
 int auth_allows(const request *req, const char *name, unsigned need);

@@ -2,6 +2,7 @@
  * `ocireg key rotate` (see cli_auth.h). */
 #include "server/cli_auth.h"
 #include "server/cli_args.h"
+#include "auth/access_keys.h"
 #include "auth/keys.h"
 #include "auth/password.h"
 #include "auth/policy.h"
@@ -11,6 +12,7 @@
 #include "storage/store.h"
 
 #include <limits.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,9 +80,58 @@ static const char user_usage[] =
     "Usage: ocireg user add NAME --password-stdin [--data DIR]\n"
     "       ocireg user passwd NAME --password-stdin [--data DIR]\n"
     "       ocireg user del NAME [--data DIR]\n"
-    "       ocireg user list [--json] [--data DIR]\n\n"
+    "       ocireg user list [--json] [--data DIR]\n"
+    "       ocireg user key create|list|delete ... (ocireg user key --help)\n\n"
     "Manage the users of a data folder. Authentication is on as soon as one user exists.\n"
     "User names: letters, digits, '.', '_', '@', '-' (at most 64); not \"anonymous\" or \"AWS\".\n";
+
+static const char key_usage_text[] =
+    "Usage: ocireg user key create USER [--json] [--data DIR]\n"
+    "       ocireg user key list [USER] [--data DIR]\n"
+    "       ocireg user key delete KEY_ID [--data DIR]\n\n"
+    "Access keys sign requests to the ECR API (AWS Signature Version 4), e.g. with\n"
+    "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and `aws ecr --endpoint-url URL`. The secret is\n"
+    "printed once and stored encrypted.\n";
+
+static int print_key(void *ctx, const char *id, const char *user, int64_t created_at)
+{
+    printf("%-24s %-24s %lld\n", id, user, (long long)created_at);
+    return 0;
+}
+
+static int user_key(index_db *ix, const cli_args *a)
+{
+    const char *verb = a->npos > 1 ? a->pos[1] : "";
+    user_record rec;
+    if (!strcmp(verb, "create") && a->npos == 3) {
+        char id[ACCESS_KEY_ID_LEN + 1], secret[ACCESS_SECRET_LEN + 1];
+        if (index_user_get(&rec, ix, a->pos[2]) != REG_OK) {
+            fprintf(stderr, "ocireg: no user %s\n", a->pos[2]);
+            return 1;
+        }
+        if (access_key_create(id, secret, ix, a->data_dir, a->pos[2]) < 0) {
+            fprintf(stderr, "ocireg: could not create a key: %s\n", index_errmsg(ix));
+            return 1;
+        }
+        if (cli_opt(a, "json"))
+            printf("{\"AccessKeyId\":\"%s\",\"SecretAccessKey\":\"%s\"}\n", id, secret);
+        else
+            printf("AccessKeyId:     %s\nSecretAccessKey: %s\n(the secret is not shown again)\n",
+                   id, secret);
+        OPENSSL_cleanse(secret, sizeof(secret));
+        return 0;
+    }
+    if (!strcmp(verb, "list") && a->npos <= 3)
+        return index_access_keys(ix, a->npos == 3 ? a->pos[2] : NULL, print_key, NULL) < 0;
+    if (!strcmp(verb, "delete") && a->npos == 3) {
+        int err = index_access_key_delete(ix, a->pos[2]);
+        if (err < 0)
+            fprintf(stderr, "ocireg: %s\n", err == REG_ENOTFOUND ? "no such key" : index_errmsg(ix));
+        return err < 0;
+    }
+    fprintf(stderr, "%s", key_usage_text);
+    return 2;
+}
 
 int cli_user_main(int argc, char **argv)
 {
@@ -89,6 +140,14 @@ int cli_user_main(int argc, char **argv)
     if (rc != 0)
         return rc < 0 ? 2 : 0;
     const char *verb = a.npos > 0 ? a.pos[0] : "";
+    if (!strcmp(verb, "key")) {
+        index_db *ix = cli_open_index(a.data_dir);
+        if (!ix)
+            return 1;
+        rc = user_key(ix, &a);
+        index_close(ix);
+        return rc;
+    }
     int needs_name = strcmp(verb, "list") != 0;
     if ((needs_name && a.npos != 2) || (!needs_name && a.npos != 1)) {
         fprintf(stderr, "%s", user_usage);

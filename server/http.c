@@ -120,6 +120,11 @@ void request_send(request *req, unsigned status, struct MHD_Response *r)
     }
     MHD_add_response_header(r, API_VERSION_HEADER, "registry/2.0");
     req->status = status;
+    if (req->defer_replies) {
+        req->deferred = r;
+        req->deferred_status = status;
+        return;
+    }
     if (MHD_queue_response(req->conn, status, r) != MHD_YES)
         log_msg(LOG_ERROR, "could not queue a %u response for %s %s", status, req->method,
                 req->url);
@@ -196,10 +201,17 @@ static int has_body(request *req)
            request_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
 }
 
+/* Answering before a body is read makes MHD close the connection, and some clients (containerd
+ * streaming a manifest) then lose the answer. A small body is read and dropped first. */
+#define DEFER_BODY_MAX (4 << 20)
+
 static void dispatch(request *req)
 {
+    int64_t len = request_content_length(req);
     req->dispatched = 1;
+    req->defer_replies = len > 0 && len <= DEFER_BODY_MAX;
     router_dispatch(req);
+    req->defer_replies = 0;
     if (!req->sent && !req->on_done)
         reply_error(req, 500, "UNKNOWN", "handler sent no response");
 }
@@ -231,6 +243,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             req->on_body(req, data, *data_size) < 0)
             req->body_stopped = 1;
         *data_size = 0;
+        return MHD_YES;
+    }
+    if (req->deferred) {
+        struct MHD_Response *r = req->deferred;
+        req->deferred = NULL;
+        if (MHD_queue_response(req->conn, req->deferred_status, r) != MHD_YES)
+            log_msg(LOG_ERROR, "could not queue a %u response", req->deferred_status);
+        MHD_destroy_response(r);
         return MHD_YES;
     }
     if (!req->dispatched)
@@ -266,6 +286,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     if (req->on_cleanup)
         req->on_cleanup(req);
+    if (req->deferred)
+        MHD_destroy_response(req->deferred);
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     unsigned status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? req->status : 499;

@@ -37,6 +37,7 @@ typedef enum {
     RT_TOKEN,
     RT_ADMIN_GC,
     RT_METRICS,
+    RT_ECR,
 } route_kind;
 
 typedef struct server server;
@@ -54,6 +55,7 @@ struct request {
     /* The verified token, NULL when auth is off. It lives in a per-thread cache, so it is only
      * valid while the handler's first call runs (the router clears it afterwards). */
     const struct token_claims *claims;
+    const struct policy *basic_policy; /* with an ECR login password; same lifetime */
     const char *auth_decision;    /* "allowed" / "denied", for the access log */
     body_fn on_body;
     done_fn on_done;
@@ -61,6 +63,9 @@ struct request {
     void *state;
     int dispatched;
     int body_stopped;
+    int defer_replies;                  /* set while routing a request with a small body */
+    struct MHD_Response *deferred;      /* its early answer, sent once the body is read */
+    unsigned deferred_status;
     int sent;
     unsigned status;
     uint64_t bytes_in;
@@ -73,6 +78,7 @@ struct server {
     store *st;
     struct keyring *keys;
     int auth_on; /* read and written with __atomic builtins */
+    unsigned char master_key[32]; /* decrypts access-key secrets */
     char *tls_cert_pem;
     char *tls_key_pem;
     struct MHD_Daemon *daemon;

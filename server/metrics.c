@@ -12,14 +12,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#define ROUTES (RT_METRICS + 1)
+#define ROUTES (RT_ECR + 1)
 
 static const char *const route_names[ROUTES] = {
     [RT_NONE] = "none",           [RT_BASE] = "base",           [RT_CATALOG] = "catalog",
     [RT_BLOB] = "blob",           [RT_UPLOAD_START] = "upload", [RT_UPLOAD] = "upload_session",
     [RT_MANIFEST] = "manifest",   [RT_TAGS] = "tags",           [RT_REFERRERS] = "referrers",
     [RT_HEALTH] = "healthz",      [RT_READY] = "readyz",        [RT_TOKEN] = "token",
-    [RT_ADMIN_GC] = "admin_gc",   [RT_METRICS] = "metrics",
+    [RT_ADMIN_GC] = "admin_gc",   [RT_METRICS] = "metrics",     [RT_ECR] = "ecr",
 };
 
 static const char *const methods[] = {"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OTHER"};

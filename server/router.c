@@ -4,6 +4,7 @@
 #include "server/router.h"
 #include "auth/scope.h"
 #include "server/auth.h"
+#include "server/ecr.h"
 #include "server/errors.h"
 #include "server/handlers.h"
 #include "server/metrics.h"
@@ -73,6 +74,10 @@ int router_parse(route_kind *route_out, char **name_out, char **arg_out, arena *
         *route_out = RT_TOKEN;
         return REG_OK;
     }
+    if (!strcmp(path, "/")) {
+        *route_out = RT_ECR;
+        return REG_OK;
+    }
     if (!strcmp(path, "/metrics")) {
         *route_out = RT_METRICS;
         return REG_OK;
@@ -120,6 +125,7 @@ static const method_route table[] = {
     {RT_TOKEN, "GET", handle_token, PUBLIC, NULL},
     {RT_TOKEN, "POST", handle_token, PUBLIC, NULL},
     {RT_METRICS, "GET", handle_metrics, PUBLIC, NULL},
+    {RT_ECR, "POST", handle_ecr, PUBLIC, NULL}, /* signed with SigV4 instead */
     {RT_ADMIN_GC, "POST", handle_admin_gc, ACTION_ADMIN, "*"},
     {RT_CATALOG, "GET", handle_catalog, ACTION_PULL, "*"},
     {RT_BLOB, "GET", handle_blob_get, PULL},
@@ -182,6 +188,7 @@ void router_dispatch(request *req)
             if (authorize_route(req, &table[i]) == REG_OK)
                 table[i].handler(req);
             req->claims = NULL;
+            req->basic_policy = NULL;
             return;
         }
     }

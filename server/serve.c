@@ -1,6 +1,7 @@
 /* serve.c - `ocireg serve` (see serve.h). */
 #include "server/serve.h"
 #include "auth/keys.h"
+#include "auth/secretbox.h"
 #include "server/auth.h"
 #include "server/http.h"
 #include "server/log.h"
@@ -9,6 +10,7 @@
 #include "storage/reg_error.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -143,6 +145,10 @@ int serve_main(int argc, char **argv)
                 srv.cfg.data_dir);
         goto done;
     }
+    if (secretbox_key(srv.master_key, srv.cfg.data_dir) < 0) {
+        fprintf(stderr, "ocireg: cannot load or create %s/keys/master.key\n", srv.cfg.data_dir);
+        goto done;
+    }
     auth_set_enabled(&srv, srv.cfg.auth || users_exist(ix));
     if (!auth_enabled(&srv) && !is_loopback_listen(srv.cfg.listen) && !srv.cfg.insecure_no_auth) {
         fprintf(stderr, "ocireg: refusing to listen on %s without authentication: add a user "
@@ -161,6 +167,7 @@ int serve_main(int argc, char **argv)
     pulls_flush(srv.st->pulls, ix);
     rc_exit = 0;
 done:
+    OPENSSL_cleanse(srv.master_key, sizeof(srv.master_key));
     index_close(ix);
     keyring_free(srv.keys);
     store_close(srv.st);

@@ -56,9 +56,27 @@ static void reply_oauth_error(request *req, unsigned status, const char *error, 
                NULL);
 }
 
-/* Check a user's password under the failed-login throttle. Replies itself on failure. */
-static int credentials_or_reply(request *req, index_db *ix, const char *user, const char *pass)
+/* Check a user's password under the failed-login throttle. Replies itself on failure.
+ * User "AWS" with an ECR login password stands for the user it was issued to (*user_io is
+ * replaced): a signature check, not a password hash. */
+static int credentials_or_reply(request *req, index_db *ix, const char **user_io, const char *pass)
 {
+    const char *user = *user_io;
+    if (!strcmp(user, "AWS")) {
+        const char *why = NULL;
+        user_record rec;
+        const char *sub = ecr_login_subject(req, pass, &why);
+        if (sub && index_user_get(&rec, ix, sub) == REG_OK) {
+            *user_io = sub;
+            return REG_OK;
+        }
+        log_msg(LOG_INFO, "auth: ECR login password refused: %s", why ? why : "no such user");
+        struct MHD_Response *r = error_response(req, "UNAUTHORIZED", NULL,
+                                                "invalid or expired ECR login password");
+        response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"ocireg\"");
+        request_send(req, 401, r);
+        return REG_EDENIED;
+    }
     char addr[64], user_key[USER_NAME_MAX + 8], addr_key[80];
     user_record rec;
     time_t now = time(NULL);
@@ -193,9 +211,10 @@ static void handle_token_get(request *req, index_db *ix, token_request *t)
     char *user = MHD_basic_auth_get_username_password(req->conn, &pass);
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_scope, &sc);
     const char *offline = request_query(req, "offline_token");
+    const char *principal = user;
     if (service_ok_or_reply(req, request_query(req, "service")) == REG_OK &&
-        (!user || credentials_or_reply(req, ix, user, pass ? pass : "") == REG_OK))
-        issue_tokens(req, ix, user, t, offline && !strcmp(offline, "true"));
+        (!user || credentials_or_reply(req, ix, &principal, pass ? pass : "") == REG_OK))
+        issue_tokens(req, ix, principal, t, offline && !strcmp(offline, "true"));
     MHD_free(user);
     MHD_free(pass);
 }
@@ -272,7 +291,7 @@ static void finish_token_post(request *req)
             reply_oauth_error(req, 400, "invalid_request", "username and password are required");
             return;
         }
-        if (credentials_or_reply(req, ix, user, pass) == REG_OK)
+        if (credentials_or_reply(req, ix, &user, pass) == REG_OK)
             issue_tokens(req, ix, user, t, offline);
         return;
     }

@@ -158,42 +158,72 @@ static void report_expired(gc_ctx *c, const char *repo, const lifecycle_image *i
         c->opt->expired(c->opt->expired_ctx, repo, img->digest, tags, rule);
 }
 
-static int expire_repo(gc_ctx *c, const char *repo)
+/* Evaluate a policy over a repository's images and call cb for each expiring one. */
+static int select_expiring(index_db *ix, const char *repo, const char *text, int64_t now,
+                           gc_expire_cb cb, void *ctx, char *errmsg, size_t errlen)
 {
-    char *text = NULL, msg[200];
     lifecycle_policy *policy = NULL;
     image_list list = {0};
     int *expire = NULL;
-    int err = index_repo_policy(&text, c->ix, repo);
-    if (err == REG_ENOTFOUND)
-        return REG_OK;
+    int err = lifecycle_parse(&policy, text, errmsg, errlen);
     if (err < 0)
-        goto done;
-    if (lifecycle_parse(&policy, text, msg, sizeof(msg)) < 0) {
-        snprintf(c->rep->error, sizeof(c->rep->error), "%s: policy skipped: %s", repo, msg);
-        err = REG_OK;
-        goto done;
-    }
-    if ((err = index_images(c->ix, repo, collect_image, &list)) < 0)
+        return err;
+    if ((err = index_images(ix, repo, collect_image, &list)) < 0)
         goto done;
     if (list.n && !(expire = calloc(list.n, sizeof(*expire)))) {
         err = REG_ERROR;
         goto done;
     }
-    if (list.n && (err = lifecycle_evaluate(policy, list.images, list.n, c->now, expire)) < 0)
+    if (list.n && (err = lifecycle_evaluate(policy, list.images, list.n, now, expire)) < 0)
         goto done;
     for (size_t i = 0; err == REG_OK && i < list.n; i++) {
-        if (!expire[i])
-            continue;
-        report_expired(c, repo, &list.images[i], expire[i]);
-        c->rep->images_expired++;
-        if ((err = batch_begin(c)) == REG_OK)
-            err = batch_end(c, delete_cascade(c, repo, list.images[i].digest, 0));
+        const lifecycle_image *img = &list.images[i];
+        if (expire[i])
+            err = cb(ctx, img->digest, img->tags, img->ntags, img->pushed_at, expire[i]);
     }
 done:
     free(expire);
     image_list_free(&list);
     lifecycle_free(policy);
+    return err;
+}
+
+int gc_lifecycle_preview(index_db *ix, const char *repo, const char *policy_text,
+                         gc_expire_cb cb, void *ctx, char *errmsg, size_t errlen)
+{
+    return select_expiring(ix, repo, policy_text, (int64_t)time(NULL), cb, ctx, errmsg, errlen);
+}
+
+typedef struct expire_ctx {
+    gc_ctx *c;
+    const char *repo;
+} expire_ctx;
+
+static int expire_one(void *ctx, const char *digest, const char *const *tags, size_t ntags,
+                      int64_t pushed_at, int rule)
+{
+    expire_ctx *e = ctx;
+    lifecycle_image img = {.digest = digest, .tags = tags, .ntags = ntags,
+                           .pushed_at = pushed_at};
+    int err = batch_begin(e->c);
+    report_expired(e->c, e->repo, &img, rule);
+    e->c->rep->images_expired++;
+    return err == REG_OK ? batch_end(e->c, delete_cascade(e->c, e->repo, digest, 0)) : err;
+}
+
+static int expire_repo(gc_ctx *c, const char *repo)
+{
+    char *text = NULL, msg[200];
+    expire_ctx e = {c, repo};
+    int err = index_repo_policy(&text, c->ix, repo);
+    if (err == REG_ENOTFOUND)
+        return REG_OK;
+    if (err == REG_OK)
+        err = select_expiring(c->ix, repo, text, c->now, expire_one, &e, msg, sizeof(msg));
+    if (err == REG_EINVALID) {
+        snprintf(c->rep->error, sizeof(c->rep->error), "%s: policy skipped: %s", repo, msg);
+        err = REG_OK;
+    }
     free(text);
     return err;
 }

@@ -34,4 +34,11 @@ typedef struct gc_report {
 
 int gc_run(gc_report *out, store *st, index_db *ix, const gc_options *opt);
 
+/* The images of `repo` that lifecycle policy `policy_text` would expire now, without deleting
+ * anything. REG_EINVALID with errmsg when the policy is invalid. */
+typedef int (*gc_expire_cb)(void *ctx, const char *digest, const char *const *tags,
+                            size_t ntags, int64_t pushed_at, int rule);
+int gc_lifecycle_preview(index_db *ix, const char *repo, const char *policy_text,
+                         gc_expire_cb cb, void *ctx, char *errmsg, size_t errlen);
+
 #endif

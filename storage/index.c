@@ -81,6 +81,18 @@ static const char *const migrations[] = {
     "  uploads_deleted INTEGER NOT NULL);"
     "CREATE INDEX manifests_digest ON manifests(digest);"
     "CREATE INDEX manifest_refs_child_any ON manifest_refs(child);",
+    /* 4: access keys for the ECR API (secrets encrypted at rest), repository resource tags */
+    "CREATE TABLE access_keys("
+    "  id TEXT PRIMARY KEY,"
+    "  user TEXT NOT NULL,"
+    "  secret BLOB NOT NULL,"
+    "  created_at INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX access_keys_user ON access_keys(user);"
+    "CREATE TABLE repo_tags("
+    "  repo_id INTEGER NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY(repo_id, key)) WITHOUT ROWID;",
 };
 
 #define REPO_ID_OF(n) "(SELECT id FROM repositories WHERE name = ?" #n ")"

@@ -19,6 +19,11 @@ enum auth_stmt {
     ST_GRANT_DELETE,
     ST_GRANTS_FOR,
     ST_GRANTS_ALL,
+    ST_KEY_PUT,
+    ST_KEY_GET,
+    ST_KEY_DELETE,
+    ST_KEYS_LIST,
+    ST_USER_KEYS_DELETE,
     ST_AUTH_END
 };
 _Static_assert(ST_AUTH_END <= INDEX_AUTH_SLOTS, "too many statements");
@@ -47,6 +52,14 @@ static const char *const sql[] = {
         "WHERE principal = ?1 OR principal = 'anonymous'",
     [ST_GRANTS_ALL - INDEX_CORE_SLOTS] =
         "SELECT principal, pattern, actions FROM grants ORDER BY principal, pattern",
+    [ST_KEY_PUT - INDEX_CORE_SLOTS] =
+        "INSERT INTO access_keys(id, user, secret, created_at) VALUES(?1, ?2, ?3, ?4)",
+    [ST_KEY_GET - INDEX_CORE_SLOTS] = "SELECT user, secret FROM access_keys WHERE id = ?1",
+    [ST_KEY_DELETE - INDEX_CORE_SLOTS] = "DELETE FROM access_keys WHERE id = ?1",
+    [ST_KEYS_LIST - INDEX_CORE_SLOTS] =
+        "SELECT id, user, created_at FROM access_keys WHERE ?1 IS NULL OR user = ?1 "
+        "ORDER BY user, created_at",
+    [ST_USER_KEYS_DELETE - INDEX_CORE_SLOTS] = "DELETE FROM access_keys WHERE user = ?1",
 };
 
 static sqlite3_stmt *stmt(index_db *ix, enum auth_stmt id)
@@ -103,6 +116,8 @@ int index_user_delete(index_db *ix, const char *name)
         return REG_ERROR;
     if (index_changes(ix) == 0)
         return REG_ENOTFOUND;
+    if (run_by_name(ix, ST_USER_KEYS_DELETE, name) < 0)
+        return REG_ERROR;
     return run_by_name(ix, ST_USER_GRANTS_DELETE, name);
 }
 
@@ -176,6 +191,65 @@ int index_grants(index_db *ix, const char *principal, index_grant_cb cb, void *c
     while ((err = index_step_row(st)) == REG_OK) {
         err = cb(ctx, (const char *)sqlite3_column_text(st, 0),
                  (const char *)sqlite3_column_text(st, 1), (unsigned)sqlite3_column_int(st, 2));
+        if (err < 0) {
+            index_done(st);
+            return err;
+        }
+    }
+    return err == REG_ENOTFOUND ? REG_OK : err;
+}
+
+int index_access_key_put(index_db *ix, const char *id, const char *user,
+                         const unsigned char *secret, size_t len)
+{
+    sqlite3_stmt *st = stmt(ix, ST_KEY_PUT);
+    if (!st)
+        return REG_ERROR;
+    index_bind_text(st, 1, id);
+    index_bind_text(st, 2, user);
+    sqlite3_bind_blob(st, 3, secret, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
+    return index_run(st);
+}
+
+int index_access_key_get(char *user_out, unsigned char *secret_out, size_t *len_out,
+                         index_db *ix, const char *id)
+{
+    sqlite3_stmt *st = stmt(ix, ST_KEY_GET);
+    if (st)
+        index_bind_text(st, 1, id);
+    int err = index_step_row(st);
+    if (err < 0)
+        return err;
+    const char *user = (const char *)sqlite3_column_text(st, 0);
+    int len = sqlite3_column_bytes(st, 1);
+    if (!user || strlen(user) > USER_NAME_MAX || len <= 0 || len > ACCESS_SECRET_BLOB_MAX) {
+        index_done(st);
+        return REG_ERROR;
+    }
+    memcpy(user_out, user, strlen(user) + 1);
+    memcpy(secret_out, sqlite3_column_blob(st, 1), (size_t)len);
+    *len_out = (size_t)len;
+    index_done(st);
+    return REG_OK;
+}
+
+int index_access_key_delete(index_db *ix, const char *id)
+{
+    if (run_by_name(ix, ST_KEY_DELETE, id) < 0)
+        return REG_ERROR;
+    return index_changes(ix) > 0 ? REG_OK : REG_ENOTFOUND;
+}
+
+int index_access_keys(index_db *ix, const char *user, index_key_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = stmt(ix, ST_KEYS_LIST);
+    int err;
+    if (st)
+        index_bind_text(st, 1, user);
+    while ((err = index_step_row(st)) == REG_OK) {
+        err = cb(ctx, (const char *)sqlite3_column_text(st, 0),
+                 (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2));
         if (err < 0) {
             index_done(st);
             return err;

@@ -37,4 +37,17 @@ typedef int (*index_grant_cb)(void *ctx, const char *principal, const char *patt
 /* Grants of `principal` and of "anonymous"; with principal NULL, every grant. */
 int index_grants(index_db *ix, const char *principal, index_grant_cb cb, void *ctx);
 
+/* Access keys (ECR API): the secret is stored as given (the caller encrypts it). */
+#define ACCESS_KEY_ID_MAX 32
+#define ACCESS_SECRET_BLOB_MAX 256
+int index_access_key_put(index_db *ix, const char *id, const char *user,
+                         const unsigned char *secret, size_t len);
+/* The key's user (USER_NAME_MAX + 1 bytes) and stored secret; REG_ENOTFOUND if unknown. */
+int index_access_key_get(char *user_out, unsigned char *secret_out, size_t *len_out,
+                         index_db *ix, const char *id);
+int index_access_key_delete(index_db *ix, const char *id);
+typedef int (*index_key_cb)(void *ctx, const char *id, const char *user, int64_t created_at);
+/* Keys of one user, or every key with user NULL. */
+int index_access_keys(index_db *ix, const char *user, index_key_cb cb, void *ctx);
+
 #endif

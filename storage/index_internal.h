@@ -9,9 +9,9 @@
 
 /* Statement slots: index.c uses [0, INDEX_CORE_SLOTS), then each index_*.c its own range. */
 #define INDEX_CORE_SLOTS 48
-#define INDEX_AUTH_SLOTS 64
-#define INDEX_REPOS_SLOTS 96
-#define INDEX_GC_SLOTS 128
+#define INDEX_AUTH_SLOTS 80
+#define INDEX_REPOS_SLOTS 112
+#define INDEX_GC_SLOTS 144
 #define INDEX_SLOTS 160
 
 struct index_db {

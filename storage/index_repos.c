@@ -25,6 +25,10 @@ enum repos_stmt {
     ST_TAG_TARGET,
     ST_IMAGE_SIZE,
     ST_RECORD_PULL,
+    ST_RTAG_SET,
+    ST_RTAG_DELETE,
+    ST_RTAGS,
+    ST_DEL_RTAGS,
     ST_REPOS_END
 };
 _Static_assert(ST_REPOS_END <= INDEX_REPOS_SLOTS, "too many statements");
@@ -69,6 +73,14 @@ static const char *const sql[] = {
     [ST_TAG_TARGET - INDEX_AUTH_SLOTS] = "SELECT digest FROM tags WHERE repo_id = ?1 AND name = ?2",
     [ST_IMAGE_SIZE - INDEX_AUTH_SLOTS] =
         "SELECT image_size FROM manifests WHERE repo_id = ?1 AND digest = ?2",
+    [ST_RTAG_SET - INDEX_AUTH_SLOTS] =
+        "INSERT INTO repo_tags(repo_id, key, value) VALUES(" REPO_ID ", ?2, ?3) "
+        "ON CONFLICT(repo_id, key) DO UPDATE SET value = excluded.value",
+    [ST_RTAG_DELETE - INDEX_AUTH_SLOTS] =
+        "DELETE FROM repo_tags WHERE repo_id = " REPO_ID " AND key = ?2",
+    [ST_RTAGS - INDEX_AUTH_SLOTS] =
+        "SELECT key, value FROM repo_tags WHERE repo_id = " REPO_ID " ORDER BY key",
+    [ST_DEL_RTAGS - INDEX_AUTH_SLOTS] = "DELETE FROM repo_tags WHERE repo_id = " REPO_ID,
     [ST_RECORD_PULL - INDEX_AUTH_SLOTS] =
         "UPDATE manifests SET last_pulled_at = ?3 WHERE repo_id = " REPO_ID
         " AND digest = ?2 AND coalesce(last_pulled_at, 0) < ?3",
@@ -112,8 +124,8 @@ int index_repo_delete(index_db *ix, const char *name, int force)
     index_done(st);
     if (images > 0 && !force)
         return REG_ECONFLICT;
-    static const enum repos_stmt steps[] = {ST_DEL_TAGS, ST_DEL_REFS, ST_DEL_MANIFESTS,
-                                            ST_DEL_LINKS, ST_DEL_REPO};
+    static const enum repos_stmt steps[] = {ST_DEL_TAGS,  ST_DEL_REFS,  ST_DEL_MANIFESTS,
+                                            ST_DEL_LINKS, ST_DEL_RTAGS, ST_DEL_REPO};
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
         if (index_run(by_name(ix, steps[i], name)) < 0)
             return REG_ERROR;
@@ -265,4 +277,37 @@ int index_record_pull(index_db *ix, const char *repo, const char *digest, int64_
     index_bind_text(st, 2, digest);
     sqlite3_bind_int64(st, 3, when);
     return index_run(st);
+}
+
+int index_repo_tag_set(index_db *ix, const char *repo, const char *key, const char *value)
+{
+    sqlite3_stmt *st = by_name(ix, ST_RTAG_SET, repo);
+    if (!st)
+        return REG_ERROR;
+    index_bind_text(st, 2, key);
+    index_bind_text(st, 3, value);
+    return index_run(st);
+}
+
+int index_repo_tag_delete(index_db *ix, const char *repo, const char *key)
+{
+    sqlite3_stmt *st = by_name(ix, ST_RTAG_DELETE, repo);
+    if (!st)
+        return REG_ERROR;
+    index_bind_text(st, 2, key);
+    return index_run(st);
+}
+
+int index_repo_tags(index_db *ix, const char *repo, index_kv_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = by_name(ix, ST_RTAGS, repo);
+    int err;
+    while ((err = index_step_row(st)) == REG_OK) {
+        if ((err = cb(ctx, (const char *)sqlite3_column_text(st, 0),
+                      (const char *)sqlite3_column_text(st, 1))) < 0) {
+            index_done(st);
+            return err;
+        }
+    }
+    return err == REG_ENOTFOUND ? REG_OK : err;
 }

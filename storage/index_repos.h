@@ -67,4 +67,10 @@ int index_manifest_image_size(uint64_t *out, index_db *ix, int64_t repo_id, cons
  * transaction). */
 int index_record_pull(index_db *ix, const char *repo, const char *digest, int64_t when);
 
+/* Resource tags of a repository (ECR TagResource). */
+int index_repo_tag_set(index_db *ix, const char *repo, const char *key, const char *value);
+int index_repo_tag_delete(index_db *ix, const char *repo, const char *key);
+typedef int (*index_kv_cb)(void *ctx, const char *key, const char *value);
+int index_repo_tags(index_db *ix, const char *repo, index_kv_cb cb, void *ctx);
+
 #endif

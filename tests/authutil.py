@@ -7,7 +7,7 @@ import subprocess
 
 import requests
 
-from conftest import ocireg_binary
+from ocireg_harness import ocireg_binary
 
 
 def cli(*args, stdin=None, check=True):

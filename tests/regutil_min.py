@@ -14,7 +14,7 @@ def push_blob(url, repo, data, headers=None):
 
 
 def push_image(url, repo, tag, headers=None):
-    cfg = json.dumps({"architecture": "amd64", "os": "linux", "repo": repo}).encode()
+    cfg = json.dumps({"architecture": "amd64", "os": "linux", "repo": repo, "tag": tag}).encode()
     layer = b"layer of " + repo.encode()
     manifest = json.dumps({
         "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",

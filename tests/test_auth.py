@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from authutil import add_user, bearer, claims, cli, grant, parse_challenge, token
-from conftest import ocireg_binary
+from ocireg_harness import ocireg_binary
 
 
 @pytest.fixture

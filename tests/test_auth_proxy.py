@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from authutil import add_user, bearer, grant, parse_challenge, token
-from conftest import free_port
+from ocireg_harness import free_port
 
 
 def self_signed(tmp_path):

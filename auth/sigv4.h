@@ -1,0 +1,68 @@
+/* sigv4.h - AWS Signature Version 4 (AWS4-HMAC-SHA256 in the Authorization header) checked on
+ * the server side, for clients such as `aws ecr`: parse the header, re-sign, compare. */
+#ifndef OCIREG_SIGV4_H
+#define OCIREG_SIGV4_H
+
+#include <stddef.h>
+#include <time.h>
+
+#define SIGV4_MAX_HEADERS       64
+#define SIGV4_MAX_AUTHORIZATION 4096 /* bytes of the Authorization header value */
+#define SIGV4_MAX_PATH          4096
+#define SIGV4_MAX_QUERY         8192
+#define SIGV4_MAX_QUERY_PARAMS  256
+#define SIGV4_MAX_HEADER_VALUE  8192
+#define SIGV4_MAX_SECRET        256
+#define SIGV4_MAX_CANONICAL     65536 /* bytes of the whole canonical request */
+
+typedef struct sigv4_header {
+    const char *name;
+    const char *value;
+} sigv4_header;
+
+typedef struct sigv4_request {
+    const char *method;          /* "GET", "POST" */
+    const char *path;            /* the request path as sent (percent-encoded as on the wire) */
+    const char *query;           /* raw query string without '?', or NULL */
+    const sigv4_header *headers; /* every request header as received (names in any case; a name
+                                    may repeat) */
+    size_t nheaders;
+    const char *payload_sha256; /* lower-case hex SHA-256 of the body */
+} sigv4_request;
+
+typedef struct sigv4_credential {
+    char access_key[129];
+    char date[9]; /* YYYYMMDD */
+    char region[64];
+    char service[64];
+    char signed_headers[1024]; /* as in the header: "content-type;host;x-amz-date" */
+    char signature[65];        /* lower-case hex */
+} sigv4_credential;
+
+/* Parse "AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...". REG_EINVALID
+ * when malformed (missing parts, bad lengths, other algorithm). SignedHeaders must be lower
+ * case, sorted and without duplicates, as every SDK sends it; the signature may be in either
+ * case and is stored in lower case. */
+int sigv4_parse_authorization(sigv4_credential *out, const char *header);
+
+/* The canonical request (malloc'd, caller frees) of `req` signing the headers named in
+ * `signed_headers`. The path is normalised (dot segments, duplicate slashes) and its wire form
+ * URI-encoded once more, which is AWS's "encode twice" for every service but S3; the query is
+ * decoded and re-encoded. REG_EINVALID when malformed, REG_ETOOLARGE over a SIGV4_MAX_* bound.
+ * Exposed so tests and mismatch diagnostics can see what was signed. */
+int sigv4_canonical_request(char **out, const sigv4_request *req, const char *signed_headers);
+
+/* The expected signature (hex) of `req` for the credential's scope, at amz_date
+ * ("YYYYMMDDTHHMMSSZ"), with `secret`. Only the headers named in signed_headers are signed;
+ * REG_EINVALID when a signed header is missing or host is not among them. */
+int sigv4_sign(char *out_hex /* 65 bytes */, const sigv4_request *req, const sigv4_credential *cred,
+               const char *amz_date, const char *secret);
+
+/* Verify: the signature matches (constant-time), amz_date parses, is within max_skew seconds
+ * of now, and its day equals the credential's date. REG_OK (with *why NULL) or REG_EDENIED
+ * with *why set to a short reason (never containing the secret). The caller checks the
+ * access key, region and service it expects. */
+int sigv4_verify(const sigv4_request *req, const sigv4_credential *cred, const char *amz_date,
+                 const char *secret, time_t now, int max_skew, const char **why);
+
+#endif
