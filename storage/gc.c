@@ -412,10 +412,12 @@ int gc_run(gc_report *out, store *st, index_db *ix, const gc_options *opt)
         err = apply_lifecycle(&c);
     if (err == REG_OK && opt->untagged)
         err = delete_untagged(&c);
-    if (err == REG_OK && opt->sweep)
-        err = sweep_blobs(&c);
+    /* Orphans first: a dry run's sweep removes rows it then rolls back, which would make the
+     * swept files look like orphans. */
     if (err == REG_OK && opt->sweep)
         err = remove_orphans(&c);
+    if (err == REG_OK && opt->sweep)
+        err = sweep_blobs(&c);
     if (err == REG_OK && opt->sweep)
         err = expire_uploads(&c);
     if (opt->dry_run)

@@ -203,6 +203,14 @@ static upload *upload_load(const upload_table *t, const char *id)
     return u;
 }
 
+static void unlink_from_table(upload_table *t, upload *u);
+
+static int spool_gone(const upload *u)
+{
+    struct stat st;
+    return fstat(u->fd, &st) < 0 || st.st_nlink == 0;
+}
+
 int upload_acquire(upload **out, unsigned *generation, upload_table *t, const char *id,
                    const char *repo)
 {
@@ -219,6 +227,16 @@ int upload_acquire(upload **out, unsigned *generation, upload_table *t, const ch
     }
     if (!u || strcmp(u->repo, repo) != 0)
         goto done;
+    if (spool_gone(u)) {
+        /* gc expired its files: the session is over. */
+        if (!u->busy) {
+            unlink_from_table(t, u);
+            u->discarded = 1;
+            if (u->refs == 0)
+                upload_free(u);
+        }
+        goto done;
+    }
     if (u->busy && time(NULL) - u->updated < UPLOAD_STALL_SECONDS) {
         err = REG_EBUSY;
         goto done;

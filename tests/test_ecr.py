@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from authutil import add_user, cli, grant
-from regutil_min import push_image
+from regutil import push_image
 
 AWS = "/usr/bin/aws"
 
@@ -59,8 +59,10 @@ def token_for(ecr, repo):
 
 
 def push(ecr, repo, tag):
-    return push_image(ecr[0].url, repo, tag,
-                      headers={"Authorization": "Bearer " + token_for(ecr, repo)})
+    session = requests.Session()
+    session.headers["Authorization"] = "Bearer " + token_for(ecr, repo)
+    return push_image(ecr[0].url, repo, tag, layers=(b"layer of " + repo.encode(),),
+                      session=session).digest
 
 
 def test_create_and_describe_repository(ecr):

@@ -6,7 +6,8 @@ import re
 
 import requests
 
-from authutil import add_user, bearer, grant, token
+from authutil import add_user, bearer, cli, grant, token
+from regutil import push_image
 
 LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (-?[0-9.e+]+|\+Inf|NaN)$')
 
@@ -64,11 +65,9 @@ def test_access_log_lines_are_json(registry_factory):
 
 def test_last_pull_time_is_recorded(registry_factory, tmp_path):
     server = registry_factory(data_dir=tmp_path / "d")
-    from regutil_min import push_image
     push_image(server.url, "pulls/app", "v1")
     assert requests.get(f"{server.url}/v2/pulls/app/manifests/v1", timeout=10).status_code == 200
     server.stop()  # pull times are flushed at shutdown (and every 30 s)
-    from authutil import cli
     images = json.loads(cli("image", "list", "pulls/app", "--json", "--data", server.data).stdout)
     assert images[0]["last_pulled_at"], f"last_pulled_at not recorded: {images}"
 
