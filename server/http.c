@@ -408,7 +408,7 @@ int server_start(server *srv)
         log_msg(LOG_ERROR, "cannot resolve listen address %s", cfg->listen);
         return REG_EINVALID;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (cfg->tls_cert[0] || cfg->tls_key[0]) {

@@ -289,9 +289,17 @@ void handle_upload_put(request *req)
 
 void handle_upload_status(request *req)
 {
-    upload_state *s = session_or_reply(req);
-    if (s)
-        reply_upload_progress(req, 204, s->u);
+    uint64_t offset = 0;
+    if (upload_peek(&offset, req->srv->st->uploads, req->arg, req->name) < 0) {
+        reply_error(req, 404, "BLOB_UPLOAD_UNKNOWN", "no upload session %s in repository %s",
+                    req->arg, req->name);
+        return;
+    }
+    struct MHD_Response *r = response_empty();
+    response_header(r, MHD_HTTP_HEADER_LOCATION, session_location(req, req->arg));
+    response_header(r, MHD_HTTP_HEADER_RANGE, upload_range_text(req, offset));
+    response_header(r, "Docker-Upload-UUID", req->arg);
+    request_send(req, 204, r);
 }
 
 void handle_upload_cancel(request *req)

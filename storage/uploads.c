@@ -263,6 +263,29 @@ static int unref(upload *u)
     return --u->refs == 0 && u->discarded;
 }
 
+int upload_peek(uint64_t *offset_out, upload_table *t, const char *id, const char *repo)
+{
+    int err = REG_ENOTFOUND;
+    if (!is_upload_id(id))
+        return REG_ENOTFOUND;
+    pthread_mutex_lock(&t->lock);
+    upload *u = t->head;
+    while (u && strcmp(u->id, id) != 0)
+        u = u->next;
+    if (!u && (u = upload_load(t, id)) != NULL) {
+        u->next = t->head;
+        t->head = u;
+    }
+    if (u && !strcmp(u->repo, repo) && !spool_gone(u)) {
+        pthread_mutex_lock(&u->io);
+        *offset_out = u->offset;
+        pthread_mutex_unlock(&u->io);
+        err = REG_OK;
+    }
+    pthread_mutex_unlock(&t->lock);
+    return err;
+}
+
 void upload_release(upload_table *t, upload *u, unsigned generation)
 {
     pthread_mutex_lock(&t->lock);

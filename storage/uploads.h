@@ -11,7 +11,7 @@
 
 #define UPLOAD_ID_LEN 36
 /* A session whose owner has not sent a byte for this long may be taken over. */
-#define UPLOAD_STALL_SECONDS 5
+#define UPLOAD_STALL_SECONDS 2
 
 typedef struct upload_table upload_table;
 typedef struct upload upload;
@@ -28,6 +28,10 @@ int upload_create(upload **out, char *id_out, upload_table *t, const char *repo)
  * for UPLOAD_STALL_SECONDS is displaced instead). */
 int upload_acquire(upload **out, unsigned *generation, upload_table *t, const char *id,
                    const char *repo);
+/* The session's current length without taking it (status queries may run beside a PATCH).
+ * REG_ENOTFOUND as for upload_acquire. */
+int upload_peek(uint64_t *offset_out, upload_table *t, const char *id, const char *repo);
+
 /* Give the session back (it stays taken when this use was displaced). Every acquire and
  * create is paired with one release or one discard. */
 void upload_release(upload_table *t, upload *u, unsigned generation);
