@@ -3,6 +3,7 @@
 #include "server/cli_admin.h"
 #include "server/cli_args.h"
 #include "server/config.h"
+#include "storage/fsck.h"
 #include "storage/gc.h"
 #include "storage/index_repos.h"
 #include "storage/lifecycle.h"
@@ -411,4 +412,78 @@ int cli_lifecycle_main(int argc, char **argv)
     free(text);
     index_close(ix);
     return err < 0 ? 1 : rc;
+}
+
+/* ---- fsck ---- */
+
+static const char fsck_usage[] =
+    "Usage: ocireg fsck [--repair] [--json] [--data DIR]\n\n"
+    "Verify a data folder: the index's integrity, every blob file against its row (present,\n"
+    "size, digest), blob files the index does not know (gc removes them), and rows that point\n"
+    "at what is gone. --repair moves corrupt files to DATA/quarantine/ (it never deletes one)\n"
+    "and removes rows only where that loses nothing (dangling tags and links, rows of missing\n"
+    "blobs no manifest uses). Exit status: 0 healthy, 1 problems remain, 2 could not check.\n";
+
+static void fsck_problem(void *ctx, const char *kind, const char *what, const char *action)
+{
+    json_t *list = ctx;
+    if (list)
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "kind", kind, "what", what,
+                                              "action", action));
+    else
+        printf("%-22s %s%s%s\n", kind, what, *action ? "  => " : "", action);
+}
+
+static void fsck_progress(void *ctx, int64_t blobs, int64_t bytes)
+{
+    if (blobs % 64 == 0)
+        fprintf(stderr, "\rfsck: %lld blobs, %lld bytes verified   ", (long long)blobs,
+                (long long)bytes);
+}
+
+int cli_fsck_main(int argc, char **argv)
+{
+    static const char *const bools[] = {"repair", "json", NULL};
+    cli_args a;
+    store *st = NULL;
+    index_db *ix = NULL;
+    fsck_report rep;
+    int rc = cli_parse(&a, argc, argv, bools, NULL, fsck_usage);
+    if (rc != 0)
+        return rc < 0 ? 2 : 0;
+    if (a.npos != 0) {
+        fprintf(stderr, "%s", fsck_usage);
+        return 2;
+    }
+    int json = cli_opt(&a, "json") != NULL;
+    json_t *problems = json ? json_array() : NULL;
+    fsck_options opt = {.repair = cli_opt(&a, "repair") != NULL, .problem = fsck_problem,
+                        .ctx = problems,
+                        .progress = !json && isatty(STDERR_FILENO) ? fsck_progress : NULL};
+    rc = 2;
+    if (store_open(&st, a.data_dir) < 0 || index_open(&ix, st->db_path) < 0) {
+        fprintf(stderr, "ocireg: cannot open the data folder %s\n", a.data_dir);
+    } else if (fsck_run(&rep, st, ix, &opt) < 0) {
+        fprintf(stderr, "ocireg fsck: could not finish: %s\n", index_errmsg(ix));
+    } else {
+        int healthy = rep.problems == rep.repaired;
+        if (opt.progress)
+            fprintf(stderr, "\n");
+        if (json)
+            print_json(json_pack("{s:b, s:I, s:I, s:I, s:I, s:O}", "healthy", healthy,
+                                 "blobs_checked", (json_int_t)rep.blobs_checked, "bytes_checked",
+                                 (json_int_t)rep.bytes_checked, "problems",
+                                 (json_int_t)rep.problems, "repaired", (json_int_t)rep.repaired,
+                                 "details", problems));
+        else
+            printf("fsck: %lld blobs (%lld bytes) verified, %lld problems, %lld repaired: %s\n",
+                   (long long)rep.blobs_checked, (long long)rep.bytes_checked,
+                   (long long)rep.problems, (long long)rep.repaired,
+                   healthy ? "healthy" : "NOT healthy");
+        rc = healthy ? 0 : 1;
+    }
+    json_decref(problems);
+    index_close(ix);
+    store_close(st);
+    return rc;
 }

@@ -20,7 +20,8 @@ static void usage(FILE *out)
                  "  gc        collect garbage, online (ocireg gc --help)\n"
                  "  repo      create, delete, list and describe repositories\n"
                  "  image     list a repository's images with sizes and times\n"
-                 "  lifecycle ECR lifecycle policies: put, get, delete, preview\n\n"
+                 "  lifecycle ECR lifecycle policies: put, get, delete, preview\n"
+                 "  fsck      verify (and --repair) a data folder\n\n"
                  "Options:\n"
                  "  -h, --help     show this help\n"
                  "  --version      print the version\n");
@@ -59,6 +60,8 @@ int main(int argc, char **argv)
         return cli_image_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "lifecycle"))
         return cli_lifecycle_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "fsck"))
+        return cli_fsck_main(argc - 1, argv + 1);
     fprintf(stderr, "ocireg: unknown command \"%s\"\n\n", cmd);
     usage(stderr);
     return 2;

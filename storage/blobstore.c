@@ -145,28 +145,39 @@ int blobstore_write(blobstore *bs, const digest *d, const void *data, size_t len
     return err;
 }
 
-static void trash_path(char *out, size_t n, const blobstore *bs, const digest *d)
+static void aside_path(char *out, size_t n, const blobstore *bs, const char *folder,
+                       const digest *d)
 {
-    snprintf(out, n, "%s/trash/%s-%s", bs->root, digest_alg_name(d->alg), digest_hex(d));
+    snprintf(out, n, "%s/%s/%s-%s", bs->root, folder, digest_alg_name(d->alg), digest_hex(d));
 }
 
-int blobstore_trash(blobstore *bs, const digest *d)
+static int move_aside(blobstore *bs, const digest *d, const char *folder)
 {
     char from[PATH_MAX], to[PATH_MAX];
-    snprintf(to, sizeof(to), "%s/trash", bs->root);
+    snprintf(to, sizeof(to), "%s/%s", bs->root, folder);
     if (make_dir(to) < 0)
         return REG_ERROR;
     blob_path(from, sizeof(from), bs, d);
-    trash_path(to, sizeof(to), bs, d);
+    aside_path(to, sizeof(to), bs, folder, d);
     if (rename(from, to) == 0)
         return REG_OK;
     return errno == ENOENT ? REG_ENOTFOUND : REG_ERROR;
 }
 
+int blobstore_trash(blobstore *bs, const digest *d)
+{
+    return move_aside(bs, d, "trash");
+}
+
+int blobstore_quarantine(blobstore *bs, const digest *d)
+{
+    return move_aside(bs, d, "quarantine");
+}
+
 int blobstore_untrash(blobstore *bs, const digest *d)
 {
     char from[PATH_MAX], to[PATH_MAX];
-    trash_path(from, sizeof(from), bs, d);
+    aside_path(from, sizeof(from), bs, "trash", d);
     blob_path(to, sizeof(to), bs, d);
     return rename(from, to) == 0 ? REG_OK : REG_ERROR;
 }

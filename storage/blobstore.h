@@ -38,6 +38,8 @@ int blobstore_empty_trash(blobstore *bs);
 /* Call cb for every blob file (digest, size, modification time) until it returns < 0. */
 typedef int (*blobstore_walk_cb)(void *ctx, const digest *d, uint64_t size, int64_t mtime);
 int blobstore_walk(blobstore *bs, blobstore_walk_cb cb, void *ctx);
+/* Move a corrupt blob file to DATA/quarantine/ (fsck --repair never deletes). */
+int blobstore_quarantine(blobstore *bs, const digest *d);
 /* Delete a blob file outright (orphans with no index row). */
 int blobstore_remove(blobstore *bs, const digest *d);
 

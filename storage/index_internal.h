@@ -12,7 +12,9 @@
 #define INDEX_AUTH_SLOTS 80
 #define INDEX_REPOS_SLOTS 112
 #define INDEX_GC_SLOTS 144
-#define INDEX_SLOTS 160
+#define INDEX_FSCK_SLOTS 160
+#define INDEX_EXPORT_SLOTS 192
+#define INDEX_SLOTS 192
 
 struct index_db {
     sqlite3 *db;
