@@ -78,6 +78,8 @@ static void finish_body(request *req, int commit)
                     "upload %s was taken over by another request", id);
         return;
     }
+    if (s->write_err == REG_OK)
+        s->write_err = upload_flush(s->u);
     if (s->write_err < 0) {
         release_session(req);
         reply_internal(req, s->write_err, "upload write");

@@ -49,6 +49,10 @@ int upload_spool_fd(const upload *u);
  * REG_EBUSY when this use has been displaced. */
 int upload_append(upload *u, unsigned generation, const void *data, size_t len);
 
+/* Put everything accepted into the file (before answering a request that appended). On a
+ * write failure the session rolls back to what the file surely holds (REG_ENOSPACE, ...). */
+int upload_flush(upload *u);
+
 /* Digest of everything appended so far, in algorithm `alg`. */
 int upload_digest(digest *out, upload *u, digest_alg alg);
 
