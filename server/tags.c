@@ -5,6 +5,7 @@
 #include "server/auth.h"
 #include "server/errors.h"
 #include "server/handlers.h"
+#include "storage/buf.h"
 #include "storage/reg_error.h"
 
 #include <stdlib.h>
@@ -12,27 +13,53 @@
 
 #define PAGE_MAX 100000
 
+/* The JSON is written straight into a buffer: names come from the index, where only validated
+ * repository names and tags are stored, so escaping is a formality (still done). */
 typedef struct page {
-    json_t *names;
-    const char *last_name;  /* last name put on the page */
-    const char *last_seen;  /* last name read, listed or not */
+    buf out;
+    size_t last_off, last_len; /* the last name put on the page, inside out */
+    const char *last_seen;     /* catalog with a filter: last name read, listed or not */
     arena *mem;
-    const policy *filter;   /* catalog with auth: only what the caller may pull */
+    const policy *filter;      /* catalog with auth: only what the caller may pull */
     int64_t want, taken;
 } page;
+
+static int append_escaped(buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    int err = REG_OK;
+    for (const char *run = s;; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c && c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        if ((err = buf_append(b, run, (size_t)(s - run))) < 0 || !c)
+            return err;
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+        if ((err = buf_append(b, esc, sizeof(esc))) < 0)
+            return err;
+        run = s + 1;
+    }
+}
 
 static int add_name(void *ctx, const char *name)
 {
     page *p = ctx;
-    if (!(p->last_seen = arena_strdup(p->mem, name)))
-        return REG_ERROR;
-    if (p->filter && !(policy_actions(p->filter, name) & ACTION_PULL))
-        return REG_OK;
+    if (p->filter) {
+        if (!(p->last_seen = arena_strdup(p->mem, name)))
+            return REG_ERROR;
+        if (!(policy_actions(p->filter, name) & ACTION_PULL))
+            return REG_OK;
+    }
     if (p->taken == p->want)
         return REG_EBUSY; /* the page is full and something follows */
-    p->last_name = p->last_seen;
+    if ((p->taken && buf_append(&p->out, ",", 1) < 0) || buf_append(&p->out, "\"", 1) < 0)
+        return REG_ERROR;
+    p->last_off = p->out.len;
+    if (append_escaped(&p->out, name) < 0)
+        return REG_ERROR;
+    p->last_len = p->out.len - p->last_off;
     p->taken++;
-    return json_array_append_new(p->names, json_string(name)) == 0 ? REG_OK : REG_ERROR;
+    return buf_append(&p->out, "\"", 1);
 }
 
 /* n: absent means everything (bounded by PAGE_MAX); replies itself when malformed. */
@@ -52,16 +79,36 @@ static int page_size_or_reply(int64_t *out, request *req)
     return REG_OK;
 }
 
-/* Reply with {key: names} and, when more follow, Link: <path?n=N&last=X>; rel="next". */
-static void reply_page(request *req, const char *path, json_t *body, const page *p, int64_t n,
-                       int more)
+/* Reply with the page and, when more follow, Link: <path?n=N&last=X>; rel="next". */
+static void reply_page(request *req, const char *path, page *p, int64_t n, int more)
 {
-    struct MHD_Response *r = response_json(req, body, NULL);
-    if (more && p->last_name)
+    if (buf_append(&p->out, "]}", 2) < 0) {
+        buf_free(&p->out);
+        reply_internal(req, REG_ERROR, "page");
+        return;
+    }
+    const char *last = more && p->taken ? arena_strndup(&req->mem, p->out.data + p->last_off,
+                                                        p->last_len)
+                                        : NULL;
+    struct MHD_Response *r = response_from_copy(p->out.data, p->out.len);
+    req->bytes_out = p->out.len;
+    buf_free(&p->out);
+    response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json; charset=utf-8");
+    if (last)
         response_header(r, MHD_HTTP_HEADER_LINK,
                         arena_printf(&req->mem, "<%s?n=%lld&last=%s>; rel=\"next\"", path,
-                                     (long long)n, p->last_name));
+                                     (long long)n, last));
     request_send(req, 200, r);
+}
+
+static int start_page(page *p, const char *prefix_key, const char *name)
+{
+    buf_init(&p->out, (size_t)64 << 20);
+    if (!name)
+        return buf_append(&p->out, prefix_key, strlen(prefix_key));
+    if (buf_append(&p->out, "{\"name\":\"", 9) < 0 || append_escaped(&p->out, name) < 0)
+        return REG_ERROR;
+    return buf_append(&p->out, prefix_key, strlen(prefix_key));
 }
 
 void handle_tags_list(request *req)
@@ -71,22 +118,19 @@ void handle_tags_list(request *req)
     index_db *ix;
     if (page_size_or_reply(&n, req) < 0 || !(ix = index_or_reply(req)))
         return;
-    page p = {.names = json_array(), .mem = &req->mem, .want = n};
-    int err = p.names ? index_tags_page(&more, ix, req->name, request_query(req, "last"), n,
-                                        add_name, &p)
-                      : REG_ERROR;
-    if (err == REG_ENOTFOUND) {
-        json_decref(p.names);
-        reply_error(req, 404, "NAME_UNKNOWN", "repository %s is not known", req->name);
-        return;
-    }
+    page p = {.mem = &req->mem, .want = n};
+    int err = start_page(&p, "\",\"tags\":[", req->name);
+    if (err == REG_OK)
+        err = index_tags_page(&more, ix, req->name, request_query(req, "last"), n, add_name, &p);
     if (err < 0) {
-        json_decref(p.names);
-        reply_internal(req, err, "tags list");
+        buf_free(&p.out);
+        if (err == REG_ENOTFOUND)
+            reply_error(req, 404, "NAME_UNKNOWN", "repository %s is not known", req->name);
+        else
+            reply_internal(req, err, "tags list");
         return;
     }
-    json_t *body = json_pack("{s:s, s:o}", "name", req->name, "tags", p.names);
-    reply_page(req, arena_printf(&req->mem, "/v2/%s/tags/list", req->name), body, &p, n, more);
+    reply_page(req, arena_printf(&req->mem, "/v2/%s/tags/list", req->name), &p, n, more);
 }
 
 /* Fill a catalog page, reading on past repositories the caller may not see. */
@@ -117,14 +161,15 @@ void handle_catalog(request *req)
         reply_internal(req, REG_ERROR, "catalog policy");
         return;
     }
-    page p = {.names = json_array(), .mem = &req->mem, .filter = filter, .want = n};
-    int err = p.names ? fill_catalog(&more, ix, &p, request_query(req, "last")) : REG_ERROR;
+    page p = {.mem = &req->mem, .filter = filter, .want = n};
+    int err = start_page(&p, "{\"repositories\":[", NULL);
+    if (err == REG_OK)
+        err = fill_catalog(&more, ix, &p, request_query(req, "last"));
     policy_free(filter);
     if (err < 0) {
-        json_decref(p.names);
+        buf_free(&p.out);
         reply_internal(req, err, "catalog");
         return;
     }
-    json_t *body = json_pack("{s:o}", "repositories", p.names);
-    reply_page(req, "/v2/_catalog", body, &p, n, more);
+    reply_page(req, "/v2/_catalog", &p, n, more);
 }
