@@ -111,36 +111,55 @@ static int fsync_dir(const char *path)
     return err;
 }
 
-int blobstore_commit(blobstore *bs, const char *spool_path, int spool_fd, const digest *d)
+int blobstore_sync(int spool_fd)
+{
+    if (fsync(spool_fd) < 0)
+        return fileio_errno_to_reg(errno);
+    return fchmod(spool_fd, 0444) == 0 ? REG_OK : REG_ERROR;
+}
+
+int blobstore_commit_synced(blobstore *bs, const char *spool_path, const digest *d)
 {
     char path[PATH_MAX], dir[PATH_MAX];
     blob_path(path, sizeof(path), bs, d);
     if (access(path, F_OK) == 0)
         return unlink(spool_path) == 0 ? REG_OK : REG_ERROR;
-    if (fsync(spool_fd) < 0)
-        return fileio_errno_to_reg(errno);
-    if (fchmod(spool_fd, 0444) < 0 || rename(spool_path, path) < 0)
+    if (rename(spool_path, path) < 0)
         return REG_ERROR;
     blob_dir(dir, sizeof(dir), bs, d);
     return fsync_dir(dir);
 }
 
-int blobstore_write(blobstore *bs, const digest *d, const void *data, size_t len)
+int blobstore_commit(blobstore *bs, const char *spool_path, int spool_fd, const digest *d)
 {
-    char spool[PATH_MAX];
+    int err = blobstore_sync(spool_fd);
+    return err < 0 ? err : blobstore_commit_synced(bs, spool_path, d);
+}
+
+int blobstore_spool(char *path_out, blobstore *bs, const void *data, size_t len)
+{
     unsigned char rnd[8];
     if (RAND_bytes(rnd, sizeof(rnd)) != 1)
         return REG_ERROR;
-    snprintf(spool, sizeof(spool), "%s/.m-%02x%02x%02x%02x%02x%02x%02x%02x", bs->uploads_dir,
+    snprintf(path_out, PATH_MAX, "%s/.m-%02x%02x%02x%02x%02x%02x%02x%02x", bs->uploads_dir,
              rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-    int fd = open(spool, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = open(path_out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         return fileio_errno_to_reg(errno);
     int err = fileio_write_all(fd, data, len);
     if (err == REG_OK)
-        err = blobstore_commit(bs, spool, fd, d);
+        err = blobstore_sync(fd);
     close(fd);
     if (err < 0)
+        unlink(path_out);
+    return err;
+}
+
+int blobstore_write(blobstore *bs, const digest *d, const void *data, size_t len)
+{
+    char spool[PATH_MAX];
+    int err = blobstore_spool(spool, bs, data, len);
+    if (err == REG_OK && (err = blobstore_commit_synced(bs, spool, d)) < 0)
         unlink(spool);
     return err;
 }

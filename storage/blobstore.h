@@ -25,6 +25,15 @@ int blobstore_open_blob(int *fd_out, uint64_t *size_out, blobstore *bs, const di
  * exists the spool is removed instead. Either way the spool path is gone on success. */
 int blobstore_commit(blobstore *bs, const char *spool_path, int spool_fd, const digest *d);
 
+/* The two halves of blobstore_commit, so that the slow one can run outside the index's write
+ * lock: blobstore_sync (fsync, read-only) first, then blobstore_commit_synced (rename and
+ * folder fsync) inside the transaction. */
+int blobstore_sync(int spool_fd);
+int blobstore_commit_synced(blobstore *bs, const char *spool_path, const digest *d);
+
+/* Write `len` bytes into a new, synced spool file (its path in path_out, PATH_MAX bytes). */
+int blobstore_spool(char *path_out, blobstore *bs, const void *data, size_t len);
+
 /* Write `len` bytes as blob `d` through a spool file (manifests). */
 int blobstore_write(blobstore *bs, const digest *d, const void *data, size_t len);
 

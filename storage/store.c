@@ -3,7 +3,9 @@
 #include "storage/index_repos.h"
 #include "storage/reg_error.h"
 
+#include <limits.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,10 +52,11 @@ int store_commit_upload(store *s, index_db *ix, upload *u, const char *repo, con
         return err;
     if (strcmp(actual.str, expected->str) != 0)
         return REG_EMISMATCH;
-    if ((err = index_begin(ix)) < 0)
+    /* The slow fsync happens before taking the write lock, so concurrent pushes overlap. */
+    if ((err = blobstore_sync(upload_spool_fd(u))) < 0 || (err = index_begin(ix)) < 0)
         return err;
     if ((err = target_repo(&repo_id, s, ix, repo)) < 0 ||
-        (err = blobstore_commit(s->blobs, upload_spool_path(u), upload_spool_fd(u), expected)) < 0 ||
+        (err = blobstore_commit_synced(s->blobs, upload_spool_path(u), expected)) < 0 ||
         (err = index_blob_link(ix, repo_id, expected, upload_offset(u))) < 0 ||
         (err = index_commit(ix)) < 0) {
         index_rollback(ix);
@@ -164,22 +167,26 @@ static int insert_manifest(index_db *ix, int64_t repo_id, const manifest_put *pu
 int store_put_manifest(store *s, index_db *ix, const manifest_put *put, char *missing_out)
 {
     int64_t repo_id;
-    int err = index_begin(ix);
+    char spool[PATH_MAX];
+    int err = blobstore_spool(spool, s->blobs, put->body, put->len);
     if (err < 0)
         return err;
+    if ((err = index_begin(ix)) < 0)
+        goto done;
     if ((err = target_repo(&repo_id, s, ix, put->repo)) < 0) {
         index_rollback(ix);
-        return err == REG_ENOTFOUND ? REG_EDENIED : err;
+        err = err == REG_ENOTFOUND ? REG_EDENIED : err;
+        goto done;
     }
     if ((err = check_refs(ix, repo_id, put->info, missing_out)) < 0 ||
         (err = check_tags(ix, repo_id, put, missing_out)) < 0 ||
-        (err = blobstore_write(s->blobs, put->dg, put->body, put->len)) < 0 ||
+        (err = blobstore_commit_synced(s->blobs, spool, put->dg)) < 0 ||
         (err = index_blob_link(ix, repo_id, put->dg, put->len)) < 0 ||
-        (err = insert_manifest(ix, repo_id, put)) < 0 || (err = index_commit(ix)) < 0) {
+        (err = insert_manifest(ix, repo_id, put)) < 0 || (err = index_commit(ix)) < 0)
         index_rollback(ix);
-        return err;
-    }
-    return REG_OK;
+done:
+    unlink(spool); /* gone already when committed */
+    return err;
 }
 
 /* Run a read-check-delete under the write lock so it cannot interleave with a manifest PUT. */
