@@ -10,6 +10,7 @@
 #include "storage/reg_error.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
@@ -93,6 +94,7 @@ static void wait_for_signal(server *srv, index_db *ix)
             last_flush = now;
             if (pulls_flush(srv->st->pulls, ix) < 0)
                 log_msg(LOG_WARN, "could not record pull times: %s", index_errmsg(ix));
+            malloc_trim(0); /* give memory freed after a burst back to the system */
         }
         if (srv->cfg.gc_interval > 0 && now - last_gc >= srv->cfg.gc_interval) {
             last_gc = now;
@@ -127,6 +129,8 @@ int serve_main(int argc, char **argv)
         return 2;
     }
     log_set_level((log_level)srv.cfg.log_level);
+    /* Few malloc arenas: server threads allocate little, and each arena keeps its own pages. */
+    mallopt(M_ARENA_MAX, 2);
     /* Signals are taken synchronously by the main thread; server threads never see them. */
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);

@@ -216,7 +216,7 @@ int index_open(index_db **out, const char *path)
         goto fail;
     sqlite3_busy_timeout(ix->db, 10000);
     if (exec(ix, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
-                 "PRAGMA foreign_keys = OFF; PRAGMA cache_size = -8000") < 0 ||
+                 "PRAGMA foreign_keys = OFF; PRAGMA cache_size = -2000") < 0 ||
         migrate(ix) < 0)
         goto fail;
     *out = ix;
