@@ -26,36 +26,37 @@ char *base64url_encode(const unsigned char *data, size_t len)
     return out;
 }
 
+static int is_b64_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '+' || c == '/' || c == '-' || c == '_';
+}
+
 unsigned char *base64_decode(const char *text, size_t text_len, size_t *out_len)
 {
-    size_t pad = (4 - text_len % 4) % 4;
-    if (pad == 3 || text_len > (1u << 24))
+    size_t data = text_len;
+    while (data > 0 && text[data - 1] == '=' && text_len - data < 2)
+        data--;
+    size_t pad = text_len - data;
+    /* '=' only at the very end, only to complete a quantum; 1 leftover char is never valid. */
+    if (text_len > (1u << 24) || data % 4 == 1 || (pad && text_len % 4 != 0))
         return NULL;
-    char *norm = malloc(text_len + pad + 1);
-    unsigned char *out = malloc((text_len + pad) / 4 * 3 + 1);
+    size_t quantum_pad = (4 - data % 4) % 4;
+    char *norm = malloc(data + quantum_pad + 1);
+    unsigned char *out = malloc((data + quantum_pad) / 4 * 3 + 1);
     if (!norm || !out)
         goto fail;
-    for (size_t i = 0; i < text_len; i++) {
+    for (size_t i = 0; i < data; i++) {
         char c = text[i];
-        if (c == '-')
-            c = '+';
-        else if (c == '_')
-            c = '/';
-        else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                   c == '+' || c == '/' || (c == '=' && i >= text_len - 2)))
+        if (!is_b64_char(c))
             goto fail;
-        norm[i] = c;
+        norm[i] = c == '-' ? '+' : c == '_' ? '/' : c;
     }
-    memset(norm + text_len, '=', pad);
-    norm[text_len + pad] = '\0';
-    int n = EVP_DecodeBlock(out, (unsigned char *)norm, (int)(text_len + pad));
-    if (n < 0)
+    memset(norm + data, '=', quantum_pad);
+    norm[data + quantum_pad] = '\0';
+    if (EVP_DecodeBlock(out, (unsigned char *)norm, (int)(data + quantum_pad)) < 0)
         goto fail;
-    /* EVP_DecodeBlock counts padding as zero bytes. */
-    size_t total_pad = pad;
-    for (size_t i = text_len; i > 0 && text[i - 1] == '='; i--)
-        total_pad++;
-    *out_len = (size_t)n - total_pad;
+    *out_len = data * 3 / 4; /* EVP_DecodeBlock counts the padding as zero bytes */
     free(norm);
     return out;
 fail:

@@ -266,3 +266,13 @@ def test_signing_key_is_generated_private(auth_registry):
     path = os.path.join(auth_registry.data, "keys", "token.pem")
     assert os.path.exists(path), "the signing key is generated on first start"
     assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("header", ["Basic ==", "Basic =", "Basic QUJD==", "Basic !!!",
+                                    "Basic QVdTOg==", "Bearer ", "Bearer ==.==.=="])
+def test_malformed_credentials_are_401_not_a_crash(auth_registry, header):
+    """Regression (found by fuzzing): Basic '==' made base64 decoding return a huge length."""
+    r = requests.get(f"{auth_registry.url}/v2/team-a/app/tags/list", timeout=10,
+                     headers={"Authorization": header})
+    assert r.status_code == 401
+    assert requests.get(f"{auth_registry.url}/healthz", timeout=10).status_code == 200

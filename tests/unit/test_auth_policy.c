@@ -1,10 +1,12 @@
 /* test_auth_policy.c - grant patterns, action parsing, scopes and password hashing. */
+#include "auth/base64url.h"
 #include "auth/password.h"
 #include "auth/policy.h"
 #include "auth/scope.h"
 #include "storage/reg_error.h"
 #include "check.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void test_patterns(void)
@@ -66,8 +68,30 @@ static void test_password_hash_and_verify(void)
     CHECK(memcmp(u.hash, v.hash, sizeof(u.hash)) != 0, "hashes must differ with the salt");
 }
 
+static void test_base64_decode_is_strict(void)
+{
+    static const struct {
+        const char *in;
+        const char *out; /* NULL: must be rejected */
+    } cases[] = {{"QUJD", "ABC"}, {"QUI=", "AB"}, {"QUI", "AB"}, {"QQ==", "A"}, {"QQ", "A"},
+                 {"", ""},        {"==", NULL},   {"=", NULL},    {"=Q", NULL}, {"QU=J", NULL},
+                 {"QUJD==", NULL}, {"Q", NULL},   {"QUJDR", NULL}, {"QU!D", NULL}, {"QQ=", NULL}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t n = 99;
+        unsigned char *got = base64_decode(cases[i].in, strlen(cases[i].in), &n);
+        if (!cases[i].out) {
+            CHECK(got == NULL, "\"%s\" must be rejected", cases[i].in);
+        } else {
+            CHECK(got && n == strlen(cases[i].out) && memcmp(got, cases[i].out, n) == 0,
+                  "\"%s\" should decode to \"%s\"", cases[i].in, cases[i].out);
+        }
+        free(got);
+    }
+}
+
 int main(void)
 {
+    RUN(test_base64_decode_is_strict);
     RUN(test_patterns);
     RUN(test_actions);
     RUN(test_scopes);
