@@ -1,6 +1,7 @@
 /* main.c - the `ocireg` command: dispatches to its subcommands. */
 #include "server/cli_admin.h"
 #include "server/cli_auth.h"
+#include "server/cli_export.h"
 #include "server/serve.h"
 
 #include <stdio.h>
@@ -21,7 +22,11 @@ static void usage(FILE *out)
                  "  repo      create, delete, list and describe repositories\n"
                  "  image     list a repository's images with sizes and times\n"
                  "  lifecycle ECR lifecycle policies: put, get, delete, preview\n"
-                 "  fsck      verify (and --repair) a data folder\n\n"
+                 "  fsck      verify (and --repair) a data folder\n"
+                 "  export    write images as an OCI image layout .tar.zst\n"
+                 "  import    load an OCI image layout archive, verifying every digest\n"
+                 "  backup    back up a whole data folder online into one .tar.zst\n"
+                 "  restore   rebuild a data folder from a backup\n\n"
                  "Options:\n"
                  "  -h, --help     show this help\n"
                  "  --version      print the version\n");
@@ -62,6 +67,14 @@ int main(int argc, char **argv)
         return cli_lifecycle_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "fsck"))
         return cli_fsck_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "export"))
+        return cli_export_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "import"))
+        return cli_import_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "backup"))
+        return cli_backup_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "restore"))
+        return cli_restore_main(argc - 1, argv + 1);
     fprintf(stderr, "ocireg: unknown command \"%s\"\n\n", cmd);
     usage(stderr);
     return 2;

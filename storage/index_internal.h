@@ -14,7 +14,8 @@
 #define INDEX_GC_SLOTS 144
 #define INDEX_FSCK_SLOTS 160
 #define INDEX_EXPORT_SLOTS 192
-#define INDEX_SLOTS 192
+#define INDEX_BACKUP_SLOTS 224
+#define INDEX_SLOTS 224
 
 struct index_db {
     sqlite3 *db;
