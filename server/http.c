@@ -154,6 +154,69 @@ void reply_json(request *req, unsigned status, json_t *body, const char *content
     request_send(req, status, response_json(req, body, content_type));
 }
 
+struct conn_track {
+    conn_track *prev, *next;
+    int fd;
+    int in_request; /* __atomic: a request has reached the handler and not finished */
+    time_t since;   /* __atomic: connection start or end of its last request */
+    int shut;
+};
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    server *srv = cls;
+    conn_track *t = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ci || !(t = calloc(1, sizeof(*t))))
+            return;
+        t->fd = ci->connect_fd;
+        t->since = time(NULL);
+        pthread_mutex_lock(&srv->conn_lock);
+        t->next = srv->conns;
+        if (srv->conns)
+            srv->conns->prev = t;
+        srv->conns = t;
+        pthread_mutex_unlock(&srv->conn_lock);
+        *socket_context = t;
+    } else if (t) {
+        /* Called before libmicrohttpd closes the socket: the reaper never sees a stale fd. */
+        pthread_mutex_lock(&srv->conn_lock);
+        if (t->prev)
+            t->prev->next = t->next;
+        else
+            srv->conns = t->next;
+        if (t->next)
+            t->next->prev = t->prev;
+        pthread_mutex_unlock(&srv->conn_lock);
+        free(t);
+        *socket_context = NULL;
+    }
+}
+
+static conn_track *track_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+void server_reap_slow(server *srv, int limit)
+{
+    time_t now = time(NULL);
+    pthread_mutex_lock(&srv->conn_lock);
+    for (conn_track *t = srv->conns; t; t = t->next) {
+        if (t->shut || __atomic_load_n(&t->in_request, __ATOMIC_RELAXED) ||
+            now - __atomic_load_n(&t->since, __ATOMIC_RELAXED) < limit)
+            continue;
+        shutdown(t->fd, SHUT_RDWR);
+        t->shut = 1;
+    }
+    pthread_mutex_unlock(&srv->conn_lock);
+}
+
 static request *request_new(server *srv, struct MHD_Connection *conn, const char *url,
                             const char *method)
 {
@@ -229,6 +292,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (!(req = request_new(cls, conn, url, method)))
             return MHD_NO;
         *con_cls = req;
+        conn_track *t = track_of(conn);
+        if (t)
+            __atomic_store_n(&t->in_request, 1, __ATOMIC_RELAXED);
         if (conflicting_lengths(req)) {
             req->dispatched = 1;
             reply_error(req, 400, "UNSUPPORTED", "conflicting Content-Length headers");
@@ -282,6 +348,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     server *srv = cls;
     request *req = *con_cls;
+    conn_track *t = track_of(conn);
+    if (t) {
+        __atomic_store_n(&t->since, time(NULL), __ATOMIC_RELAXED);
+        __atomic_store_n(&t->in_request, 0, __ATOMIC_RELAXED);
+    }
     if (!req)
         return;
     if (req->on_cleanup)
@@ -403,6 +474,7 @@ static char *read_pem(const char *path)
 int server_start(server *srv)
 {
     struct sockaddr_storage addr;
+    pthread_mutex_init(&srv->conn_lock, NULL);
     const config *cfg = &srv->cfg;
     if (resolve_listen(&addr, cfg->listen) < 0) {
         log_msg(LOG_ERROR, "cannot resolve listen address %s", cfg->listen);
@@ -433,6 +505,7 @@ int server_start(server *srv)
         (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(64 * 1024), MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
         MHD_OPTION_ARRAY, (flags & MHD_USE_TLS) ? tls_options : tls_options + 2, MHD_OPTION_END);
     if (!srv->daemon) {
         log_msg(LOG_ERROR, "cannot listen on %s", cfg->listen);

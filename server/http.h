@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -73,6 +74,8 @@ struct request {
     struct timespec started;
 };
 
+typedef struct conn_track conn_track;
+
 struct server {
     config cfg;
     store *st;
@@ -81,11 +84,16 @@ struct server {
     unsigned char master_key[32]; /* decrypts access-key secrets */
     char *tls_cert_pem;
     char *tls_key_pem;
+    pthread_mutex_t conn_lock; /* guards conns */
+    conn_track *conns;         /* open connections, for the header deadline */
     struct MHD_Daemon *daemon;
 };
 
 int server_start(server *srv);
 void server_stop(server *srv, int grace_seconds);
+/* Shut down connections that have waited `limit` seconds without a complete request (a header
+ * trickling in a byte at a time resets libmicrohttpd's idle timer, not this one). */
+void server_reap_slow(server *srv, int limit);
 
 int request_is(const request *req, const char *method);
 const char *request_header(request *req, const char *name);

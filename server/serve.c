@@ -21,7 +21,7 @@
 
 #define SHUTDOWN_GRACE_SECONDS 10
 #define EXPIRY_CHECK_SECONDS 600
-#define AUTH_CHECK_SECONDS 2
+#define TICK_SECONDS 1
 #define PULLS_FLUSH_SECONDS 30
 
 /* Refuse a data folder we cannot write with a clear message, before listening. */
@@ -78,7 +78,7 @@ static void periodic_gc(server *srv, index_db *ix)
 static void wait_for_signal(server *srv, index_db *ix)
 {
     sigset_t set;
-    struct timespec tick = {.tv_sec = AUTH_CHECK_SECONDS};
+    struct timespec tick = {.tv_sec = TICK_SECONDS};
     time_t last_expiry = time(NULL), last_flush = time(NULL), last_gc = time(NULL);
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -90,6 +90,7 @@ static void wait_for_signal(server *srv, index_db *ix)
             return;
         }
         time_t now = time(NULL);
+        server_reap_slow(srv, srv->cfg.connection_timeout);
         if (now - last_flush >= PULLS_FLUSH_SECONDS) {
             last_flush = now;
             if (pulls_flush(srv->st->pulls, ix) < 0)

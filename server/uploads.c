@@ -14,6 +14,7 @@
 typedef struct upload_state {
     upload *u;
     unsigned generation;
+    int monolithic; /* POST ?digest=: the client never sees the session, so a failure ends it */
     digest expected; /* PUT and monolithic POST */
     int write_err;
 } upload_state;
@@ -48,14 +49,18 @@ static void reply_blob_created(request *req, const digest *d)
     request_send(req, 201, r);
 }
 
-/* Idempotent: the handler may release early, the cleanup then does nothing. */
+/* Idempotent: the handler may release early, the cleanup then does nothing. A monolithic
+ * upload's session is discarded instead: nobody can resume it. */
 static void release_session(request *req)
 {
     upload_state *s = req->state;
-    if (s && s->u) {
+    if (!s || !s->u)
+        return;
+    if (s->monolithic && upload_owned(s->u, s->generation))
+        upload_discard(req->srv->st->uploads, s->u);
+    else
         upload_release(req->srv->st->uploads, s->u, s->generation);
-        s->u = NULL;
-    }
+    s->u = NULL;
 }
 
 static int append_body(request *req, const char *data, size_t len)
@@ -258,6 +263,7 @@ void handle_upload_start(request *req)
         request_send(req, 202, r);
         return;
     }
+    s->monolithic = 1;
     req->on_body = append_body;
     req->on_done = finish_put;
 }
