@@ -148,9 +148,10 @@ static void reply_challenge(request *req, const char *type, const char *name,
     const char *base = request_base_url(req);
     const char *header =
         name ? arena_printf(&req->mem,
-                            "Bearer realm=\"%s/token\",service=\"%s\",scope=\"%s:%s:%s\"%s%s%s",
-                            base, TOKEN_SERVICE, type, name, actions, error ? ",error=\"" : "",
-                            error ? error : "", error ? "\"" : "")
+                            "Bearer realm=\"%s/token\",service=\"%s\",scope=\"%s:%s:%s%s%s\"%s%s%s",
+                            base, TOKEN_SERVICE, type, name, actions,
+                            req->extra_scope ? " " : "", req->extra_scope ? req->extra_scope : "",
+                            error ? ",error=\"" : "", error ? error : "", error ? "\"" : "")
              : arena_printf(&req->mem, "Bearer realm=\"%s/token\",service=\"%s\"", base,
                             TOKEN_SERVICE);
     int insufficient = error && !strcmp(error, "insufficient_scope");

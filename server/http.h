@@ -58,6 +58,7 @@ struct request {
     const struct token_claims *claims;
     const struct policy *basic_policy; /* with an ECR login password; same lifetime */
     const char *auth_decision;    /* "allowed" / "denied", for the access log */
+    const char *extra_scope;      /* also asked for in a 401 challenge (a mount's source) */
     body_fn on_body;
     done_fn on_done;
     cleanup_fn on_cleanup;

@@ -154,6 +154,11 @@ static int authorize_route(request *req, const method_route *m)
         return authorize_or_reply(req, "registry", "catalog", m->need, m->challenge);
     if (m->route == RT_ADMIN_GC)
         return authorize_or_reply(req, "registry", "admin", m->need, m->challenge);
+    /* A cross-repository mount also needs pull on its source: ask for both at once, so a
+     * client that follows challenges gets a token that makes the mount work. */
+    const char *from = m->route == RT_UPLOAD_START ? request_query(req, "from") : NULL;
+    if (from && request_query(req, "mount") && reference_check_name(from) == REG_OK)
+        req->extra_scope = arena_printf(&req->mem, "repository:%s:pull", from);
     return authorize_or_reply(req, "repository", req->name, m->need, m->challenge);
 }
 

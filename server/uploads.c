@@ -202,10 +202,16 @@ static int try_mount(request *req, const char *mount)
     index_db *ix;
     if (digest_or_reply(&d, req, mount) < 0)
         return 1;
+    if (!(ix = index_or_reply(req)))
+        return 1;
+    /* Already in the target: nothing to mount, and nothing learnt about the source. */
+    if (index_blob_in_repo(NULL, ix, req->name, &d) == REG_OK) {
+        reply_blob_created(req, &d);
+        return 1;
+    }
     /* Mounting needs pull on the source; without it the client just uploads. */
-    if (!from || reference_check_name(from) < 0 || !auth_allows(req, from, ACTION_PULL) ||
-        !(ix = index_or_reply(req)))
-        return req->sent;
+    if (!from || reference_check_name(from) < 0 || !auth_allows(req, from, ACTION_PULL))
+        return 0;
     int err = store_mount_blob(req->srv->st, ix, req->name, from, &d);
     if (err == REG_OK) {
         reply_blob_created(req, &d);
