@@ -4,6 +4,7 @@
 #include "storage/index_internal.h"
 #include "storage/reg_error.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -297,20 +298,42 @@ int index_changes(index_db *ix)
     return sqlite3_changes(ix->db);
 }
 
+/* Writers of this process queue on a mutex before asking SQLite for its write lock: SQLite's
+ * busy handler polls with sleeps of up to 100 ms, a mutex hands the lock over at once. Other
+ * processes (ocireg gc, backup) still meet the busy handler. */
+static pthread_mutex_t writer_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void release_writer(index_db *ix)
+{
+    if (ix->holds_writer) {
+        ix->holds_writer = 0;
+        pthread_mutex_unlock(&writer_lock);
+    }
+}
+
 int index_begin(index_db *ix)
 {
-    return index_run(stmt(ix, ST_BEGIN));
+    pthread_mutex_lock(&writer_lock);
+    ix->holds_writer = 1;
+    int err = index_run(stmt(ix, ST_BEGIN));
+    if (err < 0)
+        release_writer(ix);
+    return err;
 }
 
 int index_commit(index_db *ix)
 {
-    return index_run(stmt(ix, ST_COMMIT));
+    int err = index_run(stmt(ix, ST_COMMIT));
+    if (err == REG_OK)
+        release_writer(ix);
+    return err;
 }
 
 void index_rollback(index_db *ix)
 {
     if (!sqlite3_get_autocommit(ix->db))
         index_run(stmt(ix, ST_ROLLBACK));
+    release_writer(ix);
 }
 
 int index_repo_id(int64_t *out, index_db *ix, const char *repo)

@@ -20,6 +20,7 @@
 struct index_db {
     sqlite3 *db;
     sqlite3_stmt *st[INDEX_SLOTS];
+    int holds_writer; /* this connection holds the process's writer mutex (index_begin) */
 };
 
 /* The statement in `slot`, prepared from `text` on first use. */
