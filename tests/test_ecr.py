@@ -4,6 +4,7 @@ import base64
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 import requests
@@ -233,3 +234,31 @@ def test_bad_signatures_are_refused(ecr):
         "Authorization": "AWS4-HMAC-SHA256 Credential=AKIANOSUCHKEY0000000/20260101/us-east-1/"
                          "ecr/aws4_request, SignedHeaders=host;x-amz-date, Signature=" + "0" * 64})
     assert r.json()["__type"] == "UnrecognizedClientException"
+
+
+def test_ecr_login_flow_with_skopeo(ecr, tmp_path):
+    """get-login-password -> skopeo login -> skopeo copy push -> describe-images shows it."""
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "clients"))
+    from ocibuild import build_single
+    server = ecr[0]
+    aws(ecr, "create-repository", "--repository-name", "ecr/skopeo")
+    login = aws(ecr, "get-login-password", check=False)
+    assert login.returncode == 0, login.stderr
+    authfile = str(tmp_path / "auth.json")
+    proc = subprocess.run(["skopeo", "login", "--authfile", authfile, "-u", "AWS",
+                           "--password-stdin", "--tls-verify=false", server.host],
+                          input=login.stdout.strip(), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    layout = str(tmp_path / "layout")
+    build_single(layout, tag="v1")
+    proc = subprocess.run(["skopeo", "copy", "--authfile", authfile, "--dest-tls-verify=false",
+                           f"oci:{layout}:v1", f"docker://{server.host}/ecr/skopeo:v1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    details = aws(ecr, "describe-images", "--repository-name", "ecr/skopeo")["imageDetails"]
+    assert len(details) == 1 and details[0]["imageTags"] == ["v1"]
+    assert details[0]["imageSizeInBytes"] > 100_000, "busybox layer + config + manifest"
+    proc = subprocess.run(["skopeo", "copy", "--authfile", authfile, "--dest-tls-verify=false",
+                           f"oci:{layout}:v1", f"docker://{server.host}/other/repo:v1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0, "the login password carries admin's grants (ecr/*) only"
