@@ -2,8 +2,10 @@
 #include "auth/policy.h"
 #include "auth/scope.h"
 #include "storage/index_auth.h"
+#include "storage/buf.h"
 #include "storage/reg_error.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,14 +57,8 @@ int pattern_check(const char *pattern)
 static int add_grant(void *ctx, const char *principal, const char *pattern, unsigned actions)
 {
     policy *p = ctx;
-    if (p->count == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 8;
-        grant *g = realloc(p->grants, cap * sizeof(*g));
-        if (!g)
-            return REG_ERROR;
-        p->grants = g;
-        p->cap = cap;
-    }
+    if (buf_grow_array((void **)&p->grants, &p->cap, p->count, sizeof(*p->grants), SIZE_MAX) < 0)
+        return REG_ERROR;
     if (!(p->grants[p->count].pattern = strdup(pattern)))
         return REG_ERROR;
     p->grants[p->count++].actions = (actions & ACTION_ADMIN) ? ACTION_ALL : actions;

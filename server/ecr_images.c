@@ -4,9 +4,11 @@
 #include "server/ecr.h"
 #include "storage/index_repos.h"
 #include "storage/reference.h"
+#include "storage/buf.h"
 #include "storage/reg_error.h"
 
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,14 +23,8 @@ static int keep_image(void *ctx, const image_info *img)
 {
     image_set *s = ctx;
     arena *mem = &s->c->req->mem;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 32;
-        image_info *grown = realloc(s->items, cap * sizeof(*grown));
-        if (!grown)
-            return REG_ERROR;
-        s->items = grown;
-        s->cap = cap;
-    }
+    if (buf_grow_array((void **)&s->items, &s->cap, s->n, sizeof(*s->items), SIZE_MAX) < 0)
+        return REG_ERROR;
     image_info *copy = &s->items[s->n++];
     *copy = *img;
     copy->digest = arena_strdup(mem, img->digest);

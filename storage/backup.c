@@ -5,6 +5,7 @@
 #include "storage/index_export.h"
 #include "storage/index_gc.h"
 #include "storage/ocilayout.h"
+#include "storage/fileio.h"
 #include "storage/reg_error.h"
 
 #include <dirent.h>
@@ -49,16 +50,6 @@ static int valid_key_name(const char *name)
               *p == '.' || *p == '_' || *p == '-'))
             return 0;
     return 1;
-}
-
-static int fsync_dir(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return REG_ERROR;
-    int err = fsync(fd) == 0 ? REG_OK : REG_ERROR;
-    close(fd);
-    return err;
 }
 
 /* ---- backup ---- */
@@ -382,7 +373,7 @@ static int restore_key(restore_ctx *c, const tar_entry *e, const char *name)
     if (err < 0)
         return fail(c->rep, err, "%s", archive_in_error(c->in));
     snprintf(path, sizeof(path), "%s/keys", c->data_dir);
-    if (fsync_dir(path) < 0)
+    if (fileio_fsync_dir(path) < 0)
         return fail(c->rep, REG_ERROR, "cannot fsync %s: %s", path, strerror(errno));
     c->rep->keys++;
     return REG_OK;
@@ -467,7 +458,7 @@ static int finish_db(restore_ctx *c)
     snprintf(final, sizeof(final), "%s/%s", c->data_dir, BACKUP_DB);
     if (err == REG_OK && rename(c->db_tmp, final) < 0)
         err = fail(c->rep, REG_ERROR, "cannot rename %s: %s", c->db_tmp, strerror(errno));
-    if (err == REG_OK && fsync_dir(c->data_dir) < 0)
+    if (err == REG_OK && fileio_fsync_dir(c->data_dir) < 0)
         err = fail(c->rep, REG_ERROR, "cannot fsync %s: %s", c->data_dir, strerror(errno));
     return err;
 }

@@ -101,16 +101,6 @@ int blobstore_open_blob(int *fd_out, uint64_t *size_out, blobstore *bs, const di
     return REG_OK;
 }
 
-static int fsync_dir(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return REG_ERROR;
-    int err = fsync(fd) == 0 ? REG_OK : REG_ERROR;
-    close(fd);
-    return err;
-}
-
 int blobstore_sync(int spool_fd)
 {
     if (fsync(spool_fd) < 0)
@@ -127,7 +117,7 @@ int blobstore_commit_synced(blobstore *bs, const char *spool_path, const digest 
     if (rename(spool_path, path) < 0)
         return REG_ERROR;
     blob_dir(dir, sizeof(dir), bs, d);
-    return fsync_dir(dir);
+    return fileio_fsync_dir(dir);
 }
 
 int blobstore_commit(blobstore *bs, const char *spool_path, int spool_fd, const digest *d)

@@ -36,3 +36,20 @@ void buf_free(buf *b)
     free(b->data);
     memset(b, 0, sizeof(*b));
 }
+
+int buf_grow_array(void **items, size_t *cap, size_t count, size_t size, size_t max_items)
+{
+    if (count < *cap)
+        return REG_OK;
+    if (count >= max_items)
+        return REG_ETOOLARGE;
+    size_t bigger = *cap ? *cap * 2 : 16;
+    if (bigger > max_items)
+        bigger = max_items;
+    void *p = realloc(*items, bigger * size);
+    if (!p)
+        return REG_ERROR;
+    *items = p;
+    *cap = bigger;
+    return REG_OK;
+}

@@ -6,6 +6,7 @@
 #include "storage/manifest.h"
 #include "storage/ocilayout.h"
 #include "storage/reference.h"
+#include "storage/buf.h"
 #include "storage/reg_error.h"
 #include "storage/strmap.h"
 
@@ -13,6 +14,7 @@
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -51,25 +53,12 @@ static int fail(export_ctx *c, int err, const char *fmt, ...)
     return err;
 }
 
-static int grow(void **items, size_t *cap, size_t count, size_t size)
-{
-    if (count < *cap)
-        return REG_OK;
-    size_t bigger = *cap ? *cap * 2 : 16;
-    void *p = realloc(*items, bigger * size);
-    if (!p)
-        return REG_ERROR;
-    *items = p;
-    *cap = bigger;
-    return REG_OK;
-}
-
 static int add_blob(export_ctx *c, const digest *d, uint64_t size)
 {
     int err = strmap_put(&c->blob_set, d->str, (int64_t)c->nblobs);
     if (err == REG_ECONFLICT)
         return REG_OK;
-    if (err < 0 || grow((void **)&c->blobs, &c->cap_blobs, c->nblobs, sizeof(*c->blobs)) < 0)
+    if (err < 0 || buf_grow_array((void **)&c->blobs, &c->cap_blobs, c->nblobs, sizeof(*c->blobs), SIZE_MAX) < 0)
         return REG_ERROR;
     c->blobs[c->nblobs].dg = *d;
     c->blobs[c->nblobs++].size = size;
@@ -81,7 +70,7 @@ static int add_root(export_ctx *c, const char *ref_name, const manifest_row *row
     int err = strmap_put(&c->root_names, ref_name, 0);
     if (err == REG_ECONFLICT)
         return REG_OK;
-    if (err < 0 || grow((void **)&c->roots, &c->cap_roots, c->nroots, sizeof(*c->roots)) < 0)
+    if (err < 0 || buf_grow_array((void **)&c->roots, &c->cap_roots, c->nroots, sizeof(*c->roots), SIZE_MAX) < 0)
         return REG_ERROR;
     export_root *r = &c->roots[c->nroots];
     if (!(r->ref_name = strdup(ref_name)))
@@ -125,7 +114,7 @@ typedef struct referrer_list {
 static int collect_referrer(void *ctx, const referrer_row *row)
 {
     referrer_list *l = ctx;
-    if (grow((void **)&l->rows, &l->cap, l->n, sizeof(*l->rows)) < 0)
+    if (buf_grow_array((void **)&l->rows, &l->cap, l->n, sizeof(*l->rows), SIZE_MAX) < 0)
         return REG_ERROR;
     manifest_row *r = &l->rows[l->n];
     memset(r, 0, sizeof(*r));
@@ -213,8 +202,8 @@ typedef struct tag_list {
 static int collect_tag(void *ctx, const char *tag, const char *digest_text)
 {
     tag_list *l = ctx;
-    if (grow((void **)&l->tags, &l->cap, l->n, sizeof(char *)) < 0 ||
-        grow((void **)&l->digests, &l->cap2, l->n, sizeof(char *)) < 0)
+    if (buf_grow_array((void **)&l->tags, &l->cap, l->n, sizeof(char *), SIZE_MAX) < 0 ||
+        buf_grow_array((void **)&l->digests, &l->cap2, l->n, sizeof(char *), SIZE_MAX) < 0)
         return REG_ERROR;
     l->tags[l->n] = strdup(tag);
     l->digests[l->n] = strdup(digest_text);

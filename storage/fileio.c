@@ -3,6 +3,7 @@
 #include "storage/reg_error.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 int fileio_errno_to_reg(int e)
@@ -23,4 +24,14 @@ int fileio_write_all(int fd, const void *data, size_t len)
         len -= (size_t)n;
     }
     return 0;
+}
+
+int fileio_fsync_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return REG_ERROR;
+    int err = fsync(fd) == 0 ? REG_OK : REG_ERROR;
+    close(fd);
+    return err;
 }

@@ -6,6 +6,8 @@
 
 /* write() until done; REG_ENOSPACE for a full disk or quota, REG_ERROR otherwise. */
 int fileio_write_all(int fd, const void *data, size_t len);
+/* fsync a folder, so that a rename or a new entry in it is durable. */
+int fileio_fsync_dir(const char *path);
 /* Map an errno value to a reg_error code. */
 int fileio_errno_to_reg(int e);
 

@@ -2,9 +2,11 @@
 #include "storage/fsck.h"
 #include "storage/index_fsck.h"
 #include "storage/index_gc.h"
+#include "storage/buf.h"
 #include "storage/reg_error.h"
 
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,14 +37,8 @@ static void problem(fsck_ctx *c, const char *kind, const char *what, int fixed)
 
 static int remember_bad(fsck_ctx *c, const digest *d, int corrupt)
 {
-    if (c->nbad == c->capbad) {
-        size_t cap = c->capbad ? c->capbad * 2 : 16;
-        bad_blob *grown = realloc(c->bad, cap * sizeof(*grown));
-        if (!grown)
-            return REG_ERROR;
-        c->bad = grown;
-        c->capbad = cap;
-    }
+    if (buf_grow_array((void **)&c->bad, &c->capbad, c->nbad, sizeof(*c->bad), SIZE_MAX) < 0)
+        return REG_ERROR;
     c->bad[c->nbad].dg = *d;
     c->bad[c->nbad++].corrupt = corrupt;
     return REG_OK;
@@ -135,14 +131,8 @@ static int collect_row(void *ctx, const char *kind, const char *repo, const char
                        const char *b)
 {
     dangling_list *l = ctx;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        dangling *grown = realloc(l->items, cap * sizeof(*grown));
-        if (!grown)
-            return REG_ERROR;
-        l->items = grown;
-        l->cap = cap;
-    }
+    if (buf_grow_array((void **)&l->items, &l->cap, l->n, sizeof(*l->items), SIZE_MAX) < 0)
+        return REG_ERROR;
     dangling *d = &l->items[l->n++];
     snprintf(d->kind, sizeof(d->kind), "%s", kind);
     snprintf(d->repo, sizeof(d->repo), "%s", repo ? repo : "");

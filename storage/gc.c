@@ -5,10 +5,12 @@
 #include "storage/gc.h"
 #include "storage/index_repos.h"
 #include "storage/lifecycle.h"
+#include "storage/buf.h"
 #include "storage/reg_error.h"
 
 #include <dirent.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -129,14 +131,8 @@ static int collect_image(void *ctx, const image_info *info)
     image_list *l = ctx;
     if (info->child || info->subject)
         return REG_OK;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        lifecycle_image *grown = realloc(l->images, cap * sizeof(*grown));
-        if (!grown)
-            return REG_ERROR;
-        l->images = grown;
-        l->cap = cap;
-    }
+    if (buf_grow_array((void **)&l->images, &l->cap, l->n, sizeof(*l->images), SIZE_MAX) < 0)
+        return REG_ERROR;
     lifecycle_image *img = &l->images[l->n];
     memset(img, 0, sizeof(*img));
     char *tags = own(l, info->tags);
@@ -238,14 +234,8 @@ static int collect_policy_repo(void *ctx, const repo_info *info)
     name_list *l = ctx;
     if (!info->has_policy)
         return REG_OK;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        char **grown = realloc(l->names, cap * sizeof(*grown));
-        if (!grown)
-            return REG_ERROR;
-        l->names = grown;
-        l->cap = cap;
-    }
+    if (buf_grow_array((void **)&l->names, &l->cap, l->n, sizeof(*l->names), SIZE_MAX) < 0)
+        return REG_ERROR;
     return (l->names[l->n++] = strdup(info->name)) ? REG_OK : REG_ERROR;
 }
 

@@ -8,6 +8,7 @@
 #include "storage/manifest.h"
 #include "storage/ocilayout.h"
 #include "storage/reference.h"
+#include "storage/buf.h"
 #include "storage/reg_error.h"
 #include "storage/strmap.h"
 
@@ -18,6 +19,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -75,19 +77,6 @@ static int fail(import_ctx *c, int err, const char *fmt, ...)
     vsnprintf(c->rep->error, sizeof(c->rep->error), fmt, ap);
     va_end(ap);
     return err;
-}
-
-static int grow(void **items, size_t *cap, size_t count, size_t size)
-{
-    if (count < *cap)
-        return REG_OK;
-    size_t bigger = *cap ? *cap * 2 : 16;
-    void *p = realloc(*items, bigger * size);
-    if (!p)
-        return REG_ERROR;
-    *items = p;
-    *cap = bigger;
-    return REG_OK;
 }
 
 /* An entry name fit for a message: at most 120 bytes, control characters shown as '?'. */
@@ -156,7 +145,7 @@ static int spool_blob(import_ctx *c, const digest *dg, uint64_t size)
     char path[PATH_MAX];
     if (strmap_get(NULL, &c->by_digest, dg->str) == REG_OK)
         return REG_OK; /* the same blob again: the first copy is verified already */
-    if (grow((void **)&c->blobs, &c->cap_blobs, c->nblobs, sizeof(*c->blobs)) < 0)
+    if (buf_grow_array((void **)&c->blobs, &c->cap_blobs, c->nblobs, sizeof(*c->blobs), SIZE_MAX) < 0)
         return REG_ERROR;
     int err = archive_spool(path, sizeof(path), c->in, blobstore_uploads_dir(c->s->blobs),
                             SPOOL_PREFIX, dg);
@@ -230,7 +219,7 @@ static int add_link(import_ctx *c, const char *repo, size_t blob)
     int err = strmap_put(&c->link_keys, key, 0);
     if (err == REG_ECONFLICT)
         return REG_OK;
-    if (err < 0 || grow((void **)&c->links, &c->cap_links, c->nlinks, sizeof(*c->links)) < 0)
+    if (err < 0 || buf_grow_array((void **)&c->links, &c->cap_links, c->nlinks, sizeof(*c->links), SIZE_MAX) < 0)
         return REG_ERROR;
     if (!(c->links[c->nlinks].repo = strdup(repo)))
         return REG_ERROR;
@@ -245,7 +234,7 @@ static int add_put(int64_t *index_out, import_ctx *c, const char *repo, const di
     char key[KEY_MAX];
     snprintf(key, sizeof(key), "%s@%s", repo, dg->str);
     char *repo_copy = strdup(repo);
-    if (!repo_copy || grow((void **)&c->puts, &c->cap_puts, c->nputs, sizeof(*c->puts)) < 0) {
+    if (!repo_copy || buf_grow_array((void **)&c->puts, &c->cap_puts, c->nputs, sizeof(*c->puts), SIZE_MAX) < 0) {
         free(repo_copy);
         manifest_info_free(info);
         return REG_ERROR;

@@ -222,6 +222,19 @@ static upload *upload_load(const upload_table *t, const char *id)
 
 static void unlink_from_table(upload_table *t, upload *u);
 
+/* The session in memory, or loaded from its files (table lock held). */
+static upload *find_session(upload_table *t, const char *id)
+{
+    upload *u = t->head;
+    while (u && strcmp(u->id, id) != 0)
+        u = u->next;
+    if (!u && (u = upload_load(t, id)) != NULL) {
+        u->next = t->head;
+        t->head = u;
+    }
+    return u;
+}
+
 static int spool_gone(const upload *u)
 {
     struct stat st;
@@ -235,13 +248,7 @@ int upload_acquire(upload **out, unsigned *generation, upload_table *t, const ch
     if (!is_upload_id(id))
         return REG_ENOTFOUND;
     pthread_mutex_lock(&t->lock);
-    upload *u = t->head;
-    while (u && strcmp(u->id, id) != 0)
-        u = u->next;
-    if (!u && (u = upload_load(t, id)) != NULL) {
-        u->next = t->head;
-        t->head = u;
-    }
+    upload *u = find_session(t, id);
     if (!u || strcmp(u->repo, repo) != 0)
         goto done;
     if (spool_gone(u)) {
@@ -286,13 +293,7 @@ int upload_peek(uint64_t *offset_out, upload_table *t, const char *id, const cha
     if (!is_upload_id(id))
         return REG_ENOTFOUND;
     pthread_mutex_lock(&t->lock);
-    upload *u = t->head;
-    while (u && strcmp(u->id, id) != 0)
-        u = u->next;
-    if (!u && (u = upload_load(t, id)) != NULL) {
-        u->next = t->head;
-        t->head = u;
-    }
+    upload *u = find_session(t, id);
     if (u && !strcmp(u->repo, repo) && !spool_gone(u)) {
         pthread_mutex_lock(&u->io);
         *offset_out = u->offset;
