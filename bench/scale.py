@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Scale check for issue 6: a catalog page and a tags page (n=100) must keep >= 2/3 of their
+request rate when the registry grows from 201 repositories / 1,001 tags to 10,000 repositories /
+100,000 tags in one repository. Starts its own ocireg on 127.0.0.1, seeds it through the HTTP
+API, measures with wrk (bounded runs), prints a table and appends it to bench/RESULTS.md unless
+--no-write. Usage: bench/scale.py [--duration S] [--reps N]."""
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OCIREG = os.path.join(ROOT, "build", "ocireg")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(url, method="GET", data=None, headers=None):
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return r.status, dict(r.headers), r.read()
+
+
+class Seeder:
+    """Pushes one tiny image per repository (shared blobs) and tags in bulk."""
+
+    def __init__(self, base):
+        self.base = base
+        self.config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
+        self.layer = b"scale layer"
+        self.manifest = json.dumps({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": self.digest(self.config), "size": len(self.config)},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                        "digest": self.digest(self.layer), "size": len(self.layer)}]}).encode()
+
+    @staticmethod
+    def digest(data):
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+
+    def repo(self, name, tags=("v1",)):
+        for blob in (self.config, self.layer):
+            request(f"{self.base}/v2/{name}/blobs/uploads/?digest={self.digest(blob)}", "POST",
+                    blob)
+        query = "&".join(f"tag={t}" for t in tags)
+        request(f"{self.base}/v2/{name}/manifests/{self.digest(self.manifest)}?{query}", "PUT",
+                self.manifest, {"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+
+    def repos(self, first, last, threads=8):
+        names = [f"scale/r{i:05d}" for i in range(first, last)]
+        chunks = [names[i::threads] for i in range(threads)]
+        workers = [threading.Thread(target=lambda c=c: [self.repo(n) for n in c])
+                   for c in chunks]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+
+    def tags(self, repo, first, last):
+        for start in range(first, last, 64):
+            self.repo(repo, [f"t{i:06d}" for i in range(start, min(last, start + 64))])
+
+
+def wrk_rate(url, duration):
+    out = subprocess.run(["wrk", "-t2", "-c64", f"-d{duration}s", url], capture_output=True,
+                         text=True, timeout=duration + 30).stdout
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return float(m.group(1)) if m else 0.0, int(errors.group(1)) if errors else 0
+
+
+def measure(base, label, duration, reps, results):
+    urls = {"catalog ?n=100": f"{base}/v2/_catalog?n=100",
+            "catalog ?n=100 deep page": f"{base}/v2/_catalog?n=100&last=scale/r00150",
+            "tags ?n=100": f"{base}/v2/scale/big/tags/list?n=100",
+            "tags ?n=100 deep page": f"{base}/v2/scale/big/tags/list?n=100&last=t000900"}
+    for name, url in urls.items():
+        rates = [wrk_rate(url, duration) for _ in range(reps)]
+        results.setdefault(name, {})[label] = (sorted(r for r, _ in rates)[len(rates) // 2],
+                                               sum(e for _, e in rates))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--duration", type=int, default=4)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="ocireg-scale-")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([OCIREG, "serve", "--listen", f"127.0.0.1:{port}", "--data",
+                             os.path.join(tmp, "data"), "--access-log", "false"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                request(f"{base}/v2/")
+                break
+            except OSError:
+                time.sleep(0.05)
+        s = Seeder(base)
+        t0 = time.time()
+        s.repos(0, 200)
+        s.tags("scale/big", 0, 1001)
+        results = {}
+        measure(base, "small", args.duration, args.reps, results)
+        s.repos(200, 9999)
+        s.tags("scale/big", 1001, 100000)
+        seeded = time.time() - t0
+        measure(base, "large", args.duration, args.reps, results)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        shutil.rmtree(tmp, ignore_errors=True)
+    lines = ["| page | 201 repos / 1,001 tags, req/s | 10,000 repos / 100,000 tags, req/s | "
+             "ratio | target | met |", "|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        small, large = r["small"][0], r["large"][0]
+        ratio = large / small if small else 0
+        lines.append(f"| {name} | {small:,.0f} | {large:,.0f} | {ratio:.2f} | >= 0.67 | "
+                     f"{'yes' if ratio >= 2 / 3 else '**no**'} |")
+    table = "\n".join(lines)
+    print(table)
+    print(f"(seeding took {seeded:.0f} s; wrk {args.reps} x {args.duration} s, 64 connections, "
+          f"medians; errors: {sum(v[1] for r in results.values() for v in r.values())})")
+    if not args.no_write:
+        with open(os.path.join(ROOT, "bench", "RESULTS.md"), "a") as f:
+            f.write(f"\n## Scale (bench/scale.py, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n\n"
+                    f"{table}\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
