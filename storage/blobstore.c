@@ -162,15 +162,20 @@ static void aside_path(char *out, size_t n, const blobstore *bs, const char *fol
 
 static int move_aside(blobstore *bs, const digest *d, const char *folder)
 {
-    char from[PATH_MAX], to[PATH_MAX];
-    snprintf(to, sizeof(to), "%s/%s", bs->root, folder);
-    if (make_dir(to) < 0)
-        return REG_ERROR;
+    char from[PATH_MAX], to[PATH_MAX], dir[PATH_MAX];
     blob_path(from, sizeof(from), bs, d);
     aside_path(to, sizeof(to), bs, folder, d);
     if (rename(from, to) == 0)
         return REG_OK;
-    return errno == ENOENT ? REG_ENOTFOUND : REG_ERROR;
+    if (errno != ENOENT)
+        return REG_ERROR;
+    if (access(from, F_OK) != 0)
+        return REG_ENOTFOUND;
+    /* The blob is there, so the folder is missing: it is made on first use. */
+    snprintf(dir, sizeof(dir), "%s/%s", bs->root, folder);
+    if (make_dir(dir) < 0 || rename(from, to) < 0)
+        return REG_ERROR;
+    return REG_OK;
 }
 
 int blobstore_trash(blobstore *bs, const digest *d)
@@ -221,8 +226,7 @@ int blobstore_remove(blobstore *bs, const digest *d)
 /* Walk one blobs/<alg>/<xx> folder. */
 static int walk_dir(const char *dir, digest_alg alg, blobstore_walk_cb cb, void *ctx)
 {
-    char path[PATH_MAX + NAME_MAX + 2], text[DIGEST_MAX + NAME_MAX];
-    struct stat st;
+    char text[DIGEST_MAX + NAME_MAX];
     digest dg;
     int err = REG_OK;
     DIR *d = opendir(dir);
@@ -230,13 +234,24 @@ static int walk_dir(const char *dir, digest_alg alg, blobstore_walk_cb cb, void 
         return errno == ENOENT ? REG_OK : REG_ERROR;
     for (struct dirent *e; err == REG_OK && (e = readdir(d)) != NULL;) {
         snprintf(text, sizeof(text), "%s:%s", digest_alg_name(alg), e->d_name);
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        if (e->d_name[0] == '.' || digest_parse(&dg, text) < 0 || stat(path, &st) < 0)
+        if (e->d_name[0] == '.' || digest_parse(&dg, text) < 0)
             continue;
-        err = cb(ctx, &dg, (uint64_t)st.st_size, (int64_t)st.st_mtime);
+        err = cb(ctx, &dg);
     }
     closedir(d);
     return err;
+}
+
+int blobstore_stat(uint64_t *size_out, int64_t *mtime_out, blobstore *bs, const digest *d)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    blob_path(path, sizeof(path), bs, d);
+    if (stat(path, &st) < 0)
+        return errno == ENOENT ? REG_ENOTFOUND : REG_ERROR;
+    *size_out = (uint64_t)st.st_size;
+    *mtime_out = (int64_t)st.st_mtime;
+    return REG_OK;
 }
 
 int blobstore_walk(blobstore *bs, blobstore_walk_cb cb, void *ctx)

@@ -44,9 +44,11 @@ int blobstore_untrash(blobstore *bs, const digest *d);
 /* Remove everything in the trash; returns how many files went. */
 int blobstore_empty_trash(blobstore *bs);
 
-/* Call cb for every blob file (digest, size, modification time) until it returns < 0. */
-typedef int (*blobstore_walk_cb)(void *ctx, const digest *d, uint64_t size, int64_t mtime);
+/* Call cb for every blob file until it returns < 0 (names only: no stat per file). */
+typedef int (*blobstore_walk_cb)(void *ctx, const digest *d);
 int blobstore_walk(blobstore *bs, blobstore_walk_cb cb, void *ctx);
+/* Size and modification time of a blob file; REG_ENOTFOUND if absent. */
+int blobstore_stat(uint64_t *size_out, int64_t *mtime_out, blobstore *bs, const digest *d);
 /* Move a corrupt blob file to DATA/quarantine/ (fsck --repair never deletes). */
 int blobstore_quarantine(blobstore *bs, const digest *d);
 /* Delete a blob file outright (orphans with no index row). */

@@ -104,7 +104,7 @@ static int report_bad_blobs(fsck_ctx *c)
     return REG_OK;
 }
 
-static int check_file(void *ctx, const digest *d, uint64_t size, int64_t mtime)
+static int check_file(void *ctx, const digest *d)
 {
     fsck_ctx *c = ctx;
     int known = 1;

@@ -3,7 +3,9 @@
  * dry run wraps everything in one transaction and rolls it back, so it reports exactly what a
  * real run would delete. */
 #include "storage/gc.h"
+#include "storage/index_fsck.h"
 #include "storage/index_repos.h"
+#include "storage/strmap.h"
 #include "storage/lifecycle.h"
 #include "storage/buf.h"
 #include "storage/reg_error.h"
@@ -18,6 +20,9 @@
 #include <unistd.h>
 
 #define BATCH 256
+/* Blob deletions per transaction: each commit costs a WAL fsync, and the writer mutex is held
+ * for about a millisecond per hundred blobs, so pushes wait little either way. */
+#define SWEEP_BATCH 2048
 #define MAX_DEPTH 8
 
 typedef struct gc_ctx {
@@ -276,13 +281,13 @@ static int delete_untagged(gc_ctx *c)
  * emptied only after the commit, and restored if it fails. */
 static int sweep_batch(gc_ctx *c, char *after, size_t *n_out)
 {
-    gc_blob batch[BATCH];
-    int trashed[BATCH] = {0};
+    gc_blob *batch = malloc(SWEEP_BATCH * sizeof(*batch));
+    int *trashed = calloc(SWEEP_BATCH, sizeof(*trashed));
     size_t n = 0;
-    int err = batch_begin(c);
+    int err = !batch || !trashed ? REG_ERROR : batch_begin(c);
     if (err < 0)
-        return err;
-    err = index_gc_unreferenced_blobs(batch, BATCH, &n, c->ix, c->cutoff, after);
+        goto done;
+    err = index_gc_unreferenced_blobs(batch, SWEEP_BATCH, &n, c->ix, c->cutoff, after);
     for (size_t i = 0; err == REG_OK && i < n; i++) {
         err = index_gc_delete_blob(c->ix, batch[i].dg.str);
         if (err == REG_OK && !c->opt->dry_run) {
@@ -295,7 +300,7 @@ static int sweep_batch(gc_ctx *c, char *after, size_t *n_out)
         for (size_t i = 0; i < n; i++)
             if (trashed[i])
                 blobstore_untrash(c->st->blobs, &batch[i].dg);
-        return err;
+        goto done;
     }
     for (size_t i = 0; i < n; i++) {
         c->rep->totals.blobs_deleted++;
@@ -303,10 +308,11 @@ static int sweep_batch(gc_ctx *c, char *after, size_t *n_out)
     }
     if (n)
         snprintf(after, DIGEST_MAX, "%s", batch[n - 1].dg.str);
-    if (!c->opt->dry_run)
-        blobstore_empty_trash(c->st->blobs);
     *n_out = n;
-    return REG_OK;
+done:
+    free(batch);
+    free(trashed);
+    return err;
 }
 
 static int sweep_blobs(gc_ctx *c)
@@ -318,28 +324,39 @@ static int sweep_blobs(gc_ctx *c)
         if ((err = sweep_batch(c, after, &n)) < 0)
             return err;
         progress(c, "blobs", c->rep->totals.blobs_deleted);
-    } while (n == BATCH);
+    } while (n == SWEEP_BATCH);
+    /* The rows are gone and committed: the files can go, in one pass at the end. */
+    if (!c->opt->dry_run)
+        blobstore_empty_trash(c->st->blobs);
     return REG_OK;
 }
 
 typedef struct orphan_ctx {
     gc_ctx *c;
+    strmap known; /* every blob row's digest, read once before the walk */
     int err;
 } orphan_ctx;
 
+static int remember_known(void *ctx, const char *digest, int64_t size)
+{
+    int err = strmap_put(ctx, digest, size);
+    return err == REG_ECONFLICT ? REG_OK : err;
+}
+
 /* A file with no row, older than the grace period, is an orphan (a commit that failed after
- * its rename). The check and the unlink run under the write lock, so a commit that is about
- * to insert the row for an existing file cannot interleave. */
-static int check_orphan(void *ctx, const digest *d, uint64_t size, int64_t mtime)
+ * its rename). The final check and the unlink run under the write lock, so a commit that is
+ * about to insert the row for an existing file cannot interleave. */
+static int check_orphan(void *ctx, const digest *d)
 {
     orphan_ctx *o = ctx;
     gc_ctx *c = o->c;
+    uint64_t size = 0;
+    int64_t mtime = 0;
     int known = 1;
-    if (mtime >= c->cutoff)
+    if (strmap_get(NULL, &o->known, d->str) == REG_OK)
         return REG_OK;
-    /* Almost every file is known: look first without the write lock. */
-    if ((o->err = index_gc_blob_known(&known, c->ix, d->str)) < 0 || known)
-        return o->err;
+    if (blobstore_stat(&size, &mtime, c->st->blobs, d) < 0 || mtime >= c->cutoff)
+        return REG_OK;
     if ((o->err = batch_begin(c)) < 0)
         return o->err;
     o->err = index_gc_blob_known(&known, c->ix, d->str);
@@ -359,8 +376,12 @@ static int check_orphan(void *ctx, const digest *d, uint64_t size, int64_t mtime
 
 static int remove_orphans(gc_ctx *c)
 {
-    orphan_ctx o = {c, REG_OK};
-    int err = blobstore_walk(c->st->blobs, check_orphan, &o);
+    orphan_ctx o = {.c = c, .err = REG_OK};
+    strmap_init(&o.known);
+    int err = index_fsck_blobs(c->ix, remember_known, &o.known);
+    if (err == REG_OK)
+        err = blobstore_walk(c->st->blobs, check_orphan, &o);
+    strmap_free(&o.known);
     progress(c, "orphans", c->rep->orphans_deleted);
     return err < 0 ? err : o.err;
 }

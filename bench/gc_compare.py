@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""Garbage collection, side by side (issue 6): the same content in ocireg and in Debian's
+docker-registry (distribution 2.8.2) — N images sharing a pool of layers, half of them deleted
+by digest — then `docker-registry garbage-collect` (the registry stopped, as it requires) and
+`ocireg gc --grace 0` (the server still serving, answering requests during the run).
+Usage: bench/gc_compare.py [--images N] [--no-write]. Servers on 127.0.0.1, stopped by PID."""
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OCIREG = os.path.join(ROOT, "build", "ocireg")
+MT = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def call(url, method="GET", data=None, headers=None):
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return r.status, dict(r.headers)
+
+
+def digest(b):
+    return "sha256:" + hashlib.sha256(b).hexdigest()
+
+
+def wait_up(base):
+    for _ in range(200):
+        try:
+            call(f"{base}/v2/")
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{base} did not start")
+
+
+def seed(base, n, threads=8):
+    """n images in 20 repositories; each: own config + 2 of 50 shared layers + 1 own layer.
+    Returns the manifest digests with their repositories."""
+    shared = [b"shared layer %d " % i * 64 for i in range(50)]
+    out = []
+    lock = threading.Lock()
+
+    def push_blob(repo, b):
+        # POST then PUT with the body: the monolithic form both registries implement
+        _, h = call(f"{base}/v2/{repo}/blobs/uploads/", "POST", b"")
+        loc = h["Location"]
+        loc = loc if loc.startswith("http") else base + loc
+        sep = "&" if "?" in loc else "?"
+        call(f"{loc}{sep}digest={digest(b)}", "PUT", b,
+             {"Content-Type": "application/octet-stream"})
+
+    def work(k):
+        for i in range(k, n, threads):
+            repo = f"gc/r{i % 20:02d}"
+            config = json.dumps({"architecture": "amd64", "os": "linux", "i": i}).encode()
+            own = b"own layer %d " % i * 32
+            layers = [shared[i % 50], shared[(i * 7) % 50], own]
+            for b in [config] + layers:
+                push_blob(repo, b)
+            m = json.dumps({"schemaVersion": 2, "mediaType": MT,
+                            "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                                       "digest": digest(config), "size": len(config)},
+                            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                                        "digest": digest(b), "size": len(b)} for b in layers]}).encode()
+            call(f"{base}/v2/{repo}/manifests/t{i}", "PUT", m, {"Content-Type": MT})
+            with lock:
+                out.append((repo, digest(m)))
+
+    errors = []
+
+    def guarded(k):
+        try:
+            work(k)
+        except Exception as e:  # noqa: BLE001 - reported after the join
+            errors.append(repr(e))
+
+    ws = [threading.Thread(target=guarded, args=(k,)) for k in range(threads)]
+    for w in ws:
+        w.start()
+    for w in ws:
+        w.join()
+    if errors:
+        raise RuntimeError(f"seeding {base} failed: {errors[:3]}")
+    return sorted(out)
+
+
+def delete_half(base, images):
+    for repo, d in images[::2]:
+        call(f"{base}/v2/{repo}/manifests/{d}", "DELETE")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--images", type=int, default=10000)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="ocireg-gccmp-")
+    procs = []
+    try:
+        # distribution
+        dport = free_port()
+        droot = os.path.join(tmp, "dist")
+        conf = os.path.join(tmp, "config.yml")
+        with open(conf, "w") as f:
+            f.write(f"version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+                    f"storage:\n  filesystem:\n    rootdirectory: {droot}\n  delete:\n"
+                    f"    enabled: true\nhttp:\n  addr: 127.0.0.1:{dport}\n")
+        dist = subprocess.Popen(["docker-registry", "serve", conf], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        procs.append(dist)
+        # ocireg
+        oport = free_port()
+        odata = os.path.join(tmp, "ocireg")
+        oci = subprocess.Popen([OCIREG, "serve", "--listen", f"127.0.0.1:{oport}", "--data", odata,
+                                "--access-log", "false"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        procs.append(oci)
+        dbase, obase = f"http://127.0.0.1:{dport}", f"http://127.0.0.1:{oport}"
+        wait_up(dbase)
+        wait_up(obase)
+        t = time.time()
+        delete_half(dbase, seed(dbase, args.images))
+        dseed = time.time() - t
+        t = time.time()
+        delete_half(obase, seed(obase, args.images))
+        oseed = time.time() - t
+        dist.terminate()
+        dist.wait(30)
+        t = time.time()
+        gc_run = subprocess.run(["docker-registry", "garbage-collect", conf],
+                                capture_output=True, text=True, timeout=3600)
+        if gc_run.returncode != 0:
+            raise RuntimeError("docker-registry garbage-collect failed: " + gc_run.stderr[-2000:])
+        dgc = time.time() - t
+        served = []
+        stop = threading.Event()
+
+        def probe():
+            while not stop.is_set():
+                t0 = time.time()
+                try:
+                    served.append((call(f"{obase}/v2/")[0], time.time() - t0))
+                except OSError:
+                    served.append((None, time.time() - t0))
+                time.sleep(0.01)
+
+        prober = threading.Thread(target=probe)
+        prober.start()
+        t = time.time()
+        out = subprocess.run([OCIREG, "gc", "--grace", "0", "--json", "--data", odata],
+                             capture_output=True, text=True, timeout=3600, check=True).stdout
+        ogc = time.time() - t
+        stop.set()
+        prober.join()
+        report = json.loads(out)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(30)
+        shutil.rmtree(tmp, ignore_errors=True)
+    ok = sum(1 for s, _ in served if s == 200)
+    worst = max((d for _, d in served), default=0)
+    lines = [f"| images (half deleted) | docker-registry garbage-collect (stopped) | ocireg gc "
+             f"(serving) | ratio | target | met |", "|---|---|---|---|---|---|",
+             f"| {args.images:,} | {dgc:.2f} s | {ogc:.2f} s | {dgc / ogc:.1f}× faster | "
+             f">= 20× | {'yes' if dgc / ogc >= 20 else '**no**'} |"]
+    text = "\n".join(lines) + (
+        f"\n\nocireg gc deleted {report['blobs_deleted']} blobs ({report['bytes_freed']} bytes); "
+        f"during it the server answered {ok} of {len(served)} probe requests with 200 (slowest "
+        f"{worst * 1000:.0f} ms). Seeding took {dseed:.0f} s (distribution) and {oseed:.0f} s "
+        f"(ocireg).")
+    print(text)
+    if not args.no_write:
+        with open(os.path.join(ROOT, "bench", "RESULTS.md"), "a") as f:
+            f.write(f"\n## Garbage collection (bench/gc_compare.py, "
+                    f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n\n{text}\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
