@@ -52,7 +52,7 @@ def seed(base, n, threads=8):
     """n images in 20 repositories; each: own config + 2 of 50 shared layers + 1 own layer.
     Returns the manifest digests with their repositories."""
     shared = [b"shared layer %d " % i * 64 for i in range(50)]
-    out = []
+    out = set()  # a retried push must not count twice
     lock = threading.Lock()
 
     def push_blob(repo, b):
@@ -66,20 +66,29 @@ def seed(base, n, threads=8):
 
     def work(k):
         for i in range(k, n, threads):
-            repo = f"gc/r{i % 20:02d}"
-            config = json.dumps({"architecture": "amd64", "os": "linux", "i": i}).encode()
-            own = b"own layer %d " % i * 32
-            layers = [shared[i % 50], shared[(i * 7) % 50], own]
-            for b in [config] + layers:
-                push_blob(repo, b)
-            m = json.dumps({"schemaVersion": 2, "mediaType": MT,
-                            "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
-                                       "digest": digest(config), "size": len(config)},
-                            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                                        "digest": digest(b), "size": len(b)} for b in layers]}).encode()
-            call(f"{base}/v2/{repo}/manifests/t{i}", "PUT", m, {"Content-Type": MT})
-            with lock:
-                out.append((repo, digest(m)))
+            for attempt in range(3):
+                try:
+                    push_one(i)
+                    break
+                except OSError:  # distribution answers 400 to some concurrent same-blob pushes
+                    if attempt == 2:
+                        raise
+
+    def push_one(i):
+        repo = f"gc/r{i % 20:02d}"
+        config = json.dumps({"architecture": "amd64", "os": "linux", "i": i}).encode()
+        own = b"own layer %d " % i * 32
+        layers = [shared[i % 50], shared[(i * 7) % 50], own]
+        for b in [config] + layers:
+            push_blob(repo, b)
+        m = json.dumps({"schemaVersion": 2, "mediaType": MT,
+                        "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                                   "digest": digest(config), "size": len(config)},
+                        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                                    "digest": digest(b), "size": len(b)} for b in layers]}).encode()
+        call(f"{base}/v2/{repo}/manifests/t{i}", "PUT", m, {"Content-Type": MT})
+        with lock:
+            out.add((repo, digest(m)))
 
     errors = []
 
