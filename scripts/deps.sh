@@ -6,7 +6,8 @@ set -euo pipefail
 build_pkgs=(meson ninja-build pkg-config gcc libmicrohttpd-dev libssl-dev libsqlite3-dev
             libjansson-dev libzstd-dev)
 test_pkgs=(python3 python3-pytest python3-requests clang libclang-rt-14-dev openssl nginx-light
-           skopeo umoci busybox-static containerd runc docker.io podman conmon zstd time)
+           skopeo umoci busybox-static containerd runc docker.io podman conmon zstd time
+           awscli e2fsprogs util-linux)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-build}" = test ]; then
