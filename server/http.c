@@ -422,9 +422,7 @@ static int hex_value(char c)
     return -1;
 }
 
-/* Percent-decoding of paths and query values, in place. "%00" stays as it is: a NUL would cut
- * the string short and hide what follows it from validation. */
-static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+size_t http_percent_decode(char *s)
 {
     char *out = s;
     for (const char *in = s; *in; in++) {
@@ -439,6 +437,11 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
     }
     *out = '\0';
     return (size_t)(out - s);
+}
+
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    return http_percent_decode(s);
 }
 
 static unsigned thread_count(const config *cfg)

@@ -105,6 +105,10 @@ int64_t request_content_length(request *req);
 /* The calling thread's index connection (opened on first use), or NULL. */
 index_db *request_index(request *req);
 
+/* Percent-decode in place (paths, query values, form fields); returns the new length. "%00"
+ * stays as it is: a NUL would cut the string short and hide what follows from validation. */
+size_t http_percent_decode(char *s);
+
 /* Client address as text (empty when unknown). */
 void request_client_address(char *out, size_t n, request *req);
 

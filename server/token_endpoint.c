@@ -226,22 +226,12 @@ static const char *form_value(request *req, const buf *form, const char *key)
     for (const char *p = form->data; p && *p;) {
         size_t len = strcspn(p, "&");
         if (len > klen && p[klen] == '=' && !strncmp(p, key, klen)) {
-            char *out = arena_alloc(&req->mem, len - klen);
-            size_t o = 0;
-            for (size_t i = klen + 1; out && i < len; i++) {
-                int hi, lo;
-                if (p[i] == '+') {
-                    out[o++] = ' ';
-                } else if (p[i] == '%' && i + 2 < len && sscanf(p + i + 1, "%1x%1x", &hi, &lo) == 2 &&
-                           (hi | lo)) {
-                    out[o++] = (char)(hi * 16 + lo);
-                    i += 2;
-                } else {
-                    out[o++] = p[i];
-                }
-            }
+            char *out = arena_strndup(&req->mem, p + klen + 1, len - klen - 1);
+            for (char *c = out; c && *c; c++)
+                if (*c == '+')
+                    *c = ' ';
             if (out)
-                out[o] = '\0';
+                http_percent_decode(out);
             return out;
         }
         p += len;

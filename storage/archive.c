@@ -412,11 +412,6 @@ int archive_extract(archive_in *a, const char *path, unsigned mode)
     return err;
 }
 
-int archive_is_zstd(const archive_in *a)
-{
-    return zreader_is_zstd(a->z);
-}
-
 uint64_t archive_bytes_read(const archive_in *a)
 {
     return zreader_bytes_in(a->z);

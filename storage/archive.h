@@ -70,7 +70,6 @@ int archive_spool(char *path_out, size_t path_len, archive_in *a, const char *di
 /* Write the current entry into a new file at path (it must not exist) with exactly `mode`,
  * fsync'd. On failure nothing is left behind. */
 int archive_extract(archive_in *a, const char *path, unsigned mode);
-int archive_is_zstd(const archive_in *a);
 uint64_t archive_bytes_read(const archive_in *a); /* compressed */
 /* Why the last call failed, for people. */
 const char *archive_in_error(const archive_in *a);

@@ -145,15 +145,6 @@ int blobstore_spool(char *path_out, blobstore *bs, const void *data, size_t len)
     return err;
 }
 
-int blobstore_write(blobstore *bs, const digest *d, const void *data, size_t len)
-{
-    char spool[PATH_MAX];
-    int err = blobstore_spool(spool, bs, data, len);
-    if (err == REG_OK && (err = blobstore_commit_synced(bs, spool, d)) < 0)
-        unlink(spool);
-    return err;
-}
-
 static void aside_path(char *out, size_t n, const blobstore *bs, const char *folder,
                        const digest *d)
 {

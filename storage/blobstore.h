@@ -34,8 +34,6 @@ int blobstore_commit_synced(blobstore *bs, const char *spool_path, const digest 
 /* Write `len` bytes into a new, synced spool file (its path in path_out, PATH_MAX bytes). */
 int blobstore_spool(char *path_out, blobstore *bs, const void *data, size_t len);
 
-/* Write `len` bytes as blob `d` through a spool file (manifests). */
-int blobstore_write(blobstore *bs, const digest *d, const void *data, size_t len);
 
 /* Garbage collection moves a blob aside inside its index transaction, so that the deletion can
  * be undone if the transaction fails, and empties the trash after the commit. */

@@ -7,15 +7,17 @@
 
 #include <sqlite3.h>
 
-/* Statement slots: index.c uses [0, INDEX_CORE_SLOTS), then each index_*.c its own range. */
+/* Statement slots: each index*.c file owns one range, from the previous file's end to its own
+ * end: index.c [0, CORE), index_auth.c [CORE, AUTH), index_repos.c [AUTH, REPOS),
+ * index_gc.c [REPOS, GC), index_fsck.c [GC, FSCK), index_export.c [EXPORT, BACKUP). */
 #define INDEX_CORE_SLOTS 48
 #define INDEX_AUTH_SLOTS 80
 #define INDEX_REPOS_SLOTS 112
 #define INDEX_GC_SLOTS 144
 #define INDEX_FSCK_SLOTS 160
-#define INDEX_EXPORT_SLOTS 192
-#define INDEX_BACKUP_SLOTS 224
-#define INDEX_SLOTS 224
+#define INDEX_EXPORT_SLOTS INDEX_FSCK_SLOTS
+#define INDEX_BACKUP_SLOTS 192
+#define INDEX_SLOTS INDEX_BACKUP_SLOTS
 
 struct index_db {
     sqlite3 *db;

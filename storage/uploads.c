@@ -378,6 +378,8 @@ static int pwrite_all(int fd, const char *p, size_t len, uint64_t at)
 
 /* Start staging at the end of the file: the stage begins at the aligned offset below it and
  * first holds the bytes between (read back from the page cache). */
+static void stage_end(upload *u);
+
 static int stage_begin(upload *u)
 {
     if (u->stage || u->no_direct)
@@ -392,8 +394,10 @@ static int stage_begin(upload *u)
     u->stage = p;
     u->stage_base = u->offset & ~(uint64_t)(DIRECT_ALIGN - 1);
     u->staged = (size_t)(u->offset - u->stage_base);
-    if (u->staged && pread(u->fd, u->stage, u->staged, (off_t)u->stage_base) != (ssize_t)u->staged)
+    if (u->staged && pread(u->fd, u->stage, u->staged, (off_t)u->stage_base) != (ssize_t)u->staged) {
+        stage_end(u); /* never flush a stage we could not fill */
         return REG_ERROR;
+    }
     return REG_OK;
 }
 

@@ -214,11 +214,6 @@ int zreader_read(zreader *z, void *buf, size_t len, size_t *got)
     return z->is_zstd ? read_zstd(z, buf, len, got) : read_plain(z, buf, len, got);
 }
 
-int zreader_is_zstd(const zreader *z)
-{
-    return z->is_zstd;
-}
-
 uint64_t zreader_bytes_in(const zreader *z)
 {
     return z->bytes_in;

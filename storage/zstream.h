@@ -23,7 +23,6 @@ int zreader_new(zreader **out, int fd);
 /* Up to len decompressed bytes; *got is 0 at the end of the input. REG_EINVALID (message in
  * zreader_error) when the zstd data is corrupt or the input ends inside a frame. */
 int zreader_read(zreader *z, void *buf, size_t len, size_t *got);
-int zreader_is_zstd(const zreader *z);
 /* Bytes taken from the file descriptor so far. */
 uint64_t zreader_bytes_in(const zreader *z);
 const char *zreader_error(const zreader *z);

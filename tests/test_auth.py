@@ -276,3 +276,19 @@ def test_malformed_credentials_are_401_not_a_crash(auth_registry, header):
                      headers={"Authorization": header})
     assert r.status_code == 401
     assert requests.get(f"{auth_registry.url}/healthz", timeout=10).status_code == 200
+
+
+def test_oauth_form_decodes_plus_and_percent(registry_factory, tmp_path):
+    """Form fields: '+' is a space and %XX a byte, so a password with '+', '%', '&' and '='
+    (encoded by the client) arrives intact; %00 is never decoded into a NUL."""
+    data = tmp_path / "formdata"
+    add_user(data, "formuser", "p+%&= x")
+    server = registry_factory(data_dir=data)
+    r = requests.post(f"{server.url}/token", timeout=30, data={
+        "grant_type": "password", "username": "formuser", "password": "p+%&= x",
+        "service": "ocireg", "scope": "repository:a/b:pull"})
+    assert r.status_code == 200, r.text
+    r = requests.post(f"{server.url}/token", timeout=30,
+                      data="grant_type=password&username=formuser&password=p%00x&service=ocireg",
+                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 401
