@@ -232,8 +232,9 @@ static int snapshot(backup_ctx *c, char *path, size_t n)
         return REG_ERROR;
     snprintf(path, n, "%s/.backup-%02x%02x%02x%02x%02x%02x.db", blobstore_uploads_dir(c->s->blobs),
              rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
-    if (index_snapshot(c->live, path) < 0)
-        return fail(c->rep, REG_ERROR, "cannot snapshot the index: %s", index_errmsg(c->live));
+    int err = index_snapshot(c->live, path);
+    if (err < 0)
+        return fail(c->rep, err, "cannot snapshot the index: %s", index_errmsg(c->live));
     if (index_open(&c->snap, path) < 0)
         return fail(c->rep, REG_ERROR, "cannot open the index snapshot %s", path);
     return REG_OK;

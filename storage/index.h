@@ -1,6 +1,7 @@
-/* index.h - the metadata index in SQLite (WAL, synchronous=FULL): repositories, blobs and
- * their repository links, manifests, their references, tags. One connection per thread;
- * statements are prepared once per connection. All SQL of the project lives in index*.c. */
+/* index.h - the metadata index in SQLite (WAL, synchronous=FULL) or PostgreSQL: repositories,
+ * blobs and their repository links, manifests, their references, tags. One connection per
+ * thread; statements are prepared once per connection. All SQL of the project lives in
+ * index*.c. */
 #ifndef OCIREG_INDEX_H
 #define OCIREG_INDEX_H
 
@@ -10,13 +11,22 @@
 
 typedef struct index_db index_db;
 
-/* Open (creating and migrating if needed) the database at `path`. */
-int index_open(index_db **out, const char *path);
+/* Open (creating and migrating if needed) the index at `location`: a libpq connection URI
+ * when it starts with postgres:// or postgresql://, else the path of a SQLite file. A lost
+ * PostgreSQL connection fails the statement that met it (REG_ERROR) and is reset on the next
+ * use outside a transaction. */
+int index_open(index_db **out, const char *location);
+
+/* Whether `location` is an index several instances share (PostgreSQL). */
+int index_is_shared(const char *location);
 void index_close(index_db *ix);
+/* The last error of ix; with ix NULL, why this thread's last index_open failed. */
 const char *index_errmsg(index_db *ix);
 
 /* Write transactions take the write lock at BEGIN, so that a read-check-write inside one
- * cannot race another writer (e.g. gc). */
+ * cannot race another writer (e.g. gc). On PostgreSQL that lock is an advisory lock shared by
+ * every instance on the database, taken for at most 10 s of waiting (SQLite's busy timeout);
+ * reads there run at READ COMMITTED, each statement seeing every writer committed before it. */
 int index_begin(index_db *ix);
 int index_commit(index_db *ix);
 void index_rollback(index_db *ix);

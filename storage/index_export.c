@@ -29,7 +29,8 @@ static const char *const sql[] = {
         "SELECT digest, size FROM blobs WHERE digest > ?1 ORDER BY digest LIMIT ?2",
     [ST_LOST_CREATE - INDEX_EXPORT_SLOTS] =
         "CREATE TEMP TABLE IF NOT EXISTS lost_blobs(digest TEXT PRIMARY KEY) WITHOUT ROWID",
-    [ST_LOST_ADD - INDEX_EXPORT_SLOTS] = "INSERT OR IGNORE INTO lost_blobs(digest) VALUES(?1)",
+    [ST_LOST_ADD - INDEX_EXPORT_SLOTS] =
+        "INSERT INTO lost_blobs(digest) VALUES(?1) ON CONFLICT DO NOTHING",
     [ST_LOST_LINKS - INDEX_EXPORT_SLOTS] = "DELETE FROM repo_blobs WHERE digest IN " LOST,
     [ST_LOST_BLOBS - INDEX_EXPORT_SLOTS] = "DELETE FROM blobs WHERE digest IN " LOST,
     /* A manifest is broken when its own bytes, its config or a layer are lost, or when it is
@@ -49,7 +50,7 @@ static const char *const sql[] = {
     [ST_SEAL - INDEX_EXPORT_SLOTS] = "PRAGMA journal_mode = DELETE",
 };
 
-static sqlite3_stmt *stmt(index_db *ix, enum export_stmt id)
+static sqldb_stmt *stmt(index_db *ix, enum export_stmt id)
 {
     return index_stmt(ix, id, sql[id - INDEX_EXPORT_SLOTS]);
 }
@@ -58,13 +59,12 @@ int index_export_tags(index_db *ix, const char *repo, index_tag_cb cb, void *ctx
 {
     int64_t repo_id;
     int err = index_repo_id(&repo_id, ix, repo);
-    sqlite3_stmt *st = err == REG_OK ? stmt(ix, ST_TAGS) : NULL;
+    sqldb_stmt *st = err == REG_OK ? stmt(ix, ST_TAGS) : NULL;
     if (err < 0 || !st)
         return err < 0 ? err : REG_ERROR;
-    sqlite3_bind_int64(st, 1, repo_id);
+    sqldb_bind_int64(st, 1, repo_id);
     while ((err = index_step_row(st)) == REG_OK) {
-        if ((err = cb(ctx, (const char *)sqlite3_column_text(st, 0),
-                      (const char *)sqlite3_column_text(st, 1))) < 0) {
+        if ((err = cb(ctx, sqldb_column_text(st, 0), sqldb_column_text(st, 1))) < 0) {
             index_done(st);
             return err;
         }
@@ -74,10 +74,15 @@ int index_export_tags(index_db *ix, const char *repo, index_tag_cb cb, void *ctx
 
 int index_snapshot(index_db *ix, const char *dest_path)
 {
-    sqlite3 *dest = NULL;
+    sqlite3 *src = sqldb_sqlite(ix->db), *dest = NULL;
     sqlite3_backup *b = NULL;
+    if (!src) {
+        sqldb_set_error(ix->db, "the index is in PostgreSQL: back it up with pg_dump (ocireg "
+                                "backup snapshots a SQLite index only)");
+        return REG_EINVALID;
+    }
     int rc = sqlite3_open_v2(dest_path, &dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-    if (rc == SQLITE_OK && !(b = sqlite3_backup_init(dest, "main", ix->db, "main")))
+    if (rc == SQLITE_OK && !(b = sqlite3_backup_init(dest, "main", src, "main")))
         rc = SQLITE_ERROR;
     /* One step of every page copies the database inside a single read transaction. */
     for (int tries = 0; rc == SQLITE_OK && tries < 100; tries++) {
@@ -99,17 +104,16 @@ int index_snapshot(index_db *ix, const char *dest_path)
 int index_blobs_page(int64_t *count_out, index_db *ix, const char *after, int64_t limit,
                      index_blob_cb cb, void *ctx)
 {
-    sqlite3_stmt *st = stmt(ix, ST_BLOBS_PAGE);
+    sqldb_stmt *st = stmt(ix, ST_BLOBS_PAGE);
     int err;
     *count_out = 0;
     if (!st)
         return REG_ERROR;
     index_bind_text(st, 1, after);
-    sqlite3_bind_int64(st, 2, limit);
+    sqldb_bind_int64(st, 2, limit);
     while ((err = index_step_row(st)) == REG_OK) {
         (*count_out)++;
-        if ((err = cb(ctx, (const char *)sqlite3_column_text(st, 0),
-                      (uint64_t)sqlite3_column_int64(st, 1))) < 0) {
+        if ((err = cb(ctx, sqldb_column_text(st, 0), (uint64_t)sqldb_column_int64(st, 1))) < 0) {
             index_done(st);
             return err;
         }
@@ -141,7 +145,7 @@ int index_snapshot_drop_blobs(int64_t *manifests_out, index_db *snap, const char
     int err = run(snap, ST_LOST_CREATE) < 0 ? REG_ERROR : index_begin(snap);
     *manifests_out = 0;
     for (size_t i = 0; err == REG_OK && i < n; i++) {
-        sqlite3_stmt *st = stmt(snap, ST_LOST_ADD);
+        sqldb_stmt *st = stmt(snap, ST_LOST_ADD);
         if (!st)
             err = REG_ERROR;
         else {
@@ -162,7 +166,7 @@ int index_snapshot_drop_blobs(int64_t *manifests_out, index_db *snap, const char
 
 int index_snapshot_seal(index_db *snap)
 {
-    sqlite3_stmt *st = stmt(snap, ST_SEAL);
+    sqldb_stmt *st = stmt(snap, ST_SEAL);
     int err = index_step_row(st);
     if (err == REG_OK)
         index_done(st);

@@ -14,7 +14,8 @@
 typedef int (*index_tag_cb)(void *ctx, const char *tag, const char *digest);
 int index_export_tags(index_db *ix, const char *repo, index_tag_cb cb, void *ctx);
 
-/* Copy the whole database, as of one read transaction, into a new file at dest_path. */
+/* Copy the whole database, as of one read transaction, into a new file at dest_path.
+ * REG_EINVALID (with index_errmsg saying to use pg_dump) for a PostgreSQL index. */
 int index_snapshot(index_db *ix, const char *dest_path);
 
 /* Up to `limit` blobs after `after` ("" for the start) in digest order. */

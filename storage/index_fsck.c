@@ -20,7 +20,6 @@ enum fsck_stmt {
 _Static_assert(ST_FSCK_END <= INDEX_FSCK_SLOTS, "too many statements");
 
 static const char *const sql[] = {
-    [ST_INTEGRITY - INDEX_GC_SLOTS] = "PRAGMA quick_check",
     [ST_BLOBS - INDEX_GC_SLOTS] = "SELECT digest, size FROM blobs ORDER BY digest",
     [ST_DANGLING - INDEX_GC_SLOTS] =
         "SELECT 'tag', r.name, t.name, t.digest FROM tags t JOIN repositories r ON r.id = t.repo_id "
@@ -52,20 +51,34 @@ static const char *const sql[] = {
     [ST_DROP_BLOB - INDEX_GC_SLOTS] = "DELETE FROM blobs WHERE digest = ?1",
 };
 
-static sqlite3_stmt *stmt(index_db *ix, enum fsck_stmt id)
+static sqldb_stmt *stmt(index_db *ix, enum fsck_stmt id)
 {
     return index_stmt(ix, id, sql[id - INDEX_GC_SLOTS]);
 }
 
+/* PostgreSQL has no cheap counterpart of quick_check (amcheck is an extension for
+ * superusers) and checks its own pages; what is ours to check there is the schema. */
 int index_fsck_integrity(char *msg, size_t n, index_db *ix)
 {
-    sqlite3_stmt *st = stmt(ix, ST_INTEGRITY);
+    sqldb_stmt *st =
+        index_stmt_pg(ix, ST_INTEGRITY, "PRAGMA quick_check", "SELECT version FROM schema_version");
     int err = index_step_row(st);
     if (err < 0) {
         snprintf(msg, n, "%s", index_errmsg(ix));
         return REG_ERROR;
     }
-    const char *text = (const char *)sqlite3_column_text(st, 0);
+    if (sqldb_is_pg(ix->db)) {
+        int64_t version = sqldb_column_int64(st, 0);
+        index_done(st);
+        if (version < index_schema_version) {
+            snprintf(msg, n, "the PostgreSQL schema is at version %lld, this ocireg needs %d",
+                     (long long)version, index_schema_version);
+            return REG_ERROR;
+        }
+        snprintf(msg, n, "ok");
+        return REG_OK;
+    }
+    const char *text = sqldb_column_text(st, 0);
     snprintf(msg, n, "%s", text ? text : "");
     index_done(st);
     return strcmp(msg, "ok") == 0 ? REG_OK : REG_ERROR;
@@ -73,11 +86,10 @@ int index_fsck_integrity(char *msg, size_t n, index_db *ix)
 
 int index_fsck_blobs(index_db *ix, index_blob_row_cb cb, void *ctx)
 {
-    sqlite3_stmt *st = stmt(ix, ST_BLOBS);
+    sqldb_stmt *st = stmt(ix, ST_BLOBS);
     int err;
     while ((err = index_step_row(st)) == REG_OK) {
-        if ((err = cb(ctx, (const char *)sqlite3_column_text(st, 0),
-                      sqlite3_column_int64(st, 1))) < 0) {
+        if ((err = cb(ctx, sqldb_column_text(st, 0), sqldb_column_int64(st, 1))) < 0) {
             index_done(st);
             return err;
         }
@@ -87,12 +99,11 @@ int index_fsck_blobs(index_db *ix, index_blob_row_cb cb, void *ctx)
 
 int index_fsck_dangling(index_db *ix, index_problem_cb cb, void *ctx)
 {
-    sqlite3_stmt *st = stmt(ix, ST_DANGLING);
+    sqldb_stmt *st = stmt(ix, ST_DANGLING);
     int err;
     while ((err = index_step_row(st)) == REG_OK) {
-        err = cb(ctx, (const char *)sqlite3_column_text(st, 0),
-                 (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 2),
-                 (const char *)sqlite3_column_text(st, 3));
+        err = cb(ctx, sqldb_column_text(st, 0), sqldb_column_text(st, 1), sqldb_column_text(st, 2),
+                 sqldb_column_text(st, 3));
         if (err < 0) {
             index_done(st);
             return err;
@@ -103,7 +114,7 @@ int index_fsck_dangling(index_db *ix, index_problem_cb cb, void *ctx)
 
 static int run2(index_db *ix, enum fsck_stmt id, const char *a, const char *b)
 {
-    sqlite3_stmt *st = stmt(ix, id);
+    sqldb_stmt *st = stmt(ix, id);
     if (!st)
         return REG_ERROR;
     index_bind_text(st, 1, a);
@@ -124,13 +135,13 @@ int index_fsck_drop_link(index_db *ix, const char *repo, const char *digest)
 
 int index_fsck_drop_blob(index_db *ix, const char *digest)
 {
-    sqlite3_stmt *st = stmt(ix, ST_BLOB_USED);
+    sqldb_stmt *st = stmt(ix, ST_BLOB_USED);
     if (st)
         index_bind_text(st, 1, digest);
     int err = index_step_row(st);
     if (err < 0)
         return err;
-    int used = sqlite3_column_int(st, 0);
+    int used = sqldb_column_int(st, 0);
     index_done(st);
     if (used)
         return REG_ECONFLICT;

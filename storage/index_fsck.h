@@ -7,7 +7,8 @@
 
 #include <stdint.h>
 
-/* SQLite's own check: REG_OK when "ok", else REG_ERROR with the first message in msg. */
+/* SQLite's own check (PRAGMA quick_check); on PostgreSQL, which checks its own pages, that the
+ * schema is fully migrated. REG_OK when "ok", else REG_ERROR with the first message in msg. */
 int index_fsck_integrity(char *msg, size_t n, index_db *ix);
 
 typedef int (*index_blob_row_cb)(void *ctx, const char *digest, int64_t size);

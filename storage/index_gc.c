@@ -59,22 +59,20 @@ static const char *const sql[] = {
     [ST_STORAGE - INDEX_REPOS_SLOTS] = "SELECT coalesce(sum(size), 0) FROM blobs",
 };
 
-static sqlite3_stmt *stmt(index_db *ix, enum gc_stmt id)
+static sqldb_stmt *stmt(index_db *ix, enum gc_stmt id)
 {
     return index_stmt(ix, id, sql[id - INDEX_REPOS_SLOTS]);
 }
 
-static int read_manifests(gc_manifest *out, size_t max, size_t *count, sqlite3_stmt *st,
+static int read_manifests(gc_manifest *out, size_t max, size_t *count, sqldb_stmt *st,
                           int with_repo, const char *repo)
 {
     int err;
     *count = 0;
     while (*count < max && (err = index_step_row(st)) == REG_OK) {
         gc_manifest *m = &out[(*count)++];
-        snprintf(m->repo, sizeof(m->repo), "%s",
-                 with_repo ? (const char *)sqlite3_column_text(st, 0) : repo);
-        snprintf(m->digest, sizeof(m->digest), "%s",
-                 (const char *)sqlite3_column_text(st, with_repo ? 1 : 0));
+        snprintf(m->repo, sizeof(m->repo), "%s", with_repo ? sqldb_column_text(st, 0) : repo);
+        snprintf(m->digest, sizeof(m->digest), "%s", sqldb_column_text(st, with_repo ? 1 : 0));
     }
     if (*count == max) {
         index_done(st);
@@ -85,36 +83,36 @@ static int read_manifests(gc_manifest *out, size_t max, size_t *count, sqlite3_s
 
 int index_gc_untagged(gc_manifest *out, size_t max, size_t *count, index_db *ix, int64_t cutoff)
 {
-    sqlite3_stmt *st = stmt(ix, ST_UNTAGGED);
+    sqldb_stmt *st = stmt(ix, ST_UNTAGGED);
     if (!st)
         return REG_ERROR;
-    sqlite3_bind_int64(st, 1, cutoff);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+    sqldb_bind_int64(st, 1, cutoff);
+    sqldb_bind_int64(st, 2, (int64_t)max);
     return read_manifests(out, max, count, st, 1, NULL);
 }
 
 int index_gc_dependents(gc_manifest *out, size_t max, size_t *count, index_db *ix,
                         const char *repo, const char *digest)
 {
-    sqlite3_stmt *st = stmt(ix, ST_DEPENDENTS);
+    sqldb_stmt *st = stmt(ix, ST_DEPENDENTS);
     if (!st)
         return REG_ERROR;
     index_bind_text(st, 1, repo);
     index_bind_text(st, 2, digest);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
+    sqldb_bind_int64(st, 3, (int64_t)max);
     return read_manifests(out, max, count, st, 0, repo);
 }
 
 int index_gc_is_kept(int *out, index_db *ix, const char *repo, const char *digest)
 {
-    sqlite3_stmt *st = stmt(ix, ST_IS_KEPT);
+    sqldb_stmt *st = stmt(ix, ST_IS_KEPT);
     if (st) {
         index_bind_text(st, 1, repo);
         index_bind_text(st, 2, digest);
     }
     int err = index_step_row(st);
     if (err == REG_OK) {
-        *out = sqlite3_column_int(st, 0);
+        *out = sqldb_column_int(st, 0);
         index_done(st);
     }
     return err;
@@ -123,18 +121,18 @@ int index_gc_is_kept(int *out, index_db *ix, const char *repo, const char *diges
 int index_gc_unreferenced_blobs(gc_blob *out, size_t max, size_t *count, index_db *ix,
                                 int64_t cutoff, const char *after)
 {
-    sqlite3_stmt *st = stmt(ix, ST_UNREFERENCED);
+    sqldb_stmt *st = stmt(ix, ST_UNREFERENCED);
     int err = REG_OK;
     *count = 0;
     if (!st)
         return REG_ERROR;
-    sqlite3_bind_int64(st, 1, cutoff);
+    sqldb_bind_int64(st, 1, cutoff);
     index_bind_text(st, 2, after ? after : "");
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
+    sqldb_bind_int64(st, 3, (int64_t)max);
     while (*count < max && (err = index_step_row(st)) == REG_OK) {
         gc_blob *b = &out[*count];
-        if (digest_parse(&b->dg, (const char *)sqlite3_column_text(st, 0)) == REG_OK) {
-            b->size = sqlite3_column_int64(st, 1);
+        if (digest_parse(&b->dg, sqldb_column_text(st, 0)) == REG_OK) {
+            b->size = sqldb_column_int64(st, 1);
             (*count)++;
         }
     }
@@ -147,7 +145,7 @@ int index_gc_unreferenced_blobs(gc_blob *out, size_t max, size_t *count, index_d
 
 static int run_digest(index_db *ix, enum gc_stmt id, const char *digest)
 {
-    sqlite3_stmt *st = stmt(ix, id);
+    sqldb_stmt *st = stmt(ix, id);
     if (!st)
         return REG_ERROR;
     index_bind_text(st, 1, digest);
@@ -163,7 +161,7 @@ int index_gc_delete_blob(index_db *ix, const char *digest)
 
 int index_gc_blob_known(int *out, index_db *ix, const char *digest)
 {
-    sqlite3_stmt *st = stmt(ix, ST_BLOB_KNOWN);
+    sqldb_stmt *st = stmt(ix, ST_BLOB_KNOWN);
     if (st)
         index_bind_text(st, 1, digest);
     int err = index_step_row(st);
@@ -175,27 +173,27 @@ int index_gc_blob_known(int *out, index_db *ix, const char *digest)
 
 int index_gc_record(index_db *ix, const gc_totals *t)
 {
-    sqlite3_stmt *st = stmt(ix, ST_RECORD);
+    sqldb_stmt *st = stmt(ix, ST_RECORD);
     if (!st)
         return REG_ERROR;
-    sqlite3_bind_int64(st, 1, t->started_at);
-    sqlite3_bind_int64(st, 2, t->finished_at);
-    sqlite3_bind_int(st, 3, t->dry_run);
-    sqlite3_bind_int64(st, 4, t->manifests_deleted);
-    sqlite3_bind_int64(st, 5, t->blobs_deleted);
-    sqlite3_bind_int64(st, 6, t->bytes_freed);
-    sqlite3_bind_int64(st, 7, t->uploads_deleted);
+    sqldb_bind_int64(st, 1, t->started_at);
+    sqldb_bind_int64(st, 2, t->finished_at);
+    sqldb_bind_int64(st, 3, t->dry_run);
+    sqldb_bind_int64(st, 4, t->manifests_deleted);
+    sqldb_bind_int64(st, 5, t->blobs_deleted);
+    sqldb_bind_int64(st, 6, t->bytes_freed);
+    sqldb_bind_int64(st, 7, t->uploads_deleted);
     return index_run(st);
 }
 
 int index_gc_summary(int64_t *runs, int64_t *blobs, int64_t *bytes, index_db *ix)
 {
-    sqlite3_stmt *st = stmt(ix, ST_SUMMARY);
+    sqldb_stmt *st = stmt(ix, ST_SUMMARY);
     int err = index_step_row(st);
     if (err == REG_OK) {
-        *runs = sqlite3_column_int64(st, 0);
-        *blobs = sqlite3_column_int64(st, 1);
-        *bytes = sqlite3_column_int64(st, 2);
+        *runs = sqldb_column_int64(st, 0);
+        *blobs = sqldb_column_int64(st, 1);
+        *bytes = sqldb_column_int64(st, 2);
         index_done(st);
     }
     return err;
@@ -203,10 +201,10 @@ int index_gc_summary(int64_t *runs, int64_t *blobs, int64_t *bytes, index_db *ix
 
 int index_storage_bytes(int64_t *out, index_db *ix)
 {
-    sqlite3_stmt *st = stmt(ix, ST_STORAGE);
+    sqldb_stmt *st = stmt(ix, ST_STORAGE);
     int err = index_step_row(st);
     if (err == REG_OK) {
-        *out = sqlite3_column_int64(st, 0);
+        *out = sqldb_column_int64(st, 0);
         index_done(st);
     }
     return err;

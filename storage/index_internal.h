@@ -4,12 +4,13 @@
 #define OCIREG_INDEX_INTERNAL_H
 
 #include "storage/index.h"
-
-#include <sqlite3.h>
+#include "storage/reg_error.h"
+#include "storage/sqldb.h"
 
 /* Statement slots: each index*.c file owns one range, from the previous file's end to its own
  * end: index.c [0, CORE), index_auth.c [CORE, AUTH), index_repos.c [AUTH, REPOS),
- * index_gc.c [REPOS, GC), index_fsck.c [GC, FSCK), index_export.c [EXPORT, BACKUP). */
+ * index_gc.c [REPOS, GC), index_fsck.c [GC, FSCK), index_export.c [EXPORT, BACKUP),
+ * index_uploads.c [BACKUP, UPLOADS), index_keys.c [UPLOADS, KEYS). */
 #define INDEX_CORE_SLOTS 48
 #define INDEX_AUTH_SLOTS 80
 #define INDEX_REPOS_SLOTS 112
@@ -17,23 +18,47 @@
 #define INDEX_FSCK_SLOTS 160
 #define INDEX_EXPORT_SLOTS INDEX_FSCK_SLOTS
 #define INDEX_BACKUP_SLOTS 192
-#define INDEX_SLOTS INDEX_BACKUP_SLOTS
+#define INDEX_UPLOADS_SLOTS 208
+#define INDEX_KEYS_SLOTS 212
+#define INDEX_SLOTS INDEX_KEYS_SLOTS
+
+/* The number of schema migrations (index.c), for fsck's check of a PostgreSQL schema. */
+extern const int index_schema_version;
 
 struct index_db {
-    sqlite3 *db;
-    sqlite3_stmt *st[INDEX_SLOTS];
+    sqldb *db;
+    sqldb_stmt st[INDEX_SLOTS];
     int holds_writer; /* this connection holds the process's writer mutex (index_begin) */
 };
 
-/* The statement in `slot`, prepared from `text` on first use. */
-sqlite3_stmt *index_stmt(index_db *ix, int slot, const char *text);
+/* The statement in `slot`, prepared from `text` on first use; NULL if that failed.
+ * SQL is written once for both databases (?N parameters, ON CONFLICT, RETURNING, "user"
+ * quoted); where PostgreSQL needs other text, index_stmt_pg names it. */
+static inline sqldb_stmt *index_stmt_pg(index_db *ix, int slot, const char *text,
+                                        const char *pg_text)
+{
+    sqldb_stmt *st = &ix->st[slot];
+    if (st->lite)
+        return st;
+    return sqldb_prepare(st, ix->db, slot, pg_text && sqldb_is_pg(ix->db) ? pg_text : text) ==
+                   REG_OK
+               ? st
+               : NULL;
+}
+
+static inline sqldb_stmt *index_stmt(index_db *ix, int slot, const char *text)
+{
+    return index_stmt_pg(ix, slot, text, NULL);
+}
+
 /* Reset a statement and clear its bindings (NULL is fine). */
-void index_done(sqlite3_stmt *st);
-void index_bind_text(sqlite3_stmt *st, int i, const char *s);
+void index_done(sqldb_stmt *st);
+/* Bind text, or SQL NULL for a NULL pointer. */
+void index_bind_text(sqldb_stmt *st, int i, const char *s);
 /* Step a statement that returns no rows: REG_OK or REG_ERROR; it is reset afterwards. */
-int index_run(sqlite3_stmt *st);
+int index_run(sqldb_stmt *st);
 /* Step once: REG_OK with a row (read it, then index_done), REG_ENOTFOUND, or REG_ERROR. */
-int index_step_row(sqlite3_stmt *st);
+int index_step_row(sqldb_stmt *st);
 int index_changes(index_db *ix);
 
 #endif

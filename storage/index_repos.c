@@ -52,7 +52,7 @@ static const char *const sql[] = {
         "  (SELECT count(*) FROM tags t WHERE t.repo_id = r.id), "
         "  (SELECT coalesce(sum(b.size), 0) FROM repo_blobs rb JOIN blobs b "
         "     ON b.digest = rb.digest WHERE rb.repo_id = r.id) "
-        "FROM repositories r WHERE (?1 IS NULL OR r.name = ?1) AND r.name > ?2 "
+        "FROM repositories r WHERE (CAST(?1 AS TEXT) IS NULL OR r.name = ?1) AND r.name > ?2 "
         "ORDER BY r.name LIMIT ?3",
     [ST_SET_MUTABILITY - INDEX_AUTH_SLOTS] =
         "UPDATE repositories SET tag_mutability = ?2 WHERE name = ?1",
@@ -62,14 +62,6 @@ static const char *const sql[] = {
         "SELECT lifecycle_policy FROM repositories WHERE name = ?1",
     [ST_SET_POLICY - INDEX_AUTH_SLOTS] =
         "UPDATE repositories SET lifecycle_policy = ?2 WHERE name = ?1",
-    [ST_IMAGES - INDEX_AUTH_SLOTS] =
-        "SELECT m.digest, m.media_type, m.artifact_type, "
-        "  (SELECT group_concat(name, ',') FROM (SELECT t.name FROM tags t "
-        "     WHERE t.repo_id = m.repo_id AND t.digest = m.digest ORDER BY t.name)), "
-        "  m.subject, m.image_size, m.pushed_at, coalesce(m.last_pulled_at, 0), "
-        "  EXISTS(SELECT 1 FROM manifest_refs r WHERE r.repo_id = m.repo_id "
-        "         AND r.child = m.digest AND r.kind = 'manifest') "
-        "FROM manifests m WHERE m.repo_id = " REPO_ID " ORDER BY m.pushed_at DESC, m.digest",
     [ST_TAG_TARGET - INDEX_AUTH_SLOTS] = "SELECT digest FROM tags WHERE repo_id = ?1 AND name = ?2",
     [ST_IMAGE_SIZE - INDEX_AUTH_SLOTS] =
         "SELECT image_size FROM manifests WHERE repo_id = ?1 AND digest = ?2",
@@ -86,14 +78,32 @@ static const char *const sql[] = {
         " AND digest = ?2 AND coalesce(last_pulled_at, 0) < ?3",
 };
 
-static sqlite3_stmt *stmt(index_db *ix, enum repos_stmt id)
+/* Tags of an image, comma-separated in name order: group_concat in SQLite (3.40 has no
+ * string_agg), string_agg in PostgreSQL (which has no group_concat). */
+#define IMAGES(tag_list)                                                                           \
+    "SELECT m.digest, m.media_type, m.artifact_type, " tag_list ", "                               \
+    "  m.subject, m.image_size, m.pushed_at, coalesce(m.last_pulled_at, 0), "                      \
+    "  EXISTS(SELECT 1 FROM manifest_refs r WHERE r.repo_id = m.repo_id "                          \
+    "         AND r.child = m.digest AND r.kind = 'manifest') "                                    \
+    "FROM manifests m WHERE m.repo_id = " REPO_ID " ORDER BY m.pushed_at DESC, m.digest"
+
+static const char images_sqlite[] =
+    IMAGES("(SELECT group_concat(name, ',') FROM (SELECT t.name FROM tags t "
+           "   WHERE t.repo_id = m.repo_id AND t.digest = m.digest ORDER BY t.name))");
+static const char images_pg[] =
+    IMAGES("(SELECT string_agg(t.name, ',' ORDER BY t.name) FROM tags t "
+           "   WHERE t.repo_id = m.repo_id AND t.digest = m.digest)");
+
+static sqldb_stmt *stmt(index_db *ix, enum repos_stmt id)
 {
+    if (id == ST_IMAGES)
+        return index_stmt_pg(ix, id, images_sqlite, images_pg);
     return index_stmt(ix, id, sql[id - INDEX_AUTH_SLOTS]);
 }
 
-static sqlite3_stmt *by_name(index_db *ix, enum repos_stmt id, const char *name)
+static sqldb_stmt *by_name(index_db *ix, enum repos_stmt id, const char *name)
 {
-    sqlite3_stmt *st = stmt(ix, id);
+    sqldb_stmt *st = stmt(ix, id);
     if (st)
         index_bind_text(st, 1, name);
     return st;
@@ -101,26 +111,26 @@ static sqlite3_stmt *by_name(index_db *ix, enum repos_stmt id, const char *name)
 
 int index_repo_create(index_db *ix, const char *name, const char *mutability)
 {
-    sqlite3_stmt *st = by_name(ix, ST_REPO_CREATE, name);
+    sqldb_stmt *st = by_name(ix, ST_REPO_CREATE, name);
     if (!st)
         return REG_ERROR;
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL));
+    sqldb_bind_int64(st, 2, (int64_t)time(NULL));
     index_bind_text(st, 3, mutability);
     if (index_run(st) < 0)
         return REG_ERROR;
     return index_changes(ix) > 0 ? REG_OK : REG_ECONFLICT;
 }
 
-int index_repo_delete(index_db *ix, const char *name, int force)
+static int repo_delete(index_db *ix, const char *name, int force)
 {
     int64_t id;
     int err = index_repo_id(&id, ix, name);
     if (err < 0)
         return err;
-    sqlite3_stmt *st = by_name(ix, ST_REPO_COUNT_IMAGES, name);
+    sqldb_stmt *st = by_name(ix, ST_REPO_COUNT_IMAGES, name);
     if ((err = index_step_row(st)) < 0)
         return err;
-    int64_t images = sqlite3_column_int64(st, 0);
+    int64_t images = sqldb_column_int64(st, 0);
     index_done(st);
     if (images > 0 && !force)
         return REG_ECONFLICT;
@@ -132,24 +142,37 @@ int index_repo_delete(index_db *ix, const char *name, int force)
     return REG_OK;
 }
 
+/* One write transaction: a push into the repository or a gc batch cannot interleave with the
+ * count and the deletes (on PostgreSQL, other instances' writers neither). */
+int index_repo_delete(index_db *ix, const char *name, int force)
+{
+    int err = index_begin(ix);
+    if (err < 0)
+        return err;
+    if ((err = repo_delete(ix, name, force)) == REG_OK && (err = index_commit(ix)) == REG_OK)
+        return REG_OK;
+    index_rollback(ix);
+    return err;
+}
+
 int index_repo_infos(index_db *ix, const char *name, const char *after, int64_t limit,
                      index_repo_cb cb, void *ctx)
 {
-    sqlite3_stmt *st = by_name(ix, ST_REPO_INFOS, name);
+    sqldb_stmt *st = by_name(ix, ST_REPO_INFOS, name);
     int err, found = 0;
     if (!st)
         return REG_ERROR;
     index_bind_text(st, 2, after ? after : "");
-    sqlite3_bind_int64(st, 3, limit);
+    sqldb_bind_int64(st, 3, limit);
     while ((err = index_step_row(st)) == REG_OK) {
         repo_info info = {
-            .name = (const char *)sqlite3_column_text(st, 0),
-            .created_at = sqlite3_column_int64(st, 1),
-            .mutability = (const char *)sqlite3_column_text(st, 2),
-            .has_policy = sqlite3_column_int(st, 3),
-            .image_count = sqlite3_column_int64(st, 4),
-            .tag_count = sqlite3_column_int64(st, 5),
-            .size_bytes = sqlite3_column_int64(st, 6),
+            .name = sqldb_column_text(st, 0),
+            .created_at = sqldb_column_int64(st, 1),
+            .mutability = sqldb_column_text(st, 2),
+            .has_policy = sqldb_column_int(st, 3),
+            .image_count = sqldb_column_int64(st, 4),
+            .tag_count = sqldb_column_int64(st, 5),
+            .size_bytes = sqldb_column_int64(st, 6),
         };
         found++;
         if ((err = cb(ctx, &info)) < 0) {
@@ -164,7 +187,7 @@ int index_repo_infos(index_db *ix, const char *name, const char *after, int64_t 
 
 int index_repo_set_mutability(index_db *ix, const char *name, const char *mutability)
 {
-    sqlite3_stmt *st = by_name(ix, ST_SET_MUTABILITY, name);
+    sqldb_stmt *st = by_name(ix, ST_SET_MUTABILITY, name);
     if (!st)
         return REG_ERROR;
     index_bind_text(st, 2, mutability);
@@ -175,12 +198,12 @@ int index_repo_set_mutability(index_db *ix, const char *name, const char *mutabi
 
 int index_repo_immutable(int *out, index_db *ix, int64_t repo_id)
 {
-    sqlite3_stmt *st = stmt(ix, ST_IMMUTABLE);
+    sqldb_stmt *st = stmt(ix, ST_IMMUTABLE);
     if (st)
-        sqlite3_bind_int64(st, 1, repo_id);
+        sqldb_bind_int64(st, 1, repo_id);
     int err = index_step_row(st);
     if (err == REG_OK) {
-        *out = sqlite3_column_int(st, 0);
+        *out = sqldb_column_int(st, 0);
         index_done(st);
     }
     return err;
@@ -188,11 +211,11 @@ int index_repo_immutable(int *out, index_db *ix, int64_t repo_id)
 
 int index_repo_policy(char **out, index_db *ix, const char *name)
 {
-    sqlite3_stmt *st = by_name(ix, ST_GET_POLICY, name);
+    sqldb_stmt *st = by_name(ix, ST_GET_POLICY, name);
     int err = index_step_row(st);
     if (err < 0)
         return err;
-    const char *text = (const char *)sqlite3_column_text(st, 0);
+    const char *text = sqldb_column_text(st, 0);
     *out = text ? strdup(text) : NULL;
     index_done(st);
     if (!text)
@@ -202,7 +225,7 @@ int index_repo_policy(char **out, index_db *ix, const char *name)
 
 int index_repo_set_policy(index_db *ix, const char *name, const char *text)
 {
-    sqlite3_stmt *st = by_name(ix, ST_SET_POLICY, name);
+    sqldb_stmt *st = by_name(ix, ST_SET_POLICY, name);
     if (!st)
         return REG_ERROR;
     index_bind_text(st, 2, text);
@@ -217,18 +240,18 @@ int index_images(index_db *ix, const char *repo, index_image_cb cb, void *ctx)
     int err = index_repo_id(&id, ix, repo);
     if (err < 0)
         return err;
-    sqlite3_stmt *st = by_name(ix, ST_IMAGES, repo);
+    sqldb_stmt *st = by_name(ix, ST_IMAGES, repo);
     while ((err = index_step_row(st)) == REG_OK) {
         image_info img = {
-            .digest = (const char *)sqlite3_column_text(st, 0),
-            .media_type = (const char *)sqlite3_column_text(st, 1),
-            .artifact_type = (const char *)sqlite3_column_text(st, 2),
-            .tags = (const char *)sqlite3_column_text(st, 3),
-            .subject = (const char *)sqlite3_column_text(st, 4),
-            .size = sqlite3_column_int64(st, 5),
-            .pushed_at = sqlite3_column_int64(st, 6),
-            .last_pulled_at = sqlite3_column_int64(st, 7),
-            .child = sqlite3_column_int(st, 8),
+            .digest = sqldb_column_text(st, 0),
+            .media_type = sqldb_column_text(st, 1),
+            .artifact_type = sqldb_column_text(st, 2),
+            .tags = sqldb_column_text(st, 3),
+            .subject = sqldb_column_text(st, 4),
+            .size = sqldb_column_int64(st, 5),
+            .pushed_at = sqldb_column_int64(st, 6),
+            .last_pulled_at = sqldb_column_int64(st, 7),
+            .child = sqldb_column_int(st, 8),
         };
         if ((err = cb(ctx, &img)) < 0) {
             index_done(st);
@@ -240,14 +263,14 @@ int index_images(index_db *ix, const char *repo, index_image_cb cb, void *ctx)
 
 int index_tag_target(char *out, index_db *ix, int64_t repo_id, const char *tag)
 {
-    sqlite3_stmt *st = stmt(ix, ST_TAG_TARGET);
+    sqldb_stmt *st = stmt(ix, ST_TAG_TARGET);
     if (st) {
-        sqlite3_bind_int64(st, 1, repo_id);
+        sqldb_bind_int64(st, 1, repo_id);
         index_bind_text(st, 2, tag);
     }
     int err = index_step_row(st);
     if (err == REG_OK) {
-        const char *d = (const char *)sqlite3_column_text(st, 0);
+        const char *d = sqldb_column_text(st, 0);
         snprintf(out, DIGEST_MAX, "%s", d ? d : "");
         index_done(st);
     }
@@ -256,14 +279,14 @@ int index_tag_target(char *out, index_db *ix, int64_t repo_id, const char *tag)
 
 int index_manifest_image_size(uint64_t *out, index_db *ix, int64_t repo_id, const char *digest)
 {
-    sqlite3_stmt *st = stmt(ix, ST_IMAGE_SIZE);
+    sqldb_stmt *st = stmt(ix, ST_IMAGE_SIZE);
     if (st) {
-        sqlite3_bind_int64(st, 1, repo_id);
+        sqldb_bind_int64(st, 1, repo_id);
         index_bind_text(st, 2, digest);
     }
     int err = index_step_row(st);
     if (err == REG_OK) {
-        *out = (uint64_t)sqlite3_column_int64(st, 0);
+        *out = (uint64_t)sqldb_column_int64(st, 0);
         index_done(st);
     }
     return err;
@@ -271,17 +294,17 @@ int index_manifest_image_size(uint64_t *out, index_db *ix, int64_t repo_id, cons
 
 int index_record_pull(index_db *ix, const char *repo, const char *digest, int64_t when)
 {
-    sqlite3_stmt *st = by_name(ix, ST_RECORD_PULL, repo);
+    sqldb_stmt *st = by_name(ix, ST_RECORD_PULL, repo);
     if (!st)
         return REG_ERROR;
     index_bind_text(st, 2, digest);
-    sqlite3_bind_int64(st, 3, when);
+    sqldb_bind_int64(st, 3, when);
     return index_run(st);
 }
 
 int index_repo_tag_set(index_db *ix, const char *repo, const char *key, const char *value)
 {
-    sqlite3_stmt *st = by_name(ix, ST_RTAG_SET, repo);
+    sqldb_stmt *st = by_name(ix, ST_RTAG_SET, repo);
     if (!st)
         return REG_ERROR;
     index_bind_text(st, 2, key);
@@ -291,7 +314,7 @@ int index_repo_tag_set(index_db *ix, const char *repo, const char *key, const ch
 
 int index_repo_tag_delete(index_db *ix, const char *repo, const char *key)
 {
-    sqlite3_stmt *st = by_name(ix, ST_RTAG_DELETE, repo);
+    sqldb_stmt *st = by_name(ix, ST_RTAG_DELETE, repo);
     if (!st)
         return REG_ERROR;
     index_bind_text(st, 2, key);
@@ -300,11 +323,10 @@ int index_repo_tag_delete(index_db *ix, const char *repo, const char *key)
 
 int index_repo_tags(index_db *ix, const char *repo, index_kv_cb cb, void *ctx)
 {
-    sqlite3_stmt *st = by_name(ix, ST_RTAGS, repo);
+    sqldb_stmt *st = by_name(ix, ST_RTAGS, repo);
     int err;
     while ((err = index_step_row(st)) == REG_OK) {
-        if ((err = cb(ctx, (const char *)sqlite3_column_text(st, 0),
-                      (const char *)sqlite3_column_text(st, 1))) < 0) {
+        if ((err = cb(ctx, sqldb_column_text(st, 0), sqldb_column_text(st, 1))) < 0) {
             index_done(st);
             return err;
         }

@@ -23,8 +23,9 @@ typedef struct repo_info {
 
 /* REG_ECONFLICT if it exists already. */
 int index_repo_create(index_db *ix, const char *name, const char *mutability);
-/* Remove a repository with its tags, manifests and blob links (files go with gc).
- * REG_ECONFLICT when it still has images and !force; REG_ENOTFOUND when absent. */
+/* Remove a repository with its tags, manifests and blob links (files go with gc), in a write
+ * transaction of its own (call it outside one). REG_ECONFLICT when it still has images and
+ * !force; REG_ENOTFOUND when absent. */
 int index_repo_delete(index_db *ix, const char *name, int force);
 
 typedef int (*index_repo_cb)(void *ctx, const repo_info *info);
