@@ -3,6 +3,8 @@
 Every suite (conformance/, tests/) gets the same `registry` (session-wide server) and
 `registry_factory` (a private server per test, for tests that restart or kill it).
 Set OCIREG_URL to run the suites against an already running server instead.
+`postgres` and `rgw` start the real engines of the scale-out tests (PostgreSQL, one-node Ceph
+with radosgw) once per session, only when a test asks for them (tests/engines.py).
 """
 import os
 
@@ -35,3 +37,35 @@ def registry_factory(tmp_path):
     yield make
     for server in started:
         server.stop()
+
+
+_engines = []
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    from tests.engines import Postgres
+    engine = Postgres(tmp_path_factory.mktemp("postgres"))
+    _engines.append(engine)
+    try:
+        yield engine.start()
+    finally:
+        engine.stop()
+
+
+@pytest.fixture(scope="session")
+def rgw(tmp_path_factory):
+    from tests.engines import CephRGW
+    engine = CephRGW(tmp_path_factory.mktemp("ceph"))
+    _engines.append(engine)
+    try:
+        yield engine.start()
+    finally:
+        engine.stop()
+
+
+def pytest_terminal_summary(terminalreporter):
+    for engine in _engines:
+        if engine.started_seconds is not None:
+            terminalreporter.write_line(f"{type(engine).__name__} started in "
+                                        f"{engine.started_seconds:.2f} s")

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
 
 import requests
 
@@ -89,6 +90,43 @@ class RegistryServer:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1])
         return None
+
+
+class ScaleOutCluster:
+    """ocireg instances sharing one S3 bucket (a new one on `rgw`) and one PostgreSQL database
+    (a new one on `postgres`), each with its own --data folder; plus the CLI on the same."""
+
+    def __init__(self, rgw, postgres, workdir):
+        tag = uuid.uuid4().hex[:12]
+        self.bucket = "ocireg-" + tag
+        rgw.make_bucket(self.bucket)
+        self.storage = f"s3://{self.bucket}?endpoint={rgw.endpoint}&region={rgw.region}"
+        self.index = postgres.new_database("scale_" + tag)
+        self.env = {"AWS_ACCESS_KEY_ID": rgw.access_key,
+                    "AWS_SECRET_ACCESS_KEY": rgw.secret_key}
+        self.workdir = workdir
+        self.servers = []
+
+    def where(self):
+        return ["--storage", self.storage, "--index", self.index]
+
+    def start_instance(self, extra_args=()):
+        n = len(self.servers)
+        server = RegistryServer(os.path.join(str(self.workdir), f"instance{n}"),
+                                self.where() + ["--access-log", "false"] + list(extra_args),
+                                env=self.env)
+        self.servers.append(server)
+        return server.start(timeout=30)
+
+    def cli(self, *args, timeout=120):
+        env = dict(os.environ, **self.env)
+        return subprocess.run([ocireg_binary(), *args, "--data",
+                               os.path.join(str(self.workdir), "cli")] + self.where(),
+                              capture_output=True, text=True, env=env, timeout=timeout)
+
+    def stop(self):
+        for s in self.servers:
+            s.stop()
 
 
 class ExternalRegistry:

@@ -2,6 +2,7 @@
  * HMAC-SHA256 key chain as AWS documents them and the aws-sig-v4-test-suite pins them down. */
 #include "auth/sigv4.h"
 #include "storage/buf.h"
+#include "storage/digest.h"
 #include "storage/reg_error.h"
 
 #include <openssl/crypto.h>
@@ -88,16 +89,6 @@ static int is_lower_hex(const char *s, size_t len)
         if (!is_digit(s[i]) && !(s[i] >= 'a' && s[i] <= 'f'))
             return 0;
     return 1;
-}
-
-static void to_hex(char *out, const unsigned char *in, size_t len)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * len] = '\0';
 }
 
 /* ---- the canonical request ---- */
@@ -511,7 +502,7 @@ static int string_to_sign(char *out, size_t size, const char *creq, const char *
     char hash[65];
     if (EVP_Digest(creq, strlen(creq), md, &md_len, EVP_sha256(), NULL) != 1 || md_len != 32)
         return REG_ERROR;
-    to_hex(hash, md, 32);
+    hex_encode(hash, md, 32);
     int n = snprintf(out, size, ALGORITHM "\n%s\n%s/%s/%s/" TERMINATOR "\n%s", amz_date, c->date,
                      c->region, c->service, hash);
     return n > 0 && (size_t)n < size ? REG_OK : REG_EINVALID;
@@ -531,7 +522,7 @@ int sigv4_sign(char *out_hex, const sigv4_request *req, const sigv4_credential *
         (err = signing_key(key, secret, cred)) < 0 ||
         (err = hmac_sha256(mac, key, sizeof(key), sts)) < 0)
         goto done;
-    to_hex(out_hex, mac, sizeof(mac));
+    hex_encode(out_hex, mac, sizeof(mac));
 done:
     OPENSSL_cleanse(key, sizeof(key));
     free(creq);

@@ -60,10 +60,11 @@ class Server:
         self.logpath = os.path.join(self.dir, "server.log")
         self.cpu_by_scenario = {}
 
-    def start(self, argv):
+    def start(self, argv, env=None):
         self.logf = open(self.logpath, "wb")
         self.proc = subprocess.Popen(argv, stdout=self.logf, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, cwd=self.dir)
+                                     stdin=subprocess.DEVNULL, cwd=self.dir,
+                                     env=env)
         deadline = time.time() + 20
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -116,18 +117,44 @@ class Ocireg(Server):
     ready_path = "/v2/"
     stop_signal = signal.SIGTERM
 
-    def launch(self, binary):
+    def launch(self, binary, s3=None):
         self.binary = binary
+        extra, env = [], None
+        if s3:
+            extra = ["--storage", f"s3://{s3.ocireg_bucket}?endpoint={s3.rgw.endpoint}"
+                                  f"&region={s3.rgw.region}", "--index", s3.pg_url]
+            env = dict(os.environ, AWS_ACCESS_KEY_ID=s3.rgw.access_key,
+                       AWS_SECRET_ACCESS_KEY=s3.rgw.secret_key)
         self.start([binary, "serve", "--listen", f"127.0.0.1:{self.port}",
-                    "--data", os.path.join(self.dir, "data"), "--access-log", "false"])
+                    "--data", os.path.join(self.dir, "data"), "--access-log", "false"] + extra,
+                   env)
 
 
 class Distribution(Server):
     ready_path = "/v2/"
     stop_signal = signal.SIGTERM
 
-    def launch(self):
+    def launch(self, s3=None):
         conf = os.path.join(self.dir, "config.yml")
+        if s3:
+            # The s3 driver with regionendpoint (path-style requests); layers are streamed
+            # through the registry, as ocireg does without --blob-redirect.
+            driver = f"""  s3:
+    accesskey: {s3.rgw.access_key}
+    secretkey: {s3.rgw.secret_key}
+    region: us-east-1
+    regionendpoint: {s3.rgw.endpoint}
+    bucket: {s3.dist_bucket}
+    secure: false
+    v4auth: true
+    rootdirectory: /
+  redirect:
+    disable: true
+"""
+        else:
+            driver = f"""  filesystem:
+    rootdirectory: {os.path.join(self.dir, 'data')}
+"""
         with open(conf, "w") as f:
             f.write(f"""version: 0.1
 log:
@@ -135,16 +162,55 @@ log:
   accesslog:
     disabled: true
 storage:
-  filesystem:
-    rootdirectory: {os.path.join(self.dir, 'data')}
-  delete:
+{driver}  delete:
     enabled: true
   cache:
     blobdescriptor: inmemory
 http:
   addr: 127.0.0.1:{self.port}
 """)
-        self.start(["docker-registry", "serve", conf])
+        # The AWS SDK refuses to start when AWS_CA_BUNDLE is set and the endpoint is plain http.
+        env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"} if s3 else None
+        self.start(["docker-registry", "serve", conf], env)
+
+
+class S3Engines:
+    """--s3: PostgreSQL and a one-node Ceph radosgw from tests/engines.py, one bucket for each
+    registry, in the benchmark's temp folder; stopped by PID at the end."""
+
+    def __init__(self, workdir, memstore_bytes):
+        sys.path.insert(0, ROOT)
+        from tests.engines import CephRGW, Postgres
+        self.pg = Postgres(os.path.join(workdir, "postgres"))
+        self.rgw = CephRGW(os.path.join(workdir, "ceph"), memstore_bytes=memstore_bytes)
+        os.makedirs(self.pg.workdir, exist_ok=True)
+        os.makedirs(self.rgw.workdir, exist_ok=True)
+
+    def start(self):
+        self.pg.start()
+        self.rgw.start()
+        self.pg_url = self.pg.new_database("ocireg_bench")
+        self.ocireg_bucket, self.dist_bucket = "ocireg-bench", "distribution-bench"
+        self.rgw.make_bucket(self.ocireg_bucket)
+        self.rgw.make_bucket(self.dist_bucket)
+        return self
+
+    def stop(self):
+        self.rgw.stop()
+        self.pg.stop()
+
+    def rss_mib(self):
+        """Resident memory of the Ceph daemons (they hold the data in RAM)."""
+        total = 0
+        for pid in self.rgw.pids:
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmRSS:"):
+                            total += int(line.split()[1])
+            except OSError:
+                pass
+        return total / 1024.0
 
 
 class Nginx(Server):
@@ -260,9 +326,12 @@ class Bench:
         self.args = args
         self.quick = args.quick
         self.reps = args.reps or (2 if self.quick else 5)
-        self.big = (64 if self.quick else 512) * MiB
+        self.big = (64 if self.quick or args.s3 else 512) * MiB
+        if args.big_mib:
+            self.big = args.big_mib * MiB
         self.wrk_secs = int(args.duration or (2 if self.quick else 4))
-        self.small_images = args.images or (200 if self.quick else 500)
+        # distribution's s3 driver manages about one small image a second on radosgw
+        self.small_images = args.images or (30 if args.s3 else 200 if self.quick else 500)
         self.pull_total_1 = (3 if self.quick else 6) * self.big  # 1 client: bytes per run
         self.pull_per_client_8 = 2 if self.quick else 1          # 8 clients: downloads each
         self.results = {}  # (scenario, target) -> list of dicts
@@ -367,8 +436,13 @@ class Bench:
         self.nginx = Nginx("nginx", self.workdir)
         for s in (self.oci, self.dist, self.nginx):
             self.servers.append(s)
-        self.oci.launch(self.args.ocireg)
-        self.dist.launch()
+        self.s3 = None
+        if self.args.s3:
+            self.s3 = S3Engines(self.workdir, memstore_bytes=(self.big // MiB * 40 + 2048) * MiB)
+            self.s3.start()
+            log(f"S3 (radosgw) {self.s3.rgw.endpoint}, PostgreSQL {self.s3.pg_url}")
+        self.oci.launch(self.args.ocireg, self.s3)
+        self.dist.launch(self.s3)
         self.nginx.launch()
         time.sleep(0.5)
         self.rss_start = {s.name: s.status("VmRSS") for s in (self.oci, self.dist)}
@@ -380,6 +454,8 @@ class Bench:
                 s.stop()
             except Exception as e:  # keep stopping the others
                 log(f"stopping {s.name}: {e}")
+        if getattr(self, "s3", None):
+            self.s3.stop()
 
     def seed(self):
         t0 = time.time()
@@ -746,10 +822,21 @@ class Bench:
 
     def write(self, env, logs, elapsed):
         mode = "quick" if self.quick else "full"
+        flags = (" --quick" if self.quick else "") + (" --s3" if self.args.s3 else "")
         lines = [
-            "# ocireg benchmark results",
+            "# ocireg benchmark results" + (" on S3 (Ceph radosgw) + PostgreSQL"
+                                            if self.args.s3 else ""),
             "",
-            f"Produced by `bench/run.sh{' --quick' if self.quick else ''}` ({mode} mode, "
+        ] + ([
+            "Both registries keep their blobs in one local radosgw (Ceph 16.2, one OSD on "
+            "memstore, started by tests/engines.py): ocireg with `--storage s3://...` and its "
+            "index in PostgreSQL 15 (`--index postgres://...`), distribution 2.8.2 with its `s3` "
+            "storage driver (`regionendpoint`, redirects off, so both stream layers). nginx "
+            "serves the same file from local disk as the ceiling. RSS rows are the registry "
+            "processes only (the Ceph daemons and PostgreSQL are shared and not counted).",
+            "",
+        ] if self.args.s3 else []) + [
+            f"Produced by `bench/run.sh{flags}` ({mode} mode, "
             f"{elapsed / 60:.1f} min). Figures are medians of {self.reps} interleaved repetitions; "
             "ratios are ocireg ÷ distribution (and ocireg ÷ nginx for the ceilings) from the same "
             "run. See bench/README.md for what each scenario does. The machine is shared with "
@@ -829,7 +916,12 @@ def main():
     ap.add_argument("--loadgen", required=True)
     ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
     ap.add_argument("--keep", action="store_true", help="keep the temp folder (data and logs)")
+    ap.add_argument("--s3", action="store_true",
+                    help="both registries on one radosgw (S3), ocireg's index in PostgreSQL")
+    ap.add_argument("--big-mib", type=int, default=0, help="size of the big blob in MiB")
     args = ap.parse_args()
+    if args.s3 and args.out == os.path.join(HERE, "RESULTS.md"):
+        args.out = os.path.join(HERE, "RESULTS-s3.md")
 
     t0 = time.time()
     b = Bench(args)

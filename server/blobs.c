@@ -3,10 +3,91 @@
 #include "server/handlers.h"
 #include "server/log.h"
 #include "server/range.h"
+#include "storage/blobstore_s3.h"
 #include "storage/reg_error.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* ---- blobs in S3: streamed through in windows, or a redirect to a presigned URL ---- */
+
+#define WINDOW (4u << 20)
+#define PRESIGN_SECONDS 1200
+
+typedef struct s3_stream {
+    blobstore_s3 *b;
+    digest d;
+    uint64_t start, end; /* bytes [start, end) of the blob are sent */
+    uint64_t base;       /* blob offset of buf[0] */
+    size_t len;          /* valid bytes in buf */
+    char buf[];          /* WINDOW bytes */
+} s3_stream;
+
+static int fill_window(void *ctx, const void *data, size_t len)
+{
+    s3_stream *st = ctx;
+    if (len > WINDOW - st->len)
+        return REG_ERROR;
+    memcpy(st->buf + st->len, data, len);
+    st->len += len;
+    return 0;
+}
+
+/* MHD asks for the body from response position pos: refill the window when it is used up. */
+static ssize_t read_s3(void *cls, uint64_t pos, char *out, size_t max)
+{
+    s3_stream *st = cls;
+    uint64_t at = st->start + pos;
+    if (at >= st->end)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (at < st->base || at >= st->base + st->len) {
+        uint64_t want = st->end - at < WINDOW ? st->end - at : WINDOW;
+        st->base = at;
+        st->len = 0;
+        if (bs3_read(st->b, &st->d, at, want, fill_window, st) < 0 || st->len == 0) {
+            log_msg(LOG_ERROR, "blob %s: S3 read at %llu failed: %s", st->d.str,
+                    (unsigned long long)at, s3_last_error());
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+    }
+    size_t n = (size_t)(st->base + st->len - at);
+    n = n < max ? n : max;
+    memcpy(out, st->buf + (at - st->base), n);
+    return (ssize_t)n;
+}
+
+static struct MHD_Response *response_from_s3(blobstore_s3 *b, const digest *d,
+                                             const byte_range *range)
+{
+    s3_stream *st = malloc(sizeof(*st) + WINDOW);
+    if (!st)
+        return NULL;
+    memset(st, 0, sizeof(*st));
+    st->b = b;
+    st->d = *d;
+    st->start = range->start;
+    st->end = range->start + range->length;
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(range->length, 256 * 1024, read_s3, st, free);
+    if (!r)
+        free(st);
+    return r;
+}
+
+/* ECR's way: the client fetches the layer from the object store itself. */
+static int redirect_to_s3(request *req, blobstore_s3 *b, const digest *d)
+{
+    char *url = NULL;
+    if (bs3_presign(&url, b, d, PRESIGN_SECONDS) < 0)
+        return REG_ERROR;
+    struct MHD_Response *r = response_empty();
+    response_header(r, MHD_HTTP_HEADER_LOCATION, arena_strdup(&req->mem, url));
+    response_header(r, "Docker-Content-Digest", d->str);
+    free(url);
+    request_send(req, 307, r);
+    return REG_OK;
+}
 
 static void add_blob_headers(request *req, struct MHD_Response *r, const digest *d)
 {
@@ -62,8 +143,17 @@ void handle_blob_get(request *req)
     if (range_or_reply(&range, &status, req, size) < 0)
         return;
     struct MHD_Response *r;
+    blobstore_s3 *remote = blobstore_remote(req->srv->st->blobs);
     if (request_is(req, "HEAD")) {
         r = response_sized_nobody(size);
+    } else if (remote && req->srv->cfg.blob_redirect && redirect_to_s3(req, remote, &d) == REG_OK) {
+        return;
+    } else if (remote) {
+        if (!(r = response_from_s3(remote, &d, &range))) {
+            reply_error(req, 500, "UNKNOWN", "out of memory");
+            return;
+        }
+        req->bytes_out = range.length;
     } else {
         err = blobstore_open_blob(&fd, &file_size, req->srv->st->blobs, &d);
         if (err < 0 || file_size != size) {

@@ -107,8 +107,9 @@ static int run_gc(const cli_args *a, gc_options *opt, int json)
     gc_report rep;
     json_t *expired = json ? json_array() : NULL;
     int rc = 1;
-    if (store_open(&st, a->data_dir) < 0 || index_open(&ix, st->db_path) < 0) {
-        fprintf(stderr, "ocireg: cannot open the data folder %s\n", a->data_dir);
+    store_location loc = cli_location(a);
+    if (cli_open_store(&st, &loc) < 0 || index_open(&ix, st->db_path) < 0) {
+        fprintf(stderr, "ocireg: cannot open the index %s\n", st ? st->db_label : a->data_dir);
         goto done;
     }
     opt->expired = show_expired;
@@ -252,7 +253,7 @@ int cli_repo_main(int argc, char **argv)
         fprintf(stderr, "%s", repo_usage);
         return 2;
     }
-    index_db *ix = cli_open_index(a.data_dir);
+    index_db *ix = cli_open_index(&a);
     if (!ix)
         return 1;
     rc = repo_verb(ix, &a, verb);
@@ -304,7 +305,7 @@ int cli_image_main(int argc, char **argv)
         fprintf(stderr, "%s", image_usage);
         return 2;
     }
-    index_db *ix = cli_open_index(a.data_dir);
+    index_db *ix = cli_open_index(&a);
     if (!ix)
         return 1;
     json_t *list = cli_opt(&a, "json") ? json_array() : NULL;
@@ -388,7 +389,7 @@ int cli_lifecycle_main(int argc, char **argv)
         gc_options opt = {.dry_run = 1, .lifecycle = 1, .only_repo = a.pos[1]};
         return run_gc(&a, &opt, cli_opt(&a, "json") != NULL);
     }
-    index_db *ix = cli_open_index(a.data_dir);
+    index_db *ix = cli_open_index(&a);
     char *text = NULL;
     int err = REG_OK;
     if (!ix)
@@ -461,8 +462,9 @@ int cli_fsck_main(int argc, char **argv)
                         .ctx = problems,
                         .progress = !json && isatty(STDERR_FILENO) ? fsck_progress : NULL};
     rc = 2;
-    if (store_open(&st, a.data_dir) < 0 || index_open(&ix, st->db_path) < 0) {
-        fprintf(stderr, "ocireg: cannot open the data folder %s\n", a.data_dir);
+    store_location loc = cli_location(&a);
+    if (cli_open_store(&st, &loc) < 0 || index_open(&ix, st->db_path) < 0) {
+        fprintf(stderr, "ocireg: cannot open the index %s\n", st ? st->db_label : a.data_dir);
     } else if (fsck_run(&rep, st, ix, &opt) < 0) {
         fprintf(stderr, "ocireg fsck: could not finish: %s\n", index_errmsg(ix));
     } else {

@@ -1,5 +1,7 @@
 /* cli_args.c - shared argument parsing of the admin subcommands (see cli_args.h). */
 #include "server/cli_args.h"
+#include "auth/keyshare.h"
+#include "storage/reg_error.h"
 #include "storage/store.h"
 
 #include <stdio.h>
@@ -28,6 +30,8 @@ int cli_parse(cli_args *a, int argc, char **argv, const char *const *bools,
 {
     memset(a, 0, sizeof(*a));
     a->data_dir = getenv("OCIREG_DATA") ? getenv("OCIREG_DATA") : "./data";
+    a->storage = getenv("OCIREG_STORAGE");
+    a->index = getenv("OCIREG_INDEX");
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         const char *eq = strchr(arg, '=');
@@ -48,13 +52,18 @@ int cli_parse(cli_args *a, int argc, char **argv, const char *const *bools,
         memcpy(name, arg + 2, n);
         name[n] = '\0';
         const char *value = eq ? eq + 1 : NULL;
-        if (!strcmp(name, "data") || listed(valued, name)) {
+        int where = !strcmp(name, "data") || !strcmp(name, "storage") || !strcmp(name, "index");
+        if (where || listed(valued, name)) {
             if (!value && i + 1 < argc)
                 value = argv[++i];
             if (!value)
                 goto bad;
             if (!strcmp(name, "data"))
                 a->data_dir = value;
+            else if (!strcmp(name, "storage"))
+                a->storage = value;
+            else if (!strcmp(name, "index"))
+                a->index = value;
             else if (add_option(a, arg + 2, value) < 0)
                 goto bad;
         } else if (listed(bools, name) && !value) {
@@ -80,12 +89,38 @@ const char *cli_opt(const cli_args *a, const char *name)
     return NULL;
 }
 
-index_db *cli_open_index(const char *data_dir)
+store_location cli_location(const cli_args *a)
+{
+    store_location loc = {.data_dir = a->data_dir, .storage = a->storage, .index = a->index};
+    return loc;
+}
+
+int cli_open_store(store **out, const store_location *loc)
+{
+    char err[512];
+    int rc = store_open(out, loc, err, sizeof(err));
+    if (rc < 0)
+        fprintf(stderr, "ocireg: cannot open the data folder %s: %s\n", loc->data_dir, err);
+    return rc;
+}
+
+index_db *cli_open_index(const cli_args *a)
 {
     store *st = NULL;
     index_db *ix = NULL;
-    if (store_open(&st, data_dir) < 0 || index_open(&ix, st->db_path) < 0)
-        fprintf(stderr, "ocireg: cannot open the data folder %s\n", data_dir);
+    store_location loc = cli_location(a);
+    char why[512];
+    if (cli_open_store(&st, &loc) == REG_OK && index_open(&ix, st->db_path) < 0) {
+        fprintf(stderr, "ocireg: cannot open the index %s: %s\n", st->db_label, index_errmsg(ix));
+        index_close(ix);
+        ix = NULL;
+    }
+    /* Commands that seal secrets or rotate keys need the keys every instance uses. */
+    if (ix && index_is_shared(st->db_path) && keys_share(ix, a->data_dir, why, sizeof(why)) < 0) {
+        fprintf(stderr, "ocireg: %s\n", why);
+        index_close(ix);
+        ix = NULL;
+    }
     store_close(st);
     return ix;
 }

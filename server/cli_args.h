@@ -1,15 +1,18 @@
 /* cli_args.h - argument parsing shared by the admin subcommands: positional words, --data
- * (default $OCIREG_DATA or ./data), boolean flags and flags with a value, --help. */
+ * (default $OCIREG_DATA or ./data), --storage and --index, boolean flags and flags with a value, --help. */
 #ifndef OCIREG_CLI_ARGS_H
 #define OCIREG_CLI_ARGS_H
 
 #include "storage/index.h"
+#include "storage/store.h"
 
 #define CLI_MAX_POSITIONAL 4
 #define CLI_MAX_OPTIONS 8
 
 typedef struct cli_args {
     const char *data_dir;
+    const char *storage; /* --storage / $OCIREG_STORAGE, NULL = DATA/blobs */
+    const char *index;   /* --index / $OCIREG_INDEX, NULL = DATA/meta.db */
     const char *pos[CLI_MAX_POSITIONAL];
     int npos;
     const char *names[CLI_MAX_OPTIONS];  /* options seen, without "--" */
@@ -25,9 +28,15 @@ int cli_parse(cli_args *a, int argc, char **argv, const char *const *bools,
 /* The option's value, or NULL when it was not given. */
 const char *cli_opt(const cli_args *a, const char *name);
 
-/* Open the data folder's index (creating the folder layout if it is new); NULL after an
+/* The store named by --data, --storage and --index. */
+store_location cli_location(const cli_args *a);
+
+/* Open the store, printing why not; REG_OK or an error. */
+int cli_open_store(store **out, const store_location *loc);
+
+/* Open the registry's index (creating the folder layout if it is new); NULL after an
  * error message. */
-index_db *cli_open_index(const char *data_dir);
+index_db *cli_open_index(const cli_args *a);
 
 
 #endif

@@ -141,7 +141,7 @@ int cli_user_main(int argc, char **argv)
         return rc < 0 ? 2 : 0;
     const char *verb = a.npos > 0 ? a.pos[0] : "";
     if (!strcmp(verb, "key")) {
-        index_db *ix = cli_open_index(a.data_dir);
+        index_db *ix = cli_open_index(&a);
         if (!ix)
             return 1;
         rc = user_key(ix, &a);
@@ -161,7 +161,7 @@ int cli_user_main(int argc, char **argv)
         fprintf(stderr, "ocireg: give the password on standard input with --password-stdin\n");
         return 2;
     }
-    index_db *ix = cli_open_index(a.data_dir);
+    index_db *ix = cli_open_index(&a);
     user_record existing;
     if (!ix)
         return 1;
@@ -240,7 +240,7 @@ static int run_grant(int argc, char **argv, int revoke)
         return rc < 0 ? 2 : 0;
     if ((rc = grant_target(&actions, &a, !revoke)) != 0)
         return rc;
-    index_db *ix = cli_open_index(a.data_dir);
+    index_db *ix = cli_open_index(&a);
     if (!ix)
         return 1;
     int err = revoke ? index_grant_remove(ix, a.pos[0], a.pos[1], actions)
@@ -271,7 +271,7 @@ int cli_revoke_main(int argc, char **argv)
         int rc = parse_args(&a, argc, argv, grant_usage);
         if (rc != 0 || a.npos != 0)
             return rc < 0 || a.npos ? 2 : 0;
-        index_db *ix = cli_open_index(a.data_dir);
+        index_db *ix = cli_open_index(&a);
         if (!ix)
             return 1;
         rc = index_grants(ix, NULL, print_grant, NULL) < 0;
@@ -282,8 +282,9 @@ int cli_revoke_main(int argc, char **argv)
 }
 
 static const char key_usage[] =
-    "Usage: ocireg key rotate [--data DIR]\n\n"
-    "Create a new token signing key. A server uses it for new tokens after a restart; tokens\n"
+    "Usage: ocireg key rotate [--data DIR] [--index postgres://URI]\n\n"
+    "Create a new token signing key (with a shared index, for every instance). A server uses\n"
+    "it for new tokens after a restart; tokens\n"
     "signed by older keys stay valid until they expire. Remove an old keys/*.pem file once\n"
     "no token it signed can still be valid.\n";
 
@@ -301,6 +302,12 @@ int cli_key_main(int argc, char **argv)
     if (keyring_rotate(a.data_dir, path, sizeof(path)) < 0) {
         fprintf(stderr, "ocireg: could not write a new key under %s/keys\n", a.data_dir);
         return 1;
+    }
+    if (a.index && index_is_shared(a.index)) {
+        index_db *ix = cli_open_index(&a); /* offers the new key to every instance */
+        if (!ix)
+            return 1;
+        index_close(ix);
     }
     printf("%s\n", path);
     return 0;

@@ -41,6 +41,7 @@ typedef struct xfer_args {
     const char *pos[MAX_REFS];
     int npos;
     const char *output, *level, *threads, *repo, *repo_prefix;
+    const char *storage, *index; /* refused: these commands work on the embedded store */
     int data_given;
 } xfer_args;
 
@@ -58,6 +59,10 @@ static const char **option_slot(xfer_args *a, const char *name)
         return &a->repo_prefix;
     if (!strcmp(name, "data"))
         return &a->data_dir;
+    if (!strcmp(name, "storage"))
+        return &a->storage;
+    if (!strcmp(name, "index"))
+        return &a->index;
     return NULL;
 }
 
@@ -66,7 +71,7 @@ static int accepted(const char *const *names, const char *name)
     for (; *names; names++)
         if (!strcmp(*names, name))
             return 1;
-    return !strcmp(name, "data");
+    return !strcmp(name, "data") || !strcmp(name, "storage") || !strcmp(name, "index");
 }
 
 /* `--name VALUE`, `--name=VALUE` (`-o` is `--output`) and positional words. Returns 0, 1
@@ -76,6 +81,8 @@ static int parse_args(xfer_args *a, int argc, char **argv, const char *const *na
 {
     memset(a, 0, sizeof(*a));
     a->data_dir = getenv("OCIREG_DATA") ? getenv("OCIREG_DATA") : "./data";
+    a->storage = getenv("OCIREG_STORAGE");
+    a->index = getenv("OCIREG_INDEX");
     for (int i = 1; i < argc; i++) {
         char name[32];
         const char *arg = argv[i], *value = NULL;
@@ -109,6 +116,12 @@ static int parse_args(xfer_args *a, int argc, char **argv, const char *const *na
         continue;
     bad:
         fprintf(stderr, "ocireg: unexpected argument \"%s\"\n\n%s", arg, usage);
+        return -1;
+    }
+    if ((a->storage && a->storage[0]) || (a->index && a->index[0])) {
+        fprintf(stderr, "ocireg: export, import, backup and restore work on the embedded store "
+                        "(a data folder) only; for S3 + PostgreSQL use pg_dump and the object "
+                        "store's replication (docs/OPERATIONS.md)\n");
         return -1;
     }
     return 0;
@@ -209,9 +222,12 @@ static void end_progress(progress *p)
 
 static int open_store(store **st, index_db **ix, const char *data_dir)
 {
-    if (store_open(st, data_dir) == REG_OK && index_open(ix, (*st)->db_path) == REG_OK)
+    char err[512];
+    store_location loc = {.data_dir = data_dir};
+    if (store_open(st, &loc, err, sizeof(err)) == REG_OK &&
+        index_open(ix, (*st)->db_path) == REG_OK)
         return 0;
-    fprintf(stderr, "ocireg: cannot open the data folder %s\n", data_dir);
+    fprintf(stderr, "ocireg: cannot open the data folder %s: %s\n", data_dir, err);
     return -1;
 }
 

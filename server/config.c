@@ -83,6 +83,17 @@ static int set_option(config *c, const char *name, const char *value, char *err,
         if (!value[0] || strlen(value) >= sizeof(c->data_dir))
             return bad(err, errlen, "data: invalid folder \"%s\"", value);
         snprintf(c->data_dir, sizeof(c->data_dir), "%s", value);
+    } else if (!strcmp(name, "storage")) {
+        if (strlen(value) >= sizeof(c->storage) || (value[0] && strncmp(value, "s3://", 5) != 0))
+            return bad(err, errlen, "storage: expected s3://BUCKET?endpoint=URL&region=R, got \"%s\"",
+                       value);
+        snprintf(c->storage, sizeof(c->storage), "%s", value);
+    } else if (!strcmp(name, "index")) {
+        if (strlen(value) >= sizeof(c->index))
+            return bad(err, errlen, "index: too long");
+        snprintf(c->index, sizeof(c->index), "%s", value);
+    } else if (!strcmp(name, "blob-redirect")) {
+        ok = parse_bool(&c->blob_redirect, value);
     } else if (!strcmp(name, "threads")) {
         ok = parse_int(&c->threads, value, 0, 256);
     } else if (!strcmp(name, "access-log")) {
@@ -135,7 +146,8 @@ static const char *const setting_names[] = {
     "listen",        "data",          "threads",          "access-log",   "log-level",
     "connection-timeout", "max-connections", "upload-expiry", "auth",     "insecure-no-auth",
     "token-ttl",     "external-url",  "trusted-proxy",    "tls-cert",     "tls-key",
-    "create-on-push", "gc-interval"};
+    "create-on-push", "gc-interval",  "storage",          "index",
+    "blob-redirect"};
 #define SETTING_COUNT (sizeof(setting_names) / sizeof(setting_names[0]))
 
 static int load_file(config *c, const char *path, char *err, size_t errlen)
@@ -191,7 +203,12 @@ void config_print_serve_help(const char *prog)
            "Serve the OCI Distribution API from a data folder.\n\n"
            "Options (each also OCIREG_<NAME> in the environment, or \"name\" in --config):\n"
            "  --listen HOST:PORT          address to listen on (default 127.0.0.1:5000)\n"
-           "  --data DIR                  data folder: blobs, uploads, meta.db (default ./data)\n"
+           "  --data DIR                  data folder: blobs, uploads, meta.db, keys (default ./data)\n"
+           "  --storage s3://BUCKET?endpoint=URL&region=R   keep blobs in S3-compatible storage\n"
+           "                              (credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)\n"
+           "  --index postgres://URI      keep the index in PostgreSQL (default DATA/meta.db)\n"
+           "  --blob-redirect[=BOOL]      with --storage s3://: answer blob GETs with a redirect\n"
+           "                              to a presigned S3 URL (default false: stream them)\n"
            "  --config FILE               JSON file of settings, e.g. {\"listen\": \"...\"}\n"
            "  --threads N                 server threads, 0 = automatic (default 0)\n"
            "  --access-log true|false     one JSON line per request on stdout (default true)\n"
@@ -226,7 +243,8 @@ int config_load_serve(config *c, int argc, char **argv, char *err, size_t errlen
         {"token-ttl", required_argument, 0, 0},       {"external-url", required_argument, 0, 0},
         {"trusted-proxy", required_argument, 0, 0},   {"tls-cert", required_argument, 0, 0},
         {"tls-key", required_argument, 0, 0},         {"create-on-push", required_argument, 0, 0},
-        {"gc-interval", required_argument, 0, 0},
+        {"gc-interval", required_argument, 0, 0},     {"storage", required_argument, 0, 0},
+        {"index", required_argument, 0, 0},           {"blob-redirect", optional_argument, 0, 0},
         {"config", required_argument, 0, 'c'},        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *file = getenv("OCIREG_CONFIG");

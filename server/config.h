@@ -9,6 +9,9 @@
 typedef struct config {
     char listen[288];        /* HOST:PORT */
     char data_dir[PATH_MAX];
+    char storage[1024];      /* "" = DATA/blobs; s3://BUCKET?endpoint=URL&region=R */
+    char index[1024];
+    int blob_redirect;       /* S3: answer blob GETs with a redirect to a presigned URL */        /* "" = DATA/meta.db; postgres://URI or a SQLite file */
     int threads;             /* server threads; 0 = automatic */
     int access_log;          /* 1: one JSON line per request on stdout */
     int log_level;           /* 0 error .. 3 debug */

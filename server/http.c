@@ -38,7 +38,8 @@ index_db *request_index(request *req)
     index_db *ix = pthread_getspecific(index_key);
     if (!ix) {
         if (index_open(&ix, req->srv->st->db_path) < 0) {
-            log_msg(LOG_ERROR, "cannot open the index %s", req->srv->st->db_path);
+            log_msg(LOG_ERROR, "cannot open the index %s: %s", req->srv->st->db_label,
+                    index_errmsg(NULL));
             return NULL;
         }
         pthread_setspecific(index_key, ix);

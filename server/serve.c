@@ -1,6 +1,7 @@
 /* serve.c - `ocireg serve` (see serve.h). */
 #include "server/serve.h"
 #include "auth/keys.h"
+#include "auth/keyshare.h"
 #include "auth/secretbox.h"
 #include "server/auth.h"
 #include "server/http.h"
@@ -25,17 +26,19 @@
 #define PULLS_FLUSH_SECONDS 30
 
 /* Refuse a data folder we cannot write with a clear message, before listening. */
-static int check_data_dir(const char *dir)
+static int check_data_dir(const store_location *loc)
 {
     index_db *ix = NULL;
     store *st = NULL;
-    if (store_open(&st, dir) < 0) {
-        fprintf(stderr, "ocireg: cannot use data folder %s: %s\n", dir, strerror(errno));
+    const char *dir = loc->data_dir;
+    char why[512];
+    if (store_open(&st, loc, why, sizeof(why)) < 0) {
+        fprintf(stderr, "ocireg: cannot use data folder %s: %s\n", dir, why);
         return REG_ERROR;
     }
     int err = index_open(&ix, st->db_path);
     if (err < 0)
-        fprintf(stderr, "ocireg: cannot open the index %s: %s\n", st->db_path, index_errmsg(ix));
+        fprintf(stderr, "ocireg: cannot open the index %s: %s\n", st->db_label, index_errmsg(ix));
     if (err == REG_OK && access(dir, W_OK) != 0) {
         fprintf(stderr, "ocireg: data folder %s is not writable\n", dir);
         err = REG_ERROR;
@@ -138,13 +141,20 @@ int serve_main(int argc, char **argv)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    if (check_data_dir(srv.cfg.data_dir) < 0)
+    store_location loc = {
+        .data_dir = srv.cfg.data_dir, .storage = srv.cfg.storage, .index = srv.cfg.index};
+    if (check_data_dir(&loc) < 0)
         return 1;
     index_db *ix = NULL;
     int rc_exit = 1;
-    if (store_open(&srv.st, srv.cfg.data_dir) < 0 || index_open(&ix, srv.st->db_path) < 0)
+    char why[512];
+    if (store_open(&srv.st, &loc, why, sizeof(why)) < 0 || index_open(&ix, srv.st->db_path) < 0)
         goto done;
     srv.st->create_on_push = srv.cfg.create_on_push;
+    if (index_is_shared(srv.st->db_path) && keys_share(ix, srv.cfg.data_dir, why, sizeof(why)) < 0) {
+        fprintf(stderr, "ocireg: %s\n", why);
+        goto done;
+    }
     if (keyring_load(&srv.keys, srv.cfg.data_dir) < 0) {
         fprintf(stderr, "ocireg: cannot load or create the token signing key in %s/keys\n",
                 srv.cfg.data_dir);

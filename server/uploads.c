@@ -83,7 +83,8 @@ static void finish_body(request *req, int commit)
                     "upload %s was taken over by another request", id);
         return;
     }
-    if (s->write_err == REG_OK)
+    /* A commit makes the bytes durable itself (a session on S3 need not store its tail). */
+    if (s->write_err == REG_OK && !commit)
         s->write_err = upload_flush(s->u);
     if (s->write_err < 0) {
         release_session(req);

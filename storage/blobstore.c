@@ -1,6 +1,7 @@
 /* blobstore.c - blob files on a local disk (see blobstore.h). Durability rule: a blob path
  * only ever appears by rename() of an fsync'd, verified spool file, followed by a folder fsync. */
 #include "storage/blobstore.h"
+#include "storage/blobstore_s3.h"
 #include "storage/fileio.h"
 #include "storage/reg_error.h"
 
@@ -18,6 +19,7 @@
 struct blobstore {
     char *root;        /* DATA */
     char *uploads_dir; /* DATA/uploads */
+    blobstore_s3 *remote; /* S3 storage: blobs are objects, not files under DATA/blobs */
 };
 
 static int make_dir(const char *path)
@@ -58,10 +60,63 @@ fail:
     return REG_ERROR;
 }
 
+int blobstore_open_at(blobstore **out, const char *data_dir, const char *storage, char *err,
+                      size_t errlen)
+{
+    if (!storage || !storage[0]) {
+        int rc = blobstore_open(out, data_dir);
+        if (rc < 0)
+            snprintf(err, errlen, "cannot make the folder layout: %s", strerror(errno));
+        return rc;
+    }
+    blobstore *bs = calloc(1, sizeof(*bs));
+    if (!bs || !(bs->root = strdup(data_dir)) ||
+        asprintf(&bs->uploads_dir, "%s/uploads", data_dir) < 0) {
+        if (bs)
+            bs->uploads_dir = NULL;
+        blobstore_close(bs);
+        snprintf(err, errlen, "out of memory");
+        return REG_ERROR;
+    }
+    int rc = make_dir(data_dir);
+    if (rc < 0)
+        snprintf(err, errlen, "cannot make %s: %s", data_dir, strerror(errno));
+    else
+        rc = bs3_open(&bs->remote, data_dir, storage, err, errlen);
+    if (rc < 0) {
+        blobstore_close(bs);
+        return rc;
+    }
+    *out = bs;
+    return REG_OK;
+}
+
+int blobstore_is_remote(const blobstore *bs)
+{
+    return bs->remote != NULL;
+}
+
+struct blobstore_s3 *blobstore_remote(blobstore *bs)
+{
+    return bs->remote;
+}
+
+int blobstore_put(blobstore *bs, const digest *d, const void *data, size_t len)
+{
+    char spool[PATH_MAX];
+    if (bs->remote)
+        return bs3_put(bs->remote, d, data, len);
+    int err = blobstore_spool(spool, bs, data, len);
+    if (err == REG_OK && (err = blobstore_commit_synced(bs, spool, d)) < 0)
+        unlink(spool);
+    return err;
+}
+
 void blobstore_close(blobstore *bs)
 {
     if (!bs)
         return;
+    bs3_close(bs->remote);
     free(bs->root);
     free(bs->uploads_dir);
     free(bs);
@@ -88,6 +143,8 @@ int blobstore_open_blob(int *fd_out, uint64_t *size_out, blobstore *bs, const di
 {
     char path[PATH_MAX];
     struct stat st;
+    if (bs->remote)
+        return bs3_open_blob(fd_out, size_out, bs->remote, d);
     blob_path(path, sizeof(path), bs, d);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -176,6 +233,8 @@ int blobstore_trash(blobstore *bs, const digest *d)
 
 int blobstore_quarantine(blobstore *bs, const digest *d)
 {
+    if (bs->remote)
+        return REG_EINVALID; /* fsck --repair on S3 reports, but does not move objects */
     return move_aside(bs, d, "quarantine");
 }
 
@@ -208,6 +267,8 @@ int blobstore_empty_trash(blobstore *bs)
 int blobstore_remove(blobstore *bs, const digest *d)
 {
     char path[PATH_MAX];
+    if (bs->remote)
+        return bs3_remove(bs->remote, d);
     blob_path(path, sizeof(path), bs, d);
     if (unlink(path) == 0)
         return REG_OK;
@@ -237,6 +298,8 @@ int blobstore_stat(uint64_t *size_out, int64_t *mtime_out, blobstore *bs, const 
 {
     char path[PATH_MAX];
     struct stat st;
+    if (bs->remote)
+        return bs3_stat(size_out, mtime_out, bs->remote, d);
     blob_path(path, sizeof(path), bs, d);
     if (stat(path, &st) < 0)
         return errno == ENOENT ? REG_ENOTFOUND : REG_ERROR;
@@ -249,6 +312,8 @@ int blobstore_walk(blobstore *bs, blobstore_walk_cb cb, void *ctx)
 {
     char dir[PATH_MAX];
     int err = REG_OK;
+    if (bs->remote)
+        return bs3_walk(bs->remote, cb, ctx);
     for (int alg = 0; alg < 2 && err == REG_OK; alg++)
         for (int i = 0; i < 256 && err == REG_OK; i++) {
             snprintf(dir, sizeof(dir), "%s/blobs/%s/%02x", bs->root, digest_alg_name(alg), i);

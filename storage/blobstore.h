@@ -13,11 +13,23 @@ typedef struct blobstore blobstore;
 
 /* Create the folder layout under data_dir if missing. */
 int blobstore_open(blobstore **out, const char *data_dir);
+/* Blobs in `storage` (s3://BUCKET?endpoint=URL&region=R) when it is set, else as above;
+ * err (errlen bytes) says why not. Local state (the read cache) still lives in data_dir. */
+int blobstore_open_at(blobstore **out, const char *data_dir, const char *storage, char *err,
+                      size_t errlen);
+/* Remote (S3) storage: the spool/rename/trash functions below are for local files only;
+ * blobs appear with blobstore_put or an S3 upload session and go with blobstore_remove. */
+int blobstore_is_remote(const blobstore *bs);
+struct blobstore_s3 *blobstore_remote(blobstore *bs);
+/* Store `len` bytes as blob d (its digest verified by the caller), durably. Remote storage
+ * calls this inside the index transaction that records the blob. */
+int blobstore_put(blobstore *bs, const digest *d, const void *data, size_t len);
 void blobstore_close(blobstore *bs);
 
 const char *blobstore_uploads_dir(const blobstore *bs);
 
-/* Open a blob for reading. REG_ENOTFOUND if the file is missing. Caller closes *fd_out. */
+/* Open a blob for reading. REG_ENOTFOUND if the file is missing. Caller closes *fd_out.
+ * Remote storage downloads it (digest checked) and keeps blobs up to 4 MiB in DATA/cache. */
 int blobstore_open_blob(int *fd_out, uint64_t *size_out, blobstore *bs, const digest *d);
 
 /* Make `spool_path` (fully written, its digest verified by the caller) the blob `d`:

@@ -82,15 +82,20 @@ int digester_update(digester *h, const void *data, size_t len)
     return EVP_DigestUpdate(h->ctx, data, len) == 1 ? REG_OK : REG_ERROR;
 }
 
-static void format_digest(digest *out, digest_alg alg, const unsigned char *md, unsigned n)
+void hex_encode(char *out, const unsigned char *in, size_t len)
 {
-    static const char hexchars[] = "0123456789abcdef";
-    size_t pos = (size_t)snprintf(out->str, sizeof(out->str), "%s:", algs[alg].name);
-    for (unsigned i = 0; i < n; i++) {
-        out->str[pos++] = hexchars[md[i] >> 4];
-        out->str[pos++] = hexchars[md[i] & 15];
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
     }
-    out->str[pos] = '\0';
+    out[2 * len] = '\0';
+}
+
+void digest_from_bytes(digest *out, digest_alg alg, const unsigned char *md, unsigned n)
+{
+    size_t pos = (size_t)snprintf(out->str, sizeof(out->str), "%s:", algs[alg].name);
+    hex_encode(out->str + pos, md, n);
     out->alg = alg;
 }
 
@@ -101,7 +106,7 @@ int digester_peek(digest *out, const digester *h)
     int err = REG_ERROR;
     EVP_MD_CTX *copy = EVP_MD_CTX_new();
     if (copy && EVP_MD_CTX_copy_ex(copy, h->ctx) == 1 && EVP_DigestFinal_ex(copy, md, &n) == 1) {
-        format_digest(out, h->alg, md, n);
+        digest_from_bytes(out, h->alg, md, n);
         err = REG_OK;
     }
     EVP_MD_CTX_free(copy);
@@ -122,7 +127,7 @@ int digest_buffer(digest *out, digest_alg alg, const void *data, size_t len)
     unsigned n = 0;
     if (EVP_Digest(data, len, md, &n, alg_md(alg), NULL) != 1)
         return REG_ERROR;
-    format_digest(out, alg, md, n);
+    digest_from_bytes(out, alg, md, n);
     return REG_OK;
 }
 

@@ -23,6 +23,11 @@ int digest_parse(digest *out, const char *text);
 const char *digest_hex(const digest *d);
 const char *digest_alg_name(digest_alg alg);
 
+/* Lower-case hex of len bytes into out (2 * len + 1 bytes). */
+void hex_encode(char *out, const unsigned char *in, size_t len);
+/* The digest whose raw hash is md (n bytes) in algorithm alg. */
+void digest_from_bytes(digest *out, digest_alg alg, const unsigned char *md, unsigned n);
+
 typedef struct digester digester;
 
 int digester_new(digester **out, digest_alg alg);

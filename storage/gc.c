@@ -3,6 +3,7 @@
  * dry run wraps everything in one transaction and rolls it back, so it reports exactly what a
  * real run would delete. */
 #include "storage/gc.h"
+#include "storage/blobstore_s3.h"
 #include "storage/index_fsck.h"
 #include "storage/index_repos.h"
 #include "storage/strmap.h"
@@ -277,6 +278,28 @@ static int delete_untagged(gc_ctx *c)
     return REG_OK;
 }
 
+/* S3: objects whose rows the last batch removed go now, in a second transaction that
+ * checks again that no row came back: a push links a blob under the same write lock, so an
+ * object is never deleted while a row points at it. An interrupted gc leaves objects behind,
+ * which a later orphan pass removes. */
+static int remove_objects(gc_ctx *c, gc_blob *batch, size_t n)
+{
+    digest *gone = malloc(n * sizeof(*gone));
+    size_t k = 0;
+    int known = 0, err = gone ? index_begin(c->ix) : REG_ERROR;
+    for (size_t i = 0; err == REG_OK && i < n; i++)
+        if ((err = index_gc_blob_known(&known, c->ix, batch[i].dg.str)) == REG_OK && !known)
+            gone[k++] = batch[i].dg;
+    if (err == REG_OK && k)
+        err = bs3_remove_many(blobstore_remote(c->st->blobs), gone, k);
+    if (err == REG_OK)
+        err = index_commit(c->ix);
+    if (err < 0)
+        index_rollback(c->ix);
+    free(gone);
+    return err;
+}
+
 /* One batch of blobs: rows out and files into the trash under one transaction; the trash is
  * emptied only after the commit, and restored if it fails. */
 static int sweep_batch(gc_ctx *c, char *after, size_t *n_out)
@@ -290,7 +313,7 @@ static int sweep_batch(gc_ctx *c, char *after, size_t *n_out)
     err = index_gc_unreferenced_blobs(batch, SWEEP_BATCH, &n, c->ix, c->cutoff, after);
     for (size_t i = 0; err == REG_OK && i < n; i++) {
         err = index_gc_delete_blob(c->ix, batch[i].dg.str);
-        if (err == REG_OK && !c->opt->dry_run) {
+        if (err == REG_OK && !c->opt->dry_run && !blobstore_is_remote(c->st->blobs)) {
             int t = blobstore_trash(c->st->blobs, &batch[i].dg);
             trashed[i] = t == REG_OK;
             err = t == REG_ENOTFOUND ? REG_OK : t;
@@ -306,6 +329,8 @@ static int sweep_batch(gc_ctx *c, char *after, size_t *n_out)
         c->rep->totals.blobs_deleted++;
         c->rep->totals.bytes_freed += batch[i].size;
     }
+    if (n && !c->opt->dry_run && blobstore_is_remote(c->st->blobs))
+        err = remove_objects(c, batch, n);
     if (n)
         snprintf(after, DIGEST_MAX, "%s", batch[n - 1].dg.str);
     *n_out = n;
@@ -326,7 +351,7 @@ static int sweep_blobs(gc_ctx *c)
         progress(c, "blobs", c->rep->totals.blobs_deleted);
     } while (n == SWEEP_BATCH);
     /* The rows are gone and committed: the files can go, in one pass at the end. */
-    if (!c->opt->dry_run)
+    if (!c->opt->dry_run && !blobstore_is_remote(c->st->blobs))
         blobstore_empty_trash(c->st->blobs);
     return REG_OK;
 }
@@ -392,6 +417,11 @@ static int expire_uploads(gc_ctx *c)
     char path[4096 + 256 + 2];
     struct stat st;
     const char *dir = blobstore_uploads_dir(c->st->blobs);
+    if (blobstore_is_remote(c->st->blobs)) {
+        if (!c->opt->dry_run)
+            c->rep->totals.uploads_deleted += upload_expire(c->st->uploads, c->opt->upload_expiry);
+        return REG_OK;
+    }
     DIR *d = opendir(dir);
     if (!d)
         return REG_ERROR;

@@ -9,6 +9,7 @@
  * empty "Name:" header to suppress one of curl's, because curl signs that too. */
 #include "storage/s3.h"
 #include "storage/buf.h"
+#include "storage/digest.h"
 #include "storage/reg_error.h"
 
 #include <curl/curl.h>
@@ -77,23 +78,13 @@ static int hex_value(char c)
     return -1;
 }
 
-static void to_hex(char *out, const unsigned char *in, size_t len)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < len; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * len] = '\0';
-}
-
 static int sha256_hex(char out[65], const void *data, size_t len)
 {
     unsigned char md[32];
     unsigned int n = 0;
     if (EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32)
         return REG_ERROR;
-    to_hex(out, md, 32);
+    hex_encode(out, md, 32);
     return REG_OK;
 }
 
@@ -1342,7 +1333,7 @@ static int sign_canonical(char sig[65], const s3_client *c, const char *creq, co
              c->cfg.region, hash);
     if ((err = signing_key(key, c->cfg.secret_key, date, c->cfg.region)) == REG_OK &&
         (err = hmac_sha256(mac, key, sizeof(key), sts)) == REG_OK)
-        to_hex(sig, mac, sizeof(mac));
+        hex_encode(sig, mac, sizeof(mac));
     OPENSSL_cleanse(key, sizeof(key));
     return err;
 }
@@ -2193,7 +2184,7 @@ static int multipart_etag(char out[S3_ETAG_MAX], const s3_part *parts, size_t n)
         err = REG_ERROR;
     if (err == REG_OK) {
         char hex[33];
-        to_hex(hex, md, 16);
+        hex_encode(hex, md, 16);
         snprintf(out, S3_ETAG_MAX, "\"%s-%zu\"", hex, n);
     }
     free(md5s);

@@ -9,20 +9,49 @@
 #include <stdlib.h>
 #include <string.h>
 
-int store_open(store **out, const char *data_dir)
+static int index_location(char **out, const store_location *loc)
+{
+    if (loc->index && loc->index[0])
+        return (*out = strdup(loc->index)) ? REG_OK : REG_ERROR;
+    return asprintf(out, "%s/meta.db", loc->data_dir) < 0 ? REG_ERROR : REG_OK;
+}
+
+/* "postgres://user:secret@host/db" -> "postgres://user:***@host/db" (for logs). */
+static char *redacted(const char *location)
+{
+    const char *scheme = strstr(location, "://"), *at = strchr(location, '@');
+    const char *colon = scheme ? strchr(scheme + 3, ':') : NULL;
+    char *out = NULL;
+    if (!scheme || !at || !colon || colon > at)
+        return strdup(location);
+    if (asprintf(&out, "%.*s:***%s", (int)(colon - location), location, at) < 0)
+        return NULL;
+    return out;
+}
+
+int store_open(store **out, const store_location *loc, char *err, size_t errlen)
 {
     store *s = calloc(1, sizeof(*s));
+    int rc = REG_ERROR;
+    snprintf(err, errlen, "out of memory");
     if (!s)
         return REG_ERROR;
     s->create_on_push = 1;
-    if (!(s->data_dir = strdup(data_dir)) || asprintf(&s->db_path, "%s/meta.db", data_dir) < 0 ||
-        blobstore_open(&s->blobs, data_dir) < 0 || pulls_new(&s->pulls) < 0 ||
-        upload_table_new(&s->uploads, blobstore_uploads_dir(s->blobs)) < 0) {
-        store_close(s);
-        return REG_ERROR;
+    if (!(s->data_dir = strdup(loc->data_dir)) || index_location(&s->db_path, loc) < 0 ||
+        !(s->db_label = redacted(s->db_path)) || pulls_new(&s->pulls) < 0)
+        goto fail;
+    if ((rc = blobstore_open_at(&s->blobs, loc->data_dir, loc->storage, err, errlen)) < 0)
+        goto fail;
+    rc = upload_table_new(&s->uploads, s->blobs, s->db_path);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot set up upload sessions");
+        goto fail;
     }
     *out = s;
     return REG_OK;
+fail:
+    store_close(s);
+    return rc;
 }
 
 void store_close(store *s)
@@ -33,6 +62,7 @@ void store_close(store *s)
     pulls_free(s->pulls);
     blobstore_close(s->blobs);
     free(s->db_path);
+    free(s->db_label);
     free(s->data_dir);
     free(s);
 }
@@ -47,17 +77,18 @@ int store_commit_upload(store *s, index_db *ix, upload *u, const char *repo, con
 {
     digest actual;
     int64_t repo_id;
+    uint64_t size = upload_offset(u);
     int err = upload_digest(&actual, u, expected->alg);
     if (err < 0)
         return err;
     if (strcmp(actual.str, expected->str) != 0)
         return REG_EMISMATCH;
-    /* The slow fsync happens before taking the write lock, so concurrent pushes overlap. */
-    if ((err = blobstore_sync(upload_spool_fd(u))) < 0 || (err = index_begin(ix)) < 0)
+    /* The slow half happens before taking the write lock, so concurrent pushes overlap. */
+    if ((err = upload_publish_prepare(u, expected)) < 0 || (err = index_begin(ix)) < 0)
         return err;
     if ((err = target_repo(&repo_id, s, ix, repo)) < 0 ||
-        (err = blobstore_commit_synced(s->blobs, upload_spool_path(u), expected)) < 0 ||
-        (err = index_blob_link(ix, repo_id, expected, upload_offset(u))) < 0 ||
+        (err = upload_publish(u, s->blobs, expected)) < 0 ||
+        (err = index_blob_link(ix, repo_id, expected, size)) < 0 ||
         (err = index_commit(ix)) < 0) {
         index_rollback(ix);
         return err;
@@ -164,11 +195,14 @@ static int insert_manifest(index_db *ix, int64_t repo_id, const manifest_put *pu
     return err;
 }
 
+/* Local storage writes the spool before the transaction and renames it inside; S3 puts the
+ * (small) object inside the transaction, where gc cannot remove it before its row exists. */
 int store_put_manifest(store *s, index_db *ix, const manifest_put *put, char *missing_out)
 {
     int64_t repo_id;
-    char spool[PATH_MAX];
-    int err = blobstore_spool(spool, s->blobs, put->body, put->len);
+    char spool[PATH_MAX] = "";
+    int remote = blobstore_is_remote(s->blobs);
+    int err = remote ? REG_OK : blobstore_spool(spool, s->blobs, put->body, put->len);
     if (err < 0)
         return err;
     if ((err = index_begin(ix)) < 0)
@@ -180,12 +214,14 @@ int store_put_manifest(store *s, index_db *ix, const manifest_put *put, char *mi
     }
     if ((err = check_refs(ix, repo_id, put->info, missing_out)) < 0 ||
         (err = check_tags(ix, repo_id, put, missing_out)) < 0 ||
-        (err = blobstore_commit_synced(s->blobs, spool, put->dg)) < 0 ||
+        (err = remote ? blobstore_put(s->blobs, put->dg, put->body, put->len)
+                      : blobstore_commit_synced(s->blobs, spool, put->dg)) < 0 ||
         (err = index_blob_link(ix, repo_id, put->dg, put->len)) < 0 ||
         (err = insert_manifest(ix, repo_id, put)) < 0 || (err = index_commit(ix)) < 0)
         index_rollback(ix);
 done:
-    unlink(spool); /* gone already when committed */
+    if (spool[0])
+        unlink(spool); /* gone already when committed */
     return err;
 }
 

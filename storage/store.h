@@ -11,16 +11,26 @@
 #include "storage/pulls.h"
 #include "storage/uploads.h"
 
+/* Where a registry's data lives: the data folder (keys, local blobs, uploads, meta.db) and,
+ * when set, an S3 bucket for blobs and a PostgreSQL index shared by several instances. */
+typedef struct store_location {
+    const char *data_dir;
+    const char *storage; /* NULL or "": DATA/blobs; else s3://BUCKET?endpoint=URL&region=R */
+    const char *index;   /* NULL or "": DATA/meta.db; else postgres://URI or a SQLite file */
+} store_location;
+
 typedef struct store {
     char *data_dir;
-    char *db_path;
+    char *db_path;    /* the index location: a SQLite file or a postgres:// URI */
+    char *db_label;   /* the same for messages, any password replaced by *** */
     blobstore *blobs;
     upload_table *uploads;
     int create_on_push; /* 1 (default): a push creates its repository */
     pull_table *pulls;  /* last-pull times waiting to be written */
 } store;
 
-int store_open(store **out, const char *data_dir);
+/* Open the store; err (errlen bytes) says why not. */
+int store_open(store **out, const store_location *loc, char *err, size_t errlen);
 void store_close(store *s);
 
 /* Finish an upload: verify that its content has digest `expected` (REG_EMISMATCH if not, the

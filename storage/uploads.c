@@ -2,6 +2,7 @@
  * sessions; a session is used by at most one request at a time (the busy flag). */
 #include "storage/uploads.h"
 #include "storage/fileio.h"
+#include "storage/uploads_s3.h"
 #include "storage/reference.h"
 #include "storage/reg_error.h"
 
@@ -45,18 +46,25 @@ struct upload {
     int discarded;         /* gone from the table; freed when refs reaches 0 */
     pthread_mutex_t io;    /* serialises appends with a takeover */
     struct upload *next;
+    s3_session *remote;    /* S3 storage: the session lives in the index and S3 instead */
 };
 
 struct upload_table {
     pthread_mutex_t lock;
     char *dir;
     upload *head;
+    s3_uploads *remote; /* S3 storage: sessions shared by every instance (uploads_s3.c) */
 };
 
-int upload_table_new(upload_table **out, const char *uploads_dir)
+int upload_table_new(upload_table **out, blobstore *bs, const char *index_location)
 {
     upload_table *t = calloc(1, sizeof(*t));
-    if (!t || !(t->dir = strdup(uploads_dir))) {
+    if (!t || !(t->dir = strdup(blobstore_uploads_dir(bs)))) {
+        free(t);
+        return REG_ERROR;
+    }
+    if (blobstore_is_remote(bs) && s3u_new(&t->remote, bs, index_location) < 0) {
+        free(t->dir);
         free(t);
         return REG_ERROR;
     }
@@ -89,6 +97,7 @@ void upload_table_free(upload_table *t)
         upload_free(u);
     }
     pthread_mutex_destroy(&t->lock);
+    s3u_free(t->remote);
     free(t->dir);
     free(t);
 }
@@ -106,7 +115,7 @@ static int is_upload_id(const char *id)
     return 1;
 }
 
-static int new_upload_id(char *out)
+int upload_new_id(char *out)
 {
     unsigned char r[16];
     if (RAND_bytes(r, sizeof(r)) != 1)
@@ -162,10 +171,30 @@ static void remove_files(const upload_table *t, const char *id)
     unlink(path);
 }
 
+/* An S3 session in the shape of this file's sessions (only `remote` is used). */
+static int wrap_remote(upload **out, s3_session *s, int err)
+{
+    if (err < 0)
+        return err;
+    upload *u = calloc(1, sizeof(*u));
+    if (!u)
+        return REG_ERROR;
+    u->remote = s;
+    *out = u;
+    return REG_OK;
+}
+
 int upload_create(upload **out, char *id_out, upload_table *t, const char *repo)
 {
+    if (t->remote) {
+        s3_session *s = NULL;
+        int err = s3u_create(&s, id_out, t->remote, repo);
+        if ((err = wrap_remote(out, s, err)) < 0 && s)
+            s3u_discard(t->remote, s);
+        return err;
+    }
     char id[UPLOAD_ID_LEN + 1];
-    int err = new_upload_id(id);
+    int err = upload_new_id(id);
     if (err < 0)
         return err;
     upload *u = upload_alloc(t, id, repo);
@@ -247,6 +276,13 @@ int upload_acquire(upload **out, unsigned *generation, upload_table *t, const ch
     int err = REG_ENOTFOUND;
     if (!is_upload_id(id))
         return REG_ENOTFOUND;
+    if (t->remote) {
+        s3_session *s = NULL;
+        err = s3u_acquire(&s, generation, t->remote, id, repo);
+        if ((err = wrap_remote(out, s, err)) < 0 && s)
+            s3u_release(t->remote, s, *generation);
+        return err;
+    }
     pthread_mutex_lock(&t->lock);
     upload *u = find_session(t, id);
     if (!u || strcmp(u->repo, repo) != 0)
@@ -292,6 +328,8 @@ int upload_peek(uint64_t *offset_out, upload_table *t, const char *id, const cha
     int err = REG_ENOTFOUND;
     if (!is_upload_id(id))
         return REG_ENOTFOUND;
+    if (t->remote)
+        return s3u_peek(offset_out, t->remote, id, repo);
     pthread_mutex_lock(&t->lock);
     upload *u = find_session(t, id);
     if (u && !strcmp(u->repo, repo) && !spool_gone(u)) {
@@ -306,6 +344,11 @@ int upload_peek(uint64_t *offset_out, upload_table *t, const char *id, const cha
 
 void upload_release(upload_table *t, upload *u, unsigned generation)
 {
+    if (u->remote) {
+        s3u_release(t->remote, u->remote, generation);
+        free(u);
+        return;
+    }
     if (u->generation == generation)
         upload_flush(u); /* normally done already; a failure has rolled the offset back */
     pthread_mutex_lock(&t->lock);
@@ -331,6 +374,11 @@ static void unlink_from_table(upload_table *t, upload *u)
 
 void upload_discard(upload_table *t, upload *u)
 {
+    if (u->remote) {
+        s3u_discard(t->remote, u->remote);
+        free(u);
+        return;
+    }
     pthread_mutex_lock(&t->lock);
     unlink_from_table(t, u);
     u->discarded = 1;
@@ -343,23 +391,19 @@ void upload_discard(upload_table *t, upload *u)
 
 uint64_t upload_offset(const upload *u)
 {
+    if (u->remote)
+        return s3u_offset(u->remote);
     return u->offset;
 }
 
 const char *upload_id(const upload *u)
 {
+    if (u->remote)
+        return s3u_id(u->remote);
     return u->id;
 }
 
-const char *upload_spool_path(const upload *u)
-{
-    return u->spool;
-}
 
-int upload_spool_fd(const upload *u)
-{
-    return u->fd;
-}
 
 static int pwrite_all(int fd, const char *p, size_t len, uint64_t at)
 {
@@ -465,6 +509,8 @@ static int append_staged(upload *u, const char *p, size_t len)
 
 int upload_append(upload *u, unsigned generation, const void *data, size_t len)
 {
+    if (u->remote)
+        return s3u_append(u->remote, generation, data, len);
     int err = REG_OK;
     pthread_mutex_lock(&u->io);
     if (u->generation != generation) {
@@ -498,6 +544,8 @@ done:
 
 int upload_flush(upload *u)
 {
+    if (u->remote)
+        return s3u_flush(u->remote);
     pthread_mutex_lock(&u->io);
     int err = stage_flush(u);
     stage_end(u);
@@ -505,8 +553,25 @@ int upload_flush(upload *u)
     return err;
 }
 
+int upload_publish_prepare(upload *u, const digest *d)
+{
+    if (u->remote)
+        return s3u_publish_prepare(u->remote, d);
+    int err = upload_flush(u);
+    return err < 0 ? err : blobstore_sync(u->fd);
+}
+
+int upload_publish(upload *u, blobstore *bs, const digest *d)
+{
+    if (u->remote)
+        return s3u_publish(u->remote, d);
+    return blobstore_commit_synced(bs, u->spool, d);
+}
+
 int upload_owned(upload *u, unsigned generation)
 {
+    if (u->remote)
+        return s3u_owned(u->remote, generation);
     pthread_mutex_lock(&u->io);
     int owned = u->generation == generation;
     pthread_mutex_unlock(&u->io);
@@ -515,6 +580,8 @@ int upload_owned(upload *u, unsigned generation)
 
 int upload_digest(digest *out, upload *u, digest_alg alg)
 {
+    if (u->remote)
+        return s3u_digest(out, u->remote, alg);
     int err = upload_flush(u);
     if (err < 0)
         return err;
@@ -525,6 +592,8 @@ int upload_digest(digest *out, upload *u, digest_alg alg)
 
 int upload_count(upload_table *t)
 {
+    if (t->remote)
+        return s3u_count(t->remote);
     int n = 0;
     pthread_mutex_lock(&t->lock);
     for (const upload *u = t->head; u; u = u->next)
@@ -554,6 +623,8 @@ static int known_session(const upload_table *t, const char *name)
 
 int upload_expire(upload_table *t, time_t max_idle)
 {
+    if (t->remote)
+        return s3u_expire(t->remote, max_idle);
     char path[PATH_MAX];
     struct stat st;
     int removed = 0;

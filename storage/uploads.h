@@ -4,6 +4,7 @@
 #ifndef OCIREG_UPLOADS_H
 #define OCIREG_UPLOADS_H
 
+#include "storage/blobstore.h"
 #include "storage/digest.h"
 
 #include <stdint.h>
@@ -16,7 +17,12 @@
 typedef struct upload_table upload_table;
 typedef struct upload upload;
 
-int upload_table_new(upload_table **out, const char *uploads_dir);
+/* Sessions of blobstore bs: spool files in its uploads folder, or, when bs is remote (S3),
+ * rows in the index at index_location shared by every instance (see uploads_s3.h). */
+/* A new random session id (UUID v4 text, UPLOAD_ID_LEN + 1 bytes). */
+int upload_new_id(char *out);
+
+int upload_table_new(upload_table **out, blobstore *bs, const char *index_location);
 void upload_table_free(upload_table *t);
 
 /* Start a session for `repo`; its id is written to id_out (UPLOAD_ID_LEN + 1 bytes).
@@ -42,8 +48,6 @@ void upload_discard(upload_table *t, upload *u);
 
 uint64_t upload_offset(const upload *u);
 const char *upload_id(const upload *u);
-const char *upload_spool_path(const upload *u);
-int upload_spool_fd(const upload *u);
 
 /* Append bytes at the end; REG_ENOSPACE on a full disk (the bytes are not counted then),
  * REG_EBUSY when this use has been displaced. */
@@ -55,6 +59,14 @@ int upload_flush(upload *u);
 
 /* Digest of everything appended so far, in algorithm `alg`. */
 int upload_digest(digest *out, upload *u, digest_alg alg);
+
+/* Make the session's bytes the blob d (the caller checked the digest). The slow half runs
+ * before the index's write transaction (local: flush and fsync the spool; S3: last part,
+ * completion), upload_publish inside it (local: rename into place; S3: the object at its
+ * content address, made again if gc removed it meanwhile). Discard the session after the
+ * commit. */
+int upload_publish_prepare(upload *u, const digest *d);
+int upload_publish(upload *u, blobstore *bs, const digest *d);
 
 /* Sessions in memory (open uploads). */
 int upload_count(upload_table *t);

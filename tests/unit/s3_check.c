@@ -300,7 +300,7 @@ static int object_sha256(char hex[65], uint64_t *len, s3_client *c, const char *
     if (err == REG_OK && EVP_DigestFinal_ex(d.md, md, NULL) != 1)
         err = REG_ERROR;
     if (err == REG_OK)
-        to_hex(hex, md, 32);
+        hex_encode(hex, md, 32);
     *len = d.bytes;
     EVP_MD_CTX_free(d.md);
     return err;

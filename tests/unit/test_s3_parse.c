@@ -424,7 +424,7 @@ static void test_multipart_etag(void)
             raw[16 * i + j] = (unsigned char)(hex_value(parts[i].etag[1 + 2 * j]) << 4 |
                                               hex_value(parts[i].etag[2 + 2 * j]));
     EVP_Digest(raw, 32, md, NULL, EVP_md5(), NULL);
-    to_hex(want + 1, md, 16);
+    hex_encode(want + 1, md, 16);
     want[0] = '"';
     strcpy(want + 33, "-2\"");
     CHECK_INT(multipart_etag(etag, parts, 2), REG_OK);

@@ -1,0 +1,245 @@
+"""Several ocireg instances on one S3 bucket (Ceph radosgw) and one PostgreSQL index: every
+instance serves every request. The conformance suite against each instance, a push to one and
+a pull from another, one chunked upload spread over all three, an instance killed mid-push
+whose client finishes on another, and gc from a fourth process while pushes run."""
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import requests
+
+from ocireg_harness import ROOT, ScaleOutCluster, ocireg_binary
+from tests.faultutil import (Pushed, digest_of, image_manifest, image_problems,
+                             push_monolithic, OCI_MANIFEST)
+
+INSTANCES = 3
+
+
+def urls(cluster):
+    return [s.url for s in cluster.servers[:INSTANCES]]
+
+
+def test_conformance_suite_passes_against_each_instance(cluster):
+    for server in cluster.servers[:INSTANCES]:
+        env = dict(os.environ, OCIREG_URL=server.url)
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                               "-x", os.path.join(ROOT, "conformance")], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=900)
+        out = proc.stdout.strip().splitlines()
+        summary = out[-1] if out else proc.stderr[-2000:]
+        assert proc.returncode == 0, f"conformance against {server.url}: {summary}\n" \
+                                     f"{proc.stdout[-4000:]}\n{server.log()}"
+        print(f"conformance against {server.url}: {summary}")
+
+
+def test_push_to_one_pull_from_the_others(cluster):
+    a, b, c = urls(cluster)
+    s = requests.Session()
+    layer = os.urandom(3 << 20)
+    config = b'{"architecture":"amd64","os":"linux"}'
+    for blob in (layer, config):
+        assert push_monolithic(s, a, "cross/app", blob).status_code == 201
+    manifest = image_manifest(config, [layer])
+    r = s.put(f"{a}/v2/cross/app/manifests/v1", data=manifest,
+              headers={"Content-Type": OCI_MANIFEST})
+    assert r.status_code == 201, r.text
+    img = Pushed("cross/app", "v1", manifest, {digest_of(layer): len(layer),
+                                                digest_of(config): len(config)})
+    for url in (b, c):
+        assert image_problems(s, url, img) == []
+        r = s.get(f"{url}/v2/cross/app/blobs/{digest_of(layer)}",
+                  headers={"Range": "bytes=1000-1999"})
+        assert r.status_code == 206 and r.content == layer[1000:2000]
+        assert s.get(f"{url}/v2/cross/app/tags/list").json()["tags"] == ["v1"]
+
+
+def test_one_chunked_upload_spread_over_all_instances(cluster):
+    servers = urls(cluster)
+    s = requests.Session()
+    data = os.urandom(23 << 20)
+    # chunk sizes that straddle the 8 MiB part size in every way
+    cuts = [0, 1 << 20, (1 << 20) + 7, 10 << 20, 17 << 20, 17 << 20 | 12345, 23 << 20]
+    r = s.post(f"{servers[0]}/v2/spread/blob/blobs/uploads/")
+    assert r.status_code == 202
+    path = r.headers["Location"]
+    for i in range(len(cuts) - 1):
+        url = servers[(i + 1) % len(servers)]
+        start, end = cuts[i], cuts[i + 1]
+        status = s.get(url + path)
+        assert status.status_code == 204
+        assert status.headers["Range"] == (f"0-{start - 1}" if start else "0-0")
+        r = s.patch(url + path, data=data[start:end], headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Range": f"{start}-{end - 1}"})
+        assert r.status_code == 202, (url, r.status_code, r.text)
+        assert r.headers["Range"] == f"0-{end - 1}"
+        path = r.headers["Location"]
+    r = s.put(f"{servers[2]}{path}", params={"digest": digest_of(data)})
+    assert r.status_code == 201, r.text
+    for url in servers:
+        got = s.get(f"{url}/v2/spread/blob/blobs/{digest_of(data)}")
+        assert got.status_code == 200 and digest_of(got.content) == digest_of(data)
+
+
+def test_instance_killed_mid_push_client_finishes_on_another(cluster):
+    victim = cluster.start_instance()
+    other = cluster.servers[0].url
+    s = requests.Session()
+    data = os.urandom(20 << 20)
+    r = s.post(f"{victim.url}/v2/killed/app/blobs/uploads/")
+    path = r.headers["Location"]
+    r = s.patch(victim.url + path, data=data[:9 << 20], headers={
+        "Content-Type": "application/octet-stream", "Content-Range": f"0-{(9 << 20) - 1}"})
+    assert r.status_code == 202
+    # The second PATCH is cut off by the kill: its bytes were never acknowledged.
+    def doomed():
+        try:
+            s2 = requests.Session()
+            s2.patch(victim.url + path, data=data[9 << 20:], timeout=30, headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Range": f"{9 << 20}-{len(data) - 1}"})
+        except requests.RequestException:
+            pass
+    t = threading.Thread(target=doomed)
+    t.start()
+    time.sleep(0.3)
+    victim.proc.send_signal(signal.SIGKILL)
+    victim.proc.wait()
+    t.join(30)
+    # The client asks another instance where the session stands and goes on from there; the
+    # dead holder's lease runs out after a few seconds.
+    deadline = time.monotonic() + 20
+    while True:
+        st = s.get(other + path)
+        assert st.status_code == 204
+        acked = int(st.headers["Range"].split("-")[1]) + 1
+        assert acked in (9 << 20, len(data)), acked
+        r = s.patch(other + path, data=data[acked:], headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Range": f"{acked}-{len(data) - 1}"}) if acked < len(data) else None
+        if r is None or r.status_code == 202:
+            break
+        assert r.status_code == 409 and time.monotonic() < deadline, r.text
+        time.sleep(0.5)
+    r = s.put(other + (r.headers["Location"] if r is not None else path),
+              params={"digest": digest_of(data)})
+    assert r.status_code == 201, r.text
+    got = s.get(f"{cluster.servers[1].url}/v2/killed/app/blobs/{digest_of(data)}")
+    assert digest_of(got.content) == digest_of(data)
+
+
+def test_gc_from_a_fourth_process_while_pushes_run(cluster):
+    servers = urls(cluster)
+    pushed, failures, stop = [], [], threading.Event()
+    shared = os.urandom(1 << 20)  # a layer every image shares, so gc sees it referenced
+
+    def pusher(n):
+        s = requests.Session()
+        rnd = random.Random(n)
+        i = 0
+        while not stop.is_set() and i < 60:
+            url = servers[(n + i) % len(servers)]
+            layer = os.urandom(rnd.choice([100, 5000, 300000]))
+            config = f'{{"pusher":{n},"i":{i}}}'.encode()
+            ok = all(push_monolithic(s, url, f"gc/p{n}", b).status_code == 201
+                     for b in (shared, layer, config))
+            manifest = image_manifest(config, [shared, layer])
+            tag = f"t{i}"
+            r = s.put(f"{url}/v2/gc/p{n}/manifests/{tag}", data=manifest,
+                      headers={"Content-Type": OCI_MANIFEST}) if ok else None
+            if r is not None and r.status_code == 201:
+                pushed.append(Pushed(f"gc/p{n}", tag, manifest, {
+                    digest_of(b): len(b) for b in (shared, layer, config)}))
+            elif r is not None and r.status_code != 400:
+                failures.append((url, r.status_code, r.text[:300]))
+            # An untagged leftover for gc to find: the previous tag moves on.
+            i += 1
+
+    threads = [threading.Thread(target=pusher, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    runs = 0
+    deadline = time.monotonic() + 12
+    try:
+        while time.monotonic() < deadline:
+            proc = cluster.cli("gc", "--untagged", "--grace", "0", "--json")
+            assert proc.returncode == 0, proc.stderr
+            runs += 1
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+    assert runs >= 2 and len(pushed) > 20, (runs, len(pushed))
+    assert failures == []
+    proc = cluster.cli("gc", "--untagged", "--grace", "0", "--json")
+    assert proc.returncode == 0, proc.stderr
+    s = requests.Session()
+    problems = [p for img in pushed for p in image_problems(s, servers[len(img.tag) % 3], img)]
+    assert problems == [], problems[:10]
+    print(f"gc ran {runs} times beside {len(pushed)} pushed images")
+
+
+def test_a_token_from_one_instance_works_on_the_others(rgw, postgres, tmp_path):
+    """Signing keys travel through the shared index: the instances here have separate data
+    folders, yet a token issued by one is accepted by the other, also after a key rotation
+    made by the CLI."""
+    c = ScaleOutCluster(rgw, postgres, tmp_path)
+    try:
+        a, b = c.start_instance(), c.start_instance()
+        proc = subprocess.run(
+            [ocireg_binary(), "user", "add", "alice", "--password-stdin", "--data",
+             str(tmp_path / "cli")] + c.where(), input="alice-pass\n", capture_output=True,
+            text=True, env=dict(os.environ, **c.env), timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        proc = c.cli("grant", "alice", "team/*", "pull,push")
+        assert proc.returncode == 0, proc.stderr
+        deadline = time.monotonic() + 10  # instances notice the first user within a second
+        while requests.get(f"{b.url}/v2/").status_code != 401:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        token = requests.get(f"{a.url}/token", auth=("alice", "alice-pass"), params={
+            "service": "ocireg", "scope": "repository:team/app:pull,push"}).json()["token"]
+        hdr = {"Authorization": f"Bearer {token}"}
+        r = requests.post(f"{b.url}/v2/team/app/blobs/uploads/", headers=hdr,
+                          params={"digest": digest_of(b"k")}, data=b"k")
+        assert r.status_code == 201, r.text
+        assert requests.get(f"{a.url}/v2/team/app/blobs/{digest_of(b'k')}",
+                            headers=hdr).content == b"k"
+        # the same key files everywhere
+        keys = [sorted(os.listdir(os.path.join(s.data, "keys"))) for s in (a, b)]
+        assert keys[0] == keys[1] and "master.key" in keys[0]
+        # a rotation from the CLI reaches the instances (re)started afterwards
+        proc = c.cli("key", "rotate")
+        assert proc.returncode == 0, proc.stderr
+        d, e = c.start_instance(), c.start_instance()
+        assert os.path.basename(proc.stdout.strip()) in os.listdir(os.path.join(d.data, "keys"))
+        token = requests.get(f"{d.url}/token", auth=("alice", "alice-pass"), params={
+            "service": "ocireg", "scope": "repository:team/app:pull"}).json()["token"]
+        r = requests.get(f"{e.url}/v2/team/app/blobs/{digest_of(b'k')}",
+                         headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.text
+    finally:
+        c.stop()
+
+
+def test_blob_redirect_sends_clients_to_a_presigned_url(cluster):
+    """--blob-redirect: as ECR does for layers, the client fetches from the object store."""
+    server = cluster.start_instance(["--blob-redirect"])
+    s = requests.Session()
+    data = os.urandom(300000)
+    assert push_monolithic(s, server.url, "redirect/app", data).status_code == 201
+    url = f"{server.url}/v2/redirect/app/blobs/{digest_of(data)}"
+    r = s.get(url, allow_redirects=False)
+    assert r.status_code == 307 and "X-Amz-Signature=" in r.headers["Location"]
+    assert r.headers["Docker-Content-Digest"] == digest_of(data)
+    got = s.get(r.headers["Location"], headers={"Range": "bytes=100-199"})
+    assert got.status_code == 206 and got.content == data[100:200]
+    assert s.get(url).content == data  # followed
+    assert s.head(url).headers["Content-Length"] == str(len(data))  # HEAD stays local
+    tampered = r.headers["Location"].replace("X-Amz-Signature=", "X-Amz-Signature=0")
+    assert s.get(tampered).status_code == 403
+    server.stop()
