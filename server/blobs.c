@@ -6,72 +6,145 @@
 #include "storage/blobstore_s3.h"
 #include "storage/reg_error.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/* ---- blobs in S3: streamed through in windows, or a redirect to a presigned URL ---- */
+/* ---- blobs in S3: streamed through, or a redirect to a presigned URL ---- */
 
-#define WINDOW (4u << 20)
+/* One GET of the whole range runs in a thread of its own and fills a ring; MHD's reader
+ * drains it. The S3 read and the socket write overlap, and the ring bounds the memory. */
+#define RING (4u << 20)
 #define PRESIGN_SECONDS 1200
 
 typedef struct s3_stream {
     blobstore_s3 *b;
     digest d;
-    uint64_t start, end; /* bytes [start, end) of the blob are sent */
-    uint64_t base;       /* blob offset of buf[0] */
-    size_t len;          /* valid bytes in buf */
-    char buf[];          /* WINDOW bytes */
+    uint64_t start, end;  /* bytes [start, end) of the blob are sent */
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    char *ring;           /* RING bytes */
+    uint64_t filled;      /* bytes written into the ring so far (stream offsets) */
+    uint64_t drained;     /* bytes handed to MHD so far */
+    int done, failed, cancelled;
+    pthread_t reader;
+    int reading;
 } s3_stream;
 
-static int fill_window(void *ctx, const void *data, size_t len)
+/* Producer: copy a piece into the ring, waiting while it is full. */
+static int ring_put(void *ctx, const void *data, size_t len)
 {
     s3_stream *st = ctx;
-    if (len > WINDOW - st->len)
-        return REG_ERROR;
-    memcpy(st->buf + st->len, data, len);
-    st->len += len;
-    return 0;
+    const char *p = data;
+    pthread_mutex_lock(&st->lock);
+    while (len > 0 && !st->cancelled) {
+        size_t room = RING - (size_t)(st->filled - st->drained);
+        if (room == 0) {
+            pthread_cond_wait(&st->changed, &st->lock);
+            continue;
+        }
+        size_t at = (size_t)(st->filled % RING);
+        size_t n = len < room ? len : room;
+        n = n < RING - at ? n : RING - at;
+        memcpy(st->ring + at, p, n);
+        st->filled += n;
+        p += n;
+        len -= n;
+        pthread_cond_broadcast(&st->changed);
+    }
+    int stop = st->cancelled;
+    pthread_mutex_unlock(&st->lock);
+    return stop ? REG_ERROR : 0;
 }
 
-/* MHD asks for the body from response position pos: refill the window when it is used up. */
+static void *read_whole_range(void *arg)
+{
+    s3_stream *st = arg;
+    int err = bs3_read(st->b, &st->d, st->start, st->end - st->start, ring_put, st);
+    pthread_mutex_lock(&st->lock);
+    if (err < 0 && !st->cancelled) {
+        st->failed = 1;
+        log_msg(LOG_ERROR, "blob %s: S3 read failed after %llu bytes: %s", st->d.str,
+                (unsigned long long)st->filled, s3_last_error());
+    }
+    st->done = 1;
+    pthread_cond_broadcast(&st->changed);
+    pthread_mutex_unlock(&st->lock);
+    return NULL;
+}
+
+/* Consumer: MHD asks for the body from response position pos (always the next bytes). */
 static ssize_t read_s3(void *cls, uint64_t pos, char *out, size_t max)
 {
     s3_stream *st = cls;
-    uint64_t at = st->start + pos;
-    if (at >= st->end)
-        return MHD_CONTENT_READER_END_OF_STREAM;
-    if (at < st->base || at >= st->base + st->len) {
-        uint64_t want = st->end - at < WINDOW ? st->end - at : WINDOW;
-        st->base = at;
-        st->len = 0;
-        if (bs3_read(st->b, &st->d, at, want, fill_window, st) < 0 || st->len == 0) {
-            log_msg(LOG_ERROR, "blob %s: S3 read at %llu failed: %s", st->d.str,
-                    (unsigned long long)at, s3_last_error());
-            return MHD_CONTENT_READER_END_WITH_ERROR;
-        }
+    ssize_t got;
+    pthread_mutex_lock(&st->lock);
+    if (pos != st->drained) {
+        got = MHD_CONTENT_READER_END_WITH_ERROR;
+        goto done;
     }
-    size_t n = (size_t)(st->base + st->len - at);
+    while (st->filled == st->drained && !st->done)
+        pthread_cond_wait(&st->changed, &st->lock);
+    if (st->filled == st->drained) {
+        got = st->failed || st->start + st->drained < st->end ? MHD_CONTENT_READER_END_WITH_ERROR
+                                                             : MHD_CONTENT_READER_END_OF_STREAM;
+        goto done;
+    }
+    size_t at = (size_t)(st->drained % RING);
+    size_t n = (size_t)(st->filled - st->drained);
     n = n < max ? n : max;
-    memcpy(out, st->buf + (at - st->base), n);
-    return (ssize_t)n;
+    n = n < RING - at ? n : RING - at;
+    memcpy(out, st->ring + at, n);
+    st->drained += n;
+    pthread_cond_broadcast(&st->changed);
+    got = (ssize_t)n;
+done:
+    pthread_mutex_unlock(&st->lock);
+    return got;
+}
+
+static void free_s3_stream(void *cls)
+{
+    s3_stream *st = cls;
+    if (st->reading) {
+        pthread_mutex_lock(&st->lock);
+        st->cancelled = 1; /* a client that went away stops the download */
+        pthread_cond_broadcast(&st->changed);
+        pthread_mutex_unlock(&st->lock);
+        pthread_join(st->reader, NULL);
+    }
+    pthread_cond_destroy(&st->changed);
+    pthread_mutex_destroy(&st->lock);
+    free(st->ring);
+    free(st);
 }
 
 static struct MHD_Response *response_from_s3(blobstore_s3 *b, const digest *d,
                                              const byte_range *range)
 {
-    s3_stream *st = malloc(sizeof(*st) + WINDOW);
+    s3_stream *st = calloc(1, sizeof(*st));
     if (!st)
         return NULL;
-    memset(st, 0, sizeof(*st));
+    pthread_mutex_init(&st->lock, NULL);
+    pthread_cond_init(&st->changed, NULL);
     st->b = b;
     st->d = *d;
     st->start = range->start;
     st->end = range->start + range->length;
-    struct MHD_Response *r =
-        MHD_create_response_from_callback(range->length, 256 * 1024, read_s3, st, free);
+    st->done = range->length == 0;
+    struct MHD_Response *r = NULL;
+    if ((st->ring = malloc(RING)) != NULL &&
+        (r = MHD_create_response_from_callback(range->length, 256 * 1024, read_s3, st,
+                                               free_s3_stream)) != NULL &&
+        range->length > 0 && pthread_create(&st->reader, NULL, read_whole_range, st) == 0)
+        st->reading = 1;
+    if (r && !st->reading && range->length > 0) {
+        MHD_destroy_response(r); /* frees st */
+        return NULL;
+    }
     if (!r)
-        free(st);
+        free_s3_stream(st);
     return r;
 }
 
