@@ -118,19 +118,38 @@ class Postgres:
         self.pid = None
         self.proc = None
         self.sockdir = None
+        self.own_dir = None
         self.log_path = os.path.join(self.workdir, "postgres.log")
         self.started_seconds = None
 
+    def _server_ids(self):
+        try:
+            return pwd.getpwnam("postgres")[2:4]
+        except KeyError:
+            return 65534, 65534
+
     def _as_server_user(self, argv):
         """PostgreSQL refuses to run as root. As root, run it in a user namespace where we are
-        the postgres uid (files stay root's on disk, so any workdir is reachable)."""
+        the postgres uid (files stay root's on disk, so any workdir is reachable); where user
+        namespaces are not allowed, really switch to that uid (setpriv) and keep the data in
+        a folder of its own (self.own_dir)."""
         if os.geteuid() != 0:
             return argv
-        try:
-            uid, gid = pwd.getpwnam("postgres")[2:4]
-        except KeyError:
-            uid = gid = 65534
+        uid, gid = self._server_ids()
+        if self.own_dir:
+            return ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups"] + argv
         return ["unshare", "--user", f"--map-user={uid}", f"--map-group={gid}"] + argv
+
+    def _data_root(self):
+        """Where pgdata and the socket go: the workdir, or (root without user namespaces) a
+        temp folder owned by the server's uid."""
+        self.own_dir = None
+        if os.geteuid() == 0 and subprocess.run(["unshare", "--user", "true"],
+                                                capture_output=True).returncode != 0:
+            self.own_dir = tempfile.mkdtemp(prefix="ocireg-pg-")
+            os.chown(self.own_dir, *self._server_ids())
+            return self.own_dir
+        return self.workdir
 
     def start(self):
         try:
@@ -140,11 +159,14 @@ class Postgres:
             raise
 
     def _start(self):
-        require_binaries(f"{PG_BIN}/initdb", f"{PG_BIN}/postgres", "psql", "unshare")
+        require_binaries(f"{PG_BIN}/initdb", f"{PG_BIN}/postgres", "psql", "unshare", "setpriv")
         t0 = time.monotonic()
-        data = os.path.join(self.workdir, "pgdata")
         os.makedirs(self.workdir, exist_ok=True)
-        self.sockdir = socket_dir(self.workdir)
+        root = self._data_root()
+        data = os.path.join(root, "pgdata")
+        self.sockdir = socket_dir(root)
+        if self.own_dir:
+            os.chown(self.sockdir, *self._server_ids())
         run(self._as_server_user([f"{PG_BIN}/initdb", "-D", data, "-U", self.USER,
                                   "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"]),
             env=dict(os.environ, LC_ALL="C"))
@@ -175,6 +197,8 @@ class Postgres:
         stop_process(self.proc, signal.SIGINT)  # SIGINT = fast shutdown
         if self.sockdir and not self.sockdir.startswith(self.workdir):
             shutil.rmtree(self.sockdir, ignore_errors=True)
+        if self.own_dir:
+            shutil.rmtree(self.own_dir, ignore_errors=True)
 
 
 def _sign(key, msg):
