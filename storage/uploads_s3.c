@@ -349,9 +349,18 @@ static int send_part(s3_session *s)
 {
     char key[KEY_MAX], etag[S3_ETAG_MAX];
     data_key(key, s->row.id);
-    if (!s->row.mpu_id[0] &&
-        s3_multipart_create(s->t->s3, key, s->row.mpu_id, sizeof(s->row.mpu_id)) < 0)
-        return REG_ERROR;
+    if (!s->row.mpu_id[0]) {
+        index_db *ix = table_index(s->t);
+        if (!ix || s3_multipart_create(s->t->s3, key, s->row.mpu_id, sizeof(s->row.mpu_id)) < 0)
+            return REG_ERROR;
+        /* Recorded at once (with the state saved last), so that a crash before the next save
+         * still leaves the multipart upload where expiry or a discard will abort it. */
+        int err = index_upload_save(ix, &s->row);
+        if (err == REG_EBUSY)
+            s->displaced = 1;
+        if (err < 0)
+            return err;
+    }
     int no = (int)s->nparts + 1;
     if (no > S3_MAX_PARTS)
         return REG_ETOOLARGE;
