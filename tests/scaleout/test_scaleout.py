@@ -2,6 +2,7 @@
 instance serves every request. The conformance suite against each instance, a push to one and
 a pull from another, one chunked upload spread over all three, an instance killed mid-push
 whose client finishes on another, and gc from a fourth process while pushes run."""
+import json
 import os
 import random
 import signal
@@ -243,3 +244,14 @@ def test_blob_redirect_sends_clients_to_a_presigned_url(cluster):
     tampered = r.headers["Location"].replace("X-Amz-Signature=", "X-Amz-Signature=0")
     assert s.get(tampered).status_code == 403
     server.stop()
+
+
+def test_fsck_checks_every_object_against_its_row(cluster):
+    s = requests.Session()
+    url = cluster.servers[0].url
+    data = os.urandom(9 << 20)  # a multipart upload, then copied to its address
+    assert push_monolithic(s, url, "fsck/app", data).status_code == 201
+    proc = cluster.cli("fsck", "--json", timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["problems"] == 0 and report["blobs_checked"] >= 1, report
