@@ -199,19 +199,6 @@ class S3Engines:
         self.rgw.stop()
         self.pg.stop()
 
-    def rss_mib(self):
-        """Resident memory of the Ceph daemons (they hold the data in RAM)."""
-        total = 0
-        for pid in self.rgw.pids:
-            try:
-                with open(f"/proc/{pid}/status") as f:
-                    for line in f:
-                        if line.startswith("VmRSS:"):
-                            total += int(line.split()[1])
-            except OSError:
-                pass
-        return total / 1024.0
-
 
 class Nginx(Server):
     ready_path = "/ready.txt"
