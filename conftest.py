@@ -42,26 +42,25 @@ def registry_factory(tmp_path):
 _engines = []
 
 
-@pytest.fixture(scope="session")
-def postgres(tmp_path_factory):
-    from tests.engines import Postgres
-    engine = Postgres(tmp_path_factory.mktemp("postgres"))
+def _engine(tmp_path_factory, kind):
+    """Start one engine of tests/engines.py for the session; it is stopped by PID at the end."""
+    import tests.engines
+    engine = getattr(tests.engines, kind)(tmp_path_factory.mktemp(kind.lower()))
     _engines.append(engine)
     try:
         yield engine.start()
     finally:
         engine.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    yield from _engine(tmp_path_factory, "Postgres")
 
 
 @pytest.fixture(scope="session")
 def rgw(tmp_path_factory):
-    from tests.engines import CephRGW
-    engine = CephRGW(tmp_path_factory.mktemp("ceph"))
-    _engines.append(engine)
-    try:
-        yield engine.start()
-    finally:
-        engine.stop()
+    yield from _engine(tmp_path_factory, "CephRGW")
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -241,8 +241,10 @@ static int each_key(void *ctx, const char *key, uint64_t size, int64_t mtime)
     walk *w = ctx;
     char text[DIGEST_MAX + 8];
     digest dg;
+    if (strncmp(key, "blobs/", 6) != 0)
+        return 0;
     const char *alg = key + 6, *slash = strchr(alg, '/');
-    if (strncmp(key, "blobs/", 6) != 0 || !slash || strlen(slash) < 5 || slash[3] != '/')
+    if (!slash || strlen(slash) < 5 || slash[3] != '/')
         return 0;
     snprintf(text, sizeof(text), "%.*s:%s", (int)(slash - alg), alg, slash + 4);
     if (digest_parse(&dg, text) < 0 || strncmp(digest_hex(&dg), slash + 1, 2) != 0)

@@ -14,6 +14,7 @@ def cluster(rgw, postgres, tmp_path_factory):
     try:
         for _ in range(INSTANCES):
             c.start_instance()
+        c.size = INSTANCES
         yield c
     finally:
         c.stop()

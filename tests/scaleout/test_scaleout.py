@@ -17,15 +17,13 @@ from ocireg_harness import ROOT, ScaleOutCluster, ocireg_binary
 from tests.faultutil import (Pushed, digest_of, image_manifest, image_problems,
                              push_monolithic, OCI_MANIFEST)
 
-INSTANCES = 3
-
-
 def urls(cluster):
-    return [s.url for s in cluster.servers[:INSTANCES]]
+    """The fixture's instances (tests may start more)."""
+    return [s.url for s in cluster.servers[:cluster.size]]
 
 
 def test_conformance_suite_passes_against_each_instance(cluster):
-    for server in cluster.servers[:INSTANCES]:
+    for server in cluster.servers[:cluster.size]:
         env = dict(os.environ, OCIREG_URL=server.url)
         proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                                "-x", os.path.join(ROOT, "conformance")], cwd=ROOT, env=env,
