@@ -1,5 +1,6 @@
 /* blobstore.c - blob files on a local disk (see blobstore.h). Durability rule: a blob path
- * only ever appears by rename() of an fsync'd, verified spool file, followed by a folder fsync. */
+ * only ever appears by rename() or link() of an fsync'd, verified spool file, followed by a
+ * folder fsync before the index row that makes it visible is committed. */
 #include "storage/blobstore.h"
 #include "storage/blobstore_s3.h"
 #include "storage/fileio.h"
@@ -175,6 +176,28 @@ int blobstore_commit_synced(blobstore *bs, const char *spool_path, const digest 
         return REG_ERROR;
     blob_dir(dir, sizeof(dir), bs, d);
     return fileio_fsync_dir(dir);
+}
+
+int blobstore_place(blobstore *bs, const char *spool_path, const digest *d)
+{
+    char path[PATH_MAX], dir[PATH_MAX];
+    blob_path(path, sizeof(path), bs, d);
+    if (link(spool_path, path) < 0 && errno != EEXIST)
+        return fileio_errno_to_reg(errno);
+    /* Also when the file was there: its creator may not have synced the folder yet. */
+    blob_dir(dir, sizeof(dir), bs, d);
+    return fileio_fsync_dir(dir);
+}
+
+int blobstore_confirm(blobstore *bs, const char *spool_path, const digest *d)
+{
+    char path[PATH_MAX];
+    struct stat placed, spool;
+    blob_path(path, sizeof(path), bs, d);
+    if (stat(path, &placed) == 0 && stat(spool_path, &spool) == 0 &&
+        placed.st_dev == spool.st_dev && placed.st_ino == spool.st_ino)
+        return REG_OK; /* our own link, synced by blobstore_place */
+    return blobstore_place(bs, spool_path, d);
 }
 
 int blobstore_commit(blobstore *bs, const char *spool_path, int spool_fd, const digest *d)

@@ -43,6 +43,16 @@ int blobstore_commit(blobstore *bs, const char *spool_path, int spool_fd, const 
 int blobstore_sync(int spool_fd);
 int blobstore_commit_synced(blobstore *bs, const char *spool_path, const digest *d);
 
+/* Publishing in two steps, so that the folder fsync runs outside the index's write lock.
+ * blobstore_place, before the transaction: hard-link the synced spool (blobstore_sync) to the
+ * blob's path, if no file is there yet, and fsync the folder. blobstore_confirm, inside the
+ * transaction: make sure the path still holds a durable file (gc may have moved it aside in
+ * between; it is then linked again). The spool keeps its own name until the caller removes it
+ * after the transaction, whatever its outcome; a failed commit leaves an orphan file that gc
+ * removes after its grace period. */
+int blobstore_place(blobstore *bs, const char *spool_path, const digest *d);
+int blobstore_confirm(blobstore *bs, const char *spool_path, const digest *d);
+
 /* Write `len` bytes into a new, synced spool file (its path in path_out, PATH_MAX bytes). */
 int blobstore_spool(char *path_out, blobstore *bs, const void *data, size_t len);
 

@@ -84,7 +84,7 @@ int store_commit_upload(store *s, index_db *ix, upload *u, const char *repo, con
     if (strcmp(actual.str, expected->str) != 0)
         return REG_EMISMATCH;
     /* The slow half happens before taking the write lock, so concurrent pushes overlap. */
-    if ((err = upload_publish_prepare(u, expected)) < 0 || (err = index_begin(ix)) < 0)
+    if ((err = upload_publish_prepare(u, s->blobs, expected)) < 0 || (err = index_begin(ix)) < 0)
         return err;
     if ((err = target_repo(&repo_id, s, ix, repo)) < 0 ||
         (err = upload_publish(u, s->blobs, expected)) < 0 ||
@@ -195,16 +195,19 @@ static int insert_manifest(index_db *ix, int64_t repo_id, const manifest_put *pu
     return err;
 }
 
-/* Local storage writes the spool before the transaction and renames it inside; S3 puts the
- * (small) object inside the transaction, where gc cannot remove it before its row exists. */
+/* Local storage writes the spool and links it into place before the transaction, and checks
+ * the link inside; S3 puts the (small) object inside the transaction, where gc cannot remove it
+ * before its row exists. */
 int store_put_manifest(store *s, index_db *ix, const manifest_put *put, char *missing_out)
 {
     int64_t repo_id;
     char spool[PATH_MAX] = "";
     int remote = blobstore_is_remote(s->blobs);
     int err = remote ? REG_OK : blobstore_spool(spool, s->blobs, put->body, put->len);
+    if (err == REG_OK && !remote)
+        err = blobstore_place(s->blobs, spool, put->dg);
     if (err < 0)
-        return err;
+        goto done;
     if ((err = index_begin(ix)) < 0)
         goto done;
     if ((err = target_repo(&repo_id, s, ix, put->repo)) < 0) {
@@ -215,13 +218,13 @@ int store_put_manifest(store *s, index_db *ix, const manifest_put *put, char *mi
     if ((err = check_refs(ix, repo_id, put->info, missing_out)) < 0 ||
         (err = check_tags(ix, repo_id, put, missing_out)) < 0 ||
         (err = remote ? blobstore_put(s->blobs, put->dg, put->body, put->len)
-                      : blobstore_commit_synced(s->blobs, spool, put->dg)) < 0 ||
+                      : blobstore_confirm(s->blobs, spool, put->dg)) < 0 ||
         (err = index_blob_link(ix, repo_id, put->dg, put->len)) < 0 ||
         (err = insert_manifest(ix, repo_id, put)) < 0 || (err = index_commit(ix)) < 0)
         index_rollback(ix);
 done:
     if (spool[0])
-        unlink(spool); /* gone already when committed */
+        unlink(spool);
     return err;
 }
 

@@ -264,10 +264,13 @@ static upload *find_session(upload_table *t, const char *id)
     return u;
 }
 
+/* Over: gc expired the spool (no link left), or it was linked to a blob path by a publish
+ * (two links; the publish failed, or the process stopped before discarding the session).
+ * Writing to a published spool would change that blob, so such a session takes no more. */
 static int spool_gone(const upload *u)
 {
     struct stat st;
-    return fstat(u->fd, &st) < 0 || st.st_nlink == 0;
+    return fstat(u->fd, &st) < 0 || st.st_nlink != 1;
 }
 
 int upload_acquire(upload **out, unsigned *generation, upload_table *t, const char *id,
@@ -553,19 +556,21 @@ int upload_flush(upload *u)
     return err;
 }
 
-int upload_publish_prepare(upload *u, const digest *d)
+int upload_publish_prepare(upload *u, blobstore *bs, const digest *d)
 {
     if (u->remote)
         return s3u_publish_prepare(u->remote, d);
     int err = upload_flush(u);
-    return err < 0 ? err : blobstore_sync(u->fd);
+    if (err == REG_OK)
+        err = blobstore_sync(u->fd);
+    return err < 0 ? err : blobstore_place(bs, u->spool, d);
 }
 
 int upload_publish(upload *u, blobstore *bs, const digest *d)
 {
     if (u->remote)
         return s3u_publish(u->remote, d);
-    return blobstore_commit_synced(bs, u->spool, d);
+    return blobstore_confirm(bs, u->spool, d);
 }
 
 int upload_owned(upload *u, unsigned generation)

@@ -61,11 +61,11 @@ int upload_flush(upload *u);
 int upload_digest(digest *out, upload *u, digest_alg alg);
 
 /* Make the session's bytes the blob d (the caller checked the digest). The slow half runs
- * before the index's write transaction (local: flush and fsync the spool; S3: last part,
- * completion), upload_publish inside it (local: rename into place; S3: the object at its
- * content address, made again if gc removed it meanwhile). Discard the session after the
- * commit. */
-int upload_publish_prepare(upload *u, const digest *d);
+ * before the index's write transaction (local: flush and fsync the spool, link it into place,
+ * fsync the folder; S3: last part, completion), upload_publish inside it (local: check the
+ * link is still there, else make it again; S3: the object at its content address, made again
+ * if gc removed it meanwhile). Discard the session after the transaction. */
+int upload_publish_prepare(upload *u, blobstore *bs, const digest *d);
 int upload_publish(upload *u, blobstore *bs, const digest *d);
 
 /* Sessions in memory (open uploads). */

@@ -1,0 +1,152 @@
+/* test_publish.c - publishing a local upload in two steps (blobstore_place before the index
+ * transaction, blobstore_confirm inside it): the blob appears with the session's bytes, a blob
+ * moved aside in between (as gc does) is linked again, and a session whose spool has been
+ * linked to a blob takes no more bytes, so it can never change a published blob. */
+#include "storage/blobstore.h"
+#include "storage/reg_error.h"
+#include "storage/uploads.h"
+#include "check.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char body[] = "layer bytes for the publish test";
+
+typedef struct fixture {
+    char dir[64];
+    blobstore *bs;
+    upload_table *t;
+    upload *u;
+    char id[UPLOAD_ID_LEN + 1];
+    digest d;
+} fixture;
+
+static void blob_path(char *out, size_t n, const fixture *f)
+{
+    snprintf(out, n, "%s/blobs/sha256/%.2s/%s", f->dir, digest_hex(&f->d), digest_hex(&f->d));
+}
+
+static void spool_path(char *out, size_t n, const fixture *f)
+{
+    snprintf(out, n, "%s/uploads/%s", f->dir, f->id);
+}
+
+static void file_content(char *out, size_t n, const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    ssize_t got = fd < 0 ? -1 : read(fd, out, n - 1);
+    out[got > 0 ? got : 0] = '\0';
+    if (fd >= 0)
+        close(fd);
+}
+
+static int setup(fixture *f)
+{
+    memset(f, 0, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/ocireg-publish-XXXXXX");
+    if (!mkdtemp(f->dir) || blobstore_open(&f->bs, f->dir) < 0 ||
+        upload_table_new(&f->t, f->bs, NULL) < 0 ||
+        upload_create(&f->u, f->id, f->t, "team/app") < 0)
+        return -1;
+    digest_buffer(&f->d, DIGEST_SHA256, body, sizeof(body) - 1);
+    return upload_append(f->u, 1, body, sizeof(body) - 1);
+}
+
+static void teardown(fixture *f)
+{
+    char cmd[128];
+    upload_table_free(f->t);
+    blobstore_close(f->bs);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    CHECK_INT(system(cmd), 0);
+}
+
+static void test_place_links_the_spool_to_the_blob_path(void)
+{
+    fixture f;
+    char path[PATH_MAX], got[128];
+    struct stat st;
+    CHECK_INT(setup(&f), REG_OK);
+    CHECK_INT(upload_publish_prepare(f.u, f.bs, &f.d), REG_OK);
+    blob_path(path, sizeof(path), &f);
+    file_content(got, sizeof(got), path);
+    CHECK_STR(got, body);
+    CHECK_INT(stat(path, &st), 0);
+    CHECK_INT(st.st_nlink, 2); /* the spool keeps its name until the transaction is over */
+    CHECK_INT(st.st_mode & 0222, 0);
+    CHECK_INT(upload_publish(f.u, f.bs, &f.d), REG_OK);
+    upload_discard(f.t, f.u);
+    CHECK_INT(stat(path, &st), 0);
+    CHECK_INT(st.st_nlink, 1);
+    teardown(&f);
+}
+
+static void test_confirm_links_again_after_gc_moved_the_blob_aside(void)
+{
+    fixture f;
+    char path[PATH_MAX], got[128];
+    CHECK_INT(setup(&f), REG_OK);
+    CHECK_INT(upload_publish_prepare(f.u, f.bs, &f.d), REG_OK);
+    CHECK_INT(blobstore_trash(f.bs, &f.d), REG_OK);
+    blob_path(path, sizeof(path), &f);
+    CHECK_INT(access(path, F_OK), -1);
+    CHECK_INT(upload_publish(f.u, f.bs, &f.d), REG_OK);
+    file_content(got, sizeof(got), path);
+    CHECK_STR(got, body);
+    CHECK_INT(blobstore_empty_trash(f.bs), 1); /* emptying the trash leaves the new link */
+    file_content(got, sizeof(got), path);
+    CHECK_STR(got, body);
+    upload_discard(f.t, f.u);
+    teardown(&f);
+}
+
+static void test_confirm_accepts_a_copy_another_push_placed(void)
+{
+    fixture f;
+    char path[PATH_MAX], spool[PATH_MAX], got[128];
+    CHECK_INT(setup(&f), REG_OK);
+    CHECK_INT(blobstore_put(f.bs, &f.d, body, sizeof(body) - 1), REG_OK);
+    CHECK_INT(upload_publish_prepare(f.u, f.bs, &f.d), REG_OK);
+    CHECK_INT(upload_publish(f.u, f.bs, &f.d), REG_OK);
+    blob_path(path, sizeof(path), &f);
+    file_content(got, sizeof(got), path);
+    CHECK_STR(got, body);
+    spool_path(spool, sizeof(spool), &f);
+    upload_discard(f.t, f.u);
+    CHECK_INT(access(spool, F_OK), -1);
+    CHECK_INT(access(path, F_OK), 0);
+    teardown(&f);
+}
+
+static void test_a_published_session_takes_no_more_bytes(void)
+{
+    fixture f;
+    upload *again = NULL;
+    unsigned gen = 0;
+    uint64_t offset = 0;
+    char path[PATH_MAX], got[128];
+    CHECK_INT(setup(&f), REG_OK);
+    CHECK_INT(upload_publish_prepare(f.u, f.bs, &f.d), REG_OK);
+    /* The transaction failed: the session is given back instead of discarded. */
+    upload_release(f.t, f.u, 1);
+    CHECK_INT(upload_acquire(&again, &gen, f.t, f.id, "team/app"), REG_ENOTFOUND);
+    CHECK_INT(upload_peek(&offset, f.t, f.id, "team/app"), REG_ENOTFOUND);
+    blob_path(path, sizeof(path), &f);
+    file_content(got, sizeof(got), path);
+    CHECK_STR(got, body);
+    teardown(&f);
+}
+
+int main(void)
+{
+    RUN(test_place_links_the_spool_to_the_blob_path);
+    RUN(test_confirm_links_again_after_gc_moved_the_blob_aside);
+    RUN(test_confirm_accepts_a_copy_another_push_placed);
+    RUN(test_a_published_session_takes_no_more_bytes);
+    return check_failures ? 1 : 0;
+}
