@@ -26,6 +26,22 @@ int fileio_write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
+int fileio_pwrite_all(int fd, const void *data, size_t len, uint64_t at)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, (off_t)at);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return fileio_errno_to_reg(errno);
+        p += n;
+        len -= (size_t)n;
+        at += (uint64_t)n;
+    }
+    return REG_OK;
+}
+
 int fileio_fsync_dir(const char *path)
 {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

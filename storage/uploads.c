@@ -5,6 +5,7 @@
 #include "storage/uploads_s3.h"
 #include "storage/reference.h"
 #include "storage/reg_error.h"
+#include "storage/stage.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -18,12 +19,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Large uploads bypass the page cache: bytes gather in an aligned stage and go to disk with
- * O_DIRECT a megabyte at a time (copying into the page cache costs more CPU than hashing).
- * Where O_DIRECT is not supported (tmpfs) writes are plain. The tail of a request is always
- * written through the page cache before it is answered, so the file holds every accepted byte. */
-#define STAGE_SIZE (1u << 20)
-#define DIRECT_ALIGN 4096u
+/* Uploads bypass the page cache (copying into it costs more CPU than hashing): bytes gather in
+ * a stage (stage.h): the request's thread writes them with O_DIRECT, a worker hashes them. Where
+ * O_DIRECT is not supported (tmpfs) writes are plain and hashed in the request's thread. A
+ * stage is synced before a request is answered, so the file holds every accepted byte; it
+ * stays for the session's next request, and its hash is waited for when the digest is due. */
 #define HASH_INVALID UINT64_MAX
 
 struct upload {
@@ -33,11 +33,9 @@ struct upload {
     int fd;                /* read/write, through the page cache */
     int dfd;               /* O_DIRECT writer, -1 until opened */
     int no_direct;         /* O_DIRECT is not available here */
-    char *stage;           /* STAGE_SIZE bytes, aligned; only while a request appends */
-    uint64_t stage_base;   /* file offset of stage[0], aligned */
-    size_t staged;         /* bytes in the stage */
+    stage *stage;          /* only while a request appends; it keeps sha256 going */
     uint64_t offset;       /* bytes accepted, staged ones included */
-    digester *sha256; /* covers [0, hashed) of the spool */
+    digester *sha256; /* covers [0, hashed) of the spool (and the staged bytes after it) */
     uint64_t hashed;
     int busy;
     time_t updated;        /* last acquire, release or append */
@@ -78,11 +76,13 @@ static void upload_free(upload *u)
     if (!u)
         return;
     pthread_mutex_destroy(&u->io);
+    stage_result ignored;
+    if (u->stage)
+        stage_finish(u->stage, &ignored);
     if (u->fd >= 0)
         close(u->fd);
     if (u->dfd >= 0)
         close(u->dfd);
-    free(u->stage);
     digester_free(u->sha256);
     free(u->repo);
     free(u);
@@ -408,24 +408,15 @@ const char *upload_id(const upload *u)
 
 
 
-static int pwrite_all(int fd, const char *p, size_t len, uint64_t at)
+/* After a failed write: keep only what is surely in the file, and rehash at the end. */
+static int roll_back_to(upload *u, uint64_t length, int err)
 {
-    while (len > 0) {
-        ssize_t n = pwrite(fd, p, len, (off_t)at);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return fileio_errno_to_reg(errno);
-        p += n;
-        len -= (size_t)n;
-        at += (uint64_t)n;
-    }
-    return REG_OK;
+    u->offset = length;
+    u->hashed = HASH_INVALID;
+    if (ftruncate(u->fd, (off_t)length) < 0)
+        return REG_ERROR;
+    return err;
 }
-
-/* Start staging at the end of the file: the stage begins at the aligned offset below it and
- * first holds the bytes between (read back from the page cache). */
-static void stage_end(upload *u);
 
 static int stage_begin(upload *u)
 {
@@ -435,77 +426,35 @@ static int stage_begin(upload *u)
         u->no_direct = 1;
         return REG_OK;
     }
-    void *p = NULL;
-    if (posix_memalign(&p, DIRECT_ALIGN, STAGE_SIZE) != 0)
-        return REG_ERROR;
-    u->stage = p;
-    u->stage_base = u->offset & ~(uint64_t)(DIRECT_ALIGN - 1);
-    u->staged = (size_t)(u->offset - u->stage_base);
-    if (u->staged && pread(u->fd, u->stage, u->staged, (off_t)u->stage_base) != (ssize_t)u->staged) {
-        stage_end(u); /* never flush a stage we could not fill */
-        return REG_ERROR;
-    }
-    return REG_OK;
+    return stage_start(&u->stage, u->fd, u->dfd, u->offset, u->sha256, u->hashed == u->offset);
 }
 
-static void stage_end(upload *u)
+/* Finish the stage (io lock held): wait for its hash; after a failure the session rolls back
+ * to what the file surely holds. */
+static int stage_drain(upload *u)
 {
-    free(u->stage);
-    u->stage = NULL;
-    u->staged = 0;
-}
-
-/* A full stage goes to disk with O_DIRECT (or plainly, if the filesystem refuses it). */
-static int stage_write(upload *u)
-{
-    ssize_t n = pwrite(u->dfd, u->stage, STAGE_SIZE, (off_t)u->stage_base);
-    int err = REG_OK;
-    if (n < 0 && errno == EINVAL) {
-        u->no_direct = 1;
-        err = pwrite_all(u->fd, u->stage, STAGE_SIZE, u->stage_base);
-    } else if (n != (ssize_t)STAGE_SIZE) {
-        err = n < 0 ? fileio_errno_to_reg(errno) : REG_ENOSPACE;
-    }
-    if (err == REG_OK) {
-        u->stage_base += STAGE_SIZE;
-        u->staged = 0;
-    }
-    return err;
-}
-
-/* After a failed write: keep only what is surely in the file, and rehash at the end. */
-static int roll_back_to(upload *u, uint64_t length, int err)
-{
-    stage_end(u);
-    u->offset = length;
-    u->hashed = HASH_INVALID;
-    if (ftruncate(u->fd, (off_t)length) < 0)
-        return REG_ERROR;
-    return err;
-}
-
-/* Write the staged tail through the page cache (io lock held). */
-static int stage_flush(upload *u)
-{
-    if (!u->stage || u->staged == 0)
+    stage_result r;
+    if (!u->stage)
         return REG_OK;
-    int err = pwrite_all(u->fd, u->stage, u->staged, u->stage_base);
-    return err < 0 ? roll_back_to(u, u->stage_base, err) : REG_OK;
+    int err = stage_finish(u->stage, &r);
+    u->stage = NULL;
+    u->no_direct |= r.direct_off;
+    u->hashed = r.hashed ? r.length : HASH_INVALID;
+    return err < 0 ? roll_back_to(u, r.length, err) : REG_OK;
 }
 
-static int append_staged(upload *u, const char *p, size_t len)
+/* Without a stage: write and hash here. */
+static int append_plain(upload *u, const void *data, size_t len)
 {
-    while (len > 0) {
-        size_t n = STAGE_SIZE - u->staged < len ? STAGE_SIZE - u->staged : len;
-        memcpy(u->stage + u->staged, p, n);
-        u->staged += n;
-        p += n;
-        len -= n;
-        if (u->staged == STAGE_SIZE) {
-            int err = stage_write(u);
-            if (err < 0)
-                return roll_back_to(u, u->stage_base, err);
-        }
+    int err = fileio_pwrite_all(u->fd, data, len, u->offset);
+    if (err < 0) {
+        /* Drop a partial write so the offset stays the truth. */
+        return ftruncate(u->fd, (off_t)u->offset) < 0 ? REG_ERROR : err;
+    }
+    if (u->hashed == u->offset) {
+        if (digester_update(u->sha256, data, len) < 0)
+            return REG_ERROR;
+        u->hashed += len;
     }
     return REG_OK;
 }
@@ -523,22 +472,13 @@ int upload_append(upload *u, unsigned generation, const void *data, size_t len)
     u->updated = time(NULL);
     if ((err = stage_begin(u)) < 0)
         goto done;
-    if (u->stage) {
-        if ((err = append_staged(u, data, len)) < 0)
-            goto done;
-    } else if ((err = pwrite_all(u->fd, data, len, u->offset)) < 0) {
-        /* Drop a partial write so the offset stays the truth. */
-        if (ftruncate(u->fd, (off_t)u->offset) < 0)
-            err = REG_ERROR;
+    if (u->stage && (err = stage_add(u->stage, data, len)) < 0) {
+        int drained = stage_drain(u);
+        err = drained < 0 ? drained : err;
         goto done;
     }
-    if (u->hashed == u->offset) {
-        if (digester_update(u->sha256, data, len) < 0) {
-            err = REG_ERROR;
-            goto done;
-        }
-        u->hashed += len;
-    }
+    if (!u->stage && (err = append_plain(u, data, len)) < 0)
+        goto done;
     u->offset += len;
 done:
     pthread_mutex_unlock(&u->io);
@@ -550,8 +490,19 @@ int upload_flush(upload *u)
     if (u->remote)
         return s3u_flush(u->remote);
     pthread_mutex_lock(&u->io);
-    int err = stage_flush(u);
-    stage_end(u);
+    int err = REG_OK;
+    /* The stage stays for the session's next request unless too many are kept. */
+    if (u->stage && (stage_sync(u->stage) < 0 || stage_crowded()))
+        err = stage_drain(u);
+    pthread_mutex_unlock(&u->io);
+    return err;
+}
+
+/* Every byte in the file and in the digester. */
+static int upload_drain(upload *u)
+{
+    pthread_mutex_lock(&u->io);
+    int err = stage_drain(u);
     pthread_mutex_unlock(&u->io);
     return err;
 }
@@ -560,7 +511,7 @@ int upload_publish_prepare(upload *u, blobstore *bs, const digest *d)
 {
     if (u->remote)
         return s3u_publish_prepare(u->remote, d);
-    int err = upload_flush(u);
+    int err = upload_drain(u);
     if (err == REG_OK)
         err = blobstore_sync(u->fd);
     return err < 0 ? err : blobstore_place(bs, u->spool, d);
@@ -587,7 +538,7 @@ int upload_digest(digest *out, upload *u, digest_alg alg)
 {
     if (u->remote)
         return s3u_digest(out, u->remote, alg);
-    int err = upload_flush(u);
+    int err = upload_drain(u);
     if (err < 0)
         return err;
     if (alg == DIGEST_SHA256 && u->hashed == u->offset)
