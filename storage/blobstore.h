@@ -60,6 +60,9 @@ int blobstore_spool(char *path_out, blobstore *bs, const void *data, size_t len)
 /* Garbage collection moves a blob aside inside its index transaction, so that the deletion can
  * be undone if the transaction fails, and empties the trash after the commit. */
 int blobstore_trash(blobstore *bs, const digest *d);
+/* blobstore_trash for n blobs at once (several threads): trashed[i] says whether blob i was
+ * moved; a blob already gone is not an error. Returns the first other error. */
+int blobstore_trash_many(blobstore *bs, const digest *ds, size_t n, int *trashed);
 int blobstore_untrash(blobstore *bs, const digest *d);
 /* Remove everything in the trash; returns how many files went. */
 int blobstore_empty_trash(blobstore *bs);

@@ -300,6 +300,19 @@ static int remove_objects(gc_ctx *c, gc_blob *batch, size_t n)
     return err;
 }
 
+/* The batch's files into the trash, several at a time (inside the transaction). */
+static int trash_batch(gc_ctx *c, const gc_blob *batch, size_t n, int *trashed)
+{
+    digest *ds = malloc(n * sizeof(*ds));
+    if (!ds)
+        return REG_ERROR;
+    for (size_t i = 0; i < n; i++)
+        ds[i] = batch[i].dg;
+    int err = blobstore_trash_many(c->st->blobs, ds, n, trashed);
+    free(ds);
+    return err;
+}
+
 /* One batch of blobs: rows out and files into the trash under one transaction; the trash is
  * emptied only after the commit, and restored if it fails. */
 static int sweep_batch(gc_ctx *c, char *after, size_t *n_out)
@@ -311,14 +324,10 @@ static int sweep_batch(gc_ctx *c, char *after, size_t *n_out)
     if (err < 0)
         goto done;
     err = index_gc_unreferenced_blobs(batch, SWEEP_BATCH, &n, c->ix, c->cutoff, after);
-    for (size_t i = 0; err == REG_OK && i < n; i++) {
+    for (size_t i = 0; err == REG_OK && i < n; i++)
         err = index_gc_delete_blob(c->ix, batch[i].dg.str);
-        if (err == REG_OK && !c->opt->dry_run && !blobstore_is_remote(c->st->blobs)) {
-            int t = blobstore_trash(c->st->blobs, &batch[i].dg);
-            trashed[i] = t == REG_OK;
-            err = t == REG_ENOTFOUND ? REG_OK : t;
-        }
-    }
+    if (err == REG_OK && n && !c->opt->dry_run && !blobstore_is_remote(c->st->blobs))
+        err = trash_batch(c, batch, n, trashed);
     if ((err = batch_end(c, err)) < 0) {
         for (size_t i = 0; i < n; i++)
             if (trashed[i])
