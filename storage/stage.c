@@ -11,6 +11,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BUF_SIZE (1u << 20)
@@ -18,6 +20,8 @@
 #define ALIGN 4096u
 /* Stages kept between requests; beyond this, sessions finish theirs at each request's end. */
 #define KEEP_MAX 16
+/* A parked stage gives its buffers back after this long without a request. */
+#define IDLE_TRIM_MS 200
 
 static atomic_int alive;
 
@@ -35,6 +39,9 @@ struct stage {
     pthread_cond_t wake, done;
     pthread_t worker;
     int started, stopping;
+    int parked;          /* between requests (set by stage_sync, cleared by stage_add) */
+    unsigned parks;      /* how many times it was parked */
+    unsigned trimmed;    /* the park after which the worker last trimmed */
     uint64_t synced;     /* the file surely holds [0, synced) */
     int err;             /* first write failure */
     uint64_t good;       /* with err: what the file still surely holds */
@@ -44,6 +51,26 @@ struct stage {
 int stage_crowded(void)
 {
     return atomic_load(&alive) > KEEP_MAX;
+}
+
+/* Buffers are mapped, not malloc'd: malloc would keep freed megabytes in its per-thread
+ * arenas, and an idle server would hold them. A mapping is page-aligned, as O_DIRECT needs. */
+static int alloc_slot(stage *s, size_t i)
+{
+    if (s->buf[i])
+        return REG_OK;
+    void *p = mmap(NULL, BUF_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return REG_ERROR;
+    s->buf[i] = p;
+    return REG_OK;
+}
+
+static void free_slot(stage *s, size_t i)
+{
+    if (s->buf[i])
+        munmap(s->buf[i], BUF_SIZE);
+    s->buf[i] = NULL;
 }
 
 /* The bytes of slot i (of `len`) the digester has not seen yet. */
@@ -67,30 +94,50 @@ static void hash_head(stage *s)
     pthread_cond_signal(&s->done);
 }
 
+/* Free the buffers nobody needs: not queued, and not the partial one unless it is empty
+ * (lock held; only while parked, when the request's thread does not touch them). */
+static void trim(stage *s)
+{
+    for (size_t i = 0; i < NBUF; i++) {
+        int queued = (i + NBUF - s->head) % NBUF < s->queued;
+        if (!queued && (i != s->cur || s->filled == 0))
+            free_slot(s, i);
+    }
+}
+
+/* Wait for work; a session that stays parked for IDLE_TRIM_MS gives its buffers back. */
+static void wait_for_work(stage *s)
+{
+    while (!s->queued && !s->stopping) {
+        if (!s->parked || s->trimmed == s->parks) {
+            pthread_cond_wait(&s->wake, &s->lock);
+            continue;
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += IDLE_TRIM_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        if (pthread_cond_timedwait(&s->wake, &s->lock, &until) == ETIMEDOUT && s->parked &&
+            !s->queued) {
+            trim(s);
+            s->trimmed = s->parks;
+        }
+    }
+}
+
 static void *worker_main(void *arg)
 {
     stage *s = arg;
     pthread_mutex_lock(&s->lock);
     for (;;) {
-        while (!s->queued && !s->stopping)
-            pthread_cond_wait(&s->wake, &s->lock);
+        wait_for_work(s);
         if (!s->queued)
             break;
         hash_head(s);
     }
     pthread_mutex_unlock(&s->lock);
     return NULL;
-}
-
-static int alloc_slot(stage *s, size_t i)
-{
-    void *p = NULL;
-    if (s->buf[i])
-        return REG_OK;
-    if (posix_memalign(&p, ALIGN, BUF_SIZE) != 0)
-        return REG_ERROR;
-    s->buf[i] = p;
-    return REG_OK;
 }
 
 int stage_start(stage **out, int fd, int dfd, uint64_t offset, digester *h, int hashed)
@@ -106,8 +153,12 @@ int stage_start(stage **out, int fd, int dfd, uint64_t offset, digester *h, int 
     s->hashing = hashed;
     s->hash_from = offset;
     s->synced = offset;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->wake, NULL);
+    pthread_cond_init(&s->wake, &attr);
+    pthread_condattr_destroy(&attr);
     pthread_cond_init(&s->done, NULL);
     atomic_fetch_add(&alive, 1);
     /* The stage starts at the aligned offset below the end and first holds the bytes between
@@ -186,6 +237,13 @@ int stage_add(stage *s, const void *data, size_t len)
     const char *p = data;
     if (s->err < 0)
         return s->err;
+    if (s->parked) {
+        pthread_mutex_lock(&s->lock); /* from now on the worker leaves the buffers alone */
+        s->parked = 0;
+        pthread_mutex_unlock(&s->lock);
+    }
+    if (!s->buf[s->cur] && alloc_slot(s, s->cur) < 0)
+        return fail(s, REG_ERROR);
     while (len > 0) {
         size_t n = BUF_SIZE - s->filled < len ? BUF_SIZE - s->filled : len;
         memcpy(s->buf[s->cur] + s->filled, p, n);
@@ -197,6 +255,20 @@ int stage_add(stage *s, const void *data, size_t len)
             return err;
     }
     return REG_OK;
+}
+
+/* Between requests: the worker trims the buffers if the session stays idle (at once if there
+ * is no worker), so an idle session holds little memory. */
+static void park(stage *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->parked = 1;
+    s->parks++;
+    if (s->started)
+        pthread_cond_signal(&s->wake);
+    else
+        trim(s);
+    pthread_mutex_unlock(&s->lock);
 }
 
 int stage_sync(stage *s)
@@ -211,6 +283,7 @@ int stage_sync(stage *s)
     if (err < 0)
         return fail(s, err);
     s->synced = end > s->synced ? end : s->synced;
+    park(s);
     return REG_OK;
 }
 
@@ -229,7 +302,7 @@ int stage_finish(stage *s, stage_result *out)
     *out = (stage_result){.length = length, .hashed = s->hashing && err == REG_OK,
                           .direct_off = s->direct_off};
     for (size_t i = 0; i < NBUF; i++)
-        free(s->buf[i]);
+        free_slot(s, i);
     pthread_cond_destroy(&s->done);
     pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->lock);

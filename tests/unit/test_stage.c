@@ -1,6 +1,7 @@
 /* test_stage.c - the write-behind stage of local uploads: bytes added in pieces of any size,
- * with syncs between them (request ends) and a restart in the middle of a block, end up in
- * the file and in the digest exactly; a failed write rolls back only to what was synced. */
+ * with syncs between them (request ends, which park the stage and free its idle buffers) and a
+ * restart in the middle of a block, end up in the file and in the digest exactly; a failed
+ * write rolls back only to what was synced. */
 #include "storage/digest.h"
 #include "storage/reg_error.h"
 #include "storage/stage.h"
@@ -94,6 +95,43 @@ static void test_pieces_and_syncs_give_the_same_file_and_digest(void)
     check_written(data, 5000, 65536 + 3, 7, 30);      /* unaligned start, restarts */
     check_written(data, 4096, 1, 1 << 30, 1 << 30);   /* byte by byte */
     check_written(data, 1 << 20, 1000003, 1, 2);      /* a stage per two requests */
+    check_written(data, 0, 1 << 20, 1, 1 << 30);      /* requests end on buffer edges */
+    check_written(data, 0, 3 << 20, 1, 1 << 30);      /* parked while the hash catches up */
+    free(data);
+}
+
+/* Sessions that pause between requests: the worker gives the idle buffers back meanwhile. */
+static void test_idle_pauses_trim_and_resume(void)
+{
+    static const size_t cuts[] = {(2u << 20) + 4321u, 4u << 20, (4u << 20) + 1u, LEN};
+    unsigned char *data = sample();
+    char path[64];
+    int fd, dfd;
+    digester *h = NULL;
+    digest want, got;
+    stage *s = NULL;
+    stage_result r;
+    size_t at = 0;
+    CHECK_INT(open_pair(&fd, &dfd, path), 0);
+    CHECK_INT(digester_new(&h, DIGEST_SHA256), REG_OK);
+    CHECK_INT(stage_start(&s, fd, dfd, 0, h, 1), REG_OK);
+    for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+        CHECK_INT(stage_add(s, data + at, cuts[i] - at), REG_OK);
+        at = cuts[i];
+        CHECK_INT(stage_sync(s), REG_OK);
+        CHECK(file_equals(fd, data, at), "after the request ending at %zu", at);
+        usleep(300 * 1000); /* longer than the stage's idle trim */
+    }
+    CHECK_INT(stage_finish(s, &r), REG_OK);
+    CHECK_INT(r.length, LEN);
+    CHECK_INT(r.hashed, 1);
+    digest_buffer(&want, DIGEST_SHA256, data, LEN);
+    CHECK_INT(digester_peek(&got, h), REG_OK);
+    CHECK_STR(got.str, want.str);
+    digester_free(h);
+    close(fd);
+    close(dfd);
+    unlink(path);
     free(data);
 }
 
@@ -125,6 +163,7 @@ static void test_a_failed_write_keeps_what_was_synced(void)
 int main(void)
 {
     RUN(test_pieces_and_syncs_give_the_same_file_and_digest);
+    RUN(test_idle_pauses_trim_and_resume);
     RUN(test_a_failed_write_keeps_what_was_synced);
     return check_failures ? 1 : 0;
 }
