@@ -11,6 +11,7 @@
 #include "storage/buf.h"
 #include "storage/digest.h"
 #include "storage/reg_error.h"
+#include "storage/dynlib_calls.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -820,9 +821,13 @@ struct s3_client {
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_result;
 
+static char curl_load_error[256];
+
 static void curl_init(void)
 {
-    curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+    curl_init_result = CURLE_FAILED_INIT;
+    if (dynlib_load_curl(curl_load_error, sizeof(curl_load_error)) == 0)
+        curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
 static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *user)
@@ -885,7 +890,8 @@ int s3_client_new(s3_client **out, const s3_config *cfg)
     pthread_mutex_init(&c->pool_lock, NULL);
     pthread_once(&curl_once, curl_init);
     if (curl_init_result != CURLE_OK) {
-        set_error("curl_global_init failed");
+        set_error("S3 storage needs libcurl: %s",
+                  curl_load_error[0] ? curl_load_error : "curl_global_init failed");
         goto fail;
     }
     if ((err = copy_config(&c->cfg, cfg)) < 0 ||

@@ -3,6 +3,7 @@
  * text (blobs in binary) and the rows of a statement kept from its first step to its reset. */
 #include "storage/sqldb.h"
 #include "storage/reg_error.h"
+#include "storage/dynlib_calls.h"
 
 #include <ctype.h>
 #include <libpq-fe.h>
@@ -84,6 +85,10 @@ int sqldb_open(sqldb **out, const char *location, char *err, size_t n)
         return REG_ERROR;
     }
     if (location_is_pg(location)) {
+        if (dynlib_load_pq(err, n) < 0) {
+            sqldb_close(db);
+            return REG_ERROR;
+        }
         db->pg = PQconnectdb(location);
         if (!db->pg || PQstatus(db->pg) != CONNECTION_OK) {
             copy_message(err, n, db->pg ? PQerrorMessage(db->pg) : "out of memory");
