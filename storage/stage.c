@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #define BUF_SIZE (1u << 20)
-#define NBUF 4
+#define NBUF 2
 #define ALIGN 4096u
 /* Stages kept between requests; beyond this, sessions finish theirs at each request's end. */
 #define KEEP_MAX 16
