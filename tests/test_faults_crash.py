@@ -195,7 +195,7 @@ def test_sigkill_during_pushes_loses_nothing(tmp_path):
     everything = []                      # every Pushed image of every round
     own = [[] for _ in range(CLIENTS)]   # per client: its images (it deletes only its own)
     stats = {"acked": 0, "deletes": 0, "resumed": 0, "committed-session": 0,
-             "renamed-session": 0, "lost-session": 0, "gc-runs": 0,
+             "placed-session": 0, "lost-session": 0, "gc-runs": 0,
              "kill-ms": [], "statuses": {}}
     try:
         for round_no in range(ROUNDS):
@@ -264,10 +264,10 @@ def test_sigkill_during_pushes_loses_nothing(tmp_path):
                         head = s.head(f"{srv.url}/v2/{up['repo']}/blobs/"
                                       f"{digest_of(up['data'])}", timeout=TIMEOUT)
                         hexpart = digest_of(up["data"]).split(":", 1)[1]
-                        renamed = os.path.exists(os.path.join(
+                        placed = os.path.exists(os.path.join(
                             str(data), "blobs", "sha256", hexpart[:2], hexpart))
                         kind = "committed-session" if head.status_code == 200 else \
-                            "renamed-session" if renamed else "lost-session"
+                            "placed-session" if placed else "lost-session"
                         stats[kind] += 1
                         if kind == "lost-session" and not gc_runs:
                             # No gc ran that could have taken a committed blob: the PATCHed
@@ -276,7 +276,7 @@ def test_sigkill_during_pushes_loses_nothing(tmp_path):
                                           f"({up['acked']} of {len(up['data'])} bytes "
                                           f"acknowledged) is unknown after the restart "
                                           f"({detail}), and its blob was neither committed nor "
-                                          f"renamed into blobs/", srv)
+                                          f"linked into blobs/", srv)
                         r = push_monolithic(s, srv.url, up["repo"], up["data"])
                         if r.status_code != 201:
                             raise failure(round_no, f"restarting the upload after {detail}: "
@@ -303,7 +303,7 @@ def test_sigkill_during_pushes_loses_nothing(tmp_path):
           f"{stats['acked']} images acknowledged, {stats['deletes']} deletes acknowledged, "
           f"{stats['gc-runs']} concurrent gc runs, interrupted uploads resumed "
           f"{stats['resumed']}, already committed {stats['committed-session']}, killed while "
-          f"committing (spool renamed, row not committed) {stats['renamed-session']}, "
+          f"committing (spool linked into blobs/, row not committed) {stats['placed-session']}, "
           f"gone in gc rounds (committed then collected) {stats['lost-session']}; "
           f"refusals {stats['statuses']}")
     assert stats["acked"] >= ROUNDS, \
