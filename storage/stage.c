@@ -53,8 +53,9 @@ int stage_crowded(void)
     return atomic_load(&alive) > KEEP_MAX;
 }
 
-/* Buffers are mapped, not malloc'd: malloc would keep freed megabytes in its per-thread
- * arenas, and an idle server would hold them. A mapping is page-aligned, as O_DIRECT needs. */
+/* Buffers are mapped, not malloc'd: glibc raises its mmap threshold after freeing a large
+ * block, and later ones then come from (and stay in) its per-thread arenas. A mapping goes back
+ * to the system when freed, and is page-aligned, as O_DIRECT needs. */
 static int alloc_slot(stage *s, size_t i)
 {
     if (s->buf[i])
