@@ -25,26 +25,30 @@
 #define TICK_SECONDS 1
 #define PULLS_FLUSH_SECONDS 30
 
-/* Refuse a data folder we cannot write with a clear message, before listening. */
-static int check_data_dir(const store_location *loc)
+/* Open the store and the index, or refuse a data folder we cannot use with a clear message,
+ * before listening. On failure nothing is left open. */
+static int open_data(store **st_out, index_db **ix_out, const store_location *loc)
 {
-    index_db *ix = NULL;
-    store *st = NULL;
     const char *dir = loc->data_dir;
     char why[512];
-    if (store_open(&st, loc, why, sizeof(why)) < 0) {
+    if (store_open(st_out, loc, why, sizeof(why)) < 0) {
         fprintf(stderr, "ocireg: cannot use data folder %s: %s\n", dir, why);
         return REG_ERROR;
     }
-    int err = index_open(&ix, st->db_path);
+    int err = index_open(ix_out, (*st_out)->db_path);
     if (err < 0)
-        fprintf(stderr, "ocireg: cannot open the index %s: %s\n", st->db_label, index_errmsg(ix));
+        fprintf(stderr, "ocireg: cannot open the index %s: %s\n", (*st_out)->db_label,
+                index_errmsg(*ix_out));
     if (err == REG_OK && access(dir, W_OK) != 0) {
         fprintf(stderr, "ocireg: data folder %s is not writable\n", dir);
         err = REG_ERROR;
     }
-    index_close(ix);
-    store_close(st);
+    if (err < 0) {
+        index_close(*ix_out);
+        store_close(*st_out);
+        *ix_out = NULL;
+        *st_out = NULL;
+    }
     return err;
 }
 
@@ -143,13 +147,11 @@ int serve_main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     store_location loc = {
         .data_dir = srv.cfg.data_dir, .storage = srv.cfg.storage, .index = srv.cfg.index};
-    if (check_data_dir(&loc) < 0)
-        return 1;
     index_db *ix = NULL;
     int rc_exit = 1;
     char why[512];
-    if (store_open(&srv.st, &loc, why, sizeof(why)) < 0 || index_open(&ix, srv.st->db_path) < 0)
-        goto done;
+    if (open_data(&srv.st, &ix, &loc) < 0)
+        return 1;
     srv.st->create_on_push = srv.cfg.create_on_push;
     if (index_is_shared(srv.st->db_path) && keys_share(ix, srv.cfg.data_dir, why, sizeof(why)) < 0) {
         fprintf(stderr, "ocireg: %s\n", why);
