@@ -37,17 +37,6 @@ static int is_unreserved(char c)
            c == '~';
 }
 
-static int hex_value(char c)
-{
-    if (is_digit(c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* HTTP parsers may hand over obs-fold line breaks inside a value; they collapse like spaces. */
 static int is_space(char c)
 {
@@ -508,16 +497,13 @@ static int string_to_sign(char *out, size_t size, const char *creq, const char *
     return n > 0 && (size_t)n < size ? REG_OK : REG_EINVALID;
 }
 
-int sigv4_sign(char *out_hex, const sigv4_request *req, const sigv4_credential *cred,
-               const char *amz_date, const char *secret)
+int sigv4_sign_canonical(char *out_hex, const char *creq, const char *amz_date,
+                         const sigv4_credential *cred, const char *secret)
 {
-    char *creq = NULL, sts[320];
+    char sts[320];
     unsigned char key[32], mac[32];
-    time_t t;
-    int err = REG_EINVALID;
-    if (!cred || !secret || parse_amz_date(&t, amz_date) < 0 || check_scope(cred) < 0)
-        goto done;
-    if ((err = sigv4_canonical_request(&creq, req, cred->signed_headers)) < 0 ||
+    int err;
+    if ((err = check_scope(cred)) < 0 ||
         (err = string_to_sign(sts, sizeof(sts), creq, amz_date, cred)) < 0 ||
         (err = signing_key(key, secret, cred)) < 0 ||
         (err = hmac_sha256(mac, key, sizeof(key), sts)) < 0)
@@ -525,6 +511,19 @@ int sigv4_sign(char *out_hex, const sigv4_request *req, const sigv4_credential *
     hex_encode(out_hex, mac, sizeof(mac));
 done:
     OPENSSL_cleanse(key, sizeof(key));
+    return err;
+}
+
+int sigv4_sign(char *out_hex, const sigv4_request *req, const sigv4_credential *cred,
+               const char *amz_date, const char *secret)
+{
+    char *creq = NULL;
+    time_t t;
+    int err = REG_EINVALID;
+    if (!cred || !secret || parse_amz_date(&t, amz_date) < 0)
+        return err;
+    if ((err = sigv4_canonical_request(&creq, req, cred->signed_headers)) == REG_OK)
+        err = sigv4_sign_canonical(out_hex, creq, amz_date, cred, secret);
     free(creq);
     return err;
 }

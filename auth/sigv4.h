@@ -58,6 +58,12 @@ int sigv4_canonical_request(char **out, const sigv4_request *req, const char *si
 int sigv4_sign(char *out_hex /* 65 bytes */, const sigv4_request *req, const sigv4_credential *cred,
                const char *amz_date, const char *secret);
 
+/* The last steps of sigv4_sign, for a client that builds its own canonical request `creq`
+ * (S3 encodes paths once; presigned URLs sign the query): the hex signature for the
+ * credential's scope (date, region, service) at amz_date, with `secret`. */
+int sigv4_sign_canonical(char *out_hex /* 65 bytes */, const char *creq, const char *amz_date,
+                         const sigv4_credential *cred, const char *secret);
+
 /* Verify: the signature matches (constant-time), amz_date parses, is within max_skew seconds
  * of now, and its day equals the credential's date. REG_OK (with *why NULL) or REG_EDENIED
  * with *why set to a short reason (never containing the secret). The caller checks the

@@ -6,6 +6,7 @@
 #include "server/metrics.h"
 #include "server/router.h"
 #include "storage/buf.h"
+#include "storage/digest.h"
 #include "storage/reg_error.h"
 
 #include <arpa/inet.h>
@@ -410,17 +411,6 @@ static int resolve_listen(struct sockaddr_storage *out, const char *listen)
     memcpy(out, res->ai_addr, res->ai_addrlen);
     freeaddrinfo(res);
     return REG_OK;
-}
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 size_t http_percent_decode(char *s)

@@ -82,6 +82,17 @@ int digester_update(digester *h, const void *data, size_t len)
     return EVP_DigestUpdate(h->ctx, data, len) == 1 ? REG_OK : REG_ERROR;
 }
 
+int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 void hex_encode(char *out, const unsigned char *in, size_t len)
 {
     static const char digits[] = "0123456789abcdef";

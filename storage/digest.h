@@ -23,6 +23,8 @@ int digest_parse(digest *out, const char *text);
 const char *digest_hex(const digest *d);
 const char *digest_alg_name(digest_alg alg);
 
+/* The value of one hex digit (either case), or -1. */
+int hex_value(char c);
 /* Lower-case hex of len bytes into out (2 * len + 1 bytes). */
 void hex_encode(char *out, const unsigned char *in, size_t len);
 /* The digest whose raw hash is md (n bytes) in algorithm alg. */

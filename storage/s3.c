@@ -8,6 +8,7 @@
  * the read callback, because with POSTFIELDS curl signs a Content-Type of its own; and no
  * empty "Name:" header to suppress one of curl's, because curl signs that too. */
 #include "storage/s3.h"
+#include "auth/sigv4.h"
 #include "storage/buf.h"
 #include "storage/digest.h"
 #include "storage/reg_error.h"
@@ -33,7 +34,7 @@
 #define XML_MAX_BODY       (8u << 20)  /* DeleteObjects (1000 escaped keys) and Complete bodies */
 #define MAX_TOKEN          4096        /* bytes of a continuation token */
 #define MAX_PREFIX         512
-#define MAX_SECRET         256
+#define MAX_SECRET         SIGV4_MAX_SECRET
 #define MAX_ENDPOINT       512
 #define POOL_MAX_IDLE      64 /* idle curl handles kept for reuse */
 #define BACKOFF_BASE_MS    100
@@ -68,17 +69,6 @@ static int is_unreserved(unsigned char c)
            c == '.' || c == '_' || c == '~';
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int sha256_hex(char out[65], const void *data, size_t len)
 {
     unsigned char md[32];
@@ -96,15 +86,6 @@ static int md5_base64(char out[25], const void *data, size_t len)
     if (EVP_Digest(data, len, md, &n, EVP_md5(), NULL) != 1 || n != 16)
         return REG_ERROR;
     return EVP_EncodeBlock((unsigned char *)out, md, 16) == 24 ? REG_OK : REG_ERROR;
-}
-
-static int hmac_sha256(unsigned char out[32], const void *key, size_t key_len, const char *data)
-{
-    size_t n = 0;
-    if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, key_len, (const unsigned char *)data,
-                   strlen(data), out, 32, &n))
-        return REG_ERROR;
-    return n == 32 ? REG_OK : REG_ERROR;
 }
 
 /* AWS's UriEncode: every byte but the unreserved ones as upper-case %XX, '/' kept in paths.
@@ -1301,47 +1282,13 @@ static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_of
     return now - r->last_progress > LOW_SPEED_SECONDS * 4 ? 1 : 0;
 }
 
-/* kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), "s3"), "aws4_request"). */
-static int signing_key(unsigned char key[32], const char *secret, const char *date,
-                       const char *region)
-{
-    char k0[4 + MAX_SECRET];
-    unsigned char k1[32], k2[32], k3[32];
-    size_t len = strlen(secret);
-    int err = REG_EINVALID;
-    if (len == 0 || len > MAX_SECRET)
-        goto done;
-    memcpy(k0, "AWS4", 4);
-    memcpy(k0 + 4, secret, len);
-    if ((err = hmac_sha256(k1, k0, len + 4, date)) == REG_OK &&
-        (err = hmac_sha256(k2, k1, 32, region)) == REG_OK &&
-        (err = hmac_sha256(k3, k2, 32, "s3")) == REG_OK)
-        err = hmac_sha256(key, k3, 32, "aws4_request");
-done:
-    OPENSSL_cleanse(k0, sizeof(k0));
-    OPENSSL_cleanse(k1, sizeof(k1));
-    OPENSSL_cleanse(k2, sizeof(k2));
-    OPENSSL_cleanse(k3, sizeof(k3));
-    return err;
-}
-
 /* The hex signature of a canonical request made at amz_date ("YYYYMMDDTHHMMSSZ"). */
 static int sign_canonical(char sig[65], const s3_client *c, const char *creq, const char *amz_date)
 {
-    char hash[65], date[9], sts[512];
-    unsigned char key[32], mac[32];
-    int err;
-    memcpy(date, amz_date, 8);
-    date[8] = '\0';
-    if ((err = sha256_hex(hash, creq, strlen(creq))) < 0)
-        return err;
-    snprintf(sts, sizeof(sts), "AWS4-HMAC-SHA256\n%s\n%s/%s/s3/aws4_request\n%s", amz_date, date,
-             c->cfg.region, hash);
-    if ((err = signing_key(key, c->cfg.secret_key, date, c->cfg.region)) == REG_OK &&
-        (err = hmac_sha256(mac, key, sizeof(key), sts)) == REG_OK)
-        hex_encode(sig, mac, sizeof(mac));
-    OPENSSL_cleanse(key, sizeof(key));
-    return err;
+    sigv4_credential scope = {.service = "s3"};
+    snprintf(scope.date, sizeof(scope.date), "%.8s", amz_date);
+    snprintf(scope.region, sizeof(scope.region), "%s", c->cfg.region);
+    return sigv4_sign_canonical(sig, creq, amz_date, &scope, c->cfg.secret_key);
 }
 
 static void amz_date_of(char out[17], time_t t)
