@@ -1,5 +1,6 @@
 /* secretbox.c - AES-256-GCM sealing of secrets with OpenSSL EVP (see secretbox.h). */
 #include "auth/secretbox.h"
+#include "storage/random.h"
 #include "storage/reg_error.h"
 
 #include <errno.h>
@@ -27,7 +28,7 @@ static int read_key(unsigned char *key, const char *path)
 static int write_key(const char *path)
 {
     unsigned char key[SECRETBOX_KEY_LEN];
-    if (RAND_bytes(key, sizeof(key)) != 1)
+    if (random_bytes(key, sizeof(key)) < 0)
         return REG_ERROR;
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)

@@ -2,6 +2,7 @@
  * format detection on the way in (see archive.h). */
 #include "storage/archive.h"
 #include "storage/fileio.h"
+#include "storage/random.h"
 #include "storage/reg_error.h"
 #include "storage/zstream.h"
 
@@ -9,7 +10,6 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
-#include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -335,11 +335,10 @@ int archive_read_all(char **out, size_t *len_out, archive_in *a, size_t max)
 
 static int new_spool(char *path_out, size_t path_len, const char *dir, const char *prefix)
 {
-    unsigned char rnd[8];
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+    char rnd[17];
+    if (random_hex(rnd, 8) < 0)
         return -1;
-    snprintf(path_out, path_len, "%s/%s%02x%02x%02x%02x%02x%02x%02x%02x", dir, prefix, rnd[0],
-             rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+    snprintf(path_out, path_len, "%s/%s%s", dir, prefix, rnd);
     return open(path_out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 }
 

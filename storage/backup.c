@@ -6,6 +6,7 @@
 #include "storage/index_gc.h"
 #include "storage/ocilayout.h"
 #include "storage/fileio.h"
+#include "storage/random.h"
 #include "storage/reg_error.h"
 
 #include <dirent.h>
@@ -14,7 +15,6 @@
 #include <ftw.h>
 #include <jansson.h>
 #include <limits.h>
-#include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,11 +227,10 @@ static void remove_snapshot(const char *path)
 
 static int snapshot(backup_ctx *c, char *path, size_t n)
 {
-    unsigned char rnd[6];
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+    char rnd[13];
+    if (random_hex(rnd, 6) < 0)
         return REG_ERROR;
-    snprintf(path, n, "%s/.backup-%02x%02x%02x%02x%02x%02x.db", blobstore_uploads_dir(c->s->blobs),
-             rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+    snprintf(path, n, "%s/.backup-%s.db", blobstore_uploads_dir(c->s->blobs), rnd);
     int err = index_snapshot(c->live, path);
     if (err < 0)
         return fail(c->rep, err, "cannot snapshot the index: %s", index_errmsg(c->live));

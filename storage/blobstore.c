@@ -5,6 +5,7 @@
 #include "storage/blobstore_s3.h"
 #include "storage/fileio.h"
 #include "storage/parallel.h"
+#include "storage/random.h"
 #include "storage/reg_error.h"
 
 #include <dirent.h>
@@ -12,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,11 +210,10 @@ int blobstore_commit(blobstore *bs, const char *spool_path, int spool_fd, const 
 
 int blobstore_spool(char *path_out, blobstore *bs, const void *data, size_t len)
 {
-    unsigned char rnd[8];
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+    char rnd[17];
+    if (random_hex(rnd, 8) < 0)
         return REG_ERROR;
-    snprintf(path_out, PATH_MAX, "%s/.m-%02x%02x%02x%02x%02x%02x%02x%02x", bs->uploads_dir,
-             rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+    snprintf(path_out, PATH_MAX, "%s/.m-%s", bs->uploads_dir, rnd);
     int fd = open(path_out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         return fileio_errno_to_reg(errno);

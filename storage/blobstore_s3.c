@@ -5,12 +5,12 @@
  * content-addressed objects never change, so the cache never goes stale. */
 #include "storage/blobstore_s3.h"
 #include "storage/fileio.h"
+#include "storage/random.h"
 #include "storage/reg_error.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,12 +178,11 @@ static int open_cached(int *fd_out, uint64_t *size_out, const char *path)
  * (small) or unlinks the name (large, read once). */
 static int download(int *fd_out, char *tmp, blobstore_s3 *b, const digest *d)
 {
-    unsigned char rnd[8];
+    char rnd[17];
     digest got;
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+    if (random_hex(rnd, 8) < 0)
         return REG_ERROR;
-    snprintf(tmp, PATH_MAX, "%s/.dl-%02x%02x%02x%02x%02x%02x%02x%02x", b->cache_dir, rnd[0],
-             rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+    snprintf(tmp, PATH_MAX, "%s/.dl-%s", b->cache_dir, rnd);
     fetch f = {.fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644), .err = REG_OK};
     if (f.fd < 0)
         return fileio_errno_to_reg(errno);

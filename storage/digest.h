@@ -1,5 +1,5 @@
 /* digest.h - content digests ("sha256:<hex>", "sha512:<hex>"): parsing, validation and
- * streaming computation with OpenSSL EVP. */
+ * streaming computation with OpenSSL's SHA-256/SHA-512. */
 #ifndef OCIREG_DIGEST_H
 #define OCIREG_DIGEST_H
 

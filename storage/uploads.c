@@ -4,6 +4,7 @@
 #include "storage/fileio.h"
 #include "storage/uploads_s3.h"
 #include "storage/reference.h"
+#include "storage/random.h"
 #include "storage/reg_error.h"
 #include "storage/stage.h"
 
@@ -11,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,7 +118,7 @@ static int is_upload_id(const char *id)
 int upload_new_id(char *out)
 {
     unsigned char r[16];
-    if (RAND_bytes(r, sizeof(r)) != 1)
+    if (random_bytes(r, sizeof(r)) < 0)
         return REG_ERROR;
     r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
     r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);

@@ -11,7 +11,6 @@
 #include "storage/uploads.h"
 
 #include <jansson.h>
-#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
