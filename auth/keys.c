@@ -162,13 +162,15 @@ void keyring_free(keyring *kr)
 
 EVP_PKEY *keyring_signer(const keyring *kr, const char **kid_out)
 {
+    if (!kr)
+        return NULL;
     *kid_out = kr->keys[kr->signer].kid;
     return kr->keys[kr->signer].pkey;
 }
 
 EVP_PKEY *keyring_find(const keyring *kr, const char *kid)
 {
-    for (int i = 0; i < kr->count; i++)
+    for (int i = 0; kr && i < kr->count; i++)
         if (strcmp(kr->keys[i].kid, kid) == 0)
             return kr->keys[i].pkey;
     return NULL;

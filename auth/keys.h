@@ -1,6 +1,6 @@
 /* keys.h - token signing keys: EC P-256 private keys in DATA/keys/ (*.pem, mode 0600). The
  * newest file signs; every key verifies, so tokens signed before a rotation stay valid until
- * they expire. The first key is generated on first start. */
+ * they expire. The first key is generated at the first load (see server_keys()). */
 #ifndef OCIREG_KEYS_H
 #define OCIREG_KEYS_H
 
@@ -17,6 +17,7 @@ void keyring_free(keyring *kr);
 /* Write a new key that becomes the signing key at the next load. Its path goes to path_out. */
 int keyring_rotate(const char *data_dir, char *path_out, size_t n);
 
+/* Both answer NULL for a NULL keyring (one that could not be loaded). */
 EVP_PKEY *keyring_signer(const keyring *kr, const char **kid_out);
 EVP_PKEY *keyring_find(const keyring *kr, const char *kid);
 

@@ -70,12 +70,12 @@ static int sign_input(char **sig_b64, EVP_PKEY *key, const char *input)
 
 int token_sign(char **out, const keyring *kr, const char *issuer, const token_claims *c)
 {
-    const char *kid;
+    const char *kid = NULL;
     unsigned char jti_raw[16];
     EVP_PKEY *key = keyring_signer(kr, &kid);
     char *jti = NULL, *header = NULL, *payload = NULL, *sig = NULL;
     int err = REG_ERROR;
-    if (RAND_bytes(jti_raw, sizeof(jti_raw)) != 1 || !(jti = base64url_encode(jti_raw, 16)))
+    if (!key || RAND_bytes(jti_raw, sizeof(jti_raw)) != 1 || !(jti = base64url_encode(jti_raw, 16)))
         goto done;
     header = encode_json(json_pack("{s:s, s:s, s:s}", "alg", "ES256", "typ", "JWT", "kid", kid));
     payload = encode_json(json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:o}", "iss", issuer,
@@ -234,6 +234,10 @@ int token_verify(token_claims *out, const keyring *kr, const char *jwt, const ch
         goto done;
     if (strcmp(alg, "ES256") != 0) {
         *why = "token algorithm is not ES256";
+        goto done;
+    }
+    if (!kr) {
+        *why = "the registry cannot load its token keys";
         goto done;
     }
     if (!kid || !(key = keyring_find(kr, kid))) {

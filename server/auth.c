@@ -53,6 +53,24 @@ static token_cache *thread_cache(void)
     return c;
 }
 
+keyring *server_keys(server *srv)
+{
+    keyring *kr = __atomic_load_n(&srv->keys, __ATOMIC_ACQUIRE);
+    if (kr)
+        return kr;
+    pthread_mutex_lock(&srv->keys_lock);
+    if (!srv->keys) {
+        if (keyring_load(&kr, srv->cfg.data_dir) == REG_OK)
+            __atomic_store_n(&srv->keys, kr, __ATOMIC_RELEASE);
+        else
+            log_msg(LOG_ERROR, "cannot load or create the token signing key in %s/keys",
+                    srv->cfg.data_dir);
+    }
+    kr = srv->keys;
+    pthread_mutex_unlock(&srv->keys_lock);
+    return kr;
+}
+
 int auth_enabled(const server *srv)
 {
     return __atomic_load_n(&srv->auth_on, __ATOMIC_RELAXED);
@@ -79,7 +97,7 @@ static const token_claims *verify_cached(request *req, const char *jwt, const ch
             return NULL;
         }
     }
-    if (token_verify(&claims, req->srv->keys, jwt, TOKEN_ISSUER, audience, now, why) < 0)
+    if (token_verify(&claims, server_keys(req->srv), jwt, TOKEN_ISSUER, audience, now, why) < 0)
         return NULL;
     if (!c) {
         token_claims *copy = arena_alloc(&req->mem, sizeof(*copy));

@@ -12,6 +12,11 @@
 /* Audience of the login passwords GetAuthorizationToken issues (user "AWS"). */
 #define ECR_LOGIN_AUDIENCE "ocireg:ecr-login"
 
+/* The token keyring, loaded (the first key generated) at the first call; NULL, logged, when it
+ * cannot be. A registry without auth never needs it, and OpenSSL's key machinery costs
+ * about 2 MiB of resident memory. */
+struct keyring *server_keys(server *srv);
+
 int auth_enabled(const server *srv);
 void auth_set_enabled(server *srv, int on);
 

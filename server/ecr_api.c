@@ -156,7 +156,7 @@ json_t *ecr_get_authorization_token(ecr_call *c, json_t *in)
     snprintf(claims.aud, sizeof(claims.aud), "%s", ECR_LOGIN_AUDIENCE);
     claims.iat = claims.nbf = now;
     claims.exp = now + ECR_LOGIN_TTL;
-    if (token_sign(&jwt, c->req->srv->keys, TOKEN_ISSUER, &claims) < 0)
+    if (token_sign(&jwt, server_keys(c->req->srv), TOKEN_ISSUER, &claims) < 0)
         return ecr_fail(c, "ServerException", "could not sign the authorization token");
     char *login = arena_printf(&c->req->mem, "AWS:%s", jwt);
     free(jwt);

@@ -80,7 +80,8 @@ typedef struct conn_track conn_track;
 struct server {
     config cfg;
     store *st;
-    struct keyring *keys;
+    struct keyring *keys;      /* loaded on first use: see server_keys() */
+    pthread_mutex_t keys_lock; /* guards loading keys */
     int auth_on; /* read and written with __atomic builtins */
     unsigned char master_key[32]; /* decrypts access-key secrets */
     char *tls_cert_pem;

@@ -124,6 +124,7 @@ static void wait_for_signal(server *srv, index_db *ix)
 int serve_main(int argc, char **argv)
 {
     server srv = {0};
+    pthread_mutex_init(&srv.keys_lock, NULL);
     char err[512];
     sigset_t set;
     config_defaults(&srv.cfg);
@@ -157,16 +158,18 @@ int serve_main(int argc, char **argv)
         fprintf(stderr, "ocireg: %s\n", why);
         goto done;
     }
-    if (keyring_load(&srv.keys, srv.cfg.data_dir) < 0) {
-        fprintf(stderr, "ocireg: cannot load or create the token signing key in %s/keys\n",
-                srv.cfg.data_dir);
-        goto done;
-    }
     if (secretbox_key(srv.master_key, srv.cfg.data_dir) < 0) {
         fprintf(stderr, "ocireg: cannot load or create %s/keys/master.key\n", srv.cfg.data_dir);
         goto done;
     }
     auth_set_enabled(&srv, srv.cfg.auth || users_exist(ix));
+    /* With auth on, a key that cannot be loaded stops the start; without, it loads when the
+     * token endpoint or the ECR API first needs it. */
+    if (auth_enabled(&srv) && !server_keys(&srv)) {
+        fprintf(stderr, "ocireg: cannot load or create the token signing key in %s/keys\n",
+                srv.cfg.data_dir);
+        goto done;
+    }
     if (!auth_enabled(&srv) && !is_loopback_listen(srv.cfg.listen) && !srv.cfg.insecure_no_auth) {
         fprintf(stderr, "ocireg: refusing to listen on %s without authentication: add a user "
                         "(ocireg user add), pass --auth, or pass --insecure-no-auth\n",

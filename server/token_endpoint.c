@@ -173,13 +173,13 @@ static void issue_tokens(request *req, index_db *ix, const char *user, const tok
     c.exp = now + ttl;
     int err = grant_scopes(&c, ix, user, t);
     if (err == REG_OK)
-        err = token_sign(&access, req->srv->keys, TOKEN_ISSUER, &c);
+        err = token_sign(&access, server_keys(req->srv), TOKEN_ISSUER, &c);
     if (err == REG_OK && want_refresh && user) {
         token_claims r = c;
         r.naccess = 0;
         snprintf(r.aud, sizeof(r.aud), "%s", REFRESH_AUDIENCE);
         r.exp = now + REFRESH_TTL;
-        err = token_sign(&refresh, req->srv->keys, TOKEN_ISSUER, &r);
+        err = token_sign(&refresh, server_keys(req->srv), TOKEN_ISSUER, &r);
     }
     if (err < 0) {
         reply_internal(req, err, "token issue");
@@ -247,7 +247,7 @@ static const char *refresh_subject(request *req, index_db *ix, const char *jwt)
     token_claims c;
     user_record rec;
     const char *why;
-    if (token_verify(&c, req->srv->keys, jwt, TOKEN_ISSUER, REFRESH_AUDIENCE, time(NULL), &why) <
+    if (token_verify(&c, server_keys(req->srv), jwt, TOKEN_ISSUER, REFRESH_AUDIENCE, time(NULL), &why) <
             0 ||
         !c.sub[0] || index_user_get(&rec, ix, c.sub) != REG_OK) {
         return NULL;

@@ -268,6 +268,30 @@ def test_signing_key_is_generated_private(auth_registry):
     assert os.stat(path).st_mode & 0o777 == 0o600
 
 
+def test_signing_key_is_made_at_first_use_without_auth(registry_factory, tmp_path):
+    """Without auth the key is not needed to serve, so it is made by the first token."""
+    reg = registry_factory(data_dir=tmp_path / "noauth")
+    path = os.path.join(reg.data, "keys", "token.pem")
+    assert not os.path.exists(path), "a registry without auth loads no key at start"
+    r = requests.get(f"{reg.url}/token", params={"service": "ocireg"}, timeout=10)
+    assert r.status_code == 200, r.text
+    assert claims(r.json()["token"])["iss"] == "ocireg"
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    r2 = requests.get(f"{reg.url}/token", params={"service": "ocireg"}, timeout=10)
+    assert r2.status_code == 200 and r2.json()["token"] != r.json()["token"]
+
+
+def test_unloadable_signing_key_is_a_json_500_not_a_crash(registry_factory, tmp_path):
+    data = tmp_path / "badkey"
+    os.makedirs(data / "keys" / "token.pem")  # a folder where the key file belongs
+    reg = registry_factory(data_dir=data)
+    r = requests.get(f"{reg.url}/token", params={"service": "ocireg"}, timeout=10)
+    assert r.status_code == 500, r.text
+    assert r.json()["errors"][0]["code"] == "UNKNOWN"
+    assert requests.get(f"{reg.url}/v2/", timeout=10).status_code == 200
+    assert "cannot load or create the token signing key" in reg.log()
+
+
 @pytest.mark.parametrize("header", ["Basic ==", "Basic =", "Basic QUJD==", "Basic !!!",
                                     "Basic QVdTOg==", "Bearer ", "Bearer ==.==.=="])
 def test_malformed_credentials_are_401_not_a_crash(auth_registry, header):
