@@ -37,10 +37,10 @@ def request(url, method="GET", data=None, headers=None):
 class Seeder:
     """Pushes one tiny image per repository (shared blobs) and tags in bulk."""
 
-    def __init__(self, base):
+    def __init__(self, base, layer=b"scale layer"):
         self.base = base
         self.config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
-        self.layer = b"scale layer"
+        self.layer = layer
         self.manifest = json.dumps({
             "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
@@ -75,9 +75,11 @@ class Seeder:
             self.repo(repo, [f"t{i:06d}" for i in range(start, min(last, start + 64))])
 
 
-def wrk_rate(url, duration):
-    out = subprocess.run(["wrk", "-t2", "-c64", f"-d{duration}s", url], capture_output=True,
-                         text=True, timeout=duration + 30).stdout
+def wrk_rate(url, duration, headers=()):
+    """(req/s, non-2xx count) of one bounded wrk run, 64 connections."""
+    extra = [arg for h in headers for arg in ("-H", h)]
+    out = subprocess.run(["wrk", "-t2", "-c64", f"-d{duration}s", *extra, url],
+                         capture_output=True, text=True, timeout=duration + 30).stdout
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return float(m.group(1)) if m else 0.0, int(errors.group(1)) if errors else 0
