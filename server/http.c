@@ -2,6 +2,7 @@
  * routes it, streams the body to the handler, and logs and frees it when MHD is done. */
 #include "server/http.h"
 #include "server/errors.h"
+#include "server/listener.h"
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/router.h"
@@ -10,6 +11,7 @@
 #include "storage/reg_error.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -19,6 +21,8 @@
 #include <unistd.h>
 
 #define API_VERSION_HEADER "Docker-Distribution-API-Version"
+/* Clients a burst may queue before the accept thread takes them. */
+#define LISTEN_BACKLOG 4096
 
 static pthread_key_t index_key;
 static pthread_once_t index_key_once = PTHREAD_ONCE_INIT;
@@ -474,9 +478,12 @@ int server_start(server *srv)
         log_msg(LOG_ERROR, "cannot resolve listen address %s", cfg->listen);
         return REG_EINVALID;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    if (addr.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
+    if (listener_open(&srv->listener, &addr, LISTEN_BACKLOG) < 0) {
+        log_msg(LOG_ERROR, "cannot listen on %s: %s", cfg->listen, strerror(errno));
+        return REG_ERROR;
+    }
     if (cfg->tls_cert[0] || cfg->tls_key[0]) {
         srv->tls_cert_pem = read_pem(cfg->tls_cert);
         srv->tls_key_pem = read_pem(cfg->tls_key);
@@ -493,16 +500,15 @@ int server_start(server *srv)
         {MHD_OPTION_END, 0, NULL},
     };
     srv->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, thread_count(cfg), MHD_OPTION_CONNECTION_TIMEOUT,
+        flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_THREAD_POOL_SIZE, thread_count(cfg), MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)cfg->connection_timeout, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(64 * 1024), MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
         MHD_OPTION_ARRAY, (flags & MHD_USE_TLS) ? tls_options : tls_options + 2, MHD_OPTION_END);
-    if (!srv->daemon) {
-        log_msg(LOG_ERROR, "cannot listen on %s", cfg->listen);
+    if (!srv->daemon || listener_start(srv->listener, srv->daemon) < 0) {
+        log_msg(LOG_ERROR, "cannot start the HTTP server on %s", cfg->listen);
         return REG_ERROR;
     }
     return REG_OK;
@@ -510,8 +516,9 @@ int server_start(server *srv)
 
 void server_stop(server *srv, int grace_seconds)
 {
+    listener_close(srv->listener); /* no new connections */
+    srv->listener = NULL;
     if (srv->daemon) {
-        MHD_quiesce_daemon(srv->daemon);
         for (int waited = 0; waited < grace_seconds * 20; waited++) {
             const union MHD_DaemonInfo *info =
                 MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);

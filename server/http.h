@@ -89,6 +89,7 @@ struct server {
     pthread_mutex_t conn_lock; /* guards conns */
     conn_track *conns;         /* open connections, for the header deadline */
     struct MHD_Daemon *daemon;
+    struct listener *listener; /* the listening socket and its accept thread */
 };
 
 int server_start(server *srv);
