@@ -106,9 +106,7 @@ static void fail(sink *s, int err)
         s->err = err;
 }
 
-/* AWS's UriEncode: each byte outside the unreserved set as upper-case %XX, '/' kept in paths.
- * Writes at most 3 * len bytes. */
-static size_t uri_encode(char *out, const char *in, size_t len, int keep_slash)
+size_t sigv4_uri_encode(char *out, const char *in, size_t len, int keep_slash)
 {
     static const char digits[] = "0123456789ABCDEF";
     size_t n = 0;
@@ -167,7 +165,7 @@ static void put_canonical_uri(sink *s, const char *path)
         return;
     }
     char *enc = norm + len + 2;
-    put(s, enc, uri_encode(enc, norm, normalize_path(norm, path, len), 1));
+    put(s, enc, sigv4_uri_encode(enc, norm, normalize_path(norm, path, len), 1));
     free(norm);
 }
 
@@ -210,7 +208,7 @@ static int requote(const char **out, char **at, char *scratch, const char *in, s
     if (pct_decode(scratch, &n, in, len) < 0)
         return REG_EINVALID;
     *out = *at;
-    *at += uri_encode(*at, scratch, n, 0);
+    *at += sigv4_uri_encode(*at, scratch, n, 0);
     *(*at)++ = '\0';
     return REG_OK;
 }

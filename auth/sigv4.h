@@ -39,6 +39,10 @@ typedef struct sigv4_credential {
     char signature[65];        /* lower-case hex */
 } sigv4_credential;
 
+/* AWS's UriEncode of `len` bytes: each byte outside A-Z a-z 0-9 - . _ ~ as upper-case %XX,
+ * '/' kept when keep_slash (paths). Writes at most 3 * len bytes, no NUL; returns how many. */
+size_t sigv4_uri_encode(char *out, const char *in, size_t len, int keep_slash);
+
 /* Parse "AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...". REG_EINVALID
  * when malformed (missing parts, bad lengths, other algorithm). SignedHeaders must be lower
  * case, sorted and without duplicates, as every SDK sends it; the signature may be in either

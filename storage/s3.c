@@ -63,19 +63,12 @@ __attribute__((format(printf, 1, 2))) static void set_error(const char *fmt, ...
 
 /* ---- bytes and text ---- */
 
-static int is_unreserved(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '.' || c == '_' || c == '~';
-}
-
 static int sha256_hex(char out[65], const void *data, size_t len)
 {
-    unsigned char md[32];
-    unsigned int n = 0;
-    if (EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32)
+    digest d;
+    if (digest_buffer(&d, DIGEST_SHA256, data, len) < 0)
         return REG_ERROR;
-    hex_encode(out, md, 32);
+    memcpy(out, digest_hex(&d), 65);
     return REG_OK;
 }
 
@@ -88,16 +81,14 @@ static int md5_base64(char out[25], const void *data, size_t len)
     return EVP_EncodeBlock((unsigned char *)out, md, 16) == 24 ? REG_OK : REG_ERROR;
 }
 
-/* AWS's UriEncode: every byte but the unreserved ones as upper-case %XX, '/' kept in paths.
- * This is also S3's canonical form (S3 paths are not encoded twice). */
+/* AWS's UriEncode onto b, which is also S3's canonical form (S3 paths are not encoded twice). */
 static int put_encoded(buf *b, const char *s, size_t len, int keep_slash)
 {
-    static const char digits[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[3] = {'%', digits[c >> 4], digits[c & 15]};
-        int err = is_unreserved(c) || (keep_slash && c == '/') ? buf_append(b, &s[i], 1)
-                                                               : buf_append(b, esc, 3);
+    enum { PIECE = 256 };
+    char enc[3 * PIECE];
+    for (size_t i = 0; i < len; i += PIECE) {
+        size_t n = len - i < PIECE ? len - i : PIECE;
+        int err = buf_append(b, enc, sigv4_uri_encode(enc, s + i, n, keep_slash));
         if (err < 0)
             return err;
     }
