@@ -241,9 +241,10 @@ def test_stalled_patch_releases_its_session(registry_factory):
     alive(srv)
 
 
-def test_300_keepalive_connections_at_once(registry_factory):
+def test_1024_keepalive_connections_at_once(registry_factory):
+    """A burst as large as the benchmark's: every connection is accepted and served, twice."""
     srv = registry_factory(extra_args=["--access-log", "false"])
-    n = 300
+    n = 1024
     socks, errors = [], []
     try:
         for _ in range(n):
@@ -267,6 +268,41 @@ def test_300_keepalive_connections_at_once(registry_factory):
             sock.close()
     assert not errors, f"{len(errors)} of {2 * n} keep-alive GET /v2/ failed: {errors[:5]}"
     alive(srv)
+
+
+def test_connections_over_the_limit_are_closed_not_left_hanging(registry_factory):
+    """With --max-connections 20, the 21st and later connections are closed at once (the
+    accept thread hands them over and libmicrohttpd refuses them); the first 20 stay served,
+    and once they close the server takes new ones again."""
+    srv = registry_factory(extra_args=["--access-log", "false", "--max-connections", "20"])
+    req = f"GET /v2/ HTTP/1.1\r\nHost: {srv.host}\r\n\r\n".encode()
+    held = [connect(srv) for _ in range(20)]
+    try:
+        for sock in held:
+            sock.sendall(req)
+            assert read_response(sock, 15)[0] == 200
+        extra = connect(srv)
+        try:
+            extra.sendall(req)
+            with pytest.raises((ConnectionResetError, EOFError)):   # not a timeout
+                read_response(extra, 15)
+        finally:
+            extra.close()
+        for sock in held:                       # the held ones are still served
+            sock.sendall(req)
+            assert read_response(sock, 15)[0] == 200
+    finally:
+        for sock in held:
+            sock.close()
+    deadline = time.monotonic() + 15
+    while True:                                 # MHD notices the closes on its next turn
+        try:
+            if requests.get(f"{srv.url}/v2/", timeout=5).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < deadline, "no connection accepted after the held ones closed"
+        time.sleep(0.1)
 
 
 @pytest.mark.parametrize("shape", ["one-header", "many-headers"])
