@@ -23,6 +23,9 @@
 #define API_VERSION_HEADER "Docker-Distribution-API-Version"
 /* Clients a burst may queue before the accept thread takes them. */
 #define LISTEN_BACKLOG 4096
+/* Connections libmicrohttpd takes beyond --max-connections, to answer them 503 rather than
+ * close them unanswered. */
+#define OVER_LIMIT_ROOM 64u
 
 static pthread_key_t index_key;
 static pthread_once_t index_key_once = PTHREAD_ONCE_INIT;
@@ -164,6 +167,7 @@ struct conn_track {
     conn_track *prev, *next;
     int fd;
     int in_request; /* __atomic: a request has reached the handler and not finished */
+    int over_limit; /* opened beyond --max-connections: its request gets a 503 */
     time_t since;   /* __atomic: connection start or end of its last request */
     int shut;
 };
@@ -174,11 +178,13 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     server *srv = cls;
     conn_track *t = *socket_context;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        int open = __atomic_add_fetch(&srv->open_conns, 1, __ATOMIC_RELAXED);
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (!ci || !(t = calloc(1, sizeof(*t))))
             return;
         t->fd = ci->connect_fd;
+        t->over_limit = open > srv->cfg.max_connections;
         t->since = time(NULL);
         pthread_mutex_lock(&srv->conn_lock);
         t->next = srv->conns;
@@ -187,7 +193,10 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         srv->conns = t;
         pthread_mutex_unlock(&srv->conn_lock);
         *socket_context = t;
-    } else if (t) {
+        return;
+    }
+    __atomic_sub_fetch(&srv->open_conns, 1, __ATOMIC_RELAXED);
+    if (t) {
         /* Called before libmicrohttpd closes the socket: the reaper never sees a stale fd. */
         pthread_mutex_lock(&srv->conn_lock);
         if (t->prev)
@@ -264,6 +273,18 @@ static int conflicting_lengths(request *req)
     return c.conflict;
 }
 
+/* 503 for a connection opened beyond --max-connections; libmicrohttpd closes it after. */
+static void refuse_over_limit(request *req)
+{
+    struct MHD_Response *r = error_response(
+        req, "UNAVAILABLE", NULL, "too many connections (--max-connections %d); retry later",
+        req->srv->cfg.max_connections);
+    response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    req->dispatched = 1;
+    request_send(req, 503, r);
+}
+
 static int has_body(request *req)
 {
     return request_content_length(req) > 0 ||
@@ -301,7 +322,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         conn_track *t = track_of(conn);
         if (t)
             __atomic_store_n(&t->in_request, 1, __ATOMIC_RELAXED);
-        if (conflicting_lengths(req)) {
+        if (t && t->over_limit) {
+            refuse_over_limit(req);
+        } else if (conflicting_lengths(req)) {
             req->dispatched = 1;
             reply_error(req, 400, "UNSUPPORTED", "conflicting Content-Length headers");
         } else if (has_body(req)) {
@@ -502,7 +525,7 @@ int server_start(server *srv)
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_THREAD_POOL_SIZE, thread_count(cfg), MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)cfg->connection_timeout, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (unsigned)cfg->max_connections + OVER_LIMIT_ROOM, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(64 * 1024), MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,

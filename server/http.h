@@ -88,6 +88,7 @@ struct server {
     char *tls_key_pem;
     pthread_mutex_t conn_lock; /* guards conns */
     conn_track *conns;         /* open connections, for the header deadline */
+    int open_conns;            /* __atomic: connections libmicrohttpd holds */
     struct MHD_Daemon *daemon;
     struct listener *listener; /* the listening socket and its accept thread */
 };

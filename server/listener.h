@@ -17,7 +17,8 @@ int listener_open(listener **out, const struct sockaddr_storage *addr, int backl
 
 /* Start accepting into daemon (started with MHD_USE_NO_LISTEN_SOCKET and MHD_USE_ITC). At
  * the daemon's connection limit libmicrohttpd closes a new connection at once, where its own
- * accept would have left it queued. */
+ * accept would have left it queued (http.c sets that limit a little above --max-connections
+ * and answers the connections in between 503). */
 int listener_start(listener *l, struct MHD_Daemon *daemon);
 
 /* Stop accepting and close the socket; new clients are refused from then on. */
