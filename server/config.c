@@ -214,7 +214,7 @@ void config_print_serve_help(const char *prog)
            "  --access-log true|false     one JSON line per request on stdout (default true)\n"
            "  --log-level 0..3            error, warn, info, debug (default 2)\n"
            "  --connection-timeout SECS   close idle connections after SECS (default 60)\n"
-           "  --max-connections N         concurrent connections (default 4096)\n"
+           "  --max-connections N         concurrent connections, more get 503 (default 4096)\n"
            "  --upload-expiry SECS        drop upload sessions idle this long (default 86400)\n"
            "  --auth[=BOOL]               require tokens even before any user exists\n"
            "                              (auth is on as soon as the data folder has a user)\n"
