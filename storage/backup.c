@@ -26,8 +26,9 @@
 #define FORMAT_VERSION 1
 #define PAGE           256
 #define MARKER_MAX     4096
-/* gc moves a blob to its trash inside its transaction and puts it back if that fails: look
- * again once after a moment (for the first few missing blobs only, in case many are gone). */
+/* A blob the snapshot lists may be gone since: gc deletes its row, then its file. Look again
+ * once after a moment (for the first few missing blobs only, in case many are gone), then ask
+ * the live index whether it still lists the blob. */
 #define VANISH_RETRY_US 200000
 #define VANISH_RETRIES  8
 

@@ -9,7 +9,6 @@
 #include "storage/reg_error.h"
 
 #include <dirent.h>
-#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -250,43 +249,6 @@ static int move_aside(blobstore *bs, const digest *d, const char *folder)
     return REG_OK;
 }
 
-int blobstore_trash(blobstore *bs, const digest *d)
-{
-    return move_aside(bs, d, "trash");
-}
-
-/* Renames and unlinks wait on the filesystem more than on the CPU: run several at once. */
-#define FS_THREADS 8
-
-typedef struct trash_job {
-    blobstore *bs;
-    const digest *ds;
-    int *trashed;
-    int *errs;
-} trash_job;
-
-static void trash_one(void *ctx, size_t i)
-{
-    trash_job *j = ctx;
-    int err = move_aside(j->bs, &j->ds[i], "trash");
-    j->trashed[i] = err == REG_OK;
-    j->errs[i] = err == REG_ENOTFOUND ? REG_OK : err;
-}
-
-int blobstore_trash_many(blobstore *bs, const digest *ds, size_t n, int *trashed)
-{
-    int *errs = calloc(n ? n : 1, sizeof(*errs));
-    if (!errs)
-        return REG_ERROR;
-    trash_job j = {bs, ds, trashed, errs};
-    parallel_for(n, FS_THREADS, trash_one, &j);
-    int err = REG_OK;
-    for (size_t i = 0; err == REG_OK && i < n; i++)
-        err = errs[i];
-    free(errs);
-    return err;
-}
-
 int blobstore_quarantine(blobstore *bs, const digest *d)
 {
     if (bs->remote)
@@ -294,65 +256,20 @@ int blobstore_quarantine(blobstore *bs, const digest *d)
     return move_aside(bs, d, "quarantine");
 }
 
-int blobstore_untrash(blobstore *bs, const digest *d)
-{
-    char from[PATH_MAX], to[PATH_MAX];
-    aside_path(from, sizeof(from), bs, "trash", d);
-    blob_path(to, sizeof(to), bs, d);
-    return rename(from, to) == 0 ? REG_OK : REG_ERROR;
-}
-
-typedef struct unlink_job {
-    int dirfd;
-    char **names;
-    atomic_int removed;
-} unlink_job;
-
-static void unlink_one(void *ctx, size_t i)
-{
-    unlink_job *j = ctx;
-    if (unlinkat(j->dirfd, j->names[i], 0) == 0)
-        atomic_fetch_add(&j->removed, 1);
-}
-
-/* The names in the trash (not . or ..); *n_out of them, caller frees each and the array. */
-static char **trash_names(DIR *d, size_t *n_out)
-{
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        if (e->d_name[0] == '.')
-            continue;
-        if (n == cap) {
-            char **grown = realloc(names, (cap = cap ? cap * 2 : 256) * sizeof(*grown));
-            if (!grown)
-                break;
-            names = grown;
-        }
-        if (!(names[n] = strdup(e->d_name)))
-            break;
-        n++;
-    }
-    *n_out = n;
-    return names;
-}
-
+/* What an older version's gc left in DATA/trash, if it was interrupted. */
 int blobstore_empty_trash(blobstore *bs)
 {
     char dir[PATH_MAX];
-    size_t n = 0;
+    int removed = 0;
     snprintf(dir, sizeof(dir), "%s/trash", bs->root);
     DIR *d = opendir(dir);
     if (!d)
         return 0;
-    unlink_job j = {.dirfd = dirfd(d), .names = trash_names(d, &n)};
-    atomic_init(&j.removed, 0);
-    parallel_for(n, FS_THREADS, unlink_one, &j);
-    for (size_t i = 0; i < n; i++)
-        free(j.names[i]);
-    free(j.names);
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (e->d_name[0] != '.' && unlinkat(dirfd(d), e->d_name, 0) == 0)
+            removed++;
     closedir(d);
-    return atomic_load(&j.removed);
+    return removed;
 }
 
 int blobstore_remove(blobstore *bs, const digest *d)
@@ -364,6 +281,38 @@ int blobstore_remove(blobstore *bs, const digest *d)
     if (unlink(path) == 0)
         return REG_OK;
     return errno == ENOENT ? REG_ENOTFOUND : REG_ERROR;
+}
+
+/* Unlinks wait on the filesystem more than on the CPU: run several at once. */
+#define FS_THREADS 8
+
+typedef struct remove_job {
+    blobstore *bs;
+    const digest *ds;
+    int *errs;
+} remove_job;
+
+static void remove_one(void *ctx, size_t i)
+{
+    remove_job *j = ctx;
+    int err = blobstore_remove(j->bs, &j->ds[i]);
+    j->errs[i] = err == REG_ENOTFOUND ? REG_OK : err;
+}
+
+int blobstore_remove_many(blobstore *bs, const digest *ds, size_t n)
+{
+    if (bs->remote)
+        return bs3_remove_many(bs->remote, ds, n);
+    int *errs = calloc(n ? n : 1, sizeof(*errs));
+    if (!errs)
+        return REG_ERROR;
+    remove_job j = {bs, ds, errs};
+    parallel_for(n, FS_THREADS, remove_one, &j);
+    int err = REG_OK;
+    for (size_t i = 0; err == REG_OK && i < n; i++)
+        err = errs[i];
+    free(errs);
+    return err;
 }
 
 /* Walk one blobs/<alg>/<xx> folder. */

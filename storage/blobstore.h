@@ -57,14 +57,8 @@ int blobstore_confirm(blobstore *bs, const char *spool_path, const digest *d);
 int blobstore_spool(char *path_out, blobstore *bs, const void *data, size_t len);
 
 
-/* Garbage collection moves a blob aside inside its index transaction, so that the deletion can
- * be undone if the transaction fails, and empties the trash after the commit. */
-int blobstore_trash(blobstore *bs, const digest *d);
-/* blobstore_trash for n blobs at once (several threads): trashed[i] says whether blob i was
- * moved; a blob already gone is not an error. Returns the first other error. */
-int blobstore_trash_many(blobstore *bs, const digest *ds, size_t n, int *trashed);
-int blobstore_untrash(blobstore *bs, const digest *d);
-/* Remove everything in the trash; returns how many files went. */
+/* Remove what an interrupted gc of an older version left in DATA/trash; returns how many
+ * files went. */
 int blobstore_empty_trash(blobstore *bs);
 
 /* Call cb for every blob file until it returns < 0 (names only: no stat per file). */
@@ -74,7 +68,10 @@ int blobstore_walk(blobstore *bs, blobstore_walk_cb cb, void *ctx);
 int blobstore_stat(uint64_t *size_out, int64_t *mtime_out, blobstore *bs, const digest *d);
 /* Move a corrupt blob file to DATA/quarantine/ (fsck --repair never deletes). */
 int blobstore_quarantine(blobstore *bs, const digest *d);
-/* Delete a blob file outright (orphans with no index row). */
+/* Delete a blob file outright (gc, once its row is gone; orphans with no index row). */
 int blobstore_remove(blobstore *bs, const digest *d);
+/* blobstore_remove for n blobs (files: several at a time; S3: DeleteObjects). A blob already
+ * gone is not an error; returns the first other error. */
+int blobstore_remove_many(blobstore *bs, const digest *ds, size_t n);
 
 #endif

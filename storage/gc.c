@@ -278,11 +278,12 @@ static int delete_untagged(gc_ctx *c)
     return REG_OK;
 }
 
-/* S3: objects whose rows the last batch removed go now, in a second transaction that
- * checks again that no row came back: a push links a blob under the same write lock, so an
- * object is never deleted while a row points at it. An interrupted gc leaves objects behind,
- * which a later orphan pass removes. */
-static int remove_objects(gc_ctx *c, gc_blob *batch, size_t n)
+/* The files (or S3 objects) whose rows the last batch removed go now, in a second transaction
+ * that checks again that no row came back: a push links a blob under the same write lock, so
+ * a file is never deleted while a row points at it. An interrupted gc leaves files behind,
+ * which a later orphan pass removes. (Moving the files aside inside the first transaction,
+ * to put them back if it failed, cost a rename per blob.) */
+static int remove_files(gc_ctx *c, gc_blob *batch, size_t n)
 {
     digest *gone = malloc(n * sizeof(*gone));
     size_t k = 0;
@@ -291,7 +292,7 @@ static int remove_objects(gc_ctx *c, gc_blob *batch, size_t n)
         if ((err = index_gc_blob_known(&known, c->ix, batch[i].dg.str)) == REG_OK && !known)
             gone[k++] = batch[i].dg;
     if (err == REG_OK && k)
-        err = bs3_remove_many(blobstore_remote(c->st->blobs), gone, k);
+        err = blobstore_remove_many(c->st->blobs, gone, k);
     if (err == REG_OK)
         err = index_commit(c->ix);
     if (err < 0)
@@ -300,52 +301,30 @@ static int remove_objects(gc_ctx *c, gc_blob *batch, size_t n)
     return err;
 }
 
-/* The batch's files into the trash, several at a time (inside the transaction). */
-static int trash_batch(gc_ctx *c, const gc_blob *batch, size_t n, int *trashed)
-{
-    digest *ds = malloc(n * sizeof(*ds));
-    if (!ds)
-        return REG_ERROR;
-    for (size_t i = 0; i < n; i++)
-        ds[i] = batch[i].dg;
-    int err = blobstore_trash_many(c->st->blobs, ds, n, trashed);
-    free(ds);
-    return err;
-}
-
-/* One batch of blobs: rows out and files into the trash under one transaction; the trash is
- * emptied only after the commit, and restored if it fails. */
+/* One batch of blobs: rows out under one transaction, then their files (remove_files). */
 static int sweep_batch(gc_ctx *c, char *after, size_t *n_out)
 {
     gc_blob *batch = malloc(SWEEP_BATCH * sizeof(*batch));
-    int *trashed = calloc(SWEEP_BATCH, sizeof(*trashed));
     size_t n = 0;
-    int err = !batch || !trashed ? REG_ERROR : batch_begin(c);
+    int err = !batch ? REG_ERROR : batch_begin(c);
     if (err < 0)
         goto done;
     err = index_gc_unreferenced_blobs(batch, SWEEP_BATCH, &n, c->ix, c->cutoff, after);
     for (size_t i = 0; err == REG_OK && i < n; i++)
         err = index_gc_delete_blob(c->ix, batch[i].dg.str);
-    if (err == REG_OK && n && !c->opt->dry_run && !blobstore_is_remote(c->st->blobs))
-        err = trash_batch(c, batch, n, trashed);
-    if ((err = batch_end(c, err)) < 0) {
-        for (size_t i = 0; i < n; i++)
-            if (trashed[i])
-                blobstore_untrash(c->st->blobs, &batch[i].dg);
+    if ((err = batch_end(c, err)) < 0)
         goto done;
-    }
     for (size_t i = 0; i < n; i++) {
         c->rep->totals.blobs_deleted++;
         c->rep->totals.bytes_freed += batch[i].size;
     }
-    if (n && !c->opt->dry_run && blobstore_is_remote(c->st->blobs))
-        err = remove_objects(c, batch, n);
+    if (n && !c->opt->dry_run)
+        err = remove_files(c, batch, n);
     if (n)
         snprintf(after, DIGEST_MAX, "%s", batch[n - 1].dg.str);
     *n_out = n;
 done:
     free(batch);
-    free(trashed);
     return err;
 }
 
@@ -359,7 +338,7 @@ static int sweep_blobs(gc_ctx *c)
             return err;
         progress(c, "blobs", c->rep->totals.blobs_deleted);
     } while (n == SWEEP_BATCH);
-    /* The rows are gone and committed: the files can go, in one pass at the end. */
+    /* What an interrupted gc of an older version left in its trash. */
     if (!c->opt->dry_run && !blobstore_is_remote(c->st->blobs))
         blobstore_empty_trash(c->st->blobs);
     return REG_OK;
