@@ -178,13 +178,13 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     server *srv = cls;
     conn_track *t = *socket_context;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        int open = __atomic_add_fetch(&srv->open_conns, 1, __ATOMIC_RELAXED);
+        int now_open = __atomic_add_fetch(&srv->open_conns, 1, __ATOMIC_RELAXED);
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (!ci || !(t = calloc(1, sizeof(*t))))
             return;
         t->fd = ci->connect_fd;
-        t->over_limit = open > srv->cfg.max_connections;
+        t->over_limit = now_open > srv->cfg.max_connections;
         t->since = time(NULL);
         pthread_mutex_lock(&srv->conn_lock);
         t->next = srv->conns;
@@ -523,10 +523,11 @@ int server_start(server *srv)
         {MHD_OPTION_END, 0, NULL},
     };
     srv->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_THREAD_POOL_SIZE, thread_count(cfg), MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)cfg->connection_timeout, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)cfg->max_connections + OVER_LIMIT_ROOM, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(64 * 1024), MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+        flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_THREAD_POOL_SIZE, thread_count(cfg),
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections + OVER_LIMIT_ROOM,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
         MHD_OPTION_ARRAY, (flags & MHD_USE_TLS) ? tls_options : tls_options + 2, MHD_OPTION_END);

@@ -48,6 +48,15 @@ int listener_open(listener **out, const struct sockaddr_storage *addr, int backl
     return REG_OK;
 }
 
+/* A warning about errno, at most one line a second: a flood of clients must not flood the log. */
+static void warn(listener *l, const char *what)
+{
+    time_t now = time(NULL);
+    if (now != l->warned_at)
+        log_msg(LOG_WARN, "%s: %s", what, strerror(errno));
+    l->warned_at = now;
+}
+
 /* Accept until the queue is empty. Out of descriptors, wait a little rather than spin: the
  * pending clients stay queued until connections close. */
 static void accept_pending(listener *l)
@@ -57,17 +66,16 @@ static void accept_pending(listener *l)
         socklen_t len = sizeof(peer);
         int fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd >= 0) {
-            /* MHD closes the socket itself when it cannot take the connection. */
-            MHD_add_connection(l->daemon, fd, (const struct sockaddr *)&peer, len);
+            /* MHD closes the socket itself when it cannot take the connection (beyond its
+             * limit, which is above --max-connections, or out of memory). */
+            if (MHD_add_connection(l->daemon, fd, (const struct sockaddr *)&peer, len) != MHD_YES)
+                warn(l, "a new connection was refused");
             continue;
         }
         if (errno == EINTR || errno == ECONNABORTED)
             continue;
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-            time_t now = time(NULL);
-            if (now != l->warned_at) /* at most one line a second */
-                log_msg(LOG_WARN, "cannot accept a connection: %s", strerror(errno));
-            l->warned_at = now;
+            warn(l, "cannot accept a connection");
             usleep(10000);
         }
         return;

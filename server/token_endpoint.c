@@ -247,8 +247,8 @@ static const char *refresh_subject(request *req, index_db *ix, const char *jwt)
     token_claims c;
     user_record rec;
     const char *why;
-    if (token_verify(&c, server_keys(req->srv), jwt, TOKEN_ISSUER, REFRESH_AUDIENCE, time(NULL), &why) <
-            0 ||
+    if (token_verify(&c, server_keys(req->srv), jwt, TOKEN_ISSUER, REFRESH_AUDIENCE, time(NULL),
+                     &why) < 0 ||
         !c.sub[0] || index_user_get(&rec, ix, c.sub) != REG_OK) {
         return NULL;
     }
