@@ -42,6 +42,27 @@ static int file_equals(int fd, const unsigned char *want, size_t len)
     return same;
 }
 
+/* The whole sample reached the file and the digest, and the stage says so. */
+static void check_complete(const stage_result *r, digester *h, int fd, const unsigned char *data,
+                           const char *what)
+{
+    digest want, got;
+    CHECK_INT(r->length, LEN);
+    CHECK_INT(r->hashed, 1);
+    CHECK(file_equals(fd, data, LEN), "file differs (%s)", what);
+    digest_buffer(&want, DIGEST_SHA256, data, LEN);
+    CHECK_INT(digester_peek(&got, h), REG_OK);
+    CHECK_STR(got.str, want.str);
+}
+
+static void close_pair(int fd, int dfd, const char *path, digester *h)
+{
+    digester_free(h);
+    close(fd);
+    close(dfd);
+    unlink(path);
+}
+
 /* Write data[from, LEN) through stages in pieces of `piece` bytes, syncing every `per_request`
  * pieces and starting a new stage every `per_stage` pieces. */
 static void check_written(const unsigned char *data, size_t from, size_t piece, int per_request,
@@ -49,8 +70,8 @@ static void check_written(const unsigned char *data, size_t from, size_t piece, 
 {
     char path[64];
     int fd, dfd;
+    char what[64];
     digester *h = NULL;
-    digest want, got;
     stage *s = NULL;
     stage_result r = {0};
     CHECK_INT(open_pair(&fd, &dfd, path), 0);
@@ -75,16 +96,9 @@ static void check_written(const unsigned char *data, size_t from, size_t piece, 
     }
     if (s)
         CHECK_INT(stage_finish(s, &r), REG_OK);
-    CHECK_INT(r.length, LEN);
-    CHECK_INT(r.hashed, 1);
-    CHECK(file_equals(fd, data, LEN), "file differs (from %zu, piece %zu)", from, piece);
-    digest_buffer(&want, DIGEST_SHA256, data, LEN);
-    CHECK_INT(digester_peek(&got, h), REG_OK);
-    CHECK_STR(got.str, want.str);
-    digester_free(h);
-    close(fd);
-    close(dfd);
-    unlink(path);
+    snprintf(what, sizeof(what), "from %zu, piece %zu", from, piece);
+    check_complete(&r, h, fd, data, what);
+    close_pair(fd, dfd, path, h);
 }
 
 static void test_pieces_and_syncs_give_the_same_file_and_digest(void)
@@ -108,7 +122,6 @@ static void test_idle_pauses_trim_and_resume(void)
     char path[64];
     int fd, dfd;
     digester *h = NULL;
-    digest want, got;
     stage *s = NULL;
     stage_result r;
     size_t at = 0;
@@ -123,15 +136,8 @@ static void test_idle_pauses_trim_and_resume(void)
         usleep(300 * 1000); /* longer than the stage's idle trim */
     }
     CHECK_INT(stage_finish(s, &r), REG_OK);
-    CHECK_INT(r.length, LEN);
-    CHECK_INT(r.hashed, 1);
-    digest_buffer(&want, DIGEST_SHA256, data, LEN);
-    CHECK_INT(digester_peek(&got, h), REG_OK);
-    CHECK_STR(got.str, want.str);
-    digester_free(h);
-    close(fd);
-    close(dfd);
-    unlink(path);
+    check_complete(&r, h, fd, data, "after idle pauses");
+    close_pair(fd, dfd, path, h);
     free(data);
 }
 
