@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 
-from scale import OCIREG, ROOT, Seeder, free_port, request, wrk_rate
+from scale import OCIREG, Seeder, append_results, free_port, request, wrk_rate
 
 USER, PASSWORD, REPO = "bench", "bench-password", "bench/app"
 
@@ -114,9 +114,7 @@ def main():
     print(table)
     print(f"(wrk {args.reps} interleaved pairs x {args.duration} s, 64 connections, medians)")
     if not args.no_write:
-        with open(os.path.join(ROOT, "bench", "RESULTS.md"), "a") as f:
-            f.write(f"\n## Auth on the pull path (bench/auth.py, "
-                    f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n\n{table}\n")
+        append_results("Auth on the pull path", "auth.py", table)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,15 +16,11 @@ import threading
 import time
 import urllib.request
 
+from scale import append_results, free_port
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OCIREG = os.path.join(ROOT, "build", "ocireg")
 MT = "application/vnd.docker.distribution.manifest.v2+json"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def call(url, method="GET", data=None, headers=None):
@@ -196,9 +191,7 @@ def main():
         f"(ocireg).")
     print(text)
     if not args.no_write:
-        with open(os.path.join(ROOT, "bench", "RESULTS.md"), "a") as f:
-            f.write(f"\n## Garbage collection (bench/gc_compare.py, "
-                    f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n\n{text}\n")
+        append_results("Garbage collection", "gc_compare.py", text)
 
 
 if __name__ == "__main__":

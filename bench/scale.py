@@ -85,6 +85,14 @@ def wrk_rate(url, duration, headers=()):
     return float(m.group(1)) if m else 0.0, int(errors.group(1)) if errors else 0
 
 
+def append_results(title, script, text):
+    """Add "## title (bench/script, date)" and text to bench/RESULTS.md (the scale, gc and auth
+    checks share this)."""
+    when = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
+    with open(os.path.join(ROOT, "bench", "RESULTS.md"), "a") as f:
+        f.write(f"\n## {title} (bench/{script}, {when})\n\n{text}\n")
+
+
 def measure(base, label, duration, reps, results):
     urls = {"catalog ?n=100": f"{base}/v2/_catalog?n=100",
             "catalog ?n=100 deep page": f"{base}/v2/_catalog?n=100&last=scale/r00150",
@@ -141,9 +149,7 @@ def main():
     print(f"(seeding took {seeded:.0f} s; wrk {args.reps} x {args.duration} s, 64 connections, "
           f"medians; errors: {sum(v[1] for r in results.values() for v in r.values())})")
     if not args.no_write:
-        with open(os.path.join(ROOT, "bench", "RESULTS.md"), "a") as f:
-            f.write(f"\n## Scale (bench/scale.py, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n\n"
-                    f"{table}\n")
+        append_results("Scale", "scale.py", table)
 
 
 if __name__ == "__main__":
