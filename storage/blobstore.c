@@ -283,8 +283,10 @@ int blobstore_remove(blobstore *bs, const digest *d)
     return errno == ENOENT ? REG_ENOTFOUND : REG_ERROR;
 }
 
-/* Unlinks wait on the filesystem more than on the CPU: run several at once. */
-#define FS_THREADS 8
+/* Unlinks wait on the disk more than on the CPU (ext4 mounted with discard trims a file's
+ * blocks inside its unlink): run several at once. 15,000 one-block files: 0.30 s on 8 threads,
+ * 0.23 s on 16, no better on 32 or 64. */
+#define FS_THREADS 16
 
 typedef struct remove_job {
     blobstore *bs;

@@ -12,6 +12,7 @@
 #include "storage/reg_error.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -278,70 +279,101 @@ static int delete_untagged(gc_ctx *c)
     return REG_OK;
 }
 
-/* The files (or S3 objects) whose rows the last batch removed go now, in a second transaction
- * that checks again that no row came back: a push links a blob under the same write lock, so
- * a file is never deleted while a row points at it. An interrupted gc leaves files behind,
- * which a later orphan pass removes. (Moving the files aside inside the first transaction,
- * to put them back if it failed, cost a rename per blob.) */
-static int remove_files(gc_ctx *c, gc_blob *batch, size_t n)
+/* The files (or S3 objects) of a batch whose rows are gone, removed on a thread. */
+typedef struct removal {
+    blobstore *bs;
+    digest *gone;
+    size_t n;
+    int err;
+    int threaded;
+    pthread_t thread;
+} removal;
+
+static void *remove_gone(void *arg)
 {
-    digest *gone = malloc(n * sizeof(*gone));
-    size_t k = 0;
-    int known = 0, err = gone ? index_begin(c->ix) : REG_ERROR;
-    for (size_t i = 0; err == REG_OK && i < n; i++)
-        if ((err = index_gc_blob_known(&known, c->ix, batch[i].dg.str)) == REG_OK && !known)
-            gone[k++] = batch[i].dg;
-    if (err == REG_OK && k)
-        err = blobstore_remove_many(c->st->blobs, gone, k);
-    if (err == REG_OK)
-        err = index_commit(c->ix);
-    if (err < 0)
-        index_rollback(c->ix);
-    free(gone);
-    return err;
+    removal *r = arg;
+    r->err = blobstore_remove_many(r->bs, r->gone, r->n);
+    return NULL;
 }
 
-/* One batch of blobs: rows out under one transaction, then their files (remove_files). */
-static int sweep_batch(gc_ctx *c, char *after, size_t *n_out)
+/* Inside a write transaction: keep the blobs whose rows have not come back (a push links a
+ * blob under the same write lock, so a file is never deleted while a row points at it), and
+ * start removing them. */
+static int start_removal(removal *r, gc_ctx *c, const gc_blob *batch, size_t n)
 {
-    gc_blob *batch = malloc(SWEEP_BATCH * sizeof(*batch));
-    size_t n = 0;
-    int err = !batch ? REG_ERROR : batch_begin(c);
-    if (err < 0)
-        goto done;
-    err = index_gc_unreferenced_blobs(batch, SWEEP_BATCH, &n, c->ix, c->cutoff, after);
+    int known = 0, err = REG_OK;
+    if (!(r->gone = malloc(n * sizeof(*r->gone))))
+        return REG_ERROR;
     for (size_t i = 0; err == REG_OK && i < n; i++)
-        err = index_gc_delete_blob(c->ix, batch[i].dg.str);
-    if ((err = batch_end(c, err)) < 0)
-        goto done;
-    for (size_t i = 0; i < n; i++) {
-        c->rep->totals.blobs_deleted++;
-        c->rep->totals.bytes_freed += batch[i].size;
-    }
-    if (n && !c->opt->dry_run)
-        err = remove_files(c, batch, n);
-    if (n)
-        snprintf(after, DIGEST_MAX, "%s", batch[n - 1].dg.str);
-    *n_out = n;
-done:
-    free(batch);
-    return err;
+        if ((err = index_gc_blob_known(&known, c->ix, batch[i].dg.str)) == REG_OK && !known)
+            r->gone[r->n++] = batch[i].dg;
+    if (err < 0 || !r->n)
+        return err;
+    r->threaded = pthread_create(&r->thread, NULL, remove_gone, r) == 0;
+    if (!r->threaded)
+        remove_gone(r);
+    return REG_OK;
+}
+
+static int finish_removal(removal *r, int err)
+{
+    if (r->threaded)
+        pthread_join(r->thread, NULL);
+    free(r->gone);
+    return err < 0 ? err : r->err;
+}
+
+/* One write transaction. The files of the previous batch, whose rows an earlier transaction
+ * deleted, are removed while this one deletes the rows of the next batch (unless `next` is
+ * NULL): the unlinks wait on the disk, the row deletions on the CPU. A gc interrupted before
+ * the files go leaves them behind, and a later orphan pass removes them. */
+static int sweep_step(gc_ctx *c, const gc_blob *prev, size_t nprev, gc_blob *next, size_t *n,
+                      const char *after)
+{
+    removal r = {.bs = c->st->blobs};
+    int err = batch_begin(c);
+    if (err < 0)
+        return err;
+    if (nprev)
+        err = start_removal(&r, c, prev, nprev);
+    *n = 0;
+    if (err == REG_OK && next)
+        err = index_gc_unreferenced_blobs(next, SWEEP_BATCH, n, c->ix, c->cutoff, after);
+    for (size_t i = 0; err == REG_OK && next && i < *n; i++)
+        err = index_gc_delete_blob(c->ix, next[i].dg.str);
+    return batch_end(c, finish_removal(&r, err));
 }
 
 static int sweep_blobs(gc_ctx *c)
 {
     char after[DIGEST_MAX] = "";
-    size_t n;
-    int err;
-    do {
-        if ((err = sweep_batch(c, after, &n)) < 0)
-            return err;
+    gc_blob *prev = malloc(SWEEP_BATCH * sizeof(*prev));
+    gc_blob *next = malloc(SWEEP_BATCH * sizeof(*next));
+    size_t nprev = 0, n = SWEEP_BATCH;
+    int err = prev && next ? REG_OK : REG_ERROR;
+    while (err == REG_OK && n == SWEEP_BATCH) {
+        if ((err = sweep_step(c, prev, nprev, next, &n, after)) < 0)
+            break;
+        for (size_t i = 0; i < n; i++) {
+            c->rep->totals.blobs_deleted++;
+            c->rep->totals.bytes_freed += next[i].size;
+        }
+        if (n)
+            snprintf(after, DIGEST_MAX, "%s", next[n - 1].dg.str);
+        gc_blob *t = prev;
+        prev = next;
+        next = t;
+        nprev = c->opt->dry_run ? 0 : n;
         progress(c, "blobs", c->rep->totals.blobs_deleted);
-    } while (n == SWEEP_BATCH);
+    }
+    if (err == REG_OK && nprev)
+        err = sweep_step(c, prev, nprev, NULL, &n, after);
+    free(prev);
+    free(next);
     /* What an interrupted gc of an older version left in its trash. */
-    if (!c->opt->dry_run && !blobstore_is_remote(c->st->blobs))
+    if (err == REG_OK && !c->opt->dry_run && !blobstore_is_remote(c->st->blobs))
         blobstore_empty_trash(c->st->blobs);
-    return REG_OK;
+    return err;
 }
 
 typedef struct orphan_ctx {
