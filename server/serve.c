@@ -35,7 +35,9 @@ static int open_data(store **st_out, index_db **ix_out, const store_location *lo
         fprintf(stderr, "ocireg: cannot use data folder %s: %s\n", dir, why);
         return REG_ERROR;
     }
-    int err = index_open(ix_out, (*st_out)->db_path);
+    int err = index_share_writer((*st_out)->db_path);
+    if (err == REG_OK)
+        err = index_open(ix_out, (*st_out)->db_path);
     if (err < 0)
         fprintf(stderr, "ocireg: cannot open the index %s: %s\n", (*st_out)->db_label,
                 index_errmsg(*ix_out));
@@ -45,6 +47,7 @@ static int open_data(store **st_out, index_db **ix_out, const store_location *lo
     }
     if (err < 0) {
         index_close(*ix_out);
+        index_unshare_writer();
         store_close(*st_out);
         *ix_out = NULL;
         *st_out = NULL;
@@ -193,6 +196,7 @@ int serve_main(int argc, char **argv)
 done:
     OPENSSL_cleanse(srv.master_key, sizeof(srv.master_key));
     index_close(ix);
+    index_unshare_writer();
     keyring_free(srv.keys);
     store_close(srv.st);
     if (rc_exit == 0)

@@ -345,6 +345,11 @@ done:
     return err;
 }
 
+/* The connection every write transaction of the process runs on, and where it is
+ * (index_share_writer); set before the server's threads start, cleared after they stop. */
+static index_db *shared_writer;
+static char *shared_location;
+
 /* Why the last index_open of this thread failed, for index_errmsg(NULL). */
 static _Thread_local char open_error[512];
 
@@ -356,8 +361,11 @@ int index_open(index_db **out, const char *location)
         snprintf(open_error, sizeof(open_error), "out of memory");
         return REG_ERROR;
     }
-    if (sqldb_open(&ix->db, location, open_error, sizeof(open_error)) < 0)
+    ix->st = ix->own_st;
+    if (sqldb_open(&ix->own_db, location, open_error, sizeof(open_error)) < 0)
         goto fail;
+    ix->db = ix->own_db;
+    ix->uses_shared = shared_location && !strcmp(location, shared_location);
     if (!sqldb_is_pg(ix->db)) {
         sqlite3_busy_timeout(sqldb_sqlite(ix->db), 10000);
         if (exec(ix, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
@@ -380,13 +388,17 @@ void index_close(index_db *ix)
     if (!ix)
         return;
     for (int i = 0; i < INDEX_SLOTS; i++)
-        sqldb_finalize(&ix->st[i]);
-    sqldb_close(ix->db);
+        sqldb_finalize(&ix->own_st[i]);
+    sqldb_close(ix->own_db);
     free(ix);
 }
 
 const char *index_errmsg(index_db *ix)
 {
+    /* A failed transaction on the shared writer, unless this connection failed since. */
+    if (ix && ix->write_error[0] && !ix->holds_writer &&
+        sqlite3_errcode(sqldb_sqlite(ix->own_db)) == SQLITE_OK)
+        return ix->write_error;
     if (ix && ix->db)
         return sqldb_errmsg(ix->db);
     return open_error[0] ? open_error : "index not open";
@@ -441,8 +453,40 @@ static void release_writer(index_db *ix)
 {
     if (ix->holds_writer) {
         ix->holds_writer = 0;
+        ix->db = ix->own_db;
+        ix->st = ix->own_st;
         pthread_mutex_unlock(&writer_lock);
     }
+}
+
+int index_share_writer(const char *location)
+{
+    if (index_is_shared(location))
+        return REG_OK;
+    if (index_open(&shared_writer, location) < 0)
+        return REG_ERROR;
+    if (!(shared_location = strdup(location))) {
+        index_unshare_writer();
+        return REG_ERROR;
+    }
+    return REG_OK;
+}
+
+void index_unshare_writer(void)
+{
+    pthread_mutex_lock(&writer_lock);
+    index_close(shared_writer);
+    free(shared_location);
+    shared_writer = NULL;
+    shared_location = NULL;
+    pthread_mutex_unlock(&writer_lock);
+}
+
+/* A failed transaction's message is the shared writer's: keep it for index_errmsg. */
+static void keep_write_error(index_db *ix)
+{
+    if (ix->db != ix->own_db)
+        snprintf(ix->write_error, sizeof(ix->write_error), "%s", sqldb_errmsg(ix->db));
 }
 
 int index_begin(index_db *ix)
@@ -450,10 +494,17 @@ int index_begin(index_db *ix)
     if (!sqldb_is_pg(ix->db)) {
         pthread_mutex_lock(&writer_lock);
         ix->holds_writer = 1;
+        ix->write_error[0] = '\0';
+        if (ix->uses_shared && shared_writer) {
+            ix->db = shared_writer->own_db;
+            ix->st = shared_writer->own_st;
+        }
     }
     int err = sqldb_begin_write(ix->db);
-    if (err < 0)
+    if (err < 0) {
+        keep_write_error(ix);
         release_writer(ix);
+    }
     return err;
 }
 
@@ -467,6 +518,7 @@ int index_commit(index_db *ix)
 
 void index_rollback(index_db *ix)
 {
+    keep_write_error(ix);
     sqldb_rollback(ix->db);
     release_writer(ix);
 }

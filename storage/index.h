@@ -31,6 +31,15 @@ int index_begin(index_db *ix);
 int index_commit(index_db *ix);
 void index_rollback(index_db *ix);
 
+/* SQLite in a server: from now on, the write transactions of every index_db this process
+ * opens on `location` run on one connection of their own, taken in turn with the writer
+ * mutex. Its page cache then stays valid from one write to the next; with a connection per
+ * thread, each one's cache was dropped whenever another had committed. Reads keep their
+ * thread's connection. A no-op for PostgreSQL, whose instances write side by side. Call it
+ * before the threads that use the index start, and index_unshare_writer after they stop. */
+int index_share_writer(const char *location);
+void index_unshare_writer(void);
+
 int index_repo_id(int64_t *out, index_db *ix, const char *repo);
 int index_repo_ensure(int64_t *out, index_db *ix, const char *repo);
 

@@ -26,9 +26,14 @@
 extern const int index_schema_version;
 
 struct index_db {
-    sqldb *db;
-    sqldb_stmt st[INDEX_SLOTS];
-    int holds_writer; /* this connection holds the process's writer mutex (index_begin) */
+    sqldb *db;      /* the connection in use: own_db, or in a write transaction the shared
+                     * writer's (index_share_writer) */
+    sqldb_stmt *st; /* the statements of that connection */
+    sqldb *own_db;
+    sqldb_stmt own_st[INDEX_SLOTS];
+    int holds_writer;      /* this connection holds the process's writer mutex (index_begin) */
+    int uses_shared;       /* opened on the shared writer's location */
+    char write_error[256]; /* the shared writer's message for the last failed transaction */
 };
 
 /* The statement in `slot`, prepared from `text` on first use; NULL if that failed.

@@ -505,9 +505,9 @@ static void *begin_elsewhere(void *arg)
     return NULL;
 }
 
-static void test_writers_on_two_connections_take_turns(void)
+/* While ix writes, a writer on another connection of the same index waits for its commit. */
+static void check_writers_take_turns(index_db *ix)
 {
-    index_db *ix = fresh_index();
     second_writer w = {.location = fixture_location};
     pthread_t t;
     int64_t id;
@@ -520,7 +520,47 @@ static void test_writers_on_two_connections_take_turns(void)
     pthread_join(t, NULL);
     CHECK_INT(w.began, 1);
     CHECK_INT(w.err, REG_OK);
+}
+
+static void test_writers_on_two_connections_take_turns(void)
+{
+    index_db *ix = fresh_index();
+    check_writers_take_turns(ix);
     index_close(ix);
+}
+
+/* With a shared writer (a server's), write transactions of every connection run on it: what
+ * one writes it reads back inside the transaction, others see it once committed and never
+ * after a rollback, the failed statement's message survives the rollback, and writers still
+ * take turns. On PostgreSQL the writer is not shared and the same holds. */
+static void test_shared_writer_serves_every_connection(void)
+{
+    index_db *a = fresh_index(), *b = NULL, *c = NULL;
+    int64_t id = 0;
+    CHECK_INT(index_share_writer(fixture_location), REG_OK);
+    CHECK_INT(index_open(&b, fixture_location), REG_OK);
+    CHECK_INT(index_open(&c, fixture_location), REG_OK);
+    CHECK_INT(index_begin(b), REG_OK);
+    CHECK_INT(index_repo_ensure(&id, b, "kept"), REG_OK);
+    CHECK_INT(index_repo_id(&id, b, "kept"), REG_OK);
+    CHECK_INT(index_commit(b), REG_OK);
+    CHECK_INT(index_repo_id(&id, c, "kept"), REG_OK);
+    CHECK_INT(index_repo_id(&id, a, "kept"), REG_OK);
+    CHECK_INT(index_begin(c), REG_OK);
+    CHECK_INT(index_repo_ensure(&id, c, "dropped"), REG_OK);
+    index_rollback(c);
+    CHECK_INT(index_repo_id(&id, b, "dropped"), REG_ENOTFOUND);
+    CHECK_INT(index_begin(b), REG_OK);
+    CHECK_INT(index_repo_ensure(&id, b, NULL), REG_ERROR);
+    index_rollback(b);
+    CHECK(strstr(index_errmsg(b), "NOT NULL") || strstr(index_errmsg(b), "not-null"),
+          "message after the rollback: %s", index_errmsg(b));
+    CHECK_INT(index_repo_id(&id, b, "kept"), REG_OK);
+    index_close(b);
+    index_close(c);
+    check_writers_take_turns(a);
+    index_close(a);
+    index_unshare_writer();
 }
 
 /* ---- PostgreSQL only ---- */
@@ -687,6 +727,7 @@ static void suite(void)
     RUN(test_fsck_queries);
     RUN(test_listings);
     RUN(test_writers_on_two_connections_take_turns);
+    RUN(test_shared_writer_serves_every_connection);
     if (fixture_on_pg) {
         RUN(test_pg_concurrent_first_opens_migrate_once);
         RUN(test_pg_connection_lost_while_idle_is_reset_before_use);
