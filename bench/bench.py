@@ -321,6 +321,10 @@ class Bench:
         self.small_images = args.images or (30 if args.s3 else 200 if self.quick else 500)
         self.pull_total_1 = (3 if self.quick else 6) * self.big  # 1 client: bytes per run
         self.pull_per_client_8 = 2 if self.quick else 1          # 8 clients: downloads each
+        # A loopback download's rate swings with where the scheduler puts the two ends (one
+        # client here: 2.5 to 5.9 GB/s from one run to the next, for each server): more
+        # repetitions for the pulls, which are short.
+        self.pull_reps = self.reps * 2 + 1
         self.results = {}  # (scenario, target) -> list of dicts
         self.order = []
         self.notes = []
@@ -382,12 +386,13 @@ class Bench:
     def record(self, scenario, target, res):
         self.results.setdefault((scenario, target), []).append(res)
 
-    def interleave(self, scenario, targets, fn, before=None):
-        """Runs fn(target) for every rep, alternating which target goes first."""
+    def interleave(self, scenario, targets, fn, before=None, reps=None):
+        """Runs fn(target) for every rep (self.reps unless given), alternating which target
+        goes first."""
         log(f"== {scenario}")
         self.order.append(scenario)
         t_scen = time.time()
-        for rep in range(self.reps):
+        for rep in range(reps or self.reps):
             order = targets if rep % 2 == 0 else list(reversed(targets))
             for t in order:
                 if not t.alive():
@@ -546,8 +551,9 @@ class Bench:
             # the first read from disk.
             for t in all3:
                 pull(1, 1)(t, 0)
-            self.interleave("pull_1", all3, pull(1, max(1, self.pull_total_1 // self.big)))
-            self.interleave("pull_8", all3, pull(8, self.pull_per_client_8))
+            self.interleave("pull_1", all3, pull(1, max(1, self.pull_total_1 // self.big)),
+                            reps=self.pull_reps)
+            self.interleave("pull_8", all3, pull(8, self.pull_per_client_8), reps=self.pull_reps)
 
         def head(conns):
             def fn(t, rep):
@@ -829,7 +835,8 @@ class Bench:
             "",
         ] if self.args.s3 else []) + [
             f"Produced by `bench/run.sh{flags}` ({mode} mode, "
-            f"{elapsed / 60:.1f} min). Figures are medians of {self.reps} interleaved repetitions; "
+            f"{elapsed / 60:.1f} min). Figures are medians of {self.reps} interleaved repetitions "
+            f"({self.pull_reps} for the pulls); "
             "ratios are ocireg ÷ distribution (and ocireg ÷ nginx for the ceilings) from the same "
             "run. See bench/README.md for what each scenario does. The machine is shared with "
             "other work, so single figures are noisy; the ratios are what to read.",
@@ -849,7 +856,8 @@ class Bench:
             f"- repetitions {self.reps}; wrk / rate runs {self.wrk_secs} s each, 2 client threads",
             f"- big blob {self.big // MiB} MiB; small image push {self.small_images} images per run "
             "(config + one 1 KiB layer + manifest, each distinct)",
-            f"- pull, 1 client: {max(1, self.pull_total_1 // self.big)} downloads in a row; "
+            f"- pull ({self.pull_reps} repetitions), 1 client: "
+            f"{max(1, self.pull_total_1 // self.big)} downloads in a row; "
             f"8 clients: {self.pull_per_client_8} download(s) each",
             "",
             "## Results",
