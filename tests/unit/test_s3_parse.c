@@ -364,8 +364,8 @@ static void test_header_signature_matches_aws_examples(void)
     const char *sha = "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072";
     const char *put[] = {"Date: Fri, 24 May 2013 00:00:00 GMT",
                          "x-amz-storage-class: REDUCED_REDUNDANCY",
-                         "x-amz-content-sha256: "
-                         "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072"};
+                         ("x-amz-content-sha256: "
+                          "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072")};
     buf path;
     buf_init(&path, 1024);
     CHECK_INT(build_path(&path, c, "test$file.text"), REG_OK);
@@ -382,7 +382,7 @@ static void test_header_signature_matches_aws_examples(void)
 
     /* The case curl 7.88 gets wrong: a header name that is a prefix of another sorts first. */
     const char *copy[] = {"x-amz-copy-source-range: bytes=0-9", "x-amz-copy-source: /b/k",
-                          "x-amz-content-sha256: " EMPTY_SHA256};
+                          ("x-amz-content-sha256: " EMPTY_SHA256)};
     buf_init(&auth, 2048);
     CHECK_INT(sign_request(&auth, c, "PUT", "/k", "partNumber=1&uploadId=x", copy, 3, EMPTY_SHA256,
                            "20130524T000000Z"),
