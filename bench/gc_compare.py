@@ -120,9 +120,13 @@ def unlink_floor(folder, n, threads=16):
         with open(paths[-1], "wb") as f:
             f.write(b"x" * 512)
     os.sync()
+
+    def unlink_share(k):
+        for p in paths[k::threads]:
+            os.unlink(p)
+
     t = time.time()
-    workers = [threading.Thread(target=lambda k=k: [os.unlink(p) for p in paths[k::threads]])
-               for k in range(threads)]
+    workers = [threading.Thread(target=unlink_share, args=(k,)) for k in range(threads)]
     for w in workers:
         w.start()
     for w in workers:

@@ -17,7 +17,7 @@ int blobstore_open(blobstore **out, const char *data_dir);
  * err (errlen bytes) says why not. Local state (the read cache) still lives in data_dir. */
 int blobstore_open_at(blobstore **out, const char *data_dir, const char *storage, char *err,
                       size_t errlen);
-/* Remote (S3) storage: the spool/rename/trash functions below are for local files only;
+/* Remote (S3) storage: the spool/place/walk functions below are for local files only;
  * blobs appear with blobstore_put or an S3 upload session and go with blobstore_remove. */
 int blobstore_is_remote(const blobstore *bs);
 struct blobstore_s3 *blobstore_remote(blobstore *bs);
@@ -46,7 +46,7 @@ int blobstore_commit_synced(blobstore *bs, const char *spool_path, const digest 
 /* Publishing in two steps, so that the folder fsync runs outside the index's write lock.
  * blobstore_place, before the transaction: hard-link the synced spool (blobstore_sync) to the
  * blob's path, if no file is there yet, and fsync the folder. blobstore_confirm, inside the
- * transaction: make sure the path still holds a durable file (gc may have moved it aside in
+ * transaction: make sure the path still holds a durable file (gc may have removed it in
  * between; it is then linked again). The spool keeps its own name until the caller removes it
  * after the transaction, whatever its outcome; a failed commit leaves an orphan file that gc
  * removes after its grace period. */
