@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static log_level current_level = LOG_INFO;
@@ -25,21 +26,25 @@ static void format_time(char *out, size_t n)
     snprintf(out + len, n - len, ".%03ldZ", ts.tv_nsec / 1000000);
 }
 
+/* One line, one write: stderr is unbuffered, and written piece by piece a line could be split
+ * by an access-log line when both streams go to the same file. Longer lines are cut. */
 void log_msg(log_level level, const char *fmt, ...)
 {
     static const char *const names[] = {"error", "warn", "info", "debug"};
-    char when[40];
+    char line[4096];
     va_list ap;
     if (level > current_level)
         return;
-    format_time(when, sizeof(when));
-    flockfile(stderr);
-    fprintf(stderr, "%s %s ", when, names[level]);
+    format_time(line, 40);
+    size_t n = strlen(line);
+    n += (size_t)snprintf(line + n, sizeof(line) - n, " %s ", names[level]);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    int k = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
-    funlockfile(stderr);
+    if (k > 0)
+        n = n + (size_t)k < sizeof(line) - 1 ? n + (size_t)k : sizeof(line) - 1;
+    line[n++] = '\n';
+    fwrite(line, 1, n, stderr);
 }
 
 void log_access(const access_entry *e)
