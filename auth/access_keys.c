@@ -1,7 +1,7 @@
 /* access_keys.c - creation and lookup of ECR API access keys (see access_keys.h). */
 #include "auth/access_keys.h"
 #include "auth/secretbox.h"
-#include "storage/reg_error.h"
+#include "storage/base/reg_error.h"
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>

@@ -3,7 +3,7 @@
 #ifndef OCIREG_ACCESS_KEYS_H
 #define OCIREG_ACCESS_KEYS_H
 
-#include "storage/index_auth.h"
+#include "storage/index/index_auth.h"
 
 #define ACCESS_KEY_ID_LEN 20
 #define ACCESS_SECRET_LEN 40

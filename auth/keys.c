@@ -1,7 +1,7 @@
 /* keys.c - loading, generating and rotating ES256 signing keys (see keys.h). */
 #include "auth/keys.h"
 #include "auth/base64url.h"
-#include "storage/reg_error.h"
+#include "storage/base/reg_error.h"
 
 #include <dirent.h>
 #include <errno.h>

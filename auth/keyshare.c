@@ -4,9 +4,9 @@
 #include "auth/keyshare.h"
 #include "auth/keys.h"
 #include "auth/secretbox.h"
-#include "storage/fileio.h"
-#include "storage/index_keys.h"
-#include "storage/reg_error.h"
+#include "storage/base/fileio.h"
+#include "storage/index/index_keys.h"
+#include "storage/base/reg_error.h"
 
 #include <dirent.h>
 #include <errno.h>

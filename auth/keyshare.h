@@ -5,7 +5,7 @@
 #ifndef OCIREG_KEYSHARE_H
 #define OCIREG_KEYSHARE_H
 
-#include "storage/index.h"
+#include "storage/index/index.h"
 
 /* Bring data_dir/keys in line with the index, making the first keys if there are none
  * anywhere. err (n bytes) says what failed. */

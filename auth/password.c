@@ -1,6 +1,6 @@
 /* password.c - PBKDF2-HMAC-SHA256 via OpenSSL (see password.h). */
 #include "auth/password.h"
-#include "storage/reg_error.h"
+#include "storage/base/reg_error.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

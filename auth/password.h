@@ -3,7 +3,7 @@
 #ifndef OCIREG_PASSWORD_H
 #define OCIREG_PASSWORD_H
 
-#include "storage/index_auth.h"
+#include "storage/index/index_auth.h"
 
 #define PASSWORD_ITERATIONS 100000
 #define PASSWORD_MAX 1024

@@ -1,9 +1,9 @@
 /* policy.c - grant matching (see policy.h). */
 #include "auth/policy.h"
 #include "auth/scope.h"
-#include "storage/index_auth.h"
-#include "storage/buf.h"
-#include "storage/reg_error.h"
+#include "storage/index/index_auth.h"
+#include "storage/base/buf.h"
+#include "storage/base/reg_error.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
 #ifndef OCIREG_POLICY_H
 #define OCIREG_POLICY_H
 
-#include "storage/index.h"
+#include "storage/index/index.h"
 
 #define ANONYMOUS "anonymous"
 

@@ -1,7 +1,7 @@
 /* scope.c - action sets and scope strings (see scope.h). */
 #include "auth/scope.h"
-#include "storage/reference.h"
-#include "storage/reg_error.h"
+#include "storage/base/reference.h"
+#include "storage/base/reg_error.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* secretbox.c - AES-256-GCM sealing of secrets with OpenSSL EVP (see secretbox.h). */
 #include "auth/secretbox.h"
-#include "storage/random.h"
-#include "storage/reg_error.h"
+#include "storage/base/random.h"
+#include "storage/base/reg_error.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -2,7 +2,7 @@
  * token.h). Signatures are JOSE's raw r||s (64 bytes), converted to and from DER for EVP. */
 #include "auth/token.h"
 #include "auth/base64url.h"
-#include "storage/reg_error.h"
+#include "storage/base/reg_error.h"
 
 #include <jansson.h>
 #include <openssl/ecdsa.h>

@@ -6,7 +6,7 @@
 
 #include "auth/keys.h"
 #include "auth/scope.h"
-#include "storage/index_auth.h"
+#include "storage/index/index_auth.h"
 
 #include <stdint.h>
 #include <time.h>

@@ -3,13 +3,13 @@
  * referrers/<digest>}, where <name> may itself have several segments. */
 #include "server/router.h"
 #include "auth/scope.h"
-#include "server/auth.h"
-#include "server/ecr.h"
-#include "server/errors.h"
-#include "server/handlers.h"
-#include "server/metrics.h"
-#include "storage/reference.h"
-#include "storage/reg_error.h"
+#include "server/http/auth.h"
+#include "server/ecr/ecr.h"
+#include "server/http/errors.h"
+#include "server/oci/handlers.h"
+#include "server/http/metrics.h"
+#include "storage/base/reference.h"
+#include "storage/base/reg_error.h"
 
 #include <string.h>
 

@@ -3,7 +3,7 @@
 #ifndef OCIREG_ROUTER_H
 #define OCIREG_ROUTER_H
 
-#include "server/http.h"
+#include "server/http/http.h"
 
 /* Parse `path` (already percent-decoded) into a route kind, repository name and last
  * argument. REG_EINVALID when the name is malformed (*route_out says which route it was). */

@@ -1,9 +1,9 @@
 /* fsck.c - data folder verification and safe repair (see fsck.h). */
 #include "storage/fsck.h"
-#include "storage/index_fsck.h"
-#include "storage/index_gc.h"
-#include "storage/buf.h"
-#include "storage/reg_error.h"
+#include "storage/index/index_fsck.h"
+#include "storage/index/index_gc.h"
+#include "storage/base/buf.h"
+#include "storage/base/reg_error.h"
 
 #include <stdio.h>
 #include <stdint.h>

@@ -3,13 +3,13 @@
  * dry run wraps everything in one transaction and rolls it back, so it reports exactly what a
  * real run would delete. */
 #include "storage/gc.h"
-#include "storage/blobstore_s3.h"
-#include "storage/index_fsck.h"
-#include "storage/index_repos.h"
-#include "storage/strmap.h"
+#include "storage/blob/blobstore_s3.h"
+#include "storage/index/index_fsck.h"
+#include "storage/index/index_repos.h"
+#include "storage/base/strmap.h"
 #include "storage/lifecycle.h"
-#include "storage/buf.h"
-#include "storage/reg_error.h"
+#include "storage/base/buf.h"
+#include "storage/base/reg_error.h"
 
 #include <dirent.h>
 #include <pthread.h>

@@ -5,7 +5,7 @@
 #ifndef OCIREG_GC_H
 #define OCIREG_GC_H
 
-#include "storage/index_gc.h"
+#include "storage/index/index_gc.h"
 #include "storage/store.h"
 
 typedef struct gc_options {

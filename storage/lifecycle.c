@@ -1,7 +1,7 @@
 /* lifecycle.c - ECR lifecycle policies (see lifecycle.h): strict parsing with jansson, then one
  * newest-first walk over the images per rule, in rulePriority order, marking what expires. */
 #include "storage/lifecycle.h"
-#include "storage/reg_error.h"
+#include "storage/base/reg_error.h"
 
 #include <jansson.h>
 #include <limits.h>

@@ -1,6 +1,6 @@
 /* manifest.c - manifest validation with jansson (see manifest.h). */
 #include "storage/manifest.h"
-#include "storage/reg_error.h"
+#include "storage/base/reg_error.h"
 
 #include <jansson.h>
 #include <stdarg.h>

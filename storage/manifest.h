@@ -4,7 +4,7 @@
 #ifndef OCIREG_MANIFEST_H
 #define OCIREG_MANIFEST_H
 
-#include "storage/digest.h"
+#include "storage/base/digest.h"
 
 #include <stddef.h>
 #include <stdint.h>

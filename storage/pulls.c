@@ -1,8 +1,8 @@
 /* pulls.c - batched last-pull times (see pulls.h): an open-addressing table under a mutex. */
 #include "storage/pulls.h"
-#include "storage/index_repos.h"
-#include "storage/reference.h"
-#include "storage/reg_error.h"
+#include "storage/index/index_repos.h"
+#include "storage/base/reference.h"
+#include "storage/base/reg_error.h"
 
 #include <pthread.h>
 #include <stdlib.h>

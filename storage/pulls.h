@@ -5,7 +5,7 @@
 #ifndef OCIREG_PULLS_H
 #define OCIREG_PULLS_H
 
-#include "storage/index.h"
+#include "storage/index/index.h"
 
 #include <stdint.h>
 

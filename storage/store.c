@@ -1,7 +1,7 @@
 /* store.c - durable composite writes over blobstore + index (see store.h). */
 #include "storage/store.h"
-#include "storage/index_repos.h"
-#include "storage/reg_error.h"
+#include "storage/index/index_repos.h"
+#include "storage/base/reg_error.h"
 
 #include <limits.h>
 #include <stdio.h>

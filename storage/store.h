@@ -5,11 +5,11 @@
 #ifndef OCIREG_STORE_H
 #define OCIREG_STORE_H
 
-#include "storage/blobstore.h"
-#include "storage/index.h"
+#include "storage/blob/blobstore.h"
+#include "storage/index/index.h"
 #include "storage/manifest.h"
 #include "storage/pulls.h"
-#include "storage/uploads.h"
+#include "storage/blob/uploads.h"
 
 /* Where a registry's data lives: the data folder (keys, local blobs, uploads, meta.db) and,
  * when set, an S3 bucket for blobs and a PostgreSQL index shared by several instances. */

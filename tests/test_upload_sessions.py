@@ -1,4 +1,4 @@
-"""Chunked uploads through the write-behind stage (storage/stage.c): sessions that pause between
+"""Chunked uploads through the write-behind stage (storage/blob/stage.c): sessions that pause between
 PATCHes for longer than the stage's idle trim (200 ms), PATCHes that end inside and on the edges
 of its 1 MiB buffers, and more sessions at once than the server keeps stages for between
 requests (16). Every blob must come back bit-exact, with the offsets the server reported."""

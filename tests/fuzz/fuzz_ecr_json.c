@@ -5,10 +5,10 @@
  * lifecycle_parse is called on lifecyclePolicyText the same way). The operations themselves
  * need the index and the HTTP connection and are left to the pytest suite. */
 #include "fuzz_util.h"
-#include "server/ecr.h"
+#include "server/ecr/ecr.h"
 #include "storage/lifecycle.h"
-#include "storage/reference.h"
-#include "storage/reg_error.h"
+#include "storage/base/reference.h"
+#include "storage/base/reg_error.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -3,7 +3,7 @@
  * times, pushed in the future, sharing tags). */
 #include "fuzz_util.h"
 #include "storage/lifecycle.h"
-#include "storage/reg_error.h"
+#include "storage/base/reg_error.h"
 
 #include <limits.h>
 

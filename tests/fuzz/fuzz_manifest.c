@@ -3,7 +3,7 @@
  * text up to the first newline); the rest is the body, not NUL-terminated. */
 #include "fuzz_util.h"
 #include "storage/manifest.h"
-#include "storage/reg_error.h"
+#include "storage/base/reg_error.h"
 
 static const char *const content_types[] = {
     NULL,

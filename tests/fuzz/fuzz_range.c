@@ -1,8 +1,8 @@
 /* fuzz_range.c - the Range header of a blob GET and the Content-Range header of an upload
- * PATCH (server/range.c). The first 8 input bytes are the resource size, the rest the header. */
+ * PATCH (server/http/range.c). The first 8 input bytes are the resource size, the rest the header. */
 #include "fuzz_util.h"
-#include "server/range.h"
-#include "storage/reg_error.h"
+#include "server/http/range.h"
+#include "storage/base/reg_error.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,9 +1,9 @@
 /* fuzz_reference.c - repository names, tags, manifest references and digests from arbitrary
- * client text (storage/reference.c, storage/digest.c). */
+ * client text (storage/base/reference.c, storage/base/digest.c). */
 #include "fuzz_util.h"
-#include "storage/digest.h"
-#include "storage/reference.h"
-#include "storage/reg_error.h"
+#include "storage/base/digest.h"
+#include "storage/base/reference.h"
+#include "storage/base/reg_error.h"
 
 static int is_name_char(char c)
 {

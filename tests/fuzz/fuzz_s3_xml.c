@@ -1,7 +1,7 @@
-/* fuzz_s3_xml.c - the S3 client's readers of server answers (storage/s3.c): ListObjectsV2
+/* fuzz_s3_xml.c - the S3 client's readers of server answers (storage/s3/s3.c): ListObjectsV2
  * pages, error documents, element text with entities, and the Content-Range, Last-Modified
  * and size fields. The input is one answer body; s3.c is included to reach its helpers. */
-#include "storage/s3.c"
+#include "storage/s3/s3.c"
 #include "fuzz_util.h"
 
 typedef struct order {
@@ -61,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(total == UINT64_MAX || start < total);
     if (parse_u64(&v, doc, size) == REG_OK)
         FUZZ_CHECK(size > 0 && size <= 20);
-    (void)parse_iso8601(&t, doc, size);
+    (void)datetime_parse(&t, doc, size);
     free(pg);
     return 0;
 }

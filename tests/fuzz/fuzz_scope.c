@@ -5,8 +5,8 @@
 #include "auth/policy.h"
 #include "auth/scope.h"
 #include "fuzz_util.h"
-#include "storage/reference.h"
-#include "storage/reg_error.h"
+#include "storage/base/reference.h"
+#include "storage/base/reg_error.h"
 
 static void check_actions_roundtrip(unsigned bits)
 {

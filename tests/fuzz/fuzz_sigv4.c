@@ -4,9 +4,9 @@
  *   1  method            2  path            3  query (empty line: none)
  *   4  X-Amz-Date        5  payload SHA-256 (empty line: the hash of an empty body)
  *   6+ headers as "name:value" (no colon: an empty value), at most 70 so the bound is hit */
-#include "auth/sigv4.h"
+#include "auth/sigv4_verify.h"
 #include "fuzz_util.h"
-#include "storage/reg_error.h"
+#include "storage/base/reg_error.h"
 
 #include <time.h>
 

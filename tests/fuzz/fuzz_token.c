@@ -1,5 +1,5 @@
 /* fuzz_token.c - JWT verification (auth/token.c) and the Authorization header path in front
- * of it. authorize_or_reply and authorize_basic are static in server/auth.c and need a live
+ * of it. authorize_or_reply and authorize_basic are static in server/http/auth.c and need a live
  * request, so their parsing is replayed here on the same public calls: "Basic " + base64 of
  * "AWS:<jwt>" (base64_decode, then token_verify with the ECR login audience) and "Bearer <jwt>".
  *
@@ -9,15 +9,15 @@
  *   2  "<header JSON>\n<claims JSON>": "@kid@" in the header becomes the signing key's id;
  *      signed and verified
  *   3  "<header JSON>\n<claims JSON>\n<signature text>": verified with that signature
- *   4  an Authorization header value, dispatched as server/auth.c does
+ *   4  an Authorization header value, dispatched as server/http/auth.c does
  *   5  a claims object: signed, wrapped as Basic base64("AWS:" + jwt), dispatched as in 4 */
 #include "auth/base64url.h"
 #include "auth/keys.h"
 #include "auth/token.h"
 #include "fuzz_util.h"
-#include "server/arena.h"
-#include "server/auth.h"
-#include "storage/reg_error.h"
+#include "server/http/arena.h"
+#include "server/http/auth.h"
+#include "storage/base/reg_error.h"
 
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
@@ -166,7 +166,7 @@ static void verify_signed(const char *jwt, int our_header)
     }
 }
 
-/* server/auth.c's authorize_or_reply and authorize_basic, up to token_verify: its result, or
+/* server/http/auth.c's authorize_or_reply and authorize_basic, up to token_verify: its result, or
  * 1 when the header never reaches it. */
 static int authorization_header(const char *authz)
 {

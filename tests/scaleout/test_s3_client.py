@@ -1,4 +1,4 @@
-"""The S3 client (storage/s3.c) through its check program, build/tests/s3_check.
+"""The S3 client (storage/s3/) through its check program, build/tests/s3_check.
 
 Against the session's Ceph radosgw: every function of s3.h, in the engine's region with a bucket
 made beforehand, and in another region where the client creates the bucket itself (RGW refuses

@@ -4,8 +4,8 @@
 #ifndef OCIREG_TEST_INDEX_FIXTURE_H
 #define OCIREG_TEST_INDEX_FIXTURE_H
 
-#include "storage/index.h"
-#include "storage/reg_error.h"
+#include "storage/index/index.h"
+#include "storage/base/reg_error.h"
 #include "check.h"
 
 #include <libpq-fe.h>

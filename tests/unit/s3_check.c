@@ -1,4 +1,4 @@
-/* s3_check.c - storage/s3.c against a live S3 (RGW in tests/scaleout/test_s3_client.py):
+/* s3_check.c - storage/s3/s3.c against a live S3 (RGW in tests/scaleout/test_s3_client.py):
  *   s3_check 's3://BUCKET?endpoint=http://127.0.0.1:PORT&region=R' [--bench [MIB]]
  *   s3_check 's3://BUCKET?endpoint=...' --faults
  * credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. Every function of s3.h is
@@ -7,7 +7,7 @@
  * instead runs the retry and resume checks against the scripted fake S3 of
  * test_s3_client.py, which misbehaves according to key names.
  * It includes s3.c itself to shrink the multipart-copy threshold and reach presign_at. */
-#include "storage/s3.c"
+#include "storage/s3/s3.c"
 #include "check.h"
 
 #include <sys/time.h>

@@ -3,7 +3,7 @@
 #include "auth/password.h"
 #include "auth/policy.h"
 #include "auth/scope.h"
-#include "storage/reg_error.h"
+#include "storage/base/reg_error.h"
 #include "check.h"
 
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* test_digest.c - digest parsing and SHA-256/SHA-512 computation, streaming and whole. */
-#include "storage/digest.h"
-#include "storage/reg_error.h"
+#include "storage/base/digest.h"
+#include "storage/base/reg_error.h"
 #include "check.h"
 
 #include <stdio.h>

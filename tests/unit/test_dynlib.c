@@ -1,6 +1,6 @@
 /* test_dynlib.c - the dlopen'd libcurl and libpq: every slot of both tables is filled, and with
  * the very functions this test links directly (the same library, loaded once). */
-#include "storage/dynlib.h"
+#include "storage/base/dynlib.h"
 #include "check.h"
 
 #include <stdio.h>

@@ -1,8 +1,8 @@
 /* test_hashstate.c - the resumable hash of S3 upload sessions: a state saved after any number
  * of bytes and loaded into a fresh hashstate goes on to the same digests as hashing the whole
  * input at once; states that are not this build's are refused. */
-#include "storage/hashstate.h"
-#include "storage/reg_error.h"
+#include "storage/base/hashstate.h"
+#include "storage/base/reg_error.h"
 #include "check.h"
 
 #include <stdlib.h>

@@ -3,13 +3,13 @@
  * answer alike (ordering, NULLs, booleans, blobs, conflicts), writers must be serialised
  * across connections, and a lost PostgreSQL connection must be reset (before use when it was
  * lost while idle; after failing the transaction it was lost in). */
-#include "storage/index.h"
-#include "storage/index_auth.h"
-#include "storage/index_export.h"
-#include "storage/index_fsck.h"
-#include "storage/index_gc.h"
-#include "storage/index_repos.h"
-#include "storage/reg_error.h"
+#include "storage/index/index.h"
+#include "storage/index/index_auth.h"
+#include "storage/index/index_export.h"
+#include "storage/index/index_fsck.h"
+#include "storage/index/index_gc.h"
+#include "storage/index/index_repos.h"
+#include "storage/base/reg_error.h"
 #include "check.h"
 #include "index_fixture.h"
 

@@ -1,8 +1,8 @@
 /* test_index_uploads.c - upload sessions in the index (index_uploads.h) on SQLite and, with
  * OCIREG_TEST_PG_URL, on PostgreSQL: leases and generations decide who may write a session,
  * progress round-trips byte for byte, and expiry hands each session to exactly one caller. */
-#include "storage/index_uploads.h"
-#include "storage/reg_error.h"
+#include "storage/index/index_uploads.h"
+#include "storage/base/reg_error.h"
 #include "check.h"
 #include "index_fixture.h"
 

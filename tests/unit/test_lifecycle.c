@@ -1,7 +1,7 @@
 /* test_lifecycle.c - ECR lifecycle policies: which images each rule expires, how rules shield
  * images from later ones, and one test per validation error with its message. */
 #include "storage/lifecycle.h"
-#include "storage/reg_error.h"
+#include "storage/base/reg_error.h"
 #include "check.h"
 
 #include <stdio.h>

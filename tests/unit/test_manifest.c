@@ -1,6 +1,6 @@
 /* test_manifest.c - manifest validation: media types, shapes, references, subject. */
 #include "storage/manifest.h"
-#include "storage/reg_error.h"
+#include "storage/base/reg_error.h"
 #include "check.h"
 
 #include <string.h>

@@ -1,8 +1,8 @@
 /* test_ocilayout.c - which archive entry names an OCI image layout accepts: exactly its own
  * files and folders, and blobs/<alg>/<hex> only with a valid digest. */
-#include "storage/ocilayout.h"
-#include "storage/reg_error.h"
-#include "storage/tar.h"
+#include "storage/archive/ocilayout.h"
+#include "storage/base/reg_error.h"
+#include "storage/archive/tar.h"
 #include "check.h"
 
 #define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

@@ -2,9 +2,9 @@
  * transaction, blobstore_confirm inside it): the blob appears with the session's bytes, a blob
  * moved aside in between (as gc does) is linked again, and a session whose spool has been
  * linked to a blob takes no more bytes, so it can never change a published blob. */
-#include "storage/blobstore.h"
-#include "storage/reg_error.h"
-#include "storage/uploads.h"
+#include "storage/blob/blobstore.h"
+#include "storage/base/reg_error.h"
+#include "storage/blob/uploads.h"
 #include "check.h"
 
 #include <fcntl.h>

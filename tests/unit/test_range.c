@@ -1,6 +1,6 @@
 /* test_range.c - Range (blob GET) and Content-Range (upload PATCH) parsing. */
-#include "server/range.h"
-#include "storage/reg_error.h"
+#include "server/http/range.h"
+#include "storage/base/reg_error.h"
 #include "check.h"
 
 static void test_range_forms(void)

@@ -1,6 +1,6 @@
 /* test_reference.c - repository name, tag and reference grammar of the distribution spec. */
-#include "storage/reference.h"
-#include "storage/reg_error.h"
+#include "storage/base/reference.h"
+#include "storage/base/reg_error.h"
 #include "check.h"
 
 #include <string.h>

@@ -1,7 +1,7 @@
-/* test_s3_parse.c - storage/s3.c without a server: the s3:// URL, the XML reader, listing
+/* test_s3_parse.c - storage/s3/s3.c without a server: the s3:// URL, the XML reader, listing
  * pages, byte ranges, download positioning, and SigV4 signatures against AWS's published
  * examples. Includes s3.c to reach its static helpers. */
-#include "storage/s3.c"
+#include "storage/s3/s3.c"
 #include "check.h"
 
 #define AWS_KEY    "AKIAIOSFODNN7EXAMPLE"
@@ -265,13 +265,17 @@ static void test_numbers_dates_ranges(void)
     CHECK_INT(parse_u64(&v, "0", 1), REG_OK);
     CHECK_INT(parse_u64(&v, "", 0), REG_EINVALID);
     CHECK_INT(parse_u64(&v, "+1", 2), REG_EINVALID);
-    CHECK_INT(parse_iso8601(&t, "1970-01-01T00:00:00Z", 20), REG_OK);
+    CHECK_INT(datetime_parse(&t, "1970-01-01T00:00:00Z", 20), REG_OK);
     CHECK_INT(t, 0);
-    CHECK_INT(parse_iso8601(&t, "2013-05-24T00:00:00.5Z", 22), REG_OK);
+    CHECK_INT(datetime_parse(&t, "2013-05-24T00:00:00.5Z", 22), REG_OK);
     CHECK_INT(t, 1369353600);
-    CHECK_INT(parse_iso8601(&t, "2013-05-24T00:00:00.Z", 21), REG_EINVALID);
-    CHECK_INT(parse_iso8601(&t, "2013-13-24T00:00:00Z", 20), REG_EINVALID);
-    CHECK_INT(parse_iso8601(&t, "2013-05-24 00:00:00Z", 20), REG_EINVALID);
+    CHECK_INT(datetime_parse(&t, "2013-05-24T00:00:00.Z", 21), REG_EINVALID);
+    CHECK_INT(datetime_parse(&t, "2013-13-24T00:00:00Z", 20), REG_EINVALID);
+    CHECK_INT(datetime_parse(&t, "2013-05-24 00:00:00Z", 20), REG_EINVALID);
+    CHECK_INT(datetime_parse(&t, "2024-02-31T00:00:00Z", 20), REG_EINVALID);
+    CHECK_INT(datetime_parse(&t, "20240231T000000Z", 16), REG_EINVALID);
+    CHECK_INT(datetime_parse(&t, "20240229T000000Z", 16), REG_OK);
+    CHECK_INT(t, 1709164800);
     CHECK_INT(parse_content_range(&start, &total, "bytes 10-19/100", 15), REG_OK);
     CHECK(start == 10 && total == 100, "10-19/100: %llu of %llu", (unsigned long long)start,
           (unsigned long long)total);

@@ -1,7 +1,7 @@
 /* test_sigv4.c - AWS Signature Version 4 against the published aws-sig-v4-test-suite, plus the
  * rejections the ECR endpoint relies on and a hand-built `aws ecr describe-repositories`. */
-#include "auth/sigv4.h"
-#include "storage/reg_error.h"
+#include "auth/sigv4_verify.h"
+#include "storage/base/reg_error.h"
 #include "check.h"
 
 #include <openssl/evp.h>

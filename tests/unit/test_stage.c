@@ -2,9 +2,9 @@
  * with syncs between them (request ends, which park the stage and free its idle buffers) and a
  * restart in the middle of a block, end up in the file and in the digest exactly; a failed
  * write rolls back only to what was synced. */
-#include "storage/digest.h"
-#include "storage/reg_error.h"
-#include "storage/stage.h"
+#include "storage/base/digest.h"
+#include "storage/base/reg_error.h"
+#include "storage/blob/stage.h"
 #include "check.h"
 
 #include <fcntl.h>

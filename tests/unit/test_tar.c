@@ -1,7 +1,7 @@
 /* test_tar.c - the streaming tar writer and reader: round trips (long names through pax,
  * sizes past ustar's 8 GiB), GNU base-256 sizes, and refusal of damaged or hostile input. */
-#include "storage/reg_error.h"
-#include "storage/tar.h"
+#include "storage/base/reg_error.h"
+#include "storage/archive/tar.h"
 #include "check.h"
 
 #include <stdlib.h>

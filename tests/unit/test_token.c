@@ -2,7 +2,7 @@
 #include "auth/base64url.h"
 #include "auth/keys.h"
 #include "auth/token.h"
-#include "storage/reg_error.h"
+#include "storage/base/reg_error.h"
 #include "check.h"
 
 #include <stdio.h>

@@ -1,0 +1,15 @@
+/* sigv4_verify.h - checks a SigV4-signed request on the server side, for clients such as
+ * `aws ecr`: re-sign with the stored secret, compare, and bound the request's age. */
+#ifndef OCIREG_SIGV4_VERIFY_H
+#define OCIREG_SIGV4_VERIFY_H
+
+#include "storage/base/sigv4.h"
+
+/* Verify: the signature matches (constant-time), amz_date parses, is within max_skew seconds
+ * of now, and its day equals the credential's date. REG_OK (with *why NULL) or REG_EDENIED
+ * with *why set to a short reason (never containing the secret). The caller checks the
+ * access key, region and service it expects. */
+int sigv4_verify(const sigv4_request *req, const sigv4_credential *cred, const char *amz_date,
+                 const char *secret, time_t now, int max_skew, const char **why);
+
+#endif

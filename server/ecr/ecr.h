@@ -1,0 +1,70 @@
+/* ecr.h - the ECR-compatible JSON API (POST / with X-Amz-Target, AWS SigV4): what the
+ * operation files share. Operations take the parsed input and return the output object, or
+ * set an AWS error (__type and message) and return NULL. */
+#ifndef OCIREG_ECR_H
+#define OCIREG_ECR_H
+
+#include "server/http/http.h"
+
+#include <jansson.h>
+
+#define ECR_REGISTRY_ID "000000000000"
+
+typedef struct ecr_call {
+    request *req;
+    index_db *ix;
+    const char *user;         /* who signed the request */
+    const char *region;       /* from the signature's scope */
+    struct policy *policy;    /* the user's grants, loaded on first use */
+    const char *error_type;   /* set by ecr_fail */
+    char error_message[512];
+} ecr_call;
+
+/* Record an AWS error; returns NULL for `return ecr_fail(...)`. */
+json_t *ecr_fail(ecr_call *c, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Whether the caller may do `actions` on repository `repo`; when not, an AccessDenied error
+ * has been recorded. */
+int ecr_allowed(ecr_call *c, const char *repo, unsigned actions);
+
+/* A required repositoryName: validated; NULL after recording InvalidParameterException. */
+const char *ecr_repo_name(ecr_call *c, json_t *in);
+
+/* "host[:port]" clients push to, and the repository's ARN and URI (arena-allocated). */
+const char *ecr_registry_host(ecr_call *c);
+const char *ecr_repo_arn(ecr_call *c, const char *repo);
+const char *ecr_repo_uri(ecr_call *c, const char *repo);
+
+/* Pagination: maxResults within [1, max] (default max), nextToken an opaque cursor. */
+int ecr_page_args(ecr_call *c, json_t *in, int64_t max, int64_t *limit, const char **cursor);
+char *ecr_next_token(const char *cursor); /* malloc'd; caller frees */
+
+typedef json_t *(*ecr_op)(ecr_call *c, json_t *in);
+
+json_t *ecr_create_repository(ecr_call *c, json_t *in);
+json_t *ecr_describe_repositories(ecr_call *c, json_t *in);
+json_t *ecr_delete_repository(ecr_call *c, json_t *in);
+json_t *ecr_put_image_tag_mutability(ecr_call *c, json_t *in);
+json_t *ecr_tag_resource(ecr_call *c, json_t *in);
+json_t *ecr_untag_resource(ecr_call *c, json_t *in);
+json_t *ecr_list_tags_for_resource(ecr_call *c, json_t *in);
+json_t *ecr_describe_registry(ecr_call *c, json_t *in);
+
+json_t *ecr_list_images(ecr_call *c, json_t *in);
+json_t *ecr_describe_images(ecr_call *c, json_t *in);
+json_t *ecr_batch_get_image(ecr_call *c, json_t *in);
+json_t *ecr_batch_delete_image(ecr_call *c, json_t *in);
+
+json_t *ecr_put_lifecycle_policy(ecr_call *c, json_t *in);
+json_t *ecr_get_lifecycle_policy(ecr_call *c, json_t *in);
+json_t *ecr_delete_lifecycle_policy(ecr_call *c, json_t *in);
+json_t *ecr_start_lifecycle_policy_preview(ecr_call *c, json_t *in);
+json_t *ecr_get_lifecycle_policy_preview(ecr_call *c, json_t *in);
+
+json_t *ecr_get_authorization_token(ecr_call *c, json_t *in);
+
+/* Handler for POST / (registered in the router). */
+void handle_ecr(request *req);
+
+#endif

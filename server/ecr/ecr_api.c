@@ -1,0 +1,314 @@
+/* ecr_api.c - the ECR JSON API's front door (see ecr.h): reads the body, verifies the AWS
+ * Signature Version 4 against the caller's access key, dispatches on X-Amz-Target, and writes
+ * AWS-shaped results and errors. Also GetAuthorizationToken and the shared helpers. */
+#include "server/ecr/ecr.h"
+#include "auth/access_keys.h"
+#include "auth/base64url.h"
+#include "auth/policy.h"
+#include "auth/sigv4_verify.h"
+#include "auth/token.h"
+#include "server/http/auth.h"
+#include "server/http/log.h"
+#include "storage/base/buf.h"
+#include "storage/base/reference.h"
+#include "storage/base/reg_error.h"
+
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ECR_TARGET_PREFIX "AmazonEC2ContainerRegistry_V20150921."
+#define ECR_BODY_MAX (1 << 20)
+#define ECR_MAX_SKEW 300
+#define ECR_LOGIN_TTL (12 * 3600)
+#define ECR_CONTENT_TYPE "application/x-amz-json-1.1"
+
+static const struct {
+    const char *name;
+    ecr_op op;
+} operations[] = {
+    {"CreateRepository", ecr_create_repository},
+    {"DescribeRepositories", ecr_describe_repositories},
+    {"DeleteRepository", ecr_delete_repository},
+    {"PutImageTagMutability", ecr_put_image_tag_mutability},
+    {"TagResource", ecr_tag_resource},
+    {"UntagResource", ecr_untag_resource},
+    {"ListTagsForResource", ecr_list_tags_for_resource},
+    {"DescribeRegistry", ecr_describe_registry},
+    {"ListImages", ecr_list_images},
+    {"DescribeImages", ecr_describe_images},
+    {"BatchGetImage", ecr_batch_get_image},
+    {"BatchDeleteImage", ecr_batch_delete_image},
+    {"PutLifecyclePolicy", ecr_put_lifecycle_policy},
+    {"GetLifecyclePolicy", ecr_get_lifecycle_policy},
+    {"DeleteLifecyclePolicy", ecr_delete_lifecycle_policy},
+    {"StartLifecyclePolicyPreview", ecr_start_lifecycle_policy_preview},
+    {"GetLifecyclePolicyPreview", ecr_get_lifecycle_policy_preview},
+    {"GetAuthorizationToken", ecr_get_authorization_token},
+};
+
+json_t *ecr_fail(ecr_call *c, const char *type, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->error_message, sizeof(c->error_message), fmt, ap);
+    va_end(ap);
+    c->error_type = type;
+    return NULL;
+}
+
+static void reply_aws_error(request *req, unsigned status, const char *type, const char *msg)
+{
+    struct MHD_Response *r = response_json(
+        req, json_pack("{s:s, s:s}", "__type", type, "message", msg), ECR_CONTENT_TYPE);
+    response_header(r, "x-amzn-ErrorType", type);
+    request_send(req, status, r);
+}
+
+int ecr_allowed(ecr_call *c, const char *repo, unsigned actions)
+{
+    if (!c->policy && policy_load(&c->policy, c->ix, c->user) < 0) {
+        ecr_fail(c, "ServerException", "could not load the access policy");
+        return 0;
+    }
+    if ((policy_actions(c->policy, repo) & actions) == actions)
+        return 1;
+    ecr_fail(c, "AccessDeniedException",
+             "User: %s is not authorized to perform this action on repository %s", c->user, repo);
+    return 0;
+}
+
+const char *ecr_repo_name(ecr_call *c, json_t *in)
+{
+    const char *name = json_string_value(json_object_get(in, "repositoryName"));
+    if (!name)
+        return ecr_fail(c, "InvalidParameterException", "repositoryName is required"), NULL;
+    if (reference_check_name(name) < 0 || strlen(name) < 2)
+        return ecr_fail(c, "InvalidParameterException",
+                        "Invalid parameter at 'repositoryName' failed to satisfy constraint: "
+                        "'must satisfy regular expression '(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*"
+                        "[a-z0-9]+(?:[._-][a-z0-9]+)*' and be 2 to 256 characters'"),
+               NULL;
+    return name;
+}
+
+const char *ecr_registry_host(ecr_call *c)
+{
+    const char *base = request_base_url(c->req);
+    const char *sep = strstr(base, "://");
+    return sep ? sep + 3 : base;
+}
+
+const char *ecr_repo_arn(ecr_call *c, const char *repo)
+{
+    return arena_printf(&c->req->mem, "arn:aws:ecr:%s:%s:repository/%s", c->region,
+                        ECR_REGISTRY_ID, repo);
+}
+
+const char *ecr_repo_uri(ecr_call *c, const char *repo)
+{
+    return arena_printf(&c->req->mem, "%s/%s", ecr_registry_host(c), repo);
+}
+
+int ecr_page_args(ecr_call *c, json_t *in, int64_t max, int64_t *limit, const char **cursor)
+{
+    json_t *mr = json_object_get(in, "maxResults");
+    json_t *nt = json_object_get(in, "nextToken");
+    *limit = max;
+    *cursor = NULL;
+    if (mr && (!json_is_integer(mr) || json_integer_value(mr) < 1 ||
+               json_integer_value(mr) > max)) {
+        ecr_fail(c, "InvalidParameterException",
+                 "maxResults must be an integer between 1 and %lld", (long long)max);
+        return REG_EINVALID;
+    }
+    if (mr)
+        *limit = json_integer_value(mr);
+    if (nt) {
+        size_t n = 0;
+        const char *text = json_string_value(nt);
+        unsigned char *raw = text ? base64_decode(text, strlen(text), &n) : NULL;
+        if (!raw || n == 0 || n > 1024 || memchr(raw, '\0', n)) {
+            free(raw);
+            ecr_fail(c, "InvalidParameterException", "nextToken is invalid");
+            return REG_EINVALID;
+        }
+        *cursor = arena_strndup(&c->req->mem, (char *)raw, n);
+        free(raw);
+    }
+    return REG_OK;
+}
+
+char *ecr_next_token(const char *cursor)
+{
+    return base64url_encode((const unsigned char *)cursor, strlen(cursor));
+}
+
+json_t *ecr_get_authorization_token(ecr_call *c, json_t *in)
+{
+    token_claims claims;
+    char *jwt = NULL;
+    time_t now = time(NULL);
+    memset(&claims, 0, sizeof(claims));
+    snprintf(claims.sub, sizeof(claims.sub), "%s", c->user);
+    snprintf(claims.aud, sizeof(claims.aud), "%s", ECR_LOGIN_AUDIENCE);
+    claims.iat = claims.nbf = now;
+    claims.exp = now + ECR_LOGIN_TTL;
+    if (token_sign(&jwt, server_keys(c->req->srv), TOKEN_ISSUER, &claims) < 0)
+        return ecr_fail(c, "ServerException", "could not sign the authorization token");
+    char *login = arena_printf(&c->req->mem, "AWS:%s", jwt);
+    free(jwt);
+    char *b64 = login ? base64_encode((unsigned char *)login, strlen(login)) : NULL;
+    json_t *out = json_pack("{s:[{s:s, s:I, s:s}]}", "authorizationData", "authorizationToken",
+                            b64 ? b64 : "", "expiresAt", (json_int_t)claims.exp, "proxyEndpoint",
+                            request_base_url(c->req));
+    free(b64);
+    return out;
+}
+
+/* ---- request handling ---- */
+
+typedef struct header_list {
+    sigv4_header items[SIGV4_MAX_HEADERS];
+    size_t n;
+    int overflow;
+} header_list;
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    header_list *h = cls;
+    if (h->n == SIGV4_MAX_HEADERS) {
+        h->overflow = 1;
+        return MHD_NO;
+    }
+    h->items[h->n].name = key;
+    h->items[h->n++].value = value ? value : "";
+    return MHD_YES;
+}
+
+/* Verify the signature; on success c->user and c->region are set. Replies itself on failure. */
+static int signature_or_reply(ecr_call *c, const buf *body)
+{
+    request *req = c->req;
+    sigv4_credential cred;
+    header_list headers = {0};
+    char user[USER_NAME_MAX + 1], secret[ACCESS_SECRET_LEN + 1];
+    digest body_hash;
+    const char *why = NULL;
+    const char *authz = request_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *amz_date = request_header(req, "X-Amz-Date");
+    if (!authz || !amz_date) {
+        reply_aws_error(req, 403, "MissingAuthenticationTokenException",
+                        "Missing Authentication Token");
+        return REG_EDENIED;
+    }
+    if (sigv4_parse_authorization(&cred, authz) < 0) {
+        reply_aws_error(req, 400, "IncompleteSignatureException",
+                        "Authorization header requires Credential, SignedHeaders and Signature");
+        return REG_EDENIED;
+    }
+    int err = access_key_lookup(user, secret, c->ix, req->srv->master_key, cred.access_key);
+    if (err < 0) {
+        log_msg(LOG_INFO, "auth: ecr denied key=%s reason=unknown access key", cred.access_key);
+        reply_aws_error(req, 400, "UnrecognizedClientException",
+                        "The security token included in the request is invalid.");
+        return REG_EDENIED;
+    }
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, collect_header, &headers);
+    digest_buffer(&body_hash, DIGEST_SHA256, body->data ? body->data : "", body->len);
+    sigv4_request sreq = {.method = req->method, .path = "/", .query = NULL,
+                          .headers = headers.items, .nheaders = headers.n,
+                          .payload_sha256 = digest_hex(&body_hash)};
+    err = headers.overflow ? REG_EDENIED
+                           : sigv4_verify(&sreq, &cred, amz_date, secret, time(NULL),
+                                          ECR_MAX_SKEW, &why);
+    OPENSSL_cleanse(secret, sizeof(secret));
+    if (err < 0) {
+        log_msg(LOG_INFO, "auth: ecr denied user=%s reason=%s", user, why ? why : "headers");
+        reply_aws_error(req, 403, "InvalidSignatureException",
+                        "The request signature we calculated does not match the signature you "
+                        "provided.");
+        return REG_EDENIED;
+    }
+    c->user = arena_strdup(&req->mem, user);
+    c->region = arena_strdup(&req->mem, cred.region);
+    req->principal = c->user;
+    return REG_OK;
+}
+
+static ecr_op find_operation(const char *target)
+{
+    size_t n = strlen(ECR_TARGET_PREFIX);
+    if (!target || strncmp(target, ECR_TARGET_PREFIX, n) != 0)
+        return NULL;
+    for (size_t i = 0; i < sizeof(operations) / sizeof(operations[0]); i++)
+        if (!strcmp(target + n, operations[i].name))
+            return operations[i].op;
+    return NULL;
+}
+
+static void finish_ecr(request *req)
+{
+    buf *body = req->state;
+    ecr_call c = {.req = req};
+    json_error_t jerr;
+    if (req->body_stopped) {
+        reply_aws_error(req, 413, "InvalidParameterException", "request body too large");
+        return;
+    }
+    if (!(c.ix = request_index(req))) {
+        reply_aws_error(req, 500, "ServerException", "the registry index cannot be opened");
+        return;
+    }
+    if (signature_or_reply(&c, body) < 0)
+        return;
+    const char *target = request_header(req, "X-Amz-Target");
+    ecr_op op = find_operation(target);
+    if (!op) {
+        reply_aws_error(req, 400, "UnknownOperationException", "unknown operation");
+        return;
+    }
+    json_t *in = json_loadb(body->data ? body->data : "{}", body->len ? body->len : 2, 0, &jerr);
+    if (!json_is_object(in)) {
+        json_decref(in);
+        reply_aws_error(req, 400, "SerializationException", jerr.text);
+        return;
+    }
+    json_t *out = op(&c, in);
+    json_decref(in);
+    policy_free(c.policy);
+    req->auth_decision = out ? "allowed" : c.error_type;
+    if (!out) {
+        unsigned status = !strcmp(c.error_type, "ServerException") ? 500 : 400;
+        reply_aws_error(req, status, c.error_type, c.error_message);
+        return;
+    }
+    reply_json(req, 200, out, ECR_CONTENT_TYPE);
+}
+
+static int collect_body(request *req, const char *data, size_t len)
+{
+    return buf_append(req->state, data, len);
+}
+
+static void free_body(request *req)
+{
+    buf_free(req->state);
+}
+
+void handle_ecr(request *req)
+{
+    buf *body = arena_alloc(&req->mem, sizeof(*body));
+    if (!body) {
+        reply_aws_error(req, 500, "ServerException", "out of memory");
+        return;
+    }
+    buf_init(body, ECR_BODY_MAX);
+    req->state = body;
+    req->on_cleanup = free_body;
+    req->on_body = collect_body;
+    req->on_done = finish_ecr;
+}

@@ -1,0 +1,335 @@
+/* ecr_images.c - ECR image operations: ListImages, DescribeImages, BatchGetImage,
+ * BatchDeleteImage, over the same manifests and tags the OCI API serves. */
+#include "auth/scope.h"
+#include "server/ecr/ecr.h"
+#include "storage/index/index_repos.h"
+#include "storage/base/reference.h"
+#include "storage/base/buf.h"
+#include "storage/base/reg_error.h"
+
+#include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct image_set {
+    ecr_call *c;
+    image_info *items; /* strings live in the request arena */
+    size_t n, cap;
+} image_set;
+
+static int keep_image(void *ctx, const image_info *img)
+{
+    image_set *s = ctx;
+    arena *mem = &s->c->req->mem;
+    if (buf_grow_array((void **)&s->items, &s->cap, s->n, sizeof(*s->items), SIZE_MAX) < 0)
+        return REG_ERROR;
+    image_info *copy = &s->items[s->n++];
+    *copy = *img;
+    copy->digest = arena_strdup(mem, img->digest);
+    copy->media_type = arena_strdup(mem, img->media_type);
+    copy->artifact_type = img->artifact_type ? arena_strdup(mem, img->artifact_type) : NULL;
+    copy->tags = img->tags ? arena_strdup(mem, img->tags) : NULL;
+    copy->subject = NULL;
+    return copy->digest && copy->media_type ? REG_OK : REG_ERROR;
+}
+
+/* Load every image of the repository (after the permission check). */
+static int load_images(image_set *s, const char *repo, unsigned actions)
+{
+    ecr_call *c = s->c;
+    if (!ecr_allowed(c, repo, actions))
+        return REG_EDENIED;
+    int err = index_images(c->ix, repo, keep_image, s);
+    if (err == REG_ENOTFOUND)
+        ecr_fail(c, "RepositoryNotFoundException",
+                 "The repository with name '%s' does not exist in the registry with id '%s'",
+                 repo, ECR_REGISTRY_ID);
+    else if (err < 0)
+        ecr_fail(c, "ServerException", "%s", index_errmsg(c->ix));
+    return err;
+}
+
+static int has_tag(const image_info *img, const char *tag)
+{
+    size_t n = strlen(tag);
+    for (const char *p = img->tags; p && *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == n && !strncmp(p, tag, n))
+            return 1;
+        p += len + (p[len] == ',');
+    }
+    return 0;
+}
+
+static json_t *tag_list(const image_info *img)
+{
+    json_t *tags = json_array();
+    for (const char *p = img->tags; p && *p;) {
+        size_t len = strcspn(p, ",");
+        json_array_append_new(tags, json_stringn(p, len));
+        p += len + (p[len] == ',');
+    }
+    return tags;
+}
+
+/* tagStatus filter: TAGGED, UNTAGGED or ANY (default). */
+static int status_filter(ecr_call *c, json_t *in, const char **out)
+{
+    const char *st = json_string_value(json_object_get(json_object_get(in, "filter"), "tagStatus"));
+    *out = st ? st : "ANY";
+    if (strcmp(*out, "TAGGED") && strcmp(*out, "UNTAGGED") && strcmp(*out, "ANY")) {
+        ecr_fail(c, "InvalidParameterException", "filter.tagStatus must be TAGGED, UNTAGGED or ANY");
+        return REG_EINVALID;
+    }
+    return REG_OK;
+}
+
+static int passes(const image_info *img, const char *status)
+{
+    return !strcmp(status, "ANY") || (!strcmp(status, "TAGGED") == (img->tags != NULL));
+}
+
+/* Page over a list of n items: cursor is the decimal index of the next item. */
+static int page_bounds(ecr_call *c, const char *cursor, size_t n, size_t *start)
+{
+    char *end = NULL;
+    *start = 0;
+    if (!cursor)
+        return REG_OK;
+    unsigned long long v = strtoull(cursor, &end, 10);
+    if (*end || v > n) {
+        ecr_fail(c, "InvalidParameterException", "nextToken is invalid");
+        return REG_EINVALID;
+    }
+    *start = (size_t)v;
+    return REG_OK;
+}
+
+static void add_next_token(json_t *out, size_t next, size_t total)
+{
+    if (next >= total)
+        return;
+    char text[32];
+    snprintf(text, sizeof(text), "%zu", next);
+    char *token = ecr_next_token(text);
+    json_object_set_new(out, "nextToken", json_string(token));
+    free(token);
+}
+
+json_t *ecr_list_images(ecr_call *c, json_t *in)
+{
+    const char *repo = ecr_repo_name(c, in), *status, *cursor;
+    image_set s = {.c = c};
+    int64_t limit;
+    size_t start;
+    if (!repo || status_filter(c, in, &status) < 0 || ecr_page_args(c, in, 1000, &limit, &cursor) < 0 ||
+        load_images(&s, repo, ACTION_PULL) < 0) {
+        free(s.items);
+        return NULL;
+    }
+    json_t *ids = json_array();
+    for (size_t i = 0; i < s.n; i++) {
+        const image_info *img = &s.items[i];
+        if (!passes(img, status))
+            continue;
+        if (!img->tags)
+            json_array_append_new(ids, json_pack("{s:s}", "imageDigest", img->digest));
+        for (const char *p = img->tags; p && *p;) {
+            size_t len = strcspn(p, ",");
+            json_array_append_new(ids, json_pack("{s:s, s:s%}", "imageDigest", img->digest,
+                                                 "imageTag", p, len));
+            p += len + (p[len] == ',');
+        }
+    }
+    free(s.items);
+    if (page_bounds(c, cursor, json_array_size(ids), &start) < 0)
+        return json_decref(ids), NULL;
+    json_t *page = json_array();
+    size_t end = start + (size_t)limit < json_array_size(ids) ? start + (size_t)limit
+                                                               : json_array_size(ids);
+    for (size_t i = start; i < end; i++)
+        json_array_append(page, json_array_get(ids, i));
+    json_t *out = json_pack("{s:o}", "imageIds", page);
+    add_next_token(out, end, json_array_size(ids));
+    json_decref(ids);
+    return out;
+}
+
+static json_t *image_detail(ecr_call *c, const char *repo, const image_info *img)
+{
+    json_t *d = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "registryId", ECR_REGISTRY_ID,
+                          "repositoryName", repo, "imageDigest", img->digest, "imageSizeInBytes",
+                          (json_int_t)img->size, "imagePushedAt", (json_int_t)img->pushed_at,
+                          "imageManifestMediaType", img->media_type);
+    if (img->tags)
+        json_object_set_new(d, "imageTags", tag_list(img));
+    if (img->last_pulled_at)
+        json_object_set_new(d, "lastRecordedPullTime", json_integer(img->last_pulled_at));
+    if (img->artifact_type)
+        json_object_set_new(d, "artifactMediaType", json_string(img->artifact_type));
+    return d;
+}
+
+/* The image an imageId ({imageDigest?, imageTag?}) names, or NULL. */
+static const image_info *find_image(const image_set *s, json_t *id, const char **tag_out)
+{
+    const char *dg = json_string_value(json_object_get(id, "imageDigest"));
+    const char *tag = json_string_value(json_object_get(id, "imageTag"));
+    *tag_out = tag;
+    for (size_t i = 0; i < s->n; i++) {
+        const image_info *img = &s->items[i];
+        if ((!dg || !strcmp(img->digest, dg)) && (!tag || has_tag(img, tag)) && (dg || tag))
+            return img;
+    }
+    return NULL;
+}
+
+json_t *ecr_describe_images(ecr_call *c, json_t *in)
+{
+    const char *repo = ecr_repo_name(c, in), *status, *cursor;
+    json_t *ids = json_object_get(in, "imageIds");
+    image_set s = {.c = c};
+    int64_t limit;
+    size_t start, i;
+    json_t *id;
+    if (!repo || status_filter(c, in, &status) < 0 || ecr_page_args(c, in, 1000, &limit, &cursor) < 0 ||
+        load_images(&s, repo, ACTION_PULL) < 0) {
+        free(s.items);
+        return NULL;
+    }
+    json_t *details = json_array();
+    json_array_foreach(ids, i, id)
+    {
+        const char *tag;
+        const image_info *img = find_image(&s, id, &tag);
+        if (!img) {
+            json_decref(details);
+            free(s.items);
+            return ecr_fail(c, "ImageNotFoundException",
+                            "The image with imageId %s does not exist within the repository with "
+                            "name '%s' in the registry with id '%s'",
+                            tag ? tag : json_string_value(json_object_get(id, "imageDigest")),
+                            repo, ECR_REGISTRY_ID);
+        }
+        json_array_append_new(details, image_detail(c, repo, img));
+    }
+    for (i = 0; !ids && i < s.n; i++)
+        if (passes(&s.items[i], status))
+            json_array_append_new(details, image_detail(c, repo, &s.items[i]));
+    free(s.items);
+    if (page_bounds(c, cursor, json_array_size(details), &start) < 0)
+        return json_decref(details), NULL;
+    json_t *page = json_array();
+    size_t end = start + (size_t)limit < json_array_size(details) ? start + (size_t)limit
+                                                                   : json_array_size(details);
+    for (i = start; i < end; i++)
+        json_array_append(page, json_array_get(details, i));
+    json_t *out = json_pack("{s:o}", "imageDetails", page);
+    add_next_token(out, end, json_array_size(details));
+    json_decref(details);
+    return out;
+}
+
+static json_t *failure(json_t *id, const char *code, const char *reason)
+{
+    return json_pack("{s:O, s:s, s:s}", "imageId", id, "failureCode", code, "failureReason",
+                     reason);
+}
+
+/* The manifest's bytes as a JSON string, or NULL. */
+static json_t *manifest_text(ecr_call *c, const char *digest_text)
+{
+    digest d;
+    int fd = -1;
+    uint64_t size = 0;
+    if (digest_parse(&d, digest_text) < 0 ||
+        blobstore_open_blob(&fd, &size, c->req->srv->st->blobs, &d) < 0)
+        return NULL;
+    char *text = size <= MANIFEST_MAX_BYTES ? malloc(size + 1) : NULL;
+    json_t *out = NULL;
+    if (text && pread(fd, text, size, 0) == (ssize_t)size)
+        out = json_stringn(text, size);
+    free(text);
+    close(fd);
+    return out;
+}
+
+json_t *ecr_batch_get_image(ecr_call *c, json_t *in)
+{
+    const char *repo = ecr_repo_name(c, in);
+    json_t *ids = json_object_get(in, "imageIds");
+    image_set s = {.c = c};
+    size_t i;
+    json_t *id;
+    if (!repo || load_images(&s, repo, ACTION_PULL) < 0) {
+        free(s.items);
+        return NULL;
+    }
+    json_t *images = json_array(), *failures = json_array();
+    json_array_foreach(ids, i, id)
+    {
+        const char *tag;
+        const image_info *img = find_image(&s, id, &tag);
+        json_t *text = img ? manifest_text(c, img->digest) : NULL;
+        if (!text) {
+            json_array_append_new(failures, failure(id, "ImageNotFound", "Requested image not found"));
+            continue;
+        }
+        json_t *image_id = json_pack("{s:s}", "imageDigest", img->digest);
+        if (tag)
+            json_object_set_new(image_id, "imageTag", json_string(tag));
+        json_array_append_new(images, json_pack("{s:s, s:s, s:o, s:o, s:s}", "registryId",
+                                                ECR_REGISTRY_ID, "repositoryName", repo,
+                                                "imageId", image_id, "imageManifest", text,
+                                                "imageManifestMediaType", img->media_type));
+    }
+    free(s.items);
+    return json_pack("{s:o, s:o}", "images", images, "failures", failures);
+}
+
+static void delete_one(ecr_call *c, const char *repo, json_t *id, json_t *deleted, json_t *failures)
+{
+    const char *dg = json_string_value(json_object_get(id, "imageDigest"));
+    const char *tag = json_string_value(json_object_get(id, "imageTag"));
+    char conflict[DIGEST_MAX];
+    digest d;
+    int err;
+    if (tag && !dg) {
+        err = reference_check_tag(tag) < 0 ? REG_ENOTFOUND : index_tag_delete(c->ix, repo, tag);
+    } else if (dg && digest_parse(&d, dg) == REG_OK) {
+        err = store_delete_manifest(c->ix, repo, &d, conflict);
+    } else {
+        json_array_append_new(failures, failure(id, "InvalidImageDigest", "Invalid image digest"));
+        return;
+    }
+    if (err == REG_OK)
+        json_array_append(deleted, id);
+    else if (err == REG_ECONFLICT)
+        json_array_append_new(failures, failure(id, "ImageReferencedByManifestList",
+                                                "Requested image is referenced by an image index"));
+    else if (err == REG_ENOTFOUND)
+        json_array_append_new(failures, failure(id, "ImageNotFound", "Requested image not found"));
+    else
+        json_array_append_new(failures, failure(id, "ImageNotFound", index_errmsg(c->ix)));
+}
+
+json_t *ecr_batch_delete_image(ecr_call *c, json_t *in)
+{
+    const char *repo = ecr_repo_name(c, in);
+    json_t *ids = json_object_get(in, "imageIds");
+    int64_t unused;
+    size_t i;
+    json_t *id;
+    if (!repo || !ecr_allowed(c, repo, ACTION_DELETE))
+        return NULL;
+    if (index_repo_id(&unused, c->ix, repo) == REG_ENOTFOUND)
+        return ecr_fail(c, "RepositoryNotFoundException",
+                        "The repository with name '%s' does not exist", repo);
+    if (!json_is_array(ids) || json_array_size(ids) == 0 || json_array_size(ids) > 100)
+        return ecr_fail(c, "InvalidParameterException", "imageIds must list 1 to 100 images");
+    json_t *deleted = json_array(), *failures = json_array();
+    json_array_foreach(ids, i, id) delete_one(c, repo, id, deleted, failures);
+    return json_pack("{s:o, s:o}", "imageIds", deleted, "failures", failures);
+}

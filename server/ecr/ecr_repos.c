@@ -1,0 +1,247 @@
+/* ecr_repos.c - ECR repository operations: Create/Describe/DeleteRepository,
+ * PutImageTagMutability, Tag/Untag/ListTagsForResource, DescribeRegistry. */
+#include "auth/scope.h"
+#include "server/ecr/ecr.h"
+#include "storage/index/index_repos.h"
+#include "storage/base/reg_error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct repo_list {
+    ecr_call *c;
+    json_t *items;
+    const char *last;  /* last repository put on the page */
+    int filter;        /* only repositories the caller may pull */
+    int64_t limit;     /* page size; one more visible repository means a next page */
+    int more;
+} repo_list;
+
+static json_t *repo_json(ecr_call *c, const repo_info *r)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:{s:b}, s:{s:s}}", "repositoryArn",
+                     ecr_repo_arn(c, r->name), "registryId", ECR_REGISTRY_ID, "repositoryName",
+                     r->name, "repositoryUri", ecr_repo_uri(c, r->name), "createdAt",
+                     (json_int_t)r->created_at, "imageTagMutability", r->mutability,
+                     "imageScanningConfiguration", "scanOnPush", 0, "encryptionConfiguration",
+                     "encryptionType", "AES256");
+}
+
+static int add_repo(void *ctx, const repo_info *r)
+{
+    repo_list *l = ctx;
+    if (l->filter) {
+        const char *saved = l->c->error_type;
+        int ok = ecr_allowed(l->c, r->name, ACTION_PULL);
+        l->c->error_type = saved;
+        if (!ok)
+            return REG_OK;
+    }
+    if (l->limit && (int64_t)json_array_size(l->items) == l->limit) {
+        l->more = 1;
+        return REG_EBUSY; /* stop: the page is full */
+    }
+    l->last = arena_strdup(&l->c->req->mem, r->name);
+    return json_array_append_new(l->items, repo_json(l->c, r)) == 0 ? REG_OK : REG_ERROR;
+}
+
+/* One repository's description, or NULL after RepositoryNotFoundException. */
+static json_t *describe_one(ecr_call *c, const char *name)
+{
+    repo_list l = {.c = c, .items = json_array()};
+    int err = index_repo_infos(c->ix, name, NULL, 1, add_repo, &l);
+    json_t *one = json_incref(json_array_get(l.items, 0));
+    json_decref(l.items);
+    if (err == REG_ENOTFOUND || (err == REG_OK && !one))
+        return ecr_fail(c, "RepositoryNotFoundException",
+                        "The repository with name '%s' does not exist in the registry with id "
+                        "'%s'",
+                        name, ECR_REGISTRY_ID);
+    if (err < 0)
+        return json_decref(one), ecr_fail(c, "ServerException", "%s", index_errmsg(c->ix));
+    return one;
+}
+
+static int apply_tags(ecr_call *c, const char *repo, json_t *tags)
+{
+    size_t i;
+    json_t *t;
+    if (tags && !json_is_array(tags))
+        return ecr_fail(c, "InvalidParameterException", "tags must be a list"), REG_EINVALID;
+    json_array_foreach(tags, i, t)
+    {
+        const char *k = json_string_value(json_object_get(t, "Key"));
+        const char *v = json_string_value(json_object_get(t, "Value"));
+        if (!k || !v || !*k || strlen(k) > 128 || strlen(v) > 256)
+            return ecr_fail(c, "InvalidTagParameterException",
+                            "each tag needs a Key (1-128 characters) and a Value (0-256)"),
+                   REG_EINVALID;
+        if (index_repo_tag_set(c->ix, repo, k, v) < 0)
+            return ecr_fail(c, "ServerException", "%s", index_errmsg(c->ix)), REG_ERROR;
+    }
+    return REG_OK;
+}
+
+json_t *ecr_create_repository(ecr_call *c, json_t *in)
+{
+    const char *name = ecr_repo_name(c, in);
+    const char *m = json_string_value(json_object_get(in, "imageTagMutability"));
+    if (!name || !ecr_allowed(c, name, ACTION_PUSH))
+        return NULL;
+    if (m && strcmp(m, MUTABLE) != 0 && strcmp(m, IMMUTABLE) != 0)
+        return ecr_fail(c, "InvalidParameterException",
+                        "imageTagMutability must be MUTABLE or IMMUTABLE");
+    int err = index_repo_create(c->ix, name, m ? m : MUTABLE);
+    if (err == REG_ECONFLICT)
+        return ecr_fail(c, "RepositoryAlreadyExistsException",
+                        "The repository with name '%s' already exists in the registry with id "
+                        "'%s'",
+                        name, ECR_REGISTRY_ID);
+    if (err < 0)
+        return ecr_fail(c, "ServerException", "%s", index_errmsg(c->ix));
+    if (apply_tags(c, name, json_object_get(in, "tags")) < 0)
+        return NULL;
+    json_t *repo = describe_one(c, name);
+    return repo ? json_pack("{s:o}", "repository", repo) : NULL;
+}
+
+json_t *ecr_describe_repositories(ecr_call *c, json_t *in)
+{
+    json_t *names = json_object_get(in, "repositoryNames");
+    int64_t limit;
+    const char *cursor;
+    if (ecr_page_args(c, in, 1000, &limit, &cursor) < 0)
+        return NULL;
+    json_t *items = json_array();
+    if (names) {
+        size_t i;
+        json_t *n;
+        json_array_foreach(names, i, n)
+        {
+            json_t *shim = json_pack("{s:O}", "repositoryName", n);
+            const char *name = ecr_repo_name(c, shim);
+            json_t *one = name && ecr_allowed(c, name, ACTION_PULL) ? describe_one(c, name) : NULL;
+            json_decref(shim);
+            if (!one)
+                return json_decref(items), NULL;
+            json_array_append_new(items, one);
+        }
+        return json_pack("{s:o}", "repositories", items);
+    }
+    repo_list l = {.c = c, .items = items, .filter = 1, .limit = limit};
+    int err = index_repo_infos(c->ix, NULL, cursor, INT64_MAX, add_repo, &l);
+    if (err < 0 && err != REG_EBUSY)
+        return json_decref(items), ecr_fail(c, "ServerException", "%s", index_errmsg(c->ix));
+    json_t *out = json_pack("{s:o}", "repositories", items);
+    if (l.more && l.last) {
+        char *token = ecr_next_token(l.last);
+        json_object_set_new(out, "nextToken", json_string(token));
+        free(token);
+    }
+    return out;
+}
+
+json_t *ecr_delete_repository(ecr_call *c, json_t *in)
+{
+    const char *name = ecr_repo_name(c, in);
+    if (!name || !ecr_allowed(c, name, ACTION_DELETE))
+        return NULL;
+    json_t *repo = describe_one(c, name);
+    if (!repo)
+        return NULL;
+    int err = index_repo_delete(c->ix, name, json_is_true(json_object_get(in, "force")));
+    if (err == REG_ECONFLICT)
+        return json_decref(repo),
+               ecr_fail(c, "RepositoryNotEmptyException",
+                        "The repository with name '%s' in registry with id '%s' cannot be "
+                        "deleted because it still contains images",
+                        name, ECR_REGISTRY_ID);
+    if (err < 0)
+        return json_decref(repo), ecr_fail(c, "ServerException", "%s", index_errmsg(c->ix));
+    return json_pack("{s:o}", "repository", repo);
+}
+
+json_t *ecr_put_image_tag_mutability(ecr_call *c, json_t *in)
+{
+    const char *name = ecr_repo_name(c, in);
+    const char *m = json_string_value(json_object_get(in, "imageTagMutability"));
+    if (!name || !ecr_allowed(c, name, ACTION_PUSH))
+        return NULL;
+    if (!m || (strcmp(m, MUTABLE) != 0 && strcmp(m, IMMUTABLE) != 0))
+        return ecr_fail(c, "InvalidParameterException",
+                        "imageTagMutability must be MUTABLE or IMMUTABLE");
+    int err = index_repo_set_mutability(c->ix, name, m);
+    if (err == REG_ENOTFOUND)
+        return ecr_fail(c, "RepositoryNotFoundException",
+                        "The repository with name '%s' does not exist", name);
+    if (err < 0)
+        return ecr_fail(c, "ServerException", "%s", index_errmsg(c->ix));
+    return json_pack("{s:s, s:s, s:s}", "registryId", ECR_REGISTRY_ID, "repositoryName", name,
+                     "imageTagMutability", m);
+}
+
+/* The repository an ARN names, checked to exist; NULL after an error. */
+static const char *arn_repo(ecr_call *c, json_t *in, unsigned actions)
+{
+    const char *arn = json_string_value(json_object_get(in, "resourceArn"));
+    const char *slash = arn ? strstr(arn, ":repository/") : NULL;
+    if (!slash || strncmp(arn, "arn:aws:ecr:", 12) != 0)
+        return ecr_fail(c, "InvalidParameterException", "resourceArn is not a repository ARN"),
+               NULL;
+    json_t *shim = json_pack("{s:s}", "repositoryName", slash + strlen(":repository/"));
+    const char *name = ecr_repo_name(c, shim);
+    name = name ? arena_strdup(&c->req->mem, name) : NULL;
+    json_decref(shim);
+    json_t *exists = name && ecr_allowed(c, name, actions) ? describe_one(c, name) : NULL;
+    if (!exists)
+        return NULL;
+    json_decref(exists);
+    return name;
+}
+
+json_t *ecr_tag_resource(ecr_call *c, json_t *in)
+{
+    const char *name = arn_repo(c, in, ACTION_PUSH);
+    if (!name || apply_tags(c, name, json_object_get(in, "tags")) < 0)
+        return NULL;
+    return json_object();
+}
+
+json_t *ecr_untag_resource(ecr_call *c, json_t *in)
+{
+    const char *name = arn_repo(c, in, ACTION_PUSH);
+    json_t *keys = json_object_get(in, "tagKeys");
+    size_t i;
+    json_t *k;
+    if (!name)
+        return NULL;
+    json_array_foreach(keys, i, k) if (json_is_string(k) &&
+                                       index_repo_tag_delete(c->ix, name, json_string_value(k)) <
+                                           0) return ecr_fail(c, "ServerException", "%s",
+                                                              index_errmsg(c->ix));
+    return json_object();
+}
+
+static int add_tag(void *ctx, const char *key, const char *value)
+{
+    return json_array_append_new(ctx, json_pack("{s:s, s:s}", "Key", key, "Value", value)) == 0
+               ? REG_OK
+               : REG_ERROR;
+}
+
+json_t *ecr_list_tags_for_resource(ecr_call *c, json_t *in)
+{
+    const char *name = arn_repo(c, in, ACTION_PULL);
+    json_t *tags = json_array();
+    if (!name || index_repo_tags(c->ix, name, add_tag, tags) < 0) {
+        json_decref(tags);
+        return name ? ecr_fail(c, "ServerException", "%s", index_errmsg(c->ix)) : NULL;
+    }
+    return json_pack("{s:o}", "tags", tags);
+}
+
+json_t *ecr_describe_registry(ecr_call *c, json_t *in)
+{
+    return json_pack("{s:s, s:{s:[]}}", "registryId", ECR_REGISTRY_ID,
+                     "replicationConfiguration", "rules");
+}

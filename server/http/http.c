@@ -1,0 +1,566 @@
+/* http.c - libmicrohttpd glue (see http.h): creates the request object on the first call,
+ * routes it, streams the body to the handler, and logs and frees it when MHD is done. */
+#include "server/http/http.h"
+#include "server/http/errors.h"
+#include "server/http/listener.h"
+#include "server/http/log.h"
+#include "server/http/metrics.h"
+#include "storage/base/buf.h"
+#include "storage/base/digest.h"
+#include "storage/base/reg_error.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define API_VERSION_HEADER "Docker-Distribution-API-Version"
+/* Clients a burst may queue before the accept thread takes them. */
+#define LISTEN_BACKLOG 4096
+/* Connections libmicrohttpd takes beyond --max-connections, to answer them 503 rather than
+ * close them unanswered. */
+#define OVER_LIMIT_ROOM 64u
+
+static pthread_key_t index_key;
+static pthread_once_t index_key_once = PTHREAD_ONCE_INIT;
+
+static void close_thread_index(void *ix)
+{
+    index_close(ix);
+}
+
+static void make_index_key(void)
+{
+    pthread_key_create(&index_key, close_thread_index);
+}
+
+index_db *index_or_reply(request *req)
+{
+    index_db *ix = request_index(req);
+    if (!ix)
+        reply_error(req, 503, "UNAVAILABLE", "the registry index cannot be opened");
+    return ix;
+}
+
+index_db *request_index(request *req)
+{
+    pthread_once(&index_key_once, make_index_key);
+    index_db *ix = pthread_getspecific(index_key);
+    if (!ix) {
+        if (index_open(&ix, req->srv->st->db_path) < 0) {
+            log_msg(LOG_ERROR, "cannot open the index %s: %s", req->srv->st->db_label,
+                    index_errmsg(NULL));
+            return NULL;
+        }
+        pthread_setspecific(index_key, ix);
+    }
+    return ix;
+}
+
+int request_is(const request *req, const char *method)
+{
+    return strcmp(req->method, method) == 0;
+}
+
+const char *request_header(request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *request_query(request *req, const char *key)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+int64_t request_content_length(request *req)
+{
+    const char *v = request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    char *end = NULL;
+    if (!v || !*v)
+        return -1;
+    long long n = strtoll(v, &end, 10);
+    return (*end || n < 0) ? -1 : (int64_t)n;
+}
+
+struct MHD_Response *response_empty(void)
+{
+    return MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+}
+
+struct MHD_Response *response_from_fd(int fd, uint64_t offset, uint64_t length)
+{
+    return MHD_create_response_from_fd_at_offset64(length, fd, offset);
+}
+
+static ssize_t no_body_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+/* For HEAD: MHD announces `length` but never reads a body. */
+struct MHD_Response *response_sized_nobody(uint64_t length)
+{
+    return MHD_create_response_from_callback(length, 4096, no_body_reader, NULL, NULL);
+}
+
+struct MHD_Response *response_from_copy(const void *data, size_t len)
+{
+    return MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+}
+
+void response_header(struct MHD_Response *r, const char *name, const char *value)
+{
+    if (r && value)
+        MHD_add_response_header(r, name, value);
+}
+
+void request_send(request *req, unsigned status, struct MHD_Response *r)
+{
+    if (req->sent) {
+        if (r)
+            MHD_destroy_response(r);
+        return;
+    }
+    req->sent = 1;
+    if (!r) {
+        log_msg(LOG_ERROR, "out of memory building a response");
+        status = 500;
+        r = response_empty();
+        if (!r)
+            return;
+    }
+    MHD_add_response_header(r, API_VERSION_HEADER, "registry/2.0");
+    req->status = status;
+    if (req->defer_replies) {
+        req->deferred = r;
+        req->deferred_status = status;
+        return;
+    }
+    if (MHD_queue_response(req->conn, status, r) != MHD_YES)
+        log_msg(LOG_ERROR, "could not queue a %u response for %s %s", status, req->method,
+                req->url);
+    MHD_destroy_response(r);
+}
+
+struct MHD_Response *response_json(request *req, json_t *body, const char *content_type)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text)
+        return NULL;
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(text);
+        return NULL;
+    }
+    req->bytes_out = strlen(text);
+    response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                    content_type ? content_type : "application/json; charset=utf-8");
+    return r;
+}
+
+void reply_json(request *req, unsigned status, json_t *body, const char *content_type)
+{
+    request_send(req, status, response_json(req, body, content_type));
+}
+
+struct conn_track {
+    conn_track *prev, *next;
+    int fd;
+    int in_request; /* __atomic: a request has reached the handler and not finished */
+    int over_limit; /* opened beyond --max-connections: its request gets a 503 */
+    time_t since;   /* __atomic: connection start or end of its last request */
+    int shut;
+};
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    server *srv = cls;
+    conn_track *t = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        int now_open = __atomic_add_fetch(&srv->open_conns, 1, __ATOMIC_RELAXED);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ci || !(t = calloc(1, sizeof(*t))))
+            return;
+        t->fd = ci->connect_fd;
+        t->over_limit = now_open > srv->cfg.max_connections;
+        t->since = time(NULL);
+        pthread_mutex_lock(&srv->conn_lock);
+        t->next = srv->conns;
+        if (srv->conns)
+            srv->conns->prev = t;
+        srv->conns = t;
+        pthread_mutex_unlock(&srv->conn_lock);
+        *socket_context = t;
+        return;
+    }
+    __atomic_sub_fetch(&srv->open_conns, 1, __ATOMIC_RELAXED);
+    if (t) {
+        /* Called before libmicrohttpd closes the socket: the reaper never sees a stale fd. */
+        pthread_mutex_lock(&srv->conn_lock);
+        if (t->prev)
+            t->prev->next = t->next;
+        else
+            srv->conns = t->next;
+        if (t->next)
+            t->next->prev = t->prev;
+        pthread_mutex_unlock(&srv->conn_lock);
+        free(t);
+        *socket_context = NULL;
+    }
+}
+
+static conn_track *track_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+void server_reap_slow(server *srv, int limit)
+{
+    time_t now = time(NULL);
+    pthread_mutex_lock(&srv->conn_lock);
+    for (conn_track *t = srv->conns; t; t = t->next) {
+        if (t->shut || __atomic_load_n(&t->in_request, __ATOMIC_RELAXED) ||
+            now - __atomic_load_n(&t->since, __ATOMIC_RELAXED) < limit)
+            continue;
+        shutdown(t->fd, SHUT_RDWR);
+        t->shut = 1;
+    }
+    pthread_mutex_unlock(&srv->conn_lock);
+}
+
+static request *request_new(server *srv, struct MHD_Connection *conn, const char *url,
+                            const char *method)
+{
+    request *req = calloc(1, sizeof(*req));
+    if (!req)
+        return NULL;
+    arena_init(&req->mem);
+    req->conn = conn;
+    req->srv = srv;
+    req->method = method;
+    req->url = url;
+    clock_gettime(CLOCK_MONOTONIC, &req->started);
+    return req;
+}
+
+typedef struct length_check {
+    const char *first;
+    int conflict;
+} length_check;
+
+static enum MHD_Result check_length(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    length_check *c = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0 || !value)
+        return MHD_YES;
+    if (c->first && strcmp(c->first, value) != 0)
+        c->conflict = 1;
+    c->first = value;
+    return MHD_YES;
+}
+
+/* Differing Content-Length headers make the body's end ambiguous (request smuggling):
+ * refuse such a request outright, before anything of its body is read. */
+static int conflicting_lengths(request *req)
+{
+    length_check c = {NULL, 0};
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, check_length, &c);
+    return c.conflict;
+}
+
+/* 503 for a connection opened beyond --max-connections; libmicrohttpd closes it after. */
+static void refuse_over_limit(request *req)
+{
+    struct MHD_Response *r = error_response(
+        req, "UNAVAILABLE", NULL, "too many connections (--max-connections %d); retry later",
+        req->srv->cfg.max_connections);
+    response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    req->dispatched = 1;
+    request_send(req, 503, r);
+}
+
+static int has_body(request *req)
+{
+    return request_content_length(req) > 0 ||
+           request_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
+
+/* Answering before a body is read makes MHD close the connection, and some clients (containerd
+ * streaming a manifest) then lose the answer. A small body is read and dropped first. */
+#define DEFER_BODY_MAX (4 << 20)
+
+static void dispatch(request *req)
+{
+    int64_t len = request_content_length(req);
+    req->dispatched = 1;
+    req->defer_replies = len > 0 && len <= DEFER_BODY_MAX;
+    req->srv->dispatch(req);
+    req->defer_replies = 0;
+    if (!req->sent && !req->on_done)
+        reply_error(req, 500, "UNKNOWN", "handler sent no response");
+}
+
+/* MHD calls this once with the headers, once per body piece, and once at the end. A request
+ * with a body is routed at the first call, so that a bad request is refused before its body
+ * is read (MHD then closes the connection). One without a body is routed at the last call:
+ * answering at the first would make MHD drop keep-alive. */
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *data,
+                                 size_t *data_size, void **con_cls)
+{
+    request *req = *con_cls;
+    if (!req) {
+        if (!(req = request_new(cls, conn, url, method)))
+            return MHD_NO;
+        *con_cls = req;
+        conn_track *t = track_of(conn);
+        if (t)
+            __atomic_store_n(&t->in_request, 1, __ATOMIC_RELAXED);
+        if (t && t->over_limit) {
+            refuse_over_limit(req);
+        } else if (conflicting_lengths(req)) {
+            req->dispatched = 1;
+            reply_error(req, 400, "UNSUPPORTED", "conflicting Content-Length headers");
+        } else if (has_body(req)) {
+            dispatch(req);
+        }
+        return MHD_YES;
+    }
+    if (*data_size > 0) {
+        req->bytes_in += *data_size;
+        if (!req->sent && !req->body_stopped && req->on_body &&
+            req->on_body(req, data, *data_size) < 0)
+            req->body_stopped = 1;
+        *data_size = 0;
+        return MHD_YES;
+    }
+    if (req->deferred) {
+        struct MHD_Response *r = req->deferred;
+        req->deferred = NULL;
+        if (MHD_queue_response(req->conn, req->deferred_status, r) != MHD_YES)
+            log_msg(LOG_ERROR, "could not queue a %u response", req->deferred_status);
+        MHD_destroy_response(r);
+        return MHD_YES;
+    }
+    if (!req->dispatched)
+        dispatch(req);
+    if (!req->sent && req->on_done)
+        req->on_done(req);
+    if (!req->sent)
+        reply_error(req, 500, "UNKNOWN", "handler sent no response");
+    return MHD_YES;
+}
+
+void request_client_address(char *out, size_t n, request *req)
+{
+    struct MHD_Connection *conn = req->conn;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    out[0] = '\0';
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)n);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)n);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    server *srv = cls;
+    request *req = *con_cls;
+    conn_track *t = track_of(conn);
+    if (t) {
+        __atomic_store_n(&t->since, time(NULL), __ATOMIC_RELAXED);
+        __atomic_store_n(&t->in_request, 0, __ATOMIC_RELAXED);
+    }
+    if (!req)
+        return;
+    if (req->on_cleanup)
+        req->on_cleanup(req);
+    if (req->deferred)
+        MHD_destroy_response(req->deferred);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    unsigned status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? req->status : 499;
+    double seconds = (double)(now.tv_sec - req->started.tv_sec) +
+                     (double)(now.tv_nsec - req->started.tv_nsec) / 1e9;
+    metrics_record(req, status, seconds);
+    if (srv->cfg.access_log) {
+        char client[INET6_ADDRSTRLEN];
+        request_client_address(client, sizeof(client), req);
+        access_entry e = {
+            .client = client,
+            .principal = req->principal,
+            .auth = req->auth_decision,
+            .method = req->method,
+            .path = req->url,
+            .status = status,
+            .bytes_in = req->bytes_in,
+            .bytes_out = req->bytes_out,
+            .duration_ms = seconds * 1e3,
+        };
+        log_access(&e);
+    }
+    arena_free(&req->mem);
+    free(req);
+    *con_cls = NULL;
+}
+
+/* Resolve "HOST:PORT" ("[v6]:PORT" too) into a socket address. */
+static int resolve_listen(struct sockaddr_storage *out, const char *listen)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    if (!colon || (size_t)(colon - listen) >= sizeof(host))
+        return REG_EINVALID;
+    const char *h = listen;
+    size_t hl = (size_t)(colon - listen);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    if (getaddrinfo(hl ? host : NULL, colon + 1, &hints, &res) != 0 || !res)
+        return REG_EINVALID;
+    memcpy(out, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return REG_OK;
+}
+
+size_t http_percent_decode(char *s)
+{
+    char *out = s;
+    for (const char *in = s; *in; in++) {
+        int hi, lo;
+        if (*in == '%' && (hi = hex_value(in[1])) >= 0 && (lo = hex_value(in[2])) >= 0 &&
+            (hi | lo) != 0) {
+            *out++ = (char)(hi * 16 + lo);
+            in += 2;
+        } else {
+            *out++ = *in;
+        }
+    }
+    *out = '\0';
+    return (size_t)(out - s);
+}
+
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    return http_percent_decode(s);
+}
+
+static unsigned thread_count(const config *cfg)
+{
+    if (cfg->threads > 0)
+        return (unsigned)cfg->threads;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return (unsigned)(cores > 0 ? cores * 2 : 4);
+}
+
+/* Read a whole PEM file (small) into a malloc'd string. */
+static char *read_pem(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *text = NULL;
+    size_t len = 0;
+    if (!f)
+        return NULL;
+    buf b;
+    buf_init(&b, 1 << 20);
+    char chunk[4096];
+    while ((len = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        if (buf_append(&b, chunk, len) < 0)
+            break;
+    if (!ferror(f) && feof(f))
+        text = b.data;
+    else
+        buf_free(&b);
+    fclose(f);
+    return text;
+}
+
+int server_start(server *srv)
+{
+    struct sockaddr_storage addr;
+    pthread_mutex_init(&srv->conn_lock, NULL);
+    const config *cfg = &srv->cfg;
+    if (resolve_listen(&addr, cfg->listen) < 0) {
+        log_msg(LOG_ERROR, "cannot resolve listen address %s", cfg->listen);
+        return REG_EINVALID;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
+    if (listener_open(&srv->listener, &addr, LISTEN_BACKLOG) < 0) {
+        log_msg(LOG_ERROR, "cannot listen on %s: %s", cfg->listen, strerror(errno));
+        return REG_ERROR;
+    }
+    if (cfg->tls_cert[0] || cfg->tls_key[0]) {
+        srv->tls_cert_pem = read_pem(cfg->tls_cert);
+        srv->tls_key_pem = read_pem(cfg->tls_key);
+        if (!srv->tls_cert_pem || !srv->tls_key_pem) {
+            log_msg(LOG_ERROR, "cannot read the TLS certificate %s and key %s", cfg->tls_cert,
+                    cfg->tls_key);
+            return REG_EINVALID;
+        }
+        flags |= MHD_USE_TLS;
+    }
+    struct MHD_OptionItem tls_options[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert_pem},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key_pem},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    srv->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_THREAD_POOL_SIZE, thread_count(cfg),
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections + OVER_LIMIT_ROOM,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+        MHD_OPTION_ARRAY, (flags & MHD_USE_TLS) ? tls_options : tls_options + 2, MHD_OPTION_END);
+    if (!srv->daemon || listener_start(srv->listener, srv->daemon) < 0) {
+        log_msg(LOG_ERROR, "cannot start the HTTP server on %s", cfg->listen);
+        return REG_ERROR;
+    }
+    return REG_OK;
+}
+
+void server_stop(server *srv, int grace_seconds)
+{
+    listener_close(srv->listener); /* no new connections */
+    srv->listener = NULL;
+    if (srv->daemon) {
+        for (int waited = 0; waited < grace_seconds * 20; waited++) {
+            const union MHD_DaemonInfo *info =
+                MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+            if (!info || info->num_connections == 0)
+                break;
+            usleep(50000);
+        }
+        MHD_stop_daemon(srv->daemon);
+        srv->daemon = NULL;
+    }
+    free(srv->tls_cert_pem);
+    free(srv->tls_key_pem);
+    srv->tls_cert_pem = srv->tls_key_pem = NULL;
+}

@@ -1,0 +1,187 @@
+/* metrics.c - request counters and the Prometheus text exposition (see metrics.h). */
+#include "server/http/metrics.h"
+#include "server/http/errors.h"
+#include "storage/base/buf.h"
+#include "storage/index/index_gc.h"
+#include "storage/base/reg_error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ROUTES (RT_ECR + 1)
+
+static const char *const route_names[ROUTES] = {
+    [RT_NONE] = "none",           [RT_BASE] = "base",           [RT_CATALOG] = "catalog",
+    [RT_BLOB] = "blob",           [RT_UPLOAD_START] = "upload", [RT_UPLOAD] = "upload_session",
+    [RT_MANIFEST] = "manifest",   [RT_TAGS] = "tags",           [RT_REFERRERS] = "referrers",
+    [RT_HEALTH] = "healthz",      [RT_READY] = "readyz",        [RT_TOKEN] = "token",
+    [RT_ADMIN_GC] = "admin_gc",   [RT_METRICS] = "metrics",     [RT_ECR] = "ecr",
+};
+
+static const char *const methods[] = {"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OTHER"};
+#define METHODS (sizeof(methods) / sizeof(methods[0]))
+
+static const unsigned statuses[] = {200, 201, 202, 204, 206, 400, 401, 403, 404, 405,
+                                    409, 413, 416, 429, 499, 500, 503, 507, 0};
+#define STATUSES (sizeof(statuses) / sizeof(statuses[0]))
+
+static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                 0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+#define BUCKETS (sizeof(buckets) / sizeof(buckets[0]))
+
+static uint64_t requests[ROUTES][METHODS][STATUSES];
+static uint64_t latency[ROUTES][BUCKETS + 1];
+static uint64_t latency_sum_us[ROUTES];
+static uint64_t bytes_in, bytes_out;
+
+static size_t method_index(const char *m)
+{
+    for (size_t i = 0; i + 1 < METHODS; i++)
+        if (!strcmp(m, methods[i]))
+            return i;
+    return METHODS - 1;
+}
+
+static size_t status_index(unsigned s)
+{
+    for (size_t i = 0; i + 1 < STATUSES; i++)
+        if (statuses[i] == s)
+            return i;
+    return STATUSES - 1;
+}
+
+#define ADD(var, n) __atomic_fetch_add(&(var), (n), __ATOMIC_RELAXED)
+#define LOAD(var) __atomic_load_n(&(var), __ATOMIC_RELAXED)
+
+void metrics_record(const request *req, unsigned status, double seconds)
+{
+    size_t r = req->route < ROUTES ? (size_t)req->route : RT_NONE;
+    size_t b = 0;
+    while (b < BUCKETS && seconds > buckets[b])
+        b++;
+    ADD(requests[r][method_index(req->method)][status_index(status)], 1);
+    ADD(latency[r][b], 1);
+    ADD(latency_sum_us[r], (uint64_t)(seconds * 1e6));
+    ADD(bytes_in, req->bytes_in);
+    ADD(bytes_out, req->bytes_out);
+}
+
+static void emit(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void emit(buf *b, const char *fmt, ...)
+{
+    char line[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        buf_append(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+static void emit_requests(buf *b)
+{
+    emit(b, "# HELP ocireg_http_requests_total HTTP requests by method, route and status.\n"
+            "# TYPE ocireg_http_requests_total counter\n");
+    for (size_t r = 0; r < ROUTES; r++)
+        for (size_t m = 0; m < METHODS; m++)
+            for (size_t s = 0; s < STATUSES; s++) {
+                uint64_t v = LOAD(requests[r][m][s]);
+                if (!v)
+                    continue;
+                char code[8];
+                snprintf(code, sizeof(code), "%u", statuses[s]);
+                emit(b, "ocireg_http_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} %llu\n",
+                     methods[m], route_names[r], statuses[s] ? code : "other",
+                     (unsigned long long)v);
+            }
+}
+
+static void emit_latency(buf *b)
+{
+    emit(b, "# HELP ocireg_http_request_duration_seconds Request latency by route.\n"
+            "# TYPE ocireg_http_request_duration_seconds histogram\n");
+    for (size_t r = 0; r < ROUTES; r++) {
+        uint64_t cumulative = 0;
+        for (size_t i = 0; i <= BUCKETS; i++) {
+            cumulative += LOAD(latency[r][i]);
+            if (i < BUCKETS)
+                emit(b, "ocireg_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+                     route_names[r], buckets[i], (unsigned long long)cumulative);
+        }
+        if (!cumulative)
+            continue;
+        emit(b, "ocireg_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
+                "ocireg_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
+                "ocireg_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+             route_names[r], (unsigned long long)cumulative, route_names[r],
+             (double)LOAD(latency_sum_us[r]) / 1e6, route_names[r],
+             (unsigned long long)cumulative);
+    }
+}
+
+static long resident_bytes(void)
+{
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return resident * sysconf(_SC_PAGESIZE);
+}
+
+static void emit_state(buf *b, request *req, index_db *ix)
+{
+    int64_t storage = 0, runs = 0, blobs = 0, freed = 0;
+    index_storage_bytes(&storage, ix);
+    index_gc_summary(&runs, &blobs, &freed, ix);
+    emit(b, "# HELP ocireg_http_bytes_received_total Request body bytes.\n"
+            "# TYPE ocireg_http_bytes_received_total counter\n"
+            "ocireg_http_bytes_received_total %llu\n"
+            "# HELP ocireg_http_bytes_sent_total Response body bytes.\n"
+            "# TYPE ocireg_http_bytes_sent_total counter\n"
+            "ocireg_http_bytes_sent_total %llu\n",
+         (unsigned long long)LOAD(bytes_in), (unsigned long long)LOAD(bytes_out));
+    emit(b, "# HELP ocireg_uploads_in_progress Open blob upload sessions.\n"
+            "# TYPE ocireg_uploads_in_progress gauge\n"
+            "ocireg_uploads_in_progress %d\n",
+         upload_count(req->srv->st->uploads));
+    emit(b, "# HELP ocireg_storage_bytes Total size of stored blobs.\n"
+            "# TYPE ocireg_storage_bytes gauge\n"
+            "ocireg_storage_bytes %lld\n"
+            "# HELP ocireg_gc_runs_total Completed garbage collections.\n"
+            "# TYPE ocireg_gc_runs_total counter\n"
+            "ocireg_gc_runs_total %lld\n"
+            "# HELP ocireg_gc_blobs_deleted_total Blobs deleted by garbage collection.\n"
+            "# TYPE ocireg_gc_blobs_deleted_total counter\n"
+            "ocireg_gc_blobs_deleted_total %lld\n"
+            "# HELP ocireg_gc_bytes_freed_total Bytes freed by garbage collection.\n"
+            "# TYPE ocireg_gc_bytes_freed_total counter\n"
+            "ocireg_gc_bytes_freed_total %lld\n"
+            "# HELP ocireg_resident_memory_bytes Resident memory of the server.\n"
+            "# TYPE ocireg_resident_memory_bytes gauge\n"
+            "ocireg_resident_memory_bytes %ld\n",
+         (long long)storage, (long long)runs, (long long)blobs, (long long)freed,
+         resident_bytes());
+}
+
+void handle_metrics(request *req)
+{
+    buf b;
+    index_db *ix = index_or_reply(req);
+    if (!ix)
+        return;
+    buf_init(&b, 1 << 20);
+    emit_requests(&b);
+    emit_latency(&b);
+    emit_state(&b, req, ix);
+    struct MHD_Response *r = response_from_copy(b.data ? b.data : "", b.len);
+    req->bytes_out = b.len;
+    buf_free(&b);
+    response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4");
+    request_send(req, 200, r);
+}

@@ -1,0 +1,333 @@
+/* token_endpoint.c - the Docker token protocol's token server: GET /token (Basic credentials
+ * or anonymous, scope= query parameters) and POST /token (OAuth2 password and refresh_token
+ * grants, form-encoded). Issues ES256 JWTs carrying granted ∩ requested access. */
+#include "auth/password.h"
+#include "auth/policy.h"
+#include "auth/ratelimit.h"
+#include "auth/token.h"
+#include "server/http/auth.h"
+#include "server/http/errors.h"
+#include "server/oci/handlers.h"
+#include "server/http/log.h"
+#include "storage/base/buf.h"
+#include "storage/base/reg_error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SCOPES 16
+#define FORM_MAX 16384
+#define REFRESH_TTL (30 * 24 * 3600)
+#define REFRESH_AUDIENCE TOKEN_SERVICE ":refresh"
+
+typedef struct token_request {
+    buf form;
+    const char *scopes[MAX_SCOPES];
+    size_t nscopes;
+} token_request;
+
+/* Split a space-separated scope list into the request's scopes (ignoring overflow). */
+static void add_scopes(request *req, token_request *t, const char *value)
+{
+    char *copy = arena_strdup(&req->mem, value);
+    for (char *save = NULL, *s = copy ? strtok_r(copy, " ", &save) : NULL; s;
+         s = strtok_r(NULL, " ", &save))
+        if (t->nscopes < MAX_SCOPES)
+            t->scopes[t->nscopes++] = s;
+}
+
+typedef struct scope_collector {
+    request *req;
+    token_request *t;
+} scope_collector;
+
+static enum MHD_Result collect_scope(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    scope_collector *c = cls;
+    if (!strcmp(key, "scope") && value)
+        add_scopes(c->req, c->t, value);
+    return MHD_YES;
+}
+
+static void reply_oauth_error(request *req, unsigned status, const char *error, const char *msg)
+{
+    reply_json(req, status, json_pack("{s:s, s:s}", "error", error, "error_description", msg),
+               NULL);
+}
+
+/* Check a user's password under the failed-login throttle. Replies itself on failure.
+ * User "AWS" with an ECR login password stands for the user it was issued to (*user_io is
+ * replaced): a signature check, not a password hash. */
+static int credentials_or_reply(request *req, index_db *ix, const char **user_io, const char *pass)
+{
+    const char *user = *user_io;
+    if (!strcmp(user, "AWS")) {
+        const char *why = NULL;
+        user_record rec;
+        const char *sub = ecr_login_subject(req, pass, &why);
+        if (sub && index_user_get(&rec, ix, sub) == REG_OK) {
+            *user_io = sub;
+            return REG_OK;
+        }
+        log_msg(LOG_INFO, "auth: ECR login password refused: %s", why ? why : "no such user");
+        struct MHD_Response *r = error_response(req, "UNAUTHORIZED", NULL,
+                                                "invalid or expired ECR login password");
+        response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"ocireg\"");
+        request_send(req, 401, r);
+        return REG_EDENIED;
+    }
+    char addr[64], user_key[USER_NAME_MAX + 8], addr_key[80];
+    user_record rec;
+    time_t now = time(NULL);
+    request_client_address(addr, sizeof(addr), req);
+    snprintf(user_key, sizeof(user_key), "u:%.64s", user);
+    snprintf(addr_key, sizeof(addr_key), "a:%s", addr);
+    int wait = ratelimit_blocked(user_key, now);
+    if (!wait)
+        wait = ratelimit_blocked(addr_key, now);
+    if (wait) {
+        log_msg(LOG_WARN, "auth: login throttled user=%.64s client=%s", user, addr);
+        struct MHD_Response *r = error_response(req, "TOOMANYREQUESTS", NULL,
+                                                "too many failed logins; retry in %d seconds",
+                                                wait);
+        response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, arena_printf(&req->mem, "%d", wait));
+        request_send(req, 429, r);
+        return REG_EDENIED;
+    }
+    int err = strlen(user) > USER_NAME_MAX ? REG_ENOTFOUND : index_user_get(&rec, ix, user);
+    if (err == REG_OK && password_verify(&rec, pass) == REG_OK) {
+        ratelimit_success(user_key);
+        return REG_OK;
+    }
+    if (err == REG_ERROR) {
+        reply_internal(req, err, "user lookup");
+        return REG_ERROR;
+    }
+    ratelimit_failure(user_key, now);
+    ratelimit_failure(addr_key, now);
+    log_msg(LOG_INFO, "auth: login failed user=%.64s client=%s", user, addr);
+    struct MHD_Response *r =
+        error_response(req, "UNAUTHORIZED", NULL, "invalid username or password");
+    response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"ocireg\"");
+    request_send(req, 401, r);
+    return REG_EDENIED;
+}
+
+/* The catalog is open to everyone (it is filtered per caller); registry administration needs
+ * admin on every repository (a grant on the pattern "*"). */
+static unsigned granted_actions(const policy *p, const scope *s)
+{
+    if (!strcmp(s->type, "repository"))
+        return s->actions & policy_actions(p, s->name);
+    if (!strcmp(s->name, "catalog"))
+        return s->actions;
+    return (policy_actions(p, "*") & ACTION_ADMIN) ? s->actions : 0;
+}
+
+/* granted = requested ∩ policy, per scope; every decision is logged. */
+static int grant_scopes(token_claims *c, index_db *ix, const char *user, const token_request *t)
+{
+    policy *p = NULL;
+    int err = policy_load(&p, ix, user);
+    if (err < 0)
+        return err;
+    for (size_t i = 0; i < t->nscopes && c->naccess < TOKEN_MAX_ACCESS; i++) {
+        scope s;
+        char want[48], got[48];
+        if (scope_parse(&s, t->scopes[i]) < 0)
+            continue;
+        unsigned granted = granted_actions(p, &s);
+        actions_format(want, sizeof(want), s.actions);
+        actions_format(got, sizeof(got), granted);
+        log_msg(LOG_INFO, "auth: token principal=%s %s=%s requested=%s granted=%s",
+                user ? user : ANONYMOUS, s.type, s.name, want, granted ? got : "none");
+        if (!granted)
+            continue;
+        s.actions = granted;
+        c->access[c->naccess++] = s;
+    }
+    policy_free(p);
+    return REG_OK;
+}
+
+static void format_time(char *out, size_t n, time_t t)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Issue an access token (and a refresh token when asked) for `user` (NULL: anonymous). */
+static void issue_tokens(request *req, index_db *ix, const char *user, const token_request *t,
+                         int want_refresh)
+{
+    token_claims c;
+    char *access = NULL, *refresh = NULL, issued[32];
+    time_t now = time(NULL);
+    int ttl = req->srv->cfg.token_ttl;
+    memset(&c, 0, sizeof(c));
+    snprintf(c.sub, sizeof(c.sub), "%s", user ? user : "");
+    snprintf(c.aud, sizeof(c.aud), "%s", TOKEN_SERVICE);
+    c.iat = c.nbf = now;
+    c.exp = now + ttl;
+    int err = grant_scopes(&c, ix, user, t);
+    if (err == REG_OK)
+        err = token_sign(&access, server_keys(req->srv), TOKEN_ISSUER, &c);
+    if (err == REG_OK && want_refresh && user) {
+        token_claims r = c;
+        r.naccess = 0;
+        snprintf(r.aud, sizeof(r.aud), "%s", REFRESH_AUDIENCE);
+        r.exp = now + REFRESH_TTL;
+        err = token_sign(&refresh, server_keys(req->srv), TOKEN_ISSUER, &r);
+    }
+    if (err < 0) {
+        reply_internal(req, err, "token issue");
+    } else {
+        format_time(issued, sizeof(issued), now);
+        req->principal = user ? arena_strdup(&req->mem, user) : NULL;
+        json_t *body = json_pack("{s:s, s:s, s:i, s:s}", "token", access, "access_token", access,
+                                 "expires_in", ttl, "issued_at", issued);
+        if (body && refresh)
+            json_object_set_new(body, "refresh_token", json_string(refresh));
+        reply_json(req, 200, body, NULL);
+    }
+    free(access);
+    free(refresh);
+}
+
+static int service_ok_or_reply(request *req, const char *service)
+{
+    if (!service || !strcmp(service, TOKEN_SERVICE))
+        return REG_OK;
+    reply_oauth_error(req, 400, "invalid_request", "unknown service");
+    return REG_EINVALID;
+}
+
+static void handle_token_get(request *req, index_db *ix, token_request *t)
+{
+    scope_collector sc = {req, t};
+    char *pass = NULL;
+    char *user = MHD_basic_auth_get_username_password(req->conn, &pass);
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_scope, &sc);
+    const char *offline = request_query(req, "offline_token");
+    const char *principal = user;
+    if (service_ok_or_reply(req, request_query(req, "service")) == REG_OK &&
+        (!user || credentials_or_reply(req, ix, &principal, pass ? pass : "") == REG_OK))
+        issue_tokens(req, ix, principal, t, offline && !strcmp(offline, "true"));
+    MHD_free(user);
+    MHD_free(pass);
+}
+
+/* application/x-www-form-urlencoded: look up one field, decoded into the arena. */
+static const char *form_value(request *req, const buf *form, const char *key)
+{
+    size_t klen = strlen(key);
+    for (const char *p = form->data; p && *p;) {
+        size_t len = strcspn(p, "&");
+        if (len > klen && p[klen] == '=' && !strncmp(p, key, klen)) {
+            char *out = arena_strndup(&req->mem, p + klen + 1, len - klen - 1);
+            for (char *c = out; c && *c; c++)
+                if (*c == '+')
+                    *c = ' ';
+            if (out)
+                http_percent_decode(out);
+            return out;
+        }
+        p += len;
+        if (*p == '&')
+            p++;
+    }
+    return NULL;
+}
+
+/* The user a refresh token was issued to, if it is valid and the user still exists. */
+static const char *refresh_subject(request *req, index_db *ix, const char *jwt)
+{
+    token_claims c;
+    user_record rec;
+    const char *why;
+    if (token_verify(&c, server_keys(req->srv), jwt, TOKEN_ISSUER, REFRESH_AUDIENCE, time(NULL),
+                     &why) < 0 ||
+        !c.sub[0] || index_user_get(&rec, ix, c.sub) != REG_OK) {
+        return NULL;
+    }
+    return arena_strdup(&req->mem, c.sub);
+}
+
+static void finish_token_post(request *req)
+{
+    token_request *t = req->state;
+    index_db *ix = index_or_reply(req);
+    if (!ix)
+        return;
+    if (req->body_stopped) {
+        reply_oauth_error(req, 413, "invalid_request", "form too large");
+        return;
+    }
+    const buf *form = &t->form;
+    const char *grant = form_value(req, form, "grant_type");
+    const char *scope_list = form_value(req, form, "scope");
+    const char *access_type = form_value(req, form, "access_type");
+    int offline = access_type && !strcmp(access_type, "offline");
+    if (service_ok_or_reply(req, form_value(req, form, "service")) < 0)
+        return;
+    if (scope_list)
+        add_scopes(req, t, scope_list);
+    if (grant && !strcmp(grant, "password")) {
+        const char *user = form_value(req, form, "username");
+        const char *pass = form_value(req, form, "password");
+        if (!user || !pass) {
+            reply_oauth_error(req, 400, "invalid_request", "username and password are required");
+            return;
+        }
+        if (credentials_or_reply(req, ix, &user, pass) == REG_OK)
+            issue_tokens(req, ix, user, t, offline);
+        return;
+    }
+    if (grant && !strcmp(grant, "refresh_token")) {
+        const char *rt = form_value(req, form, "refresh_token");
+        const char *user = rt ? refresh_subject(req, ix, rt) : NULL;
+        if (!user) {
+            reply_oauth_error(req, 401, "invalid_grant", "refresh token is invalid or expired");
+            return;
+        }
+        issue_tokens(req, ix, user, t, 1);
+        return;
+    }
+    reply_oauth_error(req, 400, "unsupported_grant_type",
+                      "grant_type must be password or refresh_token");
+}
+
+static int collect_form(request *req, const char *data, size_t len)
+{
+    token_request *t = req->state;
+    return buf_append(&t->form, data, len);
+}
+
+static void free_form(request *req)
+{
+    token_request *t = req->state;
+    buf_free(&t->form);
+}
+
+void handle_token(request *req)
+{
+    token_request *t = arena_alloc(&req->mem, sizeof(*t));
+    index_db *ix;
+    if (!t) {
+        reply_error(req, 500, "UNKNOWN", "out of memory");
+        return;
+    }
+    memset(t, 0, sizeof(*t));
+    if (request_is(req, "GET")) {
+        if ((ix = index_or_reply(req)) != NULL)
+            handle_token_get(req, ix, t);
+        return;
+    }
+    buf_init(&t->form, FORM_MAX);
+    req->state = t;
+    req->on_cleanup = free_form;
+    req->on_body = collect_form;
+    req->on_done = finish_token_post;
+}

@@ -1,0 +1,328 @@
+/* uploads.c - blob push: POST /v2/<name>/blobs/uploads/ (session, monolithic ?digest=,
+ * cross-repository ?mount=&from=), PATCH/PUT/GET/DELETE /v2/<name>/blobs/uploads/<id>.
+ * Bodies stream into the session's spool file; nothing is held whole in memory. */
+#include "auth/scope.h"
+#include "server/http/auth.h"
+#include "server/http/errors.h"
+#include "server/oci/handlers.h"
+#include "server/http/range.h"
+#include "storage/base/reference.h"
+#include "storage/base/reg_error.h"
+
+#include <string.h>
+
+typedef struct upload_state {
+    upload *u;
+    unsigned generation;
+    int monolithic; /* POST ?digest=: the client never sees the session, so a failure ends it */
+    digest expected; /* PUT and monolithic POST */
+    int write_err;
+} upload_state;
+
+static const char *session_location(request *req, const char *id)
+{
+    return arena_printf(&req->mem, "/v2/%s/blobs/uploads/%s", req->name, id);
+}
+
+static void release_session(request *req);
+
+/* The session is given back before the answer goes out: a client that has its 2xx may send
+ * the next request for the session at once. */
+static void reply_upload_progress(request *req, unsigned status, upload *u)
+{
+    const char *id = arena_strdup(&req->mem, upload_id(u));
+    const char *range = upload_range_text(req, upload_offset(u));
+    release_session(req);
+    struct MHD_Response *r = response_empty();
+    response_header(r, MHD_HTTP_HEADER_LOCATION, session_location(req, id));
+    response_header(r, MHD_HTTP_HEADER_RANGE, range);
+    response_header(r, "Docker-Upload-UUID", id);
+    request_send(req, status, r);
+}
+
+static void reply_blob_created(request *req, const digest *d)
+{
+    struct MHD_Response *r = response_empty();
+    response_header(r, MHD_HTTP_HEADER_LOCATION,
+                    arena_printf(&req->mem, "/v2/%s/blobs/%s", req->name, d->str));
+    response_header(r, "Docker-Content-Digest", d->str);
+    request_send(req, 201, r);
+}
+
+/* Idempotent: the handler may release early, the cleanup then does nothing. A monolithic
+ * upload's session is discarded instead: nobody can resume it. */
+static void release_session(request *req)
+{
+    upload_state *s = req->state;
+    if (!s || !s->u)
+        return;
+    if (s->monolithic && upload_owned(s->u, s->generation))
+        upload_discard(req->srv->st->uploads, s->u);
+    else
+        upload_release(req->srv->st->uploads, s->u, s->generation);
+    s->u = NULL;
+}
+
+static int append_body(request *req, const char *data, size_t len)
+{
+    upload_state *s = req->state;
+    int err = upload_append(s->u, s->generation, data, len);
+    if (err < 0)
+        s->write_err = err;
+    return err;
+}
+
+/* Body complete: report a write failure, or commit when a digest was given. */
+static void finish_body(request *req, int commit)
+{
+    upload_state *s = req->state;
+    if (s->write_err == REG_EBUSY || !upload_owned(s->u, s->generation)) {
+        const char *id = arena_strdup(&req->mem, upload_id(s->u));
+        release_session(req);
+        reply_error(req, 409, "BLOB_UPLOAD_INVALID",
+                    "upload %s was taken over by another request", id);
+        return;
+    }
+    /* A commit makes the bytes durable itself (a session on S3 need not store its tail). */
+    if (s->write_err == REG_OK && !commit)
+        s->write_err = upload_flush(s->u);
+    if (s->write_err < 0) {
+        release_session(req);
+        reply_internal(req, s->write_err, "upload write");
+        return;
+    }
+    if (!commit) {
+        reply_upload_progress(req, 202, s->u);
+        return;
+    }
+    index_db *ix = request_index(req);
+    if (!ix) {
+        release_session(req);
+        reply_error(req, 503, "UNAVAILABLE", "the registry index cannot be opened");
+        return;
+    }
+    int err = store_commit_upload(req->srv->st, ix, s->u, req->name, &s->expected);
+    if (err == REG_OK)
+        s->u = NULL; /* the commit consumed the session */
+    else
+        release_session(req);
+    if (err == REG_EMISMATCH) {
+        reply_error(req, 400, "DIGEST_INVALID", "uploaded content does not match digest %s",
+                    s->expected.str);
+        return;
+    }
+    if (err == REG_ENOTFOUND) {
+        reply_error(req, 404, "NAME_UNKNOWN", "repository %s does not exist", req->name);
+        return;
+    }
+    if (err < 0) {
+        reply_internal(req, err, "blob commit");
+        return;
+    }
+    reply_blob_created(req, &s->expected);
+}
+
+static void finish_patch(request *req)
+{
+    finish_body(req, 0);
+}
+
+static void finish_put(request *req)
+{
+    finish_body(req, 1);
+}
+
+static upload_state *new_state(request *req)
+{
+    upload_state *s = arena_alloc(&req->mem, sizeof(*s));
+    if (s) {
+        memset(s, 0, sizeof(*s));
+        req->state = s;
+        req->on_cleanup = release_session;
+    } else {
+        reply_error(req, 500, "UNKNOWN", "out of memory");
+    }
+    return s;
+}
+
+/* Acquire the session named in the path; replies itself on failure. */
+static upload_state *session_or_reply(request *req)
+{
+    upload *u = NULL;
+    unsigned generation = 0;
+    int err = upload_acquire(&u, &generation, req->srv->st->uploads, req->arg, req->name);
+    if (err == REG_ENOTFOUND) {
+        reply_error(req, 404, "BLOB_UPLOAD_UNKNOWN", "no upload session %s in repository %s",
+                    req->arg, req->name);
+        return NULL;
+    }
+    if (err == REG_EBUSY) {
+        reply_error(req, 409, "BLOB_UPLOAD_INVALID",
+                    "upload %s is in use by another request; retry later", req->arg);
+        return NULL;
+    }
+    upload_state *s = new_state(req);
+    if (!s) {
+        upload_release(req->srv->st->uploads, u, generation);
+        return NULL;
+    }
+    s->u = u;
+    s->generation = generation;
+    return s;
+}
+
+/* A Content-Range, when sent, must continue exactly where the session stands. */
+static int content_range_or_reply(request *req, upload *u)
+{
+    const char *header = request_header(req, MHD_HTTP_HEADER_CONTENT_RANGE);
+    byte_range cr;
+    if (!header)
+        return REG_OK;
+    int64_t len = request_content_length(req);
+    if (content_range_parse(&cr, header) == REG_OK && cr.start == upload_offset(u) &&
+        (len < 0 || (uint64_t)len == cr.length))
+        return REG_OK;
+    const char *id = arena_strdup(&req->mem, upload_id(u));
+    uint64_t offset = upload_offset(u);
+    release_session(req);
+    struct MHD_Response *r =
+        error_response(req, "RANGE_INVALID", NULL,
+                       "Content-Range \"%s\" does not continue the upload at offset %llu",
+                       header, (unsigned long long)offset);
+    response_header(r, MHD_HTTP_HEADER_LOCATION, session_location(req, id));
+    response_header(r, MHD_HTTP_HEADER_RANGE, upload_range_text(req, offset));
+    response_header(r, "Docker-Upload-UUID", id);
+    request_send(req, 416, r);
+    return REG_EINVALID;
+}
+
+static int try_mount(request *req, const char *mount)
+{
+    const char *from = request_query(req, "from");
+    digest d;
+    index_db *ix;
+    if (digest_or_reply(&d, req, mount) < 0)
+        return 1;
+    if (!(ix = index_or_reply(req)))
+        return 1;
+    /* Already in the target: nothing to mount, and nothing learnt about the source. */
+    if (index_blob_in_repo(NULL, ix, req->name, &d) == REG_OK) {
+        reply_blob_created(req, &d);
+        return 1;
+    }
+    /* Mounting needs pull on the source; without it the client just uploads. */
+    if (!from || reference_check_name(from) < 0 || !auth_allows(req, from, ACTION_PULL))
+        return 0;
+    int err = store_mount_blob(req->srv->st, ix, req->name, from, &d);
+    if (err == REG_OK) {
+        reply_blob_created(req, &d);
+        return 1;
+    }
+    if (err != REG_ENOTFOUND) {
+        reply_internal(req, err, "blob mount");
+        return 1;
+    }
+    return 0;
+}
+
+/* With create-on-push off, pushing needs an existing repository. */
+static int repository_or_reply(request *req)
+{
+    int64_t id;
+    index_db *ix;
+    if (req->srv->st->create_on_push)
+        return REG_OK;
+    if (!(ix = index_or_reply(req)))
+        return REG_ERROR;
+    int err = index_repo_id(&id, ix, req->name);
+    if (err == REG_ENOTFOUND)
+        reply_error(req, 404, "NAME_UNKNOWN", "repository %s does not exist", req->name);
+    else if (err < 0)
+        reply_internal(req, err, "repository lookup");
+    return err;
+}
+
+void handle_upload_start(request *req)
+{
+    const char *mount = request_query(req, "mount");
+    const char *dg = request_query(req, "digest");
+    char id[UPLOAD_ID_LEN + 1];
+    upload_state *s;
+    if (repository_or_reply(req) < 0 || (mount && try_mount(req, mount)))
+        return;
+    if (!(s = new_state(req)))
+        return;
+    if (dg && digest_or_reply(&s->expected, req, dg) < 0)
+        return;
+    int err = upload_create(&s->u, id, req->srv->st->uploads, req->name);
+    s->generation = 1;
+    if (err < 0) {
+        s->u = NULL;
+        reply_internal(req, err, "upload start");
+        return;
+    }
+    if (!dg) {
+        release_session(req);
+        struct MHD_Response *r = response_empty();
+        response_header(r, MHD_HTTP_HEADER_LOCATION, session_location(req, id));
+        response_header(r, MHD_HTTP_HEADER_RANGE, "0-0");
+        response_header(r, "Docker-Upload-UUID", id);
+        request_send(req, 202, r);
+        return;
+    }
+    s->monolithic = 1;
+    req->on_body = append_body;
+    req->on_done = finish_put;
+}
+
+void handle_upload_patch(request *req)
+{
+    upload_state *s = session_or_reply(req);
+    if (!s || content_range_or_reply(req, s->u) < 0)
+        return;
+    req->on_body = append_body;
+    req->on_done = finish_patch;
+}
+
+void handle_upload_put(request *req)
+{
+    const char *dg = request_query(req, "digest");
+    digest expected;
+    if (!dg) {
+        reply_error(req, 400, "DIGEST_INVALID", "the digest query parameter is required");
+        return;
+    }
+    if (digest_or_reply(&expected, req, dg) < 0)
+        return;
+    upload_state *s = session_or_reply(req);
+    if (!s || content_range_or_reply(req, s->u) < 0)
+        return;
+    s->expected = expected;
+    req->on_body = append_body;
+    req->on_done = finish_put;
+}
+
+void handle_upload_status(request *req)
+{
+    uint64_t offset = 0;
+    if (upload_peek(&offset, req->srv->st->uploads, req->arg, req->name) < 0) {
+        reply_error(req, 404, "BLOB_UPLOAD_UNKNOWN", "no upload session %s in repository %s",
+                    req->arg, req->name);
+        return;
+    }
+    struct MHD_Response *r = response_empty();
+    response_header(r, MHD_HTTP_HEADER_LOCATION, session_location(req, req->arg));
+    response_header(r, MHD_HTTP_HEADER_RANGE, upload_range_text(req, offset));
+    response_header(r, "Docker-Upload-UUID", req->arg);
+    request_send(req, 204, r);
+}
+
+void handle_upload_cancel(request *req)
+{
+    upload_state *s = session_or_reply(req);
+    if (!s)
+        return;
+    upload_discard(req->srv->st->uploads, s->u);
+    s->u = NULL;
+    request_send(req, 204, response_empty());
+}

@@ -1,0 +1,78 @@
+/* uploads.h - resumable blob upload sessions: a spool file DATA/uploads/<uuid> plus a sidecar
+ * <uuid>.repo naming its repository, and an in-memory running SHA-256 so that finishing an
+ * upload does not re-read it. Sessions survive a restart (the hash is then recomputed). */
+#ifndef OCIREG_UPLOADS_H
+#define OCIREG_UPLOADS_H
+
+#include "storage/blob/blobstore.h"
+#include "storage/base/digest.h"
+
+#include <stdint.h>
+#include <time.h>
+
+#define UPLOAD_ID_LEN 36
+/* A session whose owner has not sent a byte for this long may be taken over. */
+#define UPLOAD_STALL_SECONDS 2
+
+typedef struct upload_table upload_table;
+typedef struct upload upload;
+
+/* Sessions of blobstore bs: spool files in its uploads folder, or, when bs is remote (S3),
+ * rows in the index at index_location shared by every instance (see uploads_s3.h). */
+/* A new random session id (UUID v4 text, UPLOAD_ID_LEN + 1 bytes). */
+int upload_new_id(char *out);
+
+int upload_table_new(upload_table **out, blobstore *bs, const char *index_location);
+void upload_table_free(upload_table *t);
+
+/* Start a session for `repo`; its id is written to id_out (UPLOAD_ID_LEN + 1 bytes).
+ * The new session is returned acquired with generation 1: release or discard it. */
+int upload_create(upload **out, char *id_out, upload_table *t, const char *repo);
+
+/* Take exclusive use of a session; *generation identifies this use. REG_ENOTFOUND if there is
+ * no such session for `repo`, REG_EBUSY if another request is using it (one that has stalled
+ * for UPLOAD_STALL_SECONDS is displaced instead). */
+int upload_acquire(upload **out, unsigned *generation, upload_table *t, const char *id,
+                   const char *repo);
+/* The session's current length without taking it (status queries may run beside a PATCH).
+ * REG_ENOTFOUND as for upload_acquire. */
+int upload_peek(uint64_t *offset_out, upload_table *t, const char *id, const char *repo);
+
+/* Give the session back (it stays taken when this use was displaced). Every acquire and
+ * create is paired with one release or one discard. */
+void upload_release(upload_table *t, upload *u, unsigned generation);
+/* Whether this use still owns the session. */
+int upload_owned(upload *u, unsigned generation);
+/* Remove the session and its files; consumes the caller's use. */
+void upload_discard(upload_table *t, upload *u);
+
+uint64_t upload_offset(const upload *u);
+const char *upload_id(const upload *u);
+
+/* Append bytes at the end; REG_ENOSPACE on a full disk (the bytes are not counted then),
+ * REG_EBUSY when this use has been displaced. */
+int upload_append(upload *u, unsigned generation, const void *data, size_t len);
+
+/* Put everything accepted into the file (before answering a request that appended). On a
+ * write failure the session rolls back to what the file surely holds (REG_ENOSPACE, ...). */
+int upload_flush(upload *u);
+
+/* Digest of everything appended so far, in algorithm `alg`. */
+int upload_digest(digest *out, upload *u, digest_alg alg);
+
+/* Make the session's bytes the blob d (the caller checked the digest). The slow half runs
+ * before the index's write transaction (local: flush and fsync the spool, link it into place,
+ * fsync the folder; S3: last part, completion), upload_publish inside it (local: check the
+ * link is still there, else make it again; S3: the object at its content address, made again
+ * if gc removed it meanwhile). Discard the session after the transaction. */
+int upload_publish_prepare(upload *u, blobstore *bs, const digest *d);
+int upload_publish(upload *u, blobstore *bs, const digest *d);
+
+/* Sessions in memory (open uploads). */
+int upload_count(upload_table *t);
+
+/* Discard sessions idle for longer than max_idle seconds, and spool files nobody owns.
+ * Returns the number removed. */
+int upload_expire(upload_table *t, time_t max_idle);
+
+#endif

@@ -1,0 +1,489 @@
+/* uploads_s3.c - upload sessions shared by all instances through the index and S3 (see
+ * uploads_s3.h). A request holds the session's lease (its generation in the row); appends
+ * hash and gather bytes into one part, each full part goes to the multipart upload at
+ * uploads/<id>/data, and flush stores the remainder as uploads/<id>/tail and saves the row.
+ * The next request, on any instance, reloads row and tail and continues. */
+#include "storage/blob/uploads_s3.h"
+#include "storage/blob/blobstore_s3.h"
+#include "storage/base/hashstate.h"
+#include "storage/index/index_uploads.h"
+#include "storage/base/reg_error.h"
+#include "storage/blob/uploads.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PART_SIZE (8u << 20)
+/* A lease outlives the stall allowance by a second; appends renew it every second. */
+#define LEASE_SECONDS (UPLOAD_STALL_SECONDS + 1)
+#define KEY_MAX 96
+
+struct s3_uploads {
+    blobstore *bs;
+    s3_client *s3;
+    char *index_location;
+    pthread_key_t ix_key; /* this thread's index connection for session rows */
+    pthread_mutex_t lock;
+    int active; /* sessions held by requests of this instance */
+};
+
+struct s3_session {
+    s3_uploads *t;
+    upload_row row;       /* as saved, plus what this request added in memory */
+    hashstate *hash;
+    s3_part *parts;
+    size_t nparts, cap;
+    uint64_t parts_bytes; /* bytes inside uploaded parts */
+    char *buf;            /* PART_SIZE: the bytes after parts_bytes */
+    size_t buf_len;
+    size_t tail_saved;    /* buf[0, tail_saved) is what uploads/<id>/tail holds */
+    time_t renewed;
+    int displaced;
+};
+
+/* ---- table ---- */
+
+static void close_index(void *ix)
+{
+    index_close(ix);
+}
+
+int s3u_new(s3_uploads **out, blobstore *bs, const char *index_location)
+{
+    s3_uploads *t = calloc(1, sizeof(*t));
+    if (!t || !(t->index_location = strdup(index_location))) {
+        free(t);
+        return REG_ERROR;
+    }
+    t->bs = bs;
+    t->s3 = bs3_client(blobstore_remote(bs));
+    pthread_key_create(&t->ix_key, close_index);
+    pthread_mutex_init(&t->lock, NULL);
+    *out = t;
+    return REG_OK;
+}
+
+void s3u_free(s3_uploads *t)
+{
+    if (!t)
+        return;
+    index_db *ix = pthread_getspecific(t->ix_key);
+    index_close(ix);
+    pthread_key_delete(t->ix_key);
+    pthread_mutex_destroy(&t->lock);
+    free(t->index_location);
+    free(t);
+}
+
+static index_db *table_index(s3_uploads *t)
+{
+    index_db *ix = pthread_getspecific(t->ix_key);
+    if (!ix && index_open(&ix, t->index_location) == REG_OK)
+        pthread_setspecific(t->ix_key, ix);
+    return ix;
+}
+
+static void data_key(char *out, const char *id)
+{
+    snprintf(out, KEY_MAX, "uploads/%s/data", id);
+}
+
+static void tail_key(char *out, const char *id)
+{
+    snprintf(out, KEY_MAX, "uploads/%s/tail", id);
+}
+
+/* ---- session state <-> row ---- */
+
+static void session_free(s3_session *s)
+{
+    if (!s)
+        return;
+    hashstate_free(s->hash);
+    free(s->parts);
+    free(s->buf);
+    free(s->row.parts);
+    free(s);
+}
+
+static s3_session *session_new(s3_uploads *t)
+{
+    s3_session *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->t = t;
+    if (hashstate_new(&s->hash) < 0 || !(s->buf = malloc(PART_SIZE))) {
+        session_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static int add_part(s3_session *s, int no, const char *etag, uint64_t size)
+{
+    if (s->nparts == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 16;
+        s3_part *p = realloc(s->parts, cap * sizeof(*p));
+        if (!p)
+            return REG_ERROR;
+        s->parts = p;
+        s->cap = cap;
+    }
+    s3_part *p = &s->parts[s->nparts++];
+    p->no = no;
+    snprintf(p->etag, sizeof(p->etag), "%s", etag);
+    s->parts_bytes += size;
+    return REG_OK;
+}
+
+/* parts: [[no, "etag"], ...]; every saved part is PART_SIZE bytes (only the last part of a
+ * finished upload is shorter, and it is never saved). */
+static int parts_from_json(s3_session *s, const char *text)
+{
+    json_error_t jerr;
+    json_t *arr = text && text[0] ? json_loads(text, 0, &jerr) : json_array();
+    size_t i;
+    json_t *p;
+    int err = json_is_array(arr) ? REG_OK : REG_EINVALID;
+    json_array_foreach(arr, i, p)
+    {
+        json_t *no = json_array_get(p, 0), *etag = json_array_get(p, 1);
+        if (err == REG_OK && (!json_is_integer(no) || json_integer_value(no) != (json_int_t)i + 1 ||
+                              !json_is_string(etag)))
+            err = REG_EINVALID;
+        if (err == REG_OK)
+            err = add_part(s, (int)i + 1, json_string_value(etag), PART_SIZE);
+    }
+    json_decref(arr);
+    return err;
+}
+
+static char *parts_to_json(const s3_session *s)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < s->nparts; i++)
+        json_array_append_new(arr, json_pack("[is]", s->parts[i].no, s->parts[i].etag));
+    char *text = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+    json_decref(arr);
+    return text;
+}
+
+static int load_tail(s3_session *s);
+
+/* Rebuild the in-memory session from its row (and tail object). */
+static int session_load(s3_session *s)
+{
+    if (hashstate_load(s->hash, s->row.hash_state, s->row.hash_len) < 0 && s->row.offset > 0)
+        return REG_EINVALID;
+    int err = parts_from_json(s, s->row.parts);
+    if (err < 0)
+        return err;
+    if (s->parts_bytes + s->row.tail_len != s->row.offset || s->row.tail_len > PART_SIZE)
+        return REG_EINVALID;
+    return load_tail(s);
+}
+
+static int fill_tail(void *ctx, const void *data, size_t len)
+{
+    s3_session *s = ctx;
+    if (len > PART_SIZE - s->buf_len)
+        return REG_EINVALID;
+    memcpy(s->buf + s->buf_len, data, len);
+    s->buf_len += len;
+    return 0;
+}
+
+static int load_tail(s3_session *s)
+{
+    char key[KEY_MAX];
+    s->buf_len = 0;
+    if (s->row.tail_len == 0)
+        return REG_OK;
+    tail_key(key, s->row.id);
+    int err = s3_get(s->t->s3, key, 0, s->row.tail_len, fill_tail, s);
+    if (err == REG_OK && s->buf_len != s->row.tail_len)
+        err = REG_ERROR;
+    s->tail_saved = s->buf_len;
+    return err;
+}
+
+/* Write the row: offset, hash, parts, tail length; release the lease too when asked. */
+static int session_save(s3_session *s, int release)
+{
+    index_db *ix = table_index(s->t);
+    char *parts = parts_to_json(s);
+    if (!ix || !parts) {
+        free(parts);
+        return REG_ERROR;
+    }
+    free(s->row.parts);
+    s->row.parts = parts;
+    s->row.offset = s->parts_bytes + s->buf_len;
+    s->row.tail_len = s->buf_len;
+    s->row.hash_len = hashstate_save(s->hash, s->row.hash_state);
+    s->row.updated = time(NULL);
+    s->row.busy_until = release ? 0 : s->row.updated + LEASE_SECONDS;
+    int err = index_upload_save(ix, &s->row);
+    if (err == REG_EBUSY)
+        s->displaced = 1;
+    s->renewed = s->row.updated;
+    return err;
+}
+
+/* ---- operations ---- */
+
+static void count_active(s3_uploads *t, int delta)
+{
+    pthread_mutex_lock(&t->lock);
+    t->active += delta;
+    pthread_mutex_unlock(&t->lock);
+}
+
+int s3u_create(s3_session **out, char *id_out, s3_uploads *t, const char *repo)
+{
+    char id[UPLOAD_ID_LEN + 1];
+    index_db *ix = table_index(t);
+    s3_session *s = NULL;
+    unsigned generation;
+    int err = upload_new_id(id);
+    if (err == REG_OK && !ix)
+        err = REG_ERROR;
+    if (err == REG_OK)
+        err = index_upload_insert(ix, id, repo, time(NULL));
+    if (err == REG_OK)
+        err = s3u_acquire(&s, &generation, t, id, repo);
+    if (err < 0)
+        return err;
+    memcpy(id_out, id, UPLOAD_ID_LEN + 1);
+    *out = s;
+    return REG_OK;
+}
+
+int s3u_acquire(s3_session **out, unsigned *generation, s3_uploads *t, const char *id,
+                const char *repo)
+{
+    index_db *ix = table_index(t);
+    s3_session *s = session_new(t);
+    int err = ix && s ? REG_OK : REG_ERROR;
+    if (err == REG_OK)
+        err = index_upload_claim(&s->row, ix, id, repo, time(NULL), LEASE_SECONDS);
+    if (err == REG_OK)
+        err = session_load(s);
+    if (err < 0) {
+        if (err != REG_ENOTFOUND && err != REG_EBUSY && s && s->row.generation)
+            index_upload_release(ix, id, s->row.generation);
+        session_free(s);
+        return err == REG_EINVALID ? REG_ERROR : err;
+    }
+    s->renewed = time(NULL);
+    *generation = s->row.generation;
+    count_active(t, 1);
+    *out = s;
+    return REG_OK;
+}
+
+int s3u_peek(uint64_t *offset_out, s3_uploads *t, const char *id, const char *repo)
+{
+    upload_row row;
+    index_db *ix = table_index(t);
+    memset(&row, 0, sizeof(row));
+    int err = ix ? index_upload_get(&row, ix, id, repo) : REG_ERROR;
+    if (err == REG_OK)
+        *offset_out = row.offset;
+    free(row.parts);
+    return err;
+}
+
+void s3u_release(s3_uploads *t, s3_session *s, unsigned generation)
+{
+    if (!s->displaced && s->row.generation == generation) {
+        index_db *ix = table_index(t);
+        if (ix)
+            index_upload_release(ix, s->row.id, generation);
+    }
+    count_active(t, -1);
+    session_free(s);
+}
+
+int s3u_owned(const s3_session *s, unsigned generation)
+{
+    return !s->displaced && s->row.generation == generation;
+}
+
+static void remove_objects(s3_uploads *t, const char *id, const char *mpu_id)
+{
+    char key[KEY_MAX];
+    tail_key(key, id);
+    s3_delete(t->s3, key);
+    data_key(key, id);
+    if (mpu_id && mpu_id[0])
+        s3_multipart_abort(t->s3, key, mpu_id);
+    s3_delete(t->s3, key);
+}
+
+void s3u_discard(s3_uploads *t, s3_session *s)
+{
+    index_db *ix = table_index(t);
+    if (!s->displaced && ix && index_upload_delete(ix, s->row.id) == REG_OK)
+        remove_objects(t, s->row.id, s->row.mpu_id);
+    count_active(t, -1);
+    session_free(s);
+}
+
+uint64_t s3u_offset(const s3_session *s)
+{
+    return s->parts_bytes + s->buf_len;
+}
+
+const char *s3u_id(const s3_session *s)
+{
+    return s->row.id;
+}
+
+/* Send the full buffer as the next part of the multipart upload (made on first use). */
+static int send_part(s3_session *s)
+{
+    char key[KEY_MAX], etag[S3_ETAG_MAX];
+    data_key(key, s->row.id);
+    if (!s->row.mpu_id[0]) {
+        index_db *ix = table_index(s->t);
+        if (!ix || s3_multipart_create(s->t->s3, key, s->row.mpu_id, sizeof(s->row.mpu_id)) < 0)
+            return REG_ERROR;
+        /* Recorded at once (with the state saved last), so that a crash before the next save
+         * still leaves the multipart upload where expiry or a discard will abort it. */
+        int err = index_upload_save(ix, &s->row);
+        if (err == REG_EBUSY)
+            s->displaced = 1;
+        if (err < 0)
+            return err;
+    }
+    int no = (int)s->nparts + 1;
+    if (no > S3_MAX_PARTS)
+        return REG_ETOOLARGE;
+    if (s3_multipart_part(s->t->s3, key, s->row.mpu_id, no, s->buf, s->buf_len, etag,
+                          sizeof(etag)) < 0 ||
+        add_part(s, no, etag, s->buf_len) < 0)
+        return REG_ERROR;
+    s->buf_len = 0;
+    s->tail_saved = 0;
+    return REG_OK;
+}
+
+int s3u_append(s3_session *s, unsigned generation, const void *data, size_t len)
+{
+    const char *p = data;
+    if (!s3u_owned(s, generation))
+        return REG_EBUSY;
+    while (len > 0) {
+        size_t n = PART_SIZE - s->buf_len < len ? PART_SIZE - s->buf_len : len;
+        memcpy(s->buf + s->buf_len, p, n);
+        hashstate_update(s->hash, p, n);
+        s->buf_len += n;
+        p += n;
+        len -= n;
+        if (s->buf_len == PART_SIZE) {
+            int err = send_part(s);
+            if (err == REG_OK)
+                err = session_save(s, 0); /* also renews the lease */
+            if (err < 0)
+                return err;
+        }
+    }
+    if (time(NULL) - s->renewed >= 1) {
+        index_db *ix = table_index(s->t);
+        int err = ix ? index_upload_renew(ix, s->row.id, generation, time(NULL) + LEASE_SECONDS)
+                     : REG_ERROR;
+        if (err == REG_EBUSY)
+            s->displaced = 1;
+        if (err < 0)
+            return err;
+        s->renewed = time(NULL);
+    }
+    return REG_OK;
+}
+
+int s3u_flush(s3_session *s)
+{
+    char key[KEY_MAX];
+    if (s->displaced)
+        return REG_EBUSY;
+    if (s->buf_len != s->tail_saved) {
+        tail_key(key, s->row.id);
+        if (s3_put(s->t->s3, key, s->buf, s->buf_len) < 0)
+            return REG_ERROR;
+        s->tail_saved = s->buf_len;
+    }
+    return session_save(s, 0);
+}
+
+int s3u_digest(digest *out, s3_session *s, digest_alg alg)
+{
+    return hashstate_digest(out, s->hash, alg);
+}
+
+int s3u_count(s3_uploads *t)
+{
+    pthread_mutex_lock(&t->lock);
+    int n = t->active;
+    pthread_mutex_unlock(&t->lock);
+    return n;
+}
+
+typedef struct expiring {
+    s3_uploads *t;
+    int removed;
+} expiring;
+
+static int expire_one(void *ctx, const char *id, const char *mpu_id)
+{
+    expiring *e = ctx;
+    remove_objects(e->t, id, mpu_id);
+    e->removed++;
+    return 0;
+}
+
+int s3u_expire(s3_uploads *t, time_t max_idle)
+{
+    index_db *ix = table_index(t);
+    expiring e = {.t = t};
+    if (!ix)
+        return 0;
+    /* Rows go first (an expired row is never claimed again), then their objects. */
+    index_upload_expire(ix, time(NULL) - max_idle, expire_one, &e);
+    return e.removed;
+}
+
+/* ---- finishing ---- */
+
+int s3u_publish_prepare(s3_session *s, const digest *d)
+{
+    char key[KEY_MAX], dst[BLOBSTORE_KEY_MAX];
+    if (!s->nparts)
+        return REG_OK; /* small: one PutObject from the buffer inside the transaction */
+    if (s->buf_len > 0 && send_part(s) < 0)
+        return REG_ERROR;
+    data_key(key, s->row.id);
+    if (s3_multipart_complete(s->t->s3, key, s->row.mpu_id, s->parts, s->nparts) < 0)
+        return REG_ERROR;
+    s->row.mpu_id[0] = '\0';
+    /* The copy may appear before its row; publish checks under the write lock that gc has
+     * not removed it meanwhile. */
+    bs3_key(dst, d);
+    return s3_copy(s->t->s3, key, dst);
+}
+
+int s3u_publish(s3_session *s, const digest *d)
+{
+    char key[KEY_MAX], dst[BLOBSTORE_KEY_MAX];
+    if (!s->nparts)
+        return blobstore_put(s->t->bs, d, s->buf, s->buf_len);
+    bs3_key(dst, d);
+    int err = s3_head(s->t->s3, dst, NULL, NULL);
+    if (err != REG_ENOTFOUND)
+        return err;
+    data_key(key, s->row.id);
+    return s3_copy(s->t->s3, key, dst);
+}

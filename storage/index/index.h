@@ -1,0 +1,105 @@
+/* index.h - the metadata index in SQLite (WAL, synchronous=FULL) or PostgreSQL: repositories,
+ * blobs and their repository links, manifests, their references, tags. One connection per
+ * thread; statements are prepared once per connection. All SQL of the project lives in
+ * index*.c. */
+#ifndef OCIREG_INDEX_H
+#define OCIREG_INDEX_H
+
+#include "storage/base/digest.h"
+
+#include <stdint.h>
+
+typedef struct index_db index_db;
+
+/* Open (creating and migrating if needed) the index at `location`: a libpq connection URI
+ * when it starts with postgres:// or postgresql://, else the path of a SQLite file. A lost
+ * PostgreSQL connection fails the statement that met it (REG_ERROR) and is reset on the next
+ * use outside a transaction. */
+int index_open(index_db **out, const char *location);
+
+/* Whether `location` is an index several instances share (PostgreSQL). */
+int index_is_shared(const char *location);
+void index_close(index_db *ix);
+/* The last error of ix; with ix NULL, why this thread's last index_open failed. */
+const char *index_errmsg(index_db *ix);
+
+/* Write transactions take the write lock at BEGIN, so that a read-check-write inside one
+ * cannot race another writer (e.g. gc). On PostgreSQL that lock is an advisory lock shared by
+ * every instance on the database, taken for at most 10 s of waiting (SQLite's busy timeout);
+ * reads there run at READ COMMITTED, each statement seeing every writer committed before it. */
+int index_begin(index_db *ix);
+int index_commit(index_db *ix);
+void index_rollback(index_db *ix);
+
+/* SQLite in a server: from now on, the write transactions of every index_db this process
+ * opens on `location` run on one connection of their own, taken in turn with the writer
+ * mutex. Its page cache then stays valid from one write to the next; with a connection per
+ * thread, each one's cache was dropped whenever another had committed. Reads keep their
+ * thread's connection. A no-op for PostgreSQL, whose instances write side by side. Call it
+ * before the threads that use the index start, and index_unshare_writer after they stop. */
+int index_share_writer(const char *location);
+void index_unshare_writer(void);
+
+int index_repo_id(int64_t *out, index_db *ix, const char *repo);
+int index_repo_ensure(int64_t *out, index_db *ix, const char *repo);
+
+/* Size of a blob linked into `repo`; REG_ENOTFOUND if it is not linked there. */
+int index_blob_in_repo(uint64_t *size_out, index_db *ix, const char *repo, const digest *d);
+int index_blob_in_repo_id(uint64_t *size_out, index_db *ix, int64_t repo_id, const char *digest);
+/* Record a blob (first commit wins) and link it into the repository. */
+int index_blob_link(index_db *ix, int64_t repo_id, const digest *d, uint64_t size);
+/* REG_ENOTFOUND if not linked; REG_ECONFLICT (with the manifest in conflict_out, DIGEST_MAX
+ * bytes) if a manifest of the repository still references it. */
+int index_blob_unlink(char *conflict_out, index_db *ix, const char *repo, const digest *d);
+
+typedef struct manifest_row {
+    digest dg;
+    char media_type[256];
+    uint64_t size;
+} manifest_row;
+
+int index_manifest_by_digest(manifest_row *out, index_db *ix, const char *repo, const digest *d);
+int index_manifest_by_tag(manifest_row *out, index_db *ix, const char *repo, const char *tag);
+int index_manifest_in_repo_id(index_db *ix, int64_t repo_id, const char *digest);
+
+typedef struct manifest_record {
+    const digest *dg;
+    const char *media_type;
+    const char *artifact_type; /* NULL when none */
+    const char *subject;       /* digest text or NULL */
+    const char *annotations;   /* JSON object text or NULL */
+    uint64_t size;
+    uint64_t image_size;       /* manifest + config + layers (+ children for an index) */
+} manifest_record;
+
+/* Insert a manifest row; *inserted_out is 0 when it was already there (refs then exist). */
+int index_manifest_insert(int *inserted_out, index_db *ix, int64_t repo_id, const manifest_record *m);
+int index_manifest_ref_insert(index_db *ix, int64_t repo_id, const char *manifest,
+                              const char *child, const char *kind);
+int index_tag_set(index_db *ix, int64_t repo_id, const char *tag, const char *digest);
+
+/* Remove a manifest with its tags and outgoing references. REG_ENOTFOUND if absent;
+ * REG_ECONFLICT (index digest in conflict_out) if an index of the repository refers to it. */
+int index_manifest_delete(char *conflict_out, index_db *ix, const char *repo, const digest *d);
+int index_tag_delete(index_db *ix, const char *repo, const char *tag);
+
+/* Pages in lexical order after `last` (NULL or "" for the start), at most `limit` rows.
+ * The callback gets each name; *more_out says whether rows follow the page. */
+typedef int (*index_name_cb)(void *ctx, const char *name);
+int index_tags_page(int *more_out, index_db *ix, const char *repo, const char *last, int64_t limit,
+                    index_name_cb cb, void *ctx);
+int index_catalog_page(int *more_out, index_db *ix, const char *last, int64_t limit,
+                       index_name_cb cb, void *ctx);
+
+typedef struct referrer_row {
+    const char *digest;
+    const char *media_type;
+    const char *artifact_type; /* may be NULL */
+    const char *annotations;   /* JSON text or NULL */
+    uint64_t size;
+} referrer_row;
+typedef int (*index_referrer_cb)(void *ctx, const referrer_row *row);
+int index_referrers(index_db *ix, const char *repo, const digest *subject, const char *artifact_type,
+                    index_referrer_cb cb, void *ctx);
+
+#endif

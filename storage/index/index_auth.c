@@ -1,0 +1,267 @@
+/* index_auth.c - SQL for users and grants (see index_auth.h). */
+#include "storage/index/index_auth.h"
+#include "storage/index/index_internal.h"
+#include "storage/base/reg_error.h"
+
+#include <string.h>
+#include <time.h>
+
+enum auth_stmt {
+    ST_USER_PUT = INDEX_CORE_SLOTS,
+    ST_USER_GET,
+    ST_USER_DELETE,
+    ST_USER_GRANTS_DELETE,
+    ST_USER_LIST,
+    ST_USER_COUNT,
+    ST_GRANT_ADD,
+    ST_GRANT_GET,
+    ST_GRANT_SET,
+    ST_GRANT_DELETE,
+    ST_GRANTS_FOR,
+    ST_GRANTS_ALL,
+    ST_KEY_PUT,
+    ST_KEY_GET,
+    ST_KEY_DELETE,
+    ST_KEYS_LIST,
+    ST_USER_KEYS_DELETE,
+    ST_AUTH_END
+};
+_Static_assert(ST_AUTH_END <= INDEX_AUTH_SLOTS, "too many statements");
+
+static const char *const sql[] = {
+    [ST_USER_PUT - INDEX_CORE_SLOTS] =
+        "INSERT INTO users(name, salt, hash, iterations, created_at) VALUES(?1, ?2, ?3, ?4, ?5) "
+        "ON CONFLICT(name) DO UPDATE SET salt = excluded.salt, hash = excluded.hash, "
+        "iterations = excluded.iterations",
+    [ST_USER_GET - INDEX_CORE_SLOTS] = "SELECT salt, hash, iterations FROM users WHERE name = ?1",
+    [ST_USER_DELETE - INDEX_CORE_SLOTS] = "DELETE FROM users WHERE name = ?1",
+    [ST_USER_GRANTS_DELETE - INDEX_CORE_SLOTS] = "DELETE FROM grants WHERE principal = ?1",
+    [ST_USER_LIST - INDEX_CORE_SLOTS] = "SELECT name FROM users ORDER BY name",
+    [ST_USER_COUNT - INDEX_CORE_SLOTS] = "SELECT count(*) FROM users",
+    [ST_GRANT_ADD - INDEX_CORE_SLOTS] =
+        "INSERT INTO grants(principal, pattern, actions) VALUES(?1, ?2, ?3) "
+        "ON CONFLICT(principal, pattern) DO UPDATE SET actions = grants.actions | excluded.actions",
+    [ST_GRANT_GET - INDEX_CORE_SLOTS] =
+        "SELECT actions FROM grants WHERE principal = ?1 AND pattern = ?2",
+    [ST_GRANT_SET - INDEX_CORE_SLOTS] =
+        "UPDATE grants SET actions = ?3 WHERE principal = ?1 AND pattern = ?2",
+    [ST_GRANT_DELETE - INDEX_CORE_SLOTS] =
+        "DELETE FROM grants WHERE principal = ?1 AND pattern = ?2",
+    [ST_GRANTS_FOR - INDEX_CORE_SLOTS] =
+        "SELECT principal, pattern, actions FROM grants "
+        "WHERE principal = ?1 OR principal = 'anonymous'",
+    [ST_GRANTS_ALL - INDEX_CORE_SLOTS] =
+        "SELECT principal, pattern, actions FROM grants ORDER BY principal, pattern",
+    [ST_KEY_PUT - INDEX_CORE_SLOTS] =
+        "INSERT INTO access_keys(id, \"user\", secret, created_at) VALUES(?1, ?2, ?3, ?4)",
+    [ST_KEY_GET - INDEX_CORE_SLOTS] = "SELECT \"user\", secret FROM access_keys WHERE id = ?1",
+    [ST_KEY_DELETE - INDEX_CORE_SLOTS] = "DELETE FROM access_keys WHERE id = ?1",
+    [ST_KEYS_LIST - INDEX_CORE_SLOTS] =
+        "SELECT id, \"user\", created_at FROM access_keys "
+        "WHERE CAST(?1 AS TEXT) IS NULL OR \"user\" = ?1 ORDER BY \"user\", created_at",
+    [ST_USER_KEYS_DELETE - INDEX_CORE_SLOTS] = "DELETE FROM access_keys WHERE \"user\" = ?1",
+};
+
+static sqldb_stmt *stmt(index_db *ix, enum auth_stmt id)
+{
+    return index_stmt(ix, id, sql[id - INDEX_CORE_SLOTS]);
+}
+
+int index_user_put(index_db *ix, const user_record *u)
+{
+    sqldb_stmt *st = stmt(ix, ST_USER_PUT);
+    if (!st)
+        return REG_ERROR;
+    index_bind_text(st, 1, u->name);
+    sqldb_bind_blob(st, 2, u->salt, PASSWORD_SALT_LEN);
+    sqldb_bind_blob(st, 3, u->hash, PASSWORD_HASH_LEN);
+    sqldb_bind_int64(st, 4, u->iterations);
+    sqldb_bind_int64(st, 5, (int64_t)time(NULL));
+    return index_run(st);
+}
+
+int index_user_get(user_record *out, index_db *ix, const char *name)
+{
+    sqldb_stmt *st = stmt(ix, ST_USER_GET);
+    if (st)
+        index_bind_text(st, 1, name);
+    int err = index_step_row(st);
+    if (err < 0)
+        return err;
+    int salt_len = 0, hash_len = 0;
+    const void *salt = sqldb_column_blob(st, 0, &salt_len);
+    if (salt_len != PASSWORD_SALT_LEN || strlen(name) > USER_NAME_MAX) {
+        index_done(st);
+        return REG_ERROR;
+    }
+    memcpy(out->salt, salt, PASSWORD_SALT_LEN);
+    const void *hash = sqldb_column_blob(st, 1, &hash_len);
+    if (hash_len != PASSWORD_HASH_LEN) {
+        index_done(st);
+        return REG_ERROR;
+    }
+    memcpy(out->hash, hash, PASSWORD_HASH_LEN);
+    out->iterations = sqldb_column_int(st, 2);
+    memcpy(out->name, name, strlen(name) + 1);
+    index_done(st);
+    return REG_OK;
+}
+
+static int run_by_name(index_db *ix, enum auth_stmt id, const char *name)
+{
+    sqldb_stmt *st = stmt(ix, id);
+    if (!st)
+        return REG_ERROR;
+    index_bind_text(st, 1, name);
+    return index_run(st);
+}
+
+int index_user_delete(index_db *ix, const char *name)
+{
+    if (run_by_name(ix, ST_USER_DELETE, name) < 0)
+        return REG_ERROR;
+    if (index_changes(ix) == 0)
+        return REG_ENOTFOUND;
+    if (run_by_name(ix, ST_USER_KEYS_DELETE, name) < 0)
+        return REG_ERROR;
+    return run_by_name(ix, ST_USER_GRANTS_DELETE, name);
+}
+
+int index_user_list(index_db *ix, index_name_cb cb, void *ctx)
+{
+    sqldb_stmt *st = stmt(ix, ST_USER_LIST);
+    int err;
+    while ((err = index_step_row(st)) == REG_OK) {
+        if ((err = cb(ctx, sqldb_column_text(st, 0))) < 0) {
+            index_done(st);
+            return err;
+        }
+    }
+    return err == REG_ENOTFOUND ? REG_OK : err;
+}
+
+int index_user_count(int64_t *out, index_db *ix)
+{
+    sqldb_stmt *st = stmt(ix, ST_USER_COUNT);
+    int err = index_step_row(st);
+    if (err == REG_OK) {
+        *out = sqldb_column_int64(st, 0);
+        index_done(st);
+    }
+    return err;
+}
+
+static sqldb_stmt *grant_stmt(index_db *ix, enum auth_stmt id, const char *principal,
+                              const char *pattern)
+{
+    sqldb_stmt *st = stmt(ix, id);
+    if (st) {
+        index_bind_text(st, 1, principal);
+        index_bind_text(st, 2, pattern);
+    }
+    return st;
+}
+
+int index_grant_add(index_db *ix, const char *principal, const char *pattern, unsigned actions)
+{
+    sqldb_stmt *st = grant_stmt(ix, ST_GRANT_ADD, principal, pattern);
+    if (!st)
+        return REG_ERROR;
+    sqldb_bind_int64(st, 3, (int)actions);
+    return index_run(st);
+}
+
+int index_grant_remove(index_db *ix, const char *principal, const char *pattern,
+                       unsigned actions)
+{
+    sqldb_stmt *st = grant_stmt(ix, ST_GRANT_GET, principal, pattern);
+    int err = index_step_row(st);
+    if (err < 0)
+        return err;
+    unsigned left = (unsigned)sqldb_column_int(st, 0) & ~actions;
+    index_done(st);
+    if (left == 0)
+        return index_run(grant_stmt(ix, ST_GRANT_DELETE, principal, pattern));
+    if (!(st = grant_stmt(ix, ST_GRANT_SET, principal, pattern)))
+        return REG_ERROR;
+    sqldb_bind_int64(st, 3, (int)left);
+    return index_run(st);
+}
+
+int index_grants(index_db *ix, const char *principal, index_grant_cb cb, void *ctx)
+{
+    sqldb_stmt *st = stmt(ix, principal ? ST_GRANTS_FOR : ST_GRANTS_ALL);
+    int err;
+    if (st && principal)
+        index_bind_text(st, 1, principal);
+    while ((err = index_step_row(st)) == REG_OK) {
+        err = cb(ctx, sqldb_column_text(st, 0), sqldb_column_text(st, 1),
+                 (unsigned)sqldb_column_int(st, 2));
+        if (err < 0) {
+            index_done(st);
+            return err;
+        }
+    }
+    return err == REG_ENOTFOUND ? REG_OK : err;
+}
+
+int index_access_key_put(index_db *ix, const char *id, const char *user,
+                         const unsigned char *secret, size_t len)
+{
+    sqldb_stmt *st = stmt(ix, ST_KEY_PUT);
+    if (!st)
+        return REG_ERROR;
+    index_bind_text(st, 1, id);
+    index_bind_text(st, 2, user);
+    sqldb_bind_blob(st, 3, secret, (int)len);
+    sqldb_bind_int64(st, 4, (int64_t)time(NULL));
+    return index_run(st);
+}
+
+int index_access_key_get(char *user_out, unsigned char *secret_out, size_t *len_out,
+                         index_db *ix, const char *id)
+{
+    sqldb_stmt *st = stmt(ix, ST_KEY_GET);
+    if (st)
+        index_bind_text(st, 1, id);
+    int err = index_step_row(st);
+    if (err < 0)
+        return err;
+    const char *user = sqldb_column_text(st, 0);
+    int len = 0;
+    const void *secret = sqldb_column_blob(st, 1, &len);
+    if (!user || strlen(user) > USER_NAME_MAX || !secret || len <= 0 ||
+        len > ACCESS_SECRET_BLOB_MAX) {
+        index_done(st);
+        return REG_ERROR;
+    }
+    memcpy(user_out, user, strlen(user) + 1);
+    memcpy(secret_out, secret, (size_t)len);
+    *len_out = (size_t)len;
+    index_done(st);
+    return REG_OK;
+}
+
+int index_access_key_delete(index_db *ix, const char *id)
+{
+    if (run_by_name(ix, ST_KEY_DELETE, id) < 0)
+        return REG_ERROR;
+    return index_changes(ix) > 0 ? REG_OK : REG_ENOTFOUND;
+}
+
+int index_access_keys(index_db *ix, const char *user, index_key_cb cb, void *ctx)
+{
+    sqldb_stmt *st = stmt(ix, ST_KEYS_LIST);
+    int err;
+    if (st)
+        index_bind_text(st, 1, user);
+    while ((err = index_step_row(st)) == REG_OK) {
+        err =
+            cb(ctx, sqldb_column_text(st, 0), sqldb_column_text(st, 1), sqldb_column_int64(st, 2));
+        if (err < 0) {
+            index_done(st);
+            return err;
+        }
+    }
+    return err == REG_ENOTFOUND ? REG_OK : err;
+}

@@ -1,0 +1,211 @@
+/* index_gc.c - SQL for garbage collection (see index_gc.h). */
+#include "storage/index/index_gc.h"
+#include "storage/index/index_internal.h"
+#include "storage/base/reg_error.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum gc_stmt {
+    ST_UNTAGGED = INDEX_REPOS_SLOTS,
+    ST_DEPENDENTS,
+    ST_IS_KEPT,
+    ST_UNREFERENCED,
+    ST_DEL_LINKS,
+    ST_DEL_BLOB,
+    ST_BLOB_KNOWN,
+    ST_RECORD,
+    ST_SUMMARY,
+    ST_STORAGE,
+    ST_GC_END
+};
+_Static_assert(ST_GC_END <= INDEX_GC_SLOTS, "too many statements");
+
+#define KEPT_BY(m)                                                                                \
+    "(EXISTS(SELECT 1 FROM tags t WHERE t.repo_id = " m ".repo_id AND t.digest = " m ".digest) " \
+    " OR EXISTS(SELECT 1 FROM manifest_refs x WHERE x.repo_id = " m ".repo_id "                 \
+    "           AND x.child = " m ".digest AND x.kind = 'manifest') "                             \
+    " OR (" m ".subject IS NOT NULL AND EXISTS(SELECT 1 FROM manifests s "                       \
+    "      WHERE s.repo_id = " m ".repo_id AND s.digest = " m ".subject)))"
+
+static const char *const sql[] = {
+    [ST_UNTAGGED - INDEX_REPOS_SLOTS] =
+        "SELECT r.name, m.digest FROM manifests m JOIN repositories r ON r.id = m.repo_id "
+        "WHERE m.pushed_at < ?1 AND NOT " KEPT_BY("m") " LIMIT ?2",
+    [ST_DEPENDENTS - INDEX_REPOS_SLOTS] =
+        "SELECT child FROM manifest_refs WHERE repo_id = (SELECT id FROM repositories WHERE "
+        "name = ?1) AND manifest = ?2 AND kind = 'manifest' "
+        "UNION SELECT digest FROM manifests WHERE repo_id = (SELECT id FROM repositories WHERE "
+        "name = ?1) AND subject = ?2 LIMIT ?3",
+    [ST_IS_KEPT - INDEX_REPOS_SLOTS] =
+        "SELECT " KEPT_BY("m") " FROM manifests m WHERE m.repo_id = (SELECT id FROM "
+        "repositories WHERE name = ?1) AND m.digest = ?2",
+    [ST_UNREFERENCED - INDEX_REPOS_SLOTS] =
+        "SELECT b.digest, b.size FROM blobs b WHERE b.digest > ?2 AND b.created_at < ?1 "
+        "AND NOT EXISTS(SELECT 1 FROM repo_blobs rb WHERE rb.digest = b.digest "
+        "               AND rb.linked_at >= ?1) "
+        "AND NOT EXISTS(SELECT 1 FROM manifests m WHERE m.digest = b.digest) "
+        "AND NOT EXISTS(SELECT 1 FROM manifest_refs r WHERE r.child = b.digest) "
+        "ORDER BY b.digest LIMIT ?3",
+    [ST_DEL_LINKS - INDEX_REPOS_SLOTS] = "DELETE FROM repo_blobs WHERE digest = ?1",
+    [ST_DEL_BLOB - INDEX_REPOS_SLOTS] = "DELETE FROM blobs WHERE digest = ?1",
+    [ST_BLOB_KNOWN - INDEX_REPOS_SLOTS] = "SELECT 1 FROM blobs WHERE digest = ?1",
+    [ST_RECORD - INDEX_REPOS_SLOTS] =
+        "INSERT INTO gc_runs(started_at, finished_at, dry_run, manifests_deleted, "
+        "blobs_deleted, bytes_freed, uploads_deleted) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_SUMMARY - INDEX_REPOS_SLOTS] =
+        "SELECT count(*), coalesce(sum(blobs_deleted), 0), coalesce(sum(bytes_freed), 0) "
+        "FROM gc_runs WHERE dry_run = 0",
+    [ST_STORAGE - INDEX_REPOS_SLOTS] = "SELECT coalesce(sum(size), 0) FROM blobs",
+};
+
+static sqldb_stmt *stmt(index_db *ix, enum gc_stmt id)
+{
+    return index_stmt(ix, id, sql[id - INDEX_REPOS_SLOTS]);
+}
+
+static int read_manifests(gc_manifest *out, size_t max, size_t *count, sqldb_stmt *st,
+                          int with_repo, const char *repo)
+{
+    int err;
+    *count = 0;
+    while (*count < max && (err = index_step_row(st)) == REG_OK) {
+        gc_manifest *m = &out[(*count)++];
+        snprintf(m->repo, sizeof(m->repo), "%s", with_repo ? sqldb_column_text(st, 0) : repo);
+        snprintf(m->digest, sizeof(m->digest), "%s", sqldb_column_text(st, with_repo ? 1 : 0));
+    }
+    if (*count == max) {
+        index_done(st);
+        return REG_OK;
+    }
+    return err == REG_ENOTFOUND ? REG_OK : err;
+}
+
+int index_gc_untagged(gc_manifest *out, size_t max, size_t *count, index_db *ix, int64_t cutoff)
+{
+    sqldb_stmt *st = stmt(ix, ST_UNTAGGED);
+    if (!st)
+        return REG_ERROR;
+    sqldb_bind_int64(st, 1, cutoff);
+    sqldb_bind_int64(st, 2, (int64_t)max);
+    return read_manifests(out, max, count, st, 1, NULL);
+}
+
+int index_gc_dependents(gc_manifest *out, size_t max, size_t *count, index_db *ix,
+                        const char *repo, const char *digest)
+{
+    sqldb_stmt *st = stmt(ix, ST_DEPENDENTS);
+    if (!st)
+        return REG_ERROR;
+    index_bind_text(st, 1, repo);
+    index_bind_text(st, 2, digest);
+    sqldb_bind_int64(st, 3, (int64_t)max);
+    return read_manifests(out, max, count, st, 0, repo);
+}
+
+int index_gc_is_kept(int *out, index_db *ix, const char *repo, const char *digest)
+{
+    sqldb_stmt *st = stmt(ix, ST_IS_KEPT);
+    if (st) {
+        index_bind_text(st, 1, repo);
+        index_bind_text(st, 2, digest);
+    }
+    int err = index_step_row(st);
+    if (err == REG_OK) {
+        *out = sqldb_column_int(st, 0);
+        index_done(st);
+    }
+    return err;
+}
+
+int index_gc_unreferenced_blobs(gc_blob *out, size_t max, size_t *count, index_db *ix,
+                                int64_t cutoff, const char *after)
+{
+    sqldb_stmt *st = stmt(ix, ST_UNREFERENCED);
+    int err = REG_OK;
+    *count = 0;
+    if (!st)
+        return REG_ERROR;
+    sqldb_bind_int64(st, 1, cutoff);
+    index_bind_text(st, 2, after ? after : "");
+    sqldb_bind_int64(st, 3, (int64_t)max);
+    while (*count < max && (err = index_step_row(st)) == REG_OK) {
+        gc_blob *b = &out[*count];
+        if (digest_parse(&b->dg, sqldb_column_text(st, 0)) == REG_OK) {
+            b->size = sqldb_column_int64(st, 1);
+            (*count)++;
+        }
+    }
+    if (*count == max) {
+        index_done(st);
+        return REG_OK;
+    }
+    return err == REG_ENOTFOUND ? REG_OK : err;
+}
+
+static int run_digest(index_db *ix, enum gc_stmt id, const char *digest)
+{
+    sqldb_stmt *st = stmt(ix, id);
+    if (!st)
+        return REG_ERROR;
+    index_bind_text(st, 1, digest);
+    return index_run(st);
+}
+
+int index_gc_delete_blob(index_db *ix, const char *digest)
+{
+    if (run_digest(ix, ST_DEL_LINKS, digest) < 0)
+        return REG_ERROR;
+    return run_digest(ix, ST_DEL_BLOB, digest);
+}
+
+int index_gc_blob_known(int *out, index_db *ix, const char *digest)
+{
+    sqldb_stmt *st = stmt(ix, ST_BLOB_KNOWN);
+    if (st)
+        index_bind_text(st, 1, digest);
+    int err = index_step_row(st);
+    *out = err == REG_OK;
+    if (err == REG_OK)
+        index_done(st);
+    return err == REG_ERROR ? REG_ERROR : REG_OK;
+}
+
+int index_gc_record(index_db *ix, const gc_totals *t)
+{
+    sqldb_stmt *st = stmt(ix, ST_RECORD);
+    if (!st)
+        return REG_ERROR;
+    sqldb_bind_int64(st, 1, t->started_at);
+    sqldb_bind_int64(st, 2, t->finished_at);
+    sqldb_bind_int64(st, 3, t->dry_run);
+    sqldb_bind_int64(st, 4, t->manifests_deleted);
+    sqldb_bind_int64(st, 5, t->blobs_deleted);
+    sqldb_bind_int64(st, 6, t->bytes_freed);
+    sqldb_bind_int64(st, 7, t->uploads_deleted);
+    return index_run(st);
+}
+
+int index_gc_summary(int64_t *runs, int64_t *blobs, int64_t *bytes, index_db *ix)
+{
+    sqldb_stmt *st = stmt(ix, ST_SUMMARY);
+    int err = index_step_row(st);
+    if (err == REG_OK) {
+        *runs = sqldb_column_int64(st, 0);
+        *blobs = sqldb_column_int64(st, 1);
+        *bytes = sqldb_column_int64(st, 2);
+        index_done(st);
+    }
+    return err;
+}
+
+int index_storage_bytes(int64_t *out, index_db *ix)
+{
+    sqldb_stmt *st = stmt(ix, ST_STORAGE);
+    int err = index_step_row(st);
+    if (err == REG_OK) {
+        *out = sqldb_column_int64(st, 0);
+        index_done(st);
+    }
+    return err;
+}

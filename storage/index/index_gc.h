@@ -1,0 +1,51 @@
+/* index_gc.h - the queries garbage collection needs: unreferenced manifests and blobs older
+ * than a cutoff, blob row deletion, child listing, and the record of gc runs. */
+#ifndef OCIREG_INDEX_GC_H
+#define OCIREG_INDEX_GC_H
+
+#include "storage/index/index.h"
+
+#include <stdint.h>
+
+typedef struct gc_manifest {
+    char repo[256];
+    char digest[DIGEST_MAX];
+} gc_manifest;
+
+/* Up to `max` manifests pushed before `cutoff` that nothing keeps: no tag, not listed by an
+ * index of their repository, not a referrer of a manifest still there. */
+int index_gc_untagged(gc_manifest *out, size_t max, size_t *count, index_db *ix, int64_t cutoff);
+
+/* Manifests of repo that `digest` lists (index children) or that refer to it (referrers). */
+int index_gc_dependents(gc_manifest *out, size_t max, size_t *count, index_db *ix,
+                        const char *repo, const char *digest);
+/* Whether a manifest is still kept by a tag, an index or an existing subject. */
+int index_gc_is_kept(int *out, index_db *ix, const char *repo, const char *digest);
+
+typedef struct gc_blob {
+    digest dg;
+    int64_t size;
+} gc_blob;
+
+/* Up to `max` blobs, after `after` in digest order, created and last linked before `cutoff`,
+ * that no manifest is or references. */
+int index_gc_unreferenced_blobs(gc_blob *out, size_t max, size_t *count, index_db *ix,
+                                int64_t cutoff, const char *after);
+/* Delete a blob's row and its repository links. */
+int index_gc_delete_blob(index_db *ix, const char *digest);
+/* Whether the index has a row for this blob. */
+int index_gc_blob_known(int *out, index_db *ix, const char *digest);
+
+typedef struct gc_totals {
+    int64_t started_at, finished_at;
+    int dry_run;
+    int64_t manifests_deleted, blobs_deleted, bytes_freed, uploads_deleted;
+} gc_totals;
+
+int index_gc_record(index_db *ix, const gc_totals *t);
+/* Sums over every recorded (non dry-run) gc: runs, blobs deleted, bytes freed. */
+int index_gc_summary(int64_t *runs, int64_t *blobs, int64_t *bytes, index_db *ix);
+/* Total size of all blobs. */
+int index_storage_bytes(int64_t *out, index_db *ix);
+
+#endif

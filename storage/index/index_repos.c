@@ -1,0 +1,335 @@
+/* index_repos.c - SQL for repository administration and image metadata (see index_repos.h). */
+#include "storage/index/index_repos.h"
+#include "storage/index/index_internal.h"
+#include "storage/base/reg_error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum repos_stmt {
+    ST_REPO_CREATE = INDEX_AUTH_SLOTS,
+    ST_REPO_COUNT_IMAGES,
+    ST_DEL_TAGS,
+    ST_DEL_REFS,
+    ST_DEL_MANIFESTS,
+    ST_DEL_LINKS,
+    ST_DEL_REPO,
+    ST_REPO_INFOS,
+    ST_SET_MUTABILITY,
+    ST_IMMUTABLE,
+    ST_GET_POLICY,
+    ST_SET_POLICY,
+    ST_IMAGES,
+    ST_TAG_TARGET,
+    ST_IMAGE_SIZE,
+    ST_RECORD_PULL,
+    ST_RTAG_SET,
+    ST_RTAG_DELETE,
+    ST_RTAGS,
+    ST_DEL_RTAGS,
+    ST_REPOS_END
+};
+_Static_assert(ST_REPOS_END <= INDEX_REPOS_SLOTS, "too many statements");
+
+#define REPO_ID "(SELECT id FROM repositories WHERE name = ?1)"
+
+static const char *const sql[] = {
+    [ST_REPO_CREATE - INDEX_AUTH_SLOTS] =
+        "INSERT INTO repositories(name, created_at, tag_mutability) VALUES(?1, ?2, ?3) "
+        "ON CONFLICT(name) DO NOTHING",
+    [ST_REPO_COUNT_IMAGES - INDEX_AUTH_SLOTS] =
+        "SELECT count(*) FROM manifests WHERE repo_id = " REPO_ID,
+    [ST_DEL_TAGS - INDEX_AUTH_SLOTS] = "DELETE FROM tags WHERE repo_id = " REPO_ID,
+    [ST_DEL_REFS - INDEX_AUTH_SLOTS] = "DELETE FROM manifest_refs WHERE repo_id = " REPO_ID,
+    [ST_DEL_MANIFESTS - INDEX_AUTH_SLOTS] = "DELETE FROM manifests WHERE repo_id = " REPO_ID,
+    [ST_DEL_LINKS - INDEX_AUTH_SLOTS] = "DELETE FROM repo_blobs WHERE repo_id = " REPO_ID,
+    [ST_DEL_REPO - INDEX_AUTH_SLOTS] = "DELETE FROM repositories WHERE name = ?1",
+    [ST_REPO_INFOS - INDEX_AUTH_SLOTS] =
+        "SELECT r.name, r.created_at, r.tag_mutability, r.lifecycle_policy IS NOT NULL, "
+        "  (SELECT count(*) FROM manifests m WHERE m.repo_id = r.id), "
+        "  (SELECT count(*) FROM tags t WHERE t.repo_id = r.id), "
+        "  (SELECT coalesce(sum(b.size), 0) FROM repo_blobs rb JOIN blobs b "
+        "     ON b.digest = rb.digest WHERE rb.repo_id = r.id) "
+        "FROM repositories r WHERE (CAST(?1 AS TEXT) IS NULL OR r.name = ?1) AND r.name > ?2 "
+        "ORDER BY r.name LIMIT ?3",
+    [ST_SET_MUTABILITY - INDEX_AUTH_SLOTS] =
+        "UPDATE repositories SET tag_mutability = ?2 WHERE name = ?1",
+    [ST_IMMUTABLE - INDEX_AUTH_SLOTS] =
+        "SELECT tag_mutability = 'IMMUTABLE' FROM repositories WHERE id = ?1",
+    [ST_GET_POLICY - INDEX_AUTH_SLOTS] =
+        "SELECT lifecycle_policy FROM repositories WHERE name = ?1",
+    [ST_SET_POLICY - INDEX_AUTH_SLOTS] =
+        "UPDATE repositories SET lifecycle_policy = ?2 WHERE name = ?1",
+    [ST_TAG_TARGET - INDEX_AUTH_SLOTS] = "SELECT digest FROM tags WHERE repo_id = ?1 AND name = ?2",
+    [ST_IMAGE_SIZE - INDEX_AUTH_SLOTS] =
+        "SELECT image_size FROM manifests WHERE repo_id = ?1 AND digest = ?2",
+    [ST_RTAG_SET - INDEX_AUTH_SLOTS] =
+        "INSERT INTO repo_tags(repo_id, key, value) VALUES(" REPO_ID ", ?2, ?3) "
+        "ON CONFLICT(repo_id, key) DO UPDATE SET value = excluded.value",
+    [ST_RTAG_DELETE - INDEX_AUTH_SLOTS] =
+        "DELETE FROM repo_tags WHERE repo_id = " REPO_ID " AND key = ?2",
+    [ST_RTAGS - INDEX_AUTH_SLOTS] =
+        "SELECT key, value FROM repo_tags WHERE repo_id = " REPO_ID " ORDER BY key",
+    [ST_DEL_RTAGS - INDEX_AUTH_SLOTS] = "DELETE FROM repo_tags WHERE repo_id = " REPO_ID,
+    [ST_RECORD_PULL - INDEX_AUTH_SLOTS] =
+        "UPDATE manifests SET last_pulled_at = ?3 WHERE repo_id = " REPO_ID
+        " AND digest = ?2 AND coalesce(last_pulled_at, 0) < ?3",
+};
+
+/* Tags of an image, comma-separated in name order: group_concat in SQLite (3.40 has no
+ * string_agg), string_agg in PostgreSQL (which has no group_concat). */
+#define IMAGES(tag_list)                                                                           \
+    "SELECT m.digest, m.media_type, m.artifact_type, " tag_list ", "                               \
+    "  m.subject, m.image_size, m.pushed_at, coalesce(m.last_pulled_at, 0), "                      \
+    "  EXISTS(SELECT 1 FROM manifest_refs r WHERE r.repo_id = m.repo_id "                          \
+    "         AND r.child = m.digest AND r.kind = 'manifest') "                                    \
+    "FROM manifests m WHERE m.repo_id = " REPO_ID " ORDER BY m.pushed_at DESC, m.digest"
+
+static const char images_sqlite[] =
+    IMAGES("(SELECT group_concat(name, ',') FROM (SELECT t.name FROM tags t "
+           "   WHERE t.repo_id = m.repo_id AND t.digest = m.digest ORDER BY t.name))");
+static const char images_pg[] =
+    IMAGES("(SELECT string_agg(t.name, ',' ORDER BY t.name) FROM tags t "
+           "   WHERE t.repo_id = m.repo_id AND t.digest = m.digest)");
+
+static sqldb_stmt *stmt(index_db *ix, enum repos_stmt id)
+{
+    if (id == ST_IMAGES)
+        return index_stmt_pg(ix, id, images_sqlite, images_pg);
+    return index_stmt(ix, id, sql[id - INDEX_AUTH_SLOTS]);
+}
+
+static sqldb_stmt *by_name(index_db *ix, enum repos_stmt id, const char *name)
+{
+    sqldb_stmt *st = stmt(ix, id);
+    if (st)
+        index_bind_text(st, 1, name);
+    return st;
+}
+
+int index_repo_create(index_db *ix, const char *name, const char *mutability)
+{
+    sqldb_stmt *st = by_name(ix, ST_REPO_CREATE, name);
+    if (!st)
+        return REG_ERROR;
+    sqldb_bind_int64(st, 2, (int64_t)time(NULL));
+    index_bind_text(st, 3, mutability);
+    if (index_run(st) < 0)
+        return REG_ERROR;
+    return index_changes(ix) > 0 ? REG_OK : REG_ECONFLICT;
+}
+
+static int repo_delete(index_db *ix, const char *name, int force)
+{
+    int64_t id;
+    int err = index_repo_id(&id, ix, name);
+    if (err < 0)
+        return err;
+    sqldb_stmt *st = by_name(ix, ST_REPO_COUNT_IMAGES, name);
+    if ((err = index_step_row(st)) < 0)
+        return err;
+    int64_t images = sqldb_column_int64(st, 0);
+    index_done(st);
+    if (images > 0 && !force)
+        return REG_ECONFLICT;
+    static const enum repos_stmt steps[] = {ST_DEL_TAGS,  ST_DEL_REFS,  ST_DEL_MANIFESTS,
+                                            ST_DEL_LINKS, ST_DEL_RTAGS, ST_DEL_REPO};
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+        if (index_run(by_name(ix, steps[i], name)) < 0)
+            return REG_ERROR;
+    return REG_OK;
+}
+
+/* One write transaction: a push into the repository or a gc batch cannot interleave with the
+ * count and the deletes (on PostgreSQL, other instances' writers neither). */
+int index_repo_delete(index_db *ix, const char *name, int force)
+{
+    int err = index_begin(ix);
+    if (err < 0)
+        return err;
+    if ((err = repo_delete(ix, name, force)) == REG_OK && (err = index_commit(ix)) == REG_OK)
+        return REG_OK;
+    index_rollback(ix);
+    return err;
+}
+
+int index_repo_infos(index_db *ix, const char *name, const char *after, int64_t limit,
+                     index_repo_cb cb, void *ctx)
+{
+    sqldb_stmt *st = by_name(ix, ST_REPO_INFOS, name);
+    int err, found = 0;
+    if (!st)
+        return REG_ERROR;
+    index_bind_text(st, 2, after ? after : "");
+    sqldb_bind_int64(st, 3, limit);
+    while ((err = index_step_row(st)) == REG_OK) {
+        repo_info info = {
+            .name = sqldb_column_text(st, 0),
+            .created_at = sqldb_column_int64(st, 1),
+            .mutability = sqldb_column_text(st, 2),
+            .has_policy = sqldb_column_int(st, 3),
+            .image_count = sqldb_column_int64(st, 4),
+            .tag_count = sqldb_column_int64(st, 5),
+            .size_bytes = sqldb_column_int64(st, 6),
+        };
+        found++;
+        if ((err = cb(ctx, &info)) < 0) {
+            index_done(st);
+            return err;
+        }
+    }
+    if (err == REG_ENOTFOUND && name && !found)
+        return REG_ENOTFOUND;
+    return err == REG_ENOTFOUND ? REG_OK : err;
+}
+
+int index_repo_set_mutability(index_db *ix, const char *name, const char *mutability)
+{
+    sqldb_stmt *st = by_name(ix, ST_SET_MUTABILITY, name);
+    if (!st)
+        return REG_ERROR;
+    index_bind_text(st, 2, mutability);
+    if (index_run(st) < 0)
+        return REG_ERROR;
+    return index_changes(ix) > 0 ? REG_OK : REG_ENOTFOUND;
+}
+
+int index_repo_immutable(int *out, index_db *ix, int64_t repo_id)
+{
+    sqldb_stmt *st = stmt(ix, ST_IMMUTABLE);
+    if (st)
+        sqldb_bind_int64(st, 1, repo_id);
+    int err = index_step_row(st);
+    if (err == REG_OK) {
+        *out = sqldb_column_int(st, 0);
+        index_done(st);
+    }
+    return err;
+}
+
+int index_repo_policy(char **out, index_db *ix, const char *name)
+{
+    sqldb_stmt *st = by_name(ix, ST_GET_POLICY, name);
+    int err = index_step_row(st);
+    if (err < 0)
+        return err;
+    const char *text = sqldb_column_text(st, 0);
+    *out = text ? strdup(text) : NULL;
+    index_done(st);
+    if (!text)
+        return REG_ENOTFOUND;
+    return *out ? REG_OK : REG_ERROR;
+}
+
+int index_repo_set_policy(index_db *ix, const char *name, const char *text)
+{
+    sqldb_stmt *st = by_name(ix, ST_SET_POLICY, name);
+    if (!st)
+        return REG_ERROR;
+    index_bind_text(st, 2, text);
+    if (index_run(st) < 0)
+        return REG_ERROR;
+    return index_changes(ix) > 0 ? REG_OK : REG_ENOTFOUND;
+}
+
+int index_images(index_db *ix, const char *repo, index_image_cb cb, void *ctx)
+{
+    int64_t id;
+    int err = index_repo_id(&id, ix, repo);
+    if (err < 0)
+        return err;
+    sqldb_stmt *st = by_name(ix, ST_IMAGES, repo);
+    while ((err = index_step_row(st)) == REG_OK) {
+        image_info img = {
+            .digest = sqldb_column_text(st, 0),
+            .media_type = sqldb_column_text(st, 1),
+            .artifact_type = sqldb_column_text(st, 2),
+            .tags = sqldb_column_text(st, 3),
+            .subject = sqldb_column_text(st, 4),
+            .size = sqldb_column_int64(st, 5),
+            .pushed_at = sqldb_column_int64(st, 6),
+            .last_pulled_at = sqldb_column_int64(st, 7),
+            .child = sqldb_column_int(st, 8),
+        };
+        if ((err = cb(ctx, &img)) < 0) {
+            index_done(st);
+            return err;
+        }
+    }
+    return err == REG_ENOTFOUND ? REG_OK : err;
+}
+
+int index_tag_target(char *out, index_db *ix, int64_t repo_id, const char *tag)
+{
+    sqldb_stmt *st = stmt(ix, ST_TAG_TARGET);
+    if (st) {
+        sqldb_bind_int64(st, 1, repo_id);
+        index_bind_text(st, 2, tag);
+    }
+    int err = index_step_row(st);
+    if (err == REG_OK) {
+        const char *d = sqldb_column_text(st, 0);
+        snprintf(out, DIGEST_MAX, "%s", d ? d : "");
+        index_done(st);
+    }
+    return err;
+}
+
+int index_manifest_image_size(uint64_t *out, index_db *ix, int64_t repo_id, const char *digest)
+{
+    sqldb_stmt *st = stmt(ix, ST_IMAGE_SIZE);
+    if (st) {
+        sqldb_bind_int64(st, 1, repo_id);
+        index_bind_text(st, 2, digest);
+    }
+    int err = index_step_row(st);
+    if (err == REG_OK) {
+        *out = (uint64_t)sqldb_column_int64(st, 0);
+        index_done(st);
+    }
+    return err;
+}
+
+int index_record_pull(index_db *ix, const char *repo, const char *digest, int64_t when)
+{
+    sqldb_stmt *st = by_name(ix, ST_RECORD_PULL, repo);
+    if (!st)
+        return REG_ERROR;
+    index_bind_text(st, 2, digest);
+    sqldb_bind_int64(st, 3, when);
+    return index_run(st);
+}
+
+int index_repo_tag_set(index_db *ix, const char *repo, const char *key, const char *value)
+{
+    sqldb_stmt *st = by_name(ix, ST_RTAG_SET, repo);
+    if (!st)
+        return REG_ERROR;
+    index_bind_text(st, 2, key);
+    index_bind_text(st, 3, value);
+    return index_run(st);
+}
+
+int index_repo_tag_delete(index_db *ix, const char *repo, const char *key)
+{
+    sqldb_stmt *st = by_name(ix, ST_RTAG_DELETE, repo);
+    if (!st)
+        return REG_ERROR;
+    index_bind_text(st, 2, key);
+    return index_run(st);
+}
+
+int index_repo_tags(index_db *ix, const char *repo, index_kv_cb cb, void *ctx)
+{
+    sqldb_stmt *st = by_name(ix, ST_RTAGS, repo);
+    int err;
+    while ((err = index_step_row(st)) == REG_OK) {
+        if ((err = cb(ctx, sqldb_column_text(st, 0), sqldb_column_text(st, 1))) < 0) {
+            index_done(st);
+            return err;
+        }
+    }
+    return err == REG_ENOTFOUND ? REG_OK : err;
+}
