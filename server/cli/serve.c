@@ -146,7 +146,7 @@ int serve_main(int argc, char **argv)
     mallopt(M_ARENA_MAX, 2);
     /* Large buffers (an S3 upload's 8 MiB part, a 4 MiB streaming ring) always mapped and
      * unmapped: glibc otherwise raises its mmap threshold after the first such free, and the
-     * next ones stay in an arena for good (S3 idle RSS after load: 11.9 -> 2.2 MiB anonymous). */
+     * next ones stay in an arena for good (bench/RESULTS-s3.md: idle RSS after load). */
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     /* Signals are taken synchronously by the main thread; server threads never see them. */
     sigemptyset(&set);
