@@ -35,6 +35,14 @@ typedef struct vector {
  * post-sts-header-after (after signing, so unsigned); it is added here the same way. The last
  * two entries are aws-c-auth's signed-body variants (header-signed-request.txt,
  * header-canonical-request.txt), which sign content-length and x-amz-content-sha256 too. */
+/* The session token of AWS's post-sts-token cases. */
+#define STS_TOKEN \
+    "AQoDYXdzEPT//////////wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQWLWsKWHGBuFqwA" \
+    "eMicRXmxfpSPfIeoIYRqTflfKD8YUuwthAx7mSEI/qkPpKPi/kMcGdQrmGdeehM4IC1NtBmUpp2wUE8p" \
+    "hUZampKsburEDy0KPkyQDYwT7WZ0wq5VSXDvp75YU9HFvlRd8Tx6q6fE8YQcHNVXAkiY9q6d+xo0rKwT" \
+    "38xVqr7ZD0u0iPPkUL64lIZbqBAz+scqKmlzm8FDrypNC9Yjc8fPOLn9FX9KSYvKTr4rvx3iSIlTJabI" \
+    "Qwj2ICCR/oLxBA=="
+
 static const vector vectors[] = {
     {"get-vanilla",
      "GET",
@@ -583,24 +591,14 @@ static const vector vectors[] = {
      {{"Host", "example.amazonaws.com"},
       {"X-Amz-Date", "20150830T123600Z"},
       {"X-Amz-Security-Token",
-       "AQoDYXdzEPT//////////"
-       "wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQWLWsKWHGBuFqwAeMicRXmxfpSPfIeoIYRqTflfKD8YUuwt"
-       "hAx7mSEI/qkPpKPi/"
-       "kMcGdQrmGdeehM4IC1NtBmUpp2wUE8phUZampKsburEDy0KPkyQDYwT7WZ0wq5VSXDvp75YU9HFvlRd8Tx6q6fE8YQc"
-       "HNVXAkiY9q6d+xo0rKwT38xVqr7ZD0u0iPPkUL64lIZbqBAz+"
-       "scqKmlzm8FDrypNC9Yjc8fPOLn9FX9KSYvKTr4rvx3iSIlTJabIQwj2ICCR/oLxBA=="}},
+       STS_TOKEN}},
      "",
      "POST\n"
      "/\n"
      "\n"
      "host:example.amazonaws.com\n"
      "x-amz-date:20150830T123600Z\n"
-     "x-amz-security-token:AQoDYXdzEPT//////////"
-     "wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQWLWsKWHGBuFqwAeMicRXmxfpSPfIeoIYRqTflfKD8YUuwthA"
-     "x7mSEI/qkPpKPi/"
-     "kMcGdQrmGdeehM4IC1NtBmUpp2wUE8phUZampKsburEDy0KPkyQDYwT7WZ0wq5VSXDvp75YU9HFvlRd8Tx6q6fE8YQcHN"
-     "VXAkiY9q6d+xo0rKwT38xVqr7ZD0u0iPPkUL64lIZbqBAz+"
-     "scqKmlzm8FDrypNC9Yjc8fPOLn9FX9KSYvKTr4rvx3iSIlTJabIQwj2ICCR/oLxBA==\n"
+     "x-amz-security-token:" STS_TOKEN "\n"
      "\n"
      "host;x-amz-date;x-amz-security-token\n"
      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
@@ -614,12 +612,7 @@ static const vector vectors[] = {
      {{"Host", "example.amazonaws.com"},
       {"X-Amz-Date", "20150830T123600Z"},
       {"X-Amz-Security-Token",
-       "AQoDYXdzEPT//////////"
-       "wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQWLWsKWHGBuFqwAeMicRXmxfpSPfIeoIYRqTflfKD8YUuwt"
-       "hAx7mSEI/qkPpKPi/"
-       "kMcGdQrmGdeehM4IC1NtBmUpp2wUE8phUZampKsburEDy0KPkyQDYwT7WZ0wq5VSXDvp75YU9HFvlRd8Tx6q6fE8YQc"
-       "HNVXAkiY9q6d+xo0rKwT38xVqr7ZD0u0iPPkUL64lIZbqBAz+"
-       "scqKmlzm8FDrypNC9Yjc8fPOLn9FX9KSYvKTr4rvx3iSIlTJabIQwj2ICCR/oLxBA=="}},
+       STS_TOKEN}},
      "",
      "POST\n"
      "/\n"
