@@ -129,16 +129,16 @@ int serve_main(int argc, char **argv)
 {
     server srv = {.dispatch = router_dispatch};
     pthread_mutex_init(&srv.keys_lock, NULL);
-    char err[512];
     sigset_t set;
     config_defaults(&srv.cfg);
-    int rc = config_load_serve(&srv.cfg, argc, argv, err, sizeof(err));
+    int rc = config_load_serve(&srv.cfg, argc, argv);
     if (rc == 1) {
         config_print_serve_help("ocireg");
         return 0;
     }
     if (rc < 0) {
-        fprintf(stderr, "ocireg serve: %s (see ocireg serve --help)\n", err);
+        fprintf(stderr, "ocireg serve: %s (see ocireg serve --help)\n",
+                reg_error_last("invalid settings"));
         return 2;
     }
     log_set_level((log_level)srv.cfg.log_level);

@@ -1,27 +1,146 @@
-/* config.c - defaults, JSON config file, OCIREG_* environment and flags (see config.h). */
+/* config.c - the settings of `ocireg serve` as one table, which drives the flags, the OCIREG_*
+ * environment, the JSON config file, the defaults and `serve --help` alike (see config.h). */
 #include "server/http/config.h"
 #include "storage/base/reg_error.h"
 
+#include <ctype.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+typedef enum {
+    SETTING_TEXT,     /* a string shorter than its field; `valid` may refuse more */
+    SETTING_URL,      /* http(s)://HOST[:PORT], kept without trailing '/' */
+    SETTING_INT,      /* an int in min..max */
+    SETTING_BOOL,     /* true/false, on/off, yes/no, 1/0 */
+    SETTING_DURATION, /* seconds as a long long, from config_parse_duration() */
+} setting_type;
+
+/* One setting: flag --NAME, environment variable OCIREG_NAME ('-' as '_'), JSON key "NAME". */
+typedef struct setting {
+    const char *name;
+    setting_type type;
+    size_t offset;                   /* of its field in config */
+    size_t size;                     /* TEXT, URL: bytes of the field */
+    int min, max;                    /* INT: accepted range */
+    long long number;                /* INT, BOOL, DURATION: default */
+    const char *text;                /* TEXT, URL: default; NULL is "" */
+    const char *shown;               /* help's default when the default is "" */
+    int (*valid)(const char *value); /* TEXT: a check beyond the length */
+    const char *refusal;             /* printf format of (name, value) for a refused value */
+    int value_optional;              /* BOOL: a bare --NAME means true */
+    const char *metavar;             /* help's name of the value (BOOL: always BOOL) */
+    const char *help;                /* meaning; '\n' continues on the next line */
+} setting;
+
+/* Where a field is; the _Generic makes a field of another type fail to compile. */
+#define TEXT_FIELD(f)  .offset = offsetof(config, f), .size = sizeof(((config *)0)->f)
+#define INT_FIELD(f)   .offset = _Generic(((config *)0)->f, int : offsetof(config, f))
+#define LLONG_FIELD(f) .offset = _Generic(((config *)0)->f, long long : offsetof(config, f))
+
+#define REFUSED_VALUE "%s: invalid value \"%s\""
+
+static int has_port(const char *value)
+{
+    return strchr(value, ':') != NULL;
+}
+
+static int not_empty(const char *value)
+{
+    return value[0] != '\0';
+}
+
+static int is_s3_or_empty(const char *value)
+{
+    return !value[0] || !strncmp(value, "s3://", 5);
+}
+
+/* One paragraph a setting, kept as written so that it reads as a table. */
+/* clang-format off */
+static const setting settings[] = {
+    {.name = "listen", .type = SETTING_TEXT, TEXT_FIELD(listen), .text = "127.0.0.1:5000",
+     .valid = has_port, .refusal = "%s: expected HOST:PORT, got \"%s\"", .metavar = "HOST:PORT",
+     .help = "address to listen on; [::1]:5000 for IPv6"},
+    {.name = "data", .type = SETTING_TEXT, TEXT_FIELD(data_dir), .text = "./data",
+     .valid = not_empty, .refusal = "%s: invalid folder \"%s\"", .metavar = "DIR",
+     .help = "data folder: blobs, uploads, meta.db, keys"},
+    {.name = "threads", .type = SETTING_INT, INT_FIELD(threads), .min = 0, .max = 256,
+     .number = 0, .metavar = "N", .help = "server threads, 0 = two per core"},
+    {.name = "access-log", .type = SETTING_BOOL, INT_FIELD(access_log), .number = 1,
+     .help = "one JSON line per request on stdout"},
+    {.name = "log-level", .type = SETTING_INT, INT_FIELD(log_level), .min = 0, .max = 3,
+     .number = 2, .metavar = "LEVEL", .help = "0 error, 1 warn, 2 info, 3 debug, on stderr"},
+    {.name = "connection-timeout", .type = SETTING_INT, INT_FIELD(connection_timeout), .min = 1,
+     .max = 86400, .number = 60, .metavar = "SECONDS",
+     .help = "close a connection idle this long"},
+    {.name = "max-connections", .type = SETTING_INT, INT_FIELD(max_connections), .min = 1,
+     .max = 1000000, .number = 4096, .metavar = "N",
+     .help = "concurrent connections; the next 64 are answered 503\n"
+             "with Retry-After, further ones closed"},
+    {.name = "upload-expiry", .type = SETTING_INT, INT_FIELD(upload_expiry), .min = 60,
+     .max = 30 * 86400, .number = 86400, .metavar = "SECONDS",
+     .help = "drop upload sessions idle this long"},
+    {.name = "auth", .type = SETTING_BOOL, INT_FIELD(auth), .number = 0, .value_optional = 1,
+     .help = "require tokens even before any user exists;\n"
+             "auth is on anyway once the data folder has a user"},
+    {.name = "insecure-no-auth", .type = SETTING_BOOL, INT_FIELD(insecure_no_auth), .number = 0,
+     .value_optional = 1, .help = "allow a non-loopback --listen without auth"},
+    {.name = "token-ttl", .type = SETTING_INT, INT_FIELD(token_ttl), .min = 60, .max = 86400,
+     .number = 300, .metavar = "SECONDS", .help = "lifetime of issued access tokens"},
+    {.name = "external-url", .type = SETTING_URL, TEXT_FIELD(external_url),
+     .shown = "the Host header", .refusal = "%s: expected http(s)://HOST[:PORT], got \"%s\"",
+     .metavar = "URL", .help = "public base URL (token realm), e.g. behind a proxy"},
+    {.name = "trusted-proxy", .type = SETTING_TEXT, TEXT_FIELD(trusted_proxies), .shown = "none",
+     .refusal = "%s: list too long", .metavar = "ADDRS",
+     .help = "comma-separated proxy addresses whose\n"
+             "X-Forwarded-Proto/Host are believed"},
+    {.name = "tls-cert", .type = SETTING_TEXT, TEXT_FIELD(tls_cert), .shown = "none",
+     .refusal = "%s: path too long", .metavar = "FILE",
+     .help = "serve HTTPS with this PEM certificate (and --tls-key)"},
+    {.name = "tls-key", .type = SETTING_TEXT, TEXT_FIELD(tls_key), .shown = "none",
+     .refusal = "%s: path too long", .metavar = "FILE",
+     .help = "the PEM private key of --tls-cert"},
+    {.name = "create-on-push", .type = SETTING_BOOL, INT_FIELD(create_on_push), .number = 1,
+     .help = "a push creates its repository; false: only\n"
+             "repositories made with `ocireg repo create`"},
+    {.name = "gc-interval", .type = SETTING_DURATION, LLONG_FIELD(gc_interval), .number = 0,
+     .refusal = "%s: expected a duration such as 6h, got \"%s\"", .metavar = "DURATION",
+     .help = "run gc (lifecycle + blob sweep) this often, e.g. 6h;\n"
+             "0: never (`ocireg gc` and POST /admin/gc still work)"},
+    {.name = "storage", .type = SETTING_TEXT, TEXT_FIELD(storage), .shown = "DATA/blobs",
+     .valid = is_s3_or_empty, .metavar = "s3://BUCKET?endpoint=URL&region=R",
+     .refusal = "%s: expected s3://BUCKET?endpoint=URL&region=R, got \"%s\"",
+     .help = "keep blobs in S3-compatible storage, with the\n"
+             "keys in AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY"},
+    {.name = "index", .type = SETTING_TEXT, TEXT_FIELD(index), .shown = "DATA/meta.db",
+     .refusal = "%s: too long", .metavar = "postgres://URI",
+     .help = "keep the index in PostgreSQL (or in this SQLite file)"},
+    {.name = "blob-redirect", .type = SETTING_BOOL, INT_FIELD(blob_redirect), .number = 0,
+     .value_optional = 1,
+     .help = "with --storage s3://: answer blob GETs with a redirect\n"
+             "to a presigned S3 URL; false: stream them"},
+};
+/* clang-format on */
+#define SETTING_COUNT (sizeof(settings) / sizeof(settings[0]))
+
+#define HELP_COLUMN 30 /* where the meaning starts in --help */
+#define HELP_WIDTH  96
+
 void config_defaults(config *c)
 {
     memset(c, 0, sizeof(*c));
-    snprintf(c->listen, sizeof(c->listen), "127.0.0.1:5000");
-    snprintf(c->data_dir, sizeof(c->data_dir), "./data");
-    c->threads = 0;
-    c->access_log = 1;
-    c->log_level = 2;
-    c->connection_timeout = 60;
-    c->max_connections = 4096;
-    c->upload_expiry = 24 * 3600;
-    c->token_ttl = 300;
-    c->create_on_push = 1;
+    for (size_t i = 0; i < SETTING_COUNT; i++) {
+        const setting *s = &settings[i];
+        char *field = (char *)c + s->offset;
+        if (s->type == SETTING_TEXT || s->type == SETTING_URL)
+            snprintf(field, s->size, "%s", s->text ? s->text : "");
+        else if (s->type == SETTING_DURATION)
+            *(long long *)field = s->number;
+        else
+            *(int *)field = (int)s->number;
+    }
 }
 
 long long config_parse_duration(const char *text)
@@ -38,15 +157,6 @@ long long config_parse_duration(const char *text)
         if (*end == units[i].unit)
             return v * units[i].seconds;
     return -1;
-}
-
-static int bad(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return REG_EINVALID;
 }
 
 static int parse_int(int *out, const char *text, int min, int max)
@@ -71,184 +181,202 @@ static int parse_bool(int *out, const char *text)
     return REG_OK;
 }
 
-/* One setting by name, from any source; the value is text. */
-static int set_option(config *c, const char *name, const char *value, char *err, size_t errlen)
+static int is_http_url(const char *value)
 {
-    int ok = REG_OK;
-    if (!strcmp(name, "listen")) {
-        if (strlen(value) >= sizeof(c->listen) || !strchr(value, ':'))
-            return bad(err, errlen, "listen: expected HOST:PORT, got \"%s\"", value);
-        snprintf(c->listen, sizeof(c->listen), "%s", value);
-    } else if (!strcmp(name, "data")) {
-        if (!value[0] || strlen(value) >= sizeof(c->data_dir))
-            return bad(err, errlen, "data: invalid folder \"%s\"", value);
-        snprintf(c->data_dir, sizeof(c->data_dir), "%s", value);
-    } else if (!strcmp(name, "storage")) {
-        if (strlen(value) >= sizeof(c->storage) || (value[0] && strncmp(value, "s3://", 5) != 0))
-            return bad(err, errlen, "storage: expected s3://BUCKET?endpoint=URL&region=R, got \"%s\"",
-                       value);
-        snprintf(c->storage, sizeof(c->storage), "%s", value);
-    } else if (!strcmp(name, "index")) {
-        if (strlen(value) >= sizeof(c->index))
-            return bad(err, errlen, "index: too long");
-        snprintf(c->index, sizeof(c->index), "%s", value);
-    } else if (!strcmp(name, "blob-redirect")) {
-        ok = parse_bool(&c->blob_redirect, value);
-    } else if (!strcmp(name, "threads")) {
-        ok = parse_int(&c->threads, value, 0, 256);
-    } else if (!strcmp(name, "access-log")) {
-        ok = parse_bool(&c->access_log, value);
-    } else if (!strcmp(name, "log-level")) {
-        ok = parse_int(&c->log_level, value, 0, 3);
-    } else if (!strcmp(name, "connection-timeout")) {
-        ok = parse_int(&c->connection_timeout, value, 1, 86400);
-    } else if (!strcmp(name, "max-connections")) {
-        ok = parse_int(&c->max_connections, value, 1, 1000000);
-    } else if (!strcmp(name, "upload-expiry")) {
-        ok = parse_int(&c->upload_expiry, value, 60, 30 * 86400);
-    } else if (!strcmp(name, "auth")) {
-        ok = parse_bool(&c->auth, value);
-    } else if (!strcmp(name, "insecure-no-auth")) {
-        ok = parse_bool(&c->insecure_no_auth, value);
-    } else if (!strcmp(name, "token-ttl")) {
-        ok = parse_int(&c->token_ttl, value, 60, 86400);
-    } else if (!strcmp(name, "external-url")) {
-        if (strlen(value) >= sizeof(c->external_url) ||
-            (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0))
-            return bad(err, errlen, "external-url: expected http(s)://HOST[:PORT], got \"%s\"",
-                       value);
-        snprintf(c->external_url, sizeof(c->external_url), "%s", value);
-        size_t n = strlen(c->external_url);
-        while (n > 0 && c->external_url[n - 1] == '/')
-            c->external_url[--n] = '\0';
-    } else if (!strcmp(name, "trusted-proxy")) {
-        if (strlen(value) >= sizeof(c->trusted_proxies))
-            return bad(err, errlen, "trusted-proxy: list too long");
-        snprintf(c->trusted_proxies, sizeof(c->trusted_proxies), "%s", value);
-    } else if (!strcmp(name, "gc-interval")) {
-        if ((c->gc_interval = config_parse_duration(value)) < 0)
-            return bad(err, errlen, "gc-interval: expected a duration such as 6h, got \"%s\"",
-                       value);
-    } else if (!strcmp(name, "create-on-push")) {
-        ok = parse_bool(&c->create_on_push, value);
-    } else if (!strcmp(name, "tls-cert") || !strcmp(name, "tls-key")) {
-        char *dst = name[4] == 'c' ? c->tls_cert : c->tls_key;
-        if (strlen(value) >= PATH_MAX)
-            return bad(err, errlen, "%s: path too long", name);
-        snprintf(dst, PATH_MAX, "%s", value);
-    } else {
-        return bad(err, errlen, "unknown setting \"%s\"", name);
-    }
-    return ok < 0 ? bad(err, errlen, "%s: invalid value \"%s\"", name, value) : REG_OK;
+    return !strncmp(value, "http://", 7) || !strncmp(value, "https://", 8);
 }
 
-static const char *const setting_names[] = {
-    "listen",        "data",          "threads",          "access-log",   "log-level",
-    "connection-timeout", "max-connections", "upload-expiry", "auth",     "insecure-no-auth",
-    "token-ttl",     "external-url",  "trusted-proxy",    "tls-cert",     "tls-key",
-    "create-on-push", "gc-interval",  "storage",          "index",
-    "blob-redirect"};
-#define SETTING_COUNT (sizeof(setting_names) / sizeof(setting_names[0]))
+/* An external URL is kept without trailing '/', as the paths put after it begin with one. */
+static void copy_url(char *out, const char *value)
+{
+    size_t n = strlen(value);
+    while (n > 0 && value[n - 1] == '/')
+        n--;
+    memcpy(out, value, n);
+    out[n] = '\0';
+}
 
-static int load_file(config *c, const char *path, char *err, size_t errlen)
+/* Set one setting from text, whichever source it came from; a refused value leaves the field
+ * as it was and says which setting refused what. */
+static int setting_apply(config *c, const setting *s, const char *value)
+{
+    char *field = (char *)c + s->offset;
+    long long seconds = 0;
+    int ok = 0;
+    switch (s->type) {
+    case SETTING_TEXT:
+        if ((ok = strlen(value) < s->size && (!s->valid || s->valid(value))))
+            memcpy(field, value, strlen(value) + 1);
+        break;
+    case SETTING_URL:
+        if ((ok = strlen(value) < s->size && is_http_url(value)))
+            copy_url(field, value);
+        break;
+    case SETTING_INT:
+        ok = parse_int((int *)field, value, s->min, s->max) == REG_OK;
+        break;
+    case SETTING_BOOL:
+        ok = parse_bool((int *)field, value) == REG_OK;
+        break;
+    case SETTING_DURATION:
+        if ((ok = (seconds = config_parse_duration(value)) >= 0))
+            *(long long *)field = seconds;
+        break;
+    }
+    return ok ? REG_OK
+              : reg_error_set(REG_EINVALID, s->refusal ? s->refusal : REFUSED_VALUE, s->name,
+                              value);
+}
+
+static const setting *setting_find(const char *name)
+{
+    for (size_t i = 0; i < SETTING_COUNT; i++)
+        if (!strcmp(settings[i].name, name))
+            return &settings[i];
+    return NULL;
+}
+
+/* A JSON value as a flag would give it: strings as they are, integers in decimal, booleans as
+ * true/false; anything else as "", which every setting that needs a value refuses. */
+static const char *json_as_text(char *buf, size_t size, const json_t *value)
+{
+    if (json_is_string(value))
+        return json_string_value(value);
+    if (json_is_boolean(value))
+        return json_is_true(value) ? "true" : "false";
+    buf[0] = '\0';
+    if (json_is_integer(value))
+        snprintf(buf, size, "%lld", (long long)json_integer_value(value));
+    return buf;
+}
+
+static int load_file(config *c, const char *path)
 {
     json_error_t jerr;
-    const char *key;
-    json_t *value;
-    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-    int rc = REG_OK;
-    if (!root)
-        return bad(err, errlen, "config file %s: %s (line %d)", path, jerr.text, jerr.line);
+    json_t *root = NULL;
+    json_t *value = NULL;
+    const char *key = NULL;
+    int err = 0;
+    if (!(root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr)))
+        return reg_error_set(REG_EINVALID, "config file %s: %s (line %d)", path, jerr.text,
+                             jerr.line);
     if (!json_is_object(root)) {
-        json_decref(root);
-        return bad(err, errlen, "config file %s: expected a JSON object", path);
+        err = reg_error_set(REG_EINVALID, "config file %s: expected a JSON object", path);
+        goto done;
     }
     json_object_foreach(root, key, value)
     {
-        char text[PATH_MAX];
-        if (json_is_string(value))
-            snprintf(text, sizeof(text), "%s", json_string_value(value));
-        else if (json_is_integer(value))
-            snprintf(text, sizeof(text), "%lld", (long long)json_integer_value(value));
-        else if (json_is_boolean(value))
-            snprintf(text, sizeof(text), "%s", json_is_true(value) ? "true" : "false");
-        else
-            text[0] = '\0';
-        if ((rc = set_option(c, key, text, err, errlen)) < 0)
-            break;
+        const setting *s = setting_find(key);
+        char number[32];
+        if (!s) {
+            err = reg_error_set(REG_EINVALID, "unknown setting \"%s\"", key);
+            goto done;
+        }
+        if ((err = setting_apply(c, s, json_as_text(number, sizeof(number), value))) < 0)
+            goto done;
     }
+done:
     json_decref(root);
-    return rc;
+    return err;
 }
 
-static int load_env(config *c, char *err, size_t errlen)
+/* OCIREG_ and the name in upper case, '-' as '_': "gc-interval" -> OCIREG_GC_INTERVAL. */
+static void setting_env_name(char *out, size_t size, const char *name)
 {
-    for (size_t i = 0; i < SETTING_COUNT; i++) {
+    size_t n = (size_t)snprintf(out, size, "OCIREG_");
+    for (; *name && n + 1 < size; name++)
+        out[n++] = *name == '-' ? '_' : (char)toupper((unsigned char)*name);
+    out[n] = '\0';
+}
+
+static int load_env(config *c)
+{
+    int err = 0;
+    for (size_t i = 0; i < SETTING_COUNT && err == 0; i++) {
         char var[64];
-        size_t j = 0;
-        j += (size_t)snprintf(var, sizeof(var), "OCIREG_");
-        for (const char *p = setting_names[i]; *p && j < sizeof(var) - 1; p++)
-            var[j++] = *p == '-' ? '_' : (char)(*p - 'a' + 'A');
-        var[j] = '\0';
-        const char *v = getenv(var);
-        if (v && set_option(c, setting_names[i], v, err, errlen) < 0)
-            return REG_EINVALID;
+        setting_env_name(var, sizeof(var), settings[i].name);
+        const char *value = getenv(var);
+        if (value)
+            err = setting_apply(c, &settings[i], value);
     }
-    return REG_OK;
+    return err;
+}
+
+/* "--listen HOST:PORT", "--access-log BOOL", "--auth[=BOOL]". */
+static void setting_flag(char *out, size_t size, const setting *s)
+{
+    if (s->type == SETTING_BOOL)
+        snprintf(out, size, "--%s%s", s->name, s->value_optional ? "[=BOOL]" : " BOOL");
+    else
+        snprintf(out, size, "--%s %s", s->name, s->metavar);
+}
+
+/* The flag, the meaning (its continuation lines lined up under it), then bounds and default,
+ * on a line of their own when the last one would grow past HELP_WIDTH. */
+static void setting_print_help(const setting *s)
+{
+    char flag[128], tail[128];
+    const char *last_line = strrchr(s->help, '\n');
+    size_t last_len = strlen(last_line ? last_line + 1 : s->help);
+    setting_flag(flag, sizeof(flag), s);
+    if (s->type == SETTING_INT)
+        snprintf(tail, sizeof(tail), "(%d..%d, default: %lld)", s->min, s->max, s->number);
+    else if (s->type == SETTING_BOOL)
+        snprintf(tail, sizeof(tail), "(default: %s)", s->number ? "true" : "false");
+    else if (s->type == SETTING_DURATION)
+        snprintf(tail, sizeof(tail), "(default: %lld)", s->number);
+    else
+        snprintf(tail, sizeof(tail), "(default: %s)", s->text ? s->text : s->shown);
+    printf("  %-*s", HELP_COLUMN - 2, flag);
+    if (strlen(flag) >= HELP_COLUMN - 2)
+        printf("\n%*s", HELP_COLUMN, "");
+    for (const char *p = s->help; *p; p++) {
+        putchar(*p);
+        if (*p == '\n')
+            printf("%*s", HELP_COLUMN, "");
+    }
+    if (HELP_COLUMN + last_len + 1 + strlen(tail) > HELP_WIDTH)
+        printf("\n%*s%s\n", HELP_COLUMN, "", tail);
+    else
+        printf(" %s\n", tail);
 }
 
 void config_print_serve_help(const char *prog)
 {
     printf("Usage: %s serve [OPTIONS]\n\n"
            "Serve the OCI Distribution API from a data folder.\n\n"
-           "Options (each also OCIREG_<NAME> in the environment, or \"name\" in --config):\n"
-           "  --listen HOST:PORT          address to listen on (default 127.0.0.1:5000)\n"
-           "  --data DIR                  data folder: blobs, uploads, meta.db, keys (default ./data)\n"
-           "  --storage s3://BUCKET?endpoint=URL&region=R   keep blobs in S3-compatible storage\n"
-           "                              (credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)\n"
-           "  --index postgres://URI      keep the index in PostgreSQL (default DATA/meta.db)\n"
-           "  --blob-redirect[=BOOL]      with --storage s3://: answer blob GETs with a redirect\n"
-           "                              to a presigned S3 URL (default false: stream them)\n"
-           "  --config FILE               JSON file of settings, e.g. {\"listen\": \"...\"}\n"
-           "  --threads N                 server threads, 0 = automatic (default 0)\n"
-           "  --access-log true|false     one JSON line per request on stdout (default true)\n"
-           "  --log-level 0..3            error, warn, info, debug (default 2)\n"
-           "  --connection-timeout SECS   close idle connections after SECS (default 60)\n"
-           "  --max-connections N         concurrent connections, more get 503 (default 4096)\n"
-           "  --upload-expiry SECS        drop upload sessions idle this long (default 86400)\n"
-           "  --auth[=BOOL]               require tokens even before any user exists\n"
-           "                              (auth is on as soon as the data folder has a user)\n"
-           "  --insecure-no-auth[=BOOL]   allow a non-loopback --listen without auth\n"
-           "  --token-ttl SECS            lifetime of issued access tokens (default 300)\n"
-           "  --external-url URL          public base URL (token realm), e.g. behind a proxy\n"
-           "  --trusted-proxy ADDRS       comma-separated proxy addresses whose\n"
-           "                              X-Forwarded-Proto/Host are believed\n"
-           "  --tls-cert FILE, --tls-key FILE   serve HTTPS with this PEM certificate and key\n"
-           "  --create-on-push BOOL       a push creates its repository (default true);\n"
-           "                              false: only repositories made with `ocireg repo create`\n"
-           "  --gc-interval DURATION      run gc (lifecycle + blob sweep) this often, e.g. 6h\n"
-           "                              (default 0: never; `ocireg gc` and POST /admin/gc)\n"
-           "  -h, --help                  show this help\n",
+           "Settings: each is a flag --NAME, an environment variable OCIREG_NAME (upper case,\n"
+           "'_' for '-') or a key \"NAME\" in the JSON file of --config; flags beat the\n"
+           "environment, which beats the file. BOOL is true/false, on/off, yes/no or 1/0;\n"
+           "a DURATION is seconds, or a number followed by s, m, h or d.\n",
            prog);
+    for (size_t i = 0; i < SETTING_COUNT; i++)
+        setting_print_help(&settings[i]);
+    printf("\nOther options:\n"
+           "  %-*sJSON file of settings (or OCIREG_CONFIG), e.g.\n"
+           "%*s{\"listen\": \"127.0.0.1:5000\", \"threads\": 4}\n"
+           "  %-*sshow this help\n",
+           HELP_COLUMN - 2, "--config FILE", HELP_COLUMN, "", HELP_COLUMN - 2, "-h, --help");
 }
 
-int config_load_serve(config *c, int argc, char **argv, char *err, size_t errlen)
+/* getopt_long's table: settings[i] is option i, then --config and --help. */
+static void options_build(struct option *out)
 {
-    static const struct option opts[] = {
-        {"listen", required_argument, 0, 0},          {"data", required_argument, 0, 0},
-        {"threads", required_argument, 0, 0},         {"access-log", required_argument, 0, 0},
-        {"log-level", required_argument, 0, 0},       {"connection-timeout", required_argument, 0, 0},
-        {"max-connections", required_argument, 0, 0}, {"upload-expiry", required_argument, 0, 0},
-        {"auth", optional_argument, 0, 0},            {"insecure-no-auth", optional_argument, 0, 0},
-        {"token-ttl", required_argument, 0, 0},       {"external-url", required_argument, 0, 0},
-        {"trusted-proxy", required_argument, 0, 0},   {"tls-cert", required_argument, 0, 0},
-        {"tls-key", required_argument, 0, 0},         {"create-on-push", required_argument, 0, 0},
-        {"gc-interval", required_argument, 0, 0},     {"storage", required_argument, 0, 0},
-        {"index", required_argument, 0, 0},           {"blob-redirect", optional_argument, 0, 0},
-        {"config", required_argument, 0, 'c'},        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    for (size_t i = 0; i < SETTING_COUNT; i++)
+        out[i] = (struct option){settings[i].name,
+                                 settings[i].value_optional ? optional_argument : required_argument,
+                                 NULL, 0};
+    out[SETTING_COUNT] = (struct option){"config", required_argument, NULL, 'c'};
+    out[SETTING_COUNT + 1] = (struct option){"help", no_argument, NULL, 'h'};
+    out[SETTING_COUNT + 2] = (struct option){NULL, 0, NULL, 0};
+}
+
+int config_load_serve(config *c, int argc, char **argv)
+{
+    struct option opts[SETTING_COUNT + 3];
     const char *file = getenv("OCIREG_CONFIG");
-    int idx, ch;
+    int idx = 0, ch = 0, err = 0;
+    options_build(opts);
     /* First pass: only --config and --help, so the file sits below env and flags. */
     optind = 1;
     opterr = 0;
@@ -258,18 +386,16 @@ int config_load_serve(config *c, int argc, char **argv, char *err, size_t errlen
         else if (ch == 'h')
             return 1;
         else if (ch == '?')
-            return bad(err, errlen, "unknown or incomplete option \"%s\"", argv[optind - 1]);
+            return reg_error_set(REG_EINVALID, "unknown or incomplete option \"%s\"",
+                                 argv[optind - 1]);
     }
     if (optind < argc)
-        return bad(err, errlen, "unexpected argument \"%s\"", argv[optind]);
-    if (file && load_file(c, file, err, errlen) < 0)
-        return REG_EINVALID;
-    if (load_env(c, err, errlen) < 0)
-        return REG_EINVALID;
+        return reg_error_set(REG_EINVALID, "unexpected argument \"%s\"", argv[optind]);
+    if ((file && (err = load_file(c, file)) < 0) || (err = load_env(c)) < 0)
+        return err;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
-        if (ch == 0 && set_option(c, opts[idx].name, optarg ? optarg : "true", err, errlen) < 0)
-            return REG_EINVALID;
-    }
-    return REG_OK;
+    while ((ch = getopt_long(argc, argv, "h", opts, &idx)) != -1 && err == 0)
+        if (ch == 0)
+            err = setting_apply(c, &settings[idx], optarg ? optarg : "true");
+    return err;
 }

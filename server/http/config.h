@@ -10,8 +10,8 @@ typedef struct config {
     char listen[288];        /* HOST:PORT */
     char data_dir[PATH_MAX];
     char storage[1024];      /* "" = DATA/blobs; s3://BUCKET?endpoint=URL&region=R */
-    char index[1024];
-    int blob_redirect;       /* S3: answer blob GETs with a redirect to a presigned URL */        /* "" = DATA/meta.db; postgres://URI or a SQLite file */
+    char index[1024];        /* "" = DATA/meta.db; postgres://URI or a SQLite file */
+    int blob_redirect;       /* S3: answer blob GETs with a redirect to a presigned URL */
     int threads;             /* server threads; 0 = automatic */
     int access_log;          /* 1: one JSON line per request on stdout */
     int log_level;           /* 0 error .. 3 debug */
@@ -29,15 +29,18 @@ typedef struct config {
     long long gc_interval;   /* seconds between scheduled gc runs; 0 = none */
 } config;
 
+/* Every setting at its built-in default. */
 void config_defaults(config *c);
 
 /* "90", "90s", "15m", "1h", "7d" -> seconds; -1 if malformed. */
 long long config_parse_duration(const char *text);
 
-/* Apply file, environment and flags for `serve`. Returns 0, 1 when --help was printed,
- * or a negative code with a message in err. */
-int config_load_serve(config *c, int argc, char **argv, char *err, size_t errlen);
+/* Apply, over what `c` holds, the JSON file (--config FILE or OCIREG_CONFIG), then the
+ * OCIREG_* environment, then the flags of `serve`. Returns 0, 1 when --help was asked for, or
+ * REG_EINVALID with a message naming the setting or option in reg_error_last(). */
+int config_load_serve(config *c, int argc, char **argv);
 
+/* `ocireg serve --help` on stdout: every setting with its value, bounds, default and meaning. */
 void config_print_serve_help(const char *prog);
 
 #endif
