@@ -9,10 +9,13 @@ static _Thread_local char message[REG_ERROR_MAX];
 
 int reg_error_set(int code, const char *fmt, ...)
 {
+    /* Formatted aside first: an argument may be reg_error_last() itself. */
+    char text[REG_ERROR_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(message, sizeof(message), fmt, ap);
+    vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
+    memcpy(message, text, sizeof(message));
     return code;
 }
 

@@ -24,6 +24,13 @@ static void test_wrap_puts_context_in_front(void)
     CHECK_STR(reg_error_last(NULL), "reading index.json");
 }
 
+static void test_set_may_quote_the_last_message(void)
+{
+    reg_error_set(REG_ERROR, "disk full");
+    reg_error_set(REG_ENOSPACE, "writing %s: %s", "blob", reg_error_last(NULL));
+    CHECK_STR(reg_error_last(NULL), "writing blob: disk full");
+}
+
 static void test_long_message_is_cut_not_overrun(void)
 {
     char big[3 * REG_ERROR_MAX];
@@ -56,6 +63,7 @@ int main(void)
 {
     RUN(test_set_returns_code_and_keeps_message);
     RUN(test_wrap_puts_context_in_front);
+    RUN(test_set_may_quote_the_last_message);
     RUN(test_long_message_is_cut_not_overrun);
     RUN(test_message_is_per_thread);
     return check_failures != 0;
