@@ -163,12 +163,12 @@ static void report_expired(gc_ctx *c, const char *repo, const lifecycle_image *i
 
 /* Evaluate a policy over a repository's images and call cb for each expiring one. */
 static int select_expiring(index_db *ix, const char *repo, const char *text, int64_t now,
-                           gc_expire_cb cb, void *ctx, char *errmsg, size_t errlen)
+                           gc_expire_cb cb, void *ctx)
 {
     lifecycle_policy *policy = NULL;
     image_list list = {0};
     int *expire = NULL;
-    int err = lifecycle_parse(&policy, text, errmsg, errlen);
+    int err = lifecycle_parse(&policy, text);
     if (err < 0)
         return err;
     if ((err = index_images(ix, repo, collect_image, &list)) < 0)
@@ -191,10 +191,10 @@ done:
     return err;
 }
 
-int gc_lifecycle_preview(index_db *ix, const char *repo, const char *policy_text,
-                         gc_expire_cb cb, void *ctx, char *errmsg, size_t errlen)
+int gc_lifecycle_preview(index_db *ix, const char *repo, const char *policy_text, gc_expire_cb cb,
+                         void *ctx)
 {
-    return select_expiring(ix, repo, policy_text, (int64_t)time(NULL), cb, ctx, errmsg, errlen);
+    return select_expiring(ix, repo, policy_text, (int64_t)time(NULL), cb, ctx);
 }
 
 typedef struct expire_ctx {
@@ -216,15 +216,17 @@ static int expire_one(void *ctx, const char *digest, const char *const *tags, si
 
 static int expire_repo(gc_ctx *c, const char *repo)
 {
-    char *text = NULL, msg[200];
+    char *text = NULL;
     expire_ctx e = {c, repo};
     int err = index_repo_policy(&text, c->ix, repo);
     if (err == REG_ENOTFOUND)
         return REG_OK;
     if (err == REG_OK)
-        err = select_expiring(c->ix, repo, text, c->now, expire_one, &e, msg, sizeof(msg));
+        err = select_expiring(c->ix, repo, text, c->now, expire_one, &e);
     if (err == REG_EINVALID) {
-        snprintf(c->rep->error, sizeof(c->rep->error), "%s: policy skipped: %s", repo, msg);
+        snprintf(c->rep->warning, sizeof(c->rep->warning), "%s: policy skipped: %s", repo,
+                 reg_error_last("invalid policy"));
+        reg_error_clear(); /* handled: the run goes on */
         err = REG_OK;
     }
     free(text);
@@ -464,6 +466,7 @@ int gc_run(gc_report *out, store *st, index_db *ix, const gc_options *opt)
     gc_ctx c = {.st = st, .ix = ix, .opt = opt, .rep = out, .now = time(NULL)};
     int err = REG_OK;
     memset(out, 0, sizeof(*out));
+    reg_error_clear();
     c.cutoff = c.now - opt->grace;
     out->totals.started_at = c.now;
     out->totals.dry_run = opt->dry_run;
@@ -486,7 +489,7 @@ int gc_run(gc_report *out, store *st, index_db *ix, const gc_options *opt)
     out->totals.finished_at = time(NULL);
     if (err == REG_OK && !opt->dry_run)
         err = index_gc_record(ix, &out->totals);
-    if (err < 0 && !out->error[0])
-        snprintf(out->error, sizeof(out->error), "index: %s", index_errmsg(ix));
+    if (err < 0 && !reg_error_last(NULL))
+        reg_error_set(err, "index: %s", index_errmsg(ix));
     return err;
 }

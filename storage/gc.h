@@ -29,16 +29,17 @@ typedef struct gc_report {
     int64_t images_expired;    /* by lifecycle rules (their dependents counted in manifests) */
     int64_t orphans_deleted;   /* blob files with no index row */
     int64_t orphan_bytes;
-    char error[256];           /* why a policy was skipped or the run failed */
+    char warning[256];         /* why a policy was skipped; "" when none was */
 } gc_report;
 
+/* On failure reg_error_last() says why. */
 int gc_run(gc_report *out, store *st, index_db *ix, const gc_options *opt);
 
 /* The images of `repo` that lifecycle policy `policy_text` would expire now, without deleting
- * anything. REG_EINVALID with errmsg when the policy is invalid. */
+ * anything. REG_EINVALID, with the reason in reg_error_last(), when the policy is invalid. */
 typedef int (*gc_expire_cb)(void *ctx, const char *digest, const char *const *tags,
                             size_t ntags, int64_t pushed_at, int rule);
-int gc_lifecycle_preview(index_db *ix, const char *repo, const char *policy_text,
-                         gc_expire_cb cb, void *ctx, char *errmsg, size_t errlen);
+int gc_lifecycle_preview(index_db *ix, const char *repo, const char *policy_text, gc_expire_cb cb,
+                         void *ctx);
 
 #endif

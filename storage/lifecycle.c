@@ -5,8 +5,6 @@
 
 #include <jansson.h>
 #include <limits.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,15 +45,6 @@ typedef struct image_ref {
     size_t index;
 } image_ref;
 
-static int fail(char *errmsg, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errmsg, errlen, fmt, ap);
-    va_end(ap);
-    return REG_EINVALID;
-}
-
 void lifecycle_free(lifecycle_policy *p)
 {
     if (!p)
@@ -84,13 +73,12 @@ static int string_is(json_t *v, const char *want)
     return json_is_string(v) && strcmp(json_string_value(v), want) == 0;
 }
 
-static int parse_positive(int *out, json_t *v, size_t i, const char *field, char *errmsg,
-                          size_t errlen)
+static int parse_positive(int *out, json_t *v, size_t i, const char *field)
 {
     json_int_t n = json_is_integer(v) ? json_integer_value(v) : 0;
     if (n < 1 || n > MAX_NUMBER)
-        return fail(errmsg, errlen, "rules[%zu].%s: must be an integer from 1 to %d", i, field,
-                    MAX_NUMBER);
+        return reg_error_set(REG_EINVALID, "rules[%zu].%s: must be an integer from 1 to %d", i,
+                             field, MAX_NUMBER);
     *out = (int)n;
     return REG_OK;
 }
@@ -103,20 +91,21 @@ static int count_wildcards(const char *s)
     return n;
 }
 
-static int check_entry(json_t *v, int pattern, size_t i, const char *name, size_t k, char *errmsg,
-                       size_t errlen)
+static int check_entry(json_t *v, int pattern, size_t i, const char *name, size_t k)
 {
     const char *s = json_string_value(v);
     if (!s || !*s)
-        return fail(errmsg, errlen, "rules[%zu].selection.%s[%zu]: must be a non-empty string", i,
-                    name, k);
+        return reg_error_set(
+            REG_EINVALID, "rules[%zu].selection.%s[%zu]: must be a non-empty string", i, name, k);
     if (strlen(s) > MAX_ENTRY)
-        return fail(errmsg, errlen, "rules[%zu].selection.%s[%zu]: longer than %d characters", i,
-                    name, k, MAX_ENTRY);
+        return reg_error_set(REG_EINVALID,
+                             "rules[%zu].selection.%s[%zu]: longer than %d characters", i, name, k,
+                             MAX_ENTRY);
     if (pattern && count_wildcards(s) > MAX_WILDCARDS)
-        return fail(errmsg, errlen,
-                    "rules[%zu].selection.%s[%zu]: at most %d wildcards (*) are allowed, got %d", i,
-                    name, k, MAX_WILDCARDS, count_wildcards(s));
+        return reg_error_set(
+            REG_EINVALID,
+            "rules[%zu].selection.%s[%zu]: at most %d wildcards (*) are allowed, got %d", i, name,
+            k, MAX_WILDCARDS, count_wildcards(s));
     return REG_OK;
 }
 
@@ -140,27 +129,26 @@ static void sort_unique(lc_rule *r)
     r->nlist = w;
 }
 
-static int parse_list(lc_rule *r, json_t *arr, size_t i, const char *name, char *errmsg,
-                      size_t errlen)
+static int parse_list(lc_rule *r, json_t *arr, size_t i, const char *name)
 {
     size_t k;
     json_t *v;
     if (!json_is_array(arr) || json_array_size(arr) == 0)
-        return fail(errmsg, errlen, "rules[%zu].selection.%s: must be a non-empty array of strings",
-                    i, name);
+        return reg_error_set(
+            REG_EINVALID, "rules[%zu].selection.%s: must be a non-empty array of strings", i, name);
     if (json_array_size(arr) > MAX_LIST)
-        return fail(errmsg, errlen,
-                    "rules[%zu].selection.%s: at most %d entries are allowed, got %zu", i, name,
-                    MAX_LIST, json_array_size(arr));
+        return reg_error_set(REG_EINVALID,
+                             "rules[%zu].selection.%s: at most %d entries are allowed, got %zu", i,
+                             name, MAX_LIST, json_array_size(arr));
     if (!(r->list = calloc(json_array_size(arr), sizeof(*r->list))))
-        return REG_ERROR;
+        return reg_error_set(REG_ERROR, "out of memory");
     json_array_foreach(arr, k, v)
     {
-        int err = check_entry(v, r->patterns, i, name, k, errmsg, errlen);
+        int err = check_entry(v, r->patterns, i, name, k);
         if (err < 0)
             return err;
         if (!(r->list[r->nlist] = strdup(json_string_value(v))))
-            return REG_ERROR;
+            return reg_error_set(REG_ERROR, "out of memory");
         r->nlist++;
     }
     sort_unique(r);
@@ -168,101 +156,101 @@ static int parse_list(lc_rule *r, json_t *arr, size_t i, const char *name, char 
 }
 
 /* tagged needs exactly one of the two lists; untagged and any take neither. */
-static int parse_tag_filter(lc_rule *r, json_t *prefixes, json_t *patterns, size_t i, char *errmsg,
-                            size_t errlen)
+static int parse_tag_filter(lc_rule *r, json_t *prefixes, json_t *patterns, size_t i)
 {
     if (r->status != TAG_TAGGED) {
         if (prefixes || patterns)
-            return fail(errmsg, errlen,
-                        "rules[%zu].selection.%s: not allowed with tagStatus \"%s\"", i,
-                        prefixes ? "tagPrefixList" : "tagPatternList", status_names[r->status]);
+            return reg_error_set(
+                REG_EINVALID, "rules[%zu].selection.%s: not allowed with tagStatus \"%s\"", i,
+                prefixes ? "tagPrefixList" : "tagPatternList", status_names[r->status]);
         return REG_OK;
     }
     if (prefixes && patterns)
-        return fail(errmsg, errlen,
-                    "rules[%zu].selection: use tagPrefixList or tagPatternList, not both", i);
+        return reg_error_set(
+            REG_EINVALID, "rules[%zu].selection: use tagPrefixList or tagPatternList, not both", i);
     if (!prefixes && !patterns)
-        return fail(errmsg, errlen,
-                    "rules[%zu].selection: tagStatus \"tagged\" requires a tagPrefixList or a "
-                    "tagPatternList",
-                    i);
+        return reg_error_set(
+            REG_EINVALID,
+            "rules[%zu].selection: tagStatus \"tagged\" requires a tagPrefixList or a "
+            "tagPatternList",
+            i);
     r->patterns = patterns != NULL;
     return parse_list(r, patterns ? patterns : prefixes, i,
-                      patterns ? "tagPatternList" : "tagPrefixList", errmsg, errlen);
+                      patterns ? "tagPatternList" : "tagPrefixList");
 }
 
-static int parse_count(lc_rule *r, json_t *type, json_t *unit, json_t *number, size_t i,
-                       char *errmsg, size_t errlen)
+static int parse_count(lc_rule *r, json_t *type, json_t *unit, json_t *number, size_t i)
 {
     int t = lookup(count_names, 2, type);
     if (t < 0)
-        return fail(errmsg, errlen,
-                    "rules[%zu].selection.countType: must be \"imageCountMoreThan\" or "
-                    "\"sinceImagePushed\"",
-                    i);
+        return reg_error_set(REG_EINVALID,
+                             "rules[%zu].selection.countType: must be \"imageCountMoreThan\" or "
+                             "\"sinceImagePushed\"",
+                             i);
     r->count = (count_type)t;
     if (r->count == COUNT_MORE_THAN && unit)
-        return fail(errmsg, errlen,
-                    "rules[%zu].selection.countUnit: not allowed with imageCountMoreThan", i);
+        return reg_error_set(
+            REG_EINVALID, "rules[%zu].selection.countUnit: not allowed with imageCountMoreThan", i);
     if (r->count == COUNT_SINCE_PUSHED && !string_is(unit, "days"))
-        return fail(errmsg, errlen,
-                    "rules[%zu].selection.countUnit: must be \"days\" with sinceImagePushed", i);
-    return parse_positive(&r->number, number, i, "selection.countNumber", errmsg, errlen);
+        return reg_error_set(
+            REG_EINVALID, "rules[%zu].selection.countUnit: must be \"days\" with sinceImagePushed",
+            i);
+    return parse_positive(&r->number, number, i, "selection.countNumber");
 }
 
-static int parse_selection(lc_rule *r, json_t *sel, size_t i, char *errmsg, size_t errlen)
+static int parse_selection(lc_rule *r, json_t *sel, size_t i)
 {
     json_error_t jerr;
     json_t *status = NULL, *prefixes = NULL, *patterns = NULL;
     json_t *type = NULL, *unit = NULL, *number = NULL;
     if (!json_is_object(sel))
-        return fail(errmsg, errlen, "rules[%zu].selection: must be an object", i);
+        return reg_error_set(REG_EINVALID, "rules[%zu].selection: must be an object", i);
     if (json_unpack_ex(sel, &jerr, JSON_STRICT, "{s:o, s?o, s?o, s:o, s?o, s:o}", "tagStatus",
                        &status, "tagPrefixList", &prefixes, "tagPatternList", &patterns,
                        "countType", &type, "countUnit", &unit, "countNumber", &number) < 0)
-        return fail(errmsg, errlen, "rules[%zu].selection: %s", i, jerr.text);
+        return reg_error_set(REG_EINVALID, "rules[%zu].selection: %s", i, jerr.text);
     int s = lookup(status_names, 3, status);
     if (s < 0)
-        return fail(errmsg, errlen,
-                    "rules[%zu].selection.tagStatus: must be \"tagged\", \"untagged\" or \"any\"",
-                    i);
+        return reg_error_set(
+            REG_EINVALID,
+            "rules[%zu].selection.tagStatus: must be \"tagged\", \"untagged\" or \"any\"", i);
     r->status = (tag_status)s;
-    int err = parse_tag_filter(r, prefixes, patterns, i, errmsg, errlen);
+    int err = parse_tag_filter(r, prefixes, patterns, i);
     if (err < 0)
         return err;
-    return parse_count(r, type, unit, number, i, errmsg, errlen);
+    return parse_count(r, type, unit, number, i);
 }
 
-static int parse_action(json_t *action, size_t i, char *errmsg, size_t errlen)
+static int parse_action(json_t *action, size_t i)
 {
     json_error_t jerr;
     json_t *type = NULL;
     if (!json_is_object(action))
-        return fail(errmsg, errlen, "rules[%zu].action: must be an object", i);
+        return reg_error_set(REG_EINVALID, "rules[%zu].action: must be an object", i);
     if (json_unpack_ex(action, &jerr, JSON_STRICT, "{s:o}", "type", &type) < 0)
-        return fail(errmsg, errlen, "rules[%zu].action: %s", i, jerr.text);
+        return reg_error_set(REG_EINVALID, "rules[%zu].action: %s", i, jerr.text);
     if (!string_is(type, "expire"))
-        return fail(errmsg, errlen, "rules[%zu].action.type: must be \"expire\"", i);
+        return reg_error_set(REG_EINVALID, "rules[%zu].action.type: must be \"expire\"", i);
     return REG_OK;
 }
 
-static int parse_rule(lc_rule *r, json_t *rule, size_t i, char *errmsg, size_t errlen)
+static int parse_rule(lc_rule *r, json_t *rule, size_t i)
 {
     json_error_t jerr;
     json_t *priority = NULL, *description = NULL, *selection = NULL, *action = NULL;
     r->index = i;
     if (!json_is_object(rule))
-        return fail(errmsg, errlen, "rules[%zu]: must be an object", i);
+        return reg_error_set(REG_EINVALID, "rules[%zu]: must be an object", i);
     if (json_unpack_ex(rule, &jerr, JSON_STRICT, "{s:o, s?o, s:o, s:o}", "rulePriority", &priority,
                        "description", &description, "selection", &selection, "action", &action) < 0)
-        return fail(errmsg, errlen, "rules[%zu]: %s", i, jerr.text);
+        return reg_error_set(REG_EINVALID, "rules[%zu]: %s", i, jerr.text);
     if (description && !json_is_string(description))
-        return fail(errmsg, errlen, "rules[%zu].description: must be a string", i);
-    int err = parse_positive(&r->priority, priority, i, "rulePriority", errmsg, errlen);
+        return reg_error_set(REG_EINVALID, "rules[%zu].description: must be a string", i);
+    int err = parse_positive(&r->priority, priority, i, "rulePriority");
     if (err == REG_OK)
-        err = parse_selection(r, selection, i, errmsg, errlen);
+        err = parse_selection(r, selection, i);
     if (err == REG_OK)
-        err = parse_action(action, i, errmsg, errlen);
+        err = parse_action(action, i);
     return err;
 }
 
@@ -276,24 +264,26 @@ static int by_priority(const void *a, const void *b)
 
 /* On the sorted rules: priorities unique, and "any" only on the last rule (it would otherwise
  * shield every image from the rules after it). */
-static int check_order(const lifecycle_policy *p, char *errmsg, size_t errlen)
+static int check_order(const lifecycle_policy *p)
 {
     const lc_rule *last = &p->rules[p->nrules - 1];
     for (size_t k = 0; k + 1 < p->nrules; k++) {
         const lc_rule *a = &p->rules[k], *b = &p->rules[k + 1];
         if (a->priority == b->priority)
-            return fail(errmsg, errlen,
-                        "rules[%zu].rulePriority: %d is already used by rules[%zu]; priorities "
-                        "must be unique",
-                        b->index, b->priority, a->index);
+            return reg_error_set(
+                REG_EINVALID,
+                "rules[%zu].rulePriority: %d is already used by rules[%zu]; priorities "
+                "must be unique",
+                b->index, b->priority, a->index);
     }
     for (size_t k = 0; k + 1 < p->nrules; k++) {
         const lc_rule *a = &p->rules[k];
         if (a->status == TAG_ANY)
-            return fail(errmsg, errlen,
-                        "rules[%zu].selection.tagStatus: \"any\" is only allowed on the rule with "
-                        "the highest rulePriority, but rules[%zu] has %d > %d",
-                        a->index, last->index, last->priority, a->priority);
+            return reg_error_set(
+                REG_EINVALID,
+                "rules[%zu].selection.tagStatus: \"any\" is only allowed on the rule with "
+                "the highest rulePriority, but rules[%zu] has %d > %d",
+                a->index, last->index, last->priority, a->priority);
     }
     return REG_OK;
 }
@@ -311,52 +301,54 @@ static int same_list(const lc_rule *a, const lc_rule *b)
 /* ECR: "only one rule is allowed to select untagged images" and "the set of rules must contain
  * a unique set of tag prefixes". We read the latter as no two tagged rules with the same set;
  * the later one could never expire anything, as the earlier one shields all it selects. */
-static int check_distinct(const lifecycle_policy *p, char *errmsg, size_t errlen)
+static int check_distinct(const lifecycle_policy *p)
 {
     const lc_rule *untagged = NULL;
     for (size_t k = 0; k < p->nrules; k++) {
         const lc_rule *b = &p->rules[k];
         if (b->status == TAG_UNTAGGED && untagged)
-            return fail(errmsg, errlen,
-                        "rules[%zu].selection.tagStatus: only one rule may select \"untagged\" "
-                        "images, rules[%zu] already does",
-                        b->index, untagged->index);
+            return reg_error_set(
+                REG_EINVALID,
+                "rules[%zu].selection.tagStatus: only one rule may select \"untagged\" "
+                "images, rules[%zu] already does",
+                b->index, untagged->index);
         if (b->status == TAG_UNTAGGED)
             untagged = b;
         for (size_t j = 0; b->status == TAG_TAGGED && j < k; j++)
             if (p->rules[j].status == TAG_TAGGED && same_list(&p->rules[j], b))
-                return fail(errmsg, errlen,
-                            "rules[%zu].selection.%s: selects the same tags as rules[%zu]; each "
-                            "rule needs a distinct set",
-                            b->index, b->patterns ? "tagPatternList" : "tagPrefixList",
-                            p->rules[j].index);
+                return reg_error_set(
+                    REG_EINVALID,
+                    "rules[%zu].selection.%s: selects the same tags as rules[%zu]; each "
+                    "rule needs a distinct set",
+                    b->index, b->patterns ? "tagPatternList" : "tagPrefixList", p->rules[j].index);
     }
     return REG_OK;
 }
 
-static int parse_rules(lifecycle_policy *p, json_t *rules, char *errmsg, size_t errlen)
+static int parse_rules(lifecycle_policy *p, json_t *rules)
 {
     size_t n = json_is_array(rules) ? json_array_size(rules) : 0;
     if (!json_is_array(rules))
-        return fail(errmsg, errlen, "rules: must be an array of rules");
+        return reg_error_set(REG_EINVALID, "rules: must be an array of rules");
     if (n == 0)
-        return fail(errmsg, errlen, "rules: must contain at least one rule");
+        return reg_error_set(REG_EINVALID, "rules: must contain at least one rule");
     if (n > MAX_RULES)
-        return fail(errmsg, errlen, "rules: at most %d rules are allowed, got %zu", MAX_RULES, n);
+        return reg_error_set(REG_EINVALID, "rules: at most %d rules are allowed, got %zu",
+                             MAX_RULES, n);
     if (!(p->rules = calloc(n, sizeof(*p->rules))))
-        return REG_ERROR;
+        return reg_error_set(REG_ERROR, "out of memory");
     p->nrules = n; /* zeroed rules free cleanly if parsing stops early */
     for (size_t i = 0; i < n; i++) {
-        int err = parse_rule(&p->rules[i], json_array_get(rules, i), i, errmsg, errlen);
+        int err = parse_rule(&p->rules[i], json_array_get(rules, i), i);
         if (err < 0)
             return err;
     }
     qsort(p->rules, n, sizeof(*p->rules), by_priority);
-    int err = check_order(p, errmsg, errlen);
-    return err < 0 ? err : check_distinct(p, errmsg, errlen);
+    int err = check_order(p);
+    return err < 0 ? err : check_distinct(p);
 }
 
-int lifecycle_parse(lifecycle_policy **out, const char *json_text, char *errmsg, size_t errlen)
+int lifecycle_parse(lifecycle_policy **out, const char *json_text)
 {
     json_error_t jerr;
     json_t *rules = NULL;
@@ -364,24 +356,24 @@ int lifecycle_parse(lifecycle_policy **out, const char *json_text, char *errmsg,
     lifecycle_policy *p = calloc(1, sizeof(*p));
     json_t *root = json_text ? json_loads(json_text, JSON_REJECT_DUPLICATES, &jerr) : NULL;
     if (!p) {
-        err = REG_ERROR;
+        err = reg_error_set(REG_ERROR, "out of memory");
         goto done;
     }
     if (!root) {
-        err = json_text ? fail(errmsg, errlen, "policy is not valid JSON: %s (line %d)", jerr.text,
-                               jerr.line)
-                        : fail(errmsg, errlen, "policy is missing");
+        err = json_text ? reg_error_set(REG_EINVALID, "policy is not valid JSON: %s (line %d)",
+                                        jerr.text, jerr.line)
+                        : reg_error_set(REG_EINVALID, "policy is missing");
         goto done;
     }
     if (!json_is_object(root)) {
-        err = fail(errmsg, errlen, "policy must be a JSON object");
+        err = reg_error_set(REG_EINVALID, "policy must be a JSON object");
         goto done;
     }
     if (json_unpack_ex(root, &jerr, JSON_STRICT, "{s:o}", "rules", &rules) < 0) {
-        err = fail(errmsg, errlen, "policy: %s", jerr.text);
+        err = reg_error_set(REG_EINVALID, "policy: %s", jerr.text);
         goto done;
     }
-    err = parse_rules(p, rules, errmsg, errlen);
+    err = parse_rules(p, rules);
 done:
     json_decref(root);
     if (err < 0) {
@@ -510,7 +502,7 @@ int lifecycle_evaluate(const lifecycle_policy *p, const lifecycle_image *images,
     order = calloc(n, sizeof(*order));
     claimed = calloc(n, sizeof(*claimed));
     if (!order || !claimed) {
-        err = REG_ERROR;
+        err = reg_error_set(REG_ERROR, "out of memory");
         goto done;
     }
     for (size_t i = 0; i < n; i++) {

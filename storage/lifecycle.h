@@ -15,9 +15,9 @@ typedef struct lifecycle_image {
 
 typedef struct lifecycle_policy lifecycle_policy;
 
-/* Parse and validate a policy. REG_EINVALID with a message for the user in errmsg that says
- * exactly what is wrong (which rule, which field, what was expected). */
-int lifecycle_parse(lifecycle_policy **out, const char *json_text, char *errmsg, size_t errlen);
+/* Parse and validate a policy. REG_EINVALID with a message for the user in reg_error_last()
+ * that says exactly what is wrong (which rule, which field, what was expected). */
+int lifecycle_parse(lifecycle_policy **out, const char *json_text);
 void lifecycle_free(lifecycle_policy *p);
 
 /* Decide which images expire at time `now`: expire_out[i] is the rulePriority of the rule that

@@ -3,7 +3,6 @@
 #include "storage/base/reg_error.h"
 
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,15 +21,6 @@ const char *manifest_ref_kind_name(manifest_ref_kind kind)
 int manifest_is_index(const char *media_type)
 {
     return strcmp(media_type, MT_OCI_INDEX) == 0 || strcmp(media_type, MT_DOCKER_LIST) == 0;
-}
-
-static int fail(char *errmsg, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errmsg, errlen, fmt, ap);
-    va_end(ap);
-    return REG_EINVALID;
 }
 
 void manifest_info_free(manifest_info *m)
@@ -66,14 +56,13 @@ static int is_known_type(const char *mt)
 }
 
 /* Settle the manifest's media type from the body's mediaType, the Content-Type and the shape. */
-static int resolve_media_type(manifest_info *m, json_t *root, const char *content_type,
-                              char *errmsg, size_t errlen)
+static int resolve_media_type(manifest_info *m, json_t *root, const char *content_type)
 {
     char header[128];
     json_t *field = json_object_get(root, "mediaType");
     bare_media_type(header, sizeof(header), content_type);
     if (field && !json_is_string(field))
-        return fail(errmsg, errlen, "mediaType must be a string");
+        return reg_error_set(REG_EINVALID, "mediaType must be a string");
     const char *body_type = field ? json_string_value(field) : NULL;
     const char *chosen = body_type;
     if (!chosen && is_known_type(header))
@@ -81,16 +70,15 @@ static int resolve_media_type(manifest_info *m, json_t *root, const char *conten
     if (!chosen)
         chosen = json_object_get(root, "manifests") ? MT_OCI_INDEX : MT_OCI_MANIFEST;
     if (!is_known_type(chosen))
-        return fail(errmsg, errlen, "unsupported manifest media type \"%s\"", chosen);
+        return reg_error_set(REG_EINVALID, "unsupported manifest media type \"%s\"", chosen);
     if (body_type && is_known_type(header) && strcmp(body_type, header) != 0)
-        return fail(errmsg, errlen, "mediaType \"%s\" does not match Content-Type \"%s\"",
-                    body_type, header);
+        return reg_error_set(REG_EINVALID, "mediaType \"%s\" does not match Content-Type \"%s\"",
+                             body_type, header);
     snprintf(m->media_type, sizeof(m->media_type), "%s", chosen);
     return REG_OK;
 }
 
-static int parse_descriptor(manifest_ref *out, json_t *desc, const char *where, char *errmsg,
-                            size_t errlen)
+static int parse_descriptor(manifest_ref *out, json_t *desc)
 {
     json_error_t jerr;
     const char *mt = NULL, *dg = NULL;
@@ -98,137 +86,131 @@ static int parse_descriptor(manifest_ref *out, json_t *desc, const char *where, 
     json_t *urls = NULL;
     if (json_unpack_ex(desc, &jerr, 0, "{s:s, s:s, s:I, s?o}", "mediaType", &mt, "digest", &dg,
                        "size", &size, "urls", &urls) < 0)
-        return fail(errmsg, errlen, "%s: invalid descriptor: %s", where, jerr.text);
+        return reg_error_set(REG_EINVALID, "invalid descriptor: %s", jerr.text);
     if (size < 0)
-        return fail(errmsg, errlen, "%s: size must not be negative", where);
+        return reg_error_set(REG_EINVALID, "size must not be negative");
     if (digest_parse(&out->dg, dg) < 0)
-        return fail(errmsg, errlen, "%s: invalid digest \"%s\"", where, dg);
+        return reg_error_set(REG_EINVALID, "invalid digest \"%s\"", dg);
     out->size = (uint64_t)size;
     out->foreign = urls && json_is_array(urls) && json_array_size(urls) > 0;
     return REG_OK;
 }
 
-static int add_ref(manifest_info *m, json_t *desc, manifest_ref_kind kind, const char *where,
-                   char *errmsg, size_t errlen)
+static int add_ref(manifest_info *m, json_t *desc, manifest_ref_kind kind)
 {
     manifest_ref *r = &m->refs[m->nrefs];
     memset(r, 0, sizeof(*r));
     r->kind = kind;
-    int err = parse_descriptor(r, desc, where, errmsg, errlen);
+    int err = parse_descriptor(r, desc);
     if (err == REG_OK)
         m->nrefs++;
     return err;
 }
 
 static int parse_descriptor_array(manifest_info *m, json_t *arr, manifest_ref_kind kind,
-                                  const char *name, char *errmsg, size_t errlen)
+                                  const char *name)
 {
     size_t i;
     json_t *desc;
-    char where[64];
     json_array_foreach(arr, i, desc)
     {
-        snprintf(where, sizeof(where), "%s[%zu]", name, i);
-        int err = add_ref(m, desc, kind, where, errmsg, errlen);
+        int err = add_ref(m, desc, kind);
         if (err < 0)
-            return err;
+            return reg_error_wrap(err, "%s[%zu]", name, i);
     }
     return REG_OK;
 }
 
-static int parse_image(manifest_info *m, json_t *root, char *errmsg, size_t errlen)
+static int parse_image(manifest_info *m, json_t *root)
 {
     json_t *config = json_object_get(root, "config");
     json_t *layers = json_object_get(root, "layers");
     if (!json_is_object(config))
-        return fail(errmsg, errlen, "config must be a descriptor object");
+        return reg_error_set(REG_EINVALID, "config must be a descriptor object");
     if (!json_is_array(layers))
-        return fail(errmsg, errlen, "layers must be an array");
+        return reg_error_set(REG_EINVALID, "layers must be an array");
     if (json_array_size(layers) >= MAX_REFS)
-        return fail(errmsg, errlen, "too many layers");
+        return reg_error_set(REG_EINVALID, "too many layers");
     m->refs = calloc(json_array_size(layers) + 1, sizeof(*m->refs));
     if (!m->refs)
-        return REG_ERROR;
-    int err = add_ref(m, config, REF_CONFIG, "config", errmsg, errlen);
+        return reg_error_set(REG_ERROR, "out of memory");
+    int err = add_ref(m, config, REF_CONFIG);
     if (err < 0)
-        return err;
+        return reg_error_wrap(err, "config");
     if (!m->artifact_type) {
         const char *cmt = json_string_value(json_object_get(config, "mediaType"));
         if (cmt && !(m->artifact_type = strdup(cmt)))
-            return REG_ERROR;
+            return reg_error_set(REG_ERROR, "out of memory");
     }
-    return parse_descriptor_array(m, layers, REF_LAYER, "layers", errmsg, errlen);
+    return parse_descriptor_array(m, layers, REF_LAYER, "layers");
 }
 
-static int parse_index(manifest_info *m, json_t *root, char *errmsg, size_t errlen)
+static int parse_index(manifest_info *m, json_t *root)
 {
     json_t *manifests = json_object_get(root, "manifests");
     if (!json_is_array(manifests))
-        return fail(errmsg, errlen, "manifests must be an array");
+        return reg_error_set(REG_EINVALID, "manifests must be an array");
     if (json_array_size(manifests) >= MAX_REFS)
-        return fail(errmsg, errlen, "too many manifests");
+        return reg_error_set(REG_EINVALID, "too many manifests");
     m->refs = calloc(json_array_size(manifests) + 1, sizeof(*m->refs));
     if (!m->refs)
-        return REG_ERROR;
-    return parse_descriptor_array(m, manifests, REF_MANIFEST, "manifests", errmsg, errlen);
+        return reg_error_set(REG_ERROR, "out of memory");
+    return parse_descriptor_array(m, manifests, REF_MANIFEST, "manifests");
 }
 
-static int parse_common(manifest_info *m, json_t *root, char *errmsg, size_t errlen)
+static int parse_common(manifest_info *m, json_t *root)
 {
     json_t *version = json_object_get(root, "schemaVersion");
     json_t *artifact = json_object_get(root, "artifactType");
     json_t *subject = json_object_get(root, "subject");
     json_t *annotations = json_object_get(root, "annotations");
     if (!json_is_integer(version) || json_integer_value(version) != 2)
-        return fail(errmsg, errlen, "schemaVersion must be 2");
+        return reg_error_set(REG_EINVALID, "schemaVersion must be 2");
     if (artifact) {
         if (!json_is_string(artifact))
-            return fail(errmsg, errlen, "artifactType must be a string");
+            return reg_error_set(REG_EINVALID, "artifactType must be a string");
         if (!(m->artifact_type = strdup(json_string_value(artifact))))
-            return REG_ERROR;
+            return reg_error_set(REG_ERROR, "out of memory");
     }
     if (subject) {
         manifest_ref ref = {0};
-        int err = parse_descriptor(&ref, subject, "subject", errmsg, errlen);
+        int err = parse_descriptor(&ref, subject);
         if (err < 0)
-            return err;
+            return reg_error_wrap(err, "subject");
         m->has_subject = 1;
         m->subject = ref.dg;
     }
     if (annotations) {
         if (!json_is_object(annotations))
-            return fail(errmsg, errlen, "annotations must be an object");
+            return reg_error_set(REG_EINVALID, "annotations must be an object");
         if (!(m->annotations = json_dumps(annotations, JSON_COMPACT)))
-            return REG_ERROR;
+            return reg_error_set(REG_ERROR, "out of memory");
     }
     return REG_OK;
 }
 
-int manifest_parse(manifest_info **out, const char *content_type, const char *body, size_t len,
-                   char *errmsg, size_t errlen)
+int manifest_parse(manifest_info **out, const char *content_type, const char *body, size_t len)
 {
     json_error_t jerr;
     int err;
     manifest_info *m = calloc(1, sizeof(*m));
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!m) {
-        err = REG_ERROR;
+        err = reg_error_set(REG_ERROR, "out of memory");
         goto done;
     }
     if (!root) {
-        err = fail(errmsg, errlen, "manifest is not valid JSON: %s (line %d)", jerr.text,
-                   jerr.line);
+        err = reg_error_set(REG_EINVALID, "manifest is not valid JSON: %s (line %d)", jerr.text,
+                            jerr.line);
         goto done;
     }
     if (!json_is_object(root)) {
-        err = fail(errmsg, errlen, "manifest must be a JSON object");
+        err = reg_error_set(REG_EINVALID, "manifest must be a JSON object");
         goto done;
     }
-    if ((err = resolve_media_type(m, root, content_type, errmsg, errlen)) < 0 ||
-        (err = parse_common(m, root, errmsg, errlen)) < 0)
+    if ((err = resolve_media_type(m, root, content_type)) < 0 || (err = parse_common(m, root)) < 0)
         goto done;
-    err = manifest_is_index(m->media_type) ? parse_index(m, root, errmsg, errlen)
-                                           : parse_image(m, root, errmsg, errlen);
+    err = manifest_is_index(m->media_type) ? parse_index(m, root) : parse_image(m, root);
 done:
     json_decref(root);
     if (err < 0) {

@@ -36,10 +36,9 @@ typedef struct manifest_info {
     size_t nrefs;
 } manifest_info;
 
-/* Parse `body` sent with Content-Type `content_type` (may be NULL). REG_EINVALID with a
- * message for the client in errmsg when it is not an acceptable manifest. */
-int manifest_parse(manifest_info **out, const char *content_type, const char *body, size_t len,
-                   char *errmsg, size_t errlen);
+/* Parse `body` sent with Content-Type `content_type` (may be NULL). REG_EINVALID, with a
+ * message for the client in reg_error_last(), when it is not an acceptable manifest. */
+int manifest_parse(manifest_info **out, const char *content_type, const char *body, size_t len);
 void manifest_info_free(manifest_info *m);
 
 const char *manifest_ref_kind_name(manifest_ref_kind kind);

@@ -96,7 +96,7 @@ static json_t *report_json(const gc_report *r, json_t *expired)
                      (json_int_t)r->orphans_deleted, "orphan_bytes", (json_int_t)r->orphan_bytes,
                      "uploads_deleted", (json_int_t)r->totals.uploads_deleted, "expired",
                      expired ? expired : json_array(), "warning",
-                     r->error[0] ? r->error : NULL);
+                     r->warning[0] ? r->warning : NULL);
 }
 
 /* Shared by `gc` and `lifecycle preview`. */
@@ -120,7 +120,7 @@ static int run_gc(const cli_args *a, gc_options *opt, int json)
     if (opt->progress)
         fprintf(stderr, "\n");
     if (err < 0) {
-        fprintf(stderr, "ocireg gc: failed: %s\n", rep.error);
+        fprintf(stderr, "ocireg gc: failed: %s\n", reg_error_last("unknown error"));
         goto done;
     }
     if (json) {
@@ -134,8 +134,8 @@ static int run_gc(const cli_args *a, gc_options *opt, int json)
                (long long)rep.totals.blobs_deleted, (long long)rep.totals.bytes_freed,
                (long long)rep.orphans_deleted, (long long)rep.orphan_bytes,
                (long long)rep.totals.uploads_deleted);
-        if (rep.error[0])
-            fprintf(stderr, "warning: %s\n", rep.error);
+        if (rep.warning[0])
+            fprintf(stderr, "warning: %s\n", rep.warning);
     }
     rc = 0;
 done:
@@ -352,14 +352,13 @@ static char *read_policy(const char *path)
 
 static int lifecycle_put(index_db *ix, const char *repo, const char *path)
 {
-    char msg[256];
     lifecycle_policy *p = NULL;
     char *text = read_policy(path);
     int rc = 1;
     if (!text)
         return 1;
-    if (lifecycle_parse(&p, text, msg, sizeof(msg)) < 0) {
-        fprintf(stderr, "ocireg: invalid lifecycle policy: %s\n", msg);
+    if (lifecycle_parse(&p, text) < 0) {
+        fprintf(stderr, "ocireg: invalid lifecycle policy: %s\n", reg_error_last("out of memory"));
     } else {
         int err = index_repo_set_policy(ix, repo, text);
         if (err < 0)

@@ -286,7 +286,7 @@ int cli_export_main(int argc, char **argv)
         if (err == REG_OK)
             print_export(&rep, a.output);
         else
-            fprintf(stderr, "ocireg export: %s\n", rep.error);
+            fprintf(stderr, "ocireg export: %s\n", reg_error_last("export failed"));
         rc = err == REG_OK ? 0 : 1;
     }
     index_close(ix);
@@ -342,7 +342,7 @@ int cli_import_main(int argc, char **argv)
         if (err == REG_OK)
             print_import(&rep, a.pos[0]);
         else
-            fprintf(stderr, "ocireg import: %s\n%s\n", rep.error,
+            fprintf(stderr, "ocireg import: %s\n%s\n", reg_error_last("import failed"),
                     rep.partial ? "some blobs or images were stored before the failure; "
                                   "gc removes blobs nothing references"
                                 : "nothing was imported");
@@ -411,7 +411,7 @@ int cli_backup_main(int argc, char **argv)
         if (err == REG_OK)
             print_backup(&rep, "backed up", a.output);
         else
-            fprintf(stderr, "ocireg backup: %s\n", rep.error);
+            fprintf(stderr, "ocireg backup: %s\n", reg_error_last("backup failed"));
         rc = err == REG_OK ? 0 : 1;
     }
     index_close(ix);
@@ -438,6 +438,6 @@ int cli_restore_main(int argc, char **argv)
     if (err == REG_OK)
         print_backup(&rep, "restored", a.data_dir);
     else
-        fprintf(stderr, "ocireg restore: %s\n", rep.error);
+        fprintf(stderr, "ocireg restore: %s\n", reg_error_last("restore failed"));
     return err == REG_OK ? 0 : 1;
 }

@@ -76,7 +76,7 @@ static void periodic_gc(server *srv, index_db *ix)
     gc_options opt = {.lifecycle = 1, .sweep = 1, .grace = 3600,
                       .upload_expiry = srv->cfg.upload_expiry};
     if (gc_run(&rep, srv->st, ix, &opt) < 0)
-        log_msg(LOG_ERROR, "scheduled gc failed: %s", rep.error);
+        log_msg(LOG_ERROR, "scheduled gc failed: %s", reg_error_last("unknown error"));
     else
         log_msg(LOG_INFO, "scheduled gc: %lld images expired, %lld manifests, %lld blobs "
                           "(%lld bytes) deleted",

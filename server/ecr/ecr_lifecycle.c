@@ -97,16 +97,15 @@ static json_t *policy_result(const char *repo, const char *text)
 static const char *input_policy(ecr_call *c, json_t *in, int required)
 {
     const char *text = json_string_value(json_object_get(in, "lifecyclePolicyText"));
-    char msg[256];
     lifecycle_policy *p = NULL;
     if (!text)
         return required ? ecr_fail(c, "InvalidParameterException", "lifecyclePolicyText is required"),
                NULL : NULL;
-    if (lifecycle_parse(&p, text, msg, sizeof(msg)) < 0)
+    if (lifecycle_parse(&p, text) < 0)
         return ecr_fail(c, "InvalidParameterException",
                         "Invalid parameter at 'LifecyclePolicyText' failed to satisfy constraint: "
                         "'Lifecycle policy validation failure: %s'",
-                        msg),
+                        reg_error_last("invalid policy")),
                NULL;
     lifecycle_free(p);
     return text;
@@ -166,7 +165,7 @@ static int add_result(void *ctx, const char *digest, const char *const *tags, si
 json_t *ecr_start_lifecycle_policy_preview(ecr_call *c, json_t *in)
 {
     const char *repo = ecr_repo_name(c, in);
-    char *stored = NULL, msg[256];
+    char *stored = NULL;
     if (!repo || !ecr_allowed(c, repo, ACTION_PULL))
         return NULL;
     const char *text = input_policy(c, in, 0);
@@ -175,12 +174,12 @@ json_t *ecr_start_lifecycle_policy_preview(ecr_call *c, json_t *in)
     if (!text && !(text = stored = stored_policy(c, repo)))
         return NULL;
     json_t *results = json_array();
-    int err = gc_lifecycle_preview(c->ix, repo, text, add_result, results, msg, sizeof(msg));
+    int err = gc_lifecycle_preview(c->ix, repo, text, add_result, results);
     json_t *out = NULL;
     if (err == REG_ENOTFOUND) {
         not_found(c, repo);
     } else if (err < 0) {
-        ecr_fail(c, "ServerException", "preview failed: %s", msg);
+        ecr_fail(c, "ServerException", "preview failed: %s", reg_error_last("internal error"));
     } else {
         json_t *done = json_pack("{s:s, s:s, s:s, s:s, s:O, s:{s:I}}", "registryId",
                                  ECR_REGISTRY_ID, "repositoryName", repo, "lifecyclePolicyText",

@@ -41,6 +41,6 @@ void handle_admin_gc(request *req)
                          (json_int_t)rep.totals.bytes_freed, "orphans_deleted",
                          (json_int_t)rep.orphans_deleted, "uploads_deleted",
                          (json_int_t)rep.totals.uploads_deleted, "warning",
-                         rep.error[0] ? rep.error : NULL),
+                         rep.warning[0] ? rep.warning : NULL),
                NULL);
 }

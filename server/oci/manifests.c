@@ -107,14 +107,14 @@ static enum MHD_Result collect_tag(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
-static void reply_put_failure(request *req, int err, const char *missing, const char *errmsg)
+static void reply_put_failure(request *req, int err, const char *missing)
 {
     if (err == REG_ENOTFOUND)
         reply_error_detail(req, 400, "MANIFEST_BLOB_UNKNOWN", json_pack("{s:s}", "digest", missing),
                            "manifest references %s, which is not in repository %s", missing,
                            req->name);
     else if (err == REG_EINVALID)
-        reply_error(req, 400, "MANIFEST_INVALID", "%s", errmsg);
+        reply_error(req, 400, "MANIFEST_INVALID", "%s", reg_error_last("invalid manifest"));
     else if (err == REG_ECONFLICT)
         reply_error(req, 400, "TAG_INVALID",
                     "the image tag '%s' already exists in the '%s' repository and cannot be "
@@ -143,7 +143,7 @@ static void reply_manifest_created(request *req, const digest *d, const manifest
 static void finish_put(request *req)
 {
     manifest_state *s = req->state;
-    char errmsg[256] = "", missing[DIGEST_MAX] = "";
+    char missing[DIGEST_MAX] = "";
     manifest_info *info = NULL;
     digest d;
     index_db *ix;
@@ -163,19 +163,18 @@ static void finish_put(request *req)
         return;
     }
     int err = manifest_parse(&info, request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE),
-                             s->body.data ? s->body.data : "", s->body.len, errmsg,
-                             sizeof(errmsg));
+                             s->body.data ? s->body.data : "", s->body.len);
     if (err == REG_OK && (ix = index_or_reply(req)) != NULL) {
         manifest_put put = {.repo = req->name, .dg = &d, .body = s->body.data, .len = s->body.len,
                             .info = info, .tags = s->tags, .ntags = s->ntags};
         err = store_put_manifest(req->srv->st, ix, &put, missing);
         if (err == REG_EINVALID)
-            snprintf(errmsg, sizeof(errmsg), "size of %s differs from the stored blob", missing);
+            reg_error_set(err, "size of %s differs from the stored blob", missing);
         if (err == REG_OK)
             reply_manifest_created(req, &d, info, s);
     }
     if (!req->sent)
-        reply_put_failure(req, err, missing, errmsg);
+        reply_put_failure(req, err, missing);
     manifest_info_free(info);
 }
 

@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,14 +17,6 @@
 #include <unistd.h>
 
 #define CHUNK (256 * 1024)
-
-static void say(char *out, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(out, ARCHIVE_ERROR_MAX, fmt, ap);
-    va_end(ap);
-}
 
 static int cancelled(const archive_options *opt)
 {
@@ -43,51 +34,50 @@ struct archive_out {
     unsigned char *chunk;
     uint64_t done, total;
     int committed;
-    char error[ARCHIVE_ERROR_MAX];
 };
 
 static int sink(void *ctx, const void *data, size_t len)
 {
     archive_out *a = ctx;
     int err = zwriter_write(a->z, data, len);
-    if (err < 0) {
-        say(a->error, "cannot write %s: %s", a->tmp_path ? a->tmp_path : "stdout",
-            err == REG_ENOSPACE ? "no space left on the device" : strerror(errno));
-        return err;
-    }
+    if (err < 0)
+        return reg_error_set(err, "cannot write %s: %s", a->tmp_path ? a->tmp_path : "stdout",
+                             err == REG_ENOSPACE ? "no space left on the device" : strerror(errno));
     a->done += len;
     if (a->opt.progress)
         a->opt.progress(a->opt.progress_ctx, a->done, a->done, a->total);
     return REG_OK;
 }
 
-int archive_create(archive_out **out, const char *path, const archive_options *opt, char *errmsg,
-                   size_t errlen)
+int archive_create(archive_out **out, const char *path, const archive_options *opt)
 {
     archive_out *a = calloc(1, sizeof(*a));
     int err = REG_ERROR;
     if (!a)
-        return REG_ERROR;
+        return reg_error_set(REG_ERROR, "out of memory");
     a->opt = *opt;
     a->fd = -1;
-    if (!(a->chunk = malloc(CHUNK)))
+    if (!(a->chunk = malloc(CHUNK))) {
+        err = reg_error_set(REG_ERROR, "out of memory");
         goto fail;
+    }
     if (strcmp(path, "-") == 0) {
         a->fd = STDOUT_FILENO;
     } else {
         if (!(a->path = strdup(path)) || asprintf(&a->tmp_path, "%s.tmp", path) < 0) {
             a->tmp_path = NULL;
+            err = reg_error_set(REG_ERROR, "out of memory");
             goto fail;
         }
         a->fd = open(a->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (a->fd < 0) {
-            snprintf(errmsg, errlen, "cannot create %s: %s", a->tmp_path, strerror(errno));
+            err = reg_error_set(REG_ERROR, "cannot create %s: %s", a->tmp_path, strerror(errno));
             free(a->tmp_path); /* not ours to remove */
             a->tmp_path = NULL;
             goto fail;
         }
     }
-    if ((err = zwriter_new(&a->z, a->fd, opt->level, opt->threads, errmsg, errlen)) < 0)
+    if ((err = zwriter_new(&a->z, a->fd, opt->level, opt->threads)) < 0)
         goto fail;
     tar_writer_init(&a->tar, sink, a);
     *out = a;
@@ -126,16 +116,13 @@ static int copy_fd(archive_out *a, const char *name, int fd, uint64_t size, dige
         ssize_t n = pread(fd, a->chunk, want, (off_t)off);
         if (n < 0 && errno == EINTR)
             continue;
-        if (cancelled(&a->opt)) {
-            say(a->error, "interrupted");
-            return REG_ERROR;
-        }
-        if (n <= 0) {
-            say(a->error, "cannot read %s: %s", name, n < 0 ? strerror(errno) : "file shrank");
-            return REG_ERROR;
-        }
+        if (cancelled(&a->opt))
+            return reg_error_set(REG_ERROR, "interrupted");
+        if (n <= 0)
+            return reg_error_set(REG_ERROR, "cannot read %s: %s", name,
+                                 n < 0 ? strerror(errno) : "file shrank");
         if (h && digester_update(h, a->chunk, (size_t)n) < 0)
-            return REG_ERROR;
+            return reg_error_set(REG_ERROR, "cannot hash %s", name);
         int err = tar_put_data(&a->tar, a->chunk, (size_t)n);
         if (err < 0)
             return err;
@@ -155,10 +142,9 @@ int archive_add_fd(archive_out *a, const char *name, int fd, uint64_t size, unsi
     if (err == REG_OK)
         err = copy_fd(a, name, fd, size, h);
     if (err == REG_OK && check && (err = digester_peek(&got, h)) == REG_OK &&
-        strcmp(got.str, check->str) != 0) {
-        say(a->error, "blob %s is corrupt on disk: its content hashes to %s", check->str, got.str);
-        err = REG_EMISMATCH;
-    }
+        strcmp(got.str, check->str) != 0)
+        err = reg_error_set(REG_EMISMATCH, "blob %s is corrupt on disk: its content hashes to %s",
+                            check->str, got.str);
     if (err == REG_OK)
         err = tar_end_entry(&a->tar);
     digester_free(h);
@@ -181,14 +167,13 @@ int archive_commit(archive_out *a)
 {
     int err = tar_put_end(&a->tar);
     if (err == REG_OK && (err = zwriter_finish(a->z)) < 0)
-        say(a->error, "cannot write the archive: %s",
-            err == REG_ENOSPACE ? "no space left on the device" : strerror(errno));
+        reg_error_set(err, "cannot write the archive: %s",
+                      err == REG_ENOSPACE ? "no space left on the device" : strerror(errno));
     if (err < 0 || !a->path)
         return err;
-    if (fsync(a->fd) < 0 || rename(a->tmp_path, a->path) < 0 || fsync_parent(a->path) < 0) {
-        say(a->error, "cannot finish %s: %s", a->path, strerror(errno));
-        return fileio_errno_to_reg(errno);
-    }
+    if (fsync(a->fd) < 0 || rename(a->tmp_path, a->path) < 0 || fsync_parent(a->path) < 0)
+        return reg_error_set(fileio_errno_to_reg(errno), "cannot finish %s: %s", a->path,
+                             strerror(errno));
     a->committed = 1;
     return REG_OK;
 }
@@ -196,11 +181,6 @@ int archive_commit(archive_out *a)
 uint64_t archive_bytes_written(const archive_out *a)
 {
     return zwriter_bytes_out(a->z);
-}
-
-const char *archive_out_error(const archive_out *a)
-{
-    return a->error[0] ? a->error : "cannot write the archive";
 }
 
 void archive_out_free(archive_out *a)
@@ -227,64 +207,48 @@ struct archive_in {
     uint64_t bytes;     /* uncompressed bytes read */
     zreader *z;
     tar_reader tar;
-    int source_failed;
-    char error[ARCHIVE_ERROR_MAX];
 };
 
 static int source(void *ctx, void *buf, size_t len, size_t *got)
 {
     archive_in *a = ctx;
-    if (cancelled(&a->opt)) {
-        a->source_failed = 1;
-        say(a->error, "interrupted");
-        return REG_ERROR;
-    }
+    if (cancelled(&a->opt))
+        return reg_error_set(REG_ERROR, "interrupted");
     int err = zreader_read(a->z, buf, len, got);
-    if (err < 0) {
-        a->source_failed = 1;
-        say(a->error, "%s", zreader_error(a->z));
+    if (err < 0)
         return err;
-    }
     a->bytes += *got;
     if (a->opt.progress)
         a->opt.progress(a->opt.progress_ctx, a->bytes, zreader_bytes_in(a->z), a->file_size);
     return REG_OK;
 }
 
-int archive_open(archive_in **out, const char *path, const archive_options *opt, char *errmsg,
-                 size_t errlen)
+int archive_open(archive_in **out, const char *path, const archive_options *opt)
 {
     struct stat st;
     archive_in *a = calloc(1, sizeof(*a));
     if (!a)
-        return REG_ERROR;
+        return reg_error_set(REG_ERROR, "out of memory");
     a->opt = *opt;
     a->fd = STDIN_FILENO;
     if (strcmp(path, "-") != 0) {
         if ((a->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-            snprintf(errmsg, errlen, "cannot open %s: %s", path, strerror(errno));
+            int err = errno == ENOENT ? REG_ENOTFOUND : REG_ERROR;
+            reg_error_set(err, "cannot open %s: %s", path, strerror(errno));
             free(a);
-            return errno == ENOENT ? REG_ENOTFOUND : REG_ERROR;
+            return err;
         }
         a->own_fd = 1;
     }
     if (fstat(a->fd, &st) == 0 && S_ISREG(st.st_mode))
         a->file_size = (uint64_t)st.st_size;
     if (zreader_new(&a->z, a->fd) < 0) {
-        snprintf(errmsg, errlen, "cannot read %s", path);
         archive_close(a);
-        return REG_ERROR;
+        return reg_error_set(REG_ERROR, "cannot read %s", path);
     }
     tar_reader_init(&a->tar, source, a);
     *out = a;
     return REG_OK;
-}
-
-static int tar_failed(archive_in *a, int err)
-{
-    if (!a->source_failed && a->tar.error[0])
-        say(a->error, "%s", a->tar.error);
-    return err;
 }
 
 /* After the end-of-archive marker: read the rest, so a damaged zstd frame is noticed. */
@@ -305,13 +269,13 @@ int archive_next(tar_entry *out, archive_in *a)
     int err = tar_next(out, &a->tar);
     if (err == REG_ENOTFOUND)
         return drain(a);
-    return err < 0 ? tar_failed(a, err) : REG_OK;
+    return err < 0 ? err : REG_OK;
 }
 
 int archive_read(archive_in *a, void *buf, size_t len, size_t *got)
 {
     int err = tar_read(&a->tar, buf, len, got);
-    return err < 0 ? tar_failed(a, err) : REG_OK;
+    return err < 0 ? err : REG_OK;
 }
 
 int archive_read_all(char **out, size_t *len_out, archive_in *a, size_t max)
@@ -321,7 +285,7 @@ int archive_read_all(char **out, size_t *len_out, archive_in *a, size_t max)
     size_t len = (size_t)a->tar.left, got;
     char *data = malloc(len + 1);
     if (!data)
-        return REG_ERROR;
+        return reg_error_set(REG_ERROR, "out of memory");
     int err = len ? archive_read(a, data, len, &got) : REG_OK;
     if (err < 0) {
         free(data);
@@ -351,8 +315,8 @@ static int copy_entry(archive_in *a, int fd, digester *h, unsigned char *chunk)
         if ((err = digester_update(h, chunk, got)) < 0)
             break;
         if ((err = fileio_write_all(fd, chunk, got)) < 0) {
-            say(a->error, "cannot write a spool file: %s",
-                err == REG_ENOSPACE ? "no space left on the device" : strerror(errno));
+            reg_error_set(err, "cannot write a spool file: %s",
+                          err == REG_ENOSPACE ? "no space left on the device" : strerror(errno));
             break;
         }
     }
@@ -368,17 +332,15 @@ int archive_spool(char *path_out, size_t path_len, archive_in *a, const char *di
     int fd = chunk ? new_spool(path_out, path_len, dir, prefix) : -1;
     int err = fd < 0 ? REG_ERROR : digester_new(&h, expected->alg);
     if (fd < 0 && chunk)
-        say(a->error, "cannot create a spool file in %s: %s", dir, strerror(errno));
+        reg_error_set(err, "cannot create a spool file in %s: %s", dir, strerror(errno));
     if (err == REG_OK)
         err = copy_entry(a, fd, h, chunk);
     if (err == REG_OK && (err = digester_peek(&got, h)) == REG_OK &&
-        strcmp(got.str, expected->str) != 0) {
-        say(a->error,
-            "blob %s in the archive does not match its digest: its content hashes "
-            "to %s (a damaged or tampered archive)",
-            expected->str, got.str);
-        err = REG_EMISMATCH;
-    }
+        strcmp(got.str, expected->str) != 0)
+        err = reg_error_set(REG_EMISMATCH,
+                            "blob %s in the archive does not match its digest: its content "
+                            "hashes to %s (a damaged or tampered archive)",
+                            expected->str, got.str);
     if (fd >= 0)
         close(fd);
     if (fd >= 0 && err < 0)
@@ -395,14 +357,13 @@ int archive_extract(archive_in *a, const char *path, unsigned mode)
     int fd = chunk ? open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
     int err = fd < 0 ? REG_ERROR : REG_OK;
     if (fd < 0 && chunk)
-        say(a->error, "cannot create %s: %s", path, strerror(errno));
+        reg_error_set(err, "cannot create %s: %s", path, strerror(errno));
     while (err == REG_OK && (err = archive_read(a, chunk, CHUNK, &got)) == REG_OK && got > 0)
         if ((err = fileio_write_all(fd, chunk, got)) < 0)
-            say(a->error, "cannot write %s: %s", path, strerror(errno));
-    if (err == REG_OK && (fchmod(fd, mode & 07777) < 0 || fsync(fd) < 0)) {
-        say(a->error, "cannot finish %s: %s", path, strerror(errno));
-        err = fileio_errno_to_reg(errno);
-    }
+            reg_error_set(err, "cannot write %s: %s", path, strerror(errno));
+    if (err == REG_OK && (fchmod(fd, mode & 07777) < 0 || fsync(fd) < 0))
+        err = reg_error_set(fileio_errno_to_reg(errno), "cannot finish %s: %s", path,
+                            strerror(errno));
     if (fd >= 0)
         close(fd);
     if (fd >= 0 && err < 0)
@@ -414,11 +375,6 @@ int archive_extract(archive_in *a, const char *path, unsigned mode)
 uint64_t archive_bytes_read(const archive_in *a)
 {
     return zreader_bytes_in(a->z);
-}
-
-const char *archive_in_error(const archive_in *a)
-{
-    return a->error[0] ? a->error : "cannot read the archive";
 }
 
 void archive_close(archive_in *a)

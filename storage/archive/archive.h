@@ -30,8 +30,8 @@ typedef struct archive_options {
 
 typedef struct archive_out archive_out;
 
-int archive_create(archive_out **out, const char *path, const archive_options *opt, char *errmsg,
-                   size_t errlen);
+/* Failures of this and every other archive call leave their reason in reg_error_last(). */
+int archive_create(archive_out **out, const char *path, const archive_options *opt);
 /* Total uncompressed bytes expected, for progress. */
 void archive_set_total(archive_out *a, uint64_t total);
 int archive_add_dir(archive_out *a, const char *name, unsigned mode);
@@ -44,7 +44,6 @@ int archive_add_fd(archive_out *a, const char *name, int fd, uint64_t size, unsi
 /* End the tar and zstd streams, fsync and rename into place. */
 int archive_commit(archive_out *a);
 uint64_t archive_bytes_written(const archive_out *a); /* compressed */
-const char *archive_out_error(const archive_out *a);
 /* Removes the temporary file unless committed. */
 void archive_out_free(archive_out *a);
 
@@ -52,8 +51,7 @@ void archive_out_free(archive_out *a);
 
 typedef struct archive_in archive_in;
 
-int archive_open(archive_in **out, const char *path, const archive_options *opt, char *errmsg,
-                 size_t errlen);
+int archive_open(archive_in **out, const char *path, const archive_options *opt);
 /* The next entry; REG_ENOTFOUND after the last (the input is then read to its end, so that a
  * damaged zstd stream is still noticed), REG_EINVALID for a damaged archive. */
 int archive_next(tar_entry *out, archive_in *a);
@@ -71,8 +69,6 @@ int archive_spool(char *path_out, size_t path_len, archive_in *a, const char *di
  * fsync'd. On failure nothing is left behind. */
 int archive_extract(archive_in *a, const char *path, unsigned mode);
 uint64_t archive_bytes_read(const archive_in *a); /* compressed */
-/* Why the last call failed, for people. */
-const char *archive_in_error(const archive_in *a);
 void archive_close(archive_in *a);
 
 #endif

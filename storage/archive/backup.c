@@ -15,7 +15,6 @@
 #include <ftw.h>
 #include <jansson.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,15 +30,6 @@
  * the live index whether it still lists the blob. */
 #define VANISH_RETRY_US 200000
 #define VANISH_RETRIES  8
-
-static int fail(backup_report *r, int err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(r->error, sizeof(r->error), fmt, ap);
-    va_end(ap);
-    return err;
-}
 
 /* keys/ and its files (no dot files: those are a key being written). */
 static int valid_key_name(const char *name)
@@ -106,11 +96,13 @@ static int add_keys(backup_ctx *c)
     struct stat st;
     snprintf(dir, sizeof(dir), "%s/keys", c->s->data_dir);
     if (stat(dir, &st) < 0)
-        return errno == ENOENT ? REG_OK : REG_ERROR;
+        return errno == ENOENT
+                   ? REG_OK
+                   : reg_error_set(REG_ERROR, "cannot read %s: %s", dir, strerror(errno));
     int err = archive_add_dir(c->a, "keys/", st.st_mode & 07777);
     DIR *d = err == REG_OK ? opendir(dir) : NULL;
     if (err == REG_OK && !d)
-        err = fail(c->rep, REG_ERROR, "cannot read %s: %s", dir, strerror(errno));
+        err = reg_error_set(REG_ERROR, "cannot read %s: %s", dir, strerror(errno));
     for (struct dirent *e; err == REG_OK && (e = readdir(d)) != NULL;)
         if (valid_key_name(e->d_name))
             err = add_key_file(c, dir, e->d_name);
@@ -151,7 +143,7 @@ static int copy_blob(void *ctx, const char *digest_text, uint64_t size)
     uint64_t file_size = 0;
     snprintf(c->after, sizeof(c->after), "%s", digest_text);
     if (digest_parse(&d, digest_text) < 0)
-        return fail(c->rep, REG_EINVALID, "the index lists an invalid digest \"%s\"", digest_text);
+        return reg_error_set(REG_EINVALID, "the index lists an invalid digest \"%s\"", digest_text);
     int err = blobstore_open_blob(&fd, &file_size, c->s->blobs, &d);
     if (err == REG_ENOTFOUND && c->nvanished < VANISH_RETRIES) {
         usleep(VANISH_RETRY_US);
@@ -160,15 +152,15 @@ static int copy_blob(void *ctx, const char *digest_text, uint64_t size)
     if (err == REG_ENOTFOUND)
         return note_vanished(c, &d);
     if (err < 0)
-        return fail(c->rep, err, "cannot open blob %s: %s", d.str, strerror(errno));
+        return reg_error_set(err, "cannot open blob %s: %s", d.str, strerror(errno));
     layout_blob_name(name, sizeof(name), &d);
     if (file_size != size)
-        err = fail(c->rep, REG_EINVALID,
-                   "blob %s is %llu bytes on disk, the index says %llu "
-                   "(run ocireg fsck)",
-                   d.str, (unsigned long long)file_size, (unsigned long long)size);
-    else if ((err = archive_add_fd(c->a, name, fd, size, 0444, &d)) < 0)
-        fail(c->rep, err, "%s", archive_out_error(c->a));
+        err = reg_error_set(REG_EINVALID,
+                            "blob %s is %llu bytes on disk, the index says %llu "
+                            "(run ocireg fsck)",
+                            d.str, (unsigned long long)file_size, (unsigned long long)size);
+    else
+        err = archive_add_fd(c->a, name, fd, size, 0444, &d);
     close(fd);
     if (err == REG_OK) {
         c->rep->blobs++;
@@ -205,12 +197,13 @@ static int add_index(backup_ctx *c, const char *snap_path)
     index_close(c->snap);
     c->snap = NULL;
     if (err < 0)
-        return fail(c->rep, err, "cannot finish the index snapshot");
+        return reg_error_set(err, "cannot finish the index snapshot");
     int fd = open(snap_path, O_RDONLY | O_CLOEXEC);
-    err = fd < 0 || fstat(fd, &st) < 0 ? REG_ERROR : REG_OK;
-    if (err == REG_OK &&
-        (err = archive_add_fd(c->a, BACKUP_DB, fd, (uint64_t)st.st_size, 0644, NULL)) < 0)
-        fail(c->rep, err, "%s", archive_out_error(c->a));
+    err = fd < 0 || fstat(fd, &st) < 0
+              ? reg_error_set(REG_ERROR, "cannot read %s: %s", snap_path, strerror(errno))
+              : REG_OK;
+    if (err == REG_OK)
+        err = archive_add_fd(c->a, BACKUP_DB, fd, (uint64_t)st.st_size, 0644, NULL);
     if (fd >= 0)
         close(fd);
     return err;
@@ -234,9 +227,9 @@ static int snapshot(backup_ctx *c, char *path, size_t n)
     snprintf(path, n, "%s/.backup-%s.db", blobstore_uploads_dir(c->s->blobs), rnd);
     int err = index_snapshot(c->live, path);
     if (err < 0)
-        return fail(c->rep, err, "cannot snapshot the index: %s", index_errmsg(c->live));
+        return reg_error_set(err, "cannot snapshot the index: %s", index_errmsg(c->live));
     if (index_open(&c->snap, path) < 0)
-        return fail(c->rep, REG_ERROR, "cannot open the index snapshot %s", path);
+        return reg_error_set(REG_ERROR, "cannot open the index snapshot %s", path);
     return REG_OK;
 }
 
@@ -246,22 +239,23 @@ int backup_write(backup_report *out, store *s, index_db *ix, const char *path,
     backup_ctx c = {.s = s, .live = ix, .rep = out};
     char snap_path[PATH_MAX];
     memset(out, 0, sizeof(*out));
+    reg_error_clear();
     snap_path[0] = '\0';
     int err = snapshot(&c, snap_path, sizeof(snap_path));
     if (err == REG_OK)
-        err = archive_create(&c.a, path, opt, out->error, sizeof(out->error));
-    if (err == REG_OK && ((err = add_marker(&c)) < 0 || (err = add_keys(&c)) < 0) && !out->error[0])
-        fail(out, err, "%s", archive_out_error(c.a));
+        err = archive_create(&c.a, path, opt);
+    if (err == REG_OK && (err = add_marker(&c)) == REG_OK)
+        err = add_keys(&c);
     if (err == REG_OK)
         err = add_blobs(&c);
     if (err == REG_OK)
         err = add_index(&c, snap_path);
-    if (err == REG_OK && (err = archive_commit(c.a)) < 0)
-        fail(out, err, "%s", archive_out_error(c.a));
+    if (err == REG_OK)
+        err = archive_commit(c.a);
     if (err == REG_OK)
         out->compressed = archive_bytes_written(c.a);
-    if (err < 0 && !out->error[0])
-        fail(out, err, "backup failed: %s", c.snap ? index_errmsg(c.snap) : "I/O error");
+    if (err < 0 && !reg_error_last(NULL))
+        reg_error_set(err, "backup failed: %s", c.snap ? index_errmsg(c.snap) : "I/O error");
     archive_out_free(c.a);
     index_close(c.snap);
     if (snap_path[0])
@@ -284,7 +278,7 @@ typedef struct restore_ctx {
 } restore_ctx;
 
 /* The target must be a new or empty folder; *created_out says whether we made it. */
-static int prepare_target(backup_report *r, const char *dir, int *created_out)
+static int prepare_target(const char *dir, int *created_out)
 {
     *created_out = 0;
     if (mkdir(dir, 0755) == 0) {
@@ -292,15 +286,15 @@ static int prepare_target(backup_report *r, const char *dir, int *created_out)
         return REG_OK;
     }
     if (errno != EEXIST)
-        return fail(r, REG_ERROR, "cannot create %s: %s", dir, strerror(errno));
+        return reg_error_set(REG_ERROR, "cannot create %s: %s", dir, strerror(errno));
     DIR *d = opendir(dir);
     if (!d)
-        return fail(r, REG_ERROR, "%s is not a folder I can read: %s", dir, strerror(errno));
+        return reg_error_set(REG_ERROR, "%s is not a folder I can read: %s", dir, strerror(errno));
     int err = REG_OK;
     for (struct dirent *e; err == REG_OK && (e = readdir(d)) != NULL;)
         if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            err =
-                fail(r, REG_ECONFLICT, "%s is not empty: restore needs a new or empty folder", dir);
+            err = reg_error_set(REG_ECONFLICT,
+                                "%s is not empty: restore needs a new or empty folder", dir);
     closedir(d);
     return err;
 }
@@ -326,10 +320,10 @@ static int restore_marker(restore_ctx *c)
     json_t *j = err == REG_OK ? json_loads(text, 0, NULL) : NULL;
     json_int_t format = json_integer_value(json_object_get(j, "format"));
     if (err == REG_OK && format != FORMAT_VERSION)
-        err = fail(c->rep, REG_EINVALID, "backup format %lld is not the supported %d",
-                   (long long)format, FORMAT_VERSION);
-    else if (err < 0)
-        fail(c->rep, err, "%s", archive_in_error(c->in));
+        err = reg_error_set(REG_EINVALID, "backup format %lld is not the supported %d",
+                            (long long)format, FORMAT_VERSION);
+    else if (err == REG_ETOOLARGE)
+        reg_error_set(err, "%s is larger than the %d bytes accepted", BACKUP_MARKER, MARKER_MAX);
     c->seen_marker = err == REG_OK;
     json_decref(j);
     free(text);
@@ -342,14 +336,14 @@ static int restore_blob(restore_ctx *c, const digest *d, uint64_t size)
     int err =
         archive_spool(spool, sizeof(spool), c->in, blobstore_uploads_dir(c->bs), ".restore-", d);
     if (err < 0)
-        return fail(c->rep, err, "%s", archive_in_error(c->in));
+        return err;
     int fd = open(spool, O_RDONLY | O_CLOEXEC);
     err = fd < 0 ? REG_ERROR : blobstore_commit(c->bs, spool, fd, d);
     if (fd >= 0)
         close(fd);
     if (err < 0) {
         unlink(spool);
-        return fail(c->rep, err, "cannot store blob %s: %s", d->str, strerror(errno));
+        return reg_error_set(err, "cannot store blob %s: %s", d->str, strerror(errno));
     }
     c->rep->blobs++;
     c->rep->bytes += size;
@@ -362,20 +356,20 @@ static int restore_key(restore_ctx *c, const tar_entry *e, const char *name)
     snprintf(path, sizeof(path), "%s/keys", c->data_dir);
     if (e->type == TAR_DIR && !name[0]) {
         if ((mkdir(path, 0700) < 0 && errno != EEXIST) || chmod(path, (e->mode & 0777) | 0700) < 0)
-            return fail(c->rep, REG_ERROR, "cannot create %s: %s", path, strerror(errno));
+            return reg_error_set(REG_ERROR, "cannot create %s: %s", path, strerror(errno));
         return REG_OK;
     }
     if (e->type != TAR_FILE || !valid_key_name(name))
-        return fail(c->rep, REG_EINVALID, "unexpected entry \"keys/%.100s\" in the backup", name);
+        return reg_error_set(REG_EINVALID, "unexpected entry \"keys/%.100s\" in the backup", name);
     if (mkdir(path, 0700) < 0 && errno != EEXIST)
-        return fail(c->rep, REG_ERROR, "cannot create %s: %s", path, strerror(errno));
+        return reg_error_set(REG_ERROR, "cannot create %s: %s", path, strerror(errno));
     snprintf(path, sizeof(path), "%s/keys/%s", c->data_dir, name);
     int err = archive_extract(c->in, path, e->mode & 0777);
     if (err < 0)
-        return fail(c->rep, err, "%s", archive_in_error(c->in));
+        return err;
     snprintf(path, sizeof(path), "%s/keys", c->data_dir);
     if (fileio_fsync_dir(path) < 0)
-        return fail(c->rep, REG_ERROR, "cannot fsync %s: %s", path, strerror(errno));
+        return reg_error_set(REG_ERROR, "cannot fsync %s: %s", path, strerror(errno));
     c->rep->keys++;
     return REG_OK;
 }
@@ -383,11 +377,11 @@ static int restore_key(restore_ctx *c, const tar_entry *e, const char *name)
 static int restore_db(restore_ctx *c)
 {
     if (c->seen_db)
-        return fail(c->rep, REG_EINVALID, "the backup holds %s twice", BACKUP_DB);
+        return reg_error_set(REG_EINVALID, "the backup holds %s twice", BACKUP_DB);
     snprintf(c->db_tmp, sizeof(c->db_tmp), "%s/%s.restoring", c->data_dir, BACKUP_DB);
     int err = archive_extract(c->in, c->db_tmp, 0644);
     if (err < 0)
-        return fail(c->rep, err, "%s", archive_in_error(c->in));
+        return err;
     c->seen_db = 1;
     return REG_OK;
 }
@@ -400,11 +394,10 @@ static int restore_entry(restore_ctx *c, const tar_entry *e)
     if (!c->seen_marker)
         return strcmp(norm, BACKUP_MARKER) == 0 && e->type == TAR_FILE
                    ? restore_marker(c)
-                   : fail(c->rep, REG_EINVALID,
-                          "not an ocireg backup (an image archive is "
-                          "loaded with `ocireg import`)");
+                   : reg_error_set(REG_EINVALID, "not an ocireg backup (an image archive is "
+                                                 "loaded with `ocireg import`)");
     if (e->type != TAR_FILE && e->type != TAR_DIR)
-        return fail(c->rep, REG_EINVALID, "entry \"%.100s\" is a link or special file", norm);
+        return reg_error_set(REG_EINVALID, "entry \"%.100s\" is a link or special file", norm);
     if (kind == LAYOUT_DIR && e->type == TAR_DIR)
         return REG_OK;
     if (kind == LAYOUT_BLOB && e->type == TAR_FILE)
@@ -413,7 +406,7 @@ static int restore_entry(restore_ctx *c, const tar_entry *e)
         return restore_key(c, e, norm[4] ? norm + 5 : "");
     if (!strcmp(norm, BACKUP_DB) && e->type == TAR_FILE)
         return restore_db(c);
-    return fail(c->rep, REG_EINVALID, "unexpected entry \"%.100s\" in the backup", norm);
+    return reg_error_set(REG_EINVALID, "unexpected entry \"%.100s\" in the backup", norm);
 }
 
 typedef struct check_ctx {
@@ -432,10 +425,10 @@ static int check_blob(void *ctx, const char *digest_text, uint64_t size)
         blobstore_open_blob(&fd, &file_size, k->c->bs, &d) < 0 || file_size != size) {
         if (fd >= 0)
             close(fd);
-        return fail(k->c->rep, REG_EINVALID,
-                    "the backup is incomplete: its index lists blob "
-                    "%s, which it does not hold",
-                    digest_text);
+        return reg_error_set(REG_EINVALID,
+                             "the backup is incomplete: its index lists blob "
+                             "%s, which it does not hold",
+                             digest_text);
     }
     close(fd);
     return REG_OK;
@@ -449,7 +442,7 @@ static int finish_db(restore_ctx *c)
     check_ctx k = {.c = c};
     int64_t count = 0;
     int err = index_open(&ix, c->db_tmp) < 0
-                  ? fail(c->rep, REG_EINVALID, "the backup's index cannot be opened")
+                  ? reg_error_set(REG_EINVALID, "the backup's index cannot be opened")
                   : REG_OK;
     while (err == REG_OK &&
            (err = index_blobs_page(&count, ix, k.after, PAGE, check_blob, &k)) == REG_OK &&
@@ -458,9 +451,9 @@ static int finish_db(restore_ctx *c)
     index_close(ix);
     snprintf(final, sizeof(final), "%s/%s", c->data_dir, BACKUP_DB);
     if (err == REG_OK && rename(c->db_tmp, final) < 0)
-        err = fail(c->rep, REG_ERROR, "cannot rename %s: %s", c->db_tmp, strerror(errno));
+        err = reg_error_set(REG_ERROR, "cannot rename %s: %s", c->db_tmp, strerror(errno));
     if (err == REG_OK && fileio_fsync_dir(c->data_dir) < 0)
-        err = fail(c->rep, REG_ERROR, "cannot fsync %s: %s", c->data_dir, strerror(errno));
+        err = reg_error_set(REG_ERROR, "cannot fsync %s: %s", c->data_dir, strerror(errno));
     return err;
 }
 
@@ -472,10 +465,10 @@ static int restore_all(restore_ctx *c)
         if ((err = restore_entry(c, &e)) < 0)
             return err;
     if (err != REG_ENOTFOUND)
-        return fail(c->rep, err, "%s", archive_in_error(c->in));
+        return err;
     if (!c->seen_marker || !c->seen_db)
-        return fail(c->rep, REG_EINVALID, "the backup is incomplete: it has no %s",
-                    c->seen_marker ? BACKUP_DB : BACKUP_MARKER);
+        return reg_error_set(REG_EINVALID, "the backup is incomplete: it has no %s",
+                             c->seen_marker ? BACKUP_DB : BACKUP_MARKER);
     return finish_db(c);
 }
 
@@ -485,12 +478,13 @@ int backup_restore(backup_report *out, const char *path, const char *data_dir,
     restore_ctx c = {.data_dir = data_dir, .rep = out};
     int created = 0;
     memset(out, 0, sizeof(*out));
-    int err = prepare_target(out, data_dir, &created);
+    reg_error_clear();
+    int err = prepare_target(data_dir, &created);
     if (err < 0)
         return err;
-    if ((err = archive_open(&c.in, path, opt, out->error, sizeof(out->error))) == REG_OK &&
+    if ((err = archive_open(&c.in, path, opt)) == REG_OK &&
         (err = blobstore_open(&c.bs, data_dir)) < 0)
-        fail(out, err, "cannot create the folders of %s", data_dir);
+        reg_error_set(err, "cannot create the folders of %s", data_dir);
     if (err == REG_OK)
         err = restore_all(&c);
     archive_close(c.in);

@@ -12,7 +12,6 @@
 
 #include <errno.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -43,15 +42,6 @@ typedef struct export_ctx {
     strmap walked;     /* "REPO@DIGEST" of manifests walked */
     strmap root_names; /* ref names in roots */
 } export_ctx;
-
-static int fail(export_ctx *c, int err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(c->rep->error, sizeof(c->rep->error), fmt, ap);
-    va_end(ap);
-    return err;
-}
 
 static int add_blob(export_ctx *c, const digest *d, uint64_t size)
 {
@@ -88,14 +78,14 @@ static int read_manifest(char **out, export_ctx *c, const manifest_row *row)
     char *body = NULL;
     int err = blobstore_open_blob(&fd, &size, c->s->blobs, &row->dg);
     if (err == REG_OK && (size != row->size || size > MANIFEST_MAX_BYTES))
-        err = fail(c, REG_ERROR, "manifest %s is %llu bytes on disk, the index says %llu",
-                   row->dg.str, (unsigned long long)size, (unsigned long long)row->size);
+        err = reg_error_set(REG_ERROR, "manifest %s is %llu bytes on disk, the index says %llu",
+                            row->dg.str, (unsigned long long)size, (unsigned long long)row->size);
     else if (err < 0)
-        err = fail(c, err, "manifest %s is indexed but its file is missing", row->dg.str);
+        err = reg_error_set(err, "manifest %s is indexed but its file is missing", row->dg.str);
     if (err == REG_OK && !(body = malloc(size + 1)))
         err = REG_ERROR;
     if (err == REG_OK && pread(fd, body, size, 0) != (ssize_t)size)
-        err = fail(c, REG_ERROR, "cannot read manifest %s: %s", row->dg.str, strerror(errno));
+        err = reg_error_set(REG_ERROR, "cannot read manifest %s: %s", row->dg.str, strerror(errno));
     if (fd >= 0)
         close(fd);
     if (err < 0) {
@@ -142,8 +132,9 @@ static int walk_refs(export_ctx *c, const char *repo, const manifest_row *row,
         }
         err = index_manifest_by_digest(&child, c->ix, repo, &r->dg);
         if (err == REG_ENOTFOUND)
-            err = fail(c, REG_ERROR, "index %s of %s lists %s, which is not in the repository",
-                       row->dg.str, repo, r->dg.str);
+            err =
+                reg_error_set(REG_ERROR, "index %s of %s lists %s, which is not in the repository",
+                              row->dg.str, repo, r->dg.str);
         if (err == REG_OK)
             err = walk(c, repo, &child, depth + 1);
     }
@@ -167,7 +158,7 @@ static int walk_referrers(export_ctx *c, const char *repo, const manifest_row *r
 
 static int walk(export_ctx *c, const char *repo, const manifest_row *row, int depth)
 {
-    char key[REPO_NAME_MAX + DIGEST_MAX + 2], msg[256];
+    char key[REPO_NAME_MAX + DIGEST_MAX + 2];
     char *body = NULL;
     manifest_info *info = NULL;
     snprintf(key, sizeof(key), "%s@%s", repo, row->dg.str);
@@ -175,14 +166,13 @@ static int walk(export_ctx *c, const char *repo, const manifest_row *row, int de
     if (err == REG_ECONFLICT)
         return REG_OK;
     if (depth > MAX_DEPTH)
-        return fail(c, REG_EINVALID, "%s: manifests nest deeper than %d", key, MAX_DEPTH);
+        return reg_error_set(REG_EINVALID, "%s: manifests nest deeper than %d", key, MAX_DEPTH);
     if (err == REG_OK)
         err = add_blob(c, &row->dg, row->size);
     if (err == REG_OK)
         err = read_manifest(&body, c, row);
-    if (err == REG_OK &&
-        (err = manifest_parse(&info, row->media_type, body, row->size, msg, sizeof(msg))) < 0)
-        fail(c, err, "stored manifest %s cannot be parsed: %s", key, msg);
+    if (err == REG_OK && (err = manifest_parse(&info, row->media_type, body, row->size)) < 0)
+        reg_error_wrap(err, "stored manifest %s cannot be parsed", key);
     if (err == REG_OK) {
         c->rep->manifests++;
         err = walk_refs(c, repo, row, info, depth);
@@ -242,9 +232,9 @@ static int add_repo(export_ctx *c, const char *repo)
     digest d;
     int err = index_export_tags(c->ix, repo, collect_tag, &tags);
     if (err == REG_ENOTFOUND)
-        err = fail(c, err, "repository %s does not exist", repo);
+        err = reg_error_set(err, "repository %s does not exist", repo);
     else if (err == REG_OK && tags.n == 0)
-        err = fail(c, REG_ENOTFOUND, "repository %s has no tags to export", repo);
+        err = reg_error_set(REG_ENOTFOUND, "repository %s has no tags to export", repo);
     for (size_t i = 0; err == REG_OK && i < tags.n; i++) {
         if ((err = digest_parse(&d, tags.digests[i])) == REG_OK &&
             (err = index_manifest_by_digest(&row, c->ix, repo, &d)) == REG_OK)
@@ -267,18 +257,18 @@ static int add_ref(export_ctx *c, const char *ref)
     reference parsed = {0};
     snprintf(repo, sizeof(repo), "%.*s", (int)len, ref);
     if (len > REPO_NAME_MAX || reference_check_name(repo) < 0)
-        return fail(c, REG_EINVALID, "\"%s\": invalid repository name", ref);
+        return reg_error_set(REG_EINVALID, "\"%s\": invalid repository name", ref);
     if (!end)
         return add_repo(c, repo);
     if ((at && reference_parse(&parsed, end + 1) < 0) || (at && !parsed.is_digest) ||
         (!at && reference_check_tag(end + 1) < 0))
-        return fail(c, REG_EINVALID, "\"%s\": invalid %s", ref, at ? "digest" : "tag");
+        return reg_error_set(REG_EINVALID, "\"%s\": invalid %s", ref, at ? "digest" : "tag");
     int err = at ? index_manifest_by_digest(&row, c->ix, repo, &parsed.dg)
                  : index_manifest_by_tag(&row, c->ix, repo, end + 1);
     if (err == REG_ENOTFOUND)
-        return fail(c, err, "%s: no such image", ref);
+        return reg_error_set(err, "%s: no such image", ref);
     if (err < 0)
-        return fail(c, err, "%s: index lookup failed: %s", ref, index_errmsg(c->ix));
+        return reg_error_set(err, "%s: index lookup failed: %s", ref, index_errmsg(c->ix));
     if (!at)
         return add_tagged(c, repo, end + 1, &row);
     err = add_root(c, ref, &row);
@@ -333,18 +323,18 @@ static int write_blob(export_ctx *c, archive_out *a, const export_blob *b)
     uint64_t size = 0;
     int err = blobstore_open_blob(&fd, &size, c->s->blobs, &b->dg);
     if (err == REG_ENOTFOUND)
-        return fail(c, err,
-                    "blob %s is missing from the data folder (deleted while the export "
-                    "ran?)",
-                    b->dg.str);
+        return reg_error_set(err,
+                             "blob %s is missing from the data folder (deleted while the export "
+                             "ran?)",
+                             b->dg.str);
     if (err < 0)
-        return fail(c, err, "cannot open blob %s", b->dg.str);
+        return reg_error_set(err, "cannot open blob %s", b->dg.str);
     if (size != b->size)
-        err = fail(c, REG_EINVALID, "blob %s is %llu bytes on disk, its descriptor says %llu",
-                   b->dg.str, (unsigned long long)size, (unsigned long long)b->size);
+        err = reg_error_set(REG_EINVALID, "blob %s is %llu bytes on disk, its descriptor says %llu",
+                            b->dg.str, (unsigned long long)size, (unsigned long long)b->size);
     layout_blob_name(name, sizeof(name), &b->dg);
-    if (err == REG_OK && (err = archive_add_fd(a, name, fd, size, 0644, &b->dg)) < 0)
-        fail(c, err, "%s", archive_out_error(a));
+    if (err == REG_OK)
+        err = archive_add_fd(a, name, fd, size, 0644, &b->dg);
     close(fd);
     return err;
 }
@@ -352,18 +342,17 @@ static int write_blob(export_ctx *c, archive_out *a, const export_blob *b)
 static int write_archive(export_ctx *c, const char *path, const archive_options *opt)
 {
     archive_out *a = NULL;
-    int err = archive_create(&a, path, opt, c->rep->error, sizeof(c->rep->error));
+    int err = archive_create(&a, path, opt);
     if (err < 0)
         return err;
     for (size_t i = 0; i < c->nblobs; i++)
         c->rep->bytes += c->blobs[i].size;
     archive_set_total(a, c->rep->bytes);
-    if ((err = write_metadata(a, c)) < 0)
-        fail(c, err, "%s", archive_out_error(a));
+    err = write_metadata(a, c);
     for (size_t i = 0; err == REG_OK && i < c->nblobs; i++)
         err = write_blob(c, a, &c->blobs[i]);
-    if (err == REG_OK && (err = archive_commit(a)) < 0)
-        fail(c, err, "%s", archive_out_error(a));
+    if (err == REG_OK)
+        err = archive_commit(a);
     if (err == REG_OK)
         c->rep->compressed = archive_bytes_written(a);
     archive_out_free(a);
@@ -376,6 +365,7 @@ int export_images(export_report *out, store *s, index_db *ix, const char *const 
     export_ctx c = {.s = s, .ix = ix, .rep = out};
     int err = REG_OK;
     memset(out, 0, sizeof(*out));
+    reg_error_clear();
     strmap_init(&c.blob_set);
     strmap_init(&c.walked);
     strmap_init(&c.root_names);
@@ -386,8 +376,8 @@ int export_images(export_report *out, store *s, index_db *ix, const char *const 
         out->blobs = (int64_t)c.nblobs;
         err = write_archive(&c, path, opt);
     }
-    if (err < 0 && !out->error[0])
-        snprintf(out->error, sizeof(out->error), "export failed: %s", index_errmsg(ix));
+    if (err < 0 && !reg_error_last(NULL))
+        reg_error_set(err, "export failed: %s", index_errmsg(ix));
     for (size_t i = 0; i < c.nroots; i++)
         free(c.roots[i].ref_name);
     free(c.roots);

@@ -14,11 +14,11 @@ typedef struct export_report {
     int64_t blobs;       /* files under blobs/ (manifests included) */
     uint64_t bytes;      /* their total size */
     uint64_t compressed; /* size of the archive */
-    char error[ARCHIVE_ERROR_MAX];
 } export_report;
 
 /* refs: "REPO" (every tag), "REPO:TAG" or "REPO@DIGEST". path "-" writes to stdout.
- * REG_ENOTFOUND for a reference that does not exist; any failure leaves no file behind. */
+ * REG_ENOTFOUND for a reference that does not exist; any failure leaves no file behind and
+ * its reason in reg_error_last(). */
 int export_images(export_report *out, store *s, index_db *ix, const char *const *refs, size_t nrefs,
                   const char *path, const archive_options *opt);
 

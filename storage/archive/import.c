@@ -17,7 +17,6 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -69,15 +68,6 @@ typedef struct import_ctx {
     strmap link_keys; /* "REPO@DIGEST" */
     strmap tag_keys;  /* "REPO:TAG" -> index in puts */
 } import_ctx;
-
-static int fail(import_ctx *c, int err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(c->rep->error, sizeof(c->rep->error), fmt, ap);
-    va_end(ap);
-    return err;
-}
 
 /* An entry name fit for a message: at most 120 bytes, control characters shown as '?'. */
 static void printable(char *out, size_t n, const char *name)
@@ -133,11 +123,11 @@ static const char *type_name(char type)
 static int read_small(import_ctx *c, char **out, size_t *len, const char *name, size_t max)
 {
     if (*out)
-        return fail(c, REG_EINVALID, "the archive holds %s twice", name);
+        return reg_error_set(REG_EINVALID, "the archive holds %s twice", name);
     int err = archive_read_all(out, len, c->in, max);
     if (err == REG_ETOOLARGE)
-        return fail(c, REG_EINVALID, "%s is larger than the %zu bytes accepted", name, max);
-    return err < 0 ? fail(c, err, "%s", archive_in_error(c->in)) : REG_OK;
+        return reg_error_set(REG_EINVALID, "%s is larger than the %zu bytes accepted", name, max);
+    return err < 0 ? err : REG_OK;
 }
 
 static int spool_blob(import_ctx *c, const digest *dg, uint64_t size)
@@ -150,7 +140,7 @@ static int spool_blob(import_ctx *c, const digest *dg, uint64_t size)
     int err = archive_spool(path, sizeof(path), c->in, blobstore_uploads_dir(c->s->blobs),
                             SPOOL_PREFIX, dg);
     if (err < 0)
-        return fail(c, err, "%s", archive_in_error(c->in));
+        return err;
     spooled *b = &c->blobs[c->nblobs];
     b->dg = *dg;
     b->size = size;
@@ -169,20 +159,20 @@ static int read_entry(import_ctx *c, const tar_entry *e)
     layout_kind kind = layout_classify(&dg, norm, sizeof(norm), e->name);
     printable(shown, sizeof(shown), norm);
     if (e->type != TAR_FILE && e->type != TAR_DIR)
-        return fail(c, REG_EINVALID,
-                    "entry \"%s\" is a %s: an OCI layout archive holds only "
-                    "files and folders",
-                    shown, type_name(e->type));
+        return reg_error_set(REG_EINVALID,
+                             "entry \"%s\" is a %s: an OCI layout archive holds only "
+                             "files and folders",
+                             shown, type_name(e->type));
     if (kind == LAYOUT_OTHER && !strcmp(norm, "ocireg-backup.json"))
-        return fail(c, REG_EINVALID, "this is an ocireg backup: use `ocireg restore`");
+        return reg_error_set(REG_EINVALID, "this is an ocireg backup: use `ocireg restore`");
     if (kind == LAYOUT_OTHER)
-        return fail(c, REG_EINVALID,
-                    "unexpected entry \"%s\": an OCI image layout holds only "
-                    "oci-layout, index.json and blobs/<algorithm>/<hex>",
-                    shown);
+        return reg_error_set(REG_EINVALID,
+                             "unexpected entry \"%s\": an OCI image layout holds only "
+                             "oci-layout, index.json and blobs/<algorithm>/<hex>",
+                             shown);
     if ((kind == LAYOUT_DIR) != (e->type == TAR_DIR))
-        return fail(c, REG_EINVALID, "entry \"%s\" should be a %s", shown,
-                    kind == LAYOUT_DIR ? "folder" : "regular file");
+        return reg_error_set(REG_EINVALID, "entry \"%s\" should be a %s", shown,
+                             kind == LAYOUT_DIR ? "folder" : "regular file");
     switch (kind) {
     case LAYOUT_MARKER:
         return read_small(c, &c->layout, &c->layout_len, LAYOUT_FILE, LAYOUT_FILE_MAX);
@@ -203,10 +193,10 @@ static int read_archive(import_ctx *c)
         if ((err = read_entry(c, &e)) < 0)
             return err;
     if (err != REG_ENOTFOUND)
-        return fail(c, err, "%s", archive_in_error(c->in));
+        return err;
     if (!c->layout || !c->index)
-        return fail(c, REG_EINVALID, "the archive has no %s: not an OCI image layout",
-                    c->layout ? LAYOUT_INDEX : LAYOUT_FILE);
+        return reg_error_set(REG_EINVALID, "the archive has no %s: not an OCI image layout",
+                             c->layout ? LAYOUT_INDEX : LAYOUT_FILE);
     return REG_OK;
 }
 
@@ -288,14 +278,15 @@ static int plan_refs(import_ctx *c, const char *repo, const digest *dg, const ma
             size = c->blobs[blob].size;
             err = add_link(c, repo, (size_t)blob);
         } else if ((err = index_blob_in_repo(&size, c->ix, repo, &r->dg)) == REG_ENOTFOUND) {
-            return fail(c, err,
-                        "manifest %s references blob %s, which is neither in the "
-                        "archive nor in repository %s",
-                        dg->str, r->dg.str, repo);
+            return reg_error_set(err,
+                                 "manifest %s references blob %s, which is neither in the "
+                                 "archive nor in repository %s",
+                                 dg->str, r->dg.str, repo);
         }
         if (err == REG_OK && size != r->size)
-            return fail(c, REG_EINVALID, "manifest %s says blob %s has %llu bytes, it has %llu",
-                        dg->str, r->dg.str, (unsigned long long)r->size, (unsigned long long)size);
+            return reg_error_set(REG_EINVALID,
+                                 "manifest %s says blob %s has %llu bytes, it has %llu", dg->str,
+                                 r->dg.str, (unsigned long long)r->size, (unsigned long long)size);
     }
     return err;
 }
@@ -306,21 +297,21 @@ static int plan_stored(int64_t *index_out, import_ctx *c, const char *repo, cons
                        int depth)
 {
     manifest_row row;
-    char *body = NULL, msg[256];
+    char *body = NULL;
     size_t len;
     manifest_info *info = NULL;
     int err = index_manifest_by_digest(&row, c->ix, repo, dg);
     *index_out = -1;
     if (err == REG_ENOTFOUND)
-        return fail(c, err, "manifest %s is neither in the archive nor in repository %s", dg->str,
-                    repo);
+        return reg_error_set(err, "manifest %s is neither in the archive nor in repository %s",
+                             dg->str, repo);
     if (err < 0 || depth > 0)
         return err;
     if ((err = manifest_body(&body, &len, c, dg)) == REG_OK &&
-        (err = manifest_parse(&info, row.media_type, body, len, msg, sizeof(msg))) == REG_OK)
+        (err = manifest_parse(&info, row.media_type, body, len)) == REG_OK)
         err = add_put(index_out, c, repo, dg, info);
     else
-        err = fail(c, REG_ERROR, "stored manifest %s of %s cannot be read", dg->str, repo);
+        err = reg_error_set(REG_ERROR, "stored manifest %s of %s cannot be read", dg->str, repo);
     free(body);
     return err;
 }
@@ -328,7 +319,7 @@ static int plan_stored(int64_t *index_out, import_ctx *c, const char *repo, cons
 static int plan_manifest(int64_t *index_out, import_ctx *c, const char *repo, const digest *dg,
                          const char *media_type, uint64_t size, int depth)
 {
-    char key[KEY_MAX], *body = NULL, msg[256];
+    char key[KEY_MAX], *body = NULL;
     size_t len = 0;
     int64_t blob;
     manifest_info *info = NULL;
@@ -336,18 +327,20 @@ static int plan_manifest(int64_t *index_out, import_ctx *c, const char *repo, co
     if (strmap_get(index_out, &c->put_keys, key) == REG_OK)
         return REG_OK;
     if (depth > MAX_DEPTH)
-        return fail(c, REG_EINVALID, "manifests nest deeper than %d at %s", MAX_DEPTH, dg->str);
+        return reg_error_set(REG_EINVALID, "manifests nest deeper than %d at %s", MAX_DEPTH,
+                             dg->str);
     if (strmap_get(&blob, &c->by_digest, dg->str) != REG_OK)
         return plan_stored(index_out, c, repo, dg, depth);
     if (c->blobs[blob].size != size)
-        return fail(c, REG_EINVALID, "a descriptor of %s says %llu bytes, the archive has %llu",
-                    dg->str, (unsigned long long)size, (unsigned long long)c->blobs[blob].size);
+        return reg_error_set(REG_EINVALID,
+                             "a descriptor of %s says %llu bytes, the archive has %llu", dg->str,
+                             (unsigned long long)size, (unsigned long long)c->blobs[blob].size);
     int err = manifest_body(&body, &len, c, dg);
     if (err == REG_ETOOLARGE)
-        err = fail(c, REG_EINVALID, "manifest %s is larger than %u bytes", dg->str,
-                   MANIFEST_MAX_BYTES);
-    if (err == REG_OK && (err = manifest_parse(&info, media_type, body, len, msg, sizeof(msg))) < 0)
-        fail(c, err, "manifest %s: %s", dg->str, msg);
+        err = reg_error_set(REG_EINVALID, "manifest %s is larger than %u bytes", dg->str,
+                            MANIFEST_MAX_BYTES);
+    if (err == REG_OK && (err = manifest_parse(&info, media_type, body, len)) < 0)
+        reg_error_wrap(err, "manifest %s", dg->str);
     free(body);
     if (err == REG_OK)
         err = plan_refs(c, repo, dg, info, depth);
@@ -365,10 +358,10 @@ static int add_tag(import_ctx *c, int64_t put, const char *repo, const char *tag
     snprintf(key, sizeof(key), "%s:%s", repo, tag);
     if (strmap_get(&other, &c->tag_keys, key) == REG_OK)
         return other == put ? REG_OK
-                            : fail(c, REG_EINVALID,
-                                   "index.json names %s twice, for different "
-                                   "manifests",
-                                   key);
+                            : reg_error_set(REG_EINVALID,
+                                            "index.json names %s twice, for different "
+                                            "manifests",
+                                            key);
     char **grown = realloc(p->tags, (p->ntags + 1) * sizeof(*grown));
     if (!grown)
         return REG_ERROR;
@@ -389,17 +382,18 @@ static int split_ref_name(import_ctx *c, char *part, char *tag, const char *name
     size_t part_len = end ? (size_t)(end - name) : 0;
     const char *tag_src = at ? "" : end ? end + 1 : name;
     if (part_len > REPO_NAME_MAX || strlen(tag_src) > TAG_MAX)
-        return fail(c, REG_EINVALID, "index.json entry %zu: ref name is too long", entry);
+        return reg_error_set(REG_EINVALID, "index.json entry %zu: ref name is too long", entry);
     if (at && strcmp(at + 1, dg->str) != 0)
-        return fail(c, REG_EINVALID,
-                    "index.json entry %zu: ref name \"%s\" does not match "
-                    "its digest %s",
-                    entry, name, dg->str);
+        return reg_error_set(REG_EINVALID,
+                             "index.json entry %zu: ref name \"%s\" does not match "
+                             "its digest %s",
+                             entry, name, dg->str);
     memcpy(part, name, part_len);
     part[part_len] = '\0';
     strcpy(tag, tag_src);
     if (tag[0] && reference_check_tag(tag) < 0)
-        return fail(c, REG_EINVALID, "index.json entry %zu: \"%s\" is not a valid tag", entry, tag);
+        return reg_error_set(REG_EINVALID, "index.json entry %zu: \"%s\" is not a valid tag", entry,
+                             tag);
     return REG_OK;
 }
 
@@ -416,19 +410,19 @@ static int resolve_target(import_ctx *c, char *repo, char *tag, const char *name
     if (err < 0)
         return err;
     if (!c->opt->repo && !part[0])
-        return fail(c, REG_EINVALID,
-                    "index.json entry %zu (ref name \"%s\") names no "
-                    "repository: give --repo NAME",
-                    entry, name ? name : "");
+        return reg_error_set(REG_EINVALID,
+                             "index.json entry %zu (ref name \"%s\") names no "
+                             "repository: give --repo NAME",
+                             entry, name ? name : "");
     int n = c->opt->repo        ? snprintf(repo, REPO_NAME_MAX + 1, "%s", c->opt->repo)
             : prefix && *prefix ? snprintf(repo, REPO_NAME_MAX + 1, "%s%s%s", prefix,
                                            prefix[strlen(prefix) - 1] == '/' ? "" : "/", part)
                                 : snprintf(repo, REPO_NAME_MAX + 1, "%s", part);
     if (n > REPO_NAME_MAX || reference_check_name(repo) < 0)
-        return fail(c, REG_EINVALID,
-                    "index.json entry %zu: \"%s\" is not a valid repository "
-                    "name",
-                    entry, repo);
+        return reg_error_set(REG_EINVALID,
+                             "index.json entry %zu: \"%s\" is not a valid repository "
+                             "name",
+                             entry, repo);
     return REG_OK;
 }
 
@@ -444,10 +438,10 @@ static int plan_root(import_ctx *c, json_t *desc, size_t entry)
     if (json_unpack_ex(desc, &jerr, 0, "{s:s, s:s, s:I, s?o}", "mediaType", &mt, "digest", &dg_text,
                        "size", &size, "annotations", &ann) < 0 ||
         size < 0)
-        return fail(c, REG_EINVALID, "index.json entry %zu: invalid descriptor: %s", entry,
-                    size < 0 ? "negative size" : jerr.text);
+        return reg_error_set(REG_EINVALID, "index.json entry %zu: invalid descriptor: %s", entry,
+                             size < 0 ? "negative size" : jerr.text);
     if (digest_parse(&dg, dg_text) < 0)
-        return fail(c, REG_EINVALID, "index.json entry %zu: invalid digest", entry);
+        return reg_error_set(REG_EINVALID, "index.json entry %zu: invalid digest", entry);
     if (ann && json_is_object(ann))
         name = json_string_value(json_object_get(ann, LAYOUT_REF_NAME));
     int err = resolve_target(c, repo, tag, name, &dg, entry);
@@ -477,8 +471,8 @@ static int check_immutable(import_ctx *c, const planned *p)
         if (err == REG_ENOTFOUND)
             err = REG_OK;
         else if (err == REG_OK && strcmp(current, p->dg.str) != 0)
-            return fail(c, REG_ECONFLICT, "tag %s:%s exists and repository %s is IMMUTABLE",
-                        p->repo, p->tags[i], p->repo);
+            return reg_error_set(REG_ECONFLICT, "tag %s:%s exists and repository %s is IMMUTABLE",
+                                 p->repo, p->tags[i], p->repo);
     }
     return err;
 }
@@ -492,11 +486,11 @@ static int plan(import_ctx *c)
     const char *version = json_string_value(json_object_get(layout, "imageLayoutVersion"));
     int err = REG_OK;
     if (!version || strcmp(version, LAYOUT_VERSION) != 0)
-        err = fail(c, REG_EINVALID, "oci-layout does not say imageLayoutVersion \"%s\"",
-                   LAYOUT_VERSION);
+        err = reg_error_set(REG_EINVALID, "oci-layout does not say imageLayoutVersion \"%s\"",
+                            LAYOUT_VERSION);
     else if (!json_is_array(list))
-        err = fail(c, REG_EINVALID, "index.json is not an image index: %s",
-                   index ? "it has no manifests array" : jerr.text);
+        err = reg_error_set(REG_EINVALID, "index.json is not an image index: %s",
+                            index ? "it has no manifests array" : jerr.text);
     for (size_t i = 0; err == REG_OK && i < json_array_size(list); i++)
         err = plan_root(c, json_array_get(list, i), i + 1);
     for (size_t i = 0; err == REG_OK && i < c->nputs; i++)
@@ -527,7 +521,7 @@ static int commit_link(import_ctx *c, const blob_link *l)
     int64_t repo_id;
     int err = b->path ? sync_spool(b->path) : REG_OK;
     if (err < 0)
-        return fail(c, err, "cannot sync the spool of %s: %s", b->dg.str, strerror(errno));
+        return reg_error_set(err, "cannot sync the spool of %s: %s", b->dg.str, strerror(errno));
     if ((err = index_begin(c->ix)) == REG_OK)
         err = index_repo_ensure(&repo_id, c->ix, l->repo);
     if (err == REG_OK && b->path &&
@@ -543,7 +537,8 @@ static int commit_link(import_ctx *c, const blob_link *l)
         err = index_commit(c->ix);
     if (err < 0) {
         index_rollback(c->ix);
-        fail(c, err, "cannot store blob %s in %s: %s", b->dg.str, l->repo, index_errmsg(c->ix));
+        reg_error_set(err, "cannot store blob %s in %s: %s", b->dg.str, l->repo,
+                      index_errmsg(c->ix));
     }
     return err;
 }
@@ -551,13 +546,15 @@ static int commit_link(import_ctx *c, const blob_link *l)
 static int put_failure(import_ctx *c, int err, const planned *p, const char *detail)
 {
     if (err == REG_ENOTFOUND)
-        return fail(c, err, "manifest %s: %s is not in repository %s", p->dg.str, detail, p->repo);
+        return reg_error_set(err, "manifest %s: %s is not in repository %s", p->dg.str, detail,
+                             p->repo);
     if (err == REG_ECONFLICT)
-        return fail(c, err, "tag %s:%s exists and the repository is IMMUTABLE", p->repo, detail);
+        return reg_error_set(err, "tag %s:%s exists and the repository is IMMUTABLE", p->repo,
+                             detail);
     if (err == REG_EINVALID)
-        return fail(c, err, "manifest %s: blob %s has another size", p->dg.str, detail);
-    return fail(c, err, "cannot store manifest %s in %s: %s", p->dg.str, p->repo,
-                index_errmsg(c->ix));
+        return reg_error_set(err, "manifest %s: blob %s has another size", p->dg.str, detail);
+    return reg_error_set(err, "cannot store manifest %s in %s: %s", p->dg.str, p->repo,
+                         index_errmsg(c->ix));
 }
 
 static int commit_put(import_ctx *c, const planned *p)
@@ -566,7 +563,7 @@ static int commit_put(import_ctx *c, const planned *p)
     size_t len = 0;
     int err = manifest_body(&body, &len, c, &p->dg);
     if (err < 0)
-        return fail(c, err, "cannot read manifest %s again", p->dg.str);
+        return reg_error_set(err, "cannot read manifest %s again", p->dg.str);
     manifest_put put = {.repo = p->repo,
                         .dg = &p->dg,
                         .body = body,
@@ -630,15 +627,16 @@ int import_archive(import_report *out, store *s, index_db *ix, const char *path,
     strmap_init(&c.put_keys);
     strmap_init(&c.link_keys);
     strmap_init(&c.tag_keys);
-    int err = archive_open(&c.in, path, aopt, out->error, sizeof(out->error));
+    reg_error_clear();
+    int err = archive_open(&c.in, path, aopt);
     if (err == REG_OK)
         err = read_archive(&c);
     if (err == REG_OK)
         err = plan(&c);
     if (err == REG_OK)
         err = commit(&c);
-    if (err < 0 && !out->error[0])
-        snprintf(out->error, sizeof(out->error), "import failed");
+    if (err < 0 && !reg_error_last(NULL))
+        reg_error_set(err, "import failed");
     ctx_free(&c);
     return err;
 }

@@ -21,13 +21,12 @@ typedef struct import_report {
     int64_t blobs;     /* blobs committed from the archive */
     uint64_t bytes;    /* their total size */
     int partial;       /* it failed after committing some of it (disk full, a race) */
-    char error[ARCHIVE_ERROR_MAX];
 } import_report;
 
 /* path "-" reads stdin. REG_EINVALID (a malformed, truncated or unsafe archive, or an
  * unusable ref name), REG_EMISMATCH (a blob does not match its digest), REG_ENOTFOUND (a
  * reference is missing) and REG_ECONFLICT (an immutable tag would move) all leave the
- * registry as it was. */
+ * registry as it was. Any failure's reason is in reg_error_last(). */
 int import_archive(import_report *out, store *s, index_db *ix, const char *path,
                    const import_options *opt, const archive_options *aopt);
 

@@ -4,7 +4,6 @@
 #include "storage/archive/tar.h"
 #include "storage/base/reg_error.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,13 +97,13 @@ static int put_pax(tar_writer *w, const char *name, int long_name, uint64_t size
     int len = 0, n;
     if (long_name) {
         if ((n = pax_record(records, sizeof(records), "path", name)) < 0)
-            return REG_EINVALID;
+            return reg_error_set(REG_EINVALID, "tar entry name %.120s is too long", name);
         len += n;
     }
     if (size > OCTAL_SIZE_LIMIT) {
         snprintf(num, sizeof(num), "%llu", (unsigned long long)size);
         if ((n = pax_record(records + len, sizeof(records) - (size_t)len, "size", num)) < 0)
-            return REG_EINVALID;
+            return reg_error_set(REG_EINVALID, "tar entry name %.120s is too long", name);
         len += n;
     }
     const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
@@ -120,7 +119,7 @@ int tar_put_header(tar_writer *w, const char *name, char type, uint64_t size, un
     size_t len = strlen(name);
     int long_name = 0, err;
     if (len == 0 || len >= TAR_NAME_MAX)
-        return REG_EINVALID;
+        return reg_error_set(REG_EINVALID, "tar entry name \"%.120s\" is empty or too long", name);
     if (len <= 100) {
         memcpy(h, name, len);
     } else if (!split_name(h, name)) {
@@ -138,7 +137,7 @@ int tar_put_header(tar_writer *w, const char *name, char type, uint64_t size, un
 int tar_put_data(tar_writer *w, const void *data, size_t len)
 {
     if (len > w->left)
-        return REG_EINVALID;
+        return reg_error_set(REG_EINVALID, "more data than the tar entry's declared size");
     w->left -= len;
     return len ? w->sink(w->ctx, data, len) : REG_OK;
 }
@@ -146,7 +145,7 @@ int tar_put_data(tar_writer *w, const void *data, size_t len)
 int tar_end_entry(tar_writer *w)
 {
     if (w->left)
-        return REG_EINVALID;
+        return reg_error_set(REG_EINVALID, "a tar entry ended before its declared size");
     size_t pad = (size_t)((TAR_BLOCK - w->size % TAR_BLOCK) % TAR_BLOCK);
     return pad ? w->sink(w->ctx, zero_block, pad) : REG_OK;
 }
@@ -166,15 +165,6 @@ void tar_reader_init(tar_reader *r, tar_source source, void *ctx)
     r->ctx = ctx;
 }
 
-static int bad(tar_reader *r, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(r->error, sizeof(r->error), fmt, ap);
-    va_end(ap);
-    return REG_EINVALID;
-}
-
 /* Exactly n bytes. With ended_clean, an input that ends before the first byte is not an
  * error: *ended_clean is set instead. */
 static int read_exact(tar_reader *r, void *buf, size_t n, int *ended_clean)
@@ -184,17 +174,16 @@ static int read_exact(tar_reader *r, void *buf, size_t n, int *ended_clean)
         *ended_clean = 0;
     while (done < n) {
         int err = r->source(r->ctx, (char *)buf + done, n - done, &got);
-        if (err < 0) {
-            r->error[0] = '\0';
+        if (err < 0)
             return err;
-        }
         if (got == 0) {
             if (done == 0 && ended_clean) {
                 *ended_clean = 1;
                 return REG_OK;
             }
-            return bad(r, "the archive is truncated (it ends inside entry %llu)",
-                       (unsigned long long)r->count + 1);
+            return reg_error_set(REG_EINVALID,
+                                 "the archive is truncated (it ends inside entry %llu)",
+                                 (unsigned long long)r->count + 1);
         }
         done += got;
     }
@@ -273,12 +262,12 @@ typedef struct pending {
 static int read_extension(char **out, tar_reader *r, uint64_t size, const char *what)
 {
     if (size > TAR_EXTENDED_MAX)
-        return bad(r, "entry %llu: a %s header of %llu bytes is larger than the %d accepted",
-                   (unsigned long long)r->count + 1, what, (unsigned long long)size,
-                   TAR_EXTENDED_MAX);
+        return reg_error_set(
+            REG_EINVALID, "entry %llu: a %s header of %llu bytes is larger than the %d accepted",
+            (unsigned long long)r->count + 1, what, (unsigned long long)size, TAR_EXTENDED_MAX);
     char *text = malloc((size_t)size + 1);
     if (!text)
-        return REG_ERROR;
+        return reg_error_set(REG_ERROR, "out of memory");
     int err = read_exact(r, text, (size_t)size, NULL);
     if (err == REG_OK)
         err = skip(r, (TAR_BLOCK - size % TAR_BLOCK) % TAR_BLOCK);
@@ -294,20 +283,20 @@ static int read_extension(char **out, tar_reader *r, uint64_t size, const char *
 static int pax_value(pending *p, tar_reader *r, const char *key, const char *value, size_t len)
 {
     if (memchr(value, '\0', len))
-        return bad(r, "a pax header value holds a NUL byte");
+        return reg_error_set(REG_EINVALID, "a pax header value holds a NUL byte");
     if (!strcmp(key, "path")) {
         if (len >= TAR_NAME_MAX)
-            return bad(r, "a pax path of %zu bytes is too long", len);
+            return reg_error_set(REG_EINVALID, "a pax path of %zu bytes is too long", len);
         memcpy(p->name, value, len);
         p->name[len] = '\0';
         p->has_name = 1;
     } else if (!strcmp(key, "size")) {
         char *end;
         if (len == 0 || len > 19 || value[0] < '0' || value[0] > '9')
-            return bad(r, "a pax size is invalid");
+            return reg_error_set(REG_EINVALID, "a pax size is invalid");
         p->size = strtoull(value, &end, 10);
         if (end != value + len)
-            return bad(r, "a pax size is invalid");
+            return reg_error_set(REG_EINVALID, "a pax size is invalid");
         p->has_size = 1;
     }
     return REG_OK;
@@ -322,10 +311,10 @@ static int parse_pax(pending *p, tar_reader *r, char *text, size_t size)
         unsigned long len = strtoul(text + pos, &end, 10);
         if (end == text + pos || *end != ' ' || len > size - pos || len < 5 ||
             text[pos + len - 1] != '\n')
-            return bad(r, "a pax header record is malformed");
+            return reg_error_set(REG_EINVALID, "a pax header record is malformed");
         char *key = end + 1, *eq = memchr(key, '=', (size_t)(text + pos + len - 1 - key));
         if (!eq)
-            return bad(r, "a pax header record has no '='");
+            return reg_error_set(REG_EINVALID, "a pax header record has no '='");
         *eq = '\0';
         int err = pax_value(p, r, key, eq + 1, (size_t)(text + pos + len - 1 - (eq + 1)));
         if (err < 0)
@@ -347,7 +336,7 @@ static int read_extension_header(pending *p, tar_reader *r, char type, uint64_t 
     } else if (type == 'L') {
         size_t len = strnlen(text, (size_t)size);
         if (len >= TAR_NAME_MAX)
-            err = bad(r, "a GNU long name of %zu bytes is too long", len);
+            err = reg_error_set(REG_EINVALID, "a GNU long name of %zu bytes is too long", len);
         else
             memcpy(p->name, text, len + 1);
         p->has_name = 1;
@@ -365,7 +354,7 @@ static int read_end_marker(tar_reader *r)
     if (err < 0)
         return err;
     if (!ended && !is_zero(b))
-        return bad(r, "a zero block sits in the middle of the archive");
+        return reg_error_set(REG_EINVALID, "a zero block sits in the middle of the archive");
     return REG_ENOTFOUND;
 }
 
@@ -388,18 +377,20 @@ static int read_header(unsigned char *h, tar_reader *r)
     if (err < 0)
         return err;
     if (ended)
-        return bad(r, "the archive is truncated (no end-of-archive marker after %llu entries)",
-                   (unsigned long long)r->count);
+        return reg_error_set(
+            REG_EINVALID, "the archive is truncated (no end-of-archive marker after %llu entries)",
+            (unsigned long long)r->count);
     if (is_zero(h))
         return read_end_marker(r);
     if (!checksum_ok(h))
-        return bad(r,
-                   "entry %llu: the header checksum is wrong (a corrupt archive, or not a "
-                   "tar archive)",
-                   (unsigned long long)r->count + 1);
+        return reg_error_set(
+            REG_EINVALID,
+            "entry %llu: the header checksum is wrong (a corrupt archive, or not a "
+            "tar archive)",
+            (unsigned long long)r->count + 1);
     if (memcmp(h + 257, "ustar", 5) != 0)
-        return bad(r, "entry %llu: not a ustar, pax or GNU tar header",
-                   (unsigned long long)r->count + 1);
+        return reg_error_set(REG_EINVALID, "entry %llu: not a ustar, pax or GNU tar header",
+                             (unsigned long long)r->count + 1);
     return REG_OK;
 }
 
@@ -414,13 +405,13 @@ int tar_next(tar_entry *out, tar_reader *r)
         if ((err = read_header(h, r)) < 0)
             return err;
         if (parse_number(&size, h + 124, 12) < 0 || parse_number(&mode, h + 100, 8) < 0)
-            return bad(r, "entry %llu: a numeric header field is malformed",
-                       (unsigned long long)r->count + 1);
+            return reg_error_set(REG_EINVALID, "entry %llu: a numeric header field is malformed",
+                                 (unsigned long long)r->count + 1);
         char type = h[156] ? (char)h[156] : TAR_FILE;
         if (type == 'x' || type == 'g' || type == 'L' || type == 'K') {
             if (n == MAX_EXTENSIONS)
-                return bad(r, "entry %llu: too many extension headers",
-                           (unsigned long long)r->count + 1);
+                return reg_error_set(REG_EINVALID, "entry %llu: too many extension headers",
+                                     (unsigned long long)r->count + 1);
             err = read_extension_header(&p, r, type, size);
             continue;
         }

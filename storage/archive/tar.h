@@ -50,13 +50,12 @@ typedef struct tar_reader {
     uint64_t left;   /* data bytes of the current entry not read yet */
     unsigned pad;    /* zero bytes after them */
     uint64_t count;  /* entries read */
-    char error[256]; /* what is wrong with the archive; "" when the source failed */
 } tar_reader;
 
 void tar_reader_init(tar_reader *r, tar_source source, void *ctx);
 /* The next entry (the rest of the current one is skipped): REG_OK, REG_ENOTFOUND at the
- * end-of-archive marker, REG_EINVALID (message in r->error) for a malformed or truncated
- * archive, or the source's error. */
+ * end-of-archive marker, REG_EINVALID (message in reg_error_last()) for a malformed or
+ * truncated archive, or the source's error (with the message the source set). */
 int tar_next(tar_entry *out, tar_reader *r);
 /* Data of the current entry: *got is 0 at its end. REG_EINVALID if the input ends early. */
 int tar_read(tar_reader *r, void *buf, size_t len, size_t *got);

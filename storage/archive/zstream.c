@@ -5,7 +5,6 @@
 #include "storage/base/reg_error.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,35 +22,35 @@ struct zwriter {
     uint64_t bytes_out;
 };
 
-static int set_param(ZSTD_CCtx *c, ZSTD_cParameter p, int value, const char *what, char *errmsg,
-                     size_t errlen)
+static int set_param(ZSTD_CCtx *c, ZSTD_cParameter p, int value, const char *what)
 {
     size_t rc = ZSTD_CCtx_setParameter(c, p, value);
     if (!ZSTD_isError(rc))
         return REG_OK;
-    snprintf(errmsg, errlen, "zstd: %s %d: %s", what, value, ZSTD_getErrorName(rc));
-    return REG_EINVALID;
+    return reg_error_set(REG_EINVALID, "zstd: %s %d: %s", what, value, ZSTD_getErrorName(rc));
 }
 
-static int set_threads(ZSTD_CCtx *c, int threads, char *errmsg, size_t errlen)
+static int set_threads(ZSTD_CCtx *c, int threads)
 {
-    int err = set_param(c, ZSTD_c_nbWorkers, threads, "threads", errmsg, errlen);
-    return err < 0 ? err : set_param(c, ZSTD_c_jobSize, JOB_SIZE, "job size", errmsg, errlen);
+    int err = set_param(c, ZSTD_c_nbWorkers, threads, "threads");
+    return err < 0 ? err : set_param(c, ZSTD_c_jobSize, JOB_SIZE, "job size");
 }
 
-int zwriter_new(zwriter **out, int fd, int level, int threads, char *errmsg, size_t errlen)
+int zwriter_new(zwriter **out, int fd, int level, int threads)
 {
     zwriter *z = calloc(1, sizeof(*z));
     int err = REG_ERROR;
     if (!z)
-        return REG_ERROR;
+        return reg_error_set(REG_ERROR, "out of memory");
     z->fd = fd;
     z->out_cap = ZSTD_CStreamOutSize();
-    if (!(z->cctx = ZSTD_createCCtx()) || !(z->out = malloc(z->out_cap)))
+    if (!(z->cctx = ZSTD_createCCtx()) || !(z->out = malloc(z->out_cap))) {
+        err = reg_error_set(REG_ERROR, "out of memory");
         goto fail;
-    if ((err = set_param(z->cctx, ZSTD_c_compressionLevel, level, "level", errmsg, errlen)) < 0 ||
-        (err = set_param(z->cctx, ZSTD_c_checksumFlag, 1, "checksum", errmsg, errlen)) < 0 ||
-        (threads > 0 && (err = set_threads(z->cctx, threads, errmsg, errlen)) < 0))
+    }
+    if ((err = set_param(z->cctx, ZSTD_c_compressionLevel, level, "level")) < 0 ||
+        (err = set_param(z->cctx, ZSTD_c_checksumFlag, 1, "checksum")) < 0 ||
+        (threads > 0 && (err = set_threads(z->cctx, threads)) < 0))
         goto fail;
     *out = z;
     return REG_OK;
@@ -69,7 +68,7 @@ static int compress(zwriter *z, const void *data, size_t len, ZSTD_EndDirective 
         ZSTD_outBuffer o = {z->out, z->out_cap, 0};
         size_t left = ZSTD_compressStream2(z->cctx, &o, &in, mode);
         if (ZSTD_isError(left))
-            return REG_ERROR;
+            return reg_error_set(REG_ERROR, "zstd: %s", ZSTD_getErrorName(left));
         int err = fileio_write_all(z->fd, z->out, o.pos);
         if (err < 0)
             return err;
@@ -112,7 +111,6 @@ struct zreader {
     size_t in_cap, in_pos, in_len;
     size_t frame_left; /* ZSTD_decompressStream's last hint: 0 between frames */
     uint64_t bytes_in;
-    char error[160];
 };
 
 /* Read more input behind what is still unconsumed. */
@@ -127,10 +125,8 @@ static int fill(zreader *z)
         ssize_t n = read(z->fd, z->in + z->in_len, z->in_cap - z->in_len);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0) {
-            snprintf(z->error, sizeof(z->error), "read: %s", strerror(errno));
-            return REG_ERROR;
-        }
+        if (n < 0)
+            return reg_error_set(REG_ERROR, "read: %s", strerror(errno));
         if (n == 0) {
             z->eof = 1;
             break;
@@ -188,20 +184,14 @@ static int read_zstd(zreader *z, void *buf, size_t len, size_t *got)
         }
         ZSTD_inBuffer in = {z->in, z->in_len, z->in_pos};
         size_t hint = ZSTD_decompressStream(z->dctx, &o, &in);
-        if (ZSTD_isError(hint)) {
-            snprintf(z->error, sizeof(z->error), "the zstd data is corrupt (%s)",
-                     ZSTD_getErrorName(hint));
-            return REG_EINVALID;
-        }
+        if (ZSTD_isError(hint))
+            return reg_error_set(REG_EINVALID, "the zstd data is corrupt (%s)",
+                                 ZSTD_getErrorName(hint));
         z->in_pos = in.pos;
         z->frame_left = hint;
     }
-    if (o.pos == 0 && z->frame_left != 0) {
-        snprintf(z->error, sizeof(z->error),
-                 "the archive is truncated: it ends inside a zstd "
-                 "frame");
-        return REG_EINVALID;
-    }
+    if (o.pos == 0 && z->frame_left != 0)
+        return reg_error_set(REG_EINVALID, "the archive is truncated: it ends inside a zstd frame");
     *got = o.pos;
     return REG_OK;
 }
@@ -217,11 +207,6 @@ int zreader_read(zreader *z, void *buf, size_t len, size_t *got)
 uint64_t zreader_bytes_in(const zreader *z)
 {
     return z->bytes_in;
-}
-
-const char *zreader_error(const zreader *z)
-{
-    return z->error[0] ? z->error : "read error";
 }
 
 void zreader_free(zreader *z)

@@ -10,7 +10,7 @@
 typedef struct zwriter zwriter;
 
 /* threads: 0 compresses in the caller's thread, N > 0 uses N zstd worker threads. */
-int zwriter_new(zwriter **out, int fd, int level, int threads, char *errmsg, size_t errlen);
+int zwriter_new(zwriter **out, int fd, int level, int threads);
 int zwriter_write(zwriter *z, const void *data, size_t len);
 /* End the frame and write out everything still buffered. */
 int zwriter_finish(zwriter *z);
@@ -21,11 +21,10 @@ typedef struct zreader zreader;
 
 int zreader_new(zreader **out, int fd);
 /* Up to len decompressed bytes; *got is 0 at the end of the input. REG_EINVALID (message in
- * zreader_error) when the zstd data is corrupt or the input ends inside a frame. */
+ * reg_error_last()) when the zstd data is corrupt or the input ends inside a frame. */
 int zreader_read(zreader *z, void *buf, size_t len, size_t *got);
 /* Bytes taken from the file descriptor so far. */
 uint64_t zreader_bytes_in(const zreader *z);
-const char *zreader_error(const zreader *z);
 void zreader_free(zreader *z);
 
 #endif

@@ -61,8 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *policy_text = json_string_value(json_object_get(in, "lifecyclePolicyText"));
     if (policy_text) {
         lifecycle_policy *p = NULL;
-        char msg[256];
-        if (lifecycle_parse(&p, policy_text, msg, sizeof(msg)) == REG_OK)
+        if (lifecycle_parse(&p, policy_text) == REG_OK)
             lifecycle_free(p);
     }
 

@@ -42,10 +42,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *text = fuzz_cstr(data, size);
     lifecycle_policy *p = NULL;
-    char errmsg[512];
 
-    errmsg[0] = '\0';
-    int err = lifecycle_parse(&p, text, errmsg, sizeof(errmsg));
+    reg_error_clear();
+    int err = lifecycle_parse(&p, text);
     FUZZ_CHECK(err == REG_OK || err == REG_EINVALID);
     if (err == REG_OK) {
         evaluate(p, NOW);
@@ -53,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         evaluate(p, INT64_MIN);
         lifecycle_free(p);
     } else {
-        FUZZ_CHECK(errmsg[0] != '\0');
+        FUZZ_CHECK(reg_error_last(NULL) != NULL);
     }
     free(text);
     return 0;

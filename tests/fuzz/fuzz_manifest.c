@@ -29,7 +29,6 @@ static int is_known(const char *mt)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     manifest_info *m = NULL;
-    char errmsg[256];
     char *ct_copy = NULL;
     const char *ct;
     if (size < 1 || size > MANIFEST_MAX_BYTES)
@@ -52,8 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     memcpy(copy, body, len);
 
-    errmsg[0] = '\0';
-    int err = manifest_parse(&m, ct, copy, len, errmsg, sizeof(errmsg));
+    reg_error_clear();
+    int err = manifest_parse(&m, ct, copy, len);
     FUZZ_CHECK(err == REG_OK || err == REG_EINVALID);
     if (err == REG_OK) {
         FUZZ_CHECK(is_known(m->media_type));
@@ -71,7 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         manifest_info_free(m);
     } else {
-        FUZZ_CHECK(errmsg[0] != '\0');
+        FUZZ_CHECK(reg_error_last(NULL) != NULL);
     }
     free(copy);
     free(ct_copy);

@@ -47,10 +47,10 @@
 
 static lifecycle_policy *parse_ok(const char *json)
 {
-    char err[512] = "";
     lifecycle_policy *p = NULL;
-    int rc = lifecycle_parse(&p, json, err, sizeof(err));
-    CHECK(rc == REG_OK && p, "policy should parse, got %d: %s", rc, err);
+    reg_error_clear();
+    int rc = lifecycle_parse(&p, json);
+    CHECK(rc == REG_OK && p, "policy should parse, got %d: %s", rc, reg_error_last(""));
     return p;
 }
 
@@ -67,9 +67,10 @@ static void run(const char *json, const lifecycle_image *images, size_t n, int *
 
 static void expect_error(const char *json, const char *needle)
 {
-    char err[512] = "";
     lifecycle_policy *p = NULL;
-    int rc = lifecycle_parse(&p, json, err, sizeof(err));
+    reg_error_clear();
+    int rc = lifecycle_parse(&p, json);
+    const char *err = reg_error_last("");
     CHECK(rc == REG_EINVALID, "expected REG_EINVALID, got %d for %s", rc, json);
     CHECK(strstr(err, needle) != NULL, "message \"%s\" lacks \"%s\"", err, needle);
     CHECK(p == NULL, "no policy is returned on failure");

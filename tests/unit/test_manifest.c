@@ -11,8 +11,7 @@
 
 static int parse(manifest_info **out, const char *ct, const char *body)
 {
-    char err[256];
-    return manifest_parse(out, ct, body, strlen(body), err, sizeof(err));
+    return manifest_parse(out, ct, body, strlen(body));
 }
 
 static void test_oci_image_manifest_refs(void)
