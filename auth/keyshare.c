@@ -117,22 +117,22 @@ static int make_missing(const char *data_dir)
     return err;
 }
 
-int keys_share(index_db *ix, const char *data_dir, char *err, size_t n)
+int keys_share(index_db *ix, const char *data_dir)
 {
     char dir[PATH_MAX];
     down_ctx d = {.dir = dir, .buf = malloc(KEY_FILE_MAX)};
-    int rc = d.buf ? REG_OK : REG_ERROR;
+    int rc = d.buf ? REG_OK : reg_error_set(REG_ERROR, "out of memory");
     snprintf(dir, sizeof(dir), "%s/keys", data_dir);
     if (rc == REG_OK && mkdir(dir, 0700) < 0 && errno != EEXIST)
-        rc = REG_ERROR;
+        rc = reg_error_set(REG_ERROR, "cannot create %s: %s", dir, strerror(errno));
     if (rc == REG_OK && (rc = down(ix, &d)) < 0)
-        snprintf(err, n, "cannot write the shared keys into %s: %s", dir, index_errmsg(ix));
+        reg_error_set(rc, "cannot write the shared keys into %s: %s", dir, index_errmsg(ix));
     if (rc == REG_OK && (rc = make_missing(data_dir)) < 0)
-        snprintf(err, n, "cannot make keys in %s", dir);
+        reg_error_set(rc, "cannot make keys in %s", dir);
     if (rc == REG_OK && (rc = up(ix, dir, d.buf)) < 0)
-        snprintf(err, n, "cannot offer the keys of %s to the index: %s", dir, index_errmsg(ix));
+        reg_error_set(rc, "cannot offer the keys of %s to the index: %s", dir, index_errmsg(ix));
     if (rc == REG_OK && (rc = down(ix, &d)) < 0)
-        snprintf(err, n, "cannot write the shared keys into %s: %s", dir, index_errmsg(ix));
+        reg_error_set(rc, "cannot write the shared keys into %s: %s", dir, index_errmsg(ix));
     free(d.buf);
     return rc;
 }

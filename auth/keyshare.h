@@ -8,7 +8,7 @@
 #include "storage/index/index.h"
 
 /* Bring data_dir/keys in line with the index, making the first keys if there are none
- * anywhere. err (n bytes) says what failed. */
-int keys_share(index_db *ix, const char *data_dir, char *err, size_t n);
+ * anywhere. On failure reg_error_last() says what failed. */
+int keys_share(index_db *ix, const char *data_dir);
 
 #endif

@@ -7,25 +7,22 @@
 #include <string.h>
 
 int sigv4_verify(const sigv4_request *req, const sigv4_credential *cred, const char *amz_date,
-                 const char *secret, time_t now, int max_skew, const char **why)
+                 const char *secret, time_t now, int max_skew)
 {
-    const char *ignored;
     char expected[65];
     int64_t t;
-    why = why ? why : &ignored;
-    *why = NULL;
     if (!cred || sigv4_parse_amz_date(&t, amz_date) < 0)
-        return *why = "request date is malformed", REG_EDENIED;
+        return reg_error_set(REG_EDENIED, "request date is malformed");
     if (strncmp(amz_date, cred->date, 8) != 0)
-        return *why = "request date is outside the credential's day", REG_EDENIED;
+        return reg_error_set(REG_EDENIED, "request date is outside the credential's day");
     int64_t skew = (int64_t)now - (int64_t)t;
     if (skew > max_skew || skew < -(int64_t)max_skew)
-        return *why = "request time is too far from the server's", REG_EDENIED;
+        return reg_error_set(REG_EDENIED, "request time is too far from the server's");
     if (strnlen(cred->signature, 65) != 64 || strspn(cred->signature, "0123456789abcdef") != 64)
-        return *why = "signature is malformed", REG_EDENIED;
+        return reg_error_set(REG_EDENIED, "signature is malformed");
     if (sigv4_sign(expected, req, cred, amz_date, secret) < 0)
-        return *why = "request is malformed or lacks a signed header", REG_EDENIED;
+        return reg_error_set(REG_EDENIED, "request is malformed or lacks a signed header");
     if (CRYPTO_memcmp(expected, cred->signature, 64) != 0)
-        return *why = "signature does not match", REG_EDENIED;
+        return reg_error_set(REG_EDENIED, "signature does not match");
     return REG_OK;
 }

@@ -6,10 +6,10 @@
 #include "storage/base/sigv4.h"
 
 /* Verify: the signature matches (constant-time), amz_date parses, is within max_skew seconds
- * of now, and its day equals the credential's date. REG_OK (with *why NULL) or REG_EDENIED
- * with *why set to a short reason (never containing the secret). The caller checks the
- * access key, region and service it expects. */
+ * of now, and its day equals the credential's date. REG_OK (setting no message) or
+ * REG_EDENIED with a short reason in reg_error_last() (never containing the secret). The
+ * caller checks the access key, region and service it expects. */
 int sigv4_verify(const sigv4_request *req, const sigv4_credential *cred, const char *amz_date,
-                 const char *secret, time_t now, int max_skew, const char **why);
+                 const char *secret, time_t now, int max_skew);
 
 #endif

@@ -186,25 +186,25 @@ static int parse_access(token_claims *out, json_t *access)
     return REG_OK;
 }
 
-static int check_claims(token_claims *out, json_t *claims, const char *issuer,
-                        const char *audience, time_t now, const char **why)
+static int check_claims(token_claims *out, json_t *claims, const char *issuer, const char *audience,
+                        time_t now)
 {
     const char *iss = NULL, *sub = "";
     json_t *aud = NULL, *access = NULL;
     json_int_t exp = 0, nbf = 0, iat = 0;
     if (json_unpack(claims, "{s:s, s?s, s:o, s:I, s?I, s?I, s?o}", "iss", &iss, "sub", &sub,
                     "aud", &aud, "exp", &exp, "nbf", &nbf, "iat", &iat, "access", &access) < 0)
-        return *why = "token claims are malformed", REG_EDENIED;
+        return reg_error_set(REG_EDENIED, "token claims are malformed");
     if (strcmp(iss, issuer) != 0)
-        return *why = "token issuer is not trusted", REG_EDENIED;
+        return reg_error_set(REG_EDENIED, "token issuer is not trusted");
     if (!audience_matches(aud, audience))
-        return *why = "token audience is not this registry", REG_EDENIED;
+        return reg_error_set(REG_EDENIED, "token audience is not this registry");
     if (exp + TOKEN_CLOCK_SKEW < now)
-        return *why = "token has expired", REG_EDENIED;
+        return reg_error_set(REG_EDENIED, "token has expired");
     if (nbf - TOKEN_CLOCK_SKEW > now)
-        return *why = "token is not valid yet", REG_EDENIED;
+        return reg_error_set(REG_EDENIED, "token is not valid yet");
     if (strlen(sub) > USER_NAME_MAX)
-        return *why = "token subject is malformed", REG_EDENIED;
+        return reg_error_set(REG_EDENIED, "token subject is malformed");
     memset(out, 0, sizeof(*out));
     snprintf(out->sub, sizeof(out->sub), "%s", sub);
     snprintf(out->aud, sizeof(out->aud), "%s", audience);
@@ -212,47 +212,38 @@ static int check_claims(token_claims *out, json_t *claims, const char *issuer,
     out->nbf = nbf;
     out->iat = iat;
     if (parse_access(out, access) < 0)
-        return *why = "token access claim is malformed", REG_EDENIED;
+        return reg_error_set(REG_EDENIED, "token access claim is malformed");
     return REG_OK;
 }
 
 int token_verify(token_claims *out, const keyring *kr, const char *jwt, const char *issuer,
-                 const char *audience, time_t now, const char **why)
+                 const char *audience, time_t now)
 {
     size_t len = strnlen(jwt, TOKEN_MAX_BYTES + 1);
     const char *dot1 = memchr(jwt, '.', len);
     const char *dot2 = dot1 ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - jwt)) : NULL;
     json_t *header = NULL, *claims = NULL;
     const char *alg = NULL, *kid = NULL;
-    EVP_PKEY *key;
-    int err = REG_EDENIED;
-    *why = "token is malformed";
+    EVP_PKEY *key = NULL;
+    int err;
     if (len > TOKEN_MAX_BYTES || !dot2 || memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - jwt)))
-        return REG_EDENIED;
+        return reg_error_set(REG_EDENIED, "token is malformed");
     if (!(header = decode_json_part(jwt, (size_t)(dot1 - jwt))) ||
         json_unpack(header, "{s:s, s?s}", "alg", &alg, "kid", &kid) < 0)
-        goto done;
-    if (strcmp(alg, "ES256") != 0) {
-        *why = "token algorithm is not ES256";
-        goto done;
-    }
-    if (!kr) {
-        *why = "the registry cannot load its token keys";
-        goto done;
-    }
-    if (!kid || !(key = keyring_find(kr, kid))) {
-        *why = "token is signed by an unknown key";
-        goto done;
-    }
-    if (verify_signature(key, jwt, (size_t)(dot2 - jwt), dot2 + 1, len - (size_t)(dot2 + 1 - jwt)) <
-        0) {
-        *why = "token signature is invalid";
-        goto done;
-    }
-    if (!(claims = decode_json_part(dot1 + 1, (size_t)(dot2 - dot1 - 1))))
-        goto done;
-    err = check_claims(out, claims, issuer, audience, now, why);
-done:
+        err = reg_error_set(REG_EDENIED, "token is malformed");
+    else if (strcmp(alg, "ES256") != 0)
+        err = reg_error_set(REG_EDENIED, "token algorithm is not ES256");
+    else if (!kr)
+        err = reg_error_set(REG_EDENIED, "the registry cannot load its token keys");
+    else if (!kid || !(key = keyring_find(kr, kid)))
+        err = reg_error_set(REG_EDENIED, "token is signed by an unknown key");
+    else if (verify_signature(key, jwt, (size_t)(dot2 - jwt), dot2 + 1,
+                              len - (size_t)(dot2 + 1 - jwt)) < 0)
+        err = reg_error_set(REG_EDENIED, "token signature is invalid");
+    else if (!(claims = decode_json_part(dot1 + 1, (size_t)(dot2 - dot1 - 1))))
+        err = reg_error_set(REG_EDENIED, "token is malformed");
+    else
+        err = check_claims(out, claims, issuer, audience, now);
     json_decref(header);
     json_decref(claims);
     return err;

@@ -26,9 +26,10 @@ typedef struct token_claims {
 /* Sign claims (iss = issuer; jti is generated) into a malloc'd JWT the caller frees. */
 int token_sign(char **out, const keyring *kr, const char *issuer, const token_claims *c);
 
-/* REG_OK with the claims, or REG_EDENIED with a reason in why (never the token itself). */
+/* REG_OK with the claims, or REG_EDENIED with a reason in reg_error_last() (never the token
+ * itself). */
 int token_verify(token_claims *out, const keyring *kr, const char *jwt, const char *issuer,
-                 const char *audience, time_t now, const char **why);
+                 const char *audience, time_t now);
 
 /* The actions the claims grant on one scope target. */
 unsigned token_allows(const token_claims *c, const char *type, const char *name);

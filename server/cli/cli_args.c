@@ -109,15 +109,14 @@ index_db *cli_open_index(const cli_args *a)
     store *st = NULL;
     index_db *ix = NULL;
     store_location loc = cli_location(a);
-    char why[512];
     if (cli_open_store(&st, &loc) == REG_OK && index_open(&ix, st->db_path) < 0) {
         fprintf(stderr, "ocireg: cannot open the index %s: %s\n", st->db_label, index_errmsg(ix));
         index_close(ix);
         ix = NULL;
     }
     /* Commands that seal secrets or rotate keys need the keys every instance uses. */
-    if (ix && index_is_shared(st->db_path) && keys_share(ix, a->data_dir, why, sizeof(why)) < 0) {
-        fprintf(stderr, "ocireg: %s\n", why);
+    if (ix && index_is_shared(st->db_path) && keys_share(ix, a->data_dir) < 0) {
+        fprintf(stderr, "ocireg: %s\n", reg_error_last("cannot share the keys"));
         index_close(ix);
         ix = NULL;
     }

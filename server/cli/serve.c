@@ -158,12 +158,11 @@ int serve_main(int argc, char **argv)
         .data_dir = srv.cfg.data_dir, .storage = srv.cfg.storage, .index = srv.cfg.index};
     index_db *ix = NULL;
     int rc_exit = 1;
-    char why[512];
     if (open_data(&srv.st, &ix, &loc) < 0)
         return 1;
     srv.st->create_on_push = srv.cfg.create_on_push;
-    if (index_is_shared(srv.st->db_path) && keys_share(ix, srv.cfg.data_dir, why, sizeof(why)) < 0) {
-        fprintf(stderr, "ocireg: %s\n", why);
+    if (index_is_shared(srv.st->db_path) && keys_share(ix, srv.cfg.data_dir) < 0) {
+        fprintf(stderr, "ocireg: %s\n", reg_error_last("cannot share the keys"));
         goto done;
     }
     if (secretbox_key(srv.master_key, srv.cfg.data_dir) < 0) {

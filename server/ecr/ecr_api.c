@@ -197,7 +197,6 @@ static int signature_or_reply(ecr_call *c, const buf *body)
     header_list headers = {0};
     char user[USER_NAME_MAX + 1], secret[ACCESS_SECRET_LEN + 1];
     digest body_hash;
-    const char *why = NULL;
     const char *authz = request_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
     const char *amz_date = request_header(req, "X-Amz-Date");
     if (!authz || !amz_date) {
@@ -222,12 +221,12 @@ static int signature_or_reply(ecr_call *c, const buf *body)
     sigv4_request sreq = {.method = req->method, .path = "/", .query = NULL,
                           .headers = headers.items, .nheaders = headers.n,
                           .payload_sha256 = digest_hex(&body_hash)};
-    err = headers.overflow ? REG_EDENIED
-                           : sigv4_verify(&sreq, &cred, amz_date, secret, time(NULL),
-                                          ECR_MAX_SKEW, &why);
+    err = headers.overflow ? reg_error_set(REG_EDENIED, "too many headers")
+                           : sigv4_verify(&sreq, &cred, amz_date, secret, time(NULL), ECR_MAX_SKEW);
     OPENSSL_cleanse(secret, sizeof(secret));
     if (err < 0) {
-        log_msg(LOG_INFO, "auth: ecr denied user=%s reason=%s", user, why ? why : "headers");
+        log_msg(LOG_INFO, "auth: ecr denied user=%s reason=%s", user,
+                reg_error_last("signature refused"));
         reply_aws_error(req, 403, "InvalidSignatureException",
                         "The request signature we calculated does not match the signature you "
                         "provided.");

@@ -81,9 +81,9 @@ void auth_set_enabled(server *srv, int on)
     __atomic_store_n(&srv->auth_on, on, __ATOMIC_RELAXED);
 }
 
-/* Verify through the cache: a token seen before on this thread costs a string compare. */
-static const token_claims *verify_cached(request *req, const char *jwt, const char *audience,
-                                         const char **why)
+/* Verify through the cache: a token seen before on this thread costs a string compare. NULL
+ * with the reason in reg_error_last() when the token is refused. */
+static const token_claims *verify_cached(request *req, const char *jwt, const char *audience)
 {
     token_cache *c = thread_cache();
     time_t now = time(NULL);
@@ -93,23 +93,26 @@ static const token_claims *verify_cached(request *req, const char *jwt, const ch
         if (t->jwt && strcmp(t->jwt, jwt) == 0 && strcmp(t->claims.aud, audience) == 0) {
             if (t->claims.exp + TOKEN_CLOCK_SKEW >= now && t->claims.nbf - TOKEN_CLOCK_SKEW <= now)
                 return &t->claims;
-            *why = "token has expired";
+            reg_error_set(REG_EDENIED, "token has expired");
             return NULL;
         }
     }
-    if (token_verify(&claims, server_keys(req->srv), jwt, TOKEN_ISSUER, audience, now, why) < 0)
+    if (token_verify(&claims, server_keys(req->srv), jwt, TOKEN_ISSUER, audience, now) < 0)
         return NULL;
     if (!c) {
         token_claims *copy = arena_alloc(&req->mem, sizeof(*copy));
-        if (copy)
-            *copy = claims;
+        if (!copy)
+            return reg_error_set(REG_ERROR, "out of memory"), NULL;
+        *copy = claims;
         return copy;
     }
     cached_token *t = &c->slots[c->next++ % CACHE_SLOTS];
     free(t->jwt);
     t->jwt = strdup(jwt);
     t->claims = claims;
-    return t->jwt ? &t->claims : NULL;
+    if (!t->jwt)
+        return reg_error_set(REG_ERROR, "out of memory"), NULL;
+    return &t->claims;
 }
 
 static int host_is_sane(const char *h)
@@ -186,10 +189,12 @@ static void reply_challenge(request *req, const char *type, const char *name,
     request_send(req, 401, r);
 }
 
-const char *ecr_login_subject(request *req, const char *password, const char **why)
+const char *ecr_login_subject(request *req, const char *password)
 {
-    const token_claims *c = verify_cached(req, password, ECR_LOGIN_AUDIENCE, why);
-    return c && c->sub[0] ? arena_strdup(&req->mem, c->sub) : NULL;
+    const token_claims *c = verify_cached(req, password, ECR_LOGIN_AUDIENCE);
+    if (c && !c->sub[0])
+        return reg_error_set(REG_EDENIED, "token names no user"), NULL;
+    return c ? arena_strdup(&req->mem, c->sub) : NULL;
 }
 
 /* The user's grants, cached per thread for a few seconds (ECR login passwords carry no access
@@ -230,16 +235,19 @@ static int authorize_basic(request *req, const char *b64, const char *type, cons
                            unsigned need, const char *challenge_actions)
 {
     size_t n = 0;
-    const char *why = "only ECR login passwords (user AWS) are accepted as Basic credentials";
     unsigned char *raw = base64_decode(b64, strnlen(b64, TOKEN_MAX_BYTES), &n);
     char *text = raw ? arena_strndup(&req->mem, (char *)raw, n) : NULL;
     free(raw);
     const char *user = NULL;
-    if (text && !strncmp(text, "AWS:", 4))
-        user = ecr_login_subject(req, text + 4, &why);
-    const policy *p = user ? thread_policy(req, user) : NULL;
+    const policy *p = NULL;
+    if (!text || strncmp(text, "AWS:", 4) != 0)
+        reg_error_set(REG_EDENIED,
+                      "only ECR login passwords (user AWS) are accepted as Basic credentials");
+    else if ((user = ecr_login_subject(req, text + 4)) && !(p = thread_policy(req, user)))
+        reg_error_set(REG_EDENIED, "the access policy of user %s cannot be loaded", user);
     if (!p) {
-        reply_challenge(req, type, name, challenge_actions, "invalid_token", why);
+        reply_challenge(req, type, name, challenge_actions, "invalid_token",
+                        reg_error_last("invalid credentials"));
         return REG_EDENIED;
     }
     req->principal = user;
@@ -255,7 +263,6 @@ static int authorize_basic(request *req, const char *b64, const char *type, cons
 int authorize_or_reply(request *req, const char *type, const char *name, unsigned need,
                        const char *challenge_actions)
 {
-    const char *why = NULL;
     if (!auth_enabled(req->srv))
         return REG_OK;
     const char *authz = request_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
@@ -265,9 +272,10 @@ int authorize_or_reply(request *req, const char *type, const char *name, unsigne
         reply_challenge(req, type, name, challenge_actions, NULL, NULL);
         return REG_EDENIED;
     }
-    const token_claims *claims = verify_cached(req, authz + 7, TOKEN_SERVICE, &why);
+    const token_claims *claims = verify_cached(req, authz + 7, TOKEN_SERVICE);
     if (!claims) {
-        reply_challenge(req, type, name, challenge_actions, "invalid_token", why);
+        reply_challenge(req, type, name, challenge_actions, "invalid_token",
+                        reg_error_last("invalid token"));
         return REG_EDENIED;
     }
     req->claims = claims;

@@ -26,8 +26,9 @@ void auth_set_enabled(server *srv, int on);
 int authorize_or_reply(request *req, const char *type, const char *name, unsigned need,
                        const char *challenge_actions);
 
-/* The user an ECR login password (GetAuthorizationToken) was issued to, or NULL with *why. */
-const char *ecr_login_subject(request *req, const char *password, const char **why);
+/* The user an ECR login password (GetAuthorizationToken) was issued to, or NULL with the
+ * reason in reg_error_last(). */
+const char *ecr_login_subject(request *req, const char *password);
 
 /* Whether the request's token grants `need` on repository `name` (always when auth is off). */
 int auth_allows(const request *req, const char *name, unsigned need);

@@ -63,14 +63,14 @@ static int credentials_or_reply(request *req, index_db *ix, const char **user_io
 {
     const char *user = *user_io;
     if (!strcmp(user, "AWS")) {
-        const char *why = NULL;
         user_record rec;
-        const char *sub = ecr_login_subject(req, pass, &why);
+        const char *sub = ecr_login_subject(req, pass);
         if (sub && index_user_get(&rec, ix, sub) == REG_OK) {
             *user_io = sub;
             return REG_OK;
         }
-        log_msg(LOG_INFO, "auth: ECR login password refused: %s", why ? why : "no such user");
+        log_msg(LOG_INFO, "auth: ECR login password refused: %s",
+                sub ? "no such user" : reg_error_last("invalid token"));
         struct MHD_Response *r = error_response(req, "UNAUTHORIZED", NULL,
                                                 "invalid or expired ECR login password");
         response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"ocireg\"");
@@ -246,9 +246,8 @@ static const char *refresh_subject(request *req, index_db *ix, const char *jwt)
 {
     token_claims c;
     user_record rec;
-    const char *why;
-    if (token_verify(&c, server_keys(req->srv), jwt, TOKEN_ISSUER, REFRESH_AUDIENCE, time(NULL),
-                     &why) < 0 ||
+    if (token_verify(&c, server_keys(req->srv), jwt, TOKEN_ISSUER, REFRESH_AUDIENCE, time(NULL)) <
+            0 ||
         !c.sub[0] || index_user_get(&rec, ix, c.sub) != REG_OK) {
         return NULL;
     }
