@@ -16,11 +16,11 @@ typedef struct ecr_call {
     const char *user;         /* who signed the request */
     const char *region;       /* from the signature's scope */
     struct policy *policy;    /* the user's grants, loaded on first use */
-    const char *error_type;   /* set by ecr_fail */
-    char error_message[512];
+    const char *error_type;   /* set by ecr_fail; its message is reg_error_last() */
 } ecr_call;
 
-/* Record an AWS error; returns NULL for `return ecr_fail(...)`. */
+/* Record an AWS error: its __type here, its message on the error route (the arguments may
+ * include reg_error_last()). Returns NULL for `return ecr_fail(...)`. */
 json_t *ecr_fail(ecr_call *c, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -51,11 +51,13 @@ static const struct {
 
 json_t *ecr_fail(ecr_call *c, const char *type, const char *fmt, ...)
 {
+    char message[REG_ERROR_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(c->error_message, sizeof(c->error_message), fmt, ap);
+    vsnprintf(message, sizeof(message), fmt, ap); /* apart: an argument may be the route's */
     va_end(ap);
     c->error_type = type;
+    reg_error_set(REG_ERROR, "%s", message);
     return NULL;
 }
 
@@ -282,7 +284,7 @@ static void finish_ecr(request *req)
     req->auth_decision = out ? "allowed" : c.error_type;
     if (!out) {
         unsigned status = !strcmp(c.error_type, "ServerException") ? 500 : 400;
-        reply_aws_error(req, status, c.error_type, c.error_message);
+        reply_aws_error(req, status, c.error_type, reg_error_last("internal error"));
         return;
     }
     reply_json(req, 200, out, ECR_CONTENT_TYPE);
