@@ -374,8 +374,7 @@ static int add_tag(import_ctx *c, int64_t put, const char *repo, const char *tag
 
 /* Split a ref name into its repository part and tag: "REPO:TAG", "REPO@DIGEST" (as export
  * writes them) or a plain "TAG" (as skopeo does). */
-static int split_ref_name(import_ctx *c, char *part, char *tag, const char *name, const digest *dg,
-                          size_t entry)
+static int split_ref_name(char *part, char *tag, const char *name, const digest *dg, size_t entry)
 {
     const char *at = strchr(name, '@'), *colon = strrchr(name, ':'), *slash = strrchr(name, '/');
     const char *end = at ? at : (colon && (!slash || colon > slash) ? colon : NULL);
@@ -404,7 +403,7 @@ static int resolve_target(import_ctx *c, char *repo, char *tag, const char *name
 {
     char part[REPO_NAME_MAX + 1] = "";
     const char *prefix = c->opt->repo_prefix;
-    int err = name ? split_ref_name(c, part, tag, name, dg, entry) : REG_OK;
+    int err = name ? split_ref_name(part, tag, name, dg, entry) : REG_OK;
     if (!name)
         tag[0] = '\0';
     if (err < 0)

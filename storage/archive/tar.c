@@ -280,7 +280,7 @@ static int read_extension(char **out, tar_reader *r, uint64_t size, const char *
     return REG_OK;
 }
 
-static int pax_value(pending *p, tar_reader *r, const char *key, const char *value, size_t len)
+static int pax_value(pending *p, const char *key, const char *value, size_t len)
 {
     if (memchr(value, '\0', len))
         return reg_error_set(REG_EINVALID, "a pax header value holds a NUL byte");
@@ -303,7 +303,7 @@ static int pax_value(pending *p, tar_reader *r, const char *key, const char *val
 }
 
 /* Records "<len> <key>=<value>\n"; keys other than path and size are ignored. */
-static int parse_pax(pending *p, tar_reader *r, char *text, size_t size)
+static int parse_pax(pending *p, char *text, size_t size)
 {
     size_t pos = 0;
     while (pos < size) {
@@ -316,7 +316,7 @@ static int parse_pax(pending *p, tar_reader *r, char *text, size_t size)
         if (!eq)
             return reg_error_set(REG_EINVALID, "a pax header record has no '='");
         *eq = '\0';
-        int err = pax_value(p, r, key, eq + 1, (size_t)(text + pos + len - 1 - (eq + 1)));
+        int err = pax_value(p, key, eq + 1, (size_t)(text + pos + len - 1 - (eq + 1)));
         if (err < 0)
             return err;
         pos += len;
@@ -332,7 +332,7 @@ static int read_extension_header(pending *p, tar_reader *r, char type, uint64_t 
     if (err < 0)
         return err;
     if (type == 'x') {
-        err = parse_pax(p, r, text, (size_t)size);
+        err = parse_pax(p, text, (size_t)size);
     } else if (type == 'L') {
         size_t len = strnlen(text, (size_t)size);
         if (len >= TAR_NAME_MAX)
