@@ -98,10 +98,9 @@ static int put_manifest(digest *out, char *missing, fixture *f, const char *repo
                         const char *tag, const char *body)
 {
     manifest_info *info = NULL;
-    char err[256];
     const char *tags[1] = {tag};
     digest_buffer(out, DIGEST_SHA256, body, strlen(body));
-    int rc = manifest_parse(&info, MT_OCI_MANIFEST, body, strlen(body), err, sizeof(err));
+    int rc = manifest_parse(&info, MT_OCI_MANIFEST, body, strlen(body));
     if (rc == REG_OK) {
         manifest_put put = {.repo = repo, .dg = out, .body = body, .len = strlen(body),
                             .info = info, .tags = tags, .ntags = tag ? 1 : 0};
