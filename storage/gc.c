@@ -3,7 +3,6 @@
  * dry run wraps everything in one transaction and rolls it back, so it reports exactly what a
  * real run would delete. */
 #include "storage/gc.h"
-#include "storage/blob/blobstore_s3.h"
 #include "storage/index/index_fsck.h"
 #include "storage/index/index_repos.h"
 #include "storage/base/strmap.h"

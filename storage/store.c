@@ -3,9 +3,7 @@
 #include "storage/index/index_repos.h"
 #include "storage/base/reg_error.h"
 
-#include <limits.h>
 #include <stdio.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,8 +38,10 @@ int store_open(store **out, const store_location *loc, char *err, size_t errlen)
     if (!(s->data_dir = strdup(loc->data_dir)) || index_location(&s->db_path, loc) < 0 ||
         !(s->db_label = redacted(s->db_path)) || pulls_new(&s->pulls) < 0)
         goto fail;
-    if ((rc = blobstore_open_at(&s->blobs, loc->data_dir, loc->storage, err, errlen)) < 0)
+    if ((rc = blobstore_open_at(&s->blobs, loc->data_dir, loc->storage)) < 0) {
+        snprintf(err, errlen, "%s", reg_error_last("cannot open the blob store"));
         goto fail;
+    }
     rc = upload_table_new(&s->uploads, s->blobs, s->db_path);
     if (rc < 0) {
         snprintf(err, errlen, "cannot set up upload sessions");
@@ -77,6 +77,7 @@ int store_commit_upload(store *s, index_db *ix, upload *u, const char *repo, con
 {
     digest actual;
     int64_t repo_id;
+    blob_publish *p = NULL;
     uint64_t size = upload_offset(u);
     int err = upload_digest(&actual, u, expected->alg);
     if (err < 0)
@@ -84,17 +85,18 @@ int store_commit_upload(store *s, index_db *ix, upload *u, const char *repo, con
     if (strcmp(actual.str, expected->str) != 0)
         return REG_EMISMATCH;
     /* The slow half happens before taking the write lock, so concurrent pushes overlap. */
-    if ((err = upload_publish_prepare(u, s->blobs, expected)) < 0 || (err = index_begin(ix)) < 0)
-        return err;
-    if ((err = target_repo(&repo_id, s, ix, repo)) < 0 ||
-        (err = upload_publish(u, s->blobs, expected)) < 0 ||
+    if ((err = upload_publication(&p, u, s->blobs, expected)) < 0 ||
+        (err = blob_publish_prepare(p)) < 0 || (err = index_begin(ix)) < 0)
+        goto done;
+    if ((err = target_repo(&repo_id, s, ix, repo)) < 0 || (err = blob_publish_commit(p)) < 0 ||
         (err = index_blob_link(ix, repo_id, expected, size)) < 0 ||
-        (err = index_commit(ix)) < 0) {
+        (err = index_commit(ix)) < 0)
         index_rollback(ix);
-        return err;
-    }
-    upload_discard(s->uploads, u);
-    return REG_OK;
+done:
+    blob_publish_free(p);
+    if (err == REG_OK)
+        upload_discard(s->uploads, u);
+    return err;
 }
 
 int store_mount_blob(store *s, index_db *ix, const char *repo, const char *from, const digest *d)
@@ -195,17 +197,16 @@ static int insert_manifest(index_db *ix, int64_t repo_id, const manifest_put *pu
     return err;
 }
 
-/* Local storage writes the spool and links it into place before the transaction, and checks
- * the link inside; S3 puts the (small) object inside the transaction, where gc cannot remove it
- * before its row exists. */
+/* The manifest's bytes are published as a blob (local storage writes the spool and links it
+ * into place before the transaction, and checks the link inside; S3 puts the small object
+ * inside the transaction, where gc cannot remove it before its row exists). */
 int store_put_manifest(store *s, index_db *ix, const manifest_put *put, char *missing_out)
 {
     int64_t repo_id;
-    char spool[PATH_MAX] = "";
-    int remote = blobstore_is_remote(s->blobs);
-    int err = remote ? REG_OK : blobstore_spool(spool, s->blobs, put->body, put->len);
-    if (err == REG_OK && !remote)
-        err = blobstore_place(s->blobs, spool, put->dg);
+    blob_publish *p = NULL;
+    int err = blobstore_publish_bytes(&p, s->blobs, put->dg, put->body, put->len);
+    if (err == REG_OK)
+        err = blob_publish_prepare(p);
     if (err < 0)
         goto done;
     if ((err = index_begin(ix)) < 0)
@@ -217,14 +218,12 @@ int store_put_manifest(store *s, index_db *ix, const manifest_put *put, char *mi
     }
     if ((err = check_refs(ix, repo_id, put->info, missing_out)) < 0 ||
         (err = check_tags(ix, repo_id, put, missing_out)) < 0 ||
-        (err = remote ? blobstore_put(s->blobs, put->dg, put->body, put->len)
-                      : blobstore_confirm(s->blobs, spool, put->dg)) < 0 ||
+        (err = blob_publish_commit(p)) < 0 ||
         (err = index_blob_link(ix, repo_id, put->dg, put->len)) < 0 ||
         (err = insert_manifest(ix, repo_id, put)) < 0 || (err = index_commit(ix)) < 0)
         index_rollback(ix);
 done:
-    if (spool[0])
-        unlink(spool);
+    blob_publish_free(p);
     return err;
 }
 

@@ -3,156 +3,39 @@
 #include "server/oci/handlers.h"
 #include "server/http/log.h"
 #include "server/http/range.h"
-#include "storage/blob/blobstore_s3.h"
 #include "storage/base/reg_error.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/* ---- blobs in S3: streamed through, or a redirect to a presigned URL ---- */
+/* ---- blobs that are not local files (S3): streamed through, or a redirect ---- */
 
-/* One GET of the whole range runs in a thread of its own and fills a ring; MHD's reader
- * drains it. The S3 read and the socket write overlap, and the ring bounds the memory. */
-#define RING (4u << 20)
 #define PRESIGN_SECONDS 1200
 
-typedef struct s3_stream {
-    blobstore_s3 *b;
-    digest d;
-    uint64_t start, end;  /* bytes [start, end) of the blob are sent */
-    pthread_mutex_t lock;
-    pthread_cond_t changed;
-    char *ring;           /* RING bytes */
-    uint64_t filled;      /* bytes written into the ring so far (stream offsets) */
-    uint64_t drained;     /* bytes handed to MHD so far */
-    int done, failed, cancelled;
-    pthread_t reader;
-    int reading;
-} s3_stream;
-
-/* Producer: copy a piece into the ring, waiting while it is full. */
-static int ring_put(void *ctx, const void *data, size_t len)
+/* MHD asks for the body from response position pos (always the next bytes). */
+static ssize_t read_stream(void *cls, uint64_t pos, char *out, size_t max)
 {
-    s3_stream *st = ctx;
-    const char *p = data;
-    pthread_mutex_lock(&st->lock);
-    while (len > 0 && !st->cancelled) {
-        size_t room = RING - (size_t)(st->filled - st->drained);
-        if (room == 0) {
-            pthread_cond_wait(&st->changed, &st->lock);
-            continue;
-        }
-        size_t at = (size_t)(st->filled % RING);
-        size_t n = len < room ? len : room;
-        n = n < RING - at ? n : RING - at;
-        memcpy(st->ring + at, p, n);
-        st->filled += n;
-        p += n;
-        len -= n;
-        pthread_cond_broadcast(&st->changed);
-    }
-    int stop = st->cancelled;
-    pthread_mutex_unlock(&st->lock);
-    return stop ? REG_ERROR : 0;
+    ssize_t got = blob_reader_read(cls, pos, out, max);
+    if (got > 0)
+        return got;
+    if (got == 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    log_msg(LOG_ERROR, "%s", reg_error_last("blob read failed"));
+    return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
-static void *read_whole_range(void *arg)
+static void free_stream(void *cls)
 {
-    s3_stream *st = arg;
-    int err = bs3_read(st->b, &st->d, st->start, st->end - st->start, ring_put, st);
-    pthread_mutex_lock(&st->lock);
-    if (err < 0 && !st->cancelled) {
-        st->failed = 1;
-        log_msg(LOG_ERROR, "blob %s: S3 read failed after %llu bytes: %s", st->d.str,
-                (unsigned long long)st->filled, s3_last_error());
-    }
-    st->done = 1;
-    pthread_cond_broadcast(&st->changed);
-    pthread_mutex_unlock(&st->lock);
-    return NULL;
+    blob_reader_free(cls);
 }
 
-/* Consumer: MHD asks for the body from response position pos (always the next bytes). */
-static ssize_t read_s3(void *cls, uint64_t pos, char *out, size_t max)
-{
-    s3_stream *st = cls;
-    ssize_t got;
-    pthread_mutex_lock(&st->lock);
-    if (pos != st->drained) {
-        got = MHD_CONTENT_READER_END_WITH_ERROR;
-        goto done;
-    }
-    while (st->filled == st->drained && !st->done)
-        pthread_cond_wait(&st->changed, &st->lock);
-    if (st->filled == st->drained) {
-        got = st->failed || st->start + st->drained < st->end ? MHD_CONTENT_READER_END_WITH_ERROR
-                                                             : MHD_CONTENT_READER_END_OF_STREAM;
-        goto done;
-    }
-    size_t at = (size_t)(st->drained % RING);
-    size_t n = (size_t)(st->filled - st->drained);
-    n = n < max ? n : max;
-    n = n < RING - at ? n : RING - at;
-    memcpy(out, st->ring + at, n);
-    st->drained += n;
-    pthread_cond_broadcast(&st->changed);
-    got = (ssize_t)n;
-done:
-    pthread_mutex_unlock(&st->lock);
-    return got;
-}
-
-static void free_s3_stream(void *cls)
-{
-    s3_stream *st = cls;
-    if (st->reading) {
-        pthread_mutex_lock(&st->lock);
-        st->cancelled = 1; /* a client that went away stops the download */
-        pthread_cond_broadcast(&st->changed);
-        pthread_mutex_unlock(&st->lock);
-        pthread_join(st->reader, NULL);
-    }
-    pthread_cond_destroy(&st->changed);
-    pthread_mutex_destroy(&st->lock);
-    free(st->ring);
-    free(st);
-}
-
-static struct MHD_Response *response_from_s3(blobstore_s3 *b, const digest *d,
-                                             const byte_range *range)
-{
-    s3_stream *st = calloc(1, sizeof(*st));
-    if (!st)
-        return NULL;
-    pthread_mutex_init(&st->lock, NULL);
-    pthread_cond_init(&st->changed, NULL);
-    st->b = b;
-    st->d = *d;
-    st->start = range->start;
-    st->end = range->start + range->length;
-    st->done = range->length == 0;
-    struct MHD_Response *r = NULL;
-    if ((st->ring = malloc(RING)) != NULL &&
-        (r = MHD_create_response_from_callback(range->length, 256 * 1024, read_s3, st,
-                                               free_s3_stream)) != NULL &&
-        range->length > 0 && pthread_create(&st->reader, NULL, read_whole_range, st) == 0)
-        st->reading = 1;
-    if (r && !st->reading && range->length > 0) {
-        MHD_destroy_response(r); /* frees st */
-        return NULL;
-    }
-    if (!r)
-        free_s3_stream(st);
-    return r;
-}
-
-/* ECR's way: the client fetches the layer from the object store itself. */
-static int redirect_to_s3(request *req, blobstore_s3 *b, const digest *d)
+/* ECR's way: the client fetches the layer from the object store itself (REG_ERROR, nothing
+ * sent, where the backend cannot presign). */
+static int redirect_to_presigned(request *req, const digest *d)
 {
     char *url = NULL;
-    if (bs3_presign(&url, b, d, PRESIGN_SECONDS) < 0)
+    if (blobstore_presign(&url, req->srv->st->blobs, d, PRESIGN_SECONDS) < 0)
         return REG_ERROR;
     struct MHD_Response *r = response_empty();
     response_header(r, MHD_HTTP_HEADER_LOCATION, arena_strdup(&req->mem, url));
@@ -160,6 +43,38 @@ static int redirect_to_s3(request *req, blobstore_s3 *b, const digest *d)
     free(url);
     request_send(req, 307, r);
     return REG_OK;
+}
+
+/* The body: a local blob's file goes out with sendfile, any other blob through its reader.
+ * NULL after replying (500) itself. */
+static struct MHD_Response *body_or_reply(request *req, const digest *d, uint64_t size,
+                                          const byte_range *range)
+{
+    blob_reader *rd = NULL;
+    uint64_t file_size = 0;
+    struct MHD_Response *r = NULL;
+    int err = blobstore_open_reader(&rd, req->srv->st->blobs, d, range->start, range->length);
+    int fd = err == REG_OK ? blob_reader_fd(&file_size, rd) : -1;
+    if (err < 0 || (fd >= 0 && file_size != size)) {
+        log_msg(LOG_ERROR, "blob %s is indexed but its file is %s", d->str,
+                err < 0 ? "missing" : "of the wrong size");
+        if (fd >= 0)
+            close(fd);
+        blob_reader_free(rd);
+        reply_error(req, 500, "UNKNOWN", "blob %s cannot be read", d->str);
+        return NULL;
+    }
+    if (fd >= 0) {
+        blob_reader_free(rd);
+        if (!(r = response_from_fd(fd, range->start, range->length)))
+            close(fd);
+    } else if (!(r = MHD_create_response_from_callback(range->length, 256 * 1024, read_stream, rd,
+                                                       free_stream))) {
+        blob_reader_free(rd);
+    }
+    if (!r)
+        reply_error(req, 500, "UNKNOWN", "out of memory");
+    return r;
 }
 
 static void add_blob_headers(request *req, struct MHD_Response *r, const digest *d)
@@ -197,10 +112,9 @@ static int range_or_reply(byte_range *out, unsigned *status, request *req, uint6
 void handle_blob_get(request *req)
 {
     digest d;
-    uint64_t size, file_size;
+    uint64_t size;
     byte_range range;
     unsigned status;
-    int fd = -1;
     index_db *ix;
     if (digest_or_reply(&d, req, req->arg) < 0 || !(ix = index_or_reply(req)))
         return;
@@ -216,30 +130,13 @@ void handle_blob_get(request *req)
     if (range_or_reply(&range, &status, req, size) < 0)
         return;
     struct MHD_Response *r;
-    blobstore_s3 *remote = blobstore_remote(req->srv->st->blobs);
     if (request_is(req, "HEAD")) {
         r = response_sized_nobody(size);
-    } else if (remote && req->srv->cfg.blob_redirect && redirect_to_s3(req, remote, &d) == REG_OK) {
+    } else if (req->srv->cfg.blob_redirect && redirect_to_presigned(req, &d) == REG_OK) {
         return;
-    } else if (remote) {
-        if (!(r = response_from_s3(remote, &d, &range))) {
-            reply_error(req, 500, "UNKNOWN", "out of memory");
-            return;
-        }
-        req->bytes_out = range.length;
     } else {
-        err = blobstore_open_blob(&fd, &file_size, req->srv->st->blobs, &d);
-        if (err < 0 || file_size != size) {
-            log_msg(LOG_ERROR, "blob %s is indexed but its file is %s", d.str,
-                    err < 0 ? "missing" : "of the wrong size");
-            if (fd >= 0)
-                close(fd);
-            reply_error(req, 500, "UNKNOWN", "blob %s cannot be read", d.str);
+        if (!(r = body_or_reply(req, &d, size, &range)))
             return;
-        }
-        r = response_from_fd(fd, range.start, range.length);
-        if (!r)
-            close(fd);
         req->bytes_out = range.length;
     }
     add_blob_headers(req, r, &d);

@@ -60,7 +60,7 @@ int archive_read(archive_in *a, void *buf, size_t len, size_t *got);
  * caller frees. */
 int archive_read_all(char **out, size_t *len_out, archive_in *a, size_t max);
 /* Stream the current entry into a new file `dir`/`prefix`<random> (mode 0644, not yet
- * fsync'd: blobstore_sync does that on commit), hashing it: REG_EMISMATCH when it does not
+ * fsync'd: blob_publish_prepare does that), hashing it: REG_EMISMATCH when it does not
  * hash to `expected`. On success the file's path is in path_out (the caller removes or
  * commits it); on failure nothing is left behind. */
 int archive_spool(char *path_out, size_t path_len, archive_in *a, const char *dir,

@@ -337,10 +337,11 @@ static int restore_blob(restore_ctx *c, const digest *d, uint64_t size)
         archive_spool(spool, sizeof(spool), c->in, blobstore_uploads_dir(c->bs), ".restore-", d);
     if (err < 0)
         return err;
-    int fd = open(spool, O_RDONLY | O_CLOEXEC);
-    err = fd < 0 ? REG_ERROR : blobstore_commit(c->bs, spool, fd, d);
-    if (fd >= 0)
-        close(fd);
+    blob_publish *p = NULL;
+    if ((err = blobstore_publish_file(&p, c->bs, d, spool)) == REG_OK &&
+        (err = blob_publish_prepare(p)) == REG_OK)
+        err = blob_publish_commit(p);
+    blob_publish_free(p);
     if (err < 0) {
         unlink(spool);
         return reg_error_set(err, "cannot store blob %s: %s", d->str, strerror(errno));

@@ -501,30 +501,24 @@ static int plan(import_ctx *c)
 
 /* ---- phase 3: commit ---- */
 
-/* fsync a spool and make it read-only, before the write lock is taken. */
-static int sync_spool(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return REG_ERROR;
-    int err = blobstore_sync(fd);
-    close(fd);
-    return err;
-}
-
-/* Link a blob into a repository; the first link of a blob also moves its spool into place,
- * inside the transaction, as store_commit_upload does. */
+/* Link a blob into a repository; the first link of a blob also publishes its spool, as
+ * store_commit_upload does: synced and placed before the write lock is taken, confirmed inside
+ * the transaction. */
 static int commit_link(import_ctx *c, const blob_link *l)
 {
     spooled *b = &c->blobs[l->blob];
+    blob_publish *p = NULL;
     int64_t repo_id;
-    int err = b->path ? sync_spool(b->path) : REG_OK;
-    if (err < 0)
+    int err = b->path ? blobstore_publish_file(&p, c->s->blobs, &b->dg, b->path) : REG_OK;
+    if (err == REG_OK && p)
+        err = blob_publish_prepare(p);
+    if (err < 0) {
+        blob_publish_free(p);
         return reg_error_set(err, "cannot sync the spool of %s: %s", b->dg.str, strerror(errno));
+    }
     if ((err = index_begin(c->ix)) == REG_OK)
         err = index_repo_ensure(&repo_id, c->ix, l->repo);
-    if (err == REG_OK && b->path &&
-        (err = blobstore_commit_synced(c->s->blobs, b->path, &b->dg)) == REG_OK) {
+    if (err == REG_OK && p && (err = blob_publish_commit(p)) == REG_OK) {
         free(b->path);
         b->path = NULL;
         c->rep->blobs++;
@@ -539,6 +533,7 @@ static int commit_link(import_ctx *c, const blob_link *l)
         reg_error_set(err, "cannot store blob %s in %s: %s", b->dg.str, l->repo,
                       index_errmsg(c->ix));
     }
+    blob_publish_free(p);
     return err;
 }
 

@@ -1,6 +1,6 @@
-/* blobstore.h - immutable content-addressed blob files under DATA/blobs/<alg>/<xx>/<hex>,
- * and the spool files in DATA/uploads/ they are made from. Nothing here touches the index:
- * callers order file and index changes (file first on commit, row first on delete). */
+/* blobstore.h - immutable content-addressed blobs, in DATA/blobs/<alg>/<xx>/<hex> or in an S3
+ * bucket (backend.h holds each backend's operations). Nothing here touches the index: callers
+ * order blob and index changes (blob first on publish, row first on delete). */
 #ifndef OCIREG_BLOBSTORE_H
 #define OCIREG_BLOBSTORE_H
 
@@ -8,67 +8,76 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 typedef struct blobstore blobstore;
+typedef struct blob_reader blob_reader;
+typedef struct blob_publish blob_publish;
 
-/* Create the folder layout under data_dir if missing. */
+/* Blobs under data_dir (the folder layout made if missing). */
 int blobstore_open(blobstore **out, const char *data_dir);
 /* Blobs in `storage` (s3://BUCKET?endpoint=URL&region=R) when it is set, else as above;
- * err (errlen bytes) says why not. Local state (the read cache) still lives in data_dir. */
-int blobstore_open_at(blobstore **out, const char *data_dir, const char *storage, char *err,
-                      size_t errlen);
-/* Remote (S3) storage: the spool/place/walk functions below are for local files only;
- * blobs appear with blobstore_put or an S3 upload session and go with blobstore_remove. */
-int blobstore_is_remote(const blobstore *bs);
-struct blobstore_s3 *blobstore_remote(blobstore *bs);
-/* Store `len` bytes as blob d (its digest verified by the caller), durably. Remote storage
- * calls this inside the index transaction that records the blob. */
-int blobstore_put(blobstore *bs, const digest *d, const void *data, size_t len);
+ * reg_error_last() says why not. Local state (the read cache) still lives in data_dir. */
+int blobstore_open_at(blobstore **out, const char *data_dir, const char *storage);
 void blobstore_close(blobstore *bs);
 
+/* Blobs live outside DATA (S3), shared by every instance; upload sessions are then rows in the
+ * index, not spool files in blobstore_uploads_dir. */
+int blobstore_is_remote(const blobstore *bs);
 const char *blobstore_uploads_dir(const blobstore *bs);
 
-/* Open a blob for reading. REG_ENOTFOUND if the file is missing. Caller closes *fd_out.
- * Remote storage downloads it (digest checked) and keeps blobs up to 4 MiB in DATA/cache. */
+/* Open a whole blob as a file. REG_ENOTFOUND if it is missing. Caller closes *fd_out.
+ * S3 downloads it (digest checked) and keeps blobs up to 4 MiB in DATA/cache. */
 int blobstore_open_blob(int *fd_out, uint64_t *size_out, blobstore *bs, const digest *d);
 
-/* Make `spool_path` (fully written, its digest verified by the caller) the blob `d`:
- * fsync it, make it read-only, rename it into place and fsync the folder. If the blob already
- * exists the spool is removed instead. Either way the spool path is gone on success. */
-int blobstore_commit(blobstore *bs, const char *spool_path, int spool_fd, const digest *d);
+/* Stream bytes [start, start + length) of blob d. A local blob is a file: blob_reader_fd hands
+ * it over (for sendfile); otherwise pull the bytes with blob_reader_read. */
+int blobstore_open_reader(blob_reader **out, blobstore *bs, const digest *d, uint64_t start,
+                          uint64_t length);
+/* The whole blob's file and size, when the reader has one: the fd is then the caller's to
+ * close (-1 when there is none). */
+int blob_reader_fd(uint64_t *size_out, blob_reader *r);
+/* Up to max bytes from position pos of the range (pos: the bytes already read): > 0 bytes
+ * read, 0 at the end, < 0 a REG_* code with reg_error_last() saying why. */
+ssize_t blob_reader_read(blob_reader *r, uint64_t pos, void *out, size_t max);
+/* Stops a transfer still running (a client that went away). */
+void blob_reader_free(blob_reader *r);
 
-/* The two halves of blobstore_commit, so that the slow one can run outside the index's write
- * lock: blobstore_sync (fsync, read-only) first, then blobstore_commit_synced (rename and
- * folder fsync) inside the transaction. */
-int blobstore_sync(int spool_fd);
-int blobstore_commit_synced(blobstore *bs, const char *spool_path, const digest *d);
+/* A URL the client can fetch blob d from itself for `expires` seconds (malloc'd); REG_EINVALID
+ * where the backend has none (local files). */
+int blobstore_presign(char **url_out, blobstore *bs, const digest *d, int expires);
 
-/* Publishing in two steps, so that the folder fsync runs outside the index's write lock.
- * blobstore_place, before the transaction: hard-link the synced spool (blobstore_sync) to the
- * blob's path, if no file is there yet, and fsync the folder. blobstore_confirm, inside the
- * transaction: make sure the path still holds a durable file (gc may have removed it in
- * between; it is then linked again). The spool keeps its own name until the caller removes it
- * after the transaction, whatever its outcome; a failed commit leaves an orphan file that gc
+/* Publishing a blob whose digest the caller has verified, the one way every writer makes a
+ * blob appear: blob_publish_prepare before the index's write transaction does the slow part
+ * (local: fsync the spool, make it read-only, hard-link it to the blob's path and fsync the
+ * folder; S3 upload: last part and completion), blob_publish_commit inside the transaction
+ * makes sure the blob is there (local: the path still holds the spool's inode, else it is
+ * linked again, as gc may have removed it meanwhile; S3: the object is put, or checked and
+ * copied again). blob_publish_free after the transaction, whatever its outcome, removes the
+ * spool name the publication made or was given; a failed commit leaves an orphan file that gc
  * removes after its grace period. */
-int blobstore_place(blobstore *bs, const char *spool_path, const digest *d);
-int blobstore_confirm(blobstore *bs, const char *spool_path, const digest *d);
-
-/* Write `len` bytes into a new, synced spool file (its path in path_out, PATH_MAX bytes). */
-int blobstore_spool(char *path_out, blobstore *bs, const void *data, size_t len);
-
+/* From memory (manifests). */
+int blobstore_publish_bytes(blob_publish **out, blobstore *bs, const digest *d, const void *data,
+                            size_t len);
+/* From a fully written local spool file, which the publication takes over (import, restore). */
+int blobstore_publish_file(blob_publish **out, blobstore *bs, const digest *d, const char *path);
+int blob_publish_prepare(blob_publish *p);
+int blob_publish_commit(blob_publish *p);
+void blob_publish_free(blob_publish *p);
 
 /* Remove what an interrupted gc of an older version left in DATA/trash; returns how many
  * files went. */
 int blobstore_empty_trash(blobstore *bs);
 
-/* Call cb for every blob file until it returns < 0 (names only: no stat per file). */
+/* Call cb for every blob until it returns < 0 (names only: no stat per blob). */
 typedef int (*blobstore_walk_cb)(void *ctx, const digest *d);
 int blobstore_walk(blobstore *bs, blobstore_walk_cb cb, void *ctx);
-/* Size and modification time of a blob file; REG_ENOTFOUND if absent. */
+/* Size and modification time of a blob; REG_ENOTFOUND if absent. */
 int blobstore_stat(uint64_t *size_out, int64_t *mtime_out, blobstore *bs, const digest *d);
-/* Move a corrupt blob file to DATA/quarantine/ (fsck --repair never deletes). */
+/* Move a corrupt blob file to DATA/quarantine/ (fsck --repair never deletes); REG_EINVALID on
+ * S3, where fsck reports but does not move objects. */
 int blobstore_quarantine(blobstore *bs, const digest *d);
-/* Delete a blob file outright (gc, once its row is gone; orphans with no index row). */
+/* Delete a blob outright (gc, once its row is gone; orphans with no index row). */
 int blobstore_remove(blobstore *bs, const digest *d);
 /* blobstore_remove for n blobs (files: several at a time; S3: DeleteObjects). A blob already
  * gone is not an error; returns the first other error. */

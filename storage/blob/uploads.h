@@ -1,6 +1,7 @@
-/* uploads.h - resumable blob upload sessions: a spool file DATA/uploads/<uuid> plus a sidecar
- * <uuid>.repo naming its repository, and an in-memory running SHA-256 so that finishing an
- * upload does not re-read it. Sessions survive a restart (the hash is then recomputed). */
+/* uploads.h - resumable blob upload sessions, kept by the blob store's backend: locally a spool
+ * file DATA/uploads/<uuid> plus a sidecar <uuid>.repo naming its repository, and an in-memory
+ * running SHA-256 so that finishing an upload does not re-read it (uploads_local.c); on S3 a row
+ * in the index and a multipart upload (uploads_s3.c). Sessions survive a restart. */
 #ifndef OCIREG_UPLOADS_H
 #define OCIREG_UPLOADS_H
 
@@ -17,11 +18,12 @@
 typedef struct upload_table upload_table;
 typedef struct upload upload;
 
-/* Sessions of blobstore bs: spool files in its uploads folder, or, when bs is remote (S3),
- * rows in the index at index_location shared by every instance (see uploads_s3.h). */
 /* A new random session id (UUID v4 text, UPLOAD_ID_LEN + 1 bytes). */
 int upload_new_id(char *out);
 
+/* Sessions of blobstore bs, as its backend keeps them (backend.h): spool files in its uploads
+ * folder, or (S3) rows in the index at index_location shared by every instance
+ * (uploads_s3.c). */
 int upload_table_new(upload_table **out, blobstore *bs, const char *index_location);
 void upload_table_free(upload_table *t);
 
@@ -60,13 +62,14 @@ int upload_flush(upload *u);
 /* Digest of everything appended so far, in algorithm `alg`. */
 int upload_digest(digest *out, upload *u, digest_alg alg);
 
-/* Make the session's bytes the blob d (the caller checked the digest). The slow half runs
- * before the index's write transaction (local: flush and fsync the spool, link it into place,
- * fsync the folder; S3: last part, completion), upload_publish inside it (local: check the
- * link is still there, else make it again; S3: the object at its content address, made again
- * if gc removed it meanwhile). Discard the session after the transaction. */
-int upload_publish_prepare(upload *u, blobstore *bs, const digest *d);
-int upload_publish(upload *u, blobstore *bs, const digest *d);
+/* The publication (blobstore.h) of the session's bytes as blob d, the caller having checked
+ * the digest: blob_publish_prepare before the index's write transaction (local: finish the
+ * stage, fsync the spool, link it into place, fsync the folder; S3: last part, completion),
+ * blob_publish_commit inside it (local: check the link is still there, else make it again;
+ * S3: the object at its content address, made again if gc removed it meanwhile). After the
+ * transaction free the publication, then discard the session (or release it on failure: a
+ * local session whose spool was linked takes no more bytes). */
+int upload_publication(blob_publish **out, upload *u, blobstore *bs, const digest *d);
 
 /* Sessions in memory (open uploads). */
 int upload_count(upload_table *t);

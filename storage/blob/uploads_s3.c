@@ -1,14 +1,14 @@
-/* uploads_s3.c - upload sessions shared by all instances through the index and S3 (see
- * uploads_s3.h). A request holds the session's lease (its generation in the row); appends
+/* uploads_s3.c - upload sessions of the S3 blob backend (see uploads.h, backend.h), shared by
+ * every registry instance: the session row (offset, resumable hash state, multipart upload id
+ * and parts) lives in the index, full parts go to an S3 multipart upload, and the bytes past
+ * the last part (the tail, < one part) to the object uploads/<id>/tail. A request holds the session's lease (its generation in the row); appends
  * hash and gather bytes into one part, each full part goes to the multipart upload at
  * uploads/<id>/data, and flush stores the remainder as uploads/<id>/tail and saves the row.
  * The next request, on any instance, reloads row and tail and continues. */
-#include "storage/blob/uploads_s3.h"
-#include "storage/blob/blobstore_s3.h"
+#include "storage/blob/backend_s3.h"
 #include "storage/base/hashstate.h"
 #include "storage/index/index_uploads.h"
 #include "storage/base/reg_error.h"
-#include "storage/blob/uploads.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -21,16 +21,18 @@
 #define LEASE_SECONDS (UPLOAD_STALL_SECONDS + 1)
 #define KEY_MAX 96
 
-struct s3_uploads {
-    blobstore *bs;
+typedef struct s3_uploads {
+    upload_table base;
+    blob_backend *backend;
     s3_client *s3;
     char *index_location;
     pthread_key_t ix_key; /* this thread's index connection for session rows */
     pthread_mutex_t lock;
     int active; /* sessions held by requests of this instance */
-};
+} s3_uploads;
 
-struct s3_session {
+typedef struct s3_session {
+    upload base;
     s3_uploads *t;
     upload_row row;       /* as saved, plus what this request added in memory */
     hashstate *hash;
@@ -42,7 +44,9 @@ struct s3_session {
     size_t tail_saved;    /* buf[0, tail_saved) is what uploads/<id>/tail holds */
     time_t renewed;
     int displaced;
-};
+} s3_session;
+
+static const upload_ops s3_upload_ops;
 
 /* ---- table ---- */
 
@@ -51,25 +55,35 @@ static void close_index(void *ix)
     index_close(ix);
 }
 
-int s3u_new(s3_uploads **out, blobstore *bs, const char *index_location)
+int s3u_new(upload_table **out, blob_backend *b, const char *index_location)
 {
     s3_uploads *t = calloc(1, sizeof(*t));
     if (!t || !(t->index_location = strdup(index_location))) {
         free(t);
         return REG_ERROR;
     }
-    t->bs = bs;
-    t->s3 = bs3_client(blobstore_remote(bs));
+    t->base.ops = &s3_upload_ops;
+    t->backend = b;
+    t->s3 = bs3_client(b);
     pthread_key_create(&t->ix_key, close_index);
     pthread_mutex_init(&t->lock, NULL);
-    *out = t;
+    *out = &t->base;
     return REG_OK;
 }
 
-void s3u_free(s3_uploads *t)
+static s3_uploads *table(upload_table *t)
 {
-    if (!t)
-        return;
+    return (s3_uploads *)t;
+}
+
+static s3_session *session(upload *u)
+{
+    return (s3_session *)u;
+}
+
+static void s3u_free(upload_table *base)
+{
+    s3_uploads *t = table(base);
     index_db *ix = pthread_getspecific(t->ix_key);
     index_close(ix);
     pthread_key_delete(t->ix_key);
@@ -114,6 +128,7 @@ static s3_session *session_new(s3_uploads *t)
     s3_session *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
+    s->base.ops = &s3_upload_ops;
     s->t = t;
     if (hashstate_new(&s->hash) < 0 || !(s->buf = malloc(PART_SIZE))) {
         session_free(s);
@@ -242,11 +257,14 @@ static void count_active(s3_uploads *t, int delta)
     pthread_mutex_unlock(&t->lock);
 }
 
-int s3u_create(s3_session **out, char *id_out, s3_uploads *t, const char *repo)
+static int s3u_acquire(upload **out, unsigned *generation, upload_table *base, const char *id,
+                       const char *repo);
+
+static int s3u_create(upload **out, char *id_out, upload_table *base, const char *repo)
 {
     char id[UPLOAD_ID_LEN + 1];
-    index_db *ix = table_index(t);
-    s3_session *s = NULL;
+    index_db *ix = table_index(table(base));
+    upload *s = NULL;
     unsigned generation;
     int err = upload_new_id(id);
     if (err == REG_OK && !ix)
@@ -254,7 +272,7 @@ int s3u_create(s3_session **out, char *id_out, s3_uploads *t, const char *repo)
     if (err == REG_OK)
         err = index_upload_insert(ix, id, repo, time(NULL));
     if (err == REG_OK)
-        err = s3u_acquire(&s, &generation, t, id, repo);
+        err = s3u_acquire(&s, &generation, base, id, repo);
     if (err < 0)
         return err;
     memcpy(id_out, id, UPLOAD_ID_LEN + 1);
@@ -262,9 +280,10 @@ int s3u_create(s3_session **out, char *id_out, s3_uploads *t, const char *repo)
     return REG_OK;
 }
 
-int s3u_acquire(s3_session **out, unsigned *generation, s3_uploads *t, const char *id,
-                const char *repo)
+static int s3u_acquire(upload **out, unsigned *generation, upload_table *base, const char *id,
+                       const char *repo)
 {
+    s3_uploads *t = table(base);
     index_db *ix = table_index(t);
     s3_session *s = session_new(t);
     int err = ix && s ? REG_OK : REG_ERROR;
@@ -281,14 +300,14 @@ int s3u_acquire(s3_session **out, unsigned *generation, s3_uploads *t, const cha
     s->renewed = time(NULL);
     *generation = s->row.generation;
     count_active(t, 1);
-    *out = s;
+    *out = &s->base;
     return REG_OK;
 }
 
-int s3u_peek(uint64_t *offset_out, s3_uploads *t, const char *id, const char *repo)
+static int s3u_peek(uint64_t *offset_out, upload_table *t, const char *id, const char *repo)
 {
     upload_row row;
-    index_db *ix = table_index(t);
+    index_db *ix = table_index(table(t));
     memset(&row, 0, sizeof(row));
     int err = ix ? index_upload_get(&row, ix, id, repo) : REG_ERROR;
     if (err == REG_OK)
@@ -297,8 +316,10 @@ int s3u_peek(uint64_t *offset_out, s3_uploads *t, const char *id, const char *re
     return err;
 }
 
-void s3u_release(s3_uploads *t, s3_session *s, unsigned generation)
+static void s3u_release(upload_table *base, upload *u, unsigned generation)
 {
+    s3_uploads *t = table(base);
+    s3_session *s = session(u);
     if (!s->displaced && s->row.generation == generation) {
         index_db *ix = table_index(t);
         if (ix)
@@ -308,9 +329,14 @@ void s3u_release(s3_uploads *t, s3_session *s, unsigned generation)
     session_free(s);
 }
 
-int s3u_owned(const s3_session *s, unsigned generation)
+static int owned(const s3_session *s, unsigned generation)
 {
     return !s->displaced && s->row.generation == generation;
+}
+
+static int s3u_owned(upload *u, unsigned generation)
+{
+    return owned(session(u), generation);
 }
 
 static void remove_objects(s3_uploads *t, const char *id, const char *mpu_id)
@@ -324,8 +350,10 @@ static void remove_objects(s3_uploads *t, const char *id, const char *mpu_id)
     s3_delete(t->s3, key);
 }
 
-void s3u_discard(s3_uploads *t, s3_session *s)
+static void s3u_discard(upload_table *base, upload *u)
 {
+    s3_uploads *t = table(base);
+    s3_session *s = session(u);
     index_db *ix = table_index(t);
     if (!s->displaced && ix && index_upload_delete(ix, s->row.id) == REG_OK)
         remove_objects(t, s->row.id, s->row.mpu_id);
@@ -333,14 +361,15 @@ void s3u_discard(s3_uploads *t, s3_session *s)
     session_free(s);
 }
 
-uint64_t s3u_offset(const s3_session *s)
+static uint64_t s3u_offset(const upload *u)
 {
+    const s3_session *s = (const s3_session *)u;
     return s->parts_bytes + s->buf_len;
 }
 
-const char *s3u_id(const s3_session *s)
+static const char *s3u_id(const upload *u)
 {
-    return s->row.id;
+    return ((const s3_session *)u)->row.id;
 }
 
 /* Send the full buffer as the next part of the multipart upload (made on first use). */
@@ -372,10 +401,11 @@ static int send_part(s3_session *s)
     return REG_OK;
 }
 
-int s3u_append(s3_session *s, unsigned generation, const void *data, size_t len)
+static int s3u_append(upload *u, unsigned generation, const void *data, size_t len)
 {
+    s3_session *s = session(u);
     const char *p = data;
-    if (!s3u_owned(s, generation))
+    if (!owned(s, generation))
         return REG_EBUSY;
     while (len > 0) {
         size_t n = PART_SIZE - s->buf_len < len ? PART_SIZE - s->buf_len : len;
@@ -405,8 +435,9 @@ int s3u_append(s3_session *s, unsigned generation, const void *data, size_t len)
     return REG_OK;
 }
 
-int s3u_flush(s3_session *s)
+static int s3u_flush(upload *u)
 {
+    s3_session *s = session(u);
     char key[KEY_MAX];
     if (s->displaced)
         return REG_EBUSY;
@@ -419,13 +450,14 @@ int s3u_flush(s3_session *s)
     return session_save(s, 0);
 }
 
-int s3u_digest(digest *out, s3_session *s, digest_alg alg)
+static int s3u_digest(digest *out, upload *u, digest_alg alg)
 {
-    return hashstate_digest(out, s->hash, alg);
+    return hashstate_digest(out, session(u)->hash, alg);
 }
 
-int s3u_count(s3_uploads *t)
+static int s3u_count(upload_table *base)
 {
+    s3_uploads *t = table(base);
     pthread_mutex_lock(&t->lock);
     int n = t->active;
     pthread_mutex_unlock(&t->lock);
@@ -445,8 +477,9 @@ static int expire_one(void *ctx, const char *id, const char *mpu_id)
     return 0;
 }
 
-int s3u_expire(s3_uploads *t, time_t max_idle)
+static int s3u_expire(upload_table *base, time_t max_idle)
 {
+    s3_uploads *t = table(base);
     index_db *ix = table_index(t);
     expiring e = {.t = t};
     if (!ix)
@@ -458,8 +491,9 @@ int s3u_expire(s3_uploads *t, time_t max_idle)
 
 /* ---- finishing ---- */
 
-int s3u_publish_prepare(s3_session *s, const digest *d)
+static int publish_prepare(blob_publish *p)
 {
+    s3_session *s = session(p->session);
     char key[KEY_MAX], dst[BLOBSTORE_KEY_MAX];
     if (!s->nparts)
         return REG_OK; /* small: one PutObject from the buffer inside the transaction */
@@ -471,19 +505,43 @@ int s3u_publish_prepare(s3_session *s, const digest *d)
     s->row.mpu_id[0] = '\0';
     /* The copy may appear before its row; publish checks under the write lock that gc has
      * not removed it meanwhile. */
-    bs3_key(dst, d);
+    bs3_key(dst, &p->d);
     return s3_copy(s->t->s3, key, dst);
 }
 
-int s3u_publish(s3_session *s, const digest *d)
+static int publish_commit(blob_publish *p)
 {
+    s3_session *s = session(p->session);
     char key[KEY_MAX], dst[BLOBSTORE_KEY_MAX];
     if (!s->nparts)
-        return blobstore_put(s->t->bs, d, s->buf, s->buf_len);
-    bs3_key(dst, d);
+        return bs3_put(s->t->backend, &p->d, s->buf, s->buf_len);
+    bs3_key(dst, &p->d);
     int err = s3_head(s->t->s3, dst, NULL, NULL);
     if (err != REG_ENOTFOUND)
         return err;
     data_key(key, s->row.id);
     return s3_copy(s->t->s3, key, dst);
 }
+
+static const blob_publish_ops s3_session_publish = {
+    .prepare = publish_prepare,
+    .commit = publish_commit,
+};
+
+static const upload_ops s3_upload_ops = {
+    .create = s3u_create,
+    .acquire = s3u_acquire,
+    .peek = s3u_peek,
+    .release = s3u_release,
+    .owned = s3u_owned,
+    .discard = s3u_discard,
+    .offset = s3u_offset,
+    .id = s3u_id,
+    .append = s3u_append,
+    .flush = s3u_flush,
+    .digest = s3u_digest,
+    .publish = &s3_session_publish,
+    .count = s3u_count,
+    .expire = s3u_expire,
+    .free = s3u_free,
+};

@@ -1,6 +1,6 @@
-/* test_publish.c - publishing a local upload in two steps (blobstore_place before the index
- * transaction, blobstore_confirm inside it): the blob appears with the session's bytes, a blob
- * moved aside in between (as gc does) is linked again, and a session whose spool has been
+/* test_publish.c - publishing a local upload in two steps (blob_publish_prepare links the spool
+ * into place before the index transaction, blob_publish_commit checks the link inside it): the
+ * blob appears with the session's bytes, a blob removed in between (as gc does) is linked again, and a session whose spool has been
  * linked to a blob takes no more bytes, so it can never change a published blob. */
 #include "storage/blob/blobstore.h"
 #include "storage/base/reg_error.h"
@@ -22,6 +22,7 @@ typedef struct fixture {
     blobstore *bs;
     upload_table *t;
     upload *u;
+    blob_publish *p;
     char id[UPLOAD_ID_LEN + 1];
     digest d;
 } fixture;
@@ -60,10 +61,29 @@ static int setup(fixture *f)
 static void teardown(fixture *f)
 {
     char cmd[128];
+    blob_publish_free(f->p);
     upload_table_free(f->t);
     blobstore_close(f->bs);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
     CHECK_INT(system(cmd), 0);
+}
+
+/* The half of a session's publication before the index transaction. */
+static int prepare(fixture *f)
+{
+    int err = upload_publication(&f->p, f->u, f->bs, &f->d);
+    return err < 0 ? err : blob_publish_prepare(f->p);
+}
+
+/* A whole publication from memory, as a manifest PUT makes. */
+static int publish_bytes(fixture *f, const void *data, size_t len)
+{
+    blob_publish *p = NULL;
+    int err = blobstore_publish_bytes(&p, f->bs, &f->d, data, len);
+    if (err == REG_OK && (err = blob_publish_prepare(p)) == REG_OK)
+        err = blob_publish_commit(p);
+    blob_publish_free(p);
+    return err;
 }
 
 static void test_place_links_the_spool_to_the_blob_path(void)
@@ -72,14 +92,14 @@ static void test_place_links_the_spool_to_the_blob_path(void)
     char path[PATH_MAX], got[128];
     struct stat st;
     CHECK_INT(setup(&f), REG_OK);
-    CHECK_INT(upload_publish_prepare(f.u, f.bs, &f.d), REG_OK);
+    CHECK_INT(prepare(&f), REG_OK);
     blob_path(path, sizeof(path), &f);
     file_content(got, sizeof(got), path);
     CHECK_STR(got, body);
     CHECK_INT(stat(path, &st), 0);
     CHECK_INT(st.st_nlink, 2); /* the spool keeps its name until the transaction is over */
     CHECK_INT(st.st_mode & 0222, 0);
-    CHECK_INT(upload_publish(f.u, f.bs, &f.d), REG_OK);
+    CHECK_INT(blob_publish_commit(f.p), REG_OK);
     upload_discard(f.t, f.u);
     CHECK_INT(stat(path, &st), 0);
     CHECK_INT(st.st_nlink, 1);
@@ -91,11 +111,11 @@ static void test_confirm_links_again_after_gc_removed_the_blob(void)
     fixture f;
     char path[PATH_MAX], got[128];
     CHECK_INT(setup(&f), REG_OK);
-    CHECK_INT(upload_publish_prepare(f.u, f.bs, &f.d), REG_OK);
+    CHECK_INT(prepare(&f), REG_OK);
     CHECK_INT(blobstore_remove_many(f.bs, &f.d, 1), REG_OK); /* a gc between link and lock */
     blob_path(path, sizeof(path), &f);
     CHECK_INT(access(path, F_OK), -1);
-    CHECK_INT(upload_publish(f.u, f.bs, &f.d), REG_OK);
+    CHECK_INT(blob_publish_commit(f.p), REG_OK);
     file_content(got, sizeof(got), path);
     CHECK_STR(got, body);
     CHECK_INT(blobstore_remove_many(f.bs, &f.d, 1), REG_OK);
@@ -109,9 +129,9 @@ static void test_confirm_accepts_a_copy_another_push_placed(void)
     fixture f;
     char path[PATH_MAX], spool[PATH_MAX], got[128];
     CHECK_INT(setup(&f), REG_OK);
-    CHECK_INT(blobstore_put(f.bs, &f.d, body, sizeof(body) - 1), REG_OK);
-    CHECK_INT(upload_publish_prepare(f.u, f.bs, &f.d), REG_OK);
-    CHECK_INT(upload_publish(f.u, f.bs, &f.d), REG_OK);
+    CHECK_INT(publish_bytes(&f, body, sizeof(body) - 1), REG_OK);
+    CHECK_INT(prepare(&f), REG_OK);
+    CHECK_INT(blob_publish_commit(f.p), REG_OK);
     blob_path(path, sizeof(path), &f);
     file_content(got, sizeof(got), path);
     CHECK_STR(got, body);
@@ -130,7 +150,7 @@ static void test_a_published_session_takes_no_more_bytes(void)
     uint64_t offset = 0;
     char path[PATH_MAX], got[128];
     CHECK_INT(setup(&f), REG_OK);
-    CHECK_INT(upload_publish_prepare(f.u, f.bs, &f.d), REG_OK);
+    CHECK_INT(prepare(&f), REG_OK);
     /* The transaction failed: the session is given back instead of discarded. */
     upload_release(f.t, f.u, 1);
     CHECK_INT(upload_acquire(&again, &gen, f.t, f.id, "team/app"), REG_ENOTFOUND);

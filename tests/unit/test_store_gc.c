@@ -191,7 +191,7 @@ static void test_gc_removes_an_orphan_file_and_keeps_rows(void)
 {
     fixture f;
     digest kept, orphan;
-    char spool[PATH_MAX];
+    blob_publish *p = NULL;
     gc_report rep;
     gc_options opt = sweep_now();
     const char text[] = "a file whose commit never reached the index";
@@ -199,8 +199,10 @@ static void test_gc_removes_an_orphan_file_and_keeps_rows(void)
     CHECK_INT(push_blob(&kept, &f, REPO, "linked"), REG_OK);
     /* A blob file with no row, as a commit that failed after its file appeared leaves. */
     digest_buffer(&orphan, DIGEST_SHA256, text, strlen(text));
-    CHECK_INT(blobstore_spool(spool, f.st->blobs, text, strlen(text)), REG_OK);
-    CHECK_INT(blobstore_commit_synced(f.st->blobs, spool, &orphan), REG_OK);
+    CHECK_INT(blobstore_publish_bytes(&p, f.st->blobs, &orphan, text, strlen(text)), REG_OK);
+    CHECK_INT(blob_publish_prepare(p), REG_OK);
+    CHECK_INT(blob_publish_commit(p), REG_OK);
+    blob_publish_free(p);
     CHECK(blob_file_exists(&f, &orphan), "the orphan file is in place");
     opt.grace = 3600; /* the linked blob is young; the orphan is judged by its file's age */
     CHECK_INT(gc_run(&rep, f.st, f.ix, &opt), REG_OK);

@@ -1,0 +1,555 @@
+/* uploads_local.c - upload sessions of the local blob backend (see uploads.h, backend.h). The
+ * table is a mutex-protected list of sessions; a session is used by at most one request at a
+ * time (the busy flag). */
+#include "storage/blob/backend.h"
+#include "storage/base/fileio.h"
+#include "storage/base/reference.h"
+#include "storage/base/reg_error.h"
+#include "storage/blob/stage.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Uploads bypass the page cache (copying into it costs more CPU than hashing): bytes gather in
+ * a stage (stage.h): the request's thread writes them with O_DIRECT, a worker hashes them. Where
+ * O_DIRECT is not supported (tmpfs) writes are plain and hashed in the request's thread. A
+ * stage is synced before a request is answered, so the file holds every accepted byte; it
+ * stays for the session's next request, and its hash is waited for when the digest is due. */
+#define HASH_INVALID UINT64_MAX
+
+typedef struct local_upload {
+    upload base;
+    char id[UPLOAD_ID_LEN + 1];
+    char *repo;
+    char spool[PATH_MAX];
+    int fd;                /* read/write, through the page cache */
+    int dfd;               /* O_DIRECT writer, -1 until opened */
+    int no_direct;         /* O_DIRECT is not available here */
+    stage *stage;          /* only while a request appends; it keeps sha256 going */
+    uint64_t offset;       /* bytes accepted, staged ones included */
+    digester *sha256; /* covers [0, hashed) of the spool (and the staged bytes after it) */
+    uint64_t hashed;
+    int busy;
+    time_t updated;        /* last acquire, release or append */
+    unsigned generation;   /* bumped when a stalled owner is replaced */
+    int refs;              /* requests holding this session (a displaced owner too) */
+    int discarded;         /* gone from the table; freed when refs reaches 0 */
+    pthread_mutex_t io;    /* serialises appends with a takeover */
+    struct local_upload *next;
+} local_upload;
+
+typedef struct local_table {
+    upload_table base;
+    pthread_mutex_t lock;
+    char *dir;
+    local_upload *head;
+} local_table;
+
+static const upload_ops local_upload_ops;
+
+int local_uploads_new(upload_table **out, const char *dir)
+{
+    local_table *t = calloc(1, sizeof(*t));
+    if (!t || !(t->dir = strdup(dir))) {
+        free(t);
+        return REG_ERROR;
+    }
+    t->base.ops = &local_upload_ops;
+    pthread_mutex_init(&t->lock, NULL);
+    *out = &t->base;
+    return REG_OK;
+}
+
+static void upload_free(local_upload *u)
+{
+    if (!u)
+        return;
+    pthread_mutex_destroy(&u->io);
+    stage_result ignored;
+    if (u->stage)
+        stage_finish(u->stage, &ignored);
+    if (u->fd >= 0)
+        close(u->fd);
+    if (u->dfd >= 0)
+        close(u->dfd);
+    digester_free(u->sha256);
+    free(u->repo);
+    free(u);
+}
+
+static void table_free(upload_table *base)
+{
+    local_table *t = (local_table *)base;
+    for (local_upload *u = t->head, *next; u; u = next) {
+        next = u->next;
+        upload_free(u);
+    }
+    pthread_mutex_destroy(&t->lock);
+    free(t->dir);
+    free(t);
+}
+
+static local_upload *upload_alloc(const local_table *t, const char *id, const char *repo)
+{
+    local_upload *u = calloc(1, sizeof(*u));
+    if (!u)
+        return NULL;
+    u->base.ops = &local_upload_ops;
+    pthread_mutex_init(&u->io, NULL);
+    u->fd = -1;
+    u->dfd = -1;
+    memcpy(u->id, id, UPLOAD_ID_LEN + 1);
+    snprintf(u->spool, sizeof(u->spool), "%s/%s", t->dir, id);
+    u->repo = strdup(repo);
+    if (!u->repo || digester_new(&u->sha256, DIGEST_SHA256) < 0) {
+        upload_free(u);
+        return NULL;
+    }
+    u->updated = time(NULL);
+    return u;
+}
+
+static int write_sidecar(const local_table *t, const char *id, const char *repo)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s.repo", t->dir, id);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return fileio_errno_to_reg(errno);
+    int err = fileio_write_all(fd, repo, strlen(repo));
+    close(fd);
+    if (err < 0)
+        unlink(path);
+    return err;
+}
+
+static void remove_files(const local_table *t, const char *id)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", t->dir, id);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/%s.repo", t->dir, id);
+    unlink(path);
+}
+
+static int local_create(upload **out, char *id_out, upload_table *base, const char *repo)
+{
+    local_table *t = (local_table *)base;
+    char id[UPLOAD_ID_LEN + 1];
+    int err = upload_new_id(id);
+    if (err < 0)
+        return err;
+    local_upload *u = upload_alloc(t, id, repo);
+    if (!u)
+        return REG_ERROR;
+    if ((err = write_sidecar(t, id, repo)) < 0)
+        goto fail;
+    u->fd = open(u->spool, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (u->fd < 0) {
+        err = fileio_errno_to_reg(errno);
+        goto fail;
+    }
+    u->busy = 1;
+    u->generation = 1;
+    u->refs = 1;
+    pthread_mutex_lock(&t->lock);
+    u->next = t->head;
+    t->head = u;
+    pthread_mutex_unlock(&t->lock);
+    memcpy(id_out, id, UPLOAD_ID_LEN + 1);
+    *out = &u->base;
+    return REG_OK;
+fail:
+    remove_files(t, id);
+    upload_free(u);
+    return err;
+}
+
+/* A session this process does not know yet (started before a restart): load it from disk. */
+static local_upload *upload_load(const local_table *t, const char *id)
+{
+    char path[PATH_MAX], repo[REPO_NAME_MAX + 2];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/%s.repo", t->dir, id);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    ssize_t n = read(fd, repo, sizeof(repo) - 1);
+    close(fd);
+    if (n <= 0)
+        return NULL;
+    repo[n] = '\0';
+    local_upload *u = upload_alloc(t, id, repo);
+    if (!u)
+        return NULL;
+    u->fd = open(u->spool, O_RDWR | O_CLOEXEC);
+    if (u->fd < 0 || fstat(u->fd, &st) < 0) {
+        upload_free(u);
+        return NULL;
+    }
+    u->offset = (uint64_t)st.st_size;
+    return u;
+}
+
+static void unlink_from_table(local_table *t, local_upload *u);
+
+/* The session in memory, or loaded from its files (table lock held). */
+static local_upload *find_session(local_table *t, const char *id)
+{
+    local_upload *u = t->head;
+    while (u && strcmp(u->id, id) != 0)
+        u = u->next;
+    if (!u && (u = upload_load(t, id)) != NULL) {
+        u->next = t->head;
+        t->head = u;
+    }
+    return u;
+}
+
+/* Over: gc expired the spool (no link left), or it was linked to a blob path by a publish
+ * (two links; the publish failed, or the process stopped before discarding the session).
+ * Writing to a published spool would change that blob, so such a session takes no more. */
+static int spool_gone(const local_upload *u)
+{
+    struct stat st;
+    return fstat(u->fd, &st) < 0 || st.st_nlink != 1;
+}
+
+static int local_acquire(upload **out, unsigned *generation, upload_table *base, const char *id,
+                         const char *repo)
+{
+    local_table *t = (local_table *)base;
+    int err = REG_ENOTFOUND;
+    pthread_mutex_lock(&t->lock);
+    local_upload *u = find_session(t, id);
+    if (!u || strcmp(u->repo, repo) != 0)
+        goto done;
+    if (spool_gone(u)) {
+        /* gc expired its files: the session is over. */
+        if (!u->busy) {
+            unlink_from_table(t, u);
+            u->discarded = 1;
+            if (u->refs == 0)
+                upload_free(u);
+        }
+        goto done;
+    }
+    if (u->busy && time(NULL) - u->updated < UPLOAD_STALL_SECONDS) {
+        err = REG_EBUSY;
+        goto done;
+    }
+    /* A stalled owner (a client that vanished mid-body) loses the session: its later
+     * appends see a different generation and fail. */
+    pthread_mutex_lock(&u->io);
+    u->generation++;
+    u->busy = 1;
+    u->refs++;
+    u->updated = time(NULL);
+    *generation = u->generation;
+    pthread_mutex_unlock(&u->io);
+    *out = &u->base;
+    err = REG_OK;
+done:
+    pthread_mutex_unlock(&t->lock);
+    return err;
+}
+
+/* Drop one reference (table lock held); true when the caller must free the session. */
+static int unref(local_upload *u)
+{
+    return --u->refs == 0 && u->discarded;
+}
+
+static int local_peek(uint64_t *offset_out, upload_table *base, const char *id, const char *repo)
+{
+    local_table *t = (local_table *)base;
+    int err = REG_ENOTFOUND;
+    pthread_mutex_lock(&t->lock);
+    local_upload *u = find_session(t, id);
+    if (u && !strcmp(u->repo, repo) && !spool_gone(u)) {
+        pthread_mutex_lock(&u->io);
+        *offset_out = u->offset;
+        pthread_mutex_unlock(&u->io);
+        err = REG_OK;
+    }
+    pthread_mutex_unlock(&t->lock);
+    return err;
+}
+
+static int local_flush(upload *base);
+
+static void local_release(upload_table *base, upload *session, unsigned generation)
+{
+    local_table *t = (local_table *)base;
+    local_upload *u = (local_upload *)session;
+    if (u->generation == generation)
+        local_flush(session); /* normally done already; a failure has rolled the offset back */
+    pthread_mutex_lock(&t->lock);
+    if (u->generation == generation && !u->discarded) {
+        u->busy = 0;
+        u->updated = time(NULL);
+    }
+    int last = unref(u);
+    pthread_mutex_unlock(&t->lock);
+    if (last)
+        upload_free(u);
+}
+
+static void unlink_from_table(local_table *t, local_upload *u)
+{
+    for (local_upload **pp = &t->head; *pp; pp = &(*pp)->next) {
+        if (*pp == u) {
+            *pp = u->next;
+            return;
+        }
+    }
+}
+
+static void local_discard(upload_table *base, upload *session)
+{
+    local_table *t = (local_table *)base;
+    local_upload *u = (local_upload *)session;
+    pthread_mutex_lock(&t->lock);
+    unlink_from_table(t, u);
+    u->discarded = 1;
+    remove_files(t, u->id);
+    int last = unref(u);
+    pthread_mutex_unlock(&t->lock);
+    if (last)
+        upload_free(u);
+}
+
+static uint64_t local_offset(const upload *u)
+{
+    return ((const local_upload *)u)->offset;
+}
+
+static const char *local_id(const upload *u)
+{
+    return ((const local_upload *)u)->id;
+}
+
+/* After a failed write: keep only what is surely in the file, and rehash at the end. */
+static int roll_back_to(local_upload *u, uint64_t length, int err)
+{
+    u->offset = length;
+    u->hashed = HASH_INVALID;
+    if (ftruncate(u->fd, (off_t)length) < 0)
+        return REG_ERROR;
+    return err;
+}
+
+static int stage_begin(local_upload *u)
+{
+    if (u->stage || u->no_direct)
+        return REG_OK;
+    if (u->dfd < 0 && (u->dfd = open(u->spool, O_WRONLY | O_DIRECT | O_CLOEXEC)) < 0) {
+        u->no_direct = 1;
+        return REG_OK;
+    }
+    return stage_start(&u->stage, u->fd, u->dfd, u->offset, u->sha256, u->hashed == u->offset);
+}
+
+/* Finish the stage (io lock held): wait for its hash; after a failure the session rolls back
+ * to what the file surely holds. */
+static int stage_drain(local_upload *u)
+{
+    stage_result r;
+    if (!u->stage)
+        return REG_OK;
+    int err = stage_finish(u->stage, &r);
+    u->stage = NULL;
+    u->no_direct |= r.direct_off;
+    u->hashed = r.hashed ? r.length : HASH_INVALID;
+    return err < 0 ? roll_back_to(u, r.length, err) : REG_OK;
+}
+
+/* Without a stage: write and hash here. */
+static int append_plain(local_upload *u, const void *data, size_t len)
+{
+    int err = fileio_pwrite_all(u->fd, data, len, u->offset);
+    if (err < 0) {
+        /* Drop a partial write so the offset stays the truth. */
+        return ftruncate(u->fd, (off_t)u->offset) < 0 ? REG_ERROR : err;
+    }
+    if (u->hashed == u->offset) {
+        if (digester_update(u->sha256, data, len) < 0)
+            return REG_ERROR;
+        u->hashed += len;
+    }
+    return REG_OK;
+}
+
+static int local_append(upload *session, unsigned generation, const void *data, size_t len)
+{
+    local_upload *u = (local_upload *)session;
+    int err = REG_OK;
+    pthread_mutex_lock(&u->io);
+    if (u->generation != generation) {
+        err = REG_EBUSY;
+        goto done;
+    }
+    u->updated = time(NULL);
+    if ((err = stage_begin(u)) < 0)
+        goto done;
+    if (u->stage && (err = stage_add(u->stage, data, len)) < 0) {
+        int drained = stage_drain(u);
+        err = drained < 0 ? drained : err;
+        goto done;
+    }
+    if (!u->stage && (err = append_plain(u, data, len)) < 0)
+        goto done;
+    u->offset += len;
+done:
+    pthread_mutex_unlock(&u->io);
+    return err;
+}
+
+static int local_flush(upload *session)
+{
+    local_upload *u = (local_upload *)session;
+    pthread_mutex_lock(&u->io);
+    int err = REG_OK;
+    /* The stage stays for the session's next request unless too many are kept. */
+    if (u->stage && (stage_sync(u->stage) < 0 || stage_crowded()))
+        err = stage_drain(u);
+    pthread_mutex_unlock(&u->io);
+    return err;
+}
+
+/* Every byte in the file and in the digester. */
+static int upload_drain(local_upload *u)
+{
+    pthread_mutex_lock(&u->io);
+    int err = stage_drain(u);
+    pthread_mutex_unlock(&u->io);
+    return err;
+}
+
+/* Publishing: the stage finished, the spool becomes the blob (backend_local.c). */
+static int publish_prepare(blob_publish *p)
+{
+    local_upload *u = (local_upload *)p->session;
+    int err = upload_drain(u);
+    if (err < 0)
+        return err;
+    p->fd = u->fd;
+    snprintf(p->path, sizeof(p->path), "%s", u->spool);
+    return local_publish_prepare(p);
+}
+
+static const blob_publish_ops local_session_publish = {
+    .prepare = publish_prepare,
+    .commit = local_publish_commit,
+};
+
+static int local_owned(upload *session, unsigned generation)
+{
+    local_upload *u = (local_upload *)session;
+    pthread_mutex_lock(&u->io);
+    int owned = u->generation == generation;
+    pthread_mutex_unlock(&u->io);
+    return owned;
+}
+
+static int local_digest(digest *out, upload *session, digest_alg alg)
+{
+    local_upload *u = (local_upload *)session;
+    int err = upload_drain(u);
+    if (err < 0)
+        return err;
+    if (alg == DIGEST_SHA256 && u->hashed == u->offset)
+        return digester_peek(out, u->sha256);
+    return digest_file(out, alg, u->fd, u->offset);
+}
+
+static int local_count(upload_table *base)
+{
+    local_table *t = (local_table *)base;
+    int n = 0;
+    pthread_mutex_lock(&t->lock);
+    for (const local_upload *u = t->head; u; u = u->next)
+        n++;
+    pthread_mutex_unlock(&t->lock);
+    return n;
+}
+
+static int is_session_file(const char *name)
+{
+    char id[UPLOAD_ID_LEN + 1];
+    size_t n = strlen(name);
+    if (n != UPLOAD_ID_LEN && !(n == UPLOAD_ID_LEN + 5 && strcmp(name + UPLOAD_ID_LEN, ".repo") == 0))
+        return 0;
+    memcpy(id, name, UPLOAD_ID_LEN);
+    id[UPLOAD_ID_LEN] = '\0';
+    return upload_is_id(id);
+}
+
+static int known_session(const local_table *t, const char *name)
+{
+    for (const local_upload *u = t->head; u; u = u->next)
+        if (strncmp(u->id, name, UPLOAD_ID_LEN) == 0)
+            return 1;
+    return 0;
+}
+
+static int local_expire(upload_table *base, time_t max_idle)
+{
+    local_table *t = (local_table *)base;
+    char path[PATH_MAX];
+    struct stat st;
+    int removed = 0;
+    time_t now = time(NULL);
+    pthread_mutex_lock(&t->lock);
+    for (local_upload **pp = &t->head; *pp;) {
+        local_upload *u = *pp;
+        if (!u->busy && u->refs == 0 && now - u->updated > max_idle) {
+            *pp = u->next;
+            remove_files(t, u->id);
+            upload_free(u);
+            removed++;
+        } else {
+            pp = &u->next;
+        }
+    }
+    DIR *d = opendir(t->dir);
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.' && strncmp(e->d_name, ".m-", 3) != 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", t->dir, e->d_name);
+        if (known_session(t, e->d_name) || stat(path, &st) < 0 || now - st.st_mtime <= max_idle)
+            continue;
+        if ((is_session_file(e->d_name) || strncmp(e->d_name, ".m-", 3) == 0) && unlink(path) == 0)
+            removed++;
+    }
+    if (d)
+        closedir(d);
+    pthread_mutex_unlock(&t->lock);
+    return removed;
+}
+
+static const upload_ops local_upload_ops = {
+    .create = local_create,
+    .acquire = local_acquire,
+    .peek = local_peek,
+    .release = local_release,
+    .owned = local_owned,
+    .discard = local_discard,
+    .offset = local_offset,
+    .id = local_id,
+    .append = local_append,
+    .flush = local_flush,
+    .digest = local_digest,
+    .publish = &local_session_publish,
+    .count = local_count,
+    .expire = local_expire,
+    .free = table_free,
+};
