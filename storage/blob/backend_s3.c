@@ -285,8 +285,9 @@ typedef struct s3_stream {
     char *ring;           /* RING bytes */
     uint64_t filled;      /* bytes written into the ring so far (stream offsets) */
     uint64_t drained;     /* bytes handed out so far */
-    int done, failed, cancelled;
-    char why[256];        /* the S3 client's reason, when failed */
+    int done, cancelled;
+    int failed;           /* the S3 client's result, when the read failed */
+    char why[256];        /* and its reason */
     pthread_t reader;
     int reading;
 } s3_stream;
@@ -323,7 +324,7 @@ static void *read_whole_range(void *arg)
     int err = bs3_read(st->b, &st->d, st->start, st->end - st->start, ring_put, st);
     pthread_mutex_lock(&st->lock);
     if (err < 0 && !st->cancelled) {
-        st->failed = 1;
+        st->failed = err;
         snprintf(st->why, sizeof(st->why), "%s", s3_last_error());
     }
     st->done = 1;
@@ -336,7 +337,7 @@ static void *read_whole_range(void *arg)
 static int stream_failure(const s3_stream *st)
 {
     if (st->failed)
-        return reg_error_set(REG_ERROR, "blob %s: S3 read failed after %llu bytes: %s", st->d.str,
+        return reg_error_set(st->failed, "blob %s: S3 read failed after %llu bytes: %s", st->d.str,
                              (unsigned long long)st->filled, st->why);
     return reg_error_set(REG_ERROR, "blob %s: S3 sent %llu of %llu bytes", st->d.str,
                          (unsigned long long)st->filled,

@@ -31,7 +31,8 @@ const char *blobstore_uploads_dir(const blobstore *bs);
 int blobstore_open_blob(int *fd_out, uint64_t *size_out, blobstore *bs, const digest *d);
 
 /* Stream bytes [start, start + length) of blob d. A local blob is a file: blob_reader_fd hands
- * it over (for sendfile); otherwise pull the bytes with blob_reader_read. */
+ * it over (for sendfile); otherwise pull the bytes with blob_reader_read. REG_ENOTFOUND if the
+ * blob is missing (S3: from the first read, the transfer having started in the background). */
 int blobstore_open_reader(blob_reader **out, blobstore *bs, const digest *d, uint64_t start,
                           uint64_t length);
 /* The whole blob's file and size, when the reader has one: the fd is then the caller's to
