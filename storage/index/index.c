@@ -1,6 +1,7 @@
 /* index.c - the metadata index (see index.h) in SQLite or PostgreSQL: connection, migrations,
- * transactions and the core SQL. Schema changes are numbered migrations applied in order,
- * recorded in PRAGMA user_version (SQLite) or the one-row table schema_version (PostgreSQL). */
+ * transactions, the statement cache and the core queries. Schema changes are numbered
+ * migrations applied in order, recorded in PRAGMA user_version (SQLite) or the one-row table
+ * schema_version (PostgreSQL). */
 #include "storage/index/index.h"
 #include "storage/index/index_internal.h"
 #include "storage/base/reg_error.h"
@@ -218,78 +219,15 @@ static const struct migration {
 
 const int index_schema_version = (int)(sizeof(migrations) / sizeof(migrations[0]));
 
-#define REPO_ID_OF(n) "(SELECT id FROM repositories WHERE name = ?" #n ")"
-
-enum stmt_id {
-    ST_REPO_ID,
-    ST_REPO_INSERT,
-    ST_BLOB_IN_REPO,
-    ST_BLOB_IN_REPO_ID,
-    ST_BLOB_INSERT,
-    ST_BLOB_LINK,
-    ST_BLOB_REFERENCED,
-    ST_BLOB_UNLINK,
-    ST_MANIFEST_BY_DIGEST,
-    ST_MANIFEST_BY_TAG,
-    ST_MANIFEST_IN_REPO_ID,
-    ST_MANIFEST_INSERT,
-    ST_REF_INSERT,
-    ST_TAG_SET,
-    ST_MANIFEST_PARENT,
-    ST_MANIFEST_DELETE,
-    ST_MANIFEST_TAGS_DELETE,
-    ST_MANIFEST_REFS_DELETE,
-    ST_TAG_DELETE,
-    ST_TAGS_PAGE,
-    ST_CATALOG_PAGE,
-    ST_REFERRERS,
-    ST_COUNT
-};
-_Static_assert(ST_COUNT <= INDEX_CORE_SLOTS, "too many core statements");
-
-static const char *const sql[ST_COUNT] = {
-    [ST_REPO_ID] = "SELECT id FROM repositories WHERE name = ?1",
-    [ST_REPO_INSERT] = "INSERT INTO repositories(name, created_at) VALUES(?1, ?2) "
-                       "ON CONFLICT(name) DO NOTHING",
-    [ST_BLOB_IN_REPO] = "SELECT b.size FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest "
-                        "WHERE rb.repo_id = " REPO_ID_OF(1) " AND rb.digest = ?2",
-    [ST_BLOB_IN_REPO_ID] = "SELECT b.size FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest "
-                           "WHERE rb.repo_id = ?1 AND rb.digest = ?2",
-    [ST_BLOB_INSERT] = "INSERT INTO blobs(digest, size, created_at) VALUES(?1, ?2, ?3) "
-                       "ON CONFLICT(digest) DO NOTHING",
-    /* linked_at is refreshed on every link: gc's grace period counts from the last push. */
-    [ST_BLOB_LINK] = "INSERT INTO repo_blobs(repo_id, digest, linked_at) VALUES(?1, ?2, ?3) "
-                     "ON CONFLICT(repo_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
-    [ST_BLOB_REFERENCED] = "SELECT manifest FROM manifest_refs WHERE repo_id = " REPO_ID_OF(1)
-                           " AND child = ?2 AND kind IN ('config', 'layer') LIMIT 1",
-    [ST_BLOB_UNLINK] = "DELETE FROM repo_blobs WHERE repo_id = " REPO_ID_OF(1) " AND digest = ?2",
-    [ST_MANIFEST_BY_DIGEST] = "SELECT digest, media_type, size FROM manifests "
-                              "WHERE repo_id = " REPO_ID_OF(1) " AND digest = ?2",
-    [ST_MANIFEST_BY_TAG] = "SELECT m.digest, m.media_type, m.size FROM tags t JOIN manifests m "
-                           "ON m.repo_id = t.repo_id AND m.digest = t.digest "
-                           "WHERE t.repo_id = " REPO_ID_OF(1) " AND t.name = ?2",
-    [ST_MANIFEST_IN_REPO_ID] = "SELECT 1 FROM manifests WHERE repo_id = ?1 AND digest = ?2",
-    [ST_MANIFEST_INSERT] = "INSERT INTO manifests(repo_id, digest, media_type, artifact_type, "
-                           "subject, annotations, size, pushed_at, image_size) "
-                           "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
-                           "ON CONFLICT(repo_id, digest) DO NOTHING",
-    [ST_REF_INSERT] = "INSERT INTO manifest_refs(repo_id, manifest, child, kind) "
-                      "VALUES(?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-    [ST_TAG_SET] = "INSERT INTO tags(repo_id, name, digest, updated_at) VALUES(?1, ?2, ?3, ?4) "
-                   "ON CONFLICT(repo_id, name) DO UPDATE SET digest = excluded.digest, "
-                   "updated_at = excluded.updated_at",
-    [ST_MANIFEST_PARENT] = "SELECT manifest FROM manifest_refs "
-                           "WHERE repo_id = ?1 AND child = ?2 AND kind = 'manifest' LIMIT 1",
-    [ST_MANIFEST_DELETE] = "DELETE FROM manifests WHERE repo_id = ?1 AND digest = ?2",
-    [ST_MANIFEST_TAGS_DELETE] = "DELETE FROM tags WHERE repo_id = ?1 AND digest = ?2",
-    [ST_MANIFEST_REFS_DELETE] = "DELETE FROM manifest_refs WHERE repo_id = ?1 AND manifest = ?2",
-    [ST_TAG_DELETE] = "DELETE FROM tags WHERE repo_id = " REPO_ID_OF(1) " AND name = ?2",
-    [ST_TAGS_PAGE] = "SELECT name FROM tags WHERE repo_id = ?1 AND name > ?2 "
-                     "ORDER BY name LIMIT ?3",
-    [ST_CATALOG_PAGE] = "SELECT name FROM repositories WHERE name > ?1 ORDER BY name LIMIT ?2",
-    [ST_REFERRERS] = "SELECT digest, media_type, size, artifact_type, annotations FROM manifests "
-                     "WHERE repo_id = " REPO_ID_OF(1) " AND subject = ?2 "
-                     "AND (CAST(?3 AS TEXT) IS NULL OR artifact_type = ?3) ORDER BY digest",
+/* The text of every statement, by slot, in both dialects (pg NULL when it is the same). */
+static const struct statement_text {
+    const char *sqlite, *pg;
+} statements[INDEX_SLOTS] = {
+#define STATEMENT(name, text) [ST_##name] = {text, NULL},
+#define STATEMENT_DIALECTS(name, sqlite, pg) [ST_##name] = {sqlite, pg},
+#include "storage/index/statements.def"
+#undef STATEMENT
+#undef STATEMENT_DIALECTS
 };
 
 static int exec(index_db *ix, const char *text)
@@ -404,9 +342,11 @@ const char *index_errmsg(index_db *ix)
     return open_error[0] ? open_error : "index not open";
 }
 
-static sqldb_stmt *stmt(index_db *ix, enum stmt_id id)
+sqldb_stmt *index_prepare(index_db *ix, enum index_statement id)
 {
-    return index_stmt(ix, id, sql[id]);
+    const struct statement_text *t = &statements[id];
+    const char *text = t->pg && sqldb_is_pg(ix->db) ? t->pg : t->sqlite;
+    return sqldb_prepare(&ix->st[id], ix->db, id, text) == REG_OK ? &ix->st[id] : NULL;
 }
 
 void index_done(sqldb_stmt *st)
@@ -525,7 +465,7 @@ void index_rollback(index_db *ix)
 
 int index_repo_id(int64_t *out, index_db *ix, const char *repo)
 {
-    sqldb_stmt *st = stmt(ix, ST_REPO_ID);
+    sqldb_stmt *st = index_stmt(ix, ST_REPO_ID);
     if (st)
         index_bind_text(st, 1, repo);
     int err = index_step_row(st);
@@ -538,7 +478,7 @@ int index_repo_id(int64_t *out, index_db *ix, const char *repo)
 
 int index_repo_ensure(int64_t *out, index_db *ix, const char *repo)
 {
-    sqldb_stmt *st = stmt(ix, ST_REPO_INSERT);
+    sqldb_stmt *st = index_stmt(ix, ST_REPO_INSERT);
     if (!st)
         return REG_ERROR;
     index_bind_text(st, 1, repo);
@@ -561,7 +501,7 @@ static int read_size(uint64_t *size_out, sqldb_stmt *st)
 
 int index_blob_in_repo(uint64_t *size_out, index_db *ix, const char *repo, const digest *d)
 {
-    sqldb_stmt *st = stmt(ix, ST_BLOB_IN_REPO);
+    sqldb_stmt *st = index_stmt(ix, ST_BLOB_IN_REPO);
     if (st) {
         index_bind_text(st, 1, repo);
         index_bind_text(st, 2, d->str);
@@ -571,7 +511,7 @@ int index_blob_in_repo(uint64_t *size_out, index_db *ix, const char *repo, const
 
 int index_blob_in_repo_id(uint64_t *size_out, index_db *ix, int64_t repo_id, const char *digest)
 {
-    sqldb_stmt *st = stmt(ix, ST_BLOB_IN_REPO_ID);
+    sqldb_stmt *st = index_stmt(ix, ST_BLOB_IN_REPO_ID);
     if (st) {
         sqldb_bind_int64(st, 1, repo_id);
         index_bind_text(st, 2, digest);
@@ -582,13 +522,13 @@ int index_blob_in_repo_id(uint64_t *size_out, index_db *ix, int64_t repo_id, con
 int index_blob_link(index_db *ix, int64_t repo_id, const digest *d, uint64_t size)
 {
     int64_t now = (int64_t)time(NULL);
-    sqldb_stmt *st = stmt(ix, ST_BLOB_INSERT);
+    sqldb_stmt *st = index_stmt(ix, ST_BLOB_INSERT);
     if (!st)
         return REG_ERROR;
     index_bind_text(st, 1, d->str);
     sqldb_bind_int64(st, 2, (int64_t)size);
     sqldb_bind_int64(st, 3, now);
-    if (index_run(st) < 0 || !(st = stmt(ix, ST_BLOB_LINK)))
+    if (index_run(st) < 0 || !(st = index_stmt(ix, ST_BLOB_LINK)))
         return REG_ERROR;
     sqldb_bind_int64(st, 1, repo_id);
     index_bind_text(st, 2, d->str);
@@ -606,7 +546,7 @@ static void take_conflict(char *conflict_out, sqldb_stmt *st)
 
 int index_blob_unlink(char *conflict_out, index_db *ix, const char *repo, const digest *d)
 {
-    sqldb_stmt *st = stmt(ix, ST_BLOB_REFERENCED);
+    sqldb_stmt *st = index_stmt(ix, ST_BLOB_REFERENCED);
     if (!st)
         return REG_ERROR;
     index_bind_text(st, 1, repo);
@@ -616,7 +556,7 @@ int index_blob_unlink(char *conflict_out, index_db *ix, const char *repo, const 
         take_conflict(conflict_out, st);
         return REG_ECONFLICT;
     }
-    if (err != REG_ENOTFOUND || !(st = stmt(ix, ST_BLOB_UNLINK)))
+    if (err != REG_ENOTFOUND || !(st = index_stmt(ix, ST_BLOB_UNLINK)))
         return REG_ERROR;
     index_bind_text(st, 1, repo);
     index_bind_text(st, 2, d->str);
@@ -641,7 +581,7 @@ static int read_manifest(manifest_row *out, sqldb_stmt *st)
 
 int index_manifest_by_digest(manifest_row *out, index_db *ix, const char *repo, const digest *d)
 {
-    sqldb_stmt *st = stmt(ix, ST_MANIFEST_BY_DIGEST);
+    sqldb_stmt *st = index_stmt(ix, ST_MANIFEST_BY_DIGEST);
     if (st) {
         index_bind_text(st, 1, repo);
         index_bind_text(st, 2, d->str);
@@ -651,7 +591,7 @@ int index_manifest_by_digest(manifest_row *out, index_db *ix, const char *repo, 
 
 int index_manifest_by_tag(manifest_row *out, index_db *ix, const char *repo, const char *tag)
 {
-    sqldb_stmt *st = stmt(ix, ST_MANIFEST_BY_TAG);
+    sqldb_stmt *st = index_stmt(ix, ST_MANIFEST_BY_TAG);
     if (st) {
         index_bind_text(st, 1, repo);
         index_bind_text(st, 2, tag);
@@ -661,7 +601,7 @@ int index_manifest_by_tag(manifest_row *out, index_db *ix, const char *repo, con
 
 int index_manifest_in_repo_id(index_db *ix, int64_t repo_id, const char *digest)
 {
-    sqldb_stmt *st = stmt(ix, ST_MANIFEST_IN_REPO_ID);
+    sqldb_stmt *st = index_stmt(ix, ST_MANIFEST_IN_REPO_ID);
     if (st) {
         sqldb_bind_int64(st, 1, repo_id);
         index_bind_text(st, 2, digest);
@@ -674,7 +614,7 @@ int index_manifest_in_repo_id(index_db *ix, int64_t repo_id, const char *digest)
 
 int index_manifest_insert(int *inserted_out, index_db *ix, int64_t repo_id, const manifest_record *m)
 {
-    sqldb_stmt *st = stmt(ix, ST_MANIFEST_INSERT);
+    sqldb_stmt *st = index_stmt(ix, ST_MANIFEST_INSERT);
     if (!st)
         return REG_ERROR;
     sqldb_bind_int64(st, 1, repo_id);
@@ -695,7 +635,7 @@ int index_manifest_insert(int *inserted_out, index_db *ix, int64_t repo_id, cons
 int index_manifest_ref_insert(index_db *ix, int64_t repo_id, const char *manifest,
                               const char *child, const char *kind)
 {
-    sqldb_stmt *st = stmt(ix, ST_REF_INSERT);
+    sqldb_stmt *st = index_stmt(ix, ST_REF_INSERT);
     if (!st)
         return REG_ERROR;
     sqldb_bind_int64(st, 1, repo_id);
@@ -707,7 +647,7 @@ int index_manifest_ref_insert(index_db *ix, int64_t repo_id, const char *manifes
 
 int index_tag_set(index_db *ix, int64_t repo_id, const char *tag, const char *digest)
 {
-    sqldb_stmt *st = stmt(ix, ST_TAG_SET);
+    sqldb_stmt *st = index_stmt(ix, ST_TAG_SET);
     if (!st)
         return REG_ERROR;
     sqldb_bind_int64(st, 1, repo_id);
@@ -717,9 +657,9 @@ int index_tag_set(index_db *ix, int64_t repo_id, const char *tag, const char *di
     return index_run(st);
 }
 
-static int run_repo_digest(index_db *ix, enum stmt_id id, int64_t repo_id, const char *digest)
+static int run_repo_digest(index_db *ix, enum index_statement id, int64_t repo_id, const char *digest)
 {
-    sqldb_stmt *st = stmt(ix, id);
+    sqldb_stmt *st = index_stmt(ix, id);
     if (!st)
         return REG_ERROR;
     sqldb_bind_int64(st, 1, repo_id);
@@ -733,7 +673,7 @@ int index_manifest_delete(char *conflict_out, index_db *ix, const char *repo, co
     int err = index_repo_id(&repo_id, ix, repo);
     if (err < 0)
         return err;
-    sqldb_stmt *st = stmt(ix, ST_MANIFEST_PARENT);
+    sqldb_stmt *st = index_stmt(ix, ST_MANIFEST_PARENT);
     if (!st)
         return REG_ERROR;
     sqldb_bind_int64(st, 1, repo_id);
@@ -756,7 +696,7 @@ int index_manifest_delete(char *conflict_out, index_db *ix, const char *repo, co
 
 int index_tag_delete(index_db *ix, const char *repo, const char *tag)
 {
-    sqldb_stmt *st = stmt(ix, ST_TAG_DELETE);
+    sqldb_stmt *st = index_stmt(ix, ST_TAG_DELETE);
     if (!st)
         return REG_ERROR;
     index_bind_text(st, 1, repo);
@@ -794,7 +734,7 @@ int index_tags_page(int *more_out, index_db *ix, const char *repo, const char *l
     int err = index_repo_id(&repo_id, ix, repo);
     if (err < 0)
         return err;
-    sqldb_stmt *st = stmt(ix, ST_TAGS_PAGE);
+    sqldb_stmt *st = index_stmt(ix, ST_TAGS_PAGE);
     if (!st)
         return REG_ERROR;
     sqldb_bind_int64(st, 1, repo_id);
@@ -806,7 +746,7 @@ int index_tags_page(int *more_out, index_db *ix, const char *repo, const char *l
 int index_catalog_page(int *more_out, index_db *ix, const char *last, int64_t limit,
                        index_name_cb cb, void *ctx)
 {
-    sqldb_stmt *st = stmt(ix, ST_CATALOG_PAGE);
+    sqldb_stmt *st = index_stmt(ix, ST_CATALOG_PAGE);
     if (!st)
         return REG_ERROR;
     index_bind_text(st, 1, last ? last : "");
@@ -817,7 +757,7 @@ int index_catalog_page(int *more_out, index_db *ix, const char *last, int64_t li
 int index_referrers(index_db *ix, const char *repo, const digest *subject, const char *artifact_type,
                     index_referrer_cb cb, void *ctx)
 {
-    sqldb_stmt *st = stmt(ix, ST_REFERRERS);
+    sqldb_stmt *st = index_stmt(ix, ST_REFERRERS);
     int rc, err = REG_OK;
     if (!st)
         return REG_ERROR;

@@ -1,7 +1,7 @@
 /* index.h - the metadata index in SQLite (WAL, synchronous=FULL) or PostgreSQL: repositories,
  * blobs and their repository links, manifests, their references, tags. One connection per
  * thread; statements are prepared once per connection. All SQL of the project lives in
- * index*.c. */
+ * storage/index: the schema in index.c, every statement in statements.def. */
 #ifndef OCIREG_INDEX_H
 #define OCIREG_INDEX_H
 

@@ -6,70 +6,9 @@
 #include <string.h>
 #include <time.h>
 
-enum auth_stmt {
-    ST_USER_PUT = INDEX_CORE_SLOTS,
-    ST_USER_GET,
-    ST_USER_DELETE,
-    ST_USER_GRANTS_DELETE,
-    ST_USER_LIST,
-    ST_USER_COUNT,
-    ST_GRANT_ADD,
-    ST_GRANT_GET,
-    ST_GRANT_SET,
-    ST_GRANT_DELETE,
-    ST_GRANTS_FOR,
-    ST_GRANTS_ALL,
-    ST_KEY_PUT,
-    ST_KEY_GET,
-    ST_KEY_DELETE,
-    ST_KEYS_LIST,
-    ST_USER_KEYS_DELETE,
-    ST_AUTH_END
-};
-_Static_assert(ST_AUTH_END <= INDEX_AUTH_SLOTS, "too many statements");
-
-static const char *const sql[] = {
-    [ST_USER_PUT - INDEX_CORE_SLOTS] =
-        "INSERT INTO users(name, salt, hash, iterations, created_at) VALUES(?1, ?2, ?3, ?4, ?5) "
-        "ON CONFLICT(name) DO UPDATE SET salt = excluded.salt, hash = excluded.hash, "
-        "iterations = excluded.iterations",
-    [ST_USER_GET - INDEX_CORE_SLOTS] = "SELECT salt, hash, iterations FROM users WHERE name = ?1",
-    [ST_USER_DELETE - INDEX_CORE_SLOTS] = "DELETE FROM users WHERE name = ?1",
-    [ST_USER_GRANTS_DELETE - INDEX_CORE_SLOTS] = "DELETE FROM grants WHERE principal = ?1",
-    [ST_USER_LIST - INDEX_CORE_SLOTS] = "SELECT name FROM users ORDER BY name",
-    [ST_USER_COUNT - INDEX_CORE_SLOTS] = "SELECT count(*) FROM users",
-    [ST_GRANT_ADD - INDEX_CORE_SLOTS] =
-        "INSERT INTO grants(principal, pattern, actions) VALUES(?1, ?2, ?3) "
-        "ON CONFLICT(principal, pattern) DO UPDATE SET actions = grants.actions | excluded.actions",
-    [ST_GRANT_GET - INDEX_CORE_SLOTS] =
-        "SELECT actions FROM grants WHERE principal = ?1 AND pattern = ?2",
-    [ST_GRANT_SET - INDEX_CORE_SLOTS] =
-        "UPDATE grants SET actions = ?3 WHERE principal = ?1 AND pattern = ?2",
-    [ST_GRANT_DELETE - INDEX_CORE_SLOTS] =
-        "DELETE FROM grants WHERE principal = ?1 AND pattern = ?2",
-    [ST_GRANTS_FOR - INDEX_CORE_SLOTS] =
-        "SELECT principal, pattern, actions FROM grants "
-        "WHERE principal = ?1 OR principal = 'anonymous'",
-    [ST_GRANTS_ALL - INDEX_CORE_SLOTS] =
-        "SELECT principal, pattern, actions FROM grants ORDER BY principal, pattern",
-    [ST_KEY_PUT - INDEX_CORE_SLOTS] =
-        "INSERT INTO access_keys(id, \"user\", secret, created_at) VALUES(?1, ?2, ?3, ?4)",
-    [ST_KEY_GET - INDEX_CORE_SLOTS] = "SELECT \"user\", secret FROM access_keys WHERE id = ?1",
-    [ST_KEY_DELETE - INDEX_CORE_SLOTS] = "DELETE FROM access_keys WHERE id = ?1",
-    [ST_KEYS_LIST - INDEX_CORE_SLOTS] =
-        "SELECT id, \"user\", created_at FROM access_keys "
-        "WHERE CAST(?1 AS TEXT) IS NULL OR \"user\" = ?1 ORDER BY \"user\", created_at",
-    [ST_USER_KEYS_DELETE - INDEX_CORE_SLOTS] = "DELETE FROM access_keys WHERE \"user\" = ?1",
-};
-
-static sqldb_stmt *stmt(index_db *ix, enum auth_stmt id)
-{
-    return index_stmt(ix, id, sql[id - INDEX_CORE_SLOTS]);
-}
-
 int index_user_put(index_db *ix, const user_record *u)
 {
-    sqldb_stmt *st = stmt(ix, ST_USER_PUT);
+    sqldb_stmt *st = index_stmt(ix, ST_USER_PUT);
     if (!st)
         return REG_ERROR;
     index_bind_text(st, 1, u->name);
@@ -82,7 +21,7 @@ int index_user_put(index_db *ix, const user_record *u)
 
 int index_user_get(user_record *out, index_db *ix, const char *name)
 {
-    sqldb_stmt *st = stmt(ix, ST_USER_GET);
+    sqldb_stmt *st = index_stmt(ix, ST_USER_GET);
     if (st)
         index_bind_text(st, 1, name);
     int err = index_step_row(st);
@@ -107,9 +46,9 @@ int index_user_get(user_record *out, index_db *ix, const char *name)
     return REG_OK;
 }
 
-static int run_by_name(index_db *ix, enum auth_stmt id, const char *name)
+static int run_by_name(index_db *ix, enum index_statement id, const char *name)
 {
-    sqldb_stmt *st = stmt(ix, id);
+    sqldb_stmt *st = index_stmt(ix, id);
     if (!st)
         return REG_ERROR;
     index_bind_text(st, 1, name);
@@ -122,14 +61,14 @@ int index_user_delete(index_db *ix, const char *name)
         return REG_ERROR;
     if (index_changes(ix) == 0)
         return REG_ENOTFOUND;
-    if (run_by_name(ix, ST_USER_KEYS_DELETE, name) < 0)
+    if (run_by_name(ix, ST_USER_ACCESS_KEYS_DELETE, name) < 0)
         return REG_ERROR;
     return run_by_name(ix, ST_USER_GRANTS_DELETE, name);
 }
 
 int index_user_list(index_db *ix, index_name_cb cb, void *ctx)
 {
-    sqldb_stmt *st = stmt(ix, ST_USER_LIST);
+    sqldb_stmt *st = index_stmt(ix, ST_USER_LIST);
     int err;
     while ((err = index_step_row(st)) == REG_OK) {
         if ((err = cb(ctx, sqldb_column_text(st, 0))) < 0) {
@@ -142,7 +81,7 @@ int index_user_list(index_db *ix, index_name_cb cb, void *ctx)
 
 int index_user_count(int64_t *out, index_db *ix)
 {
-    sqldb_stmt *st = stmt(ix, ST_USER_COUNT);
+    sqldb_stmt *st = index_stmt(ix, ST_USER_COUNT);
     int err = index_step_row(st);
     if (err == REG_OK) {
         *out = sqldb_column_int64(st, 0);
@@ -151,10 +90,10 @@ int index_user_count(int64_t *out, index_db *ix)
     return err;
 }
 
-static sqldb_stmt *grant_stmt(index_db *ix, enum auth_stmt id, const char *principal,
+static sqldb_stmt *grant_stmt(index_db *ix, enum index_statement id, const char *principal,
                               const char *pattern)
 {
-    sqldb_stmt *st = stmt(ix, id);
+    sqldb_stmt *st = index_stmt(ix, id);
     if (st) {
         index_bind_text(st, 1, principal);
         index_bind_text(st, 2, pattern);
@@ -190,7 +129,7 @@ int index_grant_remove(index_db *ix, const char *principal, const char *pattern,
 
 int index_grants(index_db *ix, const char *principal, index_grant_cb cb, void *ctx)
 {
-    sqldb_stmt *st = stmt(ix, principal ? ST_GRANTS_FOR : ST_GRANTS_ALL);
+    sqldb_stmt *st = index_stmt(ix, principal ? ST_GRANTS_FOR : ST_GRANTS_ALL);
     int err;
     if (st && principal)
         index_bind_text(st, 1, principal);
@@ -208,7 +147,7 @@ int index_grants(index_db *ix, const char *principal, index_grant_cb cb, void *c
 int index_access_key_put(index_db *ix, const char *id, const char *user,
                          const unsigned char *secret, size_t len)
 {
-    sqldb_stmt *st = stmt(ix, ST_KEY_PUT);
+    sqldb_stmt *st = index_stmt(ix, ST_ACCESS_KEY_PUT);
     if (!st)
         return REG_ERROR;
     index_bind_text(st, 1, id);
@@ -221,7 +160,7 @@ int index_access_key_put(index_db *ix, const char *id, const char *user,
 int index_access_key_get(char *user_out, unsigned char *secret_out, size_t *len_out,
                          index_db *ix, const char *id)
 {
-    sqldb_stmt *st = stmt(ix, ST_KEY_GET);
+    sqldb_stmt *st = index_stmt(ix, ST_ACCESS_KEY_GET);
     if (st)
         index_bind_text(st, 1, id);
     int err = index_step_row(st);
@@ -244,14 +183,14 @@ int index_access_key_get(char *user_out, unsigned char *secret_out, size_t *len_
 
 int index_access_key_delete(index_db *ix, const char *id)
 {
-    if (run_by_name(ix, ST_KEY_DELETE, id) < 0)
+    if (run_by_name(ix, ST_ACCESS_KEY_DELETE, id) < 0)
         return REG_ERROR;
     return index_changes(ix) > 0 ? REG_OK : REG_ENOTFOUND;
 }
 
 int index_access_keys(index_db *ix, const char *user, index_key_cb cb, void *ctx)
 {
-    sqldb_stmt *st = stmt(ix, ST_KEYS_LIST);
+    sqldb_stmt *st = index_stmt(ix, ST_ACCESS_KEYS_LIST);
     int err;
     if (st)
         index_bind_text(st, 1, user);

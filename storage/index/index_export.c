@@ -5,61 +5,11 @@
 
 #include <unistd.h>
 
-enum export_stmt {
-    ST_TAGS = INDEX_EXPORT_SLOTS,
-    ST_BLOBS_PAGE,
-    ST_LOST_CREATE,
-    ST_LOST_ADD,
-    ST_LOST_LINKS,
-    ST_LOST_BLOBS,
-    ST_BROKEN_MANIFESTS,
-    ST_DANGLING_TAGS,
-    ST_DANGLING_REFS,
-    ST_SEAL,
-    ST_EXPORT_END
-};
-_Static_assert(ST_EXPORT_END <= INDEX_BACKUP_SLOTS, "too many statements");
-
-#define LOST "(SELECT digest FROM lost_blobs)"
-
-static const char *const sql[] = {
-    [ST_TAGS - INDEX_EXPORT_SLOTS] =
-        "SELECT name, digest FROM tags WHERE repo_id = ?1 ORDER BY name",
-    [ST_BLOBS_PAGE - INDEX_EXPORT_SLOTS] =
-        "SELECT digest, size FROM blobs WHERE digest > ?1 ORDER BY digest LIMIT ?2",
-    [ST_LOST_CREATE - INDEX_EXPORT_SLOTS] =
-        "CREATE TEMP TABLE IF NOT EXISTS lost_blobs(digest TEXT PRIMARY KEY) WITHOUT ROWID",
-    [ST_LOST_ADD - INDEX_EXPORT_SLOTS] =
-        "INSERT INTO lost_blobs(digest) VALUES(?1) ON CONFLICT DO NOTHING",
-    [ST_LOST_LINKS - INDEX_EXPORT_SLOTS] = "DELETE FROM repo_blobs WHERE digest IN " LOST,
-    [ST_LOST_BLOBS - INDEX_EXPORT_SLOTS] = "DELETE FROM blobs WHERE digest IN " LOST,
-    /* A manifest is broken when its own bytes, its config or a layer are lost, or when it is
-     * an index and a child of it is no longer in its repository. */
-    [ST_BROKEN_MANIFESTS - INDEX_EXPORT_SLOTS] =
-        "DELETE FROM manifests WHERE digest IN " LOST " OR EXISTS(SELECT 1 FROM manifest_refs r "
-        "WHERE r.repo_id = manifests.repo_id AND r.manifest = manifests.digest AND ("
-        "  (r.kind IN ('config', 'layer') AND r.child IN " LOST ") OR "
-        "  (r.kind = 'manifest' AND NOT EXISTS(SELECT 1 FROM manifests c "
-        "     WHERE c.repo_id = r.repo_id AND c.digest = r.child))))",
-    [ST_DANGLING_TAGS - INDEX_EXPORT_SLOTS] =
-        "DELETE FROM tags WHERE NOT EXISTS(SELECT 1 FROM manifests m "
-        "WHERE m.repo_id = tags.repo_id AND m.digest = tags.digest)",
-    [ST_DANGLING_REFS - INDEX_EXPORT_SLOTS] =
-        "DELETE FROM manifest_refs WHERE NOT EXISTS(SELECT 1 FROM manifests m "
-        "WHERE m.repo_id = manifest_refs.repo_id AND m.digest = manifest_refs.manifest)",
-    [ST_SEAL - INDEX_EXPORT_SLOTS] = "PRAGMA journal_mode = DELETE",
-};
-
-static sqldb_stmt *stmt(index_db *ix, enum export_stmt id)
-{
-    return index_stmt(ix, id, sql[id - INDEX_EXPORT_SLOTS]);
-}
-
 int index_export_tags(index_db *ix, const char *repo, index_tag_cb cb, void *ctx)
 {
     int64_t repo_id;
     int err = index_repo_id(&repo_id, ix, repo);
-    sqldb_stmt *st = err == REG_OK ? stmt(ix, ST_TAGS) : NULL;
+    sqldb_stmt *st = err == REG_OK ? index_stmt(ix, ST_EXPORT_TAGS) : NULL;
     if (err < 0 || !st)
         return err < 0 ? err : REG_ERROR;
     sqldb_bind_int64(st, 1, repo_id);
@@ -104,7 +54,7 @@ int index_snapshot(index_db *ix, const char *dest_path)
 int index_blobs_page(int64_t *count_out, index_db *ix, const char *after, int64_t limit,
                      index_blob_cb cb, void *ctx)
 {
-    sqldb_stmt *st = stmt(ix, ST_BLOBS_PAGE);
+    sqldb_stmt *st = index_stmt(ix, ST_BLOBS_PAGE);
     int err;
     *count_out = 0;
     if (!st)
@@ -121,9 +71,9 @@ int index_blobs_page(int64_t *count_out, index_db *ix, const char *after, int64_
     return err == REG_ENOTFOUND ? REG_OK : err;
 }
 
-static int run(index_db *ix, enum export_stmt id)
+static int run(index_db *ix, enum index_statement id)
 {
-    return index_run(stmt(ix, id));
+    return index_run(index_stmt(ix, id));
 }
 
 /* Delete broken manifests until none is left: each round may break the indexes above. */
@@ -131,7 +81,7 @@ static int drop_broken(int64_t *manifests_out, index_db *snap)
 {
     int changed;
     do {
-        if (run(snap, ST_BROKEN_MANIFESTS) < 0)
+        if (run(snap, ST_SNAPSHOT_BROKEN_MANIFESTS) < 0)
             return REG_ERROR;
         changed = index_changes(snap);
         *manifests_out += changed;
@@ -142,10 +92,10 @@ static int drop_broken(int64_t *manifests_out, index_db *snap)
 int index_snapshot_drop_blobs(int64_t *manifests_out, index_db *snap, const char *const *digests,
                               size_t n)
 {
-    int err = run(snap, ST_LOST_CREATE) < 0 ? REG_ERROR : index_begin(snap);
+    int err = run(snap, ST_SNAPSHOT_LOST_CREATE) < 0 ? REG_ERROR : index_begin(snap);
     *manifests_out = 0;
     for (size_t i = 0; err == REG_OK && i < n; i++) {
-        sqldb_stmt *st = stmt(snap, ST_LOST_ADD);
+        sqldb_stmt *st = index_stmt(snap, ST_SNAPSHOT_LOST_ADD);
         if (!st)
             err = REG_ERROR;
         else {
@@ -153,9 +103,9 @@ int index_snapshot_drop_blobs(int64_t *manifests_out, index_db *snap, const char
             err = index_run(st);
         }
     }
-    if (err == REG_OK && (run(snap, ST_LOST_LINKS) < 0 || run(snap, ST_LOST_BLOBS) < 0 ||
-                          drop_broken(manifests_out, snap) < 0 || run(snap, ST_DANGLING_TAGS) < 0 ||
-                          run(snap, ST_DANGLING_REFS) < 0))
+    if (err == REG_OK && (run(snap, ST_SNAPSHOT_LOST_LINKS) < 0 || run(snap, ST_SNAPSHOT_LOST_BLOBS) < 0 ||
+                          drop_broken(manifests_out, snap) < 0 || run(snap, ST_SNAPSHOT_DANGLING_TAGS) < 0 ||
+                          run(snap, ST_SNAPSHOT_DANGLING_REFS) < 0))
         err = REG_ERROR;
     if (err == REG_OK)
         err = index_commit(snap);
@@ -166,7 +116,7 @@ int index_snapshot_drop_blobs(int64_t *manifests_out, index_db *snap, const char
 
 int index_snapshot_seal(index_db *snap)
 {
-    sqldb_stmt *st = stmt(snap, ST_SEAL);
+    sqldb_stmt *st = index_stmt(snap, ST_SNAPSHOT_SEAL);
     int err = index_step_row(st);
     if (err == REG_OK)
         index_done(st);

@@ -6,64 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-enum gc_stmt {
-    ST_UNTAGGED = INDEX_REPOS_SLOTS,
-    ST_DEPENDENTS,
-    ST_IS_KEPT,
-    ST_UNREFERENCED,
-    ST_DEL_LINKS,
-    ST_DEL_BLOB,
-    ST_BLOB_KNOWN,
-    ST_RECORD,
-    ST_SUMMARY,
-    ST_STORAGE,
-    ST_GC_END
-};
-_Static_assert(ST_GC_END <= INDEX_GC_SLOTS, "too many statements");
-
-#define KEPT_BY(m)                                                                                \
-    "(EXISTS(SELECT 1 FROM tags t WHERE t.repo_id = " m ".repo_id AND t.digest = " m ".digest) " \
-    " OR EXISTS(SELECT 1 FROM manifest_refs x WHERE x.repo_id = " m ".repo_id "                 \
-    "           AND x.child = " m ".digest AND x.kind = 'manifest') "                             \
-    " OR (" m ".subject IS NOT NULL AND EXISTS(SELECT 1 FROM manifests s "                       \
-    "      WHERE s.repo_id = " m ".repo_id AND s.digest = " m ".subject)))"
-
-static const char *const sql[] = {
-    [ST_UNTAGGED - INDEX_REPOS_SLOTS] =
-        "SELECT r.name, m.digest FROM manifests m JOIN repositories r ON r.id = m.repo_id "
-        "WHERE m.pushed_at < ?1 AND NOT " KEPT_BY("m") " LIMIT ?2",
-    [ST_DEPENDENTS - INDEX_REPOS_SLOTS] =
-        "SELECT child FROM manifest_refs WHERE repo_id = (SELECT id FROM repositories WHERE "
-        "name = ?1) AND manifest = ?2 AND kind = 'manifest' "
-        "UNION SELECT digest FROM manifests WHERE repo_id = (SELECT id FROM repositories WHERE "
-        "name = ?1) AND subject = ?2 LIMIT ?3",
-    [ST_IS_KEPT - INDEX_REPOS_SLOTS] =
-        "SELECT " KEPT_BY("m") " FROM manifests m WHERE m.repo_id = (SELECT id FROM "
-        "repositories WHERE name = ?1) AND m.digest = ?2",
-    [ST_UNREFERENCED - INDEX_REPOS_SLOTS] =
-        "SELECT b.digest, b.size FROM blobs b WHERE b.digest > ?2 AND b.created_at < ?1 "
-        "AND NOT EXISTS(SELECT 1 FROM repo_blobs rb WHERE rb.digest = b.digest "
-        "               AND rb.linked_at >= ?1) "
-        "AND NOT EXISTS(SELECT 1 FROM manifests m WHERE m.digest = b.digest) "
-        "AND NOT EXISTS(SELECT 1 FROM manifest_refs r WHERE r.child = b.digest) "
-        "ORDER BY b.digest LIMIT ?3",
-    [ST_DEL_LINKS - INDEX_REPOS_SLOTS] = "DELETE FROM repo_blobs WHERE digest = ?1",
-    [ST_DEL_BLOB - INDEX_REPOS_SLOTS] = "DELETE FROM blobs WHERE digest = ?1",
-    [ST_BLOB_KNOWN - INDEX_REPOS_SLOTS] = "SELECT 1 FROM blobs WHERE digest = ?1",
-    [ST_RECORD - INDEX_REPOS_SLOTS] =
-        "INSERT INTO gc_runs(started_at, finished_at, dry_run, manifests_deleted, "
-        "blobs_deleted, bytes_freed, uploads_deleted) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    [ST_SUMMARY - INDEX_REPOS_SLOTS] =
-        "SELECT count(*), coalesce(sum(blobs_deleted), 0), coalesce(sum(bytes_freed), 0) "
-        "FROM gc_runs WHERE dry_run = 0",
-    [ST_STORAGE - INDEX_REPOS_SLOTS] = "SELECT coalesce(sum(size), 0) FROM blobs",
-};
-
-static sqldb_stmt *stmt(index_db *ix, enum gc_stmt id)
-{
-    return index_stmt(ix, id, sql[id - INDEX_REPOS_SLOTS]);
-}
-
 static int read_manifests(gc_manifest *out, size_t max, size_t *count, sqldb_stmt *st,
                           int with_repo, const char *repo)
 {
@@ -83,7 +25,7 @@ static int read_manifests(gc_manifest *out, size_t max, size_t *count, sqldb_stm
 
 int index_gc_untagged(gc_manifest *out, size_t max, size_t *count, index_db *ix, int64_t cutoff)
 {
-    sqldb_stmt *st = stmt(ix, ST_UNTAGGED);
+    sqldb_stmt *st = index_stmt(ix, ST_GC_UNTAGGED);
     if (!st)
         return REG_ERROR;
     sqldb_bind_int64(st, 1, cutoff);
@@ -94,7 +36,7 @@ int index_gc_untagged(gc_manifest *out, size_t max, size_t *count, index_db *ix,
 int index_gc_dependents(gc_manifest *out, size_t max, size_t *count, index_db *ix,
                         const char *repo, const char *digest)
 {
-    sqldb_stmt *st = stmt(ix, ST_DEPENDENTS);
+    sqldb_stmt *st = index_stmt(ix, ST_GC_DEPENDENTS);
     if (!st)
         return REG_ERROR;
     index_bind_text(st, 1, repo);
@@ -105,7 +47,7 @@ int index_gc_dependents(gc_manifest *out, size_t max, size_t *count, index_db *i
 
 int index_gc_is_kept(int *out, index_db *ix, const char *repo, const char *digest)
 {
-    sqldb_stmt *st = stmt(ix, ST_IS_KEPT);
+    sqldb_stmt *st = index_stmt(ix, ST_GC_IS_KEPT);
     if (st) {
         index_bind_text(st, 1, repo);
         index_bind_text(st, 2, digest);
@@ -121,7 +63,7 @@ int index_gc_is_kept(int *out, index_db *ix, const char *repo, const char *diges
 int index_gc_unreferenced_blobs(gc_blob *out, size_t max, size_t *count, index_db *ix,
                                 int64_t cutoff, const char *after)
 {
-    sqldb_stmt *st = stmt(ix, ST_UNREFERENCED);
+    sqldb_stmt *st = index_stmt(ix, ST_GC_UNREFERENCED);
     int err = REG_OK;
     *count = 0;
     if (!st)
@@ -143,9 +85,9 @@ int index_gc_unreferenced_blobs(gc_blob *out, size_t max, size_t *count, index_d
     return err == REG_ENOTFOUND ? REG_OK : err;
 }
 
-static int run_digest(index_db *ix, enum gc_stmt id, const char *digest)
+static int run_digest(index_db *ix, enum index_statement id, const char *digest)
 {
-    sqldb_stmt *st = stmt(ix, id);
+    sqldb_stmt *st = index_stmt(ix, id);
     if (!st)
         return REG_ERROR;
     index_bind_text(st, 1, digest);
@@ -154,14 +96,14 @@ static int run_digest(index_db *ix, enum gc_stmt id, const char *digest)
 
 int index_gc_delete_blob(index_db *ix, const char *digest)
 {
-    if (run_digest(ix, ST_DEL_LINKS, digest) < 0)
+    if (run_digest(ix, ST_BLOB_DELETE_LINKS, digest) < 0)
         return REG_ERROR;
-    return run_digest(ix, ST_DEL_BLOB, digest);
+    return run_digest(ix, ST_BLOB_DELETE, digest);
 }
 
 int index_gc_blob_known(int *out, index_db *ix, const char *digest)
 {
-    sqldb_stmt *st = stmt(ix, ST_BLOB_KNOWN);
+    sqldb_stmt *st = index_stmt(ix, ST_GC_BLOB_KNOWN);
     if (st)
         index_bind_text(st, 1, digest);
     int err = index_step_row(st);
@@ -173,7 +115,7 @@ int index_gc_blob_known(int *out, index_db *ix, const char *digest)
 
 int index_gc_record(index_db *ix, const gc_totals *t)
 {
-    sqldb_stmt *st = stmt(ix, ST_RECORD);
+    sqldb_stmt *st = index_stmt(ix, ST_GC_RECORD);
     if (!st)
         return REG_ERROR;
     sqldb_bind_int64(st, 1, t->started_at);
@@ -188,7 +130,7 @@ int index_gc_record(index_db *ix, const gc_totals *t)
 
 int index_gc_summary(int64_t *runs, int64_t *blobs, int64_t *bytes, index_db *ix)
 {
-    sqldb_stmt *st = stmt(ix, ST_SUMMARY);
+    sqldb_stmt *st = index_stmt(ix, ST_GC_SUMMARY);
     int err = index_step_row(st);
     if (err == REG_OK) {
         *runs = sqldb_column_int64(st, 0);
@@ -201,7 +143,7 @@ int index_gc_summary(int64_t *runs, int64_t *blobs, int64_t *bytes, index_db *ix
 
 int index_storage_bytes(int64_t *out, index_db *ix)
 {
-    sqldb_stmt *st = stmt(ix, ST_STORAGE);
+    sqldb_stmt *st = index_stmt(ix, ST_GC_STORAGE);
     int err = index_step_row(st);
     if (err == REG_OK) {
         *out = sqldb_column_int64(st, 0);

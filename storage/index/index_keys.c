@@ -4,28 +4,14 @@
 
 #include <string.h>
 
-enum keys_stmt { ST_OFFER = INDEX_UPLOADS_SLOTS, ST_EACH, ST_KEYS_END };
-_Static_assert(ST_KEYS_END <= INDEX_KEYS_SLOTS, "too many statements");
-
-static const char *const sql[] = {
-    [ST_OFFER - INDEX_UPLOADS_SLOTS] =
-        "INSERT INTO shared_keys(name, content) VALUES(?1, ?2) ON CONFLICT(name) DO NOTHING",
-    [ST_EACH - INDEX_UPLOADS_SLOTS] = "SELECT name, content FROM shared_keys ORDER BY name",
-};
-
 int index_is_shared(const char *location)
 {
     return !strncmp(location, "postgres://", 11) || !strncmp(location, "postgresql://", 13);
 }
 
-static sqldb_stmt *stmt(index_db *ix, enum keys_stmt id)
-{
-    return index_stmt(ix, id, sql[id - INDEX_UPLOADS_SLOTS]);
-}
-
 int index_key_offer(index_db *ix, const char *name, const void *content, size_t len)
 {
-    sqldb_stmt *st = stmt(ix, ST_OFFER);
+    sqldb_stmt *st = index_stmt(ix, ST_SHARED_KEY_OFFER);
     if (!st || len > (1u << 20))
         return REG_ERROR;
     sqldb_bind_text(st, 1, name);
@@ -35,7 +21,7 @@ int index_key_offer(index_db *ix, const char *name, const void *content, size_t 
 
 int index_keys_each(index_db *ix, index_key_cb cb, void *ctx)
 {
-    sqldb_stmt *st = stmt(ix, ST_EACH);
+    sqldb_stmt *st = index_stmt(ix, ST_SHARED_KEYS_EACH);
     int rc, err = REG_OK;
     if (!st)
         return REG_ERROR;

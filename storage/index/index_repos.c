@@ -8,102 +8,9 @@
 #include <string.h>
 #include <time.h>
 
-enum repos_stmt {
-    ST_REPO_CREATE = INDEX_AUTH_SLOTS,
-    ST_REPO_COUNT_IMAGES,
-    ST_DEL_TAGS,
-    ST_DEL_REFS,
-    ST_DEL_MANIFESTS,
-    ST_DEL_LINKS,
-    ST_DEL_REPO,
-    ST_REPO_INFOS,
-    ST_SET_MUTABILITY,
-    ST_IMMUTABLE,
-    ST_GET_POLICY,
-    ST_SET_POLICY,
-    ST_IMAGES,
-    ST_TAG_TARGET,
-    ST_IMAGE_SIZE,
-    ST_RECORD_PULL,
-    ST_RTAG_SET,
-    ST_RTAG_DELETE,
-    ST_RTAGS,
-    ST_DEL_RTAGS,
-    ST_REPOS_END
-};
-_Static_assert(ST_REPOS_END <= INDEX_REPOS_SLOTS, "too many statements");
-
-#define REPO_ID "(SELECT id FROM repositories WHERE name = ?1)"
-
-static const char *const sql[] = {
-    [ST_REPO_CREATE - INDEX_AUTH_SLOTS] =
-        "INSERT INTO repositories(name, created_at, tag_mutability) VALUES(?1, ?2, ?3) "
-        "ON CONFLICT(name) DO NOTHING",
-    [ST_REPO_COUNT_IMAGES - INDEX_AUTH_SLOTS] =
-        "SELECT count(*) FROM manifests WHERE repo_id = " REPO_ID,
-    [ST_DEL_TAGS - INDEX_AUTH_SLOTS] = "DELETE FROM tags WHERE repo_id = " REPO_ID,
-    [ST_DEL_REFS - INDEX_AUTH_SLOTS] = "DELETE FROM manifest_refs WHERE repo_id = " REPO_ID,
-    [ST_DEL_MANIFESTS - INDEX_AUTH_SLOTS] = "DELETE FROM manifests WHERE repo_id = " REPO_ID,
-    [ST_DEL_LINKS - INDEX_AUTH_SLOTS] = "DELETE FROM repo_blobs WHERE repo_id = " REPO_ID,
-    [ST_DEL_REPO - INDEX_AUTH_SLOTS] = "DELETE FROM repositories WHERE name = ?1",
-    [ST_REPO_INFOS - INDEX_AUTH_SLOTS] =
-        "SELECT r.name, r.created_at, r.tag_mutability, r.lifecycle_policy IS NOT NULL, "
-        "  (SELECT count(*) FROM manifests m WHERE m.repo_id = r.id), "
-        "  (SELECT count(*) FROM tags t WHERE t.repo_id = r.id), "
-        "  (SELECT coalesce(sum(b.size), 0) FROM repo_blobs rb JOIN blobs b "
-        "     ON b.digest = rb.digest WHERE rb.repo_id = r.id) "
-        "FROM repositories r WHERE (CAST(?1 AS TEXT) IS NULL OR r.name = ?1) AND r.name > ?2 "
-        "ORDER BY r.name LIMIT ?3",
-    [ST_SET_MUTABILITY - INDEX_AUTH_SLOTS] =
-        "UPDATE repositories SET tag_mutability = ?2 WHERE name = ?1",
-    [ST_IMMUTABLE - INDEX_AUTH_SLOTS] =
-        "SELECT tag_mutability = 'IMMUTABLE' FROM repositories WHERE id = ?1",
-    [ST_GET_POLICY - INDEX_AUTH_SLOTS] =
-        "SELECT lifecycle_policy FROM repositories WHERE name = ?1",
-    [ST_SET_POLICY - INDEX_AUTH_SLOTS] =
-        "UPDATE repositories SET lifecycle_policy = ?2 WHERE name = ?1",
-    [ST_TAG_TARGET - INDEX_AUTH_SLOTS] = "SELECT digest FROM tags WHERE repo_id = ?1 AND name = ?2",
-    [ST_IMAGE_SIZE - INDEX_AUTH_SLOTS] =
-        "SELECT image_size FROM manifests WHERE repo_id = ?1 AND digest = ?2",
-    [ST_RTAG_SET - INDEX_AUTH_SLOTS] =
-        "INSERT INTO repo_tags(repo_id, key, value) VALUES(" REPO_ID ", ?2, ?3) "
-        "ON CONFLICT(repo_id, key) DO UPDATE SET value = excluded.value",
-    [ST_RTAG_DELETE - INDEX_AUTH_SLOTS] =
-        "DELETE FROM repo_tags WHERE repo_id = " REPO_ID " AND key = ?2",
-    [ST_RTAGS - INDEX_AUTH_SLOTS] =
-        "SELECT key, value FROM repo_tags WHERE repo_id = " REPO_ID " ORDER BY key",
-    [ST_DEL_RTAGS - INDEX_AUTH_SLOTS] = "DELETE FROM repo_tags WHERE repo_id = " REPO_ID,
-    [ST_RECORD_PULL - INDEX_AUTH_SLOTS] =
-        "UPDATE manifests SET last_pulled_at = ?3 WHERE repo_id = " REPO_ID
-        " AND digest = ?2 AND coalesce(last_pulled_at, 0) < ?3",
-};
-
-/* Tags of an image, comma-separated in name order: group_concat in SQLite (3.40 has no
- * string_agg), string_agg in PostgreSQL (which has no group_concat). */
-#define IMAGES(tag_list)                                                                           \
-    "SELECT m.digest, m.media_type, m.artifact_type, " tag_list ", "                               \
-    "  m.subject, m.image_size, m.pushed_at, coalesce(m.last_pulled_at, 0), "                      \
-    "  EXISTS(SELECT 1 FROM manifest_refs r WHERE r.repo_id = m.repo_id "                          \
-    "         AND r.child = m.digest AND r.kind = 'manifest') "                                    \
-    "FROM manifests m WHERE m.repo_id = " REPO_ID " ORDER BY m.pushed_at DESC, m.digest"
-
-static const char images_sqlite[] =
-    IMAGES("(SELECT group_concat(name, ',') FROM (SELECT t.name FROM tags t "
-           "   WHERE t.repo_id = m.repo_id AND t.digest = m.digest ORDER BY t.name))");
-static const char images_pg[] =
-    IMAGES("(SELECT string_agg(t.name, ',' ORDER BY t.name) FROM tags t "
-           "   WHERE t.repo_id = m.repo_id AND t.digest = m.digest)");
-
-static sqldb_stmt *stmt(index_db *ix, enum repos_stmt id)
+static sqldb_stmt *by_name(index_db *ix, enum index_statement id, const char *name)
 {
-    if (id == ST_IMAGES)
-        return index_stmt_pg(ix, id, images_sqlite, images_pg);
-    return index_stmt(ix, id, sql[id - INDEX_AUTH_SLOTS]);
-}
-
-static sqldb_stmt *by_name(index_db *ix, enum repos_stmt id, const char *name)
-{
-    sqldb_stmt *st = stmt(ix, id);
+    sqldb_stmt *st = index_stmt(ix, id);
     if (st)
         index_bind_text(st, 1, name);
     return st;
@@ -134,8 +41,8 @@ static int repo_delete(index_db *ix, const char *name, int force)
     index_done(st);
     if (images > 0 && !force)
         return REG_ECONFLICT;
-    static const enum repos_stmt steps[] = {ST_DEL_TAGS,  ST_DEL_REFS,  ST_DEL_MANIFESTS,
-                                            ST_DEL_LINKS, ST_DEL_RTAGS, ST_DEL_REPO};
+    static const enum index_statement steps[] = {ST_REPO_DEL_TAGS,  ST_REPO_DEL_REFS,  ST_REPO_DEL_MANIFESTS,
+                                            ST_REPO_DEL_LINKS, ST_REPO_DEL_RTAGS, ST_REPO_DELETE};
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
         if (index_run(by_name(ix, steps[i], name)) < 0)
             return REG_ERROR;
@@ -187,7 +94,7 @@ int index_repo_infos(index_db *ix, const char *name, const char *after, int64_t 
 
 int index_repo_set_mutability(index_db *ix, const char *name, const char *mutability)
 {
-    sqldb_stmt *st = by_name(ix, ST_SET_MUTABILITY, name);
+    sqldb_stmt *st = by_name(ix, ST_REPO_SET_MUTABILITY, name);
     if (!st)
         return REG_ERROR;
     index_bind_text(st, 2, mutability);
@@ -198,7 +105,7 @@ int index_repo_set_mutability(index_db *ix, const char *name, const char *mutabi
 
 int index_repo_immutable(int *out, index_db *ix, int64_t repo_id)
 {
-    sqldb_stmt *st = stmt(ix, ST_IMMUTABLE);
+    sqldb_stmt *st = index_stmt(ix, ST_REPO_IMMUTABLE);
     if (st)
         sqldb_bind_int64(st, 1, repo_id);
     int err = index_step_row(st);
@@ -211,7 +118,7 @@ int index_repo_immutable(int *out, index_db *ix, int64_t repo_id)
 
 int index_repo_policy(char **out, index_db *ix, const char *name)
 {
-    sqldb_stmt *st = by_name(ix, ST_GET_POLICY, name);
+    sqldb_stmt *st = by_name(ix, ST_REPO_GET_POLICY, name);
     int err = index_step_row(st);
     if (err < 0)
         return err;
@@ -225,7 +132,7 @@ int index_repo_policy(char **out, index_db *ix, const char *name)
 
 int index_repo_set_policy(index_db *ix, const char *name, const char *text)
 {
-    sqldb_stmt *st = by_name(ix, ST_SET_POLICY, name);
+    sqldb_stmt *st = by_name(ix, ST_REPO_SET_POLICY, name);
     if (!st)
         return REG_ERROR;
     index_bind_text(st, 2, text);
@@ -263,7 +170,7 @@ int index_images(index_db *ix, const char *repo, index_image_cb cb, void *ctx)
 
 int index_tag_target(char *out, index_db *ix, int64_t repo_id, const char *tag)
 {
-    sqldb_stmt *st = stmt(ix, ST_TAG_TARGET);
+    sqldb_stmt *st = index_stmt(ix, ST_TAG_TARGET);
     if (st) {
         sqldb_bind_int64(st, 1, repo_id);
         index_bind_text(st, 2, tag);
@@ -279,7 +186,7 @@ int index_tag_target(char *out, index_db *ix, int64_t repo_id, const char *tag)
 
 int index_manifest_image_size(uint64_t *out, index_db *ix, int64_t repo_id, const char *digest)
 {
-    sqldb_stmt *st = stmt(ix, ST_IMAGE_SIZE);
+    sqldb_stmt *st = index_stmt(ix, ST_IMAGE_SIZE);
     if (st) {
         sqldb_bind_int64(st, 1, repo_id);
         index_bind_text(st, 2, digest);

@@ -6,52 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum uploads_stmt {
-    ST_INSERT = INDEX_BACKUP_SLOTS,
-    ST_CLAIM,
-    ST_HOLDER,
-    ST_SAVE,
-    ST_RENEW,
-    ST_RELEASE,
-    ST_EXISTS,
-    ST_GET,
-    ST_DELETE,
-    ST_EXPIRE,
-    ST_UPLOADS_END
-};
-_Static_assert(ST_UPLOADS_END <= INDEX_UPLOADS_SLOTS, "too many statements");
-
-#define COLUMNS                                                                                    \
-    "id, repo, byte_offset, hash_state, mpu_id, parts, tail_len, updated, generation, busy_until"
-
-static const char *const sql[] = {
-    [ST_INSERT - INDEX_BACKUP_SLOTS] =
-        "INSERT INTO uploads(id, repo, updated) VALUES(?1, ?2, ?3) ON CONFLICT(id) DO NOTHING",
-    /* One statement, so two instances claiming at once cannot both win: the second sees the
-     * first's lease (PostgreSQL re-checks the WHERE clause on the row it waited for). */
-    [ST_CLAIM - INDEX_BACKUP_SLOTS] =
-        "UPDATE uploads SET generation = generation + 1, busy_until = ?4 "
-        "WHERE id = ?1 AND repo = ?2 AND busy_until <= ?3 RETURNING " COLUMNS,
-    [ST_HOLDER - INDEX_BACKUP_SLOTS] = "SELECT 1 FROM uploads WHERE id = ?1 AND repo = ?2",
-    [ST_SAVE - INDEX_BACKUP_SLOTS] =
-        "UPDATE uploads SET byte_offset = ?3, hash_state = ?4, mpu_id = ?5, parts = ?6, "
-        "tail_len = ?7, updated = ?8, busy_until = ?9 WHERE id = ?1 AND generation = ?2",
-    [ST_RENEW - INDEX_BACKUP_SLOTS] =
-        "UPDATE uploads SET busy_until = ?3 WHERE id = ?1 AND generation = ?2",
-    [ST_RELEASE - INDEX_BACKUP_SLOTS] =
-        "UPDATE uploads SET busy_until = 0 WHERE id = ?1 AND generation = ?2",
-    [ST_EXISTS - INDEX_BACKUP_SLOTS] = "SELECT 1 FROM uploads WHERE id = ?1",
-    [ST_GET - INDEX_BACKUP_SLOTS] = "SELECT " COLUMNS " FROM uploads WHERE id = ?1 AND repo = ?2",
-    [ST_DELETE - INDEX_BACKUP_SLOTS] = "DELETE FROM uploads WHERE id = ?1",
-    [ST_EXPIRE - INDEX_BACKUP_SLOTS] =
-        "DELETE FROM uploads WHERE updated < ?1 AND busy_until < ?1 RETURNING id, mpu_id",
-};
-
-static sqldb_stmt *stmt(index_db *ix, enum uploads_stmt id)
-{
-    return index_stmt(ix, id, sql[id - INDEX_BACKUP_SLOTS]);
-}
-
 static int copy_text(char *dst, size_t n, const char *src)
 {
     size_t len = src ? strlen(src) : 0;
@@ -103,9 +57,9 @@ static int take_row(upload_row *out, sqldb_stmt *st)
 }
 
 /* After a refused update: REG_EBUSY if the session is there, else REG_ENOTFOUND. */
-static int busy_or_gone(index_db *ix, enum uploads_stmt id, const char *upload_id, const char *repo)
+static int busy_or_gone(index_db *ix, enum index_statement id, const char *upload_id, const char *repo)
 {
-    sqldb_stmt *st = stmt(ix, id);
+    sqldb_stmt *st = index_stmt(ix, id);
     if (st) {
         index_bind_text(st, 1, upload_id);
         if (repo)
@@ -121,7 +75,7 @@ static int busy_or_gone(index_db *ix, enum uploads_stmt id, const char *upload_i
 
 int index_upload_insert(index_db *ix, const char *id, const char *repo, int64_t now)
 {
-    sqldb_stmt *st = stmt(ix, ST_INSERT);
+    sqldb_stmt *st = index_stmt(ix, ST_UPLOAD_INSERT);
     if (!st)
         return REG_ERROR;
     index_bind_text(st, 1, id);
@@ -135,7 +89,7 @@ int index_upload_insert(index_db *ix, const char *id, const char *repo, int64_t 
 int index_upload_claim(upload_row *out, index_db *ix, const char *id, const char *repo, int64_t now,
                        int64_t lease_seconds)
 {
-    sqldb_stmt *st = stmt(ix, ST_CLAIM);
+    sqldb_stmt *st = index_stmt(ix, ST_UPLOAD_CLAIM);
     if (!st)
         return REG_ERROR;
     index_bind_text(st, 1, id);
@@ -143,12 +97,12 @@ int index_upload_claim(upload_row *out, index_db *ix, const char *id, const char
     sqldb_bind_int64(st, 3, now);
     sqldb_bind_int64(st, 4, now + lease_seconds);
     int err = take_row(out, st);
-    return err == REG_ENOTFOUND ? busy_or_gone(ix, ST_HOLDER, id, repo) : err;
+    return err == REG_ENOTFOUND ? busy_or_gone(ix, ST_UPLOAD_HOLDER, id, repo) : err;
 }
 
 int index_upload_save(index_db *ix, const upload_row *row)
 {
-    sqldb_stmt *st = stmt(ix, ST_SAVE);
+    sqldb_stmt *st = index_stmt(ix, ST_UPLOAD_SAVE);
     if (!st)
         return REG_ERROR;
     index_bind_text(st, 1, row->id);
@@ -165,37 +119,37 @@ int index_upload_save(index_db *ix, const upload_row *row)
     sqldb_bind_int64(st, 9, row->busy_until);
     if (index_run(st) < 0)
         return REG_ERROR;
-    return index_changes(ix) > 0 ? REG_OK : busy_or_gone(ix, ST_EXISTS, row->id, NULL);
+    return index_changes(ix) > 0 ? REG_OK : busy_or_gone(ix, ST_UPLOAD_EXISTS, row->id, NULL);
 }
 
-static int set_lease(index_db *ix, enum uploads_stmt id, const char *upload_id, unsigned generation,
+static int set_lease(index_db *ix, enum index_statement id, const char *upload_id, unsigned generation,
                      int64_t until)
 {
-    sqldb_stmt *st = stmt(ix, id);
+    sqldb_stmt *st = index_stmt(ix, id);
     if (!st)
         return REG_ERROR;
     index_bind_text(st, 1, upload_id);
     sqldb_bind_int64(st, 2, generation);
-    if (id == ST_RENEW)
+    if (id == ST_UPLOAD_RENEW)
         sqldb_bind_int64(st, 3, until);
     if (index_run(st) < 0)
         return REG_ERROR;
-    return index_changes(ix) > 0 ? REG_OK : busy_or_gone(ix, ST_EXISTS, upload_id, NULL);
+    return index_changes(ix) > 0 ? REG_OK : busy_or_gone(ix, ST_UPLOAD_EXISTS, upload_id, NULL);
 }
 
 int index_upload_renew(index_db *ix, const char *id, unsigned generation, int64_t until)
 {
-    return set_lease(ix, ST_RENEW, id, generation, until);
+    return set_lease(ix, ST_UPLOAD_RENEW, id, generation, until);
 }
 
 int index_upload_release(index_db *ix, const char *id, unsigned generation)
 {
-    return set_lease(ix, ST_RELEASE, id, generation, 0);
+    return set_lease(ix, ST_UPLOAD_RELEASE, id, generation, 0);
 }
 
 int index_upload_get(upload_row *out, index_db *ix, const char *id, const char *repo)
 {
-    sqldb_stmt *st = stmt(ix, ST_GET);
+    sqldb_stmt *st = index_stmt(ix, ST_UPLOAD_GET);
     if (st) {
         index_bind_text(st, 1, id);
         index_bind_text(st, 2, repo);
@@ -205,7 +159,7 @@ int index_upload_get(upload_row *out, index_db *ix, const char *id, const char *
 
 int index_upload_delete(index_db *ix, const char *id)
 {
-    sqldb_stmt *st = stmt(ix, ST_DELETE);
+    sqldb_stmt *st = index_stmt(ix, ST_UPLOAD_DELETE);
     if (!st)
         return REG_ERROR;
     index_bind_text(st, 1, id);
@@ -223,7 +177,7 @@ typedef struct expired {
  * is reset, and the callbacks talk to object storage. */
 int index_upload_expire(index_db *ix, int64_t before, index_upload_expired_cb cb, void *ctx)
 {
-    sqldb_stmt *st = stmt(ix, ST_EXPIRE);
+    sqldb_stmt *st = index_stmt(ix, ST_UPLOAD_EXPIRE);
     expired *list = NULL;
     size_t n = 0, cap = 0;
     int err;
