@@ -26,9 +26,11 @@
 #define TICK_SECONDS 1
 #define PULLS_FLUSH_SECONDS 30
 
-/* Open the store and the index, or refuse a data folder we cannot use with a clear message,
- * before listening. On failure nothing is left open. */
-static int open_data(store **st_out, index_db **ix_out, const store_location *loc)
+/* Open the store, the index writer and the main thread's index connection, or refuse a data
+ * folder we cannot use with a clear message, before listening. On failure nothing is left
+ * open. */
+static int open_data(store **st_out, index_writer **writer_out, index_db **ix_out,
+                     const store_location *loc)
 {
     const char *dir = loc->data_dir;
     char why[512];
@@ -36,9 +38,9 @@ static int open_data(store **st_out, index_db **ix_out, const store_location *lo
         fprintf(stderr, "ocireg: cannot use data folder %s: %s\n", dir, why);
         return REG_ERROR;
     }
-    int err = index_share_writer((*st_out)->db_path);
-    if (err == REG_OK)
-        err = index_open(ix_out, (*st_out)->db_path);
+    int err = index_writer_open(writer_out, (*st_out)->db_path);
+    if (err == REG_OK && (err = index_open(ix_out, (*st_out)->db_path)) == REG_OK)
+        index_writer_attach(*writer_out, *ix_out);
     if (err < 0)
         fprintf(stderr, "ocireg: cannot open the index %s: %s\n", (*st_out)->db_label,
                 index_errmsg(*ix_out));
@@ -48,9 +50,10 @@ static int open_data(store **st_out, index_db **ix_out, const store_location *lo
     }
     if (err < 0) {
         index_close(*ix_out);
-        index_unshare_writer();
+        index_writer_close(*writer_out);
         store_close(*st_out);
         *ix_out = NULL;
+        *writer_out = NULL;
         *st_out = NULL;
     }
     return err;
@@ -158,7 +161,7 @@ int serve_main(int argc, char **argv)
         .data_dir = srv.cfg.data_dir, .storage = srv.cfg.storage, .index = srv.cfg.index};
     index_db *ix = NULL;
     int rc_exit = 1;
-    if (open_data(&srv.st, &ix, &loc) < 0)
+    if (open_data(&srv.st, &srv.writer, &ix, &loc) < 0)
         return 1;
     srv.st->create_on_push = srv.cfg.create_on_push;
     if (index_is_shared(srv.st->db_path) && keys_share(ix, srv.cfg.data_dir) < 0) {
@@ -196,7 +199,7 @@ int serve_main(int argc, char **argv)
 done:
     OPENSSL_cleanse(srv.master_key, sizeof(srv.master_key));
     index_close(ix);
-    index_unshare_writer();
+    index_writer_close(srv.writer);
     keyring_free(srv.keys);
     store_close(srv.st);
     if (rc_exit == 0)

@@ -57,6 +57,7 @@ index_db *request_index(request *req)
                     index_errmsg(NULL));
             return NULL;
         }
+        index_writer_attach(req->srv->writer, ix);
         pthread_setspecific(index_key, ix);
     }
     return ix;

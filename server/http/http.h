@@ -80,6 +80,7 @@ typedef struct conn_track conn_track;
 struct server {
     config cfg;
     store *st;
+    index_writer *writer;      /* every request's index connection is attached to it */
     struct keyring *keys;      /* loaded on first use: see server_keys() */
     pthread_mutex_t keys_lock; /* guards loading keys */
     int auth_on; /* read and written with __atomic builtins */

@@ -9,7 +9,6 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 /* Each migration in both dialects. PostgreSQL gets BIGINT for every integer (sizes and times
@@ -283,27 +282,20 @@ done:
     return err;
 }
 
-/* The connection every write transaction of the process runs on, and where it is
- * (index_share_writer); set before the server's threads start, cleared after they stop. */
-static index_db *shared_writer;
-static char *shared_location;
-
-/* Why the last index_open of this thread failed, for index_errmsg(NULL). */
-static _Thread_local char open_error[512];
+int index_is_shared(const char *location)
+{
+    return sqldb_location_is_pg(location);
+}
 
 int index_open(index_db **out, const char *location)
 {
     index_db *ix = calloc(1, sizeof(*ix));
-    open_error[0] = '\0';
-    if (!ix) {
-        snprintf(open_error, sizeof(open_error), "out of memory");
-        return REG_ERROR;
-    }
+    if (!ix)
+        return reg_error_set(REG_ERROR, "out of memory");
     ix->st = ix->own_st;
-    if (sqldb_open(&ix->own_db, location, open_error, sizeof(open_error)) < 0)
+    if (sqldb_open(&ix->own_db, location) < 0)
         goto fail;
     ix->db = ix->own_db;
-    ix->uses_shared = shared_location && !strcmp(location, shared_location);
     if (!sqldb_is_pg(ix->db)) {
         sqlite3_busy_timeout(sqldb_sqlite(ix->db), 10000);
         if (exec(ix, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
@@ -316,7 +308,7 @@ int index_open(index_db **out, const char *location)
     return REG_OK;
 fail:
     if (ix->db)
-        snprintf(open_error, sizeof(open_error), "%s", sqldb_errmsg(ix->db));
+        reg_error_set(REG_ERROR, "%s", sqldb_errmsg(ix->db));
     index_close(ix);
     return REG_ERROR;
 }
@@ -333,13 +325,13 @@ void index_close(index_db *ix)
 
 const char *index_errmsg(index_db *ix)
 {
-    /* A failed transaction on the shared writer, unless this connection failed since. */
-    if (ix && ix->write_error[0] && !ix->holds_writer &&
+    if (!ix)
+        return reg_error_last("index not open");
+    /* A transaction that failed on the writer, unless this connection failed since. */
+    if (ix->writer_failed && !ix->holds_writer &&
         sqlite3_errcode(sqldb_sqlite(ix->own_db)) == SQLITE_OK)
-        return ix->write_error;
-    if (ix && ix->db)
-        return sqldb_errmsg(ix->db);
-    return open_error[0] ? open_error : "index not open";
+        return reg_error_last(sqldb_errmsg(ix->own_db));
+    return sqldb_errmsg(ix->db);
 }
 
 sqldb_stmt *index_prepare(index_db *ix, enum index_statement id)
@@ -383,11 +375,46 @@ int index_changes(index_db *ix)
     return sqldb_changes(ix->db);
 }
 
-/* SQLite: writers of this process queue on a mutex before asking SQLite for its write lock:
- * SQLite's busy handler polls with sleeps of up to 100 ms, a mutex hands the lock over at
- * once. Other processes (ocireg gc, backup) still meet the busy handler. PostgreSQL queues
- * writers of every instance on its advisory lock (sqldb_begin_write) and needs no mutex. */
-static pthread_mutex_t writer_lock = PTHREAD_MUTEX_INITIALIZER;
+int index_writer_open(index_writer **out, const char *location)
+{
+    index_writer *w = calloc(1, sizeof(*w));
+    *out = NULL;
+    if (!w)
+        return reg_error_set(REG_ERROR, "out of memory");
+    pthread_mutex_init(&w->lock, NULL);
+    if (!index_is_shared(location) && index_open(&w->ix, location) < 0) {
+        index_writer_close(w);
+        return REG_ERROR;
+    }
+    *out = w;
+    return REG_OK;
+}
+
+void index_writer_close(index_writer *w)
+{
+    if (!w)
+        return;
+    index_close(w->ix);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}
+
+void index_writer_attach(index_writer *w, index_db *ix)
+{
+    ix->writer = w;
+}
+
+/* Writers of this process queue on the writer's mutex before asking SQLite for its write
+ * lock: SQLite's busy handler polls with sleeps of up to 100 ms, a mutex hands the lock over
+ * at once. Other processes (ocireg gc, backup) still meet the busy handler. */
+static void take_writer(index_db *ix)
+{
+    index_writer *w = ix->writer;
+    pthread_mutex_lock(&w->lock);
+    ix->holds_writer = 1;
+    ix->db = w->ix->own_db;
+    ix->st = w->ix->own_st;
+}
 
 static void release_writer(index_db *ix)
 {
@@ -395,51 +422,25 @@ static void release_writer(index_db *ix)
         ix->holds_writer = 0;
         ix->db = ix->own_db;
         ix->st = ix->own_st;
-        pthread_mutex_unlock(&writer_lock);
+        pthread_mutex_unlock(&ix->writer->lock);
     }
 }
 
-int index_share_writer(const char *location)
-{
-    if (index_is_shared(location))
-        return REG_OK;
-    if (index_open(&shared_writer, location) < 0)
-        return REG_ERROR;
-    if (!(shared_location = strdup(location))) {
-        index_unshare_writer();
-        return REG_ERROR;
-    }
-    return REG_OK;
-}
-
-void index_unshare_writer(void)
-{
-    pthread_mutex_lock(&writer_lock);
-    index_close(shared_writer);
-    free(shared_location);
-    shared_writer = NULL;
-    shared_location = NULL;
-    pthread_mutex_unlock(&writer_lock);
-}
-
-/* A failed transaction's message is the shared writer's: keep it for index_errmsg. */
+/* A failed transaction's message is the writer connection's, which serves other connections
+ * once released: make it this thread's message now, for index_errmsg. */
 static void keep_write_error(index_db *ix)
 {
-    if (ix->db != ix->own_db)
-        snprintf(ix->write_error, sizeof(ix->write_error), "%s", sqldb_errmsg(ix->db));
+    if (ix->holds_writer) {
+        reg_error_set(REG_ERROR, "%s", sqldb_errmsg(ix->db));
+        ix->writer_failed = 1;
+    }
 }
 
 int index_begin(index_db *ix)
 {
-    if (!sqldb_is_pg(ix->db)) {
-        pthread_mutex_lock(&writer_lock);
-        ix->holds_writer = 1;
-        ix->write_error[0] = '\0';
-        if (ix->uses_shared && shared_writer) {
-            ix->db = shared_writer->own_db;
-            ix->st = shared_writer->own_st;
-        }
-    }
+    ix->writer_failed = 0;
+    if (ix->writer && ix->writer->ix)
+        take_writer(ix);
     int err = sqldb_begin_write(ix->db);
     if (err < 0) {
         keep_write_error(ix);

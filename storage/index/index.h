@@ -20,25 +20,35 @@ int index_open(index_db **out, const char *location);
 /* Whether `location` is an index several instances share (PostgreSQL). */
 int index_is_shared(const char *location);
 void index_close(index_db *ix);
-/* The last error of ix; with ix NULL, why this thread's last index_open failed. */
+/* The last error of ix (after a failed transaction on its writer, that transaction's); with ix
+ * NULL, why this thread's last index_open or index_writer_open failed (reg_error_last). */
 const char *index_errmsg(index_db *ix);
 
+/* The writer the connections of a server share. On SQLite it is one connection of its own,
+ * on which the write transactions of every attached connection run in turn: its page cache
+ * then stays valid from one write to the next, where with a connection per thread each one's
+ * cache was dropped whenever another had committed. On PostgreSQL it holds nothing: attached
+ * connections write on their own, as the instances do side by side. Open it before the
+ * threads that use the index start; close it after they stop. */
+typedef struct index_writer index_writer;
+int index_writer_open(index_writer **out, const char *location);
+void index_writer_close(index_writer *w);
+/* Let ix's write transactions take w (opened on ix's location), which must outlive them. */
+void index_writer_attach(index_writer *w, index_db *ix);
+
 /* Write transactions take the write lock at BEGIN, so that a read-check-write inside one
- * cannot race another writer (e.g. gc). On PostgreSQL that lock is an advisory lock shared by
- * every instance on the database, taken for at most 10 s of waiting (SQLite's busy timeout);
- * reads there run at READ COMMITTED, each statement seeing every writer committed before it. */
+ * cannot race another writer (e.g. gc).
+ * On SQLite, a connection attached to a writer first takes the writer: it waits for the
+ * writer's mutex (handed over at once, where SQLite's busy handler polls), and until
+ * index_commit or index_rollback every statement through ix runs on the writer's connection;
+ * reads outside a transaction stay on ix's own. An unattached connection writes on its own,
+ * meeting other connections and processes at SQLite's lock (busy timeout 10 s).
+ * On PostgreSQL the lock is an advisory lock shared by every instance on the database, taken
+ * for at most 10 s of waiting; reads there run at READ COMMITTED, each statement seeing every
+ * writer committed before it. */
 int index_begin(index_db *ix);
 int index_commit(index_db *ix);
 void index_rollback(index_db *ix);
-
-/* SQLite in a server: from now on, the write transactions of every index_db this process
- * opens on `location` run on one connection of their own, taken in turn with the writer
- * mutex. Its page cache then stays valid from one write to the next; with a connection per
- * thread, each one's cache was dropped whenever another had committed. Reads keep their
- * thread's connection. A no-op for PostgreSQL, whose instances write side by side. Call it
- * before the threads that use the index start, and index_unshare_writer after they stop. */
-int index_share_writer(const char *location);
-void index_unshare_writer(void);
 
 int index_repo_id(int64_t *out, index_db *ix, const char *repo);
 int index_repo_ensure(int64_t *out, index_db *ix, const char *repo);

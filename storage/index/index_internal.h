@@ -7,6 +7,8 @@
 #include "storage/base/reg_error.h"
 #include "storage/index/sqldb.h"
 
+#include <pthread.h>
+
 /* Every statement's slot in a connection's cache, numbered by the compiler from the one list
  * in statements.def. On PostgreSQL the slot also names the prepared statement ("s<slot>"). */
 enum index_statement {
@@ -21,15 +23,22 @@ enum index_statement {
 /* The number of schema migrations (index.c), for fsck's check of a PostgreSQL schema. */
 extern const int index_schema_version;
 
+/* See index_writer_open. */
+struct index_writer {
+    pthread_mutex_t lock; /* held from index_begin to the end of the transaction */
+    index_db *ix;         /* SQLite: the connection the transactions run on; NULL on PostgreSQL */
+};
+
 struct index_db {
     sqldb *db;      /* the connection statements run on: own_db, or in a write transaction
                      * that took the writer (index_begin), the writer's */
     sqldb_stmt *st; /* the statement cache of that connection */
     sqldb *own_db;
     sqldb_stmt own_st[INDEX_SLOTS];
-    int holds_writer;      /* this connection holds the process's writer mutex (index_begin) */
-    int uses_shared;       /* opened on the shared writer's location */
-    char write_error[256]; /* the shared writer's message for the last failed transaction */
+    index_writer *writer; /* attached with index_writer_attach, or NULL */
+    int holds_writer;     /* in a transaction on the writer's connection, holding its mutex */
+    int writer_failed;    /* the last transaction failed there: its message is this thread's
+                           * reg_error_last, the writer's connection having moved on since */
 };
 
 /* Prepare statement `id` on ix's connection in use; NULL if that failed. */

@@ -2,13 +2,6 @@
 #include "storage/index/index_keys.h"
 #include "storage/index/index_internal.h"
 
-#include <string.h>
-
-int index_is_shared(const char *location)
-{
-    return !strncmp(location, "postgres://", 11) || !strncmp(location, "postgresql://", 13);
-}
-
 int index_key_offer(index_db *ix, const char *name, const void *content, size_t len)
 {
     sqldb_stmt *st = index_stmt(ix, ST_SHARED_KEY_OFFER);

@@ -46,7 +46,7 @@ struct sqldb_pg_stmt {
     int blob_row, blob_col;
 };
 
-static int location_is_pg(const char *location)
+int sqldb_location_is_pg(const char *location)
 {
     return strncmp(location, "postgres://", 11) == 0 || strncmp(location, "postgresql://", 13) == 0;
 }
@@ -76,34 +76,39 @@ static void note_session_end(void *arg, const PGresult *res)
         db->ended = 1;
 }
 
-int sqldb_open(sqldb **out, const char *location, char *err, size_t n)
+static int open_pg(sqldb *db, const char *location)
+{
+    char why[512];
+    if (dynlib_load_pq(why, sizeof(why)) < 0)
+        return reg_error_set(REG_ERROR, "%s", why);
+    db->pg = PQconnectdb(location);
+    if (!db->pg || PQstatus(db->pg) != CONNECTION_OK) {
+        copy_message(why, sizeof(why), db->pg ? PQerrorMessage(db->pg) : "out of memory");
+        return reg_error_set(REG_ERROR, "%s", why);
+    }
+    PQsetNoticeReceiver(db->pg, note_session_end, db);
+    db->epoch = 1;
+    return REG_OK;
+}
+
+static int open_sqlite(sqldb *db, const char *location)
+{
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(location, &db->lite, flags, NULL) != SQLITE_OK)
+        return reg_error_set(REG_ERROR, "%s", db->lite ? sqlite3_errmsg(db->lite) : "out of memory");
+    return REG_OK;
+}
+
+int sqldb_open(sqldb **out, const char *location)
 {
     sqldb *db = calloc(1, sizeof(*db));
     *out = NULL;
-    if (!db) {
-        snprintf(err, n, "out of memory");
-        return REG_ERROR;
-    }
-    if (location_is_pg(location)) {
-        if (dynlib_load_pq(err, n) < 0) {
-            sqldb_close(db);
-            return REG_ERROR;
-        }
-        db->pg = PQconnectdb(location);
-        if (!db->pg || PQstatus(db->pg) != CONNECTION_OK) {
-            copy_message(err, n, db->pg ? PQerrorMessage(db->pg) : "out of memory");
-            sqldb_close(db);
-            return REG_ERROR;
-        }
-        PQsetNoticeReceiver(db->pg, note_session_end, db);
-        db->epoch = 1;
-    } else {
-        int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-        if (sqlite3_open_v2(location, &db->lite, flags, NULL) != SQLITE_OK) {
-            snprintf(err, n, "%s", db->lite ? sqlite3_errmsg(db->lite) : "out of memory");
-            sqldb_close(db);
-            return REG_ERROR;
-        }
+    if (!db)
+        return reg_error_set(REG_ERROR, "out of memory");
+    int err = sqldb_location_is_pg(location) ? open_pg(db, location) : open_sqlite(db, location);
+    if (err < 0) {
+        sqldb_close(db);
+        return err;
     }
     *out = db;
     return REG_OK;

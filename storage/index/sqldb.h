@@ -21,10 +21,11 @@ typedef struct sqldb_stmt {
 /* What sqldb_step returns. */
 enum { SQLDB_ERROR = -1, SQLDB_DONE = 0, SQLDB_ROW = 1 };
 
-/* Connect: to PostgreSQL when location starts with postgres:// or postgresql:// (a libpq
- * connection URI), else to the SQLite file at that path. On failure *out is NULL and err
- * (n bytes) says why. */
-int sqldb_open(sqldb **out, const char *location, char *err, size_t n);
+/* Whether location is a PostgreSQL one: it starts with postgres:// or postgresql://. */
+int sqldb_location_is_pg(const char *location);
+/* Connect: to PostgreSQL when location is a libpq connection URI (sqldb_location_is_pg), else
+ * to the SQLite file at that path. On failure *out is NULL and reg_error_last says why. */
+int sqldb_open(sqldb **out, const char *location);
 void sqldb_close(sqldb *db);
 int sqldb_is_pg(const sqldb *db);
 /* The SQLite handle (NULL on PostgreSQL), for what only SQLite has (the backup API). */

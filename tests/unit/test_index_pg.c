@@ -536,10 +536,14 @@ static void test_writers_on_two_connections_take_turns(void)
 static void test_shared_writer_serves_every_connection(void)
 {
     index_db *a = fresh_index(), *b = NULL, *c = NULL;
+    index_writer *w = NULL;
     int64_t id = 0;
-    CHECK_INT(index_share_writer(fixture_location), REG_OK);
+    CHECK_INT(index_writer_open(&w, fixture_location), REG_OK);
     CHECK_INT(index_open(&b, fixture_location), REG_OK);
     CHECK_INT(index_open(&c, fixture_location), REG_OK);
+    index_writer_attach(w, a);
+    index_writer_attach(w, b);
+    index_writer_attach(w, c);
     CHECK_INT(index_begin(b), REG_OK);
     CHECK_INT(index_repo_ensure(&id, b, "kept"), REG_OK);
     CHECK_INT(index_repo_id(&id, b, "kept"), REG_OK);
@@ -560,7 +564,7 @@ static void test_shared_writer_serves_every_connection(void)
     index_close(c);
     check_writers_take_turns(a);
     index_close(a);
-    index_unshare_writer();
+    index_writer_close(w);
 }
 
 /* ---- PostgreSQL only ---- */
