@@ -529,7 +529,7 @@ static void test_writers_on_two_connections_take_turns(void)
     index_close(ix);
 }
 
-/* With a shared writer (a server's), write transactions of every connection run on it: what
+/* With a writer (a server's), write transactions of every attached connection run on it: what
  * one writes it reads back inside the transaction, others see it once committed and never
  * after a rollback, the failed statement's message survives the rollback, and writers still
  * take turns. On PostgreSQL the writer is not shared and the same holds. */
