@@ -1,8 +1,8 @@
 /* dynlib.h - libcurl and libpq are loaded with dlopen when S3 storage or a PostgreSQL index is
  * first asked for, not linked: a registry on local files and SQLite then maps neither them nor
  * the forty-odd libraries they bring (Kerberos, LDAP, SSH, HTTP/2, ...), which cost 1.8 MiB of
- * idle RSS and a slower start. The callers (s3.c, sqldb.c) include storage/base/dynlib_calls.h,
- * which sends their calls through the tables below. */
+ * idle RSS and a slower start. The callers (storage/s3/, sqldb.c) include
+ * storage/base/dynlib_calls.h, which sends their calls through the tables below. */
 #ifndef OCIREG_DYNLIB_H
 #define OCIREG_DYNLIB_H
 

@@ -45,17 +45,16 @@ static void bs3_close(blob_backend *base)
 
 static int make_client(s3_backend *b, const char *url)
 {
-    char why[256];
     s3_config cfg;
-    int err = s3_config_parse(&cfg, url, why, sizeof(why));
+    int err = s3_config_parse(&cfg, url);
     if (err < 0)
-        return reg_error_set(err, "%s", why);
+        return err;
     err = s3_client_new(&b->s3, &cfg);
     s3_config_free(&cfg);
     if (err < 0)
-        return reg_error_set(err, "cannot set up the S3 client");
+        return reg_error_wrap(err, "cannot set up the S3 client");
     if (s3_bucket_ensure(b->s3) < 0)
-        return reg_error_set(REG_ERROR, "S3 bucket not usable: %s", s3_last_error());
+        return reg_error_wrap(REG_ERROR, "S3 bucket not usable");
     return REG_OK;
 }
 
@@ -325,7 +324,7 @@ static void *read_whole_range(void *arg)
     pthread_mutex_lock(&st->lock);
     if (err < 0 && !st->cancelled) {
         st->failed = err;
-        snprintf(st->why, sizeof(st->why), "%s", s3_last_error());
+        snprintf(st->why, sizeof(st->why), "%s", reg_error_last("S3 read failed"));
     }
     st->done = 1;
     pthread_cond_broadcast(&st->changed);

@@ -30,9 +30,9 @@ typedef struct s3_config {
  * [&max_retries=N][&list_page_size=N][&access_key=K&secret_key=S]". Values may be
  * percent-encoded; unknown parameters are refused. Credentials default to the environment's
  * AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; region defaults to AWS_REGION, then us-east-1.
- * REG_EINVALID with a message in err for bad input; on success *out owns malloc'd strings
- * (s3_config_free). */
-int s3_config_parse(s3_config *out, const char *url, char *err, size_t errlen);
+ * REG_EINVALID with the reason set (reg_error_last) for bad input; on success *out owns
+ * malloc'd strings (s3_config_free). */
+int s3_config_parse(s3_config *out, const char *url);
 void s3_config_free(s3_config *c);
 
 /* A client is safe to share between threads: each request borrows a curl easy handle from a
@@ -46,9 +46,10 @@ void s3_client_free(s3_client *c);
 
 /* Every function below returns 0, REG_ENOTFOUND (404, NoSuchKey, NoSuchUpload), REG_EINVALID
  * (a key that is empty, too long or holds control characters; other bad arguments) or
- * REG_ERROR with s3_last_error() saying why (HTTP status, S3 Code and Message, or the transport
- * error). Transport errors, 5xx, 429, SlowDown and RequestTimeout are retried up to
- * cfg.max_retries times with exponential backoff and jitter. Keys are relative to cfg.prefix. */
+ * REG_ERROR; each failure sets its reason for reg_error_last() (HTTP status, S3 Code and
+ * Message, or the transport error). Transport errors, 5xx, 429, SlowDown and RequestTimeout
+ * are retried up to cfg.max_retries times with exponential backoff and jitter. Keys are
+ * relative to cfg.prefix. */
 
 /* PutObject of len bytes from memory. */
 int s3_put(s3_client *c, const char *key, const void *data, size_t len);
@@ -121,8 +122,5 @@ int s3_presign_get(char **url_out, s3_client *c, const char *key, int expires);
 /* Create the bucket unless this account can already use it (HeadBucket first); a bucket we
  * already own is success, one owned by someone else is REG_ECONFLICT. */
 int s3_bucket_ensure(s3_client *c);
-
-/* The calling thread's description of its last failed call ("" if none). */
-const char *s3_last_error(void);
 
 #endif

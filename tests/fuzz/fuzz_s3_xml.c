@@ -1,8 +1,13 @@
-/* fuzz_s3_xml.c - the S3 client's readers of server answers (storage/s3/s3.c): ListObjectsV2
+/* fuzz_s3_xml.c - the S3 client's readers of server answers (storage/s3/): ListObjectsV2
  * pages, error documents, element text with entities, and the Content-Range, Last-Modified
- * and size fields. The input is one answer body; s3.c is included to reach its helpers. */
-#include "storage/s3/s3.c"
+ * and size fields. The input is one answer body; links s3_unittest to reach the helpers. */
+#include "storage/s3/s3_internal.h"
+#include "storage/base/datetime.h"
+#include "storage/base/reg_error.h"
 #include "fuzz_util.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 typedef struct order {
     char last[S3_MAX_KEY + 1];

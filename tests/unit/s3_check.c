@@ -1,4 +1,4 @@
-/* s3_check.c - storage/s3/s3.c against a live S3 (RGW in tests/scaleout/test_s3_client.py):
+/* s3_check.c - storage/s3/ against a live S3 (RGW in tests/scaleout/test_s3_client.py):
  *   s3_check 's3://BUCKET?endpoint=http://127.0.0.1:PORT&region=R' [--bench [MIB]]
  *   s3_check 's3://BUCKET?endpoint=...' --faults
  * credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. Every function of s3.h is
@@ -6,11 +6,17 @@
  * printed. --bench also times a multipart put and a get of MIB MiB (default 64). --faults
  * instead runs the retry and resume checks against the scripted fake S3 of
  * test_s3_client.py, which misbehaves according to key names.
- * It includes s3.c itself to shrink the multipart-copy threshold and reach presign_at. */
-#include "storage/s3/s3.c"
+ * It links s3_unittest to shrink the multipart-copy threshold and reach presign_at. */
+#include "storage/s3/s3_internal.h"
+#include "storage/base/digest.h"
+#include "storage/base/reg_error.h"
 #include "check.h"
 
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #define MIB (1024u * 1024u)
 
@@ -102,8 +108,8 @@ static int to_listing(void *ctx, const char *key, uint64_t size, int64_t mtime)
 
 static void test_bucket_ensure_twice(void)
 {
-    CHECK(s3_bucket_ensure(client) == REG_OK, "first ensure: %s", s3_last_error());
-    CHECK(s3_bucket_ensure(client) == REG_OK, "second ensure: %s", s3_last_error());
+    CHECK(s3_bucket_ensure(client) == REG_OK, "first ensure: %s", reg_error_last(""));
+    CHECK(s3_bucket_ensure(client) == REG_OK, "second ensure: %s", reg_error_last(""));
 }
 
 static void test_put_head_get_ranges(void)
@@ -161,8 +167,8 @@ static void test_missing_key_is_not_found(void)
     CHECK_INT(get_all(&b, client, key, 10, 10), REG_ENOTFOUND);
     buf_free(&b);
     CHECK_INT(s3_head(client, key, NULL, NULL), REG_ENOTFOUND);
-    CHECK(strstr(s3_last_error(), "404") != NULL, "last error names the status: %s",
-          s3_last_error());
+    CHECK(strstr(reg_error_last(""), "404") != NULL, "last error names the status: %s",
+          reg_error_last(""));
     CHECK_INT(s3_delete(client, key), REG_OK);
 }
 
@@ -195,7 +201,7 @@ static void test_odd_keys_round_trip(void)
         buf b;
         key_of(key, names[i]);
         CHECK(s3_put(client, key, names[i], strlen(names[i])) == REG_OK, "put \"%s\": %s", names[i],
-              s3_last_error());
+              reg_error_last(""));
         CHECK_INT(get_all(&b, client, key, 0, 0), REG_OK);
         CHECK(same_bytes(&b, names[i], strlen(names[i])), "\"%s\" reads back", names[i]);
         buf_free(&b);
@@ -235,7 +241,7 @@ static void test_list_pages_and_stops(void)
     key_of(key, "listing");
     CHECK_INT(s3_put(client, key, "x", 1), REG_OK);
 
-    CHECK(s3_list(paged_client, prefix, to_listing, &l) == REG_OK, "list: %s", s3_last_error());
+    CHECK(s3_list(paged_client, prefix, to_listing, &l) == REG_OK, "list: %s", reg_error_last(""));
     CHECK_INT(l.n, 8);
     for (size_t i = 0; i < 8 && i < l.n; i++) {
         snprintf(key, sizeof(key), "%s%s", prefix, names[i]);
@@ -269,7 +275,7 @@ static void test_list_pages_and_stops(void)
     ptrs[7] = keys[7];
     key_of(keys[8], "list/never-existed");
     ptrs[8] = keys[8];
-    CHECK(s3_delete_many(client, ptrs, 9) == REG_OK, "delete_many: %s", s3_last_error());
+    CHECK(s3_delete_many(client, ptrs, 9) == REG_OK, "delete_many: %s", reg_error_last(""));
     memset(&l, 0, sizeof(l));
     CHECK_INT(s3_list(paged_client, prefix, to_listing, &l), REG_OK);
     CHECK_INT(l.n, 0);
@@ -319,19 +325,19 @@ static void test_multipart_three_parts_and_copies(void)
     sha256_hex(want, data, total);
     key_of(key, "uploads/6f1c/tail");
     CHECK(s3_multipart_create(client, key, id, sizeof(id)) == REG_OK, "create: %s",
-          s3_last_error());
+          reg_error_last(""));
     size_t at = 0;
     for (int i = 0; i < 3; i++) {
         parts[i].no = i + 1;
         CHECK(s3_multipart_part(client, key, id, i + 1, data + at, sizes[i], parts[i].etag,
                                 sizeof(parts[i].etag)) == REG_OK,
-              "part %d: %s", i + 1, s3_last_error());
+              "part %d: %s", i + 1, reg_error_last(""));
         if (!parts[i].etag[0])
             printf("note: part %d has an empty ETag\n", i + 1);
         at += sizes[i];
     }
     CHECK(s3_multipart_complete(client, key, id, parts, 3) == REG_OK, "complete: %s",
-          s3_last_error());
+          reg_error_last(""));
     CHECK_INT(s3_head(client, key, &size, NULL), REG_OK);
     CHECK_INT(size, total);
     CHECK_INT(object_sha256(got, &len, client, key), REG_OK);
@@ -340,13 +346,13 @@ static void test_multipart_three_parts_and_copies(void)
 
     /* Copies: one CopyObject, then the UploadPartCopy path with a lowered threshold. */
     key_of(copy, "copy/single");
-    CHECK(s3_copy(client, key, copy) == REG_OK, "copy: %s", s3_last_error());
+    CHECK(s3_copy(client, key, copy) == REG_OK, "copy: %s", reg_error_last(""));
     CHECK_INT(object_sha256(got, &len, client, copy), REG_OK);
     CHECK_STR(got, want);
     copy_single_max = MIB;
     copy_part_min = 5 * MIB;
     key_of(big_copy, "copy/parts");
-    CHECK(s3_copy(client, key, big_copy) == REG_OK, "multipart copy: %s", s3_last_error());
+    CHECK(s3_copy(client, key, big_copy) == REG_OK, "multipart copy: %s", reg_error_last(""));
     copy_single_max = 5ull << 30;
     copy_part_min = 512ull << 20;
     CHECK_INT(object_sha256(got, &len, client, big_copy), REG_OK);
@@ -373,10 +379,10 @@ static void test_multipart_abort(void)
     CHECK_INT(s3_multipart_create(client, key, id, sizeof(id)), REG_OK);
     CHECK_INT(s3_multipart_part(client, key, id, 1, "tiny", 4, part.etag, sizeof(part.etag)),
               REG_OK);
-    CHECK(s3_multipart_abort(client, key, id) == REG_OK, "abort: %s", s3_last_error());
+    CHECK(s3_multipart_abort(client, key, id) == REG_OK, "abort: %s", reg_error_last(""));
     CHECK_INT(s3_multipart_abort(client, key, id), REG_OK);
     CHECK(s3_multipart_complete(client, key, id, &part, 1) == REG_ENOTFOUND,
-          "complete after abort: %s", s3_last_error());
+          "complete after abort: %s", reg_error_last(""));
     CHECK_INT(s3_head(client, key, NULL, NULL), REG_ENOTFOUND);
     CHECK_INT(s3_multipart_part(client, key, id, 0, "x", 1, part.etag, sizeof(part.etag)),
               REG_EINVALID);
@@ -413,7 +419,7 @@ static void test_presigned_get(void)
     fill(data, size, 4);
     key_of(key, "presign/a b+c");
     CHECK_INT(s3_put(client, key, data, size), REG_OK);
-    CHECK(s3_presign_get(&url, client, key, 300) == REG_OK, "presign: %s", s3_last_error());
+    CHECK(s3_presign_get(&url, client, key, 300) == REG_OK, "presign: %s", reg_error_last(""));
     if (!url)
         goto done;
     CHECK_INT(plain_get(&b, url), 200);
@@ -479,7 +485,8 @@ static void test_unreachable_endpoint_retries_then_fails(void)
     double t0 = now_s();
     CHECK_INT(s3_head(dead, "x", NULL, NULL), REG_ERROR);
     double took = now_s() - t0;
-    CHECK(strstr(s3_last_error(), "(3 attempts)") != NULL, "three attempts: %s", s3_last_error());
+    CHECK(strstr(reg_error_last(""), "(3 attempts)") != NULL, "three attempts: %s",
+          reg_error_last(""));
     /* backoff: 50..100 ms then 100..200 ms */
     CHECK(took >= 0.15 && took < 5, "two backoffs took %.3f s", took);
     s3_client_free(dead);
@@ -524,7 +531,8 @@ static void test_threads_share_one_client(void)
     }
     for (int i = 0; i < 4; i++) {
         pthread_join(t[i], NULL);
-        CHECK(w[i].failures == 0, "thread %d: %d failures (%s)", i, w[i].failures, s3_last_error());
+        CHECK(w[i].failures == 0, "thread %d: %d failures (%s)", i, w[i].failures,
+              reg_error_last(""));
     }
 }
 
@@ -550,7 +558,7 @@ static void bench(size_t mib)
     if (err == REG_OK)
         err = s3_multipart_complete(client, key, id, parts, n);
     double t1 = now_s();
-    CHECK(err == REG_OK, "bench multipart put: %s", s3_last_error());
+    CHECK(err == REG_OK, "bench multipart put: %s", reg_error_last(""));
     CHECK_INT(object_sha256(got, &len, client, key), REG_OK);
     double t2 = now_s();
     CHECK_STR(got, want);
@@ -579,12 +587,12 @@ static void test_get_resumes_after_a_dropped_connection(void)
     buf b;
     fill(data, size, 6);
     CHECK_INT(s3_put(client, "faults/drop-once", data, size), REG_OK);
-    CHECK(get_all(&b, client, "faults/drop-once", 0, 0) == REG_OK, "get: %s", s3_last_error());
+    CHECK(get_all(&b, client, "faults/drop-once", 0, 0) == REG_OK, "get: %s", reg_error_last(""));
     CHECK(same_bytes(&b, data, size), "resumed whole get: %zu bytes", b.len);
     buf_free(&b);
     CHECK_INT(s3_put(client, "faults/drop-once-ranged", data, size), REG_OK);
     CHECK(get_all(&b, client, "faults/drop-once-ranged", 1000, 300000) == REG_OK, "get: %s",
-          s3_last_error());
+          reg_error_last(""));
     CHECK(same_bytes(&b, data + 1000, 300000), "resumed ranged get: %zu bytes", b.len);
     buf_free(&b);
     free(data);
@@ -598,7 +606,7 @@ static void test_get_of_a_replaced_object_fails_on_resume(void)
     fill(data, size, 7);
     CHECK_INT(s3_put(client, "faults/drop-once-and-change", data, size), REG_OK);
     CHECK_INT(get_all(&b, client, "faults/drop-once-and-change", 0, 0), REG_ERROR);
-    CHECK(strstr(s3_last_error(), "412") != NULL, "If-Match refused: %s", s3_last_error());
+    CHECK(strstr(reg_error_last(""), "412") != NULL, "If-Match refused: %s", reg_error_last(""));
     CHECK(b.len < size && same_bytes(&b, data, b.len), "only the first answer's bytes: %zu", b.len);
     buf_free(&b);
     free(data);
@@ -610,7 +618,7 @@ static void test_put_retries_slowdown(void)
     uint64_t size = 0;
     fill(data, sizeof(data), 8);
     CHECK(s3_put(client, "faults/slowdown-twice", data, sizeof(data)) == REG_OK, "put: %s",
-          s3_last_error());
+          reg_error_last(""));
     CHECK_INT(s3_head(client, "faults/slowdown-twice", &size, NULL), REG_OK);
     CHECK_INT(size, sizeof(data));
 }
@@ -625,7 +633,7 @@ static void test_complete_retries_an_error_in_200(void)
                                 sizeof(part.etag)),
               REG_OK);
     CHECK(s3_multipart_complete(client, "faults/complete-error-once", id, &part, 1) == REG_OK,
-          "complete: %s", s3_last_error());
+          "complete: %s", reg_error_last(""));
     CHECK_INT(s3_head(client, "faults/complete-error-once", &size, NULL), REG_OK);
     CHECK_INT(size, 4);
 
@@ -635,7 +643,8 @@ static void test_complete_retries_an_error_in_200(void)
               REG_OK);
     CHECK_INT(s3_multipart_complete(client, "faults/complete-error-always", id, &part, 1),
               REG_ERROR);
-    CHECK(strstr(s3_last_error(), "InvalidPart") != NULL, "names the code: %s", s3_last_error());
+    CHECK(strstr(reg_error_last(""), "InvalidPart") != NULL, "names the code: %s",
+          reg_error_last(""));
 }
 
 /* The connection drops after the completion was carried out; the retry finds the upload gone
@@ -649,20 +658,21 @@ static void test_complete_lost_answer_is_success(void)
                                 sizeof(part.etag)),
               REG_OK);
     CHECK(s3_multipart_complete(client, "faults/complete-drop-answer", id, &part, 1) == REG_OK,
-          "complete: %s", s3_last_error());
+          "complete: %s", reg_error_last(""));
 }
 
 static void test_server_errors_are_retried_then_reported(void)
 {
     buf b;
     CHECK_INT(get_all(&b, client, "faults/always-500", 0, 0), REG_ERROR);
-    CHECK(strstr(s3_last_error(), "(3 attempts)") != NULL && strstr(s3_last_error(), "500"),
-          "1 + max_retries (2) attempts: %s", s3_last_error());
+    CHECK(strstr(reg_error_last(""), "(3 attempts)") != NULL && strstr(reg_error_last(""), "500"),
+          "1 + max_retries (2) attempts: %s", reg_error_last(""));
     buf_free(&b);
     CHECK_INT(get_all(&b, client, "faults/404-no-body", 0, 0), REG_ENOTFOUND);
     buf_free(&b);
     CHECK_INT(s3_head(client, "faults/forbidden", NULL, NULL), REG_ERROR);
-    CHECK(strstr(s3_last_error(), "HTTP 403") != NULL, "names the status: %s", s3_last_error());
+    CHECK(strstr(reg_error_last(""), "HTTP 403") != NULL, "names the status: %s",
+          reg_error_last(""));
 }
 
 static void test_small_request_times_out(void)
@@ -670,8 +680,8 @@ static void test_small_request_times_out(void)
     double t0 = now_s();
     CHECK_INT(s3_head(client, "faults/stall", NULL, NULL), REG_ERROR);
     double took = now_s() - t0;
-    CHECK(strstr(s3_last_error(), "Timeout") != NULL || strstr(s3_last_error(), "timed out"),
-          "a timeout: %s", s3_last_error());
+    CHECK(strstr(reg_error_last(""), "Timeout") != NULL || strstr(reg_error_last(""), "timed out"),
+          "a timeout: %s", reg_error_last(""));
     CHECK(took < 10, "gave up after %.1f s", took);
 }
 
@@ -679,7 +689,7 @@ static void test_listing_that_does_not_advance_fails(void)
 {
     listing l = {.n = 0};
     CHECK_INT(s3_list(client, "loop/", to_listing, &l), REG_ERROR);
-    CHECK(strstr(s3_last_error(), "does not advance") != NULL, "%s", s3_last_error());
+    CHECK(strstr(reg_error_last(""), "does not advance") != NULL, "%s", reg_error_last(""));
 }
 
 static void run_fault_suite(void)
@@ -696,7 +706,7 @@ static void run_fault_suite(void)
 
 int main(int argc, char **argv)
 {
-    char err[256], pfx_url[4096];
+    char pfx_url[4096];
     size_t bench_mib = 0;
     int faults = argc > 2 && !strcmp(argv[2], "--faults");
     if (argc < 2 || (argc > 2 && strcmp(argv[2], "--bench") != 0 && !faults)) {
@@ -705,8 +715,8 @@ int main(int argc, char **argv)
     }
     if (argc > 2 && !faults)
         bench_mib = argc > 3 ? strtoul(argv[3], NULL, 10) : 64;
-    if (s3_config_parse(&config, argv[1], err, sizeof(err)) < 0) {
-        fprintf(stderr, "s3_check: %s\n", err);
+    if (s3_config_parse(&config, argv[1]) < 0) {
+        fprintf(stderr, "s3_check: %s\n", reg_error_last(""));
         return 2;
     }
     snprintf(run, sizeof(run), "s3check-%d-%ld/", (int)getpid(), (long)time(NULL));
@@ -717,7 +727,7 @@ int main(int argc, char **argv)
     pfx.prefix = pfx_url;
     if (s3_client_new(&client, &config) < 0 || s3_client_new(&paged_client, &paged) < 0 ||
         s3_client_new(&prefixed, &pfx) < 0) {
-        fprintf(stderr, "s3_check: client: %s\n", s3_last_error());
+        fprintf(stderr, "s3_check: client: %s\n", reg_error_last(""));
         return 2;
     }
     if (faults) {
