@@ -92,8 +92,10 @@ int s3_client_new(s3_client **out, const s3_config *cfg)
     c->base = malloc(need);
     c->host = malloc(need);
     c->bucket_path = malloc(strlen(c->cfg.bucket) + 2);
-    if (!c->base || !c->host || !c->bucket_path)
+    if (!c->base || !c->host || !c->bucket_path) {
+        reg_error_set(err, "out of memory");
         goto fail;
+    }
     if (c->cfg.path_style) {
         snprintf(c->base, need, "%s", endpoint);
         snprintf(c->host, need, "%s", authority);
