@@ -4,6 +4,7 @@
 #define OCIREG_TEST_CHECK_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int check_failures;
@@ -24,6 +25,22 @@ static int check_failures;
 
 #define CHECK_STR(actual, expected)                                                               \
     CHECK(strcmp((actual), (expected)) == 0, "expected \"%s\", got \"%s\"", (expected), (actual))
+
+/* A new empty folder /tmp/ocireg-<what>-XXXXXX for one test, its path in out (n bytes);
+ * 0, or -1 when it cannot be made. */
+static inline int check_tempdir(char *out, size_t n, const char *what)
+{
+    int len = snprintf(out, n, "/tmp/ocireg-%s-XXXXXX", what);
+    return len > 0 && (size_t)len < n && mkdtemp(out) ? 0 : -1;
+}
+
+/* Remove a test's folder and everything in it. */
+#define CHECK_RMDIR(dir)                                                                          \
+    do {                                                                                          \
+        char rm_cmd_[256];                                                                        \
+        snprintf(rm_cmd_, sizeof(rm_cmd_), "rm -rf '%s'", (dir));                                \
+        CHECK_INT(system(rm_cmd_), 0);                                                            \
+    } while (0)
 
 #define RUN(test)                                                                                 \
     do {                                                                                          \

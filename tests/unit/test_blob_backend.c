@@ -27,8 +27,7 @@ typedef struct fixture {
 static int setup(fixture *f)
 {
     memset(f, 0, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/ocireg-blob-backend-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (check_tempdir(f->dir, sizeof(f->dir), "blob-backend") < 0)
         return REG_ERROR;
     snprintf(f->index, sizeof(f->index), "%s/meta.db", f->dir);
     int err = blobstore_open_at(&f->bs, f->dir, storage);
@@ -41,11 +40,9 @@ static int setup(fixture *f)
 
 static void teardown(fixture *f)
 {
-    char cmd[128];
     upload_table_free(f->t);
     blobstore_close(f->bs);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    CHECK_INT(system(cmd), 0);
+    CHECK_RMDIR(f->dir);
 }
 
 /* Bytes no other run has stored (the S3 bucket outlives a run), `len` of them. */

@@ -49,8 +49,7 @@ static void file_content(char *out, size_t n, const char *path)
 static int setup(fixture *f)
 {
     memset(f, 0, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/ocireg-publish-XXXXXX");
-    if (!mkdtemp(f->dir) || blobstore_open(&f->bs, f->dir) < 0 ||
+    if (check_tempdir(f->dir, sizeof(f->dir), "publish") < 0 || blobstore_open(&f->bs, f->dir) < 0 ||
         upload_table_new(&f->t, f->bs, NULL) < 0 ||
         upload_create(&f->u, f->id, f->t, "team/app") < 0)
         return -1;
@@ -60,12 +59,10 @@ static int setup(fixture *f)
 
 static void teardown(fixture *f)
 {
-    char cmd[128];
     blob_publish_free(f->p);
     upload_table_free(f->t);
     blobstore_close(f->bs);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    CHECK_INT(system(cmd), 0);
+    CHECK_RMDIR(f->dir);
 }
 
 /* The half of a session's publication before the index transaction. */

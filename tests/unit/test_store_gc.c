@@ -26,9 +26,8 @@ static int setup(fixture *f)
 {
     char err[256] = "";
     memset(f, 0, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/ocireg-store-gc-XXXXXX");
     store_location loc = {.data_dir = f->dir};
-    if (!mkdtemp(f->dir) || store_open(&f->st, &loc, err, sizeof(err)) < 0 ||
+    if (check_tempdir(f->dir, sizeof(f->dir), "store-gc") < 0 || store_open(&f->st, &loc, err, sizeof(err)) < 0 ||
         index_open(&f->ix, f->st->db_path) < 0) {
         fprintf(stderr, "setup: %s\n", err);
         return REG_ERROR;
@@ -38,11 +37,9 @@ static int setup(fixture *f)
 
 static void teardown(fixture *f)
 {
-    char cmd[128];
     index_close(f->ix);
     store_close(f->st);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    CHECK_INT(system(cmd), 0);
+    CHECK_RMDIR(f->dir);
 }
 
 /* Push `text` as a blob of `repo` through an upload session, as a client's POST + PUT do. */
@@ -215,17 +212,28 @@ static void test_gc_removes_an_orphan_file_and_keeps_rows(void)
     teardown(&f);
 }
 
+/* Put v1: the config pushed, the layer pushed or not, its descriptor `extra` bytes too long. */
+static int put_over_layer(char *missing, fixture *f, digest *layer, int push_layer, size_t extra)
+{
+    digest c, m;
+    char body[1024];
+    if (push_blob(&c, f, REPO, config_text) < 0)
+        return REG_ERROR;
+    if (push_layer && push_blob(layer, f, REPO, layer_text) < 0)
+        return REG_ERROR;
+    digest_buffer(layer, DIGEST_SHA256, layer_text, strlen(layer_text));
+    image_manifest(body, sizeof(body), &c, strlen(config_text), layer, strlen(layer_text) + extra);
+    return put_manifest(&m, missing, f, REPO, "v1", body);
+}
+
 static void test_put_manifest_names_the_missing_blob(void)
 {
     fixture f;
-    digest c, l, m;
-    char body[1024], missing[DIGEST_MAX] = "";
+    digest l;
+    char missing[DIGEST_MAX] = "";
     CHECK_INT(setup(&f), REG_OK);
-    CHECK_INT(push_blob(&c, &f, REPO, config_text), REG_OK);
-    digest_buffer(&l, DIGEST_SHA256, layer_text, strlen(layer_text)); /* never pushed */
-    image_manifest(body, sizeof(body), &c, strlen(config_text), &l, strlen(layer_text));
-    CHECK_INT(put_manifest(&m, missing, &f, REPO, "v1", body), REG_ENOTFOUND);
-    CHECK_STR(missing, (&l)->str);
+    CHECK_INT(put_over_layer(missing, &f, &l, 0, 0), REG_ENOTFOUND);
+    CHECK_STR(missing, l.str);
     CHECK_INT(tag_exists(&f, REPO, "v1"), REG_ENOTFOUND);
     teardown(&f);
 }
@@ -233,13 +241,10 @@ static void test_put_manifest_names_the_missing_blob(void)
 static void test_put_manifest_refuses_a_wrong_descriptor_size(void)
 {
     fixture f;
-    digest c, l, m;
-    char body[1024], missing[DIGEST_MAX] = "";
+    digest l;
+    char missing[DIGEST_MAX] = "";
     CHECK_INT(setup(&f), REG_OK);
-    CHECK_INT(push_blob(&c, &f, REPO, config_text), REG_OK);
-    CHECK_INT(push_blob(&l, &f, REPO, layer_text), REG_OK);
-    image_manifest(body, sizeof(body), &c, strlen(config_text), &l, strlen(layer_text) + 1);
-    CHECK_INT(put_manifest(&m, missing, &f, REPO, "v1", body), REG_EINVALID);
+    CHECK_INT(put_over_layer(missing, &f, &l, 1, 1), REG_EINVALID);
     CHECK_INT(tag_exists(&f, REPO, "v1"), REG_ENOTFOUND);
     teardown(&f);
 }
