@@ -310,6 +310,21 @@ def test_sigkill_during_pushes_loses_nothing(tmp_path):
         f"too little was pushed to mean anything: {stats['acked']} images in {ROUNDS} rounds"
 
 
+def terminate_and_check_exit(srv, situation):
+    """SIGTERM the server: it must exit with 0 within 15 s."""
+    term_at = time.monotonic()
+    srv.proc.terminate()
+    try:
+        rc = srv.proc.wait(20)
+    except subprocess.TimeoutExpired:
+        rc = None
+    exit_seconds = time.monotonic() - term_at
+    print(f"\nSIGTERM {situation}: exit {rc} after {exit_seconds:.1f} s")
+    assert rc is not None and exit_seconds <= 15, \
+        f"the server did not exit within 15 s of SIGTERM\n{log_tail(srv)}"
+    assert rc == 0, f"exit code after SIGTERM: expected 0, got {rc}\n{log_tail(srv)}"
+
+
 def test_sigterm_finishes_in_flight_requests(tmp_path):
     """A 48 MiB monolithic upload is streamed slowly; SIGTERM arrives in the middle. The upload
     must finish with 201 (the server waits for in-flight requests), the server must exit with 0
@@ -340,18 +355,8 @@ def test_sigterm_finishes_in_flight_requests(tmp_path):
     try:
         t.start()
         assert sent.wait(20), "the upload did not get going"
-        term_at = time.monotonic()
-        srv.proc.terminate()
-        try:
-            rc = srv.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            rc = None
-        exit_seconds = time.monotonic() - term_at
-        print(f"\nSIGTERM during a 48 MiB upload: exit {rc} after {exit_seconds:.1f} s")
+        terminate_and_check_exit(srv, "during a 48 MiB upload")
         t.join(60)
-        assert rc is not None and exit_seconds <= 15, \
-            f"the server did not exit within 15 s of SIGTERM\n{log_tail(srv)}"
-        assert rc == 0, f"exit code after SIGTERM: expected 0, got {rc}\n{log_tail(srv)}"
         assert "r" in result, \
             f"the in-flight upload got no answer: {result.get('error')}\n{log_tail(srv)}"
         r = result["r"]
@@ -382,17 +387,7 @@ def test_sigterm_with_a_stalled_upload_exits_within_15s(tmp_path):
                      f"Content-Type: application/octet-stream\r\n"
                      f"Content-Length: {len(data)}\r\n\r\n".encode() + data[:300000])
         time.sleep(0.5)
-        term_at = time.monotonic()
-        srv.proc.terminate()
-        try:
-            rc = srv.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            rc = None
-        exit_seconds = time.monotonic() - term_at
-        print(f"\nSIGTERM with a stalled PATCH: exit {rc} after {exit_seconds:.1f} s")
-        assert rc is not None and exit_seconds <= 15, \
-            f"the server did not exit within 15 s of SIGTERM\n{log_tail(srv)}"
-        assert rc == 0, f"exit code after SIGTERM: expected 0, got {rc}\n{log_tail(srv)}"
+        terminate_and_check_exit(srv, "with a stalled PATCH")
     finally:
         sock.close()
     try:
