@@ -82,11 +82,16 @@ def test_layers_shared_between_repositories_survive_when_one_repository_image_go
     assert_pulls(url, two)
 
 
+def push_multi_platform(url, seed):
+    """Two untagged platform images in multi and an index over them tagged latest."""
+    amd = push_image(url, "multi", None, layers=[b"amd64-" + seed * 30])
+    arm = push_image(url, "multi", None, layers=[b"arm64-" + seed * 30])
+    return amd, arm, push_index(url, "multi", "latest", [amd, arm])
+
+
 def test_tagged_index_keeps_its_untagged_children_and_their_blobs(srv):
     url, data = srv.url, srv.data
-    amd = push_image(url, "multi", None, layers=[b"amd64-layer" * 30])
-    arm = push_image(url, "multi", None, layers=[b"arm64-layer" * 30])
-    idx = push_index(url, "multi", "latest", [amd, arm])
+    amd, arm, idx = push_multi_platform(url, b"layer")
     before = blob_files(data)
     settle()
 
@@ -102,9 +107,7 @@ def test_tagged_index_keeps_its_untagged_children_and_their_blobs(srv):
 
 def test_untagging_an_index_lets_gc_cascade_to_its_children(srv):
     url, data = srv.url, srv.data
-    amd = push_image(url, "multi", None, layers=[b"amd64-cascade" * 30])
-    arm = push_image(url, "multi", None, layers=[b"arm64-cascade" * 30])
-    idx = push_index(url, "multi", "latest", [amd, arm])
+    amd, arm, idx = push_multi_platform(url, b"cascade")
     keep = push_image(url, "multi", "other", layers=[b"unrelated"])
     delete_tag(url, "multi", "latest")
     settle()
