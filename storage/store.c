@@ -27,24 +27,23 @@ static char *redacted(const char *location)
     return out;
 }
 
-int store_open(store **out, const store_location *loc, char *err, size_t errlen)
+int store_open(store **out, const store_location *loc)
 {
     store *s = calloc(1, sizeof(*s));
-    int rc = REG_ERROR;
-    snprintf(err, errlen, "out of memory");
+    int rc = reg_error_set(REG_ERROR, "out of memory");
     if (!s)
-        return REG_ERROR;
+        return rc;
     s->create_on_push = 1;
     if (!(s->data_dir = strdup(loc->data_dir)) || index_location(&s->db_path, loc) < 0 ||
         !(s->db_label = redacted(s->db_path)) || pulls_new(&s->pulls) < 0)
         goto fail;
+    reg_error_clear();
     if ((rc = blobstore_open_at(&s->blobs, loc->data_dir, loc->storage)) < 0) {
-        snprintf(err, errlen, "%s", reg_error_last("cannot open the blob store"));
+        reg_error_set(rc, "%s", reg_error_last("cannot open the blob store"));
         goto fail;
     }
-    rc = upload_table_new(&s->uploads, s->blobs, s->db_path);
-    if (rc < 0) {
-        snprintf(err, errlen, "cannot set up upload sessions");
+    if ((rc = upload_table_new(&s->uploads, s->blobs, s->db_path)) < 0) {
+        reg_error_set(rc, "cannot set up upload sessions");
         goto fail;
     }
     *out = s;

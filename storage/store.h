@@ -29,8 +29,8 @@ typedef struct store {
     pull_table *pulls;  /* last-pull times waiting to be written */
 } store;
 
-/* Open the store; err (errlen bytes) says why not. */
-int store_open(store **out, const store_location *loc, char *err, size_t errlen);
+/* Open the store; on failure reg_error_last says why not. */
+int store_open(store **out, const store_location *loc);
 void store_close(store *s);
 
 /* Finish an upload: verify that its content has digest `expected` (REG_EMISMATCH if not, the

@@ -97,10 +97,10 @@ store_location cli_location(const cli_args *a)
 
 int cli_open_store(store **out, const store_location *loc)
 {
-    char err[512];
-    int rc = store_open(out, loc, err, sizeof(err));
+    int rc = store_open(out, loc);
     if (rc < 0)
-        fprintf(stderr, "ocireg: cannot open the data folder %s: %s\n", loc->data_dir, err);
+        fprintf(stderr, "ocireg: cannot open the data folder %s: %s\n", loc->data_dir,
+                reg_error_last("cannot open it"));
     return rc;
 }
 

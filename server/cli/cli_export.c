@@ -222,12 +222,11 @@ static void end_progress(progress *p)
 
 static int open_store(store **st, index_db **ix, const char *data_dir)
 {
-    char err[512];
     store_location loc = {.data_dir = data_dir};
-    if (store_open(st, &loc, err, sizeof(err)) == REG_OK &&
-        index_open(ix, (*st)->db_path) == REG_OK)
+    if (store_open(st, &loc) == REG_OK && index_open(ix, (*st)->db_path) == REG_OK)
         return 0;
-    fprintf(stderr, "ocireg: cannot open the data folder %s: %s\n", data_dir, err);
+    fprintf(stderr, "ocireg: cannot open the data folder %s: %s\n", data_dir,
+            reg_error_last("cannot open it"));
     return -1;
 }
 

@@ -33,9 +33,9 @@ static int open_data(store **st_out, index_writer **writer_out, index_db **ix_ou
                      const store_location *loc)
 {
     const char *dir = loc->data_dir;
-    char why[512];
-    if (store_open(st_out, loc, why, sizeof(why)) < 0) {
-        fprintf(stderr, "ocireg: cannot use data folder %s: %s\n", dir, why);
+    if (store_open(st_out, loc) < 0) {
+        fprintf(stderr, "ocireg: cannot use data folder %s: %s\n", dir,
+                reg_error_last("cannot open it"));
         return REG_ERROR;
     }
     int err = index_writer_open(writer_out, (*st_out)->db_path);

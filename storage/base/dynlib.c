@@ -2,6 +2,7 @@
  * libpq5, not the -dev symlinks), then dlsym of every function the callers use. A library
  * with a function missing is refused as a whole. */
 #include "storage/base/dynlib.h"
+#include "storage/base/reg_error.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -67,22 +68,20 @@ static void load_pq(void)
     load(&pq_state, pq_symbols, sizeof(pq_symbols) / sizeof(pq_symbols[0]));
 }
 
-static int result(const loaded *st, char *err, size_t errlen)
+/* The load happened once, in whichever thread came first; its reason is set again for this one. */
+static int result(const loaded *st)
 {
-    if (st->ok)
-        return 0;
-    snprintf(err, errlen, "%s", st->why);
-    return -1;
+    return st->ok ? REG_OK : reg_error_set(REG_ERROR, "%s", st->why);
 }
 
-int dynlib_load_curl(char *err, size_t errlen)
+int dynlib_load_curl(void)
 {
     pthread_once(&curl_state.once, load_curl);
-    return result(&curl_state, err, errlen);
+    return result(&curl_state);
 }
 
-int dynlib_load_pq(char *err, size_t errlen)
+int dynlib_load_pq(void)
 {
     pthread_once(&pq_state.once, load_pq);
-    return result(&pq_state, err, errlen);
+    return result(&pq_state);
 }

@@ -36,8 +36,9 @@ typedef struct dynlib_pq_api {
 extern dynlib_curl_api dynlib_curl;
 extern dynlib_pq_api dynlib_pq;
 
-/* Load the library once (thread-safe); 0, or -1 with the reason in err (errlen bytes). */
-int dynlib_load_curl(char *err, size_t errlen);
-int dynlib_load_pq(char *err, size_t errlen);
+/* Load the library once (thread-safe); REG_OK, or REG_ERROR with the reason set
+ * (reg_error_last) in the calling thread, whichever thread tried first. */
+int dynlib_load_curl(void);
+int dynlib_load_pq(void);
 
 #endif

@@ -79,8 +79,8 @@ static void note_session_end(void *arg, const PGresult *res)
 static int open_pg(sqldb *db, const char *location)
 {
     char why[512];
-    if (dynlib_load_pq(why, sizeof(why)) < 0)
-        return reg_error_set(REG_ERROR, "%s", why);
+    if (dynlib_load_pq() < 0)
+        return REG_ERROR;
     db->pg = PQconnectdb(location);
     if (!db->pg || PQstatus(db->pg) != CONNECTION_OK) {
         copy_message(why, sizeof(why), db->pg ? PQerrorMessage(db->pg) : "out of memory");

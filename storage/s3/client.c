@@ -10,12 +10,10 @@
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_result;
 
-static char curl_load_error[256];
-
 static void curl_init(void)
 {
     curl_init_result = CURLE_FAILED_INIT;
-    if (dynlib_load_curl(curl_load_error, sizeof(curl_load_error)) == 0)
+    if (dynlib_load_curl() == REG_OK)
         curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
@@ -75,8 +73,9 @@ int s3_client_new(s3_client **out, const s3_config *cfg)
     pthread_mutex_init(&c->pool_lock, NULL);
     pthread_once(&curl_once, curl_init);
     if (curl_init_result != CURLE_OK) {
-        err = reg_error_set(REG_ERROR, "S3 storage needs libcurl: %s",
-                            curl_load_error[0] ? curl_load_error : "curl_global_init failed");
+        if (dynlib_load_curl() == REG_OK)
+            reg_error_set(REG_ERROR, "curl_global_init failed");
+        err = reg_error_wrap(REG_ERROR, "S3 storage needs libcurl");
         goto fail;
     }
     if ((err = copy_config(&c->cfg, cfg)) < 0 ||

@@ -1,25 +1,26 @@
 /* test_dynlib.c - the dlopen'd libcurl and libpq: every slot of both tables is filled, and with
  * the very functions this test links directly (the same library, loaded once). */
 #include "storage/base/dynlib.h"
+#include "storage/base/reg_error.h"
 #include "check.h"
 
 #include <stdio.h>
 
 static void test_curl_table_points_at_libcurl(void)
 {
-    char err[256] = "";
-    CHECK_INT(dynlib_load_curl(err, sizeof(err)), 0);
-    CHECK_STR(err, "");
+    reg_error_clear();
+    CHECK_INT(dynlib_load_curl(), REG_OK);
+    CHECK_STR(reg_error_last(""), "");
 #define SAME_CURL(f) CHECK((void *)dynlib_curl.f == (void *)&f, "%s", #f);
     DYNLIB_CURL_FUNCS(SAME_CURL)
-    CHECK_INT(dynlib_load_curl(err, sizeof(err)), 0); /* loading twice is harmless */
+    CHECK_INT(dynlib_load_curl(), REG_OK); /* loading twice is harmless */
 }
 
 static void test_pq_table_points_at_libpq(void)
 {
-    char err[256] = "";
-    CHECK_INT(dynlib_load_pq(err, sizeof(err)), 0);
-    CHECK_STR(err, "");
+    reg_error_clear();
+    CHECK_INT(dynlib_load_pq(), REG_OK);
+    CHECK_STR(reg_error_last(""), "");
 #define SAME_PQ(f) CHECK((void *)dynlib_pq.f == (void *)&f, "%s", #f);
     DYNLIB_PQ_FUNCS(SAME_PQ)
 }

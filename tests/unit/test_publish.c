@@ -49,7 +49,8 @@ static void file_content(char *out, size_t n, const char *path)
 static int setup(fixture *f)
 {
     memset(f, 0, sizeof(*f));
-    if (check_tempdir(f->dir, sizeof(f->dir), "publish") < 0 || blobstore_open(&f->bs, f->dir) < 0 ||
+    if (check_tempdir(f->dir, sizeof(f->dir), "publish") < 0 ||
+        blobstore_open(&f->bs, f->dir) < 0 ||
         upload_table_new(&f->t, f->bs, NULL) < 0 ||
         upload_create(&f->u, f->id, f->t, "team/app") < 0)
         return -1;

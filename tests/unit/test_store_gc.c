@@ -24,12 +24,11 @@ typedef struct fixture {
 
 static int setup(fixture *f)
 {
-    char err[256] = "";
     memset(f, 0, sizeof(*f));
     store_location loc = {.data_dir = f->dir};
-    if (check_tempdir(f->dir, sizeof(f->dir), "store-gc") < 0 || store_open(&f->st, &loc, err, sizeof(err)) < 0 ||
+    if (check_tempdir(f->dir, sizeof(f->dir), "store-gc") < 0 || store_open(&f->st, &loc) < 0 ||
         index_open(&f->ix, f->st->db_path) < 0) {
-        fprintf(stderr, "setup: %s\n", err);
+        fprintf(stderr, "setup: %s\n", reg_error_last("?"));
         return REG_ERROR;
     }
     return REG_OK;
