@@ -10,13 +10,11 @@
 #include "storage/base/buf.h"
 #include "storage/base/reg_error.h"
 
-#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -372,7 +370,7 @@ static int sweep_blobs(gc_ctx *c)
     free(prev);
     free(next);
     /* What an interrupted gc of an older version left in its trash. */
-    if (err == REG_OK && !c->opt->dry_run && !blobstore_is_remote(c->st->blobs))
+    if (err == REG_OK && !c->opt->dry_run)
         blobstore_empty_trash(c->st->blobs);
     return err;
 }
@@ -432,34 +430,6 @@ static int remove_orphans(gc_ctx *c)
     return err < 0 ? err : o.err;
 }
 
-/* Upload files (spools, their .repo sidecars, manifest spools) idle beyond the expiry. */
-static int expire_uploads(gc_ctx *c)
-{
-    char path[4096 + 256 + 2];
-    struct stat st;
-    const char *dir = blobstore_uploads_dir(c->st->blobs);
-    if (blobstore_is_remote(c->st->blobs)) {
-        if (!c->opt->dry_run)
-            c->rep->totals.uploads_deleted += upload_expire(c->st->uploads, c->opt->upload_expiry);
-        return REG_OK;
-    }
-    DIR *d = opendir(dir);
-    if (!d)
-        return REG_ERROR;
-    for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
-            c->now - st.st_mtime <= c->opt->upload_expiry)
-            continue;
-        if (c->opt->dry_run || unlink(path) == 0)
-            c->rep->totals.uploads_deleted++;
-    }
-    closedir(d);
-    return REG_OK;
-}
-
 int gc_run(gc_report *out, store *st, index_db *ix, const gc_options *opt)
 {
     gc_ctx c = {.st = st, .ix = ix, .opt = opt, .rep = out, .now = time(NULL)};
@@ -481,8 +451,13 @@ int gc_run(gc_report *out, store *st, index_db *ix, const gc_options *opt)
         err = remove_orphans(&c);
     if (err == REG_OK && opt->sweep)
         err = sweep_blobs(&c);
-    if (err == REG_OK && opt->sweep)
-        err = expire_uploads(&c);
+    if (err == REG_OK && opt->sweep) {
+        int64_t n = upload_sweep(st->uploads, opt->upload_expiry, opt->dry_run);
+        if (n < 0)
+            err = reg_error_set(REG_ERROR, "cannot read the upload sessions");
+        else
+            out->totals.uploads_deleted += n;
+    }
     if (opt->dry_run)
         index_rollback(ix);
     out->totals.finished_at = time(NULL);

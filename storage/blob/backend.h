@@ -43,7 +43,6 @@ struct blob_publish {
 };
 
 typedef struct blob_backend_ops {
-    int remote; /* blobs live outside DATA, shared by every instance */
     int (*open_fd)(int *fd_out, uint64_t *size_out, blob_backend *b, const digest *d);
     int (*open_reader)(blob_reader **out, blob_backend *b, const digest *d, uint64_t start,
                        uint64_t length);
@@ -86,6 +85,7 @@ typedef struct upload_ops {
     const blob_publish_ops *publish;
     int (*count)(upload_table *t);
     int (*expire)(upload_table *t, time_t max_idle);
+    int64_t (*sweep)(upload_table *t, time_t max_idle, int dry_run);
     void (*free)(upload_table *t);
 } upload_ops;
 

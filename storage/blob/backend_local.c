@@ -378,7 +378,6 @@ static int local_uploads(upload_table **out, blob_backend *b, const char *index_
 }
 
 static const blob_backend_ops local_ops = {
-    .remote = 0,
     .open_fd = local_open_fd,
     .open_reader = local_open_reader,
     .presign = local_presign,

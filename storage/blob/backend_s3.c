@@ -448,7 +448,6 @@ static int bs3_walk(blob_backend *b, blobstore_walk_cb cb, void *ctx)
 }
 
 static const blob_backend_ops s3_ops = {
-    .remote = 1,
     .open_fd = bs3_open_fd,
     .open_reader = bs3_open_reader,
     .presign = bs3_presign,

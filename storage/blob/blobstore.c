@@ -78,11 +78,6 @@ blob_backend *blobstore_backend(blobstore *bs)
     return bs->backend;
 }
 
-int blobstore_is_remote(const blobstore *bs)
-{
-    return bs->backend->ops->remote;
-}
-
 const char *blobstore_uploads_dir(const blobstore *bs)
 {
     return bs->uploads_dir;

@@ -21,9 +21,6 @@ int blobstore_open(blobstore **out, const char *data_dir);
 int blobstore_open_at(blobstore **out, const char *data_dir, const char *storage);
 void blobstore_close(blobstore *bs);
 
-/* Blobs live outside DATA (S3), shared by every instance; upload sessions are then rows in the
- * index, not spool files in blobstore_uploads_dir. */
-int blobstore_is_remote(const blobstore *bs);
 const char *blobstore_uploads_dir(const blobstore *bs);
 
 /* Open a whole blob as a file. REG_ENOTFOUND if it is missing. Caller closes *fd_out.

@@ -130,3 +130,8 @@ int upload_expire(upload_table *t, time_t max_idle)
 {
     return t->ops->expire(t, max_idle);
 }
+
+int64_t upload_sweep(upload_table *t, time_t max_idle, int dry_run)
+{
+    return t->ops->sweep(t, max_idle, dry_run);
+}

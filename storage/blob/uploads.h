@@ -77,5 +77,10 @@ int upload_count(upload_table *t);
 /* Discard sessions idle for longer than max_idle seconds, and spool files nobody owns.
  * Returns the number removed. */
 int upload_expire(upload_table *t, time_t max_idle);
+/* For gc, which may run beside a server that holds the sessions: what is left of sessions idle
+ * beyond max_idle, judged by age alone (local: every file of the uploads folder; S3: expired
+ * session rows and their objects). Returns how many went (or would go with dry_run), or
+ * REG_ERROR when the sessions cannot be read. */
+int64_t upload_sweep(upload_table *t, time_t max_idle, int dry_run);
 
 #endif

@@ -536,6 +536,29 @@ static int local_expire(upload_table *base, time_t max_idle)
     return removed;
 }
 
+static int64_t local_sweep(upload_table *base, time_t max_idle, int dry_run)
+{
+    local_table *t = (local_table *)base;
+    char path[PATH_MAX];
+    struct stat st;
+    int64_t removed = 0;
+    time_t now = time(NULL);
+    DIR *d = opendir(t->dir);
+    if (!d)
+        return REG_ERROR;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", t->dir, e->d_name);
+        if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || now - st.st_mtime <= max_idle)
+            continue;
+        if (dry_run || unlink(path) == 0)
+            removed++;
+    }
+    closedir(d);
+    return removed;
+}
+
 static const upload_ops local_upload_ops = {
     .create = local_create,
     .acquire = local_acquire,
@@ -551,5 +574,6 @@ static const upload_ops local_upload_ops = {
     .publish = &local_session_publish,
     .count = local_count,
     .expire = local_expire,
+    .sweep = local_sweep,
     .free = table_free,
 };

@@ -528,6 +528,11 @@ static const blob_publish_ops s3_session_publish = {
     .commit = publish_commit,
 };
 
+static int64_t s3u_sweep(upload_table *t, time_t max_idle, int dry_run)
+{
+    return dry_run ? 0 : s3u_expire(t, max_idle);
+}
+
 static const upload_ops s3_upload_ops = {
     .create = s3u_create,
     .acquire = s3u_acquire,
@@ -543,5 +548,6 @@ static const upload_ops s3_upload_ops = {
     .publish = &s3_session_publish,
     .count = s3u_count,
     .expire = s3u_expire,
+    .sweep = s3u_sweep,
     .free = s3u_free,
 };
