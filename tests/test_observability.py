@@ -60,6 +60,25 @@ def test_metrics_counters_move(registry_factory):
     assert "ocireg_uploads_in_progress" in after and "ocireg_gc_runs_total" in after
 
 
+def test_every_histogram_series_is_complete(registry):
+    """Each route's latency histogram has all its buckets, +Inf, _sum and _count (Prometheus
+    rejects a histogram without them), also for a route that has seen no request."""
+    samples = scrape(registry.url)
+    prefix = "ocireg_http_request_duration_seconds"
+    routes = {re.search(r'route="([^"]+)"', k).group(1) for k in samples
+              if k.startswith(prefix + "_bucket")}
+    assert "admin_gc" in routes  # no request went there
+    for route in routes:
+        buckets = {re.search(r'le="([^"]+)"', k).group(1): v for k, v in samples.items()
+                   if k.startswith(f'{prefix}_bucket{{route="{route}",')}
+        assert "+Inf" in buckets, route
+        assert f'{prefix}_sum{{route="{route}"}}' in samples, route
+        count = samples[f'{prefix}_count{{route="{route}"}}']
+        assert count == buckets["+Inf"], route
+        finite = [buckets[le] for le in sorted((le for le in buckets if le != "+Inf"), key=float)]
+        assert finite == sorted(finite) and (not finite or finite[-1] <= count), route
+
+
 def test_access_log_lines_are_json(registry_factory):
     server = registry_factory()
     requests.get(f"{server.url}/v2/x/y/tags/list", timeout=10)

@@ -111,8 +111,7 @@ static void emit_latency(buf *b)
                 emit(b, "ocireg_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
                      route_names[r], buckets[i], (unsigned long long)cumulative);
         }
-        if (!cumulative)
-            continue;
+        /* Every series complete, also a route without traffic (all zero). */
         emit(b, "ocireg_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
                 "ocireg_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
                 "ocireg_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
