@@ -555,6 +555,20 @@ class Bench:
                             reps=self.pull_reps)
             self.interleave("pull_8", all3, pull(8, self.pull_per_client_8), reps=self.pull_reps)
 
+        def pull_after_push(t, rep):
+            # What CI then a deploy feel: a blob's first download right after its push.
+            pushed = self.run_json([self.loadgen, "pushblob", "--port", str(t.port), "--repo",
+                                    "bench/first", "--size", str(self.big), "--nonce",
+                                    str(self.nonce()), "--deadline", "240"], timeout=300)
+            if pushed.get("errors"):
+                return {"errors": pushed["errors"]}
+            return self.run_json([self.loadgen, "pull", "--port", str(t.port), "--path",
+                                  f"/v2/bench/first/blobs/{pushed['digest']}", "--clients", "1",
+                                  "--count", "1", "--deadline", "120"], timeout=180)
+
+        if want("first"):
+            self.interleave("pull_first", regs, pull_after_push, before=os.sync)
+
         def head(conns):
             def fn(t, rep):
                 path = "/blob.bin" if t is self.nginx else f"/v2/bench/app/blobs/{self.layer_digest}"
@@ -675,6 +689,8 @@ class Bench:
             "≥ 95% of nginx", nginx95, vs_nginx=True)
         add(f"blob pull {big_mib} MiB, 8 clients", "MiB/s", "pull_8", "mib_s",
             "≥ 95% of nginx", nginx95, vs_nginx=True)
+        add(f"blob pull {big_mib} MiB right after its push (first download)", "MiB/s",
+            "pull_first", "mib_s", "≥ 0.95×", ge(0.95))
         add("blob HEAD, 64 conns", "req/s", "blob_head_64", "rps", "≥ 10×", ge(10), vs_nginx=True)
         add("blob HEAD, 64 conns", "p99 ms", "blob_head_64", "p99_ms", "≤ 0.1×", le(0.1),
             vs_nginx=True)
@@ -704,7 +720,15 @@ class Bench:
         tc = lambda k: f" ({self.oci.counts[k]} / {self.dist.counts[k]} items)"
         add("tags list, 1,001 tags, full" + tc("tags_full"), "req/s", "tags_full", "rps", "≥ 10×",
             ge(10))
-        add("tags list ?n=100" + tc("tags_n100"), "req/s", "tags_n100", "rps", "≥ 10×", ge(10))
+        if self.dist.counts["tags_n100"] == self.oci.counts["tags_n100"]:
+            add("tags list ?n=100" + tc("tags_n100"), "req/s", "tags_n100", "rps", "≥ 10×",
+                ge(10))
+        else:  # distribution 2.8.2 ignores n: unequal work, no ratio (see the notes)
+            rows.append(["tags list ?n=100" + tc("tags_n100"), "req/s",
+                         fmt(self.med("tags_n100", "ocireg", "rps"), 2),
+                         fmt(self.med("tags_n100", "distribution", "rps"), 2), "",
+                         "no ratio", "no ratio", "", "(unequal work)", "—",
+                         f"{self.errs('tags_n100', 'ocireg')}/{self.errs('tags_n100', 'distribution')}"])
         add("catalog ?n=1000, 201 repos" + tc("catalog"), "req/s", "catalog", "rps", "≥ 10×",
             ge(10))
         add(f"small image push ×{self.small_images}, 1 client", "images/s", "small_push_1",
@@ -910,7 +934,7 @@ def main():
     ap.add_argument("--reps", type=int, default=0)
     ap.add_argument("--duration", type=int, default=0, help="seconds per wrk/rate run")
     ap.add_argument("--images", type=int, default=0, help="images per small-push run")
-    ap.add_argument("--only", default="", help="comma list: push,pull,head,manifest,tags,"
+    ap.add_argument("--only", default="", help="comma list: push,pull,first,head,manifest,tags,"
                                                "catalog,small")
     ap.add_argument("--ocireg", default=os.path.join(ROOT, "build", "ocireg"))
     ap.add_argument("--loadgen", required=True)
@@ -940,7 +964,7 @@ def main():
             b.notes.append(
                 f"distribution 2.8.2 ignores `n` on the tags list and returned "
                 f"{b.dist.counts['tags_n100']} tags for `?n=100` (ocireg returned "
-                f"{b.oci.counts['tags_n100']}), so that row compares unequal work.")
+                f"{b.oci.counts['tags_n100']}), so that row shows no ratio: it would compare unequal work.")
         b.notes.append(
             "the catalog is requested with `?n=1000` on both, because distribution returns only "
             "100 repositories without `n`.")

@@ -93,11 +93,14 @@ def append_results(title, script, text):
         f.write(f"\n## {title} (bench/{script}, {when})\n\n{text}\n")
 
 
-def measure(base, label, duration, reps, results):
+def measure(base, label, duration, reps, results, repos, tags):
+    """The deep pages start 75% into the catalog (201 or 10,000 repositories) and 90% into the
+    tag list (1,001 or 100,000 tags), so the small and the large set page equally deep."""
     urls = {"catalog ?n=100": f"{base}/v2/_catalog?n=100",
-            "catalog ?n=100 deep page": f"{base}/v2/_catalog?n=100&last=scale/r00150",
+            "catalog ?n=100 deep page": f"{base}/v2/_catalog?n=100&last=scale/r{repos * 3 // 4:05d}",
             "tags ?n=100": f"{base}/v2/scale/big/tags/list?n=100",
-            "tags ?n=100 deep page": f"{base}/v2/scale/big/tags/list?n=100&last=t000900"}
+            "tags ?n=100 deep page":
+                f"{base}/v2/scale/big/tags/list?n=100&last=t{tags * 9 // 10:06d}"}
     for name, url in urls.items():
         rates = [wrk_rate(url, duration) for _ in range(reps)]
         results.setdefault(name, {})[label] = (sorted(r for r, _ in rates)[len(rates) // 2],
@@ -128,11 +131,11 @@ def main():
         s.repos(0, 200)
         s.tags("scale/big", 0, 1001)
         results = {}
-        measure(base, "small", args.duration, args.reps, results)
+        measure(base, "small", args.duration, args.reps, results, 200, 1001)
         s.repos(200, 9999)
         s.tags("scale/big", 1001, 100000)
         seeded = time.time() - t0
-        measure(base, "large", args.duration, args.reps, results)
+        measure(base, "large", args.duration, args.reps, results, 9999, 100000)
     finally:
         proc.terminate()
         proc.wait(30)
