@@ -1,6 +1,8 @@
-/* index_fixture.h - fresh, empty indexes for the index tests on each backend: a SQLite file in
- * a temporary folder, or, when OCIREG_TEST_PG_URL names a PostgreSQL database, a new schema
- * in it (chosen through the URI's search_path option), dropped at the end. */
+/* index_fixture.h - fresh, empty indexes for the index tests on one backend: a SQLite file in
+ * a temporary folder, or (argument "postgresql") a new schema in the PostgreSQL database that
+ * OCIREG_TEST_PG_URL names (chosen through the URI's search_path option), dropped at the end.
+ * Without that URL the PostgreSQL run exits 77, which meson reports as SKIP;
+ * tests/scaleout/test_c_index_on_postgresql.py runs it against the suite's PostgreSQL. */
 #ifndef OCIREG_TEST_INDEX_FIXTURE_H
 #define OCIREG_TEST_INDEX_FIXTURE_H
 
@@ -14,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *fixture_pg_url; /* OCIREG_TEST_PG_URL, or NULL */
+static const char *fixture_pg_url; /* OCIREG_TEST_PG_URL on PostgreSQL, else NULL */
 static PGconn *fixture_admin;      /* creates and drops the schemas */
 static int fixture_on_pg;          /* the backend the tests run on now */
 static char fixture_dir[] = "/tmp/ocireg-index-test-XXXXXX";
@@ -56,19 +58,24 @@ static index_db *fresh_index(void)
     return ix;
 }
 
-static int fixture_setup(void)
+/* 0 to run on the chosen backend, FIXTURE_SKIP when PostgreSQL is asked for without
+ * OCIREG_TEST_PG_URL, -1 on a set-up failure. */
+#define FIXTURE_SKIP 77
+
+static int fixture_setup(int on_pg)
 {
+    fixture_on_pg = on_pg;
+    fixture_pg_url = on_pg ? getenv("OCIREG_TEST_PG_URL") : NULL;
+    if (on_pg && (!fixture_pg_url || !*fixture_pg_url)) {
+        printf("skip: OCIREG_TEST_PG_URL is not set: no PostgreSQL to run on\n");
+        return FIXTURE_SKIP;
+    }
     if (!mkdtemp(fixture_dir)) {
         perror("mkdtemp");
         return -1;
     }
-    fixture_pg_url = getenv("OCIREG_TEST_PG_URL");
-    if (fixture_pg_url && !*fixture_pg_url)
-        fixture_pg_url = NULL;
-    if (!fixture_pg_url) {
-        printf("note: OCIREG_TEST_PG_URL is not set: the PostgreSQL half is skipped\n");
+    if (!on_pg)
         return 0;
-    }
     fixture_admin = PQconnectdb(fixture_pg_url);
     if (PQstatus(fixture_admin) != CONNECTION_OK) {
         fprintf(stderr, "cannot connect to OCIREG_TEST_PG_URL: %s", PQerrorMessage(fixture_admin));
@@ -92,19 +99,26 @@ static void fixture_teardown(void)
         fprintf(stderr, "could not remove %s\n", fixture_dir);
 }
 
-/* Run every test of `suite` on SQLite, then on PostgreSQL when configured. */
-#define RUN_ON_BACKENDS(suite)                                                                     \
+/* main's body: run every test of `suite` on the backend argv[1] names ("sqlite", the default,
+ * or "postgresql"); the exit status is 0, 1 (failures) or FIXTURE_SKIP. */
+#define RUN_ON_BACKEND(suite, argc, argv)                                                          \
     do {                                                                                           \
-        if (fixture_setup() < 0)                                                                   \
-            return 1;                                                                              \
-        printf("-- SQLite\n");                                                                     \
-        suite();                                                                                   \
-        if (fixture_pg_url) {                                                                      \
-            fixture_on_pg = 1;                                                                     \
-            printf("-- PostgreSQL\n");                                                             \
-            suite();                                                                               \
+        int on_pg_ = (argc) > 1 && strcmp((argv)[1], "postgresql") == 0;                           \
+        if ((argc) > 1 && !on_pg_ && strcmp((argv)[1], "sqlite") != 0) {                           \
+            fprintf(stderr, "usage: %s [sqlite|postgresql]\n", (argv)[0]);                         \
+            return 2;                                                                              \
         }                                                                                          \
+        int setup_ = fixture_setup(on_pg_);                                                        \
+        if (setup_ == FIXTURE_SKIP)                                                                \
+            return FIXTURE_SKIP;                                                                   \
+        if (setup_ < 0) {                                                                          \
+            fixture_teardown();                                                                    \
+            return 1;                                                                              \
+        }                                                                                          \
+        printf("-- %s\n", on_pg_ ? "PostgreSQL" : "SQLite");                                      \
+        suite();                                                                                   \
         fixture_teardown();                                                                        \
+        return check_failures ? 1 : 0;                                                             \
     } while (0)
 
 #endif

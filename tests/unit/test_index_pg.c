@@ -742,8 +742,7 @@ static void suite(void)
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-    RUN_ON_BACKENDS(suite);
-    return check_failures ? 1 : 0;
+    RUN_ON_BACKEND(suite, argc, argv);
 }

@@ -240,8 +240,7 @@ static void suite(void)
     RUN(test_concurrent_claims_have_one_winner);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-    RUN_ON_BACKENDS(suite);
-    return check_failures ? 1 : 0;
+    RUN_ON_BACKEND(suite, argc, argv);
 }

@@ -197,8 +197,7 @@ static void suite(void)
     RUN(test_open_failure_message_goes_through_reg_error);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-    RUN_ON_BACKENDS(suite);
-    return check_failures ? 1 : 0;
+    RUN_ON_BACKEND(suite, argc, argv);
 }
