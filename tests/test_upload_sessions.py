@@ -57,8 +57,11 @@ def test_more_sessions_than_the_stages_kept_between_requests(registry):
 
     def upload(i):
         cuts = [MIB // 2 + i, 2 * MIB + 3 * i]
-        results[i] = chunked_upload(registry.url, f"sessions/many{i % 3}", blobs[i], cuts,
-                                    pause=0.05)
+        try:
+            results[i] = chunked_upload(registry.url, f"sessions/many{i % 3}", blobs[i], cuts,
+                                        pause=0.05)
+        except Exception as e:  # a thread's exception is lost unless kept as its result
+            results[i] = [f"{type(e).__name__}: {e}"]
 
     threads = [threading.Thread(target=upload, args=(i,)) for i in range(len(blobs))]
     for t in threads:
@@ -66,5 +69,5 @@ def test_more_sessions_than_the_stages_kept_between_requests(registry):
     for t in threads:
         t.join(120)
     assert not any(t.is_alive() for t in threads), "an upload did not finish within 120 s"
-    failed = {i: p for i, p in enumerate(results) if p}
+    failed = {i: p for i, p in enumerate(results) if p != []}  # None: never finished
     assert not failed, f"{len(failed)} of {len(blobs)} uploads went wrong: {failed}"
