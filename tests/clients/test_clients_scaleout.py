@@ -7,6 +7,8 @@ import pytest
 from clientutil import sha256_digest
 from ocireg_harness import ScaleOutCluster
 
+pytestmark = pytest.mark.clients
+
 
 @pytest.fixture(scope="module")
 def pair(rgw, postgres, tmp_path_factory):
