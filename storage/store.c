@@ -196,6 +196,24 @@ static int insert_manifest(index_db *ix, int64_t repo_id, const manifest_put *pu
     return err;
 }
 
+/* Inside the write transaction: the manifest is there and every tag points at it. */
+static int is_unchanged(int *out, index_db *ix, int64_t repo_id, const manifest_put *put)
+{
+    char current[DIGEST_MAX];
+    int err = index_manifest_in_repo_id(ix, repo_id, put->dg->str);
+    *out = err == REG_OK;
+    for (size_t i = 0; err == REG_OK && i < put->ntags; i++) {
+        err = index_tag_target(current, ix, repo_id, put->tags[i]);
+        if (err == REG_OK && strcmp(current, put->dg->str) != 0)
+            *out = 0;
+    }
+    if (err == REG_ENOTFOUND) {
+        *out = 0;
+        err = REG_OK;
+    }
+    return err;
+}
+
 /* The manifest's bytes are published as a blob (local storage writes the spool and links it
  * into place before the transaction, and checks the link inside; S3 puts the small object
  * inside the transaction, where gc cannot remove it before its row exists). */
@@ -217,12 +235,43 @@ int store_put_manifest(store *s, index_db *ix, const manifest_put *put, char *mi
     }
     if ((err = check_refs(ix, repo_id, put->info, missing_out)) < 0 ||
         (err = check_tags(ix, repo_id, put, missing_out)) < 0 ||
-        (err = blob_publish_commit(p)) < 0 ||
+        (put->unchanged_out && (err = is_unchanged(put->unchanged_out, ix, repo_id, put)) < 0)) {
+        index_rollback(ix);
+        goto done;
+    }
+    if (put->unchanged_out && *put->unchanged_out) {
+        index_rollback(ix); /* nothing to write */
+        goto done;
+    }
+    if ((err = blob_publish_commit(p)) < 0 ||
         (err = index_blob_link(ix, repo_id, put->dg, put->len)) < 0 ||
         (err = insert_manifest(ix, repo_id, put)) < 0 || (err = index_commit(ix)) < 0)
         index_rollback(ix);
 done:
     blob_publish_free(p);
+    return err;
+}
+
+int store_push_manifest(store *s, index_db *ix, manifest_push *push)
+{
+    digest_alg alg = push->expected ? push->expected->alg : DIGEST_SHA256;
+    int err = digest_buffer(&push->dg, alg, push->body ? push->body : "", push->len);
+    push->info = NULL;
+    push->detail[0] = '\0';
+    if (err < 0)
+        return err;
+    if (push->expected && strcmp(push->dg.str, push->expected->str) != 0)
+        return reg_error_set(REG_EMISMATCH, "manifest content has digest %s, not %s",
+                             push->dg.str, push->expected->str);
+    if ((err = manifest_parse(&push->info, push->content_type, push->body ? push->body : "",
+                              push->len)) < 0)
+        return err;
+    manifest_put put = {.repo = push->repo, .dg = &push->dg, .body = push->body,
+                        .len = push->len, .info = push->info, .tags = push->tags,
+                        .ntags = push->ntags, .unchanged_out = push->unchanged_out};
+    err = store_put_manifest(s, ix, &put, push->detail);
+    if (err == REG_EINVALID)
+        reg_error_set(err, "size of %s differs from the stored blob", push->detail);
     return err;
 }
 

@@ -50,6 +50,9 @@ typedef struct manifest_put {
     const manifest_info *info;
     const char *const *tags;  /* tags to point at it */
     size_t ntags;
+    /* Optional: when the manifest is in the repository already and every tag points at it,
+     * nothing is written and this is set to 1 (ECR's ImageAlreadyExistsException). */
+    int *unchanged_out;
 } manifest_put;
 
 /* Store a manifest and its tags. REG_ENOTFOUND when a referenced blob or child manifest is
@@ -58,6 +61,29 @@ typedef struct manifest_put {
  * IMMUTABLE repository would move (the tag in missing_out), REG_EDENIED when the repository
  * does not exist and create-on-push is off. */
 int store_put_manifest(store *s, index_db *ix, const manifest_put *put, char *missing_out);
+
+/* A manifest as a client pushes it (OCI manifest PUT, ECR PutImage): the one path that
+ * digests, checks and parses the bytes, then stores them with store_put_manifest. */
+typedef struct manifest_push {
+    const char *repo;
+    const char *content_type;  /* NULL: the manifest's own mediaType decides */
+    const char *body;
+    size_t len;
+    const digest *expected;    /* pushed by digest: the body must have it; else NULL */
+    const char *const *tags;
+    size_t ntags;
+    int *unchanged_out;        /* as in manifest_put */
+    /* results */
+    digest dg;                 /* the body's digest (in expected's algorithm, else sha256) */
+    manifest_info *info;       /* the parsed manifest, the caller's: manifest_info_free */
+    char detail[DIGEST_MAX];   /* the missing reference, or the tag that may not move */
+} manifest_push;
+
+/* Digest, check, parse and store a pushed manifest. REG_EMISMATCH when the body's digest is
+ * not `expected`, REG_EINVALID (reg_error_last says why) when it is not an acceptable manifest
+ * or a referenced blob's size differs (its digest in detail), and the results of
+ * store_put_manifest otherwise. push->info is set once parsing succeeded, whatever follows. */
+int store_push_manifest(store *s, index_db *ix, manifest_push *push);
 
 /* Transactional wrappers of the index deletes (see index.h for their results). */
 int store_unlink_blob(index_db *ix, const char *repo, const digest *d, char *conflict_out);

@@ -143,39 +143,27 @@ static void reply_manifest_created(request *req, const digest *d, const manifest
 static void finish_put(request *req)
 {
     manifest_state *s = req->state;
-    char missing[DIGEST_MAX] = "";
-    manifest_info *info = NULL;
-    digest d;
     index_db *ix;
     if (req->body_stopped) {
         reply_error(req, 413, "MANIFEST_INVALID", "manifest is larger than %u bytes",
                     MANIFEST_MAX_BYTES);
         return;
     }
-    digest_alg alg = s->ref.is_digest ? s->ref.dg.alg : DIGEST_SHA256;
-    if (digest_buffer(&d, alg, s->body.data ? s->body.data : "", s->body.len) < 0) {
-        reply_internal(req, REG_ERROR, "manifest digest");
+    if (!(ix = index_or_reply(req)))
         return;
-    }
-    if (s->ref.is_digest && strcmp(d.str, s->ref.dg.str) != 0) {
-        reply_error(req, 400, "DIGEST_INVALID", "manifest content has digest %s, not %s", d.str,
-                    s->ref.dg.str);
-        return;
-    }
-    int err = manifest_parse(&info, request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE),
-                             s->body.data ? s->body.data : "", s->body.len);
-    if (err == REG_OK && (ix = index_or_reply(req)) != NULL) {
-        manifest_put put = {.repo = req->name, .dg = &d, .body = s->body.data, .len = s->body.len,
-                            .info = info, .tags = s->tags, .ntags = s->ntags};
-        err = store_put_manifest(req->srv->st, ix, &put, missing);
-        if (err == REG_EINVALID)
-            reg_error_set(err, "size of %s differs from the stored blob", missing);
-        if (err == REG_OK)
-            reply_manifest_created(req, &d, info, s);
-    }
-    if (!req->sent)
-        reply_put_failure(req, err, missing);
-    manifest_info_free(info);
+    manifest_push push = {.repo = req->name,
+                          .content_type = request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE),
+                          .body = s->body.data, .len = s->body.len,
+                          .expected = s->ref.is_digest ? &s->ref.dg : NULL, .tags = s->tags,
+                          .ntags = s->ntags};
+    int err = store_push_manifest(req->srv->st, ix, &push);
+    if (err == REG_OK)
+        reply_manifest_created(req, &push.dg, push.info, s);
+    else if (err == REG_EMISMATCH)
+        reply_error(req, 400, "DIGEST_INVALID", "%s", reg_error_last("digest mismatch"));
+    else
+        reply_put_failure(req, err, push.detail);
+    manifest_info_free(push.info);
 }
 
 void handle_manifest_put(request *req)
