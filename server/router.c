@@ -2,6 +2,7 @@
  * /v2/<name>/{blobs/<digest>, blobs/uploads/[<id>], manifests/<ref>, tags/list,
  * referrers/<digest>}, where <name> may itself have several segments. */
 #include "server/router.h"
+#include "auth/blob_url.h"
 #include "auth/scope.h"
 #include "server/http/auth.h"
 #include "server/ecr/ecr.h"
@@ -12,6 +13,7 @@
 #include "storage/base/reg_error.h"
 
 #include <string.h>
+#include <time.h>
 
 static int ends_with(const char *s, size_t len, const char *suffix)
 {
@@ -144,10 +146,32 @@ static const method_route table[] = {
     {RT_REFERRERS, "GET", handle_referrers, PULL},
 };
 
+/* A signed download URL (ECR GetDownloadUrlForLayer) stands in for a token for the GET of
+ * its one blob. One that does not check out is refused, with or without auth: it is never
+ * quietly served as if it had not been signed. */
+static int signed_url_or_reply(request *req, const method_route *m)
+{
+    const char *expires = request_query(req, BLOB_URL_EXPIRES_PARAM);
+    const char *signature = request_query(req, BLOB_URL_SIGNATURE_PARAM);
+    int err = m->route == RT_BLOB && !strcmp(m->method, "GET")
+                  ? blob_url_check(req->srv->master_key, req->name, req->arg, expires, signature,
+                                   time(NULL))
+                  : reg_error_set(REG_EDENIED, "a signed URL grants only the GET of its blob");
+    if (err == REG_OK) {
+        req->auth_decision = "allowed";
+        return REG_OK;
+    }
+    req->auth_decision = "denied";
+    reply_error(req, 403, "DENIED", "%s", reg_error_last("the signed URL is refused"));
+    return err;
+}
+
 static int authorize_route(request *req, const method_route *m)
 {
     if (m->need == PUBLIC)
         return REG_OK;
+    if (request_query(req, BLOB_URL_EXPIRES_PARAM) || request_query(req, BLOB_URL_SIGNATURE_PARAM))
+        return signed_url_or_reply(req, m);
     if (m->route == RT_BASE)
         return authorize_or_reply(req, NULL, NULL, 0, NULL);
     if (m->route == RT_CATALOG)
