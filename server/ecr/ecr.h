@@ -17,6 +17,7 @@ typedef struct ecr_call {
     const char *region;       /* from the signature's scope */
     struct policy *policy;    /* the user's grants, loaded on first use */
     const char *error_type;   /* set by ecr_fail; its message is reg_error_last() */
+    json_t *error_fields;     /* NULL, or more members of the error (owned) */
 } ecr_call;
 
 /* Record an AWS error: its __type here, its message on the error route (the arguments may
@@ -63,6 +64,20 @@ json_t *ecr_start_lifecycle_policy_preview(ecr_call *c, json_t *in);
 json_t *ecr_get_lifecycle_policy_preview(ecr_call *c, json_t *in);
 
 json_t *ecr_get_authorization_token(ecr_call *c, json_t *in);
+
+/* The layer API (ecr_layers.c) over the OCI API's upload sessions. A part is at most this
+ * many bytes (LayerPartBlob's bound in the ECR model). */
+#define ECR_LAYER_PART_MAX (20u << 20)
+json_t *ecr_batch_check_layer_availability(ecr_call *c, json_t *in);
+json_t *ecr_initiate_layer_upload(ecr_call *c, json_t *in);
+json_t *ecr_upload_layer_part(ecr_call *c, json_t *in);
+json_t *ecr_complete_layer_upload(ecr_call *c, json_t *in);
+json_t *ecr_get_download_url_for_layer(ecr_call *c, json_t *in);
+/* Whether the caller may do `actions` on `repo` and it exists; when not, the error
+ * (AccessDenied, RepositoryNotFound) has been recorded. */
+int ecr_repo_ready(ecr_call *c, const char *repo, unsigned actions);
+
+json_t *ecr_put_image(ecr_call *c, json_t *in); /* ecr_put_image.c */
 
 /* Handler for POST / (registered in the router). */
 void handle_ecr(request *req);

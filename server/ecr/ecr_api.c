@@ -21,6 +21,9 @@
 
 #define ECR_TARGET_PREFIX "AmazonEC2ContainerRegistry_V20150921."
 #define ECR_BODY_MAX (1 << 20)
+/* UploadLayerPart carries up to ECR_LAYER_PART_MAX bytes in base64, plus its other members. */
+#define ECR_PART_BODY_MAX ((ECR_LAYER_PART_MAX + 2) / 3 * 4 + (64 << 10))
+#define ECR_PART_TARGET ECR_TARGET_PREFIX "UploadLayerPart"
 #define ECR_MAX_SKEW 300
 #define ECR_LOGIN_TTL (12 * 3600)
 #define ECR_CONTENT_TYPE "application/x-amz-json-1.1"
@@ -47,6 +50,12 @@ static const struct {
     {"StartLifecyclePolicyPreview", ecr_start_lifecycle_policy_preview},
     {"GetLifecyclePolicyPreview", ecr_get_lifecycle_policy_preview},
     {"GetAuthorizationToken", ecr_get_authorization_token},
+    {"BatchCheckLayerAvailability", ecr_batch_check_layer_availability},
+    {"InitiateLayerUpload", ecr_initiate_layer_upload},
+    {"UploadLayerPart", ecr_upload_layer_part},
+    {"CompleteLayerUpload", ecr_complete_layer_upload},
+    {"GetDownloadUrlForLayer", ecr_get_download_url_for_layer},
+    {"PutImage", ecr_put_image},
 };
 
 json_t *ecr_fail(ecr_call *c, const char *type, const char *fmt, ...)
@@ -61,12 +70,21 @@ json_t *ecr_fail(ecr_call *c, const char *type, const char *fmt, ...)
     return NULL;
 }
 
-static void reply_aws_error(request *req, unsigned status, const char *type, const char *msg)
+/* `fields`: more members of the error (borrowed; may be NULL). */
+static void reply_aws_error_fields(request *req, unsigned status, const char *type,
+                                   const char *msg, json_t *fields)
 {
-    struct MHD_Response *r = response_json(
-        req, json_pack("{s:s, s:s}", "__type", type, "message", msg), ECR_CONTENT_TYPE);
+    json_t *body = json_pack("{s:s, s:s}", "__type", type, "message", msg);
+    if (body && fields)
+        json_object_update_missing(body, fields);
+    struct MHD_Response *r = response_json(req, body, ECR_CONTENT_TYPE);
     response_header(r, "x-amzn-ErrorType", type);
     request_send(req, status, r);
+}
+
+static void reply_aws_error(request *req, unsigned status, const char *type, const char *msg)
+{
+    reply_aws_error_fields(req, status, type, msg, NULL);
 }
 
 int ecr_allowed(ecr_call *c, const char *repo, unsigned actions)
@@ -273,6 +291,7 @@ static void finish_ecr(request *req)
         return;
     }
     json_t *in = json_loadb(body->data ? body->data : "{}", body->len ? body->len : 2, 0, &jerr);
+    buf_free(body); /* a layer part's body is large: parsed, it is no longer needed */
     if (!json_is_object(in)) {
         json_decref(in);
         reply_aws_error(req, 400, "SerializationException", jerr.text);
@@ -284,9 +303,12 @@ static void finish_ecr(request *req)
     req->auth_decision = out ? "allowed" : c.error_type;
     if (!out) {
         unsigned status = !strcmp(c.error_type, "ServerException") ? 500 : 400;
-        reply_aws_error(req, status, c.error_type, reg_error_last("internal error"));
+        reply_aws_error_fields(req, status, c.error_type, reg_error_last("internal error"),
+                               c.error_fields);
+        json_decref(c.error_fields);
         return;
     }
+    json_decref(c.error_fields);
     reply_json(req, 200, out, ECR_CONTENT_TYPE);
 }
 
@@ -307,7 +329,8 @@ void handle_ecr(request *req)
         reply_aws_error(req, 500, "ServerException", "out of memory");
         return;
     }
-    buf_init(body, ECR_BODY_MAX);
+    const char *target = request_header(req, "X-Amz-Target");
+    buf_init(body, target && !strcmp(target, ECR_PART_TARGET) ? ECR_PART_BODY_MAX : ECR_BODY_MAX);
     req->state = body;
     req->on_cleanup = free_body;
     req->on_body = collect_body;
