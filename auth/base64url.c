@@ -39,7 +39,7 @@ unsigned char *base64_decode(const char *text, size_t text_len, size_t *out_len)
         data--;
     size_t pad = text_len - data;
     /* '=' only at the very end, only to complete a quantum; 1 leftover char is never valid. */
-    if (text_len > (1u << 24) || data % 4 == 1 || (pad && text_len % 4 != 0))
+    if (text_len > BASE64_TEXT_MAX || data % 4 == 1 || (pad && text_len % 4 != 0))
         return NULL;
     size_t quantum_pad = (4 - data % 4) % 4;
     char *norm = malloc(data + quantum_pad + 1);

@@ -15,6 +15,9 @@
 
 #define LAYER_DIGESTS_MAX 100 /* BatchedOperationLayerDigestList */
 
+_Static_assert((ECR_LAYER_PART_MAX + 2) / 3 * 4 <= BASE64_TEXT_MAX,
+               "a layer part in base64 must fit base64_decode");
+
 int ecr_repo_ready(ecr_call *c, const char *repo, unsigned actions)
 {
     int64_t id;
