@@ -371,10 +371,24 @@ def test_layer_part_limit(ecr):
     out = c.complete_layer_upload(repositoryName=repo, uploadId=uid, layerDigests=[digest_of(part)])
     assert out["layerDigest"] == digest_of(part)
     try:
-        c.put_image(repositoryName=repo, imageManifest="x" * (2 << 20))
-        raise AssertionError("a 2 MiB PutImage body must be refused")
+        c.put_lifecycle_policy(repositoryName=repo, lifecyclePolicyText="x" * (2 << 20))
+        raise AssertionError("a 2 MiB PutLifecyclePolicy body must be refused")
     except ClientError as exc:
         assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+
+
+def test_put_image_takes_manifests_up_to_the_oci_limit(ecr):
+    """MANIFEST_MAX_BYTES (4 MiB) as over OCI, though the JSON body escapes it (\\u00e9)."""
+    repo = create(ecr, "ecr/big-manifest")
+    c = client(ecr)
+    doc = json.loads(manifest_for(c, repo, "big"))
+    doc["annotations"] = {"org.example.filler": "\u00e9" * (1 << 20)}  # 2 MiB of UTF-8
+    text = json.dumps(doc, ensure_ascii=False)
+    out = c.put_image(repositoryName=repo, imageManifest=text, imageTag="big")
+    assert out["image"]["imageId"]["imageDigest"] == digest_of(text.encode())
+    doc["annotations"]["org.example.filler"] = "x" * (4 << 20)
+    code, resp = error_of(c.put_image, repositoryName=repo, imageManifest=json.dumps(doc))
+    assert code == "InvalidParameterException" and "longer than" in resp["Error"]["Message"]
 
 
 def test_reader_cannot_push_layers_or_images(ecr, two_blobs):

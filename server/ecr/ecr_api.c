@@ -24,6 +24,10 @@
 /* UploadLayerPart carries up to ECR_LAYER_PART_MAX bytes in base64, plus its other members. */
 #define ECR_PART_BODY_MAX ((ECR_LAYER_PART_MAX + 2) / 3 * 4 + (64 << 10))
 #define ECR_PART_TARGET ECR_TARGET_PREFIX "UploadLayerPart"
+/* PutImage carries a manifest of up to MANIFEST_MAX_BYTES as a JSON string: escaping (\uXXXX
+ * for non-ASCII, as botocore writes it) at most triples it. */
+#define ECR_PUT_IMAGE_BODY_MAX (3 * MANIFEST_MAX_BYTES + (64 << 10))
+#define ECR_PUT_IMAGE_TARGET ECR_TARGET_PREFIX "PutImage"
 #define ECR_MAX_SKEW 300
 #define ECR_LOGIN_TTL (12 * 3600)
 #define ECR_CONTENT_TYPE "application/x-amz-json-1.1"
@@ -322,6 +326,16 @@ static void free_body(request *req)
     buf_free(req->state);
 }
 
+/* Most operations' bodies are small; two carry data. */
+static size_t body_max(const char *target)
+{
+    if (target && !strcmp(target, ECR_PART_TARGET))
+        return ECR_PART_BODY_MAX;
+    if (target && !strcmp(target, ECR_PUT_IMAGE_TARGET))
+        return ECR_PUT_IMAGE_BODY_MAX;
+    return ECR_BODY_MAX;
+}
+
 void handle_ecr(request *req)
 {
     buf *body = arena_alloc(&req->mem, sizeof(*body));
@@ -329,8 +343,7 @@ void handle_ecr(request *req)
         reply_aws_error(req, 500, "ServerException", "out of memory");
         return;
     }
-    const char *target = request_header(req, "X-Amz-Target");
-    buf_init(body, target && !strcmp(target, ECR_PART_TARGET) ? ECR_PART_BODY_MAX : ECR_BODY_MAX);
+    buf_init(body, body_max(request_header(req, "X-Amz-Target")));
     req->state = body;
     req->on_cleanup = free_body;
     req->on_body = collect_body;

@@ -30,6 +30,9 @@ static int read_args(ecr_call *c, json_t *in, put_args *a)
     a->has_digest = dg != NULL;
     if (!a->manifest || a->len == 0)
         ecr_fail(c, "InvalidParameterException", "imageManifest is required");
+    else if (a->len > MANIFEST_MAX_BYTES)
+        ecr_fail(c, "InvalidParameterException", "imageManifest is longer than %u bytes",
+                 MANIFEST_MAX_BYTES);
     else if ((media && !a->media_type) || (tag && !a->tag) || (dg && !json_is_string(dg)))
         ecr_fail(c, "InvalidParameterException",
                  "imageManifestMediaType, imageTag and imageDigest must be strings");
