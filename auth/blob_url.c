@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SIGNATURE_HEX 64
+#define SIGNATURE_HEX      64
 #define EXPIRES_DIGITS_MAX 19
 /* The master key also seals secrets: URLs are signed with a key derived from it. */
 #define KEY_LABEL "ocireg blob download URL v1"
@@ -19,8 +19,9 @@ static int hmac_sha256(unsigned char out[32], const unsigned char *key, size_t k
                        const char *data)
 {
     unsigned int n = 0;
-    if (!HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)data, strlen(data), out, &n)
-        || n != 32)
+    if (!HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)data, strlen(data), out,
+              &n) ||
+        n != 32)
         return reg_error_set(REG_ERROR, "HMAC-SHA256 failed");
     return REG_OK;
 }

@@ -7,8 +7,8 @@
 
 #include <time.h>
 
-#define BLOB_URL_SECONDS 1200 /* how long a URL is valid */
-#define BLOB_URL_EXPIRES_PARAM "X-Ocireg-Expires"
+#define BLOB_URL_SECONDS         1200 /* how long a URL is valid */
+#define BLOB_URL_EXPIRES_PARAM   "X-Ocireg-Expires"
 #define BLOB_URL_SIGNATURE_PARAM "X-Ocireg-Signature"
 
 /* The query string granting GET of blob `digest` in `repo` until `expires` (malloc'd: the

@@ -28,8 +28,8 @@ int ecr_repo_ready(ecr_call *c, const char *repo, unsigned actions)
         return 1;
     if (err == REG_ENOTFOUND)
         ecr_fail(c, "RepositoryNotFoundException",
-                 "The repository with name '%s' does not exist in the registry with id '%s'",
-                 repo, ECR_REGISTRY_ID);
+                 "The repository with name '%s' does not exist in the registry with id '%s'", repo,
+                 ECR_REGISTRY_ID);
     else
         ecr_fail(c, "ServerException", "%s", index_errmsg(c->ix));
     return 0;
@@ -65,8 +65,8 @@ json_t *ecr_batch_check_layer_availability(ecr_call *c, json_t *in)
         }
         int err = index_blob_in_repo(&size, c->ix, repo, &d);
         if (err == REG_ENOTFOUND) {
-            json_array_append_new(failures,
-                                  layer_failure(d.str, "MissingLayerDigest", "Could not find layer"));
+            json_array_append_new(
+                failures, layer_failure(d.str, "MissingLayerDigest", "Could not find layer"));
         } else if (err < 0) {
             json_decref(layers);
             json_decref(failures);
@@ -135,8 +135,9 @@ static unsigned char *part_bytes(ecr_call *c, json_t *in, size_t *len)
         return ecr_fail(c, "InvalidParameterException", "layerPartBlob must be base64"), NULL;
     if (*len > ECR_LAYER_PART_MAX) {
         free(bytes);
-        return ecr_fail(c, "InvalidParameterException",
-                        "layerPartBlob is larger than %u bytes", ECR_LAYER_PART_MAX), NULL;
+        return ecr_fail(c, "InvalidParameterException", "layerPartBlob is larger than %u bytes",
+                        ECR_LAYER_PART_MAX),
+               NULL;
     }
     return bytes;
 }
@@ -144,7 +145,8 @@ static unsigned char *part_bytes(ecr_call *c, json_t *in, size_t *len)
 static json_t *append_part(ecr_call *c, const char *repo, upload *u, unsigned generation,
                            json_t *in, const unsigned char *bytes, size_t len)
 {
-    json_t *first = json_object_get(in, "partFirstByte"), *last = json_object_get(in, "partLastByte");
+    json_t *first = json_object_get(in, "partFirstByte"),
+           *last = json_object_get(in, "partLastByte");
     uint64_t offset = upload_offset(u);
     if (!json_is_integer(first) || !json_is_integer(last))
         return ecr_fail(c, "InvalidParameterException",
@@ -215,8 +217,8 @@ static json_t *commit_layer(ecr_call *c, const char *repo, upload *u, const dige
                         "The repository with name '%s' does not exist", repo);
     if (err < 0)
         return ecr_fail(c, "ServerException", "%s", reg_error_last("cannot store the layer"));
-    return json_pack("{s:s, s:s, s:s, s:s}", "registryId", ECR_REGISTRY_ID, "repositoryName",
-                     repo, "uploadId", id ? id : "", "layerDigest", d->str);
+    return json_pack("{s:s, s:s, s:s, s:s}", "registryId", ECR_REGISTRY_ID, "repositoryName", repo,
+                     "uploadId", id ? id : "", "layerDigest", d->str);
 }
 
 json_t *ecr_complete_layer_upload(ecr_call *c, json_t *in)
@@ -253,9 +255,8 @@ static char *download_url(ecr_call *c, const char *repo, const digest *d)
     int err = blobstore_presign(&url, c->req->srv->st->blobs, d, BLOB_URL_SECONDS);
     if (err == REG_OK)
         return url;
-    if (err != REG_EINVALID ||
-        blob_url_query(&query, c->req->srv->master_key, repo, d->str,
-                       time(NULL) + BLOB_URL_SECONDS) < 0)
+    if (err != REG_EINVALID || blob_url_query(&query, c->req->srv->master_key, repo, d->str,
+                                              time(NULL) + BLOB_URL_SECONDS) < 0)
         return NULL;
     if (asprintf(&url, "%s/v2/%s/blobs/%s?%s", request_base_url(c->req), repo, d->str, query) < 0)
         url = NULL;
@@ -276,7 +277,8 @@ json_t *ecr_get_download_url_for_layer(ecr_call *c, json_t *in)
     if (err == REG_ENOTFOUND)
         return ecr_fail(c, "LayersNotFoundException",
                         "The layer with digest '%s' does not exist in the repository with name "
-                        "'%s'", d.str, repo);
+                        "'%s'",
+                        d.str, repo);
     if (err < 0)
         return ecr_fail(c, "ServerException", "%s", index_errmsg(c->ix));
     char *url = download_url(c, repo, &d);

@@ -68,9 +68,10 @@ static json_t *put_failure(ecr_call *c, int err, const manifest_push *p)
         if (references_manifest(p->info, p->detail))
             return ecr_fail(c, "ReferencedImagesNotFoundException",
                             "The manifest list references image %s, which does not exist in "
-                            "repository '%s'", p->detail, p->repo);
-        return ecr_fail(c, "LayersNotFoundException",
-                        "Layer %s is not in repository '%s'", p->detail, p->repo);
+                            "repository '%s'",
+                            p->detail, p->repo);
+        return ecr_fail(c, "LayersNotFoundException", "Layer %s is not in repository '%s'",
+                        p->detail, p->repo);
     case REG_ECONFLICT:
         return ecr_fail(c, "ImageTagAlreadyExistsException",
                         "The image tag '%s' already exists in the '%s' repository and cannot be "
@@ -90,8 +91,8 @@ static json_t *image_json(const put_args *a, const manifest_push *p)
     if (a->tag)
         json_object_set_new(id, "imageTag", json_string(a->tag));
     return json_pack("{s:{s:s, s:s, s:o, s:s%, s:s}}", "image", "registryId", ECR_REGISTRY_ID,
-                     "repositoryName", a->repo, "imageId", id, "imageManifest", a->manifest,
-                     a->len, "imageManifestMediaType", p->info->media_type);
+                     "repositoryName", a->repo, "imageId", id, "imageManifest", a->manifest, a->len,
+                     "imageManifestMediaType", p->info->media_type);
 }
 
 json_t *ecr_put_image(ecr_call *c, json_t *in)
@@ -100,19 +101,23 @@ json_t *ecr_put_image(ecr_call *c, json_t *in)
     int unchanged = 0;
     if (!a.repo || !ecr_repo_ready(c, a.repo, ACTION_PUSH) || read_args(c, in, &a) < 0)
         return NULL;
-    manifest_push push = {.repo = a.repo, .content_type = a.media_type, .body = a.manifest,
-                          .len = a.len, .expected = a.has_digest ? &a.expected : NULL,
-                          .tags = a.tag ? &a.tag : NULL, .ntags = a.tag ? 1 : 0,
+    manifest_push push = {.repo = a.repo,
+                          .content_type = a.media_type,
+                          .body = a.manifest,
+                          .len = a.len,
+                          .expected = a.has_digest ? &a.expected : NULL,
+                          .tags = a.tag ? &a.tag : NULL,
+                          .ntags = a.tag ? 1 : 0,
                           .unchanged_out = &unchanged};
     int err = store_push_manifest(c->req->srv->st, c->ix, &push);
     json_t *out;
     if (err < 0)
         out = put_failure(c, err, &push);
     else if (unchanged)
-        out = ecr_fail(c, "ImageAlreadyExistsException",
-                       "Image with digest '%s'%s%s%s already exists in repository '%s'",
-                       push.dg.str, a.tag ? " and tag '" : "", a.tag ? a.tag : "",
-                       a.tag ? "'" : "", a.repo);
+        out =
+            ecr_fail(c, "ImageAlreadyExistsException",
+                     "Image with digest '%s'%s%s%s already exists in repository '%s'", push.dg.str,
+                     a.tag ? " and tag '" : "", a.tag ? a.tag : "", a.tag ? "'" : "", a.repo);
     else
         out = image_json(&a, &push);
     manifest_info_free(push.info);
