@@ -51,8 +51,11 @@ static int check_blob(void *ctx, const char *digest_text, int64_t size)
     digest d, actual;
     uint64_t file_size = 0;
     int fd = -1;
-    if (digest_parse(&d, digest_text) < 0)
-        return REG_OK; /* rows are written from parsed digests; nothing to check */
+    if (digest_parse(&d, digest_text) < 0) {
+        /* Rows are written from parsed digests: one that does not parse was damaged. */
+        problem(c, "invalid-digest-row", digest_text ? digest_text : "(null)", 0);
+        return REG_OK;
+    }
     int err = blobstore_open_blob(&fd, &file_size, c->st->blobs, &d);
     if (err == REG_ENOTFOUND)
         return remember_bad(c, &d, 0);
@@ -104,14 +107,37 @@ static int report_bad_blobs(fsck_ctx *c)
     return REG_OK;
 }
 
+/* What a crash is expected to leave (design: the file is written before its row), and what gc
+ * reclaims: counted apart from damage, with its size. */
+static void garbage(fsck_ctx *c, const char *kind, const char *what, int64_t size)
+{
+    c->rep->garbage++;
+    c->rep->garbage_bytes += size;
+    if (c->opt->garbage)
+        c->opt->garbage(c->opt->ctx, kind, what, size);
+}
+
 static int check_file(void *ctx, const digest *d)
 {
     fsck_ctx *c = ctx;
     int known = 1;
+    uint64_t size = 0;
+    int64_t mtime = 0;
     int err = index_gc_blob_known(&known, c->ix, d->str);
-    if (err == REG_OK && !known)
-        problem(c, "orphan-file", d->str, 0);
+    if (err < 0 || known)
+        return err;
+    err = blobstore_stat(&size, &mtime, c->st->blobs, d);
+    if (err == REG_ENOTFOUND)
+        return REG_OK; /* gone meanwhile (gc ran) */
+    if (err == REG_OK)
+        garbage(c, "orphan-file", d->str, (int64_t)size);
     return err;
+}
+
+static int check_upload(void *ctx, const char *id, uint64_t bytes)
+{
+    garbage(ctx, "upload-spool", id, (int64_t)bytes);
+    return REG_OK;
 }
 
 typedef struct dangling {
@@ -198,6 +224,8 @@ int fsck_run(fsck_report *out, store *st, index_db *ix, const fsck_options *opt)
         err = report_bad_blobs(&c);
     if (err == REG_OK)
         err = blobstore_walk(st->blobs, check_file, &c);
+    if (err == REG_OK)
+        err = upload_leftovers(st->uploads, check_upload, &c);
     if (err == REG_OK)
         err = check_rows(&c);
     free(c.bad);

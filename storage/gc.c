@@ -436,7 +436,10 @@ int gc_run(gc_report *out, store *st, index_db *ix, const gc_options *opt)
     int err = REG_OK;
     memset(out, 0, sizeof(*out));
     reg_error_clear();
-    c.cutoff = c.now - opt->grace;
+    /* Times are whole seconds: whatever was stamped in this second or earlier is at least
+     * `grace` old when stamped at or before now - grace, so the cutoff (compared with <) is
+     * one past that; with --grace 0 a blob pushed in the current second is collected. */
+    c.cutoff = c.now - opt->grace + 1;
     out->totals.started_at = c.now;
     out->totals.dry_run = opt->dry_run;
     if (opt->dry_run && (err = index_begin(ix)) < 0)

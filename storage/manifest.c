@@ -12,10 +12,10 @@
 static const char *const known_types[] = {MT_OCI_MANIFEST, MT_OCI_INDEX, MT_DOCKER_MANIFEST,
                                           MT_DOCKER_LIST};
 
-const char *manifest_ref_kind_name(manifest_ref_kind kind)
+const char *manifest_ref_kind_name(const manifest_ref *r)
 {
     static const char *const names[] = {"config", "layer", "manifest"};
-    return names[kind];
+    return r->foreign ? "foreign" : names[r->kind];
 }
 
 int manifest_is_index(const char *media_type)
@@ -78,7 +78,44 @@ static int resolve_media_type(manifest_info *m, json_t *root, const char *conten
     return REG_OK;
 }
 
-static int parse_descriptor(manifest_ref *out, json_t *desc)
+/* Layers a registry is not expected to hold (OCI non-distributable, Docker foreign): only these
+ * may name other locations in `urls`, so that no other layer escapes the repository check. */
+int manifest_is_nondistributable(const char *media_type)
+{
+    static const char *const prefixes[] = {"application/vnd.oci.image.layer.nondistributable.",
+                                           "application/vnd.docker.image.rootfs.foreign."};
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+        if (strncmp(media_type, prefixes[i], strlen(prefixes[i])) == 0)
+            return 1;
+    return 0;
+}
+
+/* `urls`, when present, is a list of strings; a non-empty one makes the layer foreign. */
+static int parse_urls(int *foreign, json_t *urls, const char *mt, manifest_ref_kind kind)
+{
+    size_t i;
+    json_t *url;
+    *foreign = 0;
+    if (!urls)
+        return REG_OK;
+    if (!json_is_array(urls))
+        return reg_error_set(REG_EINVALID, "urls must be an array of strings");
+    json_array_foreach(urls, i, url)
+    {
+        if (!json_is_string(url))
+            return reg_error_set(REG_EINVALID, "urls must be an array of strings");
+    }
+    if (json_array_size(urls) == 0)
+        return REG_OK;
+    if (kind != REF_LAYER || !manifest_is_nondistributable(mt))
+        return reg_error_set(REG_EINVALID,
+                             "urls are allowed only on non-distributable layers, not on \"%s\"",
+                             mt);
+    *foreign = 1;
+    return REG_OK;
+}
+
+static int parse_descriptor(manifest_ref *out, json_t *desc, manifest_ref_kind kind)
 {
     json_error_t jerr;
     const char *mt = NULL, *dg = NULL;
@@ -89,11 +126,13 @@ static int parse_descriptor(manifest_ref *out, json_t *desc)
         return reg_error_set(REG_EINVALID, "invalid descriptor: %s", jerr.text);
     if (size < 0)
         return reg_error_set(REG_EINVALID, "size must not be negative");
+    if ((uint64_t)size > MANIFEST_MAX_DESCRIPTOR_SIZE)
+        return reg_error_set(REG_EINVALID, "size %lld is over the limit of %llu bytes",
+                             (long long)size, (unsigned long long)MANIFEST_MAX_DESCRIPTOR_SIZE);
     if (digest_parse(&out->dg, dg) < 0)
         return reg_error_set(REG_EINVALID, "invalid digest \"%s\"", dg);
     out->size = (uint64_t)size;
-    out->foreign = urls && json_is_array(urls) && json_array_size(urls) > 0;
-    return REG_OK;
+    return parse_urls(&out->foreign, urls, mt, kind);
 }
 
 static int add_ref(manifest_info *m, json_t *desc, manifest_ref_kind kind)
@@ -101,7 +140,7 @@ static int add_ref(manifest_info *m, json_t *desc, manifest_ref_kind kind)
     manifest_ref *r = &m->refs[m->nrefs];
     memset(r, 0, sizeof(*r));
     r->kind = kind;
-    int err = parse_descriptor(r, desc);
+    int err = parse_descriptor(r, desc, kind);
     if (err == REG_OK)
         m->nrefs++;
     return err;
@@ -174,7 +213,7 @@ static int parse_common(manifest_info *m, json_t *root)
     }
     if (subject) {
         manifest_ref ref = {0};
-        int err = parse_descriptor(&ref, subject);
+        int err = parse_descriptor(&ref, subject, REF_MANIFEST);
         if (err < 0)
             return reg_error_wrap(err, "subject");
         m->has_subject = 1;

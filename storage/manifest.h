@@ -10,6 +10,9 @@
 #include <stdint.h>
 
 #define MANIFEST_MAX_BYTES (4u << 20)
+/* The largest size a descriptor may declare: 2^53 - 1, the largest integer every JSON reader
+ * holds exactly (sums of sizes are checked for overflow where they are made: store.c). */
+#define MANIFEST_MAX_DESCRIPTOR_SIZE ((UINT64_C(1) << 53) - 1)
 
 #define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
@@ -41,7 +44,11 @@ typedef struct manifest_info {
 int manifest_parse(manifest_info **out, const char *content_type, const char *body, size_t len);
 void manifest_info_free(manifest_info *m);
 
-const char *manifest_ref_kind_name(manifest_ref_kind kind);
+/* The kind recorded in the index: "config", "layer", "manifest", or "foreign" for a layer
+ * fetched from its urls (which pins no blob and needs none). */
+const char *manifest_ref_kind_name(const manifest_ref *r);
 int manifest_is_index(const char *media_type);
+/* An OCI non-distributable or Docker foreign layer media type. */
+int manifest_is_nondistributable(const char *media_type);
 
 #endif

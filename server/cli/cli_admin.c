@@ -419,19 +419,35 @@ int cli_lifecycle_main(int argc, char **argv)
 static const char fsck_usage[] =
     "Usage: ocireg fsck [--repair] [--json] [--data DIR]\n\n"
     "Verify a data folder: the index's integrity, every blob file against its row (present,\n"
-    "size, digest), blob files the index does not know (gc removes them), and rows that point\n"
-    "at what is gone. --repair moves corrupt files to DATA/quarantine/ (it never deletes one)\n"
-    "and removes rows only where that loses nothing (dangling tags and links, rows of missing\n"
-    "blobs no manifest uses). Exit status: 0 healthy, 1 problems remain, 2 could not check.\n";
+    "size, digest) and rows that point at what is gone (damage), and list garbage with its\n"
+    "size: blob files the index does not know (what a crash between write and commit leaves)\n"
+    "and upload spools, both of which gc reclaims. --repair moves corrupt files to\n"
+    "DATA/quarantine/ (it never deletes one) and removes rows only where that loses nothing\n"
+    "(dangling tags and links, rows of missing blobs no manifest uses). Exit status: 0 no\n"
+    "damage (garbage or not), 1 damage remains, 2 could not check.\n";
+
+typedef struct fsck_lists {
+    json_t *problems, *garbage; /* NULL: print lines instead */
+} fsck_lists;
 
 static void fsck_problem(void *ctx, const char *kind, const char *what, const char *action)
 {
-    json_t *list = ctx;
-    if (list)
-        json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "kind", kind, "what", what,
-                                              "action", action));
+    fsck_lists *l = ctx;
+    if (l->problems)
+        json_array_append_new(l->problems, json_pack("{s:s, s:s, s:s}", "kind", kind, "what",
+                                                     what, "action", action));
     else
         printf("%-22s %s%s%s\n", kind, what, *action ? "  => " : "", action);
+}
+
+static void fsck_garbage(void *ctx, const char *kind, const char *what, int64_t size)
+{
+    fsck_lists *l = ctx;
+    if (l->garbage)
+        json_array_append_new(l->garbage, json_pack("{s:s, s:s, s:I}", "kind", kind, "what",
+                                                     what, "size", (json_int_t)size));
+    else
+        printf("garbage %-14s %s  %lld bytes (gc reclaims it)\n", kind, what, (long long)size);
 }
 
 static void fsck_progress(void *ctx, int64_t blobs, int64_t bytes)
@@ -456,9 +472,9 @@ int cli_fsck_main(int argc, char **argv)
         return 2;
     }
     int json = cli_opt(&a, "json") != NULL;
-    json_t *problems = json ? json_array() : NULL;
+    fsck_lists lists = {json ? json_array() : NULL, json ? json_array() : NULL};
     fsck_options opt = {.repair = cli_opt(&a, "repair") != NULL, .problem = fsck_problem,
-                        .ctx = problems,
+                        .garbage = fsck_garbage, .ctx = &lists,
                         .progress = !json && isatty(STDERR_FILENO) ? fsck_progress : NULL};
     rc = 2;
     store_location loc = cli_location(&a);
@@ -471,19 +487,22 @@ int cli_fsck_main(int argc, char **argv)
         if (opt.progress)
             fprintf(stderr, "\n");
         if (json)
-            print_json(json_pack("{s:b, s:I, s:I, s:I, s:I, s:O}", "healthy", healthy,
+            print_json(json_pack("{s:b, s:I, s:I, s:I, s:I, s:O, s:I, s:O}", "healthy", healthy,
                                  "blobs_checked", (json_int_t)rep.blobs_checked, "bytes_checked",
                                  (json_int_t)rep.bytes_checked, "problems",
                                  (json_int_t)rep.problems, "repaired", (json_int_t)rep.repaired,
-                                 "details", problems));
+                                 "details", lists.problems, "garbage_bytes",
+                                 (json_int_t)rep.garbage_bytes, "garbage", lists.garbage));
         else
-            printf("fsck: %lld blobs (%lld bytes) verified, %lld problems, %lld repaired: %s\n",
+            printf("fsck: %lld blobs (%lld bytes) verified, %lld problems, %lld repaired, "
+                   "%lld garbage (%lld bytes): %s\n",
                    (long long)rep.blobs_checked, (long long)rep.bytes_checked,
-                   (long long)rep.problems, (long long)rep.repaired,
-                   healthy ? "healthy" : "NOT healthy");
+                   (long long)rep.problems, (long long)rep.repaired, (long long)rep.garbage,
+                   (long long)rep.garbage_bytes, healthy ? "healthy" : "NOT healthy");
         rc = healthy ? 0 : 1;
     }
-    json_decref(problems);
+    json_decref(lists.problems);
+    json_decref(lists.garbage);
     index_close(ix);
     store_close(st);
     return rc;

@@ -1,6 +1,7 @@
 /* cli_export.c - the export, import, backup and restore subcommands (see cli_export.h).
  * Their own small argument parser: export takes any number of references and `-o FILE`. */
 #include "server/cli/cli_export.h"
+#include "server/http/config.h"
 #include "storage/archive/backup.h"
 #include "storage/archive/export.h"
 #include "storage/archive/import.h"
@@ -40,7 +41,7 @@ typedef struct xfer_args {
     const char *data_dir;
     const char *pos[MAX_REFS];
     int npos;
-    const char *output, *level, *threads, *repo, *repo_prefix;
+    const char *output, *level, *threads, *repo, *repo_prefix, *max_blob_size;
     const char *storage, *index; /* refused: these commands work on the embedded store */
     int data_given;
 } xfer_args;
@@ -57,6 +58,8 @@ static const char **option_slot(xfer_args *a, const char *name)
         return &a->repo;
     if (!strcmp(name, "repo-prefix"))
         return &a->repo_prefix;
+    if (!strcmp(name, "max-blob-size"))
+        return &a->max_blob_size;
     if (!strcmp(name, "data"))
         return &a->data_dir;
     if (!strcmp(name, "storage"))
@@ -210,6 +213,20 @@ static archive_options transfer_options(progress *p, const char *verb)
     return opt;
 }
 
+/* --max-blob-size for import and restore: the serve setting's default unless given. */
+static int max_blob_size_option(archive_options *opt, const xfer_args *a)
+{
+    long long v = a->max_blob_size ? config_parse_size(a->max_blob_size)
+                                   : CONFIG_DEFAULT_MAX_BLOB_SIZE;
+    if (v < 0) {
+        fprintf(stderr, "ocireg: --max-blob-size: expected a size such as 10G, got \"%s\"\n",
+                a->max_blob_size);
+        return -1;
+    }
+    opt->max_blob_size = (uint64_t)v;
+    return 0;
+}
+
 /* The final figures (the last update may have been skipped), then a new line. */
 static void end_progress(progress *p)
 {
@@ -304,8 +321,12 @@ static const char import_usage[] =
     "Every blob is verified against its digest and every manifest's references must be in the\n"
     "archive or already in the repository; only then is anything stored, so a damaged archive\n"
     "changes nothing.\n"
-    "  --repo-prefix P   put P/ in front of every repository name\n"
-    "  --repo NAME       import every image into repository NAME\n";
+    "Blobs larger than --max-blob-size, or than the free space, are refused before a byte of\n"
+    "them is written.\n"
+    "  --repo-prefix P        put P/ in front of every repository name\n"
+    "  --repo NAME            import every image into repository NAME\n"
+    "  --max-blob-size SIZE   largest blob accepted (as serve's setting): bytes, or a number\n"
+    "                         followed by K, M, G or T; default 52000M\n";
 
 static void print_import(const import_report *r, const char *path)
 {
@@ -317,7 +338,7 @@ static void print_import(const import_report *r, const char *path)
 
 int cli_import_main(int argc, char **argv)
 {
-    static const char *const names[] = {"repo", "repo-prefix", NULL};
+    static const char *const names[] = {"repo", "repo-prefix", "max-blob-size", NULL};
     xfer_args a;
     progress p;
     archive_options opt = transfer_options(&p, "import");
@@ -329,6 +350,8 @@ int cli_import_main(int argc, char **argv)
                                        : "--repo and --repo-prefix exclude "
                                          "each other",
                            import_usage);
+    if (max_blob_size_option(&opt, &a) < 0)
+        return 2;
     store *st = NULL;
     index_db *ix = NULL;
     import_options iopt = {.repo = a.repo, .repo_prefix = a.repo_prefix};
@@ -367,10 +390,12 @@ static const char backup_usage[] =
     "  --threads N         zstd worker threads (0: none); default the CPUs, at most 4\n";
 
 static const char restore_usage[] =
-    "Usage: ocireg restore FILE.tar.zst --data DIR\n\n"
+    "Usage: ocireg restore FILE.tar.zst --data DIR [--max-blob-size SIZE]\n\n"
     "Rebuild a data folder from `ocireg backup`. DIR must be new or empty. Every blob is\n"
     "verified against its digest; the index is put in place last, once every blob it lists is.\n"
-    "On failure DIR is left empty.\n";
+    "A blob larger than --max-blob-size (default 52000M) or than the free space is refused\n"
+    "before a byte of it is written. keys/ is made 0700 and its files 0600, whatever the\n"
+    "archive says. On failure DIR is left empty.\n";
 
 static void print_backup(const backup_report *r, const char *verb, const char *where)
 {
@@ -420,7 +445,7 @@ int cli_backup_main(int argc, char **argv)
 
 int cli_restore_main(int argc, char **argv)
 {
-    static const char *const names[] = {NULL};
+    static const char *const names[] = {"max-blob-size", NULL};
     xfer_args a;
     progress p;
     backup_report rep;
@@ -431,6 +456,8 @@ int cli_restore_main(int argc, char **argv)
     if (a.npos != 1 || !a.data_given)
         return usage_error(a.npos != 1 ? "name one backup file" : "--data DIR is required",
                            restore_usage);
+    if (max_blob_size_option(&opt, &a) < 0)
+        return 2;
     catch_signals();
     int err = backup_restore(&rep, a.pos[0], a.data_dir, &opt);
     end_progress(&p);

@@ -16,6 +16,7 @@ typedef enum {
     SETTING_INT,      /* an int in min..max */
     SETTING_BOOL,     /* true/false, on/off, yes/no, 1/0 */
     SETTING_DURATION, /* seconds as a long long, from config_parse_duration() */
+    SETTING_SIZE,     /* bytes as a long long, from config_parse_size() */
 } setting_type;
 
 /* One setting: flag --NAME, environment variable OCIREG_NAME ('-' as '_'), JSON key "NAME". */
@@ -25,7 +26,7 @@ typedef struct setting {
     size_t offset;                   /* of its field in config */
     size_t size;                     /* TEXT, URL: bytes of the field */
     int min, max;                    /* INT: accepted range */
-    long long number;                /* INT, BOOL, DURATION: default */
+    long long number;                /* INT, BOOL, DURATION, SIZE: default */
     const char *text;                /* TEXT, URL: default; NULL is "" */
     const char *shown;               /* help's default when the default is "" */
     int (*valid)(const char *value); /* TEXT: a check beyond the length */
@@ -117,6 +118,10 @@ static const setting settings[] = {
     {.name = "index", .type = SETTING_TEXT, TEXT_FIELD(index), .shown = "DATA/meta.db",
      .refusal = "%s: too long", .metavar = "postgres://URI",
      .help = "keep the index in PostgreSQL (or in this SQLite file)"},
+    {.name = "max-blob-size", .type = SETTING_SIZE, LLONG_FIELD(max_blob_size),
+     .number = CONFIG_DEFAULT_MAX_BLOB_SIZE, .metavar = "SIZE",
+     .refusal = "%s: expected a size such as 10G, got \"%s\"",
+     .help = "refuse a blob push larger than this (413)"},
     {.name = "blob-redirect", .type = SETTING_BOOL, INT_FIELD(blob_redirect), .number = 0,
      .value_optional = 1,
      .help = "with --storage s3://: answer blob GETs with a redirect\n"
@@ -136,7 +141,7 @@ void config_defaults(config *c)
         char *field = (char *)c + s->offset;
         if (s->type == SETTING_TEXT || s->type == SETTING_URL)
             snprintf(field, s->size, "%s", s->text ? s->text : "");
-        else if (s->type == SETTING_DURATION)
+        else if (s->type == SETTING_DURATION || s->type == SETTING_SIZE)
             *(long long *)field = s->number;
         else
             *(int *)field = (int)s->number;
@@ -157,6 +162,36 @@ long long config_parse_duration(const char *text)
         if (*end == units[i].unit)
             return v * units[i].seconds;
     return -1;
+}
+
+long long config_parse_size(const char *text)
+{
+    static const char units[] = "KMGT";
+    char *end = NULL;
+    int shift = 0;
+    if (!isdigit((unsigned char)text[0]))
+        return -1;
+    long long v = strtoll(text, &end, 10);
+    const char *unit = *end ? strchr(units, *end) : NULL;
+    if (*end && (!unit || end[1]))
+        return -1;
+    if (unit)
+        shift = 10 * (int)(unit - units + 1);
+    if (v < 1 || v > (1LL << (62 - shift)))
+        return -1;
+    return v << shift;
+}
+
+/* 52000M rather than 54525952000: the largest unit that divides the size. */
+static void format_size(char *out, size_t n, long long v)
+{
+    static const char units[] = "KMGT";
+    int i = 0;
+    while (i < 4 && v % 1024 == 0) {
+        v /= 1024;
+        i++;
+    }
+    snprintf(out, n, "%lld%.*s", v, i ? 1 : 0, i ? &units[i - 1] : "");
 }
 
 static int parse_int(int *out, const char *text, int min, int max)
@@ -201,7 +236,7 @@ static void copy_url(char *out, const char *value)
 static int setting_apply(config *c, const setting *s, const char *value)
 {
     char *field = (char *)c + s->offset;
-    long long seconds = 0;
+    long long number = 0;
     int ok = 0;
     switch (s->type) {
     case SETTING_TEXT:
@@ -219,8 +254,12 @@ static int setting_apply(config *c, const setting *s, const char *value)
         ok = parse_bool((int *)field, value) == REG_OK;
         break;
     case SETTING_DURATION:
-        if ((ok = (seconds = config_parse_duration(value)) >= 0))
-            *(long long *)field = seconds;
+        if ((ok = (number = config_parse_duration(value)) >= 0))
+            *(long long *)field = number;
+        break;
+    case SETTING_SIZE:
+        if ((ok = (number = config_parse_size(value)) > 0))
+            *(long long *)field = number;
         break;
     }
     return ok ? REG_OK
@@ -325,7 +364,11 @@ static void setting_print_help(const setting *s)
         snprintf(tail, sizeof(tail), "(default: %s)", s->number ? "true" : "false");
     else if (s->type == SETTING_DURATION)
         snprintf(tail, sizeof(tail), "(default: %lld)", s->number);
-    else
+    else if (s->type == SETTING_SIZE) {
+        char size[32];
+        format_size(size, sizeof(size), s->number);
+        snprintf(tail, sizeof(tail), "(default: %s)", size);
+    } else
         snprintf(tail, sizeof(tail), "(default: %s)", s->text ? s->text : s->shown);
     printf("  %-*s", HELP_COLUMN - 2, flag);
     if (strlen(flag) >= HELP_COLUMN - 2)
@@ -348,7 +391,8 @@ void config_print_serve_help(const char *prog)
            "Settings: each is a flag --NAME, an environment variable OCIREG_NAME (upper case,\n"
            "'_' for '-') or a key \"NAME\" in the JSON file of --config; flags beat the\n"
            "environment, which beats the file. BOOL is true/false, on/off, yes/no or 1/0;\n"
-           "a DURATION is seconds, or a number followed by s, m, h or d.\n",
+           "a DURATION is seconds, or a number followed by s, m, h or d; a SIZE is bytes,\n"
+           "or a number followed by K, M, G or T (powers of 1024).\n",
            prog);
     for (size_t i = 0; i < SETTING_COUNT; i++)
         setting_print_help(&settings[i]);

@@ -27,13 +27,21 @@ typedef struct config {
     char tls_key[PATH_MAX];
     int create_on_push;      /* 1: a push creates its repository (as ECR's templates) */
     long long gc_interval;   /* seconds between scheduled gc runs; 0 = none */
+    long long max_blob_size; /* bytes: larger pushes (and import, restore blobs) are refused */
 } config;
+
+/* ECR's maximum layer size (its "Layer size" quota, 52,000 MiB): whatever ECR takes, ocireg
+ * takes too, and the default of import's and restore's --max-blob-size as well. */
+#define CONFIG_DEFAULT_MAX_BLOB_SIZE (52000LL << 20)
 
 /* Every setting at its built-in default. */
 void config_defaults(config *c);
 
 /* "90", "90s", "15m", "1h", "7d" -> seconds; -1 if malformed. */
 long long config_parse_duration(const char *text);
+/* "1048576", "512K", "100M", "10G", "1T" (powers of 1024) -> bytes, at least 1; -1 if
+ * malformed or beyond 2^62. */
+long long config_parse_size(const char *text);
 
 /* Apply, over what `c` holds, the JSON file (--config FILE or OCIREG_CONFIG), then the
  * OCIREG_* environment, then the flags of `serve`. Returns 0, 1 when --help was asked for, or

@@ -25,6 +25,7 @@ static const char *session_location(request *req, const char *id)
 }
 
 static void release_session(request *req);
+static void finish_body(request *req, int commit);
 
 /* The session is given back before the answer goes out: a client that has its 2xx may send
  * the next request for the session at once. */
@@ -63,9 +64,34 @@ static void release_session(request *req)
     s->u = NULL;
 }
 
+/* Whether `more` bytes after the session's would make a blob over --max-blob-size. */
+static int over_max_size(request *req, uint64_t more)
+{
+    upload_state *s = req->state;
+    uint64_t max = (uint64_t)req->srv->cfg.max_blob_size;
+    return more > max || upload_offset(s->u) > max - more;
+}
+
+/* 413 before the body is read, when its Content-Length already says it will not fit; the
+ * session ends with it (no blob can be completed from it). */
+static int declared_size_or_reply(request *req)
+{
+    upload_state *s = req->state;
+    int64_t len = request_content_length(req);
+    if (len < 0 || !over_max_size(req, (uint64_t)len))
+        return REG_OK;
+    s->write_err = REG_ETOOLARGE;
+    finish_body(req, 0);
+    return REG_ETOOLARGE;
+}
+
 static int append_body(request *req, const char *data, size_t len)
 {
     upload_state *s = req->state;
+    if (over_max_size(req, len)) {
+        s->write_err = REG_ETOOLARGE;
+        return REG_ETOOLARGE;
+    }
     int err = upload_append(s->u, s->generation, data, len);
     if (err < 0)
         s->write_err = err;
@@ -81,6 +107,14 @@ static void finish_body(request *req, int commit)
         release_session(req);
         reply_error(req, 409, "BLOB_UPLOAD_INVALID",
                     "upload %s was taken over by another request", id);
+        return;
+    }
+    if (s->write_err == REG_ETOOLARGE) {
+        upload_discard(req->srv->st->uploads, s->u);
+        s->u = NULL;
+        reply_error(req, 413, "SIZE_INVALID",
+                    "the blob would be larger than this registry's maximum of %lld bytes",
+                    req->srv->cfg.max_blob_size);
         return;
     }
     /* A commit makes the bytes durable itself (a session on S3 need not store its tail). */
@@ -271,6 +305,8 @@ void handle_upload_start(request *req)
         return;
     }
     s->monolithic = 1;
+    if (declared_size_or_reply(req) < 0)
+        return;
     req->on_body = append_body;
     req->on_done = finish_put;
 }
@@ -278,7 +314,7 @@ void handle_upload_start(request *req)
 void handle_upload_patch(request *req)
 {
     upload_state *s = session_or_reply(req);
-    if (!s || content_range_or_reply(req, s->u) < 0)
+    if (!s || content_range_or_reply(req, s->u) < 0 || declared_size_or_reply(req) < 0)
         return;
     req->on_body = append_body;
     req->on_done = finish_patch;
@@ -295,7 +331,7 @@ void handle_upload_put(request *req)
     if (digest_or_reply(&expected, req, dg) < 0)
         return;
     upload_state *s = session_or_reply(req);
-    if (!s || content_range_or_reply(req, s->u) < 0)
+    if (!s || content_range_or_reply(req, s->u) < 0 || declared_size_or_reply(req) < 0)
         return;
     s->expected = expected;
     req->on_body = append_body;

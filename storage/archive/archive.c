@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define CHUNK (256 * 1024)
@@ -297,6 +298,27 @@ int archive_read_all(char **out, size_t *len_out, archive_in *a, size_t max)
     return REG_OK;
 }
 
+/* Before writing the current entry into folder dir: its declared size against `max` and
+ * against the space free there (a few kilobytes of tar header can declare terabytes). */
+static int check_room(archive_in *a, const char *dir, const char *what, uint64_t max)
+{
+    struct statvfs vfs;
+    uint64_t size = a->tar.left;
+    if (max && size > max)
+        return reg_error_set(REG_ETOOLARGE,
+                             "%s declares %llu bytes, over the maximum blob size of %llu "
+                             "(--max-blob-size)",
+                             what, (unsigned long long)size, (unsigned long long)max);
+    if (statvfs(dir, &vfs) < 0)
+        return reg_error_set(REG_ERROR, "cannot read the free space of %s: %s", dir,
+                             strerror(errno));
+    uint64_t free_bytes = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
+    if (size > free_bytes)
+        return reg_error_set(REG_ENOSPACE, "%s declares %llu bytes, more than the %llu free in %s",
+                             what, (unsigned long long)size, (unsigned long long)free_bytes, dir);
+    return REG_OK;
+}
+
 static int new_spool(char *path_out, size_t path_len, const char *dir, const char *prefix)
 {
     char rnd[17];
@@ -328,9 +350,12 @@ int archive_spool(char *path_out, size_t path_len, archive_in *a, const char *di
 {
     digester *h = NULL;
     digest got;
+    int err = check_room(a, dir, expected->str, a->opt.max_blob_size);
+    if (err < 0)
+        return err;
     unsigned char *chunk = malloc(CHUNK);
     int fd = chunk ? new_spool(path_out, path_len, dir, prefix) : -1;
-    int err = fd < 0 ? REG_ERROR : digester_new(&h, expected->alg);
+    err = fd < 0 ? REG_ERROR : digester_new(&h, expected->alg);
     if (fd < 0 && chunk)
         reg_error_set(err, "cannot create a spool file in %s: %s", dir, strerror(errno));
     if (err == REG_OK)
@@ -350,12 +375,17 @@ int archive_spool(char *path_out, size_t path_len, archive_in *a, const char *di
     return err;
 }
 
-int archive_extract(archive_in *a, const char *path, unsigned mode)
+int archive_extract(archive_in *a, const char *path, unsigned mode, uint64_t max)
 {
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", path);
+    int err = check_room(a, dirname(dir), path, max);
+    if (err < 0)
+        return err;
     unsigned char *chunk = malloc(CHUNK);
     size_t got;
     int fd = chunk ? open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
-    int err = fd < 0 ? REG_ERROR : REG_OK;
+    err = fd < 0 ? REG_ERROR : REG_OK;
     if (fd < 0 && chunk)
         reg_error_set(err, "cannot create %s: %s", path, strerror(errno));
     while (err == REG_OK && (err = archive_read(a, chunk, CHUNK, &got)) == REG_OK && got > 0)

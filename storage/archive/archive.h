@@ -22,6 +22,10 @@ typedef struct archive_options {
     archive_progress_fn progress; /* may be NULL */
     void *progress_ctx;
     const volatile sig_atomic_t *cancel; /* stop with an error once *cancel is set */
+    /* Reading: a spooled entry (a blob) declaring more bytes is refused before a byte of it is
+     * written; 0 for no limit. Every spooled or extracted entry must also fit in the free
+     * space of its folder. */
+    uint64_t max_blob_size;
 } archive_options;
 
 #define ARCHIVE_ERROR_MAX 512
@@ -61,13 +65,16 @@ int archive_read(archive_in *a, void *buf, size_t len, size_t *got);
 int archive_read_all(char **out, size_t *len_out, archive_in *a, size_t max);
 /* Stream the current entry into a new file `dir`/`prefix`<random> (mode 0644, not yet
  * fsync'd: blob_publish_prepare does that), hashing it: REG_EMISMATCH when it does not
- * hash to `expected`. On success the file's path is in path_out (the caller removes or
+ * hash to `expected`; REG_ETOOLARGE (over max_blob_size) or REG_ENOSPACE (over the free
+ * space of dir) from its declared size, before anything is written. On success the file's path is in path_out (the caller removes or
  * commits it); on failure nothing is left behind. */
 int archive_spool(char *path_out, size_t path_len, archive_in *a, const char *dir,
                   const char *prefix, const digest *expected);
 /* Write the current entry into a new file at path (it must not exist) with exactly `mode`,
- * fsync'd. On failure nothing is left behind. */
-int archive_extract(archive_in *a, const char *path, unsigned mode);
+ * fsync'd. REG_ETOOLARGE when it declares more than max bytes, REG_ENOSPACE when more than
+ * the free space of path's folder, before anything is written. On failure nothing is left
+ * behind. */
+int archive_extract(archive_in *a, const char *path, unsigned mode, uint64_t max);
 uint64_t archive_bytes_read(const archive_in *a); /* compressed */
 void archive_close(archive_in *a);
 

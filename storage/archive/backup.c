@@ -30,6 +30,11 @@
  * the live index whether it still lists the blob. */
 #define VANISH_RETRY_US 200000
 #define VANISH_RETRIES  8
+/* Restored keys/ gets these modes whatever the archive says; a key file is a few hundred
+ * bytes (PEM or a raw AES key), so one over KEY_FILE_MAX is no key. */
+#define KEYS_DIR_MODE 0700
+#define KEY_FILE_MODE 0600
+#define KEY_FILE_MAX  (1u << 20)
 
 /* keys/ and its files (no dot files: those are a key being written). */
 static int valid_key_name(const char *name)
@@ -355,17 +360,15 @@ static int restore_key(restore_ctx *c, const tar_entry *e, const char *name)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/keys", c->data_dir);
-    if (e->type == TAR_DIR && !name[0]) {
-        if ((mkdir(path, 0700) < 0 && errno != EEXIST) || chmod(path, (e->mode & 0777) | 0700) < 0)
-            return reg_error_set(REG_ERROR, "cannot create %s: %s", path, strerror(errno));
+    /* The modes are ours, whatever the archive says: keys are secrets of this user alone. */
+    if ((mkdir(path, KEYS_DIR_MODE) < 0 && errno != EEXIST) || chmod(path, KEYS_DIR_MODE) < 0)
+        return reg_error_set(REG_ERROR, "cannot create %s: %s", path, strerror(errno));
+    if (e->type == TAR_DIR && !name[0])
         return REG_OK;
-    }
     if (e->type != TAR_FILE || !valid_key_name(name))
         return reg_error_set(REG_EINVALID, "unexpected entry \"keys/%.100s\" in the backup", name);
-    if (mkdir(path, 0700) < 0 && errno != EEXIST)
-        return reg_error_set(REG_ERROR, "cannot create %s: %s", path, strerror(errno));
     snprintf(path, sizeof(path), "%s/keys/%s", c->data_dir, name);
-    int err = archive_extract(c->in, path, e->mode & 0777);
+    int err = archive_extract(c->in, path, KEY_FILE_MODE, KEY_FILE_MAX);
     if (err < 0)
         return err;
     snprintf(path, sizeof(path), "%s/keys", c->data_dir);
@@ -380,7 +383,7 @@ static int restore_db(restore_ctx *c)
     if (c->seen_db)
         return reg_error_set(REG_EINVALID, "the backup holds %s twice", BACKUP_DB);
     snprintf(c->db_tmp, sizeof(c->db_tmp), "%s/%s.restoring", c->data_dir, BACKUP_DB);
-    int err = archive_extract(c->in, c->db_tmp, 0644);
+    int err = archive_extract(c->in, c->db_tmp, 0644, 0);
     if (err < 0)
         return err;
     c->seen_db = 1;

@@ -545,8 +545,10 @@ static int put_failure(import_ctx *c, int err, const planned *p, const char *det
     if (err == REG_ECONFLICT)
         return reg_error_set(err, "tag %s:%s exists and the repository is IMMUTABLE", p->repo,
                              detail);
-    if (err == REG_EINVALID)
+    if (err == REG_EINVALID && detail[0])
         return reg_error_set(err, "manifest %s: blob %s has another size", p->dg.str, detail);
+    if (err == REG_EINVALID)
+        return reg_error_wrap(err, "manifest %s", p->dg.str);
     return reg_error_set(err, "cannot store manifest %s in %s: %s", p->dg.str, p->repo,
                          index_errmsg(c->ix));
 }

@@ -86,6 +86,7 @@ typedef struct upload_ops {
     int (*count)(upload_table *t);
     int (*expire)(upload_table *t, time_t max_idle);
     int64_t (*sweep)(upload_table *t, time_t max_idle, int dry_run);
+    int (*leftovers)(upload_table *t, upload_leftover_cb cb, void *ctx);
     void (*free)(upload_table *t);
 } upload_ops;
 

@@ -135,3 +135,8 @@ int64_t upload_sweep(upload_table *t, time_t max_idle, int dry_run)
 {
     return t->ops->sweep(t, max_idle, dry_run);
 }
+
+int upload_leftovers(upload_table *t, upload_leftover_cb cb, void *ctx)
+{
+    return t->ops->leftovers(t, cb, ctx);
+}

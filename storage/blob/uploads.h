@@ -83,4 +83,10 @@ int upload_expire(upload_table *t, time_t max_idle);
  * REG_ERROR when the sessions cannot be read. */
 int64_t upload_sweep(upload_table *t, time_t max_idle, int dry_run);
 
+/* For fsck: every session's bytes as stored (local: each spool file and its size; S3: each
+ * session row and the bytes it accepted), in no particular order. cb's error stops the walk
+ * and is returned; REG_ERROR when the sessions cannot be read. */
+typedef int (*upload_leftover_cb)(void *ctx, const char *id, uint64_t bytes);
+int upload_leftovers(upload_table *t, upload_leftover_cb cb, void *ctx);
+
 #endif

@@ -559,6 +559,28 @@ static int64_t local_sweep(upload_table *base, time_t max_idle, int dry_run)
     return removed;
 }
 
+/* Spool files only (their .repo sidecars are a few bytes of bookkeeping). */
+static int local_leftovers(upload_table *base, upload_leftover_cb cb, void *ctx)
+{
+    local_table *t = (local_table *)base;
+    char path[PATH_MAX];
+    struct stat st;
+    int err = REG_OK;
+    DIR *d = opendir(t->dir);
+    if (!d)
+        return errno == ENOENT ? REG_OK : reg_error_set(REG_ERROR, "%s: %s", t->dir,
+                                                         strerror(errno));
+    for (struct dirent *e; err == REG_OK && (e = readdir(d)) != NULL;) {
+        if (strlen(e->d_name) != UPLOAD_ID_LEN || !is_session_file(e->d_name))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", t->dir, e->d_name);
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+            err = cb(ctx, e->d_name, (uint64_t)st.st_size);
+    }
+    closedir(d);
+    return err;
+}
+
 static const upload_ops local_upload_ops = {
     .create = local_create,
     .acquire = local_acquire,
@@ -575,5 +597,6 @@ static const upload_ops local_upload_ops = {
     .count = local_count,
     .expire = local_expire,
     .sweep = local_sweep,
+    .leftovers = local_leftovers,
     .free = table_free,
 };

@@ -489,6 +489,14 @@ static int s3u_expire(upload_table *base, time_t max_idle)
     return e.removed;
 }
 
+static int s3u_leftovers(upload_table *base, upload_leftover_cb cb, void *ctx)
+{
+    index_db *ix = table_index(table(base));
+    if (!ix)
+        return reg_error_set(REG_ERROR, "cannot open the index for upload sessions");
+    return index_upload_list(ix, cb, ctx);
+}
+
 /* ---- finishing ---- */
 
 static int publish_prepare(blob_publish *p)
@@ -549,5 +557,6 @@ static const upload_ops s3_upload_ops = {
     .count = s3u_count,
     .expire = s3u_expire,
     .sweep = s3u_sweep,
+    .leftovers = s3u_leftovers,
     .free = s3u_free,
 };

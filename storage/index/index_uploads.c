@@ -215,3 +215,16 @@ int index_upload_expire(index_db *ix, int64_t before, index_upload_expired_cb cb
     free(list);
     return err;
 }
+
+int index_upload_list(index_db *ix, index_upload_row_cb cb, void *ctx)
+{
+    sqldb_stmt *st = index_stmt(ix, ST_UPLOAD_LIST);
+    int err;
+    while ((err = index_step_row(st)) == REG_OK) {
+        if ((err = cb(ctx, sqldb_column_text(st, 0), (uint64_t)sqldb_column_int64(st, 1))) < 0) {
+            index_done(st);
+            return err;
+        }
+    }
+    return err == REG_ENOTFOUND ? REG_OK : err;
+}

@@ -63,4 +63,8 @@ int index_upload_delete(index_db *ix, const char *id);
 typedef int (*index_upload_expired_cb)(void *ctx, const char *id, const char *mpu_id);
 int index_upload_expire(index_db *ix, int64_t before, index_upload_expired_cb cb, void *ctx);
 
+/* Every session's id and the bytes it accepted; cb's error stops the walk and is returned. */
+typedef int (*index_upload_row_cb)(void *ctx, const char *id, uint64_t bytes);
+int index_upload_list(index_db *ix, index_upload_row_cb cb, void *ctx);
+
 #endif

@@ -60,7 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < m->nrefs; i++) {
             digest again;
             FUZZ_CHECK(digest_parse(&again, m->refs[i].dg.str) == REG_OK);
-            FUZZ_CHECK(manifest_ref_kind_name(m->refs[i].kind) != NULL);
+            FUZZ_CHECK(manifest_ref_kind_name(&m->refs[i]) != NULL);
             FUZZ_CHECK(manifest_is_index(m->media_type) ? m->refs[i].kind == REF_MANIFEST
                                                         : m->refs[i].kind != REF_MANIFEST);
         }
