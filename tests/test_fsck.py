@@ -53,8 +53,9 @@ def test_missing_file_and_orphan_are_found(store):
     os.unlink(blob_path(data, img.layers[1]))
     place_orphan(data, b"nobody knows me")
     rc, report = fsck(data)
-    kinds = sorted(p["kind"] for p in report["details"])
-    assert rc == 1 and kinds == ["missing-blob", "orphan-file"]
+    kinds = [p["kind"] for p in report["details"]]
+    assert rc == 1 and kinds == ["missing-blob"]
+    assert [g["kind"] for g in report["garbage"]] == ["orphan-file"], "an orphan is garbage"
 
 
 def test_dangling_tag_is_removed_by_repair(store):
