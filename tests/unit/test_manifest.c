@@ -91,16 +91,46 @@ static void test_body_media_type_must_match_content_type(void)
     manifest_info_free(m);
 }
 
+#define WITH_LAYER(layer)                                                                          \
+    "{\"schemaVersion\":2,\"mediaType\":\"" MT_DOCKER_MANIFEST "\",\"config\":" DESC("c", D1, 1)   \
+    ",\"layers\":[" layer "]}"
+#define URL_LAYER(mt, size)                                                                        \
+    "{\"mediaType\":\"" mt "\",\"digest\":\"" D2 "\",\"size\":" #size                          \
+    ",\"urls\":[\"https://example.invalid/l\"]}"
+
 static void test_foreign_layers_are_marked(void)
 {
     manifest_info *m = NULL;
-    const char *body =
-        "{\"schemaVersion\":2,\"mediaType\":\"" MT_DOCKER_MANIFEST "\",\"config\":" DESC(
-            "c", D1, 1) ",\"layers\":[{\"mediaType\":\"f\",\"digest\":\"" D2
-                        "\",\"size\":3,\"urls\":[\"https://example.invalid/l\"]}]}";
+    const char *body = WITH_LAYER(URL_LAYER("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", 3));
     CHECK_INT(parse(&m, MT_DOCKER_MANIFEST, body), REG_OK);
-    if (m)
-        CHECK(m->refs[1].foreign, "a layer with urls is foreign");
+    if (m) {
+        CHECK(m->refs[1].foreign, "a non-distributable layer with urls is foreign");
+        CHECK_STR(manifest_ref_kind_name(&m->refs[1]), "foreign");
+    }
+    manifest_info_free(m);
+}
+
+static void test_urls_and_sizes_that_smuggle_are_refused(void)
+{
+    static const char *const bad[] = {
+        WITH_LAYER(URL_LAYER("application/vnd.oci.image.layer.v1.tar", 3)),
+        WITH_LAYER(URL_LAYER("application/vnd.oci.image.layer.nondistributable.v1.tar",
+                             9223372036854775807)),
+        WITH_LAYER(URL_LAYER("application/vnd.oci.image.layer.nondistributable.v1.tar",
+                             9007199254740992)),
+        WITH_LAYER("{\"mediaType\":\"application/vnd.oci.image.layer.nondistributable.v1.tar\","
+                   "\"digest\":\"" D2 "\",\"size\":3,\"urls\":[5]}"),
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        manifest_info *m = NULL;
+        CHECK(parse(&m, NULL, bad[i]) == REG_EINVALID, "should be rejected: %s", bad[i]);
+        manifest_info_free(m);
+    }
+    manifest_info *m = NULL;
+    CHECK_INT(parse(&m, NULL, WITH_LAYER(URL_LAYER(
+                                  "application/vnd.oci.image.layer.nondistributable.v1.tar",
+                                  9007199254740991))),
+              REG_OK);
     manifest_info_free(m);
 }
 
@@ -112,5 +142,6 @@ int main(void)
     RUN(test_invalid_manifests_are_rejected);
     RUN(test_body_media_type_must_match_content_type);
     RUN(test_foreign_layers_are_marked);
+    RUN(test_urls_and_sizes_that_smuggle_are_refused);
     return check_failures != 0;
 }
