@@ -1,7 +1,7 @@
 /* fsck.h - verify a data folder: SQLite's integrity, every blob file against its row (present,
  * size, digest), rows pointing at what is gone (damage), and files with no row and upload
- * spools (garbage, which gc reclaims). --repair quarantines
- * corrupt files (never deletes them) and removes dangling rows only where that loses nothing. */
+ * spools (garbage, which gc reclaims). --repair quarantines corrupt files (never deletes
+ * them) and removes dangling rows only where that loses nothing. */
 #ifndef OCIREG_FSCK_H
 #define OCIREG_FSCK_H
 
