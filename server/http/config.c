@@ -185,13 +185,13 @@ long long config_parse_size(const char *text)
 /* 52000M rather than 54525952000: the largest unit that divides the size. */
 static void format_size(char *out, size_t n, long long v)
 {
-    static const char units[] = "KMGT";
-    int i = 0;
-    while (i < 4 && v % 1024 == 0) {
+    static const char *const units[] = {"", "K", "M", "G", "T"};
+    size_t i = 0;
+    while (i + 1 < sizeof(units) / sizeof(units[0]) && v % 1024 == 0) {
         v /= 1024;
         i++;
     }
-    snprintf(out, n, "%lld%.*s", v, i ? 1 : 0, i ? &units[i - 1] : "");
+    snprintf(out, n, "%lld%s", v, units[i]);
 }
 
 static int parse_int(int *out, const char *text, int min, int max)
