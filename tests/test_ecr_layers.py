@@ -514,3 +514,28 @@ def test_oci_manifest_put_keeps_its_answers(ecr):
     assert r.status_code == 400 and r.json()["errors"][0]["code"] == "DIGEST_INVALID"
     r = put_manifest(server.url, repo, "t2", img.manifest, session=session)
     assert r.status_code == 201, "pushing an existing manifest again over OCI is no error"
+
+
+def test_layer_api_obeys_max_blob_size(tmp_path):
+    """UploadLayerPart past --max-blob-size is LimitExceededException, as an OCI push is 413."""
+    from authutil import add_user, cli, grant
+    from ocireg_harness import RegistryServer
+    data = tmp_path / "data"
+    add_user(data, "admin", "admin-pass")
+    grant(data, "admin", "*", "*")
+    key = json.loads(cli("user", "key", "create", "admin", "--json", "--data", str(data)).stdout)
+    server = RegistryServer(data, ["--max-blob-size", "1000"]).start()
+    try:
+        c = client((server, {"admin": key}, None))
+        c.create_repository(repositoryName="ecr/limit")
+        uid = c.initiate_layer_upload(repositoryName="ecr/limit")["uploadId"]
+        c.upload_layer_part(repositoryName="ecr/limit", uploadId=uid, partFirstByte=0,
+                            partLastByte=999, layerPartBlob=b"a" * 1000)
+        code, _ = error_of(c.upload_layer_part, repositoryName="ecr/limit", uploadId=uid,
+                           partFirstByte=1000, partLastByte=1000, layerPartBlob=b"b")
+        assert code == "LimitExceededException"
+        done = c.complete_layer_upload(repositoryName="ecr/limit", uploadId=uid,
+                                       layerDigests=[digest_of(b"a" * 1000)])
+        assert done["layerDigest"] == digest_of(b"a" * 1000)
+    finally:
+        server.stop()
