@@ -200,6 +200,19 @@ typedef struct header_list {
     int overflow;
 } header_list;
 
+/* What the header checks found, kept until the body is read and the signature checked. */
+typedef struct ecr_pending {
+    buf body;
+    header_list headers; /* point into libmicrohttpd's copy, valid for the request */
+    sigv4_credential cred;
+    const char *amz_date;
+    char user[USER_NAME_MAX + 1];
+    char secret[ACCESS_SECRET_LEN + 1];
+} ecr_pending;
+
+/* Signed by every SDK; a signature that leaves one out could be replayed as another call. */
+static const char *const required_signed[] = {"host", "x-amz-date", "x-amz-target", NULL};
+
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
                                       const char *value)
 {
@@ -213,51 +226,78 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
     return MHD_YES;
 }
 
-/* Verify the signature; on success c->user and c->region are set. Replies itself on failure. */
-static int signature_or_reply(ecr_call *c, const buf *body)
+/* Refused before the body is read: answer at once, the body is not worth waiting for. */
+static void refuse_early(request *req, unsigned status, const char *type, const char *msg)
+{
+    request_skip_body(req);
+    reply_aws_error(req, status, type, msg);
+}
+
+/* Everything but the signature itself, which needs the body's hash: the Authorization header
+ * parses, names a known access key, signs what matters and is dated now. Fills p; replies
+ * itself on failure, before anything of the body is held. */
+static int credentials_or_reply(request *req, ecr_pending *p)
+{
+    const char *authz = request_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+    index_db *ix;
+    p->amz_date = request_header(req, "X-Amz-Date");
+    if (!authz || !p->amz_date) {
+        refuse_early(req, 403, "MissingAuthenticationTokenException",
+                     "Missing Authentication Token");
+        return REG_EDENIED;
+    }
+    if (sigv4_parse_authorization(&p->cred, authz) < 0) {
+        refuse_early(req, 400, "IncompleteSignatureException",
+                     "Authorization header requires Credential, SignedHeaders and Signature");
+        return REG_EDENIED;
+    }
+    if (!(ix = request_index(req))) {
+        refuse_early(req, 500, "ServerException", "the registry index cannot be opened");
+        return REG_ERROR;
+    }
+    if (access_key_lookup(p->user, p->secret, ix, req->srv->master_key, p->cred.access_key) < 0) {
+        log_msg(LOG_INFO, "auth: ecr denied key=%s reason=unknown access key", p->cred.access_key);
+        refuse_early(req, 400, "UnrecognizedClientException",
+                     "The security token included in the request is invalid.");
+        return REG_EDENIED;
+    }
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, collect_header, &p->headers);
+    int err = p->headers.overflow
+                  ? reg_error_set(REG_EDENIED, "too many headers")
+                  : sigv4_verify_headers(&p->cred, p->headers.items, p->headers.n,
+                                         required_signed, p->amz_date, time(NULL), ECR_MAX_SKEW);
+    if (err < 0) {
+        const char *why = reg_error_last("signature refused");
+        log_msg(LOG_INFO, "auth: ecr denied user=%s reason=%s", p->user, why);
+        refuse_early(req, 403, "InvalidSignatureException",
+                     arena_printf(&req->mem, "Signature not accepted: %s", why));
+        return REG_EDENIED;
+    }
+    return REG_OK;
+}
+
+/* Verify the signature over the body; on success c->user and c->region are set. Replies
+ * itself on failure. */
+static int signature_or_reply(ecr_call *c, ecr_pending *p)
 {
     request *req = c->req;
-    sigv4_credential cred;
-    header_list headers = {0};
-    char user[USER_NAME_MAX + 1], secret[ACCESS_SECRET_LEN + 1];
     digest body_hash;
-    const char *authz = request_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
-    const char *amz_date = request_header(req, "X-Amz-Date");
-    if (!authz || !amz_date) {
-        reply_aws_error(req, 403, "MissingAuthenticationTokenException",
-                        "Missing Authentication Token");
-        return REG_EDENIED;
-    }
-    if (sigv4_parse_authorization(&cred, authz) < 0) {
-        reply_aws_error(req, 400, "IncompleteSignatureException",
-                        "Authorization header requires Credential, SignedHeaders and Signature");
-        return REG_EDENIED;
-    }
-    int err = access_key_lookup(user, secret, c->ix, req->srv->master_key, cred.access_key);
-    if (err < 0) {
-        log_msg(LOG_INFO, "auth: ecr denied key=%s reason=unknown access key", cred.access_key);
-        reply_aws_error(req, 400, "UnrecognizedClientException",
-                        "The security token included in the request is invalid.");
-        return REG_EDENIED;
-    }
-    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, collect_header, &headers);
-    digest_buffer(&body_hash, DIGEST_SHA256, body->data ? body->data : "", body->len);
+    digest_buffer(&body_hash, DIGEST_SHA256, p->body.data ? p->body.data : "", p->body.len);
     sigv4_request sreq = {.method = req->method, .path = "/", .query = NULL,
-                          .headers = headers.items, .nheaders = headers.n,
+                          .headers = p->headers.items, .nheaders = p->headers.n,
                           .payload_sha256 = digest_hex(&body_hash)};
-    err = headers.overflow ? reg_error_set(REG_EDENIED, "too many headers")
-                           : sigv4_verify(&sreq, &cred, amz_date, secret, time(NULL), ECR_MAX_SKEW);
-    OPENSSL_cleanse(secret, sizeof(secret));
+    int err = sigv4_verify(&sreq, &p->cred, p->amz_date, p->secret, time(NULL), ECR_MAX_SKEW);
+    OPENSSL_cleanse(p->secret, sizeof(p->secret));
     if (err < 0) {
-        log_msg(LOG_INFO, "auth: ecr denied user=%s reason=%s", user,
+        log_msg(LOG_INFO, "auth: ecr denied user=%s reason=%s", p->user,
                 reg_error_last("signature refused"));
         reply_aws_error(req, 403, "InvalidSignatureException",
                         "The request signature we calculated does not match the signature you "
                         "provided.");
         return REG_EDENIED;
     }
-    c->user = arena_strdup(&req->mem, user);
-    c->region = arena_strdup(&req->mem, cred.region);
+    c->user = arena_strdup(&req->mem, p->user);
+    c->region = arena_strdup(&req->mem, p->cred.region);
     req->principal = c->user;
     return REG_OK;
 }
@@ -275,7 +315,8 @@ static ecr_op find_operation(const char *target)
 
 static void finish_ecr(request *req)
 {
-    buf *body = req->state;
+    ecr_pending *p = req->state;
+    buf *body = &p->body;
     ecr_call c = {.req = req};
     json_error_t jerr;
     if (req->body_stopped) {
@@ -286,7 +327,7 @@ static void finish_ecr(request *req)
         reply_aws_error(req, 500, "ServerException", "the registry index cannot be opened");
         return;
     }
-    if (signature_or_reply(&c, body) < 0)
+    if (signature_or_reply(&c, p) < 0)
         return;
     const char *target = request_header(req, "X-Amz-Target");
     ecr_op op = find_operation(target);
@@ -318,12 +359,15 @@ static void finish_ecr(request *req)
 
 static int collect_body(request *req, const char *data, size_t len)
 {
-    return buf_append(req->state, data, len);
+    ecr_pending *p = req->state;
+    return buf_append(&p->body, data, len);
 }
 
-static void free_body(request *req)
+static void free_pending(request *req)
 {
-    buf_free(req->state);
+    ecr_pending *p = req->state;
+    buf_free(&p->body);
+    OPENSSL_cleanse(p->secret, sizeof(p->secret));
 }
 
 /* Most operations' bodies are small; two carry data. */
@@ -336,16 +380,26 @@ static size_t body_max(const char *target)
     return ECR_BODY_MAX;
 }
 
+/* The credentials are checked at the first call, before the body: a connection without them
+ * holds no body buffer. */
 void handle_ecr(request *req)
 {
-    buf *body = arena_alloc(&req->mem, sizeof(*body));
-    if (!body) {
-        reply_aws_error(req, 500, "ServerException", "out of memory");
+    ecr_pending *p = arena_alloc(&req->mem, sizeof(*p));
+    if (!p) {
+        refuse_early(req, 500, "ServerException", "out of memory");
         return;
     }
-    buf_init(body, body_max(request_header(req, "X-Amz-Target")));
-    req->state = body;
-    req->on_cleanup = free_body;
+    size_t max = body_max(request_header(req, "X-Amz-Target"));
+    memset(p, 0, sizeof(*p));
+    buf_init(&p->body, max);
+    req->state = p;
+    req->on_cleanup = free_pending;
+    if (credentials_or_reply(req, p) < 0)
+        return;
+    if (request_content_length(req) > (long long)max) {
+        refuse_early(req, 413, "InvalidParameterException", "request body too large");
+        return;
+    }
     req->on_body = collect_body;
     req->on_done = finish_ecr;
 }

@@ -2,6 +2,7 @@
  * routes it, streams the body to the handler, and logs and frees it when MHD is done. */
 #include "server/http/http.h"
 #include "server/http/errors.h"
+#include "server/http/linger.h"
 #include "server/http/listener.h"
 #include "server/http/log.h"
 #include "server/http/metrics.h"
@@ -148,6 +149,11 @@ void request_send(request *req, unsigned status, struct MHD_Response *r)
     MHD_destroy_response(r);
 }
 
+void request_skip_body(request *req)
+{
+    req->defer_replies = 0;
+}
+
 struct MHD_Response *response_json(request *req, json_t *body, const char *content_type)
 {
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -178,7 +184,30 @@ struct conn_track {
     int over_limit; /* opened beyond --max-connections: its request gets a 503 */
     time_t since;   /* __atomic: connection start or end of its last request */
     int shut;
+    unsigned requests; /* requests that reached on_access (its thread only) */
 };
+
+/* What a client gets whose first bytes were no HTTP request (libmicrohttpd closes without an
+ * answer when the request line has no space): most often a TLS ClientHello, which Go clients
+ * (docker) send first and then fall back to plain HTTP on seeing an HTTP answer. */
+#define NOT_HTTP_REPLY                                                                         \
+    "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"                \
+    "Connection: close\r\nContent-Length: 42\r\n\r\n"                                      \
+    "400 Bad Request: this is not HTTP (TLS?)\r\n"
+
+/* libmicrohttpd closes the socket right after this notification, unread input or not: a
+ * duplicate keeps it open for the lingering close, so that the answer already sent survives.
+ * A connection that never brought a request to on_access gets NOT_HTTP_REPLY if nothing was
+ * sent on it (plain HTTP only: on the TLS port the bytes would be no TLS record). */
+static void close_gracefully(server *srv, struct MHD_Connection *conn, const conn_track *t)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int plain = !srv->tls_cert_pem;
+    if (ci)
+        linger_close(srv->linger, dup(ci->connect_fd),
+                     plain && t && !t->requests ? NOT_HTTP_REPLY : NULL);
+}
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
@@ -204,6 +233,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         return;
     }
     __atomic_sub_fetch(&srv->open_conns, 1, __ATOMIC_RELAXED);
+    close_gracefully(srv, conn, t);
     if (t) {
         /* Called before libmicrohttpd closes the socket: the reaper never sees a stale fd. */
         pthread_mutex_lock(&srv->conn_lock);
@@ -328,8 +358,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             return MHD_NO;
         *con_cls = req;
         conn_track *t = track_of(conn);
-        if (t)
+        if (t) {
             __atomic_store_n(&t->in_request, 1, __ATOMIC_RELAXED);
+            t->requests++;
+        }
         if (t && t->over_limit) {
             refuse_over_limit(req);
         } else if (conflicting_lengths(req)) {
@@ -511,6 +543,10 @@ int server_start(server *srv)
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
+    if (linger_start(&srv->linger) < 0) {
+        log_msg(LOG_ERROR, "cannot start the lingering-close thread");
+        return REG_ERROR;
+    }
     if (listener_open(&srv->listener, &addr, LISTEN_BACKLOG) < 0) {
         log_msg(LOG_ERROR, "cannot listen on %s: %s", cfg->listen, strerror(errno));
         return REG_ERROR;
@@ -524,6 +560,10 @@ int server_start(server *srv)
             return REG_EINVALID;
         }
         flags |= MHD_USE_TLS;
+    } else {
+        /* In poll mode turbo only stops libmicrohttpd shutting the write side of a socket it
+         * closes, which would come before close_gracefully() can still send an answer. */
+        flags |= MHD_USE_TURBO;
     }
     struct MHD_OptionItem tls_options[] = {
         {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert_pem},
@@ -561,6 +601,8 @@ void server_stop(server *srv, int grace_seconds)
         MHD_stop_daemon(srv->daemon);
         srv->daemon = NULL;
     }
+    linger_stop(srv->linger); /* after the daemon: its last connections linger first */
+    srv->linger = NULL;
     free(srv->tls_cert_pem);
     free(srv->tls_key_pem);
     srv->tls_cert_pem = srv->tls_key_pem = NULL;

@@ -92,6 +92,7 @@ struct server {
     int open_conns;            /* __atomic: connections libmicrohttpd holds */
     struct MHD_Daemon *daemon;
     struct listener *listener; /* the listening socket and its accept thread */
+    struct linger_set *linger;     /* closes ended connections gracefully */
     /* Routes a request to its handler: the route table above this layer (server/router.c)
      * registers itself here, so the HTTP glue knows no handler. */
     void (*dispatch)(request *req);
@@ -120,6 +121,11 @@ size_t http_percent_decode(char *s);
 
 /* Client address as text (empty when unknown). */
 void request_client_address(char *out, size_t n, request *req);
+
+/* Send the answer as soon as it is made, even for a small body that would otherwise be read
+ * first: for a request refused before its credentials hold, whose body the server should not
+ * wait for. libmicrohttpd then closes the connection (gracefully: see linger.h). */
+void request_skip_body(request *req);
 
 /* Responses: build, add headers, send. request_send takes ownership of the response. */
 struct MHD_Response *response_empty(void);

@@ -1107,6 +1107,51 @@ static void test_host_must_be_signed(void)
     CHECK(creq == NULL, "no canonical request on failure");
 }
 
+static const char *const ecr_required[] = {"host", "x-amz-date", "x-amz-target", NULL};
+
+static int ecr_verify_headers(const ecr_request *e, const char *signed_headers)
+{
+    sigv4_credential cred = e->cred;
+    snprintf(cred.signed_headers, sizeof(cred.signed_headers), "%s", signed_headers);
+    return sigv4_verify_headers(&cred, e->req.headers, e->req.nheaders, ecr_required, ECR_DATE,
+                                time_of(ECR_DATE), 300);
+}
+
+static void test_required_headers_must_be_signed(void)
+{
+    ecr_request e;
+    ecr_build(&e, ECR_DATE);
+    CHECK_INT(ecr_verify_headers(&e, ECR_SIGNED), REG_OK);
+    CHECK_INT(ecr_verify_headers(&e, "host;x-amz-date;x-amz-security-token"), REG_EDENIED);
+    CHECK_STR(reg_error_last(""), "SignedHeaders lacks x-amz-target");
+    CHECK_INT(ecr_verify_headers(&e, "content-type;host;x-amz-security-token;x-amz-target"),
+              REG_EDENIED);
+    CHECK_STR(reg_error_last(""), "SignedHeaders lacks x-amz-date");
+}
+
+static void test_every_amz_header_must_be_signed(void)
+{
+    ecr_request e;
+    ecr_build(&e, ECR_DATE);
+    CHECK_INT(ecr_verify_headers(&e, "content-type;host;x-amz-date;x-amz-target"), REG_EDENIED);
+    CHECK(strstr(reg_error_last(""), "X-Amz-Security-Token") != NULL,
+          "the unsigned header should be named, got \"%s\"", reg_error_last(""));
+}
+
+static void test_header_checks_bound_the_date(void)
+{
+    ecr_request e;
+    sigv4_credential cred;
+    ecr_build(&e, ECR_DATE);
+    cred = e.cred;
+    CHECK_INT(sigv4_verify_headers(&cred, e.req.headers, e.req.nheaders, ecr_required, ECR_DATE,
+                                   time_of(ECR_DATE) + 301, 300),
+              REG_EDENIED);
+    CHECK_INT(sigv4_verify_headers(&cred, e.req.headers, e.req.nheaders, ecr_required,
+                                   "2026-11-26", time_of(ECR_DATE), 300),
+              REG_EDENIED);
+}
+
 /* ---- canonicalisation beyond the suite ---- */
 
 static void check_creq(const char *path, const char *query, const char *expected)
@@ -1264,6 +1309,9 @@ int main(void)
     RUN(test_wrong_secret_fails);
     RUN(test_missing_signed_header_fails);
     RUN(test_host_must_be_signed);
+    RUN(test_required_headers_must_be_signed);
+    RUN(test_every_amz_header_must_be_signed);
+    RUN(test_header_checks_bound_the_date);
     RUN(test_path_on_the_wire_is_encoded_again);
     RUN(test_query_is_decoded_and_reencoded);
     RUN(test_bad_percent_escape_is_rejected);

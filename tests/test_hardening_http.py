@@ -1,0 +1,210 @@
+"""Hardening at the HTTP edge (issue 17): what a SigV4 signature must cover, no memory held for
+unauthenticated bodies, a minimum body rate, strict Transfer-Encoding framing, Content-Range
+against a chunked body, and answers that survive the close (lingering close)."""
+import datetime
+import hashlib
+import hmac
+import json
+import os
+import socket
+import time
+
+import pytest
+import requests
+
+from authutil import add_user, cli, grant
+
+TARGET = "AmazonEC2ContainerRegistry_V20150921."
+LOOPS_CLIENT_HELLO = 200
+UNAUTHENTICATED_CONNECTIONS = 100
+
+
+# ---- helpers ----
+
+def _hmac(key, msg):
+    return hmac.new(key, msg.encode(), hashlib.sha256).digest()
+
+
+def signed_ecr_headers(host, key, operation, body, signed=None, extra=None):
+    """Headers of an ECR call signed with SigV4 over the header names in `signed` (default:
+    everything sent, as the SDKs do); `extra` headers are sent as well."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    amz_date, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+    hdrs = {"host": host, "x-amz-date": amz_date, "x-amz-target": TARGET + operation,
+            "content-type": "application/x-amz-json-1.1"}
+    hdrs.update({k.lower(): v for k, v in (extra or {}).items()})
+    names = sorted(signed or hdrs)
+    payload = hashlib.sha256(body).hexdigest()
+    canonical = "\n".join(["POST", "/", ""] + [f"{n}:{hdrs[n].strip()}" for n in names]
+                          + ["", ";".join(names), payload])
+    scope = f"{day}/us-east-1/ecr/aws4_request"
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope,
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+    k = _hmac(_hmac(_hmac(_hmac(("AWS4" + key["SecretAccessKey"]).encode(), day), "us-east-1"),
+                    "ecr"), "aws4_request")
+    hdrs["authorization"] = (f"AWS4-HMAC-SHA256 Credential={key['AccessKeyId']}/{scope}, "
+                             f"SignedHeaders={';'.join(names)}, Signature="
+                             + hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest())
+    del hdrs["host"]
+    return hdrs
+
+
+def read_until_close(sock, limit=1 << 20):
+    """Everything the server sends until it closes; raises on a reset."""
+    out = b""
+    while len(out) < limit:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+def status_of(raw):
+    line = raw.split(b"\r\n", 1)[0].split()
+    return int(line[1]) if len(line) > 1 and line[1].isdigit() else None
+
+
+def connect(server, timeout=10):
+    s = socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
+    return s
+
+
+def start_upload(server, repo):
+    r = requests.post(f"{server.url}/v2/{repo}/blobs/uploads/", timeout=10)
+    assert r.status_code == 202, f"upload start: expected 202, got {r.status_code} {r.text}"
+    return r.headers["Location"]
+
+
+def upload_offset(server, location):
+    r = requests.get(server.url + location, timeout=10)
+    assert r.status_code == 204, f"upload status: expected 204, got {r.status_code}"
+    return int(r.headers["Range"].split("-")[1]) + 1 if r.headers["Range"] != "0-0" else 0
+
+
+# ---- SigV4: what must be signed ----
+
+@pytest.fixture(scope="module")
+def ecr_server(tmp_path_factory):
+    from ocireg_harness import RegistryServer
+    data = tmp_path_factory.mktemp("hardening-ecr") / "data"
+    add_user(data, "admin", "admin-pass")
+    grant(data, "admin", "ecr/*", "*")
+    key = json.loads(cli("user", "key", "create", "admin", "--json", "--data", str(data)).stdout)
+    server = RegistryServer(data).start()
+    yield server, key
+    server.stop()
+
+
+def ecr_post(server, key, operation, body=b"{}", **kw):
+    headers = signed_ecr_headers(server.host, key, operation, body, **kw)
+    return requests.post(server.url + "/", data=body, headers=headers, timeout=10)
+
+
+def test_fully_signed_ecr_call_is_accepted(ecr_server):
+    server, key = ecr_server
+    r = ecr_post(server, key, "DescribeRegistry")
+    assert r.status_code == 200, f"expected 200 for a request signing every header: {r.text}"
+
+
+def test_signature_without_target_cannot_be_replayed_as_another_call(ecr_server):
+    """A ListImages signature over host;x-amz-date only would pass with any X-Amz-Target."""
+    server, key = ecr_server
+    body = b'{"repositoryName": "ecr/app"}'
+    headers = signed_ecr_headers(server.host, key, "ListImages", body,
+                                 signed=["host", "x-amz-date"])
+    headers["x-amz-target"] = TARGET + "GetAuthorizationToken"
+    r = requests.post(server.url + "/", data=body, headers=headers, timeout=10)
+    assert r.status_code == 403, f"expected 403, got {r.status_code}: {r.text}"
+    assert r.json()["__type"] == "InvalidSignatureException"
+    assert "x-amz-target" in r.json()["message"]
+
+
+def test_unsigned_amz_header_is_refused(ecr_server):
+    server, key = ecr_server
+    r = ecr_post(server, key, "DescribeRegistry",
+                 signed=["content-type", "host", "x-amz-date", "x-amz-target"],
+                 extra={"X-Amz-Security-Token": "anything"})
+    assert r.status_code == 403, f"expected 403 for an unsigned x-amz-* header, got {r.text}"
+    assert "x-amz-security-token" in r.json()["message"].lower()
+
+
+def test_stale_date_is_refused_before_the_body(ecr_server):
+    """The date window is checked from the headers: the 403 comes while the body is unsent."""
+    server, key = ecr_server
+    headers = signed_ecr_headers(server.host, key, "DescribeRegistry", b"{}")
+    headers["x-amz-date"] = "20200101T000000Z"
+    s = connect(server)
+    try:
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        s.sendall(f"POST / HTTP/1.1\r\nHost: {server.host}\r\n{head}"
+                  f"Content-Length: 500000\r\n\r\n{{".encode())
+        raw = s.recv(65536)
+    finally:
+        s.close()
+    assert status_of(raw) == 403, f"expected 403 before the body, got {raw[:200]!r}"
+
+
+def test_unauthenticated_bodies_hold_no_memory(ecr_server):
+    """Connections without valid credentials, each announcing nearly 1 MiB and sending half of
+    it, get their 403 at once and do not make the server hold their bodies."""
+    server, key = ecr_server
+    partial = b"{" + b" " * (512 * 1024)
+    before = server.vm_hwm_kib()
+    socks, statuses = [], []
+    deadline = time.monotonic() + 60
+    try:
+        for i in range(UNAUTHENTICATED_CONNECTIONS):
+            auth = ("" if i % 2 else
+                    "Authorization: AWS4-HMAC-SHA256 Credential=AKIANOSUCHKEY0000000/20260101/"
+                    "us-east-1/ecr/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, "
+                    f"Signature={'0' * 64}\r\nX-Amz-Date: 20260101T000000Z\r\n")
+            s = connect(server, timeout=5)
+            socks.append(s)
+            s.sendall(f"POST / HTTP/1.1\r\nHost: {server.host}\r\n{auth}"
+                      f"X-Amz-Target: {TARGET}DescribeRegistry\r\n"
+                      f"Content-Length: {1000 * 1000}\r\n\r\n".encode())
+            try:
+                s.sendall(partial)
+            except OSError:
+                pass  # refused and closed already: what is wanted
+        for s in socks:
+            assert time.monotonic() < deadline, "the 403 answers took too long"
+            try:
+                statuses.append(status_of(s.recv(65536)))
+            except socket.timeout:
+                statuses.append("no answer while the body is incomplete")
+        grown_mib = (server.vm_hwm_kib() - before) / 1024
+    finally:
+        for s in socks:
+            s.close()
+    assert set(statuses) == {400, 403}, f"expected only 400/403 answers, got {set(statuses)}"
+    assert grown_mib < 24, f"peak memory grew {grown_mib:.0f} MiB for unauthenticated bodies"
+
+
+# ---- answers that survive the close ----
+
+def fake_client_hello():
+    """Shaped as a Go 1.24 ClientHello with its post-quantum key share (about 1.8 KB): a TLS
+    record header, then bytes including a line feed early on (supported_groups is 0x000a)."""
+    body = bytes([0x01, 0x00, 0x07, 0x00, 0x03, 0x03]) + os.urandom(32) + b"\x00\x0a\x00\x1d"
+    body += os.urandom(1800 - len(body))
+    return bytes([0x16, 0x03, 0x01, len(body) >> 8, len(body) & 0xFF]) + body
+
+
+def test_client_hello_on_plain_port_always_gets_400(registry_factory):
+    server = registry_factory(["--access-log", "false"])
+    failures = []
+    for i in range(LOOPS_CLIENT_HELLO):
+        s = connect(server, timeout=5)
+        try:
+            s.sendall(fake_client_hello())
+            raw = read_until_close(s)
+            if status_of(raw) != 400:
+                failures.append(f"run {i}: {raw[:60]!r}")
+        except OSError as e:
+            failures.append(f"run {i}: {e!r}")
+        finally:
+            s.close()
+    assert not failures, (f"{len(failures)} of {LOOPS_CLIENT_HELLO} ClientHellos did not get "
+                          f"their 400: {failures[:5]}")
