@@ -208,3 +208,67 @@ def test_client_hello_on_plain_port_always_gets_400(registry_factory):
             s.close()
     assert not failures, (f"{len(failures)} of {LOOPS_CLIENT_HELLO} ClientHellos did not get "
                           f"their 400: {failures[:5]}")
+
+
+# ---- framing ----
+
+def raw_request(server, head, body=b"", timeout=10):
+    """Send a request head (CRLF-joined lines, Host added) and body; return (status, raw)."""
+    s = connect(server, timeout=timeout)
+    try:
+        s.sendall(("\r\n".join([head[0], f"Host: {server.host}"] + head[1:]) + "\r\n\r\n")
+                  .encode() + body)
+        raw = read_until_close(s) if b"Connection: close" in body else s.recv(65536)
+    finally:
+        s.close()
+    return status_of(raw), raw
+
+
+def chunked(*pieces):
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+
+
+def test_transfer_coding_other_than_chunked_is_501(registry):
+    location = start_upload(registry, "edge/te")
+    status, raw = raw_request(registry, [f"PATCH {location} HTTP/1.1",
+                                         "Transfer-Encoding: gzip, chunked",
+                                         "Content-Type: application/octet-stream"],
+                              chunked(b"hello"))
+    assert status == 501, f"expected 501 for Transfer-Encoding: gzip, chunked, got {raw[:200]!r}"
+    assert upload_offset(registry, location) == 0, "the refused body must not be stored"
+
+
+def test_chunked_with_content_length_is_400(registry):
+    location = start_upload(registry, "edge/te")
+    status, raw = raw_request(registry, [f"PATCH {location} HTTP/1.1",
+                                         "Transfer-Encoding: chunked", "Content-Length: 10",
+                                         "Content-Type: application/octet-stream"],
+                              chunked(b"hello"))
+    assert status == 400, f"expected 400 for chunked plus Content-Length, got {raw[:200]!r}"
+    assert upload_offset(registry, location) == 0
+
+
+def test_plain_chunked_patch_still_works(registry):
+    location = start_upload(registry, "edge/te")
+    status, raw = raw_request(registry, [f"PATCH {location} HTTP/1.1",
+                                         "Transfer-Encoding: chunked", "Content-Range: 0-9",
+                                         "Content-Type: application/octet-stream"],
+                              chunked(b"hello", b"world"))
+    assert status == 202, f"expected 202, got {raw[:300]!r}"
+    assert upload_offset(registry, location) == 10
+
+
+@pytest.mark.parametrize("pieces", [(b"hello", b"world!"), (b"hello",)],
+                         ids=["longer", "shorter"])
+def test_chunked_body_disagreeing_with_content_range_is_416(registry, pieces):
+    location = start_upload(registry, "edge/range")
+    status, raw = raw_request(registry, [f"PATCH {location} HTTP/1.1",
+                                         "Transfer-Encoding: chunked", "Content-Range: 0-9",
+                                         "Content-Type: application/octet-stream"],
+                              chunked(*pieces))
+    assert status == 416, f"expected 416 for a body unlike its Content-Range, got {raw[:300]!r}"
+    assert b"RANGE_INVALID" in raw
+    stored = upload_offset(registry, location)
+    assert stored <= 10, f"no byte beyond the announced range may be stored, {stored} are"
+    assert f"Range: 0-{stored - 1}".encode() in raw or stored == 0, \
+        f"the 416 must say where the session stands ({stored} bytes): {raw[:300]!r}"

@@ -311,6 +311,51 @@ static int conflicting_lengths(request *req)
     return c.conflict;
 }
 
+typedef struct coding_check {
+    int headers;      /* Transfer-Encoding headers seen */
+    int only_chunked; /* and each was exactly "chunked" */
+} coding_check;
+
+static enum MHD_Result check_coding(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    coding_check *c = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) != 0)
+        return MHD_YES;
+    size_t len = value ? strlen(value) : 0;
+    while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t'))
+        len--;
+    c->headers++;
+    c->only_chunked = c->only_chunked && len == 7 && strncasecmp(value, "chunked", 7) == 0;
+    return MHD_YES;
+}
+
+/* libmicrohttpd decodes "chunked" alone; any other transfer coding ("gzip, chunked", a second
+ * header) would reach the handler with its framing taken for content. RFC 9112 6.1: a server
+ * answers a transfer coding it does not understand 501. With Content-Length as well the body's
+ * end is ambiguous (request smuggling): 400. Replies itself; REG_OK when the framing is plain. */
+static int framing_or_reply(request *req)
+{
+    coding_check c = {0, 1};
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, check_coding, &c);
+    if (c.headers == 0)
+        return REG_OK;
+    if (c.headers > 1 || !c.only_chunked) {
+        req->dispatched = 1;
+        reply_error(req, 501, "UNSUPPORTED",
+                    "Transfer-Encoding \"%s\" is not supported: only a single \"chunked\"",
+                    request_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING));
+        return REG_EINVALID;
+    }
+    if (request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+        req->dispatched = 1;
+        reply_error(req, 400, "UNSUPPORTED",
+                    "Transfer-Encoding and Content-Length together are ambiguous");
+        return REG_EINVALID;
+    }
+    return REG_OK;
+}
+
 /* 503 for a connection opened beyond --max-connections; libmicrohttpd closes it after. */
 static void refuse_over_limit(request *req)
 {
@@ -367,6 +412,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         } else if (conflicting_lengths(req)) {
             req->dispatched = 1;
             reply_error(req, 400, "UNSUPPORTED", "conflicting Content-Length headers");
+        } else if (framing_or_reply(req) < 0) {
+            return MHD_YES;
         } else if (has_body(req)) {
             dispatch(req);
         }

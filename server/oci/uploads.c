@@ -17,6 +17,9 @@ typedef struct upload_state {
     int monolithic; /* POST ?digest=: the client never sees the session, so a failure ends it */
     digest expected; /* PUT and monolithic POST */
     int write_err;
+    int64_t range_length; /* bytes a Content-Range announced, -1 without one */
+    uint64_t received;    /* body bytes appended by this request */
+    int range_exceeded;   /* the body went on past range_length: the rest was not taken */
 } upload_state;
 
 static const char *session_location(request *req, const char *id)
@@ -85,6 +88,62 @@ static int declared_size_or_reply(request *req)
     return REG_ETOOLARGE;
 }
 
+/* 416 RANGE_INVALID with the session's Location and the Range it really holds. */
+static void reply_range_invalid(request *req, upload *u, const char *why)
+{
+    const char *id = arena_strdup(&req->mem, upload_id(u));
+    uint64_t offset = upload_offset(u);
+    release_session(req);
+    struct MHD_Response *r = error_response(req, "RANGE_INVALID", NULL, "%s", why);
+    response_header(r, MHD_HTTP_HEADER_LOCATION, session_location(req, id));
+    response_header(r, MHD_HTTP_HEADER_RANGE, upload_range_text(req, offset));
+    response_header(r, "Docker-Upload-UUID", id);
+    request_send(req, 416, r);
+}
+
+/* A Content-Range, when sent, must continue exactly where the session stands, and its length
+ * must be the body's: checked here against Content-Length, or as a chunked body arrives. */
+static int content_range_or_reply(request *req, upload_state *s)
+{
+    const char *header = request_header(req, MHD_HTTP_HEADER_CONTENT_RANGE);
+    byte_range cr;
+    s->range_length = -1;
+    if (!header)
+        return REG_OK;
+    int64_t len = request_content_length(req);
+    if (content_range_parse(&cr, header) == REG_OK && cr.start == upload_offset(s->u) &&
+        (len < 0 || (uint64_t)len == cr.length) && cr.length <= INT64_MAX) {
+        s->range_length = (int64_t)cr.length;
+        return REG_OK;
+    }
+    reply_range_invalid(req, s->u,
+                        arena_printf(&req->mem,
+                                     "Content-Range \"%s\" does not continue the upload at "
+                                     "offset %llu",
+                                     header, (unsigned long long)upload_offset(s->u)));
+    return REG_EINVALID;
+}
+
+static int body_matches_range(const upload_state *s)
+{
+    return s->range_length < 0 ||
+           (!s->range_exceeded && s->received == (uint64_t)s->range_length);
+}
+
+/* A chunked body whose length is not the one its Content-Range announced: 416. What was
+ * appended before the mismatch showed stays (a session cannot shrink), and the Range header
+ * says where the session now stands, so the client resumes from there. */
+static void reply_body_not_range(request *req)
+{
+    upload_state *s = req->state;
+    reply_range_invalid(req, s->u,
+                        arena_printf(&req->mem,
+                                     "the body is %s than the %lld bytes its Content-Range "
+                                     "announced",
+                                     s->range_exceeded ? "longer" : "shorter",
+                                     (long long)s->range_length));
+}
+
 static int append_body(request *req, const char *data, size_t len)
 {
     upload_state *s = req->state;
@@ -92,6 +151,11 @@ static int append_body(request *req, const char *data, size_t len)
         s->write_err = REG_ETOOLARGE;
         return REG_ETOOLARGE;
     }
+    if (s->range_length >= 0 && len > (uint64_t)s->range_length - s->received) {
+        s->range_exceeded = 1;
+        return REG_EINVALID;
+    }
+    s->received += len;
     int err = upload_append(s->u, s->generation, data, len);
     if (err < 0)
         s->write_err = err;
@@ -117,12 +181,17 @@ static void finish_body(request *req, int commit)
                     req->srv->cfg.max_blob_size);
         return;
     }
+    int mismatch = !body_matches_range(s);
     /* A commit makes the bytes durable itself (a session on S3 need not store its tail). */
-    if (s->write_err == REG_OK && !commit)
+    if (s->write_err == REG_OK && (!commit || mismatch))
         s->write_err = upload_flush(s->u);
     if (s->write_err < 0) {
         release_session(req);
         reply_internal(req, s->write_err, "upload write");
+        return;
+    }
+    if (mismatch) {
+        reply_body_not_range(req);
         return;
     }
     if (!commit) {
@@ -171,6 +240,7 @@ static upload_state *new_state(request *req)
     upload_state *s = arena_alloc(&req->mem, sizeof(*s));
     if (s) {
         memset(s, 0, sizeof(*s));
+        s->range_length = -1;
         req->state = s;
         req->on_cleanup = release_session;
     } else {
@@ -203,31 +273,6 @@ static upload_state *session_or_reply(request *req)
     s->u = u;
     s->generation = generation;
     return s;
-}
-
-/* A Content-Range, when sent, must continue exactly where the session stands. */
-static int content_range_or_reply(request *req, upload *u)
-{
-    const char *header = request_header(req, MHD_HTTP_HEADER_CONTENT_RANGE);
-    byte_range cr;
-    if (!header)
-        return REG_OK;
-    int64_t len = request_content_length(req);
-    if (content_range_parse(&cr, header) == REG_OK && cr.start == upload_offset(u) &&
-        (len < 0 || (uint64_t)len == cr.length))
-        return REG_OK;
-    const char *id = arena_strdup(&req->mem, upload_id(u));
-    uint64_t offset = upload_offset(u);
-    release_session(req);
-    struct MHD_Response *r =
-        error_response(req, "RANGE_INVALID", NULL,
-                       "Content-Range \"%s\" does not continue the upload at offset %llu",
-                       header, (unsigned long long)offset);
-    response_header(r, MHD_HTTP_HEADER_LOCATION, session_location(req, id));
-    response_header(r, MHD_HTTP_HEADER_RANGE, upload_range_text(req, offset));
-    response_header(r, "Docker-Upload-UUID", id);
-    request_send(req, 416, r);
-    return REG_EINVALID;
 }
 
 static int try_mount(request *req, const char *mount)
@@ -314,7 +359,7 @@ void handle_upload_start(request *req)
 void handle_upload_patch(request *req)
 {
     upload_state *s = session_or_reply(req);
-    if (!s || content_range_or_reply(req, s->u) < 0 || declared_size_or_reply(req) < 0)
+    if (!s || content_range_or_reply(req, s) < 0 || declared_size_or_reply(req) < 0)
         return;
     req->on_body = append_body;
     req->on_done = finish_patch;
@@ -331,7 +376,7 @@ void handle_upload_put(request *req)
     if (digest_or_reply(&expected, req, dg) < 0)
         return;
     upload_state *s = session_or_reply(req);
-    if (!s || content_range_or_reply(req, s->u) < 0 || declared_size_or_reply(req) < 0)
+    if (!s || content_range_or_reply(req, s) < 0 || declared_size_or_reply(req) < 0)
         return;
     s->expected = expected;
     req->on_body = append_body;
