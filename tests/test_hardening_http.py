@@ -272,3 +272,56 @@ def test_chunked_body_disagreeing_with_content_range_is_416(registry, pieces):
     assert stored <= 10, f"no byte beyond the announced range may be stored, {stored} are"
     assert f"Range: 0-{stored - 1}".encode() in raw or stored == 0, \
         f"the 416 must say where the session stands ({stored} bytes): {raw[:300]!r}"
+
+
+# ---- bodies make progress or go ----
+
+SLOW_BODY_ARGS = ["--body-timeout", "2", "--body-min-rate", "1000"]
+
+
+def test_trickling_body_is_cut_off(registry_factory):
+    """A byte a second resets libmicrohttpd's idle timer; the body clock does not."""
+    server = registry_factory(SLOW_BODY_ARGS)
+    location = start_upload(server, "edge/slow")
+    s = connect(server, timeout=1)
+    start = time.monotonic()
+    closed_after = None
+    try:
+        s.sendall(f"PATCH {location} HTTP/1.1\r\nHost: {server.host}\r\n"
+                  "Content-Type: application/octet-stream\r\nContent-Length: 1000\r\n\r\n"
+                  .encode())
+        while time.monotonic() - start < 12:
+            try:
+                s.sendall(b"x")
+                if s.recv(1) == b"":
+                    closed_after = time.monotonic() - start
+                    break
+            except socket.timeout:
+                continue  # still open: nothing to read within the second
+            except OSError:
+                closed_after = time.monotonic() - start
+                break
+    finally:
+        s.close()
+    assert closed_after is not None, "a body trickling a byte a second was never cut off"
+    assert closed_after < 6, f"cut off after {closed_after:.1f}s, expected about 2-3s"
+
+
+def test_steady_body_above_the_minimum_rate_is_kept(registry_factory):
+    """4,000 bytes a second for 4 s against --body-min-rate 1000: each second earns more."""
+    server = registry_factory(SLOW_BODY_ARGS)
+    location = start_upload(server, "edge/steady")
+    total = 16000
+    s = connect(server, timeout=10)
+    try:
+        s.sendall(f"PATCH {location} HTTP/1.1\r\nHost: {server.host}\r\n"
+                  "Content-Type: application/octet-stream\r\n"
+                  f"Content-Length: {total}\r\n\r\n".encode())
+        for _ in range(total // 400):
+            s.sendall(b"y" * 400)
+            time.sleep(0.1)
+        raw = s.recv(65536)
+    finally:
+        s.close()
+    assert status_of(raw) == 202, f"a steady body should complete, got {raw[:200]!r}"
+    assert upload_offset(server, location) == total

@@ -76,6 +76,14 @@ static const setting settings[] = {
     {.name = "connection-timeout", .type = SETTING_INT, INT_FIELD(connection_timeout), .min = 1,
      .max = 86400, .number = 60, .metavar = "SECONDS",
      .help = "close a connection idle this long"},
+    {.name = "body-timeout", .type = SETTING_INT, INT_FIELD(body_timeout), .min = 1,
+     .max = 86400, .number = 60, .metavar = "SECONDS",
+     .help = "a request body must arrive within this long, plus a\n"
+             "second for every --body-min-rate bytes received"},
+    {.name = "body-min-rate", .type = SETTING_INT, INT_FIELD(body_min_rate), .min = 0,
+     .max = 1 << 30, .number = 1024, .metavar = "BYTES",
+     .help = "bytes per second that earn a body a second more;\n"
+             "0: --body-timeout bounds the whole body"},
     {.name = "max-connections", .type = SETTING_INT, INT_FIELD(max_connections), .min = 1,
      .max = 1000000, .number = 4096, .metavar = "N",
      .help = "concurrent connections; the next 64 are answered 503\n"

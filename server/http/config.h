@@ -16,6 +16,8 @@ typedef struct config {
     int access_log;          /* 1: one JSON line per request on stdout */
     int log_level;           /* 0 error .. 3 debug */
     int connection_timeout;  /* seconds of inactivity before a connection is closed */
+    int body_timeout;        /* seconds a request body may take, before min-rate credit */
+    int body_min_rate;       /* bytes per second that extend body_timeout by a second */
     int max_connections;
     int upload_expiry;       /* seconds an idle upload session is kept */
     int auth;                /* 1: require tokens even with no users */

@@ -185,7 +185,32 @@ struct conn_track {
     time_t since;   /* __atomic: connection start or end of its last request */
     int shut;
     unsigned requests; /* requests that reached on_access (its thread only) */
+    int64_t body_since; /* __atomic: monotonic ms its request body began, 0 when none is due */
+    uint64_t body_bytes; /* __atomic: bytes of that body so far */
 };
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* As Apache's mod_reqtimeout (body=TIMEOUT,MinRate=RATE): every byte resets libmicrohttpd's
+ * idle timer, so a body trickling a byte every few seconds would hold its connection (and an
+ * upload session) forever. The body gets --body-timeout, plus a second for every
+ * --body-min-rate bytes it brought. */
+static int body_too_slow(const config *cfg, const conn_track *t, int64_t now)
+{
+    int64_t since = __atomic_load_n(&t->body_since, __ATOMIC_RELAXED);
+    uint64_t bytes = __atomic_load_n(&t->body_bytes, __ATOMIC_RELAXED);
+    if (since == 0)
+        return 0;
+    int64_t allowed = (int64_t)cfg->body_timeout * 1000;
+    if (cfg->body_min_rate > 0)
+        allowed += (int64_t)(bytes / (uint64_t)cfg->body_min_rate) * 1000;
+    return now - since > allowed;
+}
 
 /* What a client gets whose first bytes were no HTTP request (libmicrohttpd closes without an
  * answer when the request line has no space): most often a TLS ClientHello, which Go clients
@@ -259,15 +284,42 @@ static conn_track *track_of(struct MHD_Connection *conn)
 void server_reap_slow(server *srv, int limit)
 {
     time_t now = time(NULL);
+    int64_t now_ms = monotonic_ms();
     pthread_mutex_lock(&srv->conn_lock);
     for (conn_track *t = srv->conns; t; t = t->next) {
-        if (t->shut || __atomic_load_n(&t->in_request, __ATOMIC_RELAXED) ||
-            now - __atomic_load_n(&t->since, __ATOMIC_RELAXED) < limit)
+        if (t->shut)
             continue;
+        if (body_too_slow(&srv->cfg, t, now_ms)) {
+            log_msg(LOG_INFO, "closing a connection whose request body is too slow (%llu bytes; "
+                              "--body-timeout %d, --body-min-rate %d)",
+                    (unsigned long long)__atomic_load_n(&t->body_bytes, __ATOMIC_RELAXED),
+                    srv->cfg.body_timeout, srv->cfg.body_min_rate);
+        } else if (__atomic_load_n(&t->in_request, __ATOMIC_RELAXED) ||
+                   now - __atomic_load_n(&t->since, __ATOMIC_RELAXED) < limit) {
+            continue;
+        }
         shutdown(t->fd, SHUT_RDWR);
         t->shut = 1;
     }
     pthread_mutex_unlock(&srv->conn_lock);
+}
+
+/* The body clock of the connection's request: started when a request with a body is routed,
+ * stopped when its body is complete or the request ends. */
+static void body_clock(struct MHD_Connection *conn, int running)
+{
+    conn_track *t = track_of(conn);
+    if (!t)
+        return;
+    __atomic_store_n(&t->body_bytes, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->body_since, running ? monotonic_ms() : 0, __ATOMIC_RELAXED);
+}
+
+static void body_progress(struct MHD_Connection *conn, size_t bytes)
+{
+    conn_track *t = track_of(conn);
+    if (t)
+        __atomic_add_fetch(&t->body_bytes, bytes, __ATOMIC_RELAXED);
 }
 
 static request *request_new(server *srv, struct MHD_Connection *conn, const char *url,
@@ -415,18 +467,21 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         } else if (framing_or_reply(req) < 0) {
             return MHD_YES;
         } else if (has_body(req)) {
+            body_clock(conn, 1);
             dispatch(req);
         }
         return MHD_YES;
     }
     if (*data_size > 0) {
         req->bytes_in += *data_size;
+        body_progress(conn, *data_size);
         if (!req->sent && !req->body_stopped && req->on_body &&
             req->on_body(req, data, *data_size) < 0)
             req->body_stopped = 1;
         *data_size = 0;
         return MHD_YES;
     }
+    body_clock(conn, 0);
     if (req->deferred) {
         struct MHD_Response *r = req->deferred;
         req->deferred = NULL;
@@ -469,6 +524,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         __atomic_store_n(&t->since, time(NULL), __ATOMIC_RELAXED);
         __atomic_store_n(&t->in_request, 0, __ATOMIC_RELAXED);
     }
+    body_clock(conn, 0);
     if (!req)
         return;
     if (req->on_cleanup)
