@@ -325,3 +325,39 @@ def test_steady_body_above_the_minimum_rate_is_kept(registry_factory):
         s.close()
     assert status_of(raw) == 202, f"a steady body should complete, got {raw[:200]!r}"
     assert upload_offset(server, location) == total
+
+
+# ---- lingering close ----
+
+def test_early_answer_survives_a_body_still_coming_and_the_linger_is_bounded(registry):
+    """A PATCH refused at its headers (unknown session) while the client, as python-requests
+    does, writes 8 MiB of its 100 MB body before reading: the 404 must still be there to read
+    (closing with unread input would reset it away), and the server must let go of the
+    connection after a bounded linger (LINGER_MS, 2 s) while the client keeps sending."""
+    s = connect(registry, timeout=10)
+    try:
+        s.sendall(f"PATCH /v2/edge/linger/blobs/uploads/no-such-session HTTP/1.1\r\n"
+                  f"Host: {registry.host}\r\nContent-Type: application/octet-stream\r\n"
+                  f"Content-Length: {100 << 20}\r\n\r\n".encode())
+        try:
+            for _ in range(128):
+                s.sendall(b"z" * 65536)
+        except OSError:
+            pass  # the server may stop reading: the answer must be there all the same
+        try:
+            answer = read_until_close(s)
+        except OSError as e:
+            answer = repr(e).encode()
+        assert status_of(answer) == 404, f"the early 404 was lost: {answer[:200]!r}"
+        start, ended = time.monotonic(), None
+        while time.monotonic() - start < 15:
+            try:
+                s.sendall(b"z" * 65536)
+            except OSError:
+                ended = time.monotonic() - start
+                break
+        assert ended is not None and ended < 8, "the server kept reading the body past its linger"
+        assert ended >= 1, (f"the connection was reset {ended:.2f}s after the answer: input "
+                            "must be drained for a while (lingering close), not reset at once")
+    finally:
+        s.close()
