@@ -184,8 +184,8 @@ struct conn_track {
     int over_limit; /* opened beyond --max-connections: its request gets a 503 */
     time_t since;   /* __atomic: connection start or end of its last request */
     int shut;
-    unsigned requests; /* requests that reached on_access (its thread only) */
-    int64_t body_since; /* __atomic: monotonic ms its request body began, 0 when none is due */
+    unsigned requests;   /* requests that reached on_access (its thread only) */
+    int64_t body_since;  /* __atomic: monotonic ms its request body began, 0 when none is due */
     uint64_t body_bytes; /* __atomic: bytes of that body so far */
 };
 

@@ -123,8 +123,8 @@ void linger_close(linger_set *l, int fd, const char *unanswered)
     char probe;
     if (fd < 0)
         return;
-    if (unanswered && is_unanswered(fd) && send(fd, unanswered, strlen(unanswered),
-                                                MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+    if (unanswered && is_unanswered(fd) &&
+        send(fd, unanswered, strlen(unanswered), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
         log_msg(LOG_DEBUG, "could not answer an unparsable request: %s", strerror(errno));
     shutdown(fd, SHUT_WR);
     /* 0: the peer closed already; an error: nothing left to protect. */
