@@ -294,6 +294,38 @@ int store_unlink_blob(index_db *ix, const char *repo, const digest *d, char *con
     return finish_tx(ix, index_blob_unlink(conflict_out, ix, repo, d));
 }
 
+static int remove_tag(int *deleted_out, char *digest_out, index_db *ix, const char *repo,
+                      const char *tag, const char *expected)
+{
+    char conflict[DIGEST_MAX];
+    int64_t repo_id, left = 0;
+    digest d;
+    int err;
+    if ((err = index_repo_id(&repo_id, ix, repo)) < 0 ||
+        (err = index_tag_target(digest_out, ix, repo_id, tag)) < 0)
+        return err;
+    if (expected && strcmp(expected, digest_out))
+        return reg_error_set(REG_EMISMATCH, "tag %s names %s, not %s", tag, digest_out, expected);
+    if ((err = index_tag_delete(ix, repo, tag)) < 0 ||
+        (err = index_image_tag_count(&left, ix, repo_id, digest_out)) < 0 || left > 0)
+        return err;
+    if (digest_parse(&d, digest_out) < 0)
+        return reg_error_set(REG_ERROR, "tag %s names an invalid digest", tag);
+    err = index_manifest_delete(conflict, ix, repo, &d);
+    *deleted_out = err == REG_OK;
+    return err == REG_ECONFLICT ? REG_OK : err;
+}
+
+int store_remove_tag(int *deleted_out, char *digest_out, index_db *ix, const char *repo,
+                     const char *tag, const char *expected)
+{
+    *deleted_out = 0;
+    int err = index_begin(ix);
+    if (err < 0)
+        return err;
+    return finish_tx(ix, remove_tag(deleted_out, digest_out, ix, repo, tag, expected));
+}
+
 int store_delete_manifest(index_db *ix, const char *repo, const digest *d, char *conflict_out)
 {
     int err = index_begin(ix);

@@ -89,4 +89,12 @@ int store_push_manifest(store *s, index_db *ix, manifest_push *push);
 int store_unlink_blob(index_db *ix, const char *repo, const digest *d, char *conflict_out);
 int store_delete_manifest(index_db *ix, const char *repo, const digest *d, char *conflict_out);
 
+/* Remove one tag the ECR way, in one write transaction: when `expected` (digest text) is given
+ * the tag must name that image (REG_EMISMATCH otherwise, and nothing changes); when it was the
+ * image's last tag the image goes too, unless an index of the repository still lists it. The
+ * image's digest goes to digest_out (DIGEST_MAX bytes), whether it went to *deleted_out.
+ * REG_ENOTFOUND when the repository or the tag does not exist. */
+int store_remove_tag(int *deleted_out, char *digest_out, index_db *ix, const char *repo,
+                     const char *tag, const char *expected);
+
 #endif

@@ -289,30 +289,51 @@ json_t *ecr_batch_get_image(ecr_call *c, json_t *in)
     return json_pack("{s:o, s:o}", "images", images, "failures", failures);
 }
 
+/* What a failed imageId reports: ECR's failureCode and failureReason for err. */
+static json_t *delete_failure(ecr_call *c, json_t *id, int err)
+{
+    switch (err) {
+    case REG_EMISMATCH:
+        return failure(id, "ImageTagDoesNotMatchDigest", "Invalid image tag for image digest");
+    case REG_ECONFLICT:
+        return failure(id, "ImageReferencedByManifestList",
+                       "Requested image is referenced by an image index");
+    case REG_ENOTFOUND:
+        return failure(id, "ImageNotFound", "Requested image not found");
+    default:
+        return failure(id, "ImageNotFound", reg_error_last(index_errmsg(c->ix)));
+    }
+}
+
+/* Delete one imageId: by digest, the image with all its tags; by tag (with its digest, if
+ * given, checked to be the one the tag names), the tag, and the image when it was its last. */
 static void delete_one(ecr_call *c, const char *repo, json_t *id, json_t *deleted, json_t *failures)
 {
     const char *dg = json_string_value(json_object_get(id, "imageDigest"));
     const char *tag = json_string_value(json_object_get(id, "imageTag"));
-    char conflict[DIGEST_MAX];
+    char conflict[DIGEST_MAX], named[DIGEST_MAX];
+    int image_went, err;
     digest d;
-    int err;
-    if (tag && !dg) {
-        err = reference_check_tag(tag) < 0 ? REG_ENOTFOUND : index_tag_delete(c->ix, repo, tag);
-    } else if (dg && digest_parse(&d, dg) == REG_OK) {
-        err = store_delete_manifest(c->ix, repo, &d, conflict);
-    } else {
-        json_array_append_new(failures, failure(id, "InvalidImageDigest", "Invalid image digest"));
-        return;
-    }
-    if (err == REG_OK)
-        json_array_append(deleted, id);
-    else if (err == REG_ECONFLICT)
-        json_array_append_new(failures, failure(id, "ImageReferencedByManifestList",
-                                                "Requested image is referenced by an image index"));
-    else if (err == REG_ENOTFOUND)
-        json_array_append_new(failures, failure(id, "ImageNotFound", "Requested image not found"));
+    if (!dg && !tag)
+        return (void)json_array_append_new(
+            failures, failure(id, "MissingDigestAndTag", "Missing image digest and image tag"));
+    if (dg && digest_parse(&d, dg) < 0)
+        return (void)json_array_append_new(failures,
+                                           failure(id, "InvalidImageDigest", "Invalid image digest"));
+    if (tag && reference_check_tag(tag) < 0)
+        return (void)json_array_append_new(failures,
+                                           failure(id, "InvalidImageTag", "Invalid image tag"));
+    reg_error_clear();
+    if (tag)
+        err = store_remove_tag(&image_went, named, c->ix, repo, tag, dg ? d.str : NULL);
     else
-        json_array_append_new(failures, failure(id, "ImageNotFound", index_errmsg(c->ix)));
+        err = store_delete_manifest(c->ix, repo, &d, conflict);
+    if (err < 0)
+        return (void)json_array_append_new(failures, delete_failure(c, id, err));
+    if (tag)
+        json_array_append_new(deleted, json_pack("{s:s, s:s}", "imageDigest", named, "imageTag", tag));
+    else
+        json_array_append_new(deleted, json_pack("{s:s}", "imageDigest", d.str));
 }
 
 json_t *ecr_batch_delete_image(ecr_call *c, json_t *in)

@@ -184,6 +184,21 @@ int index_tag_target(char *out, index_db *ix, int64_t repo_id, const char *tag)
     return err;
 }
 
+int index_image_tag_count(int64_t *out, index_db *ix, int64_t repo_id, const char *digest)
+{
+    sqldb_stmt *st = index_stmt(ix, ST_IMAGE_TAG_COUNT);
+    if (st) {
+        sqldb_bind_int64(st, 1, repo_id);
+        index_bind_text(st, 2, digest);
+    }
+    int err = index_step_row(st);
+    if (err == REG_OK) {
+        *out = sqldb_column_int64(st, 0);
+        index_done(st);
+    }
+    return err;
+}
+
 int index_manifest_image_size(uint64_t *out, index_db *ix, int64_t repo_id, const char *digest)
 {
     sqldb_stmt *st = index_stmt(ix, ST_IMAGE_SIZE);

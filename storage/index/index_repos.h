@@ -61,6 +61,8 @@ int index_images(index_db *ix, const char *repo, index_image_cb cb, void *ctx);
 
 /* The digest a tag points at (DIGEST_MAX bytes), or REG_ENOTFOUND. */
 int index_tag_target(char *out, index_db *ix, int64_t repo_id, const char *tag);
+/* How many tags of repo_id point at digest. */
+int index_image_tag_count(int64_t *out, index_db *ix, int64_t repo_id, const char *digest);
 /* The recorded image size of one manifest of repo_id. */
 int index_manifest_image_size(uint64_t *out, index_db *ix, int64_t repo_id, const char *digest);
 

@@ -1,0 +1,171 @@
+"""ECR image operations as boto3 (Debian's botocore and its ECR model) sees them:
+BatchDeleteImage's tag and digest semantics and failure codes, BatchGetImage's failures and
+acceptedMediaTypes, the default page of 100 for ListImages / DescribeImages /
+GetLifecyclePolicyPreview, and lifecycle previews kept in the index."""
+import json
+
+import boto3
+import pytest
+import requests
+from botocore.config import Config
+
+from authutil import add_user, cli, grant
+from regutil import OCI_INDEX, OCI_MANIFEST, manifest_status, push_image, push_index, \
+    put_manifest
+
+DOCKER_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+MISSING = "sha256:" + "0" * 64
+
+
+@pytest.fixture(scope="module")
+def ecr(tmp_path_factory):
+    """A server with user `admin` (everything under ecr/*) and a boto3 ECR client for it."""
+    from ocireg_harness import RegistryServer
+    data = tmp_path_factory.mktemp("ecrimg") / "data"
+    add_user(data, "admin", "admin-pass")
+    grant(data, "admin", "ecr/*", "*")
+    key = json.loads(cli("user", "key", "create", "admin", "--json", "--data", str(data)).stdout)
+    server = RegistryServer(data).start()
+    yield server, client_for(server, key), key
+    server.stop()
+
+
+def client_for(server, key):
+    return boto3.client("ecr", endpoint_url=server.url, region_name="us-east-1",
+                        aws_access_key_id=key["AccessKeyId"],
+                        aws_secret_access_key=key["SecretAccessKey"],
+                        config=Config(retries={"max_attempts": 1}))
+
+
+class Repo:
+    """A repository created through ECR, pushed to through the OCI API with a token."""
+
+    def __init__(self, ecr, name):
+        self.server, self.client, _ = ecr
+        self.name = name
+        self.client.create_repository(repositoryName=name)
+        r = requests.get(f"{self.server.url}/token", auth=("admin", "admin-pass"), timeout=30,
+                         params={"service": "ocireg", "scope": f"repository:{name}:pull,push,delete"})
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = "Bearer " + r.json()["token"]
+        self.count = 0
+
+    def push(self, *tags):
+        self.count += 1
+        img = push_image(self.server.url, self.name, tags[0] if tags else None,
+                         layers=(f"{self.name} layer {self.count}".encode(),),
+                         session=self.session)
+        for tag in tags[1:]:
+            self.tag(img, tag)
+        return img
+
+    def tag(self, img, tag, media_type=OCI_MANIFEST):
+        r = put_manifest(self.server.url, self.name, tag, img.manifest, media_type,
+                         session=self.session)
+        assert r.status_code == 201, f"tagging {tag}: {r.status_code} {r.text}"
+
+    def status(self, ref):
+        return self.session.get(f"{self.server.url}/v2/{self.name}/manifests/{ref}", timeout=10,
+                                headers={"Accept": f"{OCI_MANIFEST}, {OCI_INDEX}"}).status_code
+
+    def tags_of(self, digest):
+        out = self.client.describe_images(repositoryName=self.name,
+                                          imageIds=[{"imageDigest": digest}])
+        return sorted(out["imageDetails"][0].get("imageTags", []))
+
+    def delete(self, *ids):
+        return self.client.batch_delete_image(repositoryName=self.name, imageIds=list(ids))
+
+
+def failure_codes(out):
+    return [f["failureCode"] for f in out["failures"]]
+
+
+# ---- BatchDeleteImage ----
+
+def test_delete_with_a_tag_of_another_image_deletes_nothing(ecr):
+    repo = Repo(ecr, "ecr/del-mismatch")
+    a = repo.push("v1")
+    b = repo.push("v2")
+    out = repo.delete({"imageDigest": b.digest, "imageTag": "v1"})
+    assert out["imageIds"] == [], f"nothing may be deleted: {out}"
+    assert failure_codes(out) == ["ImageTagDoesNotMatchDigest"], out
+    assert out["failures"][0]["imageId"] == {"imageDigest": b.digest, "imageTag": "v1"}
+    assert repo.status(b.digest) == 200 and repo.status("v2") == 200, "image B was deleted"
+    assert repo.status("v1") == 200 and repo.status(a.digest) == 200, "tag v1 was removed"
+
+
+def test_delete_with_the_tag_and_digest_of_one_image_removes_that_tag(ecr):
+    repo = Repo(ecr, "ecr/del-match")
+    a = repo.push("v1", "v1b")
+    out = repo.delete({"imageDigest": a.digest, "imageTag": "v1"})
+    assert out["imageIds"] == [{"imageDigest": a.digest, "imageTag": "v1"}], out
+    assert repo.status("v1") == 404 and repo.tags_of(a.digest) == ["v1b"]
+
+
+def test_deleting_the_last_tag_deletes_the_image(ecr):
+    repo = Repo(ecr, "ecr/del-last")
+    a = repo.push("only")
+    out = repo.delete({"imageTag": "only"})
+    assert out["imageIds"] == [{"imageDigest": a.digest, "imageTag": "only"}], out
+    assert out["failures"] == []
+    assert repo.status(a.digest) == 404, "an image whose last tag went must be deleted"
+    listed = repo.client.list_images(repositoryName=repo.name)["imageIds"]
+    assert listed == [], f"no untagged image may be left: {listed}"
+
+
+def test_deleting_one_of_several_tags_keeps_the_image(ecr):
+    repo = Repo(ecr, "ecr/del-one-tag")
+    a = repo.push("x", "y")
+    out = repo.delete({"imageTag": "x"})
+    assert out["imageIds"] == [{"imageDigest": a.digest, "imageTag": "x"}], out
+    assert repo.status(a.digest) == 200 and repo.tags_of(a.digest) == ["y"]
+    repo.delete({"imageTag": "y"})
+    assert repo.status(a.digest) == 404
+
+
+def test_deleting_the_last_tag_of_an_index_child_keeps_the_child(ecr):
+    repo = Repo(ecr, "ecr/del-child")
+    child = repo.push("child")
+    idx = push_index(repo.server.url, repo.name, "multi", [child], session=repo.session)
+    out = repo.delete({"imageTag": "child"})
+    assert out["failures"] == [] and repo.status("child") == 404
+    assert repo.status(child.digest) == 200, "the index still lists the child"
+    out = repo.delete({"imageDigest": child.digest})
+    assert failure_codes(out) == ["ImageReferencedByManifestList"], out
+    assert repo.status(idx.digest) == 200
+
+
+def test_delete_by_digest_removes_every_tag(ecr):
+    repo = Repo(ecr, "ecr/del-digest")
+    a = repo.push("p", "q")
+    out = repo.delete({"imageDigest": a.digest})
+    assert out["imageIds"] == [{"imageDigest": a.digest}] and out["failures"] == [], out
+    assert repo.status("p") == 404 and repo.status("q") == 404 and repo.status(a.digest) == 404
+
+
+def test_the_oci_api_delete_of_a_tag_only_untags(ecr):
+    repo = Repo(ecr, "ecr/oci-untag")
+    a = repo.push("t")
+    r = repo.session.delete(f"{repo.server.url}/v2/{repo.name}/manifests/t", timeout=10)
+    assert r.status_code == 202, r.text
+    assert repo.status(a.digest) == 200, "DELETE of a tag through /v2 must keep the image"
+
+
+@pytest.mark.parametrize("image_id, code", [
+    ({"imageTag": "absent"}, "ImageNotFound"),
+    ({"imageDigest": MISSING}, "ImageNotFound"),
+    ({"imageDigest": "sha256:xyz"}, "InvalidImageDigest"),
+    ({"imageTag": "-bad tag"}, "InvalidImageTag"),
+    ({}, "MissingDigestAndTag"),
+])
+def test_delete_failures_carry_the_model_codes(ecr, image_id, code):
+    client = ecr[1]
+    name = "ecr/del-codes"
+    try:
+        client.create_repository(repositoryName=name)
+    except client.exceptions.RepositoryAlreadyExistsException:
+        pass
+    out = client.batch_delete_image(repositoryName=name, imageIds=[image_id])
+    assert out["imageIds"] == [] and failure_codes(out) == [code], out
+    assert out["failures"][0]["imageId"] == image_id and out["failures"][0]["failureReason"]
