@@ -10,8 +10,8 @@ import requests
 from botocore.config import Config
 
 from authutil import add_user, cli, grant
-from regutil import OCI_INDEX, OCI_MANIFEST, manifest_status, push_image, push_index, \
-    put_manifest
+from regutil import OCI_INDEX, OCI_MANIFEST, digest_of, image_manifest, push_image, \
+    push_index, put_manifest
 
 DOCKER_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 MISSING = "sha256:" + "0" * 64
@@ -169,3 +169,56 @@ def test_delete_failures_carry_the_model_codes(ecr, image_id, code):
     out = client.batch_delete_image(repositoryName=name, imageIds=[image_id])
     assert out["imageIds"] == [] and failure_codes(out) == [code], out
     assert out["failures"][0]["imageId"] == image_id and out["failures"][0]["failureReason"]
+
+
+# ---- default pages ----
+
+MANY = 105
+
+
+@pytest.fixture(scope="module")
+def many(ecr):
+    """A repository with MANY untagged images (one config and layer, distinct annotations)."""
+    repo = Repo(ecr, "ecr/many")
+    base = repo.push()
+    digests = {base.digest}
+    config = base.blobs[base.config]
+    layers = [base.blobs[d] for d in base.layers]
+    for i in range(MANY - 1):
+        body = image_manifest(config, layers, annotations={"n": str(i)})
+        r = put_manifest(repo.server.url, repo.name, digest_of(body), body, session=repo.session)
+        assert r.status_code == 201, r.text
+        digests.add(digest_of(body))
+    return repo, digests
+
+
+def test_list_images_without_max_results_pages_at_100(many):
+    repo, digests = many
+    out = repo.client.list_images(repositoryName=repo.name)
+    assert len(out["imageIds"]) == 100 and out.get("nextToken"), \
+        f"expected a page of 100 and a nextToken, got {len(out['imageIds'])} items"
+    rest = repo.client.list_images(repositoryName=repo.name, nextToken=out["nextToken"])
+    assert len(rest["imageIds"]) == MANY - 100 and "nextToken" not in rest
+    got = {i["imageDigest"] for i in out["imageIds"] + rest["imageIds"]}
+    assert got == digests
+    big = repo.client.list_images(repositoryName=repo.name, maxResults=1000)
+    assert len(big["imageIds"]) == MANY and "nextToken" not in big
+
+
+def test_describe_images_without_max_results_pages_at_100(many):
+    repo, digests = many
+    out = repo.client.describe_images(repositoryName=repo.name)
+    assert len(out["imageDetails"]) == 100 and out.get("nextToken")
+    rest = repo.client.describe_images(repositoryName=repo.name, nextToken=out["nextToken"])
+    got = {d["imageDigest"] for d in out["imageDetails"] + rest["imageDetails"]}
+    assert got == digests and "nextToken" not in rest
+
+
+@pytest.mark.parametrize("param", ["maxResults", "nextToken"])
+def test_describe_images_refuses_paging_with_image_ids(many, param):
+    repo, digests = many
+    token = repo.client.describe_images(repositoryName=repo.name, maxResults=1)["nextToken"]
+    extra = {"maxResults": 5} if param == "maxResults" else {"nextToken": token}
+    with pytest.raises(repo.client.exceptions.InvalidParameterException):
+        repo.client.describe_images(repositoryName=repo.name,
+                                    imageIds=[{"imageDigest": next(iter(digests))}], **extra)

@@ -41,6 +41,20 @@ const char *ecr_repo_uri(ecr_call *c, const char *repo);
 int ecr_page_args(ecr_call *c, json_t *in, int64_t max, int64_t *limit, const char **cursor);
 char *ecr_next_token(const char *cursor); /* malloc'd; caller frees */
 
+/* Items of a page when maxResults is absent: ECR answers "up to 100 results and a nextToken"
+ * for ListImages, DescribeImages and GetLifecyclePolicyPreview. */
+#define ECR_PAGE_DEFAULT 100
+
+/* ecr_page_args, with a page of ECR_PAGE_DEFAULT when maxResults is absent. */
+int ecr_page_args_default(ecr_call *c, json_t *in, int64_t max, int64_t *limit,
+                          const char **cursor);
+
+/* Set out[key] to the page of `all` (taken) that starts at `cursor` (NULL: the start; else
+ * the decimal index of a nextToken) with at most `limit` items, and out's nextToken when more
+ * follow. REG_EINVALID after recording InvalidParameterException for a bad cursor. */
+int ecr_page_list(ecr_call *c, json_t *out, const char *key, json_t *all, const char *cursor,
+                  int64_t limit);
+
 typedef json_t *(*ecr_op)(ecr_call *c, json_t *in);
 
 json_t *ecr_create_repository(ecr_call *c, json_t *in);

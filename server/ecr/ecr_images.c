@@ -7,11 +7,14 @@
 #include "storage/base/buf.h"
 #include "storage/base/reg_error.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#define ECR_MAX_RESULTS 1000 /* the model's MaxResults bound */
 
 typedef struct image_set {
     ecr_call *c;
@@ -91,31 +94,43 @@ static int passes(const image_info *img, const char *status)
     return !strcmp(status, "ANY") || (!strcmp(status, "TAGGED") == (img->tags != NULL));
 }
 
-/* Page over a list of n items: cursor is the decimal index of the next item. */
-static int page_bounds(ecr_call *c, const char *cursor, size_t n, size_t *start)
+int ecr_page_args_default(ecr_call *c, json_t *in, int64_t max, int64_t *limit,
+                          const char **cursor)
 {
-    char *end = NULL;
-    *start = 0;
-    if (!cursor)
-        return REG_OK;
-    unsigned long long v = strtoull(cursor, &end, 10);
-    if (*end || v > n) {
-        ecr_fail(c, "InvalidParameterException", "nextToken is invalid");
-        return REG_EINVALID;
-    }
-    *start = (size_t)v;
-    return REG_OK;
+    int err = ecr_page_args(c, in, max, limit, cursor);
+    if (err == REG_OK && !json_object_get(in, "maxResults"))
+        *limit = ECR_PAGE_DEFAULT;
+    return err;
 }
 
-static void add_next_token(json_t *out, size_t next, size_t total)
+int ecr_page_list(ecr_call *c, json_t *out, const char *key, json_t *all, const char *cursor,
+                  int64_t limit)
 {
-    if (next >= total)
-        return;
-    char text[32];
-    snprintf(text, sizeof(text), "%zu", next);
-    char *token = ecr_next_token(text);
-    json_object_set_new(out, "nextToken", json_string(token));
-    free(token);
+    size_t n = json_array_size(all), start = 0, end;
+    if (cursor) {
+        char *stop = NULL;
+        unsigned long long v = strtoull(cursor, &stop, 10);
+        if (*stop || v > n || !isdigit((unsigned char)*cursor)) {
+            json_decref(all);
+            ecr_fail(c, "InvalidParameterException", "nextToken is invalid");
+            return REG_EINVALID;
+        }
+        start = (size_t)v;
+    }
+    end = n - start > (uint64_t)limit ? start + (size_t)limit : n;
+    json_t *page = json_array();
+    for (size_t i = start; i < end; i++)
+        json_array_append(page, json_array_get(all, i));
+    json_decref(all);
+    json_object_set_new(out, key, page);
+    if (end < n) {
+        char text[32];
+        snprintf(text, sizeof(text), "%zu", end);
+        char *token = ecr_next_token(text);
+        json_object_set_new(out, "nextToken", json_string(token));
+        free(token);
+    }
+    return REG_OK;
 }
 
 json_t *ecr_list_images(ecr_call *c, json_t *in)
@@ -123,8 +138,8 @@ json_t *ecr_list_images(ecr_call *c, json_t *in)
     const char *repo = ecr_repo_name(c, in), *status, *cursor;
     image_set s = {.c = c};
     int64_t limit;
-    size_t start;
-    if (!repo || status_filter(c, in, &status) < 0 || ecr_page_args(c, in, 1000, &limit, &cursor) < 0 ||
+    if (!repo || status_filter(c, in, &status) < 0 ||
+        ecr_page_args_default(c, in, ECR_MAX_RESULTS, &limit, &cursor) < 0 ||
         load_images(&s, repo, ACTION_PULL) < 0) {
         free(s.items);
         return NULL;
@@ -144,16 +159,9 @@ json_t *ecr_list_images(ecr_call *c, json_t *in)
         }
     }
     free(s.items);
-    if (page_bounds(c, cursor, json_array_size(ids), &start) < 0)
-        return json_decref(ids), NULL;
-    json_t *page = json_array();
-    size_t end = start + (size_t)limit < json_array_size(ids) ? start + (size_t)limit
-                                                               : json_array_size(ids);
-    for (size_t i = start; i < end; i++)
-        json_array_append(page, json_array_get(ids, i));
-    json_t *out = json_pack("{s:o}", "imageIds", page);
-    add_next_token(out, end, json_array_size(ids));
-    json_decref(ids);
+    json_t *out = json_object();
+    if (ecr_page_list(c, out, "imageIds", ids, cursor, limit) < 0)
+        return json_decref(out), NULL;
     return out;
 }
 
@@ -192,9 +200,14 @@ json_t *ecr_describe_images(ecr_call *c, json_t *in)
     json_t *ids = json_object_get(in, "imageIds");
     image_set s = {.c = c};
     int64_t limit;
-    size_t start, i;
+    size_t i;
     json_t *id;
-    if (!repo || status_filter(c, in, &status) < 0 || ecr_page_args(c, in, 1000, &limit, &cursor) < 0 ||
+    if (repo && ids && (json_object_get(in, "maxResults") || json_object_get(in, "nextToken")))
+        return ecr_fail(c, "InvalidParameterException",
+                        "maxResults and nextToken cannot be used when you specify images with "
+                        "imageIds");
+    if (!repo || status_filter(c, in, &status) < 0 ||
+        ecr_page_args_default(c, in, ECR_MAX_RESULTS, &limit, &cursor) < 0 ||
         load_images(&s, repo, ACTION_PULL) < 0) {
         free(s.items);
         return NULL;
@@ -219,16 +232,9 @@ json_t *ecr_describe_images(ecr_call *c, json_t *in)
         if (passes(&s.items[i], status))
             json_array_append_new(details, image_detail(c, repo, &s.items[i]));
     free(s.items);
-    if (page_bounds(c, cursor, json_array_size(details), &start) < 0)
-        return json_decref(details), NULL;
-    json_t *page = json_array();
-    size_t end = start + (size_t)limit < json_array_size(details) ? start + (size_t)limit
-                                                                   : json_array_size(details);
-    for (i = start; i < end; i++)
-        json_array_append(page, json_array_get(details, i));
-    json_t *out = json_pack("{s:o}", "imageDetails", page);
-    add_next_token(out, end, json_array_size(details));
-    json_decref(details);
+    json_t *out = json_object();
+    if (ecr_page_list(c, out, "imageDetails", details, cursor, limit) < 0)
+        return json_decref(out), NULL;
     return out;
 }
 
