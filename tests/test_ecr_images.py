@@ -222,3 +222,32 @@ def test_describe_images_refuses_paging_with_image_ids(many, param):
     with pytest.raises(repo.client.exceptions.InvalidParameterException):
         repo.client.describe_images(repositoryName=repo.name,
                                     imageIds=[{"imageDigest": next(iter(digests))}], **extra)
+
+
+# ---- BatchGetImage ----
+
+def test_batch_get_image_failures_carry_the_model_codes(ecr):
+    repo = Repo(ecr, "ecr/get-codes")
+    a = repo.push("a")
+    b = repo.push("b")
+    ids = [{"imageDigest": b.digest, "imageTag": "a"}, {"imageDigest": "sha256:nothex"},
+           {"imageTag": "-bad"}, {}, {"imageTag": "ghost"}, {"imageDigest": MISSING},
+           {"imageDigest": a.digest, "imageTag": "a"}]
+    out = repo.client.batch_get_image(repositoryName=repo.name, imageIds=ids)
+    assert failure_codes(out) == ["ImageTagDoesNotMatchDigest", "InvalidImageDigest",
+                                  "InvalidImageTag", "MissingDigestAndTag", "ImageNotFound",
+                                  "ImageNotFound"], out["failures"]
+    assert [f["imageId"] for f in out["failures"]] == ids[:6]
+    assert [i["imageId"] for i in out["images"]] == [{"imageDigest": a.digest, "imageTag": "a"}]
+
+
+def test_batch_get_image_honours_accepted_media_types(ecr):
+    repo = Repo(ecr, "ecr/get-types")
+    img = repo.push("oci")
+    out = repo.client.batch_get_image(repositoryName=repo.name, imageIds=[{"imageTag": "oci"}],
+                                      acceptedMediaTypes=[DOCKER_V2])
+    assert out["images"] == [] and failure_codes(out) == ["UnsupportedImageType"], out
+    out = repo.client.batch_get_image(repositoryName=repo.name, imageIds=[{"imageTag": "oci"}],
+                                      acceptedMediaTypes=[DOCKER_V2, OCI_MANIFEST])
+    assert out["failures"] == [] and out["images"][0]["imageManifest"].encode() == img.manifest
+    assert out["images"][0]["imageManifestMediaType"] == OCI_MANIFEST

@@ -14,7 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define ECR_MAX_RESULTS 1000 /* the model's MaxResults bound */
+#define ECR_MAX_RESULTS 1000   /* the model's MaxResults bound */
+#define ECR_MEDIA_TYPES_MAX 100 /* the model's MediaTypeList bound */
 
 typedef struct image_set {
     ecr_call *c;
@@ -180,18 +181,55 @@ static json_t *image_detail(ecr_call *c, const char *repo, const image_info *img
     return d;
 }
 
-/* The image an imageId ({imageDigest?, imageTag?}) names, or NULL. */
-static const image_info *find_image(const image_set *s, json_t *id, const char **tag_out)
+static const image_info *by_digest(const image_set *s, const char *digest)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->items[i].digest, digest))
+            return &s->items[i];
+    return NULL;
+}
+
+static const image_info *by_tag(const image_set *s, const char *tag)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (has_tag(&s->items[i], tag))
+            return &s->items[i];
+    return NULL;
+}
+
+/* Why an imageId names no image: ECR's failureCode and failureReason. */
+typedef struct id_failure {
+    const char *code, *reason;
+} id_failure;
+
+/* The image an imageId ({imageDigest?, imageTag?}) names; NULL with *why filled in when it
+ * names none (with both, the tag must name that digest). */
+static const image_info *find_image(const image_set *s, json_t *id, id_failure *why)
 {
     const char *dg = json_string_value(json_object_get(id, "imageDigest"));
     const char *tag = json_string_value(json_object_get(id, "imageTag"));
-    *tag_out = tag;
-    for (size_t i = 0; i < s->n; i++) {
-        const image_info *img = &s->items[i];
-        if ((!dg || !strcmp(img->digest, dg)) && (!tag || has_tag(img, tag)) && (dg || tag))
-            return img;
+    const image_info *img = NULL;
+    digest d;
+    *why = (id_failure){"ImageNotFound", "Requested image not found"};
+    if (!dg && !tag)
+        *why = (id_failure){"MissingDigestAndTag", "Missing image digest and image tag"};
+    else if (dg && digest_parse(&d, dg) < 0)
+        *why = (id_failure){"InvalidImageDigest", "Invalid image digest"};
+    else if (tag && reference_check_tag(tag) < 0)
+        *why = (id_failure){"InvalidImageTag", "Invalid image tag"};
+    else if (!tag)
+        img = by_digest(s, dg);
+    else if ((img = by_tag(s, tag)) && dg && strcmp(img->digest, dg)) {
+        *why = (id_failure){"ImageTagDoesNotMatchDigest", "Invalid image tag for image digest"};
+        img = NULL;
     }
-    return NULL;
+    return img;
+}
+
+static json_t *failure(json_t *id, const char *code, const char *reason)
+{
+    return json_pack("{s:O, s:s, s:s}", "imageId", id, "failureCode", code, "failureReason",
+                     reason);
 }
 
 json_t *ecr_describe_images(ecr_call *c, json_t *in)
@@ -215,16 +253,17 @@ json_t *ecr_describe_images(ecr_call *c, json_t *in)
     json_t *details = json_array();
     json_array_foreach(ids, i, id)
     {
-        const char *tag;
-        const image_info *img = find_image(&s, id, &tag);
+        id_failure why;
+        const image_info *img = find_image(&s, id, &why);
         if (!img) {
+            const char *tag = json_string_value(json_object_get(id, "imageTag"));
             json_decref(details);
             free(s.items);
             return ecr_fail(c, "ImageNotFoundException",
                             "The image with imageId %s does not exist within the repository with "
-                            "name '%s' in the registry with id '%s'",
+                            "name '%s' in the registry with id '%s' (%s)",
                             tag ? tag : json_string_value(json_object_get(id, "imageDigest")),
-                            repo, ECR_REGISTRY_ID);
+                            repo, ECR_REGISTRY_ID, why.reason);
         }
         json_array_append_new(details, image_detail(c, repo, img));
     }
@@ -236,12 +275,6 @@ json_t *ecr_describe_images(ecr_call *c, json_t *in)
     if (ecr_page_list(c, out, "imageDetails", details, cursor, limit) < 0)
         return json_decref(out), NULL;
     return out;
-}
-
-static json_t *failure(json_t *id, const char *code, const char *reason)
-{
-    return json_pack("{s:O, s:s, s:s}", "imageId", id, "failureCode", code, "failureReason",
-                     reason);
 }
 
 /* The manifest's bytes as a JSON string, or NULL. */
@@ -262,35 +295,80 @@ static json_t *manifest_text(ecr_call *c, const char *digest_text)
     return out;
 }
 
+/* acceptedMediaTypes: NULL (every type) or 1 to 100 strings; REG_EINVALID after recording
+ * InvalidParameterException. */
+static int accepted_types(ecr_call *c, json_t *in, json_t **out)
+{
+    json_t *types = *out = json_object_get(in, "acceptedMediaTypes"), *t;
+    size_t i;
+    if (!types)
+        return REG_OK;
+    if (!json_is_array(types) || json_array_size(types) < 1 ||
+        json_array_size(types) > ECR_MEDIA_TYPES_MAX) {
+        ecr_fail(c, "InvalidParameterException",
+                 "acceptedMediaTypes must list 1 to %d media types", ECR_MEDIA_TYPES_MAX);
+        return REG_EINVALID;
+    }
+    json_array_foreach(types, i, t)
+    {
+        if (!json_is_string(t)) {
+            ecr_fail(c, "InvalidParameterException", "acceptedMediaTypes must be strings");
+            return REG_EINVALID;
+        }
+    }
+    return REG_OK;
+}
+
+static int is_accepted(json_t *types, const char *media_type)
+{
+    json_t *t;
+    size_t i;
+    json_array_foreach(types, i, t)
+    {
+        if (!strcmp(json_string_value(t), media_type))
+            return 1;
+    }
+    return !types;
+}
+
+/* One image of BatchGetImage, or a failure. */
+static void get_one(ecr_call *c, const char *repo, const image_set *s, json_t *types, json_t *id,
+                    json_t *images, json_t *failures)
+{
+    const char *tag = json_string_value(json_object_get(id, "imageTag"));
+    id_failure why;
+    const image_info *img = find_image(s, id, &why);
+    json_t *text = NULL;
+    if (!img)
+        return (void)json_array_append_new(failures, failure(id, why.code, why.reason));
+    if (!is_accepted(types, img->media_type))
+        return (void)json_array_append_new(
+            failures, failure(id, "UnsupportedImageType",
+                              "The image's manifest media type is not in acceptedMediaTypes"));
+    if (!(text = manifest_text(c, img->digest)))
+        return (void)json_array_append_new(
+            failures, failure(id, "ImageNotFound", "The image's manifest could not be read"));
+    json_t *image_id = json_pack("{s:s}", "imageDigest", img->digest);
+    if (tag)
+        json_object_set_new(image_id, "imageTag", json_string(tag));
+    json_array_append_new(images, json_pack("{s:s, s:s, s:o, s:o, s:s}", "registryId",
+                                            ECR_REGISTRY_ID, "repositoryName", repo, "imageId",
+                                            image_id, "imageManifest", text,
+                                            "imageManifestMediaType", img->media_type));
+}
+
 json_t *ecr_batch_get_image(ecr_call *c, json_t *in)
 {
     const char *repo = ecr_repo_name(c, in);
-    json_t *ids = json_object_get(in, "imageIds");
+    json_t *ids = json_object_get(in, "imageIds"), *types, *id;
     image_set s = {.c = c};
     size_t i;
-    json_t *id;
-    if (!repo || load_images(&s, repo, ACTION_PULL) < 0) {
+    if (!repo || accepted_types(c, in, &types) < 0 || load_images(&s, repo, ACTION_PULL) < 0) {
         free(s.items);
         return NULL;
     }
     json_t *images = json_array(), *failures = json_array();
-    json_array_foreach(ids, i, id)
-    {
-        const char *tag;
-        const image_info *img = find_image(&s, id, &tag);
-        json_t *text = img ? manifest_text(c, img->digest) : NULL;
-        if (!text) {
-            json_array_append_new(failures, failure(id, "ImageNotFound", "Requested image not found"));
-            continue;
-        }
-        json_t *image_id = json_pack("{s:s}", "imageDigest", img->digest);
-        if (tag)
-            json_object_set_new(image_id, "imageTag", json_string(tag));
-        json_array_append_new(images, json_pack("{s:s, s:s, s:o, s:o, s:s}", "registryId",
-                                                ECR_REGISTRY_ID, "repositoryName", repo,
-                                                "imageId", image_id, "imageManifest", text,
-                                                "imageManifestMediaType", img->media_type));
-    }
+    json_array_foreach(ids, i, id) get_one(c, repo, &s, types, id, images, failures);
     free(s.items);
     return json_pack("{s:o, s:o}", "images", images, "failures", failures);
 }
