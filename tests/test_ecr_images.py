@@ -251,3 +251,109 @@ def test_batch_get_image_honours_accepted_media_types(ecr):
                                       acceptedMediaTypes=[DOCKER_V2, OCI_MANIFEST])
     assert out["failures"] == [] and out["images"][0]["imageManifest"].encode() == img.manifest
     assert out["images"][0]["imageManifestMediaType"] == OCI_MANIFEST
+
+
+# ---- lifecycle policy previews ----
+
+def keep_newest(status, prefixes=None, priority=1):
+    sel = {"tagStatus": status, "countType": "imageCountMoreThan", "countNumber": 1}
+    if prefixes:
+        sel["tagPrefixList"] = prefixes
+    return {"rulePriority": priority, "selection": sel, "action": {"type": "expire"}}
+
+
+def start_preview(repo, *rules):
+    text = json.dumps({"rules": list(rules)})
+    out = repo.client.start_lifecycle_policy_preview(repositoryName=repo.name,
+                                                     lifecyclePolicyText=text)
+    assert out["status"] == "COMPLETE", f"the preview is done when Start answers: {out}"
+    return text
+
+
+def test_preview_without_max_results_pages_at_100(many):
+    repo, _ = many
+    start_preview(repo, keep_newest("untagged"))
+    out = repo.client.get_lifecycle_policy_preview(repositoryName=repo.name)
+    assert len(out["previewResults"]) == 100 and out.get("nextToken"), len(out["previewResults"])
+    assert out["summary"]["expiringImageTotalCount"] == MANY - 1
+    rest = repo.client.get_lifecycle_policy_preview(repositoryName=repo.name,
+                                                    nextToken=out["nextToken"])
+    assert len(rest["previewResults"]) == MANY - 101 and "nextToken" not in rest
+    digests = {r["imageDigest"] for r in out["previewResults"] + rest["previewResults"]}
+    assert len(digests) == MANY - 1
+
+
+def test_preview_honours_max_results(many):
+    repo, _ = many
+    start_preview(repo, keep_newest("untagged"))
+    out = repo.client.get_lifecycle_policy_preview(repositoryName=repo.name, maxResults=10)
+    assert len(out["previewResults"]) == 10 and out.get("nextToken")
+    with pytest.raises(repo.client.exceptions.InvalidParameterException):
+        repo.client.get_lifecycle_policy_preview(repositoryName=repo.name, maxResults=101)
+
+
+@pytest.fixture(scope="module")
+def mixed(ecr):
+    """Three tagged (v1..v3) and three untagged images, and a preview expiring two of each."""
+    repo = Repo(ecr, "ecr/prev-mixed")
+    for tag in ("v1", "v2", "v3", None, None, None):
+        repo.push(*([tag] if tag else []))
+    start_preview(repo, keep_newest("tagged", ["v"]), keep_newest("untagged", priority=2))
+    return repo
+
+
+@pytest.mark.parametrize("status, tagged", [("TAGGED", True), ("UNTAGGED", False)])
+def test_preview_honours_the_tag_status_filter(mixed, status, tagged):
+    out = mixed.client.get_lifecycle_policy_preview(repositoryName=mixed.name,
+                                                    filter={"tagStatus": status})
+    got = [bool(r.get("imageTags")) for r in out["previewResults"]]
+    assert got == [tagged, tagged], f"{status}: {out['previewResults']}"
+    assert out["summary"]["expiringImageTotalCount"] == 4
+
+
+def test_preview_honours_image_ids(mixed):
+    every = mixed.client.get_lifecycle_policy_preview(repositoryName=mixed.name)
+    assert len(every["previewResults"]) == 4
+    one = every["previewResults"][0]["imageDigest"]
+    out = mixed.client.get_lifecycle_policy_preview(repositoryName=mixed.name,
+                                                    imageIds=[{"imageDigest": one}])
+    assert [r["imageDigest"] for r in out["previewResults"]] == [one]
+    tag = next(r["imageTags"][0] for r in every["previewResults"] if r.get("imageTags"))
+    out = mixed.client.get_lifecycle_policy_preview(repositoryName=mixed.name,
+                                                    imageIds=[{"imageTag": tag}])
+    assert [r["imageTags"] for r in out["previewResults"]] == [[tag]]
+    with pytest.raises(mixed.client.exceptions.InvalidParameterException):
+        mixed.client.get_lifecycle_policy_preview(repositoryName=mixed.name, maxResults=5,
+                                                  imageIds=[{"imageDigest": one}])
+
+
+def test_preview_is_answered_by_another_instance_and_after_a_restart(ecr):
+    from ocireg_harness import RegistryServer
+    server, client, key = ecr
+    repo = Repo(ecr, "ecr/prev-shared")
+    for tag in ("s1", "s2"):
+        repo.push(tag)
+    text = start_preview(repo, keep_newest("tagged", ["s"]))
+    other = RegistryServer(server.data).start()
+    try:
+        out = client_for(other, key).get_lifecycle_policy_preview(repositoryName=repo.name)
+    finally:
+        other.stop()
+    assert out["status"] == "COMPLETE" and out["lifecyclePolicyText"] == text
+    assert out["summary"]["expiringImageTotalCount"] == 1
+    server.restart()
+    again = client.get_lifecycle_policy_preview(repositoryName=repo.name)
+    assert again["previewResults"] == out["previewResults"]
+
+
+def test_preview_goes_with_its_repository(ecr):
+    _, client, _ = ecr
+    repo = Repo(ecr, "ecr/prev-gone")
+    repo.push("g1")
+    start_preview(repo, keep_newest("tagged", ["g"]))
+    client.delete_repository(repositoryName=repo.name, force=True)
+    with pytest.raises(client.exceptions.RepositoryNotFoundException):
+        client.get_lifecycle_policy_preview(repositoryName=repo.name)
+    client.create_repository(repositoryName=repo.name)
+    with pytest.raises(client.exceptions.LifecyclePolicyPreviewNotFoundException):
+        client.get_lifecycle_policy_preview(repositoryName=repo.name)

@@ -55,6 +55,10 @@ int ecr_page_args_default(ecr_call *c, json_t *in, int64_t max, int64_t *limit,
 int ecr_page_list(ecr_call *c, json_t *out, const char *key, json_t *all, const char *cursor,
                   int64_t limit);
 
+/* filter.tagStatus: TAGGED, UNTAGGED or ANY (the default); REG_EINVALID after recording
+ * InvalidParameterException. */
+int ecr_tag_status(ecr_call *c, json_t *in, const char **out);
+
 typedef json_t *(*ecr_op)(ecr_call *c, json_t *in);
 
 json_t *ecr_create_repository(ecr_call *c, json_t *in);

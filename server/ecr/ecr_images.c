@@ -78,8 +78,7 @@ static json_t *tag_list(const image_info *img)
     return tags;
 }
 
-/* tagStatus filter: TAGGED, UNTAGGED or ANY (default). */
-static int status_filter(ecr_call *c, json_t *in, const char **out)
+int ecr_tag_status(ecr_call *c, json_t *in, const char **out)
 {
     const char *st = json_string_value(json_object_get(json_object_get(in, "filter"), "tagStatus"));
     *out = st ? st : "ANY";
@@ -139,7 +138,7 @@ json_t *ecr_list_images(ecr_call *c, json_t *in)
     const char *repo = ecr_repo_name(c, in), *status, *cursor;
     image_set s = {.c = c};
     int64_t limit;
-    if (!repo || status_filter(c, in, &status) < 0 ||
+    if (!repo || ecr_tag_status(c, in, &status) < 0 ||
         ecr_page_args_default(c, in, ECR_MAX_RESULTS, &limit, &cursor) < 0 ||
         load_images(&s, repo, ACTION_PULL) < 0) {
         free(s.items);
@@ -244,7 +243,7 @@ json_t *ecr_describe_images(ecr_call *c, json_t *in)
         return ecr_fail(c, "InvalidParameterException",
                         "maxResults and nextToken cannot be used when you specify images with "
                         "imageIds");
-    if (!repo || status_filter(c, in, &status) < 0 ||
+    if (!repo || ecr_tag_status(c, in, &status) < 0 ||
         ecr_page_args_default(c, in, ECR_MAX_RESULTS, &limit, &cursor) < 0 ||
         load_images(&s, repo, ACTION_PULL) < 0) {
         free(s.items);

@@ -212,6 +212,19 @@ static const struct migration {
     /* 6: key files every instance of a shared index uses (see index_keys.h) */
     {"CREATE TABLE shared_keys(name TEXT PRIMARY KEY, content BLOB NOT NULL) WITHOUT ROWID;",
      "CREATE TABLE shared_keys(name " T " PRIMARY KEY, content BYTEA NOT NULL);"},
+    /* 7: the last lifecycle policy preview of each repository (see index_lifecycle.h) */
+    {"CREATE TABLE lifecycle_previews("
+     "  repo_id INTEGER PRIMARY KEY,"
+     "  status TEXT NOT NULL,"
+     "  policy TEXT NOT NULL,"
+     "  results TEXT NOT NULL,"
+     "  updated_at INTEGER NOT NULL);",
+     "CREATE TABLE lifecycle_previews("
+     "  repo_id BIGINT PRIMARY KEY,"
+     "  status " T " NOT NULL,"
+     "  policy " T " NOT NULL,"
+     "  results " T " NOT NULL,"
+     "  updated_at BIGINT NOT NULL);"},
 };
 
 #undef T

@@ -8,6 +8,7 @@
 #include "storage/index/index_export.h"
 #include "storage/index/index_fsck.h"
 #include "storage/index/index_gc.h"
+#include "storage/index/index_lifecycle.h"
 #include "storage/index/index_repos.h"
 #include "storage/base/reg_error.h"
 #include "check.h"
@@ -356,6 +357,32 @@ static void test_repository_metadata(void)
     CHECK_INT(index_repo_delete(ix, "r", 1), REG_OK);
     CHECK_INT(index_repo_delete(ix, "r", 1), REG_ENOTFOUND);
     CHECK_INT(index_repo_delete(ix, "empty", 0), REG_OK);
+    index_close(ix);
+}
+
+static void test_lifecycle_previews_and_tag_counts(void)
+{
+    index_db *ix = fresh_index();
+    int64_t repo_id = seed_image(ix), tags = -1;
+    index_preview p = {0};
+    CHECK_INT(index_preview_get(&p, ix, "r"), REG_ENOTFOUND);
+    CHECK_INT(index_preview_set(ix, "nope", "COMPLETE", "{}", "[]", 1), REG_ENOTFOUND);
+    CHECK_INT(index_preview_set(ix, "r", "COMPLETE", "{\"rules\":[]}", "[]", 1), REG_OK);
+    CHECK_INT(index_preview_set(ix, "r", "COMPLETE", "{\"rules\":[1]}", "[{\"a\":1}]", 2),
+              REG_OK);
+    CHECK_INT(index_preview_get(&p, ix, "r"), REG_OK);
+    CHECK_STR(p.status ? p.status : "", "COMPLETE");
+    CHECK_STR(p.policy ? p.policy : "", "{\"rules\":[1]}");
+    CHECK_STR(p.results ? p.results : "", "[{\"a\":1}]");
+    index_preview_clear(&p);
+    CHECK_INT(index_tag_set(ix, repo_id, "latest", dg(10).str), REG_OK);
+    CHECK_INT(index_image_tag_count(&tags, ix, repo_id, dg(10).str), REG_OK);
+    CHECK_INT(tags, 2);
+    CHECK_INT(index_image_tag_count(&tags, ix, repo_id, dg(11).str), REG_OK);
+    CHECK_INT(tags, 0);
+    CHECK_INT(index_repo_delete(ix, "r", 1), REG_OK);
+    CHECK_INT(index_repo_create(ix, "r", MUTABLE), REG_OK);
+    CHECK_INT(index_preview_get(&p, ix, "r"), REG_ENOTFOUND);
     index_close(ix);
 }
 
@@ -727,6 +754,7 @@ static void suite(void)
     RUN(test_users_grants_and_keys);
     RUN(test_grants_and_keys_list_with_and_without_a_filter);
     RUN(test_repository_metadata);
+    RUN(test_lifecycle_previews_and_tag_counts);
     RUN(test_gc_queries);
     RUN(test_fsck_queries);
     RUN(test_listings);
