@@ -225,6 +225,10 @@ static const struct migration {
      "  policy " T " NOT NULL,"
      "  results " T " NOT NULL,"
      "  updated_at BIGINT NOT NULL);"},
+    /* 8: a user's generation, carried in refresh tokens and ECR login passwords and changed
+     * by every password set (index_auth.h); 0 for users made before it */
+    {"ALTER TABLE users ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;",
+     "ALTER TABLE users ADD COLUMN generation BIGINT NOT NULL DEFAULT 0;"},
 };
 
 #undef T

@@ -16,6 +16,7 @@ int index_user_put(index_db *ix, const user_record *u)
     sqldb_bind_blob(st, 3, u->hash, PASSWORD_HASH_LEN);
     sqldb_bind_int64(st, 4, u->iterations);
     sqldb_bind_int64(st, 5, (int64_t)time(NULL));
+    sqldb_bind_int64(st, 6, u->generation);
     return index_run(st);
 }
 
@@ -41,9 +42,23 @@ int index_user_get(user_record *out, index_db *ix, const char *name)
     }
     memcpy(out->hash, hash, PASSWORD_HASH_LEN);
     out->iterations = sqldb_column_int(st, 2);
+    out->generation = sqldb_column_int64(st, 3);
     memcpy(out->name, name, strlen(name) + 1);
     index_done(st);
     return REG_OK;
+}
+
+int index_user_generation(int64_t *out, index_db *ix, const char *name)
+{
+    sqldb_stmt *st = index_stmt(ix, ST_USER_GENERATION);
+    if (st)
+        index_bind_text(st, 1, name);
+    int err = index_step_row(st);
+    if (err == REG_OK) {
+        *out = sqldb_column_int64(st, 0);
+        index_done(st);
+    }
+    return err;
 }
 
 static int run_by_name(index_db *ix, enum index_statement id, const char *name)

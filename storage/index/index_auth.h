@@ -16,11 +16,17 @@ typedef struct user_record {
     unsigned char salt[PASSWORD_SALT_LEN];
     unsigned char hash[PASSWORD_HASH_LEN];
     int iterations;
+    /* Random, set anew with every password (password_hash): a refresh token or ECR login
+     * password carries the generation it was issued under and dies when it changes, also when
+     * the user is deleted and made again. 0 for users made before generations existed. */
+    int64_t generation;
 } user_record;
 
 /* Insert or replace a user. */
 int index_user_put(index_db *ix, const user_record *u);
 int index_user_get(user_record *out, index_db *ix, const char *name);
+/* The user's generation alone; REG_ENOTFOUND if there is no such user. */
+int index_user_generation(int64_t *out, index_db *ix, const char *name);
 /* Remove a user and the user's grants; REG_ENOTFOUND if there is no such user. */
 int index_user_delete(index_db *ix, const char *name);
 int index_user_list(index_db *ix, index_name_cb cb, void *ctx);
