@@ -78,10 +78,11 @@ int token_sign(char **out, const keyring *kr, const char *issuer, const token_cl
     if (!key || RAND_bytes(jti_raw, sizeof(jti_raw)) != 1 || !(jti = base64url_encode(jti_raw, 16)))
         goto done;
     header = encode_json(json_pack("{s:s, s:s, s:s}", "alg", "ES256", "typ", "JWT", "kid", kid));
-    payload = encode_json(json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:o}", "iss", issuer,
-                                    "sub", c->sub, "aud", c->aud, "exp", (json_int_t)c->exp,
-                                    "nbf", (json_int_t)c->nbf, "iat", (json_int_t)c->iat,
-                                    "jti", jti, "access", access_json(c)));
+    payload = encode_json(json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:o, s:I}", "iss",
+                                    issuer, "sub", c->sub, "aud", c->aud, "exp",
+                                    (json_int_t)c->exp, "nbf", (json_int_t)c->nbf, "iat",
+                                    (json_int_t)c->iat, "jti", jti, "access", access_json(c),
+                                    "gen", (json_int_t)c->gen));
     if (!header || !payload)
         goto done;
     char *input = NULL;
@@ -191,9 +192,10 @@ static int check_claims(token_claims *out, json_t *claims, const char *issuer, c
 {
     const char *iss = NULL, *sub = "";
     json_t *aud = NULL, *access = NULL;
-    json_int_t exp = 0, nbf = 0, iat = 0;
-    if (json_unpack(claims, "{s:s, s?s, s:o, s:I, s?I, s?I, s?o}", "iss", &iss, "sub", &sub,
-                    "aud", &aud, "exp", &exp, "nbf", &nbf, "iat", &iat, "access", &access) < 0)
+    json_int_t exp = 0, nbf = 0, iat = 0, gen = 0;
+    if (json_unpack(claims, "{s:s, s?s, s:o, s:I, s?I, s?I, s?o, s?I}", "iss", &iss, "sub", &sub,
+                    "aud", &aud, "exp", &exp, "nbf", &nbf, "iat", &iat, "access", &access, "gen",
+                    &gen) < 0)
         return reg_error_set(REG_EDENIED, "token claims are malformed");
     if (strcmp(iss, issuer) != 0)
         return reg_error_set(REG_EDENIED, "token issuer is not trusted");
@@ -211,6 +213,7 @@ static int check_claims(token_claims *out, json_t *claims, const char *issuer, c
     out->exp = exp;
     out->nbf = nbf;
     out->iat = iat;
+    out->gen = gen;
     if (parse_access(out, access) < 0)
         return reg_error_set(REG_EDENIED, "token access claim is malformed");
     return REG_OK;

@@ -19,6 +19,7 @@ typedef struct token_claims {
     char sub[USER_NAME_MAX + 1]; /* "" for anonymous */
     char aud[128];
     int64_t iat, nbf, exp;
+    int64_t gen; /* the user's generation when issued (user_record), claim "gen"; 0 if none */
     size_t naccess;
     scope access[TOKEN_MAX_ACCESS];
 } token_claims;

@@ -176,6 +176,9 @@ json_t *ecr_get_authorization_token(ecr_call *c, json_t *in)
     char *jwt = NULL;
     time_t now = time(NULL);
     memset(&claims, 0, sizeof(claims));
+    /* the password dies with the user's generation (a new password, or the user re-made) */
+    if (index_user_generation(&claims.gen, c->ix, c->user) < 0)
+        return ecr_fail(c, "ServerException", "could not look up user %s", c->user);
     snprintf(claims.sub, sizeof(claims.sub), "%s", c->user);
     snprintf(claims.aud, sizeof(claims.aud), "%s", ECR_LOGIN_AUDIENCE);
     claims.iat = claims.nbf = now;

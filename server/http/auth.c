@@ -3,6 +3,7 @@
 #include "auth/base64url.h"
 #include "auth/policy.h"
 #include "auth/token.h"
+#include "server/http/client.h"
 #include "server/http/errors.h"
 #include "server/http/log.h"
 #include "storage/base/reg_error.h"
@@ -127,22 +128,6 @@ static int host_is_sane(const char *h)
     return 1;
 }
 
-static int from_trusted_proxy(request *req)
-{
-    char addr[64];
-    const char *list = req->srv->cfg.trusted_proxies;
-    request_client_address(addr, sizeof(addr), req);
-    size_t n = strlen(addr);
-    for (const char *p = list; n && *p;) {
-        size_t len = strcspn(p, ", ");
-        if (len == n && memcmp(p, addr, n) == 0)
-            return 1;
-        p += len;
-        p += strspn(p, ", ");
-    }
-    return 0;
-}
-
 const char *request_base_url(request *req)
 {
     const config *cfg = &req->srv->cfg;
@@ -150,7 +135,7 @@ const char *request_base_url(request *req)
     const char *host = request_header(req, MHD_HTTP_HEADER_HOST);
     if (cfg->external_url[0])
         return cfg->external_url;
-    if (cfg->trusted_proxies[0] && from_trusted_proxy(req)) {
+    if (request_from_trusted_proxy(req)) {
         const char *proto = request_header(req, "X-Forwarded-Proto");
         const char *fwd_host = request_header(req, "X-Forwarded-Host");
         if (proto && (!strcmp(proto, "https") || !strcmp(proto, "http")))
@@ -189,12 +174,28 @@ static void reply_challenge(request *req, const char *type, const char *name,
     request_send(req, 401, r);
 }
 
+int auth_generation_current(request *req, const char *user, int64_t gen)
+{
+    int64_t current = 0;
+    index_db *ix = request_index(req);
+    int err = ix ? index_user_generation(&current, ix, user) : REG_ERROR;
+    if (err == REG_ENOTFOUND)
+        return reg_error_set(REG_EDENIED, "user %s no longer exists", user);
+    if (err < 0)
+        return reg_error_set(REG_EDENIED, "the user %s cannot be looked up", user);
+    if (current != gen)
+        return reg_error_set(REG_EDENIED, "issued before the password of %s changed", user);
+    return REG_OK;
+}
+
 const char *ecr_login_subject(request *req, const char *password)
 {
     const token_claims *c = verify_cached(req, password, ECR_LOGIN_AUDIENCE);
     if (c && !c->sub[0])
         return reg_error_set(REG_EDENIED, "token names no user"), NULL;
-    return c ? arena_strdup(&req->mem, c->sub) : NULL;
+    if (!c || auth_generation_current(req, c->sub, c->gen) < 0)
+        return NULL;
+    return arena_strdup(&req->mem, c->sub);
 }
 
 /* The user's grants, cached per thread for a few seconds (ECR login passwords carry no access

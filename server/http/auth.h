@@ -27,8 +27,14 @@ int authorize_or_reply(request *req, const char *type, const char *name, unsigne
                        const char *challenge_actions);
 
 /* The user an ECR login password (GetAuthorizationToken) was issued to, or NULL with the
- * reason in reg_error_last(). */
+ * reason in reg_error_last(). Checked at every use against the index: the user must still
+ * exist with the generation the password was issued under (auth_generation_current). */
 const char *ecr_login_subject(request *req, const char *password);
+
+/* REG_OK if `user` exists with generation `gen` (what a refresh token or ECR login password
+ * carries); REG_EDENIED with the reason in reg_error_last() if the user was deleted, made
+ * again, or given a new password since. */
+int auth_generation_current(request *req, const char *user, int64_t gen);
 
 /* Whether the request's token grants `need` on repository `name` (always when auth is off). */
 int auth_allows(const request *req, const char *name, unsigned need);

@@ -104,7 +104,7 @@ static const setting settings[] = {
     {.name = "trusted-proxy", .type = SETTING_TEXT, TEXT_FIELD(trusted_proxies), .shown = "none",
      .refusal = "%s: list too long", .metavar = "ADDRS",
      .help = "comma-separated proxy addresses whose\n"
-             "X-Forwarded-Proto/Host are believed"},
+             "X-Forwarded-For/Proto/Host are believed"},
     {.name = "tls-cert", .type = SETTING_TEXT, TEXT_FIELD(tls_cert), .shown = "none",
      .refusal = "%s: path too long", .metavar = "FILE",
      .help = "serve HTTPS with this PEM certificate (and --tls-key)"},

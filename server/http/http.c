@@ -1,6 +1,7 @@
 /* http.c - libmicrohttpd glue (see http.h): creates the request object on the first call,
  * routes it, streams the body to the handler, and logs and frees it when MHD is done. */
 #include "server/http/http.h"
+#include "server/http/client.h"
 #include "server/http/errors.h"
 #include "server/http/linger.h"
 #include "server/http/listener.h"
@@ -497,21 +498,6 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (!req->sent)
         reply_error(req, 500, "UNKNOWN", "handler sent no response");
     return MHD_YES;
-}
-
-void request_client_address(char *out, size_t n, request *req)
-{
-    struct MHD_Connection *conn = req->conn;
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    out[0] = '\0';
-    if (!ci || !ci->client_addr)
-        return;
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)n);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)n);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,

@@ -6,6 +6,7 @@
 #include "auth/ratelimit.h"
 #include "auth/token.h"
 #include "server/http/auth.h"
+#include "server/http/client.h"
 #include "server/http/errors.h"
 #include "server/oci/handlers.h"
 #include "server/http/log.h"
@@ -56,61 +57,76 @@ static void reply_oauth_error(request *req, unsigned status, const char *error, 
                NULL);
 }
 
-/* Check a user's password under the failed-login throttle. Replies itself on failure.
- * User "AWS" with an ECR login password stands for the user it was issued to (*user_io is
- * replaced): a signature check, not a password hash. */
-static int credentials_or_reply(request *req, index_db *ix, const char **user_io, const char *pass)
+static void reply_login_refused(request *req, const char *message)
 {
-    const char *user = *user_io;
-    if (!strcmp(user, "AWS")) {
-        user_record rec;
-        const char *sub = ecr_login_subject(req, pass);
-        if (sub && index_user_get(&rec, ix, sub) == REG_OK) {
-            *user_io = sub;
-            return REG_OK;
-        }
-        log_msg(LOG_INFO, "auth: ECR login password refused: %s",
-                sub ? "no such user" : reg_error_last("invalid token"));
-        struct MHD_Response *r = error_response(req, "UNAUTHORIZED", NULL,
-                                                "invalid or expired ECR login password");
-        response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"ocireg\"");
-        request_send(req, 401, r);
-        return REG_EDENIED;
-    }
-    char addr[64], user_key[USER_NAME_MAX + 8], addr_key[80];
+    struct MHD_Response *r = error_response(req, "UNAUTHORIZED", NULL, "%s", message);
+    response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"ocireg\"");
+    request_send(req, 401, r);
+}
+
+/* User "AWS" with an ECR login password: a signature and generation check, no password hash.
+ * On success *user_io becomes the user it was issued to. */
+static int ecr_login_or_reply(request *req, index_db *ix, const char **user_io, const char *pass,
+                              int64_t *gen_out)
+{
     user_record rec;
-    time_t now = time(NULL);
-    request_client_address(addr, sizeof(addr), req);
-    snprintf(user_key, sizeof(user_key), "u:%.64s", user);
-    snprintf(addr_key, sizeof(addr_key), "a:%s", addr);
-    int wait = ratelimit_blocked(user_key, now);
-    if (!wait)
-        wait = ratelimit_blocked(addr_key, now);
-    if (wait) {
-        log_msg(LOG_WARN, "auth: login throttled user=%.64s client=%s", user, addr);
-        struct MHD_Response *r = error_response(req, "TOOMANYREQUESTS", NULL,
-                                                "too many failed logins; retry in %d seconds",
-                                                wait);
-        response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, arena_printf(&req->mem, "%d", wait));
-        request_send(req, 429, r);
-        return REG_EDENIED;
-    }
-    int err = strlen(user) > USER_NAME_MAX ? REG_ENOTFOUND : index_user_get(&rec, ix, user);
-    if (err == REG_OK && password_verify(&rec, pass) == REG_OK) {
-        ratelimit_success(user_key);
+    const char *sub = ecr_login_subject(req, pass);
+    if (sub && index_user_get(&rec, ix, sub) == REG_OK) {
+        *user_io = sub;
+        *gen_out = rec.generation;
         return REG_OK;
     }
+    log_msg(LOG_INFO, "auth: ECR login password refused: %s",
+            sub ? "no such user" : reg_error_last("invalid token"));
+    reply_login_refused(req, "invalid or expired ECR login password");
+    return REG_EDENIED;
+}
+
+static int throttled_or_reply(request *req, const char *user, const char *addr)
+{
+    int wait = ratelimit_login_wait(user, addr, time(NULL));
+    if (wait < 0) {
+        reply_internal(req, wait, "login throttle");
+        return wait;
+    }
+    if (wait == 0)
+        return REG_OK;
+    log_msg(LOG_WARN, "auth: login throttled user=%.64s client=%s", user, addr);
+    struct MHD_Response *r = error_response(
+        req, "TOOMANYREQUESTS", NULL, "too many failed logins; retry in %d seconds", wait);
+    response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, arena_printf(&req->mem, "%d", wait));
+    request_send(req, 429, r);
+    return REG_EDENIED;
+}
+
+/* Check a user's password under the failed-login throttle (auth/ratelimit.h); on success
+ * *gen_out is the user's generation. Replies itself on failure. An unknown user costs the
+ * same password derivation as a wrong password, so names cannot be told apart by timing. */
+static int credentials_or_reply(request *req, index_db *ix, const char **user_io, const char *pass,
+                                int64_t *gen_out)
+{
+    const char *user = *user_io;
+    char addr[64];
+    user_record rec;
+    if (!strcmp(user, "AWS"))
+        return ecr_login_or_reply(req, ix, user_io, pass, gen_out);
+    request_client_address(addr, sizeof(addr), req);
+    if (throttled_or_reply(req, user, addr) < 0)
+        return REG_EDENIED;
+    int err = strlen(user) > USER_NAME_MAX ? REG_ENOTFOUND : index_user_get(&rec, ix, user);
     if (err == REG_ERROR) {
         reply_internal(req, err, "user lookup");
         return REG_ERROR;
     }
-    ratelimit_failure(user_key, now);
-    ratelimit_failure(addr_key, now);
+    if (err == REG_OK ? password_verify(&rec, pass) == REG_OK
+                      : password_verify_nobody(pass) == REG_OK) {
+        ratelimit_login_succeeded(user, addr, time(NULL));
+        *gen_out = rec.generation;
+        return REG_OK;
+    }
+    ratelimit_login_failed(user, addr, time(NULL));
     log_msg(LOG_INFO, "auth: login failed user=%.64s client=%s", user, addr);
-    struct MHD_Response *r =
-        error_response(req, "UNAUTHORIZED", NULL, "invalid username or password");
-    response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"ocireg\"");
-    request_send(req, 401, r);
+    reply_login_refused(req, "invalid username or password");
     return REG_EDENIED;
 }
 
@@ -158,9 +174,10 @@ static void format_time(char *out, size_t n, time_t t)
     strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* Issue an access token (and a refresh token when asked) for `user` (NULL: anonymous). */
-static void issue_tokens(request *req, index_db *ix, const char *user, const token_request *t,
-                         int want_refresh)
+/* Issue an access token (and a refresh token when asked) for `user` (NULL: anonymous) of
+ * generation `gen`. */
+static void issue_tokens(request *req, index_db *ix, const char *user, int64_t gen,
+                         const token_request *t, int want_refresh)
 {
     token_claims c;
     char *access = NULL, *refresh = NULL, issued[32];
@@ -171,6 +188,7 @@ static void issue_tokens(request *req, index_db *ix, const char *user, const tok
     snprintf(c.aud, sizeof(c.aud), "%s", TOKEN_SERVICE);
     c.iat = c.nbf = now;
     c.exp = now + ttl;
+    c.gen = user ? gen : 0;
     int err = grant_scopes(&c, ix, user, t);
     if (err == REG_OK)
         err = token_sign(&access, server_keys(req->srv), TOKEN_ISSUER, &c);
@@ -212,9 +230,10 @@ static void handle_token_get(request *req, index_db *ix, token_request *t)
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_scope, &sc);
     const char *offline = request_query(req, "offline_token");
     const char *principal = user;
+    int64_t gen = 0;
     if (service_ok_or_reply(req, request_query(req, "service")) == REG_OK &&
-        (!user || credentials_or_reply(req, ix, &principal, pass ? pass : "") == REG_OK))
-        issue_tokens(req, ix, principal, t, offline && !strcmp(offline, "true"));
+        (!user || credentials_or_reply(req, ix, &principal, pass ? pass : "", &gen) == REG_OK))
+        issue_tokens(req, ix, principal, gen, t, offline && !strcmp(offline, "true"));
     MHD_free(user);
     MHD_free(pass);
 }
@@ -241,16 +260,17 @@ static const char *form_value(request *req, const buf *form, const char *key)
     return NULL;
 }
 
-/* The user a refresh token was issued to, if it is valid and the user still exists. */
-static const char *refresh_subject(request *req, index_db *ix, const char *jwt)
+/* The user a refresh token was issued to (and its generation), if the token is valid and the
+ * user still exists with the generation it was issued under. */
+static const char *refresh_subject(request *req, const char *jwt, int64_t *gen_out)
 {
     token_claims c;
-    user_record rec;
     if (token_verify(&c, server_keys(req->srv), jwt, TOKEN_ISSUER, REFRESH_AUDIENCE, time(NULL)) <
-            0 ||
-        !c.sub[0] || index_user_get(&rec, ix, c.sub) != REG_OK) {
+        0)
         return NULL;
-    }
+    if (!c.sub[0] || auth_generation_current(req, c.sub, c.gen) < 0)
+        return NULL;
+    *gen_out = c.gen;
     return arena_strdup(&req->mem, c.sub);
 }
 
@@ -280,18 +300,22 @@ static void finish_token_post(request *req)
             reply_oauth_error(req, 400, "invalid_request", "username and password are required");
             return;
         }
-        if (credentials_or_reply(req, ix, &user, pass) == REG_OK)
-            issue_tokens(req, ix, user, t, offline);
+        int64_t gen = 0;
+        if (credentials_or_reply(req, ix, &user, pass, &gen) == REG_OK)
+            issue_tokens(req, ix, user, gen, t, offline);
         return;
     }
     if (grant && !strcmp(grant, "refresh_token")) {
         const char *rt = form_value(req, form, "refresh_token");
-        const char *user = rt ? refresh_subject(req, ix, rt) : NULL;
+        int64_t gen = 0;
+        const char *user = rt ? refresh_subject(req, rt, &gen) : NULL;
         if (!user) {
+            log_msg(LOG_INFO, "auth: refresh token refused: %s",
+                    reg_error_last("invalid or expired"));
             reply_oauth_error(req, 401, "invalid_grant", "refresh token is invalid or expired");
             return;
         }
-        issue_tokens(req, ix, user, t, 1);
+        issue_tokens(req, ix, user, gen, t, 1);
         return;
     }
     reply_oauth_error(req, 400, "unsupported_grant_type",
