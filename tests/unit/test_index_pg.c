@@ -219,11 +219,12 @@ static void test_rollback_leaves_nothing_behind(void)
 static void test_users_grants_and_keys(void)
 {
     index_db *ix = fresh_index();
-    user_record u = {.name = "alice", .iterations = 1000}, got;
+    user_record u = {.name = "alice", .iterations = 1000, .generation = 0x3fffffffffff1234},
+                got;
     unsigned char secret[40];
     char user[USER_NAME_MAX + 1];
     size_t len = 0;
-    int64_t count = 0;
+    int64_t count = 0, gen = 0;
     memset(u.salt, 0x00, sizeof(u.salt));
     u.salt[3] = 0x5c; /* a backslash and a zero byte survive the round trip */
     for (int i = 0; i < PASSWORD_HASH_LEN; i++)
@@ -233,6 +234,12 @@ static void test_users_grants_and_keys(void)
     CHECK(memcmp(got.salt, u.salt, sizeof(u.salt)) == 0, "salt differs");
     CHECK(memcmp(got.hash, u.hash, sizeof(u.hash)) == 0, "hash differs");
     CHECK_INT(got.iterations, 1000);
+    CHECK_INT(got.generation, 0x3fffffffffff1234);
+    u.generation = 7; /* a new password brings a new generation */
+    CHECK_INT(index_user_put(ix, &u), REG_OK);
+    CHECK_INT(index_user_generation(&gen, ix, "alice"), REG_OK);
+    CHECK_INT(gen, 7);
+    CHECK_INT(index_user_generation(&gen, ix, "nobody"), REG_ENOTFOUND);
     CHECK_INT(index_user_count(&count, ix), REG_OK);
     CHECK_INT(count, 1);
     CHECK_INT(index_grant_add(ix, "alice", "team/*", 1), REG_OK);
