@@ -80,6 +80,19 @@ def test_trusted_proxy_throttles_the_forwarded_client(registry_factory, auth_dat
     assert r.status_code == 200, "a client cannot pick the throttled address left of its own"
 
 
+def test_unparsable_forwarded_hops_count_as_the_proxy(registry_factory, auth_data):
+    url = registry_factory(extra_args=["--trusted-proxy", "127.0.0.1"], data_dir=auth_data).url
+    hostile = ["not-an-address", "203.0.113.5:8080", "[2001:db8::1]", "203.0.113.5, ,junk",
+               ", ".join(f"198.18.0.{i % 250}" for i in range(500)) + ", bogus"]
+    for i in range(30):
+        r = login(url, f"nobody{i}", "bad", client=hostile[i % len(hostile)])
+        assert r.status_code == 401, f"{hostile[i % len(hostile)][:40]!r}: {r.status_code}"
+    r = login(url, "alice", "alice-pass", client="still-not-an-address")
+    assert r.status_code == 429, "hops that are no address must not give a fresh identity"
+    r = login(url, "alice", "alice-pass", client="198.51.100.9")
+    assert r.status_code == 200, r.status_code
+
+
 def test_forwarded_address_from_untrusted_peer_is_ignored(registry_factory, auth_data):
     url = registry_factory(data_dir=auth_data).url
     for i in range(10):
