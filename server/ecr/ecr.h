@@ -15,6 +15,7 @@ typedef struct ecr_call {
     index_db *ix;
     const char *user;         /* who signed the request */
     const char *region;       /* from the signature's scope */
+    const char *operation;    /* the X-Amz-Target's operation, also its IAM action's name */
     struct policy *policy;    /* the user's grants, loaded on first use */
     const char *error_type;   /* set by ecr_fail; its message is reg_error_last() */
     json_t *error_fields;     /* NULL, or more members of the error (owned) */
@@ -25,7 +26,9 @@ typedef struct ecr_call {
 json_t *ecr_fail(ecr_call *c, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Whether the caller may do `actions` on repository `repo`; when not, an AccessDenied error
+/* Whether the caller may do the call's operation on repository `repo` ("*" for the
+ * registry): a Deny of ecr:<operation> in a repository or registry policy refuses, an Allow
+ * permits, else the grants must hold every bit of `actions`. When not, an AccessDenied error
  * has been recorded. */
 int ecr_allowed(ecr_call *c, const char *repo, unsigned actions);
 
@@ -80,6 +83,13 @@ json_t *ecr_get_lifecycle_policy(ecr_call *c, json_t *in);
 json_t *ecr_delete_lifecycle_policy(ecr_call *c, json_t *in);
 json_t *ecr_start_lifecycle_policy_preview(ecr_call *c, json_t *in);
 json_t *ecr_get_lifecycle_policy_preview(ecr_call *c, json_t *in);
+
+json_t *ecr_set_repository_policy(ecr_call *c, json_t *in);
+json_t *ecr_get_repository_policy(ecr_call *c, json_t *in);
+json_t *ecr_delete_repository_policy(ecr_call *c, json_t *in);
+json_t *ecr_put_registry_policy(ecr_call *c, json_t *in);
+json_t *ecr_get_registry_policy(ecr_call *c, json_t *in);
+json_t *ecr_delete_registry_policy(ecr_call *c, json_t *in);
 
 json_t *ecr_get_authorization_token(ecr_call *c, json_t *in);
 

@@ -53,6 +53,12 @@ static const struct {
     {"DeleteLifecyclePolicy", ecr_delete_lifecycle_policy},
     {"StartLifecyclePolicyPreview", ecr_start_lifecycle_policy_preview},
     {"GetLifecyclePolicyPreview", ecr_get_lifecycle_policy_preview},
+    {"SetRepositoryPolicy", ecr_set_repository_policy},
+    {"GetRepositoryPolicy", ecr_get_repository_policy},
+    {"DeleteRepositoryPolicy", ecr_delete_repository_policy},
+    {"PutRegistryPolicy", ecr_put_registry_policy},
+    {"GetRegistryPolicy", ecr_get_registry_policy},
+    {"DeleteRegistryPolicy", ecr_delete_registry_policy},
     {"GetAuthorizationToken", ecr_get_authorization_token},
     {"BatchCheckLayerAvailability", ecr_batch_check_layer_availability},
     {"InitiateLayerUpload", ecr_initiate_layer_upload},
@@ -93,14 +99,17 @@ static void reply_aws_error(request *req, unsigned status, const char *type, con
 
 int ecr_allowed(ecr_call *c, const char *repo, unsigned actions)
 {
-    if (!c->policy && policy_load(&c->policy, c->ix, c->user) < 0) {
-        ecr_fail(c, "ServerException", "could not load the access policy");
+    if (!c->policy && policy_load_for(&c->policy, c->ix, c->user, ECR_REGISTRY_ID) < 0) {
+        ecr_fail(c, "ServerException", "could not load the access policy: %s",
+                 reg_error_last("internal error"));
         return 0;
     }
-    if ((policy_actions(c->policy, repo) & actions) == actions)
+    const char *action = arena_printf(&c->req->mem, "ecr:%s", c->operation);
+    if (action && policy_permits(c->policy, repo, action, actions))
         return 1;
     ecr_fail(c, "AccessDeniedException",
-             "User: %s is not authorized to perform this action on repository %s", c->user, repo);
+             "User: %s is not authorized to perform %s on repository %s", c->user,
+             action ? action : "this action", repo);
     return 0;
 }
 
@@ -305,14 +314,17 @@ static int signature_or_reply(ecr_call *c, ecr_pending *p)
     return REG_OK;
 }
 
-static ecr_op find_operation(const char *target)
+/* The operation X-Amz-Target names; its name in *name. */
+static ecr_op find_operation(const char **name, const char *target)
 {
     size_t n = strlen(ECR_TARGET_PREFIX);
     if (!target || strncmp(target, ECR_TARGET_PREFIX, n) != 0)
         return NULL;
     for (size_t i = 0; i < sizeof(operations) / sizeof(operations[0]); i++)
-        if (!strcmp(target + n, operations[i].name))
+        if (!strcmp(target + n, operations[i].name)) {
+            *name = operations[i].name;
             return operations[i].op;
+        }
     return NULL;
 }
 
@@ -333,7 +345,7 @@ static void finish_ecr(request *req)
     if (signature_or_reply(&c, p) < 0)
         return;
     const char *target = request_header(req, "X-Amz-Target");
-    ecr_op op = find_operation(target);
+    ecr_op op = find_operation(&c.operation, target);
     if (!op) {
         reply_aws_error(req, 400, "UnknownOperationException", "unknown operation");
         return;

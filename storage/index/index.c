@@ -229,6 +229,9 @@ static const struct migration {
      * by every password set (index_auth.h); 0 for users made before it */
     {"ALTER TABLE users ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;",
      "ALTER TABLE users ADD COLUMN generation BIGINT NOT NULL DEFAULT 0;"},
+    /* 9: access policies, IAM JSON: "registry" or "repository/<name>" (see index_policy.h) */
+    {"CREATE TABLE access_policies(scope TEXT PRIMARY KEY, text TEXT NOT NULL) WITHOUT ROWID;",
+     "CREATE TABLE access_policies(scope " T " PRIMARY KEY, text " T " NOT NULL);"},
 };
 
 #undef T
