@@ -9,6 +9,7 @@
 #include "storage/index/index_fsck.h"
 #include "storage/index/index_gc.h"
 #include "storage/index/index_lifecycle.h"
+#include "storage/index/index_policy.h"
 #include "storage/index/index_repos.h"
 #include "storage/base/reg_error.h"
 #include "check.h"
@@ -393,6 +394,43 @@ static void test_lifecycle_previews_and_tag_counts(void)
     index_close(ix);
 }
 
+static int collect_access_policy(void *ctx, const char *repo, const char *text)
+{
+    names *l = ctx;
+    char row[256];
+    snprintf(row, sizeof(row), "%s=%s", repo ? repo : "(registry)", text);
+    add_name(l, row);
+    return REG_OK;
+}
+
+/* Repository policies exist only with their repository and go with it; the registry's is
+ * listed with repo NULL. */
+static void test_access_policies(void)
+{
+    index_db *ix = fresh_index();
+    char *text = NULL;
+    names all = {0};
+    CHECK_INT(index_access_policy_put(ix, "r", "{}"), REG_ENOTFOUND);
+    CHECK_INT(index_repo_create(ix, "r", MUTABLE), REG_OK);
+    CHECK_INT(index_access_policy_get(&text, ix, "r"), REG_ENOTFOUND);
+    CHECK_INT(index_access_policy_put(ix, "r", "{\"a\":1}"), REG_OK);
+    CHECK_INT(index_access_policy_put(ix, "r", "{\"a\":2}"), REG_OK);
+    CHECK_INT(index_access_policy_get(&text, ix, "r"), REG_OK);
+    CHECK_STR(text ? text : "", "{\"a\":2}");
+    free(text);
+    CHECK_INT(index_access_policy_get(&text, ix, NULL), REG_ENOTFOUND);
+    CHECK_INT(index_access_policy_put(ix, NULL, "{\"r\":1}"), REG_OK);
+    CHECK_INT(index_access_policies(ix, collect_access_policy, &all), REG_OK);
+    CHECK_STR(all.text, "(registry)={\"r\":1},r={\"a\":2}");
+    CHECK_INT(index_repo_delete(ix, "r", 0), REG_OK);
+    CHECK_INT(index_repo_create(ix, "r", MUTABLE), REG_OK);
+    CHECK_INT(index_access_policy_get(&text, ix, "r"), REG_ENOTFOUND);
+    CHECK_INT(index_access_policy_delete(ix, "r"), REG_ENOTFOUND);
+    CHECK_INT(index_access_policy_delete(ix, NULL), REG_OK);
+    CHECK_INT(index_access_policy_delete(ix, NULL), REG_ENOTFOUND);
+    index_close(ix);
+}
+
 static void test_gc_queries(void)
 {
     index_db *ix = fresh_index();
@@ -762,6 +800,7 @@ static void suite(void)
     RUN(test_grants_and_keys_list_with_and_without_a_filter);
     RUN(test_repository_metadata);
     RUN(test_lifecycle_previews_and_tag_counts);
+    RUN(test_access_policies);
     RUN(test_gc_queries);
     RUN(test_fsck_queries);
     RUN(test_listings);
