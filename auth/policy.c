@@ -97,7 +97,7 @@ static int add_stored_policy(void *ctx, const char *repo, const char *text)
     policy *p = ctx;
     iam_policy *iam = NULL;
     if (iam_policy_parse(&iam, text, p->registry_id) < 0)
-        return reg_error_wrap(REG_ERROR, repo ? repo : "the registry policy");
+        return reg_error_wrap(REG_ERROR, "%s", repo ? repo : "the registry policy");
     if (!repo) {
         iam_policy_free(p->registry);
         p->registry = iam;
