@@ -12,12 +12,12 @@
 #include <strings.h>
 
 #define IAM_USER_NAME_MAX 64 /* IAM's limit on a user name */
-#define IAM_ACCOUNT_LEN 12
-#define WHERE_MAX 64
+#define IAM_ACCOUNT_LEN   12
+#define WHERE_MAX         64
 
 typedef enum {
-    PRINCIPAL_NOBODY, /* a service, or an identity of another account: never a caller here */
-    PRINCIPAL_ANYONE, /* "*", anonymous callers included */
+    PRINCIPAL_NOBODY,  /* a service, or an identity of another account: never a caller here */
+    PRINCIPAL_ANYONE,  /* "*", anonymous callers included */
     PRINCIPAL_ACCOUNT, /* the registry's account (root): every signed-in user */
     PRINCIPAL_USER,
 } principal_kind;
@@ -33,9 +33,9 @@ typedef struct iam_statement {
     size_t nprincipals;
     const char **actions; /* "*" or "ecr:<glob>", inside the document */
     size_t nactions;
-    const char **repos;   /* repository name globs of the Resource ARNs of this registry */
+    const char **repos; /* repository name globs of the Resource ARNs of this registry */
     size_t nrepos;
-    int any_repo;         /* no Resource, or "*" among them */
+    int any_repo; /* no Resource, or "*" among them */
 } iam_statement;
 
 struct iam_policy {
@@ -45,22 +45,57 @@ struct iam_policy {
 };
 
 static const char *const ecr_actions[] = {
-    "BatchCheckLayerAvailability", "BatchDeleteImage", "BatchGetImage",
-    "BatchGetRepositoryScanningConfiguration", "BatchImportUpstreamImage", "CompleteLayerUpload",
-    "CreatePullThroughCacheRule", "CreateRepository", "CreateRepositoryCreationTemplate",
-    "DeleteLifecyclePolicy", "DeletePullThroughCacheRule", "DeleteRegistryPolicy",
-    "DeleteRepository", "DeleteRepositoryCreationTemplate", "DeleteRepositoryPolicy",
-    "DescribeImageReplicationStatus", "DescribeImageScanFindings", "DescribeImages",
-    "DescribePullThroughCacheRules", "DescribeRegistry", "DescribeRepositories",
-    "DescribeRepositoryCreationTemplates", "GetAccountSetting", "GetAuthorizationToken",
-    "GetDownloadUrlForLayer", "GetLifecyclePolicy", "GetLifecyclePolicyPreview",
-    "GetRegistryPolicy", "GetRegistryScanningConfiguration", "GetRepositoryPolicy",
-    "InitiateLayerUpload", "ListImages", "ListTagsForResource", "PutAccountSetting", "PutImage",
-    "PutImageScanningConfiguration", "PutImageTagMutability", "PutLifecyclePolicy",
-    "PutRegistryPolicy", "PutRegistryScanningConfiguration", "PutReplicationConfiguration",
-    "ReplicateImage", "SetRepositoryPolicy", "StartImageScan", "StartLifecyclePolicyPreview",
-    "TagResource", "UntagResource", "UpdatePullThroughCacheRule",
-    "UpdateRepositoryCreationTemplate", "UploadLayerPart", "ValidatePullThroughCacheRule",
+    "BatchCheckLayerAvailability",
+    "BatchDeleteImage",
+    "BatchGetImage",
+    "BatchGetRepositoryScanningConfiguration",
+    "BatchImportUpstreamImage",
+    "CompleteLayerUpload",
+    "CreatePullThroughCacheRule",
+    "CreateRepository",
+    "CreateRepositoryCreationTemplate",
+    "DeleteLifecyclePolicy",
+    "DeletePullThroughCacheRule",
+    "DeleteRegistryPolicy",
+    "DeleteRepository",
+    "DeleteRepositoryCreationTemplate",
+    "DeleteRepositoryPolicy",
+    "DescribeImageReplicationStatus",
+    "DescribeImageScanFindings",
+    "DescribeImages",
+    "DescribePullThroughCacheRules",
+    "DescribeRegistry",
+    "DescribeRepositories",
+    "DescribeRepositoryCreationTemplates",
+    "GetAccountSetting",
+    "GetAuthorizationToken",
+    "GetDownloadUrlForLayer",
+    "GetLifecyclePolicy",
+    "GetLifecyclePolicyPreview",
+    "GetRegistryPolicy",
+    "GetRegistryScanningConfiguration",
+    "GetRepositoryPolicy",
+    "InitiateLayerUpload",
+    "ListImages",
+    "ListTagsForResource",
+    "PutAccountSetting",
+    "PutImage",
+    "PutImageScanningConfiguration",
+    "PutImageTagMutability",
+    "PutLifecyclePolicy",
+    "PutRegistryPolicy",
+    "PutRegistryScanningConfiguration",
+    "PutReplicationConfiguration",
+    "ReplicateImage",
+    "SetRepositoryPolicy",
+    "StartImageScan",
+    "StartLifecyclePolicyPreview",
+    "TagResource",
+    "UntagResource",
+    "UpdatePullThroughCacheRule",
+    "UpdateRepositoryCreationTemplate",
+    "UploadLayerPart",
+    "ValidatePullThroughCacheRule",
 };
 
 /* '*' matches any run of characters, '?' one; case-insensitive when nocase. */
@@ -234,8 +269,7 @@ static int add_principals(iam_statement *st, json_t *v, int aws, const char *reg
 }
 
 /* "*" or {"AWS": ..., "Service": ...}. */
-static int parse_principal(iam_statement *st, json_t *v, const char *registry_id,
-                           const char *where)
+static int parse_principal(iam_statement *st, json_t *v, const char *registry_id, const char *where)
 {
     char name[WHERE_MAX];
     const char *key;
@@ -243,14 +277,17 @@ static int parse_principal(iam_statement *st, json_t *v, const char *registry_id
     if (json_is_string(v) && !strcmp(json_string_value(v), "*"))
         return add_principals(st, v, 1, registry_id, where);
     if (!json_is_object(v) || json_object_size(v) == 0)
-        return reg_error_set(REG_EINVALID, "%s: must be \"*\" or an object such as "
-                             "{\"AWS\": \"arn:aws:iam::<account>:user/<name>\"}", where);
-    json_object_foreach(v, key, value) {
+        return reg_error_set(REG_EINVALID,
+                             "%s: must be \"*\" or an object such as "
+                             "{\"AWS\": \"arn:aws:iam::<account>:user/<name>\"}",
+                             where);
+    json_object_foreach(v, key, value)
+    {
         int aws = !strcmp(key, "AWS");
         if (!aws && strcmp(key, "Service") != 0)
             return reg_error_set(REG_EINVALID,
-                                 "%s: principal type '%s' is not supported (AWS or Service)",
-                                 where, key);
+                                 "%s: principal type '%s' is not supported (AWS or Service)", where,
+                                 key);
         path_name(name, "%s.%s", where, key);
         int err = add_principals(st, value, aws, registry_id, name);
         if (err < 0)
@@ -308,8 +345,7 @@ static int parse_resource(iam_statement *st, const char *s, const char *registry
     return REG_OK;
 }
 
-static int parse_resources(iam_statement *st, json_t *v, const char *registry_id,
-                           const char *where)
+static int parse_resources(iam_statement *st, json_t *v, const char *registry_id, const char *where)
 {
     const char **list = NULL;
     size_t n = 0;
@@ -345,14 +381,13 @@ static int check_sid(json_t *statements, size_t i, json_t *sid, const char *wher
     for (size_t k = 0; k < i; k++) {
         json_t *other = json_object_get(json_array_get(statements, k), "Sid");
         if (json_is_string(other) && json_string_length(sid) > 0 && json_equal(other, sid))
-            return reg_error_set(REG_EINVALID, "%s: '%s' is also the Sid of Statement[%zu]",
-                                 where, json_string_value(sid), k);
+            return reg_error_set(REG_EINVALID, "%s: '%s' is also the Sid of Statement[%zu]", where,
+                                 json_string_value(sid), k);
     }
     return REG_OK;
 }
 
-static int parse_statement(iam_statement *st, json_t *statements, size_t i,
-                           const char *registry_id)
+static int parse_statement(iam_statement *st, json_t *statements, size_t i, const char *registry_id)
 {
     json_t *v = json_array_get(statements, i), *value;
     char where[WHERE_MAX], name[WHERE_MAX];
@@ -362,7 +397,8 @@ static int parse_statement(iam_statement *st, json_t *statements, size_t i,
     if (!json_is_object(v))
         return reg_error_set(REG_EINVALID, "%s: must be an object", where);
     st->any_repo = json_object_get(v, "Resource") == NULL;
-    json_object_foreach(v, key, value) {
+    json_object_foreach(v, key, value)
+    {
         path_name(name, "%s.%s", where, key);
         if (!strcmp(key, "Sid"))
             err = check_sid(statements, i, value, name);
@@ -395,7 +431,8 @@ static int parse_document(iam_policy *p, const char *registry_id)
     json_t *value, *statements = NULL;
     if (!json_is_object(p->doc))
         return reg_error_set(REG_EINVALID, "the policy must be a JSON object");
-    json_object_foreach(p->doc, key, value) {
+    json_object_foreach(p->doc, key, value)
+    {
         const char *s = json_string_value(value);
         if (!strcmp(key, "Version")) {
             if (!s || (strcmp(s, "2012-10-17") && strcmp(s, "2008-10-17")))
@@ -439,8 +476,8 @@ int iam_policy_parse(iam_policy **out, const char *text, const char *registry_id
     json_error_t jerr;
     size_t len = strlen(text);
     if (len > IAM_POLICY_TEXT_MAX)
-        return reg_error_set(REG_EINVALID, "the policy is %zu bytes, more than the %d allowed",
-                             len, IAM_POLICY_TEXT_MAX);
+        return reg_error_set(REG_EINVALID, "the policy is %zu bytes, more than the %d allowed", len,
+                             IAM_POLICY_TEXT_MAX);
     iam_policy *p = calloc(1, sizeof(*p));
     if (!p)
         return reg_error_set(REG_ERROR, "out of memory");
@@ -493,8 +530,7 @@ iam_effect iam_policy_eval(const iam_policy *p, const char *user, const char *ac
     iam_effect result = IAM_NONE;
     for (size_t i = 0; p && i < p->count; i++) {
         const iam_statement *st = &p->statements[i];
-        if (!principal_matches(st, user) || !action_matches(st, action) ||
-            !repo_matches(st, repo))
+        if (!principal_matches(st, user) || !action_matches(st, action) || !repo_matches(st, repo))
             continue;
         if (st->effect == IAM_DENY)
             return IAM_DENY;

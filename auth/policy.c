@@ -24,19 +24,21 @@ typedef struct repo_policy {
 struct policy {
     grant *grants;
     size_t count, cap;
-    char *user;            /* NULL for an anonymous caller */
+    char *user; /* NULL for an anonymous caller */
     const char *registry_id;
-    iam_policy *registry;  /* the registry policy, or NULL */
-    repo_policy *repos;    /* repository policies */
+    iam_policy *registry; /* the registry policy, or NULL */
+    repo_policy *repos;   /* repository policies */
     size_t nrepos, repos_cap;
 };
 
 /* The ECR actions each scope.h bit stands for (see policy.h). */
-static const char *const pull_actions[] = {"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+static const char *const pull_actions[] = {"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", NULL};
+static const char *const push_actions[] = {"ecr:PutImage",
+                                           "ecr:InitiateLayerUpload",
+                                           "ecr:UploadLayerPart",
+                                           "ecr:CompleteLayerUpload",
+                                           "ecr:BatchCheckLayerAvailability",
                                            NULL};
-static const char *const push_actions[] = {"ecr:PutImage", "ecr:InitiateLayerUpload",
-                                           "ecr:UploadLayerPart", "ecr:CompleteLayerUpload",
-                                           "ecr:BatchCheckLayerAvailability", NULL};
 static const char *const delete_actions[] = {"ecr:BatchDeleteImage", NULL};
 static const struct {
     unsigned bit;
@@ -103,8 +105,8 @@ static int add_stored_policy(void *ctx, const char *repo, const char *text)
         p->registry = iam;
         return REG_OK;
     }
-    if (buf_grow_array((void **)&p->repos, &p->repos_cap, p->nrepos, sizeof(*p->repos),
-                       SIZE_MAX) < 0 ||
+    if (buf_grow_array((void **)&p->repos, &p->repos_cap, p->nrepos, sizeof(*p->repos), SIZE_MAX) <
+            0 ||
         !(p->repos[p->nrepos].repo = strdup(repo))) {
         iam_policy_free(iam);
         return reg_error_set(REG_ERROR, "out of memory");

@@ -126,10 +126,10 @@ json_t *ecr_delete_repository_policy(ecr_call *c, json_t *in)
     char *text;
     if (!repo || !ecr_allowed(c, repo, ACTION_ADMIN) || !(text = stored_policy(c, repo)))
         return NULL;
-    json_t *out = index_access_policy_delete(c->ix, repo) == REG_OK
-                      ? repo_result(repo, text)
-                      : ecr_fail(c, "ServerException", "%s",
-                                 reg_error_last("the policy cannot be deleted"));
+    json_t *out =
+        index_access_policy_delete(c->ix, repo) == REG_OK
+            ? repo_result(repo, text)
+            : ecr_fail(c, "ServerException", "%s", reg_error_last("the policy cannot be deleted"));
     free(text);
     return out;
 }
@@ -142,8 +142,7 @@ json_t *ecr_put_registry_policy(ecr_call *c, json_t *in)
         return NULL;
     iam_policy_free(p);
     if (index_access_policy_put(c->ix, NULL, text) < 0)
-        return ecr_fail(c, "ServerException", "%s",
-                        reg_error_last("the policy cannot be stored"));
+        return ecr_fail(c, "ServerException", "%s", reg_error_last("the policy cannot be stored"));
     return registry_result(text);
 }
 
@@ -162,10 +161,10 @@ json_t *ecr_delete_registry_policy(ecr_call *c, json_t *in)
     char *text;
     if (!ecr_allowed(c, "*", ACTION_ADMIN) || !(text = stored_policy(c, NULL)))
         return NULL;
-    json_t *out = index_access_policy_delete(c->ix, NULL) == REG_OK
-                      ? registry_result(text)
-                      : ecr_fail(c, "ServerException", "%s",
-                                 reg_error_last("the policy cannot be deleted"));
+    json_t *out =
+        index_access_policy_delete(c->ix, NULL) == REG_OK
+            ? registry_result(text)
+            : ecr_fail(c, "ServerException", "%s", reg_error_last("the policy cannot be deleted"));
     free(text);
     return out;
 }

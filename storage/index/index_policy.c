@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REGISTRY_SCOPE "registry"
+#define REGISTRY_SCOPE    "registry"
 #define REPO_SCOPE_PREFIX "repository/"
 
 /* The scope of a repository's policy (or of the registry's), into out (n bytes). */

@@ -7,9 +7,9 @@
 #include "storage/base/reg_error.h"
 
 static const char *const users[] = {NULL, "alice", "bob", "anonymous", ""};
-static const char *const actions[] = {"ecr:BatchGetImage", "ecr:PutImage",
-                                      "ECR:getdownloadurlforlayer", "ecr:SetRepositoryPolicy",
-                                      "ecr:", "s3:GetObject"};
+static const char *const actions[] = {
+    "ecr:BatchGetImage",       "ecr:PutImage", "ECR:getdownloadurlforlayer",
+    "ecr:SetRepositoryPolicy", "ecr:",         "s3:GetObject"};
 static const char *const repos[] = {"app", "team-a/app", "team-a/app/web", "*", ""};
 
 #define COUNT(a) (sizeof(a) / sizeof(a[0]))

@@ -1,8 +1,12 @@
-/* test_auth_policy.c - grant patterns, action parsing, scopes and password hashing. */
+/* test_auth_policy.c - grant patterns, action parsing, scopes, password hashing, and grants
+ * combined with stored repository and registry policies into one decision. */
 #include "auth/base64url.h"
 #include "auth/password.h"
 #include "auth/policy.h"
 #include "auth/scope.h"
+#include "storage/index/index_auth.h"
+#include "storage/index/index_policy.h"
+#include "storage/index/index_repos.h"
 #include "storage/base/reg_error.h"
 #include "check.h"
 
@@ -89,6 +93,59 @@ static void test_base64_decode_is_strict(void)
     }
 }
 
+#define USER_ARN "arn:aws:iam::000000000000:user/"
+
+/* Grants and policies together: a policy's Allow adds, its Deny wins over a grant, on the
+ * scope bits and on single ECR actions; a stored policy that does not compile fails the load. */
+static void test_grants_and_policies_decide_together(void)
+{
+    char dir[64], location[96];
+    index_db *ix = NULL;
+    policy *p = NULL;
+    if (check_tempdir(dir, sizeof(dir), "policy") < 0)
+        return;
+    snprintf(location, sizeof(location), "%s/meta.db", dir);
+    CHECK_INT(index_open(&ix, location), REG_OK);
+    CHECK_INT(index_repo_create(ix, "team/open", MUTABLE), REG_OK);
+    CHECK_INT(index_repo_create(ix, "team/locked", MUTABLE), REG_OK);
+    CHECK_INT(index_grant_add(ix, "granted", "team/*", ACTION_PULL), REG_OK);
+    CHECK_INT(index_access_policy_put(ix, "team/open",
+        "{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"" USER_ARN "outsider\"},"
+        "\"Action\":[\"ecr:BatchGetImage\",\"ecr:GetDownloadUrlForLayer\",\"ecr:PutImage\"]}}"),
+        REG_OK);
+    CHECK_INT(index_access_policy_put(ix, NULL,
+        "{\"Statement\":{\"Effect\":\"Deny\",\"Principal\":{\"AWS\":\"" USER_ARN "granted\"},"
+        "\"Action\":\"ecr:GetDownloadUrlForLayer\",\"Resource\":"
+        "\"arn:aws:ecr:*:000000000000:repository/team/locked\"}}"),
+        REG_OK);
+
+    CHECK_INT(policy_load(&p, ix, "outsider"), REG_OK);
+    CHECK_INT(policy_actions(p, "team/open"), ACTION_PULL); /* push needs every upload action */
+    CHECK_INT(policy_actions(p, "team/locked"), 0);
+    CHECK(policy_permits(p, "team/open", "ecr:PutImage", ACTION_PUSH), "allowed by name");
+    CHECK(!policy_permits(p, "team/open", "ecr:ListImages", ACTION_PULL), "no grant, no allow");
+    policy_free(p);
+
+    CHECK_INT(policy_load(&p, ix, "granted"), REG_OK);
+    CHECK_INT(policy_actions(p, "team/open"), ACTION_PULL);
+    CHECK_INT(policy_actions(p, "team/locked"), 0); /* one pull action denied: no pull */
+    CHECK(policy_permits(p, "team/locked", "ecr:ListImages", ACTION_PULL), "the grant still");
+    CHECK(!policy_permits(p, "team/locked", "ecr:GetDownloadUrlForLayer", ACTION_PULL),
+          "the Deny wins over the grant");
+    policy_free(p);
+
+    CHECK_INT(policy_load(&p, ix, NULL), REG_OK);
+    CHECK_INT(policy_actions(p, "team/open"), 0);
+    policy_free(p);
+
+    p = NULL;
+    CHECK_INT(index_access_policy_put(ix, "team/open", "{\"Statement\":[]}"), REG_OK);
+    CHECK_INT(policy_load(&p, ix, "granted"), REG_ERROR);
+    CHECK(p == NULL, "no policy comes back from a failed load");
+    index_close(ix);
+    CHECK_RMDIR(dir);
+}
+
 int main(void)
 {
     RUN(test_base64_decode_is_strict);
@@ -96,5 +153,6 @@ int main(void)
     RUN(test_actions);
     RUN(test_scopes);
     RUN(test_password_hash_and_verify);
+    RUN(test_grants_and_policies_decide_together);
     return check_failures != 0;
 }

@@ -30,9 +30,9 @@ static void refused(const char *text, const char *want)
     iam_policy_free(p);
 }
 
-#define STMT(effect, principal, action) \
-    "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"" effect "\",\"Principal\":" \
-    principal ",\"Action\":" action "}]}"
+#define STMT(effect, principal, action)                                                            \
+    "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"" effect                             \
+    "\",\"Principal\":" principal ",\"Action\":" action "}]}"
 
 static void test_validation_messages(void)
 {
@@ -143,11 +143,11 @@ static void test_action_wildcards(void)
 
 static void test_resources(void)
 {
-    iam_policy *p = parse(
-        "{\"Statement\":[{\"Effect\":\"Deny\",\"Principal\":\"*\",\"Action\":\"ecr:*\","
-        "\"Resource\":[\"arn:aws:ecr:us-east-1:000000000000:repository/team-a/*\","
-        "\"arn:aws:ecr:*:000000000000:repository/solo\","
-        "\"arn:aws:ecr:us-east-1:222222222222:repository/*\"]}]}");
+    iam_policy *p =
+        parse("{\"Statement\":[{\"Effect\":\"Deny\",\"Principal\":\"*\",\"Action\":\"ecr:*\","
+              "\"Resource\":[\"arn:aws:ecr:us-east-1:000000000000:repository/team-a/*\","
+              "\"arn:aws:ecr:*:000000000000:repository/solo\","
+              "\"arn:aws:ecr:us-east-1:222222222222:repository/*\"]}]}");
     CHECK_INT(iam_policy_eval(p, "u", "ecr:BatchGetImage", "team-a/app"), IAM_DENY);
     CHECK_INT(iam_policy_eval(p, "u", "ecr:BatchGetImage", "solo"), IAM_DENY);
     CHECK_INT(iam_policy_eval(p, "u", "ecr:BatchGetImage", "solo2"), IAM_NONE);
