@@ -234,6 +234,21 @@ def test_bad_digest_on_blob_delete_is_400_digest_invalid(client, existing_repo, 
     assert_error(r, 400, "DIGEST_INVALID")
 
 
+@pytest.mark.parametrize("ref", [".hidden", "-dash", "a" * 129, "sha256:xyz", "colon:tag",
+                                 "sha256:" + "A" * 64],
+                         ids=["leading-dot", "leading-dash", "129-chars", "short-digest",
+                              "colon", "uppercase-digest"])
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_manifest_read_with_invalid_reference_is_404_manifest_unknown(client, existing_repo,
+                                                                       method, ref):
+    """A reference that is neither a tag nor a digest names no manifest: distribution and zot
+    answer 404 MANIFEST_UNKNOWN, and the OCI conformance suite expects it."""
+    r = client.raw(method, f"/v2/{existing_repo}/manifests/{ref}")
+    assert r.status == 404, f"{method} manifest {ref!r}: expected 404; got {r.status} {r.body[:200]!r}"
+    if method == "GET":
+        assert_error(r, 404, "MANIFEST_UNKNOWN")
+
+
 @pytest.mark.parametrize("dig", ["sha256:xyz", "md5:d41d8cd98f00b204e9800998ecf8427e", "sha256:" + "A" * 64])
 def test_bad_digest_on_manifest_put_is_rejected(client, valid_manifest, unchanged_store, dig):
     """'sha256:xyz' is neither a digest nor a tag (':' is not allowed in tags)."""

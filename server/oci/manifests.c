@@ -46,9 +46,11 @@ void handle_manifest_get(request *req)
     index_db *ix;
     int fd = -1;
     uint64_t file_size;
-    if (reference_or_reply(&ref, req) < 0 || !(ix = index_or_reply(req)))
+    if (!(ix = index_or_reply(req)))
         return;
-    int err = lookup(&row, ix, req, &ref);
+    /* A reference that is neither a tag nor a digest names no manifest: 404, as distribution
+     * and zot answer and the conformance suite expects (a PUT's bad reference stays 400). */
+    int err = reference_parse(&ref, req->arg) < 0 ? REG_ENOTFOUND : lookup(&row, ix, req, &ref);
     if (err == REG_ENOTFOUND) {
         reply_error(req, 404, "MANIFEST_UNKNOWN", "manifest %s is not in repository %s",
                     req->arg, req->name);
