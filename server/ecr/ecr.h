@@ -8,8 +8,6 @@
 
 #include <jansson.h>
 
-#define ECR_REGISTRY_ID "000000000000"
-
 typedef struct ecr_call {
     request *req;
     index_db *ix;
@@ -34,6 +32,9 @@ int ecr_allowed(ecr_call *c, const char *repo, unsigned actions);
 
 /* A required repositoryName: validated; NULL after recording InvalidParameterException. */
 const char *ecr_repo_name(ecr_call *c, json_t *in);
+
+/* The registry's 12-digit account id (serve --registry-id). */
+const char *ecr_registry_id(ecr_call *c);
 
 /* "host[:port]" clients push to, and the repository's ARN and URI (arena-allocated). */
 const char *ecr_registry_host(ecr_call *c);

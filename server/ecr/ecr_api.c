@@ -80,6 +80,14 @@ json_t *ecr_fail(ecr_call *c, const char *type, const char *fmt, ...)
     return NULL;
 }
 
+/* Every ECR answer, result or error, names its request as AWS does: the same id is the
+ * access log's request_id. */
+static void send_ecr(request *req, unsigned status, struct MHD_Response *r)
+{
+    response_header(r, "x-amzn-RequestId", req->id);
+    request_send(req, status, r);
+}
+
 /* `fields`: more members of the error (borrowed; may be NULL). */
 static void reply_aws_error_fields(request *req, unsigned status, const char *type,
                                    const char *msg, json_t *fields)
@@ -89,7 +97,7 @@ static void reply_aws_error_fields(request *req, unsigned status, const char *ty
         json_object_update_missing(body, fields);
     struct MHD_Response *r = response_json(req, body, ECR_CONTENT_TYPE);
     response_header(r, "x-amzn-ErrorType", type);
-    request_send(req, status, r);
+    send_ecr(req, status, r);
 }
 
 static void reply_aws_error(request *req, unsigned status, const char *type, const char *msg)
@@ -99,7 +107,7 @@ static void reply_aws_error(request *req, unsigned status, const char *type, con
 
 int ecr_allowed(ecr_call *c, const char *repo, unsigned actions)
 {
-    if (!c->policy && policy_load_for(&c->policy, c->ix, c->user, ECR_REGISTRY_ID) < 0) {
+    if (!c->policy && policy_load_for(&c->policy, c->ix, c->user, ecr_registry_id(c)) < 0) {
         ecr_fail(c, "ServerException", "could not load the access policy: %s",
                  reg_error_last("internal error"));
         return 0;
@@ -127,6 +135,54 @@ const char *ecr_repo_name(ecr_call *c, json_t *in)
     return name;
 }
 
+const char *ecr_registry_id(ecr_call *c)
+{
+    return c->req->srv->cfg.registry_id;
+}
+
+/* registryId (registryIds for GetAuthorizationToken), when given, must be this registry's. A
+ * well-formed id of another account names a registry that holds none of our repositories:
+ * RepositoryNotFoundException where the operation names one (as ECR answers for a repository
+ * missing from the registry it was asked in), InvalidParameterException otherwise. */
+static int registry_or_fail(ecr_call *c, json_t *in, ecr_op op)
+{
+    json_t *ids = json_object_get(in, "registryIds");
+    json_t *one = json_object_get(in, "registryId");
+    json_t *id;
+    size_t i;
+    if (ids && !json_is_array(ids))
+        return ecr_fail(c, "InvalidParameterException", "registryIds must be a list"),
+               REG_EINVALID;
+    json_array_foreach(ids, i, id) if (!json_is_string(id) ||
+                                       strcmp(json_string_value(id), ecr_registry_id(c)) != 0)
+        return ecr_fail(c, "InvalidParameterException",
+                        "registryIds may only name this registry, '%s'", ecr_registry_id(c)),
+               REG_EINVALID;
+    if (!one)
+        return REG_OK;
+    const char *text = json_string_value(one);
+    if (!text || strlen(text) != 12 || strspn(text, "0123456789") != 12)
+        return ecr_fail(c, "InvalidParameterException",
+                        "Invalid parameter at 'registryId' failed to satisfy constraint: "
+                        "'must satisfy regular expression '[0-9]{12}''"),
+               REG_EINVALID;
+    if (!strcmp(text, ecr_registry_id(c)))
+        return REG_OK;
+    const char *repo = json_string_value(json_object_get(in, "repositoryName"));
+    if (!repo)
+        repo = json_string_value(json_array_get(json_object_get(in, "repositoryNames"), 0));
+    if (repo && op != ecr_create_repository)
+        return ecr_fail(c, "RepositoryNotFoundException",
+                        "The repository with name '%s' does not exist in the registry with id "
+                        "'%s'",
+                        repo, text),
+               REG_ENOTFOUND;
+    return ecr_fail(c, "InvalidParameterException",
+                    "registry '%s' is not served here; this registry's id is '%s'", text,
+                    ecr_registry_id(c)),
+           REG_EINVALID;
+}
+
 const char *ecr_registry_host(ecr_call *c)
 {
     const char *base = request_base_url(c->req);
@@ -137,7 +193,7 @@ const char *ecr_registry_host(ecr_call *c)
 const char *ecr_repo_arn(ecr_call *c, const char *repo)
 {
     return arena_printf(&c->req->mem, "arn:aws:ecr:%s:%s:repository/%s", c->region,
-                        ECR_REGISTRY_ID, repo);
+                        ecr_registry_id(c), repo);
 }
 
 const char *ecr_repo_uri(ecr_call *c, const char *repo)
@@ -357,7 +413,7 @@ static void finish_ecr(request *req)
         reply_aws_error(req, 400, "SerializationException", jerr.text);
         return;
     }
-    json_t *out = op(&c, in);
+    json_t *out = registry_or_fail(&c, in, op) == REG_OK ? op(&c, in) : NULL;
     json_decref(in);
     policy_free(c.policy);
     req->auth_decision = out ? "allowed" : c.error_type;
@@ -369,7 +425,7 @@ static void finish_ecr(request *req)
         return;
     }
     json_decref(c.error_fields);
-    reply_json(req, 200, out, ECR_CONTENT_TYPE);
+    send_ecr(req, 200, response_json(req, out, ECR_CONTENT_TYPE));
 }
 
 static int collect_body(request *req, const char *data, size_t len)

@@ -49,7 +49,7 @@ static int load_images(image_set *s, const char *repo, unsigned actions)
     if (err == REG_ENOTFOUND)
         ecr_fail(c, "RepositoryNotFoundException",
                  "The repository with name '%s' does not exist in the registry with id '%s'",
-                 repo, ECR_REGISTRY_ID);
+                 repo, ecr_registry_id(c));
     else if (err < 0)
         ecr_fail(c, "ServerException", "%s", index_errmsg(c->ix));
     return err;
@@ -167,7 +167,7 @@ json_t *ecr_list_images(ecr_call *c, json_t *in)
 
 static json_t *image_detail(ecr_call *c, const char *repo, const image_info *img)
 {
-    json_t *d = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "registryId", ECR_REGISTRY_ID,
+    json_t *d = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "registryId", ecr_registry_id(c),
                           "repositoryName", repo, "imageDigest", img->digest, "imageSizeInBytes",
                           (json_int_t)img->size, "imagePushedAt", (json_int_t)img->pushed_at,
                           "imageManifestMediaType", img->media_type);
@@ -262,7 +262,7 @@ json_t *ecr_describe_images(ecr_call *c, json_t *in)
                             "The image with imageId %s does not exist within the repository with "
                             "name '%s' in the registry with id '%s' (%s)",
                             tag ? tag : json_string_value(json_object_get(id, "imageDigest")),
-                            repo, ECR_REGISTRY_ID, why.reason);
+                            repo, ecr_registry_id(c), why.reason);
         }
         json_array_append_new(details, image_detail(c, repo, img));
     }
@@ -351,7 +351,7 @@ static void get_one(ecr_call *c, const char *repo, const image_set *s, json_t *t
     if (tag)
         json_object_set_new(image_id, "imageTag", json_string(tag));
     json_array_append_new(images, json_pack("{s:s, s:s, s:o, s:o, s:s}", "registryId",
-                                            ECR_REGISTRY_ID, "repositoryName", repo, "imageId",
+                                            ecr_registry_id(c), "repositoryName", repo, "imageId",
                                             image_id, "imageManifest", text,
                                             "imageManifestMediaType", img->media_type));
 }

@@ -29,7 +29,7 @@ int ecr_repo_ready(ecr_call *c, const char *repo, unsigned actions)
     if (err == REG_ENOTFOUND)
         ecr_fail(c, "RepositoryNotFoundException",
                  "The repository with name '%s' does not exist in the registry with id '%s'", repo,
-                 ECR_REGISTRY_ID);
+                 ecr_registry_id(c));
     else
         ecr_fail(c, "ServerException", "%s", index_errmsg(c->ix));
     return 0;
@@ -118,7 +118,7 @@ static upload *session_or_fail(ecr_call *c, json_t *in, const char *repo, unsign
 static json_t *part_refused(ecr_call *c, const char *repo, upload *u, const char *why)
 {
     uint64_t offset = upload_offset(u);
-    c->error_fields = json_pack("{s:s, s:s, s:s, s:I}", "registryId", ECR_REGISTRY_ID,
+    c->error_fields = json_pack("{s:s, s:s, s:s, s:I}", "registryId", ecr_registry_id(c),
                                 "repositoryName", repo, "uploadId", upload_id(u),
                                 "lastValidByteReceived", (json_int_t)(offset ? offset - 1 : 0));
     return ecr_fail(c, "InvalidLayerPartException", "%s; the upload holds %llu bytes", why,
@@ -169,7 +169,7 @@ static json_t *append_part(ecr_call *c, const char *repo, upload *u, unsigned ge
         return part_refused(c, repo, u, "the upload was taken over by another request");
     if (err < 0)
         return ecr_fail(c, "ServerException", "%s", reg_error_last("upload write failed"));
-    return json_pack("{s:s, s:s, s:s, s:I}", "registryId", ECR_REGISTRY_ID, "repositoryName", repo,
+    return json_pack("{s:s, s:s, s:s, s:I}", "registryId", ecr_registry_id(c), "repositoryName", repo,
                      "uploadId", upload_id(u), "lastByteReceived",
                      (json_int_t)(upload_offset(u) - 1));
 }
@@ -222,7 +222,7 @@ static json_t *commit_layer(ecr_call *c, const char *repo, upload *u, const dige
                         "The repository with name '%s' does not exist", repo);
     if (err < 0)
         return ecr_fail(c, "ServerException", "%s", reg_error_last("cannot store the layer"));
-    return json_pack("{s:s, s:s, s:s, s:s}", "registryId", ECR_REGISTRY_ID, "repositoryName", repo,
+    return json_pack("{s:s, s:s, s:s, s:s}", "registryId", ecr_registry_id(c), "repositoryName", repo,
                      "uploadId", id ? id : "", "layerDigest", d->str);
 }
 

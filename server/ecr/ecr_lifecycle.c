@@ -20,7 +20,7 @@ static json_t *not_found(ecr_call *c, const char *repo)
 {
     return ecr_fail(c, "RepositoryNotFoundException",
                     "The repository with name '%s' does not exist in the registry with id '%s'",
-                    repo, ECR_REGISTRY_ID);
+                    repo, ecr_registry_id(c));
 }
 
 static json_t *no_policy(ecr_call *c, const char *repo)
@@ -28,7 +28,7 @@ static json_t *no_policy(ecr_call *c, const char *repo)
     return ecr_fail(c, "LifecyclePolicyNotFoundException",
                     "Lifecycle policy does not exist for the repository with name '%s' in the "
                     "registry with id '%s'",
-                    repo, ECR_REGISTRY_ID);
+                    repo, ecr_registry_id(c));
 }
 
 /* The stored policy text (malloc'd) or NULL after RepositoryNotFound/LifecyclePolicyNotFound. */
@@ -48,9 +48,9 @@ static char *stored_policy(ecr_call *c, const char *repo)
     return NULL;
 }
 
-static json_t *policy_result(const char *repo, const char *text)
+static json_t *policy_result(ecr_call *c, const char *repo, const char *text)
 {
-    return json_pack("{s:s, s:s, s:s}", "registryId", ECR_REGISTRY_ID, "repositoryName", repo,
+    return json_pack("{s:s, s:s, s:s}", "registryId", ecr_registry_id(c), "repositoryName", repo,
                      "lifecyclePolicyText", text);
 }
 
@@ -82,7 +82,7 @@ json_t *ecr_put_lifecycle_policy(ecr_call *c, json_t *in)
         return not_found(c, repo);
     if (err < 0)
         return ecr_fail(c, "ServerException", "%s", index_errmsg(c->ix));
-    return policy_result(repo, text);
+    return policy_result(c, repo, text);
 }
 
 json_t *ecr_get_lifecycle_policy(ecr_call *c, json_t *in)
@@ -91,7 +91,7 @@ json_t *ecr_get_lifecycle_policy(ecr_call *c, json_t *in)
     char *text;
     if (!repo || !ecr_allowed(c, repo, ACTION_PULL) || !(text = stored_policy(c, repo)))
         return NULL;
-    json_t *out = policy_result(repo, text);
+    json_t *out = policy_result(c, repo, text);
     free(text);
     return out;
 }
@@ -103,7 +103,7 @@ json_t *ecr_delete_lifecycle_policy(ecr_call *c, json_t *in)
     if (!repo || !ecr_allowed(c, repo, ACTION_PUSH) || !(text = stored_policy(c, repo)))
         return NULL;
     json_t *out = index_repo_set_policy(c->ix, repo, NULL) == REG_OK
-                      ? policy_result(repo, text)
+                      ? policy_result(c, repo, text)
                       : ecr_fail(c, "ServerException", "%s", index_errmsg(c->ix));
     free(text);
     return out;
@@ -138,7 +138,7 @@ static json_t *keep_preview(ecr_call *c, const char *repo, const char *text, jso
     if (err < 0)
         return ecr_fail(c, "ServerException", "keeping the preview failed: %s",
                         reg_error_last(index_errmsg(c->ix)));
-    return json_pack("{s:s, s:s, s:s, s:s}", "registryId", ECR_REGISTRY_ID, "repositoryName",
+    return json_pack("{s:s, s:s, s:s, s:s}", "registryId", ecr_registry_id(c), "repositoryName",
                      repo, "lifecyclePolicyText", text, "status", "COMPLETE");
 }
 
@@ -241,7 +241,7 @@ static int load_preview(ecr_call *c, const char *repo, index_preview *p)
         ecr_fail(c, "LifecyclePolicyPreviewNotFoundException",
                  "There is no dry run for the repository with name '%s' in the registry with "
                  "id '%s'",
-                 repo, ECR_REGISTRY_ID);
+                 repo, ecr_registry_id(c));
     else if (err < 0)
         ecr_fail(c, "ServerException", "%s", reg_error_last(index_errmsg(c->ix)));
     return err;
@@ -260,7 +260,7 @@ json_t *ecr_get_lifecycle_policy_preview(ecr_call *c, json_t *in)
         return NULL;
     json_t *results = json_loads(p.results, 0, NULL);
     json_t *out = results ? json_pack("{s:s, s:s, s:s, s:s, s:{s:I}}", "registryId",
-                                      ECR_REGISTRY_ID, "repositoryName", repo,
+                                      ecr_registry_id(c), "repositoryName", repo,
                                       "lifecyclePolicyText", p.policy, "status", p.status,
                                       "summary", "expiringImageTotalCount",
                                       (json_int_t)json_array_size(results))

@@ -15,7 +15,7 @@ static json_t *repo_not_found(ecr_call *c, const char *repo)
 {
     return ecr_fail(c, "RepositoryNotFoundException",
                     "The repository with name '%s' does not exist in the registry with id '%s'",
-                    repo, ECR_REGISTRY_ID);
+                    repo, ecr_registry_id(c));
 }
 
 /* The stored policy (repo NULL: the registry's), malloc'd; NULL after recording the error. */
@@ -30,14 +30,14 @@ static char *stored_policy(ecr_call *c, const char *repo)
         ecr_fail(c, "ServerException", "%s", reg_error_last("the index cannot be read"));
     else if (!repo)
         ecr_fail(c, "RegistryPolicyNotFoundException",
-                 "Registry policy does not exist in the registry with id '%s'", ECR_REGISTRY_ID);
+                 "Registry policy does not exist in the registry with id '%s'", ecr_registry_id(c));
     else if (index_repo_id(&id, c->ix, repo) == REG_ENOTFOUND)
         repo_not_found(c, repo);
     else
         ecr_fail(c, "RepositoryPolicyNotFoundException",
                  "Repository policy does not exist for the repository with name '%s' in the "
                  "registry with id '%s'",
-                 repo, ECR_REGISTRY_ID);
+                 repo, ecr_registry_id(c));
     return NULL;
 }
 
@@ -48,7 +48,7 @@ static const char *input_policy(ecr_call *c, json_t *in, const char *kind, iam_p
     const char *text = json_string_value(json_object_get(in, "policyText"));
     if (!text)
         return ecr_fail(c, "InvalidParameterException", "policyText is required"), NULL;
-    if (iam_policy_parse(out, text, ECR_REGISTRY_ID) < 0)
+    if (iam_policy_parse(out, text, ecr_registry_id(c)) < 0)
         return ecr_fail(c, "InvalidParameterException",
                         "Invalid parameter at 'PolicyText' failed to satisfy constraint: "
                         "'Invalid %s policy provided: %s'",
@@ -57,15 +57,15 @@ static const char *input_policy(ecr_call *c, json_t *in, const char *kind, iam_p
     return text;
 }
 
-static json_t *repo_result(const char *repo, const char *text)
+static json_t *repo_result(ecr_call *c, const char *repo, const char *text)
 {
-    return json_pack("{s:s, s:s, s:s}", "registryId", ECR_REGISTRY_ID, "repositoryName", repo,
+    return json_pack("{s:s, s:s, s:s}", "registryId", ecr_registry_id(c), "repositoryName", repo,
                      "policyText", text);
 }
 
-static json_t *registry_result(const char *text)
+static json_t *registry_result(ecr_call *c, const char *text)
 {
-    return json_pack("{s:s, s:s}", "registryId", ECR_REGISTRY_ID, "policyText", text);
+    return json_pack("{s:s, s:s}", "registryId", ecr_registry_id(c), "policyText", text);
 }
 
 /* Without force, a policy that denies its setter ecr:SetRepositoryPolicy is refused, as ECR
@@ -99,7 +99,7 @@ json_t *ecr_set_repository_policy(ecr_call *c, json_t *in)
     if (lockout_checked(c, in, p, repo)) {
         int err = index_access_policy_put(c->ix, repo, text);
         if (err == REG_OK)
-            out = repo_result(repo, text);
+            out = repo_result(c, repo, text);
         else if (err == REG_ENOTFOUND)
             repo_not_found(c, repo);
         else
@@ -115,7 +115,7 @@ json_t *ecr_get_repository_policy(ecr_call *c, json_t *in)
     char *text;
     if (!repo || !ecr_allowed(c, repo, ACTION_PULL) || !(text = stored_policy(c, repo)))
         return NULL;
-    json_t *out = repo_result(repo, text);
+    json_t *out = repo_result(c, repo, text);
     free(text);
     return out;
 }
@@ -128,7 +128,7 @@ json_t *ecr_delete_repository_policy(ecr_call *c, json_t *in)
         return NULL;
     json_t *out =
         index_access_policy_delete(c->ix, repo) == REG_OK
-            ? repo_result(repo, text)
+            ? repo_result(c, repo, text)
             : ecr_fail(c, "ServerException", "%s", reg_error_last("the policy cannot be deleted"));
     free(text);
     return out;
@@ -143,7 +143,7 @@ json_t *ecr_put_registry_policy(ecr_call *c, json_t *in)
     iam_policy_free(p);
     if (index_access_policy_put(c->ix, NULL, text) < 0)
         return ecr_fail(c, "ServerException", "%s", reg_error_last("the policy cannot be stored"));
-    return registry_result(text);
+    return registry_result(c, text);
 }
 
 json_t *ecr_get_registry_policy(ecr_call *c, json_t *in)
@@ -151,7 +151,7 @@ json_t *ecr_get_registry_policy(ecr_call *c, json_t *in)
     char *text;
     if (!ecr_allowed(c, "*", ACTION_ADMIN) || !(text = stored_policy(c, NULL)))
         return NULL;
-    json_t *out = registry_result(text);
+    json_t *out = registry_result(c, text);
     free(text);
     return out;
 }
@@ -163,7 +163,7 @@ json_t *ecr_delete_registry_policy(ecr_call *c, json_t *in)
         return NULL;
     json_t *out =
         index_access_policy_delete(c->ix, NULL) == REG_OK
-            ? registry_result(text)
+            ? registry_result(c, text)
             : ecr_fail(c, "ServerException", "%s", reg_error_last("the policy cannot be deleted"));
     free(text);
     return out;

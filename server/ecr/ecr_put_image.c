@@ -85,12 +85,12 @@ static json_t *put_failure(ecr_call *c, int err, const manifest_push *p)
     }
 }
 
-static json_t *image_json(const put_args *a, const manifest_push *p)
+static json_t *image_json(ecr_call *c, const put_args *a, const manifest_push *p)
 {
     json_t *id = json_pack("{s:s}", "imageDigest", p->dg.str);
     if (a->tag)
         json_object_set_new(id, "imageTag", json_string(a->tag));
-    return json_pack("{s:{s:s, s:s, s:o, s:s%, s:s}}", "image", "registryId", ECR_REGISTRY_ID,
+    return json_pack("{s:{s:s, s:s, s:o, s:s%, s:s}}", "image", "registryId", ecr_registry_id(c),
                      "repositoryName", a->repo, "imageId", id, "imageManifest", a->manifest, a->len,
                      "imageManifestMediaType", p->info->media_type);
 }
@@ -119,7 +119,7 @@ json_t *ecr_put_image(ecr_call *c, json_t *in)
                      "Image with digest '%s'%s%s%s already exists in repository '%s'", push.dg.str,
                      a.tag ? " and tag '" : "", a.tag ? a.tag : "", a.tag ? "'" : "", a.repo);
     else
-        out = image_json(&a, &push);
+        out = image_json(c, &a, &push);
     manifest_info_free(push.info);
     return out;
 }

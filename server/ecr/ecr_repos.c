@@ -20,7 +20,7 @@ typedef struct repo_list {
 static json_t *repo_json(ecr_call *c, const repo_info *r)
 {
     return json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:{s:b}, s:{s:s}}", "repositoryArn",
-                     ecr_repo_arn(c, r->name), "registryId", ECR_REGISTRY_ID, "repositoryName",
+                     ecr_repo_arn(c, r->name), "registryId", ecr_registry_id(c), "repositoryName",
                      r->name, "repositoryUri", ecr_repo_uri(c, r->name), "createdAt",
                      (json_int_t)r->created_at, "imageTagMutability", r->mutability,
                      "imageScanningConfiguration", "scanOnPush", 0, "encryptionConfiguration",
@@ -56,7 +56,7 @@ static json_t *describe_one(ecr_call *c, const char *name)
         return ecr_fail(c, "RepositoryNotFoundException",
                         "The repository with name '%s' does not exist in the registry with id "
                         "'%s'",
-                        name, ECR_REGISTRY_ID);
+                        name, ecr_registry_id(c));
     if (err < 0)
         return json_decref(one), ecr_fail(c, "ServerException", "%s", index_errmsg(c->ix));
     return one;
@@ -96,7 +96,7 @@ json_t *ecr_create_repository(ecr_call *c, json_t *in)
         return ecr_fail(c, "RepositoryAlreadyExistsException",
                         "The repository with name '%s' already exists in the registry with id "
                         "'%s'",
-                        name, ECR_REGISTRY_ID);
+                        name, ecr_registry_id(c));
     if (err < 0)
         return ecr_fail(c, "ServerException", "%s", index_errmsg(c->ix));
     if (apply_tags(c, name, json_object_get(in, "tags")) < 0)
@@ -155,7 +155,7 @@ json_t *ecr_delete_repository(ecr_call *c, json_t *in)
                ecr_fail(c, "RepositoryNotEmptyException",
                         "The repository with name '%s' in registry with id '%s' cannot be "
                         "deleted because it still contains images",
-                        name, ECR_REGISTRY_ID);
+                        name, ecr_registry_id(c));
     if (err < 0)
         return json_decref(repo), ecr_fail(c, "ServerException", "%s", index_errmsg(c->ix));
     return json_pack("{s:o}", "repository", repo);
@@ -176,19 +176,26 @@ json_t *ecr_put_image_tag_mutability(ecr_call *c, json_t *in)
                         "The repository with name '%s' does not exist", name);
     if (err < 0)
         return ecr_fail(c, "ServerException", "%s", index_errmsg(c->ix));
-    return json_pack("{s:s, s:s, s:s}", "registryId", ECR_REGISTRY_ID, "repositoryName", name,
+    return json_pack("{s:s, s:s, s:s}", "registryId", ecr_registry_id(c), "repositoryName", name,
                      "imageTagMutability", m);
 }
 
-/* The repository an ARN names, checked to exist; NULL after an error. */
+/* The repository an ARN names, checked to be of this registry and the signed region and to
+ * exist; NULL after an error. */
 static const char *arn_repo(ecr_call *c, json_t *in, unsigned actions)
 {
     const char *arn = json_string_value(json_object_get(in, "resourceArn"));
-    const char *slash = arn ? strstr(arn, ":repository/") : NULL;
-    if (!slash || strncmp(arn, "arn:aws:ecr:", 12) != 0)
+    const char *ours = arena_printf(&c->req->mem, "arn:aws:ecr:%s:%s:repository/", c->region,
+                                    ecr_registry_id(c));
+    if (!arn || strncmp(arn, "arn:aws:ecr:", 12) != 0 || !strstr(arn, ":repository/"))
         return ecr_fail(c, "InvalidParameterException", "resourceArn is not a repository ARN"),
                NULL;
-    json_t *shim = json_pack("{s:s}", "repositoryName", slash + strlen(":repository/"));
+    if (!ours || strncmp(arn, ours, strlen(ours)) != 0)
+        return ecr_fail(c, "InvalidParameterException",
+                        "resourceArn '%s' is not of this registry: its repositories are %s...",
+                        arn, ours ? ours : "?"),
+               NULL;
+    json_t *shim = json_pack("{s:s}", "repositoryName", arn + strlen(ours));
     const char *name = ecr_repo_name(c, shim);
     name = name ? arena_strdup(&c->req->mem, name) : NULL;
     json_decref(shim);
@@ -242,6 +249,6 @@ json_t *ecr_list_tags_for_resource(ecr_call *c, json_t *in)
 
 json_t *ecr_describe_registry(ecr_call *c, json_t *in)
 {
-    return json_pack("{s:s, s:{s:[]}}", "registryId", ECR_REGISTRY_ID,
+    return json_pack("{s:s, s:{s:[]}}", "registryId", ecr_registry_id(c),
                      "replicationConfiguration", "rules");
 }

@@ -53,6 +53,12 @@ static int not_empty(const char *value)
     return value[0] != '\0';
 }
 
+static int twelve_digits(const char *value)
+{
+    size_t n = strspn(value, "0123456789");
+    return n == 12 && value[n] == '\0';
+}
+
 static int is_s3_or_empty(const char *value)
 {
     return !value[0] || !strncmp(value, "s3://", 5);
@@ -134,6 +140,11 @@ static const setting settings[] = {
      .value_optional = 1,
      .help = "with --storage s3://: answer blob GETs with a redirect\n"
              "to a presigned S3 URL; false: stream them"},
+    {.name = "registry-id", .type = SETTING_TEXT, TEXT_FIELD(registry_id),
+     .text = "000000000000", .valid = twelve_digits,
+     .refusal = "%s: expected 12 digits, got \"%s\"", .metavar = "ID",
+     .help = "ECR API: the account id in every ARN, repository\n"
+             "URI and registryId; requests naming another are refused"},
 };
 /* clang-format on */
 #define SETTING_COUNT (sizeof(settings) / sizeof(settings[0]))

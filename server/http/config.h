@@ -30,6 +30,7 @@ typedef struct config {
     int create_on_push;      /* 1: a push creates its repository (as ECR's templates) */
     long long gc_interval;   /* seconds between scheduled gc runs; 0 = none */
     long long max_blob_size; /* bytes: larger pushes (and import, restore blobs) are refused */
+    char registry_id[13];    /* ECR: the 12-digit account in every ARN and response */
 } config;
 
 /* ECR's maximum layer size (its "Layer size" quota, 52,000 MiB): whatever ECR takes, ocireg

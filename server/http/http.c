@@ -9,6 +9,7 @@
 #include "server/http/metrics.h"
 #include "storage/base/buf.h"
 #include "storage/base/digest.h"
+#include "storage/base/random.h"
 #include "storage/base/reg_error.h"
 
 #include <arpa/inet.h>
@@ -323,6 +324,20 @@ static void body_progress(struct MHD_Connection *conn, size_t bytes)
         __atomic_add_fetch(&t->body_bytes, bytes, __ATOMIC_RELAXED);
 }
 
+/* A random (version 4) UUID in text form; all zeros if the kernel gives no randomness. */
+static void request_id_make(char out[REQUEST_ID_LEN + 1])
+{
+    unsigned char b[16] = {0};
+    if (random_bytes(b, sizeof(b)) == REG_OK) {
+        b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+        b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    }
+    snprintf(out, REQUEST_ID_LEN + 1,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+             b[15]);
+}
+
 static request *request_new(server *srv, struct MHD_Connection *conn, const char *url,
                             const char *method)
 {
@@ -335,6 +350,7 @@ static request *request_new(server *srv, struct MHD_Connection *conn, const char
     req->method = method;
     req->url = url;
     clock_gettime(CLOCK_MONOTONIC, &req->started);
+    request_id_make(req->id);
     return req;
 }
 
@@ -528,6 +544,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         request_client_address(client, sizeof(client), req);
         access_entry e = {
             .client = client,
+            .request_id = req->id,
             .principal = req->principal,
             .auth = req->auth_decision,
             .method = req->method,

@@ -15,6 +15,8 @@
 
 typedef struct request request;
 
+#define REQUEST_ID_LEN 36 /* a UUID in its 8-4-4-4-12 text form */
+
 /* Handlers that need the request body set these in their first call. on_body gets each piece
  * (return < 0 to ignore the rest: the handler must then have recorded why); on_done runs once
  * the body is complete and must send a response; on_cleanup runs when the request ends, sent
@@ -73,6 +75,8 @@ struct request {
     uint64_t bytes_in;
     uint64_t bytes_out;
     struct timespec started;
+    char id[REQUEST_ID_LEN + 1]; /* a random UUID: the access log's request_id, ECR's
+                                  * x-amzn-RequestId */
 };
 
 typedef struct conn_track conn_track;

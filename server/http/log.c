@@ -47,17 +47,25 @@ void log_msg(log_level level, const char *fmt, ...)
     fwrite(line, 1, n, stderr);
 }
 
+/* Durations are kept to 0.1 microsecond and printed with at most 15 significant digits, so a
+ * line reads "duration_ms":0.0795 rather than jansson's default 0.079518000000000005. */
+#define DURATION_STEPS_PER_MS 10000.0
+#define LOG_REAL_PRECISION    15
+
 void log_access(const access_entry *e)
 {
     char when[40];
     format_time(when, sizeof(when));
-    json_t *line = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s, s:i, s:I, s:I, s:f}", "time", when,
-                             "client", e->client ? e->client : "", "principal", e->principal,
-                             "auth", e->auth,
-                             "method", e->method, "path", e->path, "status", (int)e->status,
-                             "bytes_in", (json_int_t)e->bytes_in, "bytes_out",
-                             (json_int_t)e->bytes_out, "duration_ms", e->duration_ms);
-    char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+    double ms = (double)(int64_t)(e->duration_ms * DURATION_STEPS_PER_MS + 0.5) /
+                DURATION_STEPS_PER_MS;
+    json_t *line = json_pack("{s:s, s:s?, s:s, s:s?, s:s?, s:s, s:s, s:i, s:I, s:I, s:f}", "time",
+                             when, "request_id", e->request_id, "client",
+                             e->client ? e->client : "", "principal", e->principal, "auth",
+                             e->auth, "method", e->method, "path", e->path, "status",
+                             (int)e->status, "bytes_in", (json_int_t)e->bytes_in, "bytes_out",
+                             (json_int_t)e->bytes_out, "duration_ms", ms);
+    char *text =
+        line ? json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(LOG_REAL_PRECISION)) : NULL;
     if (text) {
         flockfile(stdout);
         fputs(text, stdout);

@@ -11,6 +11,7 @@ void log_msg(log_level level, const char *fmt, ...) __attribute__((format(printf
 
 typedef struct access_entry {
     const char *client;
+    const char *request_id;
     const char *principal; /* NULL when anonymous */
     const char *auth;      /* "allowed", "denied" or NULL when auth is off */
     const char *method;
