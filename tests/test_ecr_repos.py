@@ -190,3 +190,80 @@ def test_access_log_durations_are_short_decimals(ecr):
         assert m, text
         assert re.fullmatch(r"\d+(\.\d{1,4})?", m.group(1)), \
             f"duration_ms should read like 0.0795, got {m.group(1)}"
+
+
+# ---- 1: DescribeRepositories pages ---------------------------------------------------------
+
+def test_describe_repositories_pages_at_100_without_max_results(tmp_path_factory):
+    server, keys = start_server(tmp_path_factory)
+    try:
+        ecr = (server, keys)
+        for i in range(101):
+            create(ecr, f"ecr/many-{i:03d}")
+        first = raw(ecr, "DescribeRepositories", {}).json()
+        assert len(first["repositories"]) == 100 and "nextToken" in first, \
+            f"ECR answers up to 100 repositories and a nextToken: {len(first['repositories'])}"
+        rest = raw(ecr, "DescribeRepositories", {"nextToken": first["nextToken"]}).json()
+        assert [r["repositoryName"] for r in rest["repositories"]] == ["ecr/many-100"]
+        assert "nextToken" not in rest
+        page = raw(ecr, "DescribeRepositories", {"maxResults": 1000}).json()
+        assert len(page["repositories"]) == 101
+        names = [r["repositoryName"] for r in client(ecr).get_paginator(
+            "describe_repositories").paginate().build_full_result()["repositories"]]
+        assert len(names) == 101
+    finally:
+        server.stop()
+
+
+def test_describe_repositories_refuses_max_results_with_names(ecr):
+    ensure(ecr, "ecr/named")
+    for extra in ({"maxResults": 10}, {"nextToken": "ZWNyL2E"}):
+        r = raw(ecr, "DescribeRepositories", {"repositoryNames": ["ecr/named"], **extra})
+        assert error_type(r) == "InvalidParameterException", f"{extra}: {r.text}"
+    r = raw(ecr, "DescribeRepositories", {"maxResults": 1001})
+    assert error_type(r) == "InvalidParameterException", r.text
+    r = raw(ecr, "DescribeRepositories", {"repositoryNames": ["ecr/named"] * 101})
+    assert error_type(r) == "InvalidParameterException", r.text
+    r = raw(ecr, "DescribeRepositories", {"repositoryNames": []})
+    assert error_type(r) == "InvalidParameterException", r.text
+
+
+# ---- 2: resource tags ----------------------------------------------------------------------
+
+def test_tag_without_value_is_accepted(ecr):
+    arn = create(ecr, "ecr/keyonly", tags=[{"Key": "made-by"}])["repositoryArn"]
+    c = client(ecr)
+    c.tag_resource(resourceArn=arn, tags=[{"Key": "flag"}])
+    tags = c.list_tags_for_resource(resourceArn=arn)["tags"]
+    assert sorted(tags, key=lambda t: t["Key"]) == [{"Key": "flag", "Value": ""},
+                                                   {"Key": "made-by", "Value": ""}], tags
+
+
+def test_more_than_50_tags_is_too_many(ecr):
+    tags = [{"Key": f"k{i}", "Value": "v"} for i in range(51)]
+    r = raw(ecr, "CreateRepository", {"repositoryName": "ecr/tagged51", "tags": tags})
+    assert error_type(r) == "TooManyTagsException", r.text
+    gone = raw(ecr, "DescribeRepositories", {"repositoryNames": ["ecr/tagged51"]})
+    assert error_type(gone) == "RepositoryNotFoundException", "a refused create stores nothing"
+    arn = create(ecr, "ecr/tagged", tags=tags[:40])["repositoryArn"]
+    c = client(ecr)
+    c.tag_resource(resourceArn=arn, tags=tags[:40] + tags[40:50])  # 40 replaced, 10 added
+    r = raw(ecr, "TagResource", {"resourceArn": arn, "tags": [{"Key": "one-more", "Value": ""}]})
+    assert error_type(r) == "TooManyTagsException", r.text
+    kept = c.list_tags_for_resource(resourceArn=arn)["tags"]
+    assert len(kept) == 50 and "one-more" not in {t["Key"] for t in kept}, \
+        "a refused TagResource changes nothing"
+
+
+@pytest.mark.parametrize("tag", [{"Key": "k" * 129, "Value": "v"}, {"Key": "", "Value": "v"},
+                                 {"Key": "k", "Value": "v" * 257}, {"Value": "v"},
+                                 {"Key": "k", "Value": 5}],
+                         ids=["key-129", "key-empty", "value-257", "no-key", "value-number"])
+def test_tag_bounds_are_checked(ecr, tag):
+    arn = "arn:aws:ecr:us-east-1:000000000000:repository/ecr/bounds"
+    ensure(ecr, "ecr/bounds")
+    r = raw(ecr, "TagResource", {"resourceArn": arn, "tags": [tag]})
+    assert error_type(r) == "InvalidTagParameterException", r.text
+    ok = raw(ecr, "TagResource", {"resourceArn": arn, "tags": [
+        {"Key": "k" * 128, "Value": "v" * 256}]})
+    assert ok.status_code == 200, ok.text

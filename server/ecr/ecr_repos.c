@@ -62,23 +62,68 @@ static json_t *describe_one(ecr_call *c, const char *name)
     return one;
 }
 
-static int apply_tags(ecr_call *c, const char *repo, json_t *tags)
+/* Resource tags, as ECR bounds them: a Key of 1-128 characters, an optional Value (absent is
+ * "") of at most 256, at most 50 on a repository. */
+#define ECR_TAGS_MAX      50
+#define ECR_TAG_KEY_MAX   128
+#define ECR_TAG_VALUE_MAX 256
+
+typedef struct tag_input {
+    size_t n;
+    const char **keys;
+    const char **values;
+} tag_input;
+
+static int tag_key_ok(const char *key)
+{
+    return key && *key && strlen(key) <= ECR_TAG_KEY_MAX;
+}
+
+/* The `tags` input checked (NULL is none): its arrays point into `tags`. More than the
+ * maximum in one request is refused here, before anything is stored. */
+static int tags_or_fail(ecr_call *c, json_t *tags, tag_input *out)
 {
     size_t i;
     json_t *t;
+    memset(out, 0, sizeof(*out));
     if (tags && !json_is_array(tags))
         return ecr_fail(c, "InvalidParameterException", "tags must be a list"), REG_EINVALID;
+    if (json_array_size(tags) > ECR_TAGS_MAX)
+        return ecr_fail(c, "TooManyTagsException",
+                        "%zu tags given; a repository can have at most %d",
+                        json_array_size(tags), ECR_TAGS_MAX),
+               REG_ETOOLARGE;
+    out->keys = arena_alloc(&c->req->mem, (json_array_size(tags) + 1) * sizeof(char *));
+    out->values = arena_alloc(&c->req->mem, (json_array_size(tags) + 1) * sizeof(char *));
+    if (!out->keys || !out->values)
+        return ecr_fail(c, "ServerException", "out of memory"), REG_ERROR;
     json_array_foreach(tags, i, t)
     {
+        json_t *value = json_object_get(t, "Value");
         const char *k = json_string_value(json_object_get(t, "Key"));
-        const char *v = json_string_value(json_object_get(t, "Value"));
-        if (!k || !v || !*k || strlen(k) > 128 || strlen(v) > 256)
+        const char *v = value ? json_string_value(value) : "";
+        if (!tag_key_ok(k) || !v || strlen(v) > ECR_TAG_VALUE_MAX)
             return ecr_fail(c, "InvalidTagParameterException",
-                            "each tag needs a Key (1-128 characters) and a Value (0-256)"),
+                            "each tag needs a Key of 1 to %d characters and at most a Value of "
+                            "%d",
+                            ECR_TAG_KEY_MAX, ECR_TAG_VALUE_MAX),
                    REG_EINVALID;
-        if (index_repo_tag_set(c->ix, repo, k, v) < 0)
-            return ecr_fail(c, "ServerException", "%s", index_errmsg(c->ix)), REG_ERROR;
+        out->keys[out->n] = k;
+        out->values[out->n++] = v;
     }
+    return REG_OK;
+}
+
+/* Store checked tags; the limit counts the tags the repository has already. */
+static int apply_tags(ecr_call *c, const char *repo, const tag_input *tags)
+{
+    if (!tags->n)
+        return REG_OK;
+    int err = index_repo_tags_add(c->ix, repo, tags->n, tags->keys, tags->values, ECR_TAGS_MAX);
+    if (err == REG_ETOOLARGE)
+        return ecr_fail(c, "TooManyTagsException", "%s", reg_error_last("too many tags")), err;
+    if (err < 0)
+        return ecr_fail(c, "ServerException", "%s", index_errmsg(c->ix)), err;
     return REG_OK;
 }
 
@@ -86,11 +131,14 @@ json_t *ecr_create_repository(ecr_call *c, json_t *in)
 {
     const char *name = ecr_repo_name(c, in);
     const char *m = json_string_value(json_object_get(in, "imageTagMutability"));
+    tag_input tags;
     if (!name || !ecr_allowed(c, name, ACTION_PUSH))
         return NULL;
     if (m && strcmp(m, MUTABLE) != 0 && strcmp(m, IMMUTABLE) != 0)
         return ecr_fail(c, "InvalidParameterException",
                         "imageTagMutability must be MUTABLE or IMMUTABLE");
+    if (tags_or_fail(c, json_object_get(in, "tags"), &tags) < 0)
+        return NULL;
     int err = index_repo_create(c->ix, name, m ? m : MUTABLE);
     if (err == REG_ECONFLICT)
         return ecr_fail(c, "RepositoryAlreadyExistsException",
@@ -99,19 +147,34 @@ json_t *ecr_create_repository(ecr_call *c, json_t *in)
                         name, ecr_registry_id(c));
     if (err < 0)
         return ecr_fail(c, "ServerException", "%s", index_errmsg(c->ix));
-    if (apply_tags(c, name, json_object_get(in, "tags")) < 0)
+    if (apply_tags(c, name, &tags) < 0)
         return NULL;
     json_t *repo = describe_one(c, name);
     return repo ? json_pack("{s:o}", "repository", repo) : NULL;
 }
+
+/* DescribeRepositories' bounds (the model's): maxResults 1-1000, 100 without it, at most 100
+ * repositoryNames. */
+#define DESCRIBE_MAX_RESULTS  1000
+#define DESCRIBE_DEFAULT_PAGE 100
+#define DESCRIBE_MAX_NAMES    100
 
 json_t *ecr_describe_repositories(ecr_call *c, json_t *in)
 {
     json_t *names = json_object_get(in, "repositoryNames");
     int64_t limit;
     const char *cursor;
-    if (ecr_page_args(c, in, 1000, &limit, &cursor) < 0)
+    if (ecr_page_args(c, in, DESCRIBE_MAX_RESULTS, &limit, &cursor) < 0)
         return NULL;
+    if (!json_object_get(in, "maxResults"))
+        limit = DESCRIBE_DEFAULT_PAGE;
+    if (names && (json_object_get(in, "maxResults") || cursor))
+        return ecr_fail(c, "InvalidParameterException",
+                        "maxResults and nextToken cannot be used together with repositoryNames");
+    if (names && (!json_is_array(names) || json_array_size(names) < 1 ||
+                  json_array_size(names) > DESCRIBE_MAX_NAMES))
+        return ecr_fail(c, "InvalidParameterException",
+                        "repositoryNames must be a list of 1 to %d names", DESCRIBE_MAX_NAMES);
     json_t *items = json_array();
     if (names) {
         size_t i;
@@ -209,7 +272,9 @@ static const char *arn_repo(ecr_call *c, json_t *in, unsigned actions)
 json_t *ecr_tag_resource(ecr_call *c, json_t *in)
 {
     const char *name = arn_repo(c, in, ACTION_PUSH);
-    if (!name || apply_tags(c, name, json_object_get(in, "tags")) < 0)
+    tag_input tags;
+    if (!name || tags_or_fail(c, json_object_get(in, "tags"), &tags) < 0 ||
+        apply_tags(c, name, &tags) < 0)
         return NULL;
     return json_object();
 }
@@ -222,10 +287,14 @@ json_t *ecr_untag_resource(ecr_call *c, json_t *in)
     json_t *k;
     if (!name)
         return NULL;
-    json_array_foreach(keys, i, k) if (json_is_string(k) &&
-                                       index_repo_tag_delete(c->ix, name, json_string_value(k)) <
-                                           0) return ecr_fail(c, "ServerException", "%s",
-                                                              index_errmsg(c->ix));
+    if (!json_is_array(keys))
+        return ecr_fail(c, "InvalidParameterException", "tagKeys must be a list");
+    json_array_foreach(keys, i, k) if (!tag_key_ok(json_string_value(k))) return ecr_fail(
+        c, "InvalidTagParameterException", "each tag key has 1 to %d characters",
+        ECR_TAG_KEY_MAX);
+    json_array_foreach(keys, i, k) if (index_repo_tag_delete(c->ix, name, json_string_value(k)) <
+                                       0) return ecr_fail(c, "ServerException", "%s",
+                                                          index_errmsg(c->ix));
     return json_object();
 }
 

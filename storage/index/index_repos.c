@@ -236,6 +236,38 @@ int index_repo_tag_set(index_db *ix, const char *repo, const char *key, const ch
     return index_run(st);
 }
 
+static int tags_add(index_db *ix, const char *repo, size_t n, const char *const *keys,
+                    const char *const *values, int64_t max)
+{
+    int err;
+    for (size_t i = 0; i < n; i++)
+        if ((err = index_repo_tag_set(ix, repo, keys[i], values[i])) < 0)
+            return err;
+    sqldb_stmt *st = by_name(ix, ST_RTAG_COUNT, repo);
+    if ((err = index_step_row(st)) < 0)
+        return err;
+    int64_t count = sqldb_column_int64(st, 0);
+    index_done(st);
+    if (count > max)
+        return reg_error_set(REG_ETOOLARGE,
+                             "the repository would have %lld tags; at most %lld are allowed",
+                             (long long)count, (long long)max);
+    return REG_OK;
+}
+
+int index_repo_tags_add(index_db *ix, const char *repo, size_t n, const char *const *keys,
+                        const char *const *values, int64_t max)
+{
+    int err = index_begin(ix);
+    if (err < 0)
+        return err;
+    if ((err = tags_add(ix, repo, n, keys, values, max)) == REG_OK &&
+        (err = index_commit(ix)) == REG_OK)
+        return REG_OK;
+    index_rollback(ix);
+    return err;
+}
+
 int index_repo_tag_delete(index_db *ix, const char *repo, const char *key)
 {
     sqldb_stmt *st = by_name(ix, ST_RTAG_DELETE, repo);

@@ -73,6 +73,10 @@ int index_record_pull(index_db *ix, const char *repo, const char *digest, int64_
 /* Resource tags of a repository (ECR TagResource). */
 int index_repo_tag_set(index_db *ix, const char *repo, const char *key, const char *value);
 int index_repo_tag_delete(index_db *ix, const char *repo, const char *key);
+/* Set n tags in one write transaction (call it outside one); REG_ETOOLARGE, with nothing
+ * changed, when the repository would then have more than `max` tags. */
+int index_repo_tags_add(index_db *ix, const char *repo, size_t n, const char *const *keys,
+                        const char *const *values, int64_t max);
 typedef int (*index_kv_cb)(void *ctx, const char *key, const char *value);
 int index_repo_tags(index_db *ix, const char *repo, index_kv_cb cb, void *ctx);
 
