@@ -267,3 +267,132 @@ def test_tag_bounds_are_checked(ecr, tag):
     ok = raw(ecr, "TagResource", {"resourceArn": arn, "tags": [
         {"Key": "k" * 128, "Value": "v" * 256}]})
     assert ok.status_code == 200, ok.text
+
+
+# ---- 6: scanning configuration -------------------------------------------------------------
+
+def test_scan_on_push_is_answered_as_given_and_stored(ecr):
+    c = client(ecr)
+    repo = create(ecr, "ecr/scanned", imageScanningConfiguration={"scanOnPush": True})
+    assert repo["imageScanningConfiguration"] == {"scanOnPush": True}, repo
+    got = c.describe_repositories(repositoryNames=["ecr/scanned"])["repositories"][0]
+    assert got["imageScanningConfiguration"] == {"scanOnPush": True}, got
+    out = c.put_image_scanning_configuration(repositoryName="ecr/scanned",
+                                             imageScanningConfiguration={"scanOnPush": False})
+    assert out["imageScanningConfiguration"] == {"scanOnPush": False}, out
+    assert out["registryId"] == "000000000000" and out["repositoryName"] == "ecr/scanned"
+    got = c.describe_repositories(repositoryNames=["ecr/scanned"])["repositories"][0]
+    assert got["imageScanningConfiguration"] == {"scanOnPush": False}, got
+    r = raw(ecr, "PutImageScanningConfiguration", {
+        "repositoryName": "ecr/none-such", "imageScanningConfiguration": {"scanOnPush": True}})
+    assert error_type(r) == "RepositoryNotFoundException", r.text
+
+
+def test_batch_get_repository_scanning_configuration(ecr):
+    ensure(ecr, "ecr/scan-a")
+    c = client(ecr)
+    c.put_image_scanning_configuration(repositoryName="ecr/scan-a",
+                                       imageScanningConfiguration={"scanOnPush": True})
+    out = c.batch_get_repository_scanning_configuration(
+        repositoryNames=["ecr/scan-a", "ecr/scan-missing"])
+    [cfg] = out["scanningConfigurations"]
+    assert cfg["repositoryName"] == "ecr/scan-a" and cfg["scanOnPush"] is True
+    assert cfg["scanFrequency"] == "SCAN_ON_PUSH" and cfg["appliedScanFilters"] == []
+    assert cfg["repositoryArn"] == "arn:aws:ecr:us-east-1:000000000000:repository/ecr/scan-a"
+    assert out["failures"] == [{"repositoryName": "ecr/scan-missing",
+                                "failureCode": "REPOSITORY_NOT_FOUND",
+                                "failureReason": out["failures"][0]["failureReason"]}]
+    r = raw(ecr, "BatchGetRepositoryScanningConfiguration",
+            {"repositoryNames": [f"ecr/r{i}" for i in range(26)]})
+    assert error_type(r) == "InvalidParameterException", r.text
+
+
+def test_registry_scanning_configuration_is_stored(ecr):
+    c = client(ecr)
+    ensure(ecr, "ecr/rules-x")
+    rules = [{"scanFrequency": "SCAN_ON_PUSH",
+              "repositoryFilters": [{"filter": "ecr/rules-*", "filterType": "WILDCARD"}]}]
+    out = c.put_registry_scanning_configuration(scanType="BASIC", rules=rules)
+    assert out["registryScanningConfiguration"] == {"scanType": "BASIC", "rules": rules}, out
+    got = c.get_registry_scanning_configuration()
+    assert got["registryId"] == "000000000000"
+    assert got["scanningConfiguration"] == {"scanType": "BASIC", "rules": rules}, got
+    [cfg] = c.batch_get_repository_scanning_configuration(
+        repositoryNames=["ecr/rules-x"])["scanningConfigurations"]
+    assert cfg["scanFrequency"] == "SCAN_ON_PUSH" and cfg["appliedScanFilters"] == \
+        rules[0]["repositoryFilters"], cfg
+    bad = [("ENHANCED", rules, "ValidationException"),
+           ("BASIC", [{"scanFrequency": "CONTINUOUS_SCAN", "repositoryFilters": []}],
+            "ValidationException"),
+           ("BASIC", rules * 3, "InvalidParameterException"),
+           ("BASIC", [{"scanFrequency": "MANUAL", "repositoryFilters": [
+               {"filter": "Bad//Name", "filterType": "WILDCARD"}]}], "InvalidParameterException")]
+    for scan_type, bad_rules, expected in bad:
+        r = raw(ecr, "PutRegistryScanningConfiguration", {"scanType": scan_type,
+                                                          "rules": bad_rules})
+        assert error_type(r) == expected, f"{scan_type} {bad_rules}: {r.text}"
+    assert c.get_registry_scanning_configuration()["scanningConfiguration"]["rules"] == rules, \
+        "a refused configuration changes nothing"
+    c.put_registry_scanning_configuration(scanType="BASIC", rules=[])
+
+
+def test_registry_scanning_configuration_survives_a_restart(tmp_path_factory):
+    server, keys = start_server(tmp_path_factory)
+    try:
+        ecr = (server, keys)
+        rules = [{"scanFrequency": "MANUAL",
+                  "repositoryFilters": [{"filter": "*", "filterType": "WILDCARD"}]}]
+        client(ecr).put_registry_scanning_configuration(rules=rules)
+        server.restart()
+        got = client(ecr).get_registry_scanning_configuration()["scanningConfiguration"]
+        assert got == {"scanType": "BASIC", "rules": rules}, got
+    finally:
+        server.stop()
+
+
+def test_no_scanner_means_no_scan_and_no_findings(ecr):
+    ensure(ecr, "ecr/noscan")
+    image = {"imageTag": "v1"}
+    r = raw(ecr, "StartImageScan", {"repositoryName": "ecr/noscan", "imageId": image})
+    assert error_type(r) == "ValidationException" and "scanner" in r.json()["message"], r.text
+    r = raw(ecr, "DescribeImageScanFindings", {"repositoryName": "ecr/noscan", "imageId": image})
+    assert error_type(r) == "ScanNotFoundException" and "scanner" in r.json()["message"], r.text
+
+
+def test_kms_encryption_is_refused_not_stored_as_aes256(ecr):
+    r = raw(ecr, "CreateRepository", {"repositoryName": "ecr/kms",
+                                      "encryptionConfiguration": {"encryptionType": "KMS"}})
+    assert error_type(r) == "KmsException" and "KMS" in r.json()["message"], r.text
+    gone = raw(ecr, "DescribeRepositories", {"repositoryNames": ["ecr/kms"]})
+    assert error_type(gone) == "RepositoryNotFoundException", "a refused create stores nothing"
+    repo = create(ecr, "ecr/aes", encryptionConfiguration={"encryptionType": "AES256"})
+    assert repo["encryptionConfiguration"] == {"encryptionType": "AES256"}
+
+
+# ---- 7: what ocireg does not offer yet -----------------------------------------------------
+
+@pytest.mark.parametrize("operation,body", [
+    ("CreatePullThroughCacheRule", {"ecrRepositoryPrefix": "hub",
+                                    "upstreamRegistryUrl": "registry-1.docker.io"}),
+    ("DescribePullThroughCacheRules", {}),
+    ("DeletePullThroughCacheRule", {"ecrRepositoryPrefix": "hub"}),
+    ("PutReplicationConfiguration", {"replicationConfiguration": {"rules": []}}),
+    ("DescribeImageReplicationStatus", {"repositoryName": "ecr/x", "imageId": {"imageTag": "a"}}),
+])
+def test_unavailable_operations_say_so(ecr, operation, body):
+    r = raw(ecr, operation, body)
+    assert error_type(r) == "ValidationException", r.text
+    assert "not available" in r.json()["message"], r.text
+
+
+# ---- 8: the registry's own permission ------------------------------------------------------
+
+def test_describe_registry_needs_a_grant_on_the_registry(ecr):
+    assert client(ecr).describe_registry()["registryId"] == "000000000000"
+    for user in ("team", "nobody"):
+        r = raw(ecr, "DescribeRegistry", {}, user=user)
+        assert error_type(r) == "AccessDeniedException", f"{user}: {r.text}"
+        r = raw(ecr, "GetRegistryScanningConfiguration", {}, user=user)
+        assert error_type(r) == "AccessDeniedException", f"{user}: {r.text}"
+    r = raw(ecr, "PutRegistryScanningConfiguration", {"rules": []}, user="team")
+    assert error_type(r) == "AccessDeniedException", r.text

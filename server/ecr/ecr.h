@@ -30,6 +30,11 @@ json_t *ecr_fail(ecr_call *c, const char *type, const char *fmt, ...)
  * has been recorded. */
 int ecr_allowed(ecr_call *c, const char *repo, unsigned actions);
 
+/* Whether the caller may do `actions` on the registry itself (DescribeRegistry, its scanning
+ * configuration): IAM's Resource "*", here a grant whose pattern matches "*" (`ocireg grant
+ * USER '*' ...`). When not, an AccessDenied error has been recorded. */
+int ecr_registry_allowed(ecr_call *c, unsigned actions);
+
 /* A required repositoryName: validated; NULL after recording InvalidParameterException. */
 const char *ecr_repo_name(ecr_call *c, json_t *in);
 
@@ -62,6 +67,10 @@ int ecr_page_list(ecr_call *c, json_t *out, const char *key, json_t *all, const 
 /* filter.tagStatus: TAGGED, UNTAGGED or ANY (the default); REG_EINVALID after recording
  * InvalidParameterException. */
 int ecr_tag_status(ecr_call *c, json_t *in, const char **out);
+
+/* imageScanningConfiguration.scanOnPush of the input (absent: false); REG_EINVALID after
+ * recording InvalidParameterException. */
+int ecr_scan_on_push_arg(ecr_call *c, json_t *in, int *out);
 
 typedef json_t *(*ecr_op)(ecr_call *c, json_t *in);
 
@@ -107,6 +116,20 @@ json_t *ecr_get_download_url_for_layer(ecr_call *c, json_t *in);
 int ecr_repo_ready(ecr_call *c, const char *repo, unsigned actions);
 
 json_t *ecr_put_image(ecr_call *c, json_t *in); /* ecr_put_image.c */
+
+json_t *ecr_put_image_scanning_configuration(ecr_call *c, json_t *in);
+json_t *ecr_batch_get_repository_scanning_configuration(ecr_call *c, json_t *in);
+json_t *ecr_get_registry_scanning_configuration(ecr_call *c, json_t *in);
+json_t *ecr_put_registry_scanning_configuration(ecr_call *c, json_t *in);
+json_t *ecr_start_image_scan(ecr_call *c, json_t *in);
+json_t *ecr_describe_image_scan_findings(ecr_call *c, json_t *in);
+
+/* Not offered yet: each answers a modelled error saying so. */
+json_t *ecr_create_pull_through_cache_rule(ecr_call *c, json_t *in);
+json_t *ecr_describe_pull_through_cache_rules(ecr_call *c, json_t *in);
+json_t *ecr_delete_pull_through_cache_rule(ecr_call *c, json_t *in);
+json_t *ecr_put_replication_configuration(ecr_call *c, json_t *in);
+json_t *ecr_describe_image_replication_status(ecr_call *c, json_t *in);
 
 /* Handler for POST / (registered in the router). */
 void handle_ecr(request *req);

@@ -66,6 +66,17 @@ static const struct {
     {"CompleteLayerUpload", ecr_complete_layer_upload},
     {"GetDownloadUrlForLayer", ecr_get_download_url_for_layer},
     {"PutImage", ecr_put_image},
+    {"PutImageScanningConfiguration", ecr_put_image_scanning_configuration},
+    {"BatchGetRepositoryScanningConfiguration", ecr_batch_get_repository_scanning_configuration},
+    {"GetRegistryScanningConfiguration", ecr_get_registry_scanning_configuration},
+    {"PutRegistryScanningConfiguration", ecr_put_registry_scanning_configuration},
+    {"StartImageScan", ecr_start_image_scan},
+    {"DescribeImageScanFindings", ecr_describe_image_scan_findings},
+    {"CreatePullThroughCacheRule", ecr_create_pull_through_cache_rule},
+    {"DescribePullThroughCacheRules", ecr_describe_pull_through_cache_rules},
+    {"DeletePullThroughCacheRule", ecr_delete_pull_through_cache_rule},
+    {"PutReplicationConfiguration", ecr_put_replication_configuration},
+    {"DescribeImageReplicationStatus", ecr_describe_image_replication_status},
 };
 
 json_t *ecr_fail(ecr_call *c, const char *type, const char *fmt, ...)
@@ -118,6 +129,21 @@ int ecr_allowed(ecr_call *c, const char *repo, unsigned actions)
     ecr_fail(c, "AccessDeniedException",
              "User: %s is not authorized to perform %s on repository %s", c->user,
              action ? action : "this action", repo);
+    return 0;
+}
+
+int ecr_registry_allowed(ecr_call *c, unsigned actions)
+{
+    if (!c->policy && policy_load(&c->policy, c->ix, c->user) < 0) {
+        ecr_fail(c, "ServerException", "could not load the access policy");
+        return 0;
+    }
+    if ((policy_actions(c->policy, "*") & actions) == actions)
+        return 1;
+    ecr_fail(c, "AccessDeniedException",
+             "User: %s is not authorized to perform this action on registry %s (it needs a "
+             "grant on '*')",
+             c->user, ecr_registry_id(c));
     return 0;
 }
 

@@ -23,7 +23,8 @@ static json_t *repo_json(ecr_call *c, const repo_info *r)
                      ecr_repo_arn(c, r->name), "registryId", ecr_registry_id(c), "repositoryName",
                      r->name, "repositoryUri", ecr_repo_uri(c, r->name), "createdAt",
                      (json_int_t)r->created_at, "imageTagMutability", r->mutability,
-                     "imageScanningConfiguration", "scanOnPush", 0, "encryptionConfiguration",
+                     "imageScanningConfiguration", "scanOnPush", r->scan_on_push,
+                     "encryptionConfiguration",
                      "encryptionType", "AES256");
 }
 
@@ -127,6 +128,28 @@ static int apply_tags(ecr_call *c, const char *repo, const tag_input *tags)
     return REG_OK;
 }
 
+/* Repositories are AES256: S3 objects with server-side encryption, local blobs as the disk
+ * keeps them (README). There is no KMS to hold a customer key, so KMS is refused rather than
+ * stored as something it is not. */
+static int encryption_or_fail(ecr_call *c, json_t *in)
+{
+    json_t *cfg = json_object_get(in, "encryptionConfiguration");
+    const char *type = json_string_value(json_object_get(cfg, "encryptionType"));
+    if (!cfg)
+        return REG_OK;
+    if (type && !strcmp(type, "KMS"))
+        return ecr_fail(c, "KmsException",
+                        "KMS is not available in this registry: repositories are encrypted "
+                        "with AES256 only"),
+               REG_EINVALID;
+    if (!type || strcmp(type, "AES256") != 0 || json_object_get(cfg, "kmsKey"))
+        return ecr_fail(c, "InvalidParameterException",
+                        "encryptionConfiguration.encryptionType must be AES256 (without "
+                        "kmsKey)"),
+               REG_EINVALID;
+    return REG_OK;
+}
+
 json_t *ecr_create_repository(ecr_call *c, json_t *in)
 {
     const char *name = ecr_repo_name(c, in);
@@ -137,9 +160,11 @@ json_t *ecr_create_repository(ecr_call *c, json_t *in)
     if (m && strcmp(m, MUTABLE) != 0 && strcmp(m, IMMUTABLE) != 0)
         return ecr_fail(c, "InvalidParameterException",
                         "imageTagMutability must be MUTABLE or IMMUTABLE");
-    if (tags_or_fail(c, json_object_get(in, "tags"), &tags) < 0)
+    int scan_on_push;
+    if (tags_or_fail(c, json_object_get(in, "tags"), &tags) < 0 ||
+        ecr_scan_on_push_arg(c, in, &scan_on_push) < 0 || encryption_or_fail(c, in) < 0)
         return NULL;
-    int err = index_repo_create(c->ix, name, m ? m : MUTABLE);
+    int err = index_repo_create_scanning(c->ix, name, m ? m : MUTABLE, scan_on_push);
     if (err == REG_ECONFLICT)
         return ecr_fail(c, "RepositoryAlreadyExistsException",
                         "The repository with name '%s' already exists in the registry with id "
@@ -318,6 +343,8 @@ json_t *ecr_list_tags_for_resource(ecr_call *c, json_t *in)
 
 json_t *ecr_describe_registry(ecr_call *c, json_t *in)
 {
+    if (!ecr_registry_allowed(c, ACTION_PULL))
+        return NULL;
     return json_pack("{s:s, s:{s:[]}}", "registryId", ecr_registry_id(c),
                      "replicationConfiguration", "rules");
 }

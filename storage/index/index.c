@@ -232,6 +232,10 @@ static const struct migration {
     /* 9: access policies, IAM JSON: "registry" or "repository/<name>" (see index_policy.h) */
     {"CREATE TABLE access_policies(scope TEXT PRIMARY KEY, text TEXT NOT NULL) WITHOUT ROWID;",
      "CREATE TABLE access_policies(scope " T " PRIMARY KEY, text " T " NOT NULL);"},
+    /* 10: registry-wide settings as text by name: ECR's registry scanning configuration (a
+     * repository's scanOnPush has had its column since 1) */
+    {"CREATE TABLE registry_settings(name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
+     "CREATE TABLE registry_settings(name " T " PRIMARY KEY, value " T " NOT NULL);"},
 };
 
 #undef T

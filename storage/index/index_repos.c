@@ -18,11 +18,18 @@ static sqldb_stmt *by_name(index_db *ix, enum index_statement id, const char *na
 
 int index_repo_create(index_db *ix, const char *name, const char *mutability)
 {
+    return index_repo_create_scanning(ix, name, mutability, 0);
+}
+
+int index_repo_create_scanning(index_db *ix, const char *name, const char *mutability,
+                               int scan_on_push)
+{
     sqldb_stmt *st = by_name(ix, ST_REPO_CREATE, name);
     if (!st)
         return REG_ERROR;
     sqldb_bind_int64(st, 2, (int64_t)time(NULL));
     index_bind_text(st, 3, mutability);
+    sqldb_bind_int64(st, 4, scan_on_push ? 1 : 0);
     if (index_run(st) < 0)
         return REG_ERROR;
     return index_changes(ix) > 0 ? REG_OK : REG_ECONFLICT;
@@ -82,6 +89,7 @@ int index_repo_infos(index_db *ix, const char *name, const char *after, int64_t 
             .image_count = sqldb_column_int64(st, 4),
             .tag_count = sqldb_column_int64(st, 5),
             .size_bytes = sqldb_column_int64(st, 6),
+            .scan_on_push = sqldb_column_int(st, 7),
         };
         found++;
         if ((err = cb(ctx, &info)) < 0) {
@@ -103,6 +111,37 @@ int index_repo_set_mutability(index_db *ix, const char *name, const char *mutabi
     if (index_run(st) < 0)
         return REG_ERROR;
     return index_changes(ix) > 0 ? REG_OK : REG_ENOTFOUND;
+}
+
+int index_repo_set_scan_on_push(index_db *ix, const char *name, int scan_on_push)
+{
+    sqldb_stmt *st = by_name(ix, ST_REPO_SET_SCAN_ON_PUSH, name);
+    if (!st)
+        return REG_ERROR;
+    sqldb_bind_int64(st, 2, scan_on_push ? 1 : 0);
+    if (index_run(st) < 0)
+        return REG_ERROR;
+    return index_changes(ix) > 0 ? REG_OK : REG_ENOTFOUND;
+}
+
+int index_registry_setting(char **out, index_db *ix, const char *name)
+{
+    sqldb_stmt *st = by_name(ix, ST_REGISTRY_SETTING_GET, name);
+    int err = index_step_row(st);
+    if (err < 0)
+        return err;
+    *out = strdup(sqldb_column_text(st, 0));
+    index_done(st);
+    return *out ? REG_OK : reg_error_set(REG_ERROR, "out of memory");
+}
+
+int index_registry_setting_set(index_db *ix, const char *name, const char *value)
+{
+    sqldb_stmt *st = by_name(ix, ST_REGISTRY_SETTING_SET, name);
+    if (!st)
+        return REG_ERROR;
+    index_bind_text(st, 2, value);
+    return index_run(st);
 }
 
 int index_repo_immutable(int *out, index_db *ix, int64_t repo_id)

@@ -19,10 +19,14 @@ typedef struct repo_info {
     int64_t image_count;
     int64_t tag_count;
     int64_t size_bytes; /* sum of the repository's distinct blob sizes */
+    int scan_on_push;   /* ECR imageScanningConfiguration (stored only: no scanner runs) */
 } repo_info;
 
 /* REG_ECONFLICT if it exists already. */
 int index_repo_create(index_db *ix, const char *name, const char *mutability);
+/* The same with the repository's scanOnPush setting. */
+int index_repo_create_scanning(index_db *ix, const char *name, const char *mutability,
+                               int scan_on_push);
 /* Remove a repository with its tags, manifests and blob links (files go with gc), in a write
  * transaction of its own (call it outside one). REG_ECONFLICT when it still has images and
  * !force; REG_ENOTFOUND when absent. */
@@ -35,6 +39,8 @@ int index_repo_infos(index_db *ix, const char *name, const char *after, int64_t 
                      index_repo_cb cb, void *ctx);
 
 int index_repo_set_mutability(index_db *ix, const char *name, const char *mutability);
+/* REG_ENOTFOUND when the repository does not exist. */
+int index_repo_set_scan_on_push(index_db *ix, const char *name, int scan_on_push);
 /* Whether tags of repo_id are immutable. */
 int index_repo_immutable(int *out, index_db *ix, int64_t repo_id);
 
@@ -69,6 +75,11 @@ int index_manifest_image_size(uint64_t *out, index_db *ix, int64_t repo_id, cons
 /* Record that (repo, digest) was pulled at `when` (one statement; batch them in a
  * transaction). */
 int index_record_pull(index_db *ix, const char *repo, const char *digest, int64_t when);
+
+/* Registry-wide settings kept as text by name (ECR's registry scanning configuration):
+ * *out is malloc'd (caller frees); REG_ENOTFOUND when never set. */
+int index_registry_setting(char **out, index_db *ix, const char *name);
+int index_registry_setting_set(index_db *ix, const char *name, const char *value);
 
 /* Resource tags of a repository (ECR TagResource). */
 int index_repo_tag_set(index_db *ix, const char *repo, const char *key, const char *value);
