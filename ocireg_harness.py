@@ -100,7 +100,8 @@ class ScaleOutCluster:
         tag = uuid.uuid4().hex[:12]
         self.bucket = "ocireg-" + tag
         rgw.make_bucket(self.bucket)
-        self.storage = f"s3://{self.bucket}?endpoint={rgw.endpoint}&region={rgw.region}"
+        self.storage = (f"s3://{self.bucket}?endpoint={rgw.endpoint}&region={rgw.region}"
+                        + rgw.OCIREG_PARAMS)
         self.index = postgres.new_database("scale_" + tag)
         self.env = {"AWS_ACCESS_KEY_ID": rgw.access_key,
                     "AWS_SECRET_ACCESS_KEY": rgw.secret_key}

@@ -122,7 +122,8 @@ class Ocireg(Server):
         extra, env = [], None
         if s3:
             extra = ["--storage", f"s3://{s3.ocireg_bucket}?endpoint={s3.rgw.endpoint}"
-                                  f"&region={s3.rgw.region}", "--index", s3.pg_url]
+                                  f"&region={s3.rgw.region}{s3.rgw.OCIREG_PARAMS}",
+                     "--index", s3.pg_url]
             env = dict(os.environ, AWS_ACCESS_KEY_ID=s3.rgw.access_key,
                        AWS_SECRET_ACCESS_KEY=s3.rgw.secret_key)
         self.start([binary, "serve", "--listen", f"127.0.0.1:{self.port}",

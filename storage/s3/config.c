@@ -58,6 +58,8 @@ static const param params[] = {
      .field = FIELD(max_retries)},
     {.name = "list_page_size", .type = PARAM_INT, .min = 0, .max = 1000, .fallback_number = 0,
      .field = FIELD(list_page_size)},
+    {.name = "sse", .type = PARAM_INT, .min = 0, .max = 1, .fallback_number = 1,
+     .field = FIELD(sse)},
 };
 /* clang-format on */
 #undef FIELD

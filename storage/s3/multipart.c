@@ -39,6 +39,7 @@ int s3_multipart_create(s3_client *c, const char *key, char *upload_id_out, size
     s3_req r = {.method = "POST",
                 .key = key,
                 .query = "uploads=",
+                .headers = {sse_header(c)},
                 .timeout = TIMEOUT_SMALL,
                 .max_response = XML_MAX_SMALL};
     xml_span root;

@@ -9,8 +9,12 @@
 
 int s3_put(s3_client *c, const char *key, const void *data, size_t len)
 {
-    s3_req r = {
-        .method = "PUT", .key = key, .body = data, .body_len = len, .timeout = TIMEOUT_STREAM};
+    s3_req r = {.method = "PUT",
+                .key = key,
+                .body = data,
+                .body_len = len,
+                .headers = {sse_header(c)},
+                .timeout = TIMEOUT_STREAM};
     int err;
     if ((err = check_key(c, key)) < 0 || (err = request_run(c, &r)) < 0)
         return err;
@@ -167,7 +171,7 @@ int s3_copy(s3_client *c, const char *src_key, const char *dst_key)
     }
     s3_req r = {.method = "PUT",
                 .key = dst_key,
-                .headers = {source.data},
+                .headers = {source.data, sse_header(c)},
                 .timeout = TIMEOUT_SLOW,
                 .max_response = XML_MAX_SMALL,
                 .error_in_200 = 1};

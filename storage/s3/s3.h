@@ -24,10 +24,12 @@ typedef struct s3_config {
     long timeout_ms;    /* whole-request limit of small requests (default 30000) */
     int max_retries;    /* retries after the first attempt (default 4) */
     int list_page_size; /* ListObjectsV2 max-keys, 1..1000; 0: the server's default (1000) */
+    int sse;            /* 1 (default): ask for server-side encryption (SSE-S3, AES256) on
+                         * every object written; 0: leave it to the bucket's default */
 } s3_config;
 
 /* Parse "s3://BUCKET?endpoint=URL&region=R[&prefix=P][&path_style=0|1][&timeout_ms=N]
- * [&max_retries=N][&list_page_size=N][&access_key=K&secret_key=S]". Values may be
+ * [&max_retries=N][&list_page_size=N][&sse=0|1][&access_key=K&secret_key=S]". Values may be
  * percent-encoded; unknown parameters are refused. Credentials default to the environment's
  * AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; region defaults to AWS_REGION, then us-east-1.
  * REG_EINVALID with the reason set (reg_error_last) for bad input; on success *out owns

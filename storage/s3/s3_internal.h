@@ -126,6 +126,10 @@ CURL *handle_take(s3_client *c);
 void handle_give(s3_client *c, CURL *h);
 /* Keys are relative to cfg.prefix, must not be empty, and must fit S3's limit with it. */
 int check_key(const s3_client *c, const char *key);
+/* The header asking for SSE-S3 on an object being written (PutObject, CopyObject,
+ * CreateMultipartUpload), or NULL with sse=0: last in an s3_req's header list. */
+#define SSE_HEADER "x-amz-server-side-encryption: AES256"
+#define sse_header(c) ((c)->cfg.sse ? SSE_HEADER : NULL)
 
 /* ---- signing what curl 7.88 cannot (sign.c) ---- */
 

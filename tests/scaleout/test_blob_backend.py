@@ -15,7 +15,7 @@ def test_blob_backend_contract_against_rgw(rgw):
     rgw.make_bucket("blob-backend-check")
     env = dict(os.environ,
                OCIREG_TEST_S3=(f"s3://blob-backend-check?endpoint={rgw.endpoint}"
-                               f"&region={rgw.region}"),
+                               f"&region={rgw.region}{rgw.OCIREG_PARAMS}"),
                AWS_ACCESS_KEY_ID=rgw.access_key, AWS_SECRET_ACCESS_KEY=rgw.secret_key)
     env.pop("AWS_REGION", None)
     r = subprocess.run([str(binary)], capture_output=True, text=True, env=env,

@@ -41,13 +41,13 @@ def run_s3_check(url, access_key, secret_key, *args, timeout=300):
 
 def test_s3_client_every_function_against_rgw(rgw):
     rgw.make_bucket("s3-client-check")
-    url = f"s3://s3-client-check?endpoint={rgw.endpoint}&region={rgw.region}"
+    url = f"s3://s3-client-check?endpoint={rgw.endpoint}&region={rgw.region}{rgw.OCIREG_PARAMS}"
     out = run_s3_check(url, rgw.access_key, rgw.secret_key)
     assert "FAIL" not in out
 
 
 def test_s3_client_creates_its_bucket_in_another_region(rgw):
-    url = f"s3://s3-client-fresh?endpoint={rgw.endpoint}&region=eu-central-1"
+    url = f"s3://s3-client-fresh?endpoint={rgw.endpoint}&region=eu-central-1{rgw.OCIREG_PARAMS}"
     out = run_s3_check(url, rgw.access_key, rgw.secret_key)
     assert "FAIL" not in out
 
@@ -111,7 +111,10 @@ def make_handler(fake):
             body = self.rfile.read(length) if length else b""
             entry = {"method": self.command, "key": key, "query": parsed.query,
                      "range": self.headers.get("Range"), "if_match": self.headers.get("If-Match"),
-                     "sha256": hashlib.sha256(body).hexdigest()}
+                     "sha256": hashlib.sha256(body).hexdigest(),
+                     "sse": self.headers.get("x-amz-server-side-encryption"),
+                     "signed": re.findall(r"SignedHeaders=([^,]*)",
+                                          self.headers.get("Authorization") or "")}
             fake.log.append(entry)
             if not (self.headers.get("Authorization") or "").startswith(
                     "AWS4-HMAC-SHA256 Credential="):
@@ -233,7 +236,8 @@ class QuietServer(ThreadingHTTPServer):
         pass  # clients that gave up (timeouts) make the stalled handlers fail to write
 
 
-def test_s3_client_retries_and_resumes_against_a_faulty_server():
+def run_against_fake(params=""):
+    """s3_check --faults against a fresh fake S3; returns the fake with its request log."""
     fake = FakeS3()
     server = QuietServer(("127.0.0.1", 0), make_handler(fake))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -241,11 +245,34 @@ def test_s3_client_retries_and_resumes_against_a_faulty_server():
     try:
         port = server.server_address[1]
         url = (f"s3://fake-bucket?endpoint=http://127.0.0.1:{port}&region=us-east-1"
-               "&timeout_ms=1000&max_retries=2")
+               "&timeout_ms=1000&max_retries=2" + params)
         run_s3_check(url, "FAKEKEY", "fake-secret", "--faults", timeout=120)
     finally:
         server.shutdown()
         server.server_close()
+    return fake
+
+
+def object_writes(fake):
+    """PutObject and CreateMultipartUpload requests (not parts, not completions)."""
+    return [e for e in fake.log if (e["method"] == "PUT" and "partNumber" not in e["query"])
+            or (e["method"] == "POST" and e["query"] == "uploads=")]
+
+
+def test_s3_client_asks_for_server_side_encryption_on_every_object():
+    fake = run_against_fake()
+    writes = object_writes(fake)
+    assert any(e["method"] == "PUT" for e in writes) and any(e["method"] == "POST" for e in writes)
+    for e in writes:
+        assert e["sse"] == "AES256", f"{e['method']} {e['key']} without SSE: {e}"
+        assert "x-amz-server-side-encryption" in e["signed"][0].split(";"), \
+            f"{e['method']} {e['key']}: the SSE header must be signed: {e['signed']}"
+    unencrypted = run_against_fake("&sse=0")
+    assert all(e["sse"] is None for e in object_writes(unencrypted)), "sse=0 sends no SSE header"
+
+
+def test_s3_client_retries_and_resumes_against_a_faulty_server():
+    fake = run_against_fake()
 
     # A dropped GET resumes after the last delivered byte, on the same version of the object.
     gets = fake.requests("GET", "faults/drop-once")

@@ -30,7 +30,7 @@ static void test_config_full_url(void)
     CHECK_INT(parse(&c,
                     "s3://my-bucket?endpoint=http://127.0.0.1:7480/&region=default&"
                     "prefix=reg/&path_style=1&timeout_ms=5000&max_retries=2&"
-                    "list_page_size=3&access_key=AK&secret_key=S%2Fk",
+                    "list_page_size=3&sse=0&access_key=AK&secret_key=S%2Fk",
                     err),
               REG_OK);
     CHECK_STR(c.bucket, "my-bucket");
@@ -43,6 +43,7 @@ static void test_config_full_url(void)
     CHECK_INT(c.timeout_ms, 5000);
     CHECK_INT(c.max_retries, 2);
     CHECK_INT(c.list_page_size, 3);
+    CHECK_INT(c.sse, 0);
     s3_config_free(&c);
 }
 
@@ -63,6 +64,7 @@ static void test_config_defaults_and_environment(void)
     CHECK_INT(c.timeout_ms, 30000);
     CHECK_INT(c.max_retries, 4);
     CHECK_INT(c.list_page_size, 0);
+    CHECK_INT(c.sse, 1); /* server-side encryption unless turned off */
     s3_config_free(&c);
     setenv("AWS_REGION", "eu-west-1", 1);
     CHECK_INT(parse(&c, "s3://bucket?endpoint=http://h:80", err), REG_OK);
@@ -98,6 +100,7 @@ static void test_config_refuses_bad_input(void)
         "s3://bucket?endpoint=http://h&timeout_ms=5&access_key=a&secret_key=b",
         "s3://bucket?endpoint=http://h&max_retries=-1&access_key=a&secret_key=b",
         "s3://bucket?endpoint=http://h&list_page_size=1001&access_key=a&secret_key=b",
+        "s3://bucket?endpoint=http://h&sse=2&access_key=a&secret_key=b",
         "s3://bucket?endpoint=http://h&prefix=a%0Ab&access_key=a&secret_key=b",
         "s3://bucket?endpoint=http://h&access_key=a%00b&secret_key=b",
         "s3://bucket?endpoint=http://h&access_key=a&secret_key=b&novalue",
