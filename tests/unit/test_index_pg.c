@@ -431,6 +431,41 @@ static void test_access_policies(void)
     index_close(ix);
 }
 
+static int keep_scan_on_push(void *ctx, const repo_info *info)
+{
+    *(int *)ctx = info->scan_on_push;
+    return REG_OK;
+}
+
+/* ECR: resource tags under a limit in one transaction, scanOnPush, registry settings. */
+static void test_repository_ecr_settings(void)
+{
+    index_db *ix = fresh_index();
+    const char *keys[] = {"a", "b", "c"}, *values[] = {"1", "", "3"};
+    names kv = {0};
+    int scan = -1;
+    char *text = NULL;
+    CHECK_INT(index_repo_create_scanning(ix, "s", MUTABLE, 1), REG_OK);
+    CHECK_INT(index_repo_infos(ix, "s", NULL, 1, keep_scan_on_push, &scan), REG_OK);
+    CHECK_INT(scan, 1);
+    CHECK_INT(index_repo_set_scan_on_push(ix, "s", 0), REG_OK);
+    CHECK_INT(index_repo_infos(ix, "s", NULL, 1, keep_scan_on_push, &scan), REG_OK);
+    CHECK_INT(scan, 0);
+    CHECK_INT(index_repo_set_scan_on_push(ix, "nope", 1), REG_ENOTFOUND);
+    CHECK_INT(index_repo_tags_add(ix, "s", 2, keys, values, 2), REG_OK);
+    CHECK_INT(index_repo_tags_add(ix, "s", 1, keys + 2, values + 2, 2), REG_ETOOLARGE);
+    CHECK_INT(index_repo_tags_add(ix, "s", 1, keys, values + 2, 2), REG_OK); /* replaces a */
+    CHECK_INT(index_repo_tags(ix, "s", collect_kv, &kv), REG_OK);
+    CHECK_STR(kv.text, "a,3,b,");
+    CHECK_INT(index_registry_setting(&text, ix, "x"), REG_ENOTFOUND);
+    CHECK_INT(index_registry_setting_set(ix, "x", "{\"rules\":[]}"), REG_OK);
+    CHECK_INT(index_registry_setting_set(ix, "x", "{\"rules\":[1]}"), REG_OK);
+    CHECK_INT(index_registry_setting(&text, ix, "x"), REG_OK);
+    CHECK_STR(text ? text : "", "{\"rules\":[1]}");
+    free(text);
+    index_close(ix);
+}
+
 static void test_gc_queries(void)
 {
     index_db *ix = fresh_index();
@@ -801,6 +836,7 @@ static void suite(void)
     RUN(test_repository_metadata);
     RUN(test_lifecycle_previews_and_tag_counts);
     RUN(test_access_policies);
+    RUN(test_repository_ecr_settings);
     RUN(test_gc_queries);
     RUN(test_fsck_queries);
     RUN(test_listings);
