@@ -134,7 +134,7 @@ int ecr_allowed(ecr_call *c, const char *repo, unsigned actions)
 
 int ecr_registry_allowed(ecr_call *c, unsigned actions)
 {
-    if (!c->policy && policy_load(&c->policy, c->ix, c->user) < 0) {
+    if (!c->policy && policy_load_for(&c->policy, c->ix, c->user, ecr_registry_id(c)) < 0) {
         ecr_fail(c, "ServerException", "could not load the access policy");
         return 0;
     }

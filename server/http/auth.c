@@ -213,7 +213,7 @@ static const policy *thread_policy(request *req, const char *user)
         return NULL;
     policy_free(c->policy);
     c->policy = NULL;
-    if (policy_load(&c->policy, ix, user) < 0)
+    if (policy_load_for(&c->policy, ix, user, req->srv->cfg.registry_id) < 0)
         return NULL;
     snprintf(c->policy_user, sizeof(c->policy_user), "%s", user);
     c->policy_at = now;

@@ -142,10 +142,11 @@ static unsigned granted_actions(const policy *p, const scope *s)
 }
 
 /* granted = requested ∩ policy, per scope; every decision is logged. */
-static int grant_scopes(token_claims *c, index_db *ix, const char *user, const token_request *t)
+static int grant_scopes(token_claims *c, index_db *ix, const char *user, const token_request *t,
+                        const char *registry_id)
 {
     policy *p = NULL;
-    int err = policy_load(&p, ix, user);
+    int err = policy_load_for(&p, ix, user, registry_id);
     if (err < 0)
         return err;
     for (size_t i = 0; i < t->nscopes && c->naccess < TOKEN_MAX_ACCESS; i++) {
@@ -189,7 +190,7 @@ static void issue_tokens(request *req, index_db *ix, const char *user, int64_t g
     c.iat = c.nbf = now;
     c.exp = now + ttl;
     c.gen = user ? gen : 0;
-    int err = grant_scopes(&c, ix, user, t);
+    int err = grant_scopes(&c, ix, user, t, req->srv->cfg.registry_id);
     if (err == REG_OK)
         err = token_sign(&access, server_keys(req->srv), TOKEN_ISSUER, &c);
     if (err == REG_OK && want_refresh && user) {
