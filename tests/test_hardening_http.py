@@ -89,7 +89,7 @@ def ecr_server(tmp_path_factory):
     from ocireg_harness import RegistryServer
     data = tmp_path_factory.mktemp("hardening-ecr") / "data"
     add_user(data, "admin", "admin-pass")
-    grant(data, "admin", "ecr/*", "*")
+    grant(data, "admin", "*", "*")  # DescribeRegistry needs a grant on *
     key = json.loads(cli("user", "key", "create", "admin", "--json", "--data", str(data)).stdout)
     server = RegistryServer(data).start()
     yield server, key

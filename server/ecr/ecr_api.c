@@ -31,6 +31,8 @@
 #define ECR_MAX_SKEW 300
 #define ECR_LOGIN_TTL (12 * 3600)
 #define ECR_CONTENT_TYPE "application/x-amz-json-1.1"
+/* GetAuthorizationToken's registryIds: 1 to 10 (the model's bounds) */
+#define REGISTRY_IDS_MAX 10
 
 static const struct {
     const char *name;
@@ -176,8 +178,10 @@ static int registry_or_fail(ecr_call *c, json_t *in, ecr_op op)
     json_t *one = json_object_get(in, "registryId");
     json_t *id;
     size_t i;
-    if (ids && !json_is_array(ids))
-        return ecr_fail(c, "InvalidParameterException", "registryIds must be a list"),
+    if (ids && (!json_is_array(ids) || json_array_size(ids) < 1 ||
+                json_array_size(ids) > REGISTRY_IDS_MAX))
+        return ecr_fail(c, "InvalidParameterException",
+                        "registryIds must be a list of 1 to %d registry ids", REGISTRY_IDS_MAX),
                REG_EINVALID;
     json_array_foreach(ids, i, id) if (!json_is_string(id) ||
                                        strcmp(json_string_value(id), ecr_registry_id(c)) != 0)
