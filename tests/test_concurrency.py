@@ -105,3 +105,42 @@ def test_deleting_while_pulling_gives_no_5xx(registry_factory):
         f"5xx under concurrent pushes, deletes and pulls: {sorted(set(codes))}"
     assert set(codes) <= {200, 201, 202, 404}, sorted(set(codes))
     assert "database is locked" not in open(server.log_path).read()
+
+
+def index_commit_counts(url):
+    """(COMMITs, write transactions) from /metrics."""
+    counts = {}
+    for line in requests.get(f"{url}/metrics", timeout=10).text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("ocireg_index_commits_total", "ocireg_index_write_transactions_total"):
+            counts[name] = int(value)
+    assert len(counts) == 2, f"/metrics lacks the index commit counters: {counts}"
+    return counts["ocireg_index_commits_total"], counts["ocireg_index_write_transactions_total"]
+
+
+def test_concurrent_small_pushes_share_commits(registry_factory):
+    """8 clients pushing small images at once: transactions that meet at the index writer
+    share a COMMIT (one fsync), and every acknowledged image is pullable."""
+    server = registry_factory(["--threads", str(CLIENTS)])
+    images_per_client = 12
+    pushed = []
+
+    def push(i):
+        s = requests.Session()
+        for n in range(images_per_client):
+            img = push_image(server.url, f"group/c{i}", f"t{n}", layers=(os.urandom(512),),
+                             session=s)
+            pushed.append(img)
+
+    commits_before, transactions_before = index_commit_counts(server.url)
+    run_threads(push)
+    commits, transactions = index_commit_counts(server.url)
+    commits -= commits_before
+    transactions -= transactions_before
+    # each image: its config, its layer and its manifest
+    assert transactions >= CLIENTS * images_per_client * 3, (commits, transactions)
+    assert commits <= 0.9 * transactions, \
+        f"{commits} COMMITs for {transactions} transactions: expected writers to share commits"
+    for img in pushed:
+        r = requests.head(f"{server.url}/v2/{img.repo}/manifests/{img.tag}", timeout=10)
+        assert r.status_code == 200 and r.headers["Docker-Content-Digest"] == img.digest

@@ -133,6 +133,22 @@ static long resident_bytes(void)
     return resident * sysconf(_SC_PAGESIZE);
 }
 
+/* How many write transactions shared each durable COMMIT (index_commit's group commit). */
+static void emit_commits(buf *b, index_writer *w)
+{
+    uint64_t commits = 0, transactions = 0;
+    if (w)
+        index_writer_counts(&commits, &transactions, w);
+    emit(b, "# HELP ocireg_index_commits_total Durable index COMMITs (each one fsync).\n"
+            "# TYPE ocireg_index_commits_total counter\n"
+            "ocireg_index_commits_total %llu\n"
+            "# HELP ocireg_index_write_transactions_total Index write transactions ended by a commit, "
+            "several per COMMIT when writers meet.\n"
+            "# TYPE ocireg_index_write_transactions_total counter\n"
+            "ocireg_index_write_transactions_total %llu\n",
+         (unsigned long long)commits, (unsigned long long)transactions);
+}
+
 static void emit_state(buf *b, request *req, index_db *ix)
 {
     int64_t storage = 0, runs = 0, blobs = 0, freed = 0;
@@ -178,6 +194,7 @@ void handle_metrics(request *req)
     emit_requests(&b);
     emit_latency(&b);
     emit_state(&b, req, ix);
+    emit_commits(&b, req->srv->writer);
     struct MHD_Response *r = response_from_copy(b.data ? b.data : "", b.len);
     req->bytes_out = b.len;
     buf_free(&b);

@@ -1,12 +1,11 @@
 /* index.c - the metadata index (see index.h) in SQLite or PostgreSQL: connection, migrations,
- * transactions, the statement cache and the core queries. Schema changes are numbered
+ * the statement cache and the core queries (transactions: index_writer.c). Schema changes are numbered
  * migrations applied in order, recorded in PRAGMA user_version (SQLite) or the one-row table
  * schema_version (PostgreSQL). */
 #include "storage/index/index.h"
 #include "storage/index/index_internal.h"
 #include "storage/base/reg_error.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -397,95 +396,6 @@ int index_step_row(sqldb_stmt *st)
 int index_changes(index_db *ix)
 {
     return sqldb_changes(ix->db);
-}
-
-int index_writer_open(index_writer **out, const char *location)
-{
-    index_writer *w = calloc(1, sizeof(*w));
-    *out = NULL;
-    if (!w)
-        return reg_error_set(REG_ERROR, "out of memory");
-    pthread_mutex_init(&w->lock, NULL);
-    if (!index_is_shared(location) && index_open(&w->ix, location) < 0) {
-        index_writer_close(w);
-        return REG_ERROR;
-    }
-    *out = w;
-    return REG_OK;
-}
-
-void index_writer_close(index_writer *w)
-{
-    if (!w)
-        return;
-    index_close(w->ix);
-    pthread_mutex_destroy(&w->lock);
-    free(w);
-}
-
-void index_writer_attach(index_writer *w, index_db *ix)
-{
-    ix->writer = w;
-}
-
-/* Writers of this process queue on the writer's mutex before asking SQLite for its write
- * lock: SQLite's busy handler polls with sleeps of up to 100 ms, a mutex hands the lock over
- * at once. Other processes (ocireg gc, backup) still meet the busy handler. */
-static void take_writer(index_db *ix)
-{
-    index_writer *w = ix->writer;
-    pthread_mutex_lock(&w->lock);
-    ix->holds_writer = 1;
-    ix->db = w->ix->own_db;
-    ix->st = w->ix->own_st;
-}
-
-static void release_writer(index_db *ix)
-{
-    if (ix->holds_writer) {
-        ix->holds_writer = 0;
-        ix->db = ix->own_db;
-        ix->st = ix->own_st;
-        pthread_mutex_unlock(&ix->writer->lock);
-    }
-}
-
-/* A failed transaction's message is the writer connection's, which serves other connections
- * once released: make it this thread's message now, for index_errmsg. */
-static void keep_write_error(index_db *ix)
-{
-    if (ix->holds_writer) {
-        reg_error_set(REG_ERROR, "%s", sqldb_errmsg(ix->db));
-        ix->writer_failed = 1;
-    }
-}
-
-int index_begin(index_db *ix)
-{
-    ix->writer_failed = 0;
-    if (ix->writer && ix->writer->ix)
-        take_writer(ix);
-    int err = sqldb_begin_write(ix->db);
-    if (err < 0) {
-        keep_write_error(ix);
-        release_writer(ix);
-    }
-    return err;
-}
-
-int index_commit(index_db *ix)
-{
-    int err = sqldb_commit(ix->db);
-    if (err == REG_OK)
-        release_writer(ix);
-    return err;
-}
-
-void index_rollback(index_db *ix)
-{
-    keep_write_error(ix);
-    sqldb_rollback(ix->db);
-    release_writer(ix);
 }
 
 int index_repo_id(int64_t *out, index_db *ix, const char *repo)

@@ -35,6 +35,9 @@ int index_writer_open(index_writer **out, const char *location);
 void index_writer_close(index_writer *w);
 /* Let ix's write transactions take w (opened on ix's location), which must outlive them. */
 void index_writer_attach(index_writer *w, index_db *ix);
+/* COMMITs run for the attached connections and the write transactions they made durable: on
+ * SQLite, transactions that meet other writers waiting share a COMMIT (index_commit). */
+void index_writer_counts(uint64_t *commits_out, uint64_t *transactions_out, index_writer *w);
 
 /* Write transactions take the write lock at BEGIN, so that a read-check-write inside one
  * cannot race another writer (e.g. gc).
@@ -46,6 +49,14 @@ void index_writer_attach(index_writer *w, index_db *ix);
  * On PostgreSQL the lock is an advisory lock shared by every instance on the database, taken
  * for at most 10 s of waiting; reads there run at READ COMMITTED, each statement seeing every
  * writer committed before it. */
+/* Group commit on SQLite: a transaction that ends while other threads wait for the writer
+ * leaves its work in the open SQLite transaction (a savepoint released) and hands the writer
+ * on; the last of the group (no one waiting, or INDEX_WRITER_GROUP_MAX transactions) runs the
+ * one COMMIT, with one fsync for all. index_commit returns REG_OK only once that COMMIT is
+ * durable, and a failed COMMIT fails every transaction of the group (each thread's
+ * reg_error_last / index_errmsg says why). index_rollback undoes only its own transaction.
+ * Call index_rollback after a failed index_commit as after any failure: it ends what is left
+ * of the transaction, if anything. */
 int index_begin(index_db *ix);
 int index_commit(index_db *ix);
 void index_rollback(index_db *ix);

@@ -23,10 +23,32 @@ enum index_statement {
 /* The number of schema migrations (index.c), for fsck's check of a PostgreSQL schema. */
 extern const int index_schema_version;
 
-/* See index_writer_open. */
+/* The most transactions one COMMIT makes durable: a member of a group waits for the group's
+ * COMMIT, so the group must end even while writers keep arriving. */
+#define INDEX_WRITER_GROUP_MAX 64
+
+/* A member of a commit group waiting for the group's COMMIT, on its own stack. */
+typedef struct index_group_ticket {
+    struct index_group_ticket *next;
+    int done;      /* set, under group_lock, when the group has ended */
+    int err;       /* REG_OK once the COMMIT is durable */
+    char msg[256]; /* why the group failed */
+} index_group_ticket;
+
+/* See index_writer_open and index_writer.c. */
 struct index_writer {
     pthread_mutex_t lock; /* held from index_begin to the end of the transaction */
     index_db *ix;         /* SQLite: the connection the transactions run on; NULL on PostgreSQL */
+    /* SQLite's group commit; all but `waiting` and the counters are guarded by `lock` */
+    int waiting;                  /* threads waiting for `lock` (atomic) */
+    int group_open;               /* a transaction is open on ix for the current group */
+    int group_members;            /* transactions begun in it */
+    int group_max;                /* INDEX_WRITER_GROUP_MAX */
+    index_group_ticket *tickets;  /* its members that asked to commit */
+    pthread_mutex_t group_lock;   /* guards the tickets' results */
+    pthread_cond_t group_ended;   /* broadcast when a group's tickets are filled in */
+    uint64_t commits;             /* COMMITs run (atomic) */
+    uint64_t transactions;        /* write transactions that asked to commit (atomic) */
 };
 
 struct index_db {

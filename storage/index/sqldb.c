@@ -22,6 +22,7 @@
 struct sqldb {
     sqlite3 *lite;
     sqlite3_stmt *begin, *commit, *rollback; /* SQLite, prepared on first use */
+    sqlite3_stmt *savepoint, *release, *rollback_to;
     PGconn *pg;
     int in_tx;      /* PostgreSQL: a transaction of ours is open */
     int ended;      /* PostgreSQL: the server said it ends the session (FATAL while idle) */
@@ -121,6 +122,9 @@ void sqldb_close(sqldb *db)
     sqlite3_finalize(db->begin);
     sqlite3_finalize(db->commit);
     sqlite3_finalize(db->rollback);
+    sqlite3_finalize(db->savepoint);
+    sqlite3_finalize(db->release);
+    sqlite3_finalize(db->rollback_to);
     sqlite3_close(db->lite);
     if (db->pg)
         PQfinish(db->pg);
@@ -495,6 +499,28 @@ void sqldb_rollback(sqldb *db)
     if (db->in_tx && PQstatus(db->pg) == CONNECTION_OK)
         pg_exec(db, "ROLLBACK", PGRES_COMMAND_OK);
     db->in_tx = 0;
+}
+
+int sqldb_savepoint(sqldb *db)
+{
+    return lite_run(db, &db->savepoint, "SAVEPOINT member");
+}
+
+int sqldb_release(sqldb *db)
+{
+    return lite_run(db, &db->release, "RELEASE member");
+}
+
+int sqldb_rollback_to(sqldb *db)
+{
+    if (lite_run(db, &db->rollback_to, "ROLLBACK TO member") < 0)
+        return REG_ERROR;
+    return sqldb_release(db);
+}
+
+int sqldb_in_transaction(sqldb *db)
+{
+    return db->lite ? !sqlite3_get_autocommit(db->lite) : db->in_tx;
 }
 
 int sqldb_changes(sqldb *db)

@@ -53,6 +53,15 @@ int sqldb_begin_write(sqldb *db);
 int sqldb_commit(sqldb *db);
 /* Roll back if a transaction is open (a lost connection has rolled it back already). */
 void sqldb_rollback(sqldb *db);
+/* SQLite only: a savepoint inside a write transaction, so that a part of it can be undone
+ * (sqldb_rollback_to: back to the savepoint, which it then releases) or kept (sqldb_release)
+ * while the transaction stays open. One savepoint at a time. */
+int sqldb_savepoint(sqldb *db);
+int sqldb_release(sqldb *db);
+int sqldb_rollback_to(sqldb *db);
+/* Whether a transaction is open: SQLite rolls one back by itself after some errors (disk
+ * full, I/O error). */
+int sqldb_in_transaction(sqldb *db);
 /* Rows changed by the last INSERT, UPDATE or DELETE. */
 int sqldb_changes(sqldb *db);
 

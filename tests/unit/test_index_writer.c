@@ -1,6 +1,7 @@
 /* test_index_writer.c - the index writer a server shares and the statement cache, on SQLite
  * and (when OCIREG_TEST_PG_URL is set) PostgreSQL: threads writing through one writer, whose
- * failures reach the thread that met them, and statements prepared once per connection. */
+ * failures reach the thread that met them, statements prepared once per connection, and on
+ * SQLite the group commit (a member's rollback, a failed COMMIT, the group's bound). */
 #include "storage/index/index.h"
 #include "storage/index/index_internal.h"
 #include "storage/base/reg_error.h"
@@ -10,6 +11,8 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define ROUNDS 40
 
@@ -189,12 +192,184 @@ static void test_open_failure_message_goes_through_reg_error(void)
           reg_error_last(""));
 }
 
+
+typedef struct member {
+    index_writer *writer;
+    index_db *ix;
+    const char *repo; /* the repository its transaction creates */
+    int commit;       /* commit it, else roll it back */
+    int err;
+    char msg[256];
+} member;
+
+/* One transaction that creates m->repo, begun once the writer is free. */
+static void *member_run(void *arg)
+{
+    member *m = arg;
+    int64_t id;
+    reg_error_clear();
+    if ((m->err = index_begin(m->ix)) < 0)
+        return NULL;
+    if ((m->err = index_repo_ensure(&id, m->ix, m->repo)) < 0 || !m->commit ||
+        (m->err = index_commit(m->ix)) < 0)
+        index_rollback(m->ix);
+    snprintf(m->msg, sizeof(m->msg), "%s", reg_error_last("(none)"));
+    return NULL;
+}
+
+/* Wait (at most 10 s) until n threads wait for the writer. */
+static void wait_for_waiters(index_writer *w, int n)
+{
+    for (int i = 0; i < 10000 && __atomic_load_n(&w->waiting, __ATOMIC_SEQ_CST) < n; i++)
+        usleep(1000);
+    CHECK_INT(__atomic_load_n(&w->waiting, __ATOMIC_SEQ_CST), n);
+}
+
+typedef struct group_run {
+    index_writer *w;
+    index_db *reader, *first;
+    member m[2];
+    pthread_t t[2];
+} group_run;
+
+/* A first transaction (creating "first") holds the writer while two members (creating repo0,
+ * repo1; committed or rolled back) begin and wait for it: when it ends they form its group. */
+static void group_open(group_run *g, const char *repo0, int commit0, const char *repo1,
+                       int commit1)
+{
+    int64_t id;
+    g->reader = fresh_index();
+    CHECK_INT(index_writer_open(&g->w, fixture_location), REG_OK);
+    CHECK_INT(index_open(&g->first, fixture_location), REG_OK);
+    index_writer_attach(g->w, g->first);
+    const char *repos[2] = {repo0, repo1};
+    int commits[2] = {commit0, commit1};
+    for (int i = 0; i < 2; i++) {
+        g->m[i] = (member){.writer = g->w, .repo = repos[i], .commit = commits[i]};
+        CHECK_INT(index_open(&g->m[i].ix, fixture_location), REG_OK);
+        index_writer_attach(g->w, g->m[i].ix);
+    }
+    CHECK_INT(index_begin(g->first), REG_OK);
+    CHECK_INT(index_repo_ensure(&id, g->first, "first"), REG_OK);
+    for (int i = 0; i < 2; i++) {
+        pthread_create(&g->t[i], NULL, member_run, &g->m[i]);
+        wait_for_waiters(g->w, i + 1);
+    }
+    reg_error_clear();
+}
+
+static void group_join(group_run *g)
+{
+    for (int i = 0; i < 2; i++)
+        pthread_join(g->t[i], NULL);
+}
+
+static void group_close(group_run *g)
+{
+    for (int i = 0; i < 2; i++)
+        index_close(g->m[i].ix);
+    index_close(g->first);
+    index_close(g->reader);
+    index_writer_close(g->w);
+}
+
+static void check_counts(index_writer *w, uint64_t commits, uint64_t transactions)
+{
+    uint64_t c = 0, t = 0;
+    index_writer_counts(&c, &t, w);
+    CHECK(c == commits && t == transactions,
+          "%llu commits for %llu transactions, expected %llu for %llu", (unsigned long long)c,
+          (unsigned long long)t, (unsigned long long)commits, (unsigned long long)transactions);
+}
+
+/* Three transactions meet at the writer: one COMMIT makes the two committed ones durable, and
+ * the one rolled back between them leaves nothing, taking nothing of the others with it. */
+static void test_group_member_rollback_undoes_only_its_own(void)
+{
+    group_run g = {0};
+    int64_t id;
+    if (fixture_on_pg)
+        return; /* PostgreSQL commits each transaction on its own connection */
+    group_open(&g, "rolled/back", 0, "second", 1);
+    CHECK_INT(index_commit(g.first), REG_OK);
+    group_join(&g);
+    CHECK_INT(g.m[0].err, REG_OK);
+    CHECK_INT(g.m[1].err, REG_OK);
+    CHECK_INT(index_repo_id(&id, g.reader, "first"), REG_OK);
+    CHECK_INT(index_repo_id(&id, g.reader, "second"), REG_OK);
+    CHECK_INT(index_repo_id(&id, g.reader, "rolled/back"), REG_ENOTFOUND);
+    check_counts(g.w, 1, 2);
+    group_close(&g);
+}
+
+static int refuse_commit(void *ctx)
+{
+    (void)ctx;
+    return 1; /* SQLite turns the COMMIT into a ROLLBACK and fails it */
+}
+
+/* A COMMIT that fails fails every transaction of its group, each thread told why, and the
+ * next transaction starts a group of its own. */
+static void test_failed_group_commit_fails_every_member(void)
+{
+    group_run g = {0};
+    int64_t id;
+    if (fixture_on_pg)
+        return;
+    group_open(&g, "second", 1, "third", 1);
+    sqlite3_commit_hook(sqldb_sqlite(g.w->ix->own_db), refuse_commit, NULL);
+    CHECK_INT(index_commit(g.first), REG_ERROR);
+    index_rollback(g.first);
+    CHECK(strstr(reg_error_last(""), "commit failed") != NULL, "first: %s", reg_error_last(""));
+    CHECK(strstr(index_errmsg(g.first), "commit failed") != NULL, "first: %s",
+          index_errmsg(g.first));
+    group_join(&g);
+    for (int i = 0; i < 2; i++) {
+        CHECK_INT(g.m[i].err, REG_ERROR);
+        CHECK(strstr(g.m[i].msg, "commit failed") != NULL, "%s: %s", g.m[i].repo, g.m[i].msg);
+    }
+    check_counts(g.w, 1, 3);
+    CHECK_INT(index_repo_id(&id, g.reader, "first"), REG_ENOTFOUND);
+    CHECK_INT(index_repo_id(&id, g.reader, "second"), REG_ENOTFOUND);
+    CHECK_INT(index_repo_id(&id, g.reader, "third"), REG_ENOTFOUND);
+
+    sqlite3_commit_hook(sqldb_sqlite(g.w->ix->own_db), NULL, NULL);
+    CHECK_INT(index_begin(g.first), REG_OK);
+    CHECK_INT(index_repo_ensure(&id, g.first, "after"), REG_OK);
+    CHECK_INT(index_commit(g.first), REG_OK);
+    CHECK_INT(index_repo_id(&id, g.reader, "after"), REG_OK);
+    group_close(&g);
+}
+
+/* A group takes at most group_max transactions (INDEX_WRITER_GROUP_MAX in a server): with 2,
+ * three transactions that meet need two COMMITs. */
+static void test_group_ends_at_its_bound(void)
+{
+    group_run g = {0};
+    int64_t id;
+    if (fixture_on_pg)
+        return;
+    group_open(&g, "second", 1, "third", 1);
+    CHECK_INT(g.w->group_max, INDEX_WRITER_GROUP_MAX);
+    g.w->group_max = 2;
+    CHECK_INT(index_commit(g.first), REG_OK);
+    group_join(&g);
+    CHECK_INT(g.m[0].err, REG_OK);
+    CHECK_INT(g.m[1].err, REG_OK);
+    check_counts(g.w, 2, 3);
+    CHECK_INT(index_repo_id(&id, g.reader, "third"), REG_OK);
+    group_close(&g);
+}
+
 static void suite(void)
 {
     RUN(test_two_threads_write_through_one_writer);
     RUN(test_failed_transaction_message_reaches_its_caller);
     RUN(test_statements_are_prepared_once);
     RUN(test_open_failure_message_goes_through_reg_error);
+    RUN(test_group_member_rollback_undoes_only_its_own);
+    RUN(test_failed_group_commit_fails_every_member);
+    RUN(test_group_ends_at_its_bound);
 }
 
 int main(int argc, char **argv)
