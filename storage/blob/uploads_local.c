@@ -18,12 +18,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Uploads bypass the page cache (copying into it costs more CPU than hashing): bytes gather in
- * a stage (stage.h): the request's thread writes them with O_DIRECT, a worker hashes them. Where
- * O_DIRECT is not supported (tmpfs) writes are plain and hashed in the request's thread. A
- * stage is synced before a request is answered, so the file holds every accepted byte; it
- * stays for the session's next request, and its hash is waited for when the digest is due. */
+/* The first UPLOAD_CACHED_BYTES of a spool are written through the page cache, so that a blob
+ * pulled right after its push (CI pushes, a cluster deploys) is read from memory; writeback
+ * of each full UPLOAD_WRITEBACK_STEP starts at once, so the commit's fsync has little left to
+ * do. Bytes beyond bypass the page cache (copying into it costs more CPU than hashing): they
+ * gather in a stage (stage.h): the request's thread writes them with O_DIRECT, a worker hashes
+ * them. Where O_DIRECT is not supported (tmpfs) writes are plain and hashed in the request's
+ * thread. A stage is synced before a request is answered, so the file holds every accepted
+ * byte; it stays for the session's next request, and its hash is waited for when the digest
+ * is due. Measurements: docs/ARCHITECTURE.md, Durability. */
 #define HASH_INVALID UINT64_MAX
+#define UPLOAD_CACHED_BYTES (64ull << 20)
+#define UPLOAD_WRITEBACK_STEP (8ull << 20)
 
 typedef struct local_upload {
     upload base;
@@ -388,6 +394,26 @@ static int append_plain(local_upload *u, const void *data, size_t len)
     return REG_OK;
 }
 
+/* How much of len, appended at u->offset, goes through the page cache. */
+static size_t cached_part(const local_upload *u, size_t len)
+{
+    if (u->stage || u->offset >= UPLOAD_CACHED_BYTES)
+        return 0;
+    uint64_t room = UPLOAD_CACHED_BYTES - u->offset;
+    return len < room ? len : (size_t)room;
+}
+
+/* Start writing back each full UPLOAD_WRITEBACK_STEP of page-cache bytes as it completes, so
+ * that the commit's fsync finds little left to write; the pages stay cached. */
+static void start_writeback(const local_upload *u, uint64_t offset, size_t len)
+{
+    uint64_t step = UPLOAD_WRITEBACK_STEP;
+    uint64_t done_steps = (offset + len) / step;
+    if (done_steps > offset / step)
+        sync_file_range(u->fd, (off_t)((done_steps - 1) * step), (off_t)step,
+                        SYNC_FILE_RANGE_WRITE);
+}
+
 static int local_append(upload *session, unsigned generation, const void *data, size_t len)
 {
     local_upload *u = (local_upload *)session;
@@ -398,6 +424,15 @@ static int local_append(upload *session, unsigned generation, const void *data, 
         goto done;
     }
     u->updated = time(NULL);
+    size_t cached = cached_part(u, len);
+    if (cached && (err = append_plain(u, data, cached)) < 0)
+        goto done;
+    start_writeback(u, u->offset, cached);
+    u->offset += cached;
+    data = (const char *)data + cached;
+    len -= cached;
+    if (len == 0)
+        goto done;
     if ((err = stage_begin(u)) < 0)
         goto done;
     if (u->stage && (err = stage_add(u->stage, data, len)) < 0) {

@@ -1,0 +1,87 @@
+"""Just-pushed blobs stay warm: the first UPLOAD_CACHED_BYTES (64 MiB, storage/blob/uploads_local.c)
+of an upload are written through the page cache, so the first pull right after a push reads
+memory; the bytes beyond are written with O_DIRECT (no page-cache copy) where the filesystem
+allows it. Residency is read with mincore(2) on the blob file, which does not fault pages in."""
+import ctypes
+import errno
+import mmap
+import os
+
+import pytest
+import requests
+
+from regutil import TIMEOUT, blob_path, digest_of
+
+MIB = 1 << 20
+UPLOAD_CACHED_BYTES = 64 * MIB
+PAGE = mmap.PAGESIZE
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                      ctypes.c_long]
+libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+
+
+def resident_fraction(path, start, end):
+    """The share of the file's pages in [start, end) that are in the page cache."""
+    size = os.path.getsize(path)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        assert addr not in (None, ctypes.c_void_p(-1).value), os.strerror(ctypes.get_errno())
+        pages = (size + PAGE - 1) // PAGE
+        vec = ctypes.create_string_buffer(pages)
+        try:
+            assert libc.mincore(addr, size, vec) == 0, os.strerror(ctypes.get_errno())
+        finally:
+            libc.munmap(addr, size)
+    finally:
+        os.close(fd)
+    first, last = start // PAGE, (end + PAGE - 1) // PAGE
+    return sum(vec.raw[i] & 1 for i in range(first, last)) / (last - first)
+
+
+def direct_io_works(folder):
+    """Whether the filesystem of `folder` takes O_DIRECT (tmpfs does not)."""
+    path = os.path.join(folder, "direct-probe")
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_DIRECT, 0o600))
+        return True
+    except OSError as e:
+        if e.errno == errno.EINVAL:
+            return False
+        raise
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+def push(url, repo, data):
+    d = digest_of(data)
+    r = requests.post(f"{url}/v2/{repo}/blobs/uploads/?digest={d}", data=data, timeout=TIMEOUT)
+    assert r.status_code == 201, r.text
+    return d
+
+
+def test_just_pushed_blob_is_in_the_page_cache(registry_factory):
+    server = registry_factory()
+    data = os.urandom(8 * MIB)
+    path = blob_path(server.data, push(server.url, "warm/small", data))
+    share = resident_fraction(path, 0, len(data))
+    assert share >= 0.9, f"only {share:.0%} of a just-pushed 8 MiB blob is in the page cache"
+
+
+def test_bytes_past_the_cached_limit_bypass_the_page_cache(registry_factory):
+    server = registry_factory()
+    if not direct_io_works(str(server.data)):
+        pytest.skip("the data folder's filesystem has no O_DIRECT: every write is cached")
+    data = os.urandom(UPLOAD_CACHED_BYTES + 32 * MIB + 123)
+    path = blob_path(server.data, push(server.url, "warm/large", data))
+    head = resident_fraction(path, 0, UPLOAD_CACHED_BYTES)
+    # the last partial stage buffer goes through the page cache: look at whole MiBs before it
+    tail = resident_fraction(path, UPLOAD_CACHED_BYTES, UPLOAD_CACHED_BYTES + 31 * MIB)
+    assert head >= 0.9, f"only {head:.0%} of the first {UPLOAD_CACHED_BYTES} bytes are cached"
+    assert tail <= 0.25, f"{tail:.0%} of the bytes past {UPLOAD_CACHED_BYTES} are cached: " \
+                         "expected O_DIRECT writes"
