@@ -40,15 +40,15 @@ struct index_writer {
     pthread_mutex_t lock; /* held from index_begin to the end of the transaction */
     index_db *ix;         /* SQLite: the connection the transactions run on; NULL on PostgreSQL */
     /* SQLite's group commit; all but `waiting` and the counters are guarded by `lock` */
-    int waiting;                  /* threads waiting for `lock` (atomic) */
-    int group_open;               /* a transaction is open on ix for the current group */
-    int group_members;            /* transactions begun in it */
-    int group_max;                /* INDEX_WRITER_GROUP_MAX */
-    index_group_ticket *tickets;  /* its members that asked to commit */
-    pthread_mutex_t group_lock;   /* guards the tickets' results */
-    pthread_cond_t group_ended;   /* broadcast when a group's tickets are filled in */
-    uint64_t commits;             /* COMMITs run (atomic) */
-    uint64_t transactions;        /* write transactions that asked to commit (atomic) */
+    int waiting;                 /* threads waiting for `lock` (atomic) */
+    int group_open;              /* a transaction is open on ix for the current group */
+    int group_members;           /* transactions begun in it */
+    int group_max;               /* INDEX_WRITER_GROUP_MAX */
+    index_group_ticket *tickets; /* its members that asked to commit */
+    pthread_mutex_t group_lock;  /* guards the tickets' results */
+    pthread_cond_t group_ended;  /* broadcast when a group's tickets are filled in */
+    uint64_t commits;            /* COMMITs run (atomic) */
+    uint64_t transactions;       /* write transactions that asked to commit (atomic) */
 };
 
 struct index_db {

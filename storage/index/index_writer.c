@@ -110,8 +110,7 @@ static void check_group_alive(index_writer *w)
     sqldb *db = w->ix->own_db;
     if (w->group_open && !sqldb_in_transaction(db)) {
         char msg[256];
-        snprintf(msg, sizeof(msg), "the write transaction was rolled back: %s",
-                 sqldb_errmsg(db));
+        snprintf(msg, sizeof(msg), "the write transaction was rolled back: %s", sqldb_errmsg(db));
         end_group(w, REG_ERROR, msg);
     }
 }
@@ -145,8 +144,7 @@ static void leave_group(index_db *ix)
 {
     index_writer *w = ix->writer;
     check_group_alive(w);
-    if (__atomic_load_n(&w->waiting, __ATOMIC_SEQ_CST) == 0 ||
-        w->group_members >= w->group_max)
+    if (__atomic_load_n(&w->waiting, __ATOMIC_SEQ_CST) == 0 || w->group_members >= w->group_max)
         commit_group(w);
     release_writer(ix);
 }
