@@ -341,6 +341,48 @@ static void test_failed_group_commit_fails_every_member(void)
     group_close(&g);
 }
 
+/* Interrupts a writing statement of the member thread it names: SQLite then rolls the whole
+ * transaction back by itself, as after a full disk or an I/O error. */
+typedef struct interrupter {
+    sqlite3 *db;
+    pthread_t victim;
+} interrupter;
+
+static int interrupt_write(void *ctx)
+{
+    interrupter *i = ctx;
+    if (!pthread_equal(pthread_self(), i->victim))
+        return 0;
+    for (sqlite3_stmt *st = sqlite3_next_stmt(i->db, NULL); st; st = sqlite3_next_stmt(i->db, st))
+        if (sqlite3_stmt_busy(st) && !sqlite3_stmt_readonly(st))
+            return 1;
+    return 0;
+}
+
+/* When SQLite rolls the group's transaction back under a member, the members that had already
+ * asked to commit fail (nothing of theirs was made durable), and the next transaction starts
+ * a group of its own. */
+static void test_group_lost_by_sqlite_fails_its_members(void)
+{
+    group_run g = {0};
+    int64_t id;
+    if (fixture_on_pg)
+        return;
+    group_open(&g, "interrupted", 1, "third", 1);
+    interrupter in = {.db = sqldb_sqlite(g.w->ix->own_db), .victim = g.t[0]};
+    sqlite3_progress_handler(in.db, 1, interrupt_write, &in);
+    CHECK_INT(index_commit(g.first), REG_ERROR);
+    CHECK(strstr(reg_error_last(""), "rolled back") != NULL, "first: %s", reg_error_last(""));
+    group_join(&g);
+    sqlite3_progress_handler(in.db, 0, NULL, NULL);
+    CHECK_INT(g.m[0].err, REG_ERROR);
+    CHECK_INT(g.m[1].err, REG_OK);
+    CHECK_INT(index_repo_id(&id, g.reader, "first"), REG_ENOTFOUND);
+    CHECK_INT(index_repo_id(&id, g.reader, "interrupted"), REG_ENOTFOUND);
+    CHECK_INT(index_repo_id(&id, g.reader, "third"), REG_OK);
+    group_close(&g);
+}
+
 /* A group takes at most group_max transactions (INDEX_WRITER_GROUP_MAX in a server): with 2,
  * three transactions that meet need two COMMITs. */
 static void test_group_ends_at_its_bound(void)
@@ -369,6 +411,7 @@ static void suite(void)
     RUN(test_open_failure_message_goes_through_reg_error);
     RUN(test_group_member_rollback_undoes_only_its_own);
     RUN(test_failed_group_commit_fails_every_member);
+    RUN(test_group_lost_by_sqlite_fails_its_members);
     RUN(test_group_ends_at_its_bound);
 }
 
