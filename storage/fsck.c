@@ -56,7 +56,7 @@ static int check_blob(void *ctx, const char *digest_text, int64_t size)
         problem(c, "invalid-digest-row", digest_text ? digest_text : "(null)", 0);
         return REG_OK;
     }
-    int err = blobstore_open_blob(&fd, &file_size, c->st->blobs, &d);
+    int err = blobstore_open_blob(&fd, &file_size, c->st->blobs, c->ix, &d);
     if (err == REG_ENOTFOUND)
         return remember_bad(c, &d, 0);
     if (err < 0)

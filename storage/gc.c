@@ -304,7 +304,8 @@ static int start_removal(removal *r, gc_ctx *c, const gc_blob *batch, size_t n)
     if (!(r->gone = malloc(n * sizeof(*r->gone))))
         return REG_ERROR;
     for (size_t i = 0; err == REG_OK && i < n; i++)
-        if ((err = index_gc_blob_known(&known, c->ix, batch[i].dg.str)) == REG_OK && !known)
+        if (!batch[i].held &&
+            (err = index_gc_blob_known(&known, c->ix, batch[i].dg.str)) == REG_OK && !known)
             r->gone[r->n++] = batch[i].dg;
     if (err < 0 || !r->n)
         return err;

@@ -42,6 +42,7 @@ int store_open(store **out, const store_location *loc)
         reg_error_set(rc, "%s", reg_error_last("cannot open the blob store"));
         goto fail;
     }
+    blobstore_set_inline_max(s->blobs, BLOBSTORE_INLINE_MAX_DEFAULT);
     if ((rc = upload_table_new(&s->uploads, s->blobs, s->db_path)) < 0) {
         reg_error_set(rc, "cannot set up upload sessions");
         goto fail;
@@ -87,7 +88,7 @@ int store_commit_upload(store *s, index_db *ix, upload *u, const char *repo, con
     if ((err = upload_publication(&p, u, s->blobs, expected)) < 0 ||
         (err = blob_publish_prepare(p)) < 0 || (err = index_begin(ix)) < 0)
         goto done;
-    if ((err = target_repo(&repo_id, s, ix, repo)) < 0 || (err = blob_publish_commit(p)) < 0 ||
+    if ((err = target_repo(&repo_id, s, ix, repo)) < 0 || (err = blob_publish_commit(p, ix)) < 0 ||
         (err = index_blob_link(ix, repo_id, expected, size)) < 0 ||
         (err = index_commit(ix)) < 0)
         index_rollback(ix);
@@ -245,7 +246,7 @@ int store_put_manifest(store *s, index_db *ix, const manifest_put *put, char *mi
         index_rollback(ix); /* nothing to write */
         goto done;
     }
-    if ((err = blob_publish_commit(p)) < 0 ||
+    if ((err = blob_publish_commit(p, ix)) < 0 ||
         (err = index_blob_link(ix, repo_id, put->dg, put->len)) < 0 ||
         (err = insert_manifest(ix, repo_id, put)) < 0 || (err = index_commit(ix)) < 0)
         index_rollback(ix);

@@ -29,7 +29,8 @@ TABLES = ("repositories", "blobs", "repo_blobs", "manifests", "manifest_refs", "
 
 @pytest.fixture
 def srv(registry_factory):
-    return registry_factory()
+    # Blob files (some tests remove one): tests/test_inline_blobs.py covers blobs in the index.
+    return registry_factory(["--inline-max", "0"])
 
 
 def export(data, out, *refs, check=True):
@@ -388,7 +389,7 @@ def test_backup_under_concurrent_pushes_restores_consistently(registry_factory, 
 
 
 def test_blob_gone_before_its_copy_is_left_out_with_what_needs_it(registry_factory, tmp_path):
-    srv = registry_factory()
+    srv = registry_factory(["--inline-max", "0"])  # a blob file is removed below
     keep = push_image(srv.url, "app", "keep", layers=[b"keep me"])
     child = push_image(srv.url, "multi", None, layers=[b"this layer will vanish"])
     other = push_image(srv.url, "multi", None, layers=[b"sibling"])

@@ -19,7 +19,8 @@ def fsck(data, *args):
 
 @pytest.fixture
 def store(registry_factory):
-    server = registry_factory()
+    # Blob files: tests/test_inline_blobs.py covers the blobs the index holds.
+    server = registry_factory(["--inline-max", "0"])
     img = push_image(server.url, "fsck/app", "v1", layers=(b"layer one", b"layer two"))
     server.stop()
     return server.data, img

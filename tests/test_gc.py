@@ -17,7 +17,8 @@ from regutil import (OCI_EMPTY, OCI_MANIFEST, Image, assert_pulls, blob_files, b
 
 @pytest.fixture
 def srv(registry_factory):
-    return registry_factory()
+    # These tests follow blob files: tests/test_inline_blobs.py covers blobs the index holds.
+    return registry_factory(["--inline-max", "0"])
 
 
 def files_gone(data, digests):

@@ -283,7 +283,7 @@ static json_t *manifest_text(ecr_call *c, const char *digest_text)
     int fd = -1;
     uint64_t size = 0;
     if (digest_parse(&d, digest_text) < 0 ||
-        blobstore_open_blob(&fd, &size, c->req->srv->st->blobs, &d) < 0)
+        blobstore_open_blob(&fd, &size, c->req->srv->st->blobs, c->ix, &d) < 0)
         return NULL;
     char *text = size <= MANIFEST_MAX_BYTES ? malloc(size + 1) : NULL;
     json_t *out = NULL;

@@ -1,6 +1,8 @@
 /* config.c - the settings of `ocireg serve` as one table, which drives the flags, the OCIREG_*
  * environment, the JSON config file, the defaults and `serve --help` alike (see config.h). */
 #include "server/http/config.h"
+#include "storage/blob/blobstore.h"
+#include "storage/index/index_inline.h"
 #include "storage/base/reg_error.h"
 
 #include <ctype.h>
@@ -145,6 +147,10 @@ static const setting settings[] = {
      .refusal = "%s: expected 12 digits, got \"%s\"", .metavar = "ID",
      .help = "ECR API: the account id in every ARN, repository\n"
              "URI and registryId; requests naming another are refused"},
+    {.name = "inline-max", .type = SETTING_INT, INT_FIELD(inline_max), .min = 0,
+     .max = INDEX_INLINE_LIMIT, .number = BLOBSTORE_INLINE_MAX_DEFAULT, .metavar = "BYTES",
+     .help = "keep blobs up to this size in the index, written in\n"
+             "the transaction that links them; 0: none"},
 };
 /* clang-format on */
 #define SETTING_COUNT (sizeof(settings) / sizeof(settings[0]))

@@ -12,6 +12,7 @@ typedef struct config {
     char storage[1024];      /* "" = DATA/blobs; s3://BUCKET?endpoint=URL&region=R */
     char index[1024];        /* "" = DATA/meta.db; postgres://URI or a SQLite file */
     int blob_redirect;       /* S3: answer blob GETs with a redirect to a presigned URL */
+    int inline_max;          /* blobs up to this many bytes are kept in the index; 0: none */
     int threads;             /* server threads; 0 = automatic */
     int access_log;          /* 1: one JSON line per request on stdout */
     int log_level;           /* 0 error .. 3 debug */

@@ -112,6 +112,14 @@ struct MHD_Response *response_sized_nobody(uint64_t length)
     return MHD_create_response_from_callback(length, 4096, no_body_reader, NULL, NULL);
 }
 
+struct MHD_Response *response_from_malloc(void *data, size_t len)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+    if (!r)
+        free(data);
+    return r;
+}
+
 struct MHD_Response *response_from_copy(const void *data, size_t len)
 {
     return MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);

@@ -136,6 +136,8 @@ struct MHD_Response *response_empty(void);
 struct MHD_Response *response_from_fd(int fd, uint64_t offset, uint64_t length);
 struct MHD_Response *response_sized_nobody(uint64_t length);
 struct MHD_Response *response_from_copy(const void *data, size_t len);
+/* A body of malloc'd bytes, which the response takes over (freed even when this fails). */
+struct MHD_Response *response_from_malloc(void *data, size_t len);
 void response_header(struct MHD_Response *r, const char *name, const char *value);
 void request_send(request *req, unsigned status, struct MHD_Response *r);
 /* A JSON response (steals the reference; NULL content_type means application/json). */

@@ -45,15 +45,23 @@ static int redirect_to_presigned(request *req, const digest *d)
     return REG_OK;
 }
 
-/* The body: a local blob's file goes out with sendfile, any other blob through its reader.
- * NULL after replying (500) itself. */
-static struct MHD_Response *body_or_reply(request *req, const digest *d, uint64_t size,
-                                          const byte_range *range)
+/* The body: a blob the index holds goes out from the bytes read from it (MHD frees them), a
+ * local blob's file with sendfile, any other blob through its reader. NULL after replying
+ * (500) itself. */
+static struct MHD_Response *body_or_reply(request *req, index_db *ix, const digest *d,
+                                          uint64_t size, const byte_range *range)
 {
     blob_reader *rd = NULL;
     uint64_t file_size = 0;
     struct MHD_Response *r = NULL;
-    int err = blobstore_open_reader(&rd, req->srv->st->blobs, d, range->start, range->length);
+    int err = blobstore_open_reader(&rd, req->srv->st->blobs, ix, d, range->start, range->length);
+    void *bytes = err == REG_OK ? blob_reader_take_bytes(rd) : NULL;
+    if (bytes) {
+        blob_reader_free(rd);
+        if (!(r = response_from_malloc(bytes, range->length)))
+            reply_error(req, 500, "UNKNOWN", "out of memory");
+        return r;
+    }
     int fd = err == REG_OK ? blob_reader_fd(&file_size, rd) : -1;
     if (err < 0 || (fd >= 0 && file_size != size)) {
         log_msg(LOG_ERROR, "blob %s is indexed but its file is %s", d->str,
@@ -132,10 +140,11 @@ void handle_blob_get(request *req)
     struct MHD_Response *r;
     if (request_is(req, "HEAD")) {
         r = response_sized_nobody(size);
-    } else if (req->srv->cfg.blob_redirect && redirect_to_presigned(req, &d) == REG_OK) {
+    } else if (req->srv->cfg.blob_redirect && !blobstore_holds_inline(ix, &d) &&
+               redirect_to_presigned(req, &d) == REG_OK) {
         return;
     } else {
-        if (!(r = body_or_reply(req, &d, size, &range)))
+        if (!(r = body_or_reply(req, ix, &d, size, &range)))
             return;
         req->bytes_out = range.length;
     }

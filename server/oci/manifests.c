@@ -7,6 +7,7 @@
 #include "storage/base/reference.h"
 #include "storage/base/reg_error.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,20 +62,27 @@ void handle_manifest_get(request *req)
         return;
     }
     struct MHD_Response *r;
+    void *bytes = NULL;
     if (request_is(req, "HEAD")) {
         r = response_sized_nobody(row.size);
     } else {
-        err = blobstore_open_blob(&fd, &file_size, req->srv->st->blobs, &row.dg);
+        /* Held in the index (the usual case: manifests are small), else the blob's file. */
+        err = blobstore_read_inline(&bytes, &file_size, ix, &row.dg);
+        if (err == REG_ENOTFOUND)
+            err = blobstore_open_blob(&fd, &file_size, req->srv->st->blobs, NULL, &row.dg);
         if (err < 0 || file_size != row.size) {
-            log_msg(LOG_ERROR, "manifest %s is indexed but its file is unreadable", row.dg.str);
+            log_msg(LOG_ERROR, "manifest %s is indexed but its bytes are unreadable", row.dg.str);
             if (fd >= 0)
                 close(fd);
+            free(bytes);
             reply_error(req, 500, "UNKNOWN", "manifest %s cannot be read", row.dg.str);
             return;
         }
-        r = response_from_fd(fd, 0, row.size);
-        if (!r)
+        if (bytes) {
+            r = response_from_malloc(bytes, row.size);
+        } else if (!(r = response_from_fd(fd, 0, row.size))) {
             close(fd);
+        }
         req->bytes_out = row.size;
         pulls_note(req->srv->st->pulls, req->name, row.dg.str, (int64_t)time(NULL));
     }

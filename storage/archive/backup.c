@@ -4,6 +4,7 @@
 #include "storage/archive/backup.h"
 #include "storage/index/index_export.h"
 #include "storage/index/index_gc.h"
+#include "storage/index/index_inline.h"
 #include "storage/archive/ocilayout.h"
 #include "storage/base/fileio.h"
 #include "storage/base/random.h"
@@ -149,10 +150,12 @@ static int copy_blob(void *ctx, const char *digest_text, uint64_t size)
     snprintf(c->after, sizeof(c->after), "%s", digest_text);
     if (digest_parse(&d, digest_text) < 0)
         return reg_error_set(REG_EINVALID, "the index lists an invalid digest \"%s\"", digest_text);
-    int err = blobstore_open_blob(&fd, &file_size, c->s->blobs, &d);
+    if (index_inline_size(&file_size, c->snap, digest_text) == REG_OK)
+        return REG_OK; /* held in the index: the snapshot carries it */
+    int err = blobstore_open_blob(&fd, &file_size, c->s->blobs, NULL, &d);
     if (err == REG_ENOTFOUND && c->nvanished < VANISH_RETRIES) {
         usleep(VANISH_RETRY_US);
-        err = blobstore_open_blob(&fd, &file_size, c->s->blobs, &d);
+        err = blobstore_open_blob(&fd, &file_size, c->s->blobs, NULL, &d);
     }
     if (err == REG_ENOTFOUND)
         return note_vanished(c, &d);
@@ -345,7 +348,7 @@ static int restore_blob(restore_ctx *c, const digest *d, uint64_t size)
     blob_publish *p = NULL;
     if ((err = blobstore_publish_file(&p, c->bs, d, spool)) == REG_OK &&
         (err = blob_publish_prepare(p)) == REG_OK)
-        err = blob_publish_commit(p);
+        err = blob_publish_commit(p, NULL);
     blob_publish_free(p);
     if (err < 0) {
         unlink(spool);
@@ -415,8 +418,19 @@ static int restore_entry(restore_ctx *c, const tar_entry *e)
 
 typedef struct check_ctx {
     restore_ctx *c;
+    index_db *ix;
     char after[DIGEST_MAX];
 } check_ctx;
+
+/* A blob the restored index holds came inside it, not through a verified spool. */
+static int held_and_damaged(check_ctx *k, const digest *d, int fd, uint64_t size)
+{
+    uint64_t held = 0;
+    digest actual;
+    if (index_inline_size(&held, k->ix, d->str) != REG_OK)
+        return 0;
+    return digest_file(&actual, d->alg, fd, size) < 0 || strcmp(actual.str, d->str) != 0;
+}
 
 static int check_blob(void *ctx, const char *digest_text, uint64_t size)
 {
@@ -426,7 +440,8 @@ static int check_blob(void *ctx, const char *digest_text, uint64_t size)
     uint64_t file_size = 0;
     snprintf(k->after, sizeof(k->after), "%s", digest_text);
     if (digest_parse(&d, digest_text) < 0 ||
-        blobstore_open_blob(&fd, &file_size, k->c->bs, &d) < 0 || file_size != size) {
+        blobstore_open_blob(&fd, &file_size, k->c->bs, k->ix, &d) < 0 || file_size != size ||
+        held_and_damaged(k, &d, fd, size)) {
         if (fd >= 0)
             close(fd);
         return reg_error_set(REG_EINVALID,
@@ -448,6 +463,7 @@ static int finish_db(restore_ctx *c)
     int err = index_open(&ix, c->db_tmp) < 0
                   ? reg_error_set(REG_EINVALID, "the backup's index cannot be opened")
                   : REG_OK;
+    k.ix = ix;
     while (err == REG_OK &&
            (err = index_blobs_page(&count, ix, k.after, PAGE, check_blob, &k)) == REG_OK &&
            count == PAGE)

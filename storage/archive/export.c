@@ -76,7 +76,7 @@ static int read_manifest(char **out, export_ctx *c, const manifest_row *row)
     int fd = -1;
     uint64_t size = 0;
     char *body = NULL;
-    int err = blobstore_open_blob(&fd, &size, c->s->blobs, &row->dg);
+    int err = blobstore_open_blob(&fd, &size, c->s->blobs, c->ix, &row->dg);
     if (err == REG_OK && (size != row->size || size > MANIFEST_MAX_BYTES))
         err = reg_error_set(REG_ERROR, "manifest %s is %llu bytes on disk, the index says %llu",
                             row->dg.str, (unsigned long long)size, (unsigned long long)row->size);
@@ -321,7 +321,7 @@ static int write_blob(export_ctx *c, archive_out *a, const export_blob *b)
     char name[DIGEST_MAX + 8];
     int fd = -1;
     uint64_t size = 0;
-    int err = blobstore_open_blob(&fd, &size, c->s->blobs, &b->dg);
+    int err = blobstore_open_blob(&fd, &size, c->s->blobs, c->ix, &b->dg);
     if (err == REG_ENOTFOUND)
         return reg_error_set(err,
                              "blob %s is missing from the data folder (deleted while the export "

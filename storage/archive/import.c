@@ -246,7 +246,7 @@ static int manifest_body(char **out, size_t *len, import_ctx *c, const digest *d
     uint64_t size;
     if (strmap_get(&i, &c->by_digest, dg->str) == REG_OK && c->blobs[i].path)
         fd = open(c->blobs[i].path, O_RDONLY | O_CLOEXEC);
-    else if ((err = blobstore_open_blob(&fd, &size, c->s->blobs, dg)) < 0)
+    else if ((err = blobstore_open_blob(&fd, &size, c->s->blobs, c->ix, dg)) < 0)
         return err;
     if (fd < 0)
         return REG_ERROR;
@@ -518,7 +518,7 @@ static int commit_link(import_ctx *c, const blob_link *l)
     }
     if ((err = index_begin(c->ix)) == REG_OK)
         err = index_repo_ensure(&repo_id, c->ix, l->repo);
-    if (err == REG_OK && p && (err = blob_publish_commit(p)) == REG_OK) {
+    if (err == REG_OK && p && (err = blob_publish_commit(p, c->ix)) == REG_OK) {
         free(b->path);
         b->path = NULL;
         c->rep->blobs++;

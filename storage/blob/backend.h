@@ -20,7 +20,8 @@ typedef struct blob_reader_ops {
 struct blob_reader {
     const blob_reader_ops *ops;
     int fd;        /* the whole blob when it is a local file, else -1 */
-    uint64_t size; /* the whole blob's size, when fd >= 0 */
+    uint64_t size; /* the whole blob's size, when fd >= 0 or bytes is set */
+    void *bytes;   /* the range, when the index holds the blob (inline.c), else NULL */
 };
 
 /* How a publication (blobstore.h) is carried out: by the backend for bytes and spool files,
@@ -40,6 +41,8 @@ struct blob_publish {
     int fd;               /* open on path, or -1 */
     int remove_path;      /* the spool is the publication's: blob_publish_free removes it */
     upload *session;      /* from an upload session */
+    index_db *ix;         /* the transaction's connection, from blob_publish_commit */
+    void *owned;          /* bytes read for the index (inline.c), freed with the publication */
 };
 
 typedef struct blob_backend_ops {
@@ -67,6 +70,16 @@ int s3_backend_open(blob_backend **out, const char *data_dir, const char *url);
 
 blob_backend *blobstore_backend(blobstore *bs);
 
+/* Blobs held in the index (inline.c): a reader or a memfd of blob d, REG_ENOTFOUND when the
+ * index does not hold it; their publication, which blobstore_publish_ops picks for a blob of
+ * `size` bytes when it is within the store's inline maximum (else `otherwise`). */
+int inline_open_reader(blob_reader **out, index_db *ix, const digest *d, uint64_t start,
+                       uint64_t length);
+int inline_open_fd(int *fd_out, uint64_t *size_out, index_db *ix, const digest *d);
+extern const blob_publish_ops inline_publish_ops;
+const blob_publish_ops *blobstore_publish_ops(const blobstore *bs, uint64_t size,
+                                              const blob_publish_ops *otherwise);
+
 /* ---- upload sessions ---- */
 
 typedef struct upload_ops {
@@ -82,6 +95,7 @@ typedef struct upload_ops {
     int (*append)(upload *u, unsigned generation, const void *data, size_t len);
     int (*flush)(upload *u);
     int (*digest)(digest *out, upload *u, digest_alg alg);
+    int (*read_all)(upload *u, void *out, size_t len);
     const blob_publish_ops *publish;
     int (*count)(upload_table *t);
     int (*expire)(upload_table *t, time_t max_idle);
@@ -103,6 +117,10 @@ struct upload {
 int local_uploads_new(upload_table **out, const char *dir);
 int local_publish_prepare(blob_publish *p);
 int local_publish_commit(blob_publish *p);
+
+/* Copy the session's `len` bytes (all of them, as upload_offset says) into out: for a blob
+ * the index holds, which is small. */
+int upload_read_all(upload *u, void *out, size_t len);
 
 /* Is `id` a session id (the text upload_new_id makes)? */
 int upload_is_id(const char *id);

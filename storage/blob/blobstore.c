@@ -1,6 +1,7 @@
 /* blobstore.c - the blob store's public functions (see blobstore.h), each handed to the
  * backend's operations table (backend.h); DATA's own folders (uploads, trash) are kept here. */
 #include "storage/blob/backend.h"
+#include "storage/index/index_inline.h"
 #include "storage/base/reg_error.h"
 
 #include <dirent.h>
@@ -15,6 +16,7 @@ struct blobstore {
     char *root;        /* DATA */
     char *uploads_dir; /* DATA/uploads */
     blob_backend *backend;
+    uint64_t inline_max; /* blobs up to this size are published into the index */
 };
 
 static int blobstore_new(blobstore **out, const char *data_dir)
@@ -83,15 +85,49 @@ const char *blobstore_uploads_dir(const blobstore *bs)
     return bs->uploads_dir;
 }
 
-int blobstore_open_blob(int *fd_out, uint64_t *size_out, blobstore *bs, const digest *d)
+void blobstore_set_inline_max(blobstore *bs, uint64_t max)
 {
+    bs->inline_max = max < INDEX_INLINE_LIMIT ? max : INDEX_INLINE_LIMIT;
+}
+
+/* Whatever the maximum is now, a blob may be held in the index (published under an earlier
+ * one): the index is asked first, the backend when it does not hold the blob. */
+int blobstore_open_blob(int *fd_out, uint64_t *size_out, blobstore *bs, index_db *ix,
+                        const digest *d)
+{
+    int err = ix ? inline_open_fd(fd_out, size_out, ix, d) : REG_ENOTFOUND;
+    if (err != REG_ENOTFOUND)
+        return err;
     return bs->backend->ops->open_fd(fd_out, size_out, bs->backend, d);
 }
 
-int blobstore_open_reader(blob_reader **out, blobstore *bs, const digest *d, uint64_t start,
-                          uint64_t length)
+int blobstore_open_reader(blob_reader **out, blobstore *bs, index_db *ix, const digest *d,
+                          uint64_t start, uint64_t length)
 {
-    return bs->backend->ops->open_reader(out, bs->backend, d, start, length);
+    int err = ix ? inline_open_reader(out, ix, d, start, length) : REG_ENOTFOUND;
+    if (err != REG_ENOTFOUND)
+        return err;
+    if ((err = bs->backend->ops->open_reader(out, bs->backend, d, start, length)) == REG_OK)
+        (*out)->bytes = NULL; /* the backends know nothing of the index's bytes */
+    return err;
+}
+
+int blobstore_read_inline(void **out, uint64_t *size_out, index_db *ix, const digest *d)
+{
+    return index_inline_read(out, size_out, ix, d, 0, UINT64_MAX);
+}
+
+int blobstore_holds_inline(index_db *ix, const digest *d)
+{
+    uint64_t size;
+    return index_inline_size(&size, ix, d->str) == REG_OK;
+}
+
+void *blob_reader_take_bytes(blob_reader *r)
+{
+    void *bytes = r->bytes;
+    r->bytes = NULL;
+    return bytes;
 }
 
 int blob_reader_fd(uint64_t *size_out, blob_reader *r)
@@ -120,15 +156,22 @@ int blobstore_presign(char **url_out, blobstore *bs, const digest *d, int expire
 
 /* ---- publishing ---- */
 
-static int publish_new(blob_publish **out, blobstore *bs, const digest *d)
+const blob_publish_ops *blobstore_publish_ops(const blobstore *bs, uint64_t size,
+                                              const blob_publish_ops *otherwise)
+{
+    return bs->inline_max && size <= bs->inline_max ? &inline_publish_ops : otherwise;
+}
+
+static int publish_new(blob_publish **out, blobstore *bs, const digest *d, uint64_t size)
 {
     blob_publish *p = calloc(1, sizeof(*p));
     if (!p)
         return reg_error_set(REG_ERROR, "out of memory");
-    p->ops = bs->backend->ops->publish;
+    p->ops = blobstore_publish_ops(bs, size, bs->backend->ops->publish);
     p->backend = bs->backend;
     p->d = *d;
     p->fd = -1;
+    p->len = (size_t)size;
     *out = p;
     return REG_OK;
 }
@@ -136,17 +179,18 @@ static int publish_new(blob_publish **out, blobstore *bs, const digest *d)
 int blobstore_publish_bytes(blob_publish **out, blobstore *bs, const digest *d, const void *data,
                             size_t len)
 {
-    int err = publish_new(out, bs, d);
-    if (err == REG_OK) {
+    int err = publish_new(out, bs, d, len);
+    if (err == REG_OK)
         (*out)->data = data;
-        (*out)->len = len;
-    }
     return err;
 }
 
 int blobstore_publish_file(blob_publish **out, blobstore *bs, const digest *d, const char *path)
 {
-    int err = publish_new(out, bs, d);
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return reg_error_set(REG_ERROR, "cannot stat %s: %s", path, strerror(errno));
+    int err = publish_new(out, bs, d, (uint64_t)st.st_size);
     if (err == REG_OK) {
         snprintf((*out)->path, sizeof((*out)->path), "%s", path);
         (*out)->remove_path = 1;
@@ -159,8 +203,9 @@ int blob_publish_prepare(blob_publish *p)
     return p->ops->prepare(p);
 }
 
-int blob_publish_commit(blob_publish *p)
+int blob_publish_commit(blob_publish *p, index_db *ix)
 {
+    p->ix = ix;
     return p->ops->commit(p);
 }
 
@@ -170,6 +215,7 @@ void blob_publish_free(blob_publish *p)
         return;
     if (p->remove_path)
         unlink(p->path);
+    free(p->owned);
     free(p);
 }
 

@@ -5,6 +5,7 @@
 #define OCIREG_BLOBSTORE_H
 
 #include "storage/base/digest.h"
+#include "storage/index/index.h"
 
 #include <stdint.h>
 #include <stddef.h>
@@ -23,15 +24,34 @@ void blobstore_close(blobstore *bs);
 
 const char *blobstore_uploads_dir(const blobstore *bs);
 
-/* Open a whole blob as a file. REG_ENOTFOUND if it is missing. Caller closes *fd_out.
- * S3 downloads it (digest checked) and keeps blobs up to 4 MiB in DATA/cache. */
-int blobstore_open_blob(int *fd_out, uint64_t *size_out, blobstore *bs, const digest *d);
+/* Blobs of up to `max` bytes are published into the index (0: none; at most
+ * INDEX_INLINE_LIMIT), in the transaction that links them; the readers below find them there
+ * first, whatever the maximum is now. 0 when opened; store_open sets
+ * BLOBSTORE_INLINE_MAX_DEFAULT. */
+#define BLOBSTORE_INLINE_MAX_DEFAULT (64 * 1024)
+void blobstore_set_inline_max(blobstore *bs, uint64_t max);
 
-/* Stream bytes [start, start + length) of blob d. A local blob is a file: blob_reader_fd hands
- * it over (for sendfile); otherwise pull the bytes with blob_reader_read. REG_ENOTFOUND if the
- * blob is missing (S3: from the first read, the transfer having started in the background). */
-int blobstore_open_reader(blob_reader **out, blobstore *bs, const digest *d, uint64_t start,
-                          uint64_t length);
+/* Open a whole blob as a file. REG_ENOTFOUND if it is missing. Caller closes *fd_out.
+ * A blob the index ix holds comes as a memory file (ix NULL: not looked for there); S3
+ * downloads it (digest checked) and keeps blobs up to 4 MiB in DATA/cache. */
+int blobstore_open_blob(int *fd_out, uint64_t *size_out, blobstore *bs, index_db *ix,
+                        const digest *d);
+
+/* Stream bytes [start, start + length) of blob d. A blob the index ix holds is read from it
+ * at once: blob_reader_take_bytes hands the bytes over. A local blob is a file: blob_reader_fd
+ * hands it over (for sendfile); otherwise pull the bytes with blob_reader_read. REG_ENOTFOUND
+ * if the blob is missing (S3: from the first read, the transfer having started in the
+ * background). */
+int blobstore_open_reader(blob_reader **out, blobstore *bs, index_db *ix, const digest *d,
+                          uint64_t start, uint64_t length);
+/* The whole of blob d when the index ix holds it (malloc'd, the caller's), its size in
+ * size_out; REG_ENOTFOUND when it does not (the blob is then the backend's). */
+int blobstore_read_inline(void **out, uint64_t *size_out, index_db *ix, const digest *d);
+/* Whether the index ix holds blob d (no object to redirect a client to). */
+int blobstore_holds_inline(index_db *ix, const digest *d);
+/* The range's bytes when the index held the blob (malloc'd, then the caller's: free()), else
+ * NULL. */
+void *blob_reader_take_bytes(blob_reader *r);
 /* The whole blob's file and size, when the reader has one: the fd is then the caller's to
  * close (-1 when there is none). */
 int blob_reader_fd(uint64_t *size_out, blob_reader *r);
@@ -53,14 +73,17 @@ int blobstore_presign(char **url_out, blobstore *bs, const digest *d, int expire
  * linked again, as gc may have removed it meanwhile; S3: the object is put, or checked and
  * copied again). blob_publish_free after the transaction, whatever its outcome, removes the
  * spool name the publication made or was given; a failed commit leaves an orphan file that gc
- * removes after its grace period. */
+ * removes after its grace period. A blob within the inline maximum is instead read into memory
+ * by blob_publish_prepare and written into the index by blob_publish_commit. */
 /* From memory (manifests). */
 int blobstore_publish_bytes(blob_publish **out, blobstore *bs, const digest *d, const void *data,
                             size_t len);
 /* From a fully written local spool file, which the publication takes over (import, restore). */
 int blobstore_publish_file(blob_publish **out, blobstore *bs, const digest *d, const char *path);
 int blob_publish_prepare(blob_publish *p);
-int blob_publish_commit(blob_publish *p);
+/* ix: the connection whose write transaction is open (a blob within the inline maximum is
+ * written there). */
+int blob_publish_commit(blob_publish *p, index_db *ix);
 void blob_publish_free(blob_publish *p);
 
 /* Remove what an interrupted gc of an older version left in DATA/trash; returns how many

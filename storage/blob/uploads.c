@@ -112,13 +112,19 @@ int upload_publication(blob_publish **out, upload *u, blobstore *bs, const diges
     blob_publish *p = calloc(1, sizeof(*p));
     if (!p)
         return reg_error_set(REG_ERROR, "out of memory");
-    p->ops = u->ops->publish;
+    p->len = (size_t)upload_offset(u);
+    p->ops = blobstore_publish_ops(bs, p->len, u->ops->publish);
     p->backend = blobstore_backend(bs);
     p->d = *d;
     p->fd = -1;
     p->session = u;
     *out = p;
     return REG_OK;
+}
+
+int upload_read_all(upload *u, void *out, size_t len)
+{
+    return u->ops->read_all(u, out, len);
 }
 
 int upload_count(upload_table *t)

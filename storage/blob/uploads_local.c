@@ -481,6 +481,17 @@ static int publish_prepare(blob_publish *p)
     return local_publish_prepare(p);
 }
 
+/* Bytes for the index (inline.c): the stage finished, the spool read back. */
+static int local_read_all(upload *base, void *out, size_t len)
+{
+    local_upload *u = (local_upload *)base;
+    int err = upload_drain(u);
+    if (err == REG_OK && len && pread(u->fd, out, len, 0) != (ssize_t)len)
+        err = reg_error_set(REG_ERROR, "cannot read upload spool %s: %s", u->spool,
+                            strerror(errno));
+    return err;
+}
+
 static const blob_publish_ops local_session_publish = {
     .prepare = publish_prepare,
     .commit = local_publish_commit,
@@ -628,6 +639,7 @@ static const upload_ops local_upload_ops = {
     .append = local_append,
     .flush = local_flush,
     .digest = local_digest,
+    .read_all = local_read_all,
     .publish = &local_session_publish,
     .count = local_count,
     .expire = local_expire,

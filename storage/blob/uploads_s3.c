@@ -531,6 +531,17 @@ static int publish_commit(blob_publish *p)
     return s3_copy(s->t->s3, key, dst);
 }
 
+/* Bytes for the index (inline.c): a small session is all in its buffer. */
+static int s3_read_all(upload *u, void *out, size_t len)
+{
+    s3_session *s = session(u);
+    if (s->nparts || s->buf_len != len)
+        return reg_error_set(REG_ERROR, "upload %s is not the %zu bytes in memory", s->row.id,
+                             len);
+    memcpy(out, s->buf, len);
+    return REG_OK;
+}
+
 static const blob_publish_ops s3_session_publish = {
     .prepare = publish_prepare,
     .commit = publish_commit,
@@ -553,6 +564,7 @@ static const upload_ops s3_upload_ops = {
     .append = s3u_append,
     .flush = s3u_flush,
     .digest = s3u_digest,
+    .read_all = s3_read_all,
     .publish = &s3_session_publish,
     .count = s3u_count,
     .expire = s3u_expire,

@@ -235,6 +235,11 @@ static const struct migration {
      * repository's scanOnPush has had its column since 1) */
     {"CREATE TABLE registry_settings(name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
      "CREATE TABLE registry_settings(name " T " PRIMARY KEY, value " T " NOT NULL);"},
+    /* 11: small blobs held in the index (index_inline.h). An ocireg older than this migration
+     * would not find them: a binary refuses an index newer than its last migration. A rowid
+     * table, as SQLite advises for rows larger than a page. */
+    {"CREATE TABLE blob_data(digest TEXT PRIMARY KEY, data BLOB NOT NULL);",
+     "CREATE TABLE blob_data(digest " T " PRIMARY KEY, data BYTEA NOT NULL);"},
 };
 
 #undef T
@@ -270,6 +275,17 @@ static int schema_version(int64_t *out, index_db *ix)
     return err;
 }
 
+/* An index written by a newer ocireg may hold what this one cannot see (blobs held in the
+ * index since migration 11): refuse it rather than serve it wrong. */
+static int too_new(int64_t version)
+{
+    return reg_error_set(REG_EINVALID,
+                         "the index has schema version %lld, newer than this ocireg's %d: it was "
+                         "written by a newer ocireg (which may keep blobs in the index); run "
+                         "that version",
+                         (long long)version, index_schema_version);
+}
+
 /* Under the write lock (BEGIN IMMEDIATE, or PostgreSQL's writer lock, which also keeps
  * instances starting together from migrating twice), in one transaction. */
 static int migrate(index_db *ix)
@@ -278,7 +294,7 @@ static int migrate(index_db *ix)
     int64_t version = 0;
     int err = REG_ERROR;
     if (pg && schema_version(&version, ix) == REG_OK && version >= index_schema_version)
-        return REG_OK;
+        return version == index_schema_version ? REG_OK : too_new(version);
     if (sqldb_begin_write(ix->db) < 0)
         return REG_ERROR;
     if (pg && exec(ix, "CREATE TABLE IF NOT EXISTS schema_version(version BIGINT NOT NULL);"
@@ -287,6 +303,10 @@ static int migrate(index_db *ix)
         goto done;
     if (schema_version(&version, ix) < 0)
         goto done;
+    if (version > index_schema_version) {
+        sqldb_rollback(ix->db);
+        return too_new(version);
+    }
     for (; version < index_schema_version; version++) {
         char set[64];
         snprintf(set, sizeof(set),
@@ -313,6 +333,7 @@ int index_is_shared(const char *location)
 int index_open(index_db **out, const char *location)
 {
     index_db *ix = calloc(1, sizeof(*ix));
+    int err = REG_ERROR;
     if (!ix)
         return reg_error_set(REG_ERROR, "out of memory");
     ix->st = ix->own_st;
@@ -325,15 +346,15 @@ int index_open(index_db **out, const char *location)
                      "PRAGMA foreign_keys = OFF; PRAGMA cache_size = -2000") < 0)
             goto fail;
     }
-    if (migrate(ix) < 0)
+    if ((err = migrate(ix)) < 0)
         goto fail;
     *out = ix;
     return REG_OK;
 fail:
-    if (ix->db)
+    if (ix->db && err != REG_EINVALID)
         reg_error_set(REG_ERROR, "%s", sqldb_errmsg(ix->db));
     index_close(ix);
-    return REG_ERROR;
+    return err == REG_EINVALID ? err : REG_ERROR;
 }
 
 void index_close(index_db *ix)

@@ -94,7 +94,8 @@ int index_fsck_drop_blob(index_db *ix, const char *digest)
     index_done(st);
     if (used)
         return REG_ECONFLICT;
-    if (run2(ix, ST_BLOB_DELETE_LINKS, digest, NULL) < 0)
+    if (run2(ix, ST_BLOB_DELETE_LINKS, digest, NULL) < 0 ||
+        run2(ix, ST_INLINE_DELETE, digest, NULL) < 0)
         return REG_ERROR;
     return run2(ix, ST_BLOB_DELETE, digest, NULL);
 }

@@ -75,6 +75,7 @@ int index_gc_unreferenced_blobs(gc_blob *out, size_t max, size_t *count, index_d
         gc_blob *b = &out[*count];
         if (digest_parse(&b->dg, sqldb_column_text(st, 0)) == REG_OK) {
             b->size = sqldb_column_int64(st, 1);
+            b->held = sqldb_column_int(st, 2);
             (*count)++;
         }
     }
@@ -96,7 +97,8 @@ static int run_digest(index_db *ix, enum index_statement id, const char *digest)
 
 int index_gc_delete_blob(index_db *ix, const char *digest)
 {
-    if (run_digest(ix, ST_BLOB_DELETE_LINKS, digest) < 0)
+    if (run_digest(ix, ST_BLOB_DELETE_LINKS, digest) < 0 ||
+        run_digest(ix, ST_INLINE_DELETE, digest) < 0)
         return REG_ERROR;
     return run_digest(ix, ST_BLOB_DELETE, digest);
 }

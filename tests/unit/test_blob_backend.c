@@ -60,7 +60,7 @@ static int publish(fixture *f, const digest *d, const void *data, size_t len)
     blob_publish *p = NULL;
     int err = blobstore_publish_bytes(&p, f->bs, d, data, len);
     if (err == REG_OK && (err = blob_publish_prepare(p)) == REG_OK)
-        err = blob_publish_commit(p);
+        err = blob_publish_commit(p, NULL);
     blob_publish_free(p);
     return err;
 }
@@ -70,7 +70,7 @@ static int read_range(buf *out, fixture *f, const digest *d, uint64_t start, uin
 {
     blob_reader *r = NULL;
     char piece[1000];
-    ssize_t got = blobstore_open_reader(&r, f->bs, d, start, length);
+    ssize_t got = blobstore_open_reader(&r, f->bs, NULL, d, start, length);
     buf_init(out, 64u << 20);
     while (got >= 0 && (got = blob_reader_read(r, out->len, piece, sizeof(piece))) > 0)
         if (buf_append(out, piece, (size_t)got) < 0)
@@ -85,7 +85,7 @@ static int read_file(buf *out, fixture *f, const digest *d)
     int fd = -1;
     uint64_t size = 0;
     buf_init(out, 64u << 20);
-    int err = blobstore_open_blob(&fd, &size, f->bs, d);
+    int err = blobstore_open_blob(&fd, &size, f->bs, NULL, d);
     if (err < 0)
         return err;
     char piece[65536];
@@ -136,7 +136,7 @@ static void test_a_local_reader_hands_over_its_file(void)
     digest_buffer(&d, DIGEST_SHA256, data, 100);
     CHECK_INT(setup(&f), REG_OK);
     CHECK_INT(publish(&f, &d, data, 100), REG_OK);
-    CHECK_INT(blobstore_open_reader(&r, f.bs, &d, 10, 20), REG_OK);
+    CHECK_INT(blobstore_open_reader(&r, f.bs, NULL, &d, 10, 20), REG_OK);
     int fd = blob_reader_fd(&size, r);
     if (storage) {
         CHECK_INT(fd, -1); /* S3 streams through the reader */
@@ -212,7 +212,7 @@ static void test_a_missing_blob_is_not_found(void)
     digest_buffer(&d, DIGEST_SHA256, data, 64);
     CHECK_INT(setup(&f), REG_OK);
     CHECK_INT(blobstore_stat(&size, &mtime, f.bs, &d), REG_ENOTFOUND);
-    CHECK_INT(blobstore_open_blob(&fd, &size, f.bs, &d), REG_ENOTFOUND);
+    CHECK_INT(blobstore_open_blob(&fd, &size, f.bs, NULL, &d), REG_ENOTFOUND);
     CHECK_INT(read_range(&got, &f, &d, 0, 64), REG_ENOTFOUND);
     buf_free(&got);
     teardown(&f);
@@ -251,7 +251,7 @@ static int publish_session(fixture *f, upload *u, const digest *d)
     blob_publish *p = NULL;
     int err = upload_publication(&p, u, f->bs, d);
     if (err == REG_OK && (err = blob_publish_prepare(p)) == REG_OK)
-        err = blob_publish_commit(p);
+        err = blob_publish_commit(p, NULL);
     blob_publish_free(p);
     return err;
 }

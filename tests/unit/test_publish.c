@@ -79,7 +79,7 @@ static int publish_bytes(fixture *f, const void *data, size_t len)
     blob_publish *p = NULL;
     int err = blobstore_publish_bytes(&p, f->bs, &f->d, data, len);
     if (err == REG_OK && (err = blob_publish_prepare(p)) == REG_OK)
-        err = blob_publish_commit(p);
+        err = blob_publish_commit(p, NULL);
     blob_publish_free(p);
     return err;
 }
@@ -97,7 +97,7 @@ static void test_place_links_the_spool_to_the_blob_path(void)
     CHECK_INT(stat(path, &st), 0);
     CHECK_INT(st.st_nlink, 2); /* the spool keeps its name until the transaction is over */
     CHECK_INT(st.st_mode & 0222, 0);
-    CHECK_INT(blob_publish_commit(f.p), REG_OK);
+    CHECK_INT(blob_publish_commit(f.p, NULL), REG_OK);
     upload_discard(f.t, f.u);
     CHECK_INT(stat(path, &st), 0);
     CHECK_INT(st.st_nlink, 1);
@@ -113,7 +113,7 @@ static void test_confirm_links_again_after_gc_removed_the_blob(void)
     CHECK_INT(blobstore_remove_many(f.bs, &f.d, 1), REG_OK); /* a gc between link and lock */
     blob_path(path, sizeof(path), &f);
     CHECK_INT(access(path, F_OK), -1);
-    CHECK_INT(blob_publish_commit(f.p), REG_OK);
+    CHECK_INT(blob_publish_commit(f.p, NULL), REG_OK);
     file_content(got, sizeof(got), path);
     CHECK_STR(got, body);
     CHECK_INT(blobstore_remove_many(f.bs, &f.d, 1), REG_OK);
@@ -129,7 +129,7 @@ static void test_confirm_accepts_a_copy_another_push_placed(void)
     CHECK_INT(setup(&f), REG_OK);
     CHECK_INT(publish_bytes(&f, body, sizeof(body) - 1), REG_OK);
     CHECK_INT(prepare(&f), REG_OK);
-    CHECK_INT(blob_publish_commit(f.p), REG_OK);
+    CHECK_INT(blob_publish_commit(f.p, NULL), REG_OK);
     blob_path(path, sizeof(path), &f);
     file_content(got, sizeof(got), path);
     CHECK_STR(got, body);

@@ -31,6 +31,8 @@ static int setup(fixture *f)
         fprintf(stderr, "setup: %s\n", reg_error_last("?"));
         return REG_ERROR;
     }
+    /* These tests follow blob files; tests/test_inline_blobs.py covers blobs in the index. */
+    blobstore_set_inline_max(f->st->blobs, 0);
     return REG_OK;
 }
 
@@ -197,7 +199,7 @@ static void test_gc_removes_an_orphan_file_and_keeps_rows(void)
     digest_buffer(&orphan, DIGEST_SHA256, text, strlen(text));
     CHECK_INT(blobstore_publish_bytes(&p, f.st->blobs, &orphan, text, strlen(text)), REG_OK);
     CHECK_INT(blob_publish_prepare(p), REG_OK);
-    CHECK_INT(blob_publish_commit(p), REG_OK);
+    CHECK_INT(blob_publish_commit(p, f.ix), REG_OK);
     blob_publish_free(p);
     CHECK(blob_file_exists(&f, &orphan), "the orphan file is in place");
     opt.grace = 3600; /* the linked blob is young; the orphan is judged by its file's age */
