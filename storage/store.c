@@ -42,7 +42,7 @@ int store_open(store **out, const store_location *loc)
         reg_error_set(rc, "%s", reg_error_last("cannot open the blob store"));
         goto fail;
     }
-    blobstore_set_inline_max(s->blobs, BLOBSTORE_INLINE_MAX_DEFAULT);
+    blobstore_set_inline_max(s->blobs, loc->inline_max);
     if ((rc = upload_table_new(&s->uploads, s->blobs, s->db_path)) < 0) {
         reg_error_set(rc, "cannot set up upload sessions");
         goto fail;

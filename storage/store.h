@@ -17,6 +17,8 @@ typedef struct store_location {
     const char *data_dir;
     const char *storage; /* NULL or "": DATA/blobs; else s3://BUCKET?endpoint=URL&region=R */
     const char *index;   /* NULL or "": DATA/meta.db; else postgres://URI or a SQLite file */
+    uint64_t inline_max; /* blobs up to this size are written into the index; 0: none
+                          * (serve and the subcommands: --inline-max, default 64 KiB) */
 } store_location;
 
 typedef struct store {

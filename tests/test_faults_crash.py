@@ -12,6 +12,7 @@ import socket
 import subprocess
 import threading
 import time
+from contextlib import closing
 
 import pytest
 import requests
@@ -20,6 +21,7 @@ from faultutil import (Pushed, blob_problem, digest_of, error_code, fsck, fsck_f
                        image_manifest, image_problems, log_diagnostics, log_tail, push_chunked,
                        push_monolithic, resume_upload, TIMEOUT)
 from ocireg_harness import RegistryServer, ocireg_binary
+from regutil import db
 
 ROUNDS = int(os.environ.get("OCIREG_CRASH_ROUNDS", "100"))
 SEED = int(os.environ.get("OCIREG_CRASH_SEED", str(int(time.time()))))
@@ -296,6 +298,9 @@ def test_sigkill_during_pushes_loses_nothing(tmp_path):
         problems = fsck_failures(data)
         if problems:
             raise failure(ROUNDS, "final fsck is not healthy", srv, problems[0])
+        # Inlining is on (the default): small blobs and manifests were committed into the index.
+        with closing(db(data)) as conn:
+            stats["held"] = conn.execute("SELECT count(*) FROM blob_data").fetchone()[0]
     finally:
         srv.stop()
     elapsed = time.monotonic() - started
@@ -306,6 +311,7 @@ def test_sigkill_during_pushes_loses_nothing(tmp_path):
           f"committing (spool linked into blobs/, row not committed) {stats['placed-session']}, "
           f"gone in gc rounds (committed then collected) {stats['lost-session']}; "
           f"refusals {stats['statuses']}")
+    assert stats["held"] > 0, "no blob was held in the index: the test ran without inlining"
     assert stats["acked"] >= ROUNDS, \
         f"too little was pushed to mean anything: {stats['acked']} images in {ROUNDS} rounds"
 

@@ -5,6 +5,7 @@
 #include "storage/archive/backup.h"
 #include "storage/archive/export.h"
 #include "storage/archive/import.h"
+#include "storage/index/index_inline.h"
 #include "storage/base/reg_error.h"
 
 #include <signal.h>
@@ -41,7 +42,8 @@ typedef struct xfer_args {
     const char *data_dir;
     const char *pos[MAX_REFS];
     int npos;
-    const char *output, *level, *threads, *repo, *repo_prefix, *max_blob_size;
+    const char *output, *level, *threads, *repo, *repo_prefix, *max_blob_size,
+        *inline_max;
     const char *storage, *index; /* refused: these commands work on the embedded store */
     int data_given;
 } xfer_args;
@@ -60,6 +62,8 @@ static const char **option_slot(xfer_args *a, const char *name)
         return &a->repo_prefix;
     if (!strcmp(name, "max-blob-size"))
         return &a->max_blob_size;
+    if (!strcmp(name, "inline-max"))
+        return &a->inline_max;
     if (!strcmp(name, "data"))
         return &a->data_dir;
     if (!strcmp(name, "storage"))
@@ -86,6 +90,7 @@ static int parse_args(xfer_args *a, int argc, char **argv, const char *const *na
     a->data_dir = getenv("OCIREG_DATA") ? getenv("OCIREG_DATA") : "./data";
     a->storage = getenv("OCIREG_STORAGE");
     a->index = getenv("OCIREG_INDEX");
+    a->inline_max = getenv("OCIREG_INLINE_MAX");
     for (int i = 1; i < argc; i++) {
         char name[32];
         const char *arg = argv[i], *value = NULL;
@@ -237,9 +242,15 @@ static void end_progress(progress *p)
     fprintf(stderr, "\n");
 }
 
-static int open_store(store **st, index_db **ix, const char *data_dir)
+/* Blobs up to --inline-max bytes (serve's setting, the same default) go into the index. */
+static int open_store(store **st, index_db **ix, const xfer_args *a)
 {
-    store_location loc = {.data_dir = data_dir};
+    const char *data_dir = a->data_dir;
+    int inline_max = BLOBSTORE_INLINE_MAX_DEFAULT;
+    if (a->inline_max &&
+        parse_int(&inline_max, a->inline_max, 0, INDEX_INLINE_LIMIT, "--inline-max") < 0)
+        return -1;
+    store_location loc = {.data_dir = data_dir, .inline_max = (uint64_t)inline_max};
     if (store_open(st, &loc) == REG_OK && index_open(ix, (*st)->db_path) == REG_OK)
         return 0;
     fprintf(stderr, "ocireg: cannot open the data folder %s: %s\n", data_dir,
@@ -296,7 +307,7 @@ int cli_export_main(int argc, char **argv)
     export_report rep;
     rc = 1;
     catch_signals();
-    if (open_store(&st, &ix, a.data_dir) == 0) {
+    if (open_store(&st, &ix, &a) == 0) {
         int err = export_images(&rep, st, ix, a.pos, (size_t)a.npos, a.output, &opt);
         end_progress(&p);
         if (err == REG_OK)
@@ -313,7 +324,8 @@ int cli_export_main(int argc, char **argv)
 /* ---- import ---- */
 
 static const char import_usage[] =
-    "Usage: ocireg import FILE.tar.zst [--repo-prefix P | --repo NAME] [--data DIR]\n\n"
+    "Usage: ocireg import FILE.tar.zst [--repo-prefix P | --repo NAME] [--data DIR]\n"
+    "                     [--inline-max BYTES]\n\n"
     "Load an OCI image layout archive (zstd-compressed or a plain tar; \"-\" for stdin).\n"
     "Each index.json entry goes to the repository its org.opencontainers.image.ref.name\n"
     "names: \"REPO:TAG\" or \"REPO@DIGEST\", as `ocireg export` writes them. Layouts whose ref\n"
@@ -326,7 +338,9 @@ static const char import_usage[] =
     "  --repo-prefix P        put P/ in front of every repository name\n"
     "  --repo NAME            import every image into repository NAME\n"
     "  --max-blob-size SIZE   largest blob accepted (as serve's setting): bytes, or a number\n"
-    "                         followed by K, M, G or T; default 52000M\n";
+    "                         followed by K, M, G or T; default 52000M\n"
+    "  --inline-max N         keep blobs up to N bytes in the index, as serve's setting\n"
+    "                         (default 65536; 0: none)\n";
 
 static void print_import(const import_report *r, const char *path)
 {
@@ -338,7 +352,8 @@ static void print_import(const import_report *r, const char *path)
 
 int cli_import_main(int argc, char **argv)
 {
-    static const char *const names[] = {"repo", "repo-prefix", "max-blob-size", NULL};
+    static const char *const names[] = {"repo", "repo-prefix", "max-blob-size", "inline-max",
+                                        NULL};
     xfer_args a;
     progress p;
     archive_options opt = transfer_options(&p, "import");
@@ -358,7 +373,7 @@ int cli_import_main(int argc, char **argv)
     import_report rep;
     rc = 1;
     catch_signals();
-    if (open_store(&st, &ix, a.data_dir) == 0) {
+    if (open_store(&st, &ix, &a) == 0) {
         int err = import_archive(&rep, st, ix, a.pos[0], &iopt, &opt);
         end_progress(&p);
         if (err == REG_OK)
@@ -429,7 +444,7 @@ int cli_backup_main(int argc, char **argv)
     backup_report rep;
     rc = 1;
     catch_signals();
-    if (open_store(&st, &ix, a.data_dir) == 0) {
+    if (open_store(&st, &ix, &a) == 0) {
         int err = backup_write(&rep, st, ix, a.output, &opt);
         end_progress(&p);
         if (err == REG_OK)

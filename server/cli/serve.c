@@ -158,13 +158,13 @@ int serve_main(int argc, char **argv)
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     store_location loc = {
-        .data_dir = srv.cfg.data_dir, .storage = srv.cfg.storage, .index = srv.cfg.index};
+        .data_dir = srv.cfg.data_dir, .storage = srv.cfg.storage, .index = srv.cfg.index,
+        .inline_max = (uint64_t)srv.cfg.inline_max};
     index_db *ix = NULL;
     int rc_exit = 1;
     if (open_data(&srv.st, &srv.writer, &ix, &loc) < 0)
         return 1;
     srv.st->create_on_push = srv.cfg.create_on_push;
-    blobstore_set_inline_max(srv.st->blobs, (uint64_t)srv.cfg.inline_max);
     if (index_is_shared(srv.st->db_path) && keys_share(ix, srv.cfg.data_dir) < 0) {
         fprintf(stderr, "ocireg: %s\n", reg_error_last("cannot share the keys"));
         goto done;

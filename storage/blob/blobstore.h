@@ -26,8 +26,8 @@ const char *blobstore_uploads_dir(const blobstore *bs);
 
 /* Blobs of up to `max` bytes are published into the index (0: none; at most
  * INDEX_INLINE_LIMIT), in the transaction that links them; the readers below find them there
- * first, whatever the maximum is now. 0 when opened; store_open sets
- * BLOBSTORE_INLINE_MAX_DEFAULT. */
+ * first, whatever the maximum is now. 0 when opened; store_open sets its location's (serve
+ * and the subcommands default to BLOBSTORE_INLINE_MAX_DEFAULT). */
 #define BLOBSTORE_INLINE_MAX_DEFAULT (64 * 1024)
 void blobstore_set_inline_max(blobstore *bs, uint64_t max);
 

@@ -31,8 +31,6 @@ static int setup(fixture *f)
         fprintf(stderr, "setup: %s\n", reg_error_last("?"));
         return REG_ERROR;
     }
-    /* These tests follow blob files; tests/test_inline_blobs.py covers blobs in the index. */
-    blobstore_set_inline_max(f->st->blobs, 0);
     return REG_OK;
 }
 
