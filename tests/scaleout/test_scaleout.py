@@ -273,6 +273,25 @@ def test_blob_redirect_sends_clients_to_a_presigned_url(cluster):
     server.stop()
 
 
+def test_small_blobs_live_in_postgresql_and_are_never_redirected(cluster):
+    """Blobs up to --inline-max (the default 64 KiB) are held in the shared index: every
+    instance serves them, with Range, and --blob-redirect has no object to send a client to."""
+    server = cluster.start_instance(["--blob-redirect"])
+    s = requests.Session()
+    at, over = os.urandom(64 * 1024), os.urandom(64 * 1024 + 1)
+    for data in (at, over):
+        assert push_monolithic(s, urls(cluster)[0], "held/app", data).status_code == 201
+    url = f"{server.url}/v2/held/app/blobs/{digest_of(at)}"
+    r = s.get(url, allow_redirects=False)
+    assert r.status_code == 200 and r.content == at, f"held: expected 200, got {r.status_code}"
+    r = s.get(f"{server.url}/v2/held/app/blobs/{digest_of(over)}", allow_redirects=False)
+    assert r.status_code == 307, f"one byte over is an object: expected 307, got {r.status_code}"
+    for other in urls(cluster)[1:]:
+        r = s.get(f"{other}/v2/held/app/blobs/{digest_of(at)}", headers={"Range": "bytes=5-9"})
+        assert r.status_code == 206 and r.content == at[5:10]
+    server.stop()
+
+
 def test_fsck_checks_every_object_against_its_row(cluster):
     s = requests.Session()
     url = cluster.servers[0].url
