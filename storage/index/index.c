@@ -399,7 +399,11 @@ void index_bind_text(sqldb_stmt *st, int i, const char *s)
 int index_run(sqldb_stmt *st)
 {
     int rc = st ? sqldb_step(st) : SQLDB_ERROR;
+    int full = rc == SQLDB_ERROR && st && st->lite &&
+               (sqlite3_extended_errcode(sqlite3_db_handle(st->lite)) & 0xff) == SQLITE_FULL;
     index_done(st);
+    if (full)
+        return reg_error_set(REG_ENOSPACE, "no space left for the index");
     return rc == SQLDB_DONE ? REG_OK : REG_ERROR;
 }
 

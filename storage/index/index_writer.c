@@ -103,6 +103,13 @@ static void end_group(index_writer *w, int err, const char *msg)
     pthread_mutex_unlock(&w->group_lock);
 }
 
+/* A full disk is the caller's REG_ENOSPACE (HTTP 507): blobs held in the index make the
+ * commit the first write that meets it. */
+static int failure_code(sqldb *db)
+{
+    return sqldb_out_of_space(db) ? REG_ENOSPACE : REG_ERROR;
+}
+
 /* SQLite rolls a transaction back by itself after some errors (disk full, I/O error): the
  * work of the group's members went with it. */
 static void check_group_alive(index_writer *w)
@@ -111,7 +118,7 @@ static void check_group_alive(index_writer *w)
     if (w->group_open && !sqldb_in_transaction(db)) {
         char msg[256];
         snprintf(msg, sizeof(msg), "the write transaction was rolled back: %s", sqldb_errmsg(db));
-        end_group(w, REG_ERROR, msg);
+        end_group(w, failure_code(db), msg);
     }
 }
 
@@ -133,9 +140,11 @@ static void commit_group(index_writer *w)
         return;
     }
     char msg[256];
-    snprintf(msg, sizeof(msg), "commit failed: %s", sqldb_errmsg(db));
+    int err = failure_code(db);
+    snprintf(msg, sizeof(msg), "%s: %s", err == REG_ENOSPACE ? "no space left for the index"
+                                                             : "commit failed", sqldb_errmsg(db));
     sqldb_rollback(db);
-    end_group(w, REG_ERROR, msg);
+    end_group(w, err, msg);
 }
 
 /* The end of ix's transaction on the writer: while threads wait for the writer and the group
@@ -210,7 +219,11 @@ int index_commit(index_db *ix)
         __atomic_add_fetch(&ix->writer->transactions, 1, __ATOMIC_RELAXED);
         __atomic_add_fetch(&ix->writer->commits, 1, __ATOMIC_RELAXED);
     }
-    return sqldb_commit(ix->db);
+    if (sqldb_commit(ix->db) == REG_OK)
+        return REG_OK;
+    if (!sqldb_out_of_space(ix->db))
+        return REG_ERROR;
+    return reg_error_set(REG_ENOSPACE, "no space left for the index: %s", sqldb_errmsg(ix->db));
 }
 
 /* On the writer, only this transaction's savepoint is rolled back; should that fail, the

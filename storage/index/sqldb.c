@@ -29,6 +29,7 @@ struct sqldb {
     unsigned epoch; /* PostgreSQL: counts connections; statements of an older one are stale */
     int changes;    /* PostgreSQL: rows changed by the last write */
     char err[512];  /* PostgreSQL: the last error */
+    int disk_full;  /* PostgreSQL: the last error was SQLSTATE 53100 (disk_full) */
 };
 
 struct sqldb_pg_stmt {
@@ -63,7 +64,9 @@ static void copy_message(char *dst, size_t n, const char *msg)
 static void note_error(sqldb *db, const PGresult *res)
 {
     const char *msg = res ? PQresultErrorMessage(res) : NULL;
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     copy_message(db->err, sizeof(db->err), msg && *msg ? msg : PQerrorMessage(db->pg));
+    db->disk_full = state && !strcmp(state, "53100");
 }
 
 /* libpq hands what the server says between queries to the notice receiver; a FATAL there is
@@ -451,6 +454,13 @@ static int lite_run(sqldb *db, sqlite3_stmt **slot, const char *text)
     int rc = sqlite3_step(*slot);
     sqlite3_reset(*slot);
     return rc == SQLITE_DONE ? REG_OK : REG_ERROR;
+}
+
+int sqldb_out_of_space(sqldb *db)
+{
+    if (db->lite)
+        return (sqlite3_extended_errcode(db->lite) & 0xff) == SQLITE_FULL;
+    return db->disk_full;
 }
 
 int sqldb_begin_write(sqldb *db)

@@ -62,6 +62,8 @@ int sqldb_rollback_to(sqldb *db);
 /* Whether a transaction is open: SQLite rolls one back by itself after some errors (disk
  * full, I/O error). */
 int sqldb_in_transaction(sqldb *db);
+/* Whether the last failure was a full disk (SQLite SQLITE_FULL, PostgreSQL disk_full). */
+int sqldb_out_of_space(sqldb *db);
 /* Rows changed by the last INSERT, UPDATE or DELETE. */
 int sqldb_changes(sqldb *db);
 
