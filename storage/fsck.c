@@ -74,6 +74,7 @@ static int check_blob(void *ctx, const char *digest_text, int64_t size)
 /* Quarantine a corrupt file; drop the row of a missing or corrupt blob nothing uses. */
 static int repair_blob(fsck_ctx *c, const bad_blob *b, int *fixed)
 {
+    int quarantined = 0; /* a corrupt blob the index holds has no file to move */
     *fixed = 0;
     if (!c->opt->repair)
         return REG_OK;
@@ -81,6 +82,7 @@ static int repair_blob(fsck_ctx *c, const bad_blob *b, int *fixed)
         int err = blobstore_quarantine(c->st->blobs, &b->dg);
         if (err < 0 && err != REG_ENOTFOUND)
             return err;
+        quarantined = err == REG_OK;
     }
     int err = index_begin(c->ix);
     if (err < 0)
@@ -91,7 +93,7 @@ static int repair_blob(fsck_ctx *c, const bad_blob *b, int *fixed)
     if (err != REG_OK)
         index_rollback(c->ix);
     /* A corrupt file that a manifest still needs stays quarantined: report it as such. */
-    if (err == REG_ECONFLICT && b->corrupt)
+    if (err == REG_ECONFLICT && quarantined)
         *fixed = 1;
     return err == REG_ECONFLICT ? REG_OK : err;
 }

@@ -168,6 +168,10 @@ def test_fsck_checks_held_blobs_against_their_digest(srv):
     assert rc == 1, f"a corrupt held blob is a problem: {report}"
     assert [(p["kind"], p["what"]) for p in report["details"]] == \
         [("corrupt-blob", img.layers[0])], f"fsck report: {report}"
+    # The manifest still uses it: --repair can neither move nor drop it, and says so.
+    rc, report = fsck(srv.data, "--repair")
+    assert rc == 1 and report["repaired"] == 0, f"nothing was repaired: {report}"
+    assert held(srv.data, img.layers[0]) == b"tampered!!", "repair keeps what it cannot fix"
 
 
 def test_export_and_import_keep_held_blobs(srv, registry_factory, tmp_path):
