@@ -257,7 +257,7 @@ json_t *ecr_complete_layer_upload(ecr_call *c, json_t *in)
 static char *download_url(ecr_call *c, const char *repo, const digest *d)
 {
     char *url = NULL, *query = NULL;
-    int err = blobstore_presign(&url, c->req->srv->st->blobs, d, BLOB_URL_SECONDS);
+    int err = blobstore_presign(&url, c->req->srv->st->blobs, c->ix, d, BLOB_URL_SECONDS);
     if (err == REG_OK)
         return url;
     if (err != REG_EINVALID || blob_url_query(&query, c->req->srv->master_key, repo, d->str,

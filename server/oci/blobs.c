@@ -31,11 +31,11 @@ static void free_stream(void *cls)
 }
 
 /* ECR's way: the client fetches the layer from the object store itself (REG_ERROR, nothing
- * sent, where the backend cannot presign). */
-static int redirect_to_presigned(request *req, const digest *d)
+ * sent, where the backend cannot presign or the index holds the blob). */
+static int redirect_to_presigned(request *req, index_db *ix, const digest *d)
 {
     char *url = NULL;
-    if (blobstore_presign(&url, req->srv->st->blobs, d, PRESIGN_SECONDS) < 0)
+    if (blobstore_presign(&url, req->srv->st->blobs, ix, d, PRESIGN_SECONDS) < 0)
         return REG_ERROR;
     struct MHD_Response *r = response_empty();
     response_header(r, MHD_HTTP_HEADER_LOCATION, arena_strdup(&req->mem, url));
@@ -140,8 +140,7 @@ void handle_blob_get(request *req)
     struct MHD_Response *r;
     if (request_is(req, "HEAD")) {
         r = response_sized_nobody(size);
-    } else if (req->srv->cfg.blob_redirect && !blobstore_holds_inline(ix, &d) &&
-               redirect_to_presigned(req, &d) == REG_OK) {
+    } else if (req->srv->cfg.blob_redirect && redirect_to_presigned(req, ix, &d) == REG_OK) {
         return;
     } else {
         if (!(r = body_or_reply(req, ix, &d, size, &range)))

@@ -117,7 +117,7 @@ int blobstore_read_inline(void **out, uint64_t *size_out, index_db *ix, const di
     return index_inline_read(out, size_out, ix, d, 0, UINT64_MAX);
 }
 
-int blobstore_holds_inline(index_db *ix, const digest *d)
+static int holds_inline(index_db *ix, const digest *d)
 {
     uint64_t size;
     return index_inline_size(&size, ix, d->str) == REG_OK;
@@ -149,8 +149,10 @@ void blob_reader_free(blob_reader *r)
         r->ops->free(r);
 }
 
-int blobstore_presign(char **url_out, blobstore *bs, const digest *d, int expires)
+int blobstore_presign(char **url_out, blobstore *bs, index_db *ix, const digest *d, int expires)
 {
+    if (ix && holds_inline(ix, d))
+        return REG_EINVALID;
     return bs->backend->ops->presign(url_out, bs->backend, d, expires);
 }
 

@@ -47,8 +47,6 @@ int blobstore_open_reader(blob_reader **out, blobstore *bs, index_db *ix, const 
 /* The whole of blob d when the index ix holds it (malloc'd, the caller's), its size in
  * size_out; REG_ENOTFOUND when it does not (the blob is then the backend's). */
 int blobstore_read_inline(void **out, uint64_t *size_out, index_db *ix, const digest *d);
-/* Whether the index ix holds blob d (no object to redirect a client to). */
-int blobstore_holds_inline(index_db *ix, const digest *d);
 /* The range's bytes when the index held the blob (malloc'd, then the caller's: free()), else
  * NULL. */
 void *blob_reader_take_bytes(blob_reader *r);
@@ -62,8 +60,8 @@ ssize_t blob_reader_read(blob_reader *r, uint64_t pos, void *out, size_t max);
 void blob_reader_free(blob_reader *r);
 
 /* A URL the client can fetch blob d from itself for `expires` seconds (malloc'd); REG_EINVALID
- * where the backend has none (local files). */
-int blobstore_presign(char **url_out, blobstore *bs, const digest *d, int expires);
+ * where the backend has none (local files) or the index ix holds the blob (no object). */
+int blobstore_presign(char **url_out, blobstore *bs, index_db *ix, const digest *d, int expires);
 
 /* Publishing a blob whose digest the caller has verified, the one way every writer makes a
  * blob appear: blob_publish_prepare before the index's write transaction does the slow part

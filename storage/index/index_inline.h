@@ -1,4 +1,4 @@
-/* index_inline.h - blobs held in the index itself (table blob_data, migration 9): small blobs
+/* index_inline.h - blobs held in the index itself (table blob_data, migration 11): small blobs
  * are written in the transaction that links them, so a small push costs one durable commit. */
 #ifndef OCIREG_INDEX_INLINE_H
 #define OCIREG_INDEX_INLINE_H
