@@ -22,6 +22,9 @@ from regutil import (OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, blob_path, db, digest_
 NONDIST = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
 TIMEOUT = 30
 
+# Tests that look at blob files keep every blob a file (small ones would live in the index).
+FILE_BLOBS = ["--inline-max", "0"]
+
 
 def zstd(plain, out):
     subprocess.run(["zstd", "-q", "-f", str(plain), "-o", str(out)], check=True, timeout=60)
@@ -88,14 +91,14 @@ def test_import_within_max_blob_size_still_works(registry_factory, tmp_path):
     target = tmp_path / "target"
 
     refused = ocireg("import", archive, "--max-blob-size", "2K", "--data", target, check=False)
-    ocireg("import", archive, "--max-blob-size", "3000", "--data", target)
+    ocireg("import", archive, "--max-blob-size", "3000", "--inline-max", "0", "--data", target)
 
     assert refused.returncode == 1 and "maximum blob size" in refused.stderr, refused.stderr
     assert os.path.exists(blob_path(target, img.layers[0]))
 
 
 def test_restore_refuses_a_blob_over_max_blob_size_and_leaves_nothing(registry_factory, tmp_path):
-    srv = registry_factory()
+    srv = registry_factory(FILE_BLOBS)
     push_image(srv.url, "app", "v1", layers=[os.urandom(5000)])
     archive = tmp_path / "b.tar.zst"
     ocireg("backup", "-o", archive, "--data", srv.data)
@@ -170,7 +173,7 @@ def manifest_with_layer(config, layer):
 
 @pytest.fixture
 def srv(registry_factory):
-    return registry_factory()
+    return registry_factory(FILE_BLOBS)
 
 
 def test_urls_on_a_distributable_layer_are_refused(srv):
@@ -277,7 +280,7 @@ def test_fsck_reports_an_orphan_and_a_spool_as_garbage_and_exits_0(registry_fact
 
 
 def test_fsck_still_exits_1_for_a_missing_blob_beside_garbage(registry_factory):
-    srv = registry_factory()
+    srv = registry_factory(FILE_BLOBS)
     img = push_image(srv.url, "app", "v1", layers=[b"will go missing"])
     srv.stop()
     os.unlink(blob_path(srv.data, img.layers[0]))
