@@ -263,3 +263,38 @@ def test_ecr_login_flow_with_skopeo(ecr, tmp_path):
                            f"oci:{layout}:v1", f"docker://{server.host}/other/repo:v1"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0, "the login password carries admin's grants (ecr/*) only"
+
+
+def test_aws_cli_batch_delete_by_mismatched_tag_and_digest_deletes_nothing(ecr):
+    """The worst bug a registry can have, as a script would hit it: v1 names image A, the
+    digest is image B's; ECR answers a failure and deletes neither."""
+    a = push(ecr, "ecr/mismatch", "v1")
+    session = requests.Session()
+    session.headers["Authorization"] = "Bearer " + token_for(ecr, "ecr/mismatch")
+    b = push_image(ecr[0].url, "ecr/mismatch", "v2", layers=(b"the other image",),
+                   session=session).digest
+    out = aws(ecr, "batch-delete-image", "--repository-name", "ecr/mismatch", "--image-ids",
+              f"imageDigest={b},imageTag=v1")
+    assert out["imageIds"] == []
+    assert out["failures"][0]["failureCode"] == "ImageTagDoesNotMatchDigest"
+    left = aws(ecr, "list-images", "--repository-name", "ecr/mismatch")["imageIds"]
+    assert {(i["imageDigest"], i.get("imageTag")) for i in left} == {(a, "v1"), (b, "v2")}
+
+
+def test_aws_cli_repository_policy_round_trip(ecr):
+    push(ecr, "ecr/policy-cli", "v1")
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Sid": "ReaderPulls", "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::000000000000:user/reader"},
+        "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]}]})
+    out = aws(ecr, "set-repository-policy", "--repository-name", "ecr/policy-cli",
+              "--policy-text", policy)
+    assert json.loads(out["policyText"]) == json.loads(policy)
+    got = aws(ecr, "get-repository-policy", "--repository-name", "ecr/policy-cli")
+    assert json.loads(got["policyText"])["Statement"][0]["Sid"] == "ReaderPulls"
+    err = aws_error(ecr, "set-repository-policy", "--repository-name", "ecr/policy-cli",
+                    "--policy-text", '{"Statement": [{"Effect": "Maybe"}]}')
+    assert "InvalidParameterException" in err
+    aws(ecr, "delete-repository-policy", "--repository-name", "ecr/policy-cli")
+    assert "RepositoryPolicyNotFoundException" in aws_error(
+        ecr, "get-repository-policy", "--repository-name", "ecr/policy-cli")
