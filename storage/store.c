@@ -73,6 +73,21 @@ static int target_repo(int64_t *id, const store *s, index_db *ix, const char *re
     return s->create_on_push ? index_repo_ensure(id, ix, repo) : index_repo_id(id, ix, repo);
 }
 
+int store_upload_fits(const store *s, const upload *u, uint64_t more)
+{
+    uint64_t max = s->max_blob_size;
+    return !max || (more <= max && upload_offset(u) <= max - more);
+}
+
+int store_upload_append(store *s, upload *u, unsigned generation, const void *data, size_t len)
+{
+    if (!store_upload_fits(s, u, len))
+        return reg_error_set(REG_ETOOLARGE,
+                             "the blob would be larger than this registry's maximum of %llu bytes",
+                             (unsigned long long)s->max_blob_size);
+    return upload_append(u, generation, data, len);
+}
+
 int store_commit_upload(store *s, index_db *ix, upload *u, const char *repo, const digest *expected)
 {
     digest actual;

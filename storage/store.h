@@ -28,6 +28,7 @@ typedef struct store {
     blobstore *blobs;
     upload_table *uploads;
     int create_on_push; /* 1 (default): a push creates its repository */
+    uint64_t max_blob_size; /* the largest blob an upload may grow to (--max-blob-size); 0: any */
     pull_table *pulls;  /* last-pull times waiting to be written */
 } store;
 
@@ -40,6 +41,13 @@ void store_close(store *s);
  * the session is gone. REG_ENOTFOUND when the repository does not exist and create-on-push is
  * off. */
 int store_commit_upload(store *s, index_db *ix, upload *u, const char *repo, const digest *expected);
+
+/* Whether `more` bytes after the session's would keep its blob within s->max_blob_size. */
+int store_upload_fits(const store *s, const upload *u, uint64_t more);
+
+/* upload_append within s->max_blob_size: REG_ETOOLARGE (nothing appended) past it. Every push
+ * path (OCI PATCH/PUT/POST, ECR UploadLayerPart) appends through here. */
+int store_upload_append(store *s, upload *u, unsigned generation, const void *data, size_t len);
 
 /* Link a blob already in `from` into `repo`. REG_ENOTFOUND if `from` does not have it. */
 int store_mount_blob(store *s, index_db *ix, const char *repo, const char *from, const digest *d);

@@ -165,6 +165,7 @@ int serve_main(int argc, char **argv)
     if (open_data(&srv.st, &srv.writer, &ix, &loc) < 0)
         return 1;
     srv.st->create_on_push = srv.cfg.create_on_push;
+    srv.st->max_blob_size = (uint64_t)srv.cfg.max_blob_size;
     if (index_is_shared(srv.st->db_path) && keys_share(ix, srv.cfg.data_dir) < 0) {
         fprintf(stderr, "ocireg: %s\n", reg_error_last("cannot share the keys"));
         goto done;

@@ -157,14 +157,12 @@ static json_t *append_part(ecr_call *c, const char *repo, upload *u, unsigned ge
         json_integer_value(last) != (json_int_t)(offset + len - 1))
         return part_refused(c, repo, u,
                             "partFirstByte and partLastByte must continue the upload exactly");
-    uint64_t max = (uint64_t)c->req->srv->cfg.max_blob_size;
-    if (offset + len > max)
-        return ecr_fail(c, "LimitExceededException",
-                        "The layer would exceed the registry's maximum blob size of %llu bytes "
-                        "(--max-blob-size)", (unsigned long long)max);
-    int err = upload_append(u, generation, bytes, len);
+    int err = store_upload_append(c->req->srv->st, u, generation, bytes, len);
     if (err == REG_OK)
         err = upload_flush(u);
+    if (err == REG_ETOOLARGE)
+        return ecr_fail(c, "LimitExceededException", "%s (--max-blob-size)",
+                        reg_error_last("the layer is too large"));
     if (err == REG_EBUSY)
         return part_refused(c, repo, u, "the upload was taken over by another request");
     if (err < 0)

@@ -67,21 +67,13 @@ static void release_session(request *req)
     s->u = NULL;
 }
 
-/* Whether `more` bytes after the session's would make a blob over --max-blob-size. */
-static int over_max_size(request *req, uint64_t more)
-{
-    upload_state *s = req->state;
-    uint64_t max = (uint64_t)req->srv->cfg.max_blob_size;
-    return more > max || upload_offset(s->u) > max - more;
-}
-
 /* 413 before the body is read, when its Content-Length already says it will not fit; the
  * session ends with it (no blob can be completed from it). */
 static int declared_size_or_reply(request *req)
 {
     upload_state *s = req->state;
     int64_t len = request_content_length(req);
-    if (len < 0 || !over_max_size(req, (uint64_t)len))
+    if (len < 0 || store_upload_fits(req->srv->st, s->u, (uint64_t)len))
         return REG_OK;
     s->write_err = REG_ETOOLARGE;
     finish_body(req, 0);
@@ -147,16 +139,12 @@ static void reply_body_not_range(request *req)
 static int append_body(request *req, const char *data, size_t len)
 {
     upload_state *s = req->state;
-    if (over_max_size(req, len)) {
-        s->write_err = REG_ETOOLARGE;
-        return REG_ETOOLARGE;
-    }
     if (s->range_length >= 0 && len > (uint64_t)s->range_length - s->received) {
         s->range_exceeded = 1;
         return REG_EINVALID;
     }
     s->received += len;
-    int err = upload_append(s->u, s->generation, data, len);
+    int err = store_upload_append(req->srv->st, s->u, s->generation, data, len);
     if (err < 0)
         s->write_err = err;
     return err;
@@ -177,8 +165,8 @@ static void finish_body(request *req, int commit)
         upload_discard(req->srv->st->uploads, s->u);
         s->u = NULL;
         reply_error(req, 413, "SIZE_INVALID",
-                    "the blob would be larger than this registry's maximum of %lld bytes",
-                    req->srv->cfg.max_blob_size);
+                    "the blob would be larger than this registry's maximum of %llu bytes",
+                    (unsigned long long)req->srv->st->max_blob_size);
         return;
     }
     int mismatch = !body_matches_range(s);
