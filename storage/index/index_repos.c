@@ -209,14 +209,24 @@ int index_images(index_db *ix, const char *repo, index_image_cb cb, void *ctx)
     return err == REG_ENOTFOUND ? REG_OK : err;
 }
 
-int index_tag_target(char *out, index_db *ix, int64_t repo_id, const char *tag)
+/* Run a statement keyed by (repository id, text) to its one row: REG_OK with the row in *out
+ * (the caller reads it, then index_done), else REG_ENOTFOUND or an error. */
+static int repo_text_row(sqldb_stmt **out, index_db *ix, enum index_statement id, int64_t repo_id,
+                         const char *text)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_TAG_TARGET);
+    sqldb_stmt *st = index_stmt(ix, id);
     if (st) {
         sqldb_bind_int64(st, 1, repo_id);
-        index_bind_text(st, 2, tag);
+        index_bind_text(st, 2, text);
     }
-    int err = index_step_row(st);
+    *out = st;
+    return index_step_row(st);
+}
+
+int index_tag_target(char *out, index_db *ix, int64_t repo_id, const char *tag)
+{
+    sqldb_stmt *st;
+    int err = repo_text_row(&st, ix, ST_TAG_TARGET, repo_id, tag);
     if (err == REG_OK) {
         const char *d = sqldb_column_text(st, 0);
         snprintf(out, DIGEST_MAX, "%s", d ? d : "");
@@ -227,12 +237,8 @@ int index_tag_target(char *out, index_db *ix, int64_t repo_id, const char *tag)
 
 int index_image_tag_count(int64_t *out, index_db *ix, int64_t repo_id, const char *digest)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_IMAGE_TAG_COUNT);
-    if (st) {
-        sqldb_bind_int64(st, 1, repo_id);
-        index_bind_text(st, 2, digest);
-    }
-    int err = index_step_row(st);
+    sqldb_stmt *st;
+    int err = repo_text_row(&st, ix, ST_IMAGE_TAG_COUNT, repo_id, digest);
     if (err == REG_OK) {
         *out = sqldb_column_int64(st, 0);
         index_done(st);
@@ -242,12 +248,8 @@ int index_image_tag_count(int64_t *out, index_db *ix, int64_t repo_id, const cha
 
 int index_manifest_image_size(uint64_t *out, index_db *ix, int64_t repo_id, const char *digest)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_IMAGE_SIZE);
-    if (st) {
-        sqldb_bind_int64(st, 1, repo_id);
-        index_bind_text(st, 2, digest);
-    }
-    int err = index_step_row(st);
+    sqldb_stmt *st;
+    int err = repo_text_row(&st, ix, ST_IMAGE_SIZE, repo_id, digest);
     if (err == REG_OK) {
         *out = (uint64_t)sqldb_column_int64(st, 0);
         index_done(st);
