@@ -5,6 +5,7 @@
 
 #include "server/http/arena.h"
 #include "server/http/config.h"
+#include "storage/base/random.h"
 #include "storage/store.h"
 
 #include <jansson.h>
@@ -15,7 +16,7 @@
 
 typedef struct request request;
 
-#define REQUEST_ID_LEN 36 /* a UUID in its 8-4-4-4-12 text form */
+#define REQUEST_ID_LEN RANDOM_UUID_LEN /* a UUID in its 8-4-4-4-12 text form */
 
 /* Handlers that need the request body set these in their first call. on_body gets each piece
  * (return < 0 to ignore the rest: the handler must then have recorded why); on_done runs once
@@ -75,7 +76,7 @@ struct request {
     uint64_t bytes_in;
     uint64_t bytes_out;
     struct timespec started;
-    char id[REQUEST_ID_LEN + 1]; /* a random UUID: the access log's request_id, ECR's
+    char id[REQUEST_ID_LEN + 1]; /* a UUID unique to the request: the access log's request_id, ECR's
                                   * x-amzn-RequestId */
 };
 

@@ -4,6 +4,8 @@
 #include "storage/base/reg_error.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/random.h>
 
 int random_bytes(void *buf, size_t n)
@@ -18,6 +20,27 @@ int random_bytes(void *buf, size_t n)
         p += got;
         n -= (size_t)got;
     }
+    return REG_OK;
+}
+
+void random_uuid_text(char out[RANDOM_UUID_LEN + 1], const unsigned char bytes[16])
+{
+    unsigned char b[16];
+    memcpy(b, bytes, sizeof(b));
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, RANDOM_UUID_LEN + 1,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+             b[15]);
+}
+
+int random_uuid(char out[RANDOM_UUID_LEN + 1])
+{
+    unsigned char b[16];
+    if (random_bytes(b, sizeof(b)) < 0)
+        return REG_ERROR;
+    random_uuid_text(out, b);
     return REG_OK;
 }
 

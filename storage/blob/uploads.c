@@ -21,18 +21,11 @@ int upload_is_id(const char *id)
     return 1;
 }
 
+_Static_assert(UPLOAD_ID_LEN == RANDOM_UUID_LEN, "session ids are UUIDs");
+
 int upload_new_id(char *out)
 {
-    unsigned char r[16];
-    if (random_bytes(r, sizeof(r)) < 0)
-        return REG_ERROR;
-    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
-    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
-    snprintf(out, UPLOAD_ID_LEN + 1,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
-             r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
-             r[15]);
-    return REG_OK;
+    return random_uuid(out);
 }
 
 int upload_table_new(upload_table **out, blobstore *bs, const char *index_location)
