@@ -1,6 +1,7 @@
 /* blob_url.c - signing and checking blob download URLs (see blob_url.h). */
 #include "auth/blob_url.h"
 #include "auth/secretbox.h"
+#include "storage/base/digest.h"
 #include "storage/base/reg_error.h"
 
 #include <openssl/crypto.h>
@@ -36,8 +37,7 @@ static int signature_hex(char out[SIGNATURE_HEX + 1], const unsigned char *maste
         return reg_error_set(REG_ERROR, "out of memory");
     if (hmac_sha256(key, master_key, SECRETBOX_KEY_LEN, KEY_LABEL) == REG_OK &&
         hmac_sha256(mac, key, sizeof(key), text) == REG_OK) {
-        for (int i = 0; i < 32; i++)
-            snprintf(out + 2 * i, 3, "%02x", mac[i]);
+        hex_encode(out, mac, sizeof(mac));
         err = REG_OK;
     }
     OPENSSL_cleanse(key, sizeof(key));
