@@ -447,15 +447,12 @@ static void finish_ecr(request *req)
     json_decref(in);
     policy_free(c.policy);
     req->auth_decision = out ? "allowed" : c.error_type;
-    if (!out) {
-        unsigned status = !strcmp(c.error_type, "ServerException") ? 500 : 400;
-        reply_aws_error_fields(req, status, c.error_type, reg_error_last("internal error"),
-                               c.error_fields);
-        json_decref(c.error_fields);
-        return;
-    }
+    if (out)
+        send_ecr(req, 200, response_json(req, out, ECR_CONTENT_TYPE));
+    else
+        reply_aws_error_fields(req, !strcmp(c.error_type, "ServerException") ? 500 : 400,
+                               c.error_type, reg_error_last("internal error"), c.error_fields);
     json_decref(c.error_fields);
-    send_ecr(req, 200, response_json(req, out, ECR_CONTENT_TYPE));
 }
 
 static int collect_body(request *req, const char *data, size_t len)
