@@ -152,10 +152,12 @@ def test_gc_from_a_fourth_process_while_pushes_run(cluster):
     shared = os.urandom(1 << 20)  # a layer every image shares, so gc sees it referenced
 
     def push_images(n):
+        # Each pusher goes on until it has WANTED images in (an image whose blob gc took
+        # first is pushed again under its next tag), bounded by ATTEMPTS and the stop flag.
         s = requests.Session()
         rnd = random.Random(n)
-        i = 0
-        while not stop.is_set() and i < 60:
+        i = done = 0
+        while not stop.is_set() and i < ATTEMPTS and done < WANTED:
             url = servers[(n + i) % len(servers)]
             layer = os.urandom(rnd.choice([100, 5000, 300000]))
             config = f'{{"pusher":{n},"i":{i}}}'.encode()
@@ -172,6 +174,7 @@ def test_gc_from_a_fourth_process_while_pushes_run(cluster):
             r = s.put(f"{url}/v2/gc/p{n}/manifests/{tag}", data=manifest,
                       headers={"Content-Type": OCI_MANIFEST})
             if r.status_code == 201:
+                done += 1
                 pushed.append(Pushed(f"gc/p{n}", tag, manifest, {
                     digest_of(b): len(b) for b in blobs}))
             elif gc_took_a_blob(r, blobs):
@@ -185,13 +188,14 @@ def test_gc_from_a_fourth_process_while_pushes_run(cluster):
         except Exception as e:  # a thread's exception is lost unless recorded
             failures.append((f"pusher {n}", type(e).__name__, str(e)[:300]))
 
-    threads = [threading.Thread(target=pusher, args=(n,)) for n in range(4)]
+    PUSHERS, WANTED, ATTEMPTS = 4, 6, 120
+    threads = [threading.Thread(target=pusher, args=(n,)) for n in range(PUSHERS)]
     for t in threads:
         t.start()
     runs = 0
-    deadline = time.monotonic() + 12
+    deadline = time.monotonic() + 90  # a bound only: gc runs for as long as pushers push
     try:
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and (runs < 2 or any(t.is_alive() for t in threads)):
             proc = cluster.cli("gc", "--untagged", "--grace", "0", "--json")
             assert proc.returncode == 0, proc.stderr
             runs += 1
@@ -201,7 +205,7 @@ def test_gc_from_a_fourth_process_while_pushes_run(cluster):
             t.join(60)
     assert not any(t.is_alive() for t in threads), "a pusher did not finish within 60 s"
     assert failures == [], failures[:10]
-    assert runs >= 2 and len(pushed) > 20, (runs, len(pushed), len(raced))
+    assert runs >= 2 and len(pushed) == PUSHERS * WANTED, (runs, len(pushed), len(raced))
     proc = cluster.cli("gc", "--untagged", "--grace", "0", "--json")
     assert proc.returncode == 0, proc.stderr
     s = requests.Session()
