@@ -1,7 +1,7 @@
 /* dynlib.h - libcurl and libpq are loaded with dlopen when S3 storage or a PostgreSQL index is
  * first asked for, not linked: a registry on local files and SQLite then maps neither them nor
  * the forty-odd libraries they bring (Kerberos, LDAP, SSH, HTTP/2, ...), which cost 1.8 MiB of
- * idle RSS and a slower start. The callers (storage/s3/, sqldb.c) include
+ * idle RSS and a slower start. The callers (storage/s3/, storage/remote/, sqldb.c) include
  * storage/base/dynlib_calls.h, which sends their calls through the tables below. */
 #ifndef OCIREG_DYNLIB_H
 #define OCIREG_DYNLIB_H
@@ -12,9 +12,10 @@
 
 #define DYNLIB_CURL_FUNCS(X)                                                                      \
     X(curl_easy_cleanup) X(curl_easy_getinfo) X(curl_easy_init) X(curl_easy_perform)              \
-    X(curl_easy_reset) X(curl_easy_setopt) X(curl_easy_strerror) X(curl_getdate)                 \
+    X(curl_easy_reset) X(curl_easy_setopt) X(curl_easy_strerror) X(curl_free) X(curl_getdate)    \
     X(curl_global_init) X(curl_share_cleanup) X(curl_share_init) X(curl_share_setopt)             \
-    X(curl_slist_append) X(curl_slist_free_all)
+    X(curl_slist_append) X(curl_slist_free_all) X(curl_url) X(curl_url_cleanup) X(curl_url_get)   \
+    X(curl_url_set)
 
 #define DYNLIB_PQ_FUNCS(X)                                                                        \
     X(PQclear) X(PQcmdStatus) X(PQcmdTuples) X(PQconnectdb) X(PQconsumeInput) X(PQerrorMessage)   \
