@@ -3,10 +3,12 @@
  *
  *   remote_probe [-u USER] [-s SCOPE] [-m MAX_BODY] [-H "Name: value"]... [-d DATA | -f FILE
  *                [--chunked]] [--stream] [--stall-ms MS] [--connect-ms MS] [--total-ms MS]
- *                [--ca FILE] [--repeat N] BASE_URL METHOD PATH
+ *                [--ca FILE] [--repeat N] [--upload DIGEST] BASE_URL METHOD PATH
  * The password comes from $REMOTE_PROBE_PASSWORD (not argv). --stream hands the body to an
- * on_data callback that counts it and hashes it (streamed=N sha256=HEX). Exit 0 when every
- * send returned 0, 1 otherwise. */
+ * on_data callback that counts it and hashes it (streamed=N sha256=HEX). --upload sends a
+ * monolithic blob upload in one process (one token cache): METHOD PATH with no body (the POST),
+ * then PUT to its Location + digest=DIGEST with the body. Each answer starts with rc=. Exit 0
+ * when every send returned 0, 1 otherwise. */
 #include "storage/base/reg_error.h"
 #include "storage/remote/remote.h"
 
@@ -68,6 +70,52 @@ static void print_answer(const remote_response *resp, const stream *s)
     }
 }
 
+/* POST (no body), then PUT <Location>&digest=D with the body of -d or -f. */
+static int send_upload(remote *r, remote_request *req, const char *file, const char *digest)
+{
+    remote_request post = *req;
+    remote_response resp;
+    char *url = NULL;
+    FILE *f = NULL;
+    post.body = NULL;
+    post.body_len = 0;
+    int rc = remote_send(&resp, r, &post);
+    printf("rc=%d\n", rc);
+    if (rc < 0 || !resp.location) {
+        printf("error=%s\n", rc < 0 ? reg_error_last("?") : "no Location");
+        remote_response_free(&resp);
+        return 1;
+    }
+    print_answer(&resp, NULL);
+    if (asprintf(&url, "%s%sdigest=%s", resp.location, strchr(resp.location, '?') ? "&" : "?",
+                 digest) < 0)
+        return 1;
+    remote_response_free(&resp);
+    req->method = "PUT";
+    req->path = url;
+    if (file) {
+        if (!(f = fopen(file, "rb")))
+            return 2;
+        fseek(f, 0, SEEK_END);
+        req->read_size = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        req->read_body = read_file;
+        req->read_ctx = f;
+    }
+    rc = remote_send(&resp, r, req);
+    printf("rc=%d\n", rc);
+    if (rc < 0)
+        printf("error=%s\n", reg_error_last("?"));
+    else
+        print_answer(&resp, NULL);
+    remote_response_free(&resp);
+    if (f)
+        fclose(f);
+    free(url);
+    remote_close(r);
+    return rc < 0;
+}
+
 static long number(const char *s)
 {
     char *end;
@@ -85,10 +133,11 @@ int main(int argc, char **argv)
         {"stream", no_argument, NULL, 'S'},   {"chunked", no_argument, NULL, 'C'},
         {"stall-ms", required_argument, NULL, 'T'}, {"connect-ms", required_argument, NULL, 'c'},
         {"total-ms", required_argument, NULL, 't'}, {"ca", required_argument, NULL, 'a'},
-        {"repeat", required_argument, NULL, 'r'}, {NULL, 0, NULL, 0}};
+        {"repeat", required_argument, NULL, 'r'}, {"upload", required_argument, NULL, 'U'},
+        {NULL, 0, NULL, 0}};
     remote_endpoint ep = {0};
     remote_request req = {0};
-    const char *headers[MAX_HEADERS + 1] = {0}, *file = NULL;
+    const char *headers[MAX_HEADERS + 1] = {0}, *file = NULL, *upload = NULL;
     int nheaders = 0, streamed = 0, chunked = 0, opt, failed = 0;
     long repeat = 1;
     while ((opt = getopt_long(argc, argv, "u:s:m:H:d:f:", opts, NULL)) != -1) {
@@ -109,6 +158,7 @@ int main(int argc, char **argv)
         case 't': ep.total_timeout_ms = number(optarg); break;
         case 'a': ep.ca_file = optarg; break;
         case 'r': repeat = number(optarg); break;
+        case 'U': upload = optarg; break;
         default: return 2;
         }
     }
@@ -126,6 +176,8 @@ int main(int argc, char **argv)
         printf("rc=open\nerror=%s\n", reg_error_last("?"));
         return 1;
     }
+    if (upload)
+        return send_upload(r, &req, file, upload);
     for (long i = 0; i < repeat; i++) {
         FILE *f = NULL;
         stream s = {EVP_MD_CTX_new(), 0};

@@ -1,0 +1,264 @@
+"""storage/remote (the client for other registries) driven through tests/unit/remote_probe
+against Debian's docker-registry (distribution, htpasswd Basic auth), an ocireg with users and
+grants (Docker token auth), and small Python servers that stall, redirect or are absent."""
+import hashlib
+import http.server
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+from authutil import add_user, grant
+from ocireg_harness import free_port, ocireg_binary
+
+PROBE = os.path.join(os.path.dirname(ocireg_binary()), "tests", "remote_probe")
+PASSWORD = "s3cret-Pass-9f2"
+
+
+def probe(*args, password=None, timeout=30):
+    """Run the driver; a list of answers, each {name: value} (rc first)."""
+    env = dict(os.environ)
+    env.pop("REMOTE_PROBE_PASSWORD", None)
+    if password is not None:
+        env["REMOTE_PROBE_PASSWORD"] = password
+    proc = subprocess.run([PROBE, *args], capture_output=True, text=True, timeout=timeout,
+                          env=env)
+    assert proc.returncode in (0, 1), f"remote_probe {args}: {proc.returncode} {proc.stderr}"
+    answers = []
+    for line in proc.stdout.splitlines():
+        name, _, value = line.partition("=")
+        if name == "rc":
+            answers.append({})
+        answers[-1][name] = value
+    assert answers, f"remote_probe printed nothing: {proc.stdout!r} {proc.stderr!r}"
+    return answers, proc.stdout + proc.stderr
+
+
+def one(*args, **kw):
+    answers, _ = probe(*args, **kw)
+    return answers[-1]
+
+
+def wait_until(cond, what, deadline_s=20):
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def sha(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def distribution(tmp_path):
+    """docker-registry with htpasswd (bcrypt) auth for user "dist"; stopped by PID."""
+    if not shutil.which("docker-registry") or not shutil.which("htpasswd"):
+        pytest.skip("docker-registry and apache2-utils are test packages (scripts/deps.sh test)")
+    htpasswd = tmp_path / "htpasswd"
+    subprocess.run(["htpasswd", "-Bbc", str(htpasswd), "dist", PASSWORD], check=True,
+                   capture_output=True, timeout=30)
+    port = free_port()
+    conf = tmp_path / "config.yml"
+    conf.write_text(f"""version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: {tmp_path / 'data'}
+  delete:
+    enabled: true
+auth:
+  htpasswd:
+    realm: test-realm
+    path: {htpasswd}
+http:
+  addr: 127.0.0.1:{port}
+""")
+    log = open(tmp_path / "registry.log", "w")
+    proc = subprocess.Popen(["docker-registry", "serve", str(conf)], stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+
+    def up():
+        try:
+            return requests.get(url + "/v2/", timeout=2).status_code == 401
+        except requests.ConnectionError:
+            return proc.poll() is not None
+    try:
+        wait_until(up, "docker-registry to listen")
+        assert proc.poll() is None, (tmp_path / "registry.log").read_text()
+        yield url
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture
+def token_registry(registry_factory, tmp_path):
+    data = tmp_path / "authdata"
+    add_user(data, "alice", PASSWORD)
+    grant(data, "alice", "team-a/*", "pull,push")
+    return registry_factory(data_dir=data)
+
+
+def upload(url, repo, data, tmp_path, *auth, stream=False, scope=None):
+    """A monolithic upload through the client: POST, then PUT to the Location."""
+    args = list(auth) + (["-s", scope] if scope else [])
+    if stream:
+        f = tmp_path / "blob.bin"
+        f.write_bytes(data)
+        args += ["-f", str(f)]
+    else:
+        args += ["-d", data.decode()]
+    answers, out = probe(*args, "--upload", sha(data), url, "POST", f"/v2/{repo}/blobs/uploads/",
+                         password=PASSWORD)
+    return answers, out
+
+
+def test_basic_auth_refused_anonymously_and_accepted_with_credentials(distribution):
+    a = one(distribution, "GET", "/v2/")
+    assert a["rc"] == "0" and a["status"] == "401", a
+    a = one("-u", "dist", distribution, "GET", "/v2/", password=PASSWORD)
+    assert a["rc"] == "0" and a["status"] == "200", a
+    a = one("-u", "dist", distribution, "GET", "/v2/", password="wrong")
+    assert a["status"] == "401", a
+
+
+def test_upload_stream_and_head_on_distribution(distribution, tmp_path):
+    data = os.urandom(300000)
+    answers, out = upload(distribution, "lib/app", data, tmp_path, "-u", "dist", stream=True)
+    assert [a["status"] for a in answers] == ["202", "201"], out
+    assert answers[0]["location"].startswith("http://127.0.0.1:"), out
+    assert answers[1]["digest"] == sha(data), out
+    a = one("-u", "dist", "--stream", distribution, "GET", f"/v2/lib/app/blobs/{sha(data)}",
+            password=PASSWORD)
+    assert a["status"] == "200" and a["streamed"] == str(len(data)), a
+    assert "sha256:" + a["sha256"] == sha(data) and a["body_len"] == "0", a
+    cfg = b'{"architecture":"amd64","os":"linux"}'
+    upload(distribution, "lib/app", cfg, tmp_path, "-u", "dist")
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(cfg),
+                   "size": len(cfg)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha(data),
+                    "size": len(data)}]})
+    a = one("-u", "dist", "-H", "Content-Type: application/vnd.oci.image.manifest.v1+json",
+            "-d", manifest, distribution, "PUT", "/v2/lib/app/manifests/v1", password=PASSWORD)
+    assert a["status"] == "201", a
+    a = one("-u", "dist", "-H", "Accept: application/vnd.oci.image.manifest.v1+json",
+            distribution, "HEAD", "/v2/lib/app/manifests/v1", password=PASSWORD)
+    assert a["status"] == "200" and a["digest"] == sha(manifest.encode()), a
+    assert a["content_length"] == str(len(manifest)) and a["body_len"] == "0", a
+
+
+def test_bearer_token_fetched_with_credentials_and_refused_anonymously(token_registry, tmp_path):
+    url, scope = token_registry.url, "repository:team-a/app:pull,push"
+    data = os.urandom(200000)
+    answers, out = upload(url, "team-a/app", data, tmp_path, "-u", "alice", stream=True,
+                          scope=scope)
+    assert [a["status"] for a in answers] == ["202", "201"], out
+    assert answers[1]["digest"] == sha(data), out
+    blob = f"/v2/team-a/app/blobs/{sha(data)}"
+    a = one(url, "GET", blob, "-s", "repository:team-a/app:pull")
+    assert a["rc"] == "0" and a["status"] == "401", a  # an anonymous token grants nothing here
+    a = one("-u", "alice", "--stream", "-s", "repository:team-a/app:pull", url, "GET", blob,
+            password=PASSWORD)
+    assert a["status"] == "200" and "sha256:" + a["sha256"] == sha(data), a
+    answers, out = probe("-u", "alice", "--repeat", "2", "-s", "repository:team-a/app:pull",
+                         url, "HEAD", blob, password=PASSWORD)
+    assert [a["status"] for a in answers] == ["200", "200"], out
+    assert all(a["digest"] == sha(data) for a in answers), out
+    answers, out = probe("-u", "alice", url, "GET", blob, "-s", "repository:team-a/app:pull",
+                         password="not-" + PASSWORD)
+    assert answers[-1]["status"] == "401" and PASSWORD not in out, out
+
+
+def test_max_body_cuts_kept_and_streamed_bodies(distribution, tmp_path):
+    data = os.urandom(5000)
+    upload(distribution, "lib/big", data, tmp_path, "-u", "dist", stream=True)
+    blob = f"/v2/lib/big/blobs/{sha(data)}"
+    for extra in ([], ["--stream"]):
+        a = one("-u", "dist", "-m", "4096", *extra, distribution, "GET", blob, password=PASSWORD)
+        assert a["rc"] == "-6" and "too large" in a["error"], a  # REG_ETOOLARGE
+        a = one("-u", "dist", "-m", "5000", *extra, distribution, "GET", blob, password=PASSWORD)
+        assert a["rc"] == "0" and a["status"] == "200", a
+
+
+def test_stalled_server_is_cut_by_the_stall_timeout():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)  # accepted by the kernel, never answered
+        port = listener.getsockname()[1]
+        start = time.monotonic()
+        a = one("--stall-ms", "1000", f"http://127.0.0.1:{port}", "GET", "/v2/", timeout=20)
+        took = time.monotonic() - start
+    assert a["rc"] == "-1" and "GET http://127.0.0.1" in a["error"], a
+    assert took < 10, f"the stall timeout of 1 s took {took:.1f} s"
+
+
+def test_refused_connection_error_names_no_credentials():
+    port = free_port()  # bound then closed: nothing listens
+    answers, out = probe("-u", "someone", f"http://127.0.0.1:{port}", "GET", "/v2/x",
+                         password=PASSWORD)
+    a = answers[-1]
+    assert a["rc"] == "-1" and f"127.0.0.1:{port}/v2/x" in a["error"], a
+    assert PASSWORD not in out and "someone" not in out, out
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """Origin: 401 Basic without credentials, 307 to the other host with them. Other host:
+    records the Authorization header it got and answers the blob."""
+    seen = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        if self.path == "/v2/r/blobs/x":
+            if not self.headers.get("Authorization"):
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="t"')
+                self.send_header("Content-Length", "0")
+            else:
+                self.send_response(307)
+                self.send_header("Location", f"http://localhost:{self.server.other}/blob?sig=1")
+                self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        _Recorder.seen.append(self.headers.get("Authorization"))
+        self.send_response(200)
+        self.send_header("Content-Length", "4")
+        self.end_headers()
+        self.wfile.write(b"blob")
+
+
+def test_redirect_to_another_host_drops_the_credentials():
+    servers = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder) for _ in range(2)]
+    servers[0].other = servers[1].server_address[1]
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
+    for t in threads:
+        t.start()
+    try:
+        _Recorder.seen.clear()
+        a = one("-u", "u", f"http://127.0.0.1:{servers[0].server_address[1]}", "GET",
+                "/v2/r/blobs/x", password=PASSWORD)
+        assert a["status"] == "200" and a["body"] == "blob", a
+        assert _Recorder.seen == [None], _Recorder.seen
+        a = one("-u", "u", f"http://127.0.0.1:{servers[0].server_address[1]}", "PUT",
+                "/v2/r/blobs/x", "-d", "x", password=PASSWORD)
+        assert a["status"] == "501", a  # no redirect for PUT, and the handler has no do_PUT
+    finally:
+        for s in servers:
+            s.shutdown()
+            s.server_close()
