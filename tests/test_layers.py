@@ -11,14 +11,15 @@ import re
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 # Each layer and the layers below it that it may include, besides itself.
-STORAGE = {"base", "index", "s3", "blob", "core", "archive"}
+STORAGE = {"base", "index", "s3", "remote", "blob", "core", "archive"}
 BELOW = {
     "base": set(),
     "index": {"base"},
     "s3": {"base"},
+    "remote": {"base"},
     "blob": {"base", "index", "s3"},
-    "core": {"base", "index", "s3", "blob"},
-    "archive": {"base", "index", "s3", "blob", "core"},
+    "core": {"base", "index", "s3", "remote", "blob"},
+    "archive": {"base", "index", "s3", "remote", "blob", "core"},
     "auth": STORAGE,
     "http": STORAGE | {"auth"},
     "oci": STORAGE | {"auth", "http"},
@@ -30,6 +31,7 @@ FOLDER_LAYER = {
     "storage/base": "base",
     "storage/index": "index",
     "storage/s3": "s3",
+    "storage/remote": "remote",
     "storage/blob": "blob",
     "storage/archive": "archive",
     "storage": "core",
