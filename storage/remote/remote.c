@@ -253,15 +253,17 @@ int remote_send(remote_response *out, remote *r, const remote_request *req)
     char *url = request_url(r, req->path), *final_url = NULL;
     if (!url)
         return reg_error_set(REG_ERROR, "out of memory");
-    char *token = remote_token_get(r, req->scope);
+    /* An absolute URL elsewhere (an upload Location on another host) gets no credentials. */
+    int on_base = remote_url_same_origin(r->base, url);
+    char *token = on_base ? remote_token_get(r, req->scope) : NULL;
     pthread_mutex_lock(&r->lock);
-    remote_auth auth = {token, r->basic_seen && r->username};
+    remote_auth auth = {token, on_base && r->basic_seen && r->username};
     pthread_mutex_unlock(&r->lock);
     remote_xfer x;
     int err;
     for (int attempt = 0;; attempt++) {
         err = send_following(&x, &final_url, r, req, url, auth);
-        if (err < 0 || x.status != 401 || attempt > 0 ||
+        if (err < 0 || x.status != 401 || attempt > 0 || !on_base ||
             !answer_challenge(r, req, &x, url, final_url, &auth, &token))
             break;
         remote_xfer_free(&x);

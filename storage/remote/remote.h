@@ -64,9 +64,12 @@ typedef struct remote_response {
  * (refused connection, TLS error, timeout, stall: REG_ERROR), a body over max_body (REG_ETOOLARGE),
  * or an aborting on_data (its code). Never logs or puts the password or tokens in an error text.
  *
- * A streamed request body (read_body) cannot be sent twice: when a 401 comes after curl began
- * reading it, that 401 is the answer (get a token first, e.g. with the upload's POST). Non-2xx
- * answers' bodies are kept in memory (bounded as above) even when on_data is set. */
+ * When no token can be had, the 401 is the answer and reg_error_last() says why. Credentials and
+ * tokens go only to the base URL's origin (scheme, host, port): not to an absolute path
+ * elsewhere, nor along a redirect to another origin. A streamed request body (read_body) cannot
+ * be sent twice: when a 401 comes after curl began reading it, that 401 is the answer (get a
+ * token first, e.g. with the upload's POST). Non-2xx answers' bodies are kept in memory (bounded
+ * as above) even when on_data is set. The stall timeout counts in whole seconds (rounded up). */
 int remote_send(remote_response *out, remote *r, const remote_request *req);
 void remote_response_free(remote_response *resp); /* frees the fields, not the struct */
 

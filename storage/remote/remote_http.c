@@ -16,7 +16,6 @@ void remote_xfer_init(remote_xfer *x, const remote_request *req, const char *met
     x->method = method;
     x->url = url;
     x->auth = auth;
-    x->allow_body_stream = 1;
     x->content_length = -1;
     buf_init(&x->body, 0);
 }
@@ -130,7 +129,7 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *user)
 
 static int streams(const remote_xfer *x)
 {
-    return x->req->on_data && x->allow_body_stream && x->status >= 200 && x->status < 300;
+    return x->req->on_data && x->status >= 200 && x->status < 300;
 }
 
 static size_t on_write(char *data, size_t size, size_t nmemb, void *user)

@@ -61,7 +61,6 @@ typedef struct remote_xfer {
     const char *method;
     const char *url;
     remote_auth auth;
-    int allow_body_stream; /* 0: the body of a 2xx answer is kept even when on_data is set */
     /* what came back */
     long status;
     char *content_type, *digest, *location, *retry_after;

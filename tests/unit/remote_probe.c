@@ -3,17 +3,20 @@
  *
  *   remote_probe [-u USER] [-s SCOPE] [-m MAX_BODY] [-H "Name: value"]... [-d DATA | -f FILE
  *                [--chunked]] [--stream] [--stall-ms MS] [--connect-ms MS] [--total-ms MS]
- *                [--ca FILE] [--repeat N] [--upload DIGEST] BASE_URL METHOD PATH
+ *                [--ca FILE] [--repeat N] [--threads N] [--upload DIGEST] BASE_URL METHOD PATH
  * The password comes from $REMOTE_PROBE_PASSWORD (not argv). --stream hands the body to an
  * on_data callback that counts it and hashes it (streamed=N sha256=HEX). --upload sends a
  * monolithic blob upload in one process (one token cache): METHOD PATH with no body (the POST),
- * then PUT to its Location + digest=DIGEST with the body. Each answer starts with rc=. Exit 0
+ * then PUT to its Location + digest=DIGEST with the body. --threads runs --repeat sends on each
+ * of N threads sharing one remote and prints only threads_ok=/threads_failed= (statuses
+ * counted as status_NNN=). Each answer starts with rc=. Exit 0
  * when every send returned 0, 1 otherwise. */
 #include "storage/base/reg_error.h"
 #include "storage/remote/remote.h"
 
 #include <getopt.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +119,56 @@ static int send_upload(remote *r, remote_request *req, const char *file, const c
     return rc < 0;
 }
 
+#define MAX_THREADS 16
+
+typedef struct worker {
+    pthread_t id;
+    remote *r;
+    const remote_request *req;
+    long repeat, failed;
+    long statuses[600];
+} worker;
+
+static void *work(void *arg)
+{
+    worker *w = arg;
+    for (long i = 0; i < w->repeat; i++) {
+        remote_response resp;
+        if (remote_send(&resp, w->r, w->req) < 0)
+            w->failed++;
+        else if (resp.status >= 0 && resp.status < 600)
+            w->statuses[resp.status]++;
+        remote_response_free(&resp);
+    }
+    return NULL;
+}
+
+/* --repeat sends on each of n threads at once, one remote between them. */
+static int send_threads(remote *r, const remote_request *req, long n, long repeat)
+{
+    static worker w[MAX_THREADS];
+    long failed = 0, total[600] = {0};
+    if (n > MAX_THREADS)
+        n = MAX_THREADS;
+    for (long i = 0; i < n; i++) {
+        w[i] = (worker){.r = r, .req = req, .repeat = repeat};
+        if (pthread_create(&w[i].id, NULL, work, &w[i]) != 0)
+            return 2;
+    }
+    for (long i = 0; i < n; i++) {
+        pthread_join(w[i].id, NULL);
+        failed += w[i].failed;
+        for (int s = 0; s < 600; s++)
+            total[s] += w[i].statuses[s];
+    }
+    printf("rc=%d\nthreads_failed=%ld\n", failed ? REG_ERROR : REG_OK, failed);
+    for (int s = 0; s < 600; s++)
+        if (total[s])
+            printf("status_%d=%ld\n", s, total[s]);
+    remote_close(r);
+    return failed != 0;
+}
+
 static long number(const char *s)
 {
     char *end;
@@ -134,12 +187,13 @@ int main(int argc, char **argv)
         {"stall-ms", required_argument, NULL, 'T'}, {"connect-ms", required_argument, NULL, 'c'},
         {"total-ms", required_argument, NULL, 't'}, {"ca", required_argument, NULL, 'a'},
         {"repeat", required_argument, NULL, 'r'}, {"upload", required_argument, NULL, 'U'},
+        {"threads", required_argument, NULL, 'n'},
         {NULL, 0, NULL, 0}};
     remote_endpoint ep = {0};
     remote_request req = {0};
     const char *headers[MAX_HEADERS + 1] = {0}, *file = NULL, *upload = NULL;
     int nheaders = 0, streamed = 0, chunked = 0, opt, failed = 0;
-    long repeat = 1;
+    long repeat = 1, threads = 0;
     while ((opt = getopt_long(argc, argv, "u:s:m:H:d:f:", opts, NULL)) != -1) {
         switch (opt) {
         case 'u': ep.username = optarg; break;
@@ -159,6 +213,7 @@ int main(int argc, char **argv)
         case 'a': ep.ca_file = optarg; break;
         case 'r': repeat = number(optarg); break;
         case 'U': upload = optarg; break;
+        case 'n': threads = number(optarg); break;
         default: return 2;
         }
     }
@@ -178,6 +233,8 @@ int main(int argc, char **argv)
     }
     if (upload)
         return send_upload(r, &req, file, upload);
+    if (threads)
+        return send_threads(r, &req, threads, repeat);
     for (long i = 0; i < repeat; i++) {
         FILE *f = NULL;
         stream s = {EVP_MD_CTX_new(), 0};
