@@ -210,6 +210,18 @@ def test_stalled_server_is_cut_by_the_stall_timeout():
     assert took < 10, f"the stall timeout of 1 s took {took:.1f} s"
 
 
+def test_total_timeout_cuts_a_silent_server_before_the_stall_timeout():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        port = listener.getsockname()[1]
+        start = time.monotonic()
+        a = one("--total-ms", "500", f"http://127.0.0.1:{port}", "GET", "/v2/", timeout=20)
+        took = time.monotonic() - start
+    assert a["rc"] == "-1" and "timed out" in a["error"].lower(), a
+    assert took < 5, f"the total timeout of 0.5 s took {took:.1f} s (the stall default is 30 s)"
+
+
 def test_refused_connection_error_names_no_credentials():
     port = free_port()  # bound then closed: nothing listens
     answers, out = probe("-u", "someone", f"http://127.0.0.1:{port}", "GET", "/v2/x",
@@ -241,6 +253,14 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
             return
         self.answer_blob()
 
+    def do_HEAD(self):
+        """/huge: 80 headers of 1 KiB each, over the client's 64 KiB bound."""
+        self.send_response(200)
+        for i in range(80 if self.path == "/huge" else 1):
+            self.send_header(f"X-Filler-{i}", "f" * 1024)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def do_POST(self):
         if not self.headers.get("Authorization"):
             self.send_response(401)
@@ -263,27 +283,40 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
         self.wfile.write(b"blob")
 
 
-def test_redirect_to_another_host_drops_the_credentials():
+@pytest.fixture
+def recorders():
+    """Two _Recorder servers on threads: the origin, and the other host it points to."""
     servers = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder) for _ in range(2)]
     servers[0].other = servers[1].server_address[1]
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
     for t in threads:
         t.start()
     try:
-        _Recorder.seen.clear()
-        a = one("-u", "u", f"http://127.0.0.1:{servers[0].server_address[1]}", "GET",
-                "/v2/r/blobs/x", password=PASSWORD)
-        assert a["status"] == "200" and a["body"] == "blob", a
-        assert _Recorder.seen == [None], _Recorder.seen
-        # An upload Location on another host gets the PUT without the Basic credentials that
-        # the POST needed (and that the client now sends up front to the registry).
-        _Recorder.seen.clear()
-        answers, out = probe("-u", "u", "-d", "abc", "--upload", "sha256:x",
-                             f"http://127.0.0.1:{servers[0].server_address[1]}", "POST",
-                             "/v2/r/blobs/uploads/", password=PASSWORD)
-        assert [a["status"] for a in answers] == ["202", "200"], out
-        assert _Recorder.seen == [None], _Recorder.seen
+        yield servers
     finally:
         for s in servers:
             s.shutdown()
             s.server_close()
+
+
+def test_headers_over_the_bound_are_refused(recorders):
+    url = f"http://127.0.0.1:{recorders[0].server_address[1]}"
+    a = one(url, "HEAD", "/small")
+    assert a["rc"] == "0" and a["status"] == "200", a
+    a = one(url, "HEAD", "/huge")
+    assert a["rc"] == "-6" and "header bound" in a["error"], a  # REG_ETOOLARGE
+
+
+def test_redirect_to_another_host_drops_the_credentials(recorders):
+    origin = f"http://127.0.0.1:{recorders[0].server_address[1]}"
+    _Recorder.seen.clear()
+    a = one("-u", "u", origin, "GET", "/v2/r/blobs/x", password=PASSWORD)
+    assert a["status"] == "200" and a["body"] == "blob", a
+    assert _Recorder.seen == [None], _Recorder.seen
+    # An upload Location on another host gets the PUT without the Basic credentials that
+    # the POST needed (and that the client now sends up front to the registry).
+    _Recorder.seen.clear()
+    answers, out = probe("-u", "u", "-d", "abc", "--upload", "sha256:x", origin, "POST",
+                         "/v2/r/blobs/uploads/", password=PASSWORD)
+    assert [a["status"] for a in answers] == ["202", "200"], out
+    assert _Recorder.seen == [None], _Recorder.seen
