@@ -27,8 +27,10 @@ def probe(*args, password=None, timeout=30):
     env.pop("REMOTE_PROBE_PASSWORD", None)
     if password is not None:
         env["REMOTE_PROBE_PASSWORD"] = password
-    proc = subprocess.run([PROBE, *args], capture_output=True, text=True, timeout=timeout,
-                          env=env)
+    # REMOTE_PROBE_WRAPPER="valgrind -q --error-exitcode=3 --leak-check=full" checks memory.
+    wrapper = os.environ.get("REMOTE_PROBE_WRAPPER", "").split()
+    proc = subprocess.run([*wrapper, PROBE, *args], capture_output=True, text=True,
+                          timeout=timeout * (4 if wrapper else 1), env=env)
     assert proc.returncode in (0, 1), f"remote_probe {args}: {proc.returncode} {proc.stderr}"
     answers = []
     for line in proc.stdout.splitlines():
