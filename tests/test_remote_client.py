@@ -322,3 +322,77 @@ def test_redirect_to_another_host_drops_the_credentials(recorders):
                          "/v2/r/blobs/uploads/", password=PASSWORD)
     assert [a["status"] for a in answers] == ["202", "200"], out
     assert _Recorder.seen == [None], _Recorder.seen
+
+
+class _TokenRegistry(http.server.BaseHTTPRequestHandler):
+    """A registry with Docker token auth in a few lines: /token records each request and hands
+    out "tok-N" as `access_token`; /v2/x wants any token it handed out."""
+    token_requests = []
+    challenge_scope = None
+    token_status = 200
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body=b"", headers=()):
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        cls = _TokenRegistry
+        path, _, query = self.path.partition("?")
+        if path == "/token":
+            cls.token_requests.append((query, self.headers.get("Authorization")))
+            body = json.dumps({"access_token": f"tok-{len(cls.token_requests)}",
+                               "expires_in": 3600}).encode()
+            return self.reply(cls.token_status, body if cls.token_status == 200 else b"{}")
+        if (self.headers.get("Authorization") or "").startswith("Bearer tok-"):
+            return self.reply(200, b"manifest")
+        realm = f"http://127.0.0.1:{self.server.server_address[1]}/token"
+        scope = f',scope="{cls.challenge_scope}"' if cls.challenge_scope else ""
+        self.reply(401, b"{}", [("WWW-Authenticate", f'Bearer realm="{realm}",service="svc"{scope}')])
+
+
+@pytest.fixture
+def token_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TokenRegistry)
+    _TokenRegistry.token_requests = []
+    _TokenRegistry.challenge_scope = None
+    _TokenRegistry.token_status = 200
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_token_is_fetched_once_per_scope_with_the_challenges_service(token_server):
+    answers, out = probe("-u", "bob", "--repeat", "3", "-s", "repository:lib/a:pull",
+                         token_server, "GET", "/v2/x", password=PASSWORD)
+    assert [a["status"] for a in answers] == ["200"] * 3, out
+    assert len(_TokenRegistry.token_requests) == 1, _TokenRegistry.token_requests
+    query, authz = _TokenRegistry.token_requests[0]
+    assert query == "service=svc&scope=repository%3Alib%2Fa%3Apull", query
+    assert authz and authz.startswith("Basic "), authz  # the credentials go to the realm
+
+
+def test_token_request_uses_the_challenges_scope_and_goes_anonymous_without_credentials(
+        token_server):
+    _TokenRegistry.challenge_scope = "repository:from/challenge:pull"
+    a = one("-s", "repository:lib/a:pull", token_server, "GET", "/v2/x")
+    assert a["status"] == "200", a
+    [(query, authz)] = _TokenRegistry.token_requests
+    assert query == "service=svc&scope=repository%3Afrom%2Fchallenge%3Apull" and authz is None
+
+
+def test_a_refused_token_request_leaves_the_401(token_server):
+    _TokenRegistry.token_status = 401
+    answers, out = probe("-u", "bob", token_server, "GET", "/v2/x", password=PASSWORD)
+    assert answers[-1]["rc"] == "0" and answers[-1]["status"] == "401", out
+    assert len(_TokenRegistry.token_requests) == 1 and PASSWORD not in out, out
