@@ -5,9 +5,6 @@
 
 #include "server/http/http.h"
 
-/* Hops of X-Forwarded-For looked at, from the right; more are ignored. */
-#define CLIENT_FORWARDED_HOPS_MAX 16
-
 /* The socket peer's address as text (empty when unknown). */
 void request_peer_address(char *out, size_t n, request *req);
 /* Whether the socket peer is one of the configured trusted proxies. */
