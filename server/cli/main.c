@@ -2,6 +2,7 @@
 #include "server/cli/cli_admin.h"
 #include "server/cli/cli_auth.h"
 #include "server/cli/cli_export.h"
+#include "server/cli/cli_health.h"
 #include "server/cli/serve.h"
 
 #include <stdio.h>
@@ -26,7 +27,8 @@ static void usage(FILE *out)
                  "  export    write images as an OCI image layout .tar.zst\n"
                  "  import    load an OCI image layout archive, verifying every digest\n"
                  "  backup    back up a whole data folder online into one .tar.zst\n"
-                 "  restore   rebuild a data folder from a backup\n\n"
+                 "  restore   rebuild a data folder from a backup\n"
+                 "  health    exit 0 when the server answers /readyz (container HEALTHCHECK)\n\n"
                  "Options:\n"
                  "  -h, --help     show this help\n"
                  "  --version      print the version\n");
@@ -75,6 +77,8 @@ int main(int argc, char **argv)
         return cli_backup_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "restore"))
         return cli_restore_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "health"))
+        return cli_health_main(argc - 1, argv + 1);
     fprintf(stderr, "ocireg: unknown command \"%s\"\n\n", cmd);
     usage(stderr);
     return 2;
