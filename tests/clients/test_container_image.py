@@ -1,0 +1,162 @@
+"""The container image of scripts/container-image.sh: built offline from the build output,
+loaded by the real dockerd, run with a volume as a non-root user with its settings from
+OCIREG_* variables; docker pushes to and pulls from the ocireg inside it, its HEALTHCHECK
+turns healthy, `docker stop` (SIGTERM) ends it cleanly within the timeout, and a new container
+on the same volume serves every image. The OCI layout is also pushed into a running ocireg
+with skopeo and pulled back unchanged."""
+import json
+import os
+import secrets
+import time
+import types
+
+import pytest
+import requests
+
+from clientutil import image_digests, layout_blob, layout_ref, registry_manifest, run
+from ocireg_harness import ROOT, free_port, ocireg_binary
+
+pytestmark = pytest.mark.clients
+
+IMAGE_UID = 10001
+STOP_TIMEOUT = 30  # `docker stop -t`: SIGKILL after this long
+CLEAN_STOP_WITHIN = 10  # seconds a SIGTERM'ed idle ocireg may take
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory):
+    out = tmp_path_factory.mktemp("container-image")
+    tag = "test-" + secrets.token_hex(3)
+    run([os.path.join(ROOT, "scripts", "container-image.sh"),
+         "--build", os.path.dirname(ocireg_binary()), "--out", out, "--tag", tag], timeout=180)
+    layout = str(out / "oci")
+    return types.SimpleNamespace(layout=layout, tar=str(out / "ocireg-image.tar"), tag=tag,
+                                 ref=f"ocireg:{tag}", digest=layout_ref(layout, tag)["digest"])
+
+
+@pytest.fixture(scope="module")
+def loaded(dockerd, image):
+    out = dockerd.docker("load", "-i", image.tar, timeout=180).stdout
+    assert f"Loaded image: {image.ref}" in out, out
+    yield image.ref
+    dockerd.docker("rmi", "-f", image.ref, check=False)
+
+
+def wait_for(what, check, timeout):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last is True:
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"{what} not within {timeout}s (last: {last})")
+
+
+def container_state(dockerd, name):
+    return json.loads(dockerd.docker("inspect", "--format", "{{json .State}}", name).stdout)
+
+
+def wait_healthy(dockerd, name, url):
+    """The container's own HEALTHCHECK (`ocireg health`) says healthy, and /readyz agrees."""
+    def healthy():
+        state = container_state(dockerd, name)
+        if not state.get("Running"):
+            return f"not running: {state}\n{dockerd.docker('logs', name, check=False).stderr}"
+        return state.get("Health", {}).get("Status") == "healthy" or state.get("Health")
+    wait_for(f"{name} healthy", healthy, 60)
+    assert requests.get(url + "/readyz", timeout=5).status_code == 200
+
+
+def run_registry(dockerd, ref, name, volume, port):
+    """The image as a registry on 127.0.0.1:port: the host's network (the test dockerd has
+    no bridge), the listen address from OCIREG_LISTEN, a health check every second."""
+    dockerd.docker("run", "-d", "--name", name, "--network", "host",
+                   "-e", f"OCIREG_LISTEN=127.0.0.1:{port}", "-v", f"{volume}:/data",
+                   "--health-interval", "1s", ref)
+    wait_healthy(dockerd, name, f"http://127.0.0.1:{port}")
+
+
+def process_uid(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no Uid line in /proc/{pid}/status")
+
+
+def push_small(dockerd, images, ref):
+    dockerd.docker("import", "--change", 'CMD ["/bin/sh"]', "--change", "ENV PATH=/bin",
+                   images.rootfs_tar, ref)
+    out = dockerd.docker("push", ref).stdout
+    digest = next(w for w in out.split() if w.startswith("sha256:"))
+    dockerd.docker("rmi", ref)
+    return digest
+
+
+def test_image_config_is_unprivileged_with_volume_healthcheck_and_env_settings(dockerd, loaded):
+    config = dockerd.inspect(loaded)["Config"]
+    assert config["User"] == f"{IMAGE_UID}:{IMAGE_UID}"
+    assert config["Entrypoint"] == ["/usr/bin/ocireg"] and config["Cmd"] == ["serve"]
+    assert {"OCIREG_DATA=/data", "OCIREG_LISTEN=0.0.0.0:5000"} <= set(config["Env"])
+    assert config["Volumes"] == {"/data": {}}
+    assert config["ExposedPorts"] == {"5000/tcp": {}}
+    assert config["StopSignal"] == "SIGTERM"
+    assert config["Healthcheck"]["Test"] == ["CMD", "/usr/bin/ocireg", "health"]
+
+
+def test_public_listen_without_users_refuses_to_start(dockerd, loaded):
+    """The image's 0.0.0.0:5000 is not loopback: with no user and no OCIREG_INSECURE_NO_AUTH
+    the registry does not start open to the network."""
+    out = dockerd.docker("run", "--rm", "--network", "none", loaded, check=False, timeout=60)
+    assert out.returncode != 0
+    assert "--insecure-no-auth" in out.stderr, out.stderr
+
+
+def test_container_serves_stops_on_sigterm_and_a_new_one_serves_its_volume(dockerd, loaded, images):
+    suffix = secrets.token_hex(3)
+    volume, first, second = f"ocireg-data-{suffix}", f"ocireg-a-{suffix}", f"ocireg-b-{suffix}"
+    port = free_port()
+    host = f"127.0.0.1:{port}"
+    refs = [f"{host}/small/one:v1", f"{host}/small/two:v2"]
+    dockerd.docker("volume", "create", volume)
+    try:
+        run_registry(dockerd, loaded, first, volume, port)
+        assert process_uid(container_state(dockerd, first)["Pid"]) == IMAGE_UID
+        digests = [push_small(dockerd, images, ref) for ref in refs]
+
+        start = time.monotonic()
+        dockerd.docker("stop", "-t", str(STOP_TIMEOUT), first, timeout=STOP_TIMEOUT + 60)
+        took = time.monotonic() - start
+        state = container_state(dockerd, first)
+        assert state["ExitCode"] == 0, f"not a clean exit on SIGTERM: {state}"
+        assert took < CLEAN_STOP_WITHIN, f"docker stop took {took:.1f}s"
+        assert "stopped" in dockerd.docker("logs", first).stderr
+
+        run_registry(dockerd, loaded, second, volume, port)
+        for ref, digest in zip(refs, digests):
+            out = dockerd.docker("pull", ref).stdout
+            assert f"Digest: {digest}" in out, out
+        hello = dockerd.docker("run", "--rm", "--network", "none", refs[1],
+                               "/bin/sh", "-c", "echo served again")
+        assert hello.stdout.strip() == "served again"
+    finally:
+        dockerd.docker("rm", "-f", first, second, check=False)
+        for ref in refs:
+            dockerd.docker("rmi", "-f", ref, check=False)
+        dockerd.docker("volume", "rm", "-f", volume, check=False)
+
+
+def test_oci_layout_pushed_into_ocireg_and_pulled_back_unchanged(reg, skopeo, image, tmp_path):
+    dest = f"{reg.host}/clients/ocireg-image:{image.tag}"
+    skopeo.copy(f"oci:{image.layout}:{image.tag}", f"docker://{dest}", "--preserve-digests")
+    body, ctype, digest = registry_manifest(reg, "clients/ocireg-image", image.tag)
+    assert digest == image.digest
+    assert ctype == "application/vnd.oci.image.manifest.v1+json"
+
+    back = str(tmp_path / "back")
+    skopeo.copy(f"docker://{dest}", f"oci:{back}:{image.tag}", "--preserve-digests")
+    assert layout_ref(back, image.tag)["digest"] == image.digest
+    config, layers = image_digests(body)
+    for d in [config, *layers]:
+        assert layout_blob(back, d) == layout_blob(image.layout, d)
