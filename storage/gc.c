@@ -431,6 +431,13 @@ static int remove_orphans(gc_ctx *c)
     return err < 0 ? err : o.err;
 }
 
+static uint64_t failed_runs;
+
+uint64_t gc_failed_runs(void)
+{
+    return __atomic_load_n(&failed_runs, __ATOMIC_RELAXED);
+}
+
 int gc_run(gc_report *out, store *st, index_db *ix, const gc_options *opt)
 {
     gc_ctx c = {.st = st, .ix = ix, .opt = opt, .rep = out, .now = time(NULL)};
@@ -469,5 +476,7 @@ int gc_run(gc_report *out, store *st, index_db *ix, const gc_options *opt)
         err = index_gc_record(ix, &out->totals);
     if (err < 0 && !reg_error_last(NULL))
         reg_error_set(err, "index: %s", index_errmsg(ix));
+    if (err < 0)
+        __atomic_fetch_add(&failed_runs, 1, __ATOMIC_RELAXED);
     return err;
 }

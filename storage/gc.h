@@ -35,6 +35,9 @@ typedef struct gc_report {
 /* On failure reg_error_last() says why. */
 int gc_run(gc_report *out, store *st, index_db *ix, const gc_options *opt);
 
+/* How many gc_run calls of this process failed (the /metrics alert on a failing gc). */
+uint64_t gc_failed_runs(void);
+
 /* The images of `repo` that lifecycle policy `policy_text` would expire now, without deleting
  * anything. REG_EINVALID, with the reason in reg_error_last(), when the policy is invalid. */
 typedef int (*gc_expire_cb)(void *ctx, const char *digest, const char *const *tags,

@@ -4,11 +4,13 @@
 #include "storage/base/buf.h"
 #include "storage/index/index_gc.h"
 #include "storage/base/reg_error.h"
+#include "storage/gc.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define ROUTES (RT_ECR + 1)
@@ -149,11 +151,48 @@ static void emit_commits(buf *b, index_writer *w)
          (unsigned long long)commits, (unsigned long long)transactions);
 }
 
+/* The file system of the data folder (its SQLite index, upload spool, local blobs): what the
+ * disk-full alert watches. Nothing is written when statvfs fails, so the alert sees no data. */
+static void emit_disk(buf *b, const char *data_dir)
+{
+    struct statvfs fs;
+    if (statvfs(data_dir, &fs) != 0)
+        return;
+    emit(b, "# HELP ocireg_data_free_bytes Bytes available to ocireg on the data folder's file system.\n"
+            "# TYPE ocireg_data_free_bytes gauge\n"
+            "ocireg_data_free_bytes %llu\n"
+            "# HELP ocireg_data_size_bytes Size of the data folder's file system.\n"
+            "# TYPE ocireg_data_size_bytes gauge\n"
+            "ocireg_data_size_bytes %llu\n",
+         (unsigned long long)fs.f_bavail * fs.f_frsize,
+         (unsigned long long)fs.f_blocks * fs.f_frsize);
+}
+
+/* gc health: the last successful run of any process on this index (CLI, admin, scheduled,
+ * other instances), this process's failed runs, and the schedule (0: none). */
+static void emit_gc_health(buf *b, request *req, int64_t last_finished)
+{
+    emit(b, "# HELP ocireg_gc_last_success_timestamp_seconds When the last successful gc finished "
+            "(Unix time; 0: never).\n"
+            "# TYPE ocireg_gc_last_success_timestamp_seconds gauge\n"
+            "ocireg_gc_last_success_timestamp_seconds %lld\n"
+            "# HELP ocireg_gc_failures_total Garbage collections of this process that failed.\n"
+            "# TYPE ocireg_gc_failures_total counter\n"
+            "ocireg_gc_failures_total %llu\n"
+            "# HELP ocireg_gc_interval_seconds The scheduled gc interval (--gc-interval; 0: none).\n"
+            "# TYPE ocireg_gc_interval_seconds gauge\n"
+            "ocireg_gc_interval_seconds %lld\n",
+         (long long)last_finished, (unsigned long long)gc_failed_runs(),
+         req->srv->cfg.gc_interval);
+}
+
 static void emit_state(buf *b, request *req, index_db *ix)
 {
-    int64_t storage = 0, runs = 0, blobs = 0, freed = 0;
+    int64_t storage = 0, runs = 0, blobs = 0, freed = 0, last_gc = 0;
     index_storage_bytes(&storage, ix);
-    index_gc_summary(&runs, &blobs, &freed, ix);
+    index_gc_summary(&runs, &blobs, &freed, &last_gc, ix);
+    emit_gc_health(b, req, last_gc);
+    emit_disk(b, req->srv->st->data_dir);
     emit(b, "# HELP ocireg_http_bytes_received_total Request body bytes.\n"
             "# TYPE ocireg_http_bytes_received_total counter\n"
             "ocireg_http_bytes_received_total %llu\n"

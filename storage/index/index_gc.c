@@ -130,7 +130,8 @@ int index_gc_record(index_db *ix, const gc_totals *t)
     return index_run(st);
 }
 
-int index_gc_summary(int64_t *runs, int64_t *blobs, int64_t *bytes, index_db *ix)
+int index_gc_summary(int64_t *runs, int64_t *blobs, int64_t *bytes, int64_t *last_finished,
+                     index_db *ix)
 {
     sqldb_stmt *st = index_stmt(ix, ST_GC_SUMMARY);
     int err = index_step_row(st);
@@ -138,6 +139,7 @@ int index_gc_summary(int64_t *runs, int64_t *blobs, int64_t *bytes, index_db *ix
         *runs = sqldb_column_int64(st, 0);
         *blobs = sqldb_column_int64(st, 1);
         *bytes = sqldb_column_int64(st, 2);
+        *last_finished = sqldb_column_int64(st, 3);
         index_done(st);
     }
     return err;

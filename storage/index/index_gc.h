@@ -44,8 +44,10 @@ typedef struct gc_totals {
 } gc_totals;
 
 int index_gc_record(index_db *ix, const gc_totals *t);
-/* Sums over every recorded (non dry-run) gc: runs, blobs deleted, bytes freed. */
-int index_gc_summary(int64_t *runs, int64_t *blobs, int64_t *bytes, index_db *ix);
+/* Over every recorded (non dry-run) gc: runs, blobs deleted, bytes freed, and when the last
+ * one finished (Unix seconds, 0 when none did). */
+int index_gc_summary(int64_t *runs, int64_t *blobs, int64_t *bytes, int64_t *last_finished,
+                     index_db *ix);
 /* Total size of all blobs. */
 int index_storage_bytes(int64_t *out, index_db *ix);
 

@@ -470,7 +470,8 @@ static void test_repository_ecr_settings(void)
 static void test_gc_queries(void)
 {
     index_db *ix = fresh_index();
-    int64_t repo_id = seed_image(ix), runs = 0, blobs = 0, bytes = 0, total = 0;
+    int64_t repo_id = seed_image(ix), runs = 0, blobs = 0, bytes = 0, total = 0,
+            last = 0;
     gc_manifest found[8];
     gc_blob unref[8];
     size_t n = 0;
@@ -498,10 +499,11 @@ static void test_gc_queries(void)
         .started_at = 1, .finished_at = 2, .blobs_deleted = 3, .bytes_freed = 6000000000LL};
     CHECK_INT(index_gc_record(ix, &t), REG_OK);
     CHECK_INT(index_gc_record(ix, &t), REG_OK);
-    CHECK_INT(index_gc_summary(&runs, &blobs, &bytes, ix), REG_OK);
+    CHECK_INT(index_gc_summary(&runs, &blobs, &bytes, &last, ix), REG_OK);
     CHECK_INT(runs, 2);
     CHECK_INT(blobs, 6);
     CHECK_INT(bytes, 12000000000LL);
+    CHECK_INT(last, 2);
     CHECK_INT(index_storage_bytes(&total, ix), REG_OK);
     CHECK_INT(total, 5000000500LL);
     index_close(ix);
