@@ -105,12 +105,34 @@ def test_image_config_is_unprivileged_with_volume_healthcheck_and_env_settings(d
     assert config["Healthcheck"]["Test"] == ["CMD", "/usr/bin/ocireg", "health"]
 
 
-def test_public_listen_without_users_refuses_to_start(dockerd, loaded):
-    """The image's 0.0.0.0:5000 is not loopback: with no user and no OCIREG_INSECURE_NO_AUTH
-    the registry does not start open to the network."""
-    out = dockerd.docker("run", "--rm", "--network", "none", loaded, check=False, timeout=60)
-    assert out.returncode != 0
-    assert "--insecure-no-auth" in out.stderr, out.stderr
+def test_public_listen_needs_a_user_which_the_image_itself_adds(dockerd, loaded):
+    """The image's 0.0.0.0:5000 is not loopback: with no user (and no OCIREG_INSECURE_NO_AUTH)
+    the registry does not start open to the network; `docker run IMAGE user add` on its volume
+    makes one, and then it serves, with auth, and its HEALTHCHECK finds it on loopback."""
+    suffix = secrets.token_hex(3)
+    volume, name = f"ocireg-auth-{suffix}", f"ocireg-auth-{suffix}"
+    dockerd.docker("volume", "create", volume)
+    try:
+        refused = dockerd.docker("run", "--rm", "--network", "none", "-v", f"{volume}:/data",
+                                 loaded, check=False, timeout=60)
+        assert refused.returncode != 0
+        assert "--insecure-no-auth" in refused.stderr, refused.stderr
+        run([dockerd.docker_exe, "run", "--rm", "-i", "--network", "none", "-v",
+             f"{volume}:/data", loaded, "user", "add", "alice", "--password-stdin"],
+            env=dockerd.env, input="a long enough password\n", timeout=60)
+        listed = dockerd.docker("run", "--rm", "--network", "none", "-v", f"{volume}:/data",
+                                loaded, "user", "list")
+        assert "alice" in listed.stdout, listed.stdout
+        dockerd.docker("run", "-d", "--name", name, "--network", "none", "-v", f"{volume}:/data",
+                       "--health-interval", "1s", loaded)
+        def healthy():
+            state = container_state(dockerd, name)
+            return state.get("Health", {}).get("Status") == "healthy" or state
+        wait_for(f"{name} healthy", healthy, 60)
+        assert "(auth on)" in dockerd.docker("logs", name).stderr
+    finally:
+        dockerd.docker("rm", "-f", name, check=False)
+        dockerd.docker("volume", "rm", "-f", volume, check=False)
 
 
 def test_container_serves_stops_on_sigterm_and_a_new_one_serves_its_volume(dockerd, loaded, images):
