@@ -39,8 +39,8 @@ static int url_from_settings(char *out, size_t size)
         host = "127.0.0.1", host_len = strlen(host);
     else if (!strncmp(host, "[::]:", 5))
         host = "[::1]", host_len = strlen(host);
-    snprintf(out, size, "%s://%.*s%s/readyz", cfg.tls_cert[0] ? "https" : "http",
-             (int)host_len, host, port);
+    snprintf(out, size, "%s://%.*s%s/readyz", cfg.tls_cert[0] ? "https" : "http", (int)host_len,
+             host, port);
     return REG_OK;
 }
 

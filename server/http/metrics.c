@@ -158,7 +158,8 @@ static void emit_disk(buf *b, const char *data_dir)
     struct statvfs fs;
     if (statvfs(data_dir, &fs) != 0)
         return;
-    emit(b, "# HELP ocireg_data_free_bytes Bytes available to ocireg on the data folder's file system.\n"
+    emit(b, "# HELP ocireg_data_free_bytes Bytes available to ocireg on the data folder's "
+            "file system.\n"
             "# TYPE ocireg_data_free_bytes gauge\n"
             "ocireg_data_free_bytes %llu\n"
             "# HELP ocireg_data_size_bytes Size of the data folder's file system.\n"
