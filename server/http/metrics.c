@@ -180,7 +180,7 @@ static void emit_gc_health(buf *b, request *req, int64_t last_finished)
             "# HELP ocireg_gc_failures_total Garbage collections of this process that failed.\n"
             "# TYPE ocireg_gc_failures_total counter\n"
             "ocireg_gc_failures_total %llu\n"
-            "# HELP ocireg_gc_interval_seconds The scheduled gc interval (--gc-interval; 0: none).\n"
+            "# HELP ocireg_gc_interval_seconds The scheduled gc interval (0: none).\n"
             "# TYPE ocireg_gc_interval_seconds gauge\n"
             "ocireg_gc_interval_seconds %lld\n",
          (long long)last_finished, (unsigned long long)gc_failed_runs(),
