@@ -4,16 +4,22 @@ OCIREG_* variables; docker pushes to and pulls from the ocireg inside it, its HE
 turns healthy, `docker stop` (SIGTERM) ends it cleanly within the timeout, and a new container
 on the same volume serves every image. The OCI layout is also pushed into a running ocireg
 with skopeo and pulled back unchanged."""
+import gzip
+import io
 import json
 import os
+import re
 import secrets
+import subprocess
+import tarfile
 import time
 import types
 
 import pytest
 import requests
 
-from clientutil import image_digests, layout_blob, layout_ref, registry_manifest, run
+from clientutil import (image_digests, layout_blob, layout_ref, registry_manifest, run,
+                        sha256_digest)
 from ocireg_harness import ROOT, free_port, ocireg_binary
 
 pytestmark = pytest.mark.clients
@@ -23,12 +29,20 @@ STOP_TIMEOUT = 30  # `docker stop -t`: SIGKILL after this long
 CLEAN_STOP_WITHIN = 10  # seconds a SIGTERM'ed idle ocireg may take
 
 
+EPOCH = "1700000000"
+
+
+def build_image(out, tag):
+    run([os.path.join(ROOT, "scripts", "container-image.sh"),
+         "--build", os.path.dirname(ocireg_binary()), "--out", out, "--tag", tag],
+        env={"SOURCE_DATE_EPOCH": EPOCH}, timeout=180)
+
+
 @pytest.fixture(scope="module")
 def image(tmp_path_factory):
     out = tmp_path_factory.mktemp("container-image")
     tag = "test-" + secrets.token_hex(3)
-    run([os.path.join(ROOT, "scripts", "container-image.sh"),
-         "--build", os.path.dirname(ocireg_binary()), "--out", out, "--tag", tag], timeout=180)
+    build_image(out, tag)
     layout = str(out / "oci")
     return types.SimpleNamespace(layout=layout, tar=str(out / "ocireg-image.tar"), tag=tag,
                                  ref=f"ocireg:{tag}", digest=layout_ref(layout, tag)["digest"])
@@ -92,6 +106,43 @@ def push_small(dockerd, images, ref):
     digest = next(w for w in out.split() if w.startswith("sha256:"))
     dockerd.docker("rmi", ref)
     return digest
+
+
+def image_layer(image):
+    manifest = json.loads(layout_blob(image.layout, image.digest))
+    (layer,) = manifest["layers"]
+    assert layer["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip"
+    data = gzip.decompress(layout_blob(image.layout, layer["digest"]))
+    config = json.loads(layout_blob(image.layout, manifest["config"]["digest"]))
+    assert config["rootfs"]["diff_ids"] == [sha256_digest(data)]
+    return tarfile.open(fileobj=io.BytesIO(data))
+
+
+def test_image_holds_binary_libraries_loader_certificates_and_a_user(image):
+    """The on-demand libraries are there too (libcurl for S3 and `ocireg health`, libpq), and
+    only /data belongs to the unprivileged user."""
+    layer = image_layer(image)
+    members = {m.name: m for m in layer.getmembers()}
+    for path in ("usr/bin/ocireg", "etc/ssl/certs/ca-certificates.crt", "etc/passwd",
+                 "etc/group", "data"):
+        assert path in members, f"{path} not in the image"
+    names = {os.path.basename(n) for n in members}
+    for soname in ("libcurl.so.4", "libpq.so.5", "libc.so.6", "libmicrohttpd.so.12"):
+        assert soname in names, f"{soname} not in the image"
+    interpreter = subprocess.run(["readelf", "-l", ocireg_binary()], capture_output=True,
+                                 text=True, timeout=30).stdout
+    loader = re.search(r"interpreter: /([^\]]+)\]", interpreter).group(1)
+    resolved = loader.replace("lib64/", "usr/lib64/", 1) if loader.startswith("lib64/") else loader
+    assert loader in members or resolved in members, f"loader {loader} not in the image"
+    passwd = layer.extractfile("etc/passwd").read().decode()
+    assert f"ocireg:x:{IMAGE_UID}:{IMAGE_UID}:" in passwd
+    owned = sorted(n for n, m in members.items() if m.uid != 0 or m.gid != 0)
+    assert owned == ["data"] and members["data"].uid == IMAGE_UID, owned
+
+
+def test_image_build_is_reproducible(image, tmp_path):
+    build_image(tmp_path, image.tag)
+    assert layout_ref(str(tmp_path / "oci"), image.tag)["digest"] == image.digest
 
 
 def test_image_config_is_unprivileged_with_volume_healthcheck_and_env_settings(dockerd, loaded):
