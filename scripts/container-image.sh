@@ -50,7 +50,7 @@ chmod 0755 "$root" "$root"/{etc,etc/ssl,etc/ssl/certs,data,usr,usr/bin}
 
 # Merged /usr as on the host, so that every path ldd prints resolves the same way inside.
 for d in bin sbin lib lib64; do
-  [ -L "/$d" ] && ln -s "$(readlink "/$d")" "$root/$d"
+  if [ -L "/$d" ]; then ln -s "$(readlink "/$d")" "$root/$d"; fi
 done
 
 # The libraries ocireg dlopens are named once, in storage/base/dynlib.c.
@@ -66,9 +66,11 @@ for soname in $ondemand; do
   fi
 done
 
-# Every object's libraries (ldd resolves the whole tree) and the loader, at the same paths.
+# Every object's libraries (ldd resolves the whole tree) and the loader, at the same paths;
+# a static binary has none.
 libs=$(for o in "${objects[@]}"; do
-         ldd "$o" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'
+         { ldd "$o" 2>/dev/null || true; } |
+           awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'
        done | sort -u)
 for lib in $libs "${objects[@]:1}"; do
   dest="$(readlink -f "$(dirname "$lib")")/$(basename "$lib")"

@@ -49,5 +49,6 @@ def test_health_reads_the_config_file_and_speaks_tls(registry_factory, tmp_path)
 
 def test_health_refuses_bad_arguments():
     assert health("--timeout", "0").returncode == 2
+    assert health("--timeout", "5x").returncode == 2
     assert health("extra").returncode == 2
     assert health(env={"OCIREG_LISTEN": "no-port"}).returncode == 2

@@ -94,8 +94,9 @@ int cli_health_main(int argc, char **argv)
     if (rc != 0)
         return rc < 0 ? 2 : 0;
     const char *timeout_text = cli_opt(&a, "timeout");
-    long timeout = timeout_text ? strtol(timeout_text, NULL, 10) : HEALTH_TIMEOUT_DEFAULT;
-    if (a.npos > 0 || timeout < 1 || timeout > HEALTH_TIMEOUT_MAX) {
+    char *end = NULL;
+    long timeout = timeout_text ? strtol(timeout_text, &end, 10) : HEALTH_TIMEOUT_DEFAULT;
+    if (a.npos > 0 || (end && *end) || timeout < 1 || timeout > HEALTH_TIMEOUT_MAX) {
         fprintf(stderr, "%s", health_usage);
         return 2;
     }
