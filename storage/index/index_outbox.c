@@ -1,0 +1,209 @@
+/* index_outbox.c - SQL of the outbox (see index_outbox.h). */
+#include "storage/index/index_outbox.h"
+#include "storage/index/index_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void index_outbox_entry_clear(outbox_entry *e)
+{
+    free(e->kind);
+    free(e->target);
+    free(e->repository);
+    free(e->payload);
+    memset(e, 0, sizeof(*e));
+}
+
+int index_outbox_queue(index_db *ix, const char *kind, const char *target, const char *repo,
+                       const char *payload, int64_t now)
+{
+    sqldb_stmt *st = index_stmt(ix, ST_OUTBOX_QUEUE);
+    if (!st)
+        return REG_ERROR;
+    index_bind_text(st, 1, kind);
+    index_bind_text(st, 2, target);
+    index_bind_text(st, 3, repo);
+    index_bind_text(st, 4, payload);
+    sqldb_bind_int64(st, 5, now);
+    return index_run(st);
+}
+
+int index_outbox_queue_webhooks(int *queued_out, index_db *ix, unsigned event_bit,
+                                const char *repo, const char *payload, int64_t now)
+{
+    sqldb_stmt *st = index_stmt(ix, ST_OUTBOX_QUEUE_WEBHOOKS);
+    *queued_out = 0;
+    if (!st)
+        return REG_ERROR;
+    index_bind_text(st, 1, repo);
+    index_bind_text(st, 2, payload);
+    sqldb_bind_int64(st, 3, now);
+    sqldb_bind_int64(st, 4, (int64_t)event_bit);
+    int err = index_run(st);
+    if (err == REG_OK)
+        *queued_out = index_changes(ix);
+    return err;
+}
+
+static char *text_copy(sqldb_stmt *st, int col)
+{
+    const char *text = sqldb_column_text(st, col);
+    return strdup(text ? text : "");
+}
+
+int index_outbox_claim(outbox_entry *out, index_db *ix, const char *owner, int64_t now,
+                       int64_t lease_until, int64_t target_cap)
+{
+    memset(out, 0, sizeof(*out));
+    sqldb_stmt *st = index_stmt(ix, ST_OUTBOX_CLAIM);
+    if (st) {
+        index_bind_text(st, 1, owner);
+        sqldb_bind_int64(st, 2, now);
+        sqldb_bind_int64(st, 3, lease_until);
+        sqldb_bind_int64(st, 4, target_cap);
+    }
+    int err = index_step_row(st);
+    if (err < 0)
+        return err;
+    out->id = sqldb_column_int64(st, 0);
+    out->kind = text_copy(st, 1);
+    out->target = text_copy(st, 2);
+    out->repository = text_copy(st, 3);
+    out->payload = text_copy(st, 4);
+    out->created = sqldb_column_int64(st, 5);
+    out->attempts = sqldb_column_int64(st, 6);
+    index_done(st); /* the UPDATE is applied by the first step */
+    if ((!out->kind || !out->target || !out->repository || !out->payload))
+        err = reg_error_set(REG_ERROR, "out of memory reading an outbox entry");
+    if (err < 0)
+        index_outbox_entry_clear(out);
+    return err;
+}
+
+int index_outbox_done(index_db *ix, int64_t id, const char *owner, int64_t now)
+{
+    sqldb_stmt *st = index_stmt(ix, ST_OUTBOX_DONE);
+    if (!st)
+        return REG_ERROR;
+    sqldb_bind_int64(st, 1, id);
+    index_bind_text(st, 2, owner);
+    sqldb_bind_int64(st, 3, now);
+    if (index_run(st) < 0)
+        return REG_ERROR;
+    return index_changes(ix) > 0 ? REG_OK : REG_ENOTFOUND;
+}
+
+int index_outbox_retry(index_db *ix, int64_t id, const char *owner, int64_t next_attempt,
+                       const char *error, int park, int64_t now)
+{
+    sqldb_stmt *st = index_stmt(ix, ST_OUTBOX_RETRY);
+    if (!st)
+        return REG_ERROR;
+    sqldb_bind_int64(st, 1, id);
+    index_bind_text(st, 2, owner);
+    index_bind_text(st, 3, park ? "parked" : "pending");
+    sqldb_bind_int64(st, 4, next_attempt);
+    index_bind_text(st, 5, error);
+    sqldb_bind_int64(st, 6, now);
+    if (index_run(st) < 0)
+        return REG_ERROR;
+    return index_changes(ix) > 0 ? REG_OK : REG_ENOTFOUND;
+}
+
+int index_outbox_release_all(index_db *ix)
+{
+    return index_run(index_stmt(ix, ST_OUTBOX_RELEASE_ALL));
+}
+
+int index_outbox_next_due(int64_t *out, index_db *ix)
+{
+    sqldb_stmt *st = index_stmt(ix, ST_OUTBOX_NEXT_DUE);
+    int err = index_step_row(st);
+    if (err < 0)
+        return err;
+    err = sqldb_column_is_null(st, 0) ? REG_ENOTFOUND : REG_OK;
+    *out = sqldb_column_int64(st, 0);
+    index_done(st);
+    return err;
+}
+
+int index_outbox_stats(int64_t *depth_out, int64_t *oldest_out, index_db *ix)
+{
+    sqldb_stmt *st = index_stmt(ix, ST_OUTBOX_STATS);
+    int err = index_step_row(st);
+    *depth_out = *oldest_out = 0;
+    if (err < 0)
+        return err;
+    *depth_out = sqldb_column_int64(st, 0);
+    *oldest_out = sqldb_column_int64(st, 1);
+    index_done(st);
+    return REG_OK;
+}
+
+int index_outbox_purge(index_db *ix, int64_t before)
+{
+    sqldb_stmt *st = index_stmt(ix, ST_OUTBOX_PURGE);
+    if (!st)
+        return REG_ERROR;
+    sqldb_bind_int64(st, 1, before);
+    return index_run(st);
+}
+
+int index_outbox_list(index_db *ix, const char *kind, const char *target, int parked_only,
+                      int64_t limit, outbox_row_cb cb, void *ctx)
+{
+    sqldb_stmt *st = index_stmt(ix, ST_OUTBOX_LIST);
+    int rc, err = REG_OK;
+    if (!st)
+        return REG_ERROR;
+    index_bind_text(st, 1, kind);
+    index_bind_text(st, 2, target);
+    sqldb_bind_int64(st, 3, parked_only ? 1 : 0);
+    sqldb_bind_int64(st, 4, limit);
+    while (err == REG_OK && (rc = sqldb_step(st)) == SQLDB_ROW) {
+        outbox_row row = {.id = sqldb_column_int64(st, 0),
+                          .state = sqldb_column_text(st, 1),
+                          .attempts = sqldb_column_int64(st, 2),
+                          .created = sqldb_column_int64(st, 3),
+                          .updated = sqldb_column_int64(st, 4),
+                          .repository = sqldb_column_text(st, 5),
+                          .payload = sqldb_column_text(st, 6),
+                          .last_error = sqldb_column_text(st, 7)};
+        err = cb(ctx, &row);
+    }
+    if (err == REG_OK && rc == SQLDB_ERROR)
+        err = REG_ERROR;
+    index_done(st);
+    return err;
+}
+
+int index_outbox_redeliver(int64_t *count_out, index_db *ix, const char *kind, const char *target,
+                           int64_t id, int64_t now)
+{
+    sqldb_stmt *st = index_stmt(ix, id < 0 ? ST_OUTBOX_REDELIVER_PARKED : ST_OUTBOX_REDELIVER_ONE);
+    *count_out = 0;
+    if (!st)
+        return REG_ERROR;
+    index_bind_text(st, 1, kind);
+    index_bind_text(st, 2, target);
+    if (id < 0) {
+        sqldb_bind_int64(st, 3, now);
+    } else {
+        sqldb_bind_int64(st, 3, id);
+        sqldb_bind_int64(st, 4, now);
+    }
+    if (index_run(st) < 0)
+        return REG_ERROR;
+    *count_out = index_changes(ix);
+    return REG_OK;
+}
+
+int index_outbox_drop_target(index_db *ix, const char *kind, const char *target)
+{
+    sqldb_stmt *st = index_stmt(ix, ST_OUTBOX_DROP_TARGET);
+    if (!st)
+        return REG_ERROR;
+    index_bind_text(st, 1, kind);
+    index_bind_text(st, 2, target);
+    return index_run(st);
+}

@@ -1,0 +1,125 @@
+/* index_webhooks.c - SQL of the webhooks (see index_webhooks.h). */
+#include "storage/index/index_webhooks.h"
+#include "storage/index/index_internal.h"
+#include "storage/index/index_outbox.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void index_webhook_row_clear(webhook_row *w)
+{
+    free(w->name);
+    free(w->url);
+    free(w->repo_prefix);
+    free(w->credentials);
+    free(w->secret);
+    memset(w, 0, sizeof(*w));
+}
+
+static void bind_bytes(sqldb_stmt *st, int i, const unsigned char *p, size_t len)
+{
+    if (p && len)
+        sqldb_bind_blob(st, i, p, (int)len);
+    else
+        sqldb_bind_null(st, i);
+}
+
+int index_webhook_add(index_db *ix, const webhook_row *w)
+{
+    sqldb_stmt *st = index_stmt(ix, ST_WEBHOOK_ADD);
+    if (!st)
+        return REG_ERROR;
+    index_bind_text(st, 1, w->name);
+    index_bind_text(st, 2, w->url);
+    sqldb_bind_int64(st, 3, (int64_t)w->events);
+    index_bind_text(st, 4, w->repo_prefix ? w->repo_prefix : "");
+    bind_bytes(st, 5, w->credentials, w->credentials_len);
+    bind_bytes(st, 6, w->secret, w->secret_len);
+    sqldb_bind_int64(st, 7, w->created_at);
+    if (index_run(st) < 0)
+        return REG_ERROR;
+    if (index_changes(ix) == 0)
+        return reg_error_set(REG_ECONFLICT, "webhook %s exists", w->name);
+    return REG_OK;
+}
+
+static int copy_bytes(unsigned char **out, size_t *len_out, sqldb_stmt *st, int col)
+{
+    int len = 0;
+    const void *p = sqldb_column_blob(st, col, &len);
+    *out = NULL;
+    *len_out = 0;
+    if (!p || len <= 0)
+        return REG_OK;
+    if (!(*out = malloc((size_t)len)))
+        return REG_ERROR;
+    memcpy(*out, p, (size_t)len);
+    *len_out = (size_t)len;
+    return REG_OK;
+}
+
+/* The current row as a webhook_row of malloc'd copies. */
+static int take_row(webhook_row *out, sqldb_stmt *st)
+{
+    const char *name = sqldb_column_text(st, 0), *url = sqldb_column_text(st, 1),
+               *prefix = sqldb_column_text(st, 3);
+    memset(out, 0, sizeof(*out));
+    out->name = strdup(name ? name : "");
+    out->url = strdup(url ? url : "");
+    out->events = (unsigned)sqldb_column_int64(st, 2);
+    out->repo_prefix = strdup(prefix ? prefix : "");
+    out->created_at = sqldb_column_int64(st, 6);
+    if (!out->name || !out->url || !out->repo_prefix ||
+        copy_bytes(&out->credentials, &out->credentials_len, st, 4) < 0 ||
+        copy_bytes(&out->secret, &out->secret_len, st, 5) < 0) {
+        index_webhook_row_clear(out);
+        return reg_error_set(REG_ERROR, "out of memory reading a webhook");
+    }
+    return REG_OK;
+}
+
+int index_webhook_get(webhook_row *out, index_db *ix, const char *name)
+{
+    sqldb_stmt *st = index_stmt(ix, ST_WEBHOOK_GET);
+    if (st)
+        index_bind_text(st, 1, name);
+    int err = index_step_row(st);
+    if (err == REG_ENOTFOUND)
+        return reg_error_set(err, "no webhook named %s", name);
+    if (err < 0)
+        return err;
+    err = take_row(out, st);
+    index_done(st);
+    return err;
+}
+
+int index_webhook_each(index_db *ix, webhook_row_cb cb, void *ctx)
+{
+    sqldb_stmt *st = index_stmt(ix, ST_WEBHOOK_EACH);
+    int rc = SQLDB_DONE, err = REG_OK;
+    if (!st)
+        return REG_ERROR;
+    while (err == REG_OK && (rc = sqldb_step(st)) == SQLDB_ROW) {
+        webhook_row w;
+        if ((err = take_row(&w, st)) == REG_OK)
+            err = cb(ctx, &w);
+        index_webhook_row_clear(&w);
+    }
+    if (err == REG_OK && rc == SQLDB_ERROR)
+        err = REG_ERROR;
+    index_done(st);
+    return err;
+}
+
+int index_webhook_delete(index_db *ix, const char *name)
+{
+    sqldb_stmt *st = index_stmt(ix, ST_WEBHOOK_DELETE);
+    if (!st)
+        return REG_ERROR;
+    index_bind_text(st, 1, name);
+    if (index_run(st) < 0)
+        return REG_ERROR;
+    if (index_changes(ix) == 0)
+        return reg_error_set(REG_ENOTFOUND, "no webhook named %s", name);
+    return index_outbox_drop_target(ix, "webhook", name);
+}
