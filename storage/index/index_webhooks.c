@@ -123,3 +123,16 @@ int index_webhook_delete(index_db *ix, const char *name)
         return reg_error_set(REG_ENOTFOUND, "no webhook named %s", name);
     return index_outbox_drop_target(ix, "webhook", name);
 }
+
+int index_webhook_wanted(index_db *ix, unsigned event_bit, const char *repo)
+{
+    sqldb_stmt *st = index_stmt(ix, ST_WEBHOOK_WANTS);
+    if (st) {
+        index_bind_text(st, 1, repo);
+        sqldb_bind_int64(st, 2, (int64_t)event_bit);
+    }
+    int err = index_step_row(st);
+    if (err == REG_OK)
+        index_done(st);
+    return err == REG_OK ? 1 : err == REG_ENOTFOUND ? 0 : err;
+}

@@ -29,6 +29,8 @@ int index_webhook_get(webhook_row *out, index_db *ix, const char *name);
 /* Every webhook, by name; the row is the callback's for the call only. */
 typedef int (*webhook_row_cb)(void *ctx, const webhook_row *w);
 int index_webhook_each(index_db *ix, webhook_row_cb cb, void *ctx);
+/* Whether some webhook wants events of `event_bit` from `repo`: 1 or 0, or an error. */
+int index_webhook_wanted(index_db *ix, unsigned event_bit, const char *repo);
 /* Inside a write transaction: the webhook and its outbox entries go. REG_ENOTFOUND if none. */
 int index_webhook_delete(index_db *ix, const char *name);
 

@@ -1,0 +1,272 @@
+/* outbox.c - the outbox's workers (see outbox.h). */
+#include "storage/outbox.h"
+#include "storage/base/random.h"
+#include "storage/base/reg_error.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_KINDS 8
+#define MAX_WORKERS 64
+#define PURGE_EVERY_MS (60 * 1000)
+
+static struct kind {
+    char name[32];
+    outbox_deliver_fn deliver;
+    void *ctx;
+} kinds[MAX_KINDS];
+static int nkinds;
+
+/* Wake-ups: a counter under a lock, so that a wake between a worker's look and its wait is
+ * not lost. */
+static pthread_mutex_t wake_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake_cond = PTHREAD_COND_INITIALIZER;
+static uint64_t wakes;
+static uint64_t delivered_total, failed_total;
+
+struct outbox {
+    outbox_options opt;
+    char owner[RANDOM_UUID_LEN + 1]; /* this process's leases */
+    pthread_t threads[MAX_WORKERS];
+    int nthreads;
+    int stopping; /* under wake_lock */
+};
+
+int outbox_register_kind(const char *kind, outbox_deliver_fn deliver, void *ctx)
+{
+    for (int i = 0; i < nkinds; i++)
+        if (!strcmp(kinds[i].name, kind))
+            return reg_error_set(REG_ECONFLICT, "outbox kind %s is registered already", kind);
+    if (nkinds == MAX_KINDS || strlen(kind) >= sizeof(kinds[0].name))
+        return reg_error_set(REG_EINVALID, "cannot register outbox kind %s", kind);
+    snprintf(kinds[nkinds].name, sizeof(kinds[0].name), "%s", kind);
+    kinds[nkinds].deliver = deliver;
+    kinds[nkinds].ctx = ctx;
+    nkinds++;
+    return REG_OK;
+}
+
+static const struct kind *kind_of(const char *name)
+{
+    for (int i = 0; i < nkinds; i++)
+        if (!strcmp(kinds[i].name, name))
+            return &kinds[i];
+    return NULL;
+}
+
+void outbox_wake(void)
+{
+    pthread_mutex_lock(&wake_lock);
+    wakes++;
+    pthread_cond_broadcast(&wake_cond);
+    pthread_mutex_unlock(&wake_lock);
+}
+
+void outbox_counts(uint64_t *delivered_out, uint64_t *failed_out)
+{
+    *delivered_out = __atomic_load_n(&delivered_total, __ATOMIC_RELAXED);
+    *failed_out = __atomic_load_n(&failed_total, __ATOMIC_RELAXED);
+}
+
+int64_t outbox_backoff_ms(int64_t attempts, int64_t retry_ms, double jitter)
+{
+    int64_t wait = retry_ms > 0 ? retry_ms : 1;
+    for (int64_t i = 1; i < attempts && wait < OUTBOX_RETRY_MAX_MS; i++)
+        wait *= 2;
+    if (wait > OUTBOX_RETRY_MAX_MS)
+        wait = OUTBOX_RETRY_MAX_MS;
+    jitter = jitter < 0 ? 0 : jitter > 1 ? 1 : jitter;
+    return wait - wait / 2 + (int64_t)((double)(wait / 2) * jitter);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double random_fraction(void)
+{
+    uint32_t r = 0;
+    random_bytes(&r, sizeof(r));
+    return (double)r / 4294967295.0;
+}
+
+/* One write transaction around a claim or an update of the entry's row. */
+static int claim(outbox_entry *e, outbox *o, index_db *ix)
+{
+    int64_t now = now_ms();
+    int err = index_begin(ix);
+    if (err < 0)
+        return err;
+    err = index_outbox_claim(e, ix, o->owner, now, now + OUTBOX_LEASE_MS,
+                             o->opt.target_concurrency);
+    if (err == REG_OK && (err = index_commit(ix)) < 0)
+        index_outbox_entry_clear(e);
+    if (err < 0)
+        index_rollback(ix);
+    return err;
+}
+
+static int settle(outbox *o, index_db *ix, const outbox_entry *e, int result, const char *why)
+{
+    int64_t now = now_ms();
+    int park = result == OUTBOX_PARK || e->attempts >= o->opt.max_attempts;
+    int err = index_begin(ix);
+    if (err < 0)
+        return err;
+    if (result == REG_OK)
+        err = index_outbox_done(ix, e->id, o->owner, now);
+    else
+        err = index_outbox_retry(ix, e->id, o->owner,
+                                 now + outbox_backoff_ms(e->attempts, o->opt.retry_ms,
+                                                         random_fraction()),
+                                 why, park, now);
+    if (err == REG_ENOTFOUND) /* the lease ran out and another worker has it: theirs now */
+        err = REG_OK;
+    if (err == REG_OK && (err = index_commit(ix)) == REG_OK)
+        return REG_OK;
+    index_rollback(ix);
+    return err;
+}
+
+static void deliver(outbox *o, index_db *ix, const outbox_entry *e)
+{
+    const struct kind *k = kind_of(e->kind);
+    char why[512];
+    reg_error_clear();
+    int result = k ? k->deliver(k->ctx, ix, e)
+                   : reg_error_set(REG_ERROR, "no delivery for outbox entries of kind %s", e->kind);
+    snprintf(why, sizeof(why), "%s", result == REG_OK ? "" : reg_error_last("delivery failed"));
+    __atomic_add_fetch(result == REG_OK ? &delivered_total : &failed_total, 1, __ATOMIC_RELAXED);
+    if (settle(o, ix, e, result, why) < 0)
+        fprintf(stderr, "ocireg: outbox entry %lld: cannot record its delivery: %s\n",
+                (long long)e->id, index_errmsg(ix));
+    /* Its end may let the next entry of its repository, or of its target, go. */
+    outbox_wake();
+}
+
+/* Sleep until woken after `seen`, until the next entry is due, or OUTBOX_POLL_MS. */
+static void wait_for_work(outbox *o, index_db *ix, uint64_t seen)
+{
+    int64_t due = 0, now = now_ms(), wait = OUTBOX_POLL_MS;
+    if (index_outbox_next_due(&due, ix) == REG_OK && due > now && due - now < wait)
+        wait = due - now;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += wait / 1000;
+    until.tv_nsec += (wait % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&wake_lock);
+    while (!o->stopping && wakes == seen)
+        if (pthread_cond_timedwait(&wake_cond, &wake_lock, &until) != 0)
+            break;
+    pthread_mutex_unlock(&wake_lock);
+}
+
+static int stopping(outbox *o, uint64_t *seen_out)
+{
+    pthread_mutex_lock(&wake_lock);
+    int stop = o->stopping;
+    *seen_out = wakes;
+    pthread_mutex_unlock(&wake_lock);
+    return stop;
+}
+
+static void purge(index_db *ix)
+{
+    if (index_begin(ix) < 0)
+        return;
+    if (index_outbox_purge(ix, now_ms() - OUTBOX_DONE_KEEP_MS) < 0 || index_commit(ix) < 0)
+        index_rollback(ix);
+}
+
+static void *worker_main(void *arg)
+{
+    outbox *o = arg;
+    index_db *ix = NULL;
+    uint64_t seen;
+    int64_t last_purge = 0;
+    if (index_open(&ix, o->opt.index_location) < 0) {
+        fprintf(stderr, "ocireg: outbox worker cannot open the index: %s\n",
+                reg_error_last("unknown error"));
+        return NULL;
+    }
+    index_writer_attach(o->opt.writer, ix);
+    while (!stopping(o, &seen)) {
+        outbox_entry e;
+        int err = claim(&e, o, ix);
+        if (err == REG_OK) {
+            deliver(o, ix, &e);
+            index_outbox_entry_clear(&e);
+            continue;
+        }
+        if (now_ms() - last_purge > PURGE_EVERY_MS) {
+            last_purge = now_ms();
+            purge(ix);
+        }
+        wait_for_work(o, ix, seen);
+    }
+    index_close(ix);
+    return NULL;
+}
+
+static int release_leases(const outbox_options *opt)
+{
+    index_db *ix = NULL;
+    int err = index_open(&ix, opt->index_location);
+    if (err == REG_OK) {
+        index_writer_attach(opt->writer, ix);
+        if ((err = index_begin(ix)) == REG_OK &&
+            ((err = index_outbox_release_all(ix)) < 0 || (err = index_commit(ix)) < 0))
+            index_rollback(ix);
+    }
+    index_close(ix);
+    return err;
+}
+
+int outbox_start(outbox **out, const outbox_options *opt)
+{
+    outbox *o = calloc(1, sizeof(*o));
+    *out = NULL;
+    if (!o)
+        return reg_error_set(REG_ERROR, "out of memory");
+    o->opt = *opt;
+    if (o->opt.workers > MAX_WORKERS)
+        o->opt.workers = MAX_WORKERS;
+    int err = random_uuid(o->owner);
+    if (err == REG_OK && opt->release_leases && opt->workers > 0)
+        err = release_leases(opt);
+    for (int i = 0; err == REG_OK && i < o->opt.workers; i++) {
+        if (pthread_create(&o->threads[i], NULL, worker_main, o) != 0)
+            err = reg_error_set(REG_ERROR, "cannot start an outbox worker");
+        else
+            o->nthreads++;
+    }
+    if (err < 0) {
+        outbox_stop(o);
+        return err;
+    }
+    *out = o;
+    return REG_OK;
+}
+
+void outbox_stop(outbox *o)
+{
+    if (!o)
+        return;
+    pthread_mutex_lock(&wake_lock);
+    o->stopping = 1;
+    pthread_cond_broadcast(&wake_cond);
+    pthread_mutex_unlock(&wake_lock);
+    for (int i = 0; i < o->nthreads; i++)
+        pthread_join(o->threads[i], NULL);
+    free(o);
+}

@@ -1,0 +1,60 @@
+/* outbox.h - the workers that deliver the durable outbox (index_outbox.h): a few threads lease
+ * due entries, hand each to the delivery function its kind registered, then mark it done or
+ * reschedule it with exponential backoff and jitter, parking it after the last attempt. */
+#ifndef OCIREG_OUTBOX_H
+#define OCIREG_OUTBOX_H
+
+#include "storage/index/index.h"
+#include "storage/index/index_outbox.h"
+
+#include <stdint.h>
+
+#define OUTBOX_WORKERS_DEFAULT 4             /* serve --outbox-workers */
+#define OUTBOX_MAX_ATTEMPTS_DEFAULT 10       /* serve --outbox-max-attempts: then parked */
+#define OUTBOX_TARGET_CONCURRENCY_DEFAULT 4  /* serve --outbox-target-concurrency */
+#define OUTBOX_RETRY_MS_DEFAULT 1000         /* serve --outbox-retry-ms: the first wait */
+#define OUTBOX_RETRY_MAX_MS (3600 * 1000LL)  /* the longest wait between two attempts */
+#define OUTBOX_LEASE_MS (120 * 1000LL)       /* a delivery must end within its lease */
+#define OUTBOX_POLL_MS 1000                  /* idle workers look again (retries, others' work) */
+#define OUTBOX_DONE_KEEP_MS (7 * 86400 * 1000LL) /* delivered entries kept for `deliveries` */
+
+/* A delivery function's answer that the entry can never be delivered (its target is gone):
+ * it is parked at once. Any other negative code retries it later. */
+#define OUTBOX_PARK REG_EINVALID
+
+/* Deliver one leased entry through ix (the worker's connection, attached to the writer; no
+ * transaction open). REG_OK when delivered; otherwise a negative code with the reason in
+ * reg_error_last (kept as the entry's last error: never put a secret in it). It must return
+ * within OUTBOX_LEASE_MS. */
+typedef int (*outbox_deliver_fn)(void *ctx, index_db *ix, const outbox_entry *e);
+
+/* Register how entries of `kind` are delivered, before outbox_start; ctx must outlive the
+ * workers. REG_ECONFLICT when the kind has a function already. */
+int outbox_register_kind(const char *kind, outbox_deliver_fn deliver, void *ctx);
+
+typedef struct outbox_options {
+    const char *index_location; /* the store's db_path */
+    index_writer *writer;       /* the server's */
+    int workers;                /* 0: none start (another instance delivers) */
+    int max_attempts;
+    int target_concurrency;     /* entries of one target delivered at once, all instances */
+    int64_t retry_ms;           /* the wait after the first failure; doubles each time */
+    int release_leases;         /* give back every lease first (SQLite: ours alone) */
+} outbox_options;
+
+typedef struct outbox outbox;
+int outbox_start(outbox **out, const outbox_options *opt);
+/* Stop the workers (each finishes the delivery it is in); NULL ok. */
+void outbox_stop(outbox *o);
+
+/* From any thread, after a commit that queued entries: idle workers look at once. */
+void outbox_wake(void);
+
+/* Process totals since start: deliveries that succeeded, attempts that failed. */
+void outbox_counts(uint64_t *delivered_out, uint64_t *failed_out);
+
+/* The wait before attempt `attempts` + 1: retry_ms * 2^(attempts - 1), at most
+ * OUTBOX_RETRY_MAX_MS, of which a random part (`jitter`, 0..1) of the second half. */
+int64_t outbox_backoff_ms(int64_t attempts, int64_t retry_ms, double jitter);
+
+#endif
