@@ -3,6 +3,8 @@
  * dry run wraps everything in one transaction and rolls it back, so it reports exactly what a
  * real run would delete. */
 #include "storage/gc.h"
+#include "storage/events.h"
+#include "storage/outbox.h"
 #include "storage/index/index_fsck.h"
 #include "storage/index/index_repos.h"
 #include "storage/base/strmap.h"
@@ -48,8 +50,10 @@ static int batch_end(gc_ctx *c, int err)
 {
     if (c->opt->dry_run)
         return err;
-    if (err == REG_OK && (err = index_commit(c->ix)) == REG_OK)
+    if (err == REG_OK && (err = index_commit(c->ix)) == REG_OK) {
+        outbox_wake(); /* for the DELETE events of what went, if any webhook wants them */
         return REG_OK;
+    }
     index_rollback(c->ix);
     return err;
 }
@@ -69,7 +73,8 @@ static int delete_cascade(gc_ctx *c, const char *repo, const char *digest_text, 
     err = index_manifest_delete(conflict, c->ix, repo, &d);
     if (err == REG_ECONFLICT || err == REG_ENOTFOUND)
         return REG_OK; /* still listed by an index, or already gone */
-    if (err < 0)
+    event ev = {.type = EVENT_DELETE, .repository = repo, .digest = digest_text};
+    if (err < 0 || (err = events_queue(NULL, c->ix, &ev)) < 0)
         return err;
     c->rep->totals.manifests_deleted++;
     for (size_t i = 0; err == REG_OK && depth < MAX_DEPTH && i < ndeps; i++) {

@@ -1,5 +1,7 @@
 /* store.c - durable composite writes over blobstore + index (see store.h). */
 #include "storage/store.h"
+#include "storage/events.h"
+#include "storage/outbox.h"
 #include "storage/index/index_repos.h"
 #include "storage/base/reg_error.h"
 
@@ -235,9 +237,22 @@ static int is_unchanged(int *out, index_db *ix, int64_t repo_id, const manifest_
 /* The manifest's bytes are published as a blob (local storage writes the spool and links it
  * into place before the transaction, and checks the link inside; S3 puts the small object
  * inside the transaction, where gc cannot remove it before its row exists). */
+/* Inside the write transaction: a PUSH event per tag (one without a tag when none). */
+static int queue_pushed(int *queued, index_db *ix, const manifest_put *put)
+{
+    event ev = {.type = EVENT_PUSH, .repository = put->repo, .digest = put->dg->str};
+    int err = put->ntags ? REG_OK : events_queue(queued, ix, &ev);
+    for (size_t i = 0; err == REG_OK && i < put->ntags; i++) {
+        ev.tag = put->tags[i];
+        err = events_queue(queued, ix, &ev);
+    }
+    return err;
+}
+
 int store_put_manifest(store *s, index_db *ix, const manifest_put *put, char *missing_out)
 {
     int64_t repo_id;
+    int queued = 0;
     blob_publish *p = NULL;
     int err = blobstore_publish_bytes(&p, s->blobs, put->dg, put->body, put->len);
     if (err == REG_OK)
@@ -263,8 +278,11 @@ int store_put_manifest(store *s, index_db *ix, const manifest_put *put, char *mi
     }
     if ((err = blob_publish_commit(p, ix)) < 0 ||
         (err = index_blob_link(ix, repo_id, put->dg, put->len)) < 0 ||
-        (err = insert_manifest(ix, repo_id, put)) < 0 || (err = index_commit(ix)) < 0)
+        (err = insert_manifest(ix, repo_id, put)) < 0 ||
+        (err = queue_pushed(&queued, ix, put)) < 0 || (err = index_commit(ix)) < 0)
         index_rollback(ix);
+    if (err == REG_OK && queued)
+        outbox_wake();
 done:
     blob_publish_free(p);
     return err;
@@ -293,11 +311,18 @@ int store_push_manifest(store *s, index_db *ix, manifest_push *push)
     return err;
 }
 
-/* Run a read-check-delete under the write lock so it cannot interleave with a manifest PUT. */
-static int finish_tx(index_db *ix, int err)
+/* Run a read-check-delete under the write lock so it cannot interleave with a manifest PUT;
+ * a DELETE event of what went is queued in the same transaction. */
+static int finish_tx(index_db *ix, int err, const event *deleted)
 {
-    if (err == REG_OK && (err = index_commit(ix)) == REG_OK)
+    int queued = 0;
+    if (err == REG_OK && deleted)
+        err = events_queue(&queued, ix, deleted);
+    if (err == REG_OK && (err = index_commit(ix)) == REG_OK) {
+        if (queued)
+            outbox_wake();
         return REG_OK;
+    }
     index_rollback(ix);
     return err;
 }
@@ -307,7 +332,7 @@ int store_unlink_blob(index_db *ix, const char *repo, const digest *d, char *con
     int err = index_begin(ix);
     if (err < 0)
         return err;
-    return finish_tx(ix, index_blob_unlink(conflict_out, ix, repo, d));
+    return finish_tx(ix, index_blob_unlink(conflict_out, ix, repo, d), NULL);
 }
 
 static int remove_tag(int *deleted_out, char *digest_out, index_db *ix, const char *repo,
@@ -339,7 +364,23 @@ int store_remove_tag(int *deleted_out, char *digest_out, index_db *ix, const cha
     int err = index_begin(ix);
     if (err < 0)
         return err;
-    return finish_tx(ix, remove_tag(deleted_out, digest_out, ix, repo, tag, expected));
+    err = remove_tag(deleted_out, digest_out, ix, repo, tag, expected);
+    event ev = {.type = EVENT_DELETE, .repository = repo, .digest = digest_out, .tag = tag};
+    return finish_tx(ix, err, &ev);
+}
+
+int store_delete_tag(index_db *ix, const char *repo, const char *tag)
+{
+    char target[DIGEST_MAX];
+    int64_t repo_id;
+    int err = index_begin(ix);
+    if (err < 0)
+        return err;
+    if ((err = index_repo_id(&repo_id, ix, repo)) == REG_OK &&
+        (err = index_tag_target(target, ix, repo_id, tag)) == REG_OK)
+        err = index_tag_delete(ix, repo, tag);
+    event ev = {.type = EVENT_DELETE, .repository = repo, .digest = target, .tag = tag};
+    return finish_tx(ix, err, &ev);
 }
 
 int store_delete_manifest(index_db *ix, const char *repo, const digest *d, char *conflict_out)
@@ -347,5 +388,6 @@ int store_delete_manifest(index_db *ix, const char *repo, const digest *d, char 
     int err = index_begin(ix);
     if (err < 0)
         return err;
-    return finish_tx(ix, index_manifest_delete(conflict_out, ix, repo, d));
+    event ev = {.type = EVENT_DELETE, .repository = repo, .digest = d->str};
+    return finish_tx(ix, index_manifest_delete(conflict_out, ix, repo, d), &ev);
 }

@@ -95,9 +95,15 @@ typedef struct manifest_push {
  * store_put_manifest otherwise. push->info is set once parsing succeeded, whatever follows. */
 int store_push_manifest(store *s, index_db *ix, manifest_push *push);
 
-/* Transactional wrappers of the index deletes (see index.h for their results). */
+/* Transactional wrappers of the index deletes (see index.h for their results); a manifest
+ * delete queues its DELETE event (events.h) in the same transaction, as do the pushes and
+ * store_remove_tag. */
 int store_unlink_blob(index_db *ix, const char *repo, const digest *d, char *conflict_out);
 int store_delete_manifest(index_db *ix, const char *repo, const digest *d, char *conflict_out);
+
+/* Remove one tag (OCI DELETE of a tag reference), in one write transaction that queues its
+ * DELETE event. REG_ENOTFOUND when the repository or the tag does not exist. */
+int store_delete_tag(index_db *ix, const char *repo, const char *tag);
 
 /* Remove one tag the ECR way, in one write transaction: when `expected` (digest text) is given
  * the tag must name that image (REG_EMISMATCH otherwise, and nothing changes); when it was the

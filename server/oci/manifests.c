@@ -213,7 +213,7 @@ void handle_manifest_delete(request *req)
     if (reference_or_reply(&ref, req) < 0 || !(ix = index_or_reply(req)))
         return;
     int err = ref.is_digest ? store_delete_manifest(ix, req->name, &ref.dg, conflict)
-                            : index_tag_delete(ix, req->name, ref.tag);
+                            : store_delete_tag(ix, req->name, ref.tag);
     if (err == REG_ENOTFOUND)
         reply_error(req, 404, "MANIFEST_UNKNOWN", "manifest %s is not in repository %s", req->arg,
                     req->name);
