@@ -6,7 +6,7 @@
 #include "storage/index/index.h"
 #include "storage/store.h"
 
-#define CLI_MAX_POSITIONAL 4
+#define CLI_MAX_POSITIONAL 16
 #define CLI_MAX_OPTIONS 8
 
 typedef struct cli_args {

@@ -3,6 +3,7 @@
 #include "server/cli/cli_auth.h"
 #include "server/cli/cli_export.h"
 #include "server/cli/cli_health.h"
+#include "server/cli/cli_webhook.h"
 #include "server/cli/serve.h"
 
 #include <stdio.h>
@@ -28,7 +29,8 @@ static void usage(FILE *out)
                  "  import    load an OCI image layout archive, verifying every digest\n"
                  "  backup    back up a whole data folder online into one .tar.zst\n"
                  "  restore   rebuild a data folder from a backup\n"
-                 "  health    exit 0 when the server answers /readyz (container HEALTHCHECK)\n\n"
+                 "  health    exit 0 when the server answers /readyz (container HEALTHCHECK)\n"
+                 "  webhook   add, list, test webhooks; their deliveries (ocireg webhook --help)\n\n"
                  "Options:\n"
                  "  -h, --help     show this help\n"
                  "  --version      print the version\n");
@@ -79,6 +81,8 @@ int main(int argc, char **argv)
         return cli_restore_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "health"))
         return cli_health_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "webhook"))
+        return cli_webhook_main(argc - 1, argv + 1);
     fprintf(stderr, "ocireg: unknown command \"%s\"\n\n", cmd);
     usage(stderr);
     return 2;

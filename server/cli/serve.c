@@ -8,6 +8,8 @@
 #include "server/router.h"
 #include "server/http/log.h"
 #include "storage/gc.h"
+#include "storage/outbox.h"
+#include "storage/webhook.h"
 #include "storage/index/index_auth.h"
 #include "storage/base/reg_error.h"
 
@@ -87,6 +89,26 @@ static void periodic_gc(server *srv, index_db *ix)
                 (long long)rep.totals.blobs_deleted, (long long)rep.totals.bytes_freed);
 }
 
+/* Register the delivery of webhook events and start the outbox's workers. */
+static int start_outbox(outbox **out, server *srv, webhook_sender *sender)
+{
+    *sender = (webhook_sender){.registry_id = srv->cfg.registry_id, .region = srv->cfg.region,
+                               .master_key = srv->master_key, .open = secretbox_open};
+    outbox_options opt = {.index_location = srv->st->db_path,
+                          .writer = srv->writer,
+                          .workers = srv->cfg.outbox_workers,
+                          .max_attempts = srv->cfg.outbox_max_attempts,
+                          .target_concurrency = srv->cfg.outbox_target_concurrency,
+                          .retry_ms = srv->cfg.outbox_retry_ms,
+                          .release_leases = !index_is_shared(srv->st->db_path)};
+    int err = outbox_register_kind("webhook", webhook_deliver, sender);
+    if (err == REG_OK)
+        err = outbox_start(out, &opt);
+    if (err < 0)
+        fprintf(stderr, "ocireg: cannot start the outbox: %s\n", reg_error_last("unknown error"));
+    return err;
+}
+
 /* Block until SIGTERM or SIGINT; meanwhile notice new users (auth goes on) and expire idle
  * upload sessions. */
 static void wait_for_signal(server *srv, index_db *ix)
@@ -161,6 +183,8 @@ int serve_main(int argc, char **argv)
         .data_dir = srv.cfg.data_dir, .storage = srv.cfg.storage, .index = srv.cfg.index,
         .inline_max = (uint64_t)srv.cfg.inline_max};
     index_db *ix = NULL;
+    outbox *box = NULL;
+    webhook_sender sender;
     int rc_exit = 1;
     if (open_data(&srv.st, &srv.writer, &ix, &loc) < 0)
         return 1;
@@ -192,10 +216,15 @@ int serve_main(int argc, char **argv)
         server_stop(&srv, 0);
         goto done;
     }
+    if (start_outbox(&box, &srv, &sender) < 0) {
+        server_stop(&srv, 0);
+        goto done;
+    }
     log_msg(LOG_INFO, "ocireg %s serving %s on %s (auth %s)", OCIREG_VERSION, srv.cfg.data_dir,
             srv.cfg.listen, auth_enabled(&srv) ? "on" : "off");
     wait_for_signal(&srv, ix);
     server_stop(&srv, SHUTDOWN_GRACE_SECONDS);
+    outbox_stop(box);
     pulls_flush(srv.st->pulls, ix);
     rc_exit = 0;
 done:

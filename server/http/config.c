@@ -3,6 +3,7 @@
 #include "server/http/config.h"
 #include "storage/blob/blobstore.h"
 #include "storage/index/index_inline.h"
+#include "storage/outbox.h"
 #include "storage/base/reg_error.h"
 
 #include <ctype.h>
@@ -59,6 +60,12 @@ static int twelve_digits(const char *value)
 {
     size_t n = strspn(value, "0123456789");
     return n == 12 && value[n] == '\0';
+}
+
+static int is_region(const char *value)
+{
+    size_t n = strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789-");
+    return n > 0 && value[n] == '\0';
 }
 
 static int is_s3_or_empty(const char *value)
@@ -151,6 +158,26 @@ static const setting settings[] = {
      .max = INDEX_INLINE_LIMIT, .number = BLOBSTORE_INLINE_MAX_DEFAULT, .metavar = "BYTES",
      .help = "keep blobs up to this size in the index, written in\n"
              "the transaction that links them; 0: none"},
+    {.name = "region", .type = SETTING_TEXT, TEXT_FIELD(region), .text = "us-east-1",
+     .valid = is_region, .refusal = "%s: expected a region such as eu-west-1, got \"%s\"",
+     .metavar = "REGION", .help = "the AWS region events name (envelope, repository ARN)"},
+    {.name = "outbox-workers", .type = SETTING_INT, INT_FIELD(outbox_workers), .min = 0,
+     .max = 64, .number = OUTBOX_WORKERS_DEFAULT, .metavar = "N",
+     .help = "threads delivering webhook events and replications;\n"
+             "0: this instance delivers nothing (others on the index do)"},
+    {.name = "outbox-max-attempts", .type = SETTING_INT, INT_FIELD(outbox_max_attempts),
+     .min = 1, .max = 1000, .number = OUTBOX_MAX_ATTEMPTS_DEFAULT, .metavar = "N",
+     .help = "attempts of a delivery before it is parked\n"
+             "(`ocireg webhook deliveries --failed`, `redeliver`)"},
+    {.name = "outbox-retry-ms", .type = SETTING_INT, INT_FIELD(outbox_retry_ms), .min = 1,
+     .max = 3600000, .number = OUTBOX_RETRY_MS_DEFAULT, .metavar = "MS",
+     .help = "wait after a failed delivery, doubled after each\n"
+             "failure up to 1 h, with jitter (tests shorten it)"},
+    {.name = "outbox-target-concurrency", .type = SETTING_INT,
+     INT_FIELD(outbox_target_concurrency), .min = 1, .max = 64,
+     .number = OUTBOX_TARGET_CONCURRENCY_DEFAULT, .metavar = "N",
+     .help = "deliveries to one webhook or destination at once,\n"
+             "across every instance on the index"},
 };
 /* clang-format on */
 #define SETTING_COUNT (sizeof(settings) / sizeof(settings[0]))

@@ -32,6 +32,11 @@ typedef struct config {
     long long gc_interval;   /* seconds between scheduled gc runs; 0 = none */
     long long max_blob_size; /* bytes: larger pushes (and import, restore blobs) are refused */
     char registry_id[13];    /* ECR: the 12-digit account in every ARN and response */
+    char region[33];         /* the AWS region events name (their envelope, resource ARNs) */
+    int outbox_workers;      /* threads delivering the outbox (webhooks, replication) */
+    int outbox_max_attempts; /* attempts before an entry is parked */
+    int outbox_retry_ms;     /* wait after a first failed attempt, doubled after each */
+    int outbox_target_concurrency; /* deliveries to one webhook or destination at once */
 } config;
 
 /* ECR's maximum layer size (its "Layer size" quota, 52,000 MiB): whatever ECR takes, ocireg

@@ -3,6 +3,8 @@
 #include "server/http/errors.h"
 #include "storage/base/buf.h"
 #include "storage/index/index_gc.h"
+#include "storage/index/index_outbox.h"
+#include "storage/outbox.h"
 #include "storage/base/reg_error.h"
 #include "storage/gc.h"
 
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ROUTES (RT_ECR + 1)
@@ -224,6 +227,33 @@ static void emit_state(buf *b, request *req, index_db *ix)
          resident_bytes());
 }
 
+/* The outbox: what waits (from the index, every instance's) and this process's deliveries. */
+static void emit_outbox(buf *b, index_db *ix)
+{
+    int64_t depth = 0, oldest = 0;
+    uint64_t delivered = 0, failed = 0;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    index_outbox_stats(&depth, &oldest, ix);
+    outbox_counts(&delivered, &failed);
+    double age = oldest ? (double)now.tv_sec + now.tv_nsec / 1e9 - (double)oldest / 1e3 : 0;
+    emit(b, "# HELP ocireg_outbox_depth Outbox entries waiting for delivery (webhook events, "
+            "replications).\n"
+            "# TYPE ocireg_outbox_depth gauge\n"
+            "ocireg_outbox_depth %lld\n"
+            "# HELP ocireg_outbox_oldest_age_seconds Age of the oldest waiting entry.\n"
+            "# TYPE ocireg_outbox_oldest_age_seconds gauge\n"
+            "ocireg_outbox_oldest_age_seconds %.3f\n"
+            "# HELP ocireg_outbox_deliveries_total Entries delivered by this instance.\n"
+            "# TYPE ocireg_outbox_deliveries_total counter\n"
+            "ocireg_outbox_deliveries_total %llu\n"
+            "# HELP ocireg_outbox_failures_total Failed delivery attempts of this instance.\n"
+            "# TYPE ocireg_outbox_failures_total counter\n"
+            "ocireg_outbox_failures_total %llu\n",
+         (long long)depth, age > 0 ? age : 0.0, (unsigned long long)delivered,
+         (unsigned long long)failed);
+}
+
 void handle_metrics(request *req)
 {
     buf b;
@@ -235,6 +265,7 @@ void handle_metrics(request *req)
     emit_latency(&b);
     emit_state(&b, req, ix);
     emit_commits(&b, req->srv->writer);
+    emit_outbox(&b, ix);
     struct MHD_Response *r = response_from_copy(b.data ? b.data : "", b.len);
     req->bytes_out = b.len;
     buf_free(&b);
