@@ -85,19 +85,25 @@ static int send_envelope(long *status_out, const webhook_sender *s, const webhoo
         err = open_sealed(secret, &secret_len, s, w->secret, w->secret_len);
     if (err == REG_OK && secret_len)
         err = webhook_signature(sig, (unsigned char *)secret, secret_len, body, strlen(body));
-    char *colon = strchr(creds, ':');
-    if (colon)
-        *colon = '\0';
+    /* Receivers expect the URL's credentials at once, not after a challenge. */
+    char auth_header[sizeof("Authorization: Basic ") + 4 * (OPENED_MAX / 3 + 1) + 1];
+    memcpy(auth_header, "Authorization: Basic ", 21);
+    EVP_EncodeBlock((unsigned char *)auth_header + 21, (unsigned char *)creds, (int)creds_len);
     remote_endpoint ep = {.url = w->url,
-                          .username = creds_len ? creds : NULL,
-                          .password = colon ? colon + 1 : NULL,
                           .connect_timeout_ms = WEBHOOK_CONNECT_TIMEOUT_MS,
                           .stall_timeout_ms = WEBHOOK_TIMEOUT_MS,
                           .total_timeout_ms = WEBHOOK_TIMEOUT_MS};
     snprintf(id_header, sizeof(id_header), WEBHOOK_EVENT_ID_HEADER ": %s", event_id);
     snprintf(sig_header, sizeof(sig_header), WEBHOOK_SIGNATURE_HEADER ": %s", sig);
-    const char *headers[] = {"Content-Type: application/json", "User-Agent: ocireg/" OCIREG_VERSION,
-                             id_header, secret_len ? sig_header : NULL, NULL};
+    const char *headers[8] = {"Content-Type: application/json",
+                              "User-Agent: ocireg/" OCIREG_VERSION,
+                              "Expect:", /* no 100-continue round trip for a small body */
+                              id_header};
+    int nheaders = 4;
+    if (creds_len)
+        headers[nheaders++] = auth_header;
+    if (secret_len)
+        headers[nheaders++] = sig_header;
     remote_request req = {.method = "POST", .path = w->url, .headers = headers, .body = body,
                           .body_len = strlen(body), .on_data = discard};
     *status_out = 0;
@@ -110,6 +116,7 @@ static int send_envelope(long *status_out, const webhook_sender *s, const webhoo
     remote_response_free(&resp);
     remote_close(r);
     OPENSSL_cleanse(creds, sizeof(creds));
+    OPENSSL_cleanse(auth_header, sizeof(auth_header));
     OPENSSL_cleanse(secret, sizeof(secret));
     return err;
 }
