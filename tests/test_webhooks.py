@@ -272,3 +272,30 @@ def test_sigkill_during_pushes_loses_no_event(registry_factory, receiver):
         key = (e["detail"]["repository-name"], e["detail"]["image-tag"])
         ids.setdefault(key, set()).add(e["id"])
     assert all(len(v) == 1 for v in ids.values()), "a duplicate delivery keeps the event's id"
+
+
+def test_two_instances_on_postgresql_deliver_each_event_once(postgres, receiver, tmp_path):
+    """Both instances deliver from one PostgreSQL outbox; leases let one send each entry."""
+    from ocireg_harness import RegistryServer
+    url = postgres.new_database("webhooks")
+    servers = [RegistryServer(tmp_path / f"pg{i}", ["--index", url, "--outbox-retry-ms",
+                                                    str(RETRY_MS)]) for i in range(2)]
+    try:
+        for s in servers:
+            s.start()
+        ocireg("webhook", "add", "shared", receiver.url + "/shared", "--index", url,
+               "--data", servers[0].data)
+        receiver.delay = 0.05
+        pushed = [push_image(servers[i % 2].url, f"pg/r{i % 3}", f"t{i}") for i in range(12)]
+        receiver.wait("12 events", lambda: len(receiver.received("/shared")) >= 12)
+        time.sleep(0.5)
+        events = receiver.events("/shared")
+        assert len(events) == 12, "each event delivered once, by one instance"
+        assert {e["detail"]["image-digest"] for e in events} == {p.digest for p in pushed}
+        for r in range(3):
+            tags = [e["detail"]["image-tag"] for e in events
+                    if e["detail"]["repository-name"] == f"pg/r{r}"]
+            assert tags == [f"t{i}" for i in range(12) if i % 3 == r], "commit order"
+    finally:
+        for s in servers:
+            s.stop()
