@@ -57,11 +57,13 @@ static const struct kind *kind_of(const char *name)
     return NULL;
 }
 
+/* One idle worker at a time: a worker that finds an entry wakes the next (more may be due),
+ * so a burst ramps up to every worker while a single entry costs one claim, not one a worker. */
 void outbox_wake(void)
 {
     pthread_mutex_lock(&wake_lock);
     wakes++;
-    pthread_cond_broadcast(&wake_cond);
+    pthread_cond_signal(&wake_cond);
     pthread_mutex_unlock(&wake_lock);
 }
 
@@ -150,11 +152,19 @@ static void deliver(outbox *o, index_db *ix, const outbox_entry *e)
     outbox_wake();
 }
 
-/* Sleep until woken after `seen`, until the next entry is due, or OUTBOX_POLL_MS. */
-static void wait_for_work(outbox *o, index_db *ix, uint64_t seen)
+/* Whether an entry is due: a read, so that idle workers take no write lock. */
+static int something_due(index_db *ix, int64_t *due_out)
 {
-    int64_t due = 0, now = now_ms(), wait = OUTBOX_POLL_MS;
-    if (index_outbox_next_due(&due, ix) == REG_OK && due > now && due - now < wait)
+    *due_out = 0;
+    return index_outbox_next_due(due_out, ix) == REG_OK && *due_out <= now_ms();
+}
+
+/* Sleep until woken after `seen`, until `due` (the next entry's time, 0: none), or for
+ * OUTBOX_POLL_MS. */
+static void wait_for_work(outbox *o, int64_t due, uint64_t seen)
+{
+    int64_t now = now_ms(), wait = OUTBOX_POLL_MS;
+    if (due > now && due - now < wait)
         wait = due - now;
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
@@ -202,8 +212,9 @@ static void *worker_main(void *arg)
     index_writer_attach(o->opt.writer, ix);
     while (!stopping(o, &seen)) {
         outbox_entry e;
-        int err = claim(&e, o, ix);
-        if (err == REG_OK) {
+        int64_t due;
+        if (something_due(ix, &due) && claim(&e, o, ix) == REG_OK) {
+            outbox_wake();
             deliver(o, ix, &e);
             index_outbox_entry_clear(&e);
             continue;
@@ -212,7 +223,9 @@ static void *worker_main(void *arg)
             last_purge = now_ms();
             purge(ix);
         }
-        wait_for_work(o, ix, seen);
+        /* Due but not claimable (an older entry of its repository is in flight, its target
+         * is at its limit): the end of that delivery wakes us, or the poll. */
+        wait_for_work(o, due, seen);
     }
     index_close(ix);
     return NULL;
