@@ -155,8 +155,9 @@ static void deliver(outbox *o, index_db *ix, const outbox_entry *e)
 /* Whether an entry is due: a read, so that idle workers take no write lock. */
 static int something_due(index_db *ix, int64_t *due_out)
 {
+    int64_t now = now_ms();
     *due_out = 0;
-    return index_outbox_next_due(due_out, ix) == REG_OK && *due_out <= now_ms();
+    return index_outbox_next_due(due_out, ix, now) == REG_OK && *due_out <= now;
 }
 
 /* Sleep until woken after `seen`, until `due` (the next entry's time, 0: none), or for

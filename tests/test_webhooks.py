@@ -182,6 +182,9 @@ def test_retries_keep_commit_order_and_back_off(registry_factory, receiver):
         least = RETRY_MS * 2 ** k / 2   # the wait is in [d/2, d], d doubling from RETRY_MS
         assert gap >= least * 0.9, f"wait before attempt {k + 2} was {gap:.0f} ms, " \
                                    f"expected at least {least:.0f} (gaps {gaps})"
+    most = RETRY_MS * (1 + 2 + 4 + 8)
+    assert sum(gaps) < most + 1000, f"retries waited {sum(gaps):.0f} ms in all, expected at " \
+                                    f"most {most} (+ slack): a due retry wakes a worker"
 
     metrics = requests.get(srv.url + "/metrics", timeout=10).text
     values = {line.split()[0]: float(line.split()[1]) for line in metrics.splitlines()
@@ -235,6 +238,47 @@ def test_webhook_test_command_posts_a_sample_event(registry_factory, receiver):
     receiver.failures["/probe"] = 1
     proc = ocireg("webhook", "test", "probe", "--data", srv.data, check=False)
     assert proc.returncode == 1 and "HTTP 500" in proc.stderr
+
+
+def test_ecr_put_image_batch_delete_and_gc_expiry_send_events(tmp_path, receiver):
+    """PutImage and BatchDeleteImage (ECR API), and gc's --untagged expiry (another process)."""
+    import boto3
+    from botocore.config import Config
+    from authutil import add_user, grant
+    from ocireg_harness import RegistryServer
+    data = tmp_path / "ecr"
+    add_user(data, "admin", "admin-pass")
+    grant(data, "admin", "*", "*")
+    key = json.loads(ocireg("user", "key", "create", "admin", "--json", "--data", data).stdout)
+    srv = RegistryServer(data, ["--outbox-retry-ms", str(RETRY_MS)]).start()
+    try:
+        add_webhook(srv, "ecr", receiver.url + "/ecr")
+        client = boto3.client("ecr", endpoint_url=srv.url, region_name="us-east-1",
+                              aws_access_key_id=key["AccessKeyId"],
+                              aws_secret_access_key=key["SecretAccessKey"],
+                              config=Config(retries={"max_attempts": 1}))
+        token = requests.get(f"{srv.url}/token", auth=("admin", "admin-pass"), timeout=30,
+                             params={"service": "ocireg",
+                                     "scope": "repository:ecr/app:pull,push,delete"}).json()
+        session = requests.Session()
+        session.headers["Authorization"] = "Bearer " + token["token"]
+        tagged = push_image(srv.url, "ecr/app", None, layers=(b"a",), session=session)
+        loose = push_image(srv.url, "ecr/app", None, layers=(b"b",), session=session)
+        client.put_image(repositoryName="ecr/app", imageManifest=tagged.manifest.decode(),
+                         imageTag="v1")
+        client.batch_delete_image(repositoryName="ecr/app", imageIds=[{"imageTag": "v1"}])
+        ocireg("gc", "--untagged", "--grace", "0", "--data", data)
+        wanted = {("PUSH", "v1", tagged.digest), ("DELETE", "v1", tagged.digest),
+                  ("DELETE", None, loose.digest)}
+
+        def seen():
+            return {(e["detail"]["action-type"], e["detail"].get("image-tag"),
+                     e["detail"]["image-digest"]) for e in receiver.events("/ecr")}
+        receiver.wait(f"events {wanted}", lambda: wanted <= seen())
+        session.close()  # kept-alive connections would hold the stop for its grace
+        client.close()
+    finally:
+        srv.stop()
 
 
 def test_sigkill_during_pushes_loses_no_event(registry_factory, receiver):

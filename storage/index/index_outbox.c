@@ -115,9 +115,11 @@ int index_outbox_release_all(index_db *ix)
     return index_run(index_stmt(ix, ST_OUTBOX_RELEASE_ALL));
 }
 
-int index_outbox_next_due(int64_t *out, index_db *ix)
+int index_outbox_next_due(int64_t *out, index_db *ix, int64_t now)
 {
     sqldb_stmt *st = index_stmt(ix, ST_OUTBOX_NEXT_DUE);
+    if (st)
+        sqldb_bind_int64(st, 1, now);
     int err = index_step_row(st);
     if (err < 0)
         return err;

@@ -42,8 +42,9 @@ int index_outbox_retry(index_db *ix, int64_t id, const char *owner, int64_t next
                        const char *error, int park, int64_t now);
 /* Every lease given back (SQLite at serve start: no other process delivers from it). */
 int index_outbox_release_all(index_db *ix);
-/* The earliest next attempt of a pending entry; REG_ENOTFOUND when none is pending. */
-int index_outbox_next_due(int64_t *out, index_db *ix);
+/* When the next entry a claim at `now` could take falls due (the oldest pending entry of its
+ * repository and target, not leased); REG_ENOTFOUND when there is none. */
+int index_outbox_next_due(int64_t *out, index_db *ix, int64_t now);
 /* Pending entries and the creation time of the oldest (0 when none). */
 int index_outbox_stats(int64_t *depth_out, int64_t *oldest_out, index_db *ix);
 /* Delete entries done before `before`. */

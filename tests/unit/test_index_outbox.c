@@ -83,7 +83,12 @@ static void test_a_retry_waits_for_its_time_and_holds_back_younger_entries(void)
     queue(ix, "t", "a", "x1");
     queue(ix, "t", "a", "x2");
     CHECK_STR(claim_payload(ix, "w", NOW, CAP, &id), "x1");
+    int64_t due = 0;
+    /* x1 is in flight and holds x2 back: nothing a claim could take */
+    CHECK_INT(index_outbox_next_due(&due, ix, NOW), REG_ENOTFOUND);
     CHECK_INT(index_outbox_retry(ix, id, "w", NOW + 500, "HTTP 500", 0, NOW), REG_OK);
+    CHECK_INT(index_outbox_next_due(&due, ix, NOW), REG_OK);
+    CHECK_INT(due, NOW + 500); /* x2 is due but waits for x1 */
     CHECK_STR(claim_payload(ix, "w", NOW + 499, CAP, NULL), "");
     CHECK_INT(index_outbox_claim(&e, ix, "w", NOW + 500, NOW + 500 + LEASE, CAP), REG_OK);
     CHECK_STR(e.payload, "x1");
