@@ -148,6 +148,9 @@ static void deliver(outbox *o, index_db *ix, const outbox_entry *e)
     if (settle(o, ix, e, result, why) < 0)
         fprintf(stderr, "ocireg: outbox entry %lld: cannot record its delivery: %s\n",
                 (long long)e->id, index_errmsg(ix));
+    else if (result != REG_OK && (result == OUTBOX_PARK || e->attempts >= o->opt.max_attempts))
+        fprintf(stderr, "ocireg: outbox entry %lld (%s %s, %s) parked after %lld attempts: %s\n",
+                (long long)e->id, e->kind, e->target, e->repository, (long long)e->attempts, why);
     /* Its end may let the next entry of its repository, or of its target, go. */
     outbox_wake();
 }

@@ -206,6 +206,7 @@ def test_parked_after_max_attempts_then_redelivered(registry_factory, receiver):
     assert len(parked) == 1 and parked[0]["state"] == "parked", parked
     assert parked[0]["attempts"] == 3 and "500" in parked[0]["lastError"]
     assert len(receiver.received("/down", 500)) == 3, "exactly --outbox-max-attempts tries"
+    assert "(webhook down, parked) parked after 3 attempts" in server_log(srv, 10**6)
 
     receiver.failures["/down"] = 0
     time.sleep(RETRY_MS * 4 / 1000)
