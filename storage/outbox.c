@@ -19,6 +19,8 @@ static struct kind {
     void *ctx;
 } kinds[MAX_KINDS];
 static int nkinds;
+/* This process's lease owner (the running outbox's), for outbox_extend_lease. */
+static char lease_owner[RANDOM_UUID_LEN + 1];
 
 /* Wake-ups: a counter under a lock, so that a wake between a worker's look and its wait is
  * not lost. */
@@ -96,6 +98,17 @@ static double random_fraction(void)
     uint32_t r = 0;
     random_bytes(&r, sizeof(r));
     return (double)r / 4294967295.0;
+}
+
+int outbox_extend_lease(index_db *ix, const outbox_entry *e)
+{
+    int err = index_begin(ix);
+    if (err < 0)
+        return err;
+    if ((err = index_outbox_renew(ix, e->id, lease_owner, now_ms() + OUTBOX_LEASE_MS)) < 0 ||
+        (err = index_commit(ix)) < 0)
+        index_rollback(ix);
+    return err;
 }
 
 /* One write transaction around a claim or an update of the entry's row. */
@@ -259,6 +272,7 @@ int outbox_start(outbox **out, const outbox_options *opt)
     if (o->opt.workers > MAX_WORKERS)
         o->opt.workers = MAX_WORKERS;
     int err = random_uuid(o->owner);
+    memcpy(lease_owner, o->owner, sizeof(lease_owner));
     if (err == REG_OK && opt->release_leases && opt->workers > 0)
         err = release_leases(opt);
     for (int i = 0; err == REG_OK && i < o->opt.workers; i++) {

@@ -28,6 +28,11 @@
  * within OUTBOX_LEASE_MS. */
 typedef int (*outbox_deliver_fn)(void *ctx, index_db *ix, const outbox_entry *e);
 
+/* From a delivery function: keep the entry's lease for OUTBOX_LEASE_MS more (a replication
+ * of large blobs calls it between blobs). REG_ENOTFOUND when the lease was lost (another
+ * worker may deliver the entry too: stop). Runs its own write transaction on ix. */
+int outbox_extend_lease(index_db *ix, const outbox_entry *e);
+
 /* Register how entries of `kind` are delivered, before outbox_start; ctx must outlive the
  * workers. REG_ECONFLICT when the kind has a function already. */
 int outbox_register_kind(const char *kind, outbox_deliver_fn deliver, void *ctx);

@@ -80,6 +80,19 @@ int index_outbox_claim(outbox_entry *out, index_db *ix, const char *owner, int64
     return err;
 }
 
+int index_outbox_renew(index_db *ix, int64_t id, const char *owner, int64_t lease_until)
+{
+    sqldb_stmt *st = index_stmt(ix, ST_OUTBOX_RENEW);
+    if (!st)
+        return REG_ERROR;
+    sqldb_bind_int64(st, 1, id);
+    index_bind_text(st, 2, owner);
+    sqldb_bind_int64(st, 3, lease_until);
+    if (index_run(st) < 0)
+        return REG_ERROR;
+    return index_changes(ix) > 0 ? REG_OK : REG_ENOTFOUND;
+}
+
 int index_outbox_done(index_db *ix, int64_t id, const char *owner, int64_t now)
 {
     sqldb_stmt *st = index_stmt(ix, ST_OUTBOX_DONE);

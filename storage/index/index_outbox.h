@@ -34,6 +34,8 @@ int index_outbox_queue_webhooks(int *queued_out, index_db *ix, unsigned event_bi
  * REG_ENOTFOUND when none is due. */
 int index_outbox_claim(outbox_entry *out, index_db *ix, const char *owner, int64_t now,
                        int64_t lease_until, int64_t target_cap);
+/* Keep the lease of a long delivery until `lease_until`; REG_ENOTFOUND when it was lost. */
+int index_outbox_renew(index_db *ix, int64_t id, const char *owner, int64_t lease_until);
 /* The leased entry delivered; REG_ENOTFOUND when `owner` lost its lease meanwhile. */
 int index_outbox_done(index_db *ix, int64_t id, const char *owner, int64_t now);
 /* The leased entry failed: due again at next_attempt, or parked (kept, never tried again

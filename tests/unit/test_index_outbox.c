@@ -122,9 +122,13 @@ static void test_an_expired_lease_passes_to_another_owner(void)
     int64_t first = 0, second = 0;
     queue(ix, "t", "a", "x");
     CHECK_STR(claim_payload(ix, "one", NOW, CAP, &first), "x");
+    CHECK_INT(index_outbox_renew(ix, first, "one", NOW + LEASE + 5), REG_OK);
+    CHECK_STR(claim_payload(ix, "two", NOW + LEASE, CAP, NULL), "");
+    CHECK_INT(index_outbox_renew(ix, first, "one", NOW + LEASE), REG_OK);
     CHECK_STR(claim_payload(ix, "two", NOW + LEASE - 1, CAP, NULL), "");
     CHECK_STR(claim_payload(ix, "two", NOW + LEASE, CAP, &second), "x");
     CHECK_INT(second, first);
+    CHECK_INT(index_outbox_renew(ix, first, "one", NOW + 2 * LEASE), REG_ENOTFOUND);
     CHECK_INT(index_outbox_done(ix, first, "one", NOW + LEASE), REG_ENOTFOUND);
     CHECK_INT(index_outbox_done(ix, first, "two", NOW + LEASE), REG_OK);
     index_close(ix);
