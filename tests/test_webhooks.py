@@ -282,6 +282,32 @@ def test_ecr_put_image_batch_delete_and_gc_expiry_send_events(tmp_path, receiver
         srv.stop()
 
 
+def test_webhook_add_refuses_what_it_cannot_keep(tmp_path):
+    data = str(tmp_path / "data")
+    ocireg("webhook", "add", "ok", "http://127.0.0.1:9/x", "--data", data)
+    refused = [
+        (["bad name", "http://127.0.0.1:9/"], None, "name"),
+        (["n" * 65, "http://127.0.0.1:9/"], None, "name"),
+        (["n" * 64, "ftp://127.0.0.1/"], None, "http"),
+        (["a", "http://127.0.0.1:9/", "--events", "push,pull"], None, "unknown event"),
+        (["a", "http://127.0.0.1:9/", "--repository-prefix", "p" * 257], None, "prefix"),
+        (["a", "http://127.0.0.1:9/", "--secret-stdin"], "s" * 257 + "\n", "secret"),
+    ]
+    for args, stdin, why in refused:
+        proc = ocireg("webhook", "add", *args, "--data", data, stdin=stdin, check=False)
+        assert proc.returncode == 2 and why in proc.stderr, (args, proc.returncode, proc.stderr)
+    ocireg("webhook", "add", "n" * 64, "http://127.0.0.1:9/", "--secret-stdin", "--data", data,
+           stdin="s" * 256 + "\n")
+    proc = ocireg("webhook", "add", "ok", "http://127.0.0.1:9/y", "--data", data, check=False)
+    assert proc.returncode == 1 and "exists" in proc.stderr
+    names = [w["name"] for w in json.loads(ocireg("webhook", "list", "--json", "--data",
+                                                  data).stdout)]
+    assert names == ["n" * 64, "ok"]
+    ocireg("webhook", "delete", "ok", "--data", data)
+    proc = ocireg("webhook", "delete", "ok", "--data", data, check=False)
+    assert proc.returncode == 1 and "no webhook named ok" in proc.stderr
+
+
 def test_sigkill_during_pushes_loses_no_event(registry_factory, receiver):
     srv = serve(registry_factory)
     add_webhook(srv, "crash", receiver.url + "/crash")
