@@ -240,10 +240,7 @@ static const struct migration {
      * table, as SQLite advises for rows larger than a page. */
     {"CREATE TABLE blob_data(digest TEXT PRIMARY KEY, data BLOB NOT NULL);",
      "CREATE TABLE blob_data(digest " T " PRIMARY KEY, data BYTEA NOT NULL);"},
-    /* 12: held for the pull-through cache (issue 20), merged separately: a statement that
-     * changes nothing (PostgreSQL's exec wants a command, not rows) */
-    {"SELECT 1", "UPDATE schema_version SET version = version"},
-    /* 13: the durable outbox (index_outbox.h): events and replications queued in the
+    /* 12: the durable outbox (index_outbox.h): events and replications queued in the
      * transaction of the change they describe, delivered by storage/outbox.c; ids give the
      * commit order (AUTOINCREMENT: never reused, they name entries for `webhook redeliver`).
      * Times in milliseconds. And the webhooks events go to (index_webhooks.h), their
