@@ -3,10 +3,12 @@
 #include "auth/keys.h"
 #include "auth/keyshare.h"
 #include "auth/secretbox.h"
+#include "server/cli/reload.h"
 #include "server/http/auth.h"
 #include "server/http/http.h"
 #include "server/router.h"
 #include "server/http/log.h"
+#include "server/http/systemd.h"
 #include "storage/gc.h"
 #include "storage/outbox.h"
 #include "storage/webhook.h"
@@ -14,7 +16,9 @@
 #include "storage/base/reg_error.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <malloc.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
@@ -23,9 +27,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SHUTDOWN_GRACE_SECONDS 10
 #define EXPIRY_CHECK_SECONDS 600
 #define TICK_SECONDS 1
+#define DRAIN_MAX 86400 /* seconds: a longer --drain-timeout is a day */
 #define PULLS_FLUSH_SECONDS 30
 
 /* Open the store, the index writer and the main thread's index connection, or refuse a data
@@ -68,10 +72,22 @@ static int users_exist(index_db *ix)
     return ix && index_user_count(&n, ix) == REG_OK && n > 0;
 }
 
-static int is_loopback_listen(const char *listen)
+/* Whether only this machine can connect: the address of the socket systemd passed, or else
+ * --listen as written. */
+static int is_loopback_listen(const server *srv)
 {
-    return !strncmp(listen, "127.", 4) || !strncmp(listen, "localhost:", 10) ||
-           !strncmp(listen, "[::1]:", 6);
+    const char *listen = srv->cfg.listen;
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof(addr);
+    if (srv->activated_fd <= 0)
+        return !strncmp(listen, "127.", 4) || !strncmp(listen, "localhost:", 10) ||
+               !strncmp(listen, "[::1]:", 6);
+    if (getsockname(srv->activated_fd, (struct sockaddr *)&addr, &len) < 0)
+        return 0;
+    if (addr.ss_family == AF_INET)
+        return (ntohl(((struct sockaddr_in *)&addr)->sin_addr.s_addr) >> 24) == 127;
+    return addr.ss_family == AF_INET6 &&
+           IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&addr)->sin6_addr);
 }
 
 /* The optional scheduled gc: lifecycle policies and the blob sweep (grace 1h). */
@@ -109,9 +125,25 @@ static int start_outbox(outbox **out, server *srv, webhook_sender *sender)
     return err;
 }
 
-/* Block until SIGTERM or SIGINT; meanwhile notice new users (auth goes on) and expire idle
- * upload sessions. */
-static void wait_for_signal(server *srv, index_db *ix)
+/* systemd's readiness protocol: a failure to tell it is logged, and serving goes on. */
+static void notify(const char *state)
+{
+    if (systemd_notify(state) < 0)
+        log_msg(LOG_WARN, "%s", reg_error_last("cannot notify systemd"));
+}
+
+/* SIGHUP, told to systemd as Type=notify-reload expects. */
+static void reload(server *srv, int argc, char **argv)
+{
+    if (systemd_notify_reloading() < 0)
+        log_msg(LOG_WARN, "%s", reg_error_last("cannot notify systemd"));
+    reload_run(srv, argc, argv);
+    notify("READY=1");
+}
+
+/* Block until SIGTERM or SIGINT; meanwhile reload on SIGHUP, notice new users (auth goes on)
+ * and expire idle upload sessions. */
+static void wait_for_signal(server *srv, index_db *ix, int argc, char **argv)
 {
     sigset_t set;
     struct timespec tick = {.tv_sec = TICK_SECONDS};
@@ -119,13 +151,18 @@ static void wait_for_signal(server *srv, index_db *ix)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     for (;;) {
         int sig = sigtimedwait(&set, NULL, &tick);
         if (sig == SIGTERM || sig == SIGINT) {
-            log_msg(LOG_INFO, "signal %d: finishing in-flight requests", sig);
+            log_msg(LOG_INFO, "signal %d: finishing in-flight requests (--drain-timeout %llds)",
+                    sig, (long long)srv->cfg.drain_timeout);
             return;
         }
+        if (sig == SIGHUP)
+            reload(srv, argc, argv);
         time_t now = time(NULL);
+        server_tick(srv);
         server_reap_slow(srv, srv->cfg.connection_timeout);
         if (now - last_flush >= PULLS_FLUSH_SECONDS) {
             last_flush = now;
@@ -177,6 +214,7 @@ int serve_main(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     store_location loc = {
@@ -186,6 +224,10 @@ int serve_main(int argc, char **argv)
     outbox *box = NULL;
     webhook_sender sender;
     int rc_exit = 1;
+    if (systemd_listen_fd(&srv.activated_fd) < 0) {
+        fprintf(stderr, "ocireg: %s\n", reg_error_last("socket activation failed"));
+        return 1;
+    }
     if (open_data(&srv.st, &srv.writer, &ix, &loc) < 0)
         return 1;
     srv.st->create_on_push = srv.cfg.create_on_push;
@@ -206,10 +248,10 @@ int serve_main(int argc, char **argv)
                 srv.cfg.data_dir);
         goto done;
     }
-    if (!auth_enabled(&srv) && !is_loopback_listen(srv.cfg.listen) && !srv.cfg.insecure_no_auth) {
+    if (!auth_enabled(&srv) && !is_loopback_listen(&srv) && !srv.cfg.insecure_no_auth) {
         fprintf(stderr, "ocireg: refusing to listen on %s without authentication: add a user "
                         "(ocireg user add), pass --auth, or pass --insecure-no-auth\n",
-                srv.cfg.listen);
+                srv.activated_fd > 0 ? "the socket systemd passed" : srv.cfg.listen);
         goto done;
     }
     if (server_start(&srv) < 0) {
@@ -221,9 +263,14 @@ int serve_main(int argc, char **argv)
         goto done;
     }
     log_msg(LOG_INFO, "ocireg %s serving %s on %s (auth %s)", OCIREG_VERSION, srv.cfg.data_dir,
-            srv.cfg.listen, auth_enabled(&srv) ? "on" : "off");
-    wait_for_signal(&srv, ix);
-    server_stop(&srv, SHUTDOWN_GRACE_SECONDS);
+            srv.activated_fd > 0 ? "the socket systemd passed" : srv.cfg.listen,
+            auth_enabled(&srv) ? "on" : "off");
+    /* The socket listens and the accept thread runs: a client connecting now is answered. */
+    notify("READY=1");
+    wait_for_signal(&srv, ix, argc, argv);
+    notify("STOPPING=1");
+    long long drain = srv.cfg.drain_timeout;
+    server_stop(&srv, (int)(drain < DRAIN_MAX ? drain : DRAIN_MAX));
     outbox_stop(box);
     pulls_flush(srv.st->pulls, ix);
     rc_exit = 0;
@@ -232,6 +279,7 @@ done:
     index_close(ix);
     index_writer_close(srv.writer);
     keyring_free(srv.keys);
+    reload_free();
     store_close(srv.st);
     if (rc_exit == 0)
         log_msg(LOG_INFO, "stopped");

@@ -35,6 +35,7 @@ typedef struct setting {
     int (*valid)(const char *value); /* TEXT: a check beyond the length */
     const char *refusal;             /* printf format of (name, value) for a refused value */
     int value_optional;              /* BOOL: a bare --NAME means true */
+    int reloads;                     /* SIGHUP applies a new value to a running server */
     const char *metavar;             /* help's name of the value (BOOL: always BOOL) */
     const char *help;                /* meaning; '\n' continues on the next line */
 } setting;
@@ -84,18 +85,18 @@ static const setting settings[] = {
      .help = "data folder: blobs, uploads, meta.db, keys"},
     {.name = "threads", .type = SETTING_INT, INT_FIELD(threads), .min = 0, .max = 256,
      .number = 0, .metavar = "N", .help = "server threads, 0 = two per core"},
-    {.name = "access-log", .type = SETTING_BOOL, INT_FIELD(access_log), .number = 1,
+    {.name = "access-log", .reloads = 1, .type = SETTING_BOOL, INT_FIELD(access_log), .number = 1,
      .help = "one JSON line per request on stdout"},
-    {.name = "log-level", .type = SETTING_INT, INT_FIELD(log_level), .min = 0, .max = 3,
+    {.name = "log-level", .reloads = 1, .type = SETTING_INT, INT_FIELD(log_level), .min = 0, .max = 3,
      .number = 2, .metavar = "LEVEL", .help = "0 error, 1 warn, 2 info, 3 debug, on stderr"},
     {.name = "connection-timeout", .type = SETTING_INT, INT_FIELD(connection_timeout), .min = 1,
      .max = 86400, .number = 60, .metavar = "SECONDS",
      .help = "close a connection idle this long"},
-    {.name = "body-timeout", .type = SETTING_INT, INT_FIELD(body_timeout), .min = 1,
+    {.name = "body-timeout", .reloads = 1, .type = SETTING_INT, INT_FIELD(body_timeout), .min = 1,
      .max = 86400, .number = 60, .metavar = "SECONDS",
      .help = "a request body must arrive within this long, plus a\n"
              "second for every --body-min-rate bytes received"},
-    {.name = "body-min-rate", .type = SETTING_INT, INT_FIELD(body_min_rate), .min = 0,
+    {.name = "body-min-rate", .reloads = 1, .type = SETTING_INT, INT_FIELD(body_min_rate), .min = 0,
      .max = 1 << 30, .number = 1024, .metavar = "BYTES",
      .help = "bytes per second that earn a body a second more;\n"
              "0: --body-timeout bounds the whole body"},
@@ -103,7 +104,7 @@ static const setting settings[] = {
      .max = 1000000, .number = 4096, .metavar = "N",
      .help = "concurrent connections; the next 64 are answered 503\n"
              "with Retry-After, further ones closed"},
-    {.name = "upload-expiry", .type = SETTING_INT, INT_FIELD(upload_expiry), .min = 60,
+    {.name = "upload-expiry", .reloads = 1, .type = SETTING_INT, INT_FIELD(upload_expiry), .min = 60,
      .max = 30 * 86400, .number = 86400, .metavar = "SECONDS",
      .help = "drop upload sessions idle this long"},
     {.name = "auth", .type = SETTING_BOOL, INT_FIELD(auth), .number = 0, .value_optional = 1,
@@ -111,7 +112,7 @@ static const setting settings[] = {
              "auth is on anyway once the data folder has a user"},
     {.name = "insecure-no-auth", .type = SETTING_BOOL, INT_FIELD(insecure_no_auth), .number = 0,
      .value_optional = 1, .help = "allow a non-loopback --listen without auth"},
-    {.name = "token-ttl", .type = SETTING_INT, INT_FIELD(token_ttl), .min = 60, .max = 86400,
+    {.name = "token-ttl", .reloads = 1, .type = SETTING_INT, INT_FIELD(token_ttl), .min = 60, .max = 86400,
      .number = 300, .metavar = "SECONDS", .help = "lifetime of issued access tokens"},
     {.name = "external-url", .type = SETTING_URL, TEXT_FIELD(external_url),
      .shown = "the Host header", .refusal = "%s: expected http(s)://HOST[:PORT], got \"%s\"",
@@ -126,10 +127,10 @@ static const setting settings[] = {
     {.name = "tls-key", .type = SETTING_TEXT, TEXT_FIELD(tls_key), .shown = "none",
      .refusal = "%s: path too long", .metavar = "FILE",
      .help = "the PEM private key of --tls-cert"},
-    {.name = "create-on-push", .type = SETTING_BOOL, INT_FIELD(create_on_push), .number = 1,
+    {.name = "create-on-push", .reloads = 1, .type = SETTING_BOOL, INT_FIELD(create_on_push), .number = 1,
      .help = "a push creates its repository; false: only\n"
              "repositories made with `ocireg repo create`"},
-    {.name = "gc-interval", .type = SETTING_DURATION, LLONG_FIELD(gc_interval), .number = 0,
+    {.name = "gc-interval", .reloads = 1, .type = SETTING_DURATION, LLONG_FIELD(gc_interval), .number = 0,
      .refusal = "%s: expected a duration such as 6h, got \"%s\"", .metavar = "DURATION",
      .help = "run gc (lifecycle + blob sweep) this often, e.g. 6h;\n"
              "0: never (`ocireg gc` and POST /admin/gc still work)"},
@@ -141,7 +142,7 @@ static const setting settings[] = {
     {.name = "index", .type = SETTING_TEXT, TEXT_FIELD(index), .shown = "DATA/meta.db",
      .refusal = "%s: too long", .metavar = "postgres://URI",
      .help = "keep the index in PostgreSQL (or in this SQLite file)"},
-    {.name = "max-blob-size", .type = SETTING_SIZE, LLONG_FIELD(max_blob_size),
+    {.name = "max-blob-size", .reloads = 1, .type = SETTING_SIZE, LLONG_FIELD(max_blob_size),
      .number = CONFIG_DEFAULT_MAX_BLOB_SIZE, .metavar = "SIZE",
      .refusal = "%s: expected a size such as 10G, got \"%s\"",
      .help = "refuse a blob push larger than this (413)"},
@@ -178,6 +179,15 @@ static const setting settings[] = {
      .number = OUTBOX_TARGET_CONCURRENCY_DEFAULT, .metavar = "N",
      .help = "deliveries to one webhook or destination at once,\n"
              "across every instance on the index"},
+    {.name = "reuse-port", .type = SETTING_BOOL, INT_FIELD(reuse_port), .number = 0,
+     .value_optional = 1,
+     .help = "listen with SO_REUSEPORT, so that a new server can start\n"
+             "on the port before this one stops (restart without downtime)"},
+    {.name = "drain-timeout", .reloads = 1, .type = SETTING_DURATION, LLONG_FIELD(drain_timeout),
+     .number = 30, .refusal = "%s: expected a duration such as 30s, got \"%s\"",
+     .metavar = "DURATION",
+     .help = "at SIGTERM, stop accepting and give requests in flight\n"
+             "this long to finish; then close what is left"},
 };
 /* clang-format on */
 #define SETTING_COUNT (sizeof(settings) / sizeof(settings[0]))
@@ -198,6 +208,30 @@ void config_defaults(config *c)
         else
             *(int *)field = (int)s->number;
     }
+}
+
+int config_reload(config *live, const config *fresh, const char **restart_out, int max)
+{
+    int n = 0;
+    for (size_t i = 0; i < SETTING_COUNT; i++) {
+        const setting *s = &settings[i];
+        char *to = (char *)live + s->offset;
+        const char *from = (const char *)fresh + s->offset;
+        int text = s->type == SETTING_TEXT || s->type == SETTING_URL;
+        int wide = s->type == SETTING_DURATION || s->type == SETTING_SIZE;
+        if (text ? !strcmp(to, from) : !memcmp(to, from, wide ? sizeof(long long) : sizeof(int)))
+            continue;
+        if (!s->reloads) {
+            if (n < max)
+                restart_out[n] = s->name;
+            n++;
+        } else if (wide) {
+            __atomic_store_n((long long *)to, *(const long long *)from, __ATOMIC_RELAXED);
+        } else {
+            __atomic_store_n((int *)to, *(const int *)from, __ATOMIC_RELAXED);
+        }
+    }
+    return n;
 }
 
 long long config_parse_duration(const char *text)

@@ -37,6 +37,8 @@ typedef struct config {
     int outbox_max_attempts; /* attempts before an entry is parked */
     int outbox_retry_ms;     /* wait after a first failed attempt, doubled after each */
     int outbox_target_concurrency; /* deliveries to one webhook or destination at once */
+    int reuse_port;          /* 1: SO_REUSEPORT, so that a new server can start beside this one */
+    long long drain_timeout; /* seconds requests in flight get to finish at SIGTERM */
 } config;
 
 /* ECR's maximum layer size (its "Layer size" quota, 52,000 MiB): whatever ECR takes, ocireg
@@ -56,6 +58,13 @@ long long config_parse_size(const char *text);
  * OCIREG_* environment, then the flags of `serve`. Returns 0, 1 when --help was asked for, or
  * REG_EINVALID with a message naming the setting or option in reg_error_last(). */
 int config_load_serve(config *c, int argc, char **argv);
+
+/* SIGHUP: store into `live` (atomically, as server threads read it) every setting of `fresh`
+ * that may change while serving (log level, access log, body limits, upload expiry, token
+ * lifetime, gc interval, create-on-push, max blob size, drain timeout); for every other
+ * setting whose value differs, put its name in restart_out (up to max). Returns how many
+ * settings need a restart. */
+int config_reload(config *live, const config *fresh, const char **restart_out, int max);
 
 /* `ocireg serve --help` on stdout: every setting with its value, bounds, default and meaning. */
 void config_print_serve_help(const char *prog);

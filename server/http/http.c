@@ -7,7 +7,6 @@
 #include "server/http/listener.h"
 #include "server/http/log.h"
 #include "server/http/metrics.h"
-#include "storage/base/buf.h"
 #include "storage/base/digest.h"
 #include "storage/base/random.h"
 #include "storage/base/reg_error.h"
@@ -147,6 +146,8 @@ void request_send(request *req, unsigned status, struct MHD_Response *r)
             return;
     }
     MHD_add_response_header(r, API_VERSION_HEADER, "registry/2.0");
+    if (__atomic_load_n(&req->srv->draining, __ATOMIC_RELAXED))
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     req->status = status;
     if (req->defer_replies) {
         req->deferred = r;
@@ -194,7 +195,7 @@ struct conn_track {
     int over_limit; /* opened beyond --max-connections: its request gets a 503 */
     time_t since;   /* __atomic: connection start or end of its last request */
     int shut;
-    unsigned requests;   /* requests that reached on_access (its thread only) */
+    unsigned requests;   /* __atomic: requests that reached on_access */
     int64_t body_since;  /* __atomic: monotonic ms its request body began, 0 when none is due */
     uint64_t body_bytes; /* __atomic: bytes of that body so far */
 };
@@ -238,7 +239,7 @@ static void close_gracefully(server *srv, struct MHD_Connection *conn, const con
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    int plain = !srv->tls_cert_pem;
+    int plain = !srv->tls;
     if (ci)
         linger_close(srv->linger, dup(ci->connect_fd),
                      plain && t && !t->requests ? NOT_HTTP_REPLY : NULL);
@@ -308,6 +309,24 @@ void server_reap_slow(server *srv, int limit)
                    now - __atomic_load_n(&t->since, __ATOMIC_RELAXED) < limit) {
             continue;
         }
+        shutdown(t->fd, SHUT_RDWR);
+        t->shut = 1;
+    }
+    pthread_mutex_unlock(&srv->conn_lock);
+}
+
+/* While stopping: shut the keep-alive connections that wait between requests (every
+ * answer sent from now on closes its connection anyway). A connection that has had no
+ * request yet is left alone: its client has just connected and is sending one. A client that
+ * sends its next request on a kept-alive connection in the same instant sees it closed
+ * unanswered, which HTTP lets it retry (RFC 9112 9.3.1). */
+static void server_close_idle(server *srv)
+{
+    pthread_mutex_lock(&srv->conn_lock);
+    for (conn_track *t = srv->conns; t; t = t->next) {
+        if (t->shut || __atomic_load_n(&t->in_request, __ATOMIC_RELAXED) ||
+            !__atomic_load_n(&t->requests, __ATOMIC_RELAXED))
+            continue;
         shutdown(t->fd, SHUT_RDWR);
         t->shut = 1;
     }
@@ -491,7 +510,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         conn_track *t = track_of(conn);
         if (t) {
             __atomic_store_n(&t->in_request, 1, __ATOMIC_RELAXED);
-            t->requests++;
+            __atomic_add_fetch(&t->requests, 1, __ATOMIC_RELAXED);
         }
         if (t && t->over_limit) {
             refuse_over_limit(req);
@@ -633,67 +652,21 @@ static unsigned thread_count(const config *cfg)
     return (unsigned)(cores > 0 ? cores * 2 : 4);
 }
 
-/* Read a whole PEM file (small) into a malloc'd string. */
-static char *read_pem(const char *path)
+/* A daemon of the thread pool, fed by the listener; with TLS, serving `files`. */
+static struct MHD_Daemon *start_daemon(server *srv, const tls_pair *files)
 {
-    FILE *f = fopen(path, "r");
-    char *text = NULL;
-    size_t len = 0;
-    if (!f)
-        return NULL;
-    buf b;
-    buf_init(&b, 1 << 20);
-    char chunk[4096];
-    while ((len = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        if (buf_append(&b, chunk, len) < 0)
-            break;
-    if (!ferror(f) && feof(f))
-        text = b.data;
-    else
-        buf_free(&b);
-    fclose(f);
-    return text;
-}
-
-int server_start(server *srv)
-{
-    struct sockaddr_storage addr;
-    pthread_mutex_init(&srv->conn_lock, NULL);
     const config *cfg = &srv->cfg;
-    if (resolve_listen(&addr, cfg->listen) < 0) {
-        log_msg(LOG_ERROR, "cannot resolve listen address %s", cfg->listen);
-        return REG_EINVALID;
-    }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
-    if (linger_start(&srv->linger) < 0) {
-        log_msg(LOG_ERROR, "cannot start the lingering-close thread");
-        return REG_ERROR;
-    }
-    if (listener_open(&srv->listener, &addr, LISTEN_BACKLOG) < 0) {
-        log_msg(LOG_ERROR, "cannot listen on %s: %s", cfg->listen, strerror(errno));
-        return REG_ERROR;
-    }
-    if (cfg->tls_cert[0] || cfg->tls_key[0]) {
-        srv->tls_cert_pem = read_pem(cfg->tls_cert);
-        srv->tls_key_pem = read_pem(cfg->tls_key);
-        if (!srv->tls_cert_pem || !srv->tls_key_pem) {
-            log_msg(LOG_ERROR, "cannot read the TLS certificate %s and key %s", cfg->tls_cert,
-                    cfg->tls_key);
-            return REG_EINVALID;
-        }
-        flags |= MHD_USE_TLS;
-    } else {
-        /* In poll mode turbo only stops libmicrohttpd shutting the write side of a socket it
-         * closes, which would come before close_gracefully() can still send an answer. */
-        flags |= MHD_USE_TURBO;
-    }
+    /* In poll mode turbo only stops libmicrohttpd shutting the write side of a socket it
+     * closes, which would come before close_gracefully() can still send an answer. */
+    flags |= srv->tls ? MHD_USE_TLS : MHD_USE_TURBO;
     struct MHD_OptionItem tls_options[] = {
-        {MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert_pem},
-        {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key_pem},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, files->cert_pem},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, files->key_pem},
         {MHD_OPTION_END, 0, NULL},
     };
-    srv->daemon = MHD_start_daemon(
+    return MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_THREAD_POOL_SIZE, thread_count(cfg),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections + OVER_LIMIT_ROOM,
@@ -701,7 +674,52 @@ int server_start(server *srv)
         MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
-        MHD_OPTION_ARRAY, (flags & MHD_USE_TLS) ? tls_options : tls_options + 2, MHD_OPTION_END);
+        MHD_OPTION_ARRAY, srv->tls ? tls_options : tls_options + 2, MHD_OPTION_END);
+}
+
+static int open_listener(server *srv)
+{
+    struct sockaddr_storage addr;
+    const config *cfg = &srv->cfg;
+    if (srv->activated_fd > 0) {
+        if (listener_adopt(&srv->listener, srv->activated_fd) < 0) {
+            log_msg(LOG_ERROR, "cannot serve on the socket systemd passed");
+            return REG_ERROR;
+        }
+        log_msg(LOG_INFO, "serving on the socket systemd passed (--listen %s not used)",
+                cfg->listen);
+        return REG_OK;
+    }
+    if (resolve_listen(&addr, cfg->listen) < 0) {
+        log_msg(LOG_ERROR, "cannot resolve listen address %s", cfg->listen);
+        return REG_EINVALID;
+    }
+    if (listener_open(&srv->listener, &addr, LISTEN_BACKLOG, cfg->reuse_port) < 0) {
+        log_msg(LOG_ERROR, "cannot listen on %s: %s", cfg->listen, strerror(errno));
+        return REG_ERROR;
+    }
+    return REG_OK;
+}
+
+int server_start(server *srv)
+{
+    const config *cfg = &srv->cfg;
+    pthread_mutex_init(&srv->conn_lock, NULL);
+    srv->tls = cfg->tls_cert[0] || cfg->tls_key[0];
+    /* Before listening: a server that will not start must not take connections (with
+     * --reuse-port, from the server it was meant to replace). */
+    if (srv->tls && tls_pair_load(&srv->tls_files, cfg->tls_cert, cfg->tls_key) < 0) {
+        log_msg(LOG_ERROR, "TLS: %s", reg_error_last("cannot load the certificate"));
+        return REG_EINVALID;
+    }
+    if (linger_start(&srv->linger) < 0) {
+        log_msg(LOG_ERROR, "cannot start the lingering-close thread");
+        return REG_ERROR;
+    }
+    int err = open_listener(srv);
+    if (err < 0)
+        return err;
+    srv->daemon = start_daemon(srv, &srv->tls_files);
     if (!srv->daemon || listener_start(srv->listener, srv->daemon) < 0) {
         log_msg(LOG_ERROR, "cannot start the HTTP server on %s", cfg->listen);
         return REG_ERROR;
@@ -709,24 +727,85 @@ int server_start(server *srv)
     return REG_OK;
 }
 
-void server_stop(server *srv, int grace_seconds)
+static unsigned daemon_connections(struct MHD_Daemon *d)
 {
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return info ? info->num_connections : 0;
+}
+
+int server_reload_tls(server *srv)
+{
+    tls_pair files;
+    int slot = 0;
+    if (!srv->tls || !srv->daemon)
+        return REG_OK;
+    if (tls_pair_load(&files, srv->cfg.tls_cert, srv->cfg.tls_key) < 0)
+        return reg_error_wrap(REG_EINVALID, "the new certificate is not used");
+    if (tls_pair_same(&files, &srv->tls_files)) {
+        tls_pair_free(&files);
+        return REG_OK;
+    }
+    while (slot < SERVER_RETIRED_MAX && srv->retired[slot].daemon)
+        slot++;
+    if (slot == SERVER_RETIRED_MAX) {
+        tls_pair_free(&files);
+        return reg_error_set(REG_EBUSY, "%d earlier reloads still finish their connections; "
+                                        "try again later", SERVER_RETIRED_MAX);
+    }
+    struct MHD_Daemon *d = start_daemon(srv, &files);
+    if (!d) {
+        tls_pair_free(&files);
+        return reg_error_set(REG_ERROR, "the TLS library refused the new certificate");
+    }
+    listener_set_daemon(srv->listener, d);
+    srv->retired[slot].daemon = srv->daemon;
+    srv->retired[slot].tls_files = srv->tls_files;
+    srv->daemon = d;
+    srv->tls_files = files;
+    return 1;
+}
+
+static void stop_retired(server *srv, int slot)
+{
+    MHD_stop_daemon(srv->retired[slot].daemon);
+    srv->retired[slot].daemon = NULL;
+    tls_pair_free(&srv->retired[slot].tls_files);
+}
+
+void server_tick(server *srv)
+{
+    for (int i = 0; i < SERVER_RETIRED_MAX; i++)
+        if (srv->retired[i].daemon && daemon_connections(srv->retired[i].daemon) == 0)
+            stop_retired(srv, i);
+}
+
+/* Connections of every daemon, the retired ones too. */
+static unsigned open_connections(server *srv)
+{
+    unsigned n = srv->daemon ? daemon_connections(srv->daemon) : 0;
+    for (int i = 0; i < SERVER_RETIRED_MAX; i++)
+        if (srv->retired[i].daemon)
+            n += daemon_connections(srv->retired[i].daemon);
+    return n;
+}
+
+void server_stop(server *srv, int drain_seconds)
+{
+    __atomic_store_n(&srv->draining, 1, __ATOMIC_RELAXED);
+    listener_drain(srv->listener);
     listener_close(srv->listener); /* no new connections */
     srv->listener = NULL;
-    if (srv->daemon) {
-        for (int waited = 0; waited < grace_seconds * 20; waited++) {
-            const union MHD_DaemonInfo *info =
-                MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-            if (!info || info->num_connections == 0)
-                break;
-            usleep(50000);
-        }
-        MHD_stop_daemon(srv->daemon);
-        srv->daemon = NULL;
+    for (int waited = 0; waited < drain_seconds * 20 && open_connections(srv) > 0; waited++) {
+        server_close_idle(srv);
+        usleep(50000);
     }
-    linger_stop(srv->linger); /* after the daemon: its last connections linger first */
+    if (srv->daemon)
+        MHD_stop_daemon(srv->daemon);
+    srv->daemon = NULL;
+    for (int i = 0; i < SERVER_RETIRED_MAX; i++)
+        if (srv->retired[i].daemon)
+            stop_retired(srv, i);
+    linger_stop(srv->linger); /* after the daemons: their last connections linger first */
     srv->linger = NULL;
-    free(srv->tls_cert_pem);
-    free(srv->tls_key_pem);
-    srv->tls_cert_pem = srv->tls_key_pem = NULL;
+    tls_pair_free(&srv->tls_files);
 }

@@ -5,6 +5,7 @@
 
 #include "server/http/arena.h"
 #include "server/http/config.h"
+#include "server/http/tls.h"
 #include "storage/base/random.h"
 #include "storage/store.h"
 
@@ -17,6 +18,9 @@
 typedef struct request request;
 
 #define REQUEST_ID_LEN RANDOM_UUID_LEN /* a UUID in its 8-4-4-4-12 text form */
+/* TLS reloads whose old daemons may still be finishing connections at once; a reload beyond
+ * waits for a slot (see server_reload_tls). */
+#define SERVER_RETIRED_MAX 8
 
 /* Handlers that need the request body set these in their first call. on_body gets each piece
  * (return < 0 to ignore the rest: the handler must then have recorded why); on_done runs once
@@ -90,12 +94,20 @@ struct server {
     pthread_mutex_t keys_lock; /* guards loading keys */
     int auth_on; /* read and written with __atomic builtins */
     unsigned char master_key[32]; /* decrypts access-key secrets */
-    char *tls_cert_pem;
-    char *tls_key_pem;
+    int tls;                   /* HTTPS (decided at start: a reload cannot switch it) */
+    tls_pair tls_files;        /* what the current daemon serves */
     pthread_mutex_t conn_lock; /* guards conns */
     conn_track *conns;         /* open connections, for the header deadline */
     int open_conns;            /* __atomic: connections libmicrohttpd holds */
-    struct MHD_Daemon *daemon;
+    struct MHD_Daemon *daemon; /* takes the new connections */
+    /* Daemons replaced by a TLS reload: they finish their connections and are stopped once
+     * they have none (server_tick). */
+    struct retired_daemon {
+        struct MHD_Daemon *daemon;
+        tls_pair tls_files;
+    } retired[SERVER_RETIRED_MAX];
+    int draining;              /* __atomic: stopping: every answer closes its connection */
+    int activated_fd;          /* > 0: the listening socket systemd passed (socket activation) */
     struct listener *listener; /* the listening socket and its accept thread */
     struct linger_set *linger;     /* closes ended connections gracefully */
     /* Routes a request to its handler: the route table above this layer (server/router.c)
@@ -103,8 +115,19 @@ struct server {
     void (*dispatch)(request *req);
 };
 
+/* Listen (on srv->activated_fd when set, else on cfg.listen) and start serving. */
 int server_start(server *srv);
-void server_stop(server *srv, int grace_seconds);
+/* Stop: steer new connections to a newer server on the port (--reuse-port) and close the
+ * listening socket, then let the requests in flight finish for up to drain_seconds, closing
+ * idle keep-alive connections and every connection once its answer is sent. */
+void server_stop(server *srv, int drain_seconds);
+/* Serve new connections with the certificate and key files as they are now (a renewal),
+ * through a new daemon; the old one keeps its connections until they end. 1 when the new
+ * files are served, REG_OK when they had not changed (or no TLS), or an error with the
+ * reason, the old certificate still served. */
+int server_reload_tls(server *srv);
+/* Every second: stop the retired daemons that have no connection left. */
+void server_tick(server *srv);
 /* Shut down connections that have waited `limit` seconds without a complete request (a header
  * trickling in a byte at a time resets libmicrohttpd's idle timer, not this one). */
 void server_reap_slow(server *srv, int limit);
