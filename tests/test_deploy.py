@@ -1,9 +1,14 @@
 """Running ocireg as a service: systemd's readiness (NOTIFY_SOCKET) and socket activation
 (LISTEN_FDS, through Debian's systemd-socket-activate), reloads on SIGHUP (TLS certificate,
 signing keys, settings) and restarts without a failed request (--reuse-port, draining)."""
+import base64
+import hashlib
+import http.client
+import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import uuid
@@ -11,6 +16,7 @@ import uuid
 import pytest
 import requests
 
+from authutil import add_user, bearer, grant, token
 from ocireg_harness import free_port, ocireg_binary
 from regutil import assert_pulls, push_image, server_log
 
@@ -129,5 +135,191 @@ def test_socket_activation_on_a_public_address_without_auth_is_refused(tmp_path)
                 pass
             time.sleep(0.1)
         assert "the socket systemd passed without authentication" in log_of(tmp_path)
+    finally:
+        stop(proc)
+
+
+# ---- SIGHUP ----
+
+def make_cert(folder, name):
+    """A self-signed P-256 certificate for 127.0.0.1: (cert path, key path, DER bytes)."""
+    cert, key = folder / f"{name}.crt", folder / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "2", "-subj", f"/CN={name}", "-addext",
+                    "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=60)
+    return cert, key, ssl.PEM_cert_to_DER_cert(cert.read_text())
+
+
+def unverified():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def served_cert(port):
+    """The certificate a new TLS connection gets."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with unverified().wrap_socket(raw) as tls:
+            return tls.getpeercert(binary_form=True)
+
+
+def wait_for(condition, what, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"expected {what} within {timeout} s"
+        time.sleep(0.05)
+
+
+def replace_file(path, data):
+    """As a renewal tool does: write beside, then rename over."""
+    tmp = str(path) + ".new"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.rename(tmp, path)
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """ocireg over TLS with the certificate `one` in live.crt / live.key."""
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    one = make_cert(certs, "one")
+    two = make_cert(certs, "two")
+    live_cert, live_key = certs / "live.crt", certs / "live.key"
+    replace_file(live_cert, one[0].read_bytes())
+    replace_file(live_key, one[1].read_bytes())
+    port = free_port()
+    proc = start([ocireg_binary(), "serve", "--listen", f"127.0.0.1:{port}", "--data",
+                  str(tmp_path / "data"), "--tls-cert", str(live_cert), "--tls-key",
+                  str(live_key)], tmp_path)
+    wait_for(lambda: proc.poll() is None and served_cert_or_none(port) == one[2],
+             "the server to answer over TLS")
+    yield proc, port, one, two, (live_cert, live_key)
+    stop(proc)
+
+
+def served_cert_or_none(port):
+    try:
+        return served_cert(port)
+    except OSError:
+        return None
+
+
+def test_sighup_serves_a_renewed_certificate_while_an_upload_goes_on(tmp_path, tls_server):
+    proc, port, one, two, (live_cert, live_key) = tls_server
+    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=20, context=unverified())
+    conn.request("POST", "/v2/deploy/tls/blobs/uploads/")
+    r = conn.getresponse()
+    r.read()
+    assert r.status == 202, r.status
+    location = r.getheader("Location")
+    body = os.urandom(3 << 20)
+    threads = len(os.listdir(f"/proc/{proc.pid}/task"))
+    # A PATCH whose body is half sent when the certificate changes.
+    conn.putrequest("PATCH", location)
+    conn.putheader("Content-Type", "application/octet-stream")
+    conn.putheader("Content-Length", str(len(body)))
+    conn.endheaders()
+    conn.send(body[:len(body) // 2])
+    replace_file(live_cert, two[0].read_bytes())
+    replace_file(live_key, two[1].read_bytes())
+    proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: served_cert(port) == two[2], "new connections to get the new certificate")
+    conn.send(body[len(body) // 2:])
+    r = conn.getresponse()
+    r.read()
+    assert r.status == 202, f"the PATCH across the reload: expected 202, got {r.status}"
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    conn.request("PUT", r.getheader("Location") + ("&" if "?" in r.getheader("Location")
+                                                   else "?") + "digest=" + digest)
+    r = conn.getresponse()
+    r.read()
+    assert r.status == 201, f"the upload's PUT: expected 201, got {r.status}"
+    assert conn.sock.getpeercert(binary_form=True) == one[2], \
+        "the upload must have stayed on its connection (made with the old certificate)"
+    conn.close()
+    wait_for(lambda: len(os.listdir(f"/proc/{proc.pid}/task")) == threads,
+             "the old certificate's daemon to stop once its last connection closed")
+    got = requests.get(f"https://127.0.0.1:{port}/v2/deploy/tls/blobs/{digest}", verify=False,
+                       timeout=20)
+    assert got.status_code == 200 and got.content == body
+    assert "new connections get the certificate" in log_of(tmp_path)
+
+
+def test_sighup_with_a_bad_certificate_keeps_the_old_one(tmp_path, tls_server):
+    proc, port, one, two, (live_cert, live_key) = tls_server
+    replace_file(live_cert, two[0].read_bytes())  # the key stays one's: they do not match
+    proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "still serving the previous certificate" in log_of(tmp_path),
+             "the reload to log its refusal")
+    assert "is not the key of the certificate" in log_of(tmp_path), log_of(tmp_path)
+    assert served_cert(port) == one[2]
+    replace_file(live_cert, b"not a certificate\n")
+    proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "holds no PEM certificate" in log_of(tmp_path), "the second refusal")
+    assert served_cert(port) == one[2]
+    assert proc.poll() is None
+
+
+def test_sighup_after_key_rotate_signs_with_the_new_key(tmp_path):
+    data = tmp_path / "data"
+    add_user(data, "alice", "alice-pass")
+    grant(data, "alice", "a/*", "pull")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start([ocireg_binary(), "serve", "--listen", f"127.0.0.1:{port}", "--data",
+                  str(data)], tmp_path)
+    try:
+        wait_for(lambda: served_or_none(url) == 401, "the server to answer")
+        before = token(url, ["repository:a/b:pull"], "alice", "alice-pass")
+        subprocess.run([ocireg_binary(), "key", "rotate", "--data", str(data)], check=True,
+                       capture_output=True, timeout=30)
+        assert jwt_kid(token(url, ["repository:a/b:pull"], "alice", "alice-pass")) == \
+            jwt_kid(before), "before the reload the running server signs as before"
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "tokens are now signed by key" in log_of(tmp_path), "the key reload")
+        after = token(url, ["repository:a/b:pull"], "alice", "alice-pass")
+        assert jwt_kid(after) != jwt_kid(before)
+        for tok in (before, after):  # tokens of the old key stay valid
+            r = requests.get(f"{url}/v2/a/b/tags/list", headers=bearer(tok), timeout=10)
+            assert r.status_code == 404, f"expected the token accepted (404), got {r.status_code}"
+    finally:
+        stop(proc)
+
+
+def served_or_none(url):
+    try:
+        return requests.get(url + "/v2/", timeout=2).status_code
+    except requests.ConnectionError:
+        return None
+
+
+def jwt_kid(jwt):
+    head = jwt.split(".")[0]
+    return json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))["kid"]
+
+
+def test_sighup_applies_safe_settings_and_names_the_others(tmp_path):
+    config = tmp_path / "serve.json"
+    config.write_text(json.dumps({"access-log": True, "connection-timeout": 60}))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start([ocireg_binary(), "serve", "--config", str(config), "--listen",
+                  f"127.0.0.1:{port}", "--data", str(tmp_path / "data")], tmp_path)
+    try:
+        wait_for(lambda: served_or_none(url) == 200, "the server to answer")
+        requests.get(url + "/v2/_catalog?n=1", timeout=5)
+        wait_for(lambda: '"path":"/v2/_catalog"' in log_of(tmp_path), "an access log line")
+        config.write_text(json.dumps({"access-log": False, "connection-timeout": 90}))
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "--connection-timeout changed but needs a restart" in log_of(tmp_path),
+                 "the reload to name the setting it cannot change")
+        requests.get(url + "/v2/tags-after-reload", timeout=5)
+        requests.get(url + "/v2/", timeout=5)
+        time.sleep(0.2)
+        assert "tags-after-reload" not in log_of(tmp_path), "access-log false must apply"
+        assert "--access-log" not in log_of(tmp_path)
     finally:
         stop(proc)
