@@ -10,6 +10,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 import uuid
 
@@ -18,7 +19,7 @@ import requests
 
 from authutil import add_user, bearer, grant, token
 from ocireg_harness import free_port, ocireg_binary
-from regutil import assert_pulls, push_image, server_log
+from regutil import OCI_MANIFEST, assert_pulls, image_manifest, push_image
 
 
 
@@ -323,3 +324,103 @@ def test_sighup_applies_safe_settings_and_names_the_others(tmp_path):
         assert "--access-log" not in log_of(tmp_path)
     finally:
         stop(proc)
+
+
+# ---- restarts ----
+
+class ServeProcess:
+    """`ocireg serve --reuse-port` on a given port, ready once it sent READY=1."""
+
+    def __init__(self, tmp_path, port, data, name):
+        self.notify = NotifyListener(tmp_path, True)
+        self.name = name
+        self.tmp_path = tmp_path
+        self.proc = start([ocireg_binary(), "serve", "--listen", f"127.0.0.1:{port}", "--data",
+                           str(data), "--reuse-port", "--access-log", "false",
+                           "--drain-timeout", "20s"], tmp_path,
+                          {"NOTIFY_SOCKET": self.notify.address}, name)
+
+    def wait_ready(self):
+        assert self.notify.next() == "READY=1", log_of(self.tmp_path, self.name)
+
+    def stop(self):
+        """SIGTERM; the process must end by itself, cleanly."""
+        self.proc.send_signal(signal.SIGTERM)
+        assert self.proc.wait(30) == 0, log_of(self.tmp_path, self.name)
+        self.notify.close()
+
+
+def one_request(method, url, **kw):
+    """A request on a connection of its own (a fresh session, closed after it), not retried:
+    a refused or reset connection counts as a failure."""
+    with requests.Session() as s:
+        return s.request(method, url, timeout=20, **kw)
+
+
+def client_loop(url, n, img, stop, results):
+    """Pull img or push a small image, alternating by client, until stop is set, 30 s have
+    passed or 400 rounds are done."""
+    repo = f"deploy/client{n}"
+    rounds = 0
+    stop_at = time.monotonic() + 30
+    while not stop.is_set() and time.monotonic() < stop_at and rounds < 400:
+        rounds += 1
+        try:
+            if n % 2:
+                r = one_request("GET", f"{url}/v2/{img.repo}/manifests/{img.tag}",
+                                headers={"Accept": img.media_type})
+                ok = r.status_code == 200 and r.content == img.manifest
+                for d in img.blobs:
+                    r = one_request("GET", f"{url}/v2/{img.repo}/blobs/{d}")
+                    ok = ok and r.status_code == 200 and r.content == img.blobs[d]
+            else:
+                layer = os.urandom(2048)
+                config = json.dumps({"client": n, "round": rounds}).encode()
+                ok = True
+                for blob in (layer, config):
+                    d = "sha256:" + hashlib.sha256(blob).hexdigest()
+                    r = one_request("POST", f"{url}/v2/{repo}/blobs/uploads/",
+                                    params={"digest": d}, data=blob)
+                    ok = ok and r.status_code == 201
+                manifest = image_manifest(config, [layer])
+                r = one_request("PUT", f"{url}/v2/{repo}/manifests/r{rounds}", data=manifest,
+                                headers={"Content-Type": OCI_MANIFEST})
+                ok = ok and r.status_code == 201
+            results.append("ok" if ok else f"bad answer {r.status_code}")
+        except requests.RequestException as e:
+            results.append(f"{type(e).__name__}: {e}")
+
+
+def test_restart_under_load_fails_no_request(tmp_path):
+    """8 clients pull and push while the server is replaced twice: a new process starts on
+    the port (SO_REUSEPORT), is ready (READY=1), then the old one gets SIGTERM and drains."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    data = tmp_path / "data"
+    old = ServeProcess(tmp_path, port, data, "first")
+    old.wait_ready()
+    img = push_image(url, "deploy/pulled", "v1", layers=[os.urandom(200000), b"small"])
+    results = [[] for _ in range(8)]
+    stop = threading.Event()
+    clients = [threading.Thread(target=client_loop, args=(url, n, img, stop, results[n]))
+               for n in range(8)]
+    for c in clients:
+        c.start()
+    try:
+        for name in ("second", "third"):
+            time.sleep(1)
+            new = ServeProcess(tmp_path, port, data, name)
+            new.wait_ready()
+            old.stop()
+            old = new
+        time.sleep(1)
+    finally:
+        stop.set()
+        for c in clients:
+            c.join(60)
+        old.stop()
+    done = [r for rs in results for r in rs]
+    failed = [r for r in done if r != "ok"]
+    assert len(done) >= 40, f"expected the clients to make progress, made {len(done)} rounds"
+    assert not failed, f"{len(failed)} of {len(done)} rounds failed: {failed[:5]}"
+    print(f"{len(done)} rounds, none failed")
