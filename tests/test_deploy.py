@@ -424,3 +424,60 @@ def test_restart_under_load_fails_no_request(tmp_path):
     assert len(done) >= 40, f"expected the clients to make progress, made {len(done)} rounds"
     assert not failed, f"{len(failed)} of {len(done)} rounds failed: {failed[:5]}"
     print(f"{len(done)} rounds, none failed")
+
+
+def test_sigterm_lets_a_request_in_flight_finish_and_bounds_the_drain(tmp_path):
+    port = free_port()
+    proc = start([ocireg_binary(), "serve", "--listen", f"127.0.0.1:{port}", "--data",
+                  str(tmp_path / "data"), "--drain-timeout", "2s"], tmp_path)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: served_or_none(url) == 200, "the server to answer")
+        idle = requests.Session()  # a kept-alive connection, idle at SIGTERM
+        assert idle.get(url + "/v2/", timeout=5).status_code == 200
+        body = os.urandom(1 << 20)
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        finishing = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        stalled = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        for conn in (finishing, stalled):
+            conn.putrequest("POST", f"/v2/deploy/drain/blobs/uploads/?digest={digest}")
+            conn.putheader("Content-Type", "application/octet-stream")
+            conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders()
+            conn.send(body[:1000])
+        time.sleep(0.2)
+        stopping = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: served_or_none(url) is None, "the listener to close")
+        finishing.send(body[1000:])
+        r = finishing.getresponse()
+        assert r.status == 201, f"the request in flight at SIGTERM: expected 201, got {r.status}"
+        assert r.getheader("Connection") == "close", "answers while draining close"
+        assert proc.wait(20) == 0
+        elapsed = time.monotonic() - stopping
+        assert elapsed < 5, f"--drain-timeout 2s: the stalled request held the stop {elapsed} s"
+        assert elapsed >= 1.5, "the stalled request was given its drain time"
+        idle.close()
+    finally:
+        stop(proc)
+
+
+def test_sigterm_does_not_wait_for_idle_keep_alive_connections(tmp_path):
+    port = free_port()
+    proc = start([ocireg_binary(), "serve", "--listen", f"127.0.0.1:{port}", "--data",
+                  str(tmp_path / "data"), "--drain-timeout", "20s"], tmp_path)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: served_or_none(url) == 200, "the server to answer")
+        sessions = [requests.Session() for _ in range(4)]
+        for s in sessions:
+            assert s.get(url + "/v2/", timeout=5).status_code == 200
+        stopping = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+        elapsed = time.monotonic() - stopping
+        assert elapsed < 3, f"idle keep-alive connections held the stop for {elapsed:.1f} s"
+        for s in sessions:
+            s.close()
+    finally:
+        stop(proc)
