@@ -6,6 +6,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -479,5 +480,115 @@ def test_sigterm_does_not_wait_for_idle_keep_alive_connections(tmp_path):
         assert elapsed < 3, f"idle keep-alive connections held the stop for {elapsed:.1f} s"
         for s in sessions:
             s.close()
+    finally:
+        stop(proc)
+
+
+# ---- meson install ----
+
+BUILD = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build")
+
+
+def build_dirs():
+    """The build's prefix and install folders, as meson introspect tells them."""
+    proc = subprocess.run(["meson", "introspect", BUILD, "--buildoptions"], capture_output=True,
+                          text=True, timeout=60, check=True)
+    options = {o["name"]: o["value"] for o in json.loads(proc.stdout)}
+    prefix = options["prefix"]
+    sysconf = options["sysconfdir"]
+    return {"prefix": prefix,
+            "bin": os.path.join(prefix, options["bindir"]),
+            "man": os.path.join(prefix, options["mandir"]),
+            "etc": sysconf if sysconf.startswith("/") else os.path.join(prefix, sysconf)}
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    if not os.path.isdir(BUILD):
+        pytest.skip("no build folder to install from")
+    dest = tmp_path_factory.mktemp("destdir")
+    proc = subprocess.run(["meson", "install", "-C", BUILD, "--no-rebuild", "--destdir",
+                           str(dest)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return dest, build_dirs()
+
+
+def under(dest, path):
+    return os.path.join(str(dest), path.lstrip("/"))
+
+
+def unit_lines(path):
+    with open(path) as f:
+        return [l.strip() for l in f if l.strip() and not l.startswith("#")]
+
+
+def test_install_puts_every_file_in_its_place(installed):
+    dest, d = installed
+    units = os.path.join(d["prefix"], "lib/systemd/system")
+    expected = [os.path.join(d["bin"], "ocireg"), os.path.join(d["man"], "man1/ocireg.1"),
+                os.path.join(d["etc"], "ocireg/ocireg.json"),
+                os.path.join(units, "ocireg.service"), os.path.join(units, "ocireg.socket"),
+                os.path.join(d["prefix"], "lib/sysusers.d/ocireg.conf")]
+    for path in expected:
+        assert os.path.isfile(under(dest, path)), f"expected {path} in the DESTDIR tree"
+    assert os.access(under(dest, expected[0]), os.X_OK)
+    service = unit_lines(under(dest, expected[3]))
+    assert f"ExecStart={d['bin']}/ocireg serve --config {d['etc']}/ocireg/ocireg.json" in service
+    for line in ["Type=notify", "User=ocireg", "StateDirectory=ocireg", "NoNewPrivileges=yes",
+                 "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
+                 "CapabilityBoundingSet=", "SystemCallFilter=@system-service",
+                 "ExecReload=/bin/kill -HUP $MAINPID"]:
+        assert line in service, f"expected {line} in ocireg.service"
+
+
+def test_installed_units_pass_systemd_analyze_verify(installed, tmp_path):
+    """The units as installed, with ExecStart pointing into the DESTDIR (the binary is not
+    at its final path here); any warning counts."""
+    dest, d = installed
+    units = under(dest, os.path.join(d["prefix"], "lib/systemd/system"))
+    for name in ("ocireg.service", "ocireg.socket"):
+        with open(os.path.join(units, name)) as f:
+            text = f.read().replace(f"{d['bin']}/ocireg", under(dest, f"{d['bin']}/ocireg"))
+        (tmp_path / name).write_text(text)
+    proc = subprocess.run(["systemd-analyze", "verify", "--man=no",
+                           str(tmp_path / "ocireg.service"), str(tmp_path / "ocireg.socket")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr
+    sysusers = under(dest, os.path.join(d["prefix"], "lib/sysusers.d/ocireg.conf"))
+    proc = subprocess.run(["systemd-sysusers", "--dry-run", "--root", str(tmp_path), sysusers],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "Creating user 'ocireg'" in proc.stderr + proc.stdout, \
+        proc.stderr
+
+
+def test_installed_man_page_documents_every_serve_setting(installed):
+    dest, d = installed
+    with open(under(dest, os.path.join(d["man"], "man1/ocireg.1"))) as f:
+        page = f.read()
+    proc = subprocess.run([ocireg_binary(), "serve", "--help"], capture_output=True, text=True,
+                          timeout=30)
+    names = re.findall(r"^  --([a-z0-9-]+)", proc.stdout, re.M)
+    assert len(names) >= 20
+    for name in names:
+        assert f".B \\-\\-{name.replace('-', chr(92) + '-')}" in page, \
+            f"--{name} is in serve --help but not in the man page"
+    for section in (".SH SIGNALS", ".SH ADMINISTRATION COMMANDS", ".SS ocireg gc"):
+        assert section in page
+    proc = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z"], input=page,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr
+
+
+def test_installed_example_settings_start_a_server(installed, tmp_path):
+    """The example file is a valid --config (its listen and data are overridden by flags)."""
+    dest, d = installed
+    example = under(dest, os.path.join(d["etc"], "ocireg/ocireg.json"))
+    port = free_port()
+    proc = start([under(dest, os.path.join(d["bin"], "ocireg")), "serve", "--config", example,
+                  "--listen", f"127.0.0.1:{port}", "--data", str(tmp_path / "data")], tmp_path)
+    try:
+        wait_for(lambda: proc.poll() is not None or
+                 served_or_none(f"http://127.0.0.1:{port}") == 200, "the server to answer")
+        assert proc.poll() is None, log_of(tmp_path)
     finally:
         stop(proc)

@@ -470,6 +470,31 @@ static void setting_print_help(const setting *s)
         printf(" %s\n", tail);
 }
 
+/* The signals, with the settings SIGHUP applies (those marked `reloads` in the table). */
+static void print_signals(void)
+{
+    size_t col = 0;
+    printf("\nSignals:\n"
+           "  SIGTERM, SIGINT  stop accepting, let requests in flight finish (--drain-timeout)\n"
+           "  SIGHUP           reload: the TLS certificate and key, the token signing keys\n"
+           "                   (after `ocireg key rotate`), and these settings:\n"
+           "                  ");
+    col = HELP_COLUMN - 12;
+    for (size_t i = 0; i < SETTING_COUNT; i++) {
+        if (!settings[i].reloads)
+            continue;
+        size_t len = strlen(settings[i].name) + 3;
+        if (col + len > HELP_WIDTH - 8) {
+            printf("\n                  ");
+            col = HELP_COLUMN - 12;
+        }
+        printf(" --%s", settings[i].name);
+        col += len;
+    }
+    printf(".\n                   Other changed settings are named in the log: they need a "
+           "restart.\n");
+}
+
 void config_print_serve_help(const char *prog)
 {
     printf("Usage: %s serve [OPTIONS]\n\n"
@@ -487,6 +512,7 @@ void config_print_serve_help(const char *prog)
            "%*s{\"listen\": \"127.0.0.1:5000\", \"threads\": 4}\n"
            "  %-*sshow this help\n",
            HELP_COLUMN - 2, "--config FILE", HELP_COLUMN, "", HELP_COLUMN - 2, "-h, --help");
+    print_signals();
 }
 
 /* getopt_long's table: settings[i] is option i, then --config and --help. */
