@@ -1,6 +1,7 @@
 /* reload.c - SIGHUP in `ocireg serve` (see reload.h). */
 #include "server/cli/reload.h"
 #include "auth/keys.h"
+#include "auth/keyshare.h"
 #include "server/http/log.h"
 #include "storage/base/reg_error.h"
 
@@ -36,12 +37,15 @@ static void reload_settings(server *srv, int argc, char **argv)
 
 /* The keys under DATA/keys as they are now; the current keyring is kept when they cannot be
  * loaded or sign with the same key. Only a keyring that was loaded is reloaded. */
-static void reload_keys(server *srv)
+static void reload_keys(server *srv, index_db *ix)
 {
     keyring *old = __atomic_load_n(&srv->keys, __ATOMIC_ACQUIRE), *kr = NULL;
     const char *old_kid = NULL, *new_kid = NULL;
     if (!old)
         return;
+    /* On a shared index a rotation made elsewhere is in the index: fetch it first. */
+    if (index_is_shared(srv->st->db_path) && keys_share(ix, srv->cfg.data_dir) < 0)
+        log_msg(LOG_WARN, "reload: %s", reg_error_last("cannot share the keys"));
     if (keyring_load(&kr, srv->cfg.data_dir) < 0) {
         log_msg(LOG_ERROR, "reload: cannot load the token signing keys in %s/keys; keeping "
                            "the loaded ones", srv->cfg.data_dir);
@@ -61,7 +65,7 @@ static void reload_keys(server *srv)
     log_msg(LOG_INFO, "reload: tokens are now signed by key %s", new_kid ? new_kid : "?");
 }
 
-void reload_run(server *srv, int argc, char **argv)
+void reload_run(server *srv, index_db *ix, int argc, char **argv)
 {
     log_msg(LOG_INFO, "SIGHUP: reloading settings, TLS certificate and signing keys");
     reload_settings(srv, argc, argv);
@@ -73,7 +77,7 @@ void reload_run(server *srv, int argc, char **argv)
     else if (tls > 0)
         log_msg(LOG_INFO, "reload: new connections get the certificate in %s",
                 srv->cfg.tls_cert);
-    reload_keys(srv);
+    reload_keys(srv, ix);
 }
 
 void reload_free(void)

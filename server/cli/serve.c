@@ -133,11 +133,11 @@ static void notify(const char *state)
 }
 
 /* SIGHUP, told to systemd as Type=notify-reload expects. */
-static void reload(server *srv, int argc, char **argv)
+static void reload(server *srv, index_db *ix, int argc, char **argv)
 {
     if (systemd_notify_reloading() < 0)
         log_msg(LOG_WARN, "%s", reg_error_last("cannot notify systemd"));
-    reload_run(srv, argc, argv);
+    reload_run(srv, ix, argc, argv);
     notify("READY=1");
 }
 
@@ -160,7 +160,7 @@ static void wait_for_signal(server *srv, index_db *ix, int argc, char **argv)
             return;
         }
         if (sig == SIGHUP)
-            reload(srv, argc, argv);
+            reload(srv, ix, argc, argv);
         time_t now = time(NULL);
         server_tick(srv);
         server_reap_slow(srv, srv->cfg.connection_timeout);
