@@ -21,8 +21,7 @@ static void reload_settings(server *srv, int argc, char **argv)
     const char *restart[32];
     config_defaults(&fresh);
     if (config_load_serve(&fresh, argc, argv) != 0) {
-        log_msg(LOG_ERROR, "reload: settings not changed: %s",
-                reg_error_last("invalid settings"));
+        log_msg(LOG_ERROR, "reload: settings not changed: %s", reg_error_last("invalid settings"));
         return;
     }
     int n = config_reload(&srv->cfg, &fresh, restart, (int)(sizeof(restart) / sizeof(*restart)));
@@ -31,8 +30,7 @@ static void reload_settings(server *srv, int argc, char **argv)
                 restart[i]);
     log_set_level((log_level)srv->cfg.log_level);
     __atomic_store_n(&srv->st->create_on_push, srv->cfg.create_on_push, __ATOMIC_RELAXED);
-    __atomic_store_n(&srv->st->max_blob_size, (uint64_t)srv->cfg.max_blob_size,
-                     __ATOMIC_RELAXED);
+    __atomic_store_n(&srv->st->max_blob_size, (uint64_t)srv->cfg.max_blob_size, __ATOMIC_RELAXED);
 }
 
 /* The keys under DATA/keys as they are now; the current keyring is kept when they cannot be
@@ -47,8 +45,10 @@ static void reload_keys(server *srv, index_db *ix)
     if (index_is_shared(srv->st->db_path) && keys_share(ix, srv->cfg.data_dir) < 0)
         log_msg(LOG_WARN, "reload: %s", reg_error_last("cannot share the keys"));
     if (keyring_load(&kr, srv->cfg.data_dir) < 0) {
-        log_msg(LOG_ERROR, "reload: cannot load the token signing keys in %s/keys; keeping "
-                           "the loaded ones", srv->cfg.data_dir);
+        log_msg(LOG_ERROR,
+                "reload: cannot load the token signing keys in %s/keys; keeping "
+                "the loaded ones",
+                srv->cfg.data_dir);
         return;
     }
     keyring_signer(old, &old_kid);
@@ -75,8 +75,7 @@ void reload_run(server *srv, index_db *ix, int argc, char **argv)
         log_msg(LOG_ERROR, "reload: %s; still serving the previous certificate",
                 reg_error_last("cannot load the TLS certificate"));
     else if (tls > 0)
-        log_msg(LOG_INFO, "reload: new connections get the certificate in %s",
-                srv->cfg.tls_cert);
+        log_msg(LOG_INFO, "reload: new connections get the certificate in %s", srv->cfg.tls_cert);
     reload_keys(srv, ix);
 }
 

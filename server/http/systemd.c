@@ -28,8 +28,8 @@ int systemd_notify(const char *state)
     memcpy(addr.sun_path, path, n);
     if (path[0] == '@')
         addr.sun_path[0] = '\0'; /* abstract namespace: the name is not NUL-terminated */
-    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n +
-                                (path[0] == '/' ? 1 : 0));
+    socklen_t len =
+        (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (path[0] == '/' ? 1 : 0));
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     ssize_t sent = fd < 0 ? -1
                           : sendto(fd, state, strlen(state), MSG_NOSIGNAL,
@@ -38,8 +38,7 @@ int systemd_notify(const char *state)
     if (fd >= 0)
         close(fd);
     if (sent < 0)
-        return reg_error_set(REG_ERROR, "cannot notify systemd at %s: %s", path,
-                             strerror(saved));
+        return reg_error_set(REG_ERROR, "cannot notify systemd at %s: %s", path, strerror(saved));
     return REG_OK;
 }
 
@@ -78,11 +77,15 @@ int systemd_listen_fd(int *out)
     if (!passed || count == 0)
         return REG_OK;
     if (count != 1)
-        return reg_error_set(REG_EINVALID, "socket activation passed %s sockets; ocireg serves "
-                                           "one (ListenStream= once in the .socket unit)", fds);
+        return reg_error_set(REG_EINVALID,
+                             "socket activation passed %s sockets; ocireg serves "
+                             "one (ListenStream= once in the .socket unit)",
+                             fds);
     if (!is_listening_stream(LISTEN_FDS_START))
-        return reg_error_set(REG_EINVALID, "socket activation passed fd %d, which is not a "
-                                           "listening stream socket", LISTEN_FDS_START);
+        return reg_error_set(REG_EINVALID,
+                             "socket activation passed fd %d, which is not a "
+                             "listening stream socket",
+                             LISTEN_FDS_START);
     int flags = fcntl(LISTEN_FDS_START, F_GETFL);
     if (flags < 0 || fcntl(LISTEN_FDS_START, F_SETFL, flags | O_NONBLOCK) < 0 ||
         fcntl(LISTEN_FDS_START, F_SETFD, FD_CLOEXEC) < 0)
