@@ -9,8 +9,6 @@ import re
 import subprocess
 import sys
 
-SUBCOMMANDS = ["user", "grant", "key", "gc", "repo", "image", "lifecycle", "fsck", "export",
-               "import", "backup", "restore"]
 
 
 def roff(text):
@@ -39,6 +37,12 @@ def entries(lines):
     return out
 
 
+def commands(top):
+    """`ocireg --help`'s command list: [(name, meaning)] (a long name has one space after it)."""
+    return [line.split(None, 1) for line in section_of(top, "Commands:", "\n\n").splitlines()
+            if line.strip()]
+
+
 def section_of(text, start, end=None):
     part = text.split(start, 1)[1]
     return part.split(end, 1)[0] if end else part
@@ -55,7 +59,7 @@ def page(binary, version):
            ".SH NAME", "ocireg \\- an OCI image registry (OCI Distribution API and ECR API)",
            ".SH SYNOPSIS", ".B ocireg", ".I COMMAND", "[\\fIOPTIONS\\fR]",
            ".SH DESCRIPTION", roff(top.split("\n\n")[1].strip()),
-           ".SH COMMANDS", tagged(entries(section_of(top, "Commands:", "\n\n").splitlines()))]
+           ".SH COMMANDS", tagged(commands(top))]
     intro = section_of(serve, "\n\n", "\nSettings:").strip()
     settings_text = section_of(serve, "\nSettings:", "\nOther options:")
     prose = [l for l in settings_text.splitlines() if l and not l.startswith("  ")]
@@ -66,8 +70,13 @@ def page(binary, version):
             tagged(entries(section_of(serve, "\nOther options:", "\nSignals:").splitlines())),
             ".SH SIGNALS", tagged(entries(section_of(serve, "\nSignals:").splitlines()))]
     out.append(".SH ADMINISTRATION COMMANDS")
-    for cmd in SUBCOMMANDS:
-        out += [f".SS ocireg {cmd}", ".nf", roff(run_help(binary, cmd).rstrip()), ".fi"]
+    seen = set()  # grant, revoke and grants share one usage text
+    for cmd, _ in commands(top):
+        text = run_help(binary, cmd).rstrip()
+        if cmd == "serve" or text in seen:
+            continue
+        seen.add(text)
+        out += [f".SS ocireg {cmd}", ".nf", roff(text), ".fi"]
     out += [".SH ENVIRONMENT", tagged([
         ("OCIREG_NAME", "a serve setting (upper case, '_' for '-'); see SERVE"),
         ("OCIREG_CONFIG", "the JSON settings file, as --config"),

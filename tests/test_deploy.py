@@ -574,6 +574,11 @@ def test_installed_man_page_documents_every_serve_setting(installed):
             f"--{name} is in serve --help but not in the man page"
     for section in (".SH SIGNALS", ".SH ADMINISTRATION COMMANDS", ".SS ocireg gc"):
         assert section in page
+    top = subprocess.run([ocireg_binary(), "--help"], capture_output=True, text=True,
+                         timeout=30).stdout
+    commands = re.findall(r"^  ([a-z]+) ", top.split("Commands:")[1].split("\n\n")[0], re.M)
+    for cmd in set(commands) - {"serve", "revoke", "grants"}:  # the last two: grant's text
+        assert f".SS ocireg {cmd}\n" in page, f"ocireg {cmd} has no section in the man page"
     proc = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z"], input=page,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr
