@@ -141,6 +141,22 @@ def test_socket_activation_on_a_public_address_without_auth_is_refused(tmp_path)
         stop(proc)
 
 
+def test_socket_activation_with_two_sockets_is_refused(tmp_path):
+    ports = [free_port(), free_port()]
+    proc = start(["systemd-socket-activate", "-l", f"127.0.0.1:{ports[0]}", "-l",
+                  f"127.0.0.1:{ports[1]}", ocireg_binary(), "serve", "--data",
+                  str(tmp_path / "data")], tmp_path)
+    try:
+        wait_for(lambda: "Listening on" in log_of(tmp_path) and
+                 log_of(tmp_path).count("Listening on") == 2, "both sockets")
+        socket.create_connection(("127.0.0.1", ports[0]), timeout=5).close()
+        assert proc.wait(20) != 0
+        assert "socket activation passed 2 sockets; ocireg serves one" in log_of(tmp_path), \
+            log_of(tmp_path)
+    finally:
+        stop(proc)
+
+
 # ---- SIGHUP ----
 
 def make_cert(folder, name):
