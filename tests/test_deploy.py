@@ -260,7 +260,7 @@ def test_sighup_serves_a_renewed_certificate_while_an_upload_goes_on(tmp_path, t
     conn.close()
     wait_for(lambda: len(os.listdir(f"/proc/{proc.pid}/task")) == threads,
              "the old certificate's daemon to stop once its last connection closed")
-    got = requests.get(f"https://127.0.0.1:{port}/v2/deploy/tls/blobs/{digest}", verify=False,
+    got = requests.get(f"https://127.0.0.1:{port}/v2/deploy/tls/blobs/{digest}", verify=str(two[0]),
                        timeout=20)
     assert got.status_code == 200 and got.content == body
     assert "new connections get the certificate" in log_of(tmp_path)
