@@ -570,6 +570,12 @@ def test_installed_units_pass_systemd_analyze_verify(installed, tmp_path):
                            str(tmp_path / "ocireg.service"), str(tmp_path / "ocireg.socket")],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr
+    proc = subprocess.run(["systemd-analyze", "security", "--offline=yes",
+                           str(tmp_path / "ocireg.service")], capture_output=True, text=True,
+                          timeout=60)
+    level = re.search(r"Overall exposure level for ocireg.service: ([0-9.]+)", proc.stdout)
+    assert level and float(level.group(1)) <= 2.0, \
+        f"expected the unit's exposure at most 2.0 (systemd-analyze security): {proc.stdout[-800:]}"
     sysusers = under(dest, os.path.join(d["prefix"], "lib/sysusers.d/ocireg.conf"))
     proc = subprocess.run(["systemd-sysusers", "--dry-run", "--root", str(tmp_path), sysusers],
                           capture_output=True, text=True, timeout=60)
