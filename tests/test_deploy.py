@@ -502,12 +502,14 @@ def test_sigterm_does_not_wait_for_idle_keep_alive_connections(tmp_path):
 
 # ---- meson install ----
 
-BUILD = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build")
+def build_folder():
+    """The meson build folder of the binary under test (./build by default)."""
+    return os.path.dirname(os.path.abspath(ocireg_binary()))
 
 
 def build_dirs():
     """The build's prefix and install folders, as meson introspect tells them."""
-    proc = subprocess.run(["meson", "introspect", BUILD, "--buildoptions"], capture_output=True,
+    proc = subprocess.run(["meson", "introspect", build_folder(), "--buildoptions"], capture_output=True,
                           text=True, timeout=60, check=True)
     options = {o["name"]: o["value"] for o in json.loads(proc.stdout)}
     prefix = options["prefix"]
@@ -520,10 +522,10 @@ def build_dirs():
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
-    if not os.path.isdir(BUILD):
-        pytest.skip("no build folder to install from")
+    if not os.path.isdir(os.path.join(build_folder(), "meson-info")):
+        pytest.skip("OCIREG_BIN is not in a meson build folder: nothing to install from")
     dest = tmp_path_factory.mktemp("destdir")
-    proc = subprocess.run(["meson", "install", "-C", BUILD, "--no-rebuild", "--destdir",
+    proc = subprocess.run(["meson", "install", "-C", build_folder(), "--no-rebuild", "--destdir",
                            str(dest)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return dest, build_dirs()
