@@ -193,7 +193,7 @@ static const setting settings[] = {
      .help = "listen with SO_REUSEPORT, so that a new server can start\n"
              "on the port before this one stops (restart without downtime)"},
     {.name = "drain-timeout", .type = SETTING_DURATION, LLONG_FIELD(drain_timeout),
-     .number = 30, .refusal = "%s: expected a duration such as 30s, got \"%s\"",
+     .number = 10, .refusal = "%s: expected a duration such as 30s, got \"%s\"",
      .metavar = "DURATION",
      .reloads = 1,
      .help = "at SIGTERM, stop accepting and give requests in flight\n"
