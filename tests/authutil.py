@@ -26,6 +26,16 @@ def grant(data, principal, pattern, actions):
     cli("grant", principal, pattern, actions, "--data", str(data))
 
 
+def self_signed(folder, name="cert", cn="127.0.0.1"):
+    """A self-signed P-256 certificate for 127.0.0.1 in folder: (cert path, key path)."""
+    cert, key = folder / f"{name}.pem", folder / f"{name}-key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "2", "-subj", f"/CN={cn}", "-addext",
+                    "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
 def parse_challenge(header):
     assert header and header.startswith("Bearer "), f"expected a Bearer challenge, got {header!r}"
     return dict(re.findall(r'(\w+)="([^"]*)"', header))

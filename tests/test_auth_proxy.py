@@ -8,17 +8,8 @@ import time
 import pytest
 import requests
 
-from authutil import add_user, bearer, grant, parse_challenge, token
+from authutil import add_user, bearer, grant, parse_challenge, self_signed, token
 from ocireg_harness import free_port
-
-
-def self_signed(tmp_path):
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
-                    "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=60)
-    return cert, key
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import uuid
 import pytest
 import requests
 
-from authutil import add_user, bearer, grant, token
+from authutil import add_user, bearer, grant, self_signed, token
 from ocireg_harness import free_port, ocireg_binary
 from regutil import OCI_MANIFEST, assert_pulls, image_manifest, push_image
 
@@ -161,11 +161,7 @@ def test_socket_activation_with_two_sockets_is_refused(tmp_path):
 
 def make_cert(folder, name):
     """A self-signed P-256 certificate for 127.0.0.1: (cert path, key path, DER bytes)."""
-    cert, key = folder / f"{name}.crt", folder / f"{name}.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-days", "2", "-subj", f"/CN={name}", "-addext",
-                    "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=60)
+    cert, key = self_signed(folder, name, cn=name)
     return cert, key, ssl.PEM_cert_to_DER_cert(cert.read_text())
 
 

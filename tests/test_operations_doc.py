@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from ocireg_harness import ROOT, free_port, ocireg_binary
+from authutil import self_signed
 from regutil import push_image
 
 RUNBOOK = os.path.join(ROOT, "docs", "OPERATIONS.md")
@@ -74,15 +75,6 @@ def runbook_nginx_server_block(text):
     start = text.index("nginx (one instance on the same machine):")
     block = text[text.index("    server {", start):]
     return "\n".join(line[4:] for line in block[:block.index("\n    }\n") + 6].splitlines())
-
-
-def self_signed(tmp_path):
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
-                    "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=60)
-    return cert, key
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 /* remote_http.c - one HTTP exchange of the client: curl's options (timeouts, CA file, auth),
  * the request body, and what comes back, each part bounded (headers, kept values, body). */
 #include "storage/remote/remote_internal.h"
+#include "storage/base/header_line.h"
 #include "storage/base/reg_error.h"
 
 #include <stdio.h>
@@ -43,22 +44,6 @@ static int is_clean(const char *v, size_t n)
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
             return 0;
-    return 1;
-}
-
-static int header_is(const char *line, size_t len, const char *name, const char **value,
-                     size_t *vlen)
-{
-    size_t n = strlen(name);
-    if (len <= n || strncasecmp(line, name, n) != 0 || line[n] != ':')
-        return 0;
-    const char *v = line + n + 1, *end = line + len;
-    while (v < end && (*v == ' ' || *v == '\t'))
-        v++;
-    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
-        end--;
-    *value = v;
-    *vlen = (size_t)(end - v);
     return 1;
 }
 
@@ -112,17 +97,17 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *user)
     }
     if (len >= 5 && memcmp(line, "HTTP/", 5) == 0)
         status_line(x, line, len); /* a new answer (after a 100 Continue, say) */
-    else if (header_is(line, len, "Content-Type", &v, &n))
+    else if (header_line_value(line, len, "Content-Type", &v, &n))
         keep_value(&x->content_type, v, n);
-    else if (header_is(line, len, "Docker-Content-Digest", &v, &n))
+    else if (header_line_value(line, len, "Docker-Content-Digest", &v, &n))
         keep_value(&x->digest, v, n);
-    else if (header_is(line, len, "Location", &v, &n))
+    else if (header_line_value(line, len, "Location", &v, &n))
         keep_value(&x->location, v, n);
-    else if (header_is(line, len, "Retry-After", &v, &n))
+    else if (header_line_value(line, len, "Retry-After", &v, &n))
         keep_value(&x->retry_after, v, n);
-    else if (header_is(line, len, "Content-Length", &v, &n))
+    else if (header_line_value(line, len, "Content-Length", &v, &n))
         x->content_length = parse_length(v, n);
-    else if (header_is(line, len, "WWW-Authenticate", &v, &n))
+    else if (header_line_value(line, len, "WWW-Authenticate", &v, &n))
         www_authenticate(x, v, n);
     return len;
 }

@@ -9,6 +9,7 @@
  * of curl's, because curl signs that too. Where it signs wrongly, sign.c does instead. */
 #include "storage/s3/s3_internal.h"
 #include "storage/base/datetime.h"
+#include "storage/base/header_line.h"
 #include "storage/base/reg_error.h"
 
 #include <errno.h>
@@ -46,22 +47,6 @@ static int on_seek(void *user, curl_off_t offset, int origin)
     return CURL_SEEKFUNC_OK;
 }
 
-static int header_is(const char *line, size_t len, const char *name, const char **value,
-                     size_t *vlen)
-{
-    size_t n = strlen(name);
-    if (len <= n || strncasecmp(line, name, n) != 0 || line[n] != ':')
-        return 0;
-    const char *v = line + n + 1, *end = line + len;
-    while (v < end && (*v == ' ' || *v == '\t'))
-        v++;
-    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
-        end--;
-    *value = v;
-    *vlen = (size_t)(end - v);
-    return 1;
-}
-
 /* "bytes START-END/TOTAL", TOTAL possibly "*". */
 UNITTEST int parse_content_range(uint64_t *start, uint64_t *total, const char *v, size_t len)
 {
@@ -94,10 +79,10 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *user)
         r->etag_cut = r->has_range = 0;
         r->content_length = UINT64_MAX;
         r->last_modified = -1;
-    } else if (header_is(line, len, "Content-Length", &v, &vlen)) {
+    } else if (header_line_value(line, len, "Content-Length", &v, &vlen)) {
         if (parse_u64(&r->content_length, v, vlen) < 0)
             r->content_length = UINT64_MAX;
-    } else if (header_is(line, len, "Last-Modified", &v, &vlen)) {
+    } else if (header_line_value(line, len, "Last-Modified", &v, &vlen)) {
         char date[64];
         if (vlen < sizeof(date)) {
             memcpy(date, v, vlen);
@@ -105,18 +90,18 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *user)
             time_t t = curl_getdate(date, NULL);
             r->last_modified = t == (time_t)-1 ? -1 : (int64_t)t;
         }
-    } else if (header_is(line, len, "ETag", &v, &vlen)) {
+    } else if (header_line_value(line, len, "ETag", &v, &vlen)) {
         r->etag_cut = vlen >= sizeof(r->etag) || !is_clean_text(v, vlen);
         if (!r->etag_cut) {
             memcpy(r->etag, v, vlen);
             r->etag[vlen] = '\0';
         }
-    } else if (header_is(line, len, "x-amz-request-id", &v, &vlen)) {
+    } else if (header_line_value(line, len, "x-amz-request-id", &v, &vlen)) {
         if (vlen < sizeof(r->request_id) && is_clean_text(v, vlen)) {
             memcpy(r->request_id, v, vlen);
             r->request_id[vlen] = '\0';
         }
-    } else if (header_is(line, len, "Content-Range", &v, &vlen)) {
+    } else if (header_line_value(line, len, "Content-Range", &v, &vlen)) {
         r->has_range = parse_content_range(&r->range_start, &r->range_total, v, vlen) == REG_OK;
     }
     return len;
