@@ -1,9 +1,8 @@
 /* token_endpoint.c - the Docker token protocol's token server: GET /token (Basic credentials
  * or anonymous, scope= query parameters) and POST /token (OAuth2 password and refresh_token
  * grants, form-encoded). Issues ES256 JWTs carrying granted ∩ requested access. */
-#include "auth/password.h"
+#include "auth/login.h"
 #include "auth/policy.h"
-#include "auth/ratelimit.h"
 #include "auth/token.h"
 #include "server/http/auth.h"
 #include "server/http/client.h"
@@ -82,52 +81,33 @@ static int ecr_login_or_reply(request *req, index_db *ix, const char **user_io, 
     return REG_EDENIED;
 }
 
-static int throttled_or_reply(request *req, const char *user, const char *addr)
-{
-    int wait = ratelimit_login_wait(user, addr, time(NULL));
-    if (wait < 0) {
-        reply_internal(req, wait, "login throttle");
-        return wait;
-    }
-    if (wait == 0)
-        return REG_OK;
-    log_msg(LOG_WARN, "auth: login throttled user=%.64s client=%s", user, addr);
-    struct MHD_Response *r = error_response(
-        req, "TOOMANYREQUESTS", NULL, "too many failed logins; retry in %d seconds", wait);
-    response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, arena_printf(&req->mem, "%d", wait));
-    request_send(req, 429, r);
-    return REG_EDENIED;
-}
-
-/* Check a user's password under the failed-login throttle (auth/ratelimit.h); on success
- * *gen_out is the user's generation. Replies itself on failure. An unknown user costs the
- * same password derivation as a wrong password, so names cannot be told apart by timing. */
+/* Check a user's password under the failed-login throttle (auth/login.h); on success
+ * *gen_out is the user's generation. Replies itself on failure. */
 static int credentials_or_reply(request *req, index_db *ix, const char **user_io, const char *pass,
                                 int64_t *gen_out)
 {
     const char *user = *user_io;
     char addr[64];
-    user_record rec;
+    int wait = 0;
     if (!strcmp(user, "AWS"))
         return ecr_login_or_reply(req, ix, user_io, pass, gen_out);
     request_client_address(addr, sizeof(addr), req);
-    if (throttled_or_reply(req, user, addr) < 0)
-        return REG_EDENIED;
-    int err = strlen(user) > USER_NAME_MAX ? REG_ENOTFOUND : index_user_get(&rec, ix, user);
-    if (err == REG_ERROR) {
-        reply_internal(req, err, "user lookup");
-        return REG_ERROR;
-    }
-    if (err == REG_OK ? password_verify(&rec, pass) == REG_OK
-                      : password_verify_nobody(pass) == REG_OK) {
-        ratelimit_login_succeeded(user, addr, time(NULL));
-        *gen_out = rec.generation;
+    int err = login_check(gen_out, &wait, ix, user, pass, addr, time(NULL));
+    if (err == REG_OK)
         return REG_OK;
+    if (err == REG_EBUSY) {
+        log_msg(LOG_WARN, "auth: login throttled user=%.64s client=%s", user, addr);
+        struct MHD_Response *r = error_response(req, "TOOMANYREQUESTS", NULL, "%s",
+                                                reg_error_last("too many failed logins"));
+        response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, arena_printf(&req->mem, "%d", wait));
+        request_send(req, 429, r);
+    } else if (err == REG_EDENIED) {
+        log_msg(LOG_INFO, "auth: login failed user=%.64s client=%s", user, addr);
+        reply_login_refused(req, "invalid username or password");
+    } else {
+        reply_internal(req, err, "login");
     }
-    ratelimit_login_failed(user, addr, time(NULL));
-    log_msg(LOG_INFO, "auth: login failed user=%.64s client=%s", user, addr);
-    reply_login_refused(req, "invalid username or password");
-    return REG_EDENIED;
+    return err;
 }
 
 /* The catalog is open to everyone (it is filtered per caller); registry administration needs
