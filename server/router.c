@@ -5,6 +5,7 @@
 #include "auth/blob_url.h"
 #include "auth/scope.h"
 #include "server/http/auth.h"
+#include "server/console/console.h"
 #include "server/ecr/ecr.h"
 #include "server/http/errors.h"
 #include "server/oci/handlers.h"
@@ -84,6 +85,10 @@ int router_parse(route_kind *route_out, char **name_out, char **arg_out, arena *
         *route_out = RT_METRICS;
         return REG_OK;
     }
+    if (!strcmp(path, "/console") || !strncmp(path, "/console/", 9)) {
+        *route_out = RT_CONSOLE;
+        return REG_OK;
+    }
     if (!strcmp(path, "/admin/gc")) {
         *route_out = RT_ADMIN_GC;
         return REG_OK;
@@ -128,6 +133,12 @@ static const method_route table[] = {
     {RT_TOKEN, "POST", handle_token, PUBLIC, NULL},
     {RT_METRICS, "GET", handle_metrics, PUBLIC, NULL},
     {RT_ECR, "POST", handle_ecr, PUBLIC, NULL}, /* signed with SigV4 instead */
+    {RT_ECR, "GET", handle_console_root, PUBLIC, NULL}, /* a browser: to the console */
+    /* The console authorizes by itself: a session cookie, CSRF tokens, the same policy. */
+    {RT_CONSOLE, "GET", handle_console, PUBLIC, NULL},
+    {RT_CONSOLE, "HEAD", handle_console, PUBLIC, NULL},
+    {RT_CONSOLE, "POST", handle_console, PUBLIC, NULL},
+    {RT_CONSOLE, "DELETE", handle_console, PUBLIC, NULL},
     {RT_ADMIN_GC, "POST", handle_admin_gc, ACTION_ADMIN, "*"},
     {RT_CATALOG, "GET", handle_catalog, ACTION_PULL, "*"},
     {RT_BLOB, "GET", handle_blob_get, PULL},

@@ -24,8 +24,9 @@ BELOW = {
     "http": STORAGE | {"auth"},
     "oci": STORAGE | {"auth", "http"},
     "ecr": STORAGE | {"auth", "http"},
-    "routes": STORAGE | {"auth", "http", "oci", "ecr"},
-    "cli": STORAGE | {"auth", "http", "oci", "ecr", "routes"},
+    "console": STORAGE | {"auth", "http"},
+    "routes": STORAGE | {"auth", "http", "oci", "ecr", "console"},
+    "cli": STORAGE | {"auth", "http", "oci", "ecr", "console", "routes"},
 }
 FOLDER_LAYER = {
     "storage/base": "base",
@@ -39,6 +40,7 @@ FOLDER_LAYER = {
     "server/http": "http",
     "server/oci": "oci",
     "server/ecr": "ecr",
+    "server/console": "console",
     "server": "routes",
     "server/cli": "cli",
 }

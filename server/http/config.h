@@ -24,6 +24,7 @@ typedef struct config {
     int auth;                /* 1: require tokens even with no users */
     int insecure_no_auth;    /* 1: allow a non-loopback bind without auth */
     int token_ttl;           /* seconds an access token is valid */
+    int console_session_ttl; /* seconds a web console session lasts */
     char external_url[256];  /* e.g. https://registry.example.com, for realm and Location */
     char trusted_proxies[512]; /* comma-separated addresses allowed to set X-Forwarded-* */
     char tls_cert[PATH_MAX];

@@ -46,6 +46,7 @@ typedef enum {
     RT_ADMIN_GC,
     RT_METRICS,
     RT_ECR,
+    RT_CONSOLE,
 } route_kind;
 
 typedef struct server server;

@@ -295,6 +295,21 @@ static const struct migration {
      "  credentials BYTEA,"
      "  secret BYTEA,"
      "  created_at BIGINT NOT NULL);"},
+    /* 13: web console sessions by the SHA-256 of their cookie (index_console.h) */
+    {"CREATE TABLE console_sessions("
+     "  id TEXT PRIMARY KEY,"
+     "  user_name TEXT NOT NULL,"
+     "  generation INTEGER NOT NULL,"
+     "  created_at INTEGER NOT NULL,"
+     "  expires_at INTEGER NOT NULL) WITHOUT ROWID;"
+     "CREATE INDEX console_sessions_expiry ON console_sessions(expires_at);",
+     "CREATE TABLE console_sessions("
+     "  id " T " PRIMARY KEY,"
+     "  user_name " T " NOT NULL,"
+     "  generation BIGINT NOT NULL,"
+     "  created_at BIGINT NOT NULL,"
+     "  expires_at BIGINT NOT NULL);"
+     "CREATE INDEX console_sessions_expiry ON console_sessions(expires_at);"},
 };
 
 #undef T

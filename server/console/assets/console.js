@@ -1,0 +1,674 @@
+// ocireg console: pages drawn from the JSON API under /console/api/. No framework; every text
+// goes in through textContent (never innerHTML), and the server decides what may be seen or
+// changed: hidden buttons are a courtesy, the server refuses anyway.
+'use strict';
+
+const state = { session: null, route: '' };
+const $ = (id) => document.getElementById(id);
+
+// ---- DOM and formatting ----
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === 'class') el.className = value;
+    else if (key.startsWith('on')) el.addEventListener(key.slice(2), value);
+    else if (key === 'hidden') el.hidden = true;
+    else el.setAttribute(key, value === true ? '' : value);
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : String(child));
+  }
+  return el;
+}
+
+function bytes(n) {
+  if (n === null || n === undefined) return '';
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return (i === 0 ? v : v.toFixed(v < 10 ? 1 : 0)) + ' ' + units[i];
+}
+
+function isoTime(seconds) {
+  return new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
+}
+
+function when(seconds) {
+  if (!seconds) return h('span', { class: 'muted' }, 'never');
+  const ago = Date.now() / 1000 - seconds;
+  let text;
+  if (ago < 90) text = 'just now';
+  else if (ago < 5400) text = Math.round(ago / 60) + ' min ago';
+  else if (ago < 129600) text = Math.round(ago / 3600) + ' h ago';
+  else if (ago < 86400 * 60) text = Math.round(ago / 86400) + ' days ago';
+  else text = isoTime(seconds).slice(0, 10);
+  return h('time', { datetime: isoTime(seconds), title: isoTime(seconds) }, text);
+}
+
+function shortDigest(d) {
+  const [alg, hex] = d.split(':');
+  return alg + ':' + (hex || '').slice(0, 12);
+}
+
+function mediaLabel(type) {
+  const known = {
+    'application/vnd.oci.image.manifest.v1+json': 'OCI image',
+    'application/vnd.oci.image.index.v1+json': 'OCI index',
+    'application/vnd.docker.distribution.manifest.v2+json': 'Docker image',
+    'application/vnd.docker.distribution.manifest.list.v2+json': 'Docker manifest list',
+  };
+  return known[type] || type;
+}
+
+const isIndex = (type) => /index|manifest\.list/.test(type || '');
+
+function toast(text) {
+  const el = $('toast');
+  el.textContent = text;
+  el.classList.add('show');
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => el.classList.remove('show'), 2200);
+}
+
+function errorBox(err) {
+  return h('div', { class: 'error', role: 'alert' }, err.message || String(err));
+}
+
+function show(...nodes) {
+  const main = $('main');
+  main.replaceChildren(...nodes);
+}
+
+// ---- the API ----
+
+class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+async function api(path, { method = 'GET', body } = {}) {
+  const headers = { Accept: 'application/json' };
+  if (method !== 'GET') headers['X-CSRF-Token'] = state.session ? state.session.csrfToken : '';
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let response;
+  try {
+    response = await fetch('api/' + path, {
+      method, headers, credentials: 'same-origin', cache: 'no-store',
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    throw new ApiError(0, 'The registry cannot be reached: ' + e.message);
+  }
+  let data = null;
+  try {
+    data = await response.json();
+  } catch (e) {
+    data = null;
+  }
+  if (!response.ok) {
+    const message = data && data.message ? data.message
+      : `The registry answered ${response.status} ${response.statusText}`;
+    throw new ApiError(response.status, message);
+  }
+  return data;
+}
+
+const q = (params) => new URLSearchParams(params).toString();
+
+// ---- routes: #/ #/repo/NAME #/image/NAME/DIGEST #/admin #/signin ----
+
+function link(route, text, attrs) {
+  return h('a', Object.assign({ href: '#' + route }, attrs || {}), text);
+}
+const repoRoute = (name) => '/repo/' + encodeURIComponent(name);
+const imageRoute = (name, digest) => '/image/' + encodeURIComponent(name) + '/' + encodeURIComponent(digest);
+
+async function route() {
+  const hash = location.hash.startsWith('#/') ? location.hash.slice(1) : '/';
+  state.route = hash;
+  drawHeader();
+  const parts = hash.split('/').map(decodeURIComponent);
+  try {
+    if (parts[1] === 'repo' && parts[2]) await repositoryPage(parts[2]);
+    else if (parts[1] === 'image' && parts[2] && parts[3]) await imagePage(parts[2], parts[3]);
+    else if (parts[1] === 'admin') await adminPage();
+    else if (parts[1] === 'signin') signInPage();
+    else await repositoriesPage();
+  } catch (err) {
+    show(h('h1', {}, 'Something went wrong'), errorBox(err), link('/', 'Back to the repositories'));
+  }
+}
+
+function go(route) {
+  if (location.hash === '#' + route) window.dispatchEvent(new HashChangeEvent('hashchange'));
+  else location.hash = '#' + route;
+}
+
+// ---- header and session ----
+
+async function loadSession() {
+  state.session = await api('session');
+}
+
+function drawHeader() {
+  const s = state.session;
+  const current = (r) => (state.route === r || (r === '/' && state.route.startsWith('/repo')) ? 'page' : null);
+  const nav = [link('/', 'Repositories', { 'aria-current': current('/') })];
+  if (s && s.admin) nav.push(link('/admin', 'Administration', { 'aria-current': current('/admin') }));
+  $('nav').replaceChildren(...nav);
+  const who = [];
+  if (s && s.user) {
+    who.push(h('span', { id: 'signed-in-as' }, 'Signed in as ', h('strong', {}, s.user)));
+    who.push(h('button', { type: 'button', id: 'sign-out', onclick: signOut }, 'Sign out'));
+  } else if (s && s.authEnabled) {
+    who.push(link('/signin', 'Sign in', { id: 'sign-in-link' }));
+  } else if (s) {
+    who.push(h('span', { class: 'badge', title: 'This registry has no users: everyone may do everything' }, 'open registry'));
+  }
+  $('who').replaceChildren(...who);
+}
+
+async function signOut() {
+  try {
+    await api('session', { method: 'DELETE' });
+  } catch (err) {
+    toast(err.message);
+  }
+  await loadSession();
+  toast('Signed out');
+  go('/');
+}
+
+function signInPage() {
+  const s = state.session;
+  if (s && !s.authEnabled) {
+    show(h('h1', {}, 'Sign in'), h('p', { class: 'notice' }, 'This registry has no users: the console is open without signing in.'),
+      link('/', 'Go to the repositories'));
+    return;
+  }
+  const message = h('div', { id: 'sign-in-error' });
+  const user = h('input', { type: 'text', id: 'username', name: 'username', autocomplete: 'username', required: true });
+  const pass = h('input', { type: 'password', id: 'password', name: 'password', autocomplete: 'current-password', required: true });
+  const button = h('button', { type: 'submit', class: 'primary', id: 'sign-in' }, 'Sign in');
+  const form = h('form', { class: 'signin', novalidate: true },
+    h('div', { class: 'field' }, h('label', { for: 'username' }, 'User name'), user),
+    h('div', { class: 'field' }, h('label', { for: 'password' }, 'Password'), pass),
+    button, message);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    message.replaceChildren();
+    if (!user.value || !pass.value) {
+      message.replaceChildren(errorBox(new Error('Enter your user name and password.')));
+      return;
+    }
+    button.disabled = true;
+    try {
+      state.session = await api('session', { method: 'POST', body: { username: user.value, password: pass.value } });
+      toast('Signed in as ' + state.session.user);
+      go('/');
+    } catch (err) {
+      message.replaceChildren(errorBox(err));
+      pass.value = '';
+      pass.focus();
+    } finally {
+      button.disabled = false;
+    }
+  });
+  const notes = [];
+  if (s && s.sessionEnded) notes.push(h('p', { class: 'notice' }, 'Your session has ended: sign in again.'));
+  show(h('h1', {}, 'Sign in'), ...notes,
+    h('p', { class: 'muted' }, 'With the user name and password of the registry (the same as docker login).'), form);
+  user.focus();
+}
+
+// ---- repositories ----
+
+async function repositoriesPage() {
+  const s = state.session;
+  const search = h('input', { type: 'search', id: 'repo-search', placeholder: 'e.g. team-a/', autocomplete: 'off', spellcheck: 'false' });
+  const list = h('div', { id: 'repo-list', 'aria-live': 'polite' });
+  const notes = [];
+  if (s.sessionEnded && !s.user) notes.push(h('p', { class: 'notice' }, 'Your session has ended. ', link('/signin', 'Sign in again'), ' to see more.'));
+  else if (s.authEnabled && !s.user) notes.push(h('p', { class: 'notice', id: 'anonymous-note' }, 'You are not signed in: only public repositories are shown. ', link('/signin', 'Sign in'), ' to see more.'));
+  show(h('h1', {}, 'Repositories'), ...notes,
+    h('div', { class: 'toolbar', role: 'search' },
+      h('div', { class: 'field' }, h('label', { for: 'repo-search' }, 'Filter by name prefix'), search)),
+    list);
+  let generation = 0;
+  const load = async () => {
+    const mine = ++generation;
+    const prefix = search.value.trim().toLowerCase();
+    try {
+      await drawRepositories(list, prefix, null, () => mine === generation);
+    } catch (err) {
+      if (mine === generation) list.replaceChildren(errorBox(err));
+    }
+  };
+  let timer = null;
+  search.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(load, 150); });
+  await load();
+}
+
+async function drawRepositories(container, prefix, after, current, table) {
+  const data = await api('repositories?' + q(Object.assign({ prefix, limit: 50 }, after ? { after } : {})));
+  if (!current()) return;
+  let body = table ? table.querySelector('tbody') : null;
+  if (!table) {
+    if (!data.repositories.length && !data.next) {
+      container.replaceChildren(h('p', { class: 'muted', id: 'no-repos' }, prefix ? `No repository starts with "${prefix}".` : 'No repositories to show.'));
+      return;
+    }
+    body = h('tbody');
+    table = h('table', { id: 'repos' },
+      h('caption', { class: 'skip' }, 'Repositories'),
+      h('thead', {}, h('tr', {},
+        h('th', { scope: 'col' }, 'Name'),
+        h('th', { scope: 'col', class: 'num' }, 'Images'),
+        h('th', { scope: 'col', class: 'num' }, 'Size'),
+        h('th', { scope: 'col', class: 'hide-narrow' }, 'Last push'),
+        h('th', { scope: 'col', class: 'hide-narrow' }, 'Tags'))),
+      body);
+    container.replaceChildren(h('div', { class: 'table-wrap' }, table));
+  }
+  for (const r of data.repositories) {
+    body.append(h('tr', {},
+      h('td', {}, link(repoRoute(r.name), r.name, { class: 'repo-link' })),
+      h('td', { class: 'num' }, r.imageCount),
+      h('td', { class: 'num' }, bytes(r.sizeBytes)),
+      h('td', { class: 'hide-narrow nowrap' }, when(r.lastPushedAt)),
+      h('td', { class: 'hide-narrow' }, r.mutability === 'IMMUTABLE' ? h('span', { class: 'badge' }, 'immutable') : h('span', { class: 'muted' }, 'mutable'))));
+  }
+  const old = container.querySelector('.more');
+  if (old) old.remove();
+  if (data.next) {
+    const more = h('button', { type: 'button', class: 'more', id: 'more-repos' }, 'Show more');
+    more.addEventListener('click', async () => {
+      more.disabled = true;
+      try {
+        await drawRepositories(container, prefix, data.next, current, table);
+      } catch (err) {
+        more.replaceWith(errorBox(err));
+      }
+    });
+    container.append(h('p', { class: 'more' }, more));
+  }
+}
+
+// ---- one repository ----
+
+function pullCommands(repo, ref) {
+  const host = state.session.registry;
+  const plain = location.protocol === 'http:';
+  const name = `${host}/${repo}${ref.startsWith('sha256:') || ref.startsWith('sha512:') ? '@' : ':'}${ref}`;
+  const tls = plain ? ' --tls-verify=false' : '';
+  const commands = [
+    ['docker', `docker pull ${name}`],
+    ['podman', `podman pull${tls} ${name}`],
+    ['skopeo', `skopeo copy${plain ? ' --src-tls-verify=false' : ''} docker://${name} oci:${repo.split('/').pop()}`],
+  ];
+  return h('div', { id: 'pull-commands' }, commands.map(([tool, text]) => {
+    const code = h('code', { id: 'pull-' + tool }, text);
+    return h('div', { class: 'pull' }, h('span', { class: 'tool' }, tool), code,
+      h('button', { type: 'button', class: 'small copy', 'aria-label': `Copy the ${tool} command`, onclick: () => copy(text) }, 'Copy'));
+  }));
+}
+
+async function copy(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch (e) {
+    const area = h('textarea', { class: 'skip', 'aria-hidden': 'true' });
+    area.value = text;
+    document.body.append(area);
+    area.select();
+    document.execCommand('copy');
+    area.remove();
+  }
+  toast('Copied');
+}
+
+function confirmDelete(title, lines, button) {
+  const dialog = $('confirm');
+  $('confirm-title').textContent = title;
+  $('confirm-body').replaceChildren(...lines.map((l) => (l instanceof Node ? l : h('p', {}, l))));
+  $('confirm-ok').textContent = button || 'Delete';
+  return new Promise((resolve) => {
+    const done = (answer) => {
+      $('confirm-ok').removeEventListener('click', ok);
+      $('confirm-cancel').removeEventListener('click', cancel);
+      dialog.removeEventListener('cancel', cancel);
+      if (dialog.open) dialog.close();
+      resolve(answer);
+    };
+    const ok = () => done(true);
+    const cancel = () => done(false);
+    $('confirm-ok').addEventListener('click', ok);
+    $('confirm-cancel').addEventListener('click', cancel);
+    dialog.addEventListener('cancel', cancel);
+    dialog.showModal();
+    $('confirm-cancel').focus();
+  });
+}
+
+// What goes with a tag: the image, when this was its last tag and no index lists it.
+function tagConsequences(image, tag) {
+  const others = image.tags.filter((t) => t !== tag);
+  if (others.length) return [`The image ${shortDigest(image.digest)} stays: it is still tagged ${others.join(', ')}.`];
+  if (image.child) return [`The image ${shortDigest(image.digest)} stays untagged: an image index lists it.`];
+  return [`This is the last tag of ${shortDigest(image.digest)}: the image is deleted with it, and its layers are freed by the next garbage collection unless other images use them.`];
+}
+
+async function deleteTag(repo, image, tag, after) {
+  const ok = await confirmDelete(`Delete tag ${tag}?`, [
+    `The tag ${repo}:${tag} is removed.`, ...tagConsequences(image, tag)], 'Delete tag');
+  if (!ok) return;
+  try {
+    const out = await api('tag?' + q({ repo, tag }), { method: 'DELETE' });
+    toast(out.imageDeleted ? `Deleted ${tag} and its image` : `Deleted ${tag}`);
+    after();
+  } catch (err) {
+    showError(err);
+  }
+}
+
+async function deleteImage(repo, image, referrers, after) {
+  const lines = [`The image ${image.digest} is deleted from ${repo}.`];
+  if (image.tags.length) lines.push(`Its tags go with it: ${image.tags.join(', ')}.`);
+  if (referrers) lines.push(`${referrers} referrer(s) (signatures, SBOMs) of it are left without a subject and are removed by the next garbage collection.`);
+  lines.push('Layers no other image uses are freed by the next garbage collection.');
+  const ok = await confirmDelete('Delete this image?', lines, 'Delete image');
+  if (!ok) return;
+  try {
+    await api('image?' + q({ repo, digest: image.digest }), { method: 'DELETE' });
+    toast('Image deleted');
+    after();
+  } catch (err) {
+    showError(err);
+  }
+}
+
+function showError(err) {
+  const box = errorBox(err);
+  $('main').prepend(box);
+  box.scrollIntoView({ block: 'nearest' });
+  toast(err.message);
+}
+
+const SORTS = {
+  tags: (i) => (i.tags[0] || '\uffff'),
+  digest: (i) => i.digest,
+  size: (i) => i.sizeBytes,
+  pushed: (i) => i.pushedAt,
+  pulled: (i) => i.lastPulledAt,
+  type: (i) => i.artifactType || i.mediaType,
+};
+
+async function repositoryPage(name) {
+  const [repo, imageList] = await Promise.all([
+    api('repository?' + q({ name })),
+    api('images?' + q({ repo: name })),
+  ]);
+  const images = imageList.images;
+  const view = { sort: 'pushed', desc: true, all: false };
+  const tableBox = h('div', { id: 'images' });
+  const tagged = images.find((i) => i.tags.length);
+  const ref = tagged ? tagged.tags[0] : (images[0] ? images[0].digest : 'latest');
+  const reload = () => repositoryPage(name);
+
+  const draw = () => {
+    const shown = images.filter((i) => view.all || (!i.child && !i.subject));
+    const key = SORTS[view.sort];
+    shown.sort((a, b) => {
+      const x = key(a);
+      const y = key(b);
+      const order = x < y ? -1 : x > y ? 1 : 0;
+      return view.desc ? -order : order;
+    });
+    const header = (id, text, cls) => {
+      const sorted = view.sort === id;
+      return h('th', { scope: 'col', class: cls, 'aria-sort': sorted ? (view.desc ? 'descending' : 'ascending') : null },
+        h('button', { type: 'button', id: 'sort-' + id, onclick: () => {
+          view.desc = view.sort === id ? !view.desc : id !== 'tags' && id !== 'digest' && id !== 'type';
+          view.sort = id;
+          draw();
+          $('sort-' + id).focus();
+        } }, text, sorted ? (view.desc ? ' \u25be' : ' \u25b4') : ''));
+    };
+    const rows = shown.map((img) => h('tr', { 'data-digest': img.digest },
+      h('td', {}, img.tags.length ? img.tags.map((t) => h('span', { class: 'tag' }, t,
+        repo.can.deleteImage ? h('button', { type: 'button', class: 'link small delete-tag', 'aria-label': `Delete tag ${t}`, title: `Delete tag ${t}`, onclick: () => deleteTag(name, img, t, reload) }, '\u00d7') : null))
+        : h('span', { class: 'muted' }, img.subject ? 'referrer' : img.child ? 'in an index' : 'untagged')),
+      h('td', { class: 'mono' }, link(imageRoute(name, img.digest), shortDigest(img.digest), { class: 'image-link' })),
+      h('td', { class: 'num' }, bytes(img.sizeBytes)),
+      h('td', { class: 'nowrap' }, when(img.pushedAt)),
+      h('td', { class: 'nowrap hide-narrow' }, when(img.lastPulledAt)),
+      h('td', { class: 'hide-narrow' }, img.artifactType ? img.artifactType : mediaLabel(img.mediaType),
+        img.platforms && img.platforms.length ? h('div', { class: 'muted' }, img.platforms.join(', ')) : null)));
+    tableBox.replaceChildren(
+      shown.length ? h('div', { class: 'table-wrap' }, h('table', { id: 'image-table' },
+        h('thead', {}, h('tr', {}, header('tags', 'Tags'), header('digest', 'Digest'), header('size', 'Size', 'num'),
+          header('pushed', 'Pushed'), header('pulled', 'Last pulled', 'hide-narrow'), header('type', 'Type', 'hide-narrow'))),
+        h('tbody', {}, rows))) : h('p', { class: 'muted' }, 'No images.'));
+  };
+
+  const toggle = h('input', { type: 'checkbox', id: 'show-all' });
+  toggle.addEventListener('change', () => { view.all = toggle.checked; draw(); });
+  const hidden = images.filter((i) => i.child || i.subject).length;
+
+  const lifecycle = h('div', { id: 'lifecycle' });
+  const facts = h('dl', { class: 'facts' },
+    h('dt', {}, 'Images'), h('dd', {}, `${repo.imageCount} (${repo.tagCount} tags)`),
+    h('dt', {}, 'Size'), h('dd', {}, bytes(repo.sizeBytes)),
+    h('dt', {}, 'Last push'), h('dd', {}, when(repo.lastPushedAt)),
+    h('dt', {}, 'Tag mutability'), h('dd', { id: 'mutability' }, repo.mutability === 'IMMUTABLE' ? 'immutable: a tag, once pushed, never moves' : 'mutable'),
+    h('dt', {}, 'Created'), h('dd', {}, when(repo.createdAt)));
+  const danger = repo.can.deleteRepository ? h('section', {},
+    h('h2', {}, 'Delete the repository'),
+    h('button', { type: 'button', class: 'danger', id: 'delete-repo', onclick: async () => {
+      const ok = await confirmDelete(`Delete repository ${name}?`, [
+        `Everything in ${name} goes: ${repo.imageCount} image(s) and ${repo.tagCount} tag(s)` + (repo.hasLifecyclePolicy ? ', and its lifecycle policy.' : '.'),
+        'Blobs no other repository uses are freed by the next garbage collection. This cannot be undone.'], 'Delete repository');
+      if (!ok) return;
+      try {
+        await api('repository?' + q({ name }), { method: 'DELETE' });
+        toast(`Deleted ${name}`);
+        go('/');
+      } catch (err) {
+        showError(err);
+      }
+    } }, 'Delete repository\u2026')) : null;
+
+  show(h('p', { class: 'crumbs' }, link('/', 'Repositories'), ' / '),
+    h('h1', {}, name),
+    h('div', { class: 'grid2' },
+      h('section', {}, h('h2', {}, 'Summary'), facts),
+      h('section', {}, h('h2', {}, 'Pull'), pullCommands(name, ref))),
+    h('h2', {}, 'Images'),
+    imageList.truncated ? h('p', { class: 'notice' }, 'Only the newest images are listed.') : null,
+    hidden ? h('p', {}, h('label', { for: 'show-all' }, toggle, ` Show index children and referrers (${hidden})`)) : null,
+    tableBox,
+    h('h2', {}, 'Lifecycle policy'), lifecycle,
+    danger);
+  draw();
+  drawLifecycle(lifecycle, name, repo.lifecyclePolicy);
+}
+
+function drawLifecycle(box, name, policy) {
+  if (!policy) {
+    box.replaceChildren(h('p', { class: 'muted' }, 'No lifecycle policy: images are kept until deleted. (Set one with aws ecr put-lifecycle-policy or ocireg lifecycle.)'));
+    return;
+  }
+  let pretty = policy;
+  try { pretty = JSON.stringify(JSON.parse(policy), null, 2); } catch (e) { /* shown as stored */ }
+  const result = h('div', { id: 'preview-result', 'aria-live': 'polite' });
+  const button = h('button', { type: 'button', id: 'preview', onclick: async () => {
+    button.disabled = true;
+    try {
+      const out = await api('lifecycle?' + q({ name }));
+      if (out.error) {
+        result.replaceChildren(errorBox(new Error('The policy is invalid: ' + out.error)));
+      } else if (!out.expiring.length) {
+        result.replaceChildren(h('p', { id: 'preview-none' }, 'Nothing would expire now.'));
+      } else {
+        result.replaceChildren(h('p', {}, `${out.expiring.length} image(s) would expire now:`),
+          h('div', { class: 'table-wrap' }, h('table', { id: 'preview-table' },
+            h('thead', {}, h('tr', {}, h('th', {}, 'Image'), h('th', {}, 'Tags'), h('th', {}, 'Pushed'), h('th', { class: 'num' }, 'Rule'))),
+            h('tbody', {}, out.expiring.map((e) => h('tr', {},
+              h('td', { class: 'mono' }, link(imageRoute(name, e.digest), shortDigest(e.digest))),
+              h('td', {}, e.tags.length ? e.tags.join(', ') : h('span', { class: 'muted' }, 'untagged')),
+              h('td', {}, when(e.pushedAt)),
+              h('td', { class: 'num' }, e.rule)))))));
+      }
+    } catch (err) {
+      result.replaceChildren(errorBox(err));
+    } finally {
+      button.disabled = false;
+    }
+  } }, 'Preview what it would expire');
+  box.replaceChildren(h('details', {}, h('summary', {}, 'Policy text'), h('pre', { id: 'policy-text' }, pretty)), button, result);
+}
+
+// ---- one image ----
+
+function configFacts(config) {
+  const c = config.config || {};
+  const rows = [
+    ['Platform', [config.os, config.architecture, config.variant].filter(Boolean).join('/')],
+    ['Created', config.created || ''],
+    ['Entrypoint', c.Entrypoint ? JSON.stringify(c.Entrypoint) : ''],
+    ['Command', c.Cmd ? JSON.stringify(c.Cmd) : ''],
+    ['Working dir', c.WorkingDir || ''],
+    ['User', c.User || ''],
+    ['Ports', c.ExposedPorts ? Object.keys(c.ExposedPorts).join(', ') : ''],
+  ].filter(([, v]) => v);
+  const parts = [h('dl', { class: 'facts', id: 'config-facts' }, rows.map(([k, v]) => [h('dt', {}, k), h('dd', { class: k === 'Platform' ? '' : 'mono' }, v)]))];
+  if (c.Env && c.Env.length) {
+    parts.push(h('h3', {}, 'Environment'), h('pre', { id: 'config-env' }, c.Env.join('\n')));
+  }
+  const labels = c.Labels ? Object.entries(c.Labels) : [];
+  if (labels.length) {
+    parts.push(h('h3', {}, 'Labels'), h('div', { class: 'table-wrap' }, h('table', { id: 'config-labels' },
+      h('tbody', {}, labels.map(([k, v]) => h('tr', {}, h('td', { class: 'mono' }, k), h('td', {}, v)))))));
+  }
+  if (config.history && config.history.length) {
+    parts.push(h('h3', {}, 'History'), h('div', { class: 'table-wrap' }, h('table', { id: 'config-history' },
+      h('thead', {}, h('tr', {}, h('th', {}, 'Created'), h('th', {}, 'Created by'))),
+      h('tbody', {}, config.history.map((step) => h('tr', {},
+        h('td', { class: 'nowrap' }, step.created ? step.created.slice(0, 19).replace('T', ' ') : ''),
+        h('td', { class: 'mono' }, step.created_by || '', step.empty_layer ? h('span', { class: 'badge' }, 'no layer') : null)))))));
+  }
+  return parts;
+}
+
+function layersTable(manifest) {
+  const layers = manifest.layers || [];
+  if (!layers.length) return h('p', { class: 'muted' }, 'No layers.');
+  const total = layers.reduce((sum, l) => sum + (l.size || 0), 0);
+  return h('div', { class: 'table-wrap' }, h('table', { id: 'layers' },
+    h('thead', {}, h('tr', {}, h('th', { class: 'num' }, '#'), h('th', {}, 'Digest'), h('th', { class: 'hide-narrow' }, 'Media type'), h('th', { class: 'num' }, 'Size'))),
+    h('tbody', {}, layers.map((l, i) => h('tr', {},
+      h('td', { class: 'num' }, i + 1), h('td', { class: 'mono' }, shortDigest(l.digest || '')),
+      h('td', { class: 'hide-narrow' }, l.mediaType || ''), h('td', { class: 'num' }, bytes(l.size))))),
+    h('tfoot', {}, h('tr', {}, h('td', {}), h('td', {}, 'Total'), h('td', { class: 'hide-narrow' }), h('td', { class: 'num' }, bytes(total))))));
+}
+
+function referrersSection(name, referrers) {
+  if (!referrers.length) return h('p', { class: 'muted', id: 'no-referrers' }, 'No referrers (signatures, SBOMs, attestations) point at this image.');
+  const groups = new Map();
+  for (const r of referrers) {
+    const type = r.artifactType || r.mediaType;
+    if (!groups.has(type)) groups.set(type, []);
+    groups.get(type).push(r);
+  }
+  return h('div', { id: 'referrers' }, [...groups].map(([type, list]) => h('section', {},
+    h('h3', { class: 'mono' }, `${type} (${list.length})`),
+    h('ul', {}, list.map((r) => h('li', {}, link(imageRoute(name, r.digest), shortDigest(r.digest), { class: 'referrer-link mono' }),
+      ' ', h('span', { class: 'muted' }, bytes(r.size)),
+      r.annotations && r.annotations['org.opencontainers.image.created'] ? [' \u00b7 ', r.annotations['org.opencontainers.image.created']] : null))))));
+}
+
+async function imagePage(name, ref) {
+  const byDigest = /^sha(256|512):/.test(ref);
+  const img = await api('image?' + q(byDigest ? { repo: name, digest: ref } : { repo: name, tag: ref }));
+  const manifest = img.manifest;
+  const parts = [
+    h('p', { class: 'crumbs' }, link('/', 'Repositories'), ' / ', link(repoRoute(name), name), ' /'),
+    h('h1', { class: 'mono' }, img.digest),
+    h('dl', { class: 'facts', id: 'image-facts' },
+      h('dt', {}, 'Tags'), h('dd', { id: 'image-tags' }, img.tags.length ? img.tags.map((t) => h('span', { class: 'tag' }, t,
+        img.deletable ? h('button', { type: 'button', class: 'link small delete-tag', 'aria-label': `Delete tag ${t}`, onclick: () => deleteTag(name, img, t, () => go(repoRoute(name))) }, '\u00d7') : null)) : h('span', { class: 'muted' }, 'none')),
+      h('dt', {}, 'Type'), h('dd', {}, mediaLabel(img.mediaType)),
+      img.artifactType ? [h('dt', {}, 'Artifact type'), h('dd', { class: 'mono' }, img.artifactType)] : null,
+      img.subject ? [h('dt', {}, 'Refers to'), h('dd', {}, link(imageRoute(name, img.subject), img.subject, { class: 'mono' }))] : null,
+      h('dt', {}, 'Size'), h('dd', {}, bytes(img.sizeBytes)),
+      h('dt', {}, 'Pushed'), h('dd', {}, when(img.pushedAt)),
+      h('dt', {}, 'Last pulled'), h('dd', {}, when(img.lastPulledAt))),
+    h('h2', {}, 'Pull'), pullCommands(name, img.tags[0] || img.digest),
+  ];
+  if (img.children) {
+    parts.push(h('h2', {}, 'Platforms'), h('div', { class: 'table-wrap' }, h('table', { id: 'children' },
+      h('thead', {}, h('tr', {}, h('th', {}, 'Platform'), h('th', {}, 'Manifest'))),
+      h('tbody', {}, img.children.map((c) => h('tr', {},
+        h('td', {}, c.platform || h('span', { class: 'muted' }, 'unknown')),
+        h('td', { class: 'mono' }, c.present ? link(imageRoute(name, c.digest), shortDigest(c.digest), { class: 'child-link' }) : [shortDigest(c.digest), ' ', h('span', { class: 'badge' }, 'not in this repository')])))))));
+  }
+  if (img.config) parts.push(h('h2', {}, 'Configuration'), ...configFacts(img.config));
+  else if (img.configNote) parts.push(h('h2', {}, 'Configuration'), h('p', { class: 'muted' }, img.configNote));
+  if (!img.children) parts.push(h('h2', {}, 'Layers'), layersTable(manifest));
+  parts.push(h('h2', {}, 'Referrers'), referrersSection(name, img.referrers));
+  parts.push(h('h2', {}, 'Raw JSON'),
+    h('details', { id: 'raw-manifest' }, h('summary', {}, 'Manifest'), h('pre', {}, JSON.stringify(manifest, null, 2))),
+    img.config ? h('details', { id: 'raw-config' }, h('summary', {}, 'Config'), h('pre', {}, JSON.stringify(img.config, null, 2))) : null);
+  if (img.deletable) {
+    parts.push(h('h2', {}, 'Delete'), h('button', { type: 'button', class: 'danger', id: 'delete-image',
+      onclick: () => deleteImage(name, img, img.referrers.length, () => go(repoRoute(name))) }, 'Delete image\u2026'));
+  }
+  show(...parts);
+}
+
+// ---- administration ----
+
+async function adminPage() {
+  const a = await api('admin');
+  const runs = a.gc.recent;
+  show(h('h1', {}, 'Administration'),
+    h('dl', { class: 'facts', id: 'admin-facts' },
+      h('dt', {}, 'Storage used'), h('dd', {}, bytes(a.storageBytes)),
+      h('dt', {}, 'Garbage collections'), h('dd', {}, `${a.gc.runs} run(s), ${a.gc.blobsDeleted} blob(s) deleted, ${bytes(a.gc.bytesFreed)} freed`)),
+    h('h2', {}, 'Recent garbage collections'),
+    runs.length ? h('div', { class: 'table-wrap' }, h('table', { id: 'gc-runs' },
+      h('thead', {}, h('tr', {}, h('th', {}, 'Started'), h('th', { class: 'num' }, 'Took'), h('th', { class: 'num' }, 'Manifests'), h('th', { class: 'num' }, 'Blobs'), h('th', { class: 'num' }, 'Freed'), h('th', {}, 'Kind'))),
+      h('tbody', {}, runs.map((r) => h('tr', {},
+        h('td', {}, when(r.startedAt)), h('td', { class: 'num' }, `${r.finishedAt - r.startedAt} s`),
+        h('td', { class: 'num' }, r.manifestsDeleted), h('td', { class: 'num' }, r.blobsDeleted),
+        h('td', { class: 'num' }, bytes(r.bytesFreed)), h('td', {}, r.dryRun ? 'dry run' : 'run')))))) : h('p', { class: 'muted' }, 'No garbage collection has run yet.'),
+    h('h2', {}, 'Users and grants'),
+    a.principals.length ? h('div', { class: 'table-wrap' }, h('table', { id: 'principals' },
+      h('thead', {}, h('tr', {}, h('th', {}, 'Principal'), h('th', {}, 'Grants'))),
+      h('tbody', {}, a.principals.map((p) => h('tr', {},
+        h('td', {}, p.anonymous ? h('em', {}, 'anonymous (everyone)') : p.name),
+        h('td', {}, p.grants.length ? p.grants.map((g) => h('div', {}, h('code', {}, g.pattern), ': ', g.actions)) : h('span', { class: 'muted' }, 'none'))))))) : h('p', { class: 'muted' }, 'No users: the registry is open.'),
+    h('p', { class: 'muted' }, 'Users and grants are changed with ocireg user and ocireg grant.'));
+}
+
+// ---- start ----
+
+async function start() {
+  try {
+    await loadSession();
+  } catch (err) {
+    show(h('h1', {}, 'The console cannot start'), errorBox(err));
+    return;
+  }
+  window.addEventListener('hashchange', route);
+  $('skip').addEventListener('click', (event) => { event.preventDefault(); $('main').focus(); });
+  await route();
+}
+
+start();

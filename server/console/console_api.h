@@ -1,0 +1,42 @@
+/* console_api.h - the console's JSON API under /console/api/: one table of endpoints, each
+ * called with the viewer (console_session.h) and the index; what the endpoint files share. */
+#ifndef OCIREG_CONSOLE_API_H
+#define OCIREG_CONSOLE_API_H
+
+#include "server/console/console_session.h"
+
+/* Repositories a page of the list holds by default, and at most. */
+#define CONSOLE_PAGE_DEFAULT 50
+#define CONSOLE_PAGE_MAX 200
+/* Names one list request looks at, at most, to fill a page with repositories the viewer may
+ * see (the rest come with the next page): a user who may see few of many repositories gets
+ * short pages rather than a slow one. */
+#define CONSOLE_SCAN_MAX 5000
+/* Images of a repository listed at most (newest first), and image indexes among them whose
+ * platforms are read. */
+#define CONSOLE_IMAGES_MAX 2000
+#define CONSOLE_PLATFORM_READS 100
+/* Largest config blob shown on an image's page. */
+#define CONSOLE_CONFIG_MAX (1u << 20)
+/* gc runs the admin page lists. */
+#define CONSOLE_GC_RUNS 20
+
+/* The request for endpoint `endpoint` (the path after /console/api/). */
+void console_api(request *req, const char *endpoint);
+
+/* Query parameter `key`, a repository name the viewer may pull; NULL after a 400 (malformed)
+ * or 404 (absent, or hidden from the viewer: the two are not told apart). */
+const char *console_repo_or_reply(request *req, index_db *ix, const console_viewer *v,
+                                  const char *key);
+
+void console_repositories(request *req, index_db *ix, const console_viewer *v);
+void console_repository(request *req, index_db *ix, const console_viewer *v);
+void console_repository_delete(request *req, index_db *ix, const console_viewer *v);
+void console_lifecycle(request *req, index_db *ix, const console_viewer *v);
+void console_images(request *req, index_db *ix, const console_viewer *v);
+void console_image(request *req, index_db *ix, const console_viewer *v);
+void console_image_delete(request *req, index_db *ix, const console_viewer *v);
+void console_tag_delete(request *req, index_db *ix, const console_viewer *v);
+void console_admin(request *req, index_db *ix, const console_viewer *v);
+
+#endif

@@ -1,0 +1,343 @@
+/* console_images.c - the console's image endpoints: a repository's images (tags, sizes,
+ * times, platforms of indexes), one image (manifest, config, children, referrers), and the
+ * deletion of an image or a tag. */
+#include "auth/scope.h"
+#include "server/console/console_api.h"
+#include "server/console/console_reply.h"
+#include "storage/base/buf.h"
+#include "storage/base/reference.h"
+#include "storage/base/reg_error.h"
+#include "storage/index/index_repos.h"
+#include "storage/manifest.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The bytes of blob `d` (at most `max`) as a malloc'd NUL-terminated text, or NULL. */
+static char *blob_text(request *req, index_db *ix, const digest *d, size_t max, size_t *len_out)
+{
+    int fd = -1;
+    uint64_t size = 0;
+    if (blobstore_open_blob(&fd, &size, req->srv->st->blobs, ix, d) < 0)
+        return NULL;
+    char *text = size <= max ? malloc(size + 1) : NULL;
+    if (text && pread(fd, text, size, 0) != (ssize_t)size) {
+        free(text);
+        text = NULL;
+    }
+    close(fd);
+    if (text) {
+        text[size] = '\0';
+        *len_out = size;
+    }
+    return text;
+}
+
+/* A manifest's parsed JSON, or NULL. */
+static json_t *manifest_json(request *req, index_db *ix, const char *digest_text)
+{
+    digest d;
+    size_t len = 0;
+    char *text = digest_parse(&d, digest_text) == REG_OK
+                     ? blob_text(req, ix, &d, MANIFEST_MAX_BYTES, &len)
+                     : NULL;
+    json_t *out = text ? json_loadb(text, len, 0, NULL) : NULL;
+    free(text);
+    return out;
+}
+
+/* "os/architecture[/variant]" of an index entry's platform, or NULL. */
+static json_t *platform_text(json_t *entry)
+{
+    json_t *p = json_object_get(entry, "platform");
+    const char *os = json_string_value(json_object_get(p, "os"));
+    const char *arch = json_string_value(json_object_get(p, "architecture"));
+    const char *variant = json_string_value(json_object_get(p, "variant"));
+    if (!os || !arch)
+        return NULL;
+    return json_sprintf("%s/%s%s%s", os, arch, variant ? "/" : "", variant ? variant : "");
+}
+
+static json_t *platforms_of(json_t *manifest)
+{
+    json_t *list = json_array(), *entry, *text;
+    size_t i;
+    json_array_foreach(json_object_get(manifest, "manifests"), i, entry)
+    {
+        /* attestation manifests say unknown/unknown: not a platform */
+        if ((text = platform_text(entry)) && strcmp(json_string_value(text), "unknown/unknown"))
+            json_array_append_new(list, text);
+        else
+            json_decref(text);
+    }
+    return list;
+}
+
+static json_t *tag_array(const char *tags)
+{
+    json_t *list = json_array();
+    for (const char *p = tags; p && *p;) {
+        size_t len = strcspn(p, ",");
+        json_array_append_new(list, json_stringn(p, len));
+        p += len + (p[len] == ',');
+    }
+    return list;
+}
+
+static json_t *image_json(const image_info *img)
+{
+    json_t *out = json_pack("{s:s, s:o, s:I, s:I, s:I, s:s, s:b}", "digest", img->digest, "tags",
+                            tag_array(img->tags), "sizeBytes", (json_int_t)img->size, "pushedAt",
+                            (json_int_t)img->pushed_at, "lastPulledAt",
+                            (json_int_t)img->last_pulled_at, "mediaType", img->media_type,
+                            "child", img->child);
+    if (out && img->artifact_type)
+        json_object_set_new(out, "artifactType", json_string(img->artifact_type));
+    if (out && img->subject)
+        json_object_set_new(out, "subject", json_string(img->subject));
+    return out;
+}
+
+typedef struct list_ctx {
+    request *req;
+    index_db *ix;
+    json_t *images;
+    int platform_reads;
+    int truncated;
+} list_ctx;
+
+static int add_image(void *ctx, const image_info *img)
+{
+    list_ctx *l = ctx;
+    if (json_array_size(l->images) >= CONSOLE_IMAGES_MAX) {
+        l->truncated = 1;
+        return REG_OK;
+    }
+    json_t *item = image_json(img);
+    if (!item)
+        return reg_error_set(REG_ERROR, "out of memory");
+    json_array_append_new(l->images, item);
+    return REG_OK;
+}
+
+/* Platforms of the listed indexes, read after the listing (the index's statement is done). */
+static void add_platforms(list_ctx *l)
+{
+    json_t *item;
+    size_t i;
+    json_array_foreach(l->images, i, item)
+    {
+        const char *type = json_string_value(json_object_get(item, "mediaType"));
+        if (!manifest_is_index(type) || l->platform_reads >= CONSOLE_PLATFORM_READS)
+            continue;
+        l->platform_reads++;
+        json_t *m = manifest_json(l->req, l->ix, json_string_value(json_object_get(item, "digest")));
+        if (m)
+            json_object_set_new(item, "platforms", platforms_of(m));
+        json_decref(m);
+    }
+}
+
+void console_images(request *req, index_db *ix, const console_viewer *v)
+{
+    const char *repo = console_repo_or_reply(req, ix, v, "repo");
+    list_ctx l = {.req = req, .ix = ix};
+    if (!repo)
+        return;
+    l.images = json_array();
+    int err = index_images(ix, repo, add_image, &l);
+    if (err < 0) {
+        json_decref(l.images);
+        console_reply_error(req, err == REG_ENOTFOUND ? 404 : 500, "images of %s: %s", repo,
+                            reg_error_last(index_errmsg(ix)));
+        return;
+    }
+    add_platforms(&l);
+    console_reply_json(req, 200, json_pack("{s:s, s:o, s:b}", "repository", repo, "images",
+                                           l.images, "truncated", l.truncated));
+}
+
+typedef struct find_ctx {
+    const char *digest, *tag;
+    json_t *found;
+} find_ctx;
+
+static int has_tag(const char *tags, const char *tag)
+{
+    size_t n = strlen(tag);
+    for (const char *p = tags; p && *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == n && !strncmp(p, tag, n))
+            return 1;
+        p += len + (p[len] == ',');
+    }
+    return 0;
+}
+
+static int find_image(void *ctx, const image_info *img)
+{
+    find_ctx *f = ctx;
+    if (f->found || (f->digest ? strcmp(img->digest, f->digest) : !has_tag(img->tags, f->tag)))
+        return REG_OK;
+    f->found = image_json(img);
+    return f->found ? REG_OK : REG_ERROR;
+}
+
+static int add_referrer(void *ctx, const referrer_row *row)
+{
+    json_t *r = json_pack("{s:s, s:s, s:I}", "digest", row->digest, "mediaType", row->media_type,
+                          "size", (json_int_t)row->size);
+    if (!r)
+        return REG_ERROR;
+    if (row->artifact_type)
+        json_object_set_new(r, "artifactType", json_string(row->artifact_type));
+    json_t *annotations = row->annotations ? json_loads(row->annotations, 0, NULL) : NULL;
+    if (annotations)
+        json_object_set_new(r, "annotations", annotations);
+    return json_array_append_new(ctx, r) == 0 ? REG_OK : REG_ERROR;
+}
+
+/* An index's children, each with whether the repository holds it. */
+static json_t *children_of(index_db *ix, const char *repo, json_t *manifest)
+{
+    json_t *list = json_array(), *entry;
+    size_t i;
+    json_array_foreach(json_object_get(manifest, "manifests"), i, entry)
+    {
+        const char *dg = json_string_value(json_object_get(entry, "digest"));
+        manifest_row row;
+        digest d;
+        if (!dg || digest_parse(&d, dg) < 0)
+            continue;
+        json_t *child = json_pack("{s:s, s:b}", "digest", d.str, "present",
+                                  index_manifest_by_digest(&row, ix, repo, &d) == REG_OK);
+        json_t *platform = platform_text(entry);
+        if (platform)
+            json_object_set_new(child, "platform", platform);
+        json_array_append_new(list, child);
+    }
+    return list;
+}
+
+/* The config blob's text when it is JSON of a reasonable size, else a note saying why not. */
+static void add_config(request *req, index_db *ix, json_t *out, json_t *manifest)
+{
+    json_t *config = json_object_get(manifest, "config");
+    const char *dg = json_string_value(json_object_get(config, "digest"));
+    const char *type = json_string_value(json_object_get(config, "mediaType"));
+    size_t len = 0;
+    digest d;
+    if (!dg || digest_parse(&d, dg) < 0)
+        return;
+    if (!type || !strstr(type, "json")) {
+        json_object_set_new(out, "configNote", json_string("the config is not JSON"));
+        return;
+    }
+    char *text = blob_text(req, ix, &d, CONSOLE_CONFIG_MAX, &len);
+    json_t *parsed = text ? json_loadb(text, len, 0, NULL) : NULL;
+    if (parsed)
+        json_object_set_new(out, "config", parsed);
+    else
+        json_object_set_new(out, "configNote",
+                            json_string("the config is missing, too large, or not JSON"));
+    free(text);
+}
+
+void console_image(request *req, index_db *ix, const console_viewer *v)
+{
+    const char *repo = console_repo_or_reply(req, ix, v, "repo");
+    find_ctx f = {.digest = request_query(req, "digest"), .tag = request_query(req, "tag")};
+    digest d;
+    if (!repo)
+        return;
+    if (f.digest ? digest_parse(&d, f.digest) < 0 : !f.tag || reference_check_tag(f.tag) < 0) {
+        console_reply_error(req, 400, "an image is named by a digest or a tag");
+        return;
+    }
+    int err = index_images(ix, repo, find_image, &f);
+    if (err < 0 || !f.found) {
+        console_reply_error(req, err < 0 && err != REG_ENOTFOUND ? 500 : 404,
+                            "no image %s in %s", f.digest ? f.digest : f.tag, repo);
+        return;
+    }
+    const char *dg = json_string_value(json_object_get(f.found, "digest"));
+    json_t *manifest = manifest_json(req, ix, dg), *referrers = json_array();
+    if (!manifest) {
+        json_decref(f.found);
+        json_decref(referrers);
+        console_reply_error(req, 500, "the manifest of %s cannot be read", dg);
+        return;
+    }
+    digest_parse(&d, dg);
+    if (index_referrers(ix, repo, &d, NULL, add_referrer, referrers) < 0)
+        json_object_set_new(f.found, "referrersNote", json_string("the referrers cannot be read"));
+    json_object_set_new(f.found, "repository", json_string(repo));
+    json_object_set_new(f.found, "referrers", referrers);
+    if (manifest_is_index(json_string_value(json_object_get(f.found, "mediaType"))))
+        json_object_set_new(f.found, "children", children_of(ix, repo, manifest));
+    else
+        add_config(req, ix, f.found, manifest);
+    json_object_set_new(f.found, "manifest", manifest);
+    json_object_set_new(f.found, "deletable",
+                        json_boolean(console_permits(v, repo, "ecr:BatchDeleteImage",
+                                                     ACTION_DELETE)));
+    console_reply_json(req, 200, f.found);
+}
+
+static int may_delete_or_reply(request *req, const console_viewer *v, const char *repo)
+{
+    if (console_permits(v, repo, "ecr:BatchDeleteImage", ACTION_DELETE))
+        return REG_OK;
+    console_reply_error(req, 403, "you may not delete images of %s", repo);
+    return REG_EDENIED;
+}
+
+void console_image_delete(request *req, index_db *ix, const console_viewer *v)
+{
+    const char *repo = console_repo_or_reply(req, ix, v, "repo");
+    const char *text = request_query(req, "digest");
+    char conflict[DIGEST_MAX] = "";
+    digest d;
+    if (!repo || may_delete_or_reply(req, v, repo) < 0)
+        return;
+    if (!text || digest_parse(&d, text) < 0) {
+        console_reply_error(req, 400, "digest must be an image digest");
+        return;
+    }
+    int err = store_delete_manifest(ix, repo, &d, conflict);
+    if (err == REG_ENOTFOUND)
+        console_reply_error(req, 404, "no image %s in %s", d.str, repo);
+    else if (err == REG_ECONFLICT)
+        console_reply_error(req, 409, "image %s is listed by the index %s: delete that first",
+                            d.str, conflict);
+    else if (err < 0)
+        console_reply_error(req, 500, "image %s cannot be deleted: %s", d.str,
+                            reg_error_last(index_errmsg(ix)));
+    else
+        console_reply_json(req, 200, json_pack("{s:s}", "deleted", d.str));
+}
+
+void console_tag_delete(request *req, index_db *ix, const console_viewer *v)
+{
+    const char *repo = console_repo_or_reply(req, ix, v, "repo");
+    const char *tag = request_query(req, "tag");
+    char named[DIGEST_MAX] = "";
+    int image_went = 0;
+    if (!repo || may_delete_or_reply(req, v, repo) < 0)
+        return;
+    if (!tag || reference_check_tag(tag) < 0) {
+        console_reply_error(req, 400, "tag must be a tag name");
+        return;
+    }
+    reg_error_clear();
+    int err = store_remove_tag(&image_went, named, ix, repo, tag, NULL);
+    if (err == REG_ENOTFOUND)
+        console_reply_error(req, 404, "no tag %s in %s", tag, repo);
+    else if (err < 0)
+        console_reply_error(req, 500, "tag %s cannot be removed: %s", tag,
+                            reg_error_last(index_errmsg(ix)));
+    else
+        console_reply_json(req, 200, json_pack("{s:s, s:s, s:b}", "deleted", tag, "digest", named,
+                                               "imageDeleted", image_went));
+}
