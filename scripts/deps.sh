@@ -8,7 +8,8 @@ build_pkgs=(meson ninja-build pkg-config gcc libmicrohttpd-dev libssl-dev libsql
 test_pkgs=(python3 python3-pytest python3-requests clang libclang-rt-14-dev openssl nginx-light
            docker-registry apache2-utils
            skopeo umoci busybox-static containerd runc docker.io podman conmon zstd time
-           awscli python3-boto3 e2fsprogs util-linux prometheus systemd)
+           awscli python3-boto3 e2fsprogs util-linux prometheus systemd chromium
+           chromium-driver python3-selenium)
 # The scale-out tests start real engines: PostgreSQL and a one-node Ceph with radosgw (S3).
 # Their recommends (monitoring, systemd units, ...) are not needed.
 engine_pkgs=(postgresql ceph-mon ceph-osd radosgw ceph-common)

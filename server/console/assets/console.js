@@ -64,7 +64,11 @@ function mediaLabel(type) {
   return known[type] || type;
 }
 
-const isIndex = (type) => /index|manifest\.list/.test(type || '');
+// An image's config type is what the index records as its artifact type when the manifest
+// names none: not worth showing.
+const IMAGE_CONFIGS = new Set(['application/vnd.oci.image.config.v1+json',
+  'application/vnd.docker.container.image.v1+json']);
+const artifactType = (img) => (img.artifactType && !IMAGE_CONFIGS.has(img.artifactType) ? img.artifactType : null);
 
 function toast(text) {
   const el = $('toast');
@@ -79,8 +83,7 @@ function errorBox(err) {
 }
 
 function show(...nodes) {
-  const main = $('main');
-  main.replaceChildren(...nodes);
+  $('main').replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false));
 }
 
 // ---- the API ----
@@ -272,7 +275,7 @@ async function drawRepositories(container, prefix, after, current, table) {
         h('th', { scope: 'col', class: 'num' }, 'Images'),
         h('th', { scope: 'col', class: 'num' }, 'Size'),
         h('th', { scope: 'col', class: 'hide-narrow' }, 'Last push'),
-        h('th', { scope: 'col', class: 'hide-narrow' }, 'Tags'))),
+        h('th', { scope: 'col', class: 'hide-narrow' }, 'Tag mutability'))),
       body);
     container.replaceChildren(h('div', { class: 'table-wrap' }, table));
   }
@@ -406,7 +409,7 @@ const SORTS = {
   size: (i) => i.sizeBytes,
   pushed: (i) => i.pushedAt,
   pulled: (i) => i.lastPulledAt,
-  type: (i) => i.artifactType || i.mediaType,
+  type: (i) => artifactType(i) || i.mediaType,
 };
 
 async function repositoryPage(name) {
@@ -448,7 +451,7 @@ async function repositoryPage(name) {
       h('td', { class: 'num' }, bytes(img.sizeBytes)),
       h('td', { class: 'nowrap' }, when(img.pushedAt)),
       h('td', { class: 'nowrap hide-narrow' }, when(img.lastPulledAt)),
-      h('td', { class: 'hide-narrow' }, img.artifactType ? img.artifactType : mediaLabel(img.mediaType),
+      h('td', { class: 'hide-narrow' }, artifactType(img) || mediaLabel(img.mediaType),
         img.platforms && img.platforms.length ? h('div', { class: 'muted' }, img.platforms.join(', ')) : null)));
     tableBox.replaceChildren(
       shown.length ? h('div', { class: 'table-wrap' }, h('table', { id: 'image-table' },
@@ -604,7 +607,7 @@ async function imagePage(name, ref) {
       h('dt', {}, 'Tags'), h('dd', { id: 'image-tags' }, img.tags.length ? img.tags.map((t) => h('span', { class: 'tag' }, t,
         img.deletable ? h('button', { type: 'button', class: 'link small delete-tag', 'aria-label': `Delete tag ${t}`, onclick: () => deleteTag(name, img, t, () => go(repoRoute(name))) }, '\u00d7') : null)) : h('span', { class: 'muted' }, 'none')),
       h('dt', {}, 'Type'), h('dd', {}, mediaLabel(img.mediaType)),
-      img.artifactType ? [h('dt', {}, 'Artifact type'), h('dd', { class: 'mono' }, img.artifactType)] : null,
+      artifactType(img) ? [h('dt', {}, 'Artifact type'), h('dd', { class: 'mono' }, artifactType(img))] : null,
       img.subject ? [h('dt', {}, 'Refers to'), h('dd', {}, link(imageRoute(name, img.subject), img.subject, { class: 'mono' }))] : null,
       h('dt', {}, 'Size'), h('dd', {}, bytes(img.sizeBytes)),
       h('dt', {}, 'Pushed'), h('dd', {}, when(img.pushedAt)),

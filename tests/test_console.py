@@ -1,0 +1,647 @@
+"""The web console (/console/): its HTTP contract (security headers, the redirect of GET /,
+cookies, CSRF, grants, paging) with requests, and its pages in a headless Chromium driven by
+Selenium against a real server seeded by real pushes.
+
+Select with `-m console` (all) or `-m browser` (the Chromium part alone). The browser tests
+are skipped when Chromium, chromedriver or python3-selenium are missing (scripts/deps.sh test
+installs them). Screenshots go to the test's tmp folder; set OCIREG_SCREENSHOTS=DIR to write
+them there as well (docs/console/ holds the committed ones)."""
+import gzip
+import json
+import os
+import pathlib
+import re
+import shutil
+import sqlite3
+import statistics
+import time
+
+import pytest
+import requests
+
+from authutil import add_user, cli, grant
+from ocireg_harness import RegistryServer
+from regutil import OCI_INDEX, push_image, push_index, settle
+
+pytestmark = pytest.mark.console
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+ASSETS = ROOT / "server" / "console" / "assets"
+TIMEOUT = 30
+PASSWORDS = {"root": "root-pw-1", "alice": "alice-pw-1", "bob": "bob-pw-1", "carol": "carol-pw-1"}
+SBOM = "application/vnd.example.sbom.v1+json"
+POLICY = {"rules": [{"rulePriority": 1, "description": "keep the newest v* image",
+                     "selection": {"tagStatus": "tagged", "tagPrefixList": ["v"],
+                                   "countType": "imageCountMoreThan", "countNumber": 1},
+                     "action": {"type": "expire"}}]}
+
+
+def image_config(entrypoint, env, labels):
+    return json.dumps({
+        "architecture": "amd64", "os": "linux", "created": "2026-01-02T03:04:05Z",
+        "config": {"Entrypoint": entrypoint, "Env": env, "Labels": labels,
+                   "WorkingDir": "/srv"},
+        "rootfs": {"type": "layers", "diff_ids": []},
+        "history": [{"created": "2026-01-02T03:04:05Z", "created_by": "COPY app /srv/app"}],
+    }).encode()
+
+
+def wait_for(check, what, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def seed(url, data):
+    """Repositories, images, a referrer, an index and a lifecycle policy, pushed while auth is
+    off; then users and grants (auth turns on with the first user)."""
+    images = {}
+    images["v1"] = push_image(url, "app/web", "v1", layers=(b"web layer one",),
+                              config=image_config(["/srv/app", "--serve"], ["PORT=8080",
+                                                  "MODE=prod"], {"org.example.team": "web"}))
+    images["old"] = push_image(url, "app/web", "old", layers=(b"web layer old",),
+                               config=image_config(["/srv/old"], ["MODE=old"], {}))
+    images["scratch"] = push_image(url, "app/web", "scratch", layers=(b"web scratch",),
+                                   config=image_config(["/bin/true"], [], {}))
+    settle()  # v2 is newer than v1 by a whole second: the lifecycle rule keeps v2
+    images["v2"] = push_image(url, "app/web", "v2", layers=(b"web layer two",),
+                              config=image_config(["/srv/app"], ["MODE=v2"], {}))
+    images["sbom"] = push_image(url, "app/web", None, layers=(b'{"sbom": true}',),
+                                subject=images["v1"], artifact_type=SBOM,
+                                config=b"{}", config_type="application/vnd.oci.empty.v1+json")
+    amd = push_image(url, "app/multi", None, layers=(b"multi amd64",))
+    arm = push_image(url, "app/multi", None, layers=(b"multi arm64",))
+    images["multi"] = push_index(url, "app/multi", "1.0", [amd, arm])
+    images["public"] = push_image(url, "public/tools", "latest", layers=(b"tools",))
+    images["secret"] = push_image(url, "team-b/secret", "v1", layers=(b"secret",))
+    r = requests.post(f"{url}/admin/gc", timeout=TIMEOUT)  # a run for the admin page (no policy yet)
+    assert r.status_code == 200, r.text
+    policy_file = pathlib.Path(data) / "policy.json"
+    policy_file.write_text(json.dumps(POLICY))
+    cli("lifecycle", "put", "app/web", str(policy_file), "--data", data)
+    for user, password in PASSWORDS.items():
+        add_user(data, user, password)
+    grant(data, "root", "*", "*")
+    grant(data, "alice", "app/*", "pull,push,delete")
+    grant(data, "bob", "app/*", "pull")
+    grant(data, "anonymous", "public/*", "pull")
+    wait_for(lambda: requests.get(f"{url}/v2/", timeout=TIMEOUT).status_code == 401,
+             "auth to turn on")
+    return images
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory):
+    data = tmp_path_factory.mktemp("console-data")
+    server = RegistryServer(data).start()
+    try:
+        server.images = seed(server.url, str(data))
+        yield server
+    finally:
+        server.stop()
+
+
+class Session(requests.Session):
+    """A browser-like client of the console API: its cookie jar holds the session cookie."""
+
+    def __init__(self, url):
+        super().__init__()
+        self.headers["Connection"] = "close"  # no idle keep-alive to hold up a server's stop
+        self.url = url
+        self.csrf = None
+
+    def api(self, method, path, **kw):
+        return self.request(method, f"{self.url}/console/api/{path}", timeout=TIMEOUT, **kw)
+
+    def sign_in(self, user, password=None):
+        r = self.api("POST", "session", json={"username": user,
+                                               "password": password or PASSWORDS[user]})
+        assert r.status_code == 200, f"sign-in of {user}: expected 200, got {r.status_code} {r.text}"
+        self.csrf = r.json()["csrfToken"]
+        return r
+
+    def whoami(self):
+        r = self.api("GET", "session")
+        assert r.status_code == 200, r.text
+        self.csrf = r.json()["csrfToken"]
+        return r.json()
+
+    def change(self, method, path, **kw):
+        headers = kw.pop("headers", {})
+        headers.setdefault("X-CSRF-Token", self.csrf or "")
+        return self.api(method, path, headers=headers, **kw)
+
+
+def repo_names(session, **params):
+    r = session.api("GET", "repositories", params=params)
+    assert r.status_code == 200, r.text
+    return [x["name"] for x in r.json()["repositories"]]
+
+
+# ---- serving ----
+
+def test_get_root_sends_a_browser_to_the_console_and_post_stays_the_ecr_api(console):
+    r = requests.get(console.url + "/", headers={"Accept": "text/html,application/xhtml+xml"},
+                     allow_redirects=False, timeout=TIMEOUT)
+    assert r.status_code == 302 and r.headers["Location"] == "/console/", (r.status_code, r.headers)
+    r = requests.get(console.url + "/", headers={"Accept": "application/json"}, timeout=TIMEOUT)
+    assert r.status_code == 405, f"a non-browser GET / should be 405, got {r.status_code}"
+    r = requests.post(console.url + "/", data="{}", timeout=TIMEOUT,
+                      headers={"X-Amz-Target": "AmazonEC2ContainerRegistry_V20150921.ListImages",
+                               "Content-Type": "application/x-amz-json-1.1"})
+    assert "__type" in r.json(), f"POST / should still be the ECR API, got {r.status_code} {r.text}"
+
+
+@pytest.mark.parametrize("path", ["/console/", "/console/console.js", "/console/api/session",
+                                  "/console/api/repositories", "/console/nope"])
+def test_every_console_answer_has_a_strict_csp_and_no_framing(console, path):
+    r = requests.get(console.url + path, timeout=TIMEOUT)
+    csp = r.headers.get("Content-Security-Policy", "")
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";") if d.strip())
+    assert directives.get("default-src") == "'self'", csp
+    assert directives.get("script-src") == "'self'" and directives.get("style-src") == "'self'", csp
+    assert directives.get("frame-ancestors") == "'none'", csp
+    assert "unsafe" not in csp, f"the CSP allows unsafe sources: {csp}"
+    assert r.headers.get("X-Frame-Options") == "DENY"
+    assert r.headers.get("X-Content-Type-Options") == "nosniff"
+    assert r.headers.get("Referrer-Policy") == "no-referrer"
+
+
+def test_pages_have_no_inline_script_or_style():
+    html = (ASSETS / "index.html").read_text()
+    assert "<script>" not in html and "<style" not in html and " style=" not in html
+    assert not re.search(r"\son[a-z]+=", html), "no inline event handlers"
+    js = (ASSETS / "console.js").read_text()
+    assert not re.search(r"\.(inner|outer)HTML|insertAdjacentHTML|document\.write|eval\(", js), \
+        "the console must build pages with textContent, never parsed HTML"
+
+
+def test_assets_are_compiled_in_gzipped_with_strong_etags(console):
+    for asset in sorted(ASSETS.iterdir()):
+        raw = asset.read_bytes()
+        r = requests.get(f"{console.url}/console/{asset.name}", timeout=TIMEOUT,
+                         headers={"Accept-Encoding": "identity"})
+        assert r.status_code == 200 and r.content == raw, f"{asset.name} is not served as built"
+        etag = r.headers["ETag"]
+        assert etag.startswith('"') and not etag.startswith("W/"), etag
+        again = requests.get(f"{console.url}/console/{asset.name}", timeout=TIMEOUT,
+                             headers={"Accept-Encoding": "identity", "If-None-Match": etag})
+        assert again.status_code == 304, f"{asset.name}: a matching ETag should give 304"
+    r = requests.get(f"{console.url}/console/console.js", timeout=TIMEOUT,
+                     headers={"Accept-Encoding": "gzip"}, stream=True)
+    assert r.headers.get("Content-Encoding") == "gzip" and r.headers.get("Vary") == "Accept-Encoding"
+    assert gzip.decompress(r.raw.read()) == (ASSETS / "console.js").read_bytes()
+    r = requests.get(f"{console.url}/console/console.js", timeout=TIMEOUT, stream=True,
+                     headers={"Accept-Encoding": "br, gzip;q=0"})
+    assert "Content-Encoding" not in r.headers, "gzip;q=0 refuses gzip"
+
+
+def test_the_whole_console_stays_under_150_kb_compressed():
+    total = sum(len(gzip.compress(p.read_bytes(), 9)) for p in ASSETS.iterdir())
+    assert total < 150 * 1024, f"the console's files take {total} bytes gzipped, over 150 KB"
+
+
+# ---- sessions ----
+
+def test_sign_in_sets_an_httponly_samesite_strict_cookie_without_secure_on_http(console):
+    s = Session(console.url)
+    r = s.sign_in("alice")
+    cookie = r.headers["Set-Cookie"]
+    parts = [p.strip() for p in cookie.split(";")]
+    name, value = parts[0].split("=", 1)
+    assert name == "ocireg_console" and len(value) == 64, cookie
+    assert "HttpOnly" in parts and "SameSite=Strict" in parts and "Path=/console/" in parts, cookie
+    assert "Max-Age=3600" in parts, f"default --console-session-ttl should be 1 h: {cookie}"
+    assert "Secure" not in parts, f"plain HTTP cannot carry a Secure cookie: {cookie}"
+    assert value not in r.text, "the cookie must not be readable from the JSON"
+    assert r.headers.get("Cache-Control") == "no-store"
+    assert s.whoami()["user"] == "alice"
+
+
+def test_cookie_is_secure_behind_https_and_lives_its_ttl(registry_factory, tmp_path):
+    server = registry_factory(extra_args=["--external-url", "https://registry.example.com",
+                                          "--console-session-ttl", "120"])
+    add_user(server.data, "dora", "dora-pw-1")
+    wait_for(lambda: requests.get(f"{server.url}/v2/", timeout=TIMEOUT).status_code == 401,
+             "auth to turn on")
+    r = Session(server.url).sign_in("dora", "dora-pw-1")
+    parts = [p.strip() for p in r.headers["Set-Cookie"].split(";")]
+    assert "Secure" in parts and "Max-Age=120" in parts, parts
+    assert r.json()["expiresAt"] - time.time() <= 121
+
+
+def test_wrong_password_is_refused_then_throttled_as_at_token(console):
+    add_user(console.data, "victim", "victim-pw-1")
+    s = Session(console.url)
+    statuses = [s.api("POST", "session", json={"username": "victim", "password": "nope"})
+                .status_code for _ in range(10)]
+    assert statuses == [401] * 10, statuses
+    r = s.api("POST", "session", json={"username": "victim", "password": "victim-pw-1"})
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0, (r.status_code, r.text)
+    assert "retry" in r.json()["message"]
+    t = requests.get(f"{console.url}/token", auth=("victim", "victim-pw-1"), timeout=TIMEOUT)
+    assert t.status_code == 429, f"/token shares the throttle: expected 429, got {t.status_code}"
+
+
+def test_sign_in_refuses_cross_origin_and_non_json(console):
+    r = requests.post(f"{console.url}/console/api/session", timeout=TIMEOUT,
+                      json={"username": "alice", "password": PASSWORDS["alice"]},
+                      headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403 and "Set-Cookie" not in r.headers, r.text
+    r = requests.post(f"{console.url}/console/api/session", timeout=TIMEOUT,
+                      data={"username": "alice", "password": PASSWORDS["alice"]})
+    assert r.status_code == 415 and "Set-Cookie" not in r.headers, r.text
+
+
+def test_changes_without_the_csrf_token_or_from_another_origin_are_refused(console):
+    s = Session(console.url)
+    s.sign_in("alice")
+    for headers in ({"X-CSRF-Token": ""}, {"X-CSRF-Token": "0" * 64},
+                    {"Origin": "https://evil.example"},
+                    {"Sec-Fetch-Site": "cross-site"}):
+        r = s.change("DELETE", "tag", params={"repo": "app/web", "tag": "scratch"},
+                     headers=dict(headers))
+        assert r.status_code == 403, f"{headers}: expected 403, got {r.status_code} {r.text}"
+    assert any(i["tags"] == ["scratch"] for i in
+               s.api("GET", "images", params={"repo": "app/web"}).json()["images"])
+    r = s.change("DELETE", "tag", params={"repo": "app/web", "tag": "scratch"},
+                 headers={"Origin": console.url})
+    assert r.status_code == 200 and r.json()["imageDeleted"], r.text
+
+
+def test_pull_only_user_sees_no_delete_right_and_a_forged_delete_is_refused(console):
+    s = Session(console.url)
+    s.sign_in("bob")
+    repo = s.api("GET", "repository", params={"name": "app/web"}).json()
+    assert repo["can"] == {"pull": True, "push": False, "deleteImage": False,
+                           "deleteRepository": False}, repo["can"]
+    img = s.api("GET", "image", params={"repo": "app/web", "tag": "v2"}).json()
+    assert img["deletable"] is False
+    for method, path, params in (("DELETE", "tag", {"repo": "app/web", "tag": "v2"}),
+                                 ("DELETE", "image", {"repo": "app/web",
+                                                      "digest": console.images["v2"].digest}),
+                                 ("DELETE", "repository", {"name": "app/web"})):
+        r = s.change(method, path, params=params)
+        assert r.status_code == 403, f"bob's {path} delete: expected 403, got {r.status_code}"
+    assert requests.get(f"{console.url}/console/api/image", timeout=TIMEOUT, cookies=s.cookies,
+                        params={"repo": "app/web", "tag": "v2"}).status_code == 200
+
+
+def test_anonymous_sees_only_public_repositories(console):
+    s = Session(console.url)
+    who = s.whoami()
+    assert who["authEnabled"] and who["user"] is None and not who["admin"]
+    assert repo_names(s) == ["public/tools"]
+    for path, params in (("repository", {"name": "app/web"}), ("images", {"repo": "app/web"}),
+                         ("image", {"repo": "team-b/secret", "tag": "v1"}),
+                         ("repository", {"name": "no/such"})):
+        r = s.api("GET", path, params=params)
+        assert r.status_code == 404, f"anonymous {path} {params}: expected 404, got {r.status_code}"
+        assert "message" in r.json()
+    assert s.api("GET", "admin").status_code == 403
+
+
+def test_a_user_sees_exactly_what_they_may_pull(console):
+    alice = Session(console.url)
+    alice.sign_in("alice")
+    assert repo_names(alice) == ["app/multi", "app/web", "public/tools"]
+    root = Session(console.url)
+    root.sign_in("root")
+    assert repo_names(root) == ["app/multi", "app/web", "public/tools", "team-b/secret"]
+    assert repo_names(root, prefix="app/m") == ["app/multi"]
+    assert repo_names(root, prefix="team-") == ["team-b/secret"]
+    assert repo_names(root, prefix="zzz") == []
+    assert root.api("GET", "repositories", params={"prefix": "App"}).status_code == 400
+
+
+def test_repositories_page_by_name(console):
+    root = Session(console.url)
+    root.sign_in("root")
+    seen, after = [], None
+    for _ in range(10):
+        body = root.api("GET", "repositories",
+                        params={"limit": 1, **({"after": after} if after else {})}).json()
+        seen += [r["name"] for r in body["repositories"]]
+        after = body["next"]
+        if not after:
+            break
+    assert seen == ["app/multi", "app/web", "public/tools", "team-b/secret"], seen
+    web = root.api("GET", "repositories", params={"prefix": "app/web"}).json()["repositories"][0]
+    assert web["imageCount"] >= 4 and web["sizeBytes"] > 0 and web["lastPushedAt"] > 0, web
+    assert web["mutability"] == "MUTABLE" and web["hasLifecyclePolicy"], web
+
+
+def test_image_api_gives_config_layers_referrers_and_platforms(console):
+    s = Session(console.url)
+    s.sign_in("alice")
+    img = s.api("GET", "image", params={"repo": "app/web", "tag": "v1"}).json()
+    assert img["digest"] == console.images["v1"].digest and img["tags"] == ["v1"]
+    assert img["config"]["config"]["Entrypoint"] == ["/srv/app", "--serve"]
+    assert img["manifest"]["layers"][0]["size"] == len(b"web layer one")
+    assert [(r["digest"], r["artifactType"]) for r in img["referrers"]] == \
+        [(console.images["sbom"].digest, SBOM)]
+    listing = s.api("GET", "images", params={"repo": "app/multi"}).json()["images"]
+    index = next(i for i in listing if i["mediaType"] == OCI_INDEX)
+    assert index["platforms"] == ["linux/amd64", "linux/arm64"], index
+    children = s.api("GET", "image", params={"repo": "app/multi", "tag": "1.0"}).json()["children"]
+    assert [c["present"] for c in children] == [True, True]
+
+
+def test_lifecycle_preview_lists_what_the_policy_would_expire(console):
+    s = Session(console.url)
+    s.sign_in("bob")
+    out = s.api("GET", "lifecycle", params={"name": "app/web"}).json()
+    assert json.loads(out["policy"]) == POLICY
+    expiring = {e["digest"] for e in out["expiring"]}
+    assert console.images["v1"].digest in expiring and console.images["v2"].digest not in expiring
+
+
+def test_admin_page_is_for_admins_and_lists_users_and_grants(console):
+    alice = Session(console.url)
+    alice.sign_in("alice")
+    assert alice.whoami()["admin"] is False
+    assert alice.api("GET", "admin").status_code == 403
+    root = Session(console.url)
+    root.sign_in("root")
+    body = root.api("GET", "admin").json()
+    assert body["storageBytes"] > 0
+    assert body["gc"]["runs"] >= 1 and body["gc"]["recent"][0]["dryRun"] is False, body["gc"]
+    grants = {p["name"]: p["grants"] for p in body["principals"]}
+    assert grants["bob"] == [{"pattern": "app/*", "actions": "pull"}]
+    assert grants["anonymous"] == [{"pattern": "public/*", "actions": "pull"}]
+    assert "hash" not in json.dumps(body) and "salt" not in json.dumps(body)
+
+
+def test_sign_out_and_password_change_end_sessions_across_a_restart(registry_factory):
+    server = registry_factory()
+    add_user(server.data, "erin", "erin-pw-1")
+    grant(server.data, "erin", "*", "pull")
+    wait_for(lambda: requests.get(f"{server.url}/v2/", timeout=TIMEOUT).status_code == 401,
+             "auth to turn on")
+    first, second = Session(server.url), Session(server.url)
+    first.sign_in("erin", "erin-pw-1")
+    second.sign_in("erin", "erin-pw-1")
+    old_cookie = first.cookies.get("ocireg_console")
+    server.restart()  # sessions live in the index, not in one process
+    assert first.whoami()["user"] == "erin" and second.whoami()["user"] == "erin"
+    r = first.change("DELETE", "session")
+    assert r.status_code == 200 and "Max-Age=0" in r.headers["Set-Cookie"], r.headers
+    replay = Session(server.url)
+    replay.cookies.set("ocireg_console", old_cookie)
+    after = replay.whoami()
+    assert after["user"] is None and after["sessionEnded"], \
+        f"a signed-out cookie must not work again: {after}"
+    assert second.whoami()["user"] == "erin", "another session of the user stays"
+    cli("user", "passwd", "erin", "--password-stdin", "--data", server.data,
+        stdin="erin-pw-2\n")
+    assert second.whoami()["user"] is None, "a new password must end the user's sessions"
+
+
+def test_ten_thousand_repositories_page_fast(registry_factory, tmp_path):
+    data = tmp_path / "many"
+    server = RegistryServer(data).start()
+    server.stop()
+    with sqlite3.connect(data / "meta.db") as conn:
+        conn.executemany("INSERT INTO repositories(name, created_at) VALUES(?, 0)",
+                         ((f"team-{i % 100:02d}/app-{i:05d}",) for i in range(10000)))
+    server = registry_factory(data_dir=data)
+    add_user(server.data, "few", "few-pw-1")
+    grant(server.data, "few", "team-99/app-09999", "pull")
+    s = Session(server.url)
+
+    def timed(params):
+        times = []
+        for _ in range(3):
+            start = time.monotonic()
+            r = s.api("GET", "repositories", params=params)
+            times.append(time.monotonic() - start)
+            assert r.status_code == 200, r.text
+        return statistics.median(times), r.json()
+
+    for params in ({}, {"prefix": "team-42/"}, {"after": "team-98/app-09998"}):
+        took, body = timed(params)
+        assert len(body["repositories"]) == 50, body
+        assert took < 0.2, f"repositories {params}: {took * 1000:.0f} ms, over 200 ms"
+    wait_for(lambda: requests.get(f"{server.url}/v2/", timeout=TIMEOUT).status_code == 401,
+             "auth to turn on")
+    s.sign_in("few", "few-pw-1")
+    took, body = timed({})
+    assert body["repositories"] == [] and body["next"] and body["scanned"] <= 5000, body
+    assert took < 0.5, f"a page that scans 5,000 hidden names took {took * 1000:.0f} ms"
+
+
+# ---- the pages in a headless Chromium ----
+
+def _chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser(console, tmp_path_factory):
+    webdriver = pytest.importorskip("selenium.webdriver")
+    if not _chromium() or not shutil.which("chromedriver"):
+        pytest.skip("chromium and chromedriver are needed (scripts/deps.sh test)")
+    from selenium.webdriver.chrome.service import Service
+    options = webdriver.ChromeOptions()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1280,900", "--disable-extensions", "--no-first-run"):
+        options.add_argument(arg)
+    options.binary_location = _chromium()
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    driver.implicitly_wait(0)
+    driver.shots = tmp_path_factory.mktemp("console-screenshots")
+    driver.base = console.url + "/console/"
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_css(driver, css, timeout=10, text=None):
+    from selenium.webdriver.common.by import By
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [e for e in driver.find_elements(By.CSS_SELECTOR, css)
+                 if e.is_displayed() and (text is None or text in e.text)]
+        if found:
+            return found[0]
+        time.sleep(0.05)
+    raise AssertionError(f"nothing matching {css!r}{' with ' + repr(text) if text else ''} "
+                         f"appeared; page: {driver.find_element(By.TAG_NAME, 'main').text[:500]}")
+
+
+def wait_gone(driver, css, timeout=10, text=None):
+    from selenium.webdriver.common.by import By
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not [e for e in driver.find_elements(By.CSS_SELECTOR, css)
+                if text is None or text in e.text]:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{css!r} {text or ''} is still shown")
+
+
+def no_csp_violations(driver):
+    entries = driver.get_log("browser")
+    bad = [e["message"] for e in entries
+           if "Content Security Policy" in e["message"] or "Refused to" in e["message"]
+           or (e["level"] == "SEVERE" and "favicon" not in e["message"]
+               and "the server responded with a status of 4" not in e["message"])]
+    assert not bad, f"the browser reported: {bad}"
+
+
+def screenshot(driver, name, dark=False):
+    """Shots at desktop (1280) and phone (375) widths; the page must not scroll sideways at
+    375 px."""
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [
+        {"name": "prefers-color-scheme", "value": "dark" if dark else "light"}]})
+    for width, height, mobile in ((1280, 900, False), (375, 812, True)):
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
+        time.sleep(0.1)
+        overflow = driver.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 1, f"{name} at {width} px scrolls sideways by {overflow} px"
+        path = driver.shots / f"{name}-{width}{'-dark' if dark else ''}.png"
+        driver.save_screenshot(str(path))
+        if os.environ.get("OCIREG_SCREENSHOTS"):
+            shutil.copy(path, pathlib.Path(os.environ["OCIREG_SCREENSHOTS"]) / path.name)
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+
+
+def sign_in(driver, user):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    driver.get(driver.base + "#/signin")
+    name = wait_css(driver, "#username")
+    assert driver.find_element(By.CSS_SELECTOR, "label[for=username]").text == "User name"
+    name.send_keys(user)
+    password = driver.find_element(By.ID, "password")
+    password.send_keys(PASSWORDS[user] + Keys.ENTER)  # the keyboard submits the form
+    wait_css(driver, "#signed-in-as", text=user)
+
+
+@pytest.mark.browser
+def test_browser_anonymous_sees_public_repositories_and_signs_in(browser):
+    browser.get(browser.base)
+    wait_css(browser, "#anonymous-note")
+    links = [e.text for e in browser.find_elements("css selector", "a.repo-link")]
+    assert links == ["public/tools"], links
+    screenshot(browser, "signed-out")
+    browser.find_element("id", "sign-in-link").click()
+    wait_css(browser, "#username")
+    screenshot(browser, "sign-in")
+    sign_in(browser, "alice")
+    no_csp_violations(browser)
+
+
+@pytest.mark.browser
+def test_browser_browses_and_searches_repositories(browser):
+    browser.get(browser.base)
+    wait_css(browser, "a.repo-link", text="app/web")
+    names = [e.text for e in browser.find_elements("css selector", "a.repo-link")]
+    assert names == ["app/multi", "app/web", "public/tools"], names
+    screenshot(browser, "repositories")
+    screenshot(browser, "repositories", dark=True)
+    search = browser.find_element("id", "repo-search")
+    search.send_keys("app/m")
+    wait_gone(browser, "a.repo-link", text="app/web")
+    assert [e.text for e in browser.find_elements("css selector", "a.repo-link")] == ["app/multi"]
+    search.clear()
+    search.send_keys("nothing-here")
+    wait_css(browser, "#no-repos")
+    no_csp_violations(browser)
+
+
+@pytest.mark.browser
+def test_browser_opens_an_image_and_reads_its_config_and_referrer(browser, console):
+    browser.get(browser.base)
+    wait_css(browser, "a.repo-link", text="app/web").click()
+    wait_css(browser, "#image-table")
+    assert "docker pull 127.0.0.1" in browser.find_element("id", "pull-docker").text
+    screenshot(browser, "repository")
+    browser.find_element("id", "sort-size").click()  # sortable, by keyboard-reachable buttons
+    assert browser.find_element("css selector", "th[aria-sort]").text.startswith("Size")
+    v1 = console.images["v1"].digest
+    wait_css(browser, f"tr[data-digest='{v1}'] a.image-link").click()
+    facts = wait_css(browser, "#config-facts").text
+    assert '["/srv/app","--serve"]' in facts and "linux/amd64" in facts, facts
+    assert "PORT=8080" in browser.find_element("id", "config-env").get_attribute("textContent")
+    assert "org.example.team" in browser.find_element("id", "config-labels").text
+    assert browser.find_element("id", "layers").find_elements("css selector", "tbody tr")
+    referrers = browser.find_element("id", "referrers").text
+    assert SBOM in referrers, referrers
+    assert "delete-image" in browser.page_source
+    screenshot(browser, "image")
+    browser.find_element("css selector", "#raw-manifest summary").click()
+    assert '"schemaVersion": 2' in browser.find_element("css selector", "#raw-manifest pre").text
+    wait_css(browser, "a.referrer-link").click()
+    wait_css(browser, "#image-facts", text=SBOM)
+    no_csp_violations(browser)
+
+
+@pytest.mark.browser
+def test_browser_previews_the_lifecycle_policy(browser, console):
+    browser.get(browser.base + "#/repo/app%2Fweb")
+    wait_css(browser, "#preview").click()
+    table = wait_css(browser, "#preview-table")
+    assert console.images["v1"].digest[:19] in table.text, table.text
+    no_csp_violations(browser)
+
+
+@pytest.mark.browser
+def test_browser_deletes_a_tag_after_confirmation(browser, console):
+    browser.get(browser.base + "#/repo/app%2Fweb")
+    button = wait_css(browser, "button[aria-label='Delete tag old']")
+    button.click()
+    body = wait_css(browser, "#confirm-body").text
+    assert "last tag" in body and "deleted with it" in body, body
+    screenshot(browser, "confirm-delete")
+    browser.find_element("id", "confirm-cancel").click()
+    assert browser.find_elements("css selector", "button[aria-label='Delete tag old']")
+    wait_css(browser, "button[aria-label='Delete tag old']").click()
+    wait_css(browser, "#confirm-ok").click()
+    wait_gone(browser, "button[aria-label='Delete tag old']")
+    s = Session(console.url)
+    s.sign_in("root")
+    assert s.api("GET", "image", params={"repo": "app/web", "tag": "old"}).status_code == 404
+    no_csp_violations(browser)
+
+
+@pytest.mark.browser
+def test_browser_pull_only_user_gets_no_delete_buttons(browser):
+    browser.find_element("id", "sign-out").click()
+    wait_css(browser, "#sign-in-link")
+    sign_in(browser, "bob")
+    browser.get(browser.base + "#/repo/app%2Fweb")
+    wait_css(browser, "#image-table")
+    assert not browser.find_elements("css selector", ".delete-tag, #delete-repo"), \
+        "a pull-only user must see no delete button"
+    wait_css(browser, "a.image-link").click()
+    wait_css(browser, "#image-facts")
+    assert not browser.find_elements("id", "delete-image")
+    no_csp_violations(browser)
+
+
+@pytest.mark.browser
+def test_browser_admin_page_and_sign_out(browser):
+    browser.find_element("id", "sign-out").click()
+    wait_css(browser, "#sign-in-link")
+    sign_in(browser, "root")
+    browser.get(browser.base + "#/admin")
+    wait_css(browser, "#principals", text="bob")
+    screenshot(browser, "admin")
+    browser.find_element("id", "sign-out").click()
+    wait_css(browser, "#sign-in-link")
+    wait_css(browser, "#anonymous-note")
+    cookies = {c["name"]: c for c in browser.get_cookies()}
+    assert "ocireg_console" not in cookies or not cookies["ocireg_console"]["value"]
+    no_csp_violations(browser)
