@@ -185,6 +185,16 @@ static void reply_with_cookie(request *req, json_t *body, const char *cookie, in
     console_send(req, 200, r);
 }
 
+/* A sign-in over a live session replaces it: the old cookie stops working at once. */
+static void end_previous_session(request *req, index_db *ix)
+{
+    char id[CONSOLE_COOKIE_HEX + 1];
+    const char *old = session_cookie(req);
+    if (old && session_id_of(id, old) == REG_OK && index_session_delete(ix, id) < 0)
+        log_msg(LOG_WARN, "console: the previous session cannot be ended: %s",
+                reg_error_last(index_errmsg(ix)));
+}
+
 /* Open a session for `user` and answer with its cookie and the viewer it makes. */
 static void open_session(request *req, index_db *ix, const char *user, int64_t generation)
 {
@@ -192,6 +202,7 @@ static void open_session(request *req, index_db *ix, const char *user, int64_t g
     console_viewer v = {.auth_on = 1};
     time_t now = time(NULL);
     int ttl = req->srv->cfg.console_session_ttl;
+    end_previous_session(req, ix);
     int err = random_hex(cookie, CONSOLE_COOKIE_HEX / 2);
     if (err == REG_OK)
         err = session_id_of(v.session_id, cookie);

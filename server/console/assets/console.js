@@ -287,6 +287,9 @@ async function drawRepositories(container, prefix, after, current, table) {
       h('td', { class: 'hide-narrow nowrap' }, when(r.lastPushedAt)),
       h('td', { class: 'hide-narrow' }, r.mutability === 'IMMUTABLE' ? h('span', { class: 'badge' }, 'immutable') : h('span', { class: 'muted' }, 'mutable'))));
   }
+  // User Timing: how long the list took from navigation (read by the tests and by anyone
+  // in the browser's performance panel).
+  if (!after) performance.mark('repositories-rendered');
   const old = container.querySelector('.more');
   if (old) old.remove();
   if (data.next) {
