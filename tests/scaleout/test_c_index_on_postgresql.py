@@ -9,7 +9,8 @@ import pytest
 
 from ocireg_harness import ROOT, ocireg_binary
 
-SUITES = ["index_pg", "index_uploads", "index_writer", "index_outbox"]  # tests/meson.build index_backend_tests
+SUITES = ["index_pg", "index_uploads", "index_writer", "index_outbox",
+          "index_console"]  # tests/meson.build index_backend_tests
 TIMEOUT = 300
 
 
