@@ -369,6 +369,7 @@ def test_admin_page_is_for_admins_and_lists_users_and_grants(console):
     body = root.api("GET", "admin").json()
     assert body["storageBytes"] > 0
     assert body["gc"]["runs"] >= 1 and body["gc"]["recent"][0]["dryRun"] is False, body["gc"]
+    assert body["gc"]["lastFinishedAt"] == body["gc"]["recent"][0]["finishedAt"], body["gc"]
     grants = {p["name"]: p["grants"] for p in body["principals"]}
     assert grants["bob"] == [{"pattern": "app/*", "actions": "pull"}]
     assert grants["anonymous"] == [{"pattern": "public/*", "actions": "pull"}]

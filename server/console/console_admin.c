@@ -56,7 +56,7 @@ static json_t *principals_json(json_t *by_name)
 
 void console_admin(request *req, index_db *ix, const console_viewer *v)
 {
-    int64_t storage = 0, runs = 0, blobs = 0, bytes = 0;
+    int64_t storage = 0, runs = 0, blobs = 0, bytes = 0, last = 0;
     json_t *recent = json_array(), *by_name = json_object();
     if (!console_is_admin(v)) {
         json_decref(recent);
@@ -67,7 +67,7 @@ void console_admin(request *req, index_db *ix, const console_viewer *v)
     }
     int err = index_storage_bytes(&storage, ix);
     if (err == REG_OK)
-        err = index_gc_summary(&runs, &blobs, &bytes, ix);
+        err = index_gc_summary(&runs, &blobs, &bytes, &last, ix);
     if (err == REG_OK)
         err = index_gc_runs(ix, CONSOLE_GC_RUNS, add_run, recent);
     if (err == REG_OK)
@@ -84,9 +84,10 @@ void console_admin(request *req, index_db *ix, const console_viewer *v)
     json_t *principals = principals_json(by_name);
     json_decref(by_name);
     console_reply_json(req, 200,
-                       json_pack("{s:I, s:{s:I, s:I, s:I, s:o}, s:o, s:b}", "storageBytes",
-                                 (json_int_t)storage, "gc", "runs", (json_int_t)runs,
-                                 "blobsDeleted", (json_int_t)blobs, "bytesFreed",
-                                 (json_int_t)bytes, "recent", recent, "principals", principals,
+                       json_pack("{s:I, s:{s:I, s:I, s:I, s:I, s:o}, s:o, s:b}",
+                                 "storageBytes", (json_int_t)storage, "gc", "runs",
+                                 (json_int_t)runs, "blobsDeleted", (json_int_t)blobs,
+                                 "bytesFreed", (json_int_t)bytes, "lastFinishedAt",
+                                 (json_int_t)last, "recent", recent, "principals", principals,
                                  "authEnabled", v->auth_on));
 }
