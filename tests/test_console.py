@@ -170,8 +170,18 @@ def test_every_console_answer_has_a_strict_csp_and_no_framing(console, path):
     assert r.headers.get("Referrer-Policy") == "no-referrer"
 
 
-def test_pages_have_no_inline_script_or_style():
-    html = (ASSETS / "index.html").read_text()
+def test_a_browser_gets_a_page_for_an_unknown_address_and_a_client_json(console):
+    r = requests.get(console.url + "/console/nope", headers={"Accept": "text/html"},
+                     timeout=TIMEOUT)
+    assert r.status_code == 404 and r.headers["Content-Type"].startswith("text/html"), r.headers
+    assert "No such page" in r.text
+    r = requests.get(console.url + "/console/nope", timeout=TIMEOUT)
+    assert r.status_code == 404 and "message" in r.json()
+
+
+@pytest.mark.parametrize("page", ["index.html", "notfound.html"])
+def test_pages_have_no_inline_script_or_style(page):
+    html = (ASSETS / page).read_text()
     assert "<script>" not in html and "<style" not in html and " style=" not in html
     assert not re.search(r"\son[a-z]+=", html), "no inline event handlers"
     js = (ASSETS / "console.js").read_text()
@@ -662,9 +672,15 @@ def test_browser_opens_an_image_and_reads_its_config_and_referrer(browser, conso
     wait_css(browser, "a.repo-link", text="app/web").click()
     wait_css(browser, "#image-table")
     assert "docker pull 127.0.0.1" in browser.find_element("id", "pull-docker").text
+    browser.find_element("css selector", "button[aria-label='Copy the docker command']").click()
+    wait_css(browser, "#toast.show", text="Copied")
     screenshot(browser, "repository")
-    browser.find_element("id", "sort-size").click()  # sortable, by keyboard-reachable buttons
+    from selenium.webdriver.common.keys import Keys
+    browser.find_element("id", "sort-size").send_keys(Keys.ENTER)  # sortable from the keyboard
     assert browser.find_element("css selector", "th[aria-sort]").text.startswith("Size")
+    sizes = [int(r.get_attribute("data-size")) for r in
+             browser.find_elements("css selector", "#image-table tbody tr")]
+    assert sizes == sorted(sizes, reverse=True) and len(sizes) >= 3, sizes
     v1 = console.images["v1"].digest
     wait_css(browser, f"tr[data-digest='{v1}'] a.image-link").click()
     facts = wait_css(browser, "#config-facts").text
@@ -702,7 +718,11 @@ def test_browser_deletes_a_tag_after_confirmation(browser, console):
     body = wait_css(browser, "#confirm-body").text
     assert "last tag" in body and "deleted with it" in body, body
     screenshot(browser, "confirm-delete")
-    browser.find_element("id", "confirm-cancel").click()
+    from selenium.webdriver.common.keys import Keys
+    assert browser.switch_to.active_element.get_attribute("id") == "confirm-cancel", \
+        "the dialog should focus its safe answer"
+    browser.switch_to.active_element.send_keys(Keys.ESCAPE)  # Escape cancels
+    wait_gone(browser, "#confirm[open]")
     assert browser.find_elements("css selector", "button[aria-label='Delete tag old']")
     wait_css(browser, "button[aria-label='Delete tag old']").click()
     wait_css(browser, "#confirm-ok").click()

@@ -62,6 +62,12 @@ static int etag_matches(const char *if_none_match, const char *etag)
 void console_serve_asset(request *req, const char *name)
 {
     const console_asset *a = strchr(name, '/') ? NULL : console_asset_find(name);
+    const char *accept = request_header(req, MHD_HTTP_HEADER_ACCEPT);
+    unsigned status = 200;
+    if (!a && accept && strstr(accept, "text/html")) {
+        a = console_asset_find(CONSOLE_NOT_FOUND_PAGE); /* a page, not JSON, for a browser */
+        status = 404;
+    }
     if (!a) {
         console_reply_error(req, 404, "no such page: %s", req->url);
         return;
@@ -71,8 +77,7 @@ void console_serve_asset(request *req, const char *name)
     const char *tag = arena_printf(&req->mem, "%s%s", a->etag, gz ? "-gz" : "");
     const char *etag = tag ? arena_printf(&req->mem, "\"%s\"", tag) : NULL;
     struct MHD_Response *r;
-    unsigned status = 200;
-    if (etag && etag_matches(request_header(req, MHD_HTTP_HEADER_IF_NONE_MATCH), tag)) {
+    if (status == 200 && etag && etag_matches(request_header(req, MHD_HTTP_HEADER_IF_NONE_MATCH), tag)) {
         r = response_empty();
         status = 304;
     } else {

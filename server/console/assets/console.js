@@ -132,11 +132,19 @@ function link(route, text, attrs) {
 const repoRoute = (name) => '/repo/' + encodeURIComponent(name);
 const imageRoute = (name, digest) => '/image/' + encodeURIComponent(name) + '/' + encodeURIComponent(digest);
 
+// Every page asks who is looking first: a session that ended meanwhile (signed out elsewhere,
+// expired, a new password) shows at once rather than at the next change.
 async function route() {
   const hash = location.hash.startsWith('#/') ? location.hash.slice(1) : '/';
   state.route = hash;
-  drawHeader();
   const parts = hash.split('/').map(decodeURIComponent);
+  try {
+    await loadSession();
+  } catch (err) {
+    show(h('h1', {}, 'The console cannot start'), errorBox(err));
+    return;
+  }
+  drawHeader();
   try {
     if (parts[1] === 'repo' && parts[2]) await repositoryPage(parts[2]);
     else if (parts[1] === 'image' && parts[2] && parts[3]) await imagePage(parts[2], parts[3]);
@@ -180,11 +188,10 @@ function drawHeader() {
 async function signOut() {
   try {
     await api('session', { method: 'DELETE' });
+    toast('Signed out');
   } catch (err) {
     toast(err.message);
   }
-  await loadSession();
-  toast('Signed out');
   go('/');
 }
 
@@ -446,7 +453,7 @@ async function repositoryPage(name) {
           $('sort-' + id).focus();
         } }, text, sorted ? (view.desc ? ' \u25be' : ' \u25b4') : ''));
     };
-    const rows = shown.map((img) => h('tr', { 'data-digest': img.digest },
+    const rows = shown.map((img) => h('tr', { 'data-digest': img.digest, 'data-size': img.sizeBytes },
       h('td', {}, img.tags.length ? img.tags.map((t) => h('span', { class: 'tag' }, t,
         repo.can.deleteImage ? h('button', { type: 'button', class: 'link small delete-tag', 'aria-label': `Delete tag ${t}`, title: `Delete tag ${t}`, onclick: () => deleteTag(name, img, t, reload) }, '\u00d7') : null))
         : h('span', { class: 'muted' }, img.subject ? 'referrer' : img.child ? 'in an index' : 'untagged')),
@@ -667,12 +674,6 @@ async function adminPage() {
 // ---- start ----
 
 async function start() {
-  try {
-    await loadSession();
-  } catch (err) {
-    show(h('h1', {}, 'The console cannot start'), errorBox(err));
-    return;
-  }
   window.addEventListener('hashchange', route);
   $('skip').addEventListener('click', (event) => { event.preventDefault(); $('main').focus(); });
   await route();
