@@ -133,7 +133,7 @@ static const method_route table[] = {
     {RT_TOKEN, "POST", handle_token, PUBLIC, NULL},
     {RT_METRICS, "GET", handle_metrics, PUBLIC, NULL},
     {RT_ECR, "POST", handle_ecr, PUBLIC, NULL}, /* signed with SigV4 instead */
-    {RT_ECR, "GET", handle_console_root, PUBLIC, NULL}, /* a browser: to the console */
+    {RT_ECR, "GET", handle_console_root, PUBLIC, NULL}, /* a browser goes to the console */
     /* The console authorizes by itself: a session cookie, CSRF tokens, the same policy. */
     {RT_CONSOLE, "GET", handle_console, PUBLIC, NULL},
     {RT_CONSOLE, "HEAD", handle_console, PUBLIC, NULL},

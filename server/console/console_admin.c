@@ -13,13 +13,12 @@
 
 static int add_run(void *ctx, const gc_run_row *run)
 {
-    json_t *r = json_pack("{s:I, s:I, s:b, s:I, s:I, s:I, s:I}", "startedAt",
-                          (json_int_t)run->started_at, "finishedAt", (json_int_t)run->finished_at,
-                          "dryRun", run->dry_run, "manifestsDeleted",
-                          (json_int_t)run->manifests_deleted, "blobsDeleted",
-                          (json_int_t)run->blobs_deleted, "bytesFreed",
-                          (json_int_t)run->bytes_freed, "uploadsDeleted",
-                          (json_int_t)run->uploads_deleted);
+    json_t *r =
+        json_pack("{s:I, s:I, s:b, s:I, s:I, s:I, s:I}", "startedAt", (json_int_t)run->started_at,
+                  "finishedAt", (json_int_t)run->finished_at, "dryRun", run->dry_run,
+                  "manifestsDeleted", (json_int_t)run->manifests_deleted, "blobsDeleted",
+                  (json_int_t)run->blobs_deleted, "bytesFreed", (json_int_t)run->bytes_freed,
+                  "uploadsDeleted", (json_int_t)run->uploads_deleted);
     return r && json_array_append_new(ctx, r) == 0 ? REG_OK : REG_ERROR;
 }
 
@@ -36,8 +35,8 @@ static int add_grant(void *ctx, const char *principal, const char *pattern, unsi
     actions_format(names, sizeof(names), actions);
     if (!list && json_object_set_new(ctx, principal, list = json_array()) < 0)
         return REG_ERROR;
-    return json_array_append_new(list, json_pack("{s:s, s:s}", "pattern", pattern, "actions",
-                                                 names)) == 0
+    return json_array_append_new(list,
+                                 json_pack("{s:s, s:s}", "pattern", pattern, "actions", names)) == 0
                ? REG_OK
                : REG_ERROR;
 }
@@ -61,8 +60,9 @@ void console_admin(request *req, index_db *ix, const console_viewer *v)
     if (!console_is_admin(v)) {
         json_decref(recent);
         json_decref(by_name);
-        console_reply_error(req, 403, "the administration page needs admin on every "
-                                      "repository (a grant on '*')");
+        console_reply_error(req, 403,
+                            "the administration page needs admin on every "
+                            "repository (a grant on '*')");
         return;
     }
     int err = index_storage_bytes(&storage, ix);
@@ -84,10 +84,9 @@ void console_admin(request *req, index_db *ix, const console_viewer *v)
     json_t *principals = principals_json(by_name);
     json_decref(by_name);
     console_reply_json(req, 200,
-                       json_pack("{s:I, s:{s:I, s:I, s:I, s:I, s:o}, s:o, s:b}",
-                                 "storageBytes", (json_int_t)storage, "gc", "runs",
-                                 (json_int_t)runs, "blobsDeleted", (json_int_t)blobs,
-                                 "bytesFreed", (json_int_t)bytes, "lastFinishedAt",
-                                 (json_int_t)last, "recent", recent, "principals", principals,
-                                 "authEnabled", v->auth_on));
+                       json_pack("{s:I, s:{s:I, s:I, s:I, s:I, s:o}, s:o, s:b}", "storageBytes",
+                                 (json_int_t)storage, "gc", "runs", (json_int_t)runs,
+                                 "blobsDeleted", (json_int_t)blobs, "bytesFreed", (json_int_t)bytes,
+                                 "lastFinishedAt", (json_int_t)last, "recent", recent, "principals",
+                                 principals, "authEnabled", v->auth_on));
 }

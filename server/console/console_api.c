@@ -77,8 +77,8 @@ void console_api(request *req, const char *path)
         }
     }
     if (known)
-        console_reply_error(req, 405, "method %s is not supported by /console/api/%s",
-                            req->method, path);
+        console_reply_error(req, 405, "method %s is not supported by /console/api/%s", req->method,
+                            path);
     else
         console_reply_error(req, 404, "no such console endpoint: /console/api/%s", path);
 }

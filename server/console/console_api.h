@@ -7,14 +7,14 @@
 
 /* Repositories a page of the list holds by default, and at most. */
 #define CONSOLE_PAGE_DEFAULT 50
-#define CONSOLE_PAGE_MAX 200
+#define CONSOLE_PAGE_MAX     200
 /* Names one list request looks at, at most, to fill a page with repositories the viewer may
  * see (the rest come with the next page): a user who may see few of many repositories gets
  * short pages rather than a slow one. */
 #define CONSOLE_SCAN_MAX 5000
 /* Images of a repository listed at most (newest first), and image indexes among them whose
  * platforms are read. */
-#define CONSOLE_IMAGES_MAX 2000
+#define CONSOLE_IMAGES_MAX     2000
 #define CONSOLE_PLATFORM_READS 100
 /* Largest config blob shown on an image's page. */
 #define CONSOLE_CONFIG_MAX (1u << 20)

@@ -6,13 +6,13 @@
 #include <stddef.h>
 
 typedef struct console_asset {
-    const char *name;         /* served at /console/<name> */
+    const char *name; /* served at /console/<name> */
     const char *content_type;
     const unsigned char *data;
     size_t len;
     const unsigned char *gzip; /* NULL when compressing did not make it smaller */
     size_t gzip_len;
-    const char *etag;          /* hex of the bytes' SHA-256 (a strong validator), unquoted */
+    const char *etag; /* hex of the bytes' SHA-256 (a strong validator), unquoted */
 } console_asset;
 
 extern const console_asset console_assets[];

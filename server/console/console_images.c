@@ -87,11 +87,10 @@ static json_t *tag_array(const char *tags)
 
 static json_t *image_json(const image_info *img)
 {
-    json_t *out = json_pack("{s:s, s:o, s:I, s:I, s:I, s:s, s:b}", "digest", img->digest, "tags",
-                            tag_array(img->tags), "sizeBytes", (json_int_t)img->size, "pushedAt",
-                            (json_int_t)img->pushed_at, "lastPulledAt",
-                            (json_int_t)img->last_pulled_at, "mediaType", img->media_type,
-                            "child", img->child);
+    json_t *out = json_pack(
+        "{s:s, s:o, s:I, s:I, s:I, s:s, s:b}", "digest", img->digest, "tags", tag_array(img->tags),
+        "sizeBytes", (json_int_t)img->size, "pushedAt", (json_int_t)img->pushed_at, "lastPulledAt",
+        (json_int_t)img->last_pulled_at, "mediaType", img->media_type, "child", img->child);
     if (out && img->artifact_type)
         json_object_set_new(out, "artifactType", json_string(img->artifact_type));
     if (out && img->subject)
@@ -132,7 +131,8 @@ static void add_platforms(list_ctx *l)
         if (!manifest_is_index(type) || l->platform_reads >= CONSOLE_PLATFORM_READS)
             continue;
         l->platform_reads++;
-        json_t *m = manifest_json(l->req, l->ix, json_string_value(json_object_get(item, "digest")));
+        json_t *m =
+            manifest_json(l->req, l->ix, json_string_value(json_object_get(item, "digest")));
         if (m)
             json_object_set_new(item, "platforms", platforms_of(m));
         json_decref(m);
@@ -154,8 +154,9 @@ void console_images(request *req, index_db *ix, const console_viewer *v)
         return;
     }
     add_platforms(&l);
-    console_reply_json(req, 200, json_pack("{s:s, s:o, s:b}", "repository", repo, "images",
-                                           l.images, "truncated", l.truncated));
+    console_reply_json(req, 200,
+                       json_pack("{s:s, s:o, s:b}", "repository", repo, "images", l.images,
+                                 "truncated", l.truncated));
 }
 
 typedef struct find_ctx {
@@ -257,8 +258,8 @@ void console_image(request *req, index_db *ix, const console_viewer *v)
     }
     int err = index_images(ix, repo, find_image, &f);
     if (err < 0 || !f.found) {
-        console_reply_error(req, err < 0 && err != REG_ENOTFOUND ? 500 : 404,
-                            "no image %s in %s", f.digest ? f.digest : f.tag, repo);
+        console_reply_error(req, err < 0 && err != REG_ENOTFOUND ? 500 : 404, "no image %s in %s",
+                            f.digest ? f.digest : f.tag, repo);
         return;
     }
     const char *dg = json_string_value(json_object_get(f.found, "digest"));
@@ -279,9 +280,9 @@ void console_image(request *req, index_db *ix, const console_viewer *v)
     else
         add_config(req, ix, f.found, manifest);
     json_object_set_new(f.found, "manifest", manifest);
-    json_object_set_new(f.found, "deletable",
-                        json_boolean(console_permits(v, repo, "ecr:BatchDeleteImage",
-                                                     ACTION_DELETE)));
+    json_object_set_new(
+        f.found, "deletable",
+        json_boolean(console_permits(v, repo, "ecr:BatchDeleteImage", ACTION_DELETE)));
     console_reply_json(req, 200, f.found);
 }
 
@@ -338,6 +339,7 @@ void console_tag_delete(request *req, index_db *ix, const console_viewer *v)
         console_reply_error(req, 500, "tag %s cannot be removed: %s", tag,
                             reg_error_last(index_errmsg(ix)));
     else
-        console_reply_json(req, 200, json_pack("{s:s, s:s, s:b}", "deleted", tag, "digest", named,
-                                               "imageDeleted", image_went));
+        console_reply_json(req, 200,
+                           json_pack("{s:s, s:s, s:b}", "deleted", tag, "digest", named,
+                                     "imageDeleted", image_went));
 }

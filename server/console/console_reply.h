@@ -10,8 +10,8 @@
 
 /* Only the console's own files: no inline script or style, no other origin, no framing. */
 #define CONSOLE_CSP                                                                                \
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "             \
-    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "                   \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "                    \
     "form-action 'self'; frame-ancestors 'none'"
 
 /* Add the security headers to r (NULL is fine) and send it. */

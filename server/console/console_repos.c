@@ -20,19 +20,19 @@ static int prefix_ok(const char *p)
 static json_t *summary_json(const char *name, const repo_summary *s)
 {
     return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:b}", "name", name, "imageCount",
-                     (json_int_t)s->image_count, "tagCount", (json_int_t)s->tag_count,
-                     "sizeBytes", (json_int_t)s->size_bytes, "lastPushedAt",
-                     (json_int_t)s->last_pushed_at, "createdAt", (json_int_t)s->created_at,
-                     "mutability", s->mutability, "hasLifecyclePolicy", s->has_policy);
+                     (json_int_t)s->image_count, "tagCount", (json_int_t)s->tag_count, "sizeBytes",
+                     (json_int_t)s->size_bytes, "lastPushedAt", (json_int_t)s->last_pushed_at,
+                     "createdAt", (json_int_t)s->created_at, "mutability", s->mutability,
+                     "hasLifecyclePolicy", s->has_policy);
 }
 
 typedef struct list_ctx {
     request *req;
     const console_viewer *v;
-    int64_t limit;     /* visible names wanted */
+    int64_t limit;      /* visible names wanted */
     const char **names; /* the page's visible names (request arena) */
     int64_t count;
-    const char *last;  /* the last name looked at */
+    const char *last; /* the last name looked at */
     int64_t scanned;
 } list_ctx;
 
@@ -89,8 +89,9 @@ void console_repositories(request *req, index_db *ix, const console_viewer *v)
     int more = 0;
     prefix = prefix ? prefix : "";
     if (!prefix_ok(prefix) || (after && !prefix_ok(after))) {
-        console_reply_error(req, 400, "a repository name holds only a-z, 0-9, '.', '_', '-' "
-                                      "and '/'");
+        console_reply_error(req, 400,
+                            "a repository name holds only a-z, 0-9, '.', '_', '-' "
+                            "and '/'");
         return;
     }
     l.limit = query_int(req, "limit", CONSOLE_PAGE_DEFAULT, CONSOLE_PAGE_MAX);
@@ -176,9 +177,9 @@ static int add_expiring(void *ctx, const char *digest, const char *const *tags, 
     json_t *tag_list = json_array();
     for (size_t i = 0; i < ntags; i++)
         json_array_append_new(tag_list, json_string(tags[i]));
-    return json_array_append_new(ctx, json_pack("{s:s, s:o, s:I, s:i}", "digest", digest,
-                                                "tags", tag_list, "pushedAt",
-                                                (json_int_t)pushed_at, "rule", rule)) == 0
+    return json_array_append_new(ctx, json_pack("{s:s, s:o, s:I, s:i}", "digest", digest, "tags",
+                                                tag_list, "pushedAt", (json_int_t)pushed_at, "rule",
+                                                rule)) == 0
                ? REG_OK
                : REG_ERROR;
 }

@@ -80,16 +80,14 @@ int console_viewer_load(console_viewer *out, request *req, index_db *ix)
     const char *cookie = session_cookie(req);
     memset(out, 0, sizeof(*out));
     out->auth_on = auth_enabled(req->srv);
-    out->session_ended = cookie == NULL &&
-                         MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, CONSOLE_COOKIE);
+    out->session_ended =
+        cookie == NULL && MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, CONSOLE_COOKIE);
     if (cookie && load_session(out, req, ix, cookie) < 0)
         return REG_ERROR;
-    if (!out->user &&
-        csrf_of(out->csrf, req->srv->master_key, sizeof(req->srv->master_key)) < 0)
+    if (!out->user && csrf_of(out->csrf, req->srv->master_key, sizeof(req->srv->master_key)) < 0)
         return REG_ERROR;
     req->principal = out->user;
-    if (out->auth_on &&
-        policy_load_for(&out->policy, ix, out->user, req->srv->cfg.registry_id) < 0)
+    if (out->auth_on && policy_load_for(&out->policy, ix, out->user, req->srv->cfg.registry_id) < 0)
         return REG_ERROR;
     return REG_OK;
 }
@@ -157,9 +155,8 @@ json_t *console_session_json(request *req, const console_viewer *v)
 {
     json_t *out = json_pack("{s:b, s:o, s:s, s:b, s:b, s:s, s:s}", "authEnabled", v->auth_on,
                             "user", v->user ? json_string(v->user) : json_null(), "csrfToken",
-                            v->csrf, "admin", console_is_admin(v), "sessionEnded",
-                            v->session_ended, "registry", registry_host(req), "version",
-                            OCIREG_VERSION);
+                            v->csrf, "admin", console_is_admin(v), "sessionEnded", v->session_ended,
+                            "registry", registry_host(req), "version", OCIREG_VERSION);
     if (out && v->expires_at)
         json_object_set_new(out, "expiresAt", json_integer(v->expires_at));
     return out;
@@ -172,8 +169,9 @@ static void set_cookie(request *req, struct MHD_Response *r, const char *value, 
     const char *base = request_base_url(req);
     int secure = base && !strncmp(base, "https://", 8);
     response_header(r, MHD_HTTP_HEADER_SET_COOKIE,
-                    arena_printf(&req->mem, "%s=%s; Path=/console/; Max-Age=%d; HttpOnly; "
-                                            "SameSite=Strict%s",
+                    arena_printf(&req->mem,
+                                 "%s=%s; Path=/console/; Max-Age=%d; HttpOnly; "
+                                 "SameSite=Strict%s",
                                  CONSOLE_COOKIE, value, max_age, secure ? "; Secure" : ""));
 }
 
@@ -232,8 +230,7 @@ static void refuse_login(request *req, int err, int wait, const char *user)
     if (err == REG_EBUSY) {
         log_msg(LOG_WARN, "auth: console login throttled user=%.64s client=%s", user, addr);
         struct MHD_Response *r = response_json(
-            req, json_pack("{s:s}", "message", reg_error_last("too many failed sign-ins")),
-            NULL);
+            req, json_pack("{s:s}", "message", reg_error_last("too many failed sign-ins")), NULL);
         response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, arena_printf(&req->mem, "%d", wait));
         console_send(req, 429, r);
     } else if (err == REG_EDENIED) {
@@ -268,8 +265,7 @@ static void finish_sign_in(request *req)
         return;
     }
     if (!body->data || !(in = json_loadb(body->data, body->len, 0, NULL)) ||
-        json_unpack(in, "{s:s, s:s}", "username", &user, "password", &password) < 0 ||
-        !user[0]) {
+        json_unpack(in, "{s:s, s:s}", "username", &user, "password", &password) < 0 || !user[0]) {
         json_decref(in);
         console_reply_error(req, 400, "a user name and a password are needed");
         return;
@@ -294,8 +290,9 @@ void console_sign_in(request *req)
     if (same_origin_or_reply(req) < 0)
         return;
     if (!auth_enabled(req->srv)) {
-        console_reply_error(req, 400, "this registry has no users: the console is open without "
-                                      "signing in");
+        console_reply_error(req, 400,
+                            "this registry has no users: the console is open without "
+                            "signing in");
         return;
     }
     /* A JSON body cannot be sent across origins without a CORS preflight we never grant. */

@@ -11,10 +11,10 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#define CONSOLE_COOKIE "ocireg_console"
-#define CONSOLE_COOKIE_HEX 64  /* the cookie: 32 random bytes in hex */
+#define CONSOLE_COOKIE      "ocireg_console"
+#define CONSOLE_COOKIE_HEX  64 /* the cookie: 32 random bytes in hex */
 #define CONSOLE_CSRF_HEADER "X-CSRF-Token"
-#define CONSOLE_CSRF_HEX 64    /* HMAC-SHA256 in hex */
+#define CONSOLE_CSRF_HEX    64   /* HMAC-SHA256 in hex */
 #define CONSOLE_SIGN_IN_MAX 4096 /* bytes of a sign-in request body */
 
 struct policy;
@@ -23,9 +23,9 @@ typedef struct console_viewer {
     const char *user;      /* signed-in user (request arena); NULL when anonymous */
     int auth_on;           /* 0: no users, the console is as open as the API */
     struct policy *policy; /* the viewer's grants and the stored policies; NULL with auth off */
-    char csrf[CONSOLE_CSRF_HEX + 1]; /* what changes must carry in CONSOLE_CSRF_HEADER */
-    int64_t expires_at;    /* the session's end; 0 when anonymous */
-    int session_ended;     /* a cookie came that names no live session */
+    char csrf[CONSOLE_CSRF_HEX + 1];         /* what changes must carry in CONSOLE_CSRF_HEADER */
+    int64_t expires_at;                      /* the session's end; 0 when anonymous */
+    int session_ended;                       /* a cookie came that names no live session */
     char session_id[CONSOLE_COOKIE_HEX + 1]; /* the session's row (SHA-256 of the cookie), or "" */
 } console_viewer;
 

@@ -24,8 +24,8 @@ static int coding_takes_gzip(const char *item, size_t len)
     size_t name_len = strcspn(item, ";, \t");
     if (name_len > len)
         name_len = len;
-    int named = (name_len == 4 && !strncasecmp(item, "gzip", 4)) ||
-                (name_len == 1 && item[0] == '*');
+    int named =
+        (name_len == 4 && !strncasecmp(item, "gzip", 4)) || (name_len == 1 && item[0] == '*');
     if (!named)
         return 0;
     const char *q = memchr(item, '=', len);
@@ -77,13 +77,13 @@ void console_serve_asset(request *req, const char *name)
     const char *tag = arena_printf(&req->mem, "%s%s", a->etag, gz ? "-gz" : "");
     const char *etag = tag ? arena_printf(&req->mem, "\"%s\"", tag) : NULL;
     struct MHD_Response *r;
-    if (status == 200 && etag && etag_matches(request_header(req, MHD_HTTP_HEADER_IF_NONE_MATCH), tag)) {
+    if (status == 200 && etag &&
+        etag_matches(request_header(req, MHD_HTTP_HEADER_IF_NONE_MATCH), tag)) {
         r = response_empty();
         status = 304;
     } else {
-        r = MHD_create_response_from_buffer(gz ? a->gzip_len : a->len,
-                                            (void *)(gz ? a->gzip : a->data),
-                                            MHD_RESPMEM_PERSISTENT);
+        r = MHD_create_response_from_buffer(
+            gz ? a->gzip_len : a->len, (void *)(gz ? a->gzip : a->data), MHD_RESPMEM_PERSISTENT);
         req->bytes_out = gz ? a->gzip_len : a->len;
         response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, a->content_type);
         if (gz)

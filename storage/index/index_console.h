@@ -35,7 +35,7 @@ typedef struct repo_summary {
     int has_policy;
     int64_t image_count;
     int64_t tag_count;
-    int64_t size_bytes; /* sum of the repository's distinct blob sizes */
+    int64_t size_bytes;     /* sum of the repository's distinct blob sizes */
     int64_t last_pushed_at; /* 0 when nothing was pushed */
 } repo_summary;
 

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define NOW ((int64_t)1700000000)
+#define NOW   ((int64_t)1700000000)
 #define SID_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define SID_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 
@@ -141,9 +141,9 @@ static void test_summary_and_gc_runs_read_back(void)
 {
     index_db *ix = fresh_index();
     repo_summary s;
-    gc_totals runs[2] = {{.started_at = NOW, .finished_at = NOW + 2, .blobs_deleted = 3,
-                          .bytes_freed = 4096},
-                         {.started_at = NOW + 10, .finished_at = NOW + 11, .dry_run = 1}};
+    gc_totals runs[2] = {
+        {.started_at = NOW, .finished_at = NOW + 2, .blobs_deleted = 3, .bytes_freed = 4096},
+        {.started_at = NOW + 10, .finished_at = NOW + 11, .dry_run = 1}};
     int64_t id;
     CHECK_INT(index_repo_ensure(&id, ix, "team/app"), REG_OK);
     CHECK_INT(index_repo_summary(&s, ix, "team/app"), REG_OK);
