@@ -256,6 +256,21 @@ def test_wrong_password_is_refused_then_throttled_as_at_token(console):
     assert t.status_code == 429, f"/token shares the throttle: expected 429, got {t.status_code}"
 
 
+def test_a_sign_in_body_over_4_kib_is_refused(console):
+    r = requests.post(f"{console.url}/console/api/session", timeout=TIMEOUT,
+                      json={"username": "alice", "password": "x" * 5000})
+    assert r.status_code == 413 and "Set-Cookie" not in r.headers, (r.status_code, r.text)
+
+
+def test_a_config_over_1_mib_is_not_shown(registry_factory):
+    server = registry_factory()
+    push_image(server.url, "big/config", "v1",
+               config=json.dumps({"os": "linux", "pad": "x" * (1 << 20)}).encode())
+    img = Session(server.url).api("GET", "image", params={"repo": "big/config", "tag": "v1"})
+    assert img.status_code == 200 and "config" not in img.json(), img.text[:200]
+    assert "too large" in img.json()["configNote"]
+
+
 def test_sign_in_refuses_cross_origin_and_non_json(console):
     r = requests.post(f"{console.url}/console/api/session", timeout=TIMEOUT,
                       json={"username": "alice", "password": PASSWORDS["alice"]},
@@ -441,6 +456,13 @@ def crowded(tmp_path_factory):
                          "1000, ?, 1000)", ((r, d, p) for r, d, p, _ in rows))
         conn.executemany("INSERT INTO tags(repo_id, name, digest, updated_at) VALUES(?, ?, ?, 0)",
                          ((r, t, d) for r, d, _, t in rows))
+        # one repository past CONSOLE_IMAGES_MAX (2,000), last in name order
+        big = CROWDED_REPOS + 1
+        conn.execute("INSERT INTO repositories(id, name, created_at) VALUES(?, 'zz/many', 0)",
+                     (big,))
+        conn.executemany("INSERT INTO manifests(repo_id, digest, media_type, size, pushed_at, "
+                         "image_size) VALUES(?, ?, 'application/vnd.oci.image.manifest.v1+json', "
+                         "1000, ?, 1000)", ((big, f"sha256:{i:064x}", i) for i in range(2001)))
     server.start()
     try:
         yield server
@@ -473,6 +495,15 @@ def test_ten_thousand_repositories_and_100k_tags_answer_fast(crowded):
         print(f"\nconsole: {path} {params}: {took * 1000:.1f} ms")
     repo = s.api("GET", "repository", params={"name": "team-07/app-05007"}).json()
     assert repo["imageCount"] == CROWDED_TAGS and repo["sizeBytes"] == CROWDED_TAGS * 1000
+
+
+def test_list_limits_hold(crowded):
+    s = Session(crowded.url)
+    body = s.api("GET", "repositories", params={"limit": 100000}).json()
+    assert len(body["repositories"]) == 200 and body["next"], "CONSOLE_PAGE_MAX is 200"
+    body = s.api("GET", "images", params={"repo": "zz/many"}).json()
+    assert len(body["images"]) == 2000 and body["truncated"], "CONSOLE_IMAGES_MAX is 2,000"
+    assert body["images"][0]["pushedAt"] == 2000, "the newest images are the ones listed"
 
 
 @pytest.mark.browser
@@ -511,14 +542,14 @@ def test_a_user_who_sees_few_of_many_repositories_gets_bounded_pages(crowded):
     body = r.json()
     assert body["repositories"] == [] and body["next"] and body["scanned"] == 5000, body
     assert took < 0.5, f"a page that looks at 5,000 hidden names took {took * 1000:.0f} ms"
-    pages, after, seen = 0, None, []
+    pages, after, seen = 0, None, []  # 10,001 names: three bounded pages
     while pages < 5:
         body = s.api("GET", "repositories", params={"after": after} if after else {}).json()
         seen += [x["name"] for x in body["repositories"]]
         after, pages = body["next"], pages + 1
         if not after:
             break
-    assert seen == ["team-99/app-09999"] and pages == 2, (seen, pages)
+    assert seen == ["team-99/app-09999"] and pages == 3, (seen, pages)
 
 
 # ---- the pages in a headless Chromium ----
