@@ -179,6 +179,12 @@ def test_a_browser_gets_a_page_for_an_unknown_address_and_a_client_json(console)
     assert r.status_code == 404 and "message" in r.json()
 
 
+def test_console_requests_are_counted_under_their_own_route(console):
+    requests.get(console.url + "/console/", timeout=TIMEOUT)
+    text = requests.get(console.url + "/metrics", timeout=TIMEOUT).text
+    assert 'ocireg_http_requests_total{method="GET",route="console",status="200"}' in text
+
+
 @pytest.mark.parametrize("page", ["index.html", "notfound.html"])
 def test_pages_have_no_inline_script_or_style(page):
     html = (ASSETS / page).read_text()

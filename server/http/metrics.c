@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ROUTES (RT_ECR + 1)
+#define ROUTES (RT_CONSOLE + 1)
 
 static const char *const route_names[ROUTES] = {
     [RT_NONE] = "none",           [RT_BASE] = "base",           [RT_CATALOG] = "catalog",
@@ -24,6 +24,7 @@ static const char *const route_names[ROUTES] = {
     [RT_MANIFEST] = "manifest",   [RT_TAGS] = "tags",           [RT_REFERRERS] = "referrers",
     [RT_HEALTH] = "healthz",      [RT_READY] = "readyz",        [RT_TOKEN] = "token",
     [RT_ADMIN_GC] = "admin_gc",   [RT_METRICS] = "metrics",     [RT_ECR] = "ecr",
+    [RT_CONSOLE] = "console",
 };
 
 static const char *const methods[] = {"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OTHER"};
