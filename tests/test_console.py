@@ -780,6 +780,10 @@ def test_browser_pull_only_user_gets_no_delete_buttons(browser):
     wait_css(browser, "a.image-link").click()
     wait_css(browser, "#image-facts")
     assert not browser.find_elements("id", "delete-image")
+    browser.get(browser.base + "#/repo/team-b%2Fsecret")  # not bob's: a readable refusal
+    alert = wait_css(browser, "[role=alert]")
+    assert "no repository team-b/secret" in alert.text, alert.text
+    assert browser.find_element("css selector", "main h1").text == "Not found"
     no_csp_violations(browser)
 
 

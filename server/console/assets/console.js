@@ -152,7 +152,8 @@ async function route() {
     else if (parts[1] === 'signin') signInPage();
     else await repositoriesPage();
   } catch (err) {
-    show(h('h1', {}, 'Something went wrong'), errorBox(err), link('/', 'Back to the repositories'));
+    const title = err.status === 404 ? 'Not found' : 'This page cannot be shown';
+    show(h('h1', {}, title), errorBox(err), h('p', {}, link('/', 'Back to the repositories')));
   }
 }
 
