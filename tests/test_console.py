@@ -59,6 +59,8 @@ def seed(url, data):
     """Repositories, images, a referrer, an index and a lifecycle policy, pushed while auth is
     off; then users and grants (auth turns on with the first user)."""
     images = {}
+    # a webhook nobody answers: its failing deliveries show on the admin page
+    cli("webhook", "add", "ci", "http://127.0.0.1:9/hooks", "--data", data)
     images["v1"] = push_image(url, "app/web", "v1", layers=(b"web layer one",),
                               config=image_config(["/srv/app", "--serve"], ["PORT=8080",
                                                   "MODE=prod"], {"org.example.team": "web"}))
@@ -405,6 +407,27 @@ def test_admin_page_is_for_admins_and_lists_users_and_grants(console):
     assert grants["bob"] == [{"pattern": "app/*", "actions": "pull"}]
     assert grants["anonymous"] == [{"pattern": "public/*", "actions": "pull"}]
     assert "hash" not in json.dumps(body) and "salt" not in json.dumps(body)
+
+
+def test_admin_page_lists_webhooks_and_their_deliveries_without_url_secrets(registry_factory):
+    server = registry_factory()
+    cli("webhook", "add", "ci", "http://ci-user:ci-pw@127.0.0.1:9/hooks/SECRET-PATH",
+        "--data", server.data)
+    push_image(server.url, "team/app", "v1")
+    add_user(server.data, "root", PASSWORDS["root"])
+    grant(server.data, "root", "*", "*")
+    wait_for(lambda: requests.get(f"{server.url}/v2/", timeout=TIMEOUT).status_code == 401,
+             "auth to turn on")
+    s = Session(server.url)
+    s.sign_in("root")
+    body = s.api("GET", "admin").json()
+    text = json.dumps(body)
+    assert "SECRET-PATH" not in text and "ci-pw" not in text, "URL paths and passwords stay hidden"
+    [hook] = body["webhooks"]
+    assert hook["name"] == "ci" and hook["target"] == "http://127.0.0.1:9/...", hook
+    assert hook["events"] == "push,delete"
+    assert [d["repository"] for d in hook["deliveries"]] == ["team/app"], hook["deliveries"]
+    assert body["outbox"]["pending"] + sum(d["state"] != "pending" for d in hook["deliveries"]) >= 1
 
 
 def test_sign_out_and_password_change_end_sessions_across_a_restart(registry_factory):
@@ -792,6 +815,7 @@ def test_browser_admin_page_and_sign_out(browser):
     sign_in(browser, "root")
     browser.get(browser.base + "#/admin")
     wait_css(browser, "#principals", text="bob")
+    assert "app/web" in wait_css(browser, "#webhooks", text="ci").text
     screenshot(browser, "admin")
     browser.find_element("id", "sign-out").click()
     wait_css(browser, "#sign-in-link")

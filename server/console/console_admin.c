@@ -1,5 +1,6 @@
 /* console_admin.c - the console's administration page: storage used, gc totals and recent
- * runs, users and their grants (read-only). Administrators only (admin on "*"). */
+ * runs, users and their grants, webhooks and their deliveries (read-only). Administrators only
+ * (admin on "*"). */
 #include "auth/policy.h"
 #include "auth/scope.h"
 #include "server/console/console_api.h"
@@ -7,7 +8,10 @@
 #include "storage/base/reg_error.h"
 #include "storage/index/index_auth.h"
 #include "storage/index/index_console.h"
+#include "storage/events.h"
 #include "storage/index/index_gc.h"
+#include "storage/index/index_outbox.h"
+#include "storage/index/index_webhooks.h"
 
 #include <string.h>
 
@@ -53,6 +57,85 @@ static json_t *principals_json(json_t *by_name)
     return list;
 }
 
+/* A webhook's URL as far as the page shows it: scheme and host (a path may hold a secret). */
+static json_t *url_origin(const char *url)
+{
+    const char *host = strstr(url, "://");
+    size_t n = host ? (size_t)(host + 3 - url) + strcspn(host + 3, "/?#") : 0;
+    return json_sprintf("%.*s%s", (int)n, url, n < strlen(url) ? "/..." : "");
+}
+
+/* The webhooks, each with its full URL under "url" until its deliveries are read. */
+static int add_webhook(void *ctx, const webhook_row *w)
+{
+    char events[96];
+    events_format_types(events, sizeof(events), w->events);
+    json_t *hook = json_pack("{s:s, s:s, s:o, s:s, s:s, s:[]}", "name", w->name, "url", w->url,
+                             "target", url_origin(w->url), "events", events, "repositoryPrefix",
+                             w->repo_prefix, "deliveries");
+    return hook && json_array_append_new(ctx, hook) == 0 ? REG_OK : REG_ERROR;
+}
+
+typedef struct delivery_ctx {
+    json_t *list;
+    const char *url;   /* the webhook's URL, which a delivery error may quote */
+    const char *shown; /* what the page shows of it */
+} delivery_ctx;
+
+/* `text` with every copy of the URL replaced by what the page may show of it. */
+static json_t *redacted(const char *text, const delivery_ctx *d)
+{
+    size_t n = strlen(d->url);
+    const char *hit = n ? strstr(text, d->url) : NULL;
+    if (!hit)
+        return json_string(text);
+    json_t *rest = redacted(hit + n, d);
+    json_t *out =
+        rest ? json_sprintf("%.*s%s%s", (int)(hit - text), text, d->shown, json_string_value(rest))
+             : NULL;
+    json_decref(rest);
+    return out;
+}
+
+static int add_delivery(void *ctx, const outbox_row *row)
+{
+    const delivery_ctx *c = ctx;
+    json_t *d = json_pack("{s:I, s:s, s:I, s:I, s:I, s:s}", "id", (json_int_t)row->id, "state",
+                          row->state, "attempts", (json_int_t)row->attempts, "createdAt",
+                          (json_int_t)(row->created / 1000), "updatedAt",
+                          (json_int_t)(row->updated / 1000), "repository", row->repository);
+    if (d && row->last_error)
+        json_object_set_new(d, "error", redacted(row->last_error, c));
+    return d && json_array_append_new(c->list, d) == 0 ? REG_OK : REG_ERROR;
+}
+
+/* Every webhook with its last deliveries (read after the webhooks, one statement at a time),
+ * and the outbox's backlog. */
+static int add_webhooks(json_t *out, index_db *ix)
+{
+    json_t *hooks = json_array(), *hook;
+    int64_t pending = 0, oldest = 0;
+    size_t i;
+    int err = index_webhook_each(ix, add_webhook, hooks);
+    json_array_foreach(hooks, i, hook)
+    {
+        delivery_ctx d = {json_object_get(hook, "deliveries"),
+                          json_string_value(json_object_get(hook, "url")),
+                          json_string_value(json_object_get(hook, "target"))};
+        if (err == REG_OK)
+            err = index_outbox_list(ix, "webhook", json_string_value(json_object_get(hook, "name")),
+                                    0, CONSOLE_DELIVERIES, add_delivery, &d);
+        json_object_del(hook, "url");
+    }
+    if (err == REG_OK)
+        err = index_outbox_stats(&pending, &oldest, ix);
+    json_object_set_new(out, "webhooks", hooks);
+    json_object_set_new(out, "outbox",
+                        json_pack("{s:I, s:I}", "pending", (json_int_t)pending, "oldestAt",
+                                  (json_int_t)(oldest / 1000)));
+    return err;
+}
+
 void console_admin(request *req, index_db *ix, const console_viewer *v)
 {
     int64_t storage = 0, runs = 0, blobs = 0, bytes = 0, last = 0;
@@ -83,10 +166,16 @@ void console_admin(request *req, index_db *ix, const console_viewer *v)
     }
     json_t *principals = principals_json(by_name);
     json_decref(by_name);
-    console_reply_json(req, 200,
-                       json_pack("{s:I, s:{s:I, s:I, s:I, s:I, s:o}, s:o, s:b}", "storageBytes",
-                                 (json_int_t)storage, "gc", "runs", (json_int_t)runs,
-                                 "blobsDeleted", (json_int_t)blobs, "bytesFreed", (json_int_t)bytes,
-                                 "lastFinishedAt", (json_int_t)last, "recent", recent, "principals",
-                                 principals, "authEnabled", v->auth_on));
+    json_t *out = json_pack("{s:I, s:{s:I, s:I, s:I, s:I, s:o}, s:o, s:b}", "storageBytes",
+                            (json_int_t)storage, "gc", "runs", (json_int_t)runs, "blobsDeleted",
+                            (json_int_t)blobs, "bytesFreed", (json_int_t)bytes, "lastFinishedAt",
+                            (json_int_t)last, "recent", recent, "principals", principals,
+                            "authEnabled", v->auth_on);
+    if (!out || add_webhooks(out, ix) < 0) {
+        json_decref(out);
+        console_reply_error(req, 500, "the webhooks cannot be read: %s",
+                            reg_error_last(index_errmsg(ix)));
+        return;
+    }
+    console_reply_json(req, 200, out);
 }

@@ -18,8 +18,9 @@
 #define CONSOLE_PLATFORM_READS 100
 /* Largest config blob shown on an image's page. */
 #define CONSOLE_CONFIG_MAX (1u << 20)
-/* gc runs the admin page lists. */
+/* gc runs the admin page lists, and deliveries of each webhook. */
 #define CONSOLE_GC_RUNS 20
+#define CONSOLE_DELIVERIES 10
 
 /* The request for endpoint `endpoint` (the path after /console/api/). */
 void console_api(request *req, const char *endpoint);

@@ -648,6 +648,24 @@ async function imagePage(name, ref) {
 
 // ---- administration ----
 
+function webhooksSection(a) {
+  const backlog = a.outbox.pending
+    ? h('p', { id: 'outbox' }, `${a.outbox.pending} event(s) waiting for delivery, the oldest queued `, when(a.outbox.oldestAt), '.')
+    : h('p', { class: 'muted', id: 'outbox' }, 'No event is waiting for delivery.');
+  if (!a.webhooks.length) return [h('p', { class: 'muted' }, 'No webhooks (ocireg webhook add).'), backlog];
+  return [backlog, h('div', { id: 'webhooks' }, a.webhooks.map((w) => h('section', {},
+    h('h3', {}, w.name, ' ', h('span', { class: 'muted' }, `\u2192 ${w.target}`)),
+    h('p', { class: 'muted' }, `Events: ${w.events}` + (w.repositoryPrefix ? `; repositories starting with ${w.repositoryPrefix}` : '')),
+    w.deliveries.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'deliveries' },
+      h('thead', {}, h('tr', {}, h('th', { class: 'num' }, 'Id'), h('th', {}, 'Repository'), h('th', {}, 'State'),
+        h('th', { class: 'num' }, 'Attempts'), h('th', {}, 'Last attempt'), h('th', { class: 'hide-narrow' }, 'Error'))),
+      h('tbody', {}, w.deliveries.map((d) => h('tr', {},
+        h('td', { class: 'num' }, d.id), h('td', {}, d.repository),
+        h('td', {}, d.state === 'done' ? 'delivered' : d.state), h('td', { class: 'num' }, d.attempts),
+        h('td', { class: 'nowrap' }, when(d.updatedAt)), h('td', { class: 'hide-narrow' }, d.error || '')))))) :
+      h('p', { class: 'muted' }, 'No deliveries yet.'))))];
+}
+
 async function adminPage() {
   const a = await api('admin');
   const runs = a.gc.recent;
@@ -663,6 +681,7 @@ async function adminPage() {
         h('td', {}, when(r.startedAt)), h('td', { class: 'num' }, `${r.finishedAt - r.startedAt} s`),
         h('td', { class: 'num' }, r.manifestsDeleted), h('td', { class: 'num' }, r.blobsDeleted),
         h('td', { class: 'num' }, bytes(r.bytesFreed)), h('td', {}, r.dryRun ? 'dry run' : 'run')))))) : h('p', { class: 'muted' }, 'No garbage collection has run yet.'),
+    h('h2', {}, 'Webhooks'), webhooksSection(a),
     h('h2', {}, 'Users and grants'),
     a.principals.length ? h('div', { class: 'table-wrap' }, h('table', { id: 'principals' },
       h('thead', {}, h('tr', {}, h('th', {}, 'Principal'), h('th', {}, 'Grants'))),
