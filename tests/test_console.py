@@ -526,6 +526,18 @@ def test_ten_thousand_repositories_and_100k_tags_answer_fast(crowded):
     assert repo["imageCount"] == CROWDED_TAGS and repo["sizeBytes"] == CROWDED_TAGS * 1000
 
 
+def test_without_users_the_console_is_as_open_as_the_api(crowded):
+    s = Session(crowded.url)
+    who = s.whoami()
+    assert who["authEnabled"] is False and who["user"] is None and who["admin"] is True, who
+    r = s.api("POST", "session", json={"username": "x", "password": "y"})
+    assert r.status_code == 400 and "no users" in r.json()["message"]
+    r = s.change("DELETE", "tag", params={"repo": "team-00/app-00000", "tag": "v0"})
+    assert r.status_code == 200 and r.json()["imageDeleted"], r.text
+    r = s.api("DELETE", "tag", params={"repo": "team-00/app-00000", "tag": "v1"})
+    assert r.status_code == 403, "even an open console wants the CSRF token for a change"
+
+
 def test_list_limits_hold(crowded):
     s = Session(crowded.url)
     body = s.api("GET", "repositories", params={"limit": 100000}).json()
