@@ -258,6 +258,7 @@ void console_image(request *req, index_db *ix, const console_viewer *v)
     }
     int err = index_images(ix, repo, find_image, &f);
     if (err < 0 || !f.found) {
+        json_decref(f.found);
         console_reply_error(req, err < 0 && err != REG_ENOTFOUND ? 500 : 404, "no image %s in %s",
                             f.digest ? f.digest : f.tag, repo);
         return;
@@ -265,9 +266,9 @@ void console_image(request *req, index_db *ix, const console_viewer *v)
     const char *dg = json_string_value(json_object_get(f.found, "digest"));
     json_t *manifest = manifest_json(req, ix, dg), *referrers = json_array();
     if (!manifest) {
+        console_reply_error(req, 500, "the manifest of %s cannot be read", dg);
         json_decref(f.found);
         json_decref(referrers);
-        console_reply_error(req, 500, "the manifest of %s cannot be read", dg);
         return;
     }
     digest_parse(&d, dg);

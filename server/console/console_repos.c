@@ -36,12 +36,15 @@ typedef struct list_ctx {
     int64_t scanned;
 } list_ctx;
 
+/* Names read from the index per statement while filling a page. */
+#define SCAN_BATCH 512
+
 static int take_name(void *ctx, const char *name)
 {
     list_ctx *l = ctx;
-    l->scanned++;
     if (l->count == l->limit)
         return REG_EBUSY; /* page full: `last` is where the next one starts */
+    l->scanned++;
     if (!(l->last = arena_strdup(&l->req->mem, name)))
         return REG_ERROR;
     if (console_actions(l->v, name) & ACTION_PULL)
@@ -57,7 +60,8 @@ static int collect_names(int *more_out, index_db *ix, list_ctx *l, const char *p
 {
     int err = REG_OK, more = 1;
     while (more && l->count < l->limit && l->scanned < CONSOLE_SCAN_MAX && err == REG_OK) {
-        int64_t batch = l->limit - l->count + 1;
+        /* a whole batch even for a few names: take_name stops at a full page */
+        int64_t batch = SCAN_BATCH;
         if (batch > CONSOLE_SCAN_MAX - l->scanned)
             batch = CONSOLE_SCAN_MAX - l->scanned;
         err = index_repo_names_prefix(&more, ix, prefix, l->last ? l->last : after, batch,
