@@ -449,6 +449,8 @@ def test_sign_out_and_password_change_end_sessions_across_a_restart(registry_fac
     after = replay.whoami()
     assert after["user"] is None and after["sessionEnded"], \
         f"a signed-out cookie must not work again: {after}"
+    r = replay.change("DELETE", "tag", params={"repo": "a/b", "tag": "x"})
+    assert r.status_code == 401 and "sign in again" in r.json()["message"], r.text
     assert second.whoami()["user"] == "erin", "another session of the user stays"
     before = second.cookies.get("ocireg_console")
     second.sign_in("erin", "erin-pw-1")  # signing in again replaces the session

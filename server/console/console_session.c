@@ -134,6 +134,10 @@ int console_change_or_reply(request *req, const console_viewer *v)
     if (same_origin_or_reply(req) < 0)
         return REG_EDENIED;
     const char *token = request_header(req, CONSOLE_CSRF_HEADER);
+    if (v->session_ended) {
+        console_reply_error(req, 401, "your session has ended: sign in again");
+        return REG_EDENIED;
+    }
     if (!token || strlen(token) != CONSOLE_CSRF_HEX ||
         CRYPTO_memcmp(token, v->csrf, CONSOLE_CSRF_HEX) != 0) {
         console_reply_error(req, 403,
@@ -217,7 +221,7 @@ static void open_session(request *req, index_db *ix, const char *user, int64_t g
     }
     v.user = user;
     v.expires_at = now + ttl;
-    req->principal = user;
+    req->principal = arena_strdup(&req->mem, user); /* `user` goes with the request body */
     log_msg(LOG_INFO, "console: signed in user=%.64s", user);
     reply_with_cookie(req, console_session_json(req, &v), cookie, ttl);
     console_viewer_free(&v);
@@ -314,7 +318,8 @@ void console_sign_in(request *req)
 
 void console_sign_out(request *req, const console_viewer *v, index_db *ix)
 {
-    if (console_change_or_reply(req, v) < 0)
+    /* a session that has ended already only needs its cookie cleared */
+    if (v->session_ended ? same_origin_or_reply(req) < 0 : console_change_or_reply(req, v) < 0)
         return;
     if (v->session_id[0] && index_session_delete(ix, v->session_id) < 0) {
         console_reply_error(req, 500, "the session cannot be ended: %s",
