@@ -145,6 +145,8 @@ async function route() {
     return;
   }
   drawHeader();
+  const moved = state.drawn;
+  state.drawn = true;
   try {
     if (parts[1] === 'repo' && parts[2]) await repositoryPage(parts[2]);
     else if (parts[1] === 'image' && parts[2] && parts[3]) await imagePage(parts[2], parts[3]);
@@ -155,6 +157,8 @@ async function route() {
     const title = err.status === 404 ? 'Not found' : 'This page cannot be shown';
     show(h('h1', {}, title), errorBox(err), h('p', {}, link('/', 'Back to the repositories')));
   }
+  // After a navigation, a screen reader starts at the new page, not at the old link.
+  if (moved && !document.activeElement.closest('main')) $('main').focus({ preventScroll: true });
 }
 
 function go(route) {
