@@ -392,6 +392,28 @@ def test_lifecycle_preview_lists_what_the_policy_would_expire(console):
     assert console.images["v1"].digest in expiring and console.images["v2"].digest not in expiring
 
 
+def test_a_draft_lifecycle_policy_is_previewed_and_not_stored(console):
+    s = Session(console.url)
+    s.sign_in("bob")  # pull is enough to preview, as at ECR
+    draft = {"rules": [{"rulePriority": 1, "selection": {"tagStatus": "tagged",
+                                                         "tagPrefixList": ["v"],
+                                                         "countType": "imageCountMoreThan",
+                                                         "countNumber": 1},
+                        "action": {"type": "expire"}}]}
+    r = s.change("POST", "lifecycle", params={"name": "app/web"}, json={"policy": json.dumps(draft)})
+    assert r.status_code == 200, r.text
+    assert [e["digest"] for e in r.json()["expiring"]] == [console.images["v1"].digest]
+    r = s.change("POST", "lifecycle", params={"name": "app/web"}, json={"policy": "{}"})
+    assert r.status_code == 400 and "invalid" in r.json()["message"], r.text
+    r = s.change("POST", "lifecycle", params={"name": "app/web"},
+                 json={"policy": "x" * (70 << 10)})
+    assert r.status_code == 413, "CONSOLE_BODY_MAX is 64 KiB"
+    r = s.api("POST", "lifecycle", params={"name": "app/web"}, json={"policy": json.dumps(draft)})
+    assert r.status_code == 403, "a POST needs the CSRF token too"
+    assert json.loads(s.api("GET", "lifecycle", params={"name": "app/web"}).json()["policy"]) \
+        == POLICY, "the stored policy is unchanged"
+
+
 def test_admin_page_is_for_admins_and_lists_users_and_grants(console):
     alice = Session(console.url)
     alice.sign_in("alice")
@@ -778,8 +800,19 @@ def test_browser_previews_the_lifecycle_policy(browser, console):
     sign_in(browser, "bob")
     browser.get(browser.base + "#/repo/app%2Fweb")
     wait_css(browser, "#preview").click()
-    table = wait_css(browser, "#preview-table")
+    table = wait_css(browser, "#preview-result .preview-table")
     assert console.images["v1"].digest[:19] in table.text, table.text
+    browser.find_element("css selector", "#draft summary").click()
+    draft = wait_css(browser, "#draft-policy")
+    draft.clear()
+    draft.send_keys(json.dumps({"rules": [{"rulePriority": 1, "selection": {
+        "tagStatus": "tagged", "tagPrefixList": ["v2"], "countType": "sinceImagePushed",
+        "countUnit": "days", "countNumber": 1}, "action": {"type": "expire"}}]}))
+    browser.find_element("id", "preview-draft").click()
+    wait_css(browser, "#draft-result .preview-none")  # v2 is not a day old: nothing expires
+    draft.send_keys("oops")
+    browser.find_element("id", "preview-draft").click()
+    assert "invalid" in wait_css(browser, "#draft-result [role=alert]").text
     no_csp_violations(browser)
 
 

@@ -2,6 +2,7 @@
 #include "server/console/console_api.h"
 #include "auth/scope.h"
 #include "server/console/console_reply.h"
+#include "storage/base/buf.h"
 #include "storage/base/reference.h"
 #include "storage/base/reg_error.h"
 #include "storage/index/index_console.h"
@@ -34,6 +35,7 @@ static const endpoint endpoints[] = {
     {"repository", "GET", console_repository, 0},
     {"repository", "DELETE", console_repository_delete, 1},
     {"lifecycle", "GET", console_lifecycle, 0},
+    {"lifecycle", "POST", console_lifecycle_draft, 1}, /* reads only, but takes a body */
     {"images", "GET", console_images, 0},
     {"image", "GET", console_image, 0},
     {"image", "DELETE", console_image_delete, 1},
@@ -60,6 +62,60 @@ static void call(request *req, const endpoint *e)
     console_viewer_free(&v);
 }
 
+/* A POST's JSON body, read before its endpoint runs. */
+typedef struct body_state {
+    buf body;
+    const endpoint *e;
+    json_t *json;
+} body_state;
+
+json_t *console_body(request *req)
+{
+    body_state *b = req->state;
+    return b ? b->json : NULL;
+}
+
+static int collect_body(request *req, const char *data, size_t len)
+{
+    body_state *b = req->state;
+    return buf_append(&b->body, data, len);
+}
+
+static void free_body(request *req)
+{
+    body_state *b = req->state;
+    buf_free(&b->body);
+    json_decref(b->json);
+}
+
+static void finish_body(request *req)
+{
+    body_state *b = req->state;
+    if (req->body_stopped)
+        console_reply_error(req, 413, "the request is larger than %d bytes", CONSOLE_BODY_MAX);
+    else if (!b->body.data || !(b->json = json_loadb(b->body.data, b->body.len, 0, NULL)) ||
+             !json_is_object(b->json))
+        console_reply_error(req, 400, "the request must be a JSON object");
+    else
+        call(req, b->e);
+}
+
+static void call_with_body(request *req, const endpoint *e)
+{
+    body_state *b = arena_alloc(&req->mem, sizeof(*b));
+    if (!b) {
+        console_reply_error(req, 500, "out of memory");
+        return;
+    }
+    memset(b, 0, sizeof(*b));
+    buf_init(&b->body, CONSOLE_BODY_MAX);
+    b->e = e;
+    req->state = b;
+    req->on_body = collect_body;
+    req->on_cleanup = free_body;
+    req->on_done = finish_body;
+}
+
 void console_api(request *req, const char *path)
 {
     int known = 0;
@@ -72,7 +128,10 @@ void console_api(request *req, const char *path)
             continue;
         known = 1;
         if (request_is(req, endpoints[i].method)) {
-            call(req, &endpoints[i]);
+            if (request_is(req, "POST"))
+                call_with_body(req, &endpoints[i]);
+            else
+                call(req, &endpoints[i]);
             return;
         }
     }

@@ -19,11 +19,17 @@
 /* Largest config blob shown on an image's page. */
 #define CONSOLE_CONFIG_MAX (1u << 20)
 /* gc runs the admin page lists, and deliveries of each webhook. */
-#define CONSOLE_GC_RUNS 20
+#define CONSOLE_GC_RUNS    20
 #define CONSOLE_DELIVERIES 10
+
+/* Bytes of a POST's JSON body (an ECR lifecycle policy is at most 30,720 characters). */
+#define CONSOLE_BODY_MAX (64 << 10)
 
 /* The request for endpoint `endpoint` (the path after /console/api/). */
 void console_api(request *req, const char *endpoint);
+
+/* A POST endpoint's JSON object body (NULL for other methods). */
+json_t *console_body(request *req);
 
 /* Query parameter `key`, a repository name the viewer may pull; NULL after a 400 (malformed)
  * or 404 (absent, or hidden from the viewer: the two are not told apart). */
@@ -34,6 +40,7 @@ void console_repositories(request *req, index_db *ix, const console_viewer *v);
 void console_repository(request *req, index_db *ix, const console_viewer *v);
 void console_repository_delete(request *req, index_db *ix, const console_viewer *v);
 void console_lifecycle(request *req, index_db *ix, const console_viewer *v);
+void console_lifecycle_draft(request *req, index_db *ix, const console_viewer *v);
 void console_images(request *req, index_db *ix, const console_viewer *v);
 void console_image(request *req, index_db *ix, const console_viewer *v);
 void console_image_delete(request *req, index_db *ix, const console_viewer *v);

@@ -188,6 +188,32 @@ static int add_expiring(void *ctx, const char *digest, const char *const *tags, 
                : REG_ERROR;
 }
 
+/* What `policy` would expire now in repo: {"policy", "expiring"}, or with "error" (and no
+ * images) when the policy is invalid (status 200 for a stored policy, 400 for a draft). */
+static void reply_preview(request *req, index_db *ix, const char *repo, const char *policy,
+                          unsigned invalid_status)
+{
+    json_t *expiring = json_array();
+    reg_error_clear();
+    int err = gc_lifecycle_preview(ix, repo, policy, add_expiring, expiring);
+    if (err == REG_EINVALID) {
+        json_decref(expiring);
+        const char *why = reg_error_last("the policy is invalid");
+        if (invalid_status == 200)
+            console_reply_json(
+                req, 200,
+                json_pack("{s:s, s:[], s:s}", "policy", policy, "expiring", "error", why));
+        else
+            console_reply_error(req, invalid_status, "the policy is invalid: %s", why);
+    } else if (err < 0) {
+        json_decref(expiring);
+        console_reply_error(req, 500, "the preview failed: %s", reg_error_last(index_errmsg(ix)));
+    } else {
+        console_reply_json(req, 200,
+                           json_pack("{s:s, s:o}", "policy", policy, "expiring", expiring));
+    }
+}
+
 /* The stored lifecycle policy and what it would expire now (computed, not kept: the ECR
  * API's stored preview stays as it was). */
 void console_lifecycle(request *req, index_db *ix, const console_viewer *v)
@@ -197,25 +223,24 @@ void console_lifecycle(request *req, index_db *ix, const console_viewer *v)
     if (!repo)
         return;
     int err = index_repo_policy(&policy, ix, repo);
-    if (err == REG_ENOTFOUND) {
+    if (err == REG_ENOTFOUND)
         console_reply_json(req, 200, json_pack("{s:n, s:[]}", "policy", "expiring"));
-        return;
-    }
-    json_t *expiring = json_array();
-    reg_error_clear();
-    if (err == REG_OK)
-        err = gc_lifecycle_preview(ix, repo, policy, add_expiring, expiring);
-    if (err == REG_EINVALID) {
-        console_reply_json(req, 200,
-                           json_pack("{s:s, s:[], s:s}", "policy", policy, "expiring", "error",
-                                     reg_error_last("the policy is invalid")));
-        json_decref(expiring);
-    } else if (err < 0) {
-        json_decref(expiring);
-        console_reply_error(req, 500, "the preview failed: %s", reg_error_last(index_errmsg(ix)));
-    } else {
-        console_reply_json(req, 200,
-                           json_pack("{s:s, s:o}", "policy", policy, "expiring", expiring));
-    }
+    else if (err < 0)
+        console_reply_error(req, 500, "the policy cannot be read: %s", index_errmsg(ix));
+    else
+        reply_preview(req, ix, repo, policy, 200);
     free(policy);
+}
+
+/* A draft policy's preview ({"policy": text}): nothing is stored. */
+void console_lifecycle_draft(request *req, index_db *ix, const console_viewer *v)
+{
+    const char *repo = console_repo_or_reply(req, ix, v, "name");
+    const char *policy = json_string_value(json_object_get(console_body(req), "policy"));
+    if (!repo)
+        return;
+    if (!policy)
+        console_reply_error(req, 400, "the request needs the policy text as \"policy\"");
+    else
+        reply_preview(req, ix, repo, policy, 400);
 }

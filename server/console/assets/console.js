@@ -517,39 +517,62 @@ async function repositoryPage(name) {
   drawLifecycle(lifecycle, name, repo.lifecyclePolicy);
 }
 
-function drawLifecycle(box, name, policy) {
-  if (!policy) {
-    box.replaceChildren(h('p', { class: 'muted' }, 'No lifecycle policy: images are kept until deleted. (Set one with aws ecr put-lifecycle-policy or ocireg lifecycle.)'));
-    return;
+const POLICY_TEMPLATE = {
+  rules: [{
+    rulePriority: 1,
+    description: 'expire untagged images after 14 days',
+    selection: { tagStatus: 'untagged', countType: 'sinceImagePushed', countUnit: 'days', countNumber: 14 },
+    action: { type: 'expire' },
+  }],
+};
+
+function previewTable(name, out) {
+  if (!out.expiring.length) return h('p', { class: 'preview-none' }, 'Nothing would expire now.');
+  return [h('p', {}, `${out.expiring.length} image(s) would expire now:`),
+    h('div', { class: 'table-wrap' }, h('table', { class: 'preview-table' },
+      h('thead', {}, h('tr', {}, h('th', {}, 'Image'), h('th', {}, 'Tags'), h('th', {}, 'Pushed'), h('th', { class: 'num' }, 'Rule'))),
+      h('tbody', {}, out.expiring.map((e) => h('tr', {},
+        h('td', { class: 'mono' }, link(imageRoute(name, e.digest), shortDigest(e.digest))),
+        h('td', {}, e.tags.length ? e.tags.join(', ') : h('span', { class: 'muted' }, 'untagged')),
+        h('td', {}, when(e.pushedAt)),
+        h('td', { class: 'num' }, e.rule))))))];
+}
+
+// Runs one preview into `result`, with `button` disabled meanwhile.
+async function runPreview(button, result, name, fetchPreview) {
+  button.disabled = true;
+  try {
+    const out = await fetchPreview();
+    result.replaceChildren(...[out.error ? errorBox(new Error('The policy is invalid: ' + out.error)) : previewTable(name, out)].flat());
+  } catch (err) {
+    result.replaceChildren(errorBox(err));
+  } finally {
+    button.disabled = false;
   }
+}
+
+function drawLifecycle(box, name, policy) {
   let pretty = policy;
   try { pretty = JSON.stringify(JSON.parse(policy), null, 2); } catch (e) { /* shown as stored */ }
-  const result = h('div', { id: 'preview-result', 'aria-live': 'polite' });
-  const button = h('button', { type: 'button', id: 'preview', onclick: async () => {
-    button.disabled = true;
-    try {
-      const out = await api('lifecycle?' + q({ name }));
-      if (out.error) {
-        result.replaceChildren(errorBox(new Error('The policy is invalid: ' + out.error)));
-      } else if (!out.expiring.length) {
-        result.replaceChildren(h('p', { id: 'preview-none' }, 'Nothing would expire now.'));
-      } else {
-        result.replaceChildren(h('p', {}, `${out.expiring.length} image(s) would expire now:`),
-          h('div', { class: 'table-wrap' }, h('table', { id: 'preview-table' },
-            h('thead', {}, h('tr', {}, h('th', {}, 'Image'), h('th', {}, 'Tags'), h('th', {}, 'Pushed'), h('th', { class: 'num' }, 'Rule'))),
-            h('tbody', {}, out.expiring.map((e) => h('tr', {},
-              h('td', { class: 'mono' }, link(imageRoute(name, e.digest), shortDigest(e.digest))),
-              h('td', {}, e.tags.length ? e.tags.join(', ') : h('span', { class: 'muted' }, 'untagged')),
-              h('td', {}, when(e.pushedAt)),
-              h('td', { class: 'num' }, e.rule)))))));
-      }
-    } catch (err) {
-      result.replaceChildren(errorBox(err));
-    } finally {
-      button.disabled = false;
-    }
-  } }, 'Preview what it would expire');
-  box.replaceChildren(h('details', {}, h('summary', {}, 'Policy text'), h('pre', { id: 'policy-text' }, pretty)), button, result);
+  const parts = [];
+  if (policy) {
+    const result = h('div', { id: 'preview-result', 'aria-live': 'polite' });
+    const button = h('button', { type: 'button', id: 'preview' }, 'Preview what it would expire');
+    button.addEventListener('click', () => runPreview(button, result, name, () => api('lifecycle?' + q({ name }))));
+    parts.push(h('details', {}, h('summary', {}, 'Policy text'), h('pre', { id: 'policy-text' }, pretty)), button, result);
+  } else {
+    parts.push(h('p', { class: 'muted' }, 'No lifecycle policy: images are kept until deleted. (Set one with aws ecr put-lifecycle-policy or ocireg lifecycle put.)'));
+  }
+  const draft = h('textarea', { id: 'draft-policy', rows: 12, spellcheck: 'false', class: 'mono' });
+  draft.value = policy ? pretty : JSON.stringify(POLICY_TEMPLATE, null, 2);
+  const draftResult = h('div', { id: 'draft-result', 'aria-live': 'polite' });
+  const draftButton = h('button', { type: 'button', id: 'preview-draft' }, 'Preview the draft');
+  draftButton.addEventListener('click', () => runPreview(draftButton, draftResult, name,
+    () => api('lifecycle?' + q({ name }), { method: 'POST', body: { policy: draft.value } })));
+  parts.push(h('details', { id: 'draft' }, h('summary', {}, 'Try a draft policy (nothing is saved)'),
+    h('div', { class: 'field wide' }, h('label', { for: 'draft-policy' }, 'Policy (ECR lifecycle JSON)'), draft),
+    draftButton, draftResult));
+  box.replaceChildren(...parts);
 }
 
 // ---- one image ----
