@@ -1,6 +1,7 @@
 /* main.c - the `ocireg` command: dispatches to its subcommands. */
 #include "server/cli/cli_admin.h"
 #include "server/cli/cli_auth.h"
+#include "server/cli/cli_cache.h"
 #include "server/cli/cli_export.h"
 #include "server/cli/cli_health.h"
 #include "server/cli/cli_webhook.h"
@@ -29,6 +30,7 @@ static void usage(FILE *out)
                  "  import    load an OCI image layout archive, verifying every digest\n"
                  "  backup    back up a whole data folder online into one .tar.zst\n"
                  "  restore   rebuild a data folder from a backup\n"
+                 "  cache-rule pull-through cache rules: add, list, delete\n"
                  "  health    exit 0 when the server answers /readyz (container HEALTHCHECK)\n"
                  "  webhook   add, list, test webhooks; their deliveries (ocireg webhook --help)\n\n"
                  "Options:\n"
@@ -77,6 +79,8 @@ int main(int argc, char **argv)
         return cli_import_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "backup"))
         return cli_backup_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "cache-rule"))
+        return cli_cache_rule_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "restore"))
         return cli_restore_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "health"))

@@ -310,6 +310,39 @@ static const struct migration {
      "  created_at BIGINT NOT NULL,"
      "  expires_at BIGINT NOT NULL);"
      "CREATE INDEX console_sessions_expiry ON console_sessions(expires_at);"},
+    /* 14: pull-through cache rules (index_cache.h): a repository prefix mapped to an upstream
+     * registry, its password sealed (auth/secretbox); and when each cached tag was last checked
+     * against its upstream. */
+    {"CREATE TABLE cache_rules("
+     "  prefix TEXT PRIMARY KEY,"
+     "  upstream_url TEXT NOT NULL,"
+     "  upstream_prefix TEXT NOT NULL DEFAULT '',"
+     "  username TEXT,"
+     "  password BLOB,"
+     "  credential_arn TEXT,"
+     "  ttl_seconds INTEGER NOT NULL,"
+     "  ca_file TEXT,"
+     "  created_at INTEGER NOT NULL) WITHOUT ROWID;"
+     "CREATE TABLE cache_tag_checks("
+     "  repo TEXT NOT NULL,"
+     "  tag TEXT NOT NULL,"
+     "  checked_at INTEGER NOT NULL,"
+     "  PRIMARY KEY(repo, tag)) WITHOUT ROWID;",
+     "CREATE TABLE cache_rules("
+     "  prefix " T " PRIMARY KEY,"
+     "  upstream_url " T " NOT NULL,"
+     "  upstream_prefix " T " NOT NULL DEFAULT '',"
+     "  username " T ","
+     "  password BYTEA,"
+     "  credential_arn " T ","
+     "  ttl_seconds BIGINT NOT NULL,"
+     "  ca_file " T ","
+     "  created_at BIGINT NOT NULL);"
+     "CREATE TABLE cache_tag_checks("
+     "  repo " T " NOT NULL,"
+     "  tag " T " NOT NULL,"
+     "  checked_at BIGINT NOT NULL,"
+     "  PRIMARY KEY(repo, tag));"},
 };
 
 #undef T
