@@ -85,6 +85,11 @@ class EcrSession:
         self.unique += 1
         return f"model/{what}{self.unique}"
 
+    def prefix(self, what):
+        """A pull-through cache rule prefix not used before (2 to 20 of [a-z0-9._-])."""
+        self.unique += 1
+        return f"{what}-{self.unique}"
+
     def push(self, repo, tag):
         r = requests.get(f"{self.server.url}/token", auth=("admin", "admin-pass"), timeout=30,
                          params={"service": "ocireg", "scope": f"repository:{repo}:pull,push"})
@@ -177,6 +182,13 @@ def req_get_lifecycle_policy_preview(e):
     return {"repositoryName": repo}
 
 
+def with_cache_rule(e):
+    prefix = e.prefix("rule")
+    e.ok("CreatePullThroughCacheRule", {"ecrRepositoryPrefix": prefix,
+                                        "upstreamRegistryUrl": "registry-1.docker.io"})
+    return prefix
+
+
 def req_registry_policy(e):
     e.ok("PutRegistryPolicy", {"policyText": REGISTRY_POLICY})
     return {}
@@ -197,15 +209,19 @@ CALLS = {
         "repositoryName": APP, "imageIds": [v1(e)], "acceptedMediaTypes": [OCI_MANIFEST]},
     "BatchGetRepositoryScanningConfiguration": lambda e: {"repositoryNames": [APP]},
     "CompleteLayerUpload": req_complete_layer_upload,
+    "CreatePullThroughCacheRule": lambda e: {
+        "ecrRepositoryPrefix": e.prefix("create"), "upstreamRegistryUrl": "public.ecr.aws"},
     "CreateRepository": lambda e: {
         "repositoryName": e.name("created"), "imageTagMutability": "MUTABLE",
         "tags": [{"Key": "team", "Value": "a"}]},
     "DeleteLifecyclePolicy": lambda e: {"repositoryName": with_lifecycle_policy(e)},
+    "DeletePullThroughCacheRule": lambda e: {"ecrRepositoryPrefix": with_cache_rule(e)},
     "DeleteRegistryPolicy": req_registry_policy,
     "DeleteRepository": lambda e: {"repositoryName": e.repo_with_image("deleted"),
                                    "force": True},
     "DeleteRepositoryPolicy": lambda e: {"repositoryName": with_repository_policy(e)},
     "DescribeImages": lambda e: {"repositoryName": APP, "imageIds": [v1(e)]},
+    "DescribePullThroughCacheRules": lambda e: {"ecrRepositoryPrefixes": [with_cache_rule(e)]},
     "DescribeRegistry": lambda e: {},
     "DescribeRepositories": lambda e: {"repositoryNames": [APP]},
     "GetAuthorizationToken": lambda e: {},
@@ -240,18 +256,12 @@ CALLS = {
 }
 
 # Operations ocireg refuses by design, each with a valid request and the modelled error it
-# answers (its message says what is missing): no image scanner, no pull-through cache, no
-# replication.
+# answers (its message says what is missing): no image scanner, no replication.
 REFUSED = {
     "StartImageScan": ("ValidationException",
                        lambda e: {"repositoryName": APP, "imageId": v1(e)}),
     "DescribeImageScanFindings": ("ScanNotFoundException",
                                   lambda e: {"repositoryName": APP, "imageId": v1(e)}),
-    "CreatePullThroughCacheRule": ("ValidationException", lambda e: {
-        "ecrRepositoryPrefix": "ecr-public", "upstreamRegistryUrl": "public.ecr.aws"}),
-    "DescribePullThroughCacheRules": ("ValidationException", lambda e: {}),
-    "DeletePullThroughCacheRule": ("ValidationException",
-                                   lambda e: {"ecrRepositoryPrefix": "ecr-public"}),
     "PutReplicationConfiguration": ("ValidationException", lambda e: {
         "replicationConfiguration": {"rules": [{"destinations": [
             {"region": "us-west-2", "registryId": ACCOUNT}]}]}}),

@@ -124,10 +124,12 @@ json_t *ecr_put_registry_scanning_configuration(ecr_call *c, json_t *in);
 json_t *ecr_start_image_scan(ecr_call *c, json_t *in);
 json_t *ecr_describe_image_scan_findings(ecr_call *c, json_t *in);
 
-/* Not offered yet: each answers a modelled error saying so. */
+/* Pull-through cache rules (ecr_cache_rules.c). */
 json_t *ecr_create_pull_through_cache_rule(ecr_call *c, json_t *in);
 json_t *ecr_describe_pull_through_cache_rules(ecr_call *c, json_t *in);
 json_t *ecr_delete_pull_through_cache_rule(ecr_call *c, json_t *in);
+
+/* Not offered yet: each answers a modelled error saying so. */
 json_t *ecr_put_replication_configuration(ecr_call *c, json_t *in);
 json_t *ecr_describe_image_replication_status(ecr_call *c, json_t *in);
 
