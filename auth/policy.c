@@ -40,11 +40,15 @@ static const char *const push_actions[] = {"ecr:PutImage",
                                            "ecr:BatchCheckLayerAvailability",
                                            NULL};
 static const char *const delete_actions[] = {"ecr:BatchDeleteImage", NULL};
+static const char *const pull_through_actions[] = {"ecr:BatchImportUpstreamImage", NULL};
 static const struct {
     unsigned bit;
     const char *const *actions;
 } bit_actions[] = {
-    {ACTION_PULL, pull_actions}, {ACTION_PUSH, push_actions}, {ACTION_DELETE, delete_actions}};
+    {ACTION_PULL, pull_actions},
+    {ACTION_PUSH, push_actions},
+    {ACTION_DELETE, delete_actions},
+    {ACTION_PULL_THROUGH, pull_through_actions}};
 
 int pattern_match(const char *pattern, const char *name)
 {

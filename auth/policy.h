@@ -26,7 +26,8 @@ void policy_free(policy *p);
  * it stands for and denied when it denies any: pull = ecr:BatchGetImage and
  * ecr:GetDownloadUrlForLayer; push = ecr:PutImage, ecr:InitiateLayerUpload,
  * ecr:UploadLayerPart, ecr:CompleteLayerUpload and ecr:BatchCheckLayerAvailability; delete =
- * ecr:BatchDeleteImage. admin comes from grants only. */
+ * ecr:BatchDeleteImage; pull-through = ecr:BatchImportUpstreamImage. admin comes from grants
+ * only. */
 unsigned policy_actions(const policy *p, const char *repo);
 
 /* Whether ECR action `action` ("ecr:DescribeImages") on `repo` is permitted: denied by a

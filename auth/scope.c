@@ -14,6 +14,7 @@ static const struct {
     {"push", ACTION_PUSH},
     {"delete", ACTION_DELETE},
     {"admin", ACTION_ADMIN},
+    {"pull-through", ACTION_PULL_THROUGH},
 };
 #define ACTION_COUNT (sizeof(action_names) / sizeof(action_names[0]))
 

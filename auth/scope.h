@@ -1,4 +1,4 @@
-/* scope.h - actions (pull, push, delete, admin) as a bit set, and the token protocol's scope
+/* scope.h - actions (pull, push, delete, admin, pull-through) as a bit set, and the token protocol's scope
  * strings "repository:<name>:pull,push" / "registry:catalog:*". */
 #ifndef OCIREG_SCOPE_H
 #define OCIREG_SCOPE_H
@@ -10,12 +10,15 @@ enum action {
     ACTION_PUSH = 2,
     ACTION_DELETE = 4,
     ACTION_ADMIN = 8,
+    /* filling a pull-through cache from its upstream (ECR's BatchImportUpstreamImage); pull
+     * alone reads only what is cached */
+    ACTION_PULL_THROUGH = 16,
 };
-#define ACTION_ALL (ACTION_PULL | ACTION_PUSH | ACTION_DELETE | ACTION_ADMIN)
+#define ACTION_ALL (ACTION_PULL | ACTION_PUSH | ACTION_DELETE | ACTION_ADMIN | ACTION_PULL_THROUGH)
 
 /* "pull,push" -> bits; "*" means all. REG_EINVALID for an unknown action or empty list. */
 int actions_parse(unsigned *out, const char *text);
-/* Comma-separated names of the bits, into out (at least 32 bytes). */
+/* Comma-separated names of the bits, into out (at least 48 bytes). */
 void actions_format(char *out, size_t n, unsigned actions);
 
 #define SCOPE_TYPE_MAX 16

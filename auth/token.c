@@ -30,7 +30,7 @@ static json_t *access_json(const token_claims *c)
             unsigned bit;
             const char *name;
         } names[] = {{ACTION_PULL, "pull"}, {ACTION_PUSH, "push"}, {ACTION_DELETE, "delete"},
-                     {ACTION_ADMIN, "admin"}};
+                     {ACTION_ADMIN, "admin"}, {ACTION_PULL_THROUGH, "pull-through"}};
         for (size_t k = 0; actions && k < sizeof(names) / sizeof(names[0]); k++)
             if (c->access[i].actions & names[k].bit)
                 json_array_append_new(actions, json_string(names[k].name));

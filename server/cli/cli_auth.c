@@ -205,7 +205,8 @@ static const char grant_usage[] =
     "       ocireg grants [--data DIR]\n\n"
     "PRINCIPAL is a user or \"anonymous\" (everyone, signed in or not).\n"
     "PATTERN is a repository name where '*' matches anything, '/' included (team-a/<*>).\n"
-    "ACTIONS is a comma-separated list of pull, push, delete, admin, or '*' for all.\n";
+    "ACTIONS is a comma-separated list of pull, push, delete, admin, pull-through (filling a\n"
+    "pull-through cache from its upstream), or '*' for all.\n";
 
 /* Shared by grant and revoke: validate the principal, pattern and actions. */
 static int grant_target(unsigned *actions, const cli_args *a, int actions_required)
@@ -224,7 +225,7 @@ static int grant_target(unsigned *actions, const cli_args *a, int actions_requir
     }
     *actions = ACTION_ALL;
     if (a->npos == 3 && actions_parse(actions, a->pos[2]) < 0) {
-        fprintf(stderr, "ocireg: invalid actions \"%s\" (pull, push, delete, admin, *)\n",
+        fprintf(stderr, "ocireg: invalid actions \"%s\" (pull, push, delete, admin, pull-through, *)\n",
                 a->pos[2]);
         return 2;
     }

@@ -111,11 +111,13 @@ static int credentials_or_reply(request *req, index_db *ix, const char **user_io
 }
 
 /* The catalog is open to everyone (it is filtered per caller); registry administration needs
- * admin on every repository (a grant on the pattern "*"). */
+ * admin on every repository (a grant on the pattern "*"). Clients ask for pull only, so a
+ * pull also gets pull-through where the caller has it (filling a pull-through cache). */
 static unsigned granted_actions(const policy *p, const scope *s)
 {
+    unsigned want = s->actions & ACTION_PULL ? s->actions | ACTION_PULL_THROUGH : s->actions;
     if (!strcmp(s->type, "repository"))
-        return s->actions & policy_actions(p, s->name);
+        return want & policy_actions(p, s->name);
     if (!strcmp(s->name, "catalog"))
         return s->actions;
     return (policy_actions(p, "*") & ACTION_ADMIN) ? s->actions : 0;
