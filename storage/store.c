@@ -165,7 +165,12 @@ static int image_size(uint64_t *out, index_db *ix, int64_t repo_id, const manife
     for (size_t i = 0; i < put->info->nrefs; i++) {
         const manifest_ref *r = &put->info->refs[i];
         uint64_t child = r->size;
-        if (r->kind == REF_MANIFEST && index_manifest_image_size(&child, ix, repo_id, r->dg.str) < 0)
+        int err = r->kind == REF_MANIFEST
+                      ? index_manifest_image_size(&child, ix, repo_id, r->dg.str)
+                      : REG_OK;
+        if (err == REG_ENOTFOUND && put->refs_later)
+            child = r->size; /* a child a pull-through cache has not fetched yet */
+        else if (err < 0)
             return REG_ERROR;
         if (__builtin_add_overflow(*out, child, out) || *out > (uint64_t)INT64_MAX)
             return reg_error_set(REG_EINVALID, "the image size overflows 64 bits");
@@ -266,7 +271,7 @@ int store_put_manifest(store *s, index_db *ix, const manifest_put *put, char *mi
         err = err == REG_ENOTFOUND ? REG_EDENIED : err;
         goto done;
     }
-    if ((err = check_refs(ix, repo_id, put->info, missing_out)) < 0 ||
+    if ((!put->refs_later && (err = check_refs(ix, repo_id, put->info, missing_out)) < 0) ||
         (err = check_tags(ix, repo_id, put, missing_out)) < 0 ||
         (put->unchanged_out && (err = is_unchanged(put->unchanged_out, ix, repo_id, put)) < 0)) {
         index_rollback(ix);
@@ -304,7 +309,8 @@ int store_push_manifest(store *s, index_db *ix, manifest_push *push)
         return err;
     manifest_put put = {.repo = push->repo, .dg = &push->dg, .body = push->body,
                         .len = push->len, .info = push->info, .tags = push->tags,
-                        .ntags = push->ntags, .unchanged_out = push->unchanged_out};
+                        .ntags = push->ntags, .unchanged_out = push->unchanged_out,
+                        .refs_later = push->refs_later};
     err = store_put_manifest(s, ix, &put, push->detail);
     if (err == REG_EINVALID && push->detail[0])
         reg_error_set(err, "size of %s differs from the stored blob", push->detail);

@@ -63,6 +63,9 @@ typedef struct manifest_put {
     /* Optional: when the manifest is in the repository already and every tag points at it,
      * nothing is written and this is set to 1 (ECR's ImageAlreadyExistsException). */
     int *unchanged_out;
+    /* A pull-through cache's manifest: its blobs and children are fetched when asked for, so
+     * they need not be in the repository yet (they are not checked). */
+    int refs_later;
 } manifest_put;
 
 /* Store a manifest and its tags. REG_ENOTFOUND when a referenced blob or child manifest is
@@ -83,6 +86,7 @@ typedef struct manifest_push {
     const char *const *tags;
     size_t ntags;
     int *unchanged_out;        /* as in manifest_put */
+    int refs_later;            /* as in manifest_put */
     /* results */
     digest dg;                 /* the body's digest (in expected's algorithm, else sha256) */
     manifest_info *info;       /* the parsed manifest, the caller's: manifest_info_free */
