@@ -12,6 +12,7 @@
 #include "storage/gc.h"
 #include "storage/outbox.h"
 #include "storage/webhook.h"
+#include "storage/pullthrough.h"
 #include "storage/index/index_auth.h"
 #include "storage/base/reg_error.h"
 
@@ -187,6 +188,11 @@ static void wait_for_signal(server *srv, index_db *ix, int argc, char **argv)
     }
 }
 
+static void log_pullthrough(const char *line)
+{
+    log_msg(LOG_WARN, "%s", line);
+}
+
 int serve_main(int argc, char **argv)
 {
     server srv = {.dispatch = router_dispatch};
@@ -254,6 +260,10 @@ int serve_main(int argc, char **argv)
                 srv.activated_fd > 0 ? "the socket systemd passed" : srv.cfg.listen);
         goto done;
     }
+    if (pullthrough_new(&srv.pullthrough, srv.st, srv.writer, log_pullthrough) < 0) {
+        fprintf(stderr, "ocireg: %s\n", reg_error_last("cannot set up the pull-through cache"));
+        goto done;
+    }
     if (server_start(&srv) < 0) {
         server_stop(&srv, 0);
         goto done;
@@ -275,6 +285,7 @@ int serve_main(int argc, char **argv)
     pulls_flush(srv.st->pulls, ix);
     rc_exit = 0;
 done:
+    pullthrough_free(srv.pullthrough);
     OPENSSL_cleanse(srv.master_key, sizeof(srv.master_key));
     index_close(ix);
     index_writer_close(srv.writer);

@@ -94,7 +94,8 @@ struct server {
     struct keyring *keys;      /* loaded on first use: see server_keys() */
     pthread_mutex_t keys_lock; /* guards loading keys */
     int auth_on; /* read and written with __atomic builtins */
-    unsigned char master_key[32]; /* decrypts access-key secrets */
+    unsigned char master_key[32]; /* decrypts access-key secrets and upstream passwords */
+    struct pullthrough *pullthrough; /* the pull-through cache's fills (storage/pullthrough.h) */
     int tls;                   /* HTTPS (decided at start: a reload cannot switch it) */
     tls_pair tls_files;        /* what the current daemon serves */
     pthread_mutex_t conn_lock; /* guards conns */

@@ -5,10 +5,12 @@
 #include "storage/index/index_gc.h"
 #include "storage/index/index_outbox.h"
 #include "storage/outbox.h"
+#include "storage/pullthrough.h"
 #include "storage/base/reg_error.h"
 #include "storage/gc.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,6 +257,36 @@ static void emit_outbox(buf *b, index_db *ix)
          (unsigned long long)failed);
 }
 
+/* The pull-through cache's counters (all zero where there is none). */
+static void emit_pullthrough(buf *b, struct pullthrough *pt)
+{
+    static const struct {
+        const char *name, *help;
+        size_t offset;
+    } counters[] = {
+        {"manifest_fills", "Manifests fetched from upstreams and stored.",
+         offsetof(pullthrough_stats, manifest_fills)},
+        {"blob_fills", "Blobs fetched from upstreams, verified and stored.",
+         offsetof(pullthrough_stats, blob_fills)},
+        {"blob_fill_bytes", "Bytes of those blobs.", offsetof(pullthrough_stats, blob_bytes)},
+        {"upstream_failures", "Upstream fetches and tag checks that failed.",
+         offsetof(pullthrough_stats, upstream_failures)},
+        {"stale_served", "Cached tags served after their upstream check failed.",
+         offsetof(pullthrough_stats, stale_served)},
+        {"joined", "Requests served by a fetch another request started.",
+         offsetof(pullthrough_stats, joined)},
+    };
+    pullthrough_stats s;
+    memset(&s, 0, sizeof(s));
+    if (pt)
+        pullthrough_stats_get(&s, pt);
+    for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+        emit(b, "# HELP ocireg_pullthrough_%s_total %s\n# TYPE ocireg_pullthrough_%s_total counter\n"
+                "ocireg_pullthrough_%s_total %llu\n",
+             counters[i].name, counters[i].help, counters[i].name, counters[i].name,
+             (unsigned long long)*(const uint64_t *)((const char *)&s + counters[i].offset));
+}
+
 void handle_metrics(request *req)
 {
     buf b;
@@ -267,6 +299,7 @@ void handle_metrics(request *req)
     emit_state(&b, req, ix);
     emit_commits(&b, req->srv->writer);
     emit_outbox(&b, ix);
+    emit_pullthrough(&b, req->srv->pullthrough);
     struct MHD_Response *r = response_from_copy(b.data ? b.data : "", b.len);
     req->bytes_out = b.len;
     buf_free(&b);

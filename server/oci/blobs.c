@@ -1,5 +1,6 @@
 /* blobs.c - GET/HEAD /v2/<name>/blobs/<digest> (with Range) and DELETE of a blob's link. */
 #include "server/http/errors.h"
+#include "server/oci/cache_fill.h"
 #include "server/oci/handlers.h"
 #include "server/http/log.h"
 #include "server/http/range.h"
@@ -127,6 +128,13 @@ void handle_blob_get(request *req)
     if (digest_or_reply(&d, req, req->arg) < 0 || !(ix = index_or_reply(req)))
         return;
     int err = index_blob_in_repo(&size, ix, req->name, &d);
+    if (err == REG_ENOTFOUND) {
+        cache_result cr = cache_blob_or_reply(req, ix, &d);
+        if (cr == CACHE_REPLIED)
+            return;
+        if (cr == CACHE_READY)
+            err = index_blob_in_repo(&size, ix, req->name, &d);
+    }
     if (err == REG_ENOTFOUND) {
         reply_error(req, 404, "BLOB_UNKNOWN", "blob %s is not in repository %s", d.str, req->name);
         return;

@@ -1,6 +1,7 @@
 /* manifests.c - GET/HEAD/PUT/DELETE /v2/<name>/manifests/<tag-or-digest>. Manifests are
  * stored byte-exact and served from their blob file with their recorded media type. */
 #include "server/http/errors.h"
+#include "server/oci/cache_fill.h"
 #include "server/oci/handlers.h"
 #include "server/http/log.h"
 #include "storage/base/buf.h"
@@ -51,7 +52,16 @@ void handle_manifest_get(request *req)
         return;
     /* A reference that is neither a tag nor a digest names no manifest: 404, as distribution
      * and zot answer and the conformance suite expects (a PUT's bad reference stays 400). */
-    int err = reference_parse(&ref, req->arg) < 0 ? REG_ENOTFOUND : lookup(&row, ix, req, &ref);
+    int valid = reference_parse(&ref, req->arg) == REG_OK;
+    int err = valid ? lookup(&row, ix, req, &ref) : REG_ENOTFOUND;
+    /* A pull-through cache fills what it lacks and re-checks tags past their TTL. */
+    if (valid && (err == REG_ENOTFOUND || (err == REG_OK && !ref.is_digest))) {
+        cache_result cr = cache_manifest_or_reply(req, ix, &ref, err == REG_OK);
+        if (cr == CACHE_REPLIED)
+            return;
+        if (cr == CACHE_READY)
+            err = lookup(&row, ix, req, &ref);
+    }
     if (err == REG_ENOTFOUND) {
         reply_error(req, 404, "MANIFEST_UNKNOWN", "manifest %s is not in repository %s",
                     req->arg, req->name);

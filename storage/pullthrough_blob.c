@@ -1,0 +1,292 @@
+/* pullthrough_blob.c - blob fills of the pull-through cache (see pullthrough.h): the upstream's
+ * bytes go at once into an upload session (stored as any pushed blob once their digest is
+ * verified) and into an unlinked file that every client of the blob reads while it grows, so
+ * nobody waits for the whole blob and the upstream is asked once. */
+#include "storage/pullthrough_internal.h"
+#include "storage/base/reg_error.h"
+#include "storage/cache_rules.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct pullthrough_reader {
+    flight *f;
+};
+
+/* An unlinked file in the data folder for the bytes readers share. */
+static int open_shared_file(const char *dir)
+{
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+        return fd;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/.pullthrough-XXXXXX", dir);
+    fd = mkostemp(path, O_CLOEXEC);
+    if (fd >= 0)
+        unlink(path);
+    return fd;
+}
+
+static int write_all(int fd, const void *data, size_t n, uint64_t at)
+{
+    const char *p = data;
+    while (n > 0) {
+        ssize_t w = pwrite(fd, p, n, (off_t)at);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return reg_error_set(errno == ENOSPC ? REG_ENOSPACE : REG_ERROR,
+                                 "pull-through: cannot write the blob's bytes: %s",
+                                 strerror(errno));
+        p += w;
+        n -= (size_t)w;
+        at += (uint64_t)w;
+    }
+    return REG_OK;
+}
+
+/* remote's on_data: the bytes into the session and the shared file, then the readers. */
+static int on_blob_data(void *ctx, const void *data, size_t n)
+{
+    flight *f = ctx;
+    pullthrough *pt = f->pt;
+    if (f->size >= 0 && (uint64_t)f->size - f->written < n)
+        return reg_error_set(REG_ETOOLARGE, "the upstream sent more than the %lld bytes it "
+                             "announced for %s", (long long)f->size, f->dg.str);
+    int err = store_upload_append(pt->s, f->session, 1, data, n);
+    if (err == REG_OK)
+        err = write_all(f->fd, data, n, f->written);
+    if (err < 0)
+        return err;
+    pthread_mutex_lock(&f->lock);
+    f->written += n;
+    pthread_cond_broadcast(&f->changed);
+    pthread_mutex_unlock(&f->lock);
+    return REG_OK;
+}
+
+/* The GET and the commit, on the fill's thread with an index connection of its own. */
+static int transfer(flight *f, index_db *ix)
+{
+    pullthrough *pt = f->pt;
+    remote_response resp;
+    memset(&resp, 0, sizeof(resp));
+    uint64_t max = f->size >= 0 ? (uint64_t)f->size : pt->s->max_blob_size;
+    remote_request rq = {.method = "GET", .path = f->path, .scope = f->scope,
+                         .on_data = on_blob_data, .data_ctx = f,
+                         .max_body = max ? max : UINT64_MAX};
+    int err = remote_send(&resp, f->up->client, &rq);
+    if (err == REG_OK && resp.status != 200)
+        err = reg_error_set(resp.status == 404 ? REG_ENOTFOUND : REG_ERROR,
+                            "upstream answered %ld for %s", resp.status, f->path);
+    else if (err == REG_OK && f->size >= 0 && f->written != (uint64_t)f->size)
+        err = reg_error_set(REG_ERROR, "the upstream sent %llu of the %lld bytes of %s",
+                            (unsigned long long)f->written, (long long)f->size, f->dg.str);
+    else if (err < 0)
+        reg_error_wrap(err, "upstream blob fetch");
+    remote_response_free(&resp);
+    if (err == REG_OK && (err = store_commit_upload(pt->s, ix, f->session, f->repo, &f->dg)) ==
+                             REG_EMISMATCH)
+        reg_error_set(err, "the upstream's bytes for %s have another digest: not stored",
+                      f->dg.str);
+    if (err == REG_OK)
+        f->session = NULL; /* the commit consumed it */
+    return err;
+}
+
+static void *fill_thread(void *arg)
+{
+    flight *f = arg;
+    pullthrough *pt = f->pt;
+    index_db *ix = NULL;
+    int err = index_open(&ix, pt->s->db_path);
+    if (err == REG_OK) {
+        index_writer_attach(pt->writer, ix);
+        err = transfer(f, ix);
+    }
+    index_close(ix);
+    if (f->session)
+        upload_discard(pt->s->uploads, f->session);
+    f->session = NULL;
+    if (err == REG_OK) {
+        STAT_ADD(pt, blob_fills, 1);
+        STAT_ADD(pt, blob_bytes, f->written);
+    } else {
+        STAT_ADD(pt, upstream_failures, 1);
+        pullthrough_logf(pt, "pull-through: blob %s of %s not stored: %s", f->dg.str, f->repo,
+                         reg_error_last("fill failed"));
+    }
+    flight_finish(f, err, 0);
+    flight_put(f);
+    pthread_mutex_lock(&pt->lock);
+    pt->running--;
+    pthread_cond_broadcast(&pt->idle);
+    pthread_mutex_unlock(&pt->lock);
+    return NULL;
+}
+
+/* HEAD the blob upstream for its size (the response to our client needs it first). */
+static int head_blob(flight *f, const pullthrough_source *src)
+{
+    remote_response resp;
+    memset(&resp, 0, sizeof(resp));
+    remote_request rq = {.method = "HEAD", .path = f->path, .scope = f->scope};
+    int err = remote_send(&resp, f->up->client, &rq);
+    if (err < 0)
+        reg_error_wrap(err, "upstream blob check");
+    else if (resp.status != 200)
+        err = upstream_status_error(src, f->path, resp.status);
+    else
+        f->size = resp.content_length;
+    remote_response_free(&resp);
+    uint64_t max = f->pt->s->max_blob_size;
+    if (err == REG_OK && max && f->size > 0 && (uint64_t)f->size > max)
+        err = reg_error_set(REG_ETOOLARGE, "blob %s is %lld bytes, over this registry's maximum "
+                            "of %llu", f->dg.str, (long long)f->size, (unsigned long long)max);
+    return err;
+}
+
+/* The leader's part before the transfer: the upstream, its HEAD, the session, the file, the
+ * thread. */
+static int start_fill(flight *f, index_db *ix, const pullthrough_source *src, const digest *d)
+{
+    pullthrough *pt = f->pt;
+    char upstream_repo[REPO_NAME_MAX + 1], id[UPLOAD_ID_LEN + 1];
+    pthread_t thread;
+    pthread_attr_t attr;
+    int err = cache_upstream_repo(upstream_repo, sizeof(upstream_repo), src->rule, src->repo);
+    if (err < 0)
+        return err;
+    f->dg = *d;
+    snprintf(f->repo, sizeof(f->repo), "%s", src->repo);
+    snprintf(f->path, sizeof(f->path), "/v2/%s/blobs/%s", upstream_repo, d->str);
+    snprintf(f->scope, sizeof(f->scope), "repository:%s:pull", upstream_repo);
+    if ((err = upstream_get(&f->up, pt, src)) < 0 || (err = head_blob(f, src)) < 0 ||
+        (err = pullthrough_ensure_repo(ix, src->repo)) < 0 ||
+        (err = upload_create(&f->session, id, pt->s->uploads, src->repo)) < 0)
+        return err;
+    if ((f->fd = open_shared_file(pt->s->data_dir)) < 0)
+        return reg_error_set(REG_ERROR, "pull-through: no file for the blob's bytes: %s",
+                             strerror(errno));
+    pthread_mutex_lock(&pt->lock);
+    f->refs++; /* the thread's */
+    pt->running++;
+    pthread_mutex_unlock(&pt->lock);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    err = pthread_create(&thread, &attr, fill_thread, f);
+    pthread_attr_destroy(&attr);
+    if (err == 0)
+        return REG_OK;
+    pthread_mutex_lock(&pt->lock);
+    f->refs--;
+    pt->running--;
+    pthread_mutex_unlock(&pt->lock);
+    return reg_error_set(REG_ERROR, "pull-through: cannot start a fill thread");
+}
+
+/* Wait until the fill runs (its size is known) or has ended. */
+static int wait_started(flight *f)
+{
+    pthread_mutex_lock(&f->lock);
+    while (!f->started && !f->done)
+        pthread_cond_wait(&f->changed, &f->lock);
+    int err = f->done && f->err < 0 ? f->err : REG_OK;
+    if (err < 0)
+        reg_error_set(err, "%s", f->msg);
+    pthread_mutex_unlock(&f->lock);
+    return err;
+}
+
+/* The leader: start, then tell the waiters the fill runs, or that it ended before. */
+static int lead(flight *f, index_db *ix, const pullthrough_source *src, const digest *d)
+{
+    int err = start_fill(f, ix, src, d);
+    if (err < 0) {
+        if (f->session)
+            upload_discard(f->pt->s->uploads, f->session);
+        f->session = NULL;
+        STAT_ADD(f->pt, upstream_failures, 1);
+        flight_finish(f, err, 0);
+        return err;
+    }
+    pthread_mutex_lock(&f->lock);
+    f->started = 1;
+    pthread_cond_broadcast(&f->changed);
+    pthread_mutex_unlock(&f->lock);
+    return REG_OK;
+}
+
+int pullthrough_blob(pullthrough_reader **out, int64_t *size_out, pullthrough *pt,
+                     index_db *ix, const pullthrough_source *src, const digest *d)
+{
+    char key[FLIGHT_KEY_MAX];
+    uint64_t size;
+    *out = NULL;
+    snprintf(key, sizeof(key), "b:%s@%s", src->repo, d->str);
+    pthread_mutex_lock(&pt->lock);
+    flight *f = flight_find(pt, key);
+    if (!f && index_blob_in_repo(&size, ix, src->repo, d) == REG_OK) {
+        pthread_mutex_unlock(&pt->lock);
+        return REG_OK; /* stored meanwhile */
+    }
+    int leader = !f;
+    if (leader && !(f = flight_start(pt, key))) {
+        pthread_mutex_unlock(&pt->lock);
+        return reg_error_set(REG_ERROR, "out of memory");
+    }
+    pthread_mutex_unlock(&pt->lock);
+    int err = leader ? lead(f, ix, src, d) : wait_started(f);
+    if (!leader)
+        STAT_ADD(pt, joined, 1);
+    pullthrough_reader *r = err == REG_OK ? calloc(1, sizeof(*r)) : NULL;
+    if (!r) {
+        flight_put(f);
+        return err < 0 ? err : reg_error_set(REG_ERROR, "out of memory");
+    }
+    r->f = f;
+    *size_out = f->size;
+    *out = r;
+    return REG_OK;
+}
+
+ssize_t pullthrough_read(pullthrough_reader *r, uint64_t pos, char *out, size_t max)
+{
+    flight *f = r->f;
+    uint64_t avail;
+    pthread_mutex_lock(&f->lock);
+    for (;;) {
+        /* Until the digest is verified the last byte stays back: a client that got every
+         * byte would take a blob that is about to be refused for its own. */
+        avail = f->done && f->err == REG_OK ? f->written : f->written ? f->written - 1 : 0;
+        if (pos < avail || f->done)
+            break;
+        pthread_cond_wait(&f->changed, &f->lock);
+    }
+    int err = f->done ? f->err : REG_OK;
+    if (pos >= avail && err < 0)
+        reg_error_set(err, "%s", f->msg);
+    pthread_mutex_unlock(&f->lock);
+    if (pos >= avail)
+        return err < 0 ? err : 0;
+    size_t n = avail - pos < max ? (size_t)(avail - pos) : max;
+    ssize_t got = pread(f->fd, out, n, (off_t)pos);
+    return got > 0 ? got : reg_error_set(REG_ERROR, "pull-through: cannot read the blob's bytes");
+}
+
+int pullthrough_wait(pullthrough_reader *r)
+{
+    return flight_wait(r->f, NULL);
+}
+
+void pullthrough_reader_free(pullthrough_reader *r)
+{
+    if (!r)
+        return;
+    flight_put(r->f);
+    free(r);
+}
