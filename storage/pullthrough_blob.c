@@ -141,7 +141,7 @@ static int head_blob(flight *f, const pullthrough_source *src)
     else if (resp.status != 200)
         err = upstream_status_error(src, f->path, resp.status);
     else
-        f->size = resp.content_length;
+        f->size = resp.content_length > 0 ? resp.content_length : -1; /* 0: a claim to verify */
     remote_response_free(&resp);
     uint64_t max = f->pt->s->max_blob_size;
     if (err == REG_OK && max && f->size > 0 && (uint64_t)f->size > max)
