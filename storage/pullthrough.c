@@ -339,6 +339,13 @@ static int tag_is_fresh(index_db *ix, const pullthrough_source *src, const char 
     return (int64_t)time(NULL) - checked < src->rule->ttl_seconds;
 }
 
+int pullthrough_fresh(index_db *ix, const cache_rule *rule, const char *repo,
+                      const reference *ref, int cached)
+{
+    pullthrough_source src = {.rule = rule, .repo = repo};
+    return cached && (ref->is_digest || tag_is_fresh(ix, &src, ref->tag));
+}
+
 /* Check a cached tag upstream and follow it when it moved. */
 static int refresh_tag(pullthrough *pt, index_db *ix, const pullthrough_source *src,
                        upstream *up, const char *tag, const manifest_row *cached)
@@ -408,7 +415,7 @@ int pullthrough_manifest(int *stale_out, pullthrough *pt, index_db *ix,
 {
     char key[FLIGHT_KEY_MAX];
     *stale_out = 0;
-    if (cached && (ref->is_digest || tag_is_fresh(ix, src, ref->tag)))
+    if (pullthrough_fresh(ix, src->rule, src->repo, ref, cached))
         return REG_OK;
     snprintf(key, sizeof(key), "m:%s:%s", src->repo, ref->is_digest ? ref->dg.str : ref->tag);
     pthread_mutex_lock(&pt->lock);

@@ -36,6 +36,11 @@ typedef struct pullthrough_source {
     const char *repo; /* the cached repository, "<rule prefix>/<path>" */
 } pullthrough_source;
 
+/* Whether a manifest the repository holds (`cached`) can be served without asking the upstream:
+ * one by digest always, a tag checked within its rule's TTL. */
+int pullthrough_fresh(index_db *ix, const cache_rule *rule, const char *repo,
+                      const reference *ref, int cached);
+
 /* Make manifest `ref` of src->repo present and, for a tag, fresh: a tag is checked upstream
  * (HEAD) at most once per rule TTL and followed when it moved; a digest is fetched only when
  * missing. `cached`: whether the repository holds `ref` now. REG_OK: read it from the index now

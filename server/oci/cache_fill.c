@@ -21,13 +21,19 @@ typedef struct fill_context {
     pullthrough_source src;
 } fill_context;
 
-/* The rule of the request's repository and its upstream, when the caller may fill it. */
-static int prepare(fill_context *fc, request *req, index_db *ix)
+/* The rule of the request's repository, when the caller may fill it. */
+static int find_rule(fill_context *fc, request *req, index_db *ix)
 {
-    server *srv = req->srv;
-    if (!srv->pullthrough || index_cache_rule_match(&fc->rule, ix, req->name) < 0 ||
+    if (!req->srv->pullthrough || index_cache_rule_match(&fc->rule, ix, req->name) < 0 ||
         !auth_allows(req, req->name, ACTION_PULL_THROUGH))
         return REG_ENOTFOUND;
+    return REG_OK;
+}
+
+/* The rule's upstream, its password opened. */
+static int prepare(fill_context *fc, request *req)
+{
+    server *srv = req->srv;
     if (cache_password_open(fc->password, &fc->rule, srv->master_key) < 0) {
         log_msg(LOG_ERROR, "pull-through: %s", reg_error_last("cannot open the password"));
         return REG_ENOTFOUND;
@@ -65,8 +71,12 @@ cache_result cache_manifest_or_reply(request *req, index_db *ix, const reference
 {
     fill_context fc;
     int stale = 0;
-    if (prepare(&fc, req, ix) < 0)
-        return CACHE_NOT_CACHED;
+    if (find_rule(&fc, req, ix) < 0)
+        return CACHE_AS_IS;
+    if (pullthrough_fresh(ix, &fc.rule, req->name, ref, cached))
+        return CACHE_AS_IS;
+    if (prepare(&fc, req) < 0)
+        return CACHE_AS_IS;
     int err = pullthrough_manifest(&stale, req->srv->pullthrough, ix, &fc.src, ref, cached);
     forget(&fc);
     if (err == REG_OK)
@@ -113,8 +123,8 @@ cache_result cache_blob_or_reply(request *req, index_db *ix, const digest *d)
     fill_context fc;
     pullthrough_reader *rd = NULL;
     int64_t size = -1;
-    if (prepare(&fc, req, ix) < 0)
-        return CACHE_NOT_CACHED;
+    if (find_rule(&fc, req, ix) < 0 || prepare(&fc, req) < 0)
+        return CACHE_AS_IS;
     int err = pullthrough_blob(&rd, &size, req->srv->pullthrough, ix, &fc.src, d);
     forget(&fc);
     if (err == REG_OK && rd && request_is(req, "HEAD")) {
