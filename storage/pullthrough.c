@@ -21,12 +21,14 @@ static const char *const manifest_headers[] = {
     "application/vnd.docker.distribution.manifest.v2+json",
     NULL};
 
-int pullthrough_new(pullthrough **out, store *s, index_writer *w, pullthrough_log_fn log)
+int pullthrough_new(pullthrough **out, store *s, index_writer *w, const pullthrough_limits *limits,
+                    pullthrough_log_fn log)
 {
     pullthrough *pt = calloc(1, sizeof(*pt));
     if (!pt)
         return reg_error_set(REG_ERROR, "out of memory");
     pt->s = s;
+    pt->limits = *limits;
     pt->writer = w;
     pt->log = log;
     pthread_mutex_init(&pt->lock, NULL);

@@ -22,9 +22,17 @@ typedef struct pullthrough pullthrough;
 /* Receives one line for the log (upstream failures, stale copies served). */
 typedef void (*pullthrough_log_fn)(const char *line);
 
+/* How long a blob fill may take: after `grace_seconds` it must have averaged `min_rate` bytes
+ * a second (0: any rate), or it is cut off. */
+typedef struct pullthrough_limits {
+    int64_t grace_seconds;
+    uint64_t min_rate;
+} pullthrough_limits;
+
 /* The cache of a store whose index connections attach to writer w (blob fills run on threads of
  * their own, with their own index connection). */
-int pullthrough_new(pullthrough **out, store *s, index_writer *w, pullthrough_log_fn log);
+int pullthrough_new(pullthrough **out, store *s, index_writer *w, const pullthrough_limits *limits,
+                    pullthrough_log_fn log);
 /* Waits for fills under way (they end by the upstream's timeouts). NULL ok. */
 void pullthrough_free(pullthrough *pt);
 

@@ -49,6 +49,16 @@ static int write_all(int fd, const void *data, size_t n, uint64_t at)
     return REG_OK;
 }
 
+/* A trickle: past the grace, fewer bytes than the minimum rate over the whole transfer. */
+static int too_slow(const flight *f, uint64_t bytes)
+{
+    const pullthrough_limits *l = &f->pt->limits;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t elapsed = (int64_t)(now.tv_sec - f->began.tv_sec);
+    return l->min_rate && elapsed > l->grace_seconds && bytes / (uint64_t)elapsed < l->min_rate;
+}
+
 /* remote's on_data: the bytes into the session and the shared file, then the readers. */
 static int on_blob_data(void *ctx, const void *data, size_t n)
 {
@@ -57,6 +67,10 @@ static int on_blob_data(void *ctx, const void *data, size_t n)
     if (f->size >= 0 && (uint64_t)f->size - f->written < n)
         return reg_error_set(REG_ETOOLARGE, "the upstream sent more than the %lld bytes it "
                              "announced for %s", (long long)f->size, f->dg.str);
+    if (too_slow(f, f->written + n))
+        return reg_error_set(REG_ERROR, "the upstream trickles %s: %llu bytes, under %llu a "
+                             "second", f->dg.str, (unsigned long long)(f->written + n),
+                             (unsigned long long)pt->limits.min_rate);
     int err = store_upload_append(pt->s, f->session, 1, data, n);
     if (err == REG_OK)
         err = write_all(f->fd, data, n, f->written);
@@ -79,6 +93,7 @@ static int transfer(flight *f, index_db *ix)
     remote_request rq = {.method = "GET", .path = f->path, .scope = f->scope,
                          .on_data = on_blob_data, .data_ctx = f,
                          .max_body = max ? max : UINT64_MAX};
+    clock_gettime(CLOCK_MONOTONIC, &f->began);
     int err = remote_send(&resp, f->up->client, &rq);
     if (err == REG_OK && resp.status != 200)
         err = reg_error_set(resp.status == 404 ? REG_ENOTFOUND : REG_ERROR,

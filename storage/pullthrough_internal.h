@@ -7,6 +7,7 @@
 #include "storage/pullthrough.h"
 
 #include <pthread.h>
+#include <time.h>
 
 #define FLIGHT_KEY_MAX (REPO_NAME_MAX + DIGEST_MAX + 8)
 
@@ -42,12 +43,14 @@ typedef struct flight {
     digest dg;
     upstream *up;
     upload *session;
+    struct timespec began; /* of the transfer (CLOCK_MONOTONIC) */
 } flight;
 
 struct pullthrough {
     store *s;
     index_writer *writer;
     pullthrough_log_fn log;
+    pullthrough_limits limits;
     pthread_mutex_t lock; /* guards flights, upstreams, running */
     pthread_cond_t idle;  /* signalled when a fill thread ends */
     flight *flights;

@@ -155,11 +155,14 @@ def push_index(url, repo, tag, children, session):
 class FaultProxy:
     """An HTTP proxy in front of an upstream whose `mode` says what it does to each request:
     "pass" forwards it, "429" and "503" answer that status, "flip" forwards it and flips one
-    byte of every successful GET body (the length unchanged)."""
+    byte of every successful GET body (the length unchanged), "stall" sends half of such a body
+    and then nothing, "trickle" sends it a byte every 0.2 s (both until `release` is set, at
+    most 20 s)."""
 
     def __init__(self, target_port):
         self.target_port = target_port
         self.mode = "pass"
+        self.release = threading.Event()
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -194,7 +197,23 @@ class FaultProxy:
                 length = resp.getheader("Content-Length") if self.command == "HEAD" else None
                 self.send_header("Content-Length", length or str(len(data)))
                 self.end_headers()
-                if self.command != "HEAD":
+                slow = proxy.mode in ("stall", "trickle") and self.command == "GET" and \
+                    resp.status == 200
+                if self.command == "HEAD":
+                    pass
+                elif slow and proxy.mode == "stall":
+                    self.wfile.write(data[:len(data) // 2])
+                    self.wfile.flush()
+                    proxy.release.wait(20)
+                    self.close_connection = True
+                elif slow:
+                    for i in range(len(data)):
+                        if proxy.release.wait(0.2):
+                            break
+                        self.wfile.write(data[i:i + 1])
+                        self.wfile.flush()
+                    self.close_connection = True
+                else:
                     self.wfile.write(data)
                 conn.close()
 
@@ -238,7 +257,8 @@ def env(tmp_path_factory):
     add_rule(cache_data, "fast", dist.url, "--ttl", "2s", user="dist")
     add_rule(cache_data, "flaky", proxy.url, "--ttl", "1s", user="dist")
     add_rule(cache_data, "tok", tok.url, "--upstream-prefix", "lib", user="up")
-    cache = RegistryServer(cache_data).start()
+    cache = RegistryServer(cache_data, ["--upstream-stall-timeout", "1",
+                                        "--upstream-min-rate", "4096"]).start()
     ns = type("Env", (), {})()
     ns.dist, ns.proxy, ns.tok, ns.cache, ns.cache_data, ns.root = \
         dist, proxy, tok, cache, cache_data, root
@@ -445,6 +465,35 @@ def test_a_flipped_byte_is_never_stored(env):
     assert b.status_code == 200 and digest_of(b.content) == layer, "refilled after the fault"
 
 
+@pytest.mark.parametrize("mode", ["stall", "trickle"])
+def test_a_stalling_or_trickling_upstream_is_cut_off(env, mode):
+    img = push(env.dist.url, f"{mode}/app", "v1", env.dist.session(),
+               layers=(os.urandom(64 << 10),))
+    layer = [d for d, data in img.blobs.items() if len(data) == 64 << 10][0]
+    r = get(env.cache.url, f"/v2/flaky/{mode}/app/manifests/v1", headers=ACCEPT)
+    assert r.status_code == 200, r.text
+    env.proxy.release.clear()
+    env.proxy.mode = mode
+    started = time.monotonic()
+    try:
+        try:
+            b = get(env.cache.url, f"/v2/flaky/{mode}/app/blobs/{layer}")
+            whole = b.status_code == 200 and digest_of(b.content) == layer
+        except requests.RequestException:
+            whole = False
+        took = time.monotonic() - started
+    finally:
+        env.proxy.mode = "pass"
+        env.proxy.release.set()
+    print(f"{mode}: cut after {took:.2f} s")
+    assert not whole, f"a {mode}ing upstream's blob was served whole"
+    # A stall is cut within the stall timeout plus curl's speed window (about 5 s).
+    assert took < 12, f"the {mode}ing upstream was cut off only after {took:.1f} s"
+    assert layer not in stored_blobs(env.cache_data)
+    b = get(env.cache.url, f"/v2/flaky/{mode}/app/blobs/{layer}")
+    assert b.status_code == 200 and digest_of(b.content) == layer
+
+
 # ---- grants, rules ----
 
 def test_filling_needs_its_own_grant(env, tmp_path):
@@ -457,21 +506,20 @@ def test_filling_needs_its_own_grant(env, tmp_path):
     img = push(env.dist.url, "granted/app", "v1", env.dist.session())
     server = RegistryServer(data).start()
     try:
-        def session(user):
+        def pull_as(user):
+            """The manifest GET with a token of `user` (no connection left open)."""
             r = requests.get(f"{server.url}/token", auth=(user, PASSWORD), timeout=TIMEOUT,
                              params={"service": "ocireg",
                                      "scope": "repository:dist/granted/app:pull"})
-            s = requests.Session()
-            s.headers.update(ACCEPT)
-            s.headers["Authorization"] = "Bearer " + r.json()["token"]
-            return s
-        url = f"{server.url}/v2/dist/granted/app/manifests/v1"
-        r = session("reader").get(url, timeout=TIMEOUT)
+            return requests.get(f"{server.url}/v2/dist/granted/app/manifests/v1",
+                                headers={**ACCEPT, "Authorization": "Bearer " + r.json()["token"]},
+                                timeout=TIMEOUT)
+        r = pull_as("reader")
         assert r.status_code == 404, f"pull alone must not fill: {r.status_code} {r.text}"
         assert env.dist.requests_for("GET", "granted/app/manifests") == 0
-        r = session("filler").get(url, timeout=TIMEOUT)
+        r = pull_as("filler")
         assert r.status_code == 200 and r.content == img.manifest, r.text
-        r = session("reader").get(url, timeout=TIMEOUT)
+        r = pull_as("reader")
         assert r.status_code == 200, "what is cached is read with pull alone"
     finally:
         server.stop()
@@ -543,5 +591,6 @@ def test_ecr_api_creates_describes_and_deletes_rules(tmp_path):
             ecr.delete_pull_through_cache_rule(ecrRepositoryPrefix="ecr-public")
         with pytest.raises(ecr.exceptions.PullThroughCacheRuleNotFoundException):
             ecr.describe_pull_through_cache_rules(ecrRepositoryPrefixes=["ecr-public"])
+        getattr(ecr, "close", lambda: None)()  # no keep-alive connection to wait for
     finally:
         server.stop()

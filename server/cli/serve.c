@@ -260,7 +260,9 @@ int serve_main(int argc, char **argv)
                 srv.activated_fd > 0 ? "the socket systemd passed" : srv.cfg.listen);
         goto done;
     }
-    if (pullthrough_new(&srv.pullthrough, srv.st, srv.writer, log_pullthrough) < 0) {
+    pullthrough_limits limits = {.grace_seconds = srv.cfg.upstream_stall_timeout,
+                                 .min_rate = (uint64_t)srv.cfg.upstream_min_rate};
+    if (pullthrough_new(&srv.pullthrough, srv.st, srv.writer, &limits, log_pullthrough) < 0) {
         fprintf(stderr, "ocireg: %s\n", reg_error_last("cannot set up the pull-through cache"));
         goto done;
     }

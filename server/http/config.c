@@ -201,6 +201,15 @@ static const setting settings[] = {
      .reloads = 1,
      .help = "at SIGTERM, stop accepting and give requests in flight\n"
              "this long to finish; then close what is left"},
+    {.name = "upstream-stall-timeout", .type = SETTING_INT, INT_FIELD(upstream_stall_timeout),
+     .min = 1, .max = 3600, .number = 30, .metavar = "SECONDS",
+     .help = "pull-through cache: a fetch from an upstream that\n"
+             "sends nothing for this long is cut off"},
+    {.name = "upstream-min-rate", .type = SETTING_INT, INT_FIELD(upstream_min_rate), .min = 0,
+     .max = 1 << 30, .number = 1024, .metavar = "BYTES",
+     .help = "pull-through cache: a blob fill that has averaged\n"
+             "fewer bytes a second once --upstream-stall-timeout\n"
+             "has passed is cut off (a trickle); 0: none"},
 };
 /* clang-format on */
 #define SETTING_COUNT (sizeof(settings) / sizeof(settings[0]))

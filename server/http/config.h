@@ -40,6 +40,8 @@ typedef struct config {
     int outbox_target_concurrency; /* deliveries to one webhook or destination at once */
     int reuse_port;          /* 1: SO_REUSEPORT, so that a new server can start beside this one */
     long long drain_timeout; /* seconds requests in flight get to finish at SIGTERM */
+    int upstream_stall_timeout; /* pull-through: seconds without a byte that cut a fetch */
+    int upstream_min_rate;   /* pull-through: bytes per second a blob fill must average */
 } config;
 
 /* ECR's maximum layer size (its "Layer size" quota, 52,000 MiB): whatever ECR takes, ocireg

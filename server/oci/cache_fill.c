@@ -41,7 +41,8 @@ static int prepare(fill_context *fc, request *req)
     fc->ep = (remote_endpoint){.url = fc->rule.upstream_url,
                                .username = fc->rule.username[0] ? fc->rule.username : NULL,
                                .password = fc->password[0] ? fc->password : NULL,
-                               .ca_file = fc->rule.ca_file[0] ? fc->rule.ca_file : NULL};
+                               .ca_file = fc->rule.ca_file[0] ? fc->rule.ca_file : NULL,
+                               .stall_timeout_ms = srv->cfg.upstream_stall_timeout * 1000L};
     fc->src = (pullthrough_source){.rule = &fc->rule, .ep = &fc->ep, .repo = req->name};
     return REG_OK;
 }
