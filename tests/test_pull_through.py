@@ -373,6 +373,30 @@ def test_sixteen_clients_of_an_uncached_blob_cause_one_upstream_get(env):
     assert img
 
 
+def rss_peak_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(next(line for line in f if line.startswith("VmHWM:")).split()[1])
+
+
+def test_a_big_blob_streams_through_in_flat_memory(env):
+    size = 160 << 20  # well over the memory bound: a fill that buffered it would show
+    layer = os.urandom(size)
+    d = push_blob(env.dist.url, "big/app", layer, env.dist.session())
+    del layer
+    with open(f"/proc/{env.cache.proc.pid}/clear_refs", "w") as f:
+        f.write("5")  # restart the peak-RSS count (VmHWM) at the current RSS
+    h = hashlib.sha256()
+    with requests.get(f"{env.cache.url}/v2/dist/big/app/blobs/{d}", stream=True,
+                      timeout=TIMEOUT) as r:
+        assert r.status_code == 200, r.text
+        for chunk in r.iter_content(1 << 20):
+            h.update(chunk)
+    assert "sha256:" + h.hexdigest() == d, "the big blob came back with other bytes"
+    peak = rss_peak_kib(env.cache.proc.pid)
+    assert peak < 64 << 10, f"the cache's RSS peaked at {peak >> 10} MiB streaming {size >> 20} MiB"
+    assert d in stored_blobs(env.cache_data)
+
+
 def test_moved_tag_is_followed_after_the_ttl_and_not_before(env):
     s = env.dist.session()
     first = push(env.dist.url, "moving/app", "latest", s, layers=(b"first",))
