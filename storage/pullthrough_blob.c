@@ -5,6 +5,7 @@
 #include "storage/pullthrough_internal.h"
 #include "storage/base/reg_error.h"
 #include "storage/cache_rules.h"
+#include "storage/index/index_cache.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,9 @@
 struct pullthrough_reader {
     flight *f;
 };
+
+/* start_fill's answer when the registry held the blob already and it is now linked. */
+#define HELD 1
 
 /* An unlinked file in the data folder for the bytes readers share. */
 static int open_shared_file(const char *dir)
@@ -165,6 +169,27 @@ static int head_blob(flight *f, const pullthrough_source *src)
     return err;
 }
 
+/* A blob the registry holds in another repository, which the upstream confirmed (the HEAD):
+ * linked into this one in a transaction that finds its row still there (gc cannot have taken
+ * it meanwhile), so it is not fetched again. REG_ENOTFOUND when it is not held. */
+static int link_held_blob(flight *f, index_db *ix)
+{
+    uint64_t size = 0;
+    int64_t repo_id;
+    int err = index_begin(ix);
+    if (err < 0)
+        return err;
+    if ((err = index_cache_blob_size(&size, ix, &f->dg)) == REG_OK && f->size >= 0 &&
+        size != (uint64_t)f->size)
+        err = REG_ENOTFOUND; /* the upstream disagrees: let the digest decide, by a fetch */
+    if (err == REG_OK && (err = index_repo_ensure(&repo_id, ix, f->repo)) == REG_OK)
+        err = index_blob_link(ix, repo_id, &f->dg, size);
+    if (err == REG_OK && (err = index_commit(ix)) == REG_OK)
+        return REG_OK;
+    index_rollback(ix);
+    return err;
+}
+
 /* The leader's part before the transfer: the upstream, its HEAD, the session, the file, the
  * thread. */
 static int start_fill(flight *f, index_db *ix, const pullthrough_source *src, const digest *d)
@@ -180,8 +205,11 @@ static int start_fill(flight *f, index_db *ix, const pullthrough_source *src, co
     snprintf(f->repo, sizeof(f->repo), "%s", src->repo);
     snprintf(f->path, sizeof(f->path), "/v2/%s/blobs/%s", upstream_repo, d->str);
     snprintf(f->scope, sizeof(f->scope), "repository:%s:pull", upstream_repo);
-    if ((err = upstream_get(&f->up, pt, src)) < 0 || (err = head_blob(f, src)) < 0 ||
-        (err = pullthrough_ensure_repo(ix, src->repo)) < 0 ||
+    if ((err = upstream_get(&f->up, pt, src)) < 0 || (err = head_blob(f, src)) < 0)
+        return err;
+    if ((err = link_held_blob(f, ix)) != REG_ENOTFOUND)
+        return err == REG_OK ? HELD : err;
+    if ((err = pullthrough_ensure_repo(ix, src->repo)) < 0 ||
         (err = upload_create(&f->session, id, pt->s->uploads, src->repo)) < 0)
         return err;
     if ((f->fd = open_shared_file(pt->s->data_dir)) < 0)
@@ -221,6 +249,10 @@ static int wait_started(flight *f)
 static int lead(flight *f, index_db *ix, const pullthrough_source *src, const digest *d)
 {
     int err = start_fill(f, ix, src, d);
+    if (err == HELD) {
+        flight_finish(f, REG_OK, 0);
+        return HELD;
+    }
     if (err < 0) {
         if (f->session)
             upload_discard(f->pt->s->uploads, f->session);
@@ -258,6 +290,10 @@ int pullthrough_blob(pullthrough_reader **out, int64_t *size_out, pullthrough *p
     int err = leader ? lead(f, ix, src, d) : wait_started(f);
     if (!leader)
         STAT_ADD(pt, joined, 1);
+    if (err == HELD || (err == REG_OK && !leader && !f->started)) {
+        flight_put(f); /* linked from what the registry held: read it from the store */
+        return REG_OK;
+    }
     pullthrough_reader *r = err == REG_OK ? calloc(1, sizeof(*r)) : NULL;
     if (!r) {
         flight_put(f);

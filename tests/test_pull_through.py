@@ -316,6 +316,19 @@ def test_pull_by_tag_fills_once_and_is_bit_exact(env):
     assert "dist/team/app" in repos, repos
 
 
+def test_a_layer_held_for_another_repository_is_linked_not_fetched_again(env):
+    base = os.urandom(50000)
+    s = env.dist.session()
+    a = push(env.dist.url, "shared/a", "v1", s, layers=(base, b"a's own"))
+    b = push(env.dist.url, "shared/b", "v1", s, layers=(base, b"b's own"))
+    pull(env.cache.url, "dist/shared/a", "v1", a)
+    pull(env.cache.url, "dist/shared/b", "v1", b)
+    assert env.dist.requests_for("GET", digest_of(base)) == 1, \
+        "a layer the cache holds is linked into another cached repository, not fetched again"
+    assert env.dist.requests_for("HEAD", f"shared/b/blobs/{digest_of(base)}") == 1, \
+        "the upstream must confirm the repository has it"
+
+
 def test_pull_of_an_unknown_tag_is_404_and_stores_nothing(env):
     r = get(env.cache.url, "/v2/dist/team/none/manifests/v9", headers=ACCEPT)
     assert r.status_code == 404, r.text

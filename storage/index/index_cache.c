@@ -151,6 +151,20 @@ int index_cache_rules(index_db *ix, const char *prefix, index_cache_rule_cb cb, 
     return err == REG_ENOTFOUND ? REG_OK : err;
 }
 
+int index_cache_blob_size(uint64_t *out, index_db *ix, const digest *d)
+{
+    sqldb_stmt *st = index_stmt(ix, ST_CACHE_BLOB_SIZE);
+    if (st)
+        index_bind_text(st, 1, d->str);
+    int err = index_step_row(st);
+    if (err < 0)
+        return err;
+    int64_t size = sqldb_column_int64(st, 0);
+    index_done(st);
+    *out = size < 0 ? 0 : (uint64_t)size;
+    return REG_OK;
+}
+
 int index_cache_tag_checked_at(int64_t *out, index_db *ix, const char *repo, const char *tag)
 {
     sqldb_stmt *st = index_stmt(ix, ST_CACHE_TAG_CHECKED_AT);

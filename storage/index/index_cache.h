@@ -3,6 +3,7 @@
 #ifndef OCIREG_INDEX_CACHE_H
 #define OCIREG_INDEX_CACHE_H
 
+#include "storage/base/digest.h"
 #include "storage/index/index.h"
 
 #include <stddef.h>
@@ -45,6 +46,10 @@ int index_cache_rule_delete(index_db *ix, const char *prefix);
 typedef int (*index_cache_rule_cb)(void *ctx, const cache_rule *rule);
 /* Every rule in prefix order (only `prefix`'s when not NULL). */
 int index_cache_rules(index_db *ix, const char *prefix, index_cache_rule_cb cb, void *ctx);
+
+/* The size of a blob the registry holds in any repository; REG_ENOTFOUND if none (a pull-through
+ * fill links it instead of fetching it again). */
+int index_cache_blob_size(uint64_t *out, index_db *ix, const digest *d);
 
 /* When the tag was last checked against its upstream (0: never). */
 int index_cache_tag_checked_at(int64_t *out, index_db *ix, const char *repo, const char *tag);
