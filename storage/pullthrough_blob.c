@@ -63,25 +63,63 @@ static int too_slow(const flight *f, uint64_t bytes)
     return l->min_rate && elapsed > l->grace_seconds && bytes / (uint64_t)elapsed < l->min_rate;
 }
 
-/* remote's on_data: the bytes into the session and the shared file, then the readers. */
-static int on_blob_data(void *ctx, const void *data, size_t n)
+/* The batch into the session and the shared file, then to the readers. */
+static int flush_batch(flight *f)
 {
-    flight *f = ctx;
-    pullthrough *pt = f->pt;
-    if (f->size >= 0 && (uint64_t)f->size - f->written < n)
-        return reg_error_set(REG_ETOOLARGE, "the upstream sent more than the %lld bytes it "
-                             "announced for %s", (long long)f->size, f->dg.str);
-    if (too_slow(f, f->written + n))
-        return reg_error_set(REG_ERROR, "the upstream trickles %s: %llu bytes, under %llu a "
-                             "second", f->dg.str, (unsigned long long)(f->written + n),
-                             (unsigned long long)pt->limits.min_rate);
-    int err = store_upload_append(pt->s, f->session, 1, data, n);
+    if (!f->batched)
+        return REG_OK;
+    int err = store_upload_append(f->pt->s, f->session, 1, f->batch, f->batched);
     if (err == REG_OK)
-        err = write_all(f->fd, data, n, f->written);
+        err = write_all(f->fd, f->batch, f->batched, f->written);
     if (err < 0)
         return err;
     pthread_mutex_lock(&f->lock);
-    f->written += n;
+    f->written += f->batched;
+    pthread_cond_broadcast(&f->changed);
+    pthread_mutex_unlock(&f->lock);
+    f->batched = 0;
+    return REG_OK;
+}
+
+/* remote's on_data: the bytes into the batch, written out as it fills. */
+static int on_blob_data(void *ctx, const void *data, size_t n)
+{
+    flight *f = ctx;
+    uint64_t received = f->written + f->batched;
+    if (f->size >= 0 && (uint64_t)f->size - received < n)
+        return reg_error_set(REG_ETOOLARGE, "the upstream sent more than the %lld bytes it "
+                             "announced for %s", (long long)f->size, f->dg.str);
+    if (too_slow(f, received + n))
+        return reg_error_set(REG_ERROR, "the upstream trickles %s: %llu bytes, under %llu a "
+                             "second", f->dg.str, (unsigned long long)(received + n),
+                             (unsigned long long)f->pt->limits.min_rate);
+    const char *p = data;
+    while (n > 0) {
+        size_t take = PULLTHROUGH_BATCH - f->batched < n ? PULLTHROUGH_BATCH - f->batched : n;
+        memcpy(f->batch + f->batched, p, take);
+        f->batched += take;
+        p += take;
+        n -= take;
+        int err = f->batched == PULLTHROUGH_BATCH ? flush_batch(f) : REG_OK;
+        if (err < 0)
+            return err;
+    }
+    return REG_OK;
+}
+
+/* The digest of every byte received, before the commit (which makes it durable): readers get
+ * the last byte as soon as it is known to be right. */
+static int verify(flight *f)
+{
+    digest actual;
+    int err = upload_digest(&actual, f->session, f->dg.alg);
+    if (err < 0)
+        return err;
+    if (strcmp(actual.str, f->dg.str) != 0)
+        return reg_error_set(REG_EMISMATCH, "the upstream's bytes for %s have digest %s: not "
+                             "stored", f->dg.str, actual.str);
+    pthread_mutex_lock(&f->lock);
+    f->verified = 1;
     pthread_cond_broadcast(&f->changed);
     pthread_mutex_unlock(&f->lock);
     return REG_OK;
@@ -99,6 +137,8 @@ static int transfer(flight *f, index_db *ix)
                          .max_body = max ? max : UINT64_MAX};
     clock_gettime(CLOCK_MONOTONIC, &f->began);
     int err = remote_send(&resp, f->up->client, &rq);
+    if (err == REG_OK && resp.status == 200)
+        err = flush_batch(f);
     if (err == REG_OK && resp.status != 200)
         err = reg_error_set(resp.status == 404 ? REG_ENOTFOUND : REG_ERROR,
                             "upstream answered %ld for %s", resp.status, f->path);
@@ -108,10 +148,10 @@ static int transfer(flight *f, index_db *ix)
     else if (err < 0)
         reg_error_wrap(err, "upstream blob fetch");
     remote_response_free(&resp);
-    if (err == REG_OK && (err = store_commit_upload(pt->s, ix, f->session, f->repo, &f->dg)) ==
-                             REG_EMISMATCH)
-        reg_error_set(err, "the upstream's bytes for %s have another digest: not stored",
-                      f->dg.str);
+    if (err == REG_OK)
+        err = verify(f);
+    if (err == REG_OK)
+        err = store_commit_upload(pt->s, ix, f->session, f->repo, &f->dg);
     if (err == REG_OK)
         f->session = NULL; /* the commit consumed it */
     return err;
@@ -212,6 +252,8 @@ static int start_fill(flight *f, index_db *ix, const pullthrough_source *src, co
     if ((err = pullthrough_ensure_repo(ix, src->repo)) < 0 ||
         (err = upload_create(&f->session, id, pt->s->uploads, src->repo)) < 0)
         return err;
+    if (!(f->batch = malloc(PULLTHROUGH_BATCH)))
+        return reg_error_set(REG_ERROR, "out of memory");
     if ((f->fd = open_shared_file(pt->s->data_dir)) < 0)
         return reg_error_set(REG_ERROR, "pull-through: no file for the blob's bytes: %s",
                              strerror(errno));
@@ -309,16 +351,18 @@ ssize_t pullthrough_read(pullthrough_reader *r, uint64_t pos, char *out, size_t 
 {
     flight *f = r->f;
     uint64_t avail;
+    int whole;
     pthread_mutex_lock(&f->lock);
     for (;;) {
         /* Until the digest is verified the last byte stays back: a client that got every
          * byte would take a blob that is about to be refused for its own. */
-        avail = f->done && f->err == REG_OK ? f->written : f->written ? f->written - 1 : 0;
-        if (pos < avail || f->done)
+        whole = f->verified || (f->done && f->err == REG_OK);
+        avail = whole ? f->written : f->written ? f->written - 1 : 0;
+        if (pos < avail || whole || f->done)
             break;
         pthread_cond_wait(&f->changed, &f->lock);
     }
-    int err = f->done ? f->err : REG_OK;
+    int err = whole ? REG_OK : f->err;
     if (pos >= avail && err < 0)
         reg_error_set(err, "%s", f->msg);
     pthread_mutex_unlock(&f->lock);

@@ -10,6 +10,9 @@
 #include <time.h>
 
 #define FLIGHT_KEY_MAX (REPO_NAME_MAX + DIGEST_MAX + 8)
+/* A blob fill writes and wakes its readers per this many bytes, not per piece curl hands over
+ * (16 KiB): fewer system calls and wake-ups. */
+#define PULLTHROUGH_BATCH (1u << 20)
 
 /* One upstream client per rule, shared (remote is thread-safe; its token cache is the point). */
 typedef struct upstream {
@@ -36,6 +39,9 @@ typedef struct flight {
     int started;        /* size is known, the transfer runs */
     int64_t size;       /* -1: unknown */
     uint64_t written;   /* bytes in fd */
+    char *batch;        /* bytes received, not yet written (PULLTHROUGH_BATCH at most) */
+    size_t batched;
+    int verified;       /* every byte is in and has the blob's digest (the commit may follow) */
     int fd;             /* an unlinked file with the bytes so far: readers pread it */
     char repo[REPO_NAME_MAX + 1];
     char path[REPO_NAME_MAX + DIGEST_MAX + 16]; /* "/v2/<upstream repo>/blobs/<digest>" */
