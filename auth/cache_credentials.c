@@ -30,8 +30,10 @@ int cache_password_open(char *out, const cache_rule *rule, const unsigned char *
     if (rule->password_len > CACHE_PASSWORD_MAX + SECRETBOX_OVERHEAD ||
         rule->password_len < SECRETBOX_OVERHEAD ||
         secretbox_open((unsigned char *)out, &len, master, rule->password, rule->password_len) < 0)
-        return reg_error_set(REG_EDENIED, "the upstream password of rule %s does not open under "
-                             "this registry's master key", rule->prefix);
+        return reg_error_set(REG_EDENIED,
+                             "the upstream password of rule %s does not open under "
+                             "this registry's master key",
+                             rule->prefix);
     out[len] = '\0';
     return REG_OK;
 }

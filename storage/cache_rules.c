@@ -72,11 +72,15 @@ int cache_url_normalize(char *out, size_t n, const char *url)
     if (len && host[len - 1] == '/')
         len--;
     if (strstr(url, "://") && host == url)
-        return reg_error_set(REG_EINVALID, "upstream URL \"%.128s\": only http:// and https:// "
-                             "are supported", url);
+        return reg_error_set(REG_EINVALID,
+                             "upstream URL \"%.128s\": only http:// and https:// "
+                             "are supported",
+                             url);
     if (!host_port_ok(host, len))
-        return reg_error_set(REG_EINVALID, "upstream URL \"%.128s\": expected [https://]host[:port] "
-                             "with no path", url);
+        return reg_error_set(REG_EINVALID,
+                             "upstream URL \"%.128s\": expected [https://]host[:port] "
+                             "with no path",
+                             url);
     if ((size_t)snprintf(out, n, "%s%.*s", scheme, (int)len, host) >= n)
         return reg_error_set(REG_EINVALID, "upstream URL is longer than %zu bytes", n - 1);
     return REG_OK;
@@ -84,9 +88,12 @@ int cache_url_normalize(char *out, size_t n, const char *url)
 
 int cache_upstream_prefix_check(const char *prefix)
 {
-    if (prefix[0] && (strlen(prefix) > CACHE_UPSTREAM_PREFIX_MAX || reference_check_name(prefix) < 0))
-        return reg_error_set(REG_EINVALID, "invalid upstream prefix \"%.64s\": a repository "
-                             "name expected", prefix);
+    if (prefix[0] &&
+        (strlen(prefix) > CACHE_UPSTREAM_PREFIX_MAX || reference_check_name(prefix) < 0))
+        return reg_error_set(REG_EINVALID,
+                             "invalid upstream prefix \"%.64s\": a repository "
+                             "name expected",
+                             prefix);
     return REG_OK;
 }
 

@@ -137,8 +137,7 @@ void upstream_put(pullthrough *pt, upstream *u)
 int upstream_status_error(const pullthrough_source *src, const char *path, long status)
 {
     if (status == 404)
-        return reg_error_set(REG_ENOTFOUND, "upstream %s has no %s", src->rule->upstream_url,
-                             path);
+        return reg_error_set(REG_ENOTFOUND, "upstream %s has no %s", src->rule->upstream_url, path);
     return reg_error_set(REG_ERROR, "upstream %s answered %ld for %s", src->rule->upstream_url,
                          status, path);
 }
@@ -202,7 +201,8 @@ void flight_finish(flight *f, int err, int stale)
     pthread_mutex_lock(&f->lock);
     f->err = err;
     f->stale = stale;
-    snprintf(f->msg, sizeof(f->msg), "%s", err < 0 || stale ? reg_error_last("upstream failed") : "");
+    snprintf(f->msg, sizeof(f->msg), "%s",
+             err < 0 || stale ? reg_error_last("upstream failed") : "");
     f->done = 1;
     pthread_cond_broadcast(&f->changed);
     pthread_mutex_unlock(&f->lock);
@@ -266,8 +266,11 @@ static int fetch_manifest(pullthrough *pt, index_db *ix, const pullthrough_sourc
         return err;
     snprintf(path, sizeof(path), "/v2/%s/manifests/%s", upstream_repo, what);
     snprintf(scope, sizeof(scope), "repository:%s:pull", upstream_repo);
-    remote_request rq = {.method = "GET", .path = path, .scope = scope,
-                         .headers = manifest_headers, .max_body = MANIFEST_MAX_BYTES};
+    remote_request rq = {.method = "GET",
+                         .path = path,
+                         .scope = scope,
+                         .headers = manifest_headers,
+                         .max_body = MANIFEST_MAX_BYTES};
     if ((err = remote_send(&resp, up->client, &rq)) < 0) {
         reg_error_wrap(err, "upstream manifest fetch");
         goto done;
@@ -283,8 +286,11 @@ static int fetch_manifest(pullthrough *pt, index_db *ix, const pullthrough_sourc
     const char *const tags[1] = {tag};
     manifest_push push = {.repo = src->repo,
                           .content_type = bare_media_type(media, sizeof(media), resp.content_type),
-                          .body = (const char *)resp.body, .len = resp.body_len,
-                          .expected = expected, .tags = tags, .ntags = tag ? 1 : 0,
+                          .body = (const char *)resp.body,
+                          .len = resp.body_len,
+                          .expected = expected,
+                          .tags = tags,
+                          .ntags = tag ? 1 : 0,
                           .refs_later = 1};
     err = store_push_manifest(pt->s, ix, &push);
     manifest_info_free(push.info);
@@ -309,8 +315,8 @@ static int head_tag(digest *out, const pullthrough_source *src, upstream *up, co
         return err;
     snprintf(path, sizeof(path), "/v2/%s/manifests/%s", upstream_repo, tag);
     snprintf(scope, sizeof(scope), "repository:%s:pull", upstream_repo);
-    remote_request rq = {.method = "HEAD", .path = path, .scope = scope,
-                         .headers = manifest_headers};
+    remote_request rq = {
+        .method = "HEAD", .path = path, .scope = scope, .headers = manifest_headers};
     if ((err = remote_send(&resp, up->client, &rq)) < 0)
         reg_error_wrap(err, "upstream tag check");
     else if (resp.status != 200)
@@ -327,8 +333,7 @@ static int record_check(index_db *ix, const char *repo, const char *tag, int64_t
     int err = index_begin(ix);
     if (err < 0)
         return err;
-    if ((err = index_cache_tag_checked(ix, repo, tag, when)) < 0 ||
-        (err = index_commit(ix)) < 0)
+    if ((err = index_cache_tag_checked(ix, repo, tag, when)) < 0 || (err = index_commit(ix)) < 0)
         index_rollback(ix);
     return err;
 }
@@ -342,16 +347,16 @@ static int tag_is_fresh(index_db *ix, const pullthrough_source *src, const char 
     return (int64_t)time(NULL) - checked < src->rule->ttl_seconds;
 }
 
-int pullthrough_fresh(index_db *ix, const cache_rule *rule, const char *repo,
-                      const reference *ref, int cached)
+int pullthrough_fresh(index_db *ix, const cache_rule *rule, const char *repo, const reference *ref,
+                      int cached)
 {
     pullthrough_source src = {.rule = rule, .repo = repo};
     return cached && (ref->is_digest || tag_is_fresh(ix, &src, ref->tag));
 }
 
 /* Check a cached tag upstream and follow it when it moved. */
-static int refresh_tag(pullthrough *pt, index_db *ix, const pullthrough_source *src,
-                       upstream *up, const char *tag, const manifest_row *cached)
+static int refresh_tag(pullthrough *pt, index_db *ix, const pullthrough_source *src, upstream *up,
+                       const char *tag, const manifest_row *cached)
 {
     digest now;
     if (!cached) /* nothing to compare: the manifest at once */
@@ -385,14 +390,14 @@ static int fill_manifest(int *stale_out, pullthrough *pt, index_db *ix,
     if (ref->is_digest)
         return err;
     int64_t now = (int64_t)time(NULL), retry = src->rule->ttl_seconds < PULLTHROUGH_RETRY_SECONDS
-                                                  ? src->rule->ttl_seconds
-                                                  : PULLTHROUGH_RETRY_SECONDS;
+                                                   ? src->rule->ttl_seconds
+                                                   : PULLTHROUGH_RETRY_SECONDS;
     if (err < 0 && cached) {
         char why[REG_ERROR_MAX];
         snprintf(why, sizeof(why), "%s", reg_error_last("upstream failed"));
         STAT_ADD(pt, stale_served, 1);
-        pullthrough_logf(pt, "pull-through: serving the cached %s:%s (%s): %s", src->repo,
-                         ref->tag, row.dg.str, why);
+        pullthrough_logf(pt, "pull-through: serving the cached %s:%s (%s): %s", src->repo, ref->tag,
+                         row.dg.str, why);
         record_check(ix, src->repo, ref->tag, now - src->rule->ttl_seconds + retry);
         reg_error_set(REG_ERROR, "%s", why);
         *stale_out = 1;

@@ -46,8 +46,8 @@ typedef struct pullthrough_source {
 
 /* Whether a manifest the repository holds (`cached`) can be served without asking the upstream:
  * one by digest always, a tag checked within its rule's TTL. */
-int pullthrough_fresh(index_db *ix, const cache_rule *rule, const char *repo,
-                      const reference *ref, int cached);
+int pullthrough_fresh(index_db *ix, const cache_rule *rule, const char *repo, const reference *ref,
+                      int cached);
 
 /* Make manifest `ref` of src->repo present and, for a tag, fresh: a tag is checked upstream
  * (HEAD) at most once per rule TTL and followed when it moved; a digest is fetched only when
@@ -64,8 +64,8 @@ typedef struct pullthrough_reader pullthrough_reader;
  * and its size in *size_out (-1: unknown), or with *out NULL when the blob was stored
  * meanwhile (read it from the store). REG_ENOTFOUND when the upstream has no such blob,
  * REG_ETOOLARGE over the store's max_blob_size, another code when the upstream failed. */
-int pullthrough_blob(pullthrough_reader **out, int64_t *size_out, pullthrough *pt,
-                     index_db *ix, const pullthrough_source *src, const digest *d);
+int pullthrough_blob(pullthrough_reader **out, int64_t *size_out, pullthrough *pt, index_db *ix,
+                     const pullthrough_source *src, const digest *d);
 /* Bytes of the blob from pos into out: blocks until some are there; 0 at the end, which comes
  * only once the whole blob is verified and stored (its last byte is held back until then); a
  * negative code when the fill failed (reg_error_last says why). */

@@ -87,11 +87,15 @@ static int on_blob_data(void *ctx, const void *data, size_t n)
     flight *f = ctx;
     uint64_t received = f->written + f->batched;
     if (f->size >= 0 && (uint64_t)f->size - received < n)
-        return reg_error_set(REG_ETOOLARGE, "the upstream sent more than the %lld bytes it "
-                             "announced for %s", (long long)f->size, f->dg.str);
+        return reg_error_set(REG_ETOOLARGE,
+                             "the upstream sent more than the %lld bytes it "
+                             "announced for %s",
+                             (long long)f->size, f->dg.str);
     if (too_slow(f, received + n))
-        return reg_error_set(REG_ERROR, "the upstream trickles %s: %llu bytes, under %llu a "
-                             "second", f->dg.str, (unsigned long long)(received + n),
+        return reg_error_set(REG_ERROR,
+                             "the upstream trickles %s: %llu bytes, under %llu a "
+                             "second",
+                             f->dg.str, (unsigned long long)(received + n),
                              (unsigned long long)f->pt->limits.min_rate);
     const char *p = data;
     while (n > 0) {
@@ -116,8 +120,10 @@ static int verify(flight *f)
     if (err < 0)
         return err;
     if (strcmp(actual.str, f->dg.str) != 0)
-        return reg_error_set(REG_EMISMATCH, "the upstream's bytes for %s have digest %s: not "
-                             "stored", f->dg.str, actual.str);
+        return reg_error_set(REG_EMISMATCH,
+                             "the upstream's bytes for %s have digest %s: not "
+                             "stored",
+                             f->dg.str, actual.str);
     pthread_mutex_lock(&f->lock);
     f->verified = 1;
     pthread_cond_broadcast(&f->changed);
@@ -132,8 +138,11 @@ static int transfer(flight *f, index_db *ix)
     remote_response resp;
     memset(&resp, 0, sizeof(resp));
     uint64_t max = f->size >= 0 ? (uint64_t)f->size : pt->s->max_blob_size;
-    remote_request rq = {.method = "GET", .path = f->path, .scope = f->scope,
-                         .on_data = on_blob_data, .data_ctx = f,
+    remote_request rq = {.method = "GET",
+                         .path = f->path,
+                         .scope = f->scope,
+                         .on_data = on_blob_data,
+                         .data_ctx = f,
                          .max_body = max ? max : UINT64_MAX};
     clock_gettime(CLOCK_MONOTONIC, &f->began);
     int err = remote_send(&resp, f->up->client, &rq);
@@ -204,8 +213,10 @@ static int head_blob(flight *f, const pullthrough_source *src)
     remote_response_free(&resp);
     uint64_t max = f->pt->s->max_blob_size;
     if (err == REG_OK && max && f->size > 0 && (uint64_t)f->size > max)
-        err = reg_error_set(REG_ETOOLARGE, "blob %s is %lld bytes, over this registry's maximum "
-                            "of %llu", f->dg.str, (long long)f->size, (unsigned long long)max);
+        err = reg_error_set(REG_ETOOLARGE,
+                            "blob %s is %lld bytes, over this registry's maximum "
+                            "of %llu",
+                            f->dg.str, (long long)f->size, (unsigned long long)max);
     return err;
 }
 
@@ -310,8 +321,8 @@ static int lead(flight *f, index_db *ix, const pullthrough_source *src, const di
     return REG_OK;
 }
 
-int pullthrough_blob(pullthrough_reader **out, int64_t *size_out, pullthrough *pt,
-                     index_db *ix, const pullthrough_source *src, const digest *d)
+int pullthrough_blob(pullthrough_reader **out, int64_t *size_out, pullthrough *pt, index_db *ix,
+                     const pullthrough_source *src, const digest *d)
 {
     char key[FLIGHT_KEY_MAX];
     uint64_t size;

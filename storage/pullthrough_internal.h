@@ -19,7 +19,7 @@ typedef struct upstream {
     struct upstream *next;
     char key[CACHE_PREFIX_MAX + CACHE_URL_MAX + CACHE_USERNAME_MAX + 32];
     remote *client;
-    int refs;    /* users, plus one while it is in the list */
+    int refs; /* users, plus one while it is in the list */
 } upstream;
 
 /* A fetch under way: the first request for a key leads it, later ones wait for its result or
@@ -31,18 +31,18 @@ typedef struct flight {
     int refs;
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    int done;           /* the result is in err (and stale, msg) */
+    int done; /* the result is in err (and stale, msg) */
     int err;
     int stale;
     char msg[256];
     /* blob fills */
-    int started;        /* size is known, the transfer runs */
-    int64_t size;       /* -1: unknown */
-    uint64_t written;   /* bytes in fd */
-    char *batch;        /* bytes received, not yet written (PULLTHROUGH_BATCH at most) */
+    int started;      /* size is known, the transfer runs */
+    int64_t size;     /* -1: unknown */
+    uint64_t written; /* bytes in fd */
+    char *batch;      /* bytes received, not yet written (PULLTHROUGH_BATCH at most) */
     size_t batched;
-    int verified;       /* every byte is in and has the blob's digest (the commit may follow) */
-    int fd;             /* an unlinked file with the bytes so far: readers pread it */
+    int verified; /* every byte is in and has the blob's digest (the commit may follow) */
+    int fd;       /* an unlinked file with the bytes so far: readers pread it */
     char repo[REPO_NAME_MAX + 1];
     char path[REPO_NAME_MAX + DIGEST_MAX + 16]; /* "/v2/<upstream repo>/blobs/<digest>" */
     char scope[REPO_NAME_MAX + 32];
@@ -61,7 +61,7 @@ struct pullthrough {
     pthread_cond_t idle;  /* signalled when a fill thread ends */
     flight *flights;
     upstream *upstreams;
-    int running;          /* fill threads */
+    int running;             /* fill threads */
     pullthrough_stats stats; /* relaxed atomic adds */
 };
 

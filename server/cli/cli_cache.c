@@ -14,7 +14,8 @@
 #include <string.h>
 
 static const char usage[] =
-    "Usage: ocireg cache-rule add PREFIX URL [--upstream-prefix P] [--username U --password-stdin]\n"
+    "Usage: ocireg cache-rule add PREFIX URL [--upstream-prefix P] [--username U "
+    "--password-stdin]\n"
     "                             [--ttl 24h] [--ca-file F] [--data DIR]\n"
     "       ocireg cache-rule list [--json] [--data DIR]\n"
     "       ocireg cache-rule delete PREFIX [--data DIR]\n\n"
@@ -70,7 +71,8 @@ static int rule_from_args(cache_rule *r, const cli_args *a)
         return 2;
     }
     snprintf(r->ca_file, sizeof(r->ca_file), "%s", ca ? ca_path : "");
-    if (!user != !cli_opt(a, "password-stdin") || (user && (!user[0] || strlen(user) > CACHE_USERNAME_MAX))) {
+    if (!user != !cli_opt(a, "password-stdin") ||
+        (user && (!user[0] || strlen(user) > CACHE_USERNAME_MAX))) {
         fprintf(stderr, "ocireg: --username (1 to %d bytes) and --password-stdin go together\n",
                 CACHE_USERNAME_MAX);
         return 2;
@@ -109,17 +111,16 @@ static int print_rule(void *ctx, const cache_rule *r)
     int *first = ctx;
     if (!first) {
         printf("%-20s %-40s %-20s %-16s %8llds %s\n", r->prefix, r->upstream_url,
-               r->upstream_prefix[0] ? r->upstream_prefix : "-",
-               r->username[0] ? r->username : "-", (long long)r->ttl_seconds,
-               r->ca_file[0] ? r->ca_file : "-");
+               r->upstream_prefix[0] ? r->upstream_prefix : "-", r->username[0] ? r->username : "-",
+               (long long)r->ttl_seconds, r->ca_file[0] ? r->ca_file : "-");
         return 0;
     }
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:I, s:s?, s:I, s:b}", "prefix", r->prefix,
-                          "upstreamUrl", r->upstream_url, "upstreamPrefix", r->upstream_prefix,
-                          "username", r->username[0] ? r->username : NULL, "ttlSeconds",
-                          (json_int_t)r->ttl_seconds, "caFile", r->ca_file[0] ? r->ca_file : NULL,
-                          "createdAt", (json_int_t)r->created_at, "hasPassword",
-                          r->password_len > 0);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s?, s:I, s:s?, s:I, s:b}", "prefix", r->prefix, "upstreamUrl",
+                  r->upstream_url, "upstreamPrefix", r->upstream_prefix, "username",
+                  r->username[0] ? r->username : NULL, "ttlSeconds", (json_int_t)r->ttl_seconds,
+                  "caFile", r->ca_file[0] ? r->ca_file : NULL, "createdAt",
+                  (json_int_t)r->created_at, "hasPassword", r->password_len > 0);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     if (text)
         printf("%s%s", *first ? "" : ",", text);

@@ -12,14 +12,14 @@
 
 /* DescribePullThroughCacheRules' ecrRepositoryPrefixes: 1 to 100 (the model's bounds); its
  * maxResults at most 1000. */
-#define PREFIXES_MAX 100
+#define PREFIXES_MAX         100
 #define DESCRIBE_MAX_RESULTS 1000
 
 static json_t *rule_json(ecr_call *c, const cache_rule *r)
 {
     return json_pack("{s:s, s:s, s:I, s:s}", "ecrRepositoryPrefix", r->prefix,
-                     "upstreamRegistryUrl", r->upstream_url, "createdAt",
-                     (json_int_t)r->created_at, "registryId", ecr_registry_id(c));
+                     "upstreamRegistryUrl", r->upstream_url, "createdAt", (json_int_t)r->created_at,
+                     "registryId", ecr_registry_id(c));
 }
 
 /* A prefix member (required or not): NULL after InvalidParameterException. */
@@ -129,7 +129,8 @@ static int collect_rules(ecr_call *c, json_t *in, json_t *all)
                  "ecrRepositoryPrefixes must be a list of 1 to %d prefixes", PREFIXES_MAX);
         return REG_EINVALID;
     }
-    json_array_foreach(prefixes, i, p) {
+    json_array_foreach(prefixes, i, p)
+    {
         const char *prefix = prefix_arg(c, p);
         size_t before = json_array_size(all);
         if (!prefix)

@@ -59,8 +59,8 @@ static void reply_failed(request *req, int err, const char *unknown_code, const 
     const char *why = reg_error_last("the upstream failed");
     log_msg(LOG_WARN, "pull-through: %s %s of %s: %s", what, req->arg, req->name, why);
     if (err == REG_ENOTFOUND)
-        reply_error(req, 404, unknown_code, "%s %s is not in repository %s nor upstream: %s",
-                    what, req->arg, req->name, why);
+        reply_error(req, 404, unknown_code, "%s %s is not in repository %s nor upstream: %s", what,
+                    req->arg, req->name, why);
     else if (err == REG_ETOOLARGE)
         reply_error(req, 502, "SIZE_INVALID", "%s %s from the upstream: %s", what, req->arg, why);
     else

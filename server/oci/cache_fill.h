@@ -8,10 +8,10 @@
 #include "storage/base/reference.h"
 
 typedef enum {
-    CACHE_AS_IS,      /* answer from what the repository holds now (no rule, the caller may
-                       * not fill, or the cached copy is fresh) */
-    CACHE_READY,      /* look it up again: it is stored (and fresh) now */
-    CACHE_REPLIED,    /* the answer has been sent */
+    CACHE_AS_IS,   /* answer from what the repository holds now (no rule, the caller may
+                    * not fill, or the cached copy is fresh) */
+    CACHE_READY,   /* look it up again: it is stored (and fresh) now */
+    CACHE_REPLIED, /* the answer has been sent */
 } cache_result;
 
 /* A manifest GET/HEAD: `cached` when the repository holds `ref` now. */

@@ -56,8 +56,10 @@ int index_cache_rule_add(index_db *ix, cache_rule *rule)
     if (err < 0)
         return err;
     if ((err = count_rules(&n, ix)) == REG_OK && n >= CACHE_RULES_MAX)
-        err = reg_error_set(REG_ETOOLARGE, "this registry has its maximum of %d pull-through "
-                            "cache rules", CACHE_RULES_MAX);
+        err = reg_error_set(REG_ETOOLARGE,
+                            "this registry has its maximum of %d pull-through "
+                            "cache rules",
+                            CACHE_RULES_MAX);
     if (err == REG_OK)
         err = insert(ix, rule);
     if (err == REG_OK && (err = index_commit(ix)) == REG_OK)

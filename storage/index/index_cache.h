@@ -9,15 +9,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CACHE_PREFIX_MAX 20            /* ECR's PullThroughCacheRuleRepositoryPrefix */
-#define CACHE_URL_MAX 512
+#define CACHE_PREFIX_MAX          20 /* ECR's PullThroughCacheRuleRepositoryPrefix */
+#define CACHE_URL_MAX             512
 #define CACHE_UPSTREAM_PREFIX_MAX 255
-#define CACHE_USERNAME_MAX 255
-#define CACHE_PASSWORD_MAX 1024        /* plaintext bytes */
-#define CACHE_SEALED_MAX (CACHE_PASSWORD_MAX + 64)
-#define CACHE_ARN_MAX 612
-#define CACHE_CA_FILE_MAX 1024
-#define CACHE_RULES_MAX 50             /* ECR's quota of rules per registry */
+#define CACHE_USERNAME_MAX        255
+#define CACHE_PASSWORD_MAX        1024 /* plaintext bytes */
+#define CACHE_SEALED_MAX          (CACHE_PASSWORD_MAX + 64)
+#define CACHE_ARN_MAX             612
+#define CACHE_CA_FILE_MAX         1024
+#define CACHE_RULES_MAX           50 /* ECR's quota of rules per registry */
 
 typedef struct cache_rule {
     char prefix[CACHE_PREFIX_MAX + 1];
@@ -26,9 +26,9 @@ typedef struct cache_rule {
     char username[CACHE_USERNAME_MAX + 1];               /* "" for anonymous */
     unsigned char password[CACHE_SEALED_MAX];            /* sealed; password_len 0: none */
     size_t password_len;
-    char credential_arn[CACHE_ARN_MAX + 1];              /* kept as given, "" for none */
+    char credential_arn[CACHE_ARN_MAX + 1]; /* kept as given, "" for none */
     int64_t ttl_seconds;
-    char ca_file[CACHE_CA_FILE_MAX + 1];                 /* "" for the system's CAs */
+    char ca_file[CACHE_CA_FILE_MAX + 1]; /* "" for the system's CAs */
     int64_t created_at;
 } cache_rule;
 

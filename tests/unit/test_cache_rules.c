@@ -9,10 +9,11 @@
 
 static void test_prefix_follows_ecr_pattern_and_length(void)
 {
-    static const char *const good[] = {"hub", "ab", "ecr-public", "a.b_c-d", "k8s",
-                                       "x1234567890123456789"};
-    static const char *const bad[] = {"", "a", "Hub", "-hub", "hub-", "a..b", "a/b", "a b", "a--b",
-                                      "x12345678901234567890", "hub_"};
+    static const char *const good[] = {"hub",     "ab",  "ecr-public",
+                                       "a.b_c-d", "k8s", "x1234567890123456789"};
+    static const char *const bad[] = {"",     "a",   "Hub", "-hub", "hub-",
+                                      "a..b", "a/b", "a b", "a--b", "x12345678901234567890",
+                                      "hub_"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
         CHECK(cache_prefix_check(good[i]) == REG_OK, "\"%s\" should be a valid prefix", good[i]);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -27,9 +28,9 @@ static void test_urls_are_normalized_or_refused(void)
                 {"https://quay.io/", "https://quay.io"},
                 {"http://127.0.0.1:5000", "http://127.0.0.1:5000"},
                 {"[::1]:8443", "https://[::1]:8443"}};
-    static const char *const bad[] = {"", "ftp://quay.io", "https://", "quay.io/v2",
-                                      "user:pw@quay.io", "quay.io:0", "quay.io:65536",
-                                      "quay.io:80x", "quay.io?x=1", "https://quay.io//"};
+    static const char *const bad[] = {
+        "",          "ftp://quay.io", "https://",    "quay.io/v2",  "user:pw@quay.io",
+        "quay.io:0", "quay.io:65536", "quay.io:80x", "quay.io?x=1", "https://quay.io//"};
     char out[CACHE_URL_MAX + 1];
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         CHECK(cache_url_normalize(out, sizeof(out), good[i].in) == REG_OK, "\"%s\" refused",
