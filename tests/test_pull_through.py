@@ -251,12 +251,15 @@ def env(tmp_path_factory):
     tok_data = root / "tok"
     add_user(tok_data, "up", PASSWORD)
     grant(tok_data, "up", "lib/*", "pull,push")
+    grant(tok_data, "up", "pub/*", "pull,push")
+    grant(tok_data, "anonymous", "pub/*", "pull")
     tok = RegistryServer(tok_data).start()
     cache_data = root / "cache"
     add_rule(cache_data, "dist", dist.url, user="dist")
     add_rule(cache_data, "fast", dist.url, "--ttl", "2s", user="dist")
     add_rule(cache_data, "flaky", proxy.url, "--ttl", "1s", user="dist")
     add_rule(cache_data, "tok", tok.url, "--upstream-prefix", "lib", user="up")
+    add_rule(cache_data, "anon", tok.url, "--upstream-prefix", "pub")
     cache = RegistryServer(cache_data, ["--upstream-stall-timeout", "1",
                                         "--upstream-min-rate", "4096"]).start()
     ns = type("Env", (), {})()
@@ -366,6 +369,29 @@ def test_token_upstream_through_skopeo_is_bit_exact(env, tmp_path):
     for d, data in [(img.digest, img.manifest), *img.blobs.items()]:
         path = out / "blobs" / "sha256" / d.split(":")[1]
         assert path.read_bytes() == data, f"{d} differs after skopeo copy through the cache"
+
+
+def test_anonymous_token_upstream(env):
+    """No credentials in the rule: the upstream's anonymous Bearer token, as Docker Hub's."""
+    r = requests.get(f"{env.tok.url}/token", auth=("up", PASSWORD), timeout=TIMEOUT,
+                     params={"service": "ocireg", "scope": "repository:pub/tool:pull,push"})
+    s = requests.Session()
+    s.headers["Authorization"] = "Bearer " + r.json()["token"]
+    img = push(env.tok.url, "pub/tool", "2.0", s)
+    pull(env.cache.url, "anon/tool", "2.0", img)
+
+
+def test_sixteen_clients_of_an_uncached_manifest_cause_one_upstream_get(env):
+    img = push(env.dist.url, "crowd/tagged", "v1", env.dist.session())
+
+    def one(_):
+        r = get(env.cache.url, "/v2/dist/crowd/tagged/manifests/v1", headers=ACCEPT)
+        return r.status_code, r.content
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(one, range(16)))
+    assert all(r == (200, img.manifest) for r in results), [r[0] for r in results]
+    assert env.dist.requests_for("GET", "crowd/tagged/manifests/v1") == 1, \
+        f"upstream GETs: {env.dist.requests_for('GET', 'crowd/tagged/manifests/v1')}"
 
 
 def test_sixteen_clients_of_an_uncached_blob_cause_one_upstream_get(env):
