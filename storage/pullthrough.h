@@ -66,10 +66,11 @@ typedef struct pullthrough_reader pullthrough_reader;
  * REG_ETOOLARGE over the store's max_blob_size, another code when the upstream failed. */
 int pullthrough_blob(pullthrough_reader **out, int64_t *size_out, pullthrough *pt, index_db *ix,
                      const pullthrough_source *src, const digest *d);
-/* Bytes of the blob from pos into out: blocks until some are there; 0 at the end, which comes
- * only once the whole blob is verified and stored (its last byte is held back until then); a
- * negative code when the fill failed (reg_error_last says why). */
-ssize_t pullthrough_read(pullthrough_reader *r, uint64_t pos, char *out, size_t max);
+/* Bytes of the blob from pos into out, waiting at most wait_ms for some: REG_EBUSY when none
+ * came meanwhile (ask again), 0 at the end, which comes only once every byte has the blob's
+ * digest (its last byte is held back until then), another negative code when the fill failed
+ * (reg_error_last says why). */
+ssize_t pullthrough_read(pullthrough_reader *r, uint64_t pos, char *out, size_t max, int wait_ms);
 /* Wait for the fill's end: REG_OK once the blob is stored. */
 int pullthrough_wait(pullthrough_reader *r);
 void pullthrough_reader_free(pullthrough_reader *r); /* NULL ok */

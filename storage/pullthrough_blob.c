@@ -358,25 +358,42 @@ int pullthrough_blob(pullthrough_reader **out, int64_t *size_out, pullthrough *p
     return REG_OK;
 }
 
-ssize_t pullthrough_read(pullthrough_reader *r, uint64_t pos, char *out, size_t max)
+/* The absolute CLOCK_REALTIME time wait_ms from now (pthread_cond_timedwait's clock). */
+static struct timespec deadline_in(int wait_ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += wait_ms / 1000;
+    t.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
+ssize_t pullthrough_read(pullthrough_reader *r, uint64_t pos, char *out, size_t max, int wait_ms)
 {
     flight *f = r->f;
     uint64_t avail;
-    int whole;
+    int whole, timed_out = 0;
+    struct timespec until = deadline_in(wait_ms);
     pthread_mutex_lock(&f->lock);
     for (;;) {
         /* Until the digest is verified the last byte stays back: a client that got every
          * byte would take a blob that is about to be refused for its own. */
         whole = f->verified || (f->done && f->err == REG_OK);
         avail = whole ? f->written : f->written ? f->written - 1 : 0;
-        if (pos < avail || whole || f->done)
+        if (pos < avail || whole || f->done || timed_out)
             break;
-        pthread_cond_wait(&f->changed, &f->lock);
+        timed_out = pthread_cond_timedwait(&f->changed, &f->lock, &until) == ETIMEDOUT;
     }
-    int err = whole ? REG_OK : f->err;
+    int err = whole ? REG_OK : f->err, ended = whole || f->done;
     if (pos >= avail && err < 0)
         reg_error_set(err, "%s", f->msg);
     pthread_mutex_unlock(&f->lock);
+    if (pos >= avail && !ended)
+        return REG_EBUSY;
     if (pos >= avail)
         return err < 0 ? err : 0;
     size_t n = avail - pos < max ? (size_t)(avail - pos) : max;

@@ -13,6 +13,9 @@
 
 /* MHD's piece of a streamed blob. */
 #define FILL_BLOCK (256 * 1024)
+/* How long a content reader waits for an upstream's bytes before giving its server thread
+ * back to the thread's other connections. */
+#define FILL_WAIT_MS 20
 
 typedef struct fill_context {
     cache_rule rule;
@@ -86,11 +89,16 @@ cache_result cache_manifest_or_reply(request *req, index_db *ix, const reference
     return CACHE_REPLIED;
 }
 
+/* libmicrohttpd's content reader: a piece of the blob, or 0 when none came within
+ * FILL_WAIT_MS, so that the server thread goes on with its other connections and asks again
+ * (libmicrohttpd calls a body that is not ready again at its next turn). */
 static ssize_t read_fill(void *cls, uint64_t pos, char *out, size_t max)
 {
-    ssize_t got = pullthrough_read(cls, pos, out, max);
+    ssize_t got = pullthrough_read(cls, pos, out, max, FILL_WAIT_MS);
     if (got > 0)
         return got;
+    if (got == REG_EBUSY)
+        return 0;
     if (got == 0)
         return MHD_CONTENT_READER_END_OF_STREAM;
     log_msg(LOG_WARN, "pull-through: %s", reg_error_last("fill failed"));
