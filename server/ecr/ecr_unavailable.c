@@ -1,5 +1,5 @@
 /* ecr_unavailable.c - ECR operations ocireg does not offer yet (pull-through cache rules,
- * replication): each answers ValidationException, an error its model lists, saying so, so
+ * for now): each answers ValidationException, an error its model lists, saying so, so
  * that a client never takes silence or an empty list for a configuration that exists. */
 #include "server/ecr/ecr.h"
 
@@ -21,14 +21,4 @@ json_t *ecr_describe_pull_through_cache_rules(ecr_call *c, json_t *in)
 json_t *ecr_delete_pull_through_cache_rule(ecr_call *c, json_t *in)
 {
     return not_available(c, "pull-through cache");
-}
-
-json_t *ecr_put_replication_configuration(ecr_call *c, json_t *in)
-{
-    return not_available(c, "replication");
-}
-
-json_t *ecr_describe_image_replication_status(ecr_call *c, json_t *in)
-{
-    return not_available(c, "replication");
 }
