@@ -137,3 +137,22 @@ void destination_login_free(destination_login *l)
     free(l->ca_file);
     memset(l, 0, sizeof(*l));
 }
+
+int destination_connect(remote **out, index_db *ix, const char *data_dir, const char *region,
+                        const char *registry_id)
+{
+    destination_login login;
+    int err = destination_open(&login, ix, data_dir, region, registry_id);
+    if (err == REG_ENOTFOUND)
+        return reg_error_set(err,
+                             "no destination %s/%s is configured (ocireg replication destination "
+                             "add)",
+                             region, registry_id);
+    if (err < 0)
+        return err;
+    remote_endpoint ep = {.url = login.url, .username = login.username,
+                          .password = login.password, .ca_file = login.ca_file};
+    err = remote_open(out, &ep);
+    destination_login_free(&login);
+    return err;
+}

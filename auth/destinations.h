@@ -5,6 +5,7 @@
 #define OCIREG_DESTINATIONS_H
 
 #include "storage/index/index_replication.h"
+#include "storage/remote/remote.h"
 
 /* The longest destination password (ECR's login passwords are about 2.5 KB). */
 #define DESTINATION_PASSWORD_MAX 8192
@@ -32,6 +33,11 @@ int destination_open(destination_login *out, index_db *ix, const char *data_dir,
                      const char *region, const char *registry_id);
 /* Frees the fields, the password wiped first. */
 void destination_login_free(destination_login *l);
+
+/* A client for destination (region, registry_id), its credentials opened for it (remote
+ * copies them); REG_ENOTFOUND when no such destination is configured. */
+int destination_connect(remote **out, index_db *ix, const char *data_dir, const char *region,
+                        const char *registry_id);
 
 /* ECR's shapes: Region [0-9a-z-]{2,25}, RegistryId [0-9]{12}. */
 int destination_region_valid(const char *region);
