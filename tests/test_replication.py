@@ -1,0 +1,339 @@
+"""Replication (issue 21, part B): ECR's replication configuration through boto3 with the model's
+limits, ocireg's destinations (sealed passwords), and `ocireg replication sync` pushing images
+to a second ocireg (Docker token auth) and to Debian's docker-registry (htpasswd): plain
+images, a multi-arch index with its children, a referrer and a moved tag, every one pulled back
+bit-exact from each destination; statuses through DescribeImageReplicationStatus and `ocireg
+replication status`; a destination that is down fails with a reason, then completes."""
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+import requests
+
+from authutil import add_user, cli, grant
+from ocireg_harness import RegistryServer, free_port
+from regutil import (OCI_INDEX, OCI_MANIFEST, Image, digest_of, image_manifest, pull_problems,
+                     push_image, push_index)
+
+boto3 = pytest.importorskip("boto3", reason="python3-boto3 (scripts/deps.sh test)")
+import botocore.config  # noqa: E402  (after boto3, which brings it)
+from botocore.exceptions import ClientError  # noqa: E402
+
+REGION = "us-east-1"
+OCIREG_DEST = ("us-west-2", "111111111111")     # the second ocireg
+DIST_DEST = ("eu-west-1", "222222222222")       # docker-registry
+DEST_PASSWORD = "s3cret-dest-pass"
+RULES = [{"destinations": [{"region": r, "registryId": i} for r, i in (OCIREG_DEST, DIST_DEST)],
+          "repositoryFilters": [{"filter": "app", "filterType": "PREFIX_MATCH"}]}]
+
+
+def need(program):
+    if not shutil.which(program):
+        pytest.skip(f"{program} is not installed (scripts/deps.sh test)")
+
+
+class Distribution:
+    """Debian's docker-registry with htpasswd auth, on a port of its own; stopped by PID."""
+
+    def __init__(self, folder):
+        self.folder = str(folder)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = None
+        os.makedirs(self.folder, exist_ok=True)
+        htpasswd = os.path.join(self.folder, "htpasswd")
+        with open(htpasswd, "w") as f:
+            subprocess.run(["htpasswd", "-Bbn", "repl", DEST_PASSWORD], stdout=f, check=True)
+        self.conf = os.path.join(self.folder, "config.yml")
+        with open(self.conf, "w") as f:
+            f.write(f"""version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: {os.path.join(self.folder, 'data')}
+  delete:
+    enabled: true
+auth:
+  htpasswd:
+    realm: replication-test
+    path: {htpasswd}
+http:
+  addr: 127.0.0.1:{self.port}
+""")
+
+    def start(self):
+        self.log = open(os.path.join(self.folder, "log"), "ab")
+        self.proc = subprocess.Popen(["docker-registry", "serve", self.conf], stdout=self.log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, "docker-registry exited at start"
+            try:
+                if requests.get(self.url + "/v2/", timeout=1).status_code == 401:
+                    return self
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        raise AssertionError("docker-registry did not start listening in time")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.log.close()
+        self.proc = None
+
+    def session(self):
+        s = requests.Session()
+        s.auth = ("repl", DEST_PASSWORD)
+        return s
+
+
+def token_session(server, user, password, repo, actions="pull"):
+    r = requests.get(f"{server.url}/token", auth=(user, password), timeout=30,
+                     params={"service": "ocireg", "scope": f"repository:{repo}:{actions}"})
+    assert r.status_code == 200, r.text
+    s = requests.Session()
+    s.headers["Authorization"] = "Bearer " + r.json()["token"]
+    return s
+
+
+class Env:
+    def __init__(self, root):
+        need("docker-registry")
+        need("htpasswd")
+        self.data = root / "source"
+        add_user(self.data, "admin", "admin-pass")
+        grant(self.data, "admin", "*", "*")
+        self.key = json.loads(cli("user", "key", "create", "admin", "--json", "--data",
+                                  str(self.data)).stdout)
+        self.source = RegistryServer(self.data).start()
+        dest_data = root / "dest"
+        add_user(dest_data, "repl", DEST_PASSWORD)
+        grant(dest_data, "repl", "*", "pull,push")
+        self.dest = RegistryServer(dest_data).start()
+        self.dist = Distribution(root / "dist").start()
+        self.ecr = boto3.client(
+            "ecr", endpoint_url=self.source.url, region_name=REGION,
+            aws_access_key_id=self.key["AccessKeyId"],
+            aws_secret_access_key=self.key["SecretAccessKey"],
+            config=botocore.config.Config(retries={"total_max_attempts": 1}))
+        self.add_destinations()
+
+    def stop(self):
+        self.source.stop()
+        self.dest.stop()
+        self.dist.stop()
+
+    def push_session(self, repo):
+        return token_session(self.source, "admin", "admin-pass", repo, "pull,push")
+
+    def replication(self, *args, stdin=None, check=True):
+        return cli("replication", *args, "--data", str(self.data), stdin=stdin, check=check)
+
+    def add_destinations(self):
+        self.replication("destination", "add", "--region", OCIREG_DEST[0], "--registry-id",
+                         OCIREG_DEST[1], self.dest.url, "--username", "repl", "--password-stdin",
+                         stdin=DEST_PASSWORD + "\n")
+        self.replication("destination", "add", "--region", DIST_DEST[0], "--registry-id",
+                         DIST_DEST[1], self.dist.url, "--username", "repl", "--password-stdin",
+                         stdin=DEST_PASSWORD + "\n")
+
+    def destination_sessions(self, repo):
+        return [(self.dest.url, token_session(self.dest, "repl", DEST_PASSWORD, repo)),
+                (self.dist.url, self.dist.session())]
+
+    def assert_everywhere(self, img, ref=None):
+        for url, session in self.destination_sessions(img.repo):
+            problems = pull_problems(url, img, ref, session)
+            assert not problems, f"expected {img.repo}:{ref or img.tag} bit-exact at {url}: " \
+                                 f"{problems}"
+
+    def statuses(self, repo, digest):
+        out = self.ecr.describe_image_replication_status(
+            repositoryName=repo, imageId={"imageDigest": digest})
+        return {(s["region"], s["registryId"]): (s["status"], s.get("failureCode"))
+                for s in out["replicationStatuses"]}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    e = Env(tmp_path_factory.mktemp("replication"))
+    try:
+        yield e
+    finally:
+        e.stop()
+
+
+# ---- configuration ----
+
+def test_destination_password_is_sealed_and_never_listed(env):
+    listed = env.replication("destination", "list").stdout
+    assert env.dest.url in listed and env.dist.url in listed and "repl" in listed
+    assert DEST_PASSWORD not in listed, "destination list printed the password"
+    with open(env.data / "meta.db", "rb") as f:
+        assert DEST_PASSWORD.encode() not in f.read(), "the password is stored in plaintext"
+    for wal in ("meta.db-wal",):
+        if (env.data / wal).exists():
+            assert DEST_PASSWORD.encode() not in (env.data / wal).read_bytes()
+
+
+def test_destination_add_refuses_bad_fields(env):
+    cases = [("us_west", "111111111111", "http://x", "a region is 2 to 25"),
+             ("us-west-1", "1234", "http://x", "12 digits"),
+             ("us-west-1", "111111111111", "ftp://x", "http:// or https://")]
+    for region, rid, url, why in cases:
+        r = env.replication("destination", "add", "--region", region, "--registry-id", rid, url,
+                            check=False)
+        assert r.returncode == 1 and why in r.stderr, f"expected '{why}', got {r.stderr!r}"
+    r = env.replication("destination", "add", "--region", "us-west-1", "--registry-id",
+                        "333333333333", "http://x", "--username", "u", "--password-stdin",
+                        stdin="p" * 8193 + "\n", check=False)
+    assert r.returncode == 1 and "8192" in r.stderr, "a password over the limit was taken"
+    r = env.replication("destination", "delete", "--region", "us-west-1", "--registry-id",
+                        "333333333333", check=False)
+    assert r.returncode == 1 and "no such destination" in r.stderr
+
+
+def test_ecr_configuration_round_trip(env):
+    out = env.ecr.put_replication_configuration(replicationConfiguration={"rules": RULES})
+    assert out["replicationConfiguration"]["rules"] == RULES
+    described = env.ecr.describe_registry()
+    assert described["replicationConfiguration"]["rules"] == RULES
+
+
+def invalid(env, rules):
+    with pytest.raises(ClientError) as err:
+        env.ecr.put_replication_configuration(replicationConfiguration={"rules": rules})
+    return err.value.response["Error"]["Code"], err.value.response["Error"]["Message"]
+
+
+def test_ecr_configuration_limits_are_the_models(env):
+    dest = [{"region": "us-west-2", "registryId": "111111111111"}]
+    many = [{"region": "us-west-2", "registryId": f"{i:012d}"} for i in range(1, 27)]
+    cases = {
+        "at most 10 rules": [{"destinations": dest}] * 11,
+        "1 to 25 destinations": [{"destinations": many}],
+        "listed twice": [{"destinations": dest * 2}],
+        "does not replicate to itself":
+            [{"destinations": [{"region": REGION, "registryId": "000000000000"}]}],
+        "a region is 2 to 25": [{"destinations": [{"region": "US_WEST",
+                                                   "registryId": "111111111111"}]}],
+        "prefix": [{"destinations": dest, "repositoryFilters": [
+            {"filter": "Upper/Case", "filterType": "PREFIX_MATCH"}]}],
+        "PREFIX_MATCH": [{"destinations": dest, "repositoryFilters": [
+            {"filter": "app", "filterType": "WILDCARD"}]}],
+        "1 to 100 filters": [{"destinations": dest, "repositoryFilters": [
+            {"filter": f"app{i}", "filterType": "PREFIX_MATCH"} for i in range(101)]}],
+    }
+    for why, rules in cases.items():
+        code, message = invalid(env, rules)
+        assert code == "ValidationException" and why in message, \
+            f"{why}: expected ValidationException, got {code}: {message}"
+    assert env.ecr.describe_registry()["replicationConfiguration"]["rules"] == RULES, \
+        "a refused configuration replaced the stored one"
+
+
+def test_status_of_unknown_image_is_image_not_found(env):
+    push_image(env.source.url, "app/none", "v1", session=env.push_session("app/none"))
+    with pytest.raises(ClientError) as err:
+        env.ecr.describe_image_replication_status(repositoryName="app/none",
+                                                  imageId={"imageTag": "nope"})
+    assert err.value.response["Error"]["Code"] == "ImageNotFoundException"
+    with pytest.raises(ClientError) as err:
+        env.ecr.describe_image_replication_status(repositoryName="app/missing",
+                                                  imageId={"imageTag": "v1"})
+    assert err.value.response["Error"]["Code"] == "RepositoryNotFoundException"
+
+
+# ---- the push engine through sync ----
+
+def push_referrer(env, subject):
+    s = env.push_session(subject.repo)
+    return push_image(env.source.url, subject.repo, None, layers=(b"signature bytes",),
+                      subject=subject, artifact_type="application/vnd.example.signature",
+                      session=s)
+
+
+def test_sync_replicates_images_index_referrer_and_moved_tag(env):
+    env.ecr.put_replication_configuration(replicationConfiguration={"rules": RULES})
+    s = env.push_session("app/web")
+    web = push_image(env.source.url, "app/web", "v1", layers=(b"web layer 1", b"web layer 2"),
+                     session=s)
+    big = push_image(env.source.url, "app/web", "big", layers=(os.urandom(3 << 20),), session=s)
+    signature = push_referrer(env, web)
+    s = env.push_session("app/multi")
+    children = [push_image(env.source.url, "app/multi", None, layers=(f"arch {i}".encode(),),
+                           session=s) for i in range(2)]
+    index = push_index(env.source.url, "app/multi", "latest", children, session=s)
+    other = push_image(env.source.url, "other/x", "v1", session=env.push_session("other/x"))
+
+    r = env.replication("sync", check=False)
+    assert r.returncode == 0, f"sync failed: {r.stdout} {r.stderr}"
+    for img in (web, big, index, *children):
+        env.assert_everywhere(img)
+    env.assert_everywhere(signature, signature.digest)
+    for url, session in env.destination_sessions("other/x"):
+        got = session.get(f"{url}/v2/other/x/manifests/v1",
+                          headers={"Accept": OCI_MANIFEST}, timeout=30).status_code
+        assert got in (401, 404), f"other/x matches no filter but reached {url} ({got})"
+
+    for img in (web, big, index):
+        statuses = env.statuses(img.repo, img.digest)
+        assert statuses == {OCIREG_DEST: ("COMPLETE", None), DIST_DEST: ("COMPLETE", None)}, \
+            f"{img.repo}:{img.tag}: expected COMPLETE at both destinations, got {statuses}"
+    shown = env.replication("status", "app/multi:latest").stdout
+    assert shown.count("COMPLETE") == 2 and index.digest in shown, shown
+
+    # the tag moves at the source, then at the destinations
+    moved = push_image(env.source.url, "app/web", "v1", layers=(b"web layer 3",),
+                       session=env.push_session("app/web"))
+    r = env.replication("sync", "app/web", check=False)
+    assert r.returncode == 0, f"sync failed: {r.stdout} {r.stderr}"
+    env.assert_everywhere(moved)
+    assert moved.digest != web.digest
+
+
+def test_destination_down_fails_with_reason_then_completes(env):
+    env.ecr.put_replication_configuration(replicationConfiguration={"rules": RULES})
+    env.dist.stop()
+    img = push_image(env.source.url, "app/down", "v1", layers=(b"while it was down",),
+                     session=env.push_session("app/down"))
+    r = env.replication("sync", "app/down", check=False)
+    assert r.returncode == 1, f"expected sync to fail for the stopped destination: {r.stdout}"
+    statuses = env.statuses("app/down", img.digest)
+    assert statuses[OCIREG_DEST] == ("COMPLETE", None), statuses
+    status, reason = statuses[DIST_DEST]
+    assert status == "FAILED" and reason, f"expected FAILED with a reason, got {statuses}"
+    assert DEST_PASSWORD not in reason and DEST_PASSWORD not in r.stdout
+    shown = env.replication("status", "app/down:v1").stdout
+    assert "FAILED" in shown and "COMPLETE" in shown, shown
+
+    env.dist.start()
+    r = env.replication("sync", "app/down", check=False)
+    assert r.returncode == 0, f"sync after the destination returned: {r.stdout} {r.stderr}"
+    assert env.statuses("app/down", img.digest) == {OCIREG_DEST: ("COMPLETE", None),
+                                                   DIST_DEST: ("COMPLETE", None)}
+    env.assert_everywhere(img)
+
+
+def test_destination_without_address_fails_its_images(env):
+    lost = ("ap-south-1", "444444444444")
+    env.ecr.put_replication_configuration(replicationConfiguration={"rules": [
+        {"destinations": [{"region": lost[0], "registryId": lost[1]}],
+         "repositoryFilters": [{"filter": "app/lost", "filterType": "PREFIX_MATCH"}]}]})
+    img = push_image(env.source.url, "app/lost", "v1", session=env.push_session("app/lost"))
+    r = env.replication("sync", "app/lost", check=False)
+    assert r.returncode == 1
+    status, reason = env.statuses("app/lost", img.digest)[lost]
+    assert status == "FAILED" and "replication destination add" in reason, reason
