@@ -126,14 +126,19 @@ static int upload_blob(job *j, const char *location, const digest *d, uint64_t s
 static int start_upload(int *mounted_out, char **location_out, job *j, const digest *d,
                         const char *from)
 {
-    char path[PATH_MAX_LEN];
+    char path[PATH_MAX_LEN], scope[2 * PATH_MAX_LEN];
     remote_response resp;
+    /* A token for the mount must also allow pulling from `from` (scopes space-separated). */
+    snprintf(scope, sizeof(scope), "%s%s%s%s", j->scope, from ? " repository:" : "",
+             from ? from : "", from ? ":pull" : "");
     if (from)
         snprintf(path, sizeof(path), "/v2/%s/blobs/uploads/?mount=%s&from=%s", j->repo, d->str,
                  from);
     else
         snprintf(path, sizeof(path), "/v2/%s/blobs/uploads/", j->repo);
-    int err = send(&resp, j, "POST", path, NULL);
+    remote_request req = {.method = "POST", .path = path, .scope = scope};
+    memset(&resp, 0, sizeof(resp));
+    int err = remote_send(&resp, j->client, &req);
     *mounted_out = 0;
     *location_out = NULL;
     if (err == REG_OK && resp.status == 201 && from)

@@ -337,3 +337,23 @@ def test_destination_without_address_fails_its_images(env):
     assert r.returncode == 1
     status, reason = env.statuses("app/lost", img.digest)[lost]
     assert status == "FAILED" and "replication destination add" in reason, reason
+
+
+def test_blob_in_another_repository_is_mounted_not_uploaded(env):
+    env.ecr.put_replication_configuration(replicationConfiguration={"rules": RULES})
+    shared = os.urandom(256 << 10)
+    first = push_image(env.source.url, "app/share-a", "v1", layers=(shared,),
+                       session=env.push_session("app/share-a"))
+    env.replication("sync", "app/share-a")
+    second = push_image(env.source.url, "app/share-b", "v1", layers=(shared,),
+                        session=env.push_session("app/share-b"))
+    env.replication("sync", "app/share-b")
+    env.assert_everywhere(first)
+    env.assert_everywhere(second)
+    with open(env.dest.log_path) as f:
+        lines = [json.loads(line) for line in f if line.startswith("{")]
+    share_b = [(x["method"], x["status"], x["bytes_in"]) for x in lines
+               if x.get("path", "").startswith("/v2/app/share-b/blobs/uploads/")]
+    assert ("POST", 201, 0) in share_b, f"expected a cross-repository mount (201), got {share_b}"
+    assert all(n < len(shared) for _, _, n in share_b), \
+        f"the shared layer was uploaded again instead of mounted: {share_b}"
