@@ -42,9 +42,9 @@ static int check_fields(const char *region, const char *registry_id, const char 
     return REG_OK;
 }
 
-int destination_put(index_db *ix, const char *data_dir, const char *region,
-                    const char *registry_id, const char *url, const char *username,
-                    const char *password, const char *ca_file)
+int destination_put(index_db *ix, const char *data_dir, const char *region, const char *registry_id,
+                    const char *url, const char *username, const char *password,
+                    const char *ca_file)
 {
     unsigned char master[SECRETBOX_KEY_LEN], box[DESTINATION_PASSWORD_MAX + SECRETBOX_OVERHEAD];
     size_t box_len = 0;
@@ -60,8 +60,13 @@ int destination_put(index_db *ix, const char *data_dir, const char *region,
             return reg_error_set(err, "could not seal the password (DATA/keys/master.key)");
     }
     replication_destination d = {
-        .region = region, .registry_id = registry_id, .url = url, .username = username,
-        .password = password ? box : NULL, .password_len = box_len, .ca_file = ca_file,
+        .region = region,
+        .registry_id = registry_id,
+        .url = url,
+        .username = username,
+        .password = password ? box : NULL,
+        .password_len = box_len,
+        .ca_file = ca_file,
     };
     err = index_replication_destination_put(ix, &d);
     OPENSSL_cleanse(box, sizeof(box));
@@ -114,8 +119,8 @@ static int take_row(void *c, const replication_destination *d)
     return d->password ? open_password(x->out, x->data_dir, d) : REG_OK;
 }
 
-int destination_open(destination_login *out, index_db *ix, const char *data_dir,
-                     const char *region, const char *registry_id)
+int destination_open(destination_login *out, index_db *ix, const char *data_dir, const char *region,
+                     const char *registry_id)
 {
     struct open_ctx x = {out, data_dir};
     memset(out, 0, sizeof(*out));
@@ -150,8 +155,10 @@ int destination_connect(remote **out, index_db *ix, const char *data_dir, const 
                              region, registry_id);
     if (err < 0)
         return err;
-    remote_endpoint ep = {.url = login.url, .username = login.username,
-                          .password = login.password, .ca_file = login.ca_file};
+    remote_endpoint ep = {.url = login.url,
+                          .username = login.username,
+                          .password = login.password,
+                          .ca_file = login.ca_file};
     err = remote_open(out, &ep);
     destination_login_free(&login);
     return err;

@@ -23,14 +23,14 @@ typedef struct destination_login {
 /* Add or replace destination (region, registry_id). `password` (NULL for none) is sealed
  * before it is stored. REG_EINVALID (reg_error_last says why) for a bad region, registry id,
  * URL (http:// or https://) or an over-long value. */
-int destination_put(index_db *ix, const char *data_dir, const char *region,
-                    const char *registry_id, const char *url, const char *username,
-                    const char *password, const char *ca_file);
+int destination_put(index_db *ix, const char *data_dir, const char *region, const char *registry_id,
+                    const char *url, const char *username, const char *password,
+                    const char *ca_file);
 
 /* The login of destination (region, registry_id), its password opened; REG_ENOTFOUND when
  * no such destination is configured. */
-int destination_open(destination_login *out, index_db *ix, const char *data_dir,
-                     const char *region, const char *registry_id);
+int destination_open(destination_login *out, index_db *ix, const char *data_dir, const char *region,
+                     const char *registry_id);
 /* Frees the fields, the password wiped first. */
 void destination_login_free(destination_login *l);
 

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #define PATH_MAX_LEN 1024
-#define NAMES_MAX 4096 /* tags of one image copied with it */
 
 typedef struct job {
     store *s;
@@ -110,8 +109,13 @@ static int upload_blob(job *j, const char *location, const digest *d, uint64_t s
     int err = blob_body_open(&body, j, d, size);
     if (err < 0)
         return err;
-    remote_request req = {.method = "PUT", .path = url, .scope = j->scope, .headers = headers,
-                          .read_body = read_blob, .read_ctx = &body, .read_size = (int64_t)size};
+    remote_request req = {.method = "PUT",
+                          .path = url,
+                          .scope = j->scope,
+                          .headers = headers,
+                          .read_body = read_blob,
+                          .read_ctx = &body,
+                          .read_size = (int64_t)size};
     memset(&resp, 0, sizeof(resp));
     err = remote_send(&resp, j->client, &req);
     blob_body_close(&body);
@@ -163,8 +167,8 @@ static int push_blob(job *j, const manifest_ref *ref)
         return err;
     int mounted = 0;
     char *location = NULL;
-    int has_from = index_replication_mount_source(from, sizeof(from), j->ix, j->repo,
-                                                  ref->dg.str) == REG_OK;
+    int has_from =
+        index_replication_mount_source(from, sizeof(from), j->ix, j->repo, ref->dg.str) == REG_OK;
     if ((err = start_upload(&mounted, &location, j, &ref->dg, has_from ? from : NULL)) < 0 ||
         mounted)
         return err;
@@ -207,8 +211,12 @@ static int put_manifest(job *j, const manifest_row *row, const char *body, const
     const char *headers[] = {type, NULL};
     snprintf(path, sizeof(path), "/v2/%s/manifests/%s", j->repo, reference);
     snprintf(type, sizeof(type), "Content-Type: %s", row->media_type);
-    remote_request req = {.method = "PUT", .path = path, .scope = j->scope, .headers = headers,
-                          .body = body, .body_len = row->size};
+    remote_request req = {.method = "PUT",
+                          .path = path,
+                          .scope = j->scope,
+                          .headers = headers,
+                          .body = body,
+                          .body_len = row->size};
     memset(&resp, 0, sizeof(resp));
     int err = remote_send(&resp, j->client, &req);
     if (err == REG_OK && resp.status != 201)
@@ -278,8 +286,8 @@ typedef struct names {
 static int collect_name(void *ctx, const char *name)
 {
     names *l = ctx;
-    if (buf_grow_array((void **)&l->items, &l->cap, l->n, sizeof(char *), NAMES_MAX) < 0)
-        return reg_error_set(REG_ETOOLARGE, "more than %d names", NAMES_MAX);
+    if (buf_grow_array((void **)&l->items, &l->cap, l->n, sizeof(char *), REPLICATE_NAMES_MAX) < 0)
+        return reg_error_set(REG_ETOOLARGE, "more than %d tags or referrers", REPLICATE_NAMES_MAX);
     if (!(l->items[l->n] = strdup(name ? name : "")))
         return reg_error_set(REG_ERROR, "out of memory");
     l->n++;
@@ -288,9 +296,6 @@ static int collect_name(void *ctx, const char *name)
 
 static int collect_referrer(void *ctx, const referrer_row *row)
 {
-    names *l = ctx;
-    if (l->n >= REPLICATE_REFERRERS_MAX)
-        return REG_OK;
     return collect_name(ctx, row->digest);
 }
 
@@ -316,7 +321,8 @@ static int push_referrers_and_tags(job *j, const digest *d)
     }
     if (err == REG_OK)
         err = index_replication_image_tags(j->ix, j->repo, d->str, collect_name, &tags);
-    if (err == REG_OK && tags.n > 0 && (err = index_manifest_by_digest(&row, j->ix, j->repo, d)) == REG_OK)
+    if (err == REG_OK && tags.n > 0 &&
+        (err = index_manifest_by_digest(&row, j->ix, j->repo, d)) == REG_OK)
         err = read_manifest(&body, j, &row);
     for (size_t i = 0; i < tags.n && err == REG_OK; i++)
         err = put_manifest(j, &row, body, tags.items[i]);

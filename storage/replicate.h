@@ -9,8 +9,9 @@
 
 /* Index children nested deeper than this are refused (a manifest list of lists of ...). */
 #define REPLICATE_DEPTH_MAX 4
-/* At most this many referrers of one image are copied with it. */
-#define REPLICATE_REFERRERS_MAX 1000
+/* At most this many referrers, and tags, of one image are copied with it: an image with more
+ * fails to replicate (it is not copied in part). */
+#define REPLICATE_NAMES_MAX 4096
 
 /* A destination as statuses name it (ECR's region + registryId) and the client reaching it,
  * opened by the caller with the destination's unsealed credentials. */

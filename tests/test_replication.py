@@ -357,3 +357,16 @@ def test_blob_in_another_repository_is_mounted_not_uploaded(env):
     assert ("POST", 201, 0) in share_b, f"expected a cross-repository mount (201), got {share_b}"
     assert all(n < len(shared) for _, _, n in share_b), \
         f"the shared layer was uploaded again instead of mounted: {share_b}"
+
+
+def test_indexes_nested_deeper_than_the_limit_fail(env):
+    env.ecr.put_replication_configuration(replicationConfiguration={"rules": RULES})
+    s = env.push_session("app/nested")
+    inner = push_image(env.source.url, "app/nested", None, layers=(b"deep",), session=s)
+    for depth in range(5):   # REPLICATE_DEPTH_MAX is 4: five indexes above the image
+        inner = push_index(env.source.url, "app/nested", None if depth < 4 else "deep", [inner],
+                           session=s)
+    r = env.replication("sync", "app/nested", check=False)
+    assert r.returncode == 1, f"expected the too-deep index to fail: {r.stdout}"
+    status, reason = env.statuses("app/nested", inner.digest)[OCIREG_DEST]
+    assert status == "FAILED" and "nested deeper than 4" in reason, reason

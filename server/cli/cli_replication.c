@@ -61,9 +61,8 @@ static int destination_add(index_db *ix, const cli_args *a, const char *url)
         return fail("destination add", "expected a password (1 to 8192 bytes) on standard input");
     if (ca_file && !realpath(ca_file, ca_path))
         return fail("destination add", "the --ca-file cannot be read");
-    int err = destination_put(ix, a->data_dir, cli_opt(a, "region"), cli_opt(a, "registry-id"),
-                              url, username, with_password ? password : NULL,
-                              ca_file ? ca_path : NULL);
+    int err = destination_put(ix, a->data_dir, cli_opt(a, "region"), cli_opt(a, "registry-id"), url,
+                              username, with_password ? password : NULL, ca_file ? ca_path : NULL);
     OPENSSL_cleanse(password, sizeof(password));
     if (err < 0)
         return fail("destination add", reg_error_last(index_errmsg(ix)));
@@ -106,8 +105,8 @@ static int destination_main(index_db *ix, const cli_args *a)
 
 /* ---- status ---- */
 
-static int print_status(void *ctx, const char *region, const char *registry_id,
-                        const char *status, const char *reason, int64_t updated_at)
+static int print_status(void *ctx, const char *region, const char *registry_id, const char *status,
+                        const char *reason, int64_t updated_at)
 {
     printf("%-16s %-13s %-12s %lld %s\n", region, registry_id, status, (long long)updated_at,
            reason ? reason : "");
@@ -127,9 +126,8 @@ static int resolve_image(manifest_row *out, char *repo, size_t n, index_db *ix, 
     if (reference_check_name(repo) < 0)
         return reg_error_set(REG_EINVALID, "bad repository name %s", repo);
     if (at)
-        return digest_parse(&d, at + 1) < 0
-                   ? reg_error_set(REG_EINVALID, "bad digest %s", at + 1)
-                   : index_manifest_by_digest(out, ix, repo, &d);
+        return digest_parse(&d, at + 1) < 0 ? reg_error_set(REG_EINVALID, "bad digest %s", at + 1)
+                                            : index_manifest_by_digest(out, ix, repo, &d);
     return index_manifest_by_tag(out, ix, repo, colon ? colon + 1 : "latest");
 }
 
@@ -143,7 +141,8 @@ static int status_main(index_db *ix, const cli_args *a)
     }
     int err = resolve_image(&m, repo, sizeof(repo), ix, a->pos[1]);
     if (err < 0)
-        return fail(a->pos[1], err == REG_ENOTFOUND ? "no such image" : reg_error_last("bad image"));
+        return fail(a->pos[1],
+                    err == REG_ENOTFOUND ? "no such image" : reg_error_last("bad image"));
     printf("%s@%s\n%-16s %-13s %-12s %s %s\n", repo, m.dg.str, "REGION", "REGISTRY_ID", "STATUS",
            "UPDATED", "REASON");
     return index_replication_statuses(ix, repo, m.dg.str, print_status, NULL) < 0
@@ -250,8 +249,8 @@ static int sync_main(store *st, index_db *ix, const cli_args *a)
     if (a->npos == 2)
         err = add_string(&repos, a->pos[1]);
     while (a->npos == 1 && more && err == REG_OK)
-        err = index_catalog_page(&more, ix, repos.n ? repos.items[repos.n - 1] : NULL,
-                                 CATALOG_PAGE, add_string, &repos);
+        err = index_catalog_page(&more, ix, repos.n ? repos.items[repos.n - 1] : NULL, CATALOG_PAGE,
+                                 add_string, &repos);
     for (size_t i = 0; i < repos.n && err == REG_OK; i++)
         err = sync_repo(&c, repos.items[i]);
     strings_free(&repos);

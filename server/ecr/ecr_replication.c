@@ -15,14 +15,15 @@
 
 /* The model's bounds: ReplicationRuleList max 10, ReplicationDestinationList max 25,
  * RepositoryFilterList 1 to 100, RepositoryFilterValue 2 to 256 characters. */
-#define RULES_MAX 10
+#define RULES_MAX        10
 #define DESTINATIONS_MAX 25
-#define FILTERS_MAX 100
-#define FILTER_LEN_MIN 2
-#define FILTER_LEN_MAX 256
+#define FILTERS_MAX      100
+#define FILTER_LEN_MIN   2
+#define FILTER_LEN_MAX   256
 
-/* RepositoryFilterValue's pattern, ^(?:[a-z0-9]+(?:[._-][a-z0-9]*)*\/)*[a-z0-9]*(?:[._-][a-z0-9]*)*$:
- * characters [a-z0-9._-] in segments split by '/', each but the last starting with [a-z0-9]. */
+/* RepositoryFilterValue's pattern,
+ * ^(?:[a-z0-9]+(?:[._-][a-z0-9]*)*\/)*[a-z0-9]*(?:[._-][a-z0-9]*)*$: characters [a-z0-9._-] in
+ * segments split by '/', each but the last starting with [a-z0-9]. */
 static int filter_ok(const char *f)
 {
     size_t n = strlen(f);
@@ -48,8 +49,8 @@ static int filter_ok(const char *f)
 
 /* One rule's destinations, checked, into regions and ids (DESTINATIONS_MAX each); REG_EINVALID
  * after an error. */
-static int destinations_or_fail(ecr_call *c, json_t *list, const char **regions,
-                                const char **ids, size_t *n_out)
+static int destinations_or_fail(ecr_call *c, json_t *list, const char **regions, const char **ids,
+                                size_t *n_out)
 {
     size_t i, j;
     json_t *d;
@@ -144,8 +145,8 @@ json_t *ecr_put_replication_configuration(ecr_call *c, json_t *in)
         return ecr_fail(c, "InvalidParameterException",
                         "replicationConfiguration needs a rules list");
     if (json_array_size(rules) > RULES_MAX)
-        return ecr_fail(c, "ValidationException", "a replication configuration has at most %d rules",
-                        RULES_MAX);
+        return ecr_fail(c, "ValidationException",
+                        "a replication configuration has at most %d rules", RULES_MAX);
     json_array_foreach(rules, i, r)
     {
         replication_rule *p = &parsed[i];
@@ -175,9 +176,9 @@ static json_t *rule_at(json_t *rules, int64_t rule)
 static int add_destination(void *ctx, int64_t rule, const char *region, const char *registry_id)
 {
     json_t *r = rule_at(ctx, rule);
-    return json_array_append_new(json_object_get(r, "destinations"),
-                                 json_pack("{s:s, s:s}", "region", region, "registryId",
-                                           registry_id)) < 0
+    return json_array_append_new(
+               json_object_get(r, "destinations"),
+               json_pack("{s:s, s:s}", "region", region, "registryId", registry_id)) < 0
                ? REG_ERROR
                : REG_OK;
 }
@@ -188,8 +189,8 @@ static int add_filter(void *ctx, int64_t rule, const char *filter, const char *f
     json_t *filters = json_object_get(r, "repositoryFilters");
     if (!filters)
         json_object_set_new(r, "repositoryFilters", filters = json_array());
-    return json_array_append_new(filters, json_pack("{s:s, s:s}", "filter", filter, "filterType",
-                                                    filter_type)) < 0
+    return json_array_append_new(
+               filters, json_pack("{s:s, s:s}", "filter", filter, "filterType", filter_type)) < 0
                ? REG_ERROR
                : REG_OK;
 }
@@ -233,8 +234,8 @@ static int image_or_fail(manifest_row *out, ecr_call *c, const char *repo, json_
 static int add_status(void *ctx, const char *region, const char *registry_id, const char *status,
                       const char *reason, int64_t updated_at)
 {
-    json_t *s = json_pack("{s:s, s:s, s:s}", "region", region, "registryId", registry_id,
-                          "status", status);
+    json_t *s =
+        json_pack("{s:s, s:s, s:s}", "region", region, "registryId", registry_id, "status", status);
     if (s && reason)
         json_object_set_new(s, "failureCode", json_string(reason));
     return json_array_append_new(ctx, s) < 0 ? REG_ERROR : REG_OK;

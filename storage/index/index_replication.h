@@ -9,13 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define REPLICATION_REGION_MAX 25      /* ECR's Region: [0-9a-z-]{2,25} */
+#define REPLICATION_REGION_MAX      25 /* ECR's Region: [0-9a-z-]{2,25} */
 #define REPLICATION_REGISTRY_ID_LEN 12 /* ECR's RegistryId: [0-9]{12} */
-#define REPLICATION_PREFIX_MATCH "PREFIX_MATCH"
+#define REPLICATION_PREFIX_MATCH    "PREFIX_MATCH"
 
 #define REPLICATION_IN_PROGRESS "IN_PROGRESS"
-#define REPLICATION_COMPLETE "COMPLETE"
-#define REPLICATION_FAILED "FAILED"
+#define REPLICATION_COMPLETE    "COMPLETE"
+#define REPLICATION_FAILED      "FAILED"
 
 /* One rule: its destinations (regions[i], registry_ids[i]) and PREFIX_MATCH filters (none:
  * every repository). */
@@ -52,7 +52,7 @@ typedef struct replication_destination {
     const char *username;          /* NULL: anonymous */
     const unsigned char *password; /* sealed; NULL when none */
     size_t password_len;
-    const char *ca_file;           /* NULL: the system's CAs */
+    const char *ca_file; /* NULL: the system's CAs */
     int64_t created_at;
 } replication_destination;
 
