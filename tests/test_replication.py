@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 
 import pytest
@@ -15,8 +16,7 @@ import requests
 
 from authutil import add_user, cli, grant
 from ocireg_harness import RegistryServer, free_port
-from regutil import (OCI_INDEX, OCI_MANIFEST, Image, digest_of, image_manifest, pull_problems,
-                     push_image, push_index)
+from regutil import OCI_MANIFEST, pull_problems, push_image, push_index
 
 boto3 = pytest.importorskip("boto3", reason="python3-boto3 (scripts/deps.sh test)")
 import botocore.config  # noqa: E402  (after boto3, which brings it)
@@ -276,7 +276,7 @@ def test_sync_replicates_images_index_referrer_and_moved_tag(env):
     children = [push_image(env.source.url, "app/multi", None, layers=(f"arch {i}".encode(),),
                            session=s) for i in range(2)]
     index = push_index(env.source.url, "app/multi", "latest", children, session=s)
-    other = push_image(env.source.url, "other/x", "v1", session=env.push_session("other/x"))
+    push_image(env.source.url, "other/x", "v1", session=env.push_session("other/x"))
 
     r = env.replication("sync", check=False)
     assert r.returncode == 0, f"sync failed: {r.stdout} {r.stderr}"
@@ -370,3 +370,30 @@ def test_indexes_nested_deeper_than_the_limit_fail(env):
     assert r.returncode == 1, f"expected the too-deep index to fail: {r.stdout}"
     status, reason = env.statuses("app/nested", inner.digest)[OCIREG_DEST]
     assert status == "FAILED" and "nested deeper than 4" in reason, reason
+
+
+def skopeo(*args):
+    proc = subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"skopeo {' '.join(args)}: {proc.stderr}"
+
+
+def test_skopeo_pushed_multiarch_index_pulls_with_skopeo_from_each_destination(env, tmp_path):
+    need("skopeo")
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "clients"))
+    from ocibuild import build_multiarch
+    env.ecr.put_replication_configuration(replicationConfiguration={"rules": RULES})
+    built = build_multiarch(str(tmp_path / "layout"), tag="multi")
+    skopeo("copy", "--all", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds",
+           "admin:admin-pass", f"oci:{tmp_path / 'layout'}:multi",
+           f"docker://{env.source.host}/app/skopeo:multi")
+    r = env.replication("sync", "app/skopeo", check=False)
+    assert r.returncode == 0, f"sync failed: {r.stdout} {r.stderr}"
+    for name, host in (("ocireg", env.dest.host), ("distribution", f"127.0.0.1:{env.dist.port}")):
+        out = tmp_path / f"from-{name}"
+        skopeo("copy", "--all", "--preserve-digests", "--src-tls-verify=false", "--src-creds",
+               f"repl:{DEST_PASSWORD}", f"docker://{host}/app/skopeo:multi", f"oci:{out}:multi")
+        with open(out / "index.json") as f:
+            got = json.load(f)["manifests"][0]["digest"]
+        assert got == built.index_digest, f"{name}: the index came back as {got}"
+        index_bytes = (out / "blobs" / "sha256" / got.split(":")[1]).read_bytes()
+        assert index_bytes == built.index, f"{name}: the index bytes differ"
