@@ -4,11 +4,14 @@
 #include "storage/base/reg_error.h"
 #include "storage/index/index_replication.h"
 #include "storage/manifest.h"
+#include "storage/outbox.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PATH_MAX_LEN 1024
@@ -332,14 +335,29 @@ static int push_referrers_and_tags(job *j, const digest *d)
     return err;
 }
 
+/* A status in a write transaction of its own (the writer's, when ix is attached to one). */
+static int record_status(index_db *ix, const char *repo, const char *digest,
+                         const replicate_destination *dest, const char *status, const char *reason)
+{
+    int err = index_begin(ix);
+    if (err == REG_OK)
+        err = index_replication_status_set(ix, repo, digest, dest->region, dest->registry_id,
+                                           status, reason);
+    if (err == REG_OK)
+        err = index_commit(ix);
+    if (err < 0)
+        index_rollback(ix);
+    return err;
+}
+
 int replicate_image(store *s, index_db *ix, const replicate_destination *dest, const char *repo,
                     const char *digest_text)
 {
     job j = {.s = s, .ix = ix, .client = dest->client, .repo = repo};
     digest d;
+    char reason[512];
     snprintf(j.scope, sizeof(j.scope), "repository:%s:pull,push", repo);
-    index_replication_status_set(ix, repo, digest_text, dest->region, dest->registry_id,
-                                 REPLICATION_IN_PROGRESS, NULL);
+    record_status(ix, repo, digest_text, dest, REPLICATION_IN_PROGRESS, NULL);
     reg_error_clear();
     int err = digest_parse(&d, digest_text) < 0
                   ? reg_error_set(REG_EINVALID, "bad digest %s", digest_text)
@@ -347,16 +365,70 @@ int replicate_image(store *s, index_db *ix, const replicate_destination *dest, c
     if (err == REG_OK)
         err = push_referrers_and_tags(&j, &d);
     const char *why = err < 0 ? reg_error_last("replication failed") : NULL;
-    char reason[512];
     if (why)
         snprintf(reason, sizeof(reason), "%s", why);
-    if (index_replication_status_set(ix, repo, digest_text, dest->region, dest->registry_id,
-                                     err < 0 ? REPLICATION_FAILED : REPLICATION_COMPLETE,
-                                     why ? reason : NULL) < 0 &&
+    if (record_status(ix, repo, digest_text, dest,
+                      err < 0 ? REPLICATION_FAILED : REPLICATION_COMPLETE,
+                      why ? reason : NULL) < 0 &&
         err == REG_OK)
         err = reg_error_set(REG_ERROR, "could not record the replication's status: %s",
                             index_errmsg(ix));
     if (why)
         reg_error_set(err, "%s", reason);
+    return err;
+}
+
+int replicate_queue(int *queued_out, index_db *ix, const char *repo, const digest *dg)
+{
+    struct timespec now;
+    char payload[DIGEST_MAX + 32];
+    clock_gettime(CLOCK_REALTIME, &now);
+    snprintf(payload, sizeof(payload), "{\"digest\":\"%s\"}", dg->str);
+    return index_replication_queue(queued_out, ix, repo, dg->str, payload,
+                                   (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+}
+
+/* The entry's target "REGION/REGISTRY_ID" and payload's digest, checked. */
+static int parse_entry(char *region, char *registry_id, digest *dg, const outbox_entry *e)
+{
+    const char *slash = e->target ? strchr(e->target, '/') : NULL;
+    json_t *payload = e->payload ? json_loads(e->payload, 0, NULL) : NULL;
+    const char *text = json_string_value(json_object_get(payload, "digest"));
+    int err = REG_OK;
+    if (!slash || slash - e->target > REPLICATION_REGION_MAX ||
+        strlen(slash + 1) != REPLICATION_REGISTRY_ID_LEN || !text || digest_parse(dg, text) < 0) {
+        err = reg_error_set(OUTBOX_PARK, "a replication entry with a bad target or payload");
+    } else {
+        snprintf(region, REPLICATION_REGION_MAX + 1, "%.*s", (int)(slash - e->target), e->target);
+        snprintf(registry_id, REPLICATION_REGISTRY_ID_LEN + 1, "%s", slash + 1);
+    }
+    json_decref(payload);
+    return err;
+}
+
+int replicate_deliver(void *ctx, index_db *ix, const outbox_entry *e)
+{
+    const replicate_kind *kind = ctx;
+    char region[REPLICATION_REGION_MAX + 1], registry_id[REPLICATION_REGISTRY_ID_LEN + 1];
+    digest dg;
+    manifest_row row;
+    remote *client = NULL;
+    int err = parse_entry(region, registry_id, &dg, e);
+    if (err < 0)
+        return err;
+    if ((err = index_manifest_by_digest(&row, ix, e->repository, &dg)) == REG_ENOTFOUND)
+        return REG_OK; /* deleted since: deletes are not replicated */
+    replicate_destination dest = {region, registry_id, NULL};
+    if (err == REG_OK &&
+        (err = kind->connect(&client, kind->connect_ctx, ix, region, registry_id)) < 0) {
+        char why[512];
+        snprintf(why, sizeof(why), "%s", reg_error_last("cannot reach the destination"));
+        record_status(ix, e->repository, dg.str, &dest, REPLICATION_FAILED, why);
+        return reg_error_set(err == REG_ENOTFOUND ? OUTBOX_PARK : err, "%s", why);
+    }
+    dest.client = client;
+    if (err == REG_OK)
+        err = replicate_image(kind->s, ix, &dest, e->repository, dg.str);
+    remote_close(client);
     return err;
 }

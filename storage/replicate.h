@@ -4,6 +4,7 @@
 #ifndef OCIREG_REPLICATE_H
 #define OCIREG_REPLICATE_H
 
+#include "storage/index/index_outbox.h"
 #include "storage/remote/remote.h"
 #include "storage/store.h"
 
@@ -29,5 +30,26 @@ typedef struct replicate_destination {
  * reg_error_last) and returns the error. */
 int replicate_image(store *s, index_db *ix, const replicate_destination *dest, const char *repo,
                     const char *digest);
+
+/* Inside the write transaction of a push of image (repo, dg): queue its replication to every
+ * destination the rules give repo (outbox kind "replication"), its status there IN_PROGRESS.
+ * *queued_out grows by the entries queued (outbox_wake after the commit). */
+int replicate_queue(int *queued_out, index_db *ix, const char *repo, const digest *dg);
+
+/* How the outbox's "replication" entries are delivered: `connect` opens a client for a
+ * destination with its credentials (auth/ hands it down: the core does not open sealed
+ * passwords); REG_ENOTFOUND when no such destination is configured. */
+typedef int (*replicate_connect_fn)(remote **out, void *ctx, index_db *ix, const char *region,
+                                    const char *registry_id);
+typedef struct replicate_kind {
+    store *s;
+    replicate_connect_fn connect;
+    void *connect_ctx;
+} replicate_kind;
+
+/* outbox_deliver_fn of kind "replication" (ctx: a replicate_kind): replicate_image of the
+ * entry's image to its target. An image deleted meanwhile is delivered (deletes are not
+ * replicated); a destination that is not configured parks the entry, its status FAILED. */
+int replicate_deliver(void *ctx, index_db *ix, const outbox_entry *e);
 
 #endif

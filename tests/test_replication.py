@@ -109,7 +109,7 @@ def token_session(server, user, password, repo, actions="pull"):
 
 
 class Env:
-    def __init__(self, root):
+    def __init__(self, root, source_args=()):
         need("docker-registry")
         need("htpasswd")
         self.data = root / "source"
@@ -117,7 +117,7 @@ class Env:
         grant(self.data, "admin", "*", "*")
         self.key = json.loads(cli("user", "key", "create", "admin", "--json", "--data",
                                   str(self.data)).stdout)
-        self.source = RegistryServer(self.data).start()
+        self.source = RegistryServer(self.data, source_args).start()
         dest_data = root / "dest"
         add_user(dest_data, "repl", DEST_PASSWORD)
         grant(dest_data, "repl", "*", "pull,push")
@@ -159,6 +159,15 @@ class Env:
             assert not problems, f"expected {img.repo}:{ref or img.tag} bit-exact at {url}: " \
                                  f"{problems}"
 
+    def wait_statuses(self, repo, digest, want, timeout=20):
+        """Wait (bounded) until the image's statuses are `want`; returns the last seen."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.statuses(repo, digest)
+            if got == want or time.monotonic() > deadline:
+                return got
+            time.sleep(0.1)
+
     def statuses(self, repo, digest):
         out = self.ecr.describe_image_replication_status(
             repositoryName=repo, imageId={"imageDigest": digest})
@@ -168,7 +177,8 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    e = Env(tmp_path_factory.mktemp("replication"))
+    """Sync alone replicates here: the source runs no outbox workers."""
+    e = Env(tmp_path_factory.mktemp("replication"), ["--outbox-workers", "0"])
     try:
         yield e
     finally:
@@ -397,3 +407,58 @@ def test_skopeo_pushed_multiarch_index_pulls_with_skopeo_from_each_destination(e
         assert got == built.index_digest, f"{name}: the index came back as {got}"
         index_bytes = (out / "blobs" / "sha256" / got.split(":")[1]).read_bytes()
         assert index_bytes == built.index, f"{name}: the index bytes differ"
+
+
+# ---- every push queues its replication in the outbox ----
+
+@pytest.fixture(scope="module")
+def auto(tmp_path_factory):
+    """The outbox's workers replicate each push; a failed attempt is retried after 200 ms,
+    doubling."""
+    e = Env(tmp_path_factory.mktemp("replication-auto"), ["--outbox-retry-ms", "200"])
+    e.ecr.put_replication_configuration(replicationConfiguration={"rules": RULES})
+    try:
+        yield e
+    finally:
+        e.stop()
+
+
+BOTH_COMPLETE = {OCIREG_DEST: ("COMPLETE", None), DIST_DEST: ("COMPLETE", None)}
+
+
+def test_manifest_put_and_put_image_replicate_without_sync(auto):
+    s = auto.push_session("app/auto")
+    img = push_image(auto.source.url, "app/auto", "v1", layers=(b"auto layer",), session=s)
+    got = auto.wait_statuses("app/auto", img.digest, BOTH_COMPLETE)
+    assert got == BOTH_COMPLETE, f"expected the push replicated by the outbox, got {got}"
+    auto.assert_everywhere(img)
+    auto.ecr.put_image(repositoryName="app/auto", imageManifest=img.manifest.decode(),
+                       imageManifestMediaType=OCI_MANIFEST, imageTag="v2")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if all(not pull_problems(url, img, "v2", session)
+               for url, session in auto.destination_sessions("app/auto")):
+            break
+        time.sleep(0.1)
+    auto.assert_everywhere(img, "v2")
+    other = push_image(auto.source.url, "other/auto", "v1", session=auto.push_session("other/auto"))
+    assert auto.statuses("other/auto", other.digest) == {}, \
+        "a repository no filter matches was queued for replication"
+
+
+def test_destination_down_is_retried_until_it_completes(auto):
+    auto.dist.stop()
+    img = push_image(auto.source.url, "app/auto-down", "v1", layers=(b"queued while down",),
+                     session=auto.push_session("app/auto-down"))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        got = auto.statuses("app/auto-down", img.digest)
+        if got.get(DIST_DEST, ("",))[0] == "FAILED":
+            break
+        time.sleep(0.05)
+    assert got.get(DIST_DEST, ("",))[0] == "FAILED" and got[DIST_DEST][1], \
+        f"expected FAILED with a reason while the destination is down, got {got}"
+    auto.dist.start()
+    got = auto.wait_statuses("app/auto-down", img.digest, BOTH_COMPLETE)
+    assert got == BOTH_COMPLETE, f"expected COMPLETE once the destination returned, got {got}"
+    auto.assert_everywhere(img)

@@ -1,5 +1,6 @@
 /* serve.c - `ocireg serve` (see serve.h). */
 #include "server/cli/serve.h"
+#include "auth/destinations.h"
 #include "auth/keys.h"
 #include "auth/keyshare.h"
 #include "auth/secretbox.h"
@@ -11,6 +12,7 @@
 #include "server/http/systemd.h"
 #include "storage/gc.h"
 #include "storage/outbox.h"
+#include "storage/replicate.h"
 #include "storage/webhook.h"
 #include "storage/index/index_auth.h"
 #include "storage/base/reg_error.h"
@@ -105,9 +107,20 @@ static void periodic_gc(server *srv, index_db *ix)
                 (long long)rep.totals.blobs_deleted, (long long)rep.totals.bytes_freed);
 }
 
-/* Register the delivery of webhook events and start the outbox's workers. */
-static int start_outbox(outbox **out, server *srv, webhook_sender *sender)
+/* replicate_connect_fn: the destination's client, its password opened by auth/ (ctx: the data
+ * folder, where the master key is). */
+static int connect_destination(remote **out, void *ctx, index_db *ix, const char *region,
+                               const char *registry_id)
 {
+    return destination_connect(out, ix, ctx, region, registry_id);
+}
+
+/* Register the delivery of webhook events and replications, and start the outbox's workers. */
+static int start_outbox(outbox **out, server *srv, webhook_sender *sender,
+                        replicate_kind *replication)
+{
+    *replication = (replicate_kind){.s = srv->st, .connect = connect_destination,
+                                    .connect_ctx = (void *)srv->cfg.data_dir};
     *sender = (webhook_sender){.registry_id = srv->cfg.registry_id, .region = srv->cfg.region,
                                .master_key = srv->master_key, .open = secretbox_open};
     outbox_options opt = {.index_location = srv->st->db_path,
@@ -118,6 +131,8 @@ static int start_outbox(outbox **out, server *srv, webhook_sender *sender)
                           .retry_ms = srv->cfg.outbox_retry_ms,
                           .release_leases = !index_is_shared(srv->st->db_path)};
     int err = outbox_register_kind("webhook", webhook_deliver, sender);
+    if (err == REG_OK)
+        err = outbox_register_kind("replication", replicate_deliver, replication);
     if (err == REG_OK)
         err = outbox_start(out, &opt);
     if (err < 0)
@@ -223,6 +238,7 @@ int serve_main(int argc, char **argv)
     index_db *ix = NULL;
     outbox *box = NULL;
     webhook_sender sender;
+    replicate_kind replication;
     int rc_exit = 1;
     if (systemd_listen_fd(&srv.activated_fd) < 0) {
         fprintf(stderr, "ocireg: %s\n", reg_error_last("socket activation failed"));
@@ -258,7 +274,7 @@ int serve_main(int argc, char **argv)
         server_stop(&srv, 0);
         goto done;
     }
-    if (start_outbox(&box, &srv, &sender) < 0) {
+    if (start_outbox(&box, &srv, &sender, &replication) < 0) {
         server_stop(&srv, 0);
         goto done;
     }

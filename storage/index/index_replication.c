@@ -112,6 +112,29 @@ int index_replication_targets(index_db *ix, const char *repo, index_replication_
     return each_row(st, target_row, &x);
 }
 
+int index_replication_queue(int *queued_out, index_db *ix, const char *repo, const char *digest,
+                            const char *payload, int64_t now_ms)
+{
+    sqldb_stmt *st = index_stmt(ix, ST_REPL_QUEUE);
+    if (!st)
+        return REG_ERROR;
+    index_bind_text(st, 1, repo);
+    index_bind_text(st, 2, payload);
+    sqldb_bind_int64(st, 3, now_ms);
+    if (index_run(st) < 0)
+        return REG_ERROR;
+    int n = index_changes(ix);
+    if (n == 0)
+        return REG_OK;
+    *queued_out += n;
+    if (!(st = index_stmt(ix, ST_REPL_QUEUE_STATUS)))
+        return REG_ERROR;
+    index_bind_text(st, 1, repo);
+    index_bind_text(st, 2, digest);
+    sqldb_bind_int64(st, 3, now_ms / 1000);
+    return index_run(st);
+}
+
 int index_replication_destination_put(index_db *ix, const replication_destination *d)
 {
     sqldb_stmt *st = index_stmt(ix, ST_REPL_DEST_PUT);

@@ -44,6 +44,12 @@ typedef int (*index_replication_target_cb)(void *ctx, const char *region, const 
 int index_replication_targets(index_db *ix, const char *repo, index_replication_target_cb cb,
                               void *ctx);
 
+/* Inside the write transaction of a push of image (repo, digest): one "replication" outbox
+ * entry (index_outbox.h) per destination the rules give repo, target "REGION/REGISTRY_ID",
+ * with `payload`, and the image's status there IN_PROGRESS. *queued_out grows by the count. */
+int index_replication_queue(int *queued_out, index_db *ix, const char *repo, const char *digest,
+                            const char *payload, int64_t now_ms);
+
 /* A destination's address and credentials; the password is sealed (auth/secretbox). */
 typedef struct replication_destination {
     const char *region;
