@@ -462,3 +462,32 @@ def test_destination_down_is_retried_until_it_completes(auto):
     got = auto.wait_statuses("app/auto-down", img.digest, BOTH_COMPLETE)
     assert got == BOTH_COMPLETE, f"expected COMPLETE once the destination returned, got {got}"
     auto.assert_everywhere(img)
+
+
+def test_sigkill_during_pushes_loses_no_acknowledged_replication(auto):
+    import threading
+    acknowledged = []
+    session = auto.push_session("app/crash")
+    killer = None
+    for i in range(40):
+        try:
+            img = push_image(auto.source.url, "app/crash", f"t{i}", layers=(f"crash {i}".encode(),),
+                             session=session)
+        except (requests.ConnectionError, AssertionError):
+            break
+        acknowledged.append(img)
+        if i == 8:
+            killer = threading.Thread(target=auto.source.kill)
+            killer.start()
+    killer.join()
+    assert 9 <= len(acknowledged) < 40, "the server was not killed in the middle of the pushes"
+    auto.source.start()
+    deadline = time.monotonic() + 30
+    pending = list(acknowledged)
+    while pending and time.monotonic() < deadline:
+        pending = [img for img in pending
+                   if auto.statuses("app/crash", img.digest) != BOTH_COMPLETE]
+        time.sleep(0.2)
+    assert not pending, f"{len(pending)} acknowledged images never reached every destination"
+    for img in acknowledged:
+        auto.assert_everywhere(img)
