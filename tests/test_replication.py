@@ -491,3 +491,45 @@ def test_sigkill_during_pushes_loses_no_acknowledged_replication(auto):
     assert not pending, f"{len(pending)} acknowledged images never reached every destination"
     for img in acknowledged:
         auto.assert_everywhere(img)
+
+
+def test_postgresql_index_keeps_configuration_destinations_and_statuses(postgres, tmp_path):
+    url = postgres.new_database("replication")
+    data = tmp_path / "pg-source"
+    cli("user", "add", "admin", "--password-stdin", "--index", url, "--data", str(data),
+        stdin="admin-pass\n")
+    cli("grant", "admin", "*", "*", "--index", url, "--data", str(data))
+    key = json.loads(cli("user", "key", "create", "admin", "--json", "--index", url, "--data",
+                         str(data)).stdout)
+    source = RegistryServer(data, ["--index", url]).start()
+    dest = RegistryServer(tmp_path / "pg-dest").start()   # no users: anonymous pushes
+    try:
+        cli("replication", "destination", "add", "--region", OCIREG_DEST[0], "--registry-id",
+            OCIREG_DEST[1], dest.url, "--index", url, "--data", str(data))
+        ecr = boto3.client("ecr", endpoint_url=source.url, region_name=REGION,
+                           aws_access_key_id=key["AccessKeyId"],
+                           aws_secret_access_key=key["SecretAccessKey"])
+        rules = [{"destinations": [{"region": OCIREG_DEST[0], "registryId": OCIREG_DEST[1]}],
+                  "repositoryFilters": [{"filter": "pg/", "filterType": "PREFIX_MATCH"}]}]
+        ecr.put_replication_configuration(replicationConfiguration={"rules": rules})
+        assert ecr.describe_registry()["replicationConfiguration"]["rules"] == rules
+        img = push_image(source.url, "pg/app", "v1",
+                         session=token_session(source, "admin", "admin-pass", "pg/app",
+                                               "pull,push"))
+        r = cli("replication", "sync", "pg/app", "--index", url, "--data", str(data),
+                check=False)
+        assert r.returncode == 0, f"sync on PostgreSQL: {r.stdout} {r.stderr}"
+        deadline = time.monotonic() + 20
+        while True:
+            got = ecr.describe_image_replication_status(
+                repositoryName="pg/app", imageId={"imageTag": "v1"})["replicationStatuses"]
+            if [s["status"] for s in got] == ["COMPLETE"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert [(s["region"], s["registryId"], s["status"]) for s in got] == \
+            [(*OCIREG_DEST, "COMPLETE")], got
+        problems = pull_problems(dest.url, img)
+        assert not problems, problems
+    finally:
+        source.stop()
+        dest.stop()
