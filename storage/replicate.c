@@ -22,7 +22,29 @@ typedef struct job {
     remote *client;
     const char *repo;
     char scope[PATH_MAX_LEN];
+    const outbox_entry *lease;
+    int64_t lease_renewed_ms; /* when the lease was last taken or extended */
 } job;
+
+static int64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* After a blob: keep the outbox entry's lease once a quarter of it has gone by. */
+static int keep_lease(job *j)
+{
+    if (!j->lease || now_ms() - j->lease_renewed_ms < OUTBOX_LEASE_MS / 4)
+        return REG_OK;
+    int err = outbox_extend_lease(j->ix, j->lease);
+    if (err == REG_ENOTFOUND)
+        return reg_error_set(REG_ERROR, "the outbox lease ran out during the copy");
+    if (err == REG_OK)
+        j->lease_renewed_ms = now_ms();
+    return err;
+}
 
 /* One request whose answer is kept only for its status and headers. */
 static int send(remote_response *out, job *j, const char *method, const char *path,
@@ -177,7 +199,7 @@ static int push_blob(job *j, const manifest_ref *ref)
         return err;
     err = upload_blob(j, location, &ref->dg, ref->size);
     free(location);
-    return err;
+    return err == REG_OK ? keep_lease(j) : err;
 }
 
 /* The bytes of a stored manifest (malloc'd, NUL-terminated). */
@@ -353,7 +375,12 @@ static int record_status(index_db *ix, const char *repo, const char *digest,
 int replicate_image(store *s, index_db *ix, const replicate_destination *dest, const char *repo,
                     const char *digest_text)
 {
-    job j = {.s = s, .ix = ix, .client = dest->client, .repo = repo};
+    job j = {.s = s,
+             .ix = ix,
+             .client = dest->client,
+             .repo = repo,
+             .lease = dest->lease,
+             .lease_renewed_ms = now_ms()};
     digest d;
     char reason[512];
     snprintf(j.scope, sizeof(j.scope), "repository:%s:pull,push", repo);
@@ -418,7 +445,7 @@ int replicate_deliver(void *ctx, index_db *ix, const outbox_entry *e)
         return err;
     if ((err = index_manifest_by_digest(&row, ix, e->repository, &dg)) == REG_ENOTFOUND)
         return REG_OK; /* deleted since: deletes are not replicated */
-    replicate_destination dest = {region, registry_id, NULL};
+    replicate_destination dest = {region, registry_id, NULL, e};
     if (err == REG_OK &&
         (err = kind->connect(&client, kind->connect_ctx, ix, region, registry_id)) < 0) {
         char why[512];

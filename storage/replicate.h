@@ -20,6 +20,8 @@ typedef struct replicate_destination {
     const char *region;
     const char *registry_id;
     remote *client;
+    const outbox_entry *lease; /* the outbox entry being delivered, whose lease is extended
+                                * between blobs of a long copy; NULL: none (sync) */
 } replicate_destination;
 
 /* Copy image (repo, digest) to dest, to the repository of the same name: blobs first (a HEAD

@@ -3,8 +3,8 @@
 #include "server/cli/cli_auth.h"
 #include "server/cli/cli_export.h"
 #include "server/cli/cli_health.h"
-#include "server/cli/cli_webhook.h"
 #include "server/cli/cli_replication.h"
+#include "server/cli/cli_webhook.h"
 #include "server/cli/serve.h"
 
 #include <stdio.h>
