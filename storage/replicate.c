@@ -2,6 +2,7 @@
 #include "storage/replicate.h"
 #include "storage/base/buf.h"
 #include "storage/base/reg_error.h"
+#include "storage/events.h"
 #include "storage/index/index_replication.h"
 #include "storage/manifest.h"
 #include "storage/outbox.h"
@@ -357,18 +358,29 @@ static int push_referrers_and_tags(job *j, const digest *d)
     return err;
 }
 
-/* A status in a write transaction of its own (the writer's, when ix is attached to one). */
+/* A status in a write transaction of its own (the writer's, when ix is attached to one); a
+ * final one queues a replication event (SUCCESS or FAILURE) for the webhooks that want it. */
 static int record_status(index_db *ix, const char *repo, const char *digest,
                          const replicate_destination *dest, const char *status, const char *reason)
 {
+    event ev = {.type = EVENT_REPLICATION,
+                .repository = repo,
+                .digest = digest,
+                .result = reason ? "FAILURE" : "SUCCESS",
+                .detail_type = "ECR Replication Action"};
+    int queued = 0, final = strcmp(status, REPLICATION_IN_PROGRESS) != 0;
     int err = index_begin(ix);
     if (err == REG_OK)
         err = index_replication_status_set(ix, repo, digest, dest->region, dest->registry_id,
                                            status, reason);
+    if (err == REG_OK && final)
+        err = events_queue(&queued, ix, &ev);
     if (err == REG_OK)
         err = index_commit(ix);
     if (err < 0)
         index_rollback(ix);
+    else if (queued)
+        outbox_wake();
     return err;
 }
 

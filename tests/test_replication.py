@@ -415,12 +415,17 @@ def test_skopeo_pushed_multiarch_index_pulls_with_skopeo_from_each_destination(e
 def auto(tmp_path_factory):
     """The outbox's workers replicate each push; a failed attempt is retried after 200 ms,
     doubling."""
+    from test_webhooks import Receiver
     e = Env(tmp_path_factory.mktemp("replication-auto"), ["--outbox-retry-ms", "200"])
     e.ecr.put_replication_configuration(replicationConfiguration={"rules": RULES})
+    e.receiver = Receiver()
+    cli("webhook", "add", "repl-events", e.receiver.url + "/repl", "--events", "replication",
+        "--data", str(e.data))
     try:
         yield e
     finally:
         e.stop()
+        e.receiver.close()
 
 
 BOTH_COMPLETE = {OCIREG_DEST: ("COMPLETE", None), DIST_DEST: ("COMPLETE", None)}
@@ -533,3 +538,27 @@ def test_postgresql_index_keeps_configuration_destinations_and_statuses(postgres
     finally:
         source.stop()
         dest.stop()
+
+
+def test_each_replication_sends_a_replication_event(auto):
+    img = push_image(auto.source.url, "app/events", "v1", layers=(b"evented",),
+                     session=auto.push_session("app/events"))
+    assert auto.wait_statuses("app/events", img.digest, BOTH_COMPLETE) == BOTH_COMPLETE
+
+    def mine():
+        out = []
+        for post in auto.receiver.posts:
+            event = json.loads(post["body"])
+            if event["detail"].get("image-digest") == img.digest:
+                out.append(event)
+        return out
+    deadline = time.monotonic() + 10
+    while len(mine()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    events = mine()
+    assert len(events) == 2, f"expected one replication event per destination, got {events}"
+    for event in events:
+        assert event["detail-type"] == "ECR Replication Action"
+        assert event["detail"]["result"] == "SUCCESS"
+        assert event["detail"]["action-type"] == "REPLICATE"
+        assert event["detail"]["repository-name"] == "app/events"
