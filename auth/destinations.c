@@ -32,6 +32,10 @@ static int check_fields(const char *region, const char *registry_id, const char 
         strlen(url) > DESTINATION_URL_MAX || strpbrk(url, " \t\r\n"))
         return reg_error_set(REG_EINVALID, "the URL must be http:// or https:// (at most %d bytes)",
                              DESTINATION_URL_MAX);
+    const char *authority = strstr(url, "://") + 3;
+    if (memchr(authority, '@', strcspn(authority, "/?#")))
+        return reg_error_set(REG_EINVALID, "credentials go in --username and --password-stdin, "
+                                           "not in the URL");
     if (username && (!*username || strlen(username) > 256 || strpbrk(username, ":\r\n")))
         return reg_error_set(REG_EINVALID, "a username is 1 to 256 bytes without ':'");
     if (password && (!username || strlen(password) > DESTINATION_PASSWORD_MAX))

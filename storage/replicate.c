@@ -384,6 +384,24 @@ static int record_status(index_db *ix, const char *repo, const char *digest,
     return err;
 }
 
+/* A reason shown to whoever may pull the image, into out (n bytes): "scheme://host:port" of any
+ * URL in `text` becomes "(destination)", the path staying (where the copy stopped). */
+static void scrub_urls(char *out, size_t n, const char *text)
+{
+    size_t len = 0;
+    const char *p;
+    out[0] = '\0';
+    while (len + 1 < n && (p = strstr(text, "://")) != NULL) {
+        const char *start = p;
+        while (start > text && start[-1] >= 'a' && start[-1] <= 'z')
+            start--;
+        len += (size_t)snprintf(out + len, n - len, "%.*s(destination)", (int)(start - text), text);
+        text = p + 3 + strcspn(p + 3, "/ \t\r\n");
+    }
+    if (len + 1 < n)
+        snprintf(out + len, n - len, "%s", text);
+}
+
 int replicate_image(store *s, index_db *ix, const replicate_destination *dest, const char *repo,
                     const char *digest_text)
 {
@@ -405,7 +423,7 @@ int replicate_image(store *s, index_db *ix, const replicate_destination *dest, c
         err = push_referrers_and_tags(&j, &d);
     const char *why = err < 0 ? reg_error_last("replication failed") : NULL;
     if (why)
-        snprintf(reason, sizeof(reason), "%s", why);
+        scrub_urls(reason, sizeof(reason), why);
     if (record_status(ix, repo, digest_text, dest,
                       err < 0 ? REPLICATION_FAILED : REPLICATION_COMPLETE,
                       why ? reason : NULL) < 0 &&

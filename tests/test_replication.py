@@ -201,7 +201,8 @@ def test_destination_password_is_sealed_and_never_listed(env):
 def test_destination_add_refuses_bad_fields(env):
     cases = [("us_west", "111111111111", "http://x", "a region is 2 to 25"),
              ("us-west-1", "1234", "http://x", "12 digits"),
-             ("us-west-1", "111111111111", "ftp://x", "http:// or https://")]
+             ("us-west-1", "111111111111", "ftp://x", "http:// or https://"),
+             ("us-west-1", "111111111111", "http://u:p@x", "not in the URL")]
     for region, rid, url, why in cases:
         r = env.replication("destination", "add", "--region", region, "--registry-id", rid, url,
                             check=False)
@@ -325,6 +326,7 @@ def test_destination_down_fails_with_reason_then_completes(env):
     assert statuses[OCIREG_DEST] == ("COMPLETE", None), statuses
     status, reason = statuses[DIST_DEST]
     assert status == "FAILED" and reason, f"expected FAILED with a reason, got {statuses}"
+    assert env.dist.url not in reason, f"the destination's URL is in the reason: {reason}"
     assert DEST_PASSWORD not in reason and DEST_PASSWORD not in r.stdout
     shown = env.replication("status", "app/down:v1").stdout
     assert "FAILED" in shown and "COMPLETE" in shown, shown
