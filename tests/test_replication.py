@@ -4,6 +4,7 @@ to a second ocireg (Docker token auth) and to Debian's docker-registry (htpasswd
 images, a multi-arch index with its children, a referrer and a moved tag, every one pulled back
 bit-exact from each destination; statuses through DescribeImageReplicationStatus and `ocireg
 replication status`; a destination that is down fails with a reason, then completes."""
+import gc
 import json
 import os
 import shutil
@@ -131,6 +132,8 @@ class Env:
         self.add_destinations()
 
     def stop(self):
+        self.ecr.close()   # an idle keep-alive connection would hold serve's graceful stop
+        gc.collect()       # and so would the sessions' pools
         self.source.stop()
         self.dest.stop()
         self.dist.stop()
@@ -510,6 +513,7 @@ def test_postgresql_index_keeps_configuration_destinations_and_statuses(postgres
                          str(data)).stdout)
     source = RegistryServer(data, ["--index", url]).start()
     dest = RegistryServer(tmp_path / "pg-dest").start()   # no users: anonymous pushes
+    ecr = None
     try:
         cli("replication", "destination", "add", "--region", OCIREG_DEST[0], "--registry-id",
             OCIREG_DEST[1], dest.url, "--index", url, "--data", str(data))
@@ -538,6 +542,9 @@ def test_postgresql_index_keeps_configuration_destinations_and_statuses(postgres
         problems = pull_problems(dest.url, img)
         assert not problems, problems
     finally:
+        if ecr:
+            ecr.close()
+        gc.collect()
         source.stop()
         dest.stop()
 
