@@ -17,7 +17,7 @@ import requests
 
 from authutil import add_user, cli, grant
 from ocireg_harness import RegistryServer, free_port
-from regutil import OCI_MANIFEST, pull_problems, push_image, push_index
+from regutil import OCI_MANIFEST, digest_of, pull_problems, push_image, push_index
 
 boto3 = pytest.importorskip("boto3", reason="python3-boto3 (scripts/deps.sh test)")
 import botocore.config  # noqa: E402  (after boto3, which brings it)
@@ -571,3 +571,22 @@ def test_each_replication_sends_a_replication_event(auto):
         assert event["detail"]["result"] == "SUCCESS"
         assert event["detail"]["action-type"] == "REPLICATE"
         assert event["detail"]["repository-name"] == "app/events"
+
+
+def test_import_queues_replication_like_a_push(auto, tmp_path):
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "clients"))
+    from ocibuild import build_single
+    build_single(str(tmp_path / "layout"), tag="v1")
+    archive = tmp_path / "img.tar.zst"
+    subprocess.run(["tar", "--zstd", "-cf", str(archive), "-C", str(tmp_path / "layout"), "."],
+                   check=True)
+    cli("import", str(archive), "--repo", "app/imported", "--data", str(auto.data))
+    digest = auto.ecr.describe_images(repositoryName="app/imported")["imageDetails"][0][
+        "imageDigest"]
+    got = auto.wait_statuses("app/imported", digest, BOTH_COMPLETE)
+    assert got == BOTH_COMPLETE, f"expected the imported image replicated, got {got}"
+    for url, session in auto.destination_sessions("app/imported"):
+        r = session.get(f"{url}/v2/app/imported/manifests/v1", timeout=30,
+                        headers={"Accept": OCI_MANIFEST})
+        assert r.status_code == 200 and digest_of(r.content) == digest, \
+            f"{url}: the imported image is not there ({r.status_code})"
