@@ -48,8 +48,8 @@ static int keep_lease(job *j)
 }
 
 /* One request whose answer is kept only for its status and headers. */
-static int send(remote_response *out, job *j, const char *method, const char *path,
-                const char *const *headers)
+static int send_simple(remote_response *out, job *j, const char *method, const char *path,
+                       const char *const *headers)
 {
     remote_request req = {.method = method, .path = path, .scope = j->scope, .headers = headers};
     memset(out, 0, sizeof(*out));
@@ -122,16 +122,14 @@ static void blob_body_close(blob_body *b)
     blob_reader_free(b->reader);
 }
 
-/* PUT the blob's bytes to an upload's location, finishing it. */
-static int upload_blob(job *j, const char *location, const digest *d, uint64_t size)
+/* PUT the blob's bytes to `url` once; the answer's status in *status_out. */
+static int put_blob_once(long *status_out, remote_response *resp, job *j, const char *url,
+                         const digest *d, uint64_t size)
 {
-    char url[4096];
-    blob_body body;
-    remote_response resp;
     static const char *const headers[] = {"Content-Type: application/octet-stream", NULL};
-    if ((size_t)snprintf(url, sizeof(url), "%s%cdigest=%s", location,
-                         strchr(location, '?') ? '&' : '?', d->str) >= sizeof(url))
-        return reg_error_set(REG_ERROR, "the destination's upload location is too long");
+    blob_body body;
+    memset(resp, 0, sizeof(*resp));
+    *status_out = 0;
     int err = blob_body_open(&body, j, d, size);
     if (err < 0)
         return err;
@@ -142,10 +140,29 @@ static int upload_blob(job *j, const char *location, const digest *d, uint64_t s
                           .read_body = read_blob,
                           .read_ctx = &body,
                           .read_size = (int64_t)size};
-    memset(&resp, 0, sizeof(resp));
-    err = remote_send(&resp, j->client, &req);
+    err = remote_send(resp, j->client, &req);
     blob_body_close(&body);
-    if (err == REG_OK && resp.status != 201)
+    *status_out = err == REG_OK ? resp->status : 0;
+    return err;
+}
+
+/* PUT the blob's bytes to an upload's location, finishing it. A streamed body cannot be sent
+ * twice within one request: a 401 (a token that ran out since the POST) is answered by the
+ * remote's new credentials on one more PUT. */
+static int upload_blob(job *j, const char *location, const digest *d, uint64_t size)
+{
+    char url[4096];
+    remote_response resp;
+    long status = 0;
+    if ((size_t)snprintf(url, sizeof(url), "%s%cdigest=%s", location,
+                         strchr(location, '?') ? '&' : '?', d->str) >= sizeof(url))
+        return reg_error_set(REG_ERROR, "the destination's upload location is too long");
+    int err = put_blob_once(&status, &resp, j, url, d, size);
+    if (err == REG_OK && status == 401) {
+        remote_response_free(&resp);
+        err = put_blob_once(&status, &resp, j, url, d, size);
+    }
+    if (err == REG_OK && status != 201)
         err = refused(&resp, "blob", d->str);
     remote_response_free(&resp);
     return err;
@@ -186,7 +203,7 @@ static int push_blob(job *j, const manifest_ref *ref)
     char path[PATH_MAX_LEN], from[512];
     remote_response resp;
     snprintf(path, sizeof(path), "/v2/%s/blobs/%s", j->repo, ref->dg.str);
-    int err = send(&resp, j, "HEAD", path, NULL);
+    int err = send_simple(&resp, j, "HEAD", path, NULL);
     long status = resp.status;
     remote_response_free(&resp);
     if (err < 0 || status == 200)
@@ -258,7 +275,7 @@ static int has_manifest(job *j, const digest *d)
     char path[PATH_MAX_LEN];
     remote_response resp;
     snprintf(path, sizeof(path), "/v2/%s/manifests/%s", j->repo, d->str);
-    int err = send(&resp, j, "HEAD", path, NULL);
+    int err = send_simple(&resp, j, "HEAD", path, NULL);
     int has = err == REG_OK && resp.status == 200;
     remote_response_free(&resp);
     return has;
