@@ -4,6 +4,7 @@
 #include "storage/base/reg_error.h"
 
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -147,16 +148,24 @@ void destination_login_free(destination_login *l)
     memset(l, 0, sizeof(*l));
 }
 
-int destination_connect(remote **out, index_db *ix, const char *data_dir, const char *region,
-                        const char *registry_id)
+/* destination_open, saying what to do when there is no such destination. */
+static int open_login(destination_login *out, index_db *ix, const char *data_dir,
+                      const char *region, const char *registry_id)
 {
-    destination_login login;
-    int err = destination_open(&login, ix, data_dir, region, registry_id);
+    int err = destination_open(out, ix, data_dir, region, registry_id);
     if (err == REG_ENOTFOUND)
         return reg_error_set(err,
                              "no destination %s/%s is configured (ocireg replication destination "
                              "add)",
                              region, registry_id);
+    return err;
+}
+
+int destination_connect(remote **out, index_db *ix, const char *data_dir, const char *region,
+                        const char *registry_id)
+{
+    destination_login login;
+    int err = open_login(&login, ix, data_dir, region, registry_id);
     if (err < 0)
         return err;
     remote_endpoint ep = {.url = login.url,
@@ -166,4 +175,152 @@ int destination_connect(remote **out, index_db *ix, const char *data_dir, const 
     err = remote_open(out, &ep);
     destination_login_free(&login);
     return err;
+}
+
+/* ---- the pool ---- */
+
+typedef struct pooled {
+    struct pooled *next;
+    char key[REPLICATION_REGION_MAX + REPLICATION_REGISTRY_ID_LEN + 2];
+    destination_login login; /* what the client was opened with */
+    remote *client;
+    int refs;
+    int stale; /* replaced by a newer login: closes when the last user puts it back */
+} pooled;
+
+struct destination_pool {
+    pthread_mutex_t lock;
+    char *data_dir;
+    pooled *entries; /* current and stale ones */
+};
+
+int destination_pool_new(destination_pool **out, const char *data_dir)
+{
+    destination_pool *p = calloc(1, sizeof(*p));
+    if (!p || !(p->data_dir = strdup(data_dir))) {
+        free(p);
+        return reg_error_set(REG_ERROR, "out of memory");
+    }
+    pthread_mutex_init(&p->lock, NULL);
+    *out = p;
+    return REG_OK;
+}
+
+static void pooled_free(pooled *e)
+{
+    remote_close(e->client);
+    destination_login_free(&e->login);
+    free(e);
+}
+
+void destination_pool_free(destination_pool *p)
+{
+    if (!p)
+        return;
+    while (p->entries) {
+        pooled *e = p->entries;
+        p->entries = e->next;
+        pooled_free(e);
+    }
+    pthread_mutex_destroy(&p->lock);
+    free(p->data_dir);
+    free(p);
+}
+
+static int same_text(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static int same_login(const destination_login *a, const destination_login *b)
+{
+    return same_text(a->url, b->url) && same_text(a->username, b->username) &&
+           same_text(a->password, b->password) && same_text(a->ca_file, b->ca_file);
+}
+
+/* Under the lock: the current entry of key with this login, others of the key made stale. */
+static pooled *find_current(destination_pool *p, const char *key, const destination_login *l)
+{
+    pooled *found = NULL;
+    for (pooled *e = p->entries; e; e = e->next) {
+        if (e->stale || strcmp(e->key, key) != 0)
+            continue;
+        if (same_login(&e->login, l))
+            found = e;
+        else
+            e->stale = 1;
+    }
+    return found;
+}
+
+/* Under the lock: close stale entries nobody uses. */
+static void sweep(destination_pool *p)
+{
+    for (pooled **at = &p->entries; *at;) {
+        pooled *e = *at;
+        if (e->stale && e->refs == 0) {
+            *at = e->next;
+            pooled_free(e);
+        } else {
+            at = &e->next;
+        }
+    }
+}
+
+static int pooled_open(pooled **out, const char *key, destination_login *login)
+{
+    pooled *e = calloc(1, sizeof(*e));
+    if (!e)
+        return reg_error_set(REG_ERROR, "out of memory");
+    remote_endpoint ep = {.url = login->url,
+                          .username = login->username,
+                          .password = login->password,
+                          .ca_file = login->ca_file};
+    int err = remote_open(&e->client, &ep);
+    if (err < 0) {
+        free(e);
+        return err;
+    }
+    snprintf(e->key, sizeof(e->key), "%s", key);
+    e->login = *login;
+    memset(login, 0, sizeof(*login));
+    *out = e;
+    return REG_OK;
+}
+
+int destination_pool_get(remote **out, destination_pool *p, index_db *ix, const char *region,
+                         const char *registry_id)
+{
+    char key[REPLICATION_REGION_MAX + REPLICATION_REGISTRY_ID_LEN + 2];
+    destination_login login;
+    pooled *e = NULL;
+    snprintf(key, sizeof(key), "%s/%s", region, registry_id);
+    int err = open_login(&login, ix, p->data_dir, region, registry_id);
+    if (err < 0)
+        return err;
+    pthread_mutex_lock(&p->lock);
+    if (!(e = find_current(p, key, &login)) && (err = pooled_open(&e, key, &login)) == REG_OK) {
+        e->next = p->entries;
+        p->entries = e;
+    }
+    if (err == REG_OK) {
+        e->refs++;
+        *out = e->client;
+    }
+    sweep(p);
+    pthread_mutex_unlock(&p->lock);
+    destination_login_free(&login);
+    return err;
+}
+
+void destination_pool_put(destination_pool *p, remote *client)
+{
+    if (!client)
+        return;
+    pthread_mutex_lock(&p->lock);
+    for (pooled *e = p->entries; e; e = e->next)
+        if (e->client == client)
+            e->refs--;
+    sweep(p);
+    pthread_mutex_unlock(&p->lock);
 }

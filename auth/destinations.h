@@ -39,6 +39,20 @@ void destination_login_free(destination_login *l);
 int destination_connect(remote **out, index_db *ix, const char *data_dir, const char *region,
                         const char *registry_id);
 
+/* The clients a server's replications share, one per destination while its login stays the
+ * same: a remote keeps its tokens, so each delivery does not log in again (a password check at
+ * the destination costs it a key derivation). Thread-safe. */
+typedef struct destination_pool destination_pool;
+int destination_pool_new(destination_pool **out, const char *data_dir);
+/* After every client has been put back; NULL ok. */
+void destination_pool_free(destination_pool *p);
+/* The destination's client, its login read now: a login that changed since (`replication
+ * destination add` again) gets a new client, the old one closing once put back. REG_ENOTFOUND
+ * when no such destination is configured. */
+int destination_pool_get(remote **out, destination_pool *p, index_db *ix, const char *region,
+                         const char *registry_id);
+void destination_pool_put(destination_pool *p, remote *client);
+
 /* ECR's shapes: Region [0-9a-z-]{2,25}, RegistryId [0-9]{12}. */
 int destination_region_valid(const char *region);
 int destination_registry_id_valid(const char *registry_id);

@@ -503,6 +503,7 @@ int replicate_deliver(void *ctx, index_db *ix, const outbox_entry *e)
     dest.client = client;
     if (err == REG_OK)
         err = replicate_image(kind->s, ix, &dest, e->repository, dg.str);
-    remote_close(client);
+    if (client)
+        kind->release(kind->connect_ctx, client);
     return err;
 }

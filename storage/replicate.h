@@ -38,14 +38,16 @@ int replicate_image(store *s, index_db *ix, const replicate_destination *dest, c
  * *queued_out grows by the entries queued (outbox_wake after the commit). */
 int replicate_queue(int *queued_out, index_db *ix, const char *repo, const digest *dg);
 
-/* How the outbox's "replication" entries are delivered: `connect` opens a client for a
+/* How the outbox's "replication" entries are delivered: `connect` lends a client for a
  * destination with its credentials (auth/ hands it down: the core does not open sealed
- * passwords); REG_ENOTFOUND when no such destination is configured. */
+ * passwords; REG_ENOTFOUND when no such destination is configured), `release` takes it back. */
 typedef int (*replicate_connect_fn)(remote **out, void *ctx, index_db *ix, const char *region,
                                     const char *registry_id);
+typedef void (*replicate_release_fn)(void *ctx, remote *client);
 typedef struct replicate_kind {
     store *s;
     replicate_connect_fn connect;
+    replicate_release_fn release;
     void *connect_ctx;
 } replicate_kind;
 

@@ -590,3 +590,26 @@ def test_import_queues_replication_like_a_push(auto, tmp_path):
                         headers={"Accept": OCI_MANIFEST})
         assert r.status_code == 200 and digest_of(r.content) == digest, \
             f"{url}: the imported image is not there ({r.status_code})"
+
+
+def test_a_changed_destination_password_takes_effect_in_the_running_server(auto):
+    def set_password(password):
+        auto.replication("destination", "add", "--region", DIST_DEST[0], "--registry-id",
+                         DIST_DEST[1], auto.dist.url, "--username", "repl", "--password-stdin",
+                         stdin=password + "\n")
+    set_password("not-the-password")
+    try:
+        img = push_image(auto.source.url, "app/rekey", "v1", layers=(b"rekeyed",),
+                         session=auto.push_session("app/rekey"))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            got = auto.statuses("app/rekey", img.digest).get(DIST_DEST, ("", None))
+            if got[0] == "FAILED":
+                break
+            time.sleep(0.05)
+        assert got[0] == "FAILED" and "401" in got[1], f"expected a 401 failure, got {got}"
+    finally:
+        set_password(DEST_PASSWORD)
+    got = auto.wait_statuses("app/rekey", img.digest, BOTH_COMPLETE)
+    assert got == BOTH_COMPLETE, f"the new password was not used: {got}"
+    auto.assert_everywhere(img)

@@ -107,20 +107,26 @@ static void periodic_gc(server *srv, index_db *ix)
                 (long long)rep.totals.blobs_deleted, (long long)rep.totals.bytes_freed);
 }
 
-/* replicate_connect_fn: the destination's client, its password opened by auth/ (ctx: the data
- * folder, where the master key is). */
-static int connect_destination(remote **out, void *ctx, index_db *ix, const char *region,
-                               const char *registry_id)
+/* replicate_connect_fn and replicate_release_fn over the server's pool of destination clients
+ * (auth/destinations opens their passwords). */
+static int lend_destination(remote **out, void *ctx, index_db *ix, const char *region,
+                            const char *registry_id)
 {
-    return destination_connect(out, ix, ctx, region, registry_id);
+    return destination_pool_get(out, ctx, ix, region, registry_id);
+}
+
+static void return_destination(void *ctx, remote *client)
+{
+    destination_pool_put(ctx, client);
 }
 
 /* Register the delivery of webhook events and replications, and start the outbox's workers. */
 static int start_outbox(outbox **out, server *srv, webhook_sender *sender,
-                        replicate_kind *replication)
+                        replicate_kind *replication, destination_pool **pool)
 {
-    *replication = (replicate_kind){.s = srv->st, .connect = connect_destination,
-                                    .connect_ctx = (void *)srv->cfg.data_dir};
+    int err = destination_pool_new(pool, srv->cfg.data_dir);
+    *replication = (replicate_kind){.s = srv->st, .connect = lend_destination,
+                                    .release = return_destination, .connect_ctx = *pool};
     *sender = (webhook_sender){.registry_id = srv->cfg.registry_id, .region = srv->cfg.region,
                                .master_key = srv->master_key, .open = secretbox_open};
     outbox_options opt = {.index_location = srv->st->db_path,
@@ -130,7 +136,8 @@ static int start_outbox(outbox **out, server *srv, webhook_sender *sender,
                           .target_concurrency = srv->cfg.outbox_target_concurrency,
                           .retry_ms = srv->cfg.outbox_retry_ms,
                           .release_leases = !index_is_shared(srv->st->db_path)};
-    int err = outbox_register_kind("webhook", webhook_deliver, sender);
+    if (err == REG_OK)
+        err = outbox_register_kind("webhook", webhook_deliver, sender);
     if (err == REG_OK)
         err = outbox_register_kind("replication", replicate_deliver, replication);
     if (err == REG_OK)
@@ -239,6 +246,7 @@ int serve_main(int argc, char **argv)
     outbox *box = NULL;
     webhook_sender sender;
     replicate_kind replication;
+    destination_pool *pool = NULL;
     int rc_exit = 1;
     if (systemd_listen_fd(&srv.activated_fd) < 0) {
         fprintf(stderr, "ocireg: %s\n", reg_error_last("socket activation failed"));
@@ -274,7 +282,7 @@ int serve_main(int argc, char **argv)
         server_stop(&srv, 0);
         goto done;
     }
-    if (start_outbox(&box, &srv, &sender, &replication) < 0) {
+    if (start_outbox(&box, &srv, &sender, &replication, &pool) < 0) {
         server_stop(&srv, 0);
         goto done;
     }
@@ -297,6 +305,7 @@ done:
     keyring_free(srv.keys);
     reload_free();
     store_close(srv.st);
+    destination_pool_free(pool);
     if (rc_exit == 0)
         log_msg(LOG_INFO, "stopped");
     return rc_exit;
