@@ -376,8 +376,6 @@ def test_kms_encryption_is_refused_not_stored_as_aes256(ecr):
                                     "upstreamRegistryUrl": "registry-1.docker.io"}),
     ("DescribePullThroughCacheRules", {}),
     ("DeletePullThroughCacheRule", {"ecrRepositoryPrefix": "hub"}),
-    ("PutReplicationConfiguration", {"replicationConfiguration": {"rules": []}}),
-    ("DescribeImageReplicationStatus", {"repositoryName": "ecr/x", "imageId": {"imageTag": "a"}}),
 ])
 def test_unavailable_operations_say_so(ecr, operation, body):
     r = raw(ecr, operation, body)
