@@ -613,3 +613,25 @@ def test_a_changed_destination_password_takes_effect_in_the_running_server(auto)
     got = auto.wait_statuses("app/rekey", img.digest, BOTH_COMPLETE)
     assert got == BOTH_COMPLETE, f"the new password was not used: {got}"
     auto.assert_everywhere(img)
+
+
+def test_changing_the_configuration_needs_admin_on_the_registry(env):
+    add_user(env.data, "reader", "reader-pass")
+    grant(env.data, "reader", "*", "pull")
+    key = json.loads(cli("user", "key", "create", "reader", "--json", "--data",
+                         str(env.data)).stdout)
+    reader = boto3.client("ecr", endpoint_url=env.source.url, region_name=REGION,
+                          aws_access_key_id=key["AccessKeyId"],
+                          aws_secret_access_key=key["SecretAccessKey"])
+    try:
+        with pytest.raises(ClientError) as err:
+            reader.put_replication_configuration(replicationConfiguration={"rules": []})
+        assert err.value.response["Error"]["Code"] == "AccessDeniedException"
+        assert "rules" in reader.describe_registry()["replicationConfiguration"]
+        img = push_image(env.source.url, "app/readable", "v1",
+                         session=env.push_session("app/readable"))
+        out = reader.describe_image_replication_status(repositoryName="app/readable",
+                                                       imageId={"imageTag": "v1"})
+        assert out["imageId"] == {"imageDigest": img.digest, "imageTag": "v1"}
+    finally:
+        reader.close()
