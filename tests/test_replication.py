@@ -635,3 +635,29 @@ def test_changing_the_configuration_needs_admin_on_the_registry(env):
         assert out["imageId"] == {"imageDigest": img.digest, "imageTag": "v1"}
     finally:
         reader.close()
+
+
+def test_https_destination_is_trusted_through_its_ca_file(env, tmp_path):
+    from authutil import self_signed
+    cert, key = self_signed(tmp_path)
+    tls = RegistryServer(tmp_path / "tls-dest", ["--tls-cert", str(cert), "--tls-key", str(key)],
+                         scheme="https", verify=str(cert)).start()
+    tls_dest = ("ap-east-1", "555555555555")
+    try:
+        env.ecr.put_replication_configuration(replicationConfiguration={"rules": [
+            {"destinations": [{"region": tls_dest[0], "registryId": tls_dest[1]}],
+             "repositoryFilters": [{"filter": "app/tls", "filterType": "PREFIX_MATCH"}]}]})
+        img = push_image(env.source.url, "app/tls", "v1", session=env.push_session("app/tls"))
+        add = ["destination", "add", "--region", tls_dest[0], "--registry-id", tls_dest[1],
+               tls.url]
+        env.replication(*add)
+        r = env.replication("sync", "app/tls", check=False)
+        assert r.returncode == 1, "a certificate no CA vouches for was trusted"
+        env.replication(*add, "--ca-file", str(cert))
+        r = env.replication("sync", "app/tls", check=False)
+        assert r.returncode == 0, f"sync over https with --ca-file: {r.stdout} {r.stderr}"
+        s = requests.Session()
+        s.verify, s.trust_env = str(cert), False   # not the environment's CA bundle
+        assert not pull_problems(tls.url, img, session=s)
+    finally:
+        tls.stop()
