@@ -11,13 +11,14 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import closing
 
 import pytest
 import requests
 
 from authutil import add_user, cli, grant
 from ocireg_harness import RegistryServer, free_port
-from regutil import OCI_MANIFEST, digest_of, pull_problems, push_image, push_index
+from regutil import OCI_MANIFEST, db, digest_of, pull_problems, push_image, push_index
 
 boto3 = pytest.importorskip("boto3", reason="python3-boto3 (scripts/deps.sh test)")
 import botocore.config  # noqa: E402  (after boto3, which brings it)
@@ -661,3 +662,18 @@ def test_https_destination_is_trusted_through_its_ca_file(env, tmp_path):
         assert not pull_problems(tls.url, img, session=s)
     finally:
         tls.stop()
+
+
+def test_a_deleted_image_takes_its_statuses_with_it(env):
+    env.ecr.put_replication_configuration(replicationConfiguration={"rules": RULES})
+    img = push_image(env.source.url, "app/gone", "v1", layers=(b"deleted later",),
+                     session=env.push_session("app/gone"))
+    env.replication("sync", "app/gone")
+    assert env.statuses("app/gone", img.digest) == BOTH_COMPLETE
+    s = token_session(env.source, "admin", "admin-pass", "app/gone", "pull,push,delete")
+    r = s.delete(f"{env.source.url}/v2/app/gone/manifests/{img.digest}", timeout=30)
+    assert r.status_code == 202, r.text
+    with closing(db(env.data)) as conn:
+        left = conn.execute("SELECT count(*) FROM replication_status WHERE digest = ?",
+                            (img.digest,)).fetchone()[0]
+    assert left == 0, f"{left} statuses outlived their image"

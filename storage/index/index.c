@@ -782,7 +782,8 @@ int index_manifest_delete(char *conflict_out, index_db *ix, const char *repo, co
     if (index_changes(ix) == 0)
         return REG_ENOTFOUND;
     if (run_repo_digest(ix, ST_MANIFEST_TAGS_DELETE, repo_id, d->str) < 0 ||
-        run_repo_digest(ix, ST_MANIFEST_REFS_DELETE, repo_id, d->str) < 0)
+        run_repo_digest(ix, ST_MANIFEST_REFS_DELETE, repo_id, d->str) < 0 ||
+        run_repo_digest(ix, ST_MANIFEST_REPL_STATUS_DELETE, repo_id, d->str) < 0)
         return REG_ERROR;
     return REG_OK;
 }
