@@ -206,7 +206,8 @@ def test_destination_add_refuses_bad_fields(env):
     cases = [("us_west", "111111111111", "http://x", "a region is 2 to 25"),
              ("us-west-1", "1234", "http://x", "12 digits"),
              ("us-west-1", "111111111111", "ftp://x", "http:// or https://"),
-             ("us-west-1", "111111111111", "http://u:p@x", "not in the URL")]
+             ("us-west-1", "111111111111", "http://u:p@x", "not in the URL"),
+             ("us-west-1", "111111111111", "http://x/" + "p" * 1016, "at most 1024 bytes")]
     for region, rid, url, why in cases:
         r = env.replication("destination", "add", "--region", region, "--registry-id", rid, url,
                             check=False)
