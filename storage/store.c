@@ -2,6 +2,7 @@
 #include "storage/store.h"
 #include "storage/events.h"
 #include "storage/outbox.h"
+#include "storage/replicate.h"
 #include "storage/index/index_repos.h"
 #include "storage/base/reg_error.h"
 
@@ -284,7 +285,9 @@ int store_put_manifest(store *s, index_db *ix, const manifest_put *put, char *mi
     if ((err = blob_publish_commit(p, ix)) < 0 ||
         (err = index_blob_link(ix, repo_id, put->dg, put->len)) < 0 ||
         (err = insert_manifest(ix, repo_id, put)) < 0 ||
-        (err = queue_pushed(&queued, ix, put)) < 0 || (err = index_commit(ix)) < 0)
+        (err = queue_pushed(&queued, ix, put)) < 0 ||
+        (err = replicate_queue(&queued, ix, put->repo, put->dg)) < 0 ||
+        (err = index_commit(ix)) < 0)
         index_rollback(ix);
     if (err == REG_OK && queued)
         outbox_wake();

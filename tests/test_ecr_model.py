@@ -243,6 +243,11 @@ CALLS = {
     "PutLifecyclePolicy": lambda e: {"repositoryName": APP,
                                      "lifecyclePolicyText": LIFECYCLE_POLICY},
     "PutRegistryPolicy": lambda e: {"policyText": REGISTRY_POLICY},
+    "PutReplicationConfiguration": lambda e: {
+        "replicationConfiguration": {"rules": [{"destinations": [
+            {"region": "us-west-2", "registryId": "210987654321"}],
+            "repositoryFilters": [{"filter": "app", "filterType": "PREFIX_MATCH"}]}]}},
+    "DescribeImageReplicationStatus": lambda e: {"repositoryName": APP, "imageId": v1(e)},
     "PutRegistryScanningConfiguration": lambda e: {"scanType": "BASIC", "rules": [{
         "scanFrequency": "SCAN_ON_PUSH",
         "repositoryFilters": [{"filter": "*", "filterType": "WILDCARD"}]}]},
@@ -256,17 +261,12 @@ CALLS = {
 }
 
 # Operations ocireg refuses by design, each with a valid request and the modelled error it
-# answers (its message says what is missing): no image scanner, no replication.
+# answers (its message says what is missing): there is no image scanner.
 REFUSED = {
     "StartImageScan": ("ValidationException",
                        lambda e: {"repositoryName": APP, "imageId": v1(e)}),
     "DescribeImageScanFindings": ("ScanNotFoundException",
                                   lambda e: {"repositoryName": APP, "imageId": v1(e)}),
-    "PutReplicationConfiguration": ("ValidationException", lambda e: {
-        "replicationConfiguration": {"rules": [{"destinations": [
-            {"region": "us-west-2", "registryId": ACCOUNT}]}]}}),
-    "DescribeImageReplicationStatus": ("ValidationException",
-                                       lambda e: {"repositoryName": APP, "imageId": v1(e)}),
 }
 
 

@@ -369,22 +369,6 @@ def test_kms_encryption_is_refused_not_stored_as_aes256(ecr):
     assert repo["encryptionConfiguration"] == {"encryptionType": "AES256"}
 
 
-# ---- 7: what ocireg does not offer yet -----------------------------------------------------
-
-@pytest.mark.parametrize("operation,body", [
-    ("CreatePullThroughCacheRule", {"ecrRepositoryPrefix": "hub",
-                                    "upstreamRegistryUrl": "registry-1.docker.io"}),
-    ("DescribePullThroughCacheRules", {}),
-    ("DeletePullThroughCacheRule", {"ecrRepositoryPrefix": "hub"}),
-    ("PutReplicationConfiguration", {"replicationConfiguration": {"rules": []}}),
-    ("DescribeImageReplicationStatus", {"repositoryName": "ecr/x", "imageId": {"imageTag": "a"}}),
-])
-def test_unavailable_operations_say_so(ecr, operation, body):
-    r = raw(ecr, operation, body)
-    assert error_type(r) == "ValidationException", r.text
-    assert "not available" in r.json()["message"], r.text
-
-
 # ---- 8: the registry's own permission ------------------------------------------------------
 
 def test_describe_registry_needs_a_grant_on_the_registry(ecr):

@@ -4,6 +4,7 @@
 #include "server/cli/cli_cache.h"
 #include "server/cli/cli_export.h"
 #include "server/cli/cli_health.h"
+#include "server/cli/cli_replication.h"
 #include "server/cli/cli_webhook.h"
 #include "server/cli/serve.h"
 
@@ -32,7 +33,8 @@ static void usage(FILE *out)
                  "  restore   rebuild a data folder from a backup\n"
                  "  cache-rule pull-through cache rules: add, list, delete\n"
                  "  health    exit 0 when the server answers /readyz (container HEALTHCHECK)\n"
-                 "  webhook   add, list, test webhooks; their deliveries (ocireg webhook --help)\n\n"
+                 "  webhook   add, list, test webhooks; their deliveries (ocireg webhook --help)\n"
+                 "  replication  destinations, image status and sync (ocireg replication --help)\n\n"
                  "Options:\n"
                  "  -h, --help     show this help\n"
                  "  --version      print the version\n");
@@ -81,6 +83,8 @@ int main(int argc, char **argv)
         return cli_backup_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "cache-rule"))
         return cli_cache_rule_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "replication"))
+        return cli_replication_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "restore"))
         return cli_restore_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "health"))

@@ -1,5 +1,6 @@
 /* serve.c - `ocireg serve` (see serve.h). */
 #include "server/cli/serve.h"
+#include "auth/destinations.h"
 #include "auth/keys.h"
 #include "auth/keyshare.h"
 #include "auth/secretbox.h"
@@ -11,6 +12,7 @@
 #include "server/http/systemd.h"
 #include "storage/gc.h"
 #include "storage/outbox.h"
+#include "storage/replicate.h"
 #include "storage/webhook.h"
 #include "storage/pullthrough.h"
 #include "storage/index/index_auth.h"
@@ -106,9 +108,26 @@ static void periodic_gc(server *srv, index_db *ix)
                 (long long)rep.totals.blobs_deleted, (long long)rep.totals.bytes_freed);
 }
 
-/* Register the delivery of webhook events and start the outbox's workers. */
-static int start_outbox(outbox **out, server *srv, webhook_sender *sender)
+/* replicate_connect_fn and replicate_release_fn over the server's pool of destination clients
+ * (auth/destinations opens their passwords). */
+static int lend_destination(remote **out, void *ctx, index_db *ix, const char *region,
+                            const char *registry_id)
 {
+    return destination_pool_get(out, ctx, ix, region, registry_id);
+}
+
+static void return_destination(void *ctx, remote *client)
+{
+    destination_pool_put(ctx, client);
+}
+
+/* Register the delivery of webhook events and replications, and start the outbox's workers. */
+static int start_outbox(outbox **out, server *srv, webhook_sender *sender,
+                        replicate_kind *replication, destination_pool **pool)
+{
+    int err = destination_pool_new(pool, srv->cfg.data_dir);
+    *replication = (replicate_kind){.s = srv->st, .connect = lend_destination,
+                                    .release = return_destination, .connect_ctx = *pool};
     *sender = (webhook_sender){.registry_id = srv->cfg.registry_id, .region = srv->cfg.region,
                                .master_key = srv->master_key, .open = secretbox_open};
     outbox_options opt = {.index_location = srv->st->db_path,
@@ -118,7 +137,10 @@ static int start_outbox(outbox **out, server *srv, webhook_sender *sender)
                           .target_concurrency = srv->cfg.outbox_target_concurrency,
                           .retry_ms = srv->cfg.outbox_retry_ms,
                           .release_leases = !index_is_shared(srv->st->db_path)};
-    int err = outbox_register_kind("webhook", webhook_deliver, sender);
+    if (err == REG_OK)
+        err = outbox_register_kind("webhook", webhook_deliver, sender);
+    if (err == REG_OK)
+        err = outbox_register_kind("replication", replicate_deliver, replication);
     if (err == REG_OK)
         err = outbox_start(out, &opt);
     if (err < 0)
@@ -229,6 +251,8 @@ int serve_main(int argc, char **argv)
     index_db *ix = NULL;
     outbox *box = NULL;
     webhook_sender sender;
+    replicate_kind replication;
+    destination_pool *pool = NULL;
     int rc_exit = 1;
     if (systemd_listen_fd(&srv.activated_fd) < 0) {
         fprintf(stderr, "ocireg: %s\n", reg_error_last("socket activation failed"));
@@ -270,7 +294,7 @@ int serve_main(int argc, char **argv)
         server_stop(&srv, 0);
         goto done;
     }
-    if (start_outbox(&box, &srv, &sender) < 0) {
+    if (start_outbox(&box, &srv, &sender, &replication, &pool) < 0) {
         server_stop(&srv, 0);
         goto done;
     }
@@ -294,6 +318,7 @@ done:
     keyring_free(srv.keys);
     reload_free();
     store_close(srv.st);
+    destination_pool_free(pool);
     if (rc_exit == 0)
         log_msg(LOG_INFO, "stopped");
     return rc_exit;

@@ -129,9 +129,11 @@ json_t *ecr_create_pull_through_cache_rule(ecr_call *c, json_t *in);
 json_t *ecr_describe_pull_through_cache_rules(ecr_call *c, json_t *in);
 json_t *ecr_delete_pull_through_cache_rule(ecr_call *c, json_t *in);
 
-/* Not offered yet: each answers a modelled error saying so. */
+/* Replication (ecr_replication.c). The stored configuration ({"rules": [...]}), as
+ * DescribeRegistry and PutReplicationConfiguration answer it; NULL after a ServerException. */
 json_t *ecr_put_replication_configuration(ecr_call *c, json_t *in);
 json_t *ecr_describe_image_replication_status(ecr_call *c, json_t *in);
+json_t *ecr_replication_configuration(ecr_call *c);
 
 /* Handler for POST / (registered in the router). */
 void handle_ecr(request *req);

@@ -345,6 +345,8 @@ json_t *ecr_describe_registry(ecr_call *c, json_t *in)
 {
     if (!ecr_registry_allowed(c, ACTION_PULL))
         return NULL;
-    return json_pack("{s:s, s:{s:[]}}", "registryId", ecr_registry_id(c),
-                     "replicationConfiguration", "rules");
+    json_t *replication = ecr_replication_configuration(c);
+    return replication ? json_pack("{s:s, s:o}", "registryId", ecr_registry_id(c),
+                                   "replicationConfiguration", replication)
+                       : NULL;
 }

@@ -310,7 +310,70 @@ static const struct migration {
      "  created_at BIGINT NOT NULL,"
      "  expires_at BIGINT NOT NULL);"
      "CREATE INDEX console_sessions_expiry ON console_sessions(expires_at);"},
-    /* 14: pull-through cache rules (index_cache.h): a repository prefix mapped to an upstream
+    /* 14: replication (index_replication.h): ECR's rules (destinations, prefix filters), where
+     * each destination is (URL, credentials sealed by auth/secretbox) and each image's status
+     * per destination */
+    {"CREATE TABLE replication_rule_destinations("
+     "  rule INTEGER NOT NULL,"
+     "  position INTEGER NOT NULL,"
+     "  region TEXT NOT NULL,"
+     "  registry_id TEXT NOT NULL,"
+     "  PRIMARY KEY(rule, position)) WITHOUT ROWID;"
+     "CREATE TABLE replication_rule_filters("
+     "  rule INTEGER NOT NULL,"
+     "  position INTEGER NOT NULL,"
+     "  filter TEXT NOT NULL,"
+     "  filter_type TEXT NOT NULL,"
+     "  PRIMARY KEY(rule, position)) WITHOUT ROWID;"
+     "CREATE TABLE replication_destinations("
+     "  region TEXT NOT NULL,"
+     "  registry_id TEXT NOT NULL,"
+     "  url TEXT NOT NULL,"
+     "  username TEXT,"
+     "  password BLOB,"
+     "  ca_file TEXT,"
+     "  created_at INTEGER NOT NULL,"
+     "  PRIMARY KEY(region, registry_id)) WITHOUT ROWID;"
+     "CREATE TABLE replication_status("
+     "  repo_id INTEGER NOT NULL,"
+     "  digest TEXT NOT NULL,"
+     "  region TEXT NOT NULL,"
+     "  registry_id TEXT NOT NULL,"
+     "  status TEXT NOT NULL,"
+     "  reason TEXT,"
+     "  updated_at INTEGER NOT NULL,"
+     "  PRIMARY KEY(repo_id, digest, region, registry_id)) WITHOUT ROWID;",
+     "CREATE TABLE replication_rule_destinations("
+     "  rule BIGINT NOT NULL,"
+     "  position BIGINT NOT NULL,"
+     "  region " T " NOT NULL,"
+     "  registry_id " T " NOT NULL,"
+     "  PRIMARY KEY(rule, position));"
+     "CREATE TABLE replication_rule_filters("
+     "  rule BIGINT NOT NULL,"
+     "  position BIGINT NOT NULL,"
+     "  filter " T " NOT NULL,"
+     "  filter_type " T " NOT NULL,"
+     "  PRIMARY KEY(rule, position));"
+     "CREATE TABLE replication_destinations("
+     "  region " T " NOT NULL,"
+     "  registry_id " T " NOT NULL,"
+     "  url " T " NOT NULL,"
+     "  username " T ","
+     "  password BYTEA,"
+     "  ca_file " T ","
+     "  created_at BIGINT NOT NULL,"
+     "  PRIMARY KEY(region, registry_id));"
+     "CREATE TABLE replication_status("
+     "  repo_id BIGINT NOT NULL,"
+     "  digest " T " NOT NULL,"
+     "  region " T " NOT NULL,"
+     "  registry_id " T " NOT NULL,"
+     "  status " T " NOT NULL,"
+     "  reason " T ","
+     "  updated_at BIGINT NOT NULL,"
+     "  PRIMARY KEY(repo_id, digest, region, registry_id));"},
+    /* 15: pull-through cache rules (index_cache.h): a repository prefix mapped to an upstream
      * registry, its password sealed (auth/secretbox); and when each cached tag was last checked
      * against its upstream. */
     {"CREATE TABLE cache_rules("
@@ -752,7 +815,8 @@ int index_manifest_delete(char *conflict_out, index_db *ix, const char *repo, co
     if (index_changes(ix) == 0)
         return REG_ENOTFOUND;
     if (run_repo_digest(ix, ST_MANIFEST_TAGS_DELETE, repo_id, d->str) < 0 ||
-        run_repo_digest(ix, ST_MANIFEST_REFS_DELETE, repo_id, d->str) < 0)
+        run_repo_digest(ix, ST_MANIFEST_REFS_DELETE, repo_id, d->str) < 0 ||
+        run_repo_digest(ix, ST_MANIFEST_REPL_STATUS_DELETE, repo_id, d->str) < 0)
         return REG_ERROR;
     return REG_OK;
 }

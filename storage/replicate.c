@@ -1,0 +1,509 @@
+/* replicate.c - the replication push engine (see replicate.h). */
+#include "storage/replicate.h"
+#include "storage/base/buf.h"
+#include "storage/base/reg_error.h"
+#include "storage/events.h"
+#include "storage/index/index_replication.h"
+#include "storage/manifest.h"
+#include "storage/outbox.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PATH_MAX_LEN 1024
+
+typedef struct job {
+    store *s;
+    index_db *ix;
+    remote *client;
+    const char *repo;
+    char scope[PATH_MAX_LEN];
+    const outbox_entry *lease;
+    int64_t lease_renewed_ms; /* when the lease was last taken or extended */
+} job;
+
+static int64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* After a blob: keep the outbox entry's lease once a quarter of it has gone by. */
+static int keep_lease(job *j)
+{
+    if (!j->lease || now_ms() - j->lease_renewed_ms < OUTBOX_LEASE_MS / 4)
+        return REG_OK;
+    int err = outbox_extend_lease(j->ix, j->lease);
+    if (err == REG_ENOTFOUND)
+        return reg_error_set(REG_ERROR, "the outbox lease ran out during the copy");
+    if (err == REG_OK)
+        j->lease_renewed_ms = now_ms();
+    return err;
+}
+
+/* One request whose answer is kept only for its status and headers. */
+static int send_simple(remote_response *out, job *j, const char *method, const char *path,
+                       const char *const *headers)
+{
+    remote_request req = {.method = method, .path = path, .scope = j->scope, .headers = headers};
+    memset(out, 0, sizeof(*out));
+    return remote_send(out, j->client, &req);
+}
+
+/* The destination's refusal as an error: its status and the start of its body. */
+static int refused(const remote_response *resp, const char *what, const char *dg)
+{
+    int n = (int)(resp->body_len < 200 ? resp->body_len : 200);
+    for (int i = 0; i < n; i++)
+        if (resp->body[i] < 0x20 || resp->body[i] > 0x7e)
+            n = i;
+    return reg_error_set(REG_ERROR, "%s %s: the destination answered %ld %.*s", what, dg,
+                         resp->status, n, resp->body ? (const char *)resp->body : "");
+}
+
+/* A blob as the upload's streamed body: from the index's bytes, a file, or the backend. */
+typedef struct blob_body {
+    blob_reader *reader;
+    void *bytes;
+    int fd;
+    uint64_t pos, size;
+} blob_body;
+
+static long read_blob(void *ctx, char *buf, size_t n)
+{
+    blob_body *b = ctx;
+    if (b->pos >= b->size)
+        return 0;
+    if (n > b->size - b->pos)
+        n = (size_t)(b->size - b->pos);
+    ssize_t got;
+    if (b->bytes)
+        memcpy(buf, (char *)b->bytes + b->pos, n), got = (ssize_t)n;
+    else if (b->fd >= 0)
+        got = pread(b->fd, buf, n, (off_t)b->pos);
+    else
+        got = blob_reader_read(b->reader, b->pos, buf, n);
+    if (got == 0)
+        reg_error_set(REG_ERROR, "blob ended at byte %llu of %llu", (unsigned long long)b->pos,
+                      (unsigned long long)b->size);
+    if (got <= 0)
+        return -1;
+    b->pos += (uint64_t)got;
+    return (long)got;
+}
+
+static int blob_body_open(blob_body *b, job *j, const digest *d, uint64_t size)
+{
+    memset(b, 0, sizeof(*b));
+    b->fd = -1;
+    b->size = size;
+    int err = blobstore_open_reader(&b->reader, j->s->blobs, j->ix, d, 0, size);
+    if (err < 0)
+        return reg_error_wrap(err, "reading the blob from this registry");
+    b->bytes = blob_reader_take_bytes(b->reader);
+    if (!b->bytes) {
+        uint64_t file_size = 0;
+        b->fd = blob_reader_fd(&file_size, b->reader);
+    }
+    return REG_OK;
+}
+
+static void blob_body_close(blob_body *b)
+{
+    if (b->fd >= 0)
+        close(b->fd);
+    free(b->bytes);
+    blob_reader_free(b->reader);
+}
+
+/* PUT the blob's bytes to `url` once; the answer's status in *status_out. */
+static int put_blob_once(long *status_out, remote_response *resp, job *j, const char *url,
+                         const digest *d, uint64_t size)
+{
+    static const char *const headers[] = {"Content-Type: application/octet-stream", NULL};
+    blob_body body;
+    memset(resp, 0, sizeof(*resp));
+    *status_out = 0;
+    int err = blob_body_open(&body, j, d, size);
+    if (err < 0)
+        return err;
+    remote_request req = {.method = "PUT",
+                          .path = url,
+                          .scope = j->scope,
+                          .headers = headers,
+                          .read_body = read_blob,
+                          .read_ctx = &body,
+                          .read_size = (int64_t)size};
+    err = remote_send(resp, j->client, &req);
+    blob_body_close(&body);
+    *status_out = err == REG_OK ? resp->status : 0;
+    return err;
+}
+
+/* PUT the blob's bytes to an upload's location, finishing it. A streamed body cannot be sent
+ * twice within one request: a 401 (a token that ran out since the POST) is answered by the
+ * remote's new credentials on one more PUT. */
+static int upload_blob(job *j, const char *location, const digest *d, uint64_t size)
+{
+    char url[4096];
+    remote_response resp;
+    long status = 0;
+    if ((size_t)snprintf(url, sizeof(url), "%s%cdigest=%s", location,
+                         strchr(location, '?') ? '&' : '?', d->str) >= sizeof(url))
+        return reg_error_set(REG_ERROR, "the destination's upload location is too long");
+    int err = put_blob_once(&status, &resp, j, url, d, size);
+    if (err == REG_OK && status == 401) {
+        remote_response_free(&resp);
+        err = put_blob_once(&status, &resp, j, url, d, size);
+    }
+    if (err == REG_OK && status != 201)
+        err = refused(&resp, "blob", d->str);
+    remote_response_free(&resp);
+    return err;
+}
+
+/* Start an upload, mounting from `from` when given: 1 when the mount made the blob, else 0
+ * with the upload's location in *location_out (malloc'd). */
+static int start_upload(int *mounted_out, char **location_out, job *j, const digest *d,
+                        const char *from)
+{
+    char path[PATH_MAX_LEN], scope[2 * PATH_MAX_LEN];
+    remote_response resp;
+    /* A token for the mount must also allow pulling from `from` (scopes space-separated). */
+    snprintf(scope, sizeof(scope), "%s%s%s%s", j->scope, from ? " repository:" : "",
+             from ? from : "", from ? ":pull" : "");
+    if (from)
+        snprintf(path, sizeof(path), "/v2/%s/blobs/uploads/?mount=%s&from=%s", j->repo, d->str,
+                 from);
+    else
+        snprintf(path, sizeof(path), "/v2/%s/blobs/uploads/", j->repo);
+    remote_request req = {.method = "POST", .path = path, .scope = scope};
+    memset(&resp, 0, sizeof(resp));
+    int err = remote_send(&resp, j->client, &req);
+    *mounted_out = 0;
+    *location_out = NULL;
+    if (err == REG_OK && resp.status == 201 && from)
+        *mounted_out = 1;
+    else if (err == REG_OK && resp.status == 202 && resp.location)
+        *location_out = resp.location, resp.location = NULL;
+    else if (err == REG_OK)
+        err = refused(&resp, "starting the upload of blob", d->str);
+    remote_response_free(&resp);
+    return err;
+}
+
+static int push_blob(job *j, const manifest_ref *ref)
+{
+    char path[PATH_MAX_LEN], from[512];
+    remote_response resp;
+    snprintf(path, sizeof(path), "/v2/%s/blobs/%s", j->repo, ref->dg.str);
+    int err = send_simple(&resp, j, "HEAD", path, NULL);
+    long status = resp.status;
+    remote_response_free(&resp);
+    if (err < 0 || status == 200)
+        return err;
+    int mounted = 0;
+    char *location = NULL;
+    int has_from =
+        index_replication_mount_source(from, sizeof(from), j->ix, j->repo, ref->dg.str) == REG_OK;
+    if ((err = start_upload(&mounted, &location, j, &ref->dg, has_from ? from : NULL)) < 0 ||
+        mounted)
+        return err;
+    err = upload_blob(j, location, &ref->dg, ref->size);
+    free(location);
+    return err == REG_OK ? keep_lease(j) : err;
+}
+
+/* The bytes of a stored manifest (malloc'd, NUL-terminated). */
+static int read_manifest(char **out, job *j, const manifest_row *row)
+{
+    int fd = -1;
+    uint64_t size = 0;
+    char *body = NULL;
+    int err = blobstore_open_blob(&fd, &size, j->s->blobs, j->ix, &row->dg);
+    if (err == REG_OK && (size != row->size || size > MANIFEST_MAX_BYTES))
+        err = reg_error_set(REG_ERROR, "manifest %s is %llu bytes here, the index says %llu",
+                            row->dg.str, (unsigned long long)size, (unsigned long long)row->size);
+    else if (err < 0)
+        err = reg_error_set(err, "manifest %s is indexed but unreadable", row->dg.str);
+    if (err == REG_OK && !(body = malloc(size + 1)))
+        err = reg_error_set(REG_ERROR, "out of memory");
+    if (err == REG_OK && pread(fd, body, size, 0) != (ssize_t)size)
+        err = reg_error_set(REG_ERROR, "cannot read manifest %s: %s", row->dg.str, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    if (err < 0) {
+        free(body);
+        return err;
+    }
+    body[size] = '\0';
+    *out = body;
+    return REG_OK;
+}
+
+static int put_manifest(job *j, const manifest_row *row, const char *body, const char *reference)
+{
+    char path[PATH_MAX_LEN], type[300];
+    remote_response resp;
+    const char *headers[] = {type, NULL};
+    snprintf(path, sizeof(path), "/v2/%s/manifests/%s", j->repo, reference);
+    snprintf(type, sizeof(type), "Content-Type: %s", row->media_type);
+    remote_request req = {.method = "PUT",
+                          .path = path,
+                          .scope = j->scope,
+                          .headers = headers,
+                          .body = body,
+                          .body_len = row->size};
+    memset(&resp, 0, sizeof(resp));
+    int err = remote_send(&resp, j->client, &req);
+    if (err == REG_OK && resp.status != 201)
+        err = refused(&resp, "manifest", reference);
+    remote_response_free(&resp);
+    return err;
+}
+
+/* Whether dest has manifest d already (then with all it references: a registry takes a
+ * manifest only once it has them). */
+static int has_manifest(job *j, const digest *d)
+{
+    char path[PATH_MAX_LEN];
+    remote_response resp;
+    snprintf(path, sizeof(path), "/v2/%s/manifests/%s", j->repo, d->str);
+    int err = send_simple(&resp, j, "HEAD", path, NULL);
+    int has = err == REG_OK && resp.status == 200;
+    remote_response_free(&resp);
+    return has;
+}
+
+static int push_manifest(job *j, const digest *d, int depth);
+
+/* What the manifest references, in order: children and blobs. */
+static int push_refs(job *j, const manifest_info *info, int depth)
+{
+    int err = REG_OK;
+    for (size_t i = 0; i < info->nrefs && err == REG_OK; i++) {
+        const manifest_ref *ref = &info->refs[i];
+        if (ref->kind == REF_MANIFEST)
+            err = push_manifest(j, &ref->dg, depth + 1);
+        else if (!ref->foreign)
+            err = push_blob(j, ref);
+    }
+    return err;
+}
+
+/* Manifest d with what it references (unless dest has it), by digest. */
+static int push_manifest(job *j, const digest *d, int depth)
+{
+    manifest_row row;
+    manifest_info *info = NULL;
+    char *body = NULL;
+    if (depth > REPLICATE_DEPTH_MAX)
+        return reg_error_set(REG_EINVALID, "manifest %s: indexes nested deeper than %d", d->str,
+                             REPLICATE_DEPTH_MAX);
+    int err = index_manifest_by_digest(&row, j->ix, j->repo, d);
+    if (err < 0)
+        return reg_error_set(err, "manifest %s is not in %s here", d->str, j->repo);
+    if (has_manifest(j, d))
+        return REG_OK;
+    if ((err = read_manifest(&body, j, &row)) == REG_OK &&
+        (err = manifest_parse(&info, row.media_type, body, row.size)) == REG_OK &&
+        (err = push_refs(j, info, depth)) == REG_OK)
+        err = put_manifest(j, &row, body, d->str);
+    manifest_info_free(info);
+    free(body);
+    return err;
+}
+
+/* A list of names or digests collected from the index before the network is used. */
+typedef struct names {
+    char **items;
+    size_t n, cap;
+} names;
+
+static int collect_name(void *ctx, const char *name)
+{
+    names *l = ctx;
+    if (buf_grow_array((void **)&l->items, &l->cap, l->n, sizeof(char *), REPLICATE_NAMES_MAX) < 0)
+        return reg_error_set(REG_ETOOLARGE, "more than %d tags or referrers", REPLICATE_NAMES_MAX);
+    if (!(l->items[l->n] = strdup(name ? name : "")))
+        return reg_error_set(REG_ERROR, "out of memory");
+    l->n++;
+    return REG_OK;
+}
+
+static int collect_referrer(void *ctx, const referrer_row *row)
+{
+    return collect_name(ctx, row->digest);
+}
+
+static void names_free(names *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i]);
+    free(l->items);
+}
+
+/* The image's referrers (each with what it references) and its tags. */
+static int push_referrers_and_tags(job *j, const digest *d)
+{
+    names referrers = {0}, tags = {0};
+    manifest_row row;
+    char *body = NULL;
+    int err = index_referrers(j->ix, j->repo, d, NULL, collect_referrer, &referrers);
+    for (size_t i = 0; i < referrers.n && err == REG_OK; i++) {
+        digest rd;
+        err = digest_parse(&rd, referrers.items[i]) < 0
+                  ? reg_error_set(REG_ERROR, "a bad referrer digest in the index")
+                  : push_manifest(j, &rd, 1);
+    }
+    if (err == REG_OK)
+        err = index_replication_image_tags(j->ix, j->repo, d->str, collect_name, &tags);
+    if (err == REG_OK && tags.n > 0 &&
+        (err = index_manifest_by_digest(&row, j->ix, j->repo, d)) == REG_OK)
+        err = read_manifest(&body, j, &row);
+    for (size_t i = 0; i < tags.n && err == REG_OK; i++)
+        err = put_manifest(j, &row, body, tags.items[i]);
+    free(body);
+    names_free(&referrers);
+    names_free(&tags);
+    return err;
+}
+
+/* A status in a write transaction of its own (the writer's, when ix is attached to one); a
+ * final one queues a replication event (SUCCESS or FAILURE) for the webhooks that want it. */
+static int record_status(index_db *ix, const char *repo, const char *digest,
+                         const replicate_destination *dest, const char *status, const char *reason)
+{
+    event ev = {.type = EVENT_REPLICATION,
+                .repository = repo,
+                .digest = digest,
+                .result = reason ? "FAILURE" : "SUCCESS",
+                .detail_type = "ECR Replication Action"};
+    int queued = 0, final = strcmp(status, REPLICATION_IN_PROGRESS) != 0;
+    int err = index_begin(ix);
+    if (err == REG_OK)
+        err = index_replication_status_set(ix, repo, digest, dest->region, dest->registry_id,
+                                           status, reason);
+    if (err == REG_OK && final)
+        err = events_queue(&queued, ix, &ev);
+    if (err == REG_OK)
+        err = index_commit(ix);
+    if (err < 0)
+        index_rollback(ix);
+    else if (queued)
+        outbox_wake();
+    return err;
+}
+
+/* A reason shown to whoever may pull the image, into out (n bytes): "scheme://host:port" of any
+ * URL in `text` becomes "(destination)", the path staying (where the copy stopped). */
+static void scrub_urls(char *out, size_t n, const char *text)
+{
+    size_t len = 0;
+    const char *p;
+    out[0] = '\0';
+    while (len + 1 < n && (p = strstr(text, "://")) != NULL) {
+        const char *start = p;
+        while (start > text && start[-1] >= 'a' && start[-1] <= 'z')
+            start--;
+        len += (size_t)snprintf(out + len, n - len, "%.*s(destination)", (int)(start - text), text);
+        text = p + 3 + strcspn(p + 3, "/ \t\r\n");
+    }
+    if (len + 1 < n)
+        snprintf(out + len, n - len, "%s", text);
+}
+
+int replicate_image(store *s, index_db *ix, const replicate_destination *dest, const char *repo,
+                    const char *digest_text)
+{
+    job j = {.s = s,
+             .ix = ix,
+             .client = dest->client,
+             .repo = repo,
+             .lease = dest->lease,
+             .lease_renewed_ms = now_ms()};
+    digest d;
+    char reason[512];
+    snprintf(j.scope, sizeof(j.scope), "repository:%s:pull,push", repo);
+    record_status(ix, repo, digest_text, dest, REPLICATION_IN_PROGRESS, NULL);
+    reg_error_clear();
+    int err = digest_parse(&d, digest_text) < 0
+                  ? reg_error_set(REG_EINVALID, "bad digest %s", digest_text)
+                  : push_manifest(&j, &d, 0);
+    if (err == REG_OK)
+        err = push_referrers_and_tags(&j, &d);
+    const char *why = err < 0 ? reg_error_last("replication failed") : NULL;
+    if (why)
+        scrub_urls(reason, sizeof(reason), why);
+    if (record_status(ix, repo, digest_text, dest,
+                      err < 0 ? REPLICATION_FAILED : REPLICATION_COMPLETE,
+                      why ? reason : NULL) < 0 &&
+        err == REG_OK)
+        err = reg_error_set(REG_ERROR, "could not record the replication's status: %s",
+                            index_errmsg(ix));
+    if (why)
+        reg_error_set(err, "%s", reason);
+    return err;
+}
+
+int replicate_queue(int *queued_out, index_db *ix, const char *repo, const digest *dg)
+{
+    struct timespec now;
+    char payload[DIGEST_MAX + 32];
+    clock_gettime(CLOCK_REALTIME, &now);
+    snprintf(payload, sizeof(payload), "{\"digest\":\"%s\"}", dg->str);
+    return index_replication_queue(queued_out, ix, repo, dg->str, payload,
+                                   (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+}
+
+/* The entry's target "REGION/REGISTRY_ID" and payload's digest, checked. */
+static int parse_entry(char *region, char *registry_id, digest *dg, const outbox_entry *e)
+{
+    const char *slash = e->target ? strchr(e->target, '/') : NULL;
+    json_t *payload = e->payload ? json_loads(e->payload, 0, NULL) : NULL;
+    const char *text = json_string_value(json_object_get(payload, "digest"));
+    int err = REG_OK;
+    if (!slash || slash - e->target > REPLICATION_REGION_MAX ||
+        strlen(slash + 1) != REPLICATION_REGISTRY_ID_LEN || !text || digest_parse(dg, text) < 0) {
+        err = reg_error_set(OUTBOX_PARK, "a replication entry with a bad target or payload");
+    } else {
+        snprintf(region, REPLICATION_REGION_MAX + 1, "%.*s", (int)(slash - e->target), e->target);
+        snprintf(registry_id, REPLICATION_REGISTRY_ID_LEN + 1, "%s", slash + 1);
+    }
+    json_decref(payload);
+    return err;
+}
+
+int replicate_deliver(void *ctx, index_db *ix, const outbox_entry *e)
+{
+    const replicate_kind *kind = ctx;
+    char region[REPLICATION_REGION_MAX + 1], registry_id[REPLICATION_REGISTRY_ID_LEN + 1];
+    digest dg;
+    manifest_row row;
+    remote *client = NULL;
+    int err = parse_entry(region, registry_id, &dg, e);
+    if (err < 0)
+        return err;
+    if ((err = index_manifest_by_digest(&row, ix, e->repository, &dg)) == REG_ENOTFOUND)
+        return REG_OK; /* deleted since: deletes are not replicated */
+    replicate_destination dest = {region, registry_id, NULL, e};
+    if (err == REG_OK &&
+        (err = kind->connect(&client, kind->connect_ctx, ix, region, registry_id)) < 0) {
+        char why[512];
+        snprintf(why, sizeof(why), "%s", reg_error_last("cannot reach the destination"));
+        record_status(ix, e->repository, dg.str, &dest, REPLICATION_FAILED, why);
+        return reg_error_set(err == REG_ENOTFOUND ? OUTBOX_PARK : err, "%s", why);
+    }
+    dest.client = client;
+    if (err == REG_OK)
+        err = replicate_image(kind->s, ix, &dest, e->repository, dg.str);
+    if (client)
+        kind->release(kind->connect_ctx, client);
+    return err;
+}
