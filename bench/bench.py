@@ -936,7 +936,8 @@ def main():
     ap.add_argument("--duration", type=int, default=0, help="seconds per wrk/rate run")
     ap.add_argument("--images", type=int, default=0, help="images per small-push run")
     ap.add_argument("--only", default="", help="comma list: push,pull,first,head,manifest,tags,"
-                                               "catalog,small")
+                                               "catalog,small,console (console: only when "
+                                               "named)")
     ap.add_argument("--ocireg", default=os.path.join(ROOT, "build", "ocireg"))
     ap.add_argument("--loadgen", required=True)
     ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
@@ -948,6 +949,15 @@ def main():
     if args.s3 and args.out == os.path.join(HERE, "RESULTS.md"):
         args.out = os.path.join(HERE, "RESULTS-s3.md")
 
+    only = [k for k in args.only.split(",") if k]
+    console = "console" in only
+    if console:
+        # The console's page loads (bench/console_pages.py: its own server, seeding and browser,
+        # over a minute) run only when named, after the others, appended to the results.
+        args.only = ",".join(k for k in only if k != "console")
+        if not args.only:
+            run_console(args)
+            return
     t0 = time.time()
     b = Bench(args)
     scripts_env = None
@@ -1001,6 +1011,14 @@ def main():
             + "".join("\n    " + x[:300] for x in bad))
     b.write(env, b.logs, elapsed)
     log(f"total {elapsed:.0f} s")
+    if console:
+        run_console(args)
+
+
+def run_console(args):
+    import console_pages
+    console_pages.run(reps=args.reps or (3 if args.quick else 5), log=log, out=args.out,
+                     binary=args.ocireg)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ocireg benchmark, side by side with distribution (docker-registry) and nginx. See README.md.
-#   bench/run.sh [--quick] [--reps N] [--duration SECS] [--only push,pull,...] [--keep]
+#   bench/run.sh [--quick] [--reps N] [--duration SECS] [--only push,pull,...,console] [--keep]
 # Installs what is missing (Debian packages), builds ocireg if needed and the load tool, then
 # runs bench/bench.py, which prints the table and writes bench/RESULTS.md.
 set -euo pipefail
@@ -9,6 +9,10 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
 
 pkgs=(wrk nginx-light docker-registry curl gcc libssl-dev python3)
+# --only ...console...: the console's page loads in a headless browser (bench/console_pages.py).
+case " $* " in
+  *console*) pkgs+=(chromium chromium-driver python3-selenium) ;;
+esac
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -85,11 +85,11 @@ def wrk_rate(url, duration, headers=()):
     return float(m.group(1)) if m else 0.0, int(errors.group(1)) if errors else 0
 
 
-def append_results(title, script, text):
-    """Add "## title (bench/script, date)" and text to bench/RESULTS.md (the scale, gc and auth
-    checks share this)."""
+def append_results(title, script, text, path=None):
+    """Add "## title (bench/script, date)" and text to bench/RESULTS.md or path (the scale, gc,
+    auth and console checks share this)."""
     when = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
-    with open(os.path.join(ROOT, "bench", "RESULTS.md"), "a") as f:
+    with open(path or os.path.join(ROOT, "bench", "RESULTS.md"), "a") as f:
         f.write(f"\n## {title} (bench/{script}, {when})\n\n{text}\n")
 
 
