@@ -25,7 +25,8 @@ BIG = "scale/big"
 BIG_IMAGES = 2000        # the console lists a repository's newest 2,000 images (CONSOLE_IMAGES_MAX)
 TAGS_PER_IMAGE = 50      # 2,000 x 50 = 100,000 tags in scale/big
 DEBOUNCE_MS = 150        # the console waits this long after a keystroke before it asks
-WAIT_S = 30              # every wait in the browser is bounded by this
+WAIT_S = 60              # every wait in the browser is bounded by this (a loaded machine
+                         # has taken 19 s to lay out scale/big's page)
 
 # Injected before the console's own script in every document (CDP, so the page's CSP does not
 # apply to it): a MutationObserver notes performance.now() when the page's content is drawn, and
