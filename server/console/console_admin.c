@@ -1,9 +1,10 @@
 /* console_admin.c - the console's administration page: storage used, gc totals and recent
- * runs, users and their grants, webhooks and their deliveries (read-only). Administrators only
- * (admin on "*"). */
+ * runs, users and their grants, webhooks and their deliveries, with console_ops.c's cache rules,
+ * replication and outbox health. Administrators only (admin on "*"). */
 #include "auth/policy.h"
 #include "auth/scope.h"
 #include "server/console/console_api.h"
+#include "server/console/console_ops.h"
 #include "server/console/console_reply.h"
 #include "storage/base/reg_error.h"
 #include "storage/index/index_auth.h"
@@ -171,9 +172,9 @@ void console_admin(request *req, index_db *ix, const console_viewer *v)
                             (json_int_t)blobs, "bytesFreed", (json_int_t)bytes, "lastFinishedAt",
                             (json_int_t)last, "recent", recent, "principals", principals,
                             "authEnabled", v->auth_on);
-    if (!out || add_webhooks(out, ix) < 0) {
+    if (!out || add_webhooks(out, ix) < 0 || console_ops_admin(out, ix) < 0) {
         json_decref(out);
-        console_reply_error(req, 500, "the webhooks cannot be read: %s",
+        console_reply_error(req, 500, "the webhooks, cache rules or replication cannot be read: %s",
                             reg_error_last(index_errmsg(ix)));
         return;
     }

@@ -1,6 +1,7 @@
 /* console_api.c - the console API's endpoint table and dispatch (see console_api.h). */
 #include "server/console/console_api.h"
 #include "auth/scope.h"
+#include "server/console/console_ops.h"
 #include "server/console/console_reply.h"
 #include "storage/base/buf.h"
 #include "storage/base/reference.h"
@@ -41,6 +42,7 @@ static const endpoint endpoints[] = {
     {"image", "DELETE", console_image_delete, 1},
     {"tag", "DELETE", console_tag_delete, 1},
     {"admin", "GET", console_admin, 0},
+    {"redeliver", "POST", console_redeliver, 1},
 };
 
 static void call(request *req, const endpoint *e)

@@ -3,6 +3,7 @@
  * deletion of an image or a tag. */
 #include "auth/scope.h"
 #include "server/console/console_api.h"
+#include "server/console/console_ops.h"
 #include "server/console/console_reply.h"
 #include "storage/base/buf.h"
 #include "storage/base/reference.h"
@@ -281,6 +282,9 @@ void console_image(request *req, index_db *ix, const console_viewer *v)
     else
         add_config(req, ix, f.found, manifest);
     json_object_set_new(f.found, "manifest", manifest);
+    if (console_is_admin(v) && console_ops_image(f.found, ix, repo, dg) < 0)
+        json_object_set_new(f.found, "operationsNote",
+                            json_string("the replication status or cache rule cannot be read"));
     json_object_set_new(
         f.found, "deletable",
         json_boolean(console_permits(v, repo, "ecr:BatchDeleteImage", ACTION_DELETE)));

@@ -155,6 +155,18 @@ int index_outbox_stats(int64_t *depth_out, int64_t *oldest_out, index_db *ix)
     return REG_OK;
 }
 
+int index_outbox_parked(int64_t *count_out, index_db *ix)
+{
+    sqldb_stmt *st = index_stmt(ix, ST_OUTBOX_PARKED);
+    int err = index_step_row(st);
+    *count_out = 0;
+    if (err < 0)
+        return err;
+    *count_out = sqldb_column_int64(st, 0);
+    index_done(st);
+    return REG_OK;
+}
+
 int index_outbox_purge(index_db *ix, int64_t before)
 {
     sqldb_stmt *st = index_stmt(ix, ST_OUTBOX_PURGE);

@@ -49,6 +49,8 @@ int index_outbox_release_all(index_db *ix);
 int index_outbox_next_due(int64_t *out, index_db *ix, int64_t now);
 /* Pending entries and the creation time of the oldest (0 when none). */
 int index_outbox_stats(int64_t *depth_out, int64_t *oldest_out, index_db *ix);
+/* Parked entries, of every kind and target. */
+int index_outbox_parked(int64_t *count_out, index_db *ix);
 /* Delete entries done before `before`. */
 int index_outbox_purge(index_db *ix, int64_t before);
 

@@ -106,8 +106,13 @@ static void test_a_parked_entry_holds_nothing_back_until_redelivered(void)
     CHECK_STR(claim_payload(ix, "w", NOW, CAP, &id), "x1");
     CHECK_INT(index_outbox_retry(ix, id, "w", NOW, "HTTP 500", 1, NOW), REG_OK);
     CHECK_STR(claim_payload(ix, "w", NOW, CAP, NULL), "x2");
+    int64_t parked = 0;
+    CHECK_INT(index_outbox_parked(&parked, ix), REG_OK);
+    CHECK_INT(parked, 1);
     CHECK_INT(index_outbox_redeliver(&n, ix, "test", "t", -1, NOW + 1), REG_OK);
     CHECK_INT(n, 1);
+    CHECK_INT(index_outbox_parked(&parked, ix), REG_OK);
+    CHECK_INT(parked, 0);
     outbox_entry e;
     CHECK_INT(index_outbox_claim(&e, ix, "w", NOW + 1, NOW + 1 + LEASE, CAP), REG_OK);
     CHECK_STR(e.payload, "x1");
