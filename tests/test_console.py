@@ -21,7 +21,7 @@ import requests
 
 from authutil import add_user, cli, grant
 from ocireg_harness import RegistryServer
-from regutil import OCI_INDEX, push_image, push_index, settle
+from regutil import OCI_INDEX, OCI_MANIFEST, push_image, push_index, settle
 
 pytestmark = pytest.mark.console
 
@@ -30,6 +30,8 @@ ASSETS = ROOT / "server" / "console" / "assets"
 TIMEOUT = 30
 PASSWORDS = {"root": "root-pw-1", "alice": "alice-pw-1", "bob": "bob-pw-1", "carol": "carol-pw-1"}
 SBOM = "application/vnd.example.sbom.v1+json"
+DEST = ("eu-west-1", "222222222222")  # a replication destination nobody answers at
+SECRETS = ("SECRET-PATH", "dest-pw-1", "upstream-pw-1")  # never in a console answer
 POLICY = {"rules": [{"rulePriority": 1, "description": "keep the newest v* image",
                      "selection": {"tagStatus": "tagged", "tagPrefixList": ["v"],
                                    "countType": "imageCountMoreThan", "countNumber": 1},
@@ -92,7 +94,31 @@ def seed(url, data):
     grant(data, "anonymous", "public/*", "pull")
     wait_for(lambda: requests.get(f"{url}/v2/", timeout=TIMEOUT).status_code == 401,
              "auth to turn on")
+    seed_operations(url, data)
     return images
+
+
+def seed_operations(url, data):
+    """A pull-through cache rule with a password, a replication destination whose URL path is a
+    secret, ECR replication rules for app/web, and a sync that fails there (nobody answers)."""
+    boto3 = pytest.importorskip("boto3", reason="python3-boto3 (scripts/deps.sh test)")
+    cli("cache-rule", "add", "hub", "http://127.0.0.1:9", "--upstream-prefix", "library",
+        "--ttl", "2h", "--username", "puller", "--password-stdin", "--data", data,
+        stdin=SECRETS[2] + "\n")
+    cli("replication", "destination", "add", "--region", DEST[0], "--registry-id", DEST[1],
+        "http://127.0.0.1:9/SECRET-PATH", "--username", "pusher", "--password-stdin",
+        "--data", data, stdin=SECRETS[1] + "\n")
+    key = json.loads(cli("user", "key", "create", "root", "--json", "--data", data).stdout)
+    ecr = boto3.client("ecr", endpoint_url=url, region_name="us-east-1",
+                       aws_access_key_id=key["AccessKeyId"],
+                       aws_secret_access_key=key["SecretAccessKey"])
+    try:
+        ecr.put_replication_configuration(replicationConfiguration={"rules": [{
+            "destinations": [{"region": DEST[0], "registryId": DEST[1]}],
+            "repositoryFilters": [{"filter": "app/web", "filterType": "PREFIX_MATCH"}]}]})
+    finally:
+        ecr.close()
+    assert cli("replication", "sync", "app/web", "--data", data, check=False).returncode == 1
 
 
 @pytest.fixture(scope="module")
@@ -450,6 +476,92 @@ def test_admin_page_lists_webhooks_and_their_deliveries_without_url_secrets(regi
     assert hook["events"] == "push,delete"
     assert [d["repository"] for d in hook["deliveries"]] == ["team/app"], hook["deliveries"]
     assert body["outbox"]["pending"] + sum(d["state"] != "pending" for d in hook["deliveries"]) >= 1
+
+
+def test_admin_sees_cache_rules_replication_and_outbox_health_without_secrets(console):
+    alice = Session(console.url)
+    alice.sign_in("alice")
+    r = alice.api("GET", "admin")
+    assert r.status_code == 403 and "hub" not in r.text and "222222222222" not in r.text, r.text
+    root = Session(console.url)
+    root.sign_in("root")
+    body = root.api("GET", "admin").json()
+    text = json.dumps(body)
+    assert not [s for s in SECRETS if s in text], "a password or a URL path is in the answer"
+    [rule] = body["cacheRules"]
+    assert {k: rule[k] for k in ("prefix", "upstreamUrl", "upstreamPrefix", "ttlSeconds",
+                                 "credentials")} == {
+        "prefix": "hub", "upstreamUrl": "http://127.0.0.1:9", "upstreamPrefix": "library",
+        "ttlSeconds": 7200, "credentials": True}, rule
+    assert body["replication"]["rules"] == [{
+        "destinations": [{"region": DEST[0], "registryId": DEST[1]}],
+        "filters": [{"filter": "app/web", "filterType": "PREFIX_MATCH"}]}], body["replication"]
+    [dest] = body["replication"]["destinations"]
+    assert (dest["region"], dest["registryId"], dest["host"], dest["credentials"]) == \
+        (*DEST, "127.0.0.1:9", True), dest
+    assert isinstance(body["outbox"]["parked"], int) and body["outbox"]["pending"] >= 0
+
+
+def test_image_replication_status_is_shown_to_admins_only(console):
+    root = Session(console.url)
+    root.sign_in("root")
+    r = root.api("GET", "image", params={"repo": "app/web", "tag": "v1"})
+    assert r.status_code == 200, r.text
+    assert not [s for s in SECRETS if s in r.text], "a secret is in the image's answer"
+    [status] = r.json()["replication"]
+    assert (status["region"], status["registryId"], status["status"]) == (*DEST, "FAILED"), status
+    assert status["reason"] and status["updatedAt"] > 0, status
+    assert "cache" not in r.json(), "app/web is not a cached repository"
+    bob = Session(console.url)
+    bob.sign_in("bob")
+    r = bob.api("GET", "image", params={"repo": "app/web", "tag": "v1"})
+    assert r.status_code == 200 and "replication" not in r.json(), r.text
+
+
+def test_cached_image_names_its_rule_and_parked_deliveries_are_redelivered(registry_factory,
+                                                                              tmp_path):
+    upstream = registry_factory()
+    pushed = push_image(upstream.url, "library/app", "v1", layers=(b"cached layer",))
+    data = tmp_path / "cache"
+    cli("cache-rule", "add", "hub", upstream.url, "--upstream-prefix", "library", "--data",
+        str(data))
+    cli("webhook", "add", "ci", "http://127.0.0.1:9/hooks", "--data", str(data))
+    server = registry_factory(["--outbox-max-attempts", "1", "--outbox-retry-ms", "50"],
+                              data_dir=data)
+    r = requests.get(f"{server.url}/v2/hub/app/manifests/v1", timeout=TIMEOUT,
+                     headers={"Accept": OCI_MANIFEST})
+    assert r.status_code == 200 and r.content == pushed.manifest, r.text
+    push_image(server.url, "team/app", "v1")  # its webhook delivery fails once: parked
+    for user, pattern, actions in (("root", "*", "*"), ("alice", "hub/*", "pull")):
+        add_user(data, user, PASSWORDS[user])
+        grant(data, user, pattern, actions)
+    wait_for(lambda: requests.get(f"{server.url}/v2/", timeout=TIMEOUT).status_code == 401,
+             "auth to turn on")
+    root = Session(server.url)
+    root.sign_in("root")
+    img = root.api("GET", "image", params={"repo": "hub/app", "tag": "v1"}).json()
+    assert img["cache"]["rule"] == "hub" and img["cache"]["upstreamUrl"] == upstream.url, img
+    [check] = img["cache"]["tagChecks"]
+    assert check["tag"] == "v1" and time.time() - 120 < check["checkedAt"] <= time.time() + 1
+    assert img["replication"] == []
+    alice = Session(server.url)
+    alice.sign_in("alice")
+    r = alice.api("GET", "image", params={"repo": "hub/app", "tag": "v1"})
+    assert r.status_code == 200 and "cache" not in r.json(), r.text
+
+    def parked():
+        body = root.api("GET", "admin").json()
+        return body["outbox"]["parked"] >= 1 and [
+            d["id"] for d in body["webhooks"][0]["deliveries"] if d["state"] == "parked"]
+    wait_for(parked, "a delivery to be parked")
+    entry = parked()[0]
+    assert root.api("POST", "redeliver", json={"webhook": "ci", "id": entry}).status_code == 403
+    r = alice.change("POST", "redeliver", json={"webhook": "ci", "id": entry})
+    assert r.status_code == 403, r.text
+    assert root.change("POST", "redeliver", json={"webhook": "nope"}).status_code == 404
+    assert root.change("POST", "redeliver", json={"webhook": "ci", "id": "1"}).status_code == 400
+    r = root.change("POST", "redeliver", json={"webhook": "ci", "id": entry})
+    assert r.status_code == 200 and r.json() == {"redelivered": 1}, r.text
 
 
 def test_sign_out_and_password_change_end_sessions_across_a_restart(registry_factory):

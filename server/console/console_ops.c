@@ -152,10 +152,55 @@ static int add_cache(json_t *img, index_db *ix, const char *repo)
     return err;
 }
 
+/* `text` with every copy of `needle` (when not empty) replaced by `with`. */
+static json_t *replaced(const char *text, const char *needle, const char *with)
+{
+    size_t n = strlen(needle);
+    const char *hit = n ? strstr(text, needle) : NULL;
+    if (!hit)
+        return json_string(text);
+    json_t *rest = replaced(hit + n, needle, with);
+    json_t *out = rest ? json_sprintf("%.*s%s%s", (int)(hit - text), text, with,
+                                      json_string_value(rest))
+                       : NULL;
+    json_decref(rest);
+    return out;
+}
+
+static int copy_url(void *ctx, const replication_destination *d)
+{
+    snprintf(ctx, 1024, "%s", d->url ? d->url : "");
+    return REG_OK;
+}
+
+/* A status's reason without its destination's URL or the URL's path (which may hold a
+ * secret: the engine keeps the path of where a copy stopped). */
+static int redact_reason(json_t *status, index_db *ix)
+{
+    char url[1024] = "";
+    json_t *reason = json_object_get(status, "reason");
+    if (!reason)
+        return REG_OK;
+    int err = index_replication_destination_get(
+        ix, json_string_value(json_object_get(status, "region")),
+        json_string_value(json_object_get(status, "registryId")), copy_url, url);
+    if (err < 0)
+        return err == REG_ENOTFOUND ? REG_OK : err;
+    const char *sep = strstr(url, "://");
+    const char *path = sep ? sep + 3 + strcspn(sep + 3, "/?#") : "";
+    json_t *once = replaced(json_string_value(reason), url, "(destination)");
+    json_t *twice = once && strlen(path) > 1 ? replaced(json_string_value(once), path, "/...")
+                                             : json_incref(once);
+    json_decref(once);
+    return twice && json_object_set_new(status, "reason", twice) == 0 ? REG_OK : REG_ERROR;
+}
+
 int console_ops_image(json_t *img, index_db *ix, const char *repo, const char *digest)
 {
-    json_t *statuses = json_array();
+    json_t *statuses = json_array(), *status;
+    size_t i;
     int err = index_replication_statuses(ix, repo, digest, add_status, statuses);
+    json_array_foreach(statuses, i, status) if (err == REG_OK) err = redact_reason(status, ix);
     json_object_set_new(img, "replication", statuses);
     return err < 0 ? err : add_cache(img, ix, repo);
 }
