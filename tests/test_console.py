@@ -976,6 +976,22 @@ def test_browser_admin_page_and_sign_out(browser):
     wait_css(browser, "#principals", text="bob")
     assert "app/web" in wait_css(browser, "#webhooks", text="ci").text
     screenshot(browser, "admin")
+    rules = wait_css(browser, "#cache-rules", text="hub").text
+    assert "http://127.0.0.1:9" in rules and "library" in rules and "2 h" in rules, rules
+    assert "app/web" in wait_css(browser, "#replication-rules", text=DEST[1]).text
+    assert "127.0.0.1:9" in wait_css(browser, "#replication-destinations", text=DEST[0]).text
+    assert "Parked" in wait_css(browser, "#outbox").text
+    page = browser.find_element("tag name", "main").text
+    assert not [s for s in SECRETS if s in page], "a secret is on the admin page"
+    browser.execute_script("document.getElementById('cache-rules').parentElement"
+                           ".previousElementSibling.scrollIntoView()")
+    screenshot(browser, "admin-operations")
+    browser.get(browser.base + "#/image/app%2Fweb/v1")
+    status = wait_css(browser, "#replication-status", text="FAILED").text
+    assert f"{DEST[0]} / {DEST[1]}" in status and "SECRET-PATH" not in status, status
+    browser.execute_script("document.getElementById('replication-status')"
+                           ".scrollIntoView({block: 'center'})")
+    screenshot(browser, "image-replication", dark=True)
     browser.find_element("id", "sign-out").click()
     wait_css(browser, "#sign-in-link")
     wait_css(browser, "#anonymous-note")

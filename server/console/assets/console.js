@@ -49,6 +49,17 @@ function when(seconds) {
   return h('time', { datetime: isoTime(seconds), title: isoTime(seconds) }, text);
 }
 
+function duration(seconds) {
+  for (const [unit, size] of [['days', 86400], ['h', 3600], ['min', 60]]) {
+    if (seconds >= size && seconds % size === 0) return `${seconds / size} ${unit}`;
+  }
+  return `${seconds} s`;
+}
+
+function statusBadge(status) {
+  return h('span', { class: 'badge status-' + status.toLowerCase() }, status);
+}
+
 function shortDigest(d) {
   const [alg, hex] = d.split(':');
   return alg + ':' + (hex || '').slice(0, 12);
@@ -634,6 +645,24 @@ function referrersSection(name, referrers) {
       r.annotations && r.annotations['org.opencontainers.image.created'] ? [' \u00b7 ', r.annotations['org.opencontainers.image.created']] : null))))));
 }
 
+// Shown to administrators only (the server sends these parts to them alone).
+function replicationStatus(statuses) {
+  if (!statuses.length) return h('p', { class: 'muted', id: 'replication-status' }, 'No replication rule has sent this image anywhere.');
+  return h('div', { class: 'table-wrap' }, h('table', { id: 'replication-status' },
+    h('thead', {}, h('tr', {}, h('th', {}, 'Destination'), h('th', {}, 'Status'), h('th', {}, 'Updated'), h('th', {}, 'Reason'))),
+    h('tbody', {}, statuses.map((s) => h('tr', {},
+      h('td', { class: 'mono' }, `${s.region} / ${s.registryId}`), h('td', {}, statusBadge(s.status)),
+      h('td', { class: 'nowrap' }, when(s.updatedAt)), h('td', {}, s.reason || ''))))));
+}
+
+function cacheFacts(c) {
+  return h('dl', { class: 'facts', id: 'cache-facts' },
+    h('dt', {}, 'Cache rule'), h('dd', { class: 'mono' }, c.rule),
+    h('dt', {}, 'Upstream'), h('dd', { class: 'mono' }, c.upstreamUrl + (c.upstreamPrefix ? ' / ' + c.upstreamPrefix : '')),
+    h('dt', {}, 'Tags served for'), h('dd', {}, duration(c.ttlSeconds) + ' before the upstream is asked again'),
+    c.tagChecks.map((t) => [h('dt', {}, `Tag ${t.tag} checked`), h('dd', {}, when(t.checkedAt))]));
+}
+
 async function imagePage(name, ref) {
   const byDigest = /^sha(256|512):/.test(ref);
   const img = await api('image?' + q(byDigest ? { repo: name, digest: ref } : { repo: name, tag: ref }));
@@ -659,6 +688,9 @@ async function imagePage(name, ref) {
         h('td', {}, c.platform || h('span', { class: 'muted' }, 'unknown')),
         h('td', { class: 'mono' }, c.present ? link(imageRoute(name, c.digest), shortDigest(c.digest), { class: 'child-link' }) : [shortDigest(c.digest), ' ', h('span', { class: 'badge' }, 'not in this repository')])))))));
   }
+  if (img.replication) parts.push(h('h2', {}, 'Replication'), replicationStatus(img.replication));
+  if (img.cache) parts.push(h('h2', {}, 'Pull-through cache'), cacheFacts(img.cache));
+  if (img.operationsNote) parts.push(h('p', { class: 'muted' }, img.operationsNote));
   if (img.config) parts.push(h('h2', {}, 'Configuration'), ...configFacts(img.config));
   else if (img.configNote) parts.push(h('h2', {}, 'Configuration'), h('p', { class: 'muted' }, img.configNote));
   if (!img.children) parts.push(h('h2', {}, 'Layers'), layersTable(manifest));
@@ -675,22 +707,75 @@ async function imagePage(name, ref) {
 
 // ---- administration ----
 
+function outboxFacts(o) {
+  return h('dl', { class: 'facts', id: 'outbox' },
+    h('dt', {}, 'Waiting'), h('dd', {}, o.pending ? `${o.pending} event(s)` : h('span', { class: 'muted' }, 'none')),
+    h('dt', {}, 'Oldest waiting'), h('dd', {}, o.pending ? when(o.oldestAt) : h('span', { class: 'muted' }, 'none')),
+    h('dt', {}, 'Parked'), h('dd', { id: 'outbox-parked' }, o.parked ? `${o.parked} event(s) no longer retried` : h('span', { class: 'muted' }, 'none')));
+}
+
+async function redeliver(button, webhook, id) {
+  button.disabled = true;
+  try {
+    const out = await api('redeliver', { method: 'POST', body: id === undefined ? { webhook } : { webhook, id } });
+    toast(`${out.redelivered} event(s) queued again`);
+    await adminPage();
+  } catch (e) {
+    button.disabled = false;
+    showError(e);
+  }
+}
+
+function deliveryRow(w, d) {
+  const again = d.state === 'parked'
+    ? h('button', { type: 'button', class: 'small redeliver', 'aria-label': `Redeliver event ${d.id} to ${w.name}`, onclick: (e) => redeliver(e.currentTarget, w.name, d.id) }, 'Redeliver')
+    : null;
+  return h('tr', {},
+    h('td', { class: 'num' }, d.id), h('td', {}, d.repository),
+    h('td', {}, d.state === 'done' ? 'delivered' : d.state, again ? [' ', again] : null), h('td', { class: 'num' }, d.attempts),
+    h('td', { class: 'nowrap' }, when(d.updatedAt)), h('td', { class: 'hide-narrow' }, d.error || ''));
+}
+
 function webhooksSection(a) {
-  const backlog = a.outbox.pending
-    ? h('p', { id: 'outbox' }, `${a.outbox.pending} event(s) waiting for delivery, the oldest queued `, when(a.outbox.oldestAt), '.')
-    : h('p', { class: 'muted', id: 'outbox' }, 'No event is waiting for delivery.');
-  if (!a.webhooks.length) return [h('p', { class: 'muted' }, 'No webhooks (ocireg webhook add).'), backlog];
-  return [backlog, h('div', { id: 'webhooks' }, a.webhooks.map((w) => h('section', {},
+  if (!a.webhooks.length) return h('p', { class: 'muted' }, 'No webhooks (ocireg webhook add).');
+  return h('div', { id: 'webhooks' }, a.webhooks.map((w) => h('section', {},
     h('h3', {}, w.name, ' ', h('span', { class: 'muted' }, `\u2192 ${w.target}`)),
     h('p', { class: 'muted' }, `Events: ${w.events}` + (w.repositoryPrefix ? `; repositories starting with ${w.repositoryPrefix}` : '')),
     w.deliveries.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'deliveries' },
       h('thead', {}, h('tr', {}, h('th', { class: 'num' }, 'Id'), h('th', {}, 'Repository'), h('th', {}, 'State'),
         h('th', { class: 'num' }, 'Attempts'), h('th', {}, 'Last attempt'), h('th', { class: 'hide-narrow' }, 'Error'))),
-      h('tbody', {}, w.deliveries.map((d) => h('tr', {},
-        h('td', { class: 'num' }, d.id), h('td', {}, d.repository),
-        h('td', {}, d.state === 'done' ? 'delivered' : d.state), h('td', { class: 'num' }, d.attempts),
-        h('td', { class: 'nowrap' }, when(d.updatedAt)), h('td', { class: 'hide-narrow' }, d.error || '')))))) :
-      h('p', { class: 'muted' }, 'No deliveries yet.'))))];
+      h('tbody', {}, w.deliveries.map((d) => deliveryRow(w, d))))) :
+      h('p', { class: 'muted' }, 'No deliveries yet.'),
+    w.deliveries.some((d) => d.state === 'parked')
+      ? h('p', {}, h('button', { type: 'button', class: 'redeliver-all', onclick: (e) => redeliver(e.currentTarget, w.name) }, `Redeliver every parked event of ${w.name}`))
+      : null)));
+}
+
+function cacheRulesSection(rules) {
+  if (!rules.length) return h('p', { class: 'muted' }, 'No pull-through cache rules (ocireg cache-rule add).');
+  return h('div', { class: 'table-wrap' }, h('table', { id: 'cache-rules' },
+    h('thead', {}, h('tr', {}, h('th', {}, 'Prefix'), h('th', {}, 'Upstream'), h('th', {}, 'Upstream prefix'), h('th', { class: 'num' }, 'TTL'), h('th', {}, 'Credentials'))),
+    h('tbody', {}, rules.map((r) => h('tr', {},
+      h('td', { class: 'mono' }, r.prefix), h('td', { class: 'mono' }, r.upstreamUrl),
+      h('td', { class: 'mono' }, r.upstreamPrefix || h('span', { class: 'muted' }, 'none')),
+      h('td', { class: 'num' }, duration(r.ttlSeconds)), h('td', {}, r.credentials ? 'set' : h('span', { class: 'muted' }, 'anonymous')))))));
+}
+
+function replicationSection(rep) {
+  const rules = rep.rules.length ? h('div', { class: 'table-wrap' }, h('table', { id: 'replication-rules' },
+    h('thead', {}, h('tr', {}, h('th', { class: 'num' }, 'Rule'), h('th', {}, 'Repositories'), h('th', {}, 'Destinations'))),
+    h('tbody', {}, rep.rules.map((r, i) => h('tr', {},
+      h('td', { class: 'num' }, i + 1),
+      h('td', {}, r.filters.length ? r.filters.map((f) => h('div', {}, 'starting with ', h('code', {}, f.filter))) : h('span', { class: 'muted' }, 'every repository')),
+      h('td', { class: 'mono' }, r.destinations.map((d) => h('div', {}, `${d.region} / ${d.registryId}`))))))))
+    : h('p', { class: 'muted' }, 'No replication rules (aws ecr put-replication-configuration).');
+  const dests = rep.destinations.length ? h('div', { class: 'table-wrap' }, h('table', { id: 'replication-destinations' },
+    h('thead', {}, h('tr', {}, h('th', {}, 'Region'), h('th', {}, 'Registry id'), h('th', {}, 'Host'), h('th', {}, 'Credentials'))),
+    h('tbody', {}, rep.destinations.map((d) => h('tr', {},
+      h('td', { class: 'mono' }, d.region), h('td', { class: 'mono' }, d.registryId), h('td', { class: 'mono' }, d.host),
+      h('td', {}, d.credentials ? 'set' : h('span', { class: 'muted' }, 'anonymous')))))))
+    : h('p', { class: 'muted' }, 'No destinations (ocireg replication destination add).');
+  return [rules, h('h3', {}, 'Destinations'), dests];
 }
 
 async function adminPage() {
@@ -708,7 +793,10 @@ async function adminPage() {
         h('td', {}, when(r.startedAt)), h('td', { class: 'num' }, `${r.finishedAt - r.startedAt} s`),
         h('td', { class: 'num' }, r.manifestsDeleted), h('td', { class: 'num' }, r.blobsDeleted),
         h('td', { class: 'num' }, bytes(r.bytesFreed)), h('td', {}, r.dryRun ? 'dry run' : 'run')))))) : h('p', { class: 'muted' }, 'No garbage collection has run yet.'),
+    h('h2', {}, 'Outbox'), outboxFacts(a.outbox),
     h('h2', {}, 'Webhooks'), webhooksSection(a),
+    h('h2', {}, 'Pull-through cache rules'), cacheRulesSection(a.cacheRules),
+    h('h2', {}, 'Replication'), replicationSection(a.replication),
     h('h2', {}, 'Users and grants'),
     a.principals.length ? h('div', { class: 'table-wrap' }, h('table', { id: 'principals' },
       h('thead', {}, h('tr', {}, h('th', {}, 'Principal'), h('th', {}, 'Grants'))),
