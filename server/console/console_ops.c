@@ -34,12 +34,11 @@ static json_t *url_host(const char *url, int scheme)
 
 static int add_cache_rule(void *ctx, const cache_rule *r)
 {
-    json_t *rule = json_pack(
-        "{s:s, s:o, s:s, s:I, s:b, s:I}", "prefix", r->prefix, "upstreamUrl",
-        url_host(r->upstream_url, 1), "upstreamPrefix", r->upstream_prefix, "ttlSeconds",
-        (json_int_t)r->ttl_seconds, "credentials",
-        r->username[0] || r->password_len || r->credential_arn[0], "createdAt",
-        (json_int_t)r->created_at);
+    json_t *rule = json_pack("{s:s, s:o, s:s, s:I, s:b, s:I}", "prefix", r->prefix, "upstreamUrl",
+                             url_host(r->upstream_url, 1), "upstreamPrefix", r->upstream_prefix,
+                             "ttlSeconds", (json_int_t)r->ttl_seconds, "credentials",
+                             r->username[0] || r->password_len || r->credential_arn[0], "createdAt",
+                             (json_int_t)r->created_at);
     return rule && json_array_append_new(ctx, rule) == 0 ? REG_OK : REG_ERROR;
 }
 
@@ -49,8 +48,8 @@ static json_t *rule_at(json_t *rules, int64_t n)
     char key[24];
     snprintf(key, sizeof(key), "%lld", (long long)n);
     json_t *rule = json_object_get(rules, key);
-    if (!rule && json_object_set_new(rules, key, rule = json_pack("{s:[], s:[]}", "destinations",
-                                                                  "filters")) < 0)
+    if (!rule && json_object_set_new(
+                     rules, key, rule = json_pack("{s:[], s:[]}", "destinations", "filters")) < 0)
         return NULL;
     return rule;
 }
@@ -59,9 +58,9 @@ static int add_rule_destination(void *ctx, int64_t rule, const char *region,
                                 const char *registry_id)
 {
     json_t *r = rule_at(ctx, rule);
-    return r && json_array_append_new(json_object_get(r, "destinations"),
-                                      json_pack("{s:s, s:s}", "region", region, "registryId",
-                                                registry_id)) == 0
+    return r && json_array_append_new(
+                    json_object_get(r, "destinations"),
+                    json_pack("{s:s, s:s}", "region", region, "registryId", registry_id)) == 0
                ? REG_OK
                : REG_ERROR;
 }
@@ -69,19 +68,19 @@ static int add_rule_destination(void *ctx, int64_t rule, const char *region,
 static int add_rule_filter(void *ctx, int64_t rule, const char *filter, const char *type)
 {
     json_t *r = rule_at(ctx, rule);
-    return r && json_array_append_new(json_object_get(r, "filters"),
-                                      json_pack("{s:s, s:s}", "filter", filter, "filterType",
-                                                type)) == 0
+    return r && json_array_append_new(
+                    json_object_get(r, "filters"),
+                    json_pack("{s:s, s:s}", "filter", filter, "filterType", type)) == 0
                ? REG_OK
                : REG_ERROR;
 }
 
 static int add_destination(void *ctx, const replication_destination *d)
 {
-    json_t *dest = json_pack("{s:s, s:s, s:o, s:b, s:I}", "region", d->region, "registryId",
-                             d->registry_id, "host", url_host(d->url ? d->url : "", 0),
-                             "credentials", d->username || d->password_len, "createdAt",
-                             (json_int_t)d->created_at);
+    json_t *dest =
+        json_pack("{s:s, s:s, s:o, s:b, s:I}", "region", d->region, "registryId", d->registry_id,
+                  "host", url_host(d->url ? d->url : "", 0), "credentials",
+                  d->username || d->password_len, "createdAt", (json_int_t)d->created_at);
     return dest && json_array_append_new(ctx, dest) == 0 ? REG_OK : REG_ERROR;
 }
 
@@ -90,7 +89,10 @@ static json_t *rules_array(json_t *by_number)
 {
     json_t *list = json_array(), *rule;
     const char *key;
-    json_object_foreach(by_number, key, rule) json_array_append(list, rule);
+    json_object_foreach(by_number, key, rule)
+    {
+        json_array_append(list, rule);
+    }
     return list;
 }
 
@@ -108,8 +110,9 @@ int console_ops_admin(json_t *out, index_db *ix)
     if (err == REG_OK)
         err = index_outbox_parked(&parked, ix);
     json_object_set_new(out, "cacheRules", cache);
-    json_object_set_new(out, "replication", json_pack("{s:o, s:o}", "rules", rules_array(rules),
-                                                      "destinations", dests));
+    json_object_set_new(
+        out, "replication",
+        json_pack("{s:o, s:o}", "rules", rules_array(rules), "destinations", dests));
     json_decref(rules);
     json_object_set_new(json_object_get(out, "outbox"), "parked", json_integer(parked));
     return err;
@@ -141,14 +144,14 @@ static int add_cache(json_t *img, index_db *ix, const char *repo)
         int64_t at = 0;
         if (err == REG_OK &&
             (err = index_cache_tag_checked_at(&at, ix, repo, json_string_value(tag))) == REG_OK)
-            json_array_append_new(checks, json_pack("{s:O, s:I}", "tag", tag, "checkedAt",
-                                                    (json_int_t)at));
+            json_array_append_new(checks,
+                                  json_pack("{s:O, s:I}", "tag", tag, "checkedAt", (json_int_t)at));
     }
     json_object_set_new(img, "cache",
                         json_pack("{s:s, s:o, s:s, s:I, s:o}", "rule", rule.prefix, "upstreamUrl",
                                   url_host(rule.upstream_url, 1), "upstreamPrefix",
-                                  rule.upstream_prefix, "ttlSeconds",
-                                  (json_int_t)rule.ttl_seconds, "tagChecks", checks));
+                                  rule.upstream_prefix, "ttlSeconds", (json_int_t)rule.ttl_seconds,
+                                  "tagChecks", checks));
     return err;
 }
 
@@ -160,9 +163,9 @@ static json_t *replaced(const char *text, const char *needle, const char *with)
     if (!hit)
         return json_string(text);
     json_t *rest = replaced(hit + n, needle, with);
-    json_t *out = rest ? json_sprintf("%.*s%s%s", (int)(hit - text), text, with,
-                                      json_string_value(rest))
-                       : NULL;
+    json_t *out =
+        rest ? json_sprintf("%.*s%s%s", (int)(hit - text), text, with, json_string_value(rest))
+             : NULL;
     json_decref(rest);
     return out;
 }
@@ -200,7 +203,11 @@ int console_ops_image(json_t *img, index_db *ix, const char *repo, const char *d
     json_t *statuses = json_array(), *status;
     size_t i;
     int err = index_replication_statuses(ix, repo, digest, add_status, statuses);
-    json_array_foreach(statuses, i, status) if (err == REG_OK) err = redact_reason(status, ix);
+    json_array_foreach(statuses, i, status)
+    {
+        if (err == REG_OK)
+            err = redact_reason(status, ix);
+    }
     json_object_set_new(img, "replication", statuses);
     return err < 0 ? err : add_cache(img, ix, repo);
 }
