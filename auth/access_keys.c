@@ -1,9 +1,8 @@
 /* access_keys.c - creation and lookup of ECR API access keys (see access_keys.h). */
 #include "auth/access_keys.h"
-#include "auth/secretbox.h"
+#include "auth/sealed.h"
 #include "storage/base/reg_error.h"
 
-#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <string.h>
 
@@ -25,21 +24,17 @@ static int random_text(char *out, size_t n, const char *alphabet)
 int access_key_create(char *id_out, char *secret_out, index_db *ix, const char *data_dir,
                       const char *user)
 {
-    unsigned char master[SECRETBOX_KEY_LEN], box[ACCESS_SECRET_LEN + SECRETBOX_OVERHEAD];
+    unsigned char box[SEALED_SIZE(ACCESS_SECRET_LEN)];
     size_t box_len = 0;
     memcpy(id_out, "AKIA", 4);
-    int err = secretbox_key(master, data_dir);
-    if (err == REG_OK)
-        err = random_text(id_out + 4, ACCESS_KEY_ID_LEN - 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567");
+    int err = random_text(id_out + 4, ACCESS_KEY_ID_LEN - 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567");
     if (err == REG_OK)
         err = random_text(secret_out, ACCESS_SECRET_LEN,
                           "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
     if (err == REG_OK)
-        err = secretbox_seal(box, &box_len, master, (unsigned char *)secret_out,
-                             ACCESS_SECRET_LEN);
+        err = sealed_text_seal(box, &box_len, data_dir, secret_out, ACCESS_SECRET_LEN);
     if (err == REG_OK)
         err = index_access_key_put(ix, id_out, user, box, box_len);
-    OPENSSL_cleanse(master, sizeof(master));
     return err;
 }
 
@@ -47,16 +42,14 @@ int access_key_lookup(char *user_out, char *secret_out, index_db *ix, const unsi
                       const char *id)
 {
     unsigned char box[ACCESS_SECRET_BLOB_MAX];
-    size_t box_len = 0, len = 0;
+    size_t box_len = 0;
     if (strlen(id) > ACCESS_KEY_ID_MAX)
         return REG_ENOTFOUND;
     int err = index_access_key_get(user_out, box, &box_len, ix, id);
     if (err < 0)
         return err;
-    if (box_len > ACCESS_SECRET_LEN + SECRETBOX_OVERHEAD ||
-        secretbox_open((unsigned char *)secret_out, &len, master, box, box_len) < 0 ||
-        len != ACCESS_SECRET_LEN)
+    if (sealed_text_open(secret_out, ACCESS_SECRET_LEN + 1, master, box, box_len) < 0 ||
+        strlen(secret_out) != ACCESS_SECRET_LEN)
         return REG_ERROR;
-    secret_out[len] = '\0';
     return REG_OK;
 }

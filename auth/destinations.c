@@ -1,6 +1,6 @@
 /* destinations.c - replication destinations with sealed passwords (see destinations.h). */
 #include "auth/destinations.h"
-#include "auth/secretbox.h"
+#include "auth/sealed.h"
 #include "storage/base/reg_error.h"
 
 #include <openssl/crypto.h>
@@ -51,19 +51,14 @@ int destination_put(index_db *ix, const char *data_dir, const char *region, cons
                     const char *url, const char *username, const char *password,
                     const char *ca_file)
 {
-    unsigned char master[SECRETBOX_KEY_LEN], box[DESTINATION_PASSWORD_MAX + SECRETBOX_OVERHEAD];
+    unsigned char box[SEALED_SIZE(DESTINATION_PASSWORD_MAX)];
     size_t box_len = 0;
     int err = check_fields(region, registry_id, url, username, password, ca_file);
     if (err < 0)
         return err;
-    if (password) {
-        if ((err = secretbox_key(master, data_dir)) == REG_OK)
-            err = secretbox_seal(box, &box_len, master, (const unsigned char *)password,
-                                 strlen(password));
-        OPENSSL_cleanse(master, sizeof(master));
-        if (err < 0)
-            return reg_error_set(err, "could not seal the password (DATA/keys/master.key)");
-    }
+    if (password &&
+        (err = sealed_text_seal(box, &box_len, data_dir, password, DESTINATION_PASSWORD_MAX)) < 0)
+        return reg_error_wrap(err, "could not seal the password (DATA/keys/master.key)");
     replication_destination d = {
         .region = region,
         .registry_id = registry_id,
@@ -95,20 +90,15 @@ static int open_password(destination_login *out, const char *data_dir,
                          const replication_destination *d)
 {
     unsigned char master[SECRETBOX_KEY_LEN];
-    size_t len = 0;
-    if (d->password_len <= SECRETBOX_OVERHEAD ||
-        d->password_len > DESTINATION_PASSWORD_MAX + SECRETBOX_OVERHEAD)
-        return reg_error_set(REG_ERROR, "the destination's sealed password is malformed");
-    if (!(out->password = calloc(1, d->password_len + 1)))
+    if (!(out->password = calloc(1, DESTINATION_PASSWORD_MAX + 1)))
         return reg_error_set(REG_ERROR, "out of memory");
     int err = secretbox_key(master, data_dir);
     if (err == REG_OK)
-        err = secretbox_open((unsigned char *)out->password, &len, master, d->password,
-                             d->password_len);
+        err = sealed_text_open(out->password, DESTINATION_PASSWORD_MAX + 1, master, d->password,
+                               d->password_len);
     OPENSSL_cleanse(master, sizeof(master));
     if (err < 0)
-        return reg_error_set(err, "could not open the destination's password (wrong master key?)");
-    out->password[len] = '\0';
+        return reg_error_wrap(err, "could not open the destination's password");
     return REG_OK;
 }
 

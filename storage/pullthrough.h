@@ -37,7 +37,7 @@ int pullthrough_new(pullthrough **out, store *s, index_writer *w, const pullthro
 void pullthrough_free(pullthrough *pt);
 
 /* Where a cached repository comes from: its rule, and the rule's upstream with the password
- * opened by the caller's layer (auth/cache_credentials.h). */
+ * opened by the caller's layer (auth/sealed.h). */
 typedef struct pullthrough_source {
     const cache_rule *rule;
     const remote_endpoint *ep;

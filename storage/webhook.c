@@ -52,7 +52,7 @@ int webhook_signature(char *out, const unsigned char *secret, size_t secret_len,
     return REG_OK;
 }
 
-/* A sealed value opened into out (NUL-terminated); *len_out 0 when there is none. */
+/* A sealed value opened into out (OPENED_MAX + 1 bytes); *len_out 0 when there is none. */
 static int open_sealed(char *out, size_t *len_out, const webhook_sender *s,
                        const unsigned char *box, size_t len)
 {
@@ -60,9 +60,9 @@ static int open_sealed(char *out, size_t *len_out, const webhook_sender *s,
     out[0] = '\0';
     if (!box || !len)
         return REG_OK;
-    if (len > OPENED_MAX || s->open((unsigned char *)out, len_out, s->master_key, box, len) < 0)
-        return reg_error_set(REG_EDENIED, "cannot open the webhook's sealed credentials");
-    out[*len_out] = '\0';
+    if (s->open(out, OPENED_MAX + 1, s->master_key, box, len) < 0)
+        return reg_error_wrap(REG_EDENIED, "cannot open the webhook's sealed credentials");
+    *len_out = strlen(out);
     return REG_OK;
 }
 

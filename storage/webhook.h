@@ -16,10 +16,10 @@
 #define WEBHOOK_SIGNATURE_HEADER "X-Ocireg-Signature" /* "sha256=" + hex of the HMAC */
 #define WEBHOOK_EVENT_ID_HEADER "X-Ocireg-Event-Id"
 
-/* Opens a sealed value (auth/secretbox's secretbox_open, handed down by serve and the CLI:
- * the core cannot include auth). */
-typedef int (*webhook_open_fn)(unsigned char *out, size_t *out_len, const unsigned char *key,
-                               const unsigned char *box, size_t len);
+/* Opens a sealed text into out (cap bytes, NUL-terminated): auth/sealed's sealed_text_open,
+ * handed down by serve and the CLI (the core cannot include auth). */
+typedef int (*webhook_open_fn)(char *out, size_t cap, const unsigned char *master,
+                               const unsigned char *box, size_t box_len);
 
 /* What deliveries need besides the entry: the envelope's account and region, and the key
  * that opens the webhooks' sealed credentials and secrets. */

@@ -1,7 +1,7 @@
 /* cli_cache.c - `ocireg cache-rule add|list|delete` (see cli_cache.h). */
 #include "server/cli/cli_cache.h"
 #include "server/cli/cli_args.h"
-#include "auth/cache_credentials.h"
+#include "auth/sealed.h"
 #include "server/http/config.h"
 #include "storage/base/reg_error.h"
 #include "storage/cache_rules.h"
@@ -96,7 +96,7 @@ static int add_rule(const cli_args *a)
     index_db *ix = cli_open_index(a);
     int err = ix ? REG_OK : REG_ERROR;
     if (err == REG_OK && r.username[0])
-        err = cache_password_seal(&r, a->data_dir, pass);
+        err = sealed_text_seal(r.password, &r.password_len, a->data_dir, pass, CACHE_PASSWORD_MAX);
     OPENSSL_cleanse(pass, sizeof(pass));
     if (err == REG_OK)
         err = index_cache_rule_add(ix, &r);

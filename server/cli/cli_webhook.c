@@ -1,7 +1,7 @@
 /* cli_webhook.c - `ocireg webhook` (see cli_webhook.h). */
 #include "server/cli/cli_webhook.h"
 #include "server/cli/cli_args.h"
-#include "auth/secretbox.h"
+#include "auth/sealed.h"
 #include "storage/events.h"
 #include "storage/index/index_outbox.h"
 #include "storage/index/index_webhooks.h"
@@ -18,6 +18,7 @@
 #define WEBHOOK_NAME_MAX 64
 #define WEBHOOK_URL_MAX 2048
 #define WEBHOOK_PREFIX_MAX 256
+#define USERINFO_MAX 511 /* bytes of the "user:password" a webhook URL may carry */
 #define DELIVERIES_SHOWN 100 /* `deliveries` lists the newest this many */
 
 static const char usage[] =
@@ -44,15 +45,6 @@ static int valid_name(const char *name)
 {
     size_t n = strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
     return n > 0 && n <= WEBHOOK_NAME_MAX && name[n] == '\0';
-}
-
-static int seal(unsigned char **out, size_t *len_out, const unsigned char *key, const char *text)
-{
-    size_t len = strlen(text);
-    *out = malloc(len + SECRETBOX_OVERHEAD);
-    if (!*out || secretbox_seal(*out, len_out, key, (const unsigned char *)text, len) < 0)
-        return reg_error_set(REG_ERROR, "cannot seal a secret");
-    return REG_OK;
 }
 
 /* "https://user:pw@host/x" -> url "https://host/x", userinfo "user:pw" (both out of `url`). */
@@ -92,8 +84,8 @@ static int read_secret(char *out, size_t n)
 
 static int add(index_db *ix, const cli_args *a)
 {
-    char url[WEBHOOK_URL_MAX + 1], userinfo[512], secret[WEBHOOK_SECRET_MAX + 2];
-    unsigned char key[SECRETBOX_KEY_LEN];
+    char url[WEBHOOK_URL_MAX + 1], userinfo[USERINFO_MAX + 1], secret[WEBHOOK_SECRET_MAX + 2];
+    unsigned char creds_box[SEALED_SIZE(USERINFO_MAX)], secret_box[SEALED_SIZE(WEBHOOK_SECRET_MAX)];
     const char *events = cli_opt(a, "events"), *prefix = cli_opt(a, "repository-prefix");
     webhook_row w = {.name = (char *)a->pos[1], .url = url, .repo_prefix = (char *)prefix,
                      .created_at = (int64_t)time(NULL)};
@@ -109,19 +101,19 @@ static int add(index_db *ix, const cli_args *a)
         err = events_parse_types(&w.events, events ? events : "push,delete");
     if (err == REG_OK)
         err = split_url(url, userinfo, sizeof(userinfo));
-    if (err == REG_OK && (userinfo[0] || cli_opt(a, "secret-stdin")))
-        err = secretbox_key(key, a->data_dir);
-    if (err == REG_OK && userinfo[0])
-        err = seal(&w.credentials, &w.credentials_len, key, userinfo);
-    if (err == REG_OK && cli_opt(a, "secret-stdin") && (err = read_secret(secret, sizeof(secret))) == REG_OK)
-        err = seal(&w.secret, &w.secret_len, key, secret);
+    if (err == REG_OK && userinfo[0] &&
+        (err = sealed_text_seal(creds_box, &w.credentials_len, a->data_dir, userinfo,
+                                USERINFO_MAX)) == REG_OK)
+        w.credentials = creds_box;
+    if (err == REG_OK && cli_opt(a, "secret-stdin") &&
+        (err = read_secret(secret, sizeof(secret))) == REG_OK &&
+        (err = sealed_text_seal(secret_box, &w.secret_len, a->data_dir, secret,
+                                WEBHOOK_SECRET_MAX)) == REG_OK)
+        w.secret = secret_box;
     if (err == REG_OK)
         err = index_webhook_add(ix, &w);
     OPENSSL_cleanse(userinfo, sizeof(userinfo));
     OPENSSL_cleanse(secret, sizeof(secret));
-    OPENSSL_cleanse(key, sizeof(key));
-    free(w.credentials);
-    free(w.secret);
     if (err < 0)
         fprintf(stderr, "ocireg webhook add: %s\n", reg_error_last("cannot add the webhook"));
     else
@@ -185,7 +177,7 @@ static int test(index_db *ix, const cli_args *a)
     webhook_sender s = {.registry_id = id ? id : "000000000000",
                         .region = region ? region : "us-east-1",
                         .master_key = key,
-                        .open = secretbox_open};
+                        .open = sealed_text_open};
     event ev = {.type = EVENT_PUSH, .repository = "ocireg-webhook-test",
                 .digest = "sha256:0000000000000000000000000000000000000000000000000000000000000000",
                 .tag = "test"};

@@ -3,6 +3,7 @@
 #include "auth/destinations.h"
 #include "auth/keys.h"
 #include "auth/keyshare.h"
+#include "auth/sealed.h"
 #include "auth/secretbox.h"
 #include "server/cli/reload.h"
 #include "server/http/auth.h"
@@ -129,7 +130,7 @@ static int start_outbox(outbox **out, server *srv, webhook_sender *sender,
     *replication = (replicate_kind){.s = srv->st, .connect = lend_destination,
                                     .release = return_destination, .connect_ctx = *pool};
     *sender = (webhook_sender){.registry_id = srv->cfg.registry_id, .region = srv->cfg.region,
-                               .master_key = srv->master_key, .open = secretbox_open};
+                               .master_key = srv->master_key, .open = sealed_text_open};
     outbox_options opt = {.index_location = srv->st->db_path,
                           .writer = srv->writer,
                           .workers = srv->cfg.outbox_workers,

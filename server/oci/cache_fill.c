@@ -1,6 +1,6 @@
 /* cache_fill.c - pull-through fills from the OCI handlers (see cache_fill.h). */
 #include "server/oci/cache_fill.h"
-#include "auth/cache_credentials.h"
+#include "auth/sealed.h"
 #include "auth/scope.h"
 #include "server/http/auth.h"
 #include "server/http/errors.h"
@@ -37,8 +37,12 @@ static int find_rule(fill_context *fc, request *req, index_db *ix)
 static int prepare(fill_context *fc, request *req)
 {
     server *srv = req->srv;
-    if (cache_password_open(fc->password, &fc->rule, srv->master_key) < 0) {
-        log_msg(LOG_ERROR, "pull-through: %s", reg_error_last("cannot open the password"));
+    fc->password[0] = '\0';
+    if (fc->rule.password_len &&
+        sealed_text_open(fc->password, sizeof(fc->password), srv->master_key, fc->rule.password,
+                         fc->rule.password_len) < 0) {
+        log_msg(LOG_ERROR, "pull-through: the upstream password of rule %s: %s", fc->rule.prefix,
+                reg_error_last("cannot open the password"));
         return REG_ENOTFOUND;
     }
     fc->ep = (remote_endpoint){.url = fc->rule.upstream_url,
