@@ -1,5 +1,5 @@
-/* secretbox.h - encryption at rest of small secrets with AES-256-GCM (text credentials go through
- * auth/sealed.h) under a master key in DATA/keys/master.key (32 random bytes, mode 0600, made on first use). */
+/* secretbox.h - encryption at rest of small secrets with AES-256-GCM under a master key in
+ * DATA/keys/master.key (32 random bytes, mode 0600, made on first use); texts: auth/sealed.h. */
 #ifndef OCIREG_SECRETBOX_H
 #define OCIREG_SECRETBOX_H
 
