@@ -53,6 +53,10 @@ char *events_payload(const event *ev)
         json_object_set_new(detail, "image-digest", json_string(ev->digest));
     if (detail && ev->tag)
         json_object_set_new(detail, "image-tag", json_string(ev->tag));
+    if (detail && ev->dest_region && ev->dest_account) {
+        json_object_set_new(detail, "destination-region", json_string(ev->dest_region));
+        json_object_set_new(detail, "destination-account", json_string(ev->dest_account));
+    }
     json_t *p = detail ? json_pack("{s:s, s:s, s:s, s:o}", "id", id, "time", when, "detail-type",
                                    ev->detail_type ? ev->detail_type : "ECR Image Action",
                                    "detail", detail)

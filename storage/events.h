@@ -24,6 +24,8 @@ typedef struct event {
     const char *result;      /* NULL: "SUCCESS" */
     const char *action;      /* NULL: by type (PUSH, DELETE, REPLICATE, PULL_THROUGH_CACHE) */
     const char *detail_type; /* NULL: "ECR Image Action" */
+    const char *dest_region;  /* a replication's destination: detail "destination-region" */
+    const char *dest_account; /* and its registryId: "destination-account" (NULL: neither) */
 } event;
 
 /* Inside a write transaction: one outbox entry for every webhook that wants `ev` (nothing,

@@ -384,7 +384,9 @@ static int record_status(index_db *ix, const char *repo, const char *digest,
                 .repository = repo,
                 .digest = digest,
                 .result = reason ? "FAILURE" : "SUCCESS",
-                .detail_type = "ECR Replication Action"};
+                .detail_type = "ECR Replication Action",
+                .dest_region = dest->region,
+                .dest_account = dest->registry_id};
     int queued = 0, final = strcmp(status, REPLICATION_IN_PROGRESS) != 0;
     int err = index_begin(ix);
     if (err == REG_OK)

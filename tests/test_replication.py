@@ -573,6 +573,10 @@ def test_each_replication_sends_a_replication_event(auto):
         assert event["detail"]["result"] == "SUCCESS"
         assert event["detail"]["action-type"] == "REPLICATE"
         assert event["detail"]["repository-name"] == "app/events"
+    got = sorted((e["detail"]["destination-region"], e["detail"]["destination-account"])
+                 for e in events)
+    assert got == sorted([OCIREG_DEST, DIST_DEST]), \
+        f"expected each event to name its destination (region, registry id), got {got}"
 
 
 def test_import_queues_replication_like_a_push(auto, tmp_path):
