@@ -50,6 +50,7 @@ def sha256(data):
 
 class Server:
     """One server process we started, in its own temp folder, stopped by its PID."""
+    ready_statuses = (200,)   # what ready_path answers once it serves
 
     def __init__(self, name, workdir):
         self.name = name
@@ -76,7 +77,7 @@ class Server:
                 r = c.getresponse()
                 r.read()
                 c.close()
-                if r.status == 200:
+                if r.status in self.ready_statuses:
                     return
             except OSError:
                 pass
@@ -936,8 +937,8 @@ def main():
     ap.add_argument("--duration", type=int, default=0, help="seconds per wrk/rate run")
     ap.add_argument("--images", type=int, default=0, help="images per small-push run")
     ap.add_argument("--only", default="", help="comma list: push,pull,first,head,manifest,tags,"
-                                               "catalog,small,console (console: only when "
-                                               "named)")
+                                               "catalog,small,replication,console (console: "
+                                               "only when named)")
     ap.add_argument("--ocireg", default=os.path.join(ROOT, "build", "ocireg"))
     ap.add_argument("--loadgen", required=True)
     ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
@@ -950,14 +951,21 @@ def main():
         args.out = os.path.join(HERE, "RESULTS-s3.md")
 
     only = [k for k in args.only.split(",") if k]
+    with_replication = ("replication" in only or not only) and not args.s3
+    if with_replication:
+        import replication  # bench/replication.py: two ocireg of its own, on local disk
     console = "console" in only
-    if console:
-        # The console's page loads (bench/console_pages.py: its own server, seeding and browser,
-        # over a minute) run only when named, after the others, appended to the results.
-        args.only = ",".join(k for k in only if k != "console")
-        if not args.only:
+    # The console's page loads (bench/console_pages.py: its own server, seeding and browser,
+    # over a minute) run only when named; replication runs when named or in a full run. Both
+    # after the others, each writing its own section of the results.
+    rest = [k for k in only if k not in ("console", "replication")]
+    if only and not rest:
+        if with_replication:
+            replication.main(args)
+        if console:
             run_console(args)
-            return
+        return
+    args.only = ",".join(rest)
     t0 = time.time()
     b = Bench(args)
     scripts_env = None
@@ -1011,6 +1019,8 @@ def main():
             + "".join("\n    " + x[:300] for x in bad))
     b.write(env, b.logs, elapsed)
     log(f"total {elapsed:.0f} s")
+    if with_replication:
+        replication.main(args)
     if console:
         run_console(args)
 
