@@ -21,6 +21,7 @@ static struct kind {
 static int nkinds;
 /* This process's lease owner (the running outbox's), for outbox_extend_lease. */
 static char lease_owner[RANDOM_UUID_LEN + 1];
+static int64_t lease_ms = OUTBOX_LEASE_MS_DEFAULT; /* and its lease */
 
 /* Wake-ups: a counter under a lock, so that a wake between a worker's look and its wait is
  * not lost. */
@@ -100,12 +101,17 @@ static double random_fraction(void)
     return (double)r / 4294967295.0;
 }
 
+int64_t outbox_lease_ms(void)
+{
+    return __atomic_load_n(&lease_ms, __ATOMIC_RELAXED);
+}
+
 int outbox_extend_lease(index_db *ix, const outbox_entry *e)
 {
     int err = index_begin(ix);
     if (err < 0)
         return err;
-    if ((err = index_outbox_renew(ix, e->id, lease_owner, now_ms() + OUTBOX_LEASE_MS)) < 0 ||
+    if ((err = index_outbox_renew(ix, e->id, lease_owner, now_ms() + outbox_lease_ms())) < 0 ||
         (err = index_commit(ix)) < 0)
         index_rollback(ix);
     return err;
@@ -118,7 +124,7 @@ static int claim(outbox_entry *e, outbox *o, index_db *ix)
     int err = index_begin(ix);
     if (err < 0)
         return err;
-    err = index_outbox_claim(e, ix, o->owner, now, now + OUTBOX_LEASE_MS,
+    err = index_outbox_claim(e, ix, o->owner, now, now + outbox_lease_ms(),
                              o->opt.target_concurrency);
     if (err == REG_OK && (err = index_commit(ix)) < 0)
         index_outbox_entry_clear(e);
@@ -273,6 +279,8 @@ int outbox_start(outbox **out, const outbox_options *opt)
         o->opt.workers = MAX_WORKERS;
     int err = random_uuid(o->owner);
     memcpy(lease_owner, o->owner, sizeof(lease_owner));
+    __atomic_store_n(&lease_ms, opt->lease_ms > 0 ? opt->lease_ms : OUTBOX_LEASE_MS_DEFAULT,
+                     __ATOMIC_RELAXED);
     if (err == REG_OK && opt->release_leases && opt->workers > 0)
         err = release_leases(opt);
     for (int i = 0; err == REG_OK && i < o->opt.workers; i++) {

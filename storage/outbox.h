@@ -14,7 +14,8 @@
 #define OUTBOX_TARGET_CONCURRENCY_DEFAULT 4  /* serve --outbox-target-concurrency */
 #define OUTBOX_RETRY_MS_DEFAULT 1000         /* serve --outbox-retry-ms: the first wait */
 #define OUTBOX_RETRY_MAX_MS (3600 * 1000LL)  /* the longest wait between two attempts */
-#define OUTBOX_LEASE_MS (120 * 1000LL)       /* a delivery must end within its lease */
+#define OUTBOX_LEASE_MS_DEFAULT 120000       /* serve --outbox-lease-ms: a delivery ends within
+                                               * its lease, or extends it */
 #define OUTBOX_POLL_MS 1000                  /* idle workers look again (retries, others' work) */
 #define OUTBOX_DONE_KEEP_MS (7 * 86400 * 1000LL) /* delivered entries kept for `deliveries` */
 
@@ -25,10 +26,13 @@
 /* Deliver one leased entry through ix (the worker's connection, attached to the writer; no
  * transaction open). REG_OK when delivered; otherwise a negative code with the reason in
  * reg_error_last (kept as the entry's last error: never put a secret in it). It must return
- * within OUTBOX_LEASE_MS. */
+ * within the lease (outbox_lease_ms), or extend it. */
 typedef int (*outbox_deliver_fn)(void *ctx, index_db *ix, const outbox_entry *e);
 
-/* From a delivery function: keep the entry's lease for OUTBOX_LEASE_MS more (a replication
+/* The running outbox's lease in ms (OUTBOX_LEASE_MS_DEFAULT before a start). */
+int64_t outbox_lease_ms(void);
+
+/* From a delivery function: keep the entry's lease for outbox_lease_ms() more (a replication
  * of large blobs calls it between blobs). REG_ENOTFOUND when the lease was lost (another
  * worker may deliver the entry too: stop). Runs its own write transaction on ix. */
 int outbox_extend_lease(index_db *ix, const outbox_entry *e);
@@ -44,6 +48,7 @@ typedef struct outbox_options {
     int max_attempts;
     int target_concurrency;     /* entries of one target delivered at once, all instances */
     int64_t retry_ms;           /* the wait after the first failure; doubles each time */
+    int64_t lease_ms;           /* a claim's lease (0: OUTBOX_LEASE_MS_DEFAULT) */
     int release_leases;         /* give back every lease first (SQLite: ours alone) */
 } outbox_options;
 

@@ -37,7 +37,7 @@ static int64_t now_ms(void)
 /* After a blob: keep the outbox entry's lease once a quarter of it has gone by. */
 static int keep_lease(job *j)
 {
-    if (!j->lease || now_ms() - j->lease_renewed_ms < OUTBOX_LEASE_MS / 4)
+    if (!j->lease || now_ms() - j->lease_renewed_ms < outbox_lease_ms() / 4)
         return REG_OK;
     int err = outbox_extend_lease(j->ix, j->lease);
     if (err == REG_ENOTFOUND)

@@ -78,6 +78,7 @@ static int send_envelope(long *status_out, const webhook_sender *s, const webhoo
     char creds[OPENED_MAX + 1], secret[OPENED_MAX + 1], sig[7 + 64 + 1];
     char id_header[128], sig_header[sizeof(sig) + 32];
     size_t creds_len = 0, secret_len = 0;
+    int timeout = s->timeout_ms > 0 ? s->timeout_ms : WEBHOOK_TIMEOUT_MS_DEFAULT;
     remote *r = NULL;
     remote_response resp = {0};
     int err = open_sealed(creds, &creds_len, s, w->credentials, w->credentials_len);
@@ -91,8 +92,8 @@ static int send_envelope(long *status_out, const webhook_sender *s, const webhoo
     EVP_EncodeBlock((unsigned char *)auth_header + 21, (unsigned char *)creds, (int)creds_len);
     remote_endpoint ep = {.url = w->url,
                           .connect_timeout_ms = WEBHOOK_CONNECT_TIMEOUT_MS,
-                          .stall_timeout_ms = WEBHOOK_TIMEOUT_MS,
-                          .total_timeout_ms = WEBHOOK_TIMEOUT_MS};
+                          .stall_timeout_ms = timeout,
+                          .total_timeout_ms = timeout};
     snprintf(id_header, sizeof(id_header), WEBHOOK_EVENT_ID_HEADER ": %s", event_id);
     snprintf(sig_header, sizeof(sig_header), WEBHOOK_SIGNATURE_HEADER ": %s", sig);
     const char *headers[8] = {"Content-Type: application/json",

@@ -10,7 +10,8 @@
 
 #include <stddef.h>
 
-#define WEBHOOK_TIMEOUT_MS 10000       /* one POST, connection included */
+#define WEBHOOK_TIMEOUT_MS_DEFAULT 10000 /* serve --webhook-timeout-ms: one POST, connection
+                                          * included */
 #define WEBHOOK_CONNECT_TIMEOUT_MS 5000
 #define WEBHOOK_SECRET_MAX 256         /* bytes of a signing secret */
 #define WEBHOOK_SIGNATURE_HEADER "X-Ocireg-Signature" /* "sha256=" + hex of the HMAC */
@@ -28,6 +29,7 @@ typedef struct webhook_sender {
     const char *region;
     const unsigned char *master_key;
     webhook_open_fn open;
+    int timeout_ms;             /* one POST (0: WEBHOOK_TIMEOUT_MS_DEFAULT) */
 } webhook_sender;
 
 /* The outbox delivery function of kind "webhook" (ctx: a webhook_sender). */

@@ -233,6 +233,28 @@ def test_one_target_gets_at_most_target_concurrency_deliveries(registry_factory,
     assert receiver.max_active == 1, f"{receiver.max_active} deliveries at once to one webhook"
 
 
+def test_a_receiver_slower_than_the_webhook_timeout_is_retried(registry_factory, receiver):
+    """--webhook-timeout-ms (shortened from 10 s to 200 ms): a receiver that takes 600 ms
+    fails the attempt, which is retried with the same event id until the receiver is quick."""
+    srv = serve(registry_factory, "--webhook-timeout-ms", "200")
+    add_webhook(srv, "slow", receiver.url + "/slow")
+    receiver.delay = 0.6
+    push_image(srv.url, "slow/app", "v1")
+    receiver.wait("two attempts cut by the timeout", lambda: len(receiver.received("/slow")) >= 2,
+                  timeout=10)
+    receiver.delay = 0
+    receiver.wait("the delivery marked done",
+                  lambda: deliveries(srv, "slow")[0]["state"] == "done", timeout=10)
+    done = deliveries(srv, "slow")[0]
+    assert done["attempts"] >= 3, f"the slow attempts counted as failures: {done}"
+    ids = {e["id"] for e in receiver.events("/slow")}
+    assert ids == {done["eventId"]}, f"every attempt carries the event's id, got {ids}"
+    metrics = requests.get(srv.url + "/metrics", timeout=10).text
+    failed = [float(line.split()[1]) for line in metrics.splitlines()
+              if line.startswith("ocireg_outbox_failures_total")]
+    assert failed and failed[0] >= 2, metrics
+
+
 def test_webhook_test_command_posts_a_sample_event(registry_factory, receiver):
     srv = serve(registry_factory)
     add_webhook(srv, "probe", receiver.url + "/probe", secret=SECRET)

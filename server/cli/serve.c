@@ -130,13 +130,15 @@ static int start_outbox(outbox **out, server *srv, webhook_sender *sender,
     *replication = (replicate_kind){.s = srv->st, .connect = lend_destination,
                                     .release = return_destination, .connect_ctx = *pool};
     *sender = (webhook_sender){.registry_id = srv->cfg.registry_id, .region = srv->cfg.region,
-                               .master_key = srv->master_key, .open = sealed_text_open};
+                               .master_key = srv->master_key, .open = sealed_text_open,
+                               .timeout_ms = srv->cfg.webhook_timeout_ms};
     outbox_options opt = {.index_location = srv->st->db_path,
                           .writer = srv->writer,
                           .workers = srv->cfg.outbox_workers,
                           .max_attempts = srv->cfg.outbox_max_attempts,
                           .target_concurrency = srv->cfg.outbox_target_concurrency,
                           .retry_ms = srv->cfg.outbox_retry_ms,
+                          .lease_ms = srv->cfg.outbox_lease_ms,
                           .release_leases = !index_is_shared(srv->st->db_path)};
     if (err == REG_OK)
         err = outbox_register_kind("webhook", webhook_deliver, sender);

@@ -4,6 +4,7 @@
 #include "storage/blob/blobstore.h"
 #include "storage/index/index_inline.h"
 #include "storage/outbox.h"
+#include "storage/webhook.h"
 #include "storage/base/reg_error.h"
 
 #include <ctype.h>
@@ -191,6 +192,14 @@ static const setting settings[] = {
      .number = OUTBOX_TARGET_CONCURRENCY_DEFAULT, .metavar = "N",
      .help = "deliveries to one webhook or destination at once,\n"
              "across every instance on the index"},
+    {.name = "outbox-lease-ms", .type = SETTING_INT, INT_FIELD(outbox_lease_ms), .min = 500,
+     .max = 3600000, .number = OUTBOX_LEASE_MS_DEFAULT, .metavar = "MS",
+     .help = "how long a delivery holds its entry before another\n"
+             "worker may take it; a replication extends it between blobs"},
+    {.name = "webhook-timeout-ms", .type = SETTING_INT, INT_FIELD(webhook_timeout_ms),
+     .min = 100, .max = 600000, .number = WEBHOOK_TIMEOUT_MS_DEFAULT, .metavar = "MS",
+     .help = "one webhook POST, connection included; then it is\n"
+             "retried as a failure"},
     {.name = "reuse-port", .type = SETTING_BOOL, INT_FIELD(reuse_port), .number = 0,
      .value_optional = 1,
      .help = "listen with SO_REUSEPORT, so that a new server can start\n"

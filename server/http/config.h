@@ -38,6 +38,8 @@ typedef struct config {
     int outbox_max_attempts; /* attempts before an entry is parked */
     int outbox_retry_ms;     /* wait after a first failed attempt, doubled after each */
     int outbox_target_concurrency; /* deliveries to one webhook or destination at once */
+    int outbox_lease_ms;     /* a delivery's lease; a replication extends it as it copies */
+    int webhook_timeout_ms;  /* one webhook POST, connection included */
     int reuse_port;          /* 1: SO_REUSEPORT, so that a new server can start beside this one */
     long long drain_timeout; /* seconds requests in flight get to finish at SIGTERM */
     int upstream_stall_timeout; /* pull-through: seconds without a byte that cut a fetch */
