@@ -682,3 +682,106 @@ def test_a_deleted_image_takes_its_statuses_with_it(env):
         left = conn.execute("SELECT count(*) FROM replication_status WHERE digest = ?",
                             (img.digest,)).fetchone()[0]
     assert left == 0, f"{left} statuses outlived their image"
+
+
+class SlowProxy:
+    """An HTTP proxy in front of a registry that holds every blob upload's PUT for `delay`
+    seconds and counts the manifest PUTs it forwards."""
+
+    def __init__(self, upstream, delay):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        import http.client
+        import threading
+        self.manifest_puts, self.lock = [], threading.Lock()
+        up = upstream.split("://", 1)[1]
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def forward(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else None
+                if self.command == "PUT" and "/blobs/uploads/" in self.path:
+                    time.sleep(delay)
+                if self.command == "PUT" and "/manifests/" in self.path:
+                    with proxy.lock:
+                        proxy.manifest_puts.append((time.monotonic(), self.path))
+                c = http.client.HTTPConnection(up, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                c.request(self.command, self.path, body=body, headers=headers)
+                r = c.getresponse()
+                data = r.read()
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("content-length", "connection", "transfer-encoding"):
+                        self.send_header(k, v.replace(upstream, proxy.url))
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                c.close()
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = forward
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_copy_longer_than_the_lease_keeps_it_and_is_delivered_once(tmp_path):
+    """--outbox-lease-ms 1000 and a destination that takes 0.4 s per blob: the copy of an
+    image with 6 layers outlasts the lease, which the worker extends between blobs, so no
+    other worker takes the entry and the manifest is PUT once."""
+    data = tmp_path / "source"
+    add_user(data, "admin", "admin-pass")
+    grant(data, "admin", "*", "*")
+    key = json.loads(cli("user", "key", "create", "admin", "--json", "--data", str(data)).stdout)
+    dest = RegistryServer(tmp_path / "dest").start()
+    proxy = SlowProxy(dest.url, 0.4)
+    source = RegistryServer(data, ["--outbox-lease-ms", "1000", "--outbox-workers", "4",
+                                   "--outbox-retry-ms", "200"]).start()
+    ecr = boto3.client("ecr", endpoint_url=source.url, region_name=REGION,
+                       aws_access_key_id=key["AccessKeyId"],
+                       aws_secret_access_key=key["SecretAccessKey"],
+                       config=botocore.config.Config(retries={"total_max_attempts": 1}))
+    try:
+        cli("replication", "destination", "add", "--region", OCIREG_DEST[0], "--registry-id",
+            OCIREG_DEST[1], proxy.url, "--data", str(data))
+        ecr.put_replication_configuration(replicationConfiguration={"rules": [{
+            "destinations": [{"region": OCIREG_DEST[0], "registryId": OCIREG_DEST[1]}],
+            "repositoryFilters": [{"filter": "app", "filterType": "PREFIX_MATCH"}]}]})
+        session = token_session(source, "admin", "admin-pass", "app/slow", "pull,push")
+        started = time.monotonic()
+        img = push_image(source.url, "app/slow", "v1",
+                         layers=tuple(f"slow layer {i}".encode() for i in range(6)),
+                         session=session)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            out = ecr.describe_image_replication_status(
+                repositoryName="app/slow", imageId={"imageDigest": img.digest})
+            got = [s["status"] for s in out["replicationStatuses"]]
+            if got == ["COMPLETE"]:
+                break
+            time.sleep(0.1)
+        assert got == ["COMPLETE"], got
+        took = time.monotonic() - started
+        assert took > 2, f"the copy took {took:.1f} s: not longer than the 1 s lease"
+        time.sleep(1.5)   # a second worker that took the entry would PUT the manifest again
+        paths = [path for _, path in proxy.manifest_puts]
+        assert paths and len(paths) == len(set(paths)), \
+            f"manifest PUTs {paths}: one was sent twice, the lease was lost"
+        assert not pull_problems(dest.url, img)
+    finally:
+        ecr.close()
+        source.stop()
+        proxy.close()
+        dest.stop()
