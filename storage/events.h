@@ -17,13 +17,13 @@ enum {
 #define EVENT_ALL (EVENT_PUSH | EVENT_DELETE | EVENT_REPLICATION | EVENT_PULL_THROUGH)
 
 typedef struct event {
-    unsigned type;           /* one EVENT_* */
+    unsigned type;            /* one EVENT_* */
     const char *repository;
-    const char *digest;      /* NULL: none */
-    const char *tag;         /* NULL: none */
-    const char *result;      /* NULL: "SUCCESS" */
-    const char *action;      /* NULL: by type (PUSH, DELETE, REPLICATE, PULL_THROUGH_CACHE) */
-    const char *detail_type; /* NULL: "ECR Image Action" */
+    const char *digest;       /* NULL: none */
+    const char *tag;          /* NULL: none */
+    const char *result;       /* NULL: "SUCCESS" */
+    const char *action;       /* NULL: by type (PUSH, DELETE, REPLICATE, PULL_THROUGH_CACHE) */
+    const char *detail_type;  /* NULL: "ECR Image Action" */
     const char *dest_region;  /* a replication's destination: detail "destination-region" */
     const char *dest_account; /* and its registryId: "destination-account" (NULL: neither) */
 } event;

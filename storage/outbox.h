@@ -14,8 +14,7 @@
 #define OUTBOX_TARGET_CONCURRENCY_DEFAULT 4  /* serve --outbox-target-concurrency */
 #define OUTBOX_RETRY_MS_DEFAULT 1000         /* serve --outbox-retry-ms: the first wait */
 #define OUTBOX_RETRY_MAX_MS (3600 * 1000LL)  /* the longest wait between two attempts */
-#define OUTBOX_LEASE_MS_DEFAULT 120000       /* serve --outbox-lease-ms: a delivery ends within
-                                               * its lease, or extends it */
+#define OUTBOX_LEASE_MS_DEFAULT 120000       /* serve --outbox-lease-ms (extended by copies) */
 #define OUTBOX_POLL_MS 1000                  /* idle workers look again (retries, others' work) */
 #define OUTBOX_DONE_KEEP_MS (7 * 86400 * 1000LL) /* delivered entries kept for `deliveries` */
 

@@ -10,8 +10,7 @@
 
 #include <stddef.h>
 
-#define WEBHOOK_TIMEOUT_MS_DEFAULT 10000 /* serve --webhook-timeout-ms: one POST, connection
-                                          * included */
+#define WEBHOOK_TIMEOUT_MS_DEFAULT 10000 /* serve --webhook-timeout-ms: one POST in all */
 #define WEBHOOK_CONNECT_TIMEOUT_MS 5000
 #define WEBHOOK_SECRET_MAX 256         /* bytes of a signing secret */
 #define WEBHOOK_SIGNATURE_HEADER "X-Ocireg-Signature" /* "sha256=" + hex of the HMAC */
