@@ -628,6 +628,10 @@ def crowded(tmp_path_factory):
         conn.executemany("INSERT INTO manifests(repo_id, digest, media_type, size, pushed_at, "
                          "image_size) VALUES(?, ?, 'application/vnd.oci.image.manifest.v1+json', "
                          "1000, ?, 1000)", ((big, f"sha256:{i:064x}", i) for i in range(2001)))
+        # tags for its page: one each on the 12 oldest, 8 on the newest (more than a row shows)
+        conn.executemany("INSERT INTO tags(repo_id, name, digest, updated_at) VALUES(?, ?, ?, 0)",
+                         [(big, f"rel-{i:04d}", f"sha256:{i:064x}") for i in range(12)] +
+                         [(big, f"latest-{i}", f"sha256:{2000:064x}") for i in range(8)])
     server.start()
     try:
         yield server
@@ -679,8 +683,74 @@ def test_list_limits_hold(crowded):
     body = s.api("GET", "repositories", params={"limit": 100000}).json()
     assert len(body["repositories"]) == 200 and body["next"], "CONSOLE_PAGE_MAX is 200"
     body = s.api("GET", "images", params={"repo": "zz/many"}).json()
-    assert len(body["images"]) == 2000 and body["truncated"], "CONSOLE_IMAGES_MAX is 2,000"
-    assert body["images"][0]["pushedAt"] == 2000, "the newest images are the ones listed"
+    assert len(body["images"]) == 50 and body["next"], "CONSOLE_IMAGES_PAGE is 50"
+    assert body["images"][0]["pushedAt"] == 2000, "the newest images come first"
+    body = s.api("GET", "images", params={"repo": "zz/many", "limit": 100000}).json()
+    assert len(body["images"]) == 200 and body["next"], "an image page is at most CONSOLE_PAGE_MAX"
+    newest = body["images"][0]
+    assert newest["tags"] == [f"latest-{i}" for i in range(5)] and newest["tagCount"] == 8, \
+        "a row lists CONSOLE_ROW_TAGS (5) tags and counts them all"
+    body = s.api("GET", "tags", params={"repo": "zz/many", "limit": 100000}).json()
+    assert len(body["tags"]) == 20 and body["next"] is None, body
+
+
+def walk(s, repo, **params):
+    """Every image of repo, page by page by the cursors the server gives; the pages' sizes."""
+    seen, sizes, cursor = [], [], None
+    for _ in range(100):
+        body = s.api("GET", "images", params=dict(params, repo=repo,
+                                                  **({"cursor": cursor} if cursor else {})))
+        assert body.status_code == 200, body.text
+        body = body.json()
+        seen += body["images"]
+        sizes.append(len(body["images"]))
+        cursor = body["next"]
+        if not cursor:
+            return seen, sizes
+    raise AssertionError("the cursor did not come to an end")
+
+
+@pytest.mark.parametrize("sort,order", [("pushed", "desc"), ("pushed", "asc"), ("size", "desc"),
+                                        ("pulled", "asc"), ("digest", "asc"),
+                                        ("digest", "desc")])
+def test_image_cursor_walks_every_image_exactly_once(crowded, sort, order):
+    s = Session(crowded.url)
+    seen, sizes = walk(s, "zz/many", sort=sort, order=order, limit=200)
+    digests = [i["digest"] for i in seen]
+    assert len(digests) == 2001 and len(set(digests)) == 2001, "each image exactly once"
+    assert sizes == [200] * 10 + [1], sizes
+    if sort in ("pushed", "digest"):
+        key = "pushedAt" if sort == "pushed" else "digest"
+        keys = [i[key] for i in seen]
+        assert keys == sorted(keys, reverse=order == "desc"), "in the order asked for"
+
+
+def test_image_pages_are_bounded_and_bad_cursors_refused(crowded):
+    s = Session(crowded.url)
+    took, r = median_time(lambda: s.api("GET", "images", params={"repo": "zz/many"}))
+    assert r.status_code == 200 and took < 0.2, f"{took * 1000:.0f} ms"
+    second = s.api("GET", "images", params={"repo": "zz/many", "cursor": r.json()["next"]})
+    assert second.json()["images"][0]["pushedAt"] == 2000 - 50, "the page after the first"
+    for params in ({"cursor": "12.nope"}, {"cursor": "x"}, {"sort": "tags"}, {"order": "up"},
+                   {"sort": "digest", "cursor": "5." + "sha256:" + "0" * 64}):
+        r = s.api("GET", "images", params=dict(params, repo="zz/many"))
+        assert r.status_code == 400 and r.json()["message"], (params, r.text)
+
+
+def test_tag_search_by_prefix_pages(crowded):
+    s = Session(crowded.url)
+    body = s.api("GET", "tags", params={"repo": "zz/many", "prefix": "rel-00", "limit": 5}).json()
+    names = [t["tag"] for t in body["tags"]]
+    assert names == [f"rel-{i:04d}" for i in range(5)] and body["next"] == "rel-0004", body
+    body = s.api("GET", "tags", params={"repo": "zz/many", "prefix": "rel-00", "limit": 5,
+                                        "after": body["next"]}).json()
+    assert [t["tag"] for t in body["tags"]] == [f"rel-{i:04d}" for i in range(5, 10)]
+    latest = s.api("GET", "tags", params={"repo": "zz/many", "prefix": "latest"}).json()["tags"]
+    assert len(latest) == 8 and latest[0]["tagCount"] == 8 and latest[0]["digest"] == \
+        f"sha256:{2000:064x}", latest[0]
+    assert s.api("GET", "tags", params={"repo": "zz/many", "prefix": "zzz"}).json()["tags"] == []
+    r = s.api("GET", "tags", params={"repo": "zz/many", "prefix": "a b"})
+    assert r.status_code == 400, r.text
 
 
 @pytest.mark.browser

@@ -8,6 +8,7 @@
 #include "storage/base/reg_error.h"
 #include "storage/index/index_console.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 typedef void (*endpoint_fn)(request *req, index_db *ix, const console_viewer *v);
@@ -38,6 +39,7 @@ static const endpoint endpoints[] = {
     {"lifecycle", "GET", console_lifecycle, 0},
     {"lifecycle", "POST", console_lifecycle_draft, 1}, /* reads only, but takes a body */
     {"images", "GET", console_images, 0},
+    {"tags", "GET", console_tags, 0},
     {"image", "GET", console_image, 0},
     {"image", "DELETE", console_image_delete, 1},
     {"tag", "DELETE", console_tag_delete, 1},
@@ -164,4 +166,14 @@ const char *console_repo_or_reply(request *req, index_db *ix, const console_view
     else if (err < 0)
         console_reply_error(req, 500, "the index cannot be read: %s", index_errmsg(ix));
     return err == REG_OK ? name : NULL;
+}
+
+int64_t console_query_int(request *req, const char *key, int64_t fallback, int64_t max)
+{
+    const char *text = request_query(req, key);
+    char *end = NULL;
+    long long v = text ? strtoll(text, &end, 10) : 0;
+    if (!text || !*text || *end || v < 1)
+        return fallback;
+    return v > max ? max : v;
 }

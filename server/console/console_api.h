@@ -12,9 +12,12 @@
  * see (the rest come with the next page): a user who may see few of many repositories gets
  * short pages rather than a slow one. */
 #define CONSOLE_SCAN_MAX 5000
-/* Images of a repository listed at most (newest first), and image indexes among them whose
- * platforms are read. */
-#define CONSOLE_IMAGES_MAX     2000
+/* Images a page of a repository's images holds by default (at most CONSOLE_PAGE_MAX), the
+ * tags shown per image (the rest are on the image's page), tags a tag search page holds by
+ * default, and image indexes on a page whose platforms are read. */
+#define CONSOLE_IMAGES_PAGE    50
+#define CONSOLE_ROW_TAGS       5
+#define CONSOLE_TAGS_PAGE      50
 #define CONSOLE_PLATFORM_READS 100
 /* Largest config blob shown on an image's page. */
 #define CONSOLE_CONFIG_MAX (1u << 20)
@@ -24,6 +27,9 @@
 
 /* Bytes of a POST's JSON body (an ECR lifecycle policy is at most 30,720 characters). */
 #define CONSOLE_BODY_MAX (64 << 10)
+
+/* Query parameter `key` as a count from 1 to max; fallback when absent or malformed. */
+int64_t console_query_int(request *req, const char *key, int64_t fallback, int64_t max);
 
 /* The request for endpoint `endpoint` (the path after /console/api/). */
 void console_api(request *req, const char *endpoint);
@@ -42,6 +48,7 @@ void console_repository_delete(request *req, index_db *ix, const console_viewer 
 void console_lifecycle(request *req, index_db *ix, const console_viewer *v);
 void console_lifecycle_draft(request *req, index_db *ix, const console_viewer *v);
 void console_images(request *req, index_db *ix, const console_viewer *v);
+void console_tags(request *req, index_db *ix, const console_viewer *v);
 void console_image(request *req, index_db *ix, const console_viewer *v);
 void console_image_delete(request *req, index_db *ix, const console_viewer *v);
 void console_tag_delete(request *req, index_db *ix, const console_viewer *v);

@@ -8,9 +8,11 @@
 #include "storage/base/buf.h"
 #include "storage/base/reference.h"
 #include "storage/base/reg_error.h"
+#include "storage/index/index_browse.h"
 #include "storage/index/index_repos.h"
 #include "storage/manifest.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -104,20 +106,31 @@ typedef struct list_ctx {
     index_db *ix;
     json_t *images;
     int platform_reads;
-    int truncated;
+    image_sort sort;
+    size_t page;                /* rows wanted; one more says a next page exists */
+    int more;
+    char next[DIGEST_MAX + 24]; /* the cursor after the last row */
 } list_ctx;
 
 static int add_image(void *ctx, const image_info *img)
 {
     list_ctx *l = ctx;
-    if (json_array_size(l->images) >= CONSOLE_IMAGES_MAX) {
-        l->truncated = 1;
+    if (json_array_size(l->images) == l->page) {
+        l->more = 1;
         return REG_OK;
     }
     json_t *item = image_json(img);
     if (!item)
         return reg_error_set(REG_ERROR, "out of memory");
+    json_object_set_new(item, "tagCount", json_integer(img->tag_count));
     json_array_append_new(l->images, item);
+    int64_t key = l->sort == IMAGE_SORT_SIZE     ? img->size
+                  : l->sort == IMAGE_SORT_PULLED ? img->last_pulled_at
+                                                 : img->pushed_at;
+    if (l->sort == IMAGE_SORT_DIGEST)
+        snprintf(l->next, sizeof(l->next), "%s", img->digest);
+    else
+        snprintf(l->next, sizeof(l->next), "%lld.%s", (long long)key, img->digest);
     return REG_OK;
 }
 
@@ -140,14 +153,70 @@ static void add_platforms(list_ctx *l)
     }
 }
 
+static const char *const sort_names[] = {
+    [IMAGE_SORT_PUSHED] = "pushed",
+    [IMAGE_SORT_SIZE] = "size",
+    [IMAGE_SORT_PULLED] = "pulled",
+    [IMAGE_SORT_DIGEST] = "digest",
+};
+
+/* The cursor "<key>.<digest>" (or "<digest>" when sorted by digest) into q. Hostile text:
+ * every byte is checked. */
+static int parse_cursor(image_page_query *q, digest *d, const char *text)
+{
+    const char *dg = text;
+    if (q->sort != IMAGE_SORT_DIGEST) {
+        char *end = NULL;
+        long long key = strtoll(text, &end, 10);
+        if (end == text || *end != '.' || key < 0)
+            return REG_EINVALID;
+        q->after_key = key;
+        dg = end + 1;
+    }
+    if (digest_parse(d, dg) < 0)
+        return REG_EINVALID;
+    q->after_digest = d->str;
+    return REG_OK;
+}
+
+/* The page the query asks for: sort, order, all, limit and cursor; REG_EINVALID when malformed. */
+static int page_query(image_page_query *q, digest *d, request *req)
+{
+    const char *sort = request_query(req, "sort"), *order = request_query(req, "order");
+    const char *all = request_query(req, "all"), *cursor = request_query(req, "cursor");
+    *q = (image_page_query){.limit = (int)console_query_int(req, "limit", CONSOLE_IMAGES_PAGE,
+                                                            CONSOLE_PAGE_MAX),
+                            .row_tags = CONSOLE_ROW_TAGS};
+    q->sort = IMAGE_SORT_PUSHED;
+    for (size_t i = 0; sort && i < sizeof(sort_names) / sizeof(sort_names[0]); i++)
+        if (!strcmp(sort, sort_names[i]))
+            q->sort = (image_sort)i;
+    if (sort && strcmp(sort, sort_names[q->sort]))
+        return REG_EINVALID;
+    if (order && strcmp(order, "asc") && strcmp(order, "desc"))
+        return REG_EINVALID;
+    q->ascending = order ? !strcmp(order, "asc") : q->sort == IMAGE_SORT_DIGEST;
+    q->all = all && !strcmp(all, "1");
+    return cursor ? parse_cursor(q, d, cursor) : REG_OK;
+}
+
 void console_images(request *req, index_db *ix, const console_viewer *v)
 {
     const char *repo = console_repo_or_reply(req, ix, v, "repo");
     list_ctx l = {.req = req, .ix = ix};
+    image_page_query q;
+    digest after;
     if (!repo)
         return;
+    if (page_query(&q, &after, req) < 0) {
+        console_reply_error(req, 400, "sort is pushed, size, pulled or digest; order asc or "
+                                      "desc; cursor the one a page gave");
+        return;
+    }
+    l.sort = q.sort;
+    l.page = (size_t)q.limit++;
     l.images = json_array();
-    int err = index_images(ix, repo, add_image, &l);
+    int err = index_image_page(ix, repo, &q, add_image, &l);
     if (err < 0) {
         json_decref(l.images);
         console_reply_error(req, err == REG_ENOTFOUND ? 404 : 500, "images of %s: %s", repo,
@@ -156,8 +225,62 @@ void console_images(request *req, index_db *ix, const console_viewer *v)
     }
     add_platforms(&l);
     console_reply_json(req, 200,
-                       json_pack("{s:s, s:o, s:b}", "repository", repo, "images", l.images,
-                                 "truncated", l.truncated));
+                       json_pack("{s:s, s:o, s:s, s:s, s:o}", "repository", repo, "images",
+                                 l.images, "sort", sort_names[q.sort], "order",
+                                 q.ascending ? "asc" : "desc", "next",
+                                 l.more ? json_string(l.next) : json_null()));
+}
+
+typedef struct tags_ctx {
+    json_t *tags;
+    size_t page;
+    int more;
+} tags_ctx;
+
+static int add_tag(void *ctx, const tag_row *row)
+{
+    tags_ctx *t = ctx;
+    if (json_array_size(t->tags) == t->page) {
+        t->more = 1;
+        return REG_OK;
+    }
+    json_t *item = json_pack("{s:s, s:s, s:I, s:I, s:I, s:b}", "tag", row->tag, "digest",
+                             row->digest, "sizeBytes", (json_int_t)row->size, "pushedAt",
+                             (json_int_t)row->pushed_at, "tagCount", (json_int_t)row->tag_count,
+                             "child", row->child);
+    if (!item)
+        return reg_error_set(REG_ERROR, "out of memory");
+    json_array_append_new(t->tags, item);
+    return REG_OK;
+}
+
+void console_tags(request *req, index_db *ix, const console_viewer *v)
+{
+    const char *repo = console_repo_or_reply(req, ix, v, "repo");
+    const char *prefix = request_query(req, "prefix"), *after = request_query(req, "after");
+    tags_ctx t = {.page = (size_t)console_query_int(req, "limit", CONSOLE_TAGS_PAGE,
+                                                    CONSOLE_PAGE_MAX)};
+    if (!repo)
+        return;
+    if (!prefix)
+        prefix = "";
+    if ((*prefix && reference_check_tag(prefix) < 0) || (after && reference_check_tag(after) < 0)) {
+        console_reply_error(req, 400, "prefix and after must be (the start of) tag names");
+        return;
+    }
+    t.tags = json_array();
+    int err = index_tag_search(ix, repo, prefix, after, (int)t.page + 1, add_tag, &t);
+    if (err < 0) {
+        json_decref(t.tags);
+        console_reply_error(req, err == REG_ENOTFOUND ? 404 : 500, "tags of %s: %s", repo,
+                            reg_error_last(index_errmsg(ix)));
+        return;
+    }
+    json_t *last = json_array_get(t.tags, json_array_size(t.tags) - 1);
+    console_reply_json(req, 200,
+                       json_pack("{s:s, s:s, s:o, s:O}", "repository", repo, "prefix", prefix,
+                                 "tags", t.tags, "next",
+                                 t.more ? json_object_get(last, "tag") : json_null()));
 }
 
 typedef struct find_ctx {

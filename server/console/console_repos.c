@@ -75,16 +75,6 @@ static int collect_names(int *more_out, index_db *ix, list_ctx *l, const char *p
     return err;
 }
 
-static int64_t query_int(request *req, const char *key, int64_t fallback, int64_t max)
-{
-    const char *text = request_query(req, key);
-    char *end = NULL;
-    long long v = text ? strtoll(text, &end, 10) : 0;
-    if (!text || !*text || *end || v < 1)
-        return fallback;
-    return v > max ? max : v;
-}
-
 void console_repositories(request *req, index_db *ix, const console_viewer *v)
 {
     const char *prefix = request_query(req, "prefix");
@@ -98,7 +88,7 @@ void console_repositories(request *req, index_db *ix, const console_viewer *v)
                             "and '/'");
         return;
     }
-    l.limit = query_int(req, "limit", CONSOLE_PAGE_DEFAULT, CONSOLE_PAGE_MAX);
+    l.limit = console_query_int(req, "limit", CONSOLE_PAGE_DEFAULT, CONSOLE_PAGE_MAX);
     l.names = arena_alloc(&req->mem, (size_t)l.limit * sizeof(*l.names));
     int err = l.names ? collect_names(&more, ix, &l, prefix, after) : REG_ERROR;
     json_t *list = json_array();

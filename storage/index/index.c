@@ -406,6 +406,9 @@ static const struct migration {
      "  tag " T " NOT NULL,"
      "  checked_at BIGINT NOT NULL,"
      "  PRIMARY KEY(repo, tag));"},
+    /* the console pages a repository's images newest first without sorting them all */
+    {"CREATE INDEX manifests_pushed ON manifests(repo_id, pushed_at, digest);",
+     "CREATE INDEX manifests_pushed ON manifests(repo_id, pushed_at, digest);"},
 };
 
 #undef T

@@ -59,6 +59,7 @@ typedef struct image_info {
     int64_t pushed_at;
     int64_t last_pulled_at;      /* 0 when never pulled */
     int child;                   /* listed by an index of the repository */
+    int64_t tag_count;           /* all its tags (index_image_page; tags may list fewer) */
 } image_info;
 
 typedef int (*index_image_cb)(void *ctx, const image_info *img);

@@ -387,8 +387,12 @@ function confirmDelete(title, lines, button) {
 
 // What goes with a tag: the image, when this was its last tag and no index lists it.
 function tagConsequences(image, tag) {
-  const others = image.tags.filter((t) => t !== tag);
-  if (others.length) return [`The image ${shortDigest(image.digest)} stays: it is still tagged ${others.join(', ')}.`];
+  const count = image.tagCount === undefined ? image.tags.length : image.tagCount;
+  const known = image.tags.filter((t) => t !== tag);
+  if (count > 1) {
+    const more = count - 1 - known.length;
+    return [`The image ${shortDigest(image.digest)} stays: it is still tagged ${known.join(', ')}${more > 0 ? `${known.length ? ' and ' : ''}${more} more` : ''}.`];
+  }
   if (image.child) return [`The image ${shortDigest(image.digest)} stays untagged: an image index lists it.`];
   return [`This is the last tag of ${shortDigest(image.digest)}: the image is deleted with it, and its layers are freed by the next garbage collection unless other images use them.`];
 }
@@ -408,7 +412,8 @@ async function deleteTag(repo, image, tag, after) {
 
 async function deleteImage(repo, image, referrers, after) {
   const lines = [`The image ${image.digest} is deleted from ${repo}.`];
-  if (image.tags.length) lines.push(`Its tags go with it: ${image.tags.join(', ')}.`);
+  const count = image.tagCount === undefined ? image.tags.length : image.tagCount;
+  if (count) lines.push(`Its tags go with it: ${image.tags.join(', ')}${count > image.tags.length ? ` and ${count - image.tags.length} more` : ''}.`);
   if (referrers) lines.push(`${referrers} referrer(s) (signatures, SBOMs) of it are left without a subject and are removed by the next garbage collection.`);
   lines.push('Layers no other image uses are freed by the next garbage collection.');
   const ok = await confirmDelete('Delete this image?', lines, 'Delete image');
@@ -429,50 +434,64 @@ function showError(err) {
   toast(err.message);
 }
 
-const SORTS = {
-  tags: (i) => (i.tags[0] || '\uffff'),
-  digest: (i) => i.digest,
-  size: (i) => i.sizeBytes,
-  pushed: (i) => i.pushedAt,
-  pulled: (i) => i.lastPulledAt,
-  type: (i) => artifactType(i) || i.mediaType,
-};
+// Tags in a repository from which its page offers a tag search (rows list only a few each).
+const TAG_SEARCH_FROM = 10;
 
-async function repositoryPage(name) {
-  const [repo, imageList] = await Promise.all([
-    api('repository?' + q({ name })),
-    api('images?' + q({ repo: name })),
-  ]);
-  const images = imageList.images;
-  const view = { sort: 'pushed', desc: true, all: false };
-  const tableBox = h('div', { id: 'images' });
-  const tagged = images.find((i) => i.tags.length);
-  const ref = tagged ? tagged.tags[0] : (images[0] ? images[0].digest : 'latest');
-  const reload = () => repositoryPage(name);
+// Sorts the server pages by (key, digest); the default order of each.
+const SORTS = { digest: 'asc', size: 'desc', pushed: 'desc', pulled: 'desc' };
 
+// The tags of an image row: the few the page lists, each with its delete button when the
+// viewer may delete, and a link to the image's page when it has more.
+function tagCell(name, img, canDelete, reload) {
+  if (!img.tags.length) return h('span', { class: 'muted' }, img.subject ? 'referrer' : img.child ? 'in an index' : 'untagged');
+  const more = img.tagCount - img.tags.length;
+  return [img.tags.map((t) => h('span', { class: 'tag' }, t,
+    canDelete ? h('button', { type: 'button', class: 'link small delete-tag', 'aria-label': `Delete tag ${t}`, title: `Delete tag ${t}`, onclick: () => deleteTag(name, img, t, reload) }, '\u00d7') : null)),
+  more > 0 ? link(imageRoute(name, img.digest), `+${more} more`, { class: 'more-tags', 'aria-label': `${more} more tags of ${shortDigest(img.digest)}` }) : null];
+}
+
+// One page of the repository's images, asked of the server; Previous and Next walk the pages
+// by the cursors the server gave.
+function imagePager(name, repo, first, tableBox, reload) {
+  const view = { sort: 'pushed', order: 'desc', all: false, cursors: [null], page: first };
+  let generation = 0;
+  const fetchPage = async (focusId) => {
+    const mine = ++generation;
+    const cursor = view.cursors[view.cursors.length - 1];
+    const params = { repo: name, sort: view.sort, order: view.order };
+    if (view.all) params.all = 1;
+    if (cursor) params.cursor = cursor;
+    try {
+      const page = await api('images?' + q(params));
+      if (mine !== generation) return;
+      view.page = page;
+      draw();
+      if (focusId && $(focusId)) $(focusId).focus();
+    } catch (err) {
+      if (mine === generation) tableBox.replaceChildren(errorBox(err));
+    }
+  };
+  const header = (id, text, cls) => {
+    if (!SORTS[id]) return h('th', { scope: 'col', class: cls }, text);
+    const sorted = view.sort === id;
+    return h('th', { scope: 'col', class: cls, 'aria-sort': sorted ? (view.order === 'desc' ? 'descending' : 'ascending') : null },
+      h('button', { type: 'button', id: 'sort-' + id, onclick: () => {
+        view.order = sorted ? (view.order === 'desc' ? 'asc' : 'desc') : SORTS[id];
+        view.sort = id;
+        view.cursors = [null];
+        fetchPage('sort-' + id);
+      } }, text, sorted ? (view.order === 'desc' ? ' \u25be' : ' \u25b4') : ''));
+  };
+  const pager = () => {
+    const at = view.cursors.length;
+    const prev = h('button', { type: 'button', id: 'images-prev', disabled: at === 1, onclick: () => { view.cursors.pop(); fetchPage('images-prev'); } }, '\u2190 Previous');
+    const next = h('button', { type: 'button', id: 'images-next', disabled: !view.page.next, onclick: () => { view.cursors.push(view.page.next); fetchPage('images-next'); } }, 'Next \u2192');
+    return h('nav', { class: 'pager', 'aria-label': 'Pages of images' }, prev, h('span', { id: 'images-page', 'aria-live': 'polite' }, `Page ${at}`), next);
+  };
   const draw = () => {
-    const shown = images.filter((i) => view.all || (!i.child && !i.subject));
-    const key = SORTS[view.sort];
-    shown.sort((a, b) => {
-      const x = key(a);
-      const y = key(b);
-      const order = x < y ? -1 : x > y ? 1 : 0;
-      return view.desc ? -order : order;
-    });
-    const header = (id, text, cls) => {
-      const sorted = view.sort === id;
-      return h('th', { scope: 'col', class: cls, 'aria-sort': sorted ? (view.desc ? 'descending' : 'ascending') : null },
-        h('button', { type: 'button', id: 'sort-' + id, onclick: () => {
-          view.desc = view.sort === id ? !view.desc : id !== 'tags' && id !== 'digest' && id !== 'type';
-          view.sort = id;
-          draw();
-          $('sort-' + id).focus();
-        } }, text, sorted ? (view.desc ? ' \u25be' : ' \u25b4') : ''));
-    };
+    const shown = view.page.images;
     const rows = shown.map((img) => h('tr', { 'data-digest': img.digest, 'data-size': img.sizeBytes },
-      h('td', {}, img.tags.length ? img.tags.map((t) => h('span', { class: 'tag' }, t,
-        repo.can.deleteImage ? h('button', { type: 'button', class: 'link small delete-tag', 'aria-label': `Delete tag ${t}`, title: `Delete tag ${t}`, onclick: () => deleteTag(name, img, t, reload) }, '\u00d7') : null))
-        : h('span', { class: 'muted' }, img.subject ? 'referrer' : img.child ? 'in an index' : 'untagged')),
+      h('td', {}, tagCell(name, img, repo.can.deleteImage, reload)),
       h('td', { class: 'mono' }, link(imageRoute(name, img.digest), shortDigest(img.digest), { class: 'image-link' })),
       h('td', { class: 'num' }, bytes(img.sizeBytes)),
       h('td', { class: 'nowrap' }, when(img.pushedAt)),
@@ -483,12 +502,91 @@ async function repositoryPage(name) {
       shown.length ? h('div', { class: 'table-wrap' }, h('table', { id: 'image-table' },
         h('thead', {}, h('tr', {}, header('tags', 'Tags'), header('digest', 'Digest'), header('size', 'Size', 'num'),
           header('pushed', 'Pushed'), header('pulled', 'Last pulled', 'hide-narrow'), header('type', 'Type', 'hide-narrow'))),
-        h('tbody', {}, rows))) : h('p', { class: 'muted' }, 'No images.'));
+        h('tbody', {}, rows))) : h('p', { class: 'muted' }, 'No images.'),
+      view.page.next || view.cursors.length > 1 ? pager() : null);
   };
+  return { draw, showAll: (all) => { view.all = all; view.cursors = [null]; fetchPage(); } };
+}
+
+// Tags of the repository by name prefix, a page at a time (the server searches).
+function tagSearch(name, repo, box, reload) {
+  const input = h('input', { type: 'search', id: 'tag-search', placeholder: 'e.g. v1.', autocomplete: 'off', spellcheck: 'false' });
+  const results = h('div', { id: 'tag-results', 'aria-live': 'polite' });
+  let generation = 0;
+  const drawPage = async (prefix, after, body) => {
+    const mine = generation;
+    const data = await api('tags?' + q(Object.assign({ repo: name, prefix }, after ? { after } : {})));
+    if (mine !== generation) return;
+    if (!body) {
+      if (!data.tags.length) {
+        results.replaceChildren(h('p', { class: 'muted', id: 'no-tags' }, `No tag starts with "${prefix}".`));
+        return;
+      }
+      body = h('tbody');
+      results.replaceChildren(h('div', { class: 'table-wrap' }, h('table', { id: 'tag-table' },
+        h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Tag'), h('th', { scope: 'col' }, 'Digest'),
+          h('th', { scope: 'col', class: 'num' }, 'Size'), h('th', { scope: 'col', class: 'hide-narrow' }, 'Pushed'))),
+        body)));
+    }
+    for (const t of data.tags) {
+      const img = { digest: t.digest, tags: [t.tag], tagCount: t.tagCount, child: t.child };
+      body.append(h('tr', { 'data-tag': t.tag },
+        h('td', {}, h('span', { class: 'tag' }, t.tag, repo.can.deleteImage ? h('button', { type: 'button', class: 'link small delete-tag', 'aria-label': `Delete tag ${t.tag}`, title: `Delete tag ${t.tag}`, onclick: () => deleteTag(name, img, t.tag, reload) }, '\u00d7') : null)),
+        h('td', { class: 'mono' }, link(imageRoute(name, t.digest), shortDigest(t.digest), { class: 'image-link' })),
+        h('td', { class: 'num' }, bytes(t.sizeBytes)),
+        h('td', { class: 'nowrap hide-narrow' }, when(t.pushedAt))));
+    }
+    const old = results.querySelector('.more');
+    if (old) old.remove();
+    if (data.next) {
+      const more = h('button', { type: 'button', id: 'more-tags' }, 'Show more tags');
+      more.addEventListener('click', async () => {
+        more.disabled = true;
+        try {
+          await drawPage(prefix, data.next, body);
+        } catch (err) {
+          more.replaceWith(errorBox(err));
+        }
+      });
+      results.append(h('p', { class: 'more' }, more));
+    }
+  };
+  let timer = null;
+  input.addEventListener('input', () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const mine = ++generation;
+      const prefix = input.value.trim();
+      box.hidden = !!prefix;
+      if (!prefix) {
+        results.replaceChildren();
+        return;
+      }
+      try {
+        await drawPage(prefix, null, null);
+      } catch (err) {
+        if (mine === generation) results.replaceChildren(errorBox(err));
+      }
+    }, 150);
+  });
+  return [h('div', { class: 'toolbar', role: 'search' },
+    h('div', { class: 'field' }, h('label', { for: 'tag-search' }, 'Find tags by name prefix'), input)), results];
+}
+
+async function repositoryPage(name) {
+  const [repo, first] = await Promise.all([
+    api('repository?' + q({ name })),
+    api('images?' + q({ repo: name })),
+  ]);
+  const images = first.images;
+  const tableBox = h('div', { id: 'images' });
+  const tagged = images.find((i) => i.tags.length);
+  const ref = tagged ? tagged.tags[0] : (images[0] ? images[0].digest : 'latest');
+  const reload = () => repositoryPage(name);
+  const pager = imagePager(name, repo, first, tableBox, reload);
 
   const toggle = h('input', { type: 'checkbox', id: 'show-all' });
-  toggle.addEventListener('change', () => { view.all = toggle.checked; draw(); });
-  const hidden = images.filter((i) => i.child || i.subject).length;
+  toggle.addEventListener('change', () => pager.showAll(toggle.checked));
 
   const lifecycle = h('div', { id: 'lifecycle' });
   const facts = h('dl', { class: 'facts' },
@@ -519,12 +617,12 @@ async function repositoryPage(name) {
       h('section', {}, h('h2', {}, 'Summary'), facts),
       h('section', {}, h('h2', {}, 'Pull'), pullCommands(name, ref))),
     h('h2', {}, 'Images'),
-    imageList.truncated ? h('p', { class: 'notice' }, 'Only the newest images are listed.') : null,
-    hidden ? h('p', {}, h('label', { for: 'show-all' }, toggle, ` Show index children and referrers (${hidden})`)) : null,
+    repo.tagCount > TAG_SEARCH_FROM ? tagSearch(name, repo, tableBox, reload) : null,
+    h('p', {}, h('label', { for: 'show-all' }, toggle, ' Show index children and referrers')),
     tableBox,
     h('h2', {}, 'Lifecycle policy'), lifecycle,
     danger);
-  draw();
+  pager.draw();
   drawLifecycle(lifecycle, name, repo.lifecyclePolicy);
 }
 
