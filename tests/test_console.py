@@ -621,7 +621,7 @@ def crowded(tmp_path_factory):
                          "1000, ?, 1000)", ((r, d, p) for r, d, p, _ in rows))
         conn.executemany("INSERT INTO tags(repo_id, name, digest, updated_at) VALUES(?, ?, ?, 0)",
                          ((r, t, d) for r, d, _, t in rows))
-        # one repository past CONSOLE_IMAGES_MAX (2,000), last in name order
+        # one repository of 2,001 images (40 pages of 50), last in name order
         big = CROWDED_REPOS + 1
         conn.execute("INSERT INTO repositories(id, name, created_at) VALUES(?, 'zz/many', 0)",
                      (big,))
@@ -944,6 +944,43 @@ def test_browser_browses_and_searches_repositories(browser):
 
 
 @pytest.mark.browser
+def test_browser_pages_a_crowded_repository(crowded, browser):
+    """zz/many: 2,001 images, 20 tags. The page shows 50 rows, moves by Next and Previous, shows
+    5 tags of 8 with a link to the rest, and finds tags by prefix on the server."""
+    from selenium.webdriver.common.keys import Keys
+    browser.get(crowded.url + "/console/#/repo/zz%2Fmany")
+    first = wait_css(browser, "#image-table tbody tr").get_attribute("data-digest")
+    rows = browser.find_elements("css selector", "#image-table tbody tr")
+    assert len(rows) == 50 and first == f"sha256:{2000:064x}", (len(rows), first)
+    assert len(rows[0].find_elements("css selector", ".delete-tag")) == 5, "buttons of shown tags"
+    assert wait_css(browser, "a.more-tags").text == "+3 more"
+    assert browser.find_element("id", "images-prev").get_attribute("disabled") is not None
+    browser.find_element("id", "images-next").send_keys(Keys.ENTER)
+    wait_css(browser, "#images-page", text="Page 2")
+    wait_css(browser, f"tr[data-digest='sha256:{1950:064x}']")
+    assert len(browser.find_elements("css selector", "#image-table tbody tr")) == 50
+    assert browser.switch_to.active_element.get_attribute("id") == "images-next"
+    screenshot(browser, "repository-paged")
+    screenshot(browser, "repository-paged", dark=True)
+    browser.find_element("id", "images-prev").click()
+    wait_css(browser, f"tr[data-digest='{first}']")
+    assert browser.find_element("id", "images-page").text == "Page 1"
+    search = browser.find_element("id", "tag-search")
+    search.send_keys("rel-000")
+    wait_css(browser, "#tag-table tr[data-tag='rel-0009']")
+    names = [e.get_attribute("data-tag") for e in
+             browser.find_elements("css selector", "#tag-table tbody tr")]
+    assert names == [f"rel-{i:04d}" for i in range(10)], names
+    assert not browser.find_element("id", "images").is_displayed(), "the list gives way"
+    search.send_keys(Keys.BACK_SPACE * 7)
+    wait_gone(browser, "#tag-table")
+    assert browser.find_element("id", "images").is_displayed()
+    more = browser.find_element("css selector", "a.more-tags").get_attribute("href")
+    assert more.endswith(f"/image/zz%2Fmany/sha256%3A{2000:064x}"), "the image page lists all"
+    no_csp_violations(browser)
+
+
+@pytest.mark.browser
 def test_browser_opens_an_image_and_reads_its_config_and_referrer(browser, console):
     sign_in(browser, "alice")
     browser.get(browser.base)
@@ -955,7 +992,8 @@ def test_browser_opens_an_image_and_reads_its_config_and_referrer(browser, conso
     screenshot(browser, "repository")
     from selenium.webdriver.common.keys import Keys
     browser.find_element("id", "sort-size").send_keys(Keys.ENTER)  # sortable from the keyboard
-    assert browser.find_element("css selector", "th[aria-sort]").text.startswith("Size")
+    wait_css(browser, "th[aria-sort='descending']", text="Size")  # the server sorts the page
+    assert browser.switch_to.active_element.get_attribute("id") == "sort-size", "focus stays"
     sizes = [int(r.get_attribute("data-size")) for r in
              browser.find_elements("css selector", "#image-table tbody tr")]
     assert sizes == sorted(sizes, reverse=True) and len(sizes) >= 3, sizes
