@@ -948,6 +948,14 @@ def test_browser_pages_a_crowded_repository(crowded, browser):
     """zz/many: 2,001 images, 20 tags. The page shows 50 rows, moves by Next and Previous, shows
     5 tags of 8 with a link to the rest, and finds tags by prefix on the server."""
     from selenium.webdriver.common.keys import Keys
+    add_user(crowded.data, "pager", "pager-pw-1")
+    grant(crowded.data, "pager", "zz/many", "pull,delete")
+    wait_for(lambda: requests.get(f"{crowded.url}/v2/", timeout=TIMEOUT).status_code == 401,
+             "auth to turn on")
+    browser.get(crowded.url + "/console/#/signin")
+    wait_css(browser, "#username").send_keys("pager")
+    browser.find_element("id", "password").send_keys("pager-pw-1" + Keys.ENTER)
+    wait_css(browser, "#signed-in-as", text="pager")
     browser.get(crowded.url + "/console/#/repo/zz%2Fmany")
     first = wait_css(browser, "#image-table tbody tr").get_attribute("data-digest")
     rows = browser.find_elements("css selector", "#image-table tbody tr")
