@@ -502,6 +502,30 @@ def test_admin_sees_cache_rules_replication_and_outbox_health_without_secrets(co
     assert isinstance(body["outbox"]["parked"], int) and body["outbox"]["pending"] >= 0
 
 
+def test_an_image_page_lists_at_most_a_thousand_tags(console):
+    """CONSOLE_IMAGE_TAGS (1,000): 1,001 tags written into the index for a moment."""
+    s = Session(console.url)
+    s.sign_in("alice")
+    digest = console.images["v1"].digest
+    names = [f"bulk-{i:04d}" for i in range(1001)]
+    with sqlite3.connect(pathlib.Path(console.data) / "meta.db", timeout=10) as conn:
+        repo_id = conn.execute("SELECT id FROM repositories WHERE name = 'app/web'").fetchone()[0]
+        conn.executemany("INSERT INTO tags(repo_id, name, digest, updated_at) VALUES(?, ?, ?, 0)",
+                         ((repo_id, n, digest) for n in names))
+    try:
+        img = s.api("GET", "image", params={"repo": "app/web", "digest": digest}).json()
+        assert len(img["tags"]) == 1000 and img["tagCount"] == 1002, (len(img["tags"]),
+                                                                      img["tagCount"])
+        assert img["tags"][:2] == ["bulk-0000", "bulk-0001"], "in name order"
+        by_tag = s.api("GET", "image", params={"repo": "app/web", "tag": "bulk-1000"}).json()
+        assert by_tag["digest"] == digest
+        r = s.api("GET", "image", params={"repo": "app/web", "tag": "no-such-tag"})
+        assert r.status_code == 404, r.text
+    finally:
+        with sqlite3.connect(pathlib.Path(console.data) / "meta.db", timeout=10) as conn:
+            conn.execute("DELETE FROM tags WHERE name LIKE 'bulk-%'")
+
+
 def test_image_replication_status_is_shown_to_admins_only(console):
     root = Session(console.url)
     root.sign_in("root")

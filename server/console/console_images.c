@@ -283,30 +283,26 @@ void console_tags(request *req, index_db *ix, const console_viewer *v)
                                  t.more ? json_object_get(last, "tag") : json_null()));
 }
 
-typedef struct find_ctx {
-    const char *digest, *tag;
-    json_t *found;
-} find_ctx;
-
-static int has_tag(const char *tags, const char *tag)
+static int keep_image(void *ctx, const image_info *img)
 {
-    size_t n = strlen(tag);
-    for (const char *p = tags; p && *p;) {
-        size_t len = strcspn(p, ",");
-        if (len == n && !strncmp(p, tag, n))
-            return 1;
-        p += len + (p[len] == ',');
-    }
-    return 0;
+    json_t **out = ctx;
+    *out = image_json(img);
+    if (*out)
+        json_object_set_new(*out, "tagCount", json_integer(img->tag_count));
+    return *out ? REG_OK : reg_error_set(REG_ERROR, "out of memory");
 }
 
-static int find_image(void *ctx, const image_info *img)
+/* The image named by digest or tag (its first CONSOLE_IMAGE_TAGS tags) as JSON in *out. */
+static int find_image(json_t **out, index_db *ix, const char *repo, const char *dg,
+                      const char *tag)
 {
-    find_ctx *f = ctx;
-    if (f->found || (f->digest ? strcmp(img->digest, f->digest) : !has_tag(img->tags, f->tag)))
-        return REG_OK;
-    f->found = image_json(img);
-    return f->found ? REG_OK : REG_ERROR;
+    char target[DIGEST_MAX];
+    int64_t id;
+    int err = REG_OK;
+    if (!dg && (err = index_repo_id(&id, ix, repo)) == REG_OK &&
+        (err = index_tag_target(target, ix, id, tag)) == REG_OK)
+        dg = target;
+    return err < 0 ? err : index_image_one(ix, repo, dg, CONSOLE_IMAGE_TAGS, keep_image, out);
 }
 
 static int add_referrer(void *ctx, const referrer_row *row)
@@ -369,6 +365,11 @@ static void add_config(request *req, index_db *ix, json_t *out, json_t *manifest
     free(text);
 }
 
+typedef struct find_ctx {
+    const char *digest, *tag;
+    json_t *found;
+} find_ctx;
+
 void console_image(request *req, index_db *ix, const console_viewer *v)
 {
     const char *repo = console_repo_or_reply(req, ix, v, "repo");
@@ -380,10 +381,10 @@ void console_image(request *req, index_db *ix, const console_viewer *v)
         console_reply_error(req, 400, "an image is named by a digest or a tag");
         return;
     }
-    int err = index_images(ix, repo, find_image, &f);
-    if (err < 0 || !f.found) {
+    int err = find_image(&f.found, ix, repo, f.digest ? d.str : NULL, f.tag);
+    if (err < 0) {
         json_decref(f.found);
-        console_reply_error(req, err < 0 && err != REG_ENOTFOUND ? 500 : 404, "no image %s in %s",
+        console_reply_error(req, err != REG_ENOTFOUND ? 500 : 404, "no image %s in %s",
                             f.digest ? f.digest : f.tag, repo);
         return;
     }

@@ -45,16 +45,10 @@ static sqldb_stmt *page_statement(index_db *ix, int64_t repo_id, const image_pag
     return st;
 }
 
-int index_image_page(index_db *ix, const char *repo, const image_page_query *q, index_image_cb cb,
-                     void *ctx)
+/* cb for each row of st, a page row (see IMAGE_PAGE in statements.def). */
+static int each_image(sqldb_stmt *st, index_image_cb cb, void *ctx)
 {
-    int64_t id;
-    int err = index_repo_id(&id, ix, repo);
-    if (err < 0)
-        return err;
-    sqldb_stmt *st = page_statement(ix, id, q);
-    if (!st)
-        return REG_ERROR;
+    int err;
     while ((err = index_step_row(st)) == REG_OK) {
         image_info img = {
             .digest = sqldb_column_text(st, 0),
@@ -74,6 +68,51 @@ int index_image_page(index_db *ix, const char *repo, const image_page_query *q, 
         }
     }
     return err == REG_ENOTFOUND ? REG_OK : err;
+}
+
+int index_image_page(index_db *ix, const char *repo, const image_page_query *q, index_image_cb cb,
+                     void *ctx)
+{
+    int64_t id;
+    int err = index_repo_id(&id, ix, repo);
+    if (err < 0)
+        return err;
+    sqldb_stmt *st = page_statement(ix, id, q);
+    if (!st)
+        return REG_ERROR;
+    return each_image(st, cb, ctx);
+}
+
+typedef struct found_ctx {
+    index_image_cb cb;
+    void *ctx;
+    int *found;
+} found_ctx;
+
+static int count_found(void *ctx, const image_info *img)
+{
+    found_ctx *f = ctx;
+    (*f->found)++;
+    return f->cb(f->ctx, img);
+}
+
+int index_image_one(index_db *ix, const char *repo, const char *digest, int row_tags,
+                    index_image_cb cb, void *ctx)
+{
+    int64_t id;
+    int found = 0;
+    int err = index_repo_id(&id, ix, repo);
+    if (err < 0)
+        return err;
+    sqldb_stmt *st = index_stmt(ix, ST_IMAGE_ONE);
+    if (!st)
+        return REG_ERROR;
+    sqldb_bind_int64(st, 1, id);
+    index_bind_text(st, 2, digest);
+    sqldb_bind_int64(st, 3, row_tags);
+    found_ctx f = {cb, ctx, &found};
+    err = each_image(st, count_found, &f);
+    return err < 0 ? err : found ? REG_OK : REG_ENOTFOUND;
 }
 
 /* Bind [prefix, prefix + "~"): "~" sorts after every character a tag may hold. The bound is

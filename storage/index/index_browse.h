@@ -26,6 +26,11 @@ typedef struct image_page_query {
 int index_image_page(index_db *ix, const char *repo, const image_page_query *q, index_image_cb cb,
                      void *ctx);
 
+/* The image `digest` of repo with its first `row_tags` tags (tag_count counts them all): cb is
+ * called once. REG_ENOTFOUND if there is no such repository or image. */
+int index_image_one(index_db *ix, const char *repo, const char *digest, int row_tags,
+                    index_image_cb cb, void *ctx);
+
 typedef struct tag_row {
     const char *tag;
     const char *digest;
