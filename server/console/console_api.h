@@ -15,11 +15,11 @@
 /* Images a page of a repository's images holds by default (at most CONSOLE_PAGE_MAX), the
  * tags shown per image (the rest are on the image's page), tags a tag search page holds by
  * default, and image indexes on a page whose platforms are read. */
-#define CONSOLE_IMAGES_PAGE    50
-#define CONSOLE_ROW_TAGS       5
-#define CONSOLE_TAGS_PAGE      50
+#define CONSOLE_IMAGES_PAGE 50
+#define CONSOLE_ROW_TAGS    5
+#define CONSOLE_TAGS_PAGE   50
 /* Tags an image's own page lists (it says how many more there are). */
-#define CONSOLE_IMAGE_TAGS 1000
+#define CONSOLE_IMAGE_TAGS     1000
 #define CONSOLE_PLATFORM_READS 100
 /* Largest config blob shown on an image's page. */
 #define CONSOLE_CONFIG_MAX (1u << 20)

@@ -107,7 +107,7 @@ typedef struct list_ctx {
     json_t *images;
     int platform_reads;
     image_sort sort;
-    size_t page;                /* rows wanted; one more says a next page exists */
+    size_t page; /* rows wanted; one more says a next page exists */
     int more;
     char next[DIGEST_MAX + 24]; /* the cursor after the last row */
 } list_ctx;
@@ -184,9 +184,9 @@ static int page_query(image_page_query *q, digest *d, request *req)
 {
     const char *sort = request_query(req, "sort"), *order = request_query(req, "order");
     const char *all = request_query(req, "all"), *cursor = request_query(req, "cursor");
-    *q = (image_page_query){.limit = (int)console_query_int(req, "limit", CONSOLE_IMAGES_PAGE,
-                                                            CONSOLE_PAGE_MAX),
-                            .row_tags = CONSOLE_ROW_TAGS};
+    *q = (image_page_query){
+        .limit = (int)console_query_int(req, "limit", CONSOLE_IMAGES_PAGE, CONSOLE_PAGE_MAX),
+        .row_tags = CONSOLE_ROW_TAGS};
     q->sort = IMAGE_SORT_PUSHED;
     for (size_t i = 0; sort && i < sizeof(sort_names) / sizeof(sort_names[0]); i++)
         if (!strcmp(sort, sort_names[i]))
@@ -209,8 +209,9 @@ void console_images(request *req, index_db *ix, const console_viewer *v)
     if (!repo)
         return;
     if (page_query(&q, &after, req) < 0) {
-        console_reply_error(req, 400, "sort is pushed, size, pulled or digest; order asc or "
-                                      "desc; cursor the one a page gave");
+        console_reply_error(req, 400,
+                            "sort is pushed, size, pulled or digest; order asc or "
+                            "desc; cursor the one a page gave");
         return;
     }
     l.sort = q.sort;
@@ -244,10 +245,10 @@ static int add_tag(void *ctx, const tag_row *row)
         t->more = 1;
         return REG_OK;
     }
-    json_t *item = json_pack("{s:s, s:s, s:I, s:I, s:I, s:b}", "tag", row->tag, "digest",
-                             row->digest, "sizeBytes", (json_int_t)row->size, "pushedAt",
-                             (json_int_t)row->pushed_at, "tagCount", (json_int_t)row->tag_count,
-                             "child", row->child);
+    json_t *item =
+        json_pack("{s:s, s:s, s:I, s:I, s:I, s:b}", "tag", row->tag, "digest", row->digest,
+                  "sizeBytes", (json_int_t)row->size, "pushedAt", (json_int_t)row->pushed_at,
+                  "tagCount", (json_int_t)row->tag_count, "child", row->child);
     if (!item)
         return reg_error_set(REG_ERROR, "out of memory");
     json_array_append_new(t->tags, item);
@@ -258,8 +259,8 @@ void console_tags(request *req, index_db *ix, const console_viewer *v)
 {
     const char *repo = console_repo_or_reply(req, ix, v, "repo");
     const char *prefix = request_query(req, "prefix"), *after = request_query(req, "after");
-    tags_ctx t = {.page = (size_t)console_query_int(req, "limit", CONSOLE_TAGS_PAGE,
-                                                    CONSOLE_PAGE_MAX)};
+    tags_ctx t = {.page =
+                      (size_t)console_query_int(req, "limit", CONSOLE_TAGS_PAGE, CONSOLE_PAGE_MAX)};
     if (!repo)
         return;
     if (!prefix)
@@ -293,8 +294,7 @@ static int keep_image(void *ctx, const image_info *img)
 }
 
 /* The image named by digest or tag (its first CONSOLE_IMAGE_TAGS tags) as JSON in *out. */
-static int find_image(json_t **out, index_db *ix, const char *repo, const char *dg,
-                      const char *tag)
+static int find_image(json_t **out, index_db *ix, const char *repo, const char *dg, const char *tag)
 {
     char target[DIGEST_MAX];
     int64_t id;

@@ -24,7 +24,9 @@ static void bind_cursor(sqldb_stmt *st, const image_page_query *q)
         index_bind_text(st, 2, dg);
     else
         sqldb_bind_int64(st, 2,
-                         q->after_digest ? q->after_key : q->ascending ? INT64_MIN : INT64_MAX);
+                         q->after_digest ? q->after_key
+                         : q->ascending  ? INT64_MIN
+                                         : INT64_MAX);
     index_bind_text(st, 3, dg);
 }
 

@@ -8,18 +8,23 @@
 
 #include <stdint.h>
 
-typedef enum image_sort { IMAGE_SORT_PUSHED, IMAGE_SORT_SIZE, IMAGE_SORT_PULLED, IMAGE_SORT_DIGEST } image_sort;
+typedef enum image_sort {
+    IMAGE_SORT_PUSHED,
+    IMAGE_SORT_SIZE,
+    IMAGE_SORT_PULLED,
+    IMAGE_SORT_DIGEST
+} image_sort;
 
 /* One keyset page of a repository's images: after the row (after_key, after_digest), or from
  * the start when after_digest is NULL (after_key is unused for IMAGE_SORT_DIGEST). */
 typedef struct image_page_query {
     image_sort sort;
     int ascending;
-    int all;                  /* index children and referrers too */
+    int all; /* index children and referrers too */
     int64_t after_key;
     const char *after_digest;
-    int limit;                /* rows */
-    int row_tags;             /* tags listed per row (tag_count counts them all) */
+    int limit;    /* rows */
+    int row_tags; /* tags listed per row (tag_count counts them all) */
 } image_page_query;
 
 /* Calls cb for each image of the page, in order. REG_ENOTFOUND if no such repository. */
