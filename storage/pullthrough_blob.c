@@ -1,7 +1,7 @@
 /* pullthrough_blob.c - blob fills of the pull-through cache (see pullthrough.h): the upstream's
- * bytes go at once into an upload session (stored as any pushed blob once their digest is
- * verified) and into an unlinked file that every client of the blob reads while it grows, so
- * nobody waits for the whole blob and the upstream is asked once. */
+ * bytes go once into an upload session whose spool file every client of the blob reads while it
+ * grows (the commit publishes that same file once its digest is verified), so nobody waits for
+ * the whole blob, each byte is written once and the upstream is asked once. */
 #include "storage/pullthrough_internal.h"
 #include "storage/base/reg_error.h"
 #include "storage/cache_rules.h"
@@ -35,6 +35,20 @@ static int open_shared_file(const char *dir)
     return fd;
 }
 
+/* What readers pread: the session's spool where the backend keeps one (each byte is written
+ * once), else an unlinked file of our own that the fill writes too. */
+static int open_reader_file(flight *f, const char *dir)
+{
+    int fd = upload_spool_reader(f->session);
+    if (fd >= 0 || fd != REG_ENOTFOUND)
+        return fd;
+    f->own_file = 1;
+    fd = open_shared_file(dir);
+    return fd >= 0 ? fd
+                   : reg_error_set(REG_ERROR, "pull-through: no file for the blob's bytes: %s",
+                                   strerror(errno));
+}
+
 static int write_all(int fd, const void *data, size_t n, uint64_t at)
 {
     const char *p = data;
@@ -63,14 +77,16 @@ static int too_slow(const flight *f, uint64_t bytes)
     return l->min_rate && elapsed > l->grace_seconds && bytes / (uint64_t)elapsed < l->min_rate;
 }
 
-/* The batch into the session and the shared file, then to the readers. */
+/* The batch into the session (and the shared file where the session has no spool to read),
+ * then to the readers. */
 static int flush_batch(flight *f)
 {
     if (!f->batched)
         return REG_OK;
     int err = store_upload_append(f->pt->s, f->session, 1, f->batch, f->batched);
     if (err == REG_OK)
-        err = write_all(f->fd, f->batch, f->batched, f->written);
+        err = f->own_file ? write_all(f->fd, f->batch, f->batched, f->written)
+                          : upload_flush(f->session);
     if (err < 0)
         return err;
     pthread_mutex_lock(&f->lock);
@@ -265,9 +281,8 @@ static int start_fill(flight *f, index_db *ix, const pullthrough_source *src, co
         return err;
     if (!(f->batch = malloc(PULLTHROUGH_BATCH)))
         return reg_error_set(REG_ERROR, "out of memory");
-    if ((f->fd = open_shared_file(pt->s->data_dir)) < 0)
-        return reg_error_set(REG_ERROR, "pull-through: no file for the blob's bytes: %s",
-                             strerror(errno));
+    if ((f->fd = open_reader_file(f, pt->s->data_dir)) < 0)
+        return f->fd;
     pthread_mutex_lock(&pt->lock);
     f->refs++; /* the thread's */
     pt->running++;

@@ -38,11 +38,12 @@ typedef struct flight {
     /* blob fills */
     int started;      /* size is known, the transfer runs */
     int64_t size;     /* -1: unknown */
-    uint64_t written; /* bytes in fd */
+    uint64_t written; /* bytes surely in fd */
     char *batch;      /* bytes received, not yet written (PULLTHROUGH_BATCH at most) */
     size_t batched;
     int verified; /* every byte is in and has the blob's digest (the commit may follow) */
-    int fd;       /* an unlinked file with the bytes so far: readers pread it */
+    int fd;       /* the bytes so far, which readers pread: the session's spool, or */
+    int own_file; /* an unlinked file of the fill's own, written beside the session */
     char repo[REPO_NAME_MAX + 1];
     char path[REPO_NAME_MAX + DIGEST_MAX + 16]; /* "/v2/<upstream repo>/blobs/<digest>" */
     char scope[REPO_NAME_MAX + 32];

@@ -96,6 +96,7 @@ typedef struct upload_ops {
     int (*flush)(upload *u);
     int (*digest)(digest *out, upload *u, digest_alg alg);
     int (*read_all)(upload *u, void *out, size_t len);
+    int (*spool_reader)(upload *u); /* NULL: the backend has no local spool file */
     const blob_publish_ops *publish;
     int (*count)(upload_table *t);
     int (*expire)(upload_table *t, time_t max_idle);

@@ -120,6 +120,13 @@ int upload_read_all(upload *u, void *out, size_t len)
     return u->ops->read_all(u, out, len);
 }
 
+int upload_spool_reader(upload *u)
+{
+    if (!u->ops->spool_reader)
+        return REG_ENOTFOUND;
+    return u->ops->spool_reader(u);
+}
+
 int upload_count(upload_table *t)
 {
     return t->ops->count(t);

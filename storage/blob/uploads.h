@@ -59,6 +59,12 @@ int upload_append(upload *u, unsigned generation, const void *data, size_t len);
  * write failure the session rolls back to what the file surely holds (REG_ENOSPACE, ...). */
 int upload_flush(upload *u);
 
+/* A new read-only descriptor of the session's spool file, for readers that follow it as it
+ * grows (pull-through fills): it holds at least every byte appended before the last
+ * upload_flush, and after a local publication it is the blob's own file. REG_ENOTFOUND when
+ * the backend keeps no local spool (S3). Close it when done. */
+int upload_spool_reader(upload *u);
+
 /* Digest of everything appended so far, in algorithm `alg`. */
 int upload_digest(digest *out, upload *u, digest_alg alg);
 

@@ -492,6 +492,18 @@ static int local_read_all(upload *base, void *out, size_t len)
     return err;
 }
 
+/* The spool opened again for reading: its own file position, and the same file once published
+ * (the publication links the spool, it does not copy it). */
+static int local_spool_reader(upload *base)
+{
+    local_upload *u = (local_upload *)base;
+    int fd = open(u->spool, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return reg_error_set(fileio_errno_to_reg(errno), "cannot open upload spool %s: %s",
+                             u->spool, strerror(errno));
+    return fd;
+}
+
 static const blob_publish_ops local_session_publish = {
     .prepare = publish_prepare,
     .commit = local_publish_commit,
@@ -640,6 +652,7 @@ static const upload_ops local_upload_ops = {
     .flush = local_flush,
     .digest = local_digest,
     .read_all = local_read_all,
+    .spool_reader = local_spool_reader,
     .publish = &local_session_publish,
     .count = local_count,
     .expire = local_expire,
