@@ -234,7 +234,6 @@ void flight_put(flight *f)
         return;
     if (f->fd >= 0)
         close(f->fd);
-    free(f->batch);
     upstream_put(pt, f->up);
     pthread_cond_destroy(&f->changed);
     pthread_mutex_destroy(&f->lock);

@@ -77,31 +77,30 @@ static int too_slow(const flight *f, uint64_t bytes)
     return l->min_rate && elapsed > l->grace_seconds && bytes / (uint64_t)elapsed < l->min_rate;
 }
 
-/* The batch into the session (and the shared file where the session has no spool to read),
- * then to the readers. */
-static int flush_batch(flight *f)
+/* A piece from curl (up to REMOTE_STREAM_BUFFER) into the session, and into the shared file
+ * where the session has no spool to read, then to the readers: no copy of our own. */
+static int write_piece(flight *f, const void *data, size_t n)
 {
-    if (!f->batched)
-        return REG_OK;
-    int err = store_upload_append(f->pt->s, f->session, 1, f->batch, f->batched);
+    int err = store_upload_append(f->pt->s, f->session, 1, data, n);
     if (err == REG_OK)
-        err = f->own_file ? write_all(f->fd, f->batch, f->batched, f->written)
-                          : upload_flush(f->session);
+        err = f->own_file ? write_all(f->fd, data, n, f->written) : upload_flush(f->session);
     if (err < 0)
         return err;
     pthread_mutex_lock(&f->lock);
-    f->written += f->batched;
-    pthread_cond_broadcast(&f->changed);
+    f->written += n;
+    if (f->waiting && f->written - f->woken >= PULLTHROUGH_WAKE_STEP) {
+        f->woken = f->written;
+        pthread_cond_broadcast(&f->changed);
+    }
     pthread_mutex_unlock(&f->lock);
-    f->batched = 0;
     return REG_OK;
 }
 
-/* remote's on_data: the bytes into the batch, written out as it fills. */
+/* remote's on_data: the bounds and the rate checked, the bytes written. */
 static int on_blob_data(void *ctx, const void *data, size_t n)
 {
     flight *f = ctx;
-    uint64_t received = f->written + f->batched;
+    uint64_t received = f->written;
     if (f->size >= 0 && (uint64_t)f->size - received < n)
         return reg_error_set(REG_ETOOLARGE,
                              "the upstream sent more than the %lld bytes it "
@@ -113,18 +112,7 @@ static int on_blob_data(void *ctx, const void *data, size_t n)
                              "second",
                              f->dg.str, (unsigned long long)(received + n),
                              (unsigned long long)f->pt->limits.min_rate);
-    const char *p = data;
-    while (n > 0) {
-        size_t take = PULLTHROUGH_BATCH - f->batched < n ? PULLTHROUGH_BATCH - f->batched : n;
-        memcpy(f->batch + f->batched, p, take);
-        f->batched += take;
-        p += take;
-        n -= take;
-        int err = f->batched == PULLTHROUGH_BATCH ? flush_batch(f) : REG_OK;
-        if (err < 0)
-            return err;
-    }
-    return REG_OK;
+    return n ? write_piece(f, data, n) : REG_OK;
 }
 
 /* The digest of every byte received, before the commit (which makes it durable): readers get
@@ -162,8 +150,6 @@ static int transfer(flight *f, index_db *ix)
                          .max_body = max ? max : UINT64_MAX};
     clock_gettime(CLOCK_MONOTONIC, &f->began);
     int err = remote_send(&resp, f->up->client, &rq);
-    if (err == REG_OK && resp.status == 200)
-        err = flush_batch(f);
     if (err == REG_OK && resp.status != 200)
         err = reg_error_set(resp.status == 404 ? REG_ENOTFOUND : REG_ERROR,
                             "upstream answered %ld for %s", resp.status, f->path);
@@ -279,8 +265,6 @@ static int start_fill(flight *f, index_db *ix, const pullthrough_source *src, co
     if ((err = pullthrough_ensure_repo(ix, src->repo)) < 0 ||
         (err = upload_create(&f->session, id, pt->s->uploads, src->repo)) < 0)
         return err;
-    if (!(f->batch = malloc(PULLTHROUGH_BATCH)))
-        return reg_error_set(REG_ERROR, "out of memory");
     if ((f->fd = open_reader_file(f, pt->s->data_dir)) < 0)
         return f->fd;
     pthread_mutex_lock(&pt->lock);
@@ -401,7 +385,9 @@ ssize_t pullthrough_read(pullthrough_reader *r, uint64_t pos, char *out, size_t 
         avail = whole ? f->written : f->written ? f->written - 1 : 0;
         if (pos < avail || whole || f->done || timed_out)
             break;
+        f->waiting++;
         timed_out = pthread_cond_timedwait(&f->changed, &f->lock, &until) == ETIMEDOUT;
+        f->waiting--;
     }
     int err = whole ? REG_OK : f->err, ended = whole || f->done;
     if (pos >= avail && err < 0)

@@ -10,9 +10,9 @@
 #include <time.h>
 
 #define FLIGHT_KEY_MAX (REPO_NAME_MAX + DIGEST_MAX + 8)
-/* A blob fill writes and wakes its readers per this many bytes, not per piece curl hands over
- * (16 KiB): fewer system calls and wake-ups. */
-#define PULLTHROUGH_BATCH (1u << 20)
+/* A blob fill wakes its waiting readers per this many new bytes, not per piece from curl
+ * (fewer context switches; a reader's timed wait picks up a smaller remainder). */
+#define PULLTHROUGH_WAKE_STEP (256u << 10)
 
 /* One upstream client per rule, shared (remote is thread-safe; its token cache is the point). */
 typedef struct upstream {
@@ -39,8 +39,8 @@ typedef struct flight {
     int started;      /* size is known, the transfer runs */
     int64_t size;     /* -1: unknown */
     uint64_t written; /* bytes surely in fd */
-    char *batch;      /* bytes received, not yet written (PULLTHROUGH_BATCH at most) */
-    size_t batched;
+    uint64_t woken;   /* written, when waiting readers were last woken */
+    int waiting;      /* readers in a timed wait for more bytes */
     int verified; /* every byte is in and has the blob's digest (the commit may follow) */
     int fd;       /* the bytes so far, which readers pread: the session's spool, or */
     int own_file; /* an unlinked file of the fill's own, written beside the session */

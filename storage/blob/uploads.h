@@ -61,7 +61,8 @@ int upload_flush(upload *u);
 
 /* A new read-only descriptor of the session's spool file, for readers that follow it as it
  * grows (pull-through fills): it holds at least every byte appended before the last
- * upload_flush, and after a local publication it is the blob's own file. REG_ENOTFOUND when
+ * upload_flush, and after a local publication it is the blob's own file. The session's later
+ * bytes go through the page cache, where such readers find them. REG_ENOTFOUND when
  * the backend keeps no local spool (S3). Close it when done. */
 int upload_spool_reader(upload *u);
 

@@ -493,10 +493,18 @@ static int local_read_all(upload *base, void *out, size_t len)
 }
 
 /* The spool opened again for reading: its own file position, and the same file once published
- * (the publication links the spool, it does not copy it). */
+ * (the publication links the spool, it does not copy it). Its readers want the bytes just
+ * written: from now on they go through the page cache, not around it (O_DIRECT), and are
+ * hashed as they are written. */
 static int local_spool_reader(upload *base)
 {
     local_upload *u = (local_upload *)base;
+    pthread_mutex_lock(&u->io);
+    int err = stage_drain(u);
+    u->no_direct = 1;
+    pthread_mutex_unlock(&u->io);
+    if (err < 0)
+        return err;
     int fd = open(u->spool, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return reg_error_set(fileio_errno_to_reg(errno), "cannot open upload spool %s: %s",

@@ -254,6 +254,8 @@ static void set_options(CURL *h, remote *r, remote_xfer *x, struct curl_slist *h
     curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+    if (x->req->on_data)
+        curl_easy_setopt(h, CURLOPT_BUFFERSIZE, (long)REMOTE_STREAM_BUFFER);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     if (x->auth.basic && r->username) {
         curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
