@@ -100,11 +100,13 @@ storage:
         s.auth = self.auth
         return s
 
-    def requests_for(self, method, path_part):
-        """How many requests of `method` for a path containing path_part the log shows."""
-        pattern = re.compile(r'"' + method + r' (\S+) HTTP')
+    def requests_for(self, method, path_part, status=None):
+        """How many requests of `method` for a path containing path_part the log shows (with
+        answer `status` when given: 200 leaves out the 401 challenges of the htpasswd auth)."""
+        pattern = re.compile(r'"' + method + r' (\S+) HTTP/[\d.]+" (\d+)')
         return sum(1 for line in self.log_path.read_text().splitlines()
-                   for m in [pattern.search(line)] if m and path_part in m.group(1))
+                   for m in [pattern.search(line)] if m and path_part in m.group(1) and
+                   (status is None or int(m.group(2)) == status))
 
 
 def push_blob(url, repo, data, session):
@@ -412,29 +414,86 @@ def test_sixteen_clients_of_an_uncached_blob_cause_one_upstream_get(env):
     assert img
 
 
+def test_thirty_two_clients_of_an_uncached_image_cause_one_upstream_get_each(env):
+    layers = tuple(os.urandom(n) for n in (3 << 20, 1 << 20, 300000))
+    img = push(env.dist.url, "crowd/multi", "v1", env.dist.session(), layers=layers)
+    barrier = threading.Barrier(32, timeout=TIMEOUT)
+
+    def one(_):
+        barrier.wait()
+        r = get(env.cache.url, "/v2/dist/crowd/multi/manifests/v1", headers=ACCEPT)
+        got = [r.status_code, r.content == img.manifest]
+        for d in img.blobs:
+            b = get(env.cache.url, f"/v2/dist/crowd/multi/blobs/{d}")
+            got.append((b.status_code, digest_of(b.content) == d))
+        return got
+    started = time.monotonic()
+    with ThreadPoolExecutor(32) as pool:
+        results = list(pool.map(one, range(32)))
+    took = time.monotonic() - started
+    want = [200, True] + [(200, True)] * len(img.blobs)
+    assert all(r == want for r in results), [r for r in results if r != want][:3]
+    assert took < 60, f"32 clients took {took:.1f} s"
+    gets = env.dist.requests_for("GET", "crowd/multi/manifests/", status=200)
+    assert gets == 1, f"upstream manifest GETs: {gets}, expected 1"
+    for d in img.blobs:
+        assert env.dist.requests_for("GET", d, status=200) == 1, \
+            f"upstream GETs of {d}: {env.dist.requests_for('GET', d, status=200)}, expected 1"
+
+
 def rss_peak_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         return int(next(line for line in f if line.startswith("VmHWM:")).split()[1])
 
 
-def test_a_big_blob_streams_through_in_flat_memory(env):
-    size = 160 << 20  # well over the memory bound: a fill that buffered it would show
-    layer = os.urandom(size)
-    d = push_blob(env.dist.url, "big/app", layer, env.dist.session())
-    del layer
+def push_big_blob(dist, repo, size):
+    """A blob of `size` bytes (a random MiB, each copy numbered) pushed in one PATCH streamed
+    from a generator, so that the test holds no more than a MiB of it."""
+    block = bytearray(os.urandom(1 << 20))
+    h = hashlib.sha256()
+
+    def body():
+        for i in range(size >> 20):
+            block[:8] = i.to_bytes(8, "big")
+            h.update(block)
+            yield bytes(block)
+    s = dist.session()
+    r = s.post(f"{dist.url}/v2/{repo}/blobs/uploads/", timeout=TIMEOUT)
+    assert r.status_code == 202, r.text
+    loc = r.headers["Location"]
+    loc = loc if loc.startswith("http") else dist.url + loc
+    r = s.patch(loc, data=body(), headers={"Content-Type": "application/octet-stream"},
+                timeout=300)
+    assert r.status_code == 202, r.text
+    loc = r.headers["Location"]
+    loc = loc if loc.startswith("http") else dist.url + loc
+    d = "sha256:" + h.hexdigest()
+    r = s.put(loc, params={"digest": d}, timeout=TIMEOUT)
+    assert r.status_code == 201, r.text
+    return d
+
+
+@pytest.mark.parametrize("size", [
+    256 << 20,  # four times the memory bound: a fill that buffered it would show
+    pytest.param(2 << 30, marks=pytest.mark.slow)])
+def test_a_big_blob_streams_through_in_flat_memory(env, size):
+    d = push_big_blob(env.dist, f"big{size >> 20}/app", size)
     with open(f"/proc/{env.cache.proc.pid}/clear_refs", "w") as f:
         f.write("5")  # restart the peak-RSS count (VmHWM) at the current RSS
     h = hashlib.sha256()
-    with requests.get(f"{env.cache.url}/v2/dist/big/app/blobs/{d}", stream=True,
+    got = 0
+    with requests.get(f"{env.cache.url}/v2/dist/big{size >> 20}/app/blobs/{d}", stream=True,
                       timeout=TIMEOUT) as r:
         assert r.status_code == 200, r.text
         for chunk in r.iter_content(1 << 20):
             h.update(chunk)
-    assert "sha256:" + h.hexdigest() == d, "the big blob came back with other bytes"
+            got += len(chunk)
+    assert got == size and "sha256:" + h.hexdigest() == d, "the big blob came back with other bytes"
     peak = rss_peak_kib(env.cache.proc.pid)
     assert peak < 64 << 10, f"the cache's RSS peaked at {peak >> 10} MiB streaming {size >> 20} MiB"
     # The last byte goes out once the digest is verified; the durable commit follows.
-    wait_until(lambda: d in stored_blobs(env.cache_data), "the big blob to be stored")
+    wait_until(lambda: d in stored_blobs(env.cache_data), "the big blob to be stored",
+               deadline_s=60)
 
 
 def checked_at(data, repo, tag):
@@ -570,6 +629,35 @@ def test_a_stalling_or_trickling_upstream_is_cut_off(env, mode):
     assert layer not in stored_blobs(env.cache_data)
     b = get(env.cache.url, f"/v2/flaky/{mode}/app/blobs/{layer}")
     assert b.status_code == 200 and digest_of(b.content) == layer
+
+
+@pytest.mark.parametrize("mode", ["stall", "trickle", "flip"])
+def test_a_cached_image_pulls_while_the_upstream_stalls_trickles_or_flips(env, mode):
+    """The tag check (a HEAD) passes the proxy whole; what is cached is served, fast. An
+    uncached image meanwhile fails cleanly and nothing of it is stored (its manifest here for a
+    flip; its blobs for a stall or a trickle in test_a_stalling_or_trickling_upstream_is_cut_off,
+    which take the stall timeout each)."""
+    s = env.dist.session()
+    cached = push(env.dist.url, f"cached{mode}/app", "v1", s, layers=(os.urandom(50000),))
+    uncached = push(env.dist.url, f"cached{mode}/other", "v1", s, layers=(os.urandom(50000),))
+    pull(env.cache.url, f"flaky/cached{mode}/app", "v1", cached)
+    env.proxy.release.clear()
+    env.proxy.mode = mode
+    try:
+        time.sleep(1.1)  # past the rule's TTL: the tag is checked again
+        started = time.monotonic()
+        pull(env.cache.url, f"flaky/cached{mode}/app", "v1", cached)
+        pull(env.cache.url, f"flaky/cached{mode}/app", cached.digest, cached)
+        took = time.monotonic() - started
+        if mode == "flip":
+            r = get(env.cache.url, f"/v2/flaky/cached{mode}/other/manifests/v1", headers=ACCEPT)
+            assert r.status_code == 502 and r.json()["errors"][0]["message"], r.text
+    finally:
+        env.proxy.mode = "pass"
+        env.proxy.release.set()
+    assert took < 5, f"the cached image took {took:.1f} s while the upstream {mode}ed"
+    assert not set(uncached.blobs) & stored_blobs(env.cache_data)
+    assert uncached.digest not in stored_blobs(env.cache_data)
 
 
 def test_a_stalled_fill_does_not_hold_the_server(env, tmp_path):
