@@ -132,6 +132,20 @@ class Ocireg(Server):
                    env)
 
 
+class Alias:
+    """Another name for a running server, for scenarios that compare two paths of one server
+    (what interleave needs of a target: name, port, alive, cpu)."""
+
+    def __init__(self, server, name, path):
+        self.server, self.name, self.path, self.port = server, name, path, server.port
+
+    def alive(self):
+        return self.server.alive()
+
+    def cpu(self):
+        return self.server.cpu()
+
+
 class Distribution(Server):
     ready_path = "/v2/"
     stop_signal = signal.SIGTERM
@@ -388,13 +402,15 @@ class Bench:
     def record(self, scenario, target, res):
         self.results.setdefault((scenario, target), []).append(res)
 
-    def interleave(self, scenario, targets, fn, before=None, reps=None):
+    def interleave(self, scenario, targets, fn, before=None, reps=None, before_rep=None):
         """Runs fn(target) for every rep (self.reps unless given), alternating which target
-        goes first."""
+        goes first; before_rep(rep), untimed, at the start of each rep."""
         log(f"== {scenario}")
         self.order.append(scenario)
         t_scen = time.time()
         for rep in range(reps or self.reps):
+            if before_rep:
+                before_rep(rep)
             order = targets if rep % 2 == 0 else list(reversed(targets))
             for t in order:
                 if not t.alive():
@@ -613,12 +629,61 @@ class Bench:
         if want("small"):
             self.interleave("small_push_1", regs, pushimages(1))
             self.interleave("small_push_8", regs, pushimages(8))
+        if sel is None or "pullthrough" in sel:
+            self.pullthrough()
         time.sleep(2)
         self.rss_end = {s.name: s.status("VmRSS") for s in (self.oci, self.dist)}
         self.hwm = {s.name: s.status("VmHWM") for s in (self.oci, self.dist)}
         self.anon_end = {s.name: s.status("RssAnon") for s in (self.oci, self.dist)}
         self.file_end = {s.name: s.status("RssFile") for s in (self.oci, self.dist)}
         self.cpu_total = {s.name: s.cpu() for s in (self.oci, self.dist)}
+
+    def pullthrough(self):
+        """The pull-through cache, with distribution as its upstream (rule prefix `up`): a cold
+        pull of a new big blob through the cache vs the same blob straight from distribution
+        (each rep pushes a new one, untimed), then a warm pull of a cached blob vs a local pull
+        of the seeded one, both from ocireg."""
+        subprocess.run([self.args.ocireg, "cache-rule", "add", "up",
+                        f"http://127.0.0.1:{self.dist.port}", "--data",
+                        os.path.join(self.oci.dir, "data")], check=True, capture_output=True,
+                       timeout=60)
+        blobs = []
+
+        def fills():
+            text = Client(self.oci.port).req("GET", "/metrics")[2].decode()
+            m = re.search(r"^ocireg_pullthrough_blob_fills_total (\d+)$", text, re.M)
+            return int(m.group(1)) if m else -1
+
+        def new_blob(rep):
+            # The previous fill's durable commit ends first, and its writeback: no rep pays
+            # for another's.
+            deadline = time.time() + 120
+            while fills() < len(blobs) and time.time() < deadline:
+                time.sleep(0.1)
+            r = self.run_json([self.loadgen, "pushblob", "--port", str(self.dist.port), "--repo",
+                               "bench/up", "--size", str(self.big), "--nonce", str(self.nonce()),
+                               "--deadline", "240"], timeout=300)
+            if r.get("errors"):
+                raise RuntimeError("pushing the upstream's blob into distribution failed")
+            blobs.append(r["digest"])
+            os.sync()
+
+        def pull_path(t, path):
+            return self.run_json([self.loadgen, "pull", "--port", str(t.port), "--path", path,
+                                  "--clients", "1", "--count", "1", "--deadline", "120"],
+                                 timeout=180)
+
+        def cold(t, rep):
+            repo = "up/bench/up" if t is self.oci else "bench/up"
+            return pull_path(t, f"/v2/{repo}/blobs/{blobs[-1]}")
+
+        self.interleave("pt_cold", [self.oci, self.dist], cold, before_rep=new_blob)
+        warm = Alias(self.oci, "ocireg-warm", f"/v2/up/bench/up/blobs/{blobs[-1]}")
+        local = Alias(self.oci, "ocireg-local", f"/v2/bench/app/blobs/{self.big_digest}")
+        for t in (warm, local):  # untimed: the local blob was written with O_DIRECT
+            pull_path(t, t.path)
+        self.interleave("pt_warm", [warm, local], lambda t, rep: pull_path(t, t.path),
+                        reps=self.pull_reps)
 
     # -- report
 
@@ -738,6 +803,21 @@ class Bench:
         add(f"small image push ×{self.small_images}, 8 clients", "images/s", "small_push_8",
             "images_s", "≥ 4×", ge(4))
 
+        add(f"pull-through: cold pull of a {big_mib} MiB blob vs the same blob straight from "
+            "distribution (its upstream)", "MiB/s", "pt_cold", "mib_s", "≥ 0.90×", ge(0.9))
+        w, l = self.med("pt_warm", "ocireg-warm", "mib_s"), self.med("pt_warm", "ocireg-local",
+                                                                       "mib_s")
+        pairs = [x["mib_s"] / y["mib_s"] for x, y in zip(self.results.get(("pt_warm", "ocireg-warm"), []),
+                                                         self.results.get(("pt_warm", "ocireg-local"), []))
+                 if x.get("mib_s") and y.get("mib_s")]
+        pw = statistics.median(pairs) if pairs else None
+        rows.append([f"pull-through: warm pull of the cached {big_mib} MiB blob (ocireg column) vs "
+                     "a local pull of a pushed one (distribution column: ocireg again)", "MiB/s",
+                     fmt(w, 2), fmt(l, 2), "", (fmt(ratio(w, l), 2) + "×") if ratio(w, l) else "—",
+                     (fmt(pw, 2) + "×") if pw else "—", "", "≈ local (≥ 0.90×)",
+                     "—" if pw is None else ("yes" if pw >= 0.9 else "**no**"),
+                     f"{self.errs('pt_warm', 'ocireg-warm')}/{self.errs('pt_warm', 'ocireg-local')}"])
+
         def res_row(label, vals, target_text="", limit=None):
             o, d = vals.get("ocireg"), vals.get("distribution")
             r = ratio(o, d)
@@ -778,7 +858,9 @@ class Bench:
         for scen in self.order:
             for key in ("mib_s", "rps", "p99_ms", "images_s"):
                 cells = []
-                for t in ("ocireg", "distribution", "nginx"):
+                names = ("ocireg-warm", "ocireg-local", "nginx") if scen == "pt_warm" else \
+                    ("ocireg", "distribution", "nginx")
+                for t in names:
                     rs = self.results.get((scen, t)) or []
                     vals = [r[key] for r in rs if key in r and r[key] == r[key]]
                     cells.append(", ".join(f"{v:.0f}" if v >= 100 else f"{v:.2f}" for v in vals))
@@ -937,8 +1019,8 @@ def main():
     ap.add_argument("--duration", type=int, default=0, help="seconds per wrk/rate run")
     ap.add_argument("--images", type=int, default=0, help="images per small-push run")
     ap.add_argument("--only", default="", help="comma list: push,pull,first,head,manifest,tags,"
-                                               "catalog,small,replication,console (console: "
-                                               "only when named)")
+                                               "catalog,small,pullthrough,replication,console "
+                                               "(console: only when named)")
     ap.add_argument("--ocireg", default=os.path.join(ROOT, "build", "ocireg"))
     ap.add_argument("--loadgen", required=True)
     ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))

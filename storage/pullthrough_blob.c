@@ -40,7 +40,7 @@ static int open_shared_file(const char *dir)
 static int open_reader_file(flight *f, const char *dir)
 {
     int fd = upload_spool_reader(f->session);
-    if (fd >= 0 || fd != REG_ENOTFOUND)
+    if (fd != REG_ENOTFOUND)
         return fd;
     f->own_file = 1;
     fd = open_shared_file(dir);

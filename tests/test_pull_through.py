@@ -446,6 +446,13 @@ def rss_peak_kib(pid):
         return int(next(line for line in f if line.startswith("VmHWM:")).split()[1])
 
 
+def written_bytes(pid):
+    """Bytes the process has passed to write-like calls on files (wchar; socket sends through
+    send() are not counted)."""
+    with open(f"/proc/{pid}/io") as f:
+        return int(next(line for line in f if line.startswith("wchar:")).split()[1])
+
+
 def push_big_blob(dist, repo, size):
     """A blob of `size` bytes (a random MiB, each copy numbered) pushed in one PATCH streamed
     from a generator, so that the test holds no more than a MiB of it."""
@@ -480,6 +487,7 @@ def test_a_big_blob_streams_through_in_flat_memory(env, size):
     d = push_big_blob(env.dist, f"big{size >> 20}/app", size)
     with open(f"/proc/{env.cache.proc.pid}/clear_refs", "w") as f:
         f.write("5")  # restart the peak-RSS count (VmHWM) at the current RSS
+    written = written_bytes(env.cache.proc.pid)
     h = hashlib.sha256()
     got = 0
     with requests.get(f"{env.cache.url}/v2/dist/big{size >> 20}/app/blobs/{d}", stream=True,
@@ -494,6 +502,10 @@ def test_a_big_blob_streams_through_in_flat_memory(env, size):
     # The last byte goes out once the digest is verified; the durable commit follows.
     wait_until(lambda: d in stored_blobs(env.cache_data), "the big blob to be stored",
                deadline_s=60)
+    # Each byte written once: the clients read the upload's own file, which becomes the blob.
+    written = written_bytes(env.cache.proc.pid) - written
+    assert written < size * 1.25, \
+        f"the fill wrote {written >> 20} MiB for a blob of {size >> 20} MiB"
 
 
 def checked_at(data, repo, tag):
