@@ -193,6 +193,10 @@ static int write_slot(stage *s)
 {
     char *p = s->buf[s->cur];
     uint64_t base = s->base[s->cur];
+    if (s->dfd == s->fd) { /* through the page cache: what stage_sync has not written yet */
+        size_t from = s->synced > base ? (size_t)(s->synced - base) : 0;
+        return fileio_pwrite_all(s->fd, p + from, BUF_SIZE - from, base + from);
+    }
     ssize_t n = s->direct_off ? -1 : pwrite(s->dfd, p, BUF_SIZE, (off_t)base);
     if (s->direct_off || (n < 0 && errno == EINVAL)) {
         s->direct_off = 1;

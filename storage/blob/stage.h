@@ -21,8 +21,9 @@ typedef struct stage_result {
 } stage_result;
 
 /* Continue the file `fd` (read/write, page cache) at `offset`, its length, writing full buffers
- * through `dfd` (the same file opened O_DIRECT). `h` covers [0, offset) when `hashed`, and the
- * stage keeps it going; otherwise it is left alone. */
+ * through `dfd`: the same file opened O_DIRECT, or `fd` itself for a file whose readers follow
+ * it (each byte is then written once, by stage_sync or with its full buffer). `h` covers
+ * [0, offset) when `hashed`, and the stage keeps it going; otherwise it is left alone. */
 int stage_start(stage **out, int fd, int dfd, uint64_t offset, digester *h, int hashed);
 
 /* Accept len bytes. An error means a buffer failed to reach the file: finish the stage to

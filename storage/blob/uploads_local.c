@@ -39,6 +39,7 @@ typedef struct local_upload {
     int fd;                /* read/write, through the page cache */
     int dfd;               /* O_DIRECT writer, -1 until opened */
     int no_direct;         /* O_DIRECT is not available here */
+    int followed;          /* a spool reader follows it: the stage writes through the page cache */
     stage *stage;          /* only while a request appends; it keeps sha256 going */
     uint64_t offset;       /* bytes accepted, staged ones included */
     digester *sha256; /* covers [0, hashed) of the spool (and the staged bytes after it) */
@@ -355,8 +356,10 @@ static int roll_back_to(local_upload *u, uint64_t length, int err)
 
 static int stage_begin(local_upload *u)
 {
-    if (u->stage || u->no_direct)
+    if (u->stage || (u->no_direct && !u->followed))
         return REG_OK;
+    if (u->followed) /* the page cache is where its readers find the bytes */
+        return stage_start(&u->stage, u->fd, u->fd, u->offset, u->sha256, u->hashed == u->offset);
     if (u->dfd < 0 && (u->dfd = open(u->spool, O_WRONLY | O_DIRECT | O_CLOEXEC)) < 0) {
         u->no_direct = 1;
         return REG_OK;
@@ -397,7 +400,7 @@ static int append_plain(local_upload *u, const void *data, size_t len)
 /* How much of len, appended at u->offset, goes through the page cache. */
 static size_t cached_part(const local_upload *u, size_t len)
 {
-    if (u->stage || u->offset >= UPLOAD_CACHED_BYTES)
+    if (u->stage || u->followed || u->offset >= UPLOAD_CACHED_BYTES)
         return 0;
     uint64_t room = UPLOAD_CACHED_BYTES - u->offset;
     return len < room ? len : (size_t)room;
@@ -494,14 +497,14 @@ static int local_read_all(upload *base, void *out, size_t len)
 
 /* The spool opened again for reading: its own file position, and the same file once published
  * (the publication links the spool, it does not copy it). Its readers want the bytes just
- * written: from now on they go through the page cache, not around it (O_DIRECT), and are
- * hashed as they are written. */
+ * written: from now on the stage writes them through the page cache, not around it (O_DIRECT),
+ * and its worker still hashes them beside the writer. */
 static int local_spool_reader(upload *base)
 {
     local_upload *u = (local_upload *)base;
     pthread_mutex_lock(&u->io);
     int err = stage_drain(u);
-    u->no_direct = 1;
+    u->followed = 1;
     pthread_mutex_unlock(&u->io);
     if (err < 0)
         return err;

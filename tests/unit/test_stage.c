@@ -1,7 +1,7 @@
 /* test_stage.c - the write-behind stage of local uploads: bytes added in pieces of any size,
  * with syncs between them (request ends, which park the stage and free its idle buffers) and a
  * restart in the middle of a block, end up in the file and in the digest exactly; a failed
- * write rolls back only to what was synced. */
+ * write rolls back only to what was synced; through the page cache each byte is written once. */
 #include "storage/base/digest.h"
 #include "storage/base/reg_error.h"
 #include "storage/blob/stage.h"
@@ -166,8 +166,50 @@ static void test_a_failed_write_keeps_what_was_synced(void)
     free(data);
 }
 
+/* Bytes this process has handed to write-like calls (/proc/self/io), or -1. */
+static long long wchar(void)
+{
+    char line[128];
+    long long n = -1;
+    FILE *f = fopen("/proc/self/io", "r");
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "wchar: %lld", &n) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* A stage whose dfd is its fd (a spool that pull-through readers follow): after each sync the
+ * file holds every byte added, and each byte is written once. */
+static void test_page_cache_stage_writes_each_byte_once(void)
+{
+    unsigned char *data = sample();
+    char path[64];
+    int fd, dfd;
+    digester *h;
+    stage *s;
+    stage_result r;
+    CHECK_INT(open_pair(&fd, &dfd, path), 0);
+    CHECK_INT(digester_new(&h, DIGEST_SHA256), REG_OK);
+    CHECK_INT(stage_start(&s, fd, fd, 0, h, 1), REG_OK);
+    long long before = wchar();
+    for (size_t at = 0, n; at < LEN; at += n) {
+        n = LEN - at < 300000 ? LEN - at : 300000;
+        CHECK_INT(stage_add(s, data + at, n), REG_OK);
+        CHECK_INT(stage_sync(s), REG_OK);
+        CHECK(file_equals(fd, data, at + n), "after the piece ending at %zu", at + n);
+    }
+    CHECK_INT(stage_finish(s, &r), REG_OK);
+    CHECK_INT(wchar() - before, LEN);
+    check_complete(&r, h, fd, data, "page cache");
+    close_pair(fd, dfd, path, h);
+    free(data);
+}
+
 int main(void)
 {
+    RUN(test_page_cache_stage_writes_each_byte_once);
     RUN(test_pieces_and_syncs_give_the_same_file_and_digest);
     RUN(test_idle_pauses_trim_and_resume);
     RUN(test_a_failed_write_keeps_what_was_synced);
