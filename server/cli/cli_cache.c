@@ -70,7 +70,8 @@ static int rule_from_args(cache_rule *r, const cli_args *a)
         fprintf(stderr, "ocireg: --ca-file: cannot find \"%s\"\n", ca);
         return 2;
     }
-    snprintf(r->ca_file, sizeof(r->ca_file), "%s", ca ? ca_path : "");
+    if (ca) /* its length was checked: within CACHE_CA_FILE_MAX */
+        memcpy(r->ca_file, ca_path, strlen(ca_path) + 1);
     if (!user != !cli_opt(a, "password-stdin") ||
         (user && (!user[0] || strlen(user) > CACHE_USERNAME_MAX))) {
         fprintf(stderr, "ocireg: --username (1 to %d bytes) and --password-stdin go together\n",
