@@ -403,8 +403,9 @@ static int record_status(index_db *ix, const char *repo, const char *digest,
     return err;
 }
 
-/* A reason shown to whoever may pull the image, into out (n bytes): "scheme://host:port" of any
- * URL in `text` becomes "(destination)", the path staying (where the copy stopped). */
+/* A reason shown to whoever may pull the image, into out (n bytes): every URL in `text`
+ * ("scheme://" up to the next space, quote or angle bracket) becomes "(destination)", its path
+ * too: a destination's path or query may carry a secret. */
 static void scrub_urls(char *out, size_t n, const char *text)
 {
     size_t len = 0;
@@ -412,10 +413,12 @@ static void scrub_urls(char *out, size_t n, const char *text)
     out[0] = '\0';
     while (len + 1 < n && (p = strstr(text, "://")) != NULL) {
         const char *start = p;
-        while (start > text && start[-1] >= 'a' && start[-1] <= 'z')
+        while (start > text && ((start[-1] >= 'a' && start[-1] <= 'z') ||
+                                (start[-1] >= 'A' && start[-1] <= 'Z') || start[-1] == '+' ||
+                                start[-1] == '-' || start[-1] == '.'))
             start--;
         len += (size_t)snprintf(out + len, n - len, "%.*s(destination)", (int)(start - text), text);
-        text = p + 3 + strcspn(p + 3, "/ \t\r\n");
+        text = p + 3 + strcspn(p + 3, " \t\r\n\"'<>");
     }
     if (len + 1 < n)
         snprintf(out + len, n - len, "%s", text);

@@ -332,6 +332,9 @@ def test_destination_down_fails_with_reason_then_completes(env):
     status, reason = statuses[DIST_DEST]
     assert status == "FAILED" and reason, f"expected FAILED with a reason, got {statuses}"
     assert env.dist.url not in reason, f"the destination's URL is in the reason: {reason}"
+    # The whole URL goes, path included (a destination's path or query may carry a secret).
+    assert "(destination)" in reason and "/v2/" not in reason, \
+        f"expected the URL replaced whole by (destination), got {reason}"
     assert DEST_PASSWORD not in reason and DEST_PASSWORD not in r.stdout
     shown = env.replication("status", "app/down:v1").stdout
     assert "FAILED" in shown and "COMPLETE" in shown, shown

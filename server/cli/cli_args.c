@@ -124,3 +124,18 @@ index_db *cli_open_index(const cli_args *a)
     return ix;
 }
 
+int cli_read_secret(char *out, size_t n, size_t max, const char *what)
+{
+    size_t len = 0;
+    if (n > 1 && fgets(out, (int)n, stdin)) {
+        len = strlen(out);
+        while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == '\r'))
+            out[--len] = '\0';
+    } else if (n > 0) {
+        out[0] = '\0';
+    }
+    if (len == 0 || len > max)
+        return reg_error_set(REG_EINVALID, "expected %s (1 to %zu bytes) on standard input", what,
+                             max);
+    return REG_OK;
+}

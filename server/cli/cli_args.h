@@ -38,5 +38,11 @@ int cli_open_store(store **out, const store_location *loc);
  * error message. */
 index_db *cli_open_index(const cli_args *a);
 
+/* One line of standard input (a password, a secret: --password-stdin, --secret-stdin) into
+ * out (n bytes, at least max + 2), its line end removed. REG_EINVALID, with "expected `what` (1
+ * to max bytes) on standard input" in reg_error_last, when it is empty or longer than max.
+ * The caller wipes out after use. */
+int cli_read_secret(char *out, size_t n, size_t max, const char *what);
+
 
 #endif

@@ -36,24 +36,13 @@ static int valid_user_name(const char *name)
     return 1;
 }
 
-static int read_password(char *out, size_t n)
-{
-    if (!fgets(out, (int)n, stdin))
-        return -1;
-    size_t len = strlen(out);
-    while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == '\r'))
-        out[--len] = '\0';
-    return len > 0 ? 0 : -1;
-}
-
 static int set_password(index_db *ix, const char *name)
 {
     char pass[PASSWORD_MAX + 2];
     user_record u;
     memset(&u, 0, sizeof(u));
-    if (read_password(pass, sizeof(pass)) < 0 || strlen(pass) > PASSWORD_MAX) {
-        fprintf(stderr, "ocireg: expected a password (1 to %d bytes) on standard input\n",
-                PASSWORD_MAX);
+    if (cli_read_secret(pass, sizeof(pass), PASSWORD_MAX, "a password") < 0) {
+        fprintf(stderr, "ocireg: %s\n", reg_error_last("expected a password"));
         return 2;
     }
     snprintf(u.name, sizeof(u.name), "%s", name);

@@ -30,16 +30,6 @@ static const char usage[] =
 static const char *const bools[] = {"password-stdin", "json", NULL};
 static const char *const valued[] = {"upstream-prefix", "username", "ttl", "ca-file", NULL};
 
-static int read_secret(char *out, size_t n)
-{
-    if (!fgets(out, (int)n, stdin))
-        return -1;
-    size_t len = strlen(out);
-    while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == '\r'))
-        out[--len] = '\0';
-    return len > 0 && len <= CACHE_PASSWORD_MAX ? 0 : -1;
-}
-
 static int fail(const char *what)
 {
     fprintf(stderr, "ocireg: %s\n", reg_error_last(what));
@@ -89,9 +79,9 @@ static int add_rule(const cli_args *a)
     int rc = rule_from_args(&r, a);
     if (rc)
         return rc;
-    if (r.username[0] && read_secret(pass, sizeof(pass)) < 0) {
-        fprintf(stderr, "ocireg: expected a password (1 to %d bytes) on standard input\n",
-                CACHE_PASSWORD_MAX);
+    if (r.username[0] &&
+        cli_read_secret(pass, sizeof(pass), CACHE_PASSWORD_MAX, "a password") < 0) {
+        fprintf(stderr, "ocireg: %s\n", reg_error_last("expected a password"));
         return 2;
     }
     index_db *ix = cli_open_index(a);

@@ -39,16 +39,6 @@ static int fail(const char *what, const char *why)
     return 1;
 }
 
-static int read_secret(char *out, size_t n)
-{
-    if (!fgets(out, (int)n, stdin))
-        return -1;
-    size_t len = strlen(out);
-    while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == '\r'))
-        out[--len] = '\0';
-    return len > 0 && len <= DESTINATION_PASSWORD_MAX ? 0 : -1;
-}
-
 static int destination_add(index_db *ix, const cli_args *a, const char *url)
 {
     static char password[DESTINATION_PASSWORD_MAX + 2];
@@ -57,8 +47,9 @@ static int destination_add(index_db *ix, const cli_args *a, const char *url)
     int with_password = cli_opt(a, "password-stdin") != NULL;
     if (with_password && !username)
         return fail("destination add", "--password-stdin needs --username");
-    if (with_password && read_secret(password, sizeof(password)) < 0)
-        return fail("destination add", "expected a password (1 to 8192 bytes) on standard input");
+    if (with_password && cli_read_secret(password, sizeof(password), DESTINATION_PASSWORD_MAX,
+                                         "a password") < 0)
+        return fail("destination add", reg_error_last("expected a password"));
     if (ca_file && !realpath(ca_file, ca_path))
         return fail("destination add", "the --ca-file cannot be read");
     int err = destination_put(ix, a->data_dir, cli_opt(a, "region"), cli_opt(a, "registry-id"), url,

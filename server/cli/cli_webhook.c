@@ -69,19 +69,6 @@ static int split_url(char *url, char *userinfo, size_t n)
     return REG_OK;
 }
 
-static int read_secret(char *out, size_t n)
-{
-    if (!fgets(out, (int)n, stdin))
-        return reg_error_set(REG_EINVALID, "expected the secret on standard input");
-    size_t len = strlen(out);
-    while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == '\r'))
-        out[--len] = '\0';
-    if (len == 0 || len > WEBHOOK_SECRET_MAX)
-        return reg_error_set(REG_EINVALID, "the secret must be 1 to %d bytes",
-                             WEBHOOK_SECRET_MAX);
-    return REG_OK;
-}
-
 static int add(index_db *ix, const cli_args *a)
 {
     char url[WEBHOOK_URL_MAX + 1], userinfo[USERINFO_MAX + 1], secret[WEBHOOK_SECRET_MAX + 2];
@@ -106,7 +93,8 @@ static int add(index_db *ix, const cli_args *a)
                                 USERINFO_MAX)) == REG_OK)
         w.credentials = creds_box;
     if (err == REG_OK && cli_opt(a, "secret-stdin") &&
-        (err = read_secret(secret, sizeof(secret))) == REG_OK &&
+        (err = cli_read_secret(secret, sizeof(secret), WEBHOOK_SECRET_MAX, "the secret")) ==
+            REG_OK &&
         (err = sealed_text_seal(secret_box, &w.secret_len, a->data_dir, secret,
                                 WEBHOOK_SECRET_MAX)) == REG_OK)
         w.secret = secret_box;
