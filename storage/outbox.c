@@ -15,7 +15,9 @@
 
 static struct kind {
     char name[32];
-    outbox_deliver_fn deliver;
+    outbox_deliver_fn deliver;             /* one entry at a time, or */
+    outbox_deliver_batch_fn deliver_batch; /* up to batch_max */
+    int batch_max;
     void *ctx;
 } kinds[MAX_KINDS];
 static int nkinds;
@@ -38,18 +40,33 @@ struct outbox {
     int stopping; /* under wake_lock */
 };
 
-int outbox_register_kind(const char *kind, outbox_deliver_fn deliver, void *ctx)
+static int add_kind(const char *kind, outbox_deliver_fn deliver,
+                    outbox_deliver_batch_fn deliver_batch, int batch_max, void *ctx)
 {
     for (int i = 0; i < nkinds; i++)
         if (!strcmp(kinds[i].name, kind))
             return reg_error_set(REG_ECONFLICT, "outbox kind %s is registered already", kind);
-    if (nkinds == MAX_KINDS || strlen(kind) >= sizeof(kinds[0].name))
+    if (nkinds == MAX_KINDS || strlen(kind) >= sizeof(kinds[0].name) || batch_max < 1 ||
+        batch_max > OUTBOX_BATCH_MAX)
         return reg_error_set(REG_EINVALID, "cannot register outbox kind %s", kind);
     snprintf(kinds[nkinds].name, sizeof(kinds[0].name), "%s", kind);
     kinds[nkinds].deliver = deliver;
+    kinds[nkinds].deliver_batch = deliver_batch;
+    kinds[nkinds].batch_max = batch_max;
     kinds[nkinds].ctx = ctx;
     nkinds++;
     return REG_OK;
+}
+
+int outbox_register_kind(const char *kind, outbox_deliver_fn deliver, void *ctx)
+{
+    return add_kind(kind, deliver, NULL, 1, ctx);
+}
+
+int outbox_register_batch_kind(const char *kind, outbox_deliver_batch_fn deliver, void *ctx,
+                               int batch_max)
+{
+    return add_kind(kind, NULL, deliver, batch_max, ctx);
 }
 
 static const struct kind *kind_of(const char *name)
@@ -117,59 +134,116 @@ int outbox_extend_lease(index_db *ix, const outbox_entry *e)
     return err;
 }
 
-/* One write transaction around a claim or an update of the entry's row. */
-static int claim(outbox_entry *e, outbox *o, index_db *ix)
+/* A claimed head entry and, for a batch kind, the entries that follow it. */
+typedef struct batch {
+    outbox_entry e[OUTBOX_BATCH_MAX];
+    size_t n;
+    outbox_outcome out[OUTBOX_BATCH_MAX];
+} batch;
+
+static void batch_clear(batch *b)
 {
-    int64_t now = now_ms();
+    for (size_t i = 0; i < b->n; i++)
+        index_outbox_entry_clear(&b->e[i]);
+    b->n = 0;
+}
+
+/* One write transaction around a claim: the head entry, then what follows it when its kind
+ * takes batches. */
+static int claim(batch *b, outbox *o, index_db *ix)
+{
+    int64_t now = now_ms(), until = now + outbox_lease_ms();
+    size_t more = 0;
+    b->n = 0;
     int err = index_begin(ix);
     if (err < 0)
         return err;
-    err = index_outbox_claim(e, ix, o->owner, now, now + outbox_lease_ms(),
-                             o->opt.target_concurrency);
-    if (err == REG_OK && (err = index_commit(ix)) < 0)
-        index_outbox_entry_clear(e);
-    if (err < 0)
+    err = index_outbox_claim(&b->e[0], ix, o->owner, now, until, o->opt.target_concurrency);
+    if (err == REG_OK)
+        b->n = 1;
+    const struct kind *k = err == REG_OK ? kind_of(b->e[0].kind) : NULL;
+    if (k && k->batch_max > 1 &&
+        (err = index_outbox_claim_following(&b->e[1], (size_t)k->batch_max - 1, &more, ix,
+                                            &b->e[0], o->owner, now, until)) == REG_OK)
+        b->n += more;
+    if (err == REG_OK)
+        err = index_commit(ix);
+    if (err < 0) {
         index_rollback(ix);
+        batch_clear(b);
+    }
     return err;
 }
 
-static int settle(outbox *o, index_db *ix, const outbox_entry *e, int result, const char *why)
+static int settle_one(outbox *o, index_db *ix, const outbox_entry *e, int result, const char *why,
+                      int64_t now)
+{
+    int park = result == OUTBOX_PARK || e->attempts >= o->opt.max_attempts;
+    int err = result == REG_OK
+                  ? index_outbox_done(ix, e->id, o->owner, now)
+                  : index_outbox_retry(ix, e->id, o->owner,
+                                       now + outbox_backoff_ms(e->attempts, o->opt.retry_ms,
+                                                               random_fraction()),
+                                       why, park, now);
+    /* the lease ran out and another worker has it: theirs now */
+    return err == REG_ENOTFOUND ? REG_OK : err;
+}
+
+/* Every entry of the batch done, rescheduled or parked, in one write transaction. */
+static int settle(outbox *o, index_db *ix, const batch *b)
 {
     int64_t now = now_ms();
-    int park = result == OUTBOX_PARK || e->attempts >= o->opt.max_attempts;
     int err = index_begin(ix);
-    if (err < 0)
-        return err;
-    if (result == REG_OK)
-        err = index_outbox_done(ix, e->id, o->owner, now);
-    else
-        err = index_outbox_retry(ix, e->id, o->owner,
-                                 now + outbox_backoff_ms(e->attempts, o->opt.retry_ms,
-                                                         random_fraction()),
-                                 why, park, now);
-    if (err == REG_ENOTFOUND) /* the lease ran out and another worker has it: theirs now */
-        err = REG_OK;
+    for (size_t i = 0; err == REG_OK && i < b->n; i++)
+        err = settle_one(o, ix, &b->e[i], b->out[i].result, b->out[i].why, now);
     if (err == REG_OK && (err = index_commit(ix)) == REG_OK)
         return REG_OK;
     index_rollback(ix);
     return err;
 }
 
-static void deliver(outbox *o, index_db *ix, const outbox_entry *e)
+static void run_delivery(const struct kind *k, index_db *ix, batch *b)
 {
-    const struct kind *k = kind_of(e->kind);
-    char why[512];
-    reg_error_clear();
-    int result = k ? k->deliver(k->ctx, ix, e)
-                   : reg_error_set(REG_ERROR, "no delivery for outbox entries of kind %s", e->kind);
-    snprintf(why, sizeof(why), "%s", result == REG_OK ? "" : reg_error_last("delivery failed"));
-    __atomic_add_fetch(result == REG_OK ? &delivered_total : &failed_total, 1, __ATOMIC_RELAXED);
-    if (settle(o, ix, e, result, why) < 0)
+    if (k && k->deliver_batch) {
+        for (size_t i = 0; i < b->n; i++)
+            b->out[i].result = REG_OK, b->out[i].why[0] = '\0';
+        k->deliver_batch(k->ctx, ix, b->e, b->n, b->out);
+        return;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        reg_error_clear();
+        int result = k ? k->deliver(k->ctx, ix, &b->e[i])
+                       : reg_error_set(REG_ERROR, "no delivery for outbox entries of kind %s",
+                                       b->e[i].kind);
+        b->out[i].result = result;
+        snprintf(b->out[i].why, sizeof(b->out[i].why), "%s",
+                 result == REG_OK ? "" : reg_error_last("delivery failed"));
+    }
+}
+
+static void deliver(outbox *o, index_db *ix, batch *b)
+{
+    run_delivery(kind_of(b->e[0].kind), ix, b);
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->out[i].result < 0 && !b->out[i].why[0])
+            snprintf(b->out[i].why, sizeof(b->out[i].why), "delivery failed");
+        __atomic_add_fetch(b->out[i].result == REG_OK ? &delivered_total : &failed_total, 1,
+                           __ATOMIC_RELAXED);
+    }
+    if (settle(o, ix, b) < 0) {
         fprintf(stderr, "ocireg: outbox entry %lld: cannot record its delivery: %s\n",
-                (long long)e->id, index_errmsg(ix));
-    else if (result != REG_OK && (result == OUTBOX_PARK || e->attempts >= o->opt.max_attempts))
-        fprintf(stderr, "ocireg: outbox entry %lld (%s %s, %s) parked after %lld attempts: %s\n",
-                (long long)e->id, e->kind, e->target, e->repository, (long long)e->attempts, why);
+                (long long)b->e[0].id, index_errmsg(ix));
+    } else {
+        for (size_t i = 0; i < b->n; i++) {
+            const outbox_entry *e = &b->e[i];
+            int result = b->out[i].result;
+            if (result != REG_OK && (result == OUTBOX_PARK || e->attempts >= o->opt.max_attempts))
+                fprintf(stderr,
+                        "ocireg: outbox entry %lld (%s %s, %s) parked after %lld attempts: %s\n",
+                        (long long)e->id, e->kind, e->target, e->repository,
+                        (long long)e->attempts, b->out[i].why);
+        }
+    }
     /* Its end may let the next entry of its repository, or of its target, go. */
     outbox_wake();
 }
@@ -227,19 +301,20 @@ static void *worker_main(void *arg)
     index_db *ix = NULL;
     uint64_t seen;
     int64_t last_purge = 0;
-    if (index_open(&ix, o->opt.index_location) < 0) {
+    batch *b = calloc(1, sizeof(*b)); /* ~36 KiB: not on a worker's stack */
+    if (!b || index_open(&ix, o->opt.index_location) < 0) {
+        free(b);
         fprintf(stderr, "ocireg: outbox worker cannot open the index: %s\n",
                 reg_error_last("unknown error"));
         return NULL;
     }
     index_writer_attach(o->opt.writer, ix);
     while (!stopping(o, &seen)) {
-        outbox_entry e;
         int64_t due;
-        if (something_due(ix, &due) && claim(&e, o, ix) == REG_OK) {
+        if (something_due(ix, &due) && claim(b, o, ix) == REG_OK) {
             outbox_wake();
-            deliver(o, ix, &e);
-            index_outbox_entry_clear(&e);
+            deliver(o, ix, b);
+            batch_clear(b);
             continue;
         }
         if (now_ms() - last_purge > PURGE_EVERY_MS) {
@@ -251,6 +326,7 @@ static void *worker_main(void *arg)
         wait_for_work(o, due, seen);
     }
     index_close(ix);
+    free(b);
     return NULL;
 }
 

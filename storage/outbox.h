@@ -28,6 +28,22 @@
  * within the lease (outbox_lease_ms), or extend it. */
 typedef int (*outbox_deliver_fn)(void *ctx, index_db *ix, const outbox_entry *e);
 
+/* What a batch delivery says of each of its entries: REG_OK, or a negative code (OUTBOX_PARK
+ * included) with the reason (no secrets) in `why`. */
+#define OUTBOX_WHY_MAX 512
+typedef struct outbox_outcome {
+    int result;
+    char why[OUTBOX_WHY_MAX];
+} outbox_outcome;
+
+/* Deliver entries[0..n-1], leased together: one repository and target of one kind, in commit
+ * order (the first was the oldest pending there). Each gets its own outcome in out[i]; the
+ * function must keep whatever order its kind promises (replication: tags moved in commit
+ * order). The same rules of time and lease as outbox_deliver_fn, for every entry. */
+typedef void (*outbox_deliver_batch_fn)(void *ctx, index_db *ix, const outbox_entry *entries,
+                                        size_t n, outbox_outcome *out);
+#define OUTBOX_BATCH_MAX 64 /* the most entries a kind may take in one batch */
+
 /* The running outbox's lease in ms (OUTBOX_LEASE_MS_DEFAULT before a start). */
 int64_t outbox_lease_ms(void);
 
@@ -40,12 +56,19 @@ int outbox_extend_lease(index_db *ix, const outbox_entry *e);
  * workers. REG_ECONFLICT when the kind has a function already. */
 int outbox_register_kind(const char *kind, outbox_deliver_fn deliver, void *ctx);
 
+/* Register a kind delivered in batches of up to batch_max (at most OUTBOX_BATCH_MAX) entries
+ * of one repository and target: a worker that claims the oldest pending entry there takes
+ * the due entries that follow it too. */
+int outbox_register_batch_kind(const char *kind, outbox_deliver_batch_fn deliver, void *ctx,
+                               int batch_max);
+
 typedef struct outbox_options {
     const char *index_location; /* the store's db_path */
     index_writer *writer;       /* the server's */
     int workers;                /* 0: none start (another instance delivers) */
     int max_attempts;
-    int target_concurrency;     /* entries of one target delivered at once, all instances */
+    int target_concurrency;     /* deliveries (entries, or batches) of one target at once,
+                                 * all instances */
     int64_t retry_ms;           /* the wait after the first failure; doubles each time */
     int64_t lease_ms;           /* a claim's lease (0: OUTBOX_LEASE_MS_DEFAULT) */
     int release_leases;         /* give back every lease first (SQLite: ours alone) */

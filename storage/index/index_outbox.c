@@ -80,6 +80,61 @@ int index_outbox_claim(outbox_entry *out, index_db *ix, const char *owner, int64
     return err;
 }
 
+static int entry_from_row(outbox_entry *out, sqldb_stmt *st)
+{
+    out->id = sqldb_column_int64(st, 0);
+    out->kind = text_copy(st, 1);
+    out->target = text_copy(st, 2);
+    out->repository = text_copy(st, 3);
+    out->payload = text_copy(st, 4);
+    out->created = sqldb_column_int64(st, 5);
+    out->attempts = sqldb_column_int64(st, 6);
+    if (out->kind && out->target && out->repository && out->payload)
+        return REG_OK;
+    index_outbox_entry_clear(out);
+    return reg_error_set(REG_ERROR, "out of memory reading an outbox entry");
+}
+
+static int by_id(const void *a, const void *b)
+{
+    const outbox_entry *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int index_outbox_claim_following(outbox_entry *out, size_t max, size_t *n_out, index_db *ix,
+                                 const outbox_entry *head, const char *owner, int64_t now,
+                                 int64_t lease_until)
+{
+    sqldb_stmt *st = index_stmt(ix, ST_OUTBOX_CLAIM_FOLLOWING);
+    size_t n = 0;
+    int rc = SQLDB_DONE, err = REG_OK;
+    *n_out = 0;
+    if (!st)
+        return REG_ERROR;
+    index_bind_text(st, 1, owner);
+    sqldb_bind_int64(st, 2, now);
+    sqldb_bind_int64(st, 3, lease_until);
+    index_bind_text(st, 4, head->kind);
+    index_bind_text(st, 5, head->target);
+    index_bind_text(st, 6, head->repository);
+    sqldb_bind_int64(st, 7, head->id);
+    sqldb_bind_int64(st, 8, (int64_t)max);
+    while (err == REG_OK && n < max && (rc = sqldb_step(st)) == SQLDB_ROW)
+        if ((err = entry_from_row(&out[n], st)) == REG_OK)
+            n++;
+    if (err == REG_OK && n < max && rc == SQLDB_ERROR)
+        err = REG_ERROR;
+    index_done(st);
+    if (err < 0) {
+        for (size_t i = 0; i < n; i++)
+            index_outbox_entry_clear(&out[i]);
+        return err;
+    }
+    qsort(out, n, sizeof(*out), by_id); /* RETURNING promises no order */
+    *n_out = n;
+    return REG_OK;
+}
+
 int index_outbox_renew(index_db *ix, int64_t id, const char *owner, int64_t lease_until)
 {
     sqldb_stmt *st = index_stmt(ix, ST_OUTBOX_RENEW);

@@ -30,10 +30,18 @@ int index_outbox_queue_webhooks(int *queued_out, index_db *ix, unsigned event_bi
 
 /* Inside a write transaction: lease the oldest due entry to `owner` until `lease_until`,
  * counting the attempt. Skipped: an entry while an older one of its repository and target is
- * pending (commit order), and every entry of a target with `target_cap` entries leased.
+ * pending (commit order), and every entry of a target with `target_cap` deliveries leased
+ * (repositories: a batch of index_outbox_claim_following counts once).
  * REG_ENOTFOUND when none is due. */
 int index_outbox_claim(outbox_entry *out, index_db *ix, const char *owner, int64_t now,
                        int64_t lease_until, int64_t target_cap);
+/* In the transaction of the claim of `head`: lease to `owner` the entries of head's kind,
+ * target and repository that follow it in commit order, due and not leased, up to `max`,
+ * stopping before the first that is not due or is leased. They go to out[] in commit order
+ * (the caller clears each); *n_out says how many. */
+int index_outbox_claim_following(outbox_entry *out, size_t max, size_t *n_out, index_db *ix,
+                                 const outbox_entry *head, const char *owner, int64_t now,
+                                 int64_t lease_until);
 /* Keep the lease of a long delivery until `lease_until`; REG_ENOTFOUND when it was lost. */
 int index_outbox_renew(index_db *ix, int64_t id, const char *owner, int64_t lease_until);
 /* The leased entry delivered; REG_ENOTFOUND when `owner` lost its lease meanwhile. */

@@ -139,6 +139,44 @@ static void test_an_expired_lease_passes_to_another_owner(void)
     index_close(ix);
 }
 
+/* A batch: the entries after the head, in commit order, due and not leased, up to the
+ * limit, none past the first that is not due; a batch counts once toward the target's cap. */
+static void test_a_batch_takes_the_run_that_follows_its_head(void)
+{
+    index_db *ix = fresh_index();
+    outbox_entry head, more[8];
+    size_t n = 0;
+    int64_t x3 = 0;
+    queue(ix, "t", "a", "x1");
+    queue(ix, "t", "b", "y1");
+    queue(ix, "t", "a", "x2");
+    queue(ix, "u", "a", "z1");
+    queue(ix, "t", "a", "x3");
+    queue(ix, "t", "a", "x4");
+    queue(ix, "t", "a", "x5");
+    CHECK_INT(index_outbox_claim(&head, ix, "w", NOW, NOW + LEASE, CAP), REG_OK);
+    CHECK_STR(head.payload, "x1");
+    CHECK_INT(index_outbox_claim_following(more, 2, &n, ix, &head, "w", NOW, NOW + LEASE),
+              REG_OK);
+    CHECK_INT((int64_t)n, 2);
+    CHECK_STR(more[0].payload, "x2");
+    CHECK_STR(more[1].payload, "x3");
+    CHECK_INT(more[1].attempts, 1);
+    x3 = more[1].id;
+    for (size_t i = 0; i < n; i++)
+        index_outbox_entry_clear(&more[i]);
+    /* x3 failed: it waits, and x4, x5 may not pass it in a batch */
+    CHECK_INT(index_outbox_retry(ix, x3, "w", NOW + 500, "HTTP 500", 0, NOW), REG_OK);
+    CHECK_INT(index_outbox_claim_following(more, 8, &n, ix, &head, "w", NOW, NOW + LEASE),
+              REG_OK);
+    CHECK_INT((int64_t)n, 0);
+    /* the batch on t counts once: with a cap of 2, b's entry still goes, then none */
+    CHECK_STR(claim_payload(ix, "w", NOW, 2, NULL), "y1");
+    CHECK_STR(claim_payload(ix, "w2", NOW, 2, NULL), "z1");
+    index_outbox_entry_clear(&head);
+    index_close(ix);
+}
+
 static void add_webhook(index_db *ix, const char *name, unsigned events, const char *prefix)
 {
     webhook_row w = {.name = (char *)name, .url = "http://127.0.0.1:9/", .events = events,
@@ -187,6 +225,7 @@ static void suite(void)
     RUN(test_a_retry_waits_for_its_time_and_holds_back_younger_entries);
     RUN(test_a_parked_entry_holds_nothing_back_until_redelivered);
     RUN(test_an_expired_lease_passes_to_another_owner);
+    RUN(test_a_batch_takes_the_run_that_follows_its_head);
     RUN(test_webhook_entries_follow_events_and_prefix);
     RUN(test_backoff_doubles_within_bounds);
 }
