@@ -7,6 +7,7 @@
 #include "storage/index/index.h"
 #include "storage/index/index_outbox.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define OUTBOX_WORKERS_DEFAULT 4             /* serve --outbox-workers */

@@ -1,6 +1,7 @@
 /* replicate.c - the replication push engine (see replicate.h). */
 #include "storage/replicate.h"
 #include "storage/base/buf.h"
+#include "storage/base/parallel.h"
 #include "storage/base/reg_error.h"
 #include "storage/events.h"
 #include "storage/index/index_replication.h"
@@ -9,6 +10,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +25,8 @@ typedef struct job {
     remote *client;
     const char *repo;
     char scope[PATH_MAX_LEN];
-    const outbox_entry *lease;
+    const outbox_entry *lease; /* nlease entries */
+    size_t nlease;
     int64_t lease_renewed_ms; /* when the lease was last taken or extended */
 } job;
 
@@ -39,7 +42,9 @@ static int keep_lease(job *j)
 {
     if (!j->lease || now_ms() - j->lease_renewed_ms < outbox_lease_ms() / 4)
         return REG_OK;
-    int err = outbox_extend_lease(j->ix, j->lease);
+    int err = REG_OK;
+    for (size_t i = 0; i < j->nlease && err == REG_OK; i++)
+        err = outbox_extend_lease(j->ix, &j->lease[i]);
     if (err == REG_ENOTFOUND)
         return reg_error_set(REG_ERROR, "the outbox lease ran out during the copy");
     if (err == REG_OK)
@@ -424,18 +429,43 @@ static void scrub_urls(char *out, size_t n, const char *text)
         snprintf(out + len, n - len, "%s", text);
 }
 
-int replicate_image(store *s, index_db *ix, const replicate_destination *dest, const char *repo,
-                    const char *digest_text)
+static job job_for(store *s, index_db *ix, const replicate_destination *dest, const char *repo)
 {
     job j = {.s = s,
              .ix = ix,
              .client = dest->client,
              .repo = repo,
              .lease = dest->lease,
+             .nlease = dest->lease ? (dest->nlease ? dest->nlease : 1) : 0,
              .lease_renewed_ms = now_ms()};
-    digest d;
-    char reason[512];
     snprintf(j.scope, sizeof(j.scope), "repository:%s:pull,push", repo);
+    return j;
+}
+
+/* The image's final status at dest after a copy that ended with err (the reason, scrubbed,
+ * in why when it failed); returns err, or the failure to record a success. */
+static int finish(char *why, size_t why_len, index_db *ix, const replicate_destination *dest,
+                  const char *repo, const char *digest_text, int err)
+{
+    if (err < 0 && !why[0])
+        scrub_urls(why, why_len, reg_error_last("replication failed"));
+    if (record_status(ix, repo, digest_text, dest,
+                      err < 0 ? REPLICATION_FAILED : REPLICATION_COMPLETE,
+                      err < 0 ? why : NULL) < 0 &&
+        err == REG_OK) {
+        err = REG_ERROR;
+        snprintf(why, why_len, "could not record the replication's status: %s",
+                 index_errmsg(ix));
+    }
+    return err;
+}
+
+int replicate_image(store *s, index_db *ix, const replicate_destination *dest, const char *repo,
+                    const char *digest_text)
+{
+    job j = job_for(s, ix, dest, repo);
+    digest d;
+    char reason[512] = "";
     record_status(ix, repo, digest_text, dest, REPLICATION_IN_PROGRESS, NULL);
     reg_error_clear();
     int err = digest_parse(&d, digest_text) < 0
@@ -443,16 +473,8 @@ int replicate_image(store *s, index_db *ix, const replicate_destination *dest, c
                   : push_manifest(&j, &d, 0);
     if (err == REG_OK)
         err = push_referrers_and_tags(&j, &d);
-    const char *why = err < 0 ? reg_error_last("replication failed") : NULL;
-    if (why)
-        scrub_urls(reason, sizeof(reason), why);
-    if (record_status(ix, repo, digest_text, dest,
-                      err < 0 ? REPLICATION_FAILED : REPLICATION_COMPLETE,
-                      why ? reason : NULL) < 0 &&
-        err == REG_OK)
-        err = reg_error_set(REG_ERROR, "could not record the replication's status: %s",
-                            index_errmsg(ix));
-    if (why)
+    err = finish(reason, sizeof(reason), ix, dest, repo, digest_text, err);
+    if (err < 0)
         reg_error_set(err, "%s", reason);
     return err;
 }
@@ -485,30 +507,177 @@ static int parse_entry(char *region, char *registry_id, digest *dg, const outbox
     return err;
 }
 
-int replicate_deliver(void *ctx, index_db *ix, const outbox_entry *e)
+static pthread_mutex_t spare_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* An index connection for one of a batch's copies: an idle one, else a new one. */
+static int borrow_index(index_db **out, replicate_kind *kind)
 {
-    const replicate_kind *kind = ctx;
-    char region[REPLICATION_REGION_MAX + 1], registry_id[REPLICATION_REGISTRY_ID_LEN + 1];
-    digest dg;
-    manifest_row row;
-    remote *client = NULL;
-    int err = parse_entry(region, registry_id, &dg, e);
+    *out = NULL;
+    pthread_mutex_lock(&spare_lock);
+    if (kind->nspare > 0)
+        *out = kind->spare[--kind->nspare];
+    pthread_mutex_unlock(&spare_lock);
+    if (*out)
+        return REG_OK;
+    int err = index_open(out, kind->s->db_path);
     if (err < 0)
-        return err;
-    if ((err = index_manifest_by_digest(&row, ix, e->repository, &dg)) == REG_ENOTFOUND)
-        return REG_OK; /* deleted since: deletes are not replicated */
-    replicate_destination dest = {region, registry_id, NULL, e};
-    if (err == REG_OK &&
-        (err = kind->connect(&client, kind->connect_ctx, ix, region, registry_id)) < 0) {
-        char why[512];
-        snprintf(why, sizeof(why), "%s", reg_error_last("cannot reach the destination"));
-        record_status(ix, e->repository, dg.str, &dest, REPLICATION_FAILED, why);
-        return reg_error_set(err == REG_ENOTFOUND ? OUTBOX_PARK : err, "%s", why);
+        return reg_error_wrap(err, "opening the index for a replication");
+    index_writer_attach(kind->writer, *out);
+    return REG_OK;
+}
+
+static void give_back_index(replicate_kind *kind, index_db *ix)
+{
+    pthread_mutex_lock(&spare_lock);
+    if (kind->nspare < REPLICATE_SPARE_MAX)
+        kind->spare[kind->nspare++] = ix, ix = NULL;
+    pthread_mutex_unlock(&spare_lock);
+    index_close(ix);
+}
+
+void replicate_kind_close(replicate_kind *kind)
+{
+    if (!kind)
+        return;
+    pthread_mutex_lock(&spare_lock);
+    while (kind->nspare > 0)
+        index_close(kind->spare[--kind->nspare]);
+    pthread_mutex_unlock(&spare_lock);
+}
+
+/* One image of a batch: the entry, its digest, whether it is copied (1) or was settled
+ * without a copy (0: its outcome is final), and its outcome so far. */
+typedef struct image_copy {
+    const outbox_entry *e;
+    digest dg;
+    int live;
+    outbox_outcome *out;
+} image_copy;
+
+typedef struct batch_copy {
+    replicate_kind *kind;
+    char region[REPLICATION_REGION_MAX + 1], registry_id[REPLICATION_REGISTRY_ID_LEN + 1];
+    replicate_destination dest;
+    image_copy imgs[REPLICATE_BATCH_MAX];
+    size_t n;
+} batch_copy;
+
+static void fail_copy(image_copy *c, int err)
+{
+    c->out->result = err;
+    scrub_urls(c->out->why, sizeof(c->out->why), reg_error_last("replication failed"));
+}
+
+/* The first phase, on one of parallel_for's threads: image i's manifest by digest, with
+ * everything it references (a retry marks it IN_PROGRESS again first). */
+static void copy_by_digest(void *ctx, size_t i)
+{
+    batch_copy *b = ctx;
+    image_copy *c = &b->imgs[i];
+    index_db *ix = NULL;
+    if (!c->live)
+        return;
+    reg_error_clear();
+    int err = borrow_index(&ix, b->kind);
+    if (err == REG_OK) {
+        job j = job_for(b->kind->s, ix, &b->dest, c->e->repository);
+        if (c->e->attempts > 1)
+            record_status(ix, j.repo, c->dg.str, &b->dest, REPLICATION_IN_PROGRESS, NULL);
+        err = push_manifest(&j, &c->dg, 0);
+        give_back_index(b->kind, ix);
     }
-    dest.client = client;
-    if (err == REG_OK)
-        err = replicate_image(kind->s, ix, &dest, e->repository, dg.str);
-    if (client)
+    if (err < 0)
+        fail_copy(c, err);
+}
+
+/* The second phase, in commit order on the worker's connection: referrers and tags of each
+ * image copied, then its final status. */
+static void copy_tags_in_order(batch_copy *b, index_db *ix)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        image_copy *c = &b->imgs[i];
+        if (!c->live)
+            continue;
+        int err = c->out->result;
+        if (err == REG_OK) {
+            job j = job_for(b->kind->s, ix, &b->dest, c->e->repository);
+            reg_error_clear();
+            if ((err = push_referrers_and_tags(&j, &c->dg)) < 0)
+                fail_copy(c, err);
+        }
+        c->out->result =
+            finish(c->out->why, sizeof(c->out->why), ix, &b->dest, c->e->repository, c->dg.str, err);
+    }
+}
+
+/* Which entries are copied: the others are settled here (a bad entry parks, an image deleted
+ * since is done). */
+static size_t pick_images(batch_copy *b, index_db *ix, const outbox_entry *entries, size_t n,
+                          outbox_outcome *out)
+{
+    size_t live = 0;
+    manifest_row row;
+    for (size_t i = 0; i < n; i++) {
+        image_copy *c = &b->imgs[i];
+        *c = (image_copy){.e = &entries[i], .out = &out[i]};
+        out[i].result = REG_OK;
+        out[i].why[0] = '\0';
+        int err = parse_entry(b->region, b->registry_id, &c->dg, c->e);
+        if (err == REG_OK && strcmp(c->e->target, entries[0].target) != 0)
+            err = reg_error_set(OUTBOX_PARK, "a replication batch of two destinations");
+        if (err == REG_OK &&
+            (err = index_manifest_by_digest(&row, ix, c->e->repository, &c->dg)) == REG_ENOTFOUND)
+            continue; /* deleted since: deletes are not replicated */
+        if (err < 0)
+            fail_copy(c, err);
+        else
+            c->live = 1, live++;
+    }
+    b->n = n;
+    return live;
+}
+
+/* Every image to copy FAILED with the reason the destination cannot be had. */
+static void fail_all(batch_copy *b, index_db *ix, int err)
+{
+    char why[OUTBOX_WHY_MAX];
+    snprintf(why, sizeof(why), "%s", reg_error_last("cannot reach the destination"));
+    for (size_t i = 0; i < b->n; i++) {
+        image_copy *c = &b->imgs[i];
+        if (!c->live)
+            continue;
+        record_status(ix, c->e->repository, c->dg.str, &b->dest, REPLICATION_FAILED, why);
+        c->out->result = err == REG_ENOTFOUND ? OUTBOX_PARK : err;
+        snprintf(c->out->why, sizeof(c->out->why), "%s", why);
+    }
+}
+
+void replicate_deliver_batch(void *ctx, index_db *ix, const outbox_entry *entries, size_t n,
+                             outbox_outcome *out)
+{
+    remote *client = NULL;
+    batch_copy *b = calloc(1, sizeof(*b));
+    replicate_kind *kind = ctx;
+    if (n > REPLICATE_BATCH_MAX)
+        n = REPLICATE_BATCH_MAX; /* the outbox gives no more; the rest would stay leased */
+    if (!b) {
+        for (size_t i = 0; i < n; i++)
+            out[i].result = REG_ERROR, snprintf(out[i].why, sizeof(out[i].why), "out of memory");
+        return;
+    }
+    b->kind = kind;
+    size_t live = pick_images(b, ix, entries, n, out);
+    b->dest = (replicate_destination){b->region, b->registry_id, NULL, entries, n};
+    int err = live > 0 ? kind->connect(&client, kind->connect_ctx, ix, b->region,
+                                       b->registry_id)
+                       : REG_OK;
+    if (err < 0) {
+        fail_all(b, ix, err);
+    } else if (live > 0) {
+        b->dest.client = client;
+        parallel_for(b->n, REPLICATE_PARALLEL, copy_by_digest, b);
+        copy_tags_in_order(b, ix);
         kind->release(kind->connect_ctx, client);
-    return err;
+    }
+    free(b);
 }

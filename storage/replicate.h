@@ -5,6 +5,7 @@
 #define OCIREG_REPLICATE_H
 
 #include "storage/index/index_outbox.h"
+#include "storage/outbox.h"
 #include "storage/remote/remote.h"
 #include "storage/store.h"
 
@@ -20,8 +21,10 @@ typedef struct replicate_destination {
     const char *region;
     const char *registry_id;
     remote *client;
-    const outbox_entry *lease; /* the outbox entry being delivered, whose lease is extended
-                                * between blobs of a long copy; NULL: none (sync) */
+    const outbox_entry *lease; /* the outbox entries being delivered (nlease of them), whose
+                                * leases are extended between blobs of a long copy; NULL:
+                                * none (sync) */
+    size_t nlease;
 } replicate_destination;
 
 /* Copy image (repo, digest) to dest, to the repository of the same name: blobs first (a HEAD
@@ -40,20 +43,37 @@ int replicate_queue(int *queued_out, index_db *ix, const char *repo, const diges
 
 /* How the outbox's "replication" entries are delivered: `connect` lends a client for a
  * destination with its credentials (auth/ hands it down: the core does not open sealed
- * passwords; REG_ENOTFOUND when no such destination is configured), `release` takes it back. */
+ * passwords; REG_ENOTFOUND when no such destination is configured), `release` takes it back.
+ * A batch copies its images on connections of its own to the index, attached to `writer`
+ * and kept for the next batch (replicate_kind_close closes them). */
 typedef int (*replicate_connect_fn)(remote **out, void *ctx, index_db *ix, const char *region,
                                     const char *registry_id);
 typedef void (*replicate_release_fn)(void *ctx, remote *client);
+#define REPLICATE_SPARE_MAX 16
 typedef struct replicate_kind {
     store *s;
+    index_writer *writer;
     replicate_connect_fn connect;
     replicate_release_fn release;
     void *connect_ctx;
+    index_db *spare[REPLICATE_SPARE_MAX]; /* idle index connections (replicate.c's) */
+    int nspare;
 } replicate_kind;
+void replicate_kind_close(replicate_kind *kind);
 
-/* outbox_deliver_fn of kind "replication" (ctx: a replicate_kind): replicate_image of the
- * entry's image to its target. An image deleted meanwhile is delivered (deletes are not
- * replicated); a destination that is not configured parks the entry, its status FAILED. */
-int replicate_deliver(void *ctx, index_db *ix, const outbox_entry *e);
+/* The most entries of one repository and destination replicated together, and how many of
+ * their images are copied at once (each on its own connections). */
+#define REPLICATE_BATCH_MAX 32
+#define REPLICATE_PARALLEL 4
+
+/* outbox_deliver_batch_fn of kind "replication" (ctx: a replicate_kind): the entries' images
+ * (one repository, one destination, commit order) copied by digest, REPLICATE_PARALLEL at
+ * once (content-addressed: their order does not matter), then, one by one in commit order,
+ * their referrers and tags (so a tag moved at the source lands where its last move put it),
+ * each image's status recorded and its outcome its own. An image deleted meanwhile is
+ * delivered (deletes are not replicated); a destination that is not configured parks the
+ * entries, their statuses FAILED. */
+void replicate_deliver_batch(void *ctx, index_db *ix, const outbox_entry *entries, size_t n,
+                             outbox_outcome *out);
 
 #endif

@@ -200,7 +200,7 @@ static void sync_to(sync_ctx *c, const char *repo, const strings *images, const 
         snprintf(why, sizeof(why), "%s", reg_error_last("cannot reach the destination"));
     for (size_t i = 0; i < images->n; i++) {
         const char *dg = images->items[i];
-        replicate_destination dest = {region, id, client, NULL};
+        replicate_destination dest = {region, id, client, NULL, 0};
         int err = connected;
         if (err == REG_OK && (err = replicate_image(c->st, c->ix, &dest, repo, dg)) < 0)
             snprintf(why, sizeof(why), "%s", reg_error_last("failed"));

@@ -127,7 +127,8 @@ static int start_outbox(outbox **out, server *srv, webhook_sender *sender,
                         replicate_kind *replication, destination_pool **pool)
 {
     int err = destination_pool_new(pool, srv->cfg.data_dir);
-    *replication = (replicate_kind){.s = srv->st, .connect = lend_destination,
+    *replication = (replicate_kind){.s = srv->st, .writer = srv->writer,
+                                    .connect = lend_destination,
                                     .release = return_destination, .connect_ctx = *pool};
     *sender = (webhook_sender){.registry_id = srv->cfg.registry_id, .region = srv->cfg.region,
                                .master_key = srv->master_key, .open = sealed_text_open,
@@ -143,7 +144,8 @@ static int start_outbox(outbox **out, server *srv, webhook_sender *sender,
     if (err == REG_OK)
         err = outbox_register_kind("webhook", webhook_deliver, sender);
     if (err == REG_OK)
-        err = outbox_register_kind("replication", replicate_deliver, replication);
+        err = outbox_register_batch_kind("replication", replicate_deliver_batch, replication,
+                                         REPLICATE_BATCH_MAX);
     if (err == REG_OK)
         err = outbox_start(out, &opt);
     if (err < 0)
@@ -311,6 +313,7 @@ int serve_main(int argc, char **argv)
     long long drain = srv.cfg.drain_timeout;
     server_stop(&srv, (int)(drain < DRAIN_MAX ? drain : DRAIN_MAX));
     outbox_stop(box);
+    replicate_kind_close(&replication);
     pulls_flush(srv.st->pulls, ix);
     rc_exit = 0;
 done:
