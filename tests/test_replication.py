@@ -18,7 +18,8 @@ import requests
 
 from authutil import add_user, cli, grant
 from ocireg_harness import RegistryServer, free_port
-from regutil import OCI_MANIFEST, db, digest_of, pull_problems, push_image, push_index
+from regutil import (OCI_MANIFEST, blob_path, db, digest_of, pull_problems, push_image, push_index,
+                     put_manifest)
 
 boto3 = pytest.importorskip("boto3", reason="python3-boto3 (scripts/deps.sh test)")
 import botocore.config  # noqa: E402  (after boto3, which brings it)
@@ -788,3 +789,122 @@ def test_a_copy_longer_than_the_lease_keeps_it_and_is_delivered_once(tmp_path):
         source.stop()
         proxy.close()
         dest.stop()
+
+
+# ---- one repository's entries go in batches: digests at once, tags in commit order ----
+
+class PlainPair:
+    """A source (its outbox started with `workers`) replicating app/ to a second ocireg with
+    no auth; blobs are files (--inline-max 0), so that a test can break one."""
+
+    def __init__(self, root, workers, retry_ms):
+        self.data = root / "source"
+        add_user(self.data, "admin", "admin-pass")
+        grant(self.data, "admin", "*", "*")
+        key = json.loads(cli("user", "key", "create", "admin", "--json", "--data",
+                             str(self.data)).stdout)
+        self.dest = RegistryServer(root / "dest").start()
+        self.source = RegistryServer(self.data, [
+            "--outbox-workers", str(workers), "--outbox-retry-ms", str(retry_ms),
+            "--inline-max", "0"]).start()
+        self.ecr = boto3.client("ecr", endpoint_url=self.source.url, region_name=REGION,
+                                aws_access_key_id=key["AccessKeyId"],
+                                aws_secret_access_key=key["SecretAccessKey"],
+                                config=botocore.config.Config(retries={"total_max_attempts": 1}))
+        cli("replication", "destination", "add", "--region", OCIREG_DEST[0], "--registry-id",
+            OCIREG_DEST[1], self.dest.url, "--data", str(self.data))
+        self.ecr.put_replication_configuration(replicationConfiguration={"rules": [{
+            "destinations": [{"region": OCIREG_DEST[0], "registryId": OCIREG_DEST[1]}],
+            "repositoryFilters": [{"filter": "app", "filterType": "PREFIX_MATCH"}]}]})
+
+    def stop(self):
+        self.ecr.close()
+        gc.collect()
+        self.source.stop()
+        self.dest.stop()
+
+    def status(self, repo, digest):
+        out = self.ecr.describe_image_replication_status(
+            repositoryName=repo, imageId={"imageDigest": digest})
+        return [(s["status"], s.get("failureCode")) for s in out["replicationStatuses"]]
+
+    def wait(self, repo, want, timeout=30):
+        """Wait (bounded) until every image's status is want[digest]; returns the last seen."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = {d: self.status(repo, d)[0][0] for d in want}
+            if got == want or time.monotonic() > deadline:
+                return got
+            time.sleep(0.1)
+
+
+def test_a_moved_tag_under_concurrent_pushes_ends_at_the_sources_last_digest(tmp_path):
+    """8 clients push 5 images each into one repository, every one tagged `latest` too: the
+    replications go in batches (digests 4 at once), and `latest` at the destination ends
+    where it ended at the source, with every image there."""
+    import threading
+    pair = PlainPair(tmp_path, workers=4, retry_ms=200)
+    pushed, errors = [], []
+
+    def client(n):
+        try:
+            s = token_session(pair.source, "admin", "admin-pass", "app/moved", "pull,push")
+            for k in range(5):
+                img = push_image(pair.source.url, "app/moved", f"c{n}-{k}",
+                                 layers=(f"client {n} image {k}".encode(),), session=s)
+                r = put_manifest(pair.source.url, "app/moved", "latest", img.manifest, session=s)
+                assert r.status_code == 201, r.text
+                pushed.append(img)
+        except Exception as e:  # noqa: BLE001  (reported below)
+            errors.append(e)
+
+    try:
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors and len(pushed) == 40, errors
+        got = pair.wait("app/moved", {img.digest: "COMPLETE" for img in pushed})
+        assert set(got.values()) == {"COMPLETE"}, got
+        s = token_session(pair.source, "admin", "admin-pass", "app/moved")
+        source_latest = s.head(f"{pair.source.url}/v2/app/moved/manifests/latest",
+                               headers={"Accept": OCI_MANIFEST}, timeout=10)
+        want = source_latest.headers["Docker-Content-Digest"]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:   # the status is recorded after the tag's PUT
+            r = requests.head(f"{pair.dest.url}/v2/app/moved/manifests/latest",
+                              headers={"Accept": OCI_MANIFEST}, timeout=10)
+            if r.headers.get("Docker-Content-Digest") == want:
+                break
+            time.sleep(0.1)
+        assert r.headers.get("Docker-Content-Digest") == want, \
+            f"latest is {r.headers.get('Docker-Content-Digest')} at the destination, {want} here"
+        for img in pushed[::7]:
+            assert not pull_problems(pair.dest.url, img)
+    finally:
+        pair.stop()
+
+
+def test_one_failing_image_of_a_batch_fails_alone(tmp_path):
+    """Six images queued while no worker runs, the third with a layer missing from the blob
+    store: one batch delivers them; the third is FAILED, the others (those after it too)
+    COMPLETE, and its entry alone waits for its retry."""
+    pair = PlainPair(tmp_path, workers=0, retry_ms=60000)
+    try:
+        s = token_session(pair.source, "admin", "admin-pass", "app/batch", "pull,push")
+        imgs = [push_image(pair.source.url, "app/batch", f"v{i}", layers=(f"batch {i}".encode(),),
+                           session=s) for i in range(6)]
+        os.unlink(blob_path(str(pair.data), imgs[2].layers[0]))
+        pair.source.extra_args[1] = "1"   # --outbox-workers 1: one claim takes them all
+        pair.source.restart()
+        want = {img.digest: "COMPLETE" for img in imgs}
+        want[imgs[2].digest] = "FAILED"
+        got = pair.wait("app/batch", want)
+        assert got == want, f"expected only the broken image FAILED, got {got}"
+        status, reason = pair.status("app/batch", imgs[2].digest)[0]
+        assert status == "FAILED" and reason, reason
+        for i in (0, 1, 3, 4, 5):
+            assert not pull_problems(pair.dest.url, imgs[i], f"v{i}")
+    finally:
+        pair.stop()
