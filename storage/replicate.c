@@ -380,9 +380,9 @@ static int push_referrers_and_tags(job *j, const digest *d)
     return err;
 }
 
-/* A status in a write transaction of its own (the writer's, when ix is attached to one); a
- * final one queues a replication event (SUCCESS or FAILURE) for the webhooks that want it. */
-static int record_status(index_db *ix, const char *repo, const char *digest,
+/* Inside a write transaction: a status; a final one queues a replication event (SUCCESS or
+ * FAILURE) for the webhooks that want it (*queued grows by the entries queued). */
+static int status_in_txn(int *queued, index_db *ix, const char *repo, const char *digest,
                          const replicate_destination *dest, const char *status, const char *reason)
 {
     event ev = {.type = EVENT_REPLICATION,
@@ -392,13 +392,23 @@ static int record_status(index_db *ix, const char *repo, const char *digest,
                 .detail_type = "ECR Replication Action",
                 .dest_region = dest->region,
                 .dest_account = dest->registry_id};
-    int queued = 0, final = strcmp(status, REPLICATION_IN_PROGRESS) != 0;
+    int more = 0;
+    int err = index_replication_status_set(ix, repo, digest, dest->region, dest->registry_id,
+                                           status, reason);
+    if (err == REG_OK && strcmp(status, REPLICATION_IN_PROGRESS) != 0)
+        err = events_queue(&more, ix, &ev);
+    *queued += more;
+    return err;
+}
+
+/* A status in a write transaction of its own (the writer's, when ix is attached to one). */
+static int record_status(index_db *ix, const char *repo, const char *digest,
+                         const replicate_destination *dest, const char *status, const char *reason)
+{
+    int queued = 0;
     int err = index_begin(ix);
     if (err == REG_OK)
-        err = index_replication_status_set(ix, repo, digest, dest->region, dest->registry_id,
-                                           status, reason);
-    if (err == REG_OK && final)
-        err = events_queue(&queued, ix, &ev);
+        err = status_in_txn(&queued, ix, repo, digest, dest, status, reason);
     if (err == REG_OK)
         err = index_commit(ix);
     if (err < 0)
@@ -590,24 +600,50 @@ static void copy_by_digest(void *ctx, size_t i)
         fail_copy(c, err);
 }
 
+/* Every copied image's final status, in one write transaction (a batch's statuses cost one
+ * commit); when it cannot be recorded, the images that succeeded are retried. */
+static void record_final_statuses(batch_copy *b, index_db *ix)
+{
+    int queued = 0;
+    int err = index_begin(ix);
+    for (size_t i = 0; i < b->n && err == REG_OK; i++) {
+        image_copy *c = &b->imgs[i];
+        if (c->live)
+            err = status_in_txn(&queued, ix, c->e->repository, c->dg.str, &b->dest,
+                                c->out->result < 0 ? REPLICATION_FAILED : REPLICATION_COMPLETE,
+                                c->out->result < 0 ? c->out->why : NULL);
+    }
+    if (err == REG_OK)
+        err = index_commit(ix);
+    if (err == REG_OK) {
+        if (queued)
+            outbox_wake();
+        return;
+    }
+    index_rollback(ix);
+    for (size_t i = 0; i < b->n; i++)
+        if (b->imgs[i].live && b->imgs[i].out->result == REG_OK) {
+            b->imgs[i].out->result = REG_ERROR;
+            snprintf(b->imgs[i].out->why, sizeof(b->imgs[i].out->why),
+                     "could not record the replication's status: %s", index_errmsg(ix));
+        }
+}
+
 /* The second phase, in commit order on the worker's connection: referrers and tags of each
- * image copied, then its final status. */
+ * image copied, then the final statuses. */
 static void copy_tags_in_order(batch_copy *b, index_db *ix)
 {
     for (size_t i = 0; i < b->n; i++) {
         image_copy *c = &b->imgs[i];
-        if (!c->live)
+        if (!c->live || c->out->result < 0)
             continue;
-        int err = c->out->result;
-        if (err == REG_OK) {
-            job j = job_for(b->kind->s, ix, &b->dest, c->e->repository);
-            reg_error_clear();
-            if ((err = push_referrers_and_tags(&j, &c->dg)) < 0)
-                fail_copy(c, err);
-        }
-        c->out->result =
-            finish(c->out->why, sizeof(c->out->why), ix, &b->dest, c->e->repository, c->dg.str, err);
+        job j = job_for(b->kind->s, ix, &b->dest, c->e->repository);
+        reg_error_clear();
+        int err = push_referrers_and_tags(&j, &c->dg);
+        if (err < 0)
+            fail_copy(c, err);
     }
+    record_final_statuses(b, ix);
 }
 
 /* Which entries are copied: the others are settled here (a bad entry parks, an image deleted
