@@ -245,8 +245,9 @@ class ReplicationBench:
             "answering 200 at the destination (polled every ms), for small images (config + "
             f"1 KiB layer): {len(idle)} pushed one at a time on an idle queue, then more pushed "
             "one at a time while 8 loadgen clients push, once spread over 8 repositories and "
-            "once into one repository (replications of one repository run in commit order, one "
-            "at a time, so that a moved tag lands last). Push errors: "
+            "once into one repository (one repository's replications go in batches of up to "
+            "32: copied by digest 4 at once, then tags in commit order, so that a moved tag "
+            "lands last). Push errors: "
             f"{self.spread['errors']} / {self.one['errors']}.",
             "",
             "| figure | unit | ocireg | goal | met |",
