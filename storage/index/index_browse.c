@@ -47,31 +47,6 @@ static sqldb_stmt *page_statement(index_db *ix, int64_t repo_id, const image_pag
     return st;
 }
 
-/* cb for each row of st, a page row (see IMAGE_PAGE in statements.def). */
-static int each_image(sqldb_stmt *st, index_image_cb cb, void *ctx)
-{
-    int err;
-    while ((err = index_step_row(st)) == REG_OK) {
-        image_info img = {
-            .digest = sqldb_column_text(st, 0),
-            .media_type = sqldb_column_text(st, 1),
-            .artifact_type = sqldb_column_text(st, 2),
-            .tags = sqldb_column_text(st, 3),
-            .subject = sqldb_column_text(st, 4),
-            .size = sqldb_column_int64(st, 5),
-            .pushed_at = sqldb_column_int64(st, 6),
-            .last_pulled_at = sqldb_column_int64(st, 7),
-            .child = sqldb_column_int(st, 8),
-            .tag_count = sqldb_column_int64(st, 9),
-        };
-        if ((err = cb(ctx, &img)) < 0) {
-            index_done(st);
-            return err;
-        }
-    }
-    return err == REG_ENOTFOUND ? REG_OK : err;
-}
-
 int index_image_page(index_db *ix, const char *repo, const image_page_query *q, index_image_cb cb,
                      void *ctx)
 {
@@ -82,7 +57,7 @@ int index_image_page(index_db *ix, const char *repo, const image_page_query *q, 
     sqldb_stmt *st = page_statement(ix, id, q);
     if (!st)
         return REG_ERROR;
-    return each_image(st, cb, ctx);
+    return index_each_image(st, 1, cb, ctx);
 }
 
 typedef struct found_ctx {
@@ -113,7 +88,7 @@ int index_image_one(index_db *ix, const char *repo, const char *digest, int row_
     index_bind_text(st, 2, digest);
     sqldb_bind_int64(st, 3, row_tags);
     found_ctx f = {cb, ctx, &found};
-    err = each_image(st, count_found, &f);
+    err = index_each_image(st, 1, count_found, &f);
     return err < 0 ? err : found ? REG_OK : REG_ENOTFOUND;
 }
 

@@ -83,4 +83,11 @@ int index_run(sqldb_stmt *st);
 int index_step_row(sqldb_stmt *st);
 int index_changes(index_db *ix);
 
+struct image_info;
+/* Call cb(ctx, img) for each row of st, an image row (IMAGES; IMAGE_PAGE and IMAGE_ONE when
+ * `counted`, their column 9 the tag count), stopping at the first error it returns; st is reset
+ * at the end. REG_OK once every row is read. */
+int index_each_image(sqldb_stmt *st, int counted,
+                     int (*cb)(void *ctx, const struct image_info *img), void *ctx);
+
 #endif

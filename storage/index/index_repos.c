@@ -189,7 +189,12 @@ int index_images(index_db *ix, const char *repo, index_image_cb cb, void *ctx)
     int err = index_repo_id(&id, ix, repo);
     if (err < 0)
         return err;
-    sqldb_stmt *st = by_name(ix, ST_IMAGES, repo);
+    return index_each_image(by_name(ix, ST_IMAGES, repo), 0, cb, ctx);
+}
+
+int index_each_image(sqldb_stmt *st, int counted, index_image_cb cb, void *ctx)
+{
+    int err;
     while ((err = index_step_row(st)) == REG_OK) {
         image_info img = {
             .digest = sqldb_column_text(st, 0),
@@ -201,6 +206,7 @@ int index_images(index_db *ix, const char *repo, index_image_cb cb, void *ctx)
             .pushed_at = sqldb_column_int64(st, 6),
             .last_pulled_at = sqldb_column_int64(st, 7),
             .child = sqldb_column_int(st, 8),
+            .tag_count = counted ? sqldb_column_int64(st, 9) : 0,
         };
         if ((err = cb(ctx, &img)) < 0) {
             index_done(st);
