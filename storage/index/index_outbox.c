@@ -51,6 +51,21 @@ static char *text_copy(sqldb_stmt *st, int col)
     return strdup(text ? text : "");
 }
 
+static int entry_from_row(outbox_entry *out, sqldb_stmt *st)
+{
+    out->id = sqldb_column_int64(st, 0);
+    out->kind = text_copy(st, 1);
+    out->target = text_copy(st, 2);
+    out->repository = text_copy(st, 3);
+    out->payload = text_copy(st, 4);
+    out->created = sqldb_column_int64(st, 5);
+    out->attempts = sqldb_column_int64(st, 6);
+    if (out->kind && out->target && out->repository && out->payload)
+        return REG_OK;
+    index_outbox_entry_clear(out);
+    return reg_error_set(REG_ERROR, "out of memory reading an outbox entry");
+}
+
 int index_outbox_claim(outbox_entry *out, index_db *ix, const char *owner, int64_t now,
                        int64_t lease_until, int64_t target_cap)
 {
@@ -65,34 +80,9 @@ int index_outbox_claim(outbox_entry *out, index_db *ix, const char *owner, int64
     int err = index_step_row(st);
     if (err < 0)
         return err;
-    out->id = sqldb_column_int64(st, 0);
-    out->kind = text_copy(st, 1);
-    out->target = text_copy(st, 2);
-    out->repository = text_copy(st, 3);
-    out->payload = text_copy(st, 4);
-    out->created = sqldb_column_int64(st, 5);
-    out->attempts = sqldb_column_int64(st, 6);
+    err = entry_from_row(out, st);
     index_done(st); /* the UPDATE is applied by the first step */
-    if ((!out->kind || !out->target || !out->repository || !out->payload))
-        err = reg_error_set(REG_ERROR, "out of memory reading an outbox entry");
-    if (err < 0)
-        index_outbox_entry_clear(out);
     return err;
-}
-
-static int entry_from_row(outbox_entry *out, sqldb_stmt *st)
-{
-    out->id = sqldb_column_int64(st, 0);
-    out->kind = text_copy(st, 1);
-    out->target = text_copy(st, 2);
-    out->repository = text_copy(st, 3);
-    out->payload = text_copy(st, 4);
-    out->created = sqldb_column_int64(st, 5);
-    out->attempts = sqldb_column_int64(st, 6);
-    if (out->kind && out->target && out->repository && out->payload)
-        return REG_OK;
-    index_outbox_entry_clear(out);
-    return reg_error_set(REG_ERROR, "out of memory reading an outbox entry");
 }
 
 static int by_id(const void *a, const void *b)
@@ -135,47 +125,57 @@ int index_outbox_claim_following(outbox_entry *out, size_t max, size_t *n_out, i
     return REG_OK;
 }
 
-int index_outbox_renew(index_db *ix, int64_t id, const char *owner, int64_t lease_until)
+/* Statement `sid` for entry id as leased by owner (?1, ?2); NULL if it failed to prepare. */
+static sqldb_stmt *leased(index_db *ix, enum index_statement sid, int64_t id, const char *owner)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_OUTBOX_RENEW);
-    if (!st)
-        return REG_ERROR;
-    sqldb_bind_int64(st, 1, id);
-    index_bind_text(st, 2, owner);
-    sqldb_bind_int64(st, 3, lease_until);
-    if (index_run(st) < 0)
+    sqldb_stmt *st = index_stmt(ix, sid);
+    if (st) {
+        sqldb_bind_int64(st, 1, id);
+        index_bind_text(st, 2, owner);
+    }
+    return st;
+}
+
+/* Run a leased statement: REG_OK when it changed the entry, REG_ENOTFOUND when the lease is
+ * gone. */
+static int run_leased(index_db *ix, sqldb_stmt *st)
+{
+    if (!st || index_run(st) < 0)
         return REG_ERROR;
     return index_changes(ix) > 0 ? REG_OK : REG_ENOTFOUND;
 }
 
+/* Run `sid` on entry id as leased by owner with time t (?3). */
+static int stamp_leased(index_db *ix, enum index_statement sid, int64_t id, const char *owner,
+                        int64_t t)
+{
+    sqldb_stmt *st = leased(ix, sid, id, owner);
+    if (st)
+        sqldb_bind_int64(st, 3, t);
+    return run_leased(ix, st);
+}
+
+int index_outbox_renew(index_db *ix, int64_t id, const char *owner, int64_t lease_until)
+{
+    return stamp_leased(ix, ST_OUTBOX_RENEW, id, owner, lease_until);
+}
+
 int index_outbox_done(index_db *ix, int64_t id, const char *owner, int64_t now)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_OUTBOX_DONE);
-    if (!st)
-        return REG_ERROR;
-    sqldb_bind_int64(st, 1, id);
-    index_bind_text(st, 2, owner);
-    sqldb_bind_int64(st, 3, now);
-    if (index_run(st) < 0)
-        return REG_ERROR;
-    return index_changes(ix) > 0 ? REG_OK : REG_ENOTFOUND;
+    return stamp_leased(ix, ST_OUTBOX_DONE, id, owner, now);
 }
 
 int index_outbox_retry(index_db *ix, int64_t id, const char *owner, int64_t next_attempt,
                        const char *error, int park, int64_t now)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_OUTBOX_RETRY);
-    if (!st)
-        return REG_ERROR;
-    sqldb_bind_int64(st, 1, id);
-    index_bind_text(st, 2, owner);
-    index_bind_text(st, 3, park ? "parked" : "pending");
-    sqldb_bind_int64(st, 4, next_attempt);
-    index_bind_text(st, 5, error);
-    sqldb_bind_int64(st, 6, now);
-    if (index_run(st) < 0)
-        return REG_ERROR;
-    return index_changes(ix) > 0 ? REG_OK : REG_ENOTFOUND;
+    sqldb_stmt *st = leased(ix, ST_OUTBOX_RETRY, id, owner);
+    if (st) {
+        index_bind_text(st, 3, park ? "parked" : "pending");
+        sqldb_bind_int64(st, 4, next_attempt);
+        index_bind_text(st, 5, error);
+        sqldb_bind_int64(st, 6, now);
+    }
+    return run_leased(ix, st);
 }
 
 int index_outbox_release_all(index_db *ix)
@@ -197,29 +197,31 @@ int index_outbox_next_due(int64_t *out, index_db *ix, int64_t now)
     return err;
 }
 
-int index_outbox_stats(int64_t *depth_out, int64_t *oldest_out, index_db *ix)
+/* Step st to its one row and read its first column to *first and, when second is not NULL,
+ * its second to *second (both 0 on an error). */
+static int read_counts(int64_t *first, int64_t *second, sqldb_stmt *st)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_OUTBOX_STATS);
     int err = index_step_row(st);
-    *depth_out = *oldest_out = 0;
+    *first = 0;
+    if (second)
+        *second = 0;
     if (err < 0)
         return err;
-    *depth_out = sqldb_column_int64(st, 0);
-    *oldest_out = sqldb_column_int64(st, 1);
+    *first = sqldb_column_int64(st, 0);
+    if (second)
+        *second = sqldb_column_int64(st, 1);
     index_done(st);
     return REG_OK;
 }
 
+int index_outbox_stats(int64_t *depth_out, int64_t *oldest_out, index_db *ix)
+{
+    return read_counts(depth_out, oldest_out, index_stmt(ix, ST_OUTBOX_STATS));
+}
+
 int index_outbox_parked(int64_t *count_out, index_db *ix)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_OUTBOX_PARKED);
-    int err = index_step_row(st);
-    *count_out = 0;
-    if (err < 0)
-        return err;
-    *count_out = sqldb_column_int64(st, 0);
-    index_done(st);
-    return REG_OK;
+    return read_counts(count_out, NULL, index_stmt(ix, ST_OUTBOX_PARKED));
 }
 
 int index_outbox_purge(index_db *ix, int64_t before)
