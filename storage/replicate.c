@@ -225,33 +225,6 @@ static int push_blob(job *j, const manifest_ref *ref)
     return err == REG_OK ? keep_lease(j) : err;
 }
 
-/* The bytes of a stored manifest (malloc'd, NUL-terminated). */
-static int read_manifest(char **out, job *j, const manifest_row *row)
-{
-    int fd = -1;
-    uint64_t size = 0;
-    char *body = NULL;
-    int err = blobstore_open_blob(&fd, &size, j->s->blobs, j->ix, &row->dg);
-    if (err == REG_OK && (size != row->size || size > MANIFEST_MAX_BYTES))
-        err = reg_error_set(REG_ERROR, "manifest %s is %llu bytes here, the index says %llu",
-                            row->dg.str, (unsigned long long)size, (unsigned long long)row->size);
-    else if (err < 0)
-        err = reg_error_set(err, "manifest %s is indexed but unreadable", row->dg.str);
-    if (err == REG_OK && !(body = malloc(size + 1)))
-        err = reg_error_set(REG_ERROR, "out of memory");
-    if (err == REG_OK && pread(fd, body, size, 0) != (ssize_t)size)
-        err = reg_error_set(REG_ERROR, "cannot read manifest %s: %s", row->dg.str, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    if (err < 0) {
-        free(body);
-        return err;
-    }
-    body[size] = '\0';
-    *out = body;
-    return REG_OK;
-}
-
 static int put_manifest(job *j, const manifest_row *row, const char *body, const char *reference)
 {
     char path[PATH_MAX_LEN], type[300];
@@ -316,7 +289,7 @@ static int push_manifest(job *j, const digest *d, int depth)
         return reg_error_set(err, "manifest %s is not in %s here", d->str, j->repo);
     if (has_manifest(j, d))
         return REG_OK;
-    if ((err = read_manifest(&body, j, &row)) == REG_OK &&
+    if ((err = store_read_manifest(&body, j->s, j->ix, &row)) == REG_OK &&
         (err = manifest_parse(&info, row.media_type, body, row.size)) == REG_OK &&
         (err = push_refs(j, info, depth)) == REG_OK)
         err = put_manifest(j, &row, body, d->str);
@@ -371,7 +344,7 @@ static int push_referrers_and_tags(job *j, const digest *d)
         err = index_replication_image_tags(j->ix, j->repo, d->str, collect_name, &tags);
     if (err == REG_OK && tags.n > 0 &&
         (err = index_manifest_by_digest(&row, j->ix, j->repo, d)) == REG_OK)
-        err = read_manifest(&body, j, &row);
+        err = store_read_manifest(&body, j->s, j->ix, &row);
     for (size_t i = 0; i < tags.n && err == REG_OK; i++)
         err = put_manifest(j, &row, body, tags.items[i]);
     free(body);

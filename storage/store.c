@@ -6,9 +6,11 @@
 #include "storage/index/index_repos.h"
 #include "storage/base/reg_error.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int index_location(char **out, const store_location *loc)
 {
@@ -399,4 +401,30 @@ int store_delete_manifest(index_db *ix, const char *repo, const digest *d, char 
         return err;
     event ev = {.type = EVENT_DELETE, .repository = repo, .digest = d->str};
     return finish_tx(ix, index_manifest_delete(conflict_out, ix, repo, d), &ev);
+}
+
+int store_read_manifest(char **out, store *s, index_db *ix, const manifest_row *row)
+{
+    int fd = -1;
+    uint64_t size = 0;
+    char *body = NULL;
+    int err = blobstore_open_blob(&fd, &size, s->blobs, ix, &row->dg);
+    if (err == REG_OK && (size != row->size || size > MANIFEST_MAX_BYTES))
+        err = reg_error_set(REG_ERROR, "manifest %s is %llu bytes here, the index says %llu",
+                            row->dg.str, (unsigned long long)size, (unsigned long long)row->size);
+    else if (err < 0)
+        err = reg_error_set(err, "manifest %s is indexed but unreadable", row->dg.str);
+    if (err == REG_OK && !(body = malloc(size + 1)))
+        err = reg_error_set(REG_ERROR, "out of memory");
+    if (err == REG_OK && pread(fd, body, size, 0) != (ssize_t)size)
+        err = reg_error_set(REG_ERROR, "cannot read manifest %s: %s", row->dg.str, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    if (err < 0) {
+        free(body);
+        return err;
+    }
+    body[size] = '\0';
+    *out = body;
+    return REG_OK;
 }

@@ -117,4 +117,9 @@ int store_delete_tag(index_db *ix, const char *repo, const char *tag);
 int store_remove_tag(int *deleted_out, char *digest_out, index_db *ix, const char *repo,
                      const char *tag, const char *expected);
 
+/* A stored manifest's bytes (row from the index; at most MANIFEST_MAX_BYTES), malloc'd and
+ * NUL-terminated in *out (the caller frees). REG_ERROR when its blob is missing, unreadable or
+ * not the size the index says. */
+int store_read_manifest(char **out, store *s, index_db *ix, const manifest_row *row);
+
 #endif

@@ -70,32 +70,6 @@ static int add_root(export_ctx *c, const char *ref_name, const manifest_row *row
     return REG_OK;
 }
 
-/* The bytes of a stored manifest (at most MANIFEST_MAX_BYTES). */
-static int read_manifest(char **out, export_ctx *c, const manifest_row *row)
-{
-    int fd = -1;
-    uint64_t size = 0;
-    char *body = NULL;
-    int err = blobstore_open_blob(&fd, &size, c->s->blobs, c->ix, &row->dg);
-    if (err == REG_OK && (size != row->size || size > MANIFEST_MAX_BYTES))
-        err = reg_error_set(REG_ERROR, "manifest %s is %llu bytes on disk, the index says %llu",
-                            row->dg.str, (unsigned long long)size, (unsigned long long)row->size);
-    else if (err < 0)
-        err = reg_error_set(err, "manifest %s is indexed but its file is missing", row->dg.str);
-    if (err == REG_OK && !(body = malloc(size + 1)))
-        err = REG_ERROR;
-    if (err == REG_OK && pread(fd, body, size, 0) != (ssize_t)size)
-        err = reg_error_set(REG_ERROR, "cannot read manifest %s: %s", row->dg.str, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    if (err < 0) {
-        free(body);
-        return err;
-    }
-    *out = body;
-    return REG_OK;
-}
-
 typedef struct referrer_list {
     manifest_row *rows;
     size_t n, cap;
@@ -170,7 +144,7 @@ static int walk(export_ctx *c, const char *repo, const manifest_row *row, int de
     if (err == REG_OK)
         err = add_blob(c, &row->dg, row->size);
     if (err == REG_OK)
-        err = read_manifest(&body, c, row);
+        err = store_read_manifest(&body, c->s, c->ix, row);
     if (err == REG_OK && (err = manifest_parse(&info, row->media_type, body, row->size)) < 0)
         reg_error_wrap(err, "stored manifest %s cannot be parsed", key);
     if (err == REG_OK) {
