@@ -21,8 +21,9 @@ import pytest
 import requests
 
 from authutil import add_user, cli, grant
-from ocireg_harness import RegistryServer, free_port
+from ocireg_harness import RegistryServer
 from regutil import OCI_INDEX, OCI_MANIFEST, digest_of, image_manifest
+from upstreams import Distribution, wait_until
 
 PASSWORD = "Upstream-s3cret-4c1"
 TIMEOUT = 30
@@ -33,81 +34,7 @@ pytestmark = pytest.mark.skipif(
     reason="docker-registry and apache2-utils are test packages (scripts/deps.sh test)")
 
 
-def wait_until(cond, what, deadline_s=20):
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 # ---- upstreams ----
-
-class Distribution:
-    """docker-registry (distribution 2.8) with htpasswd auth for user "dist" and its access log
-    in a file, so a test can count what was fetched. Stopped by PID."""
-
-    def __init__(self, root, auth=True):
-        self.root = root
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = root / "registry.log"
-        self.auth = ("dist", PASSWORD) if auth else None
-        self.proc = None
-
-    def start(self):
-        self.root.mkdir(parents=True, exist_ok=True)
-        auth = ""
-        if self.auth:
-            htpasswd = self.root / "htpasswd"
-            subprocess.run(["htpasswd", "-Bbc", str(htpasswd), "dist", PASSWORD], check=True,
-                           capture_output=True, timeout=30)
-            auth = f"auth:\n  htpasswd:\n    realm: test-realm\n    path: {htpasswd}\n"
-        conf = self.root / "config.yml"
-        conf.write_text(f"""version: 0.1
-log:
-  level: error
-storage:
-  filesystem:
-    rootdirectory: {self.root / 'data'}
-  delete:
-    enabled: true
-{auth}http:
-  addr: 127.0.0.1:{self.port}
-""")
-        log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(["docker-registry", "serve", str(conf)], stdout=log,
-                                     stderr=log)
-        log.close()
-
-        def up():
-            try:
-                return requests.get(self.url + "/v2/", timeout=2).status_code in (200, 401)
-            except requests.ConnectionError:
-                return self.proc.poll() is not None
-        wait_until(up, "docker-registry to listen")
-        assert self.proc.poll() is None, self.log_path.read_text()
-        return self
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def session(self):
-        s = requests.Session()
-        s.auth = self.auth
-        return s
-
-    def requests_for(self, method, path_part, status=None):
-        """How many requests of `method` for a path containing path_part the log shows (with
-        answer `status` when given: 200 leaves out the 401 challenges of the htpasswd auth)."""
-        pattern = re.compile(r'"' + method + r' (\S+) HTTP/[\d.]+" (\d+)')
-        return sum(1 for line in self.log_path.read_text().splitlines()
-                   for m in [pattern.search(line)] if m and path_part in m.group(1) and
-                   (status is None or int(m.group(2)) == status))
-
 
 def push_blob(url, repo, data, session):
     """POST then PUT (distribution 2.8 takes no monolithic POST)."""
@@ -248,7 +175,7 @@ def env(tmp_path_factory):
     auth) and a cache ocireg without users (filling is then allowed as pull is) with a rule for
     each."""
     root = tmp_path_factory.mktemp("pull-through")
-    dist = Distribution(root / "dist").start()
+    dist = Distribution(root / "dist", ("dist", PASSWORD)).start()
     proxy = FaultProxy(dist.port)
     tok_data = root / "tok"
     add_user(tok_data, "up", PASSWORD)
@@ -545,7 +472,7 @@ def test_moved_tag_is_followed_after_the_ttl_and_not_before(env):
 # ---- faults ----
 
 def test_stopped_upstream_serves_the_cached_copy_and_fails_uncached_cleanly(env, tmp_path):
-    up = Distribution(tmp_path / "gone", auth=False).start()
+    up = Distribution(tmp_path / "gone", None).start()
     try:
         cached = push(up.url, "app", "v1", up.session(), layers=(b"cached layer",))
         uncached = push(up.url, "other", "v1", up.session(), layers=(b"uncached layer",))

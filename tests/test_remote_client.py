@@ -12,10 +12,10 @@ import threading
 import time
 
 import pytest
-import requests
 
 from authutil import add_user, grant
 from ocireg_harness import free_port, ocireg_binary
+from upstreams import Distribution
 
 PROBE = os.path.join(os.path.dirname(ocireg_binary()), "tests", "remote_probe")
 PASSWORD = "s3cret-Pass-9f2"
@@ -47,63 +47,20 @@ def one(*args, **kw):
     return answers[-1]
 
 
-def wait_until(cond, what, deadline_s=20):
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def sha(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 @pytest.fixture
 def distribution(tmp_path):
-    """docker-registry with htpasswd (bcrypt) auth for user "dist"; stopped by PID."""
+    """docker-registry with htpasswd (bcrypt) auth for user "dist"; yields its URL."""
     if not shutil.which("docker-registry") or not shutil.which("htpasswd"):
         pytest.skip("docker-registry and apache2-utils are test packages (scripts/deps.sh test)")
-    htpasswd = tmp_path / "htpasswd"
-    subprocess.run(["htpasswd", "-Bbc", str(htpasswd), "dist", PASSWORD], check=True,
-                   capture_output=True, timeout=30)
-    port = free_port()
-    conf = tmp_path / "config.yml"
-    conf.write_text(f"""version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {tmp_path / 'data'}
-  delete:
-    enabled: true
-auth:
-  htpasswd:
-    realm: test-realm
-    path: {htpasswd}
-http:
-  addr: 127.0.0.1:{port}
-""")
-    log = open(tmp_path / "registry.log", "w")
-    proc = subprocess.Popen(["docker-registry", "serve", str(conf)], stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-
-    def up():
-        try:
-            return requests.get(url + "/v2/", timeout=2).status_code == 401
-        except requests.ConnectionError:
-            return proc.poll() is not None
+    dist = Distribution(tmp_path, ("dist", PASSWORD)).start()
     try:
-        wait_until(up, "docker-registry to listen")
-        assert proc.poll() is None, (tmp_path / "registry.log").read_text()
-        yield url
+        yield dist.url
     finally:
-        proc.kill()
-        proc.wait(timeout=10)
-        log.close()
+        dist.stop()
 
 
 @pytest.fixture

@@ -17,9 +17,10 @@ import pytest
 import requests
 
 from authutil import add_user, cli, grant
-from ocireg_harness import RegistryServer, free_port
+from ocireg_harness import RegistryServer
 from regutil import (OCI_MANIFEST, blob_path, db, digest_of, pull_problems, push_image, push_index,
                      put_manifest)
+from upstreams import Distribution, LocalHTTP
 
 boto3 = pytest.importorskip("boto3", reason="python3-boto3 (scripts/deps.sh test)")
 import botocore.config  # noqa: E402  (after boto3, which brings it)
@@ -36,70 +37,6 @@ RULES = [{"destinations": [{"region": r, "registryId": i} for r, i in (OCIREG_DE
 def need(program):
     if not shutil.which(program):
         pytest.skip(f"{program} is not installed (scripts/deps.sh test)")
-
-
-class Distribution:
-    """Debian's docker-registry with htpasswd auth, on a port of its own; stopped by PID."""
-
-    def __init__(self, folder):
-        self.folder = str(folder)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = None
-        os.makedirs(self.folder, exist_ok=True)
-        htpasswd = os.path.join(self.folder, "htpasswd")
-        with open(htpasswd, "w") as f:
-            subprocess.run(["htpasswd", "-Bbn", "repl", DEST_PASSWORD], stdout=f, check=True)
-        self.conf = os.path.join(self.folder, "config.yml")
-        with open(self.conf, "w") as f:
-            f.write(f"""version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {os.path.join(self.folder, 'data')}
-  delete:
-    enabled: true
-auth:
-  htpasswd:
-    realm: replication-test
-    path: {htpasswd}
-http:
-  addr: 127.0.0.1:{self.port}
-""")
-
-    def start(self):
-        self.log = open(os.path.join(self.folder, "log"), "ab")
-        self.proc = subprocess.Popen(["docker-registry", "serve", self.conf], stdout=self.log,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, "docker-registry exited at start"
-            try:
-                if requests.get(self.url + "/v2/", timeout=1).status_code == 401:
-                    return self
-            except requests.ConnectionError:
-                time.sleep(0.05)
-        raise AssertionError("docker-registry did not start listening in time")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc:
-            self.log.close()
-        self.proc = None
-
-    def session(self):
-        s = requests.Session()
-        s.auth = ("repl", DEST_PASSWORD)
-        return s
 
 
 def token_session(server, user, password, repo, actions="pull"):
@@ -125,7 +62,7 @@ class Env:
         add_user(dest_data, "repl", DEST_PASSWORD)
         grant(dest_data, "repl", "*", "pull,push")
         self.dest = RegistryServer(dest_data).start()
-        self.dist = Distribution(root / "dist").start()
+        self.dist = Distribution(root / "dist", ("repl", DEST_PASSWORD)).start()
         self.ecr = boto3.client(
             "ecr", endpoint_url=self.source.url, region_name=REGION,
             aws_access_key_id=self.key["AccessKeyId"],
@@ -688,12 +625,12 @@ def test_a_deleted_image_takes_its_statuses_with_it(env):
     assert left == 0, f"{left} statuses outlived their image"
 
 
-class SlowProxy:
+class SlowProxy(LocalHTTP):
     """An HTTP proxy in front of a registry that holds every blob upload's PUT for `delay`
     seconds and counts the manifest PUTs it forwards."""
 
     def __init__(self, upstream, delay):
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from http.server import BaseHTTPRequestHandler
         import http.client
         import threading
         self.manifest_puts, self.lock = [], threading.Lock()
@@ -731,14 +668,7 @@ class SlowProxy:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(Handler)
 
 
 def test_a_copy_longer_than_the_lease_keeps_it_and_is_delivered_once(tmp_path):

@@ -10,12 +10,13 @@ import hmac
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
 
 from regutil import delete_tag, ocireg, push_image, server_log
+from upstreams import LocalHTTP
 
 SECRET = "s3cr3t-for-signing"
 PASSWORD = "hunter2-receiver-password"
@@ -24,7 +25,7 @@ REGISTRY_ID = "123456789012"
 REGION = "eu-west-1"
 
 
-class Receiver:
+class Receiver(LocalHTTP):
     """An HTTP receiver: records every POST; answers 500 to a path while it owes failures."""
 
     def __init__(self):
@@ -60,14 +61,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(Handler)
 
     def received(self, path, status=200):
         with self.lock:
