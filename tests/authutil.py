@@ -3,7 +3,9 @@ token flow by hand with requests."""
 import base64
 import json
 import re
+import signal
 import subprocess
+import time
 
 import requests
 
@@ -34,6 +36,39 @@ def self_signed(folder, name="cert", cn="127.0.0.1"):
                     "-days", "2", "-subj", f"/CN={cn}", "-addext",
                     "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=60)
     return cert, key
+
+
+def start_nginx(folder, server, port, cert, procs):
+    """nginx with one `server { }` block (listening with TLS on 127.0.0.1:port, certificate
+    cert) and its files in folder; its process joins procs (stop_nginx stops them). Returns its
+    https URL once /healthz answers through it."""
+    conf = folder / "nginx.conf"
+    temp = " ".join(f"{kind}_temp_path {folder}/{kind};"
+                    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    conf.write_text(f"daemon off;\npid {folder}/nginx.pid;\n"
+                    f"error_log {folder}/nginx-error.log;\n"
+                    f"events {{ worker_connections 64; }}\n"
+                    f"http {{ access_log off; {temp}\n{server}\n}}\n")
+    proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(folder)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(proc)
+    url = f"https://127.0.0.1:{port}"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url + "/healthz", verify=str(cert), timeout=1)
+            return url
+        except requests.ConnectionError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    raise RuntimeError("nginx did not start: " + (folder / "nginx-error.log").read_text())
+
+
+def stop_nginx(procs):
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=10)
 
 
 def parse_challenge(header):

@@ -1,14 +1,10 @@
 """The realm and URLs behind a TLS-terminating nginx (trusted X-Forwarded-*), never trusting
 forwarded headers from arbitrary clients, the configured external URL, and ocireg's own HTTPS."""
-import os
-import signal
-import subprocess
-import time
-
 import pytest
 import requests
 
-from authutil import add_user, bearer, grant, parse_challenge, self_signed, token
+from authutil import (add_user, bearer, grant, parse_challenge, self_signed, start_nginx,
+                      stop_nginx, token)
 from ocireg_harness import free_port
 
 
@@ -20,19 +16,7 @@ def nginx_proxy(tmp_path):
     def start(upstream_port):
         cert, key = self_signed(tmp_path)
         port = free_port()
-        conf = tmp_path / "nginx.conf"
-        conf.write_text(f"""
-daemon off;
-pid {tmp_path}/nginx.pid;
-error_log {tmp_path}/nginx-error.log;
-events {{ worker_connections 64; }}
-http {{
-  access_log off;
-  client_body_temp_path {tmp_path}/body;
-  proxy_temp_path {tmp_path}/proxy;
-  fastcgi_temp_path {tmp_path}/fastcgi;
-  uwsgi_temp_path {tmp_path}/uwsgi;
-  scgi_temp_path {tmp_path}/scgi;
+        server = f"""
   server {{
     listen 127.0.0.1:{port} ssl;
     ssl_certificate {cert};
@@ -47,24 +31,11 @@ http {{
       proxy_set_header X-Forwarded-Host $host:$server_port;
     }}
   }}
-}}
-""")
-        proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(tmp_path)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(proc)
-        url = f"https://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                requests.get(url + "/healthz", verify=str(cert), timeout=1)
-                return url, str(cert)
-            except requests.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("nginx did not start: " + (tmp_path / "nginx-error.log").read_text())
+"""
+        return start_nginx(tmp_path, server, port, cert, procs), str(cert)
 
     yield start
-    for p in procs:
-        p.send_signal(signal.SIGTERM)
-        p.wait(timeout=10)
+    stop_nginx(procs)
 
 
 @pytest.fixture

@@ -4,15 +4,13 @@ written (ports, certificate paths and upstream swapped for the test's), proxies 
 pull over TLS and keeps /metrics from outside addresses."""
 import os
 import re
-import signal
 import subprocess
-import time
 
 import pytest
 import requests
 
 from ocireg_harness import ROOT, free_port, ocireg_binary
-from authutil import self_signed
+from authutil import self_signed, start_nginx, stop_nginx
 from regutil import push_image
 
 RUNBOOK = os.path.join(ROOT, "docs", "OPERATIONS.md")
@@ -91,32 +89,10 @@ def runbook_nginx(tmp_path):
         server = re.sub(r"ssl_certificate_key\s+\S+;", f"ssl_certificate_key {key};", server)
         server = server.replace("127.0.0.1:5000", f"127.0.0.1:{upstream_port}")
         assert str(cert) in server and f"127.0.0.1:{port}" in server, server
-        conf = tmp_path / "nginx.conf"
-        temp = " ".join(f"{kind}_temp_path {tmp_path}/{kind};"
-                        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-        conf.write_text(f"daemon off;\npid {tmp_path}/nginx.pid;\n"
-                        f"error_log {tmp_path}/nginx-error.log;\n"
-                        f"events {{ worker_connections 64; }}\n"
-                        f"http {{ access_log off; {temp}\n{server}\n}}\n")
-        proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(tmp_path)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(proc)
-        url = f"https://127.0.0.1:{port}"
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                requests.get(url + "/healthz", verify=str(cert), timeout=1)
-                return url, str(cert)
-            except requests.ConnectionError:
-                if proc.poll() is not None:
-                    break
-                time.sleep(0.05)
-        raise RuntimeError("nginx did not start: " + (tmp_path / "nginx-error.log").read_text())
+        return start_nginx(tmp_path, server, port, cert, procs), str(cert)
 
     yield start
-    for p in procs:
-        p.send_signal(signal.SIGTERM)
-        p.wait(timeout=10)
+    stop_nginx(procs)
 
 
 def test_runbook_nginx_example_proxies_push_and_pull_and_guards_metrics(registry_factory,
