@@ -127,16 +127,22 @@ static int print_webhook(void *ctx, const webhook_row *w)
     return REG_OK;
 }
 
-static int list(index_db *ix, const cli_args *a)
+/* With --json (all not NULL) and a listing that succeeded, print the array gathered; free it. */
+static void print_list(json_t *all, int err)
 {
-    json_t *all = cli_opt(a, "json") ? json_array() : NULL;
-    int err = index_webhook_each(ix, print_webhook, all);
     if (all && err == REG_OK) {
         char *text = json_dumps(all, JSON_INDENT(2));
         printf("%s\n", text ? text : "[]");
         free(text);
     }
     json_decref(all);
+}
+
+static int list(index_db *ix, const cli_args *a)
+{
+    json_t *all = cli_opt(a, "json") ? json_array() : NULL;
+    int err = index_webhook_each(ix, print_webhook, all);
+    print_list(all, err);
     if (err < 0)
         fprintf(stderr, "ocireg webhook list: %s\n", index_errmsg(ix));
     return err < 0;
@@ -233,12 +239,7 @@ static int deliveries(index_db *ix, const cli_args *a)
         err = index_outbox_list(ix, "webhook", a->pos[1], cli_opt(a, "failed") != NULL,
                                 DELIVERIES_SHOWN, print_delivery, all);
     }
-    if (all && err == REG_OK) {
-        char *text = json_dumps(all, JSON_INDENT(2));
-        printf("%s\n", text ? text : "[]");
-        free(text);
-    }
-    json_decref(all);
+    print_list(all, err);
     if (err < 0)
         fprintf(stderr, "ocireg webhook deliveries: %s\n", reg_error_last(index_errmsg(ix)));
     return err < 0;
