@@ -54,25 +54,28 @@ static json_t *rule_at(json_t *rules, int64_t n)
     return rule;
 }
 
+/* Append item (a new reference, taken) to list `list` of rule `rule`. */
+static int append_to_rule(void *ctx, int64_t rule, const char *list, json_t *item)
+{
+    json_t *r = rule_at(ctx, rule);
+    if (!r) {
+        json_decref(item);
+        return REG_ERROR;
+    }
+    return json_array_append_new(json_object_get(r, list), item) == 0 ? REG_OK : REG_ERROR;
+}
+
 static int add_rule_destination(void *ctx, int64_t rule, const char *region,
                                 const char *registry_id)
 {
-    json_t *r = rule_at(ctx, rule);
-    return r && json_array_append_new(
-                    json_object_get(r, "destinations"),
-                    json_pack("{s:s, s:s}", "region", region, "registryId", registry_id)) == 0
-               ? REG_OK
-               : REG_ERROR;
+    return append_to_rule(ctx, rule, "destinations",
+                          json_pack("{s:s, s:s}", "region", region, "registryId", registry_id));
 }
 
 static int add_rule_filter(void *ctx, int64_t rule, const char *filter, const char *type)
 {
-    json_t *r = rule_at(ctx, rule);
-    return r && json_array_append_new(
-                    json_object_get(r, "filters"),
-                    json_pack("{s:s, s:s}", "filter", filter, "filterType", type)) == 0
-               ? REG_OK
-               : REG_ERROR;
+    return append_to_rule(ctx, rule, "filters",
+                          json_pack("{s:s, s:s}", "filter", filter, "filterType", type));
 }
 
 static int add_destination(void *ctx, const replication_destination *d)
