@@ -1,7 +1,8 @@
 /* store.h - the registry's write operations, each one durable and atomic: they order blob
  * files and index rows so that the index never points at a missing file (file first, then the
  * SQLite transaction, which also holds the write lock while the file appears). Handlers call
- * these and the index read functions; they never see paths or SQL. */
+ * these and the index read functions (store_read_manifest reads a stored manifest's bytes); they
+ * never see paths or SQL. */
 #ifndef OCIREG_STORE_H
 #define OCIREG_STORE_H
 
