@@ -58,7 +58,8 @@ ondemand=$(grep -o '"lib[A-Za-z0-9_+-]*\.so\.[0-9]*"' "$src/storage/base/dynlib.
            sort -u)
 objects=("$bin")
 for soname in $ondemand; do
-  path=$(ldconfig -p | awk -v n="$soname" '$1 == n && $NF ~ /^\// {print $NF; exit}')
+  # awk reads to the end: leaving early would kill ldconfig with SIGPIPE (pipefail: exit 141)
+  path=$(ldconfig -p | awk -v n="$soname" '$1 == n && $NF ~ /^\// && !p {p = $NF} END {print p}')
   if [ -n "$path" ]; then
     objects+=("$path")
   else
