@@ -245,3 +245,21 @@ def test_flag_beats_environment_which_beats_file(registry_factory, tmp_path):
 
     assert realm(["--external-url", "https://flag.example"]) == "https://flag.example/token"
     assert realm([]) == "https://env.example/token"
+
+
+def _mhd_threads(pid):
+    names = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/comm") as f:
+            names.append(f.read().strip())
+    return sum(1 for n in names if n.startswith("MHD-worker"))
+
+
+def test_default_threads_are_four_per_core_and_at_least_eight(registry_factory):
+    """`threads` 0: enough request threads for concurrent pushes to share commits
+    (server/http/http.c THREADS_PER_CORE, THREADS_MIN); an explicit value is kept."""
+    want = max(8, 4 * os.cpu_count())
+    server = registry_factory()
+    assert _mhd_threads(server.proc.pid) == want
+    server = registry_factory(extra_args=["--threads", "3"])
+    assert _mhd_threads(server.proc.pid) == 3

@@ -1,7 +1,8 @@
 """Chunked uploads through the write-behind stage (storage/blob/stage.c): sessions that pause between
 PATCHes for longer than the stage's idle trim (200 ms), PATCHes that end inside and on the edges
 of its 1 MiB buffers, and more sessions at once than the server keeps stages for between
-requests (16). Every blob must come back bit-exact, with the offsets the server reported."""
+requests (16). Every blob must come back bit-exact, with the offsets the server reported. A
+session names its repository in an extended attribute of its spool, found again after a restart."""
 import os
 import threading
 import time
@@ -71,3 +72,58 @@ def test_more_sessions_than_the_stages_kept_between_requests(registry):
     assert not any(t.is_alive() for t in threads), "an upload did not finish within 120 s"
     failed = {i: p for i, p in enumerate(results) if p != []}  # None: never finished
     assert not failed, f"{len(failed)} of {len(blobs)} uploads went wrong: {failed}"
+
+
+def user_xattrs_work(folder):
+    path = os.path.join(folder, ".xattr-probe")
+    try:
+        with open(path, "w"):
+            pass
+        os.setxattr(path, "user.probe", b"1")
+        return True
+    except OSError:
+        return False
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+def test_a_session_keeps_its_repository_in_the_spool_across_a_restart(registry_factory):
+    """The session's repository is an extended attribute of its spool (no `.repo` sidecar file
+    where the filesystem takes user attributes); a restarted server finds the session by it,
+    and the published blob file sheds it once the session is over (as root; the file is
+    read-only by then)."""
+    from regutil import blob_path
+    server = registry_factory()
+    data = os.urandom(3 * MIB + 17)
+    r = requests.post(f"{server.url}/v2/keep/repo/blobs/uploads/", timeout=TIMEOUT)
+    assert r.status_code == 202, r.text
+    loc = location(server.url, r)
+    r = requests.patch(loc, data=data[:MIB], timeout=TIMEOUT, headers={
+        "Content-Type": "application/octet-stream", "Content-Range": f"0-{MIB - 1}"})
+    assert r.status_code == 202, r.text
+    loc = location(server.url, r)
+    uploads = os.path.join(str(server.data), "uploads")
+    spools = [n for n in os.listdir(uploads) if not n.startswith(".")]
+    if user_xattrs_work(uploads):
+        assert len(spools) == 1, f"a sidecar file was written too: {spools}"
+        assert os.getxattr(os.path.join(uploads, spools[0]), "user.ocireg.repo") == b"keep/repo"
+    else:
+        assert sorted(n.endswith(".repo") for n in spools) == [False, True], spools
+    server.restart()
+    r = requests.patch(loc, data=data[MIB:], timeout=TIMEOUT, headers={
+        "Content-Type": "application/octet-stream", "Content-Range": f"{MIB}-{len(data) - 1}"})
+    assert r.status_code == 202, r.text
+    loc = location(server.url, r)
+    sep = "&" if "?" in loc else "?"
+    r = requests.put(f"{loc}{sep}digest={digest_of(data)}", timeout=TIMEOUT)
+    assert r.status_code == 201, r.text
+    got = requests.get(f"{server.url}/v2/keep/repo/blobs/{digest_of(data)}", timeout=TIMEOUT)
+    assert got.status_code == 200 and got.content == data
+    if os.geteuid() == 0:  # others may not change the read-only blob file: it keeps the name
+        assert "user.ocireg.repo" not in os.listxattr(blob_path(server.data, digest_of(data)))
+    # a session of another repository is not found through this one
+    r = requests.post(f"{server.url}/v2/keep/repo/blobs/uploads/", timeout=TIMEOUT)
+    other = location(server.url, r).replace("/keep/repo/", "/keep/other/")
+    server.restart()
+    assert requests.get(other, timeout=TIMEOUT).status_code == 404

@@ -85,7 +85,7 @@ static const setting settings[] = {
      .valid = not_empty, .refusal = "%s: invalid folder \"%s\"", .metavar = "DIR",
      .help = "data folder: blobs, uploads, meta.db, keys"},
     {.name = "threads", .type = SETTING_INT, INT_FIELD(threads), .min = 0, .max = 256,
-     .number = 0, .metavar = "N", .help = "server threads, 0 = two per core"},
+     .number = 0, .metavar = "N", .help = "server threads, 0 = four per core, at least 8"},
     {.name = "access-log", .type = SETTING_BOOL, INT_FIELD(access_log), .number = 1,
      .reloads = 1,
      .help = "one JSON line per request on stdout"},

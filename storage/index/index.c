@@ -512,7 +512,7 @@ int index_open(index_db **out, const char *location)
     if (!sqldb_is_pg(ix->db)) {
         sqlite3_busy_timeout(sqldb_sqlite(ix->db), 10000);
         if (exec(ix, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
-                     "PRAGMA foreign_keys = OFF; PRAGMA cache_size = -2000") < 0)
+                     "PRAGMA foreign_keys = OFF; PRAGMA cache_size = -2000; PRAGMA temp_store = MEMORY") < 0)
             goto fail;
     }
     if ((err = migrate(ix)) < 0)
