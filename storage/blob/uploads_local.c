@@ -6,7 +6,6 @@
 #include "storage/base/reference.h"
 #include "storage/base/reg_error.h"
 #include "storage/blob/stage.h"
-#include "storage/blob/warm.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -20,20 +19,18 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-/* Spool bytes bypass the page cache (copying into it costs more CPU than hashing): once an
- * upload passes UPLOAD_PLAIN_BYTES its bytes gather in a stage (stage.h): the request's thread
- * writes them with O_DIRECT (through the page cache when a spool reader follows the upload), a
- * worker hashes them, in parallel. Smaller uploads, and all of them where O_DIRECT is not
- * supported (tmpfs), are written through the page cache and hashed in the request's thread. A
- * stage is synced before a request is answered, so the file holds every accepted
+/* The first UPLOAD_CACHED_BYTES of a spool are written through the page cache, so that a blob
+ * pulled right after its push (CI pushes, a cluster deploys) is read from memory; writeback
+ * of each full UPLOAD_WRITEBACK_STEP starts at once, so the commit's fsync has little left to
+ * do. Bytes beyond bypass the page cache (copying into it costs more CPU than hashing): they
+ * gather in a stage (stage.h): the request's thread writes them with O_DIRECT, a worker hashes
+ * them. Where O_DIRECT is not supported (tmpfs) writes are plain and hashed in the request's
+ * thread. A stage is synced before a request is answered, so the file holds every accepted
  * byte; it stays for the session's next request, and its hash is waited for when the digest
- * is due. Once a blob is published and indexed, its first UPLOAD_WARM_BYTES are read back
- * into the page cache in the background (warm.h), so that a pull right after the push (CI
- * pushes, a cluster deploys) is served from memory. Measurements: docs/ARCHITECTURE.md,
- * Durability. */
+ * is due. Measurements: docs/ARCHITECTURE.md, Durability. */
 #define HASH_INVALID UINT64_MAX
-#define UPLOAD_PLAIN_BYTES (1ull << 20)
-#define UPLOAD_WARM_BYTES (64ull << 20)
+#define UPLOAD_CACHED_BYTES (64ull << 20)
+#define UPLOAD_WRITEBACK_STEP (8ull << 20)
 
 typedef struct local_upload {
     upload base;
@@ -346,17 +343,14 @@ static void unlink_from_table(local_table *t, local_upload *u)
 
 /* A session ends; when its spool was published (the blob path is a second link to it), the
  * blob file sheds the session's attribute (only now: until the session is over, a restart
- * must find it) and its head is warmed. */
+ * must find it). */
 static void local_discard(upload_table *base, upload *session)
 {
     local_table *t = (local_table *)base;
     local_upload *u = (local_upload *)session;
     struct stat st;
-    if (fstat(u->fd, &st) == 0 && st.st_nlink > 1) {
+    if (fstat(u->fd, &st) == 0 && st.st_nlink > 1)
         fremovexattr(u->fd, REPO_XATTR);
-        if (u->offset > UPLOAD_PLAIN_BYTES)
-            warm_file(u->fd, u->offset < UPLOAD_WARM_BYTES ? u->offset : UPLOAD_WARM_BYTES);
-    }
     pthread_mutex_lock(&t->lock);
     unlink_from_table(t, u);
     u->discarded = 1;
@@ -430,11 +424,24 @@ static int append_plain(local_upload *u, const void *data, size_t len)
     return REG_OK;
 }
 
-/* A small upload (so far) is written and hashed here, without a stage. */
-static int stays_plain(const local_upload *u, size_t len)
+/* How much of len, appended at u->offset, goes through the page cache. */
+static size_t cached_part(const local_upload *u, size_t len)
 {
-    return !u->stage &&
-           ((u->no_direct && !u->followed) || u->offset + len <= UPLOAD_PLAIN_BYTES);
+    if (u->stage || u->followed || u->offset >= UPLOAD_CACHED_BYTES)
+        return 0;
+    uint64_t room = UPLOAD_CACHED_BYTES - u->offset;
+    return len < room ? len : (size_t)room;
+}
+
+/* Start writing back each full UPLOAD_WRITEBACK_STEP of page-cache bytes as it completes, so
+ * that the commit's fsync finds little left to write; the pages stay cached. */
+static void start_writeback(const local_upload *u, uint64_t offset, size_t len)
+{
+    uint64_t step = UPLOAD_WRITEBACK_STEP;
+    uint64_t done_steps = (offset + len) / step;
+    if (done_steps > offset / step)
+        sync_file_range(u->fd, (off_t)((done_steps - 1) * step), (off_t)step,
+                        SYNC_FILE_RANGE_WRITE);
 }
 
 static int local_append(upload *session, unsigned generation, const void *data, size_t len)
@@ -447,7 +454,16 @@ static int local_append(upload *session, unsigned generation, const void *data, 
         goto done;
     }
     u->updated = time(NULL);
-    if (!stays_plain(u, len) && (err = stage_begin(u)) < 0)
+    size_t cached = cached_part(u, len);
+    if (cached && (err = append_plain(u, data, cached)) < 0)
+        goto done;
+    start_writeback(u, u->offset, cached);
+    u->offset += cached;
+    data = (const char *)data + cached;
+    len -= cached;
+    if (len == 0)
+        goto done;
+    if ((err = stage_begin(u)) < 0)
         goto done;
     if (u->stage && (err = stage_add(u->stage, data, len)) < 0) {
         int drained = stage_drain(u);
