@@ -629,7 +629,7 @@ def test_a_stalled_fill_does_not_hold_the_server(env, tmp_path):
         env.proxy.release.set()
         server.stop()
     assert r.status_code == 200
-    assert took < 1, f"/healthz took {took:.1f} s while a fill stalled"
+    assert took < 3, f"/healthz took {took:.1f} s while a fill stalled (5 s stall timeout)"
 
 
 # ---- grants, rules ----
