@@ -4,6 +4,7 @@
 #include "storage/base/reg_error.h"
 #include "storage/store.h"
 
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,8 +135,10 @@ int cli_read_secret(char *out, size_t n, size_t max, const char *what)
     } else if (n > 0) {
         out[0] = '\0';
     }
-    if (len == 0 || len > max)
+    if (len == 0 || len > max) {
+        OPENSSL_cleanse(out, n); /* a refused secret does not linger in the caller's buffer */
         return reg_error_set(REG_EINVALID, "expected %s (1 to %zu bytes) on standard input", what,
                              max);
+    }
     return REG_OK;
 }
