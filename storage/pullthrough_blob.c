@@ -3,6 +3,7 @@
  * grows (the commit publishes that same file once its digest is verified), so nobody waits for
  * the whole blob, each byte is written once and the upstream is asked once. */
 #include "storage/pullthrough_internal.h"
+#include "storage/base/fileio.h"
 #include "storage/base/reg_error.h"
 #include "storage/cache_rules.h"
 #include "storage/index/index_cache.h"
@@ -49,21 +50,13 @@ static int open_reader_file(flight *f, const char *dir)
                                    strerror(errno));
 }
 
-static int write_all(int fd, const void *data, size_t n, uint64_t at)
+/* Into the shared file at `at`: the bytes readers pread. */
+static int write_shared(int fd, const void *data, size_t n, uint64_t at)
 {
-    const char *p = data;
-    while (n > 0) {
-        ssize_t w = pwrite(fd, p, n, (off_t)at);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return reg_error_set(errno == ENOSPC ? REG_ENOSPACE : REG_ERROR,
-                                 "pull-through: cannot write the blob's bytes: %s",
-                                 strerror(errno));
-        p += w;
-        n -= (size_t)w;
-        at += (uint64_t)w;
-    }
+    int err = fileio_pwrite_all(fd, data, n, at);
+    if (err < 0)
+        return reg_error_set(err, "pull-through: cannot write the blob's bytes: %s",
+                             strerror(errno));
     return REG_OK;
 }
 
@@ -83,7 +76,7 @@ static int write_piece(flight *f, const void *data, size_t n)
 {
     int err = store_upload_append(f->pt->s, f->session, 1, data, n);
     if (err == REG_OK)
-        err = f->own_file ? write_all(f->fd, data, n, f->written) : upload_flush(f->session);
+        err = f->own_file ? write_shared(f->fd, data, n, f->written) : upload_flush(f->session);
     if (err < 0)
         return err;
     pthread_mutex_lock(&f->lock);
