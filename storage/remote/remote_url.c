@@ -2,6 +2,7 @@
  * origins compared (credentials stay on theirs), query values encoded, URLs shown in errors. */
 #include "storage/remote/remote_internal.h"
 #include "storage/base/reg_error.h"
+#include "storage/base/sigv4.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,12 +66,10 @@ void remote_url_for_error(char *out, size_t size, const char *url)
 
 int remote_url_encode(buf *b, const char *s)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char enc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-        int plain = (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
-                    (*p >= 'A' && *p <= 'Z') || strchr("-._~", *p);
-        int err = plain ? buf_append(b, p, 1) : buf_append(b, enc, 3);
+    char enc[3 * 64];
+    for (size_t len = strlen(s), i = 0; i < len; i += 64) {
+        size_t k = len - i < 64 ? len - i : 64;
+        int err = buf_append(b, enc, sigv4_uri_encode(enc, s + i, k, 0));
         if (err < 0)
             return err;
     }
