@@ -75,7 +75,7 @@ static int discard(void *ctx, const void *data, size_t n)
 static int send_envelope(long *status_out, const webhook_sender *s, const webhook_row *w,
                          const char *body, const char *event_id)
 {
-    char creds[OPENED_MAX + 1], secret[OPENED_MAX + 1], sig[7 + 64 + 1];
+    char creds[OPENED_MAX + 1], secret[OPENED_MAX + 1], sig[7 + 64 + 1] = "";
     char id_header[128], sig_header[sizeof(sig) + 32];
     size_t creds_len = 0, secret_len = 0;
     int timeout = s->timeout_ms > 0 ? s->timeout_ms : WEBHOOK_TIMEOUT_MS_DEFAULT;
