@@ -21,7 +21,7 @@ static struct kind {
     void *ctx;
 } kinds[MAX_KINDS];
 static int nkinds;
-/* This process's lease owner (the running outbox's), for outbox_extend_lease. */
+/* This process's lease owner, the running outbox's: its claims, renewals and settlements. */
 static char lease_owner[RANDOM_UUID_LEN + 1];
 static int64_t lease_ms = OUTBOX_LEASE_MS_DEFAULT; /* and its lease */
 
@@ -34,7 +34,6 @@ static uint64_t delivered_total, failed_total;
 
 struct outbox {
     outbox_options opt;
-    char owner[RANDOM_UUID_LEN + 1]; /* this process's leases */
     pthread_t threads[MAX_WORKERS];
     int nthreads;
     int stopping; /* under wake_lock */
@@ -158,13 +157,13 @@ static int claim(batch *b, outbox *o, index_db *ix)
     int err = index_begin(ix);
     if (err < 0)
         return err;
-    err = index_outbox_claim(&b->e[0], ix, o->owner, now, until, o->opt.target_concurrency);
+    err = index_outbox_claim(&b->e[0], ix, lease_owner, now, until, o->opt.target_concurrency);
     if (err == REG_OK)
         b->n = 1;
     const struct kind *k = err == REG_OK ? kind_of(b->e[0].kind) : NULL;
     if (k && k->batch_max > 1 &&
         (err = index_outbox_claim_following(&b->e[1], (size_t)k->batch_max - 1, &more, ix,
-                                            &b->e[0], o->owner, now, until)) == REG_OK)
+                                            &b->e[0], lease_owner, now, until)) == REG_OK)
         b->n += more;
     if (err == REG_OK)
         err = index_commit(ix);
@@ -180,8 +179,8 @@ static int settle_one(outbox *o, index_db *ix, const outbox_entry *e, int result
 {
     int park = result == OUTBOX_PARK || e->attempts >= o->opt.max_attempts;
     int err = result == REG_OK
-                  ? index_outbox_done(ix, e->id, o->owner, now)
-                  : index_outbox_retry(ix, e->id, o->owner,
+                  ? index_outbox_done(ix, e->id, lease_owner, now)
+                  : index_outbox_retry(ix, e->id, lease_owner,
                                        now + outbox_backoff_ms(e->attempts, o->opt.retry_ms,
                                                                random_fraction()),
                                        why, park, now);
@@ -353,8 +352,7 @@ int outbox_start(outbox **out, const outbox_options *opt)
     o->opt = *opt;
     if (o->opt.workers > MAX_WORKERS)
         o->opt.workers = MAX_WORKERS;
-    int err = random_uuid(o->owner);
-    memcpy(lease_owner, o->owner, sizeof(lease_owner));
+    int err = random_uuid(lease_owner);
     __atomic_store_n(&lease_ms, opt->lease_ms > 0 ? opt->lease_ms : OUTBOX_LEASE_MS_DEFAULT,
                      __ATOMIC_RELAXED);
     if (err == REG_OK && opt->release_leases && opt->workers > 0)
