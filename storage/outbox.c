@@ -174,10 +174,16 @@ static int claim(batch *b, outbox *o, index_db *ix)
     return err;
 }
 
+/* Whether a failed delivery parks its entry rather than retrying it. */
+static int parks(const outbox *o, const outbox_entry *e, int result)
+{
+    return result != REG_OK && (result == OUTBOX_PARK || e->attempts >= o->opt.max_attempts);
+}
+
 static int settle_one(outbox *o, index_db *ix, const outbox_entry *e, int result, const char *why,
                       int64_t now)
 {
-    int park = result == OUTBOX_PARK || e->attempts >= o->opt.max_attempts;
+    int park = parks(o, e, result);
     int err = result == REG_OK
                   ? index_outbox_done(ix, e->id, lease_owner, now)
                   : index_outbox_retry(ix, e->id, lease_owner,
@@ -235,8 +241,7 @@ static void deliver(outbox *o, index_db *ix, batch *b)
     } else {
         for (size_t i = 0; i < b->n; i++) {
             const outbox_entry *e = &b->e[i];
-            int result = b->out[i].result;
-            if (result != REG_OK && (result == OUTBOX_PARK || e->attempts >= o->opt.max_attempts))
+            if (parks(o, e, b->out[i].result))
                 fprintf(stderr,
                         "ocireg: outbox entry %lld (%s %s, %s) parked after %lld attempts: %s\n",
                         (long long)e->id, e->kind, e->target, e->repository,
