@@ -242,9 +242,6 @@ static int is_unchanged(int *out, index_db *ix, int64_t repo_id, const manifest_
     return err;
 }
 
-/* The manifest's bytes are published as a blob (local storage writes the spool and links it
- * into place before the transaction, and checks the link inside; S3 puts the small object
- * inside the transaction, where gc cannot remove it before its row exists). */
 /* Inside the write transaction: a PUSH event per tag (one without a tag when none). */
 static int queue_pushed(int *queued, index_db *ix, const manifest_put *put)
 {
@@ -257,6 +254,9 @@ static int queue_pushed(int *queued, index_db *ix, const manifest_put *put)
     return err;
 }
 
+/* The manifest's bytes are published as a blob (local storage writes the spool and links it
+ * into place before the transaction, and checks the link inside; S3 puts the small object
+ * inside the transaction, where gc cannot remove it before its row exists). */
 int store_put_manifest(store *s, index_db *ix, const manifest_put *put, char *missing_out)
 {
     int64_t repo_id;
