@@ -25,10 +25,12 @@ static const struct {
 
 static const char *action_of(const event *ev)
 {
-    for (size_t i = 0; !ev->action && i < NTYPES; i++)
+    if (ev->action)
+        return ev->action;
+    for (size_t i = 0; i < NTYPES; i++)
         if (types[i].bit == ev->type)
             return types[i].action;
-    return ev->action ? ev->action : "PUSH";
+    return "PUSH";
 }
 
 static int64_t now_ms(void)
