@@ -151,6 +151,16 @@ static int open_login(destination_login *out, index_db *ix, const char *data_dir
     return err;
 }
 
+/* A client of the destination the login describes. */
+static int open_client(remote **out, const destination_login *l)
+{
+    remote_endpoint ep = {.url = l->url,
+                          .username = l->username,
+                          .password = l->password,
+                          .ca_file = l->ca_file};
+    return remote_open(out, &ep);
+}
+
 int destination_connect(remote **out, index_db *ix, const char *data_dir, const char *region,
                         const char *registry_id)
 {
@@ -158,11 +168,7 @@ int destination_connect(remote **out, index_db *ix, const char *data_dir, const 
     int err = open_login(&login, ix, data_dir, region, registry_id);
     if (err < 0)
         return err;
-    remote_endpoint ep = {.url = login.url,
-                          .username = login.username,
-                          .password = login.password,
-                          .ca_file = login.ca_file};
-    err = remote_open(out, &ep);
+    err = open_client(out, &login);
     destination_login_free(&login);
     return err;
 }
@@ -262,11 +268,7 @@ static int pooled_open(pooled **out, const char *key, destination_login *login)
     pooled *e = calloc(1, sizeof(*e));
     if (!e)
         return reg_error_set(REG_ERROR, "out of memory");
-    remote_endpoint ep = {.url = login->url,
-                          .username = login->username,
-                          .password = login->password,
-                          .ca_file = login->ca_file};
-    int err = remote_open(&e->client, &ep);
+    int err = open_client(&e->client, login);
     if (err < 0) {
         free(e);
         return err;
