@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 /* Each migration in both dialects. PostgreSQL gets BIGINT for every integer (sizes and times
@@ -585,6 +586,12 @@ int index_step_row(sqldb_stmt *st)
         return REG_OK;
     index_done(st);
     return rc == SQLDB_DONE ? REG_ENOTFOUND : REG_ERROR;
+}
+
+char *index_column_copy(sqldb_stmt *st, int col)
+{
+    const char *text = sqldb_column_text(st, col);
+    return strdup(text ? text : "");
 }
 
 int index_changes(index_db *ix)

@@ -82,6 +82,8 @@ int index_run(sqldb_stmt *st);
 /* Step once: REG_OK with a row (read it, then index_done), REG_ENOTFOUND, or REG_ERROR. */
 int index_step_row(sqldb_stmt *st);
 int index_changes(index_db *ix);
+/* A text column as a malloc'd copy ("" for SQL NULL); NULL only when out of memory. */
+char *index_column_copy(sqldb_stmt *st, int col);
 
 struct image_info;
 /* Call cb(ctx, img) for each row of st, an image row (IMAGES; IMAGE_PAGE and IMAGE_ONE when

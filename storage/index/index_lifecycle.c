@@ -23,12 +23,6 @@ int index_preview_set(index_db *ix, const char *repo, const char *status, const 
     return index_run(st);
 }
 
-static char *column_copy(sqldb_stmt *st, int col)
-{
-    const char *text = sqldb_column_text(st, col);
-    return strdup(text ? text : "");
-}
-
 int index_preview_get(index_preview *out, index_db *ix, const char *repo)
 {
     memset(out, 0, sizeof(*out));
@@ -38,9 +32,9 @@ int index_preview_get(index_preview *out, index_db *ix, const char *repo)
     int err = index_step_row(st);
     if (err < 0)
         return err;
-    out->status = column_copy(st, 0);
-    out->policy = column_copy(st, 1);
-    out->results = column_copy(st, 2);
+    out->status = index_column_copy(st, 0);
+    out->policy = index_column_copy(st, 1);
+    out->results = index_column_copy(st, 2);
     index_done(st);
     if (!out->status || !out->policy || !out->results) {
         index_preview_clear(out);

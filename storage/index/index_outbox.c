@@ -45,19 +45,13 @@ int index_outbox_queue_webhooks(int *queued_out, index_db *ix, unsigned event_bi
     return err;
 }
 
-static char *text_copy(sqldb_stmt *st, int col)
-{
-    const char *text = sqldb_column_text(st, col);
-    return strdup(text ? text : "");
-}
-
 static int entry_from_row(outbox_entry *out, sqldb_stmt *st)
 {
     out->id = sqldb_column_int64(st, 0);
-    out->kind = text_copy(st, 1);
-    out->target = text_copy(st, 2);
-    out->repository = text_copy(st, 3);
-    out->payload = text_copy(st, 4);
+    out->kind = index_column_copy(st, 1);
+    out->target = index_column_copy(st, 2);
+    out->repository = index_column_copy(st, 3);
+    out->payload = index_column_copy(st, 4);
     out->created = sqldb_column_int64(st, 5);
     out->attempts = sqldb_column_int64(st, 6);
     if (out->kind && out->target && out->repository && out->payload)

@@ -61,13 +61,11 @@ static int copy_bytes(unsigned char **out, size_t *len_out, sqldb_stmt *st, int 
 /* The current row as a webhook_row of malloc'd copies. */
 static int take_row(webhook_row *out, sqldb_stmt *st)
 {
-    const char *name = sqldb_column_text(st, 0), *url = sqldb_column_text(st, 1),
-               *prefix = sqldb_column_text(st, 3);
     memset(out, 0, sizeof(*out));
-    out->name = strdup(name ? name : "");
-    out->url = strdup(url ? url : "");
+    out->name = index_column_copy(st, 0);
+    out->url = index_column_copy(st, 1);
     out->events = (unsigned)sqldb_column_int64(st, 2);
-    out->repo_prefix = strdup(prefix ? prefix : "");
+    out->repo_prefix = index_column_copy(st, 3);
     out->created_at = sqldb_column_int64(st, 6);
     if (!out->name || !out->url || !out->repo_prefix ||
         copy_bytes(&out->credentials, &out->credentials_len, st, 4) < 0 ||
