@@ -78,9 +78,9 @@ int systemd_listen_fd(int *out)
         return REG_OK;
     if (count != 1)
         return reg_error_set(REG_EINVALID,
-                             "socket activation passed %s sockets; ocireg serves "
+                             "socket activation passed %ld sockets; ocireg serves "
                              "one (ListenStream= once in the .socket unit)",
-                             fds);
+                             count);
     if (!is_listening_stream(LISTEN_FDS_START))
         return reg_error_set(REG_EINVALID,
                              "socket activation passed fd %d, which is not a "
