@@ -55,26 +55,35 @@ static int load_images(image_set *s, const char *repo, unsigned actions)
     return err;
 }
 
+/* The next tag of an image's comma-separated tags (*at moves past it), its length in *len;
+ * NULL after the last. */
+static const char *next_tag(const char **at, size_t *len)
+{
+    const char *tag = *at;
+    if (!tag || !*tag)
+        return NULL;
+    *len = strcspn(tag, ",");
+    *at = tag + *len + (tag[*len] == ',');
+    return tag;
+}
+
 static int has_tag(const image_info *img, const char *tag)
 {
-    size_t n = strlen(tag);
-    for (const char *p = img->tags; p && *p;) {
-        size_t len = strcspn(p, ",");
-        if (len == n && !strncmp(p, tag, n))
+    size_t n = strlen(tag), len;
+    const char *at = img->tags;
+    for (const char *t; (t = next_tag(&at, &len));)
+        if (len == n && !strncmp(t, tag, n))
             return 1;
-        p += len + (p[len] == ',');
-    }
     return 0;
 }
 
 static json_t *tag_list(const image_info *img)
 {
     json_t *tags = json_array();
-    for (const char *p = img->tags; p && *p;) {
-        size_t len = strcspn(p, ",");
-        json_array_append_new(tags, json_stringn(p, len));
-        p += len + (p[len] == ',');
-    }
+    size_t len;
+    const char *at = img->tags;
+    for (const char *t; (t = next_tag(&at, &len));)
+        json_array_append_new(tags, json_stringn(t, len));
     return tags;
 }
 
@@ -151,12 +160,11 @@ json_t *ecr_list_images(ecr_call *c, json_t *in)
             continue;
         if (!img->tags)
             json_array_append_new(ids, json_pack("{s:s}", "imageDigest", img->digest));
-        for (const char *p = img->tags; p && *p;) {
-            size_t len = strcspn(p, ",");
+        size_t len;
+        const char *at = img->tags;
+        for (const char *t; (t = next_tag(&at, &len));)
             json_array_append_new(ids, json_pack("{s:s, s:s%}", "imageDigest", img->digest,
-                                                 "imageTag", p, len));
-            p += len + (p[len] == ',');
-        }
+                                                 "imageTag", t, len));
     }
     free(s.items);
     json_t *out = json_object();
