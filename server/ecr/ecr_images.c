@@ -264,13 +264,13 @@ json_t *ecr_describe_images(ecr_call *c, json_t *in)
         const image_info *img = find_image(&s, id, &why);
         if (!img) {
             const char *tag = json_string_value(json_object_get(id, "imageTag"));
+            const char *dg = json_string_value(json_object_get(id, "imageDigest"));
             json_decref(details);
             free(s.items);
             return ecr_fail(c, "ImageNotFoundException",
                             "The image with imageId %s does not exist within the repository with "
                             "name '%s' in the registry with id '%s' (%s)",
-                            tag ? tag : json_string_value(json_object_get(id, "imageDigest")),
-                            repo, ecr_registry_id(c), why.reason);
+                            tag ? tag : dg ? dg : "{}", repo, ecr_registry_id(c), why.reason);
         }
         json_array_append_new(details, image_detail(c, repo, img));
     }
