@@ -252,7 +252,7 @@ int config_reload(config *live, const config *fresh, const char **restart_out, i
         int wide = s->type == SETTING_DURATION || s->type == SETTING_SIZE;
         if (text ? !strcmp(to, from) : !memcmp(to, from, wide ? sizeof(long long) : sizeof(int)))
             continue;
-        if (!s->reloads) {
+        if (!s->reloads || text) { /* a text cannot be swapped under its readers */
             if (n < max)
                 restart_out[n] = s->name;
             n++;
