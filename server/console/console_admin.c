@@ -83,21 +83,6 @@ typedef struct delivery_ctx {
     const char *shown; /* what the page shows of it */
 } delivery_ctx;
 
-/* `text` with every copy of the URL replaced by what the page may show of it. */
-static json_t *redacted(const char *text, const delivery_ctx *d)
-{
-    size_t n = strlen(d->url);
-    const char *hit = n ? strstr(text, d->url) : NULL;
-    if (!hit)
-        return json_string(text);
-    json_t *rest = redacted(hit + n, d);
-    json_t *out =
-        rest ? json_sprintf("%.*s%s%s", (int)(hit - text), text, d->shown, json_string_value(rest))
-             : NULL;
-    json_decref(rest);
-    return out;
-}
-
 static int add_delivery(void *ctx, const outbox_row *row)
 {
     const delivery_ctx *c = ctx;
@@ -106,7 +91,7 @@ static int add_delivery(void *ctx, const outbox_row *row)
                           (json_int_t)(row->created / 1000), "updatedAt",
                           (json_int_t)(row->updated / 1000), "repository", row->repository);
     if (d && row->last_error)
-        json_object_set_new(d, "error", redacted(row->last_error, c));
+        json_object_set_new(d, "error", console_replaced(row->last_error, c->url, c->shown));
     return d && json_array_append_new(c->list, d) == 0 ? REG_OK : REG_ERROR;
 }
 

@@ -158,14 +158,13 @@ static int add_cache(json_t *img, index_db *ix, const char *repo)
     return err;
 }
 
-/* `text` with every copy of `needle` (when not empty) replaced by `with`. */
-static json_t *replaced(const char *text, const char *needle, const char *with)
+json_t *console_replaced(const char *text, const char *needle, const char *with)
 {
     size_t n = strlen(needle);
     const char *hit = n ? strstr(text, needle) : NULL;
     if (!hit)
         return json_string(text);
-    json_t *rest = replaced(hit + n, needle, with);
+    json_t *rest = console_replaced(hit + n, needle, with);
     json_t *out =
         rest ? json_sprintf("%.*s%s%s", (int)(hit - text), text, with, json_string_value(rest))
              : NULL;
@@ -194,9 +193,10 @@ static int redact_reason(json_t *status, index_db *ix)
         return err == REG_ENOTFOUND ? REG_OK : err;
     const char *sep = strstr(url, "://");
     const char *path = sep ? sep + 3 + strcspn(sep + 3, "/?#") : "";
-    json_t *once = replaced(json_string_value(reason), url, "(destination)");
-    json_t *twice = once && strlen(path) > 1 ? replaced(json_string_value(once), path, "/...")
-                                             : json_incref(once);
+    json_t *once = console_replaced(json_string_value(reason), url, "(destination)");
+    json_t *twice = once && strlen(path) > 1
+                        ? console_replaced(json_string_value(once), path, "/...")
+                        : json_incref(once);
     json_decref(once);
     return twice && json_object_set_new(status, "reason", twice) == 0 ? REG_OK : REG_ERROR;
 }

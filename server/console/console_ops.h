@@ -13,6 +13,10 @@ int console_ops_admin(json_t *out, index_db *ix);
  * tags' last upstream checks) to `img` (which holds "tags"). */
 int console_ops_image(json_t *img, index_db *ix, const char *repo, const char *digest);
 
+/* `text` with every copy of `needle` (when not empty) replaced by `with`, as a new JSON
+ * string (NULL when out of memory): how a URL that may hold a secret leaves an error text. */
+json_t *console_replaced(const char *text, const char *needle, const char *with);
+
 /* POST /console/api/redeliver {"webhook": NAME[, "id": ID]}: parked deliveries queued again. */
 void console_redeliver(request *req, index_db *ix, const console_viewer *v);
 
