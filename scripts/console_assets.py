@@ -41,7 +41,7 @@ def main(out, paths):
         with open(path, "rb") as f:
             data = f.read()
         packed = gzip.compress(data, compresslevel=9, mtime=0)
-        etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+        etag = hashlib.sha256(data).hexdigest()[:32]
         parts.append(f"static const unsigned char asset{n}[] = {{\n{c_bytes(data)}\n}};")
         if len(packed) < len(data):
             parts.append(f"static const unsigned char asset{n}_gz[] = {{\n{c_bytes(packed)}\n}};")
@@ -49,7 +49,7 @@ def main(out, paths):
         else:
             gz, gz_len = "NULL", 0
         entries.append(f'    {{"{name}", "{TYPES[ext]}", asset{n}, {len(data)}, {gz}, {gz_len}, '
-                       f'"{etag[1:-1]}"}},')
+                       f'"{etag}"}},')
     parts.append("const console_asset console_assets[] = {")
     parts.extend(entries)
     parts.append("};")
