@@ -125,15 +125,13 @@ static int add_webhooks(json_t *out, index_db *ix)
 void console_admin(request *req, index_db *ix, const console_viewer *v)
 {
     int64_t storage = 0, runs = 0, blobs = 0, bytes = 0, last = 0;
-    json_t *recent = json_array(), *by_name = json_object();
     if (!console_is_admin(v)) {
-        json_decref(recent);
-        json_decref(by_name);
         console_reply_error(req, 403,
                             "the administration page needs admin on every "
                             "repository (a grant on '*')");
         return;
     }
+    json_t *recent = json_array(), *by_name = json_object();
     int err = index_storage_bytes(&storage, ix);
     if (err == REG_OK)
         err = index_gc_summary(&runs, &blobs, &bytes, &last, ix);
