@@ -355,7 +355,11 @@ static void add_config(request *req, index_db *ix, json_t *out, json_t *manifest
         json_object_set_new(out, "configNote", json_string("the config is not JSON"));
         return;
     }
-    char *text = blob_text(req, ix, &d, CONSOLE_CONFIG_MAX, &len);
+    /* the descriptor's size first: a large blob is not fetched (from S3) only to be refused */
+    json_int_t size = json_integer_value(json_object_get(config, "size"));
+    char *text = size >= 0 && size <= CONSOLE_CONFIG_MAX
+                     ? blob_text(req, ix, &d, CONSOLE_CONFIG_MAX, &len)
+                     : NULL;
     json_t *parsed = text ? json_loadb(text, len, 0, NULL) : NULL;
     if (parsed)
         json_object_set_new(out, "config", parsed);
