@@ -63,13 +63,13 @@ int index_image_page(index_db *ix, const char *repo, const image_page_query *q, 
 typedef struct found_ctx {
     index_image_cb cb;
     void *ctx;
-    int *found;
+    int found;
 } found_ctx;
 
 static int count_found(void *ctx, const image_info *img)
 {
     found_ctx *f = ctx;
-    (*f->found)++;
+    f->found++;
     return f->cb(f->ctx, img);
 }
 
@@ -77,7 +77,6 @@ int index_image_one(index_db *ix, const char *repo, const char *digest, int row_
                     index_image_cb cb, void *ctx)
 {
     int64_t id;
-    int found = 0;
     int err = index_repo_id(&id, ix, repo);
     if (err < 0)
         return err;
@@ -87,9 +86,9 @@ int index_image_one(index_db *ix, const char *repo, const char *digest, int row_
     sqldb_bind_int64(st, 1, id);
     index_bind_text(st, 2, digest);
     sqldb_bind_int64(st, 3, row_tags);
-    found_ctx f = {cb, ctx, &found};
+    found_ctx f = {cb, ctx, 0};
     err = index_each_image(st, 1, count_found, &f);
-    return err < 0 ? err : found ? REG_OK : REG_ENOTFOUND;
+    return err < 0 ? err : f.found ? REG_OK : REG_ENOTFOUND;
 }
 
 /* Bind [prefix, prefix + "~"): "~" sorts after every character a tag may hold. The bound is
