@@ -6,7 +6,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,17 +15,6 @@
 /* The master key also seals secrets: URLs are signed with a key derived from it. */
 #define KEY_LABEL "ocireg blob download URL v1"
 
-static int hmac_sha256(unsigned char out[32], const unsigned char *key, size_t key_len,
-                       const char *data)
-{
-    unsigned int n = 0;
-    if (!HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)data, strlen(data), out,
-              &n) ||
-        n != 32)
-        return reg_error_set(REG_ERROR, "HMAC-SHA256 failed");
-    return REG_OK;
-}
-
 static int signature_hex(char out[SIGNATURE_HEX + 1], const unsigned char *master_key,
                          const char *repo, const char *digest, long long expires)
 {
@@ -35,8 +23,8 @@ static int signature_hex(char out[SIGNATURE_HEX + 1], const unsigned char *maste
     int err = REG_ERROR;
     if (asprintf(&text, "GET\n%s\n%s\n%lld", repo, digest, expires) < 0)
         return reg_error_set(REG_ERROR, "out of memory");
-    if (hmac_sha256(key, master_key, SECRETBOX_KEY_LEN, KEY_LABEL) == REG_OK &&
-        hmac_sha256(mac, key, sizeof(key), text) == REG_OK) {
+    if (hmac_sha256(key, master_key, SECRETBOX_KEY_LEN, KEY_LABEL, strlen(KEY_LABEL)) == REG_OK &&
+        hmac_sha256(mac, key, sizeof(key), text, strlen(text)) == REG_OK) {
         hex_encode(out, mac, sizeof(mac));
         err = REG_OK;
     }

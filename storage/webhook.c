@@ -8,7 +8,6 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,13 +41,11 @@ char *webhook_envelope(const webhook_sender *s, const char *repository, const ch
 int webhook_signature(char *out, const unsigned char *secret, size_t secret_len,
                       const char *body, size_t len)
 {
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mac_len = 0;
-    if (!HMAC(EVP_sha256(), secret, (int)secret_len, (const unsigned char *)body, len, mac,
-              &mac_len) || mac_len != 32)
-        return reg_error_set(REG_ERROR, "cannot compute the signature");
+    unsigned char mac[32];
+    if (hmac_sha256(mac, secret, secret_len, body, len) < 0)
+        return reg_error_wrap(REG_ERROR, "cannot compute the signature");
     memcpy(out, "sha256=", 7);
-    hex_encode(out + 7, mac, mac_len);
+    hex_encode(out + 7, mac, sizeof(mac));
     return REG_OK;
 }
 

@@ -15,7 +15,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -46,13 +45,11 @@ static int session_id_of(char out[CONSOLE_COOKIE_HEX + 1], const char *cookie)
  * cannot read: it is HttpOnly), an anonymous visitor's under the registry's master key. */
 static int csrf_of(char out[CONSOLE_CSRF_HEX + 1], const void *key, size_t key_len)
 {
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned len = 0;
-    if (!HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)CSRF_LABEL,
-              strlen(CSRF_LABEL), mac, &len) ||
-        len != CONSOLE_CSRF_HEX / 2)
-        return reg_error_set(REG_ERROR, "HMAC-SHA256 failed");
-    hex_encode(out, mac, len);
+    unsigned char mac[CONSOLE_CSRF_HEX / 2];
+    int err = hmac_sha256(mac, key, key_len, CSRF_LABEL, strlen(CSRF_LABEL));
+    if (err < 0)
+        return err;
+    hex_encode(out, mac, sizeof(mac));
     return REG_OK;
 }
 

@@ -6,6 +6,8 @@
 #include "storage/base/digest.h"
 #include "storage/base/reg_error.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,4 +169,13 @@ done:
     digester_free(h);
     free(chunk);
     return err;
+}
+
+int hmac_sha256(unsigned char out[32], const void *key, size_t key_len, const void *data,
+                size_t len)
+{
+    unsigned int n = 0;
+    if (!HMAC(EVP_sha256(), key, (int)key_len, data, len, out, &n) || n != 32)
+        return reg_error_set(REG_ERROR, "HMAC-SHA256 failed");
+    return REG_OK;
 }

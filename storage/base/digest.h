@@ -27,6 +27,10 @@ const char *digest_alg_name(digest_alg alg);
 int hex_value(char c);
 /* Lower-case hex of len bytes into out (2 * len + 1 bytes). */
 void hex_encode(char *out, const unsigned char *in, size_t len);
+/* HMAC-SHA256 of data (len bytes) under key into out (32 bytes): REG_OK or REG_ERROR with the
+ * message set. */
+int hmac_sha256(unsigned char out[32], const void *key, size_t key_len, const void *data,
+                size_t len);
 /* The digest whose raw hash is md (n bytes) in algorithm alg. */
 void digest_from_bytes(digest *out, digest_alg alg, const unsigned char *md, unsigned n);
 

@@ -420,12 +420,10 @@ static int check_scope(const sigv4_credential *c)
                : REG_EINVALID;
 }
 
-static int hmac_sha256(unsigned char out[32], const void *key, size_t key_len, const char *data)
+/* HMAC-SHA256 of a NUL-terminated step of the key chain. */
+static int hmac_text(unsigned char out[32], const void *key, size_t key_len, const char *data)
 {
-    unsigned int n = 0;
-    if (!HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)data, strlen(data), out, &n))
-        return REG_ERROR;
-    return n == 32 ? REG_OK : REG_ERROR;
+    return hmac_sha256(out, key, key_len, data, strlen(data));
 }
 
 /* kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request"). */
@@ -439,10 +437,10 @@ static int signing_key(unsigned char key[32], const char *secret, const sigv4_cr
         goto done;
     memcpy(k0, "AWS4", 4);
     memcpy(k0 + 4, secret, len);
-    if ((err = hmac_sha256(k1, k0, len + 4, c->date)) == REG_OK &&
-        (err = hmac_sha256(k2, k1, 32, c->region)) == REG_OK &&
-        (err = hmac_sha256(k3, k2, 32, c->service)) == REG_OK)
-        err = hmac_sha256(key, k3, 32, TERMINATOR);
+    if ((err = hmac_text(k1, k0, len + 4, c->date)) == REG_OK &&
+        (err = hmac_text(k2, k1, 32, c->region)) == REG_OK &&
+        (err = hmac_text(k3, k2, 32, c->service)) == REG_OK)
+        err = hmac_text(key, k3, 32, TERMINATOR);
 done:
     OPENSSL_cleanse(k0, sizeof(k0));
     OPENSSL_cleanse(k1, sizeof(k1));
@@ -474,7 +472,7 @@ int sigv4_sign_canonical(char *out_hex, const char *creq, const char *amz_date,
     if ((err = check_scope(cred)) < 0 ||
         (err = string_to_sign(sts, sizeof(sts), creq, amz_date, cred)) < 0 ||
         (err = signing_key(key, secret, cred)) < 0 ||
-        (err = hmac_sha256(mac, key, sizeof(key), sts)) < 0)
+        (err = hmac_text(mac, key, sizeof(key), sts)) < 0)
         goto done;
     hex_encode(out_hex, mac, sizeof(mac));
 done:
