@@ -191,6 +191,7 @@ def main():
 
         prober = threading.Thread(target=probe)
         prober.start()
+        files = sum(len(f) for _, _, f in os.walk(os.path.join(odata, "blobs")))
         t = time.time()
         out = subprocess.run([OCIREG, "gc", "--grace", "0", "--json", "--data", odata],
                              capture_output=True, text=True, timeout=3600, check=True).stdout
@@ -210,14 +211,16 @@ def main():
     lines = [f"| images (half deleted) | docker-registry garbage-collect (stopped) | ocireg gc "
              f"(serving) | ratio | target | met |", "|---|---|---|---|---|---|",
              f"| {args.images:,} | {dgc:.2f} s | {ogc:.2f} s | {dgc / ogc:.1f}× faster | "
-             f">= 20× | {'yes' if dgc / ogc >= 20 else '**no**'} |"]
+             f">= 25× | {'yes' if dgc / ogc >= 25 else '**no**'} |"]
     text = "\n".join(lines) + (
         f"\n\nocireg gc deleted {report['blobs_deleted']} blobs ({report['bytes_freed']} bytes); "
         f"during it the server answered {ok} of {len(served)} probe requests with 200 (slowest "
         f"{worst * 1000:.0f} ms). Seeding took {dseed:.0f} s (distribution) and {oseed:.0f} s "
-        f"(ocireg).\n\nUnlinking as many one-block files on the same filesystem takes "
-        f"{floor:.2f} s on 16 threads: no collector that deletes a file per blob can be faster "
-        f"here, so {dgc / floor:.1f}× is this machine's ceiling for the ratio.")
+        f"(ocireg). Of ocireg's blobs, {files} were files before gc; the others were rows of "
+        f"its index (blobs up to --inline-max), which gc frees without an unlink.\n\n"
+        f"Unlinking as many one-block files as gc deleted blobs takes {floor:.2f} s on 16 "
+        f"threads on the same filesystem: a collector that deletes a file per blob cannot beat "
+        f"{dgc / floor:.1f}× here.")
     print(text)
     if not args.no_write:
         append_results("Garbage collection", "gc_compare.py", text)

@@ -21,9 +21,12 @@
 #include <unistd.h>
 
 #define BATCH 256
-/* Blob deletions per transaction: each commit costs a WAL fsync, and the writer mutex is held
- * for about a millisecond per hundred blobs, so pushes wait little either way. */
-#define SWEEP_BATCH 2048
+/* Blob deletions per transaction. Each commit writes every page its deletions touched, and
+ * inline blobs' rows lie in push order while a batch goes in digest order, so a batch touches
+ * pages all over blob_data: fewer, larger batches write each page fewer times (10,000 images,
+ * 15,000 blobs: 0.50 s in batches of 2,048, 0.35 s of 8,192). The writer mutex is held about
+ * 20 us per blob, so a push waits at most a few tenths of a second behind one. */
+#define SWEEP_BATCH 8192
 #define MAX_DEPTH 8
 
 typedef struct gc_ctx {
@@ -240,21 +243,27 @@ typedef struct name_list {
     size_t n, cap;
 } name_list;
 
-static int collect_policy_repo(void *ctx, const repo_info *info)
+static int collect_name(void *ctx, const char *name)
 {
     name_list *l = ctx;
-    if (!info->has_policy)
-        return REG_OK;
     if (buf_grow_array((void **)&l->names, &l->cap, l->n, sizeof(*l->names), SIZE_MAX) < 0)
         return REG_ERROR;
-    return (l->names[l->n++] = strdup(info->name)) ? REG_OK : REG_ERROR;
+    return (l->names[l->n++] = strdup(name)) ? REG_OK : REG_ERROR;
 }
 
+static int collect_policy_repo(void *ctx, const repo_info *info)
+{
+    return info->has_policy ? collect_name(ctx, info->name) : REG_OK;
+}
+
+/* Every repository with a policy; one named repository through index_repo_infos, which
+ * answers REG_ENOTFOUND when it does not exist. */
 static int apply_lifecycle(gc_ctx *c)
 {
     name_list repos = {0};
-    int err = index_repo_infos(c->ix, c->opt->only_repo, NULL, INT64_MAX, collect_policy_repo,
-                               &repos);
+    const char *only = c->opt->only_repo;
+    int err = only ? index_repo_infos(c->ix, only, NULL, 1, collect_policy_repo, &repos)
+                   : index_repos_with_policy(c->ix, NULL, collect_name, &repos);
     for (size_t i = 0; err == REG_OK && i < repos.n; i++) {
         err = expire_repo(c, repos.names[i]);
         progress(c, "lifecycle", (int64_t)i + 1);
@@ -383,7 +392,8 @@ static int sweep_blobs(gc_ctx *c)
 
 typedef struct orphan_ctx {
     gc_ctx *c;
-    strmap known; /* every blob row's digest, read once before the walk */
+    strmap known; /* every blob row's digest, read when the walk meets its first file */
+    int loaded;
     int err;
 } orphan_ctx;
 
@@ -403,6 +413,11 @@ static int check_orphan(void *ctx, const digest *d)
     uint64_t size = 0;
     int64_t mtime = 0;
     int known = 1;
+    if (!o->loaded) {
+        o->loaded = 1;
+        if ((o->err = index_fsck_blobs(c->ix, remember_known, &o->known)) < 0)
+            return o->err;
+    }
     if (strmap_get(NULL, &o->known, d->str) == REG_OK)
         return REG_OK;
     if (blobstore_stat(&size, &mtime, c->st->blobs, d) < 0 || mtime >= c->cutoff)
@@ -428,9 +443,7 @@ static int remove_orphans(gc_ctx *c)
 {
     orphan_ctx o = {.c = c, .err = REG_OK};
     strmap_init(&o.known);
-    int err = index_fsck_blobs(c->ix, remember_known, &o.known);
-    if (err == REG_OK)
-        err = blobstore_walk(c->st->blobs, check_orphan, &o);
+    int err = blobstore_walk(c->st->blobs, check_orphan, &o);
     strmap_free(&o.known);
     progress(c, "orphans", c->rep->orphans_deleted);
     return err < 0 ? err : o.err;

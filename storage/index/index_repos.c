@@ -72,6 +72,20 @@ int index_repo_delete(index_db *ix, const char *name, int force)
     return err;
 }
 
+int index_repos_with_policy(index_db *ix, const char *name, index_name_cb cb, void *ctx)
+{
+    sqldb_stmt *st = by_name(ix, ST_REPO_WITH_POLICY, name);
+    int err;
+    if (!st)
+        return REG_ERROR;
+    while ((err = index_step_row(st)) == REG_OK)
+        if ((err = cb(ctx, sqldb_column_text(st, 0))) < 0) {
+            index_done(st);
+            return err;
+        }
+    return err == REG_ENOTFOUND ? REG_OK : err;
+}
+
 int index_repo_infos(index_db *ix, const char *name, const char *after, int64_t limit,
                      index_repo_cb cb, void *ctx)
 {

@@ -38,6 +38,10 @@ typedef int (*index_repo_cb)(void *ctx, const repo_info *info);
 int index_repo_infos(index_db *ix, const char *name, const char *after, int64_t limit,
                      index_repo_cb cb, void *ctx);
 
+/* The repositories with a lifecycle policy (name NULL: all; else that one if it has one), in
+ * name order: without counting their images as index_repo_infos does. */
+int index_repos_with_policy(index_db *ix, const char *name, index_name_cb cb, void *ctx);
+
 int index_repo_set_mutability(index_db *ix, const char *name, const char *mutability);
 /* REG_ENOTFOUND when the repository does not exist. */
 int index_repo_set_scan_on_push(index_db *ix, const char *name, int scan_on_push);
