@@ -203,24 +203,82 @@ static int start_upload(int *mounted_out, char **location_out, job *j, const dig
     return err;
 }
 
+/* A small blob's bytes, in memory (malloc'd). */
+static int read_small_blob(char **out, job *j, const manifest_ref *ref)
+{
+    blob_body body;
+    uint64_t got = 0;
+    *out = malloc(ref->size ? (size_t)ref->size : 1);
+    if (!*out)
+        return reg_error_set(REG_ERROR, "out of memory");
+    int err = blob_body_open(&body, j, &ref->dg, ref->size);
+    if (err < 0) {
+        free(*out), *out = NULL;
+        return err;
+    }
+    for (long n = 1; got < ref->size && n > 0; got += n > 0 ? (uint64_t)n : 0)
+        n = read_blob(&body, *out + got, (size_t)(ref->size - got));
+    blob_body_close(&body);
+    if (got == ref->size)
+        return REG_OK;
+    free(*out), *out = NULL;
+    return reg_error_set(REG_ERROR, "reading blob %s here failed at byte %llu", ref->dg.str,
+                         (unsigned long long)got);
+}
+
+/* A small blob in one request: OCI's monolithic POST (?digest= with the bytes). 1 when that
+ * made it; 0 when the destination does not take such a POST: with the upload session it
+ * opened instead (202) in *location_out (malloc'd), else NULL (start one). */
+static int post_blob(char **location_out, job *j, const manifest_ref *ref)
+{
+    static const char *const headers[] = {"Content-Type: application/octet-stream", NULL};
+    char path[PATH_MAX_LEN], *bytes = NULL;
+    remote_response resp;
+    int err = read_small_blob(&bytes, j, ref);
+    if (err < 0)
+        return err;
+    snprintf(path, sizeof(path), "/v2/%s/blobs/uploads/?digest=%s", j->repo, ref->dg.str);
+    remote_request req = {.method = "POST",
+                          .path = path,
+                          .scope = j->scope,
+                          .headers = headers,
+                          .body = bytes,
+                          .body_len = (size_t)ref->size};
+    memset(&resp, 0, sizeof(resp));
+    err = remote_send(&resp, j->client, &req);
+    free(bytes);
+    int made = err == REG_OK && resp.status == 201;
+    *location_out = NULL;
+    if (err == REG_OK && resp.status == 202)
+        *location_out = resp.location, resp.location = NULL;
+    remote_response_free(&resp);
+    return err < 0 ? err : made;
+}
+
 static int push_blob(job *j, const manifest_ref *ref)
 {
     char path[PATH_MAX_LEN], from[512];
     remote_response resp;
-    snprintf(path, sizeof(path), "/v2/%s/blobs/%s", j->repo, ref->dg.str);
-    int err = send_simple(&resp, j, "HEAD", path, NULL);
-    long status = resp.status;
-    remote_response_free(&resp);
-    if (err < 0 || status == 200)
-        return err;
+    int small = ref->size <= REPLICATE_ONE_REQUEST_MAX, err = REG_OK;
+    if (!small) {
+        snprintf(path, sizeof(path), "/v2/%s/blobs/%s", j->repo, ref->dg.str);
+        err = send_simple(&resp, j, "HEAD", path, NULL);
+        long status = resp.status;
+        remote_response_free(&resp);
+        if (err < 0 || status == 200)
+            return err;
+    }
     int mounted = 0;
     char *location = NULL;
     int has_from =
         index_replication_mount_source(from, sizeof(from), j->ix, j->repo, ref->dg.str) == REG_OK;
-    if ((err = start_upload(&mounted, &location, j, &ref->dg, has_from ? from : NULL)) < 0 ||
-        mounted)
+    if (small && !has_from && (err = post_blob(&location, j, ref)) != 0)
+        return err < 0 ? err : keep_lease(j);
+    if (!location &&
+        (err = start_upload(&mounted, &location, j, &ref->dg, has_from ? from : NULL)) < 0)
         return err;
-    err = upload_blob(j, location, &ref->dg, ref->size);
+    if (!mounted)
+        err = upload_blob(j, location, &ref->dg, ref->size);
     free(location);
     return err == REG_OK ? keep_lease(j) : err;
 }
@@ -259,7 +317,7 @@ static int has_manifest(job *j, const digest *d)
     return has;
 }
 
-static int push_manifest(job *j, const digest *d, int depth);
+static int push_manifest(job *j, const digest *d, int depth, const char *tag, int *tagged_out);
 
 /* What the manifest references, in order: children and blobs. */
 static int push_refs(job *j, const manifest_info *info, int depth)
@@ -268,19 +326,23 @@ static int push_refs(job *j, const manifest_info *info, int depth)
     for (size_t i = 0; i < info->nrefs && err == REG_OK; i++) {
         const manifest_ref *ref = &info->refs[i];
         if (ref->kind == REF_MANIFEST)
-            err = push_manifest(j, &ref->dg, depth + 1);
+            err = push_manifest(j, &ref->dg, depth + 1, NULL, NULL);
         else if (!ref->foreign)
             err = push_blob(j, ref);
     }
     return err;
 }
 
-/* Manifest d with what it references (unless dest has it), by digest. */
-static int push_manifest(job *j, const digest *d, int depth)
+/* Manifest d with what it references (unless dest has it), by digest, or by `tag` when one
+ * is given: one PUT then makes the manifest and the tag (*tagged_out = 1; 0 when dest had
+ * the manifest and nothing was PUT). */
+static int push_manifest(job *j, const digest *d, int depth, const char *tag, int *tagged_out)
 {
     manifest_row row;
     manifest_info *info = NULL;
     char *body = NULL;
+    if (tagged_out)
+        *tagged_out = 0;
     if (depth > REPLICATE_DEPTH_MAX)
         return reg_error_set(REG_EINVALID, "manifest %s: indexes nested deeper than %d", d->str,
                              REPLICATE_DEPTH_MAX);
@@ -291,8 +353,9 @@ static int push_manifest(job *j, const digest *d, int depth)
         return REG_OK;
     if ((err = store_read_manifest(&body, j->s, j->ix, &row)) == REG_OK &&
         (err = manifest_parse(&info, row.media_type, body, row.size)) == REG_OK &&
-        (err = push_refs(j, info, depth)) == REG_OK)
-        err = put_manifest(j, &row, body, d->str);
+        (err = push_refs(j, info, depth)) == REG_OK &&
+        (err = put_manifest(j, &row, body, tag ? tag : d->str)) == REG_OK && tag && tagged_out)
+        *tagged_out = 1;
     manifest_info_free(info);
     free(body);
     return err;
@@ -327,29 +390,32 @@ static void names_free(names *l)
     free(l->items);
 }
 
-/* The image's referrers (each with what it references) and its tags. */
-static int push_referrers_and_tags(job *j, const digest *d)
+/* Image d at dest: its manifest with what it references, its referrers (each with what it
+ * references), then its tags (read by the caller), so that a tag shows the image with its
+ * signatures. With no referrers, the manifest's own PUT is by its first tag: one request
+ * makes both. */
+static int push_image(job *j, const digest *d, const names *tags)
 {
-    names referrers = {0}, tags = {0};
+    names referrers = {0};
     manifest_row row;
     char *body = NULL;
+    int tagged = 0;
     int err = index_referrers(j->ix, j->repo, d, NULL, collect_referrer, &referrers);
+    if (err == REG_OK)
+        err = push_manifest(j, d, 0, !referrers.n && tags->n ? tags->items[0] : NULL, &tagged);
     for (size_t i = 0; i < referrers.n && err == REG_OK; i++) {
         digest rd;
         err = digest_parse(&rd, referrers.items[i]) < 0
                   ? reg_error_set(REG_ERROR, "a bad referrer digest in the index")
-                  : push_manifest(j, &rd, 1);
+                  : push_manifest(j, &rd, 1, NULL, NULL);
     }
-    if (err == REG_OK)
-        err = index_replication_image_tags(j->ix, j->repo, d->str, collect_name, &tags);
-    if (err == REG_OK && tags.n > 0 &&
+    if (err == REG_OK && tags->n > (size_t)tagged &&
         (err = index_manifest_by_digest(&row, j->ix, j->repo, d)) == REG_OK)
         err = store_read_manifest(&body, j->s, j->ix, &row);
-    for (size_t i = 0; i < tags.n && err == REG_OK; i++)
-        err = put_manifest(j, &row, body, tags.items[i]);
+    for (size_t i = (size_t)tagged; i < tags->n && err == REG_OK; i++)
+        err = put_manifest(j, &row, body, tags->items[i]);
     free(body);
     names_free(&referrers);
-    names_free(&tags);
     return err;
 }
 
@@ -451,11 +517,13 @@ int replicate_image(store *s, index_db *ix, const replicate_destination *dest, c
     char reason[512] = "";
     record_status(ix, repo, digest_text, dest, REPLICATION_IN_PROGRESS, NULL);
     reg_error_clear();
+    names tags = {0};
     int err = digest_parse(&d, digest_text) < 0
                   ? reg_error_set(REG_EINVALID, "bad digest %s", digest_text)
-                  : push_manifest(&j, &d, 0);
+                  : index_replication_image_tags(ix, repo, digest_text, collect_name, &tags);
     if (err == REG_OK)
-        err = push_referrers_and_tags(&j, &d);
+        err = push_image(&j, &d, &tags);
+    names_free(&tags);
     err = finish(reason, sizeof(reason), ix, dest, repo, digest_text, err);
     if (err < 0)
         reg_error_set(err, "%s", reason);
@@ -529,12 +597,13 @@ void replicate_kind_close(replicate_kind *kind)
 }
 
 /* One image of a batch: the entry, its digest, whether it is copied (1) or was settled
- * without a copy (0: its outcome is final), and its outcome so far. */
+ * without a copy (0: its outcome is final), its outcome so far and the tags it takes. */
 typedef struct image_copy {
     const outbox_entry *e;
     digest dg;
     int live;
     outbox_outcome *out;
+    names tags;
 } image_copy;
 
 typedef struct batch_copy {
@@ -551,14 +620,15 @@ static void fail_copy(image_copy *c, int err)
     scrub_urls(c->out->why, sizeof(c->out->why), reg_error_last("replication failed"));
 }
 
-/* The first phase, on one of parallel_for's threads: image i's manifest by digest, with
- * everything it references (a retry marks it IN_PROGRESS again first). */
-static void copy_by_digest(void *ctx, size_t i)
+/* On one of parallel_for's threads: image i with its referrers and its tags (a retry marks
+ * it IN_PROGRESS again first). The images of a batch have no tag in common (read_tags), so
+ * they go in any order. */
+static void copy_image(void *ctx, size_t i)
 {
     batch_copy *b = ctx;
     image_copy *c = &b->imgs[i];
     index_db *ix = NULL;
-    if (!c->live)
+    if (!c->live || c->out->result < 0)
         return;
     reg_error_clear();
     int err = borrow_index(&ix, b->kind);
@@ -566,11 +636,77 @@ static void copy_by_digest(void *ctx, size_t i)
         job j = job_for(b->kind->s, ix, &b->dest, c->e->repository);
         if (c->e->attempts > 1)
             record_status(ix, j.repo, c->dg.str, &b->dest, REPLICATION_IN_PROGRESS, NULL);
-        err = push_manifest(&j, &c->dg, 0);
+        err = push_image(&j, &c->dg, &c->tags);
         give_back_index(b->kind, ix);
     }
     if (err < 0)
         fail_copy(c, err);
+}
+
+/* A tag of one of a batch's images. */
+typedef struct tag_at {
+    const char *tag;
+    size_t img, pos;
+} tag_at;
+
+static int by_tag_then_image(const void *a, const void *b)
+{
+    const tag_at *x = a, *y = b;
+    int c = strcmp(x->tag, y->tag);
+    return c ? c : (x->img > y->img) - (x->img < y->img);
+}
+
+/* A tag read on two images (it moved between the two reads) stays only on the later one in
+ * commit order: each tag has one PUT in the batch, to where it moved last. */
+static int drop_moved_tags(batch_copy *b)
+{
+    size_t total = 0, k = 0;
+    for (size_t i = 0; i < b->n; i++)
+        total += b->imgs[i].tags.n;
+    tag_at *all = total > 1 ? calloc(total, sizeof(*all)) : NULL;
+    if (total > 1 && !all)
+        return reg_error_set(REG_ERROR, "out of memory");
+    for (size_t i = 0; i < b->n && total > 1; i++)
+        for (size_t t = 0; t < b->imgs[i].tags.n; t++)
+            all[k++] = (tag_at){b->imgs[i].tags.items[t], i, t};
+    if (total > 1)
+        qsort(all, total, sizeof(*all), by_tag_then_image);
+    for (size_t t = 0; t + 1 < k; t++)
+        if (!strcmp(all[t].tag, all[t + 1].tag)) {
+            names *l = &b->imgs[all[t].img].tags;
+            free(l->items[all[t].pos]);
+            l->items[all[t].pos] = NULL;
+        }
+    free(all);
+    for (size_t i = 0; i < b->n; i++) {
+        names *l = &b->imgs[i].tags;
+        size_t kept = 0;
+        for (size_t t = 0; t < l->n; t++)
+            if (l->items[t])
+                l->items[kept++] = l->items[t];
+        l->n = kept;
+    }
+    return REG_OK;
+}
+
+/* Before any copy, on the worker's connection and in commit order: the tags of every image
+ * to copy, as they are now (a tag moved since the entry was queued is no longer its image's;
+ * a move after this read queued an entry that a later batch delivers). */
+static void read_tags(batch_copy *b, index_db *ix)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        image_copy *c = &b->imgs[i];
+        reg_error_clear();
+        int err = c->live ? index_replication_image_tags(ix, c->e->repository, c->dg.str,
+                                                         collect_name, &c->tags)
+                          : REG_OK;
+        if (err < 0)
+            fail_copy(c, err);
+    }
+    if (drop_moved_tags(b) < 0)
+        for (size_t i = 0; i < b->n; i++)
+            if (b->imgs[i].live && b->imgs[i].out->result == REG_OK)
+                fail_copy(&b->imgs[i], REG_ERROR);
 }
 
 /* Every copied image's final status, in one write transaction (a batch's statuses cost one
@@ -600,23 +736,6 @@ static void record_final_statuses(batch_copy *b, index_db *ix)
             snprintf(b->imgs[i].out->why, sizeof(b->imgs[i].out->why),
                      "could not record the replication's status: %s", index_errmsg(ix));
         }
-}
-
-/* The second phase, in commit order on the worker's connection: referrers and tags of each
- * image copied, then the final statuses. */
-static void copy_tags_in_order(batch_copy *b, index_db *ix)
-{
-    for (size_t i = 0; i < b->n; i++) {
-        image_copy *c = &b->imgs[i];
-        if (!c->live || c->out->result < 0)
-            continue;
-        job j = job_for(b->kind->s, ix, &b->dest, c->e->repository);
-        reg_error_clear();
-        int err = push_referrers_and_tags(&j, &c->dg);
-        if (err < 0)
-            fail_copy(c, err);
-    }
-    record_final_statuses(b, ix);
 }
 
 /* Which entries are copied: the others are settled here (a bad entry parks, an image deleted
@@ -684,9 +803,12 @@ void replicate_deliver_batch(void *ctx, index_db *ix, const outbox_entry *entrie
         fail_all(b, ix, err);
     } else if (live > 0) {
         b->dest.client = client;
-        parallel_for(b->n, REPLICATE_PARALLEL, copy_by_digest, b);
-        copy_tags_in_order(b, ix);
+        read_tags(b, ix);
+        parallel_for(b->n, REPLICATE_PARALLEL, copy_image, b);
+        record_final_statuses(b, ix);
         kind->release(kind->connect_ctx, client);
     }
+    for (size_t i = 0; i < b->n; i++)
+        names_free(&b->imgs[i].tags);
     free(b);
 }

@@ -15,6 +15,11 @@
  * fails to replicate (it is not copied in part). */
 #define REPLICATE_NAMES_MAX 4096
 
+/* A blob of up to this many bytes is sent in one request (OCI's monolithic POST, read into
+ * memory), with no HEAD first: asking whether the destination has it costs a request as
+ * sending it does. Larger blobs are HEADed, then streamed by POST and PUT. */
+#define REPLICATE_ONE_REQUEST_MAX (64u << 10)
+
 /* A destination as statuses name it (ECR's region + registryId) and the client reaching it,
  * opened by the caller with the destination's unsealed credentials. */
 typedef struct replicate_destination {
@@ -29,10 +34,11 @@ typedef struct replicate_destination {
 
 /* Copy image (repo, digest) to dest, to the repository of the same name: blobs first (a HEAD
  * skips what dest has, a cross-repository mount is tried from another repository holding the
- * blob, else a monolithic upload streamed from the blob store), an index's children before
- * it, then the manifest by digest, its referrers and its tags (a tag pointing elsewhere at
- * dest moves). Records IN_PROGRESS, then COMPLETE, or FAILED with the reason (also in
- * reg_error_last) and returns the error. */
+ * blob, else an upload streamed from the blob store; see REPLICATE_ONE_REQUEST_MAX), an
+ * index's children before it, then the manifest, its referrers and its tags (a tag pointing
+ * elsewhere at dest moves; with no referrers the manifest's PUT is by its first tag).
+ * Records IN_PROGRESS, then COMPLETE, or FAILED with the reason (also in reg_error_last) and
+ * returns the error. */
 int replicate_image(store *s, index_db *ix, const replicate_destination *dest, const char *repo,
                     const char *digest);
 
@@ -67,10 +73,12 @@ void replicate_kind_close(replicate_kind *kind);
 #define REPLICATE_PARALLEL 4
 
 /* outbox_deliver_batch_fn of kind "replication" (ctx: a replicate_kind): the entries' images
- * (one repository, one destination, commit order) copied by digest, REPLICATE_PARALLEL at
- * once (content-addressed: their order does not matter), then, one by one in commit order,
- * their referrers and tags (so a tag moved at the source lands where its last move put it),
- * each image's status recorded and its outcome its own. An image deleted meanwhile is
+ * (one repository, one destination, commit order) each copied whole (manifest with what it
+ * references, referrers, tags), REPLICATE_PARALLEL at once. Their tags are read first, in
+ * commit order, a tag read on two images kept only on the later one: no two copies PUT the
+ * same tag, so their order does not matter, and a tag moved at the source lands where its
+ * last move put it (a move after the read queued an entry that a later batch delivers).
+ * Each image's status is recorded and its outcome its own. An image deleted meanwhile is
  * delivered (deletes are not replicated); a destination that is not configured parks the
  * entries, their statuses FAILED. */
 void replicate_deliver_batch(void *ctx, index_db *ix, const outbox_entry *entries, size_t n,

@@ -626,8 +626,9 @@ def test_a_deleted_image_takes_its_statuses_with_it(env):
 
 
 class SlowProxy(LocalHTTP):
-    """An HTTP proxy in front of a registry that holds every blob upload's PUT for `delay`
-    seconds and counts the manifest PUTs it forwards."""
+    """An HTTP proxy in front of a registry that holds every request carrying a blob's bytes
+    (an upload's PUT, a monolithic POST) for `delay` seconds and counts the manifest PUTs it
+    forwards."""
 
     def __init__(self, upstream, delay):
         from http.server import BaseHTTPRequestHandler
@@ -643,7 +644,8 @@ class SlowProxy(LocalHTTP):
             def forward(self):
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if n else None
-                if self.command == "PUT" and "/blobs/uploads/" in self.path:
+                # a blob's bytes: the PUT ending an upload, or a monolithic POST
+                if "/blobs/uploads/" in self.path and (self.command == "PUT" or n > 0):
                     time.sleep(delay)
                 if self.command == "PUT" and "/manifests/" in self.path:
                     with proxy.lock:
