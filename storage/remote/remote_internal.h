@@ -10,7 +10,8 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#define REMOTE_POOL_MAX       8
+#define REMOTE_POOL_MAX       32 /* idle handles (each with its connection) kept: a replication
+                                     * destination takes 4 batches of 8 copies at once */
 #define REMOTE_TOKEN_CACHE    64          /* scopes remembered per endpoint */
 #define REMOTE_TOKEN_MAX      8192        /* bytes of one token */
 #define REMOTE_TOKEN_BODY_MAX (64u << 10) /* the token endpoint's JSON answer */
