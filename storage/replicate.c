@@ -231,7 +231,10 @@ static int read_small_blob(char **out, job *j, const manifest_ref *ref)
  * opened instead (202) in *location_out (malloc'd), else NULL (start one). */
 static int post_blob(char **location_out, job *j, const manifest_ref *ref)
 {
-    static const char *const headers[] = {"Content-Type: application/octet-stream", NULL};
+    /* No "Expect: 100-continue" (curl's default for an upload): a registry that ignores the
+     * body (distribution) sends no 100 and curl would wait a second before sending it. */
+    static const char *const headers[] = {"Content-Type: application/octet-stream", "Expect:",
+                                          NULL};
     char path[PATH_MAX_LEN], *bytes = NULL;
     remote_response resp;
     int err = read_small_blob(&bytes, j, ref);
