@@ -600,13 +600,15 @@ void replicate_kind_close(replicate_kind *kind)
 }
 
 /* One image of a batch: the entry, its digest, whether it is copied (1) or was settled
- * without a copy (0: its outcome is final), its outcome so far and the tags it takes. */
+ * without a copy (0: its outcome is final, or its twin's), its outcome so far, the tags it
+ * takes, and the later entry of the same image that copies it instead (-1: none). */
 typedef struct image_copy {
     const outbox_entry *e;
     digest dg;
     int live;
     outbox_outcome *out;
     names tags;
+    int twin;
 } image_copy;
 
 typedef struct batch_copy {
@@ -712,6 +714,23 @@ static void read_tags(batch_copy *b, index_db *ix)
                 fail_copy(&b->imgs[i], REG_ERROR);
 }
 
+/* An image queued twice in the batch (pushed again, e.g. under another tag) is copied once,
+ * by its last entry: the earlier ones take that one's outcome (copy_twin_outcomes). */
+static void merge_twins(batch_copy *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        for (size_t k = b->n; k-- > i + 1 && b->imgs[i].live;)
+            if (b->imgs[k].live && !strcmp(b->imgs[k].dg.str, b->imgs[i].dg.str))
+                b->imgs[i].live = 0, b->imgs[i].twin = (int)k;
+}
+
+static void copy_twin_outcomes(batch_copy *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (b->imgs[i].twin >= 0)
+            *b->imgs[i].out = *b->imgs[b->imgs[i].twin].out;
+}
+
 /* Every copied image's final status, in one write transaction (a batch's statuses cost one
  * commit); when it cannot be recorded, the images that succeeded are retried. */
 static void record_final_statuses(batch_copy *b, index_db *ix)
@@ -750,7 +769,7 @@ static size_t pick_images(batch_copy *b, index_db *ix, const outbox_entry *entri
     manifest_row row;
     for (size_t i = 0; i < n; i++) {
         image_copy *c = &b->imgs[i];
-        *c = (image_copy){.e = &entries[i], .out = &out[i]};
+        *c = (image_copy){.e = &entries[i], .out = &out[i], .twin = -1};
         out[i].result = REG_OK;
         out[i].why[0] = '\0';
         int err = parse_entry(b->region, b->registry_id, &c->dg, c->e);
@@ -798,6 +817,7 @@ void replicate_deliver_batch(void *ctx, index_db *ix, const outbox_entry *entrie
     }
     b->kind = kind;
     size_t live = pick_images(b, ix, entries, n, out);
+    merge_twins(b);
     b->dest = (replicate_destination){b->region, b->registry_id, NULL, entries, n};
     int err = live > 0 ? kind->connect(&client, kind->connect_ctx, ix, b->region,
                                        b->registry_id)
@@ -811,6 +831,7 @@ void replicate_deliver_batch(void *ctx, index_db *ix, const outbox_entry *entrie
         record_final_statuses(b, ix);
         kind->release(kind->connect_ctx, client);
     }
+    copy_twin_outcomes(b);
     for (size_t i = 0; i < b->n; i++)
         names_free(&b->imgs[i].tags);
     free(b);

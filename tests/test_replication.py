@@ -258,6 +258,22 @@ def test_sync_replicates_images_index_referrer_and_moved_tag(env):
     assert moved.digest != web.digest
 
 
+def test_small_blobs_reach_docker_registry_without_a_wait(env):
+    """Small blobs go in one monolithic POST; docker-registry ignores its body and answers
+    202 (then the blob is PUT) without a 100 Continue, so with curl's default "Expect:
+    100-continue" each one waited a second: one image of 6 small blobs syncs well within."""
+    env.ecr.put_replication_configuration(replicationConfiguration={"rules": RULES})
+    img = push_image(env.source.url, "app/quick", "v1",
+                     layers=tuple(f"quick layer {i}".encode() for i in range(5)),
+                     session=env.push_session("app/quick"))
+    started = time.monotonic()
+    r = env.replication("sync", "app/quick", check=False)
+    took = time.monotonic() - started
+    assert r.returncode == 0, f"sync failed: {r.stdout} {r.stderr}"
+    env.assert_everywhere(img)
+    assert took < 3, f"syncing one image of 6 small blobs took {took:.1f} s"
+
+
 def test_destination_down_fails_with_reason_then_completes(env):
     env.ecr.put_replication_configuration(replicationConfiguration={"rules": RULES})
     env.dist.stop()
@@ -729,7 +745,7 @@ class PlainPair:
     """A source (its outbox started with `workers`) replicating app/ to a second ocireg with
     no auth; blobs are files (--inline-max 0), so that a test can break one."""
 
-    def __init__(self, root, workers, retry_ms):
+    def __init__(self, root, workers, retry_ms, proxy=False):
         self.data = root / "source"
         add_user(self.data, "admin", "admin-pass")
         grant(self.data, "admin", "*", "*")
@@ -743,8 +759,10 @@ class PlainPair:
                                 aws_access_key_id=key["AccessKeyId"],
                                 aws_secret_access_key=key["SecretAccessKey"],
                                 config=botocore.config.Config(retries={"total_max_attempts": 1}))
+        # proxy: the destination is reached through a SlowProxy (no delay) that counts PUTs
+        self.proxy = SlowProxy(self.dest.url, 0) if proxy else None
         cli("replication", "destination", "add", "--region", OCIREG_DEST[0], "--registry-id",
-            OCIREG_DEST[1], self.dest.url, "--data", str(self.data))
+            OCIREG_DEST[1], self.proxy.url if proxy else self.dest.url, "--data", str(self.data))
         self.ecr.put_replication_configuration(replicationConfiguration={"rules": [{
             "destinations": [{"region": OCIREG_DEST[0], "registryId": OCIREG_DEST[1]}],
             "repositoryFilters": [{"filter": "app", "filterType": "PREFIX_MATCH"}]}]})
@@ -753,6 +771,8 @@ class PlainPair:
         self.ecr.close()
         gc.collect()
         self.source.stop()
+        if self.proxy:
+            self.proxy.close()
         self.dest.stop()
 
     def status(self, repo, digest):
@@ -814,6 +834,54 @@ def test_a_moved_tag_under_concurrent_pushes_ends_at_the_sources_last_digest(tmp
             f"latest is {r.headers.get('Docker-Content-Digest')} at the destination, {want} here"
         for img in pushed[::7]:
             assert not pull_problems(pair.dest.url, img)
+    finally:
+        pair.stop()
+
+
+def test_one_batch_puts_each_tag_once_where_it_moved_last(tmp_path):
+    """Images queued while no worker runs, then delivered in one batch (copied 8 at once):
+    every tag lands, each PUT once; `latest`, moved onto each image in turn and then back to
+    the third, is PUT once, to the third; an image with tags and no referrers is PUT by its
+    tag, not by digest too; an untagged image goes by digest; a signed image goes by digest,
+    then its signature, then its tag."""
+    pair = PlainPair(tmp_path, workers=0, retry_ms=60000, proxy=True)
+    url = pair.source.url
+    try:
+        s = token_session(pair.source, "admin", "admin-pass", "app/tags", "pull,push")
+        imgs = []
+        for i in range(5):
+            imgs.append(push_image(url, "app/tags", f"v{i}", layers=(f"tags {i}".encode(),),
+                                   session=s))
+            assert put_manifest(url, "app/tags", "latest", imgs[i].manifest,
+                                session=s).status_code == 201
+        for tag, img in (("stable", imgs[1]), ("latest", imgs[2])):
+            assert put_manifest(url, "app/tags", tag, img.manifest, session=s).status_code == 201
+        loose = push_image(url, "app/tags", None, layers=(b"untagged",), session=s)
+        signed = push_image(url, "app/tags", "signed", layers=(b"signed",), session=s)
+        sig = push_image(url, "app/tags", None, layers=(b"signature",), subject=signed,
+                         artifact_type="application/vnd.example.signature", session=s)
+        pair.source.extra_args[1] = "1"   # --outbox-workers 1: one claim takes them all
+        pair.source.restart()
+        want = {img.digest: "COMPLETE" for img in (*imgs, loose, signed, sig)}
+        got = pair.wait("app/tags", want)
+        assert got == want, got
+        expect = {**{f"v{i}": imgs[i] for i in range(5)}, "stable": imgs[1],
+                  "latest": imgs[2], "signed": signed}
+        for tag, img in expect.items():
+            r = requests.head(f"{pair.dest.url}/v2/app/tags/manifests/{tag}",
+                              headers={"Accept": OCI_MANIFEST}, timeout=10)
+            assert r.headers.get("Docker-Content-Digest") == img.digest, \
+                f"{tag} is {r.headers.get('Docker-Content-Digest')} at the destination"
+        assert not pull_problems(pair.dest.url, loose, loose.digest)
+        puts = [path.rsplit("/", 1)[1] for _, path in pair.proxy.manifest_puts]
+        by_tag = sorted(p for p in puts if not p.startswith("sha256:"))
+        assert by_tag == sorted(expect), f"tags PUT {by_tag}: each once expected"
+        by_digest = {p for p in puts if p.startswith("sha256:")}
+        assert by_digest <= {loose.digest, signed.digest, sig.digest}, \
+            f"manifests PUT by digest {by_digest}: a tagged image had a PUT by digest too"
+        assert puts.index(signed.digest) < puts.index("signed") and \
+            puts.index(sig.digest) < puts.index("signed"), \
+            f"the signed image's tag went before the image or its signature: {puts}"
     finally:
         pair.stop()
 
