@@ -70,9 +70,10 @@ void replicate_kind_close(replicate_kind *kind);
 /* The most entries of one repository and destination replicated together, and how many of
  * their images are copied at once (each on its own connections). 8 matches a destination
  * ocireg's threads on 2 cores, whose commits those copies share (bench/replication.py, 8
- * clients pushing into one repository: 4 replicated 0.8 of the push rate, 8 0.85-0.95, 16
- * no more; batches of 64 did no better than 32). */
-#define REPLICATE_BATCH_MAX 32
+ * clients pushing into one repository: 4 replicated about 0.8 of the push rate, 8 about
+ * 0.9, 16 no more). A batch ends when its slowest copy does, so the copies of a batch of 32
+ * were idle 10-20% of it; batches of 64 (OUTBOX_BATCH_MAX) halve that. */
+#define REPLICATE_BATCH_MAX 64
 #define REPLICATE_PARALLEL 8
 
 /* outbox_deliver_batch_fn of kind "replication" (ctx: a replicate_kind): the entries' images

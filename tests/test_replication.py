@@ -739,7 +739,7 @@ def test_a_copy_longer_than_the_lease_keeps_it_and_is_delivered_once(tmp_path):
         dest.stop()
 
 
-# ---- one repository's entries go in batches: digests at once, tags in commit order ----
+# ---- one repository's entries go in batches: images copied 8 at once, each tag PUT once ----
 
 class PlainPair:
     """A source (its outbox started with `workers`) replicating app/ to a second ocireg with
@@ -792,7 +792,7 @@ class PlainPair:
 
 def test_a_moved_tag_under_concurrent_pushes_ends_at_the_sources_last_digest(tmp_path):
     """8 clients push 5 images each into one repository, every one tagged `latest` too: the
-    replications go in batches (digests 4 at once), and `latest` at the destination ends
+    replications go in batches (images 8 at once), and `latest` at the destination ends
     where it ended at the source, with every image there."""
     import threading
     pair = PlainPair(tmp_path, workers=4, retry_ms=200)
