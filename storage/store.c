@@ -81,7 +81,8 @@ static int target_repo(int64_t *id, const store *s, index_db *ix, const char *re
 int store_upload_fits(const store *s, const upload *u, uint64_t more)
 {
     uint64_t max = s->max_blob_size;
-    return !max || (more <= max && upload_offset(u) <= max - more);
+    uint64_t offset = u ? upload_offset(u) : 0;
+    return !max || (more <= max && offset <= max - more);
 }
 
 int store_upload_append(store *s, upload *u, unsigned generation, const void *data, size_t len)
@@ -93,10 +94,24 @@ int store_upload_append(store *s, upload *u, unsigned generation, const void *da
     return upload_append(u, generation, data, len);
 }
 
+/* The publication's slow half before the write lock (so concurrent pushes overlap), then the
+ * blob made and linked in one transaction. */
+static int publish_and_link(store *s, index_db *ix, blob_publish *p, const char *repo,
+                            const digest *d, uint64_t size)
+{
+    int64_t repo_id;
+    int err;
+    if ((err = blob_publish_prepare(p)) < 0 || (err = index_begin(ix)) < 0)
+        return err;
+    if ((err = target_repo(&repo_id, s, ix, repo)) < 0 || (err = blob_publish_commit(p, ix)) < 0 ||
+        (err = index_blob_link(ix, repo_id, d, size)) < 0 || (err = index_commit(ix)) < 0)
+        index_rollback(ix);
+    return err;
+}
+
 int store_commit_upload(store *s, index_db *ix, upload *u, const char *repo, const digest *expected)
 {
     digest actual;
-    int64_t repo_id;
     blob_publish *p = NULL;
     uint64_t size = upload_offset(u);
     int err = upload_digest(&actual, u, expected->alg);
@@ -104,19 +119,33 @@ int store_commit_upload(store *s, index_db *ix, upload *u, const char *repo, con
         return err;
     if (strcmp(actual.str, expected->str) != 0)
         return REG_EMISMATCH;
-    /* The slow half happens before taking the write lock, so concurrent pushes overlap. */
-    if ((err = upload_publication(&p, u, s->blobs, expected)) < 0 ||
-        (err = blob_publish_prepare(p)) < 0 || (err = index_begin(ix)) < 0)
-        goto done;
-    if ((err = target_repo(&repo_id, s, ix, repo)) < 0 || (err = blob_publish_commit(p, ix)) < 0 ||
-        (err = index_blob_link(ix, repo_id, expected, size)) < 0 ||
-        (err = index_commit(ix)) < 0)
-        index_rollback(ix);
-done:
+    if ((err = upload_publication(&p, u, s->blobs, expected)) == REG_OK)
+        err = publish_and_link(s, ix, p, repo, expected, size);
     blob_publish_free(p);
     if (err == REG_OK)
         upload_discard(s->uploads, u);
     return err;
+}
+
+int store_commit_bytes(store *s, index_db *ix, const char *repo, const digest *expected,
+                       const void *data, size_t len)
+{
+    digest actual;
+    blob_publish *p = NULL;
+    int err = digest_buffer(&actual, expected->alg, data, len);
+    if (err < 0)
+        return err;
+    if (strcmp(actual.str, expected->str) != 0)
+        return REG_EMISMATCH;
+    if ((err = blobstore_publish_bytes(&p, s->blobs, expected, data, len)) == REG_OK)
+        err = publish_and_link(s, ix, p, repo, expected, len);
+    blob_publish_free(p);
+    return err;
+}
+
+int store_holds_in_index(const store *s, uint64_t size)
+{
+    return blobstore_holds_in_index(s->blobs, size);
 }
 
 int store_mount_blob(store *s, index_db *ix, const char *repo, const char *from, const digest *d)

@@ -43,7 +43,18 @@ void store_close(store *s);
  * off. */
 int store_commit_upload(store *s, index_db *ix, upload *u, const char *repo, const digest *expected);
 
-/* Whether `more` bytes after the session's would keep its blob within s->max_blob_size. */
+/* A whole blob received in memory, no session (a small monolithic upload): verified against
+ * `expected` (REG_EMISMATCH), published and linked into `repo` as store_commit_upload does;
+ * durable when it returns REG_OK. */
+int store_commit_bytes(store *s, index_db *ix, const char *repo, const digest *expected,
+                       const void *data, size_t len);
+
+/* Whether a blob of `size` bytes would be held in the index (--inline-max): a request carrying
+ * such a whole blob may keep it in memory instead of a spool. */
+int store_holds_in_index(const store *s, uint64_t size);
+
+/* Whether `more` bytes after the session's (u NULL: none yet) would keep its blob within
+ * s->max_blob_size. */
 int store_upload_fits(const store *s, const upload *u, uint64_t more);
 
 /* upload_append within s->max_blob_size: REG_ETOOLARGE (nothing appended) past it. Every push

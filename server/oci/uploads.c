@@ -1,6 +1,7 @@
 /* uploads.c - blob push: POST /v2/<name>/blobs/uploads/ (session, monolithic ?digest=,
  * cross-repository ?mount=&from=), PATCH/PUT/GET/DELETE /v2/<name>/blobs/uploads/<id>.
- * Bodies stream into the session's spool file; nothing is held whole in memory. */
+ * Bodies stream into the session's spool file, except a whole blob small enough for the index
+ * (--inline-max), which is kept in memory and published from there: no spool is made for it. */
 #include "auth/scope.h"
 #include "server/http/auth.h"
 #include "server/http/errors.h"
@@ -11,6 +12,12 @@
 
 #include <string.h>
 
+/* Bytes of whole small blobs that requests may hold in memory at once (memory_body); past it,
+ * bodies go to a spool as larger ones do. */
+#define UPLOAD_MEMORY_BODIES_MAX (64u << 20)
+
+static size_t memory_bodies_held;
+
 typedef struct upload_state {
     upload *u;
     unsigned generation;
@@ -20,6 +27,8 @@ typedef struct upload_state {
     int64_t range_length; /* bytes a Content-Range announced, -1 without one */
     uint64_t received;    /* body bytes appended by this request */
     int range_exceeded;   /* the body went on past range_length: the rest was not taken */
+    char *body;           /* a whole small blob kept in memory (memory_body), else NULL */
+    size_t body_len;      /* its Content-Length, counted in memory_bodies_held */
 } upload_state;
 
 static const char *session_location(request *req, const char *id)
@@ -29,6 +38,7 @@ static const char *session_location(request *req, const char *id)
 
 static void release_session(request *req);
 static void finish_body(request *req, int commit);
+static int append_body(request *req, const char *data, size_t len);
 
 /* The session is given back before the answer goes out: a client that has its 2xx may send
  * the next request for the session at once. */
@@ -67,6 +77,23 @@ static void release_session(request *req)
     s->u = NULL;
 }
 
+static void cleanup_state(request *req)
+{
+    upload_state *s = req->state;
+    release_session(req);
+    if (s && s->body) {
+        __atomic_sub_fetch(&memory_bodies_held, s->body_len, __ATOMIC_RELAXED);
+        s->body = NULL;
+    }
+}
+
+static void reply_too_large(request *req)
+{
+    reply_error(req, 413, "SIZE_INVALID",
+                "the blob would be larger than this registry's maximum of %llu bytes",
+                (unsigned long long)req->srv->st->max_blob_size);
+}
+
 /* 413 before the body is read, when its Content-Length already says it will not fit; the
  * session ends with it (no blob can be completed from it). */
 static int declared_size_or_reply(request *req)
@@ -76,7 +103,10 @@ static int declared_size_or_reply(request *req)
     if (len < 0 || store_upload_fits(req->srv->st, s->u, (uint64_t)len))
         return REG_OK;
     s->write_err = REG_ETOOLARGE;
-    finish_body(req, 0);
+    if (s->u)
+        finish_body(req, 0);
+    else
+        reply_too_large(req);
     return REG_ETOOLARGE;
 }
 
@@ -164,9 +194,7 @@ static void finish_body(request *req, int commit)
     if (s->write_err == REG_ETOOLARGE) {
         upload_discard(req->srv->st->uploads, s->u);
         s->u = NULL;
-        reply_error(req, 413, "SIZE_INVALID",
-                    "the blob would be larger than this registry's maximum of %llu bytes",
-                    (unsigned long long)req->srv->st->max_blob_size);
+        reply_too_large(req);
         return;
     }
     int mismatch = !body_matches_range(s);
@@ -223,6 +251,89 @@ static void finish_put(request *req)
     finish_body(req, 1);
 }
 
+/* A PUT or monolithic POST whose Content-Length announces a whole blob the index will hold,
+ * on a session without bytes (or none yet), keeps its body in memory: no spool file is made,
+ * written, read back and unlinked for it. */
+static int memory_body(request *req, upload_state *s)
+{
+    int64_t len = request_content_length(req);
+    if (len < 0 || !store_holds_in_index(req->srv->st, (uint64_t)len) ||
+        (s->u && upload_offset(s->u) != 0))
+        return 0;
+    size_t n = (size_t)len;
+    if (__atomic_add_fetch(&memory_bodies_held, n, __ATOMIC_RELAXED) > UPLOAD_MEMORY_BODIES_MAX ||
+        !(s->body = arena_alloc(&req->mem, n))) {
+        __atomic_sub_fetch(&memory_bodies_held, n, __ATOMIC_RELAXED);
+        return 0;
+    }
+    s->body_len = n;
+    return 1;
+}
+
+static int keep_body(request *req, const char *data, size_t len)
+{
+    upload_state *s = req->state;
+    if (len > s->body_len - s->received) {
+        s->range_exceeded = 1;
+        return REG_EINVALID;
+    }
+    memcpy(s->body + s->received, data, len);
+    s->received += len;
+    return REG_OK;
+}
+
+/* Anything but a clean publication from memory goes the streamed way: the bytes into the
+ * session (made now for a monolithic POST), and finish_body decides and answers exactly as it
+ * does for a streamed body (digest mismatch, takeover, disk full, ...). */
+static void finish_memory_body_in_session(request *req)
+{
+    upload_state *s = req->state;
+    const char *body = s->body;
+    size_t n = s->received;
+    char id[UPLOAD_ID_LEN + 1];
+    s->received = 0;
+    if (!s->u) {
+        if (upload_create(&s->u, id, req->srv->st->uploads, req->name) < 0) {
+            s->u = NULL;
+            reply_internal(req, REG_ERROR, "upload start");
+            return;
+        }
+        s->generation = 1;
+    }
+    append_body(req, body, n);
+    finish_body(req, 1);
+}
+
+static void finish_memory_body(request *req)
+{
+    upload_state *s = req->state;
+    index_db *ix;
+    if (s->range_exceeded || s->received != s->body_len ||
+        (s->u && !upload_owned(s->u, s->generation)) || !(ix = request_index(req)) ||
+        store_commit_bytes(req->srv->st, ix, req->name, &s->expected, s->body, s->received) < 0) {
+        finish_memory_body_in_session(req);
+        return;
+    }
+    if (s->u) {
+        upload_discard(req->srv->st->uploads, s->u);
+        s->u = NULL;
+    }
+    reply_blob_created(req, &s->expected);
+}
+
+/* The body's way: kept in memory when it is a whole small blob, else into the session. */
+static void receive_blob(request *req, upload_state *s)
+{
+    if (memory_body(req, s)) {
+        req->on_body = keep_body;
+        req->on_done = finish_memory_body;
+        return;
+    }
+    req->on_body = append_body;
+    req->on_done = finish_put;
+}
+
+
 static upload_state *new_state(request *req)
 {
     upload_state *s = arena_alloc(&req->mem, sizeof(*s));
@@ -230,7 +341,7 @@ static upload_state *new_state(request *req)
         memset(s, 0, sizeof(*s));
         s->range_length = -1;
         req->state = s;
-        req->on_cleanup = release_session;
+        req->on_cleanup = cleanup_state;
     } else {
         reply_error(req, 500, "UNKNOWN", "out of memory");
     }
@@ -321,6 +432,16 @@ void handle_upload_start(request *req)
         return;
     if (dg && digest_or_reply(&s->expected, req, dg) < 0)
         return;
+    if (dg) {
+        s->monolithic = 1;
+        if (declared_size_or_reply(req) < 0)
+            return;
+        if (memory_body(req, s)) {
+            req->on_body = keep_body;
+            req->on_done = finish_memory_body;
+            return;
+        }
+    }
     int err = upload_create(&s->u, id, req->srv->st->uploads, req->name);
     s->generation = 1;
     if (err < 0) {
@@ -337,9 +458,6 @@ void handle_upload_start(request *req)
         request_send(req, 202, r);
         return;
     }
-    s->monolithic = 1;
-    if (declared_size_or_reply(req) < 0)
-        return;
     req->on_body = append_body;
     req->on_done = finish_put;
 }
@@ -367,8 +485,7 @@ void handle_upload_put(request *req)
     if (!s || content_range_or_reply(req, s) < 0 || declared_size_or_reply(req) < 0)
         return;
     s->expected = expected;
-    req->on_body = append_body;
-    req->on_done = finish_put;
+    receive_blob(req, s);
 }
 
 void handle_upload_status(request *req)

@@ -158,10 +158,15 @@ int blobstore_presign(char **url_out, blobstore *bs, index_db *ix, const digest 
 
 /* ---- publishing ---- */
 
+int blobstore_holds_in_index(const blobstore *bs, uint64_t size)
+{
+    return bs->inline_max && size <= bs->inline_max;
+}
+
 const blob_publish_ops *blobstore_publish_ops(const blobstore *bs, uint64_t size,
                                               const blob_publish_ops *otherwise)
 {
-    return bs->inline_max && size <= bs->inline_max ? &inline_publish_ops : otherwise;
+    return blobstore_holds_in_index(bs, size) ? &inline_publish_ops : otherwise;
 }
 
 static int publish_new(blob_publish **out, blobstore *bs, const digest *d, uint64_t size)

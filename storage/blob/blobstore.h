@@ -30,6 +30,8 @@ const char *blobstore_uploads_dir(const blobstore *bs);
  * and the subcommands default to BLOBSTORE_INLINE_MAX_DEFAULT). */
 #define BLOBSTORE_INLINE_MAX_DEFAULT (64 * 1024)
 void blobstore_set_inline_max(blobstore *bs, uint64_t max);
+/* Whether a blob of `size` bytes, published now, goes into the index. */
+int blobstore_holds_in_index(const blobstore *bs, uint64_t size);
 
 /* Open a whole blob as a file. REG_ENOTFOUND if it is missing. Caller closes *fd_out.
  * A blob the index ix holds comes as a memory file (ix NULL: not looked for there); S3

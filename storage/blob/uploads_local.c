@@ -37,7 +37,8 @@ typedef struct local_upload {
     char id[UPLOAD_ID_LEN + 1];
     char *repo;
     char spool[PATH_MAX];
-    int fd;                /* read/write, through the page cache */
+    int fd;                /* read/write, through the page cache; -1 until the first byte */
+    int sidecar;           /* a <id>.repo file names the repository (no user attributes) */
     int dfd;               /* O_DIRECT writer, -1 until opened */
     int no_direct;         /* O_DIRECT is not available here */
     int followed;          /* a spool reader follows it: the stage writes through the page cache */
@@ -131,10 +132,8 @@ static local_upload *upload_alloc(const local_table *t, const char *id, const ch
  * attributes, a <id>.repo sidecar file holds it. */
 #define REPO_XATTR "user.ocireg.repo"
 
-static int write_sidecar(const local_table *t, const char *id, const char *repo)
+static int write_sidecar(const char *path, const char *repo)
 {
-    char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/%s.repo", t->dir, id);
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         return fileio_errno_to_reg(errno);
@@ -145,15 +144,20 @@ static int write_sidecar(const local_table *t, const char *id, const char *repo)
     return err;
 }
 
-static void remove_files(const local_table *t, const char *id)
+static void remove_files(const local_table *t, const char *id, int sidecar)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/%s", t->dir, id);
     unlink(path);
     snprintf(path, sizeof(path), "%s/%s.repo", t->dir, id);
-    unlink(path);
+    if (sidecar)
+        unlink(path);
 }
 
+/* A session starts in memory only: its spool is made on its first byte (spool_make), so an
+ * upload whose one request carries the whole small blob, which the server publishes from memory
+ * (store_commit_bytes), never creates, names or unlinks a file. A session without bytes is
+ * therefore not found again after a restart (its client starts a new one); one with bytes is. */
 static int local_create(upload **out, char *id_out, upload_table *base, const char *repo)
 {
     local_table *t = (local_table *)base;
@@ -164,14 +168,6 @@ static int local_create(upload **out, char *id_out, upload_table *base, const ch
     local_upload *u = upload_alloc(t, id, repo);
     if (!u)
         return REG_ERROR;
-    u->fd = open(u->spool, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (u->fd < 0) {
-        err = fileio_errno_to_reg(errno);
-        goto fail;
-    }
-    if (fsetxattr(u->fd, REPO_XATTR, repo, strlen(repo), 0) < 0 &&
-        (err = write_sidecar(t, id, repo)) < 0)
-        goto fail;
     u->busy = 1;
     u->generation = 1;
     u->refs = 1;
@@ -182,10 +178,36 @@ static int local_create(upload **out, char *id_out, upload_table *base, const ch
     memcpy(id_out, id, UPLOAD_ID_LEN + 1);
     *out = &u->base;
     return REG_OK;
-fail:
-    remove_files(t, id);
-    upload_free(u);
-    return err;
+}
+
+/* The spool's descriptor, -1 while the session has no bytes: status queries and takeovers read
+ * it without the io lock, while the owner's first append may be setting it. */
+static int spool_fd(const local_upload *u)
+{
+    return __atomic_load_n(&u->fd, __ATOMIC_ACQUIRE);
+}
+
+/* The session's spool file and its repository attribute (or sidecar), made when the first
+ * byte comes (io lock held). */
+static int spool_make(local_upload *u)
+{
+    char sidecar[PATH_MAX + 8];
+    int err;
+    if (u->fd >= 0)
+        return REG_OK;
+    int fd = open(u->spool, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return reg_error_set(fileio_errno_to_reg(errno), "cannot create upload spool %s: %s",
+                             u->spool, strerror(errno));
+    u->sidecar = fsetxattr(fd, REPO_XATTR, u->repo, strlen(u->repo), 0) < 0;
+    snprintf(sidecar, sizeof(sidecar), "%s.repo", u->spool);
+    if (u->sidecar && (err = write_sidecar(sidecar, u->repo)) < 0) {
+        close(fd);
+        unlink(u->spool);
+        return reg_error_set(err, "cannot name the repository of upload spool %s", u->spool);
+    }
+    __atomic_store_n(&u->fd, fd, __ATOMIC_RELEASE);
+    return REG_OK;
 }
 
 /* The repository of a session loaded from disk: the spool's attribute, else its sidecar. */
@@ -223,6 +245,7 @@ static local_upload *upload_load(const local_table *t, const char *id)
         return NULL;
     }
     u->fd = fd;
+    u->sidecar = 1; /* it may have one (written where attributes failed, or by older versions) */
     u->offset = (uint64_t)st.st_size;
     return u;
 }
@@ -248,7 +271,8 @@ static local_upload *find_session(local_table *t, const char *id)
 static int spool_gone(const local_upload *u)
 {
     struct stat st;
-    return fstat(u->fd, &st) < 0 || st.st_nlink != 1;
+    int fd = spool_fd(u);
+    return fd >= 0 && (fstat(fd, &st) < 0 || st.st_nlink != 1);
 }
 
 static int local_acquire(upload **out, unsigned *generation, upload_table *base, const char *id,
@@ -349,12 +373,14 @@ static void local_discard(upload_table *base, upload *session)
     local_table *t = (local_table *)base;
     local_upload *u = (local_upload *)session;
     struct stat st;
-    if (fstat(u->fd, &st) == 0 && st.st_nlink > 1)
-        fremovexattr(u->fd, REPO_XATTR);
+    int fd = spool_fd(u);
+    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_nlink > 1)
+        fremovexattr(fd, REPO_XATTR);
     pthread_mutex_lock(&t->lock);
     unlink_from_table(t, u);
     u->discarded = 1;
-    remove_files(t, u->id);
+    if (fd >= 0)
+        remove_files(t, u->id, u->sidecar);
     int last = unref(u);
     pthread_mutex_unlock(&t->lock);
     if (last)
@@ -454,6 +480,8 @@ static int local_append(upload *session, unsigned generation, const void *data, 
         goto done;
     }
     u->updated = time(NULL);
+    if (len && (err = spool_make(u)) < 0)
+        goto done;
     size_t cached = cached_part(u, len);
     if (cached && (err = append_plain(u, data, cached)) < 0)
         goto done;
@@ -504,6 +532,11 @@ static int publish_prepare(blob_publish *p)
 {
     local_upload *u = (local_upload *)p->session;
     int err = upload_drain(u);
+    if (err == REG_OK) { /* an empty blob published as a file still needs its spool */
+        pthread_mutex_lock(&u->io);
+        err = spool_make(u);
+        pthread_mutex_unlock(&u->io);
+    }
     if (err < 0)
         return err;
     p->fd = u->fd;
@@ -531,6 +564,8 @@ static int local_spool_reader(upload *base)
     local_upload *u = (local_upload *)base;
     pthread_mutex_lock(&u->io);
     int err = stage_drain(u);
+    if (err == REG_OK)
+        err = spool_make(u);
     u->followed = 1;
     pthread_mutex_unlock(&u->io);
     if (err < 0)
@@ -564,6 +599,8 @@ static int local_digest(digest *out, upload *session, digest_alg alg)
         return err;
     if (alg == DIGEST_SHA256 && u->hashed == u->offset)
         return digester_peek(out, u->sha256);
+    if (u->fd < 0)
+        return digest_buffer(out, alg, "", 0);
     return digest_file(out, alg, u->fd, u->offset);
 }
 
@@ -609,7 +646,8 @@ static int local_expire(upload_table *base, time_t max_idle)
         local_upload *u = *pp;
         if (!u->busy && u->refs == 0 && now - u->updated > max_idle) {
             *pp = u->next;
-            remove_files(t, u->id);
+            if (u->fd >= 0)
+                remove_files(t, u->id, u->sidecar);
             upload_free(u);
             removed++;
         } else {
