@@ -1,0 +1,101 @@
+"""A whole small blob in one request (POST, then a PUT ?digest= carrying it; or POST ?digest=
+with the body) is published from memory: no spool file is made for it, a session's spool
+appears only with its first byte, and the blob is as durable as any other (SIGKILL right after
+its 201 loses nothing, fsck is clean). What goes wrong still answers as a streamed body does."""
+import os
+
+import requests
+
+from faultutil import fsck_failures
+from regutil import TIMEOUT, digest_of, location
+
+THRESHOLD = 4096
+
+
+def spools(server):
+    return sorted(os.listdir(os.path.join(str(server.data), "uploads")))
+
+
+def put_whole(url, loc, data):
+    sep = "&" if "?" in loc else "?"
+    return requests.put(f"{loc}{sep}digest={digest_of(data)}", data=data, timeout=TIMEOUT,
+                        headers={"Content-Type": "application/octet-stream"})
+
+
+def test_post_then_whole_put_makes_no_spool_and_survives_sigkill(registry_factory):
+    server = registry_factory(["--inline-max", str(THRESHOLD)])
+    blobs = [os.urandom(n) for n in (0, 1, THRESHOLD)]
+    for data in blobs:
+        r = requests.post(f"{server.url}/v2/small/one/blobs/uploads/", timeout=TIMEOUT)
+        assert r.status_code == 202, r.text
+        assert spools(server) == [], f"a session without bytes made files: {spools(server)}"
+        r = put_whole(server.url, location(server.url, r), data)
+        assert r.status_code == 201, r.text
+        assert spools(server) == [], f"a whole small PUT left files: {spools(server)}"
+    r = requests.post(f"{server.url}/v2/small/one/blobs/uploads/",
+                      params={"digest": digest_of(b"monolithic")}, data=b"monolithic",
+                      timeout=TIMEOUT, headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 201, r.text
+    assert spools(server) == [], f"a monolithic POST left files: {spools(server)}"
+    server.kill()
+    server.start()
+    for data in blobs + [b"monolithic"]:
+        got = requests.get(f"{server.url}/v2/small/one/blobs/{digest_of(data)}", timeout=TIMEOUT)
+        assert got.status_code == 200 and got.content == data, \
+            f"a {len(data)}-byte blob acknowledged before SIGKILL: {got.status_code}"
+    server.stop()
+    problems = fsck_failures(server.data, allowed=())
+    assert not problems, problems[0]
+
+
+def test_small_put_with_a_wrong_digest_keeps_its_bytes_in_the_session(registry_factory):
+    """As for a streamed body: 400 DIGEST_INVALID, and the session holds the bytes (Range)."""
+    server = registry_factory(["--inline-max", str(THRESHOLD)])
+    r = requests.post(f"{server.url}/v2/small/bad/blobs/uploads/", timeout=TIMEOUT)
+    loc = location(server.url, r)
+    sep = "&" if "?" in loc else "?"
+    r = requests.put(f"{loc}{sep}digest={digest_of(b'other')}", data=b"x" * 100, timeout=TIMEOUT)
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == "DIGEST_INVALID", r.text
+    st = requests.get(loc, timeout=TIMEOUT)
+    assert st.status_code == 204 and st.headers.get("Range") == "0-99", \
+        f"the session should hold the 100 bytes: {st.status_code} {st.headers.get('Range')}"
+    r = requests.post(f"{server.url}/v2/small/bad/blobs/uploads/",
+                      params={"digest": digest_of(b"other")}, data=b"y" * 10, timeout=TIMEOUT)
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == "DIGEST_INVALID", r.text
+    assert len(spools(server)) == 1, \
+        f"only the PUT's session should keep a spool (the monolithic one ends): {spools(server)}"
+
+
+def test_small_patch_makes_a_spool_that_a_restart_finds(registry_factory):
+    """A byte that does not end the upload is kept in a spool, found again after a restart."""
+    server = registry_factory(["--inline-max", str(THRESHOLD)])
+    data = os.urandom(300)
+    r = requests.post(f"{server.url}/v2/small/resume/blobs/uploads/", timeout=TIMEOUT)
+    r = requests.patch(location(server.url, r), data=data[:100], timeout=TIMEOUT,
+                       headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 202, r.text
+    loc = location(server.url, r)
+    assert len([n for n in spools(server) if not n.endswith(".repo")]) == 1, spools(server)
+    server.restart()
+    r = requests.patch(loc, data=data[100:], timeout=TIMEOUT,
+                       headers={"Content-Type": "application/octet-stream"})
+    assert r.status_code == 202 and r.headers.get("Range") == "0-299", r.text
+    loc = location(server.url, r)
+    sep = "&" if "?" in loc else "?"
+    r = requests.put(f"{loc}{sep}digest={digest_of(data)}", timeout=TIMEOUT)
+    assert r.status_code == 201, r.text
+    got = requests.get(f"{server.url}/v2/small/resume/blobs/{digest_of(data)}", timeout=TIMEOUT)
+    assert got.content == data
+    assert spools(server) == [], spools(server)
+
+
+def test_small_monolithic_post_over_the_maximum_blob_size_is_413(registry_factory):
+    server = registry_factory(["--inline-max", str(THRESHOLD), "--max-blob-size", "1000"])
+    data = b"z" * 1001
+    r = requests.post(f"{server.url}/v2/small/max/blobs/uploads/",
+                      params={"digest": digest_of(data)}, data=data, timeout=TIMEOUT)
+    assert r.status_code == 413 and r.json()["errors"][0]["code"] == "SIZE_INVALID", r.text
+    r = requests.post(f"{server.url}/v2/small/max/blobs/uploads/", timeout=TIMEOUT)
+    r = put_whole(server.url, location(server.url, r), data)
+    assert r.status_code == 413, r.text
+    assert spools(server) == [], spools(server)
