@@ -87,6 +87,7 @@ def test_small_patch_makes_a_spool_that_a_restart_finds(registry_factory):
     got = requests.get(f"{server.url}/v2/small/resume/blobs/{digest_of(data)}", timeout=TIMEOUT)
     assert got.content == data
     assert spools(server) == [], spools(server)
+    assert requests.get(loc, timeout=TIMEOUT).status_code == 404, "finished after the restart"
 
 
 def test_small_monolithic_post_over_the_maximum_blob_size_is_413(registry_factory):
@@ -99,3 +100,31 @@ def test_small_monolithic_post_over_the_maximum_blob_size_is_413(registry_factor
     r = put_whole(server.url, location(server.url, r), data)
     assert r.status_code == 413, r.text
     assert spools(server) == [], spools(server)
+
+
+def test_a_session_without_bytes_is_known_after_a_restart(registry_factory):
+    """It has no file: its signed id says the server issued it. A finished one is unknown to
+    the process that finished it; an id nobody issued, or used through another repository, is
+    unknown too."""
+    server = registry_factory(["--inline-max", str(THRESHOLD)])
+    r = requests.post(f"{server.url}/v2/small/restart/blobs/uploads/", timeout=TIMEOUT)
+    loc = location(server.url, r)
+    done = location(server.url, requests.post(f"{server.url}/v2/small/restart/blobs/uploads/",
+                                              timeout=TIMEOUT))
+    assert put_whole(server.url, done, b"finished").status_code == 201
+    assert requests.get(done, timeout=TIMEOUT).status_code == 404, "a finished session"
+    server.kill()
+    server.start()
+    st = requests.get(loc, timeout=TIMEOUT)
+    assert st.status_code == 204 and st.headers.get("Range") == "0-0", \
+        f"the empty session after a restart: {st.status_code} {st.text}"
+    other = loc.replace("/small/restart/", "/small/other/")
+    assert requests.get(other, timeout=TIMEOUT).status_code == 404, "through another repository"
+    forged = loc.rsplit("/", 1)[0] + "/" + "0" * 8 + loc.rsplit("/", 1)[1].split("?")[0][8:]
+    assert requests.get(forged, timeout=TIMEOUT).status_code == 404, "an id nobody issued"
+    data = os.urandom(2000)
+    r = put_whole(server.url, loc, data)
+    assert r.status_code == 201, r.text
+    got = requests.get(f"{server.url}/v2/small/restart/blobs/{digest_of(data)}", timeout=TIMEOUT)
+    assert got.status_code == 200 and got.content == data
+    assert requests.get(loc, timeout=TIMEOUT).status_code == 404, "finished after the restart"

@@ -275,6 +275,10 @@ int serve_main(int argc, char **argv)
         fprintf(stderr, "ocireg: cannot load or create %s/keys/master.key\n", srv.cfg.data_dir);
         goto done;
     }
+    if (upload_table_sign_ids(srv.st->uploads, srv.master_key, srv.cfg.upload_expiry) < 0) {
+        fprintf(stderr, "ocireg: %s\n", reg_error_last("cannot set up upload sessions"));
+        goto done;
+    }
     auth_set_enabled(&srv, srv.cfg.auth || users_exist(ix));
     /* With auth on, a key that cannot be loaded stops the start; without, it loads when the
      * token endpoint or the ECR API first needs it. */

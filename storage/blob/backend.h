@@ -83,6 +83,7 @@ const blob_publish_ops *blobstore_publish_ops(const blobstore *bs, uint64_t size
 /* ---- upload sessions ---- */
 
 typedef struct upload_ops {
+    int (*sign_ids)(upload_table *t, const unsigned char key[32], time_t max_age); /* or NULL */
     int (*create)(upload **out, char *id_out, upload_table *t, const char *repo);
     int (*acquire)(upload **out, unsigned *generation, upload_table *t, const char *id,
                    const char *repo);

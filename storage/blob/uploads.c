@@ -40,6 +40,11 @@ void upload_table_free(upload_table *t)
         t->ops->free(t);
 }
 
+int upload_table_sign_ids(upload_table *t, const unsigned char key[32], time_t max_age)
+{
+    return t->ops->sign_ids ? t->ops->sign_ids(t, key, max_age) : REG_OK;
+}
+
 int upload_create(upload **out, char *id_out, upload_table *t, const char *repo)
 {
     return t->ops->create(out, id_out, t, repo);

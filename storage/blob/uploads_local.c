@@ -2,7 +2,9 @@
  * table is a mutex-protected list of sessions; a session is used by at most one request at a
  * time (the busy flag). */
 #include "storage/blob/backend.h"
+#include "storage/base/digest.h"
 #include "storage/base/fileio.h"
+#include "storage/base/random.h"
 #include "storage/base/reference.h"
 #include "storage/base/reg_error.h"
 #include "storage/blob/stage.h"
@@ -11,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +32,9 @@
  * byte; it stays for the session's next request, and its hash is waited for when the digest
  * is due. Measurements: docs/ARCHITECTURE.md, Durability. */
 #define HASH_INVALID UINT64_MAX
+/* Sessions revived after a restart (revive_empty) that have ended, remembered so that their
+ * ids are unknown again; an older one would be revived once more, empty. */
+#define UPLOAD_REVIVED_ENDED 256
 #define UPLOAD_CACHED_BYTES (64ull << 20)
 #define UPLOAD_WRITEBACK_STEP (8ull << 20)
 
@@ -51,6 +57,7 @@ typedef struct local_upload {
     unsigned generation;   /* bumped when a stalled owner is replaced */
     int refs;              /* requests holding this session (a displaced owner too) */
     int discarded;         /* gone from the table; freed when refs reaches 0 */
+    int revived;           /* issued by another process (found by its file or its id) */
     pthread_mutex_t io;    /* serialises appends with a takeover */
     struct local_upload *next;
 } local_upload;
@@ -60,6 +67,13 @@ typedef struct local_table {
     pthread_mutex_t lock;
     char *dir;
     local_upload *head;
+    unsigned char key[32]; /* signs session ids (keyed_id), when `keyed` */
+    int keyed;
+    uint64_t started_ms;   /* when the key was set: ids issued before are another process's */
+    time_t revive_max_age;
+    /* ids of revived sessions that have ended, not to be revived again (the newest only) */
+    char ended[UPLOAD_REVIVED_ENDED][UPLOAD_ID_LEN + 1];
+    unsigned ended_next;
 } local_table;
 
 static const upload_ops local_upload_ops;
@@ -154,6 +168,87 @@ static void remove_files(const local_table *t, const char *id, int sidecar)
         unlink(path);
 }
 
+/* A session without bytes has no file, yet a restarted server must still know it: its id
+ * says who issued it. Its 16 bytes are the issue time in milliseconds (6), random bits (4,
+ * with the UUID version and variant) and the first 6 bytes of an HMAC-SHA256 of those 10 and
+ * the repository under a key derived from the server's master key. */
+#define ID_TIME_BYTES 6
+#define ID_SIGNED_BYTES 10
+#define ID_MAC_BYTES 6
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int id_mac(unsigned char out[ID_MAC_BYTES], const local_table *t,
+                  const unsigned char signed_part[ID_SIGNED_BYTES], const char *repo)
+{
+    unsigned char msg[ID_SIGNED_BYTES + REPO_NAME_MAX + 1], mac[32];
+    size_t n = strlen(repo);
+    if (n > REPO_NAME_MAX)
+        return REG_EINVALID;
+    memcpy(msg, signed_part, ID_SIGNED_BYTES);
+    memcpy(msg + ID_SIGNED_BYTES, repo, n);
+    if (hmac_sha256(mac, t->key, sizeof(t->key), msg, ID_SIGNED_BYTES + n) < 0)
+        return REG_ERROR;
+    memcpy(out, mac, ID_MAC_BYTES);
+    return REG_OK;
+}
+
+static int keyed_id(char *out, const local_table *t, const char *repo)
+{
+    unsigned char b[16];
+    uint64_t ms = now_ms();
+    for (int i = 0; i < ID_TIME_BYTES; i++)
+        b[i] = (unsigned char)(ms >> (8 * (ID_TIME_BYTES - 1 - i)));
+    if (random_bytes(b + ID_TIME_BYTES, ID_SIGNED_BYTES - ID_TIME_BYTES) < 0)
+        return reg_error_set(REG_ERROR, "cannot draw a session id");
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* what random_uuid_text writes */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    int err = id_mac(b + ID_SIGNED_BYTES, t, b, repo);
+    if (err == REG_OK)
+        random_uuid_text(out, b);
+    return err;
+}
+
+static int id_bytes(unsigned char b[16], const char *id)
+{
+    int n = 0;
+    for (const char *c = id; *c && n < 32; c++) {
+        if (*c == '-')
+            continue;
+        int v = hex_value(*c);
+        if (v < 0)
+            return REG_EINVALID;
+        b[n / 2] = (unsigned char)(n % 2 ? (b[n / 2] << 4) | v : v);
+        n++;
+    }
+    return n == 32 ? REG_OK : REG_EINVALID;
+}
+
+/* A session of `repo` without bytes that another process issued (before this one started,
+ * within the expiry): known again, empty. A finished session's id is one too after a
+ * restart, which gives only an empty session of a repository the client could push to. */
+static local_upload *revive_empty(const local_table *t, const char *id, const char *repo)
+{
+    unsigned char b[16], mac[ID_MAC_BYTES];
+    uint64_t ms = 0;
+    if (!t->keyed || id_bytes(b, id) < 0)
+        return NULL;
+    for (int i = 0; i < ID_TIME_BYTES; i++)
+        ms = ms << 8 | b[i];
+    if (ms >= t->started_ms || (t->started_ms - ms) / 1000 > (uint64_t)t->revive_max_age ||
+        id_mac(mac, t, b, repo) < 0 || CRYPTO_memcmp(mac, b + ID_SIGNED_BYTES, ID_MAC_BYTES) != 0)
+        return NULL;
+    for (int i = 0; i < UPLOAD_REVIVED_ENDED; i++)
+        if (strcmp(t->ended[i], id) == 0)
+            return NULL;
+    return upload_alloc(t, id, repo);
+}
+
 /* A session starts in memory only: its spool is made on its first byte (spool_make), so an
  * upload whose one request carries the whole small blob, which the server publishes from memory
  * (store_commit_bytes), never creates, names or unlinks a file. A session without bytes is
@@ -162,7 +257,7 @@ static int local_create(upload **out, char *id_out, upload_table *base, const ch
 {
     local_table *t = (local_table *)base;
     char id[UPLOAD_ID_LEN + 1];
-    int err = upload_new_id(id);
+    int err = t->keyed ? keyed_id(id, t, repo) : upload_new_id(id);
     if (err < 0)
         return err;
     local_upload *u = upload_alloc(t, id, repo);
@@ -252,17 +347,26 @@ static local_upload *upload_load(const local_table *t, const char *id)
 
 static void unlink_from_table(local_table *t, local_upload *u);
 
-/* The session in memory, or loaded from its files (table lock held). */
-static local_upload *find_session(local_table *t, const char *id)
+/* The session in memory, or loaded from its files, or an empty one another process issued
+ * (table lock held). */
+static local_upload *find_session(local_table *t, const char *id, const char *repo)
 {
     local_upload *u = t->head;
     while (u && strcmp(u->id, id) != 0)
         u = u->next;
-    if (!u && (u = upload_load(t, id)) != NULL) {
+    if (!u && ((u = upload_load(t, id)) != NULL || (u = revive_empty(t, id, repo)) != NULL)) {
+        u->revived = 1;
         u->next = t->head;
         t->head = u;
     }
     return u;
+}
+
+/* A session another process issued is over (table lock held): its id must not come back. */
+static void remember_ended(local_table *t, const local_upload *u)
+{
+    if (u->revived)
+        memcpy(t->ended[t->ended_next++ % UPLOAD_REVIVED_ENDED], u->id, UPLOAD_ID_LEN + 1);
 }
 
 /* Over: gc expired the spool (no link left), or it was linked to a blob path by a publish
@@ -281,13 +385,14 @@ static int local_acquire(upload **out, unsigned *generation, upload_table *base,
     local_table *t = (local_table *)base;
     int err = REG_ENOTFOUND;
     pthread_mutex_lock(&t->lock);
-    local_upload *u = find_session(t, id);
+    local_upload *u = find_session(t, id, repo);
     if (!u || strcmp(u->repo, repo) != 0)
         goto done;
     if (spool_gone(u)) {
         /* gc expired its files: the session is over. */
         if (!u->busy) {
             unlink_from_table(t, u);
+            remember_ended(t, u);
             u->discarded = 1;
             if (u->refs == 0)
                 upload_free(u);
@@ -325,7 +430,7 @@ static int local_peek(uint64_t *offset_out, upload_table *base, const char *id, 
     local_table *t = (local_table *)base;
     int err = REG_ENOTFOUND;
     pthread_mutex_lock(&t->lock);
-    local_upload *u = find_session(t, id);
+    local_upload *u = find_session(t, id, repo);
     if (u && !strcmp(u->repo, repo) && !spool_gone(u)) {
         pthread_mutex_lock(&u->io);
         *offset_out = u->offset;
@@ -379,6 +484,7 @@ static void local_discard(upload_table *base, upload *session)
     pthread_mutex_lock(&t->lock);
     unlink_from_table(t, u);
     u->discarded = 1;
+    remember_ended(t, u);
     if (fd >= 0)
         remove_files(t, u->id, u->sidecar);
     int last = unref(u);
@@ -715,7 +821,21 @@ static int local_leftovers(upload_table *base, upload_leftover_cb cb, void *ctx)
     return err;
 }
 
+static int local_sign_ids(upload_table *base, const unsigned char master_key[32],
+                          time_t max_age)
+{
+    local_table *t = (local_table *)base;
+    static const char label[] = "ocireg upload session ids";
+    if (hmac_sha256(t->key, master_key, 32, label, sizeof(label) - 1) < 0)
+        return REG_ERROR;
+    t->started_ms = now_ms();
+    t->revive_max_age = max_age;
+    t->keyed = 1;
+    return REG_OK;
+}
+
 static const upload_ops local_upload_ops = {
+    .sign_ids = local_sign_ids,
     .create = local_create,
     .acquire = local_acquire,
     .peek = local_peek,
