@@ -1,8 +1,8 @@
 /* uploads.h - resumable blob upload sessions, kept by the blob store's backend: locally a spool
- * file DATA/uploads/<uuid>, made with the first byte, whose attribute (or <uuid>.repo sidecar)
- * names its repository, and an in-memory
- * running SHA-256 so that finishing an upload does not re-read it (uploads_local.c); on S3 a row
- * in the index and a multipart upload (uploads_s3.c). Sessions survive a restart. */
+ * file DATA/uploads/<uuid> made with the first byte, whose attribute (or <uuid>.repo sidecar)
+ * names its repository, and an in-memory running SHA-256 so that finishing an upload does not
+ * re-read it (uploads_local.c); on S3 a row in the index and a multipart upload
+ * (uploads_s3.c). Sessions survive a restart. */
 #ifndef OCIREG_UPLOADS_H
 #define OCIREG_UPLOADS_H
 
