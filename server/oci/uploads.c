@@ -293,9 +293,10 @@ static void finish_memory_body_in_session(request *req)
     char id[UPLOAD_ID_LEN + 1];
     s->received = 0;
     if (!s->u) {
-        if (upload_create(&s->u, id, req->srv->st->uploads, req->name) < 0) {
+        int err = upload_create(&s->u, id, req->srv->st->uploads, req->name);
+        if (err < 0) {
             s->u = NULL;
-            reply_internal(req, REG_ERROR, "upload start");
+            reply_internal(req, err, "upload start");
             return;
         }
         s->generation = 1;
@@ -332,7 +333,6 @@ static void receive_blob(request *req, upload_state *s)
     req->on_body = append_body;
     req->on_done = finish_put;
 }
-
 
 static upload_state *new_state(request *req)
 {

@@ -251,8 +251,8 @@ static local_upload *revive_empty(const local_table *t, const char *id, const ch
 
 /* A session starts in memory only: its spool is made on its first byte (spool_make), so an
  * upload whose one request carries the whole small blob, which the server publishes from memory
- * (store_commit_bytes), never creates, names or unlinks a file. A session without bytes is
- * therefore not found again after a restart (its client starts a new one); one with bytes is. */
+ * (store_commit_bytes), never creates, names or unlinks a file. After a restart a session with
+ * bytes is found by its spool, one without by its signed id (revive_empty). */
 static int local_create(upload **out, char *id_out, upload_table *base, const char *repo)
 {
     local_table *t = (local_table *)base;
