@@ -128,3 +128,54 @@ def test_a_session_without_bytes_is_known_after_a_restart(registry_factory):
     got = requests.get(f"{server.url}/v2/small/restart/blobs/{digest_of(data)}", timeout=TIMEOUT)
     assert got.status_code == 200 and got.content == data
     assert requests.get(loc, timeout=TIMEOUT).status_code == 404, "finished after the restart"
+
+
+def start_partial_put(server, data_len, first):
+    """A PUT of a whole blob of data_len bytes on a new session, of which only `first` is sent."""
+    import socket
+    host, port = server.url.split("://", 1)[1].split(":")
+    r = requests.post(f"{server.url}/v2/small/limit/blobs/uploads/", timeout=TIMEOUT)
+    path = r.headers["Location"]
+    sep = "&" if "?" in path else "?"
+    c = socket.create_connection((host, int(port)), timeout=TIMEOUT)
+    c.sendall((f"PUT {path}{sep}digest={digest_of(first)} HTTP/1.1\r\nHost: {host}\r\n"
+               f"Content-Type: application/octet-stream\r\nContent-Length: {data_len}\r\n\r\n"
+               ).encode() + first)
+    return c
+
+
+def wait_for_spools(server, count, seconds):
+    import time
+    deadline = time.monotonic() + seconds
+    while len(spools(server)) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return len(spools(server))
+
+
+def test_memory_bodies_past_their_limit_stream_into_spools(registry_factory):
+    """UPLOAD_MEMORY_BODIES_MAX (64 MiB): 70 PUTs of 1 MiB whole blobs (the largest
+    --inline-max) in flight at once keep 64 in memory; the other 6 stream into spools. Once
+    they are abandoned, their memory is free again for the next small PUT."""
+    import time
+    server = registry_factory(["--inline-max", str(1 << 20)])
+    mib = 1 << 20
+    socks = []
+    try:
+        for i in range(70):
+            socks.append(start_partial_put(server, mib, bytes([i]) * 1000))
+        wait_for_spools(server, 7, 1.0)  # a seventh would show up by then
+        assert len(spools(server)) == 6, \
+            f"expected the 6 bodies past 64 MiB in spools, found {len(spools(server))}"
+    finally:
+        for c in socks:
+            c.close()
+    held = set(spools(server))
+    deadline = time.monotonic() + 20
+    while True:
+        c = start_partial_put(server, mib, b"q" * 1000)
+        grew = wait_for_spools(server, len(held) + 1, 0.5) > len(held)
+        c.close()
+        if not grew or time.monotonic() > deadline:
+            break
+        held = set(spools(server))
+    assert not grew, "the abandoned bodies still hold their memory"
