@@ -87,11 +87,8 @@ static int repair_blob(fsck_ctx *c, const bad_blob *b, int *fixed)
     int err = index_begin(c->ix);
     if (err < 0)
         return err;
-    err = index_fsck_drop_blob(c->ix, b->dg.str);
-    if (err == REG_OK && (err = index_commit(c->ix)) == REG_OK)
+    if ((err = index_end(c->ix, index_fsck_drop_blob(c->ix, b->dg.str))) == REG_OK)
         *fixed = 1;
-    if (err != REG_OK)
-        index_rollback(c->ix);
     /* A corrupt file that a manifest still needs stays quarantined: report it as such. */
     if (err == REG_ECONFLICT && quarantined)
         *fixed = 1;
@@ -181,10 +178,8 @@ static int repair_row(fsck_ctx *c, const dangling *d, int *fixed)
         return err;
     err = tag ? index_fsck_drop_tag(c->ix, d->repo, d->a)
               : index_fsck_drop_link(c->ix, d->repo, d->a);
-    if (err == REG_OK && (err = index_commit(c->ix)) == REG_OK)
+    if ((err = index_end(c->ix, err)) == REG_OK)
         *fixed = 1;
-    else
-        index_rollback(c->ix);
     return err;
 }
 

@@ -53,11 +53,8 @@ static int batch_end(gc_ctx *c, int err)
 {
     if (c->opt->dry_run)
         return err;
-    if (err == REG_OK && (err = index_commit(c->ix)) == REG_OK) {
+    if ((err = index_end(c->ix, err)) == REG_OK)
         outbox_wake(); /* for the DELETE events of what went, if any webhook wants them */
-        return REG_OK;
-    }
-    index_rollback(c->ix);
     return err;
 }
 

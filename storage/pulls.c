@@ -92,10 +92,8 @@ int pulls_flush(pull_table *t, index_db *ix)
     }
     for (int i = 0; err == REG_OK && i < n; i++)
         err = index_record_pull(ix, batch[i].repo, batch[i].digest, batch[i].when);
-    if (err == REG_OK && (err = index_commit(ix)) == REG_OK)
+    if ((err = index_end(ix, err)) == REG_OK)
         err = n;
-    else
-        index_rollback(ix);
     free(batch);
     return err;
 }

@@ -230,10 +230,7 @@ static int link_held_blob(flight *f, index_db *ix)
         err = REG_ENOTFOUND; /* the upstream disagrees: let the digest decide, by a fetch */
     if (err == REG_OK && (err = index_repo_ensure(&repo_id, ix, f->repo)) == REG_OK)
         err = index_blob_link(ix, repo_id, &f->dg, size);
-    if (err == REG_OK && (err = index_commit(ix)) == REG_OK)
-        return REG_OK;
-    index_rollback(ix);
-    return err;
+    return index_end(ix, err);
 }
 
 /* The leader's part before the transfer: the upstream, its HEAD, the session, the file, the

@@ -151,9 +151,8 @@ static int list(index_db *ix, const cli_args *a)
 static int delete(index_db *ix, const cli_args *a)
 {
     int err = index_begin(ix);
-    if (err == REG_OK && ((err = index_webhook_delete(ix, a->pos[1])) < 0 ||
-                          (err = index_commit(ix)) < 0))
-        index_rollback(ix);
+    if (err == REG_OK)
+        err = index_end(ix, index_webhook_delete(ix, a->pos[1]));
     if (err < 0)
         fprintf(stderr, "ocireg webhook delete: %s\n", reg_error_last(index_errmsg(ix)));
     else

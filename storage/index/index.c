@@ -592,6 +592,69 @@ int index_step_row(sqldb_stmt *st)
     return rc == SQLDB_DONE ? REG_ENOTFOUND : REG_ERROR;
 }
 
+int index_run_changed(index_db *ix, sqldb_stmt *st)
+{
+    if (index_run(st) < 0)
+        return REG_ERROR;
+    return index_changes(ix) > 0 ? REG_OK : REG_ENOTFOUND;
+}
+
+int index_row_int64(int64_t *out, sqldb_stmt *st)
+{
+    int err = index_step_row(st);
+    if (err == REG_OK) {
+        *out = sqldb_column_int64(st, 0);
+        index_done(st);
+    }
+    return err;
+}
+
+int index_row_exists(sqldb_stmt *st)
+{
+    int err = index_step_row(st);
+    if (err == REG_OK)
+        index_done(st);
+    return err;
+}
+
+int index_next(sqldb_stmt *st, int *err)
+{
+    int rc = *err == REG_OK && st ? sqldb_step(st) : SQLDB_ERROR;
+    if (rc == SQLDB_ROW)
+        return 1;
+    if (*err == REG_OK && rc == SQLDB_ERROR)
+        *err = REG_ERROR;
+    index_done(st);
+    return 0;
+}
+
+sqldb_stmt *index_stmt_text(index_db *ix, enum index_statement id, const char *a)
+{
+    sqldb_stmt *st = index_stmt(ix, id);
+    if (st)
+        index_bind_text(st, 1, a);
+    return st;
+}
+
+sqldb_stmt *index_stmt_text2(index_db *ix, enum index_statement id, const char *a, const char *b)
+{
+    sqldb_stmt *st = index_stmt_text(ix, id, a);
+    if (st)
+        index_bind_text(st, 2, b);
+    return st;
+}
+
+sqldb_stmt *index_stmt_repo_text(index_db *ix, enum index_statement id, int64_t repo_id,
+                                 const char *text)
+{
+    sqldb_stmt *st = index_stmt(ix, id);
+    if (st) {
+        sqldb_bind_int64(st, 1, repo_id);
+        index_bind_text(st, 2, text);
+    }
+    return st;
+}
+
 char *index_column_copy(sqldb_stmt *st, int col)
 {
     const char *text = sqldb_column_text(st, col);
@@ -605,15 +668,7 @@ int index_changes(index_db *ix)
 
 int index_repo_id(int64_t *out, index_db *ix, const char *repo)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_REPO_ID);
-    if (st)
-        index_bind_text(st, 1, repo);
-    int err = index_step_row(st);
-    if (err == REG_OK) {
-        *out = sqldb_column_int64(st, 0);
-        index_done(st);
-    }
-    return err;
+    return index_row_int64(out, index_stmt_text(ix, ST_REPO_ID, repo));
 }
 
 int index_repo_ensure(int64_t *out, index_db *ix, const char *repo)
@@ -630,33 +685,21 @@ int index_repo_ensure(int64_t *out, index_db *ix, const char *repo)
 
 static int read_size(uint64_t *size_out, sqldb_stmt *st)
 {
-    int err = index_step_row(st);
-    if (err == REG_OK) {
-        if (size_out)
-            *size_out = (uint64_t)sqldb_column_int64(st, 0);
-        index_done(st);
-    }
+    int64_t size = 0;
+    int err = index_row_int64(&size, st);
+    if (err == REG_OK && size_out)
+        *size_out = (uint64_t)size;
     return err;
 }
 
 int index_blob_in_repo(uint64_t *size_out, index_db *ix, const char *repo, const digest *d)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_BLOB_IN_REPO);
-    if (st) {
-        index_bind_text(st, 1, repo);
-        index_bind_text(st, 2, d->str);
-    }
-    return read_size(size_out, st);
+    return read_size(size_out, index_stmt_text2(ix, ST_BLOB_IN_REPO, repo, d->str));
 }
 
 int index_blob_in_repo_id(uint64_t *size_out, index_db *ix, int64_t repo_id, const char *digest)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_BLOB_IN_REPO_ID);
-    if (st) {
-        sqldb_bind_int64(st, 1, repo_id);
-        index_bind_text(st, 2, digest);
-    }
-    return read_size(size_out, st);
+    return read_size(size_out, index_stmt_repo_text(ix, ST_BLOB_IN_REPO_ID, repo_id, digest));
 }
 
 int index_blob_link(index_db *ix, int64_t repo_id, const digest *d, uint64_t size)
@@ -686,23 +729,17 @@ static void take_conflict(char *conflict_out, sqldb_stmt *st)
 
 int index_blob_unlink(char *conflict_out, index_db *ix, const char *repo, const digest *d)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_BLOB_REFERENCED);
+    sqldb_stmt *st = index_stmt_text2(ix, ST_BLOB_REFERENCED, repo, d->str);
     if (!st)
         return REG_ERROR;
-    index_bind_text(st, 1, repo);
-    index_bind_text(st, 2, d->str);
     int err = index_step_row(st);
     if (err == REG_OK) {
         take_conflict(conflict_out, st);
         return REG_ECONFLICT;
     }
-    if (err != REG_ENOTFOUND || !(st = index_stmt(ix, ST_BLOB_UNLINK)))
+    if (err != REG_ENOTFOUND)
         return REG_ERROR;
-    index_bind_text(st, 1, repo);
-    index_bind_text(st, 2, d->str);
-    if (index_run(st) < 0)
-        return REG_ERROR;
-    return index_changes(ix) > 0 ? REG_OK : REG_ENOTFOUND;
+    return index_run_changed(ix, index_stmt_text2(ix, ST_BLOB_UNLINK, repo, d->str));
 }
 
 static int read_manifest(manifest_row *out, sqldb_stmt *st)
@@ -721,35 +758,17 @@ static int read_manifest(manifest_row *out, sqldb_stmt *st)
 
 int index_manifest_by_digest(manifest_row *out, index_db *ix, const char *repo, const digest *d)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_MANIFEST_BY_DIGEST);
-    if (st) {
-        index_bind_text(st, 1, repo);
-        index_bind_text(st, 2, d->str);
-    }
-    return read_manifest(out, st);
+    return read_manifest(out, index_stmt_text2(ix, ST_MANIFEST_BY_DIGEST, repo, d->str));
 }
 
 int index_manifest_by_tag(manifest_row *out, index_db *ix, const char *repo, const char *tag)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_MANIFEST_BY_TAG);
-    if (st) {
-        index_bind_text(st, 1, repo);
-        index_bind_text(st, 2, tag);
-    }
-    return read_manifest(out, st);
+    return read_manifest(out, index_stmt_text2(ix, ST_MANIFEST_BY_TAG, repo, tag));
 }
 
 int index_manifest_in_repo_id(index_db *ix, int64_t repo_id, const char *digest)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_MANIFEST_IN_REPO_ID);
-    if (st) {
-        sqldb_bind_int64(st, 1, repo_id);
-        index_bind_text(st, 2, digest);
-    }
-    int err = index_step_row(st);
-    if (err == REG_OK)
-        index_done(st);
-    return err;
+    return index_row_exists(index_stmt_repo_text(ix, ST_MANIFEST_IN_REPO_ID, repo_id, digest));
 }
 
 int index_manifest_insert(int *inserted_out, index_db *ix, int64_t repo_id, const manifest_record *m)
@@ -797,74 +816,50 @@ int index_tag_set(index_db *ix, int64_t repo_id, const char *tag, const char *di
     return index_run(st);
 }
 
-static int run_repo_digest(index_db *ix, enum index_statement id, int64_t repo_id, const char *digest)
-{
-    sqldb_stmt *st = index_stmt(ix, id);
-    if (!st)
-        return REG_ERROR;
-    sqldb_bind_int64(st, 1, repo_id);
-    index_bind_text(st, 2, digest);
-    return index_run(st);
-}
-
 int index_manifest_delete(char *conflict_out, index_db *ix, const char *repo, const digest *d)
 {
     int64_t repo_id;
     int err = index_repo_id(&repo_id, ix, repo);
     if (err < 0)
         return err;
-    sqldb_stmt *st = index_stmt(ix, ST_MANIFEST_PARENT);
+    sqldb_stmt *st = index_stmt_repo_text(ix, ST_MANIFEST_PARENT, repo_id, d->str);
     if (!st)
         return REG_ERROR;
-    sqldb_bind_int64(st, 1, repo_id);
-    index_bind_text(st, 2, d->str);
     if ((err = index_step_row(st)) == REG_OK) {
         take_conflict(conflict_out, st);
         return REG_ECONFLICT;
     }
     if (err != REG_ENOTFOUND)
         return REG_ERROR;
-    if (run_repo_digest(ix, ST_MANIFEST_DELETE, repo_id, d->str) < 0)
-        return REG_ERROR;
-    if (index_changes(ix) == 0)
-        return REG_ENOTFOUND;
-    if (run_repo_digest(ix, ST_MANIFEST_TAGS_DELETE, repo_id, d->str) < 0 ||
-        run_repo_digest(ix, ST_MANIFEST_REFS_DELETE, repo_id, d->str) < 0 ||
-        run_repo_digest(ix, ST_MANIFEST_REPL_STATUS_DELETE, repo_id, d->str) < 0)
-        return REG_ERROR;
+    err = index_run_changed(ix, index_stmt_repo_text(ix, ST_MANIFEST_DELETE, repo_id, d->str));
+    if (err < 0)
+        return err;
+    static const enum index_statement rest[] = {ST_MANIFEST_TAGS_DELETE, ST_MANIFEST_REFS_DELETE,
+                                                ST_MANIFEST_REPL_STATUS_DELETE};
+    for (size_t i = 0; i < sizeof(rest) / sizeof(rest[0]); i++)
+        if (index_run(index_stmt_repo_text(ix, rest[i], repo_id, d->str)) < 0)
+            return REG_ERROR;
     return REG_OK;
 }
 
 int index_tag_delete(index_db *ix, const char *repo, const char *tag)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_TAG_DELETE);
-    if (!st)
-        return REG_ERROR;
-    index_bind_text(st, 1, repo);
-    index_bind_text(st, 2, tag);
-    if (index_run(st) < 0)
-        return REG_ERROR;
-    return index_changes(ix) > 0 ? REG_OK : REG_ENOTFOUND;
+    return index_run_changed(ix, index_stmt_text2(ix, ST_TAG_DELETE, repo, tag));
 }
 
-/* Feed up to `limit` names to cb; one extra row fetched tells whether more follow. */
-static int page_names(int *more_out, sqldb_stmt *st, int64_t limit, index_name_cb cb, void *ctx)
+int index_page_names(int *more_out, sqldb_stmt *st, int64_t limit, index_name_cb cb, void *ctx)
 {
-    int rc, err = REG_OK;
+    int err = REG_OK;
     int64_t n = 0;
     *more_out = 0;
-    while ((rc = sqldb_step(st)) == SQLDB_ROW) {
-        if (n == limit) {
+    while (index_next(st, &err)) {
+        if (n++ == limit) {
             *more_out = 1;
+            index_done(st);
             break;
         }
-        if ((err = cb(ctx, sqldb_column_text(st, 0))) < 0)
-            break;
-        n++;
+        err = cb(ctx, sqldb_column_text(st, 0));
     }
-    if (rc == SQLDB_ERROR)
-        err = REG_ERROR;
-    index_done(st);
     return err;
 }
 
@@ -875,37 +870,31 @@ int index_tags_page(int *more_out, index_db *ix, const char *repo, const char *l
     int err = index_repo_id(&repo_id, ix, repo);
     if (err < 0)
         return err;
-    sqldb_stmt *st = index_stmt(ix, ST_TAGS_PAGE);
+    sqldb_stmt *st = index_stmt_repo_text(ix, ST_TAGS_PAGE, repo_id, last ? last : "");
     if (!st)
         return REG_ERROR;
-    sqldb_bind_int64(st, 1, repo_id);
-    index_bind_text(st, 2, last ? last : "");
     sqldb_bind_int64(st, 3, limit + 1);
-    return page_names(more_out, st, limit, cb, ctx);
+    return index_page_names(more_out, st, limit, cb, ctx);
 }
 
 int index_catalog_page(int *more_out, index_db *ix, const char *last, int64_t limit,
                        index_name_cb cb, void *ctx)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_CATALOG_PAGE);
+    sqldb_stmt *st = index_stmt_text(ix, ST_CATALOG_PAGE, last ? last : "");
     if (!st)
         return REG_ERROR;
-    index_bind_text(st, 1, last ? last : "");
     sqldb_bind_int64(st, 2, limit + 1);
-    return page_names(more_out, st, limit, cb, ctx);
+    return index_page_names(more_out, st, limit, cb, ctx);
 }
 
 int index_referrers(index_db *ix, const char *repo, const digest *subject, const char *artifact_type,
                     index_referrer_cb cb, void *ctx)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_REFERRERS);
-    int rc, err = REG_OK;
-    if (!st)
-        return REG_ERROR;
-    index_bind_text(st, 1, repo);
-    index_bind_text(st, 2, subject->str);
-    index_bind_text(st, 3, artifact_type);
-    while ((rc = sqldb_step(st)) == SQLDB_ROW) {
+    sqldb_stmt *st = index_stmt_text2(ix, ST_REFERRERS, repo, subject->str);
+    int err = REG_OK;
+    if (st)
+        index_bind_text(st, 3, artifact_type);
+    while (index_next(st, &err)) {
         referrer_row row = {
             .digest = sqldb_column_text(st, 0),
             .media_type = sqldb_column_text(st, 1),
@@ -913,11 +902,7 @@ int index_referrers(index_db *ix, const char *repo, const digest *subject, const
             .artifact_type = sqldb_column_text(st, 3),
             .annotations = sqldb_column_text(st, 4),
         };
-        if ((err = cb(ctx, &row)) < 0)
-            break;
+        err = cb(ctx, &row);
     }
-    if (rc == SQLDB_ERROR)
-        err = REG_ERROR;
-    index_done(st);
     return err;
 }

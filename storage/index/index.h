@@ -60,6 +60,10 @@ void index_writer_counts(uint64_t *commits_out, uint64_t *transactions_out, inde
 int index_begin(index_db *ix);
 int index_commit(index_db *ix);
 void index_rollback(index_db *ix);
+/* End the transaction index_begin opened with the outcome of its work: index_commit when err
+ * is REG_OK, index_rollback when it is not or the commit failed. Returns err, or the commit's
+ * failure. */
+int index_end(index_db *ix, int err);
 
 int index_repo_id(int64_t *out, index_db *ix, const char *repo);
 int index_repo_ensure(int64_t *out, index_db *ix, const char *repo);

@@ -22,9 +22,7 @@ int index_user_put(index_db *ix, const user_record *u)
 
 int index_user_get(user_record *out, index_db *ix, const char *name)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_USER_GET);
-    if (st)
-        index_bind_text(st, 1, name);
+    sqldb_stmt *st = index_stmt_text(ix, ST_USER_GET, name);
     int err = index_step_row(st);
     if (err < 0)
         return err;
@@ -50,134 +48,88 @@ int index_user_get(user_record *out, index_db *ix, const char *name)
 
 int index_user_generation(int64_t *out, index_db *ix, const char *name)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_USER_GENERATION);
-    if (st)
-        index_bind_text(st, 1, name);
-    int err = index_step_row(st);
-    if (err == REG_OK) {
-        *out = sqldb_column_int64(st, 0);
-        index_done(st);
-    }
-    return err;
-}
-
-static int run_by_name(index_db *ix, enum index_statement id, const char *name)
-{
-    sqldb_stmt *st = index_stmt(ix, id);
-    if (!st)
-        return REG_ERROR;
-    index_bind_text(st, 1, name);
-    return index_run(st);
+    return index_row_int64(out, index_stmt_text(ix, ST_USER_GENERATION, name));
 }
 
 int index_user_delete(index_db *ix, const char *name)
 {
-    if (run_by_name(ix, ST_USER_DELETE, name) < 0)
+    int err = index_run_changed(ix, index_stmt_text(ix, ST_USER_DELETE, name));
+    if (err < 0)
+        return err;
+    if (index_run(index_stmt_text(ix, ST_USER_ACCESS_KEYS_DELETE, name)) < 0)
         return REG_ERROR;
-    if (index_changes(ix) == 0)
-        return REG_ENOTFOUND;
-    if (run_by_name(ix, ST_USER_ACCESS_KEYS_DELETE, name) < 0)
-        return REG_ERROR;
-    return run_by_name(ix, ST_USER_GRANTS_DELETE, name);
+    return index_run(index_stmt_text(ix, ST_USER_GRANTS_DELETE, name));
 }
 
 int index_user_list(index_db *ix, index_name_cb cb, void *ctx)
 {
     sqldb_stmt *st = index_stmt(ix, ST_USER_LIST);
-    int err;
-    while ((err = index_step_row(st)) == REG_OK) {
-        if ((err = cb(ctx, sqldb_column_text(st, 0))) < 0) {
-            index_done(st);
-            return err;
-        }
-    }
-    return err == REG_ENOTFOUND ? REG_OK : err;
+    int err = REG_OK;
+    while (index_next(st, &err))
+        err = cb(ctx, sqldb_column_text(st, 0));
+    return err;
 }
 
 int index_user_count(int64_t *out, index_db *ix)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_USER_COUNT);
-    int err = index_step_row(st);
-    if (err == REG_OK) {
-        *out = sqldb_column_int64(st, 0);
-        index_done(st);
-    }
-    return err;
+    return index_row_int64(out, index_stmt(ix, ST_USER_COUNT));
 }
 
-static sqldb_stmt *grant_stmt(index_db *ix, enum index_statement id, const char *principal,
-                              const char *pattern)
+/* Run a grant statement whose ?3 is the actions. */
+static int run_grant(index_db *ix, enum index_statement id, const char *principal,
+                     const char *pattern, unsigned actions)
 {
-    sqldb_stmt *st = index_stmt(ix, id);
-    if (st) {
-        index_bind_text(st, 1, principal);
-        index_bind_text(st, 2, pattern);
-    }
-    return st;
+    sqldb_stmt *st = index_stmt_text2(ix, id, principal, pattern);
+    if (st)
+        sqldb_bind_int64(st, 3, (int)actions);
+    return index_run(st);
 }
 
 int index_grant_add(index_db *ix, const char *principal, const char *pattern, unsigned actions)
 {
-    sqldb_stmt *st = grant_stmt(ix, ST_GRANT_ADD, principal, pattern);
-    if (!st)
-        return REG_ERROR;
-    sqldb_bind_int64(st, 3, (int)actions);
-    return index_run(st);
+    return run_grant(ix, ST_GRANT_ADD, principal, pattern, actions);
 }
 
 int index_grant_remove(index_db *ix, const char *principal, const char *pattern,
                        unsigned actions)
 {
-    sqldb_stmt *st = grant_stmt(ix, ST_GRANT_GET, principal, pattern);
-    int err = index_step_row(st);
+    int64_t held = 0;
+    int err = index_row_int64(&held, index_stmt_text2(ix, ST_GRANT_GET, principal, pattern));
     if (err < 0)
         return err;
-    unsigned left = (unsigned)sqldb_column_int(st, 0) & ~actions;
-    index_done(st);
+    unsigned left = (unsigned)held & ~actions;
     if (left == 0)
-        return index_run(grant_stmt(ix, ST_GRANT_DELETE, principal, pattern));
-    if (!(st = grant_stmt(ix, ST_GRANT_SET, principal, pattern)))
-        return REG_ERROR;
-    sqldb_bind_int64(st, 3, (int)left);
-    return index_run(st);
+        return index_run(index_stmt_text2(ix, ST_GRANT_DELETE, principal, pattern));
+    return run_grant(ix, ST_GRANT_SET, principal, pattern, left);
 }
 
 int index_grants(index_db *ix, const char *principal, index_grant_cb cb, void *ctx)
 {
     sqldb_stmt *st = index_stmt(ix, principal ? ST_GRANTS_FOR : ST_GRANTS_ALL);
-    int err;
+    int err = REG_OK;
     if (st && principal)
         index_bind_text(st, 1, principal);
-    while ((err = index_step_row(st)) == REG_OK) {
+    while (index_next(st, &err))
         err = cb(ctx, sqldb_column_text(st, 0), sqldb_column_text(st, 1),
                  (unsigned)sqldb_column_int(st, 2));
-        if (err < 0) {
-            index_done(st);
-            return err;
-        }
-    }
-    return err == REG_ENOTFOUND ? REG_OK : err;
+    return err;
 }
 
 int index_access_key_put(index_db *ix, const char *id, const char *user,
                          const unsigned char *secret, size_t len)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_ACCESS_KEY_PUT);
-    if (!st)
-        return REG_ERROR;
-    index_bind_text(st, 1, id);
-    index_bind_text(st, 2, user);
-    sqldb_bind_blob(st, 3, secret, (int)len);
-    sqldb_bind_int64(st, 4, (int64_t)time(NULL));
+    sqldb_stmt *st = index_stmt_text2(ix, ST_ACCESS_KEY_PUT, id, user);
+    if (st) {
+        sqldb_bind_blob(st, 3, secret, (int)len);
+        sqldb_bind_int64(st, 4, (int64_t)time(NULL));
+    }
     return index_run(st);
 }
 
 int index_access_key_get(char *user_out, unsigned char *secret_out, size_t *len_out,
                          index_db *ix, const char *id)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_ACCESS_KEY_GET);
-    if (st)
-        index_bind_text(st, 1, id);
+    sqldb_stmt *st = index_stmt_text(ix, ST_ACCESS_KEY_GET, id);
     int err = index_step_row(st);
     if (err < 0)
         return err;
@@ -198,24 +150,15 @@ int index_access_key_get(char *user_out, unsigned char *secret_out, size_t *len_
 
 int index_access_key_delete(index_db *ix, const char *id)
 {
-    if (run_by_name(ix, ST_ACCESS_KEY_DELETE, id) < 0)
-        return REG_ERROR;
-    return index_changes(ix) > 0 ? REG_OK : REG_ENOTFOUND;
+    return index_run_changed(ix, index_stmt_text(ix, ST_ACCESS_KEY_DELETE, id));
 }
 
 int index_access_keys(index_db *ix, const char *user, index_key_cb cb, void *ctx)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_ACCESS_KEYS_LIST);
-    int err;
-    if (st)
-        index_bind_text(st, 1, user);
-    while ((err = index_step_row(st)) == REG_OK) {
+    sqldb_stmt *st = index_stmt_text(ix, ST_ACCESS_KEYS_LIST, user);
+    int err = REG_OK;
+    while (index_next(st, &err))
         err =
             cb(ctx, sqldb_column_text(st, 0), sqldb_column_text(st, 1), sqldb_column_int64(st, 2));
-        if (err < 0) {
-            index_done(st);
-            return err;
-        }
-    }
-    return err == REG_ENOTFOUND ? REG_OK : err;
+    return err;
 }

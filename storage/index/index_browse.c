@@ -80,11 +80,9 @@ int index_image_one(index_db *ix, const char *repo, const char *digest, int row_
     int err = index_repo_id(&id, ix, repo);
     if (err < 0)
         return err;
-    sqldb_stmt *st = index_stmt(ix, ST_IMAGE_ONE);
+    sqldb_stmt *st = index_stmt_repo_text(ix, ST_IMAGE_ONE, id, digest);
     if (!st)
         return REG_ERROR;
-    sqldb_bind_int64(st, 1, id);
-    index_bind_text(st, 2, digest);
     sqldb_bind_int64(st, 3, row_tags);
     found_ctx f = {cb, ctx, 0};
     err = index_each_image(st, 1, count_found, &f);
@@ -123,7 +121,7 @@ int index_tag_search(index_db *ix, const char *repo, const char *prefix, const c
     }
     index_bind_text(st, 4, after ? after : "");
     sqldb_bind_int64(st, 5, limit);
-    while ((err = index_step_row(st)) == REG_OK) {
+    while (index_next(st, &err)) {
         tag_row row = {
             .tag = sqldb_column_text(st, 0),
             .digest = sqldb_column_text(st, 1),
@@ -132,10 +130,7 @@ int index_tag_search(index_db *ix, const char *repo, const char *prefix, const c
             .tag_count = sqldb_column_int64(st, 4),
             .child = sqldb_column_int(st, 5),
         };
-        if ((err = cb(ctx, &row)) < 0) {
-            index_done(st);
-            return err;
-        }
+        err = cb(ctx, &row);
     }
-    return err == REG_ENOTFOUND ? REG_OK : err;
+    return err;
 }

@@ -39,13 +39,8 @@ static int insert(index_db *ix, const cache_rule *r)
 
 static int count_rules(int64_t *out, index_db *ix)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_CACHE_RULE_COUNT);
-    int err = index_step_row(st);
-    if (err < 0)
-        return err == REG_ENOTFOUND ? REG_ERROR : err;
-    *out = sqldb_column_int64(st, 0);
-    index_done(st);
-    return REG_OK;
+    int err = index_row_int64(out, index_stmt(ix, ST_CACHE_RULE_COUNT));
+    return err == REG_ENOTFOUND ? REG_ERROR : err;
 }
 
 int index_cache_rule_add(index_db *ix, cache_rule *rule)
@@ -62,10 +57,7 @@ int index_cache_rule_add(index_db *ix, cache_rule *rule)
                             CACHE_RULES_MAX);
     if (err == REG_OK)
         err = insert(ix, rule);
-    if (err == REG_OK && (err = index_commit(ix)) == REG_OK)
-        return REG_OK;
-    index_rollback(ix);
-    return err;
+    return index_end(ix, err);
 }
 
 /* Copy a text column into a buffer of n bytes: "" for NULL, REG_ERROR when it does not fit. */
@@ -103,9 +95,7 @@ static int read_rule(cache_rule *r, sqldb_stmt *st)
 
 static int one_rule(cache_rule *out, index_db *ix, enum index_statement id, const char *key)
 {
-    sqldb_stmt *st = index_stmt(ix, id);
-    if (st)
-        index_bind_text(st, 1, key);
+    sqldb_stmt *st = index_stmt_text(ix, id, key);
     int err = index_step_row(st);
     if (err < 0)
         return err;
@@ -126,72 +116,41 @@ int index_cache_rule_match(cache_rule *out, index_db *ix, const char *repo)
 
 int index_cache_rule_delete(index_db *ix, const char *prefix)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_CACHE_RULE_DELETE);
-    if (!st)
-        return REG_ERROR;
-    index_bind_text(st, 1, prefix);
-    if (index_run(st) < 0)
-        return REG_ERROR;
-    return index_changes(ix) > 0 ? REG_OK : REG_ENOTFOUND;
+    return index_run_changed(ix, index_stmt_text(ix, ST_CACHE_RULE_DELETE, prefix));
 }
 
 int index_cache_rules(index_db *ix, const char *prefix, index_cache_rule_cb cb, void *ctx)
 {
     cache_rule r;
-    sqldb_stmt *st = index_stmt(ix, ST_CACHE_RULES_LIST);
-    int err;
-    if (st)
-        index_bind_text(st, 1, prefix);
-    while ((err = index_step_row(st)) == REG_OK) {
+    sqldb_stmt *st = index_stmt_text(ix, ST_CACHE_RULES_LIST, prefix);
+    int err = REG_OK;
+    while (index_next(st, &err))
         if ((err = read_rule(&r, st)) == REG_OK)
             err = cb(ctx, &r);
-        if (err < 0) {
-            index_done(st);
-            return err;
-        }
-    }
-    return err == REG_ENOTFOUND ? REG_OK : err;
+    return err;
 }
 
 int index_cache_blob_size(uint64_t *out, index_db *ix, const digest *d)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_CACHE_BLOB_SIZE);
-    if (st)
-        index_bind_text(st, 1, d->str);
-    int err = index_step_row(st);
+    int64_t size = 0;
+    int err = index_row_int64(&size, index_stmt_text(ix, ST_CACHE_BLOB_SIZE, d->str));
     if (err < 0)
         return err;
-    int64_t size = sqldb_column_int64(st, 0);
-    index_done(st);
     *out = size < 0 ? 0 : (uint64_t)size;
     return REG_OK;
 }
 
 int index_cache_tag_checked_at(int64_t *out, index_db *ix, const char *repo, const char *tag)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_CACHE_TAG_CHECKED_AT);
     *out = 0;
-    if (st) {
-        index_bind_text(st, 1, repo);
-        index_bind_text(st, 2, tag);
-    }
-    int err = index_step_row(st);
-    if (err == REG_ENOTFOUND)
-        return REG_OK;
-    if (err < 0)
-        return err;
-    *out = sqldb_column_int64(st, 0);
-    index_done(st);
-    return REG_OK;
+    int err = index_row_int64(out, index_stmt_text2(ix, ST_CACHE_TAG_CHECKED_AT, repo, tag));
+    return err == REG_ENOTFOUND ? REG_OK : err;
 }
 
 int index_cache_tag_checked(index_db *ix, const char *repo, const char *tag, int64_t when)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_CACHE_TAG_CHECKED);
-    if (!st)
-        return REG_ERROR;
-    index_bind_text(st, 1, repo);
-    index_bind_text(st, 2, tag);
-    sqldb_bind_int64(st, 3, when);
+    sqldb_stmt *st = index_stmt_text2(ix, ST_CACHE_TAG_CHECKED, repo, tag);
+    if (st)
+        sqldb_bind_int64(st, 3, when);
     return index_run(st);
 }

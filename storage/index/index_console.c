@@ -13,10 +13,8 @@ static int session_put(index_db *ix, const char *id_hex, const char *user, int64
     if (!st)
         return REG_ERROR;
     sqldb_bind_int64(st, 1, now);
-    if (index_run(st) < 0 || !(st = index_stmt(ix, ST_SESSION_PUT)))
+    if (index_run(st) < 0 || !(st = index_stmt_text2(ix, ST_SESSION_PUT, id_hex, user)))
         return REG_ERROR;
-    index_bind_text(st, 1, id_hex);
-    index_bind_text(st, 2, user);
     sqldb_bind_int64(st, 3, generation);
     sqldb_bind_int64(st, 4, now);
     sqldb_bind_int64(st, 5, expires_at);
@@ -29,21 +27,15 @@ int index_session_put(index_db *ix, const char *id_hex, const char *user, int64_
     int err = index_begin(ix);
     if (err < 0)
         return err;
-    if ((err = session_put(ix, id_hex, user, generation, now, expires_at)) == REG_OK &&
-        (err = index_commit(ix)) == REG_OK)
-        return REG_OK;
-    index_rollback(ix);
-    return err;
+    return index_end(ix, session_put(ix, id_hex, user, generation, now, expires_at));
 }
 
 int index_session_get(char *user_out, int64_t *expires_out, index_db *ix, const char *id_hex,
                       int64_t now)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_SESSION_GET);
-    if (st) {
-        index_bind_text(st, 1, id_hex);
+    sqldb_stmt *st = index_stmt_text(ix, ST_SESSION_GET, id_hex);
+    if (st)
         sqldb_bind_int64(st, 2, now);
-    }
     int err = index_step_row(st);
     if (err < 0)
         return err;
@@ -59,13 +51,7 @@ int index_session_delete(index_db *ix, const char *id_hex)
     int err = index_begin(ix);
     if (err < 0)
         return err;
-    sqldb_stmt *st = index_stmt(ix, ST_SESSION_DELETE);
-    if (st)
-        index_bind_text(st, 1, id_hex);
-    if ((err = st ? index_run(st) : REG_ERROR) == REG_OK && (err = index_commit(ix)) == REG_OK)
-        return REG_OK;
-    index_rollback(ix);
-    return err;
+    return index_end(ix, index_run(index_stmt_text(ix, ST_SESSION_DELETE, id_hex)));
 }
 
 int index_repo_names_prefix(int *more_out, index_db *ix, const char *prefix, const char *after,
@@ -80,37 +66,19 @@ int index_repo_names_prefix(int *more_out, index_db *ix, const char *prefix, con
     snprintf(upper, sizeof(upper), "%s", n ? prefix : "\x7f");
     if (n)
         upper[n - 1]++;
-    sqldb_stmt *st = index_stmt(ix, ST_REPO_NAMES_RANGE);
-    int rc, err = REG_OK;
-    int64_t count = 0;
+    sqldb_stmt *st = index_stmt_text2(ix, ST_REPO_NAMES_RANGE, after ? after : "", prefix);
     *more_out = 0;
     if (!st)
         return REG_ERROR;
-    index_bind_text(st, 1, after ? after : "");
-    index_bind_text(st, 2, prefix);
     index_bind_text(st, 3, upper);
     sqldb_bind_int64(st, 4, limit + 1);
-    while ((rc = sqldb_step(st)) == SQLDB_ROW) {
-        if (count == limit) {
-            *more_out = 1;
-            break;
-        }
-        if ((err = cb(ctx, sqldb_column_text(st, 0))) < 0)
-            break;
-        count++;
-    }
-    if (rc == SQLDB_ERROR)
-        err = REG_ERROR;
-    index_done(st);
-    return err;
+    return index_page_names(more_out, st, limit, cb, ctx);
 }
 
 int index_repo_summary(repo_summary *out, index_db *ix, const char *name)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_REPO_SUMMARY);
+    sqldb_stmt *st = index_stmt_text(ix, ST_REPO_SUMMARY, name);
     memset(out, 0, sizeof(*out));
-    if (st)
-        index_bind_text(st, 1, name);
     int err = index_step_row(st);
     if (err < 0)
         return err;
@@ -129,11 +97,10 @@ int index_repo_summary(repo_summary *out, index_db *ix, const char *name)
 int index_gc_runs(index_db *ix, int64_t limit, index_gc_run_cb cb, void *ctx)
 {
     sqldb_stmt *st = index_stmt(ix, ST_GC_RUNS_RECENT);
-    int rc, err = REG_OK;
-    if (!st)
-        return REG_ERROR;
-    sqldb_bind_int64(st, 1, limit);
-    while ((rc = sqldb_step(st)) == SQLDB_ROW) {
+    int err = REG_OK;
+    if (st)
+        sqldb_bind_int64(st, 1, limit);
+    while (index_next(st, &err)) {
         gc_run_row run = {
             .started_at = sqldb_column_int64(st, 0),
             .finished_at = sqldb_column_int64(st, 1),
@@ -143,11 +110,7 @@ int index_gc_runs(index_db *ix, int64_t limit, index_gc_run_cb cb, void *ctx)
             .bytes_freed = sqldb_column_int64(st, 5),
             .uploads_deleted = sqldb_column_int64(st, 6),
         };
-        if ((err = cb(ctx, &run)) < 0)
-            break;
+        err = cb(ctx, &run);
     }
-    if (rc == SQLDB_ERROR)
-        err = REG_ERROR;
-    index_done(st);
     return err;
 }

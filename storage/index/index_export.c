@@ -13,13 +13,9 @@ int index_export_tags(index_db *ix, const char *repo, index_tag_cb cb, void *ctx
     if (err < 0 || !st)
         return err < 0 ? err : REG_ERROR;
     sqldb_bind_int64(st, 1, repo_id);
-    while ((err = index_step_row(st)) == REG_OK) {
-        if ((err = cb(ctx, sqldb_column_text(st, 0), sqldb_column_text(st, 1))) < 0) {
-            index_done(st);
-            return err;
-        }
-    }
-    return err == REG_ENOTFOUND ? REG_OK : err;
+    while (index_next(st, &err))
+        err = cb(ctx, sqldb_column_text(st, 0), sqldb_column_text(st, 1));
+    return err;
 }
 
 int index_snapshot(index_db *ix, const char *dest_path)
@@ -54,21 +50,16 @@ int index_snapshot(index_db *ix, const char *dest_path)
 int index_blobs_page(int64_t *count_out, index_db *ix, const char *after, int64_t limit,
                      index_blob_cb cb, void *ctx)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_BLOBS_PAGE);
-    int err;
+    sqldb_stmt *st = index_stmt_text(ix, ST_BLOBS_PAGE, after);
+    int err = REG_OK;
     *count_out = 0;
-    if (!st)
-        return REG_ERROR;
-    index_bind_text(st, 1, after);
-    sqldb_bind_int64(st, 2, limit);
-    while ((err = index_step_row(st)) == REG_OK) {
+    if (st)
+        sqldb_bind_int64(st, 2, limit);
+    while (index_next(st, &err)) {
         (*count_out)++;
-        if ((err = cb(ctx, sqldb_column_text(st, 0), (uint64_t)sqldb_column_int64(st, 1))) < 0) {
-            index_done(st);
-            return err;
-        }
+        err = cb(ctx, sqldb_column_text(st, 0), (uint64_t)sqldb_column_int64(st, 1));
     }
-    return err == REG_ENOTFOUND ? REG_OK : err;
+    return err;
 }
 
 static int run(index_db *ix, enum index_statement id)
@@ -94,31 +85,16 @@ int index_snapshot_drop_blobs(int64_t *manifests_out, index_db *snap, const char
 {
     int err = run(snap, ST_SNAPSHOT_LOST_CREATE) < 0 ? REG_ERROR : index_begin(snap);
     *manifests_out = 0;
-    for (size_t i = 0; err == REG_OK && i < n; i++) {
-        sqldb_stmt *st = index_stmt(snap, ST_SNAPSHOT_LOST_ADD);
-        if (!st)
-            err = REG_ERROR;
-        else {
-            index_bind_text(st, 1, digests[i]);
-            err = index_run(st);
-        }
-    }
+    for (size_t i = 0; err == REG_OK && i < n; i++)
+        err = index_run(index_stmt_text(snap, ST_SNAPSHOT_LOST_ADD, digests[i]));
     if (err == REG_OK && (run(snap, ST_SNAPSHOT_LOST_LINKS) < 0 || run(snap, ST_SNAPSHOT_LOST_BLOBS) < 0 ||
                           drop_broken(manifests_out, snap) < 0 || run(snap, ST_SNAPSHOT_DANGLING_TAGS) < 0 ||
                           run(snap, ST_SNAPSHOT_DANGLING_REFS) < 0))
         err = REG_ERROR;
-    if (err == REG_OK)
-        err = index_commit(snap);
-    if (err < 0)
-        index_rollback(snap);
-    return err;
+    return index_end(snap, err);
 }
 
 int index_snapshot_seal(index_db *snap)
 {
-    sqldb_stmt *st = index_stmt(snap, ST_SNAPSHOT_SEAL);
-    int err = index_step_row(st);
-    if (err == REG_OK)
-        index_done(st);
-    return err == REG_OK ? REG_OK : REG_ERROR;
+    return index_row_exists(index_stmt(snap, ST_SNAPSHOT_SEAL)) == REG_OK ? REG_OK : REG_ERROR;
 }

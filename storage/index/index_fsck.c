@@ -1,5 +1,6 @@
 /* index_fsck.c - SQL for fsck (see index_fsck.h). */
 #include "storage/index/index_fsck.h"
+#include "storage/index/index_gc.h"
 #include "storage/index/index_internal.h"
 #include "storage/base/reg_error.h"
 
@@ -36,66 +37,39 @@ int index_fsck_integrity(char *msg, size_t n, index_db *ix)
 int index_fsck_blobs(index_db *ix, index_blob_row_cb cb, void *ctx)
 {
     sqldb_stmt *st = index_stmt(ix, ST_FSCK_BLOBS);
-    int err;
-    while ((err = index_step_row(st)) == REG_OK) {
-        if ((err = cb(ctx, sqldb_column_text(st, 0), sqldb_column_int64(st, 1))) < 0) {
-            index_done(st);
-            return err;
-        }
-    }
-    return err == REG_ENOTFOUND ? REG_OK : err;
+    int err = REG_OK;
+    while (index_next(st, &err))
+        err = cb(ctx, sqldb_column_text(st, 0), sqldb_column_int64(st, 1));
+    return err;
 }
 
 int index_fsck_dangling(index_db *ix, index_problem_cb cb, void *ctx)
 {
     sqldb_stmt *st = index_stmt(ix, ST_FSCK_DANGLING);
-    int err;
-    while ((err = index_step_row(st)) == REG_OK) {
+    int err = REG_OK;
+    while (index_next(st, &err))
         err = cb(ctx, sqldb_column_text(st, 0), sqldb_column_text(st, 1), sqldb_column_text(st, 2),
                  sqldb_column_text(st, 3));
-        if (err < 0) {
-            index_done(st);
-            return err;
-        }
-    }
-    return err == REG_ENOTFOUND ? REG_OK : err;
-}
-
-static int run2(index_db *ix, enum index_statement id, const char *a, const char *b)
-{
-    sqldb_stmt *st = index_stmt(ix, id);
-    if (!st)
-        return REG_ERROR;
-    index_bind_text(st, 1, a);
-    if (b)
-        index_bind_text(st, 2, b);
-    return index_run(st);
+    return err;
 }
 
 int index_fsck_drop_tag(index_db *ix, const char *repo, const char *tag)
 {
-    return run2(ix, ST_TAG_DELETE, repo, tag);
+    return index_run(index_stmt_text2(ix, ST_TAG_DELETE, repo, tag));
 }
 
 int index_fsck_drop_link(index_db *ix, const char *repo, const char *digest)
 {
-    return run2(ix, ST_BLOB_UNLINK, repo, digest);
+    return index_run(index_stmt_text2(ix, ST_BLOB_UNLINK, repo, digest));
 }
 
 int index_fsck_drop_blob(index_db *ix, const char *digest)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_FSCK_BLOB_USED);
-    if (st)
-        index_bind_text(st, 1, digest);
-    int err = index_step_row(st);
+    int64_t used = 0;
+    int err = index_row_int64(&used, index_stmt_text(ix, ST_FSCK_BLOB_USED, digest));
     if (err < 0)
         return err;
-    int used = sqldb_column_int(st, 0);
-    index_done(st);
     if (used)
         return REG_ECONFLICT;
-    if (run2(ix, ST_BLOB_DELETE_LINKS, digest, NULL) < 0 ||
-        run2(ix, ST_INLINE_DELETE, digest, NULL) < 0)
-        return REG_ERROR;
-    return run2(ix, ST_BLOB_DELETE, digest, NULL);
+    return index_gc_delete_blob(ix, digest);
 }

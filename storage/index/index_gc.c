@@ -9,18 +9,15 @@
 static int read_manifests(gc_manifest *out, size_t max, size_t *count, sqldb_stmt *st,
                           int with_repo, const char *repo)
 {
-    int err;
+    int err = REG_OK;
     *count = 0;
-    while (*count < max && (err = index_step_row(st)) == REG_OK) {
+    while (*count < max && index_next(st, &err)) {
         gc_manifest *m = &out[(*count)++];
         snprintf(m->repo, sizeof(m->repo), "%s", with_repo ? sqldb_column_text(st, 0) : repo);
         snprintf(m->digest, sizeof(m->digest), "%s", sqldb_column_text(st, with_repo ? 1 : 0));
     }
-    if (*count == max) {
-        index_done(st);
-        return REG_OK;
-    }
-    return err == REG_ENOTFOUND ? REG_OK : err;
+    index_done(st);
+    return err;
 }
 
 int index_gc_untagged(gc_manifest *out, size_t max, size_t *count, index_db *ix, int64_t cutoff)
@@ -36,27 +33,19 @@ int index_gc_untagged(gc_manifest *out, size_t max, size_t *count, index_db *ix,
 int index_gc_dependents(gc_manifest *out, size_t max, size_t *count, index_db *ix,
                         const char *repo, const char *digest)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_GC_DEPENDENTS);
+    sqldb_stmt *st = index_stmt_text2(ix, ST_GC_DEPENDENTS, repo, digest);
     if (!st)
         return REG_ERROR;
-    index_bind_text(st, 1, repo);
-    index_bind_text(st, 2, digest);
     sqldb_bind_int64(st, 3, (int64_t)max);
     return read_manifests(out, max, count, st, 0, repo);
 }
 
 int index_gc_is_kept(int *out, index_db *ix, const char *repo, const char *digest)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_GC_IS_KEPT);
-    if (st) {
-        index_bind_text(st, 1, repo);
-        index_bind_text(st, 2, digest);
-    }
-    int err = index_step_row(st);
-    if (err == REG_OK) {
-        *out = sqldb_column_int(st, 0);
-        index_done(st);
-    }
+    int64_t kept = 0;
+    int err = index_row_int64(&kept, index_stmt_text2(ix, ST_GC_IS_KEPT, repo, digest));
+    if (err == REG_OK)
+        *out = (int)kept;
     return err;
 }
 
@@ -71,7 +60,7 @@ int index_gc_unreferenced_blobs(gc_blob *out, size_t max, size_t *count, index_d
     sqldb_bind_int64(st, 1, cutoff);
     index_bind_text(st, 2, after ? after : "");
     sqldb_bind_int64(st, 3, (int64_t)max);
-    while (*count < max && (err = index_step_row(st)) == REG_OK) {
+    while (*count < max && index_next(st, &err)) {
         gc_blob *b = &out[*count];
         if (digest_parse(&b->dg, sqldb_column_text(st, 0)) == REG_OK) {
             b->size = sqldb_column_int64(st, 1);
@@ -79,39 +68,22 @@ int index_gc_unreferenced_blobs(gc_blob *out, size_t max, size_t *count, index_d
             (*count)++;
         }
     }
-    if (*count == max) {
-        index_done(st);
-        return REG_OK;
-    }
-    return err == REG_ENOTFOUND ? REG_OK : err;
-}
-
-static int run_digest(index_db *ix, enum index_statement id, const char *digest)
-{
-    sqldb_stmt *st = index_stmt(ix, id);
-    if (!st)
-        return REG_ERROR;
-    index_bind_text(st, 1, digest);
-    return index_run(st);
+    index_done(st);
+    return err;
 }
 
 int index_gc_delete_blob(index_db *ix, const char *digest)
 {
-    if (run_digest(ix, ST_BLOB_DELETE_LINKS, digest) < 0 ||
-        run_digest(ix, ST_INLINE_DELETE, digest) < 0)
+    if (index_run(index_stmt_text(ix, ST_BLOB_DELETE_LINKS, digest)) < 0 ||
+        index_run(index_stmt_text(ix, ST_INLINE_DELETE, digest)) < 0)
         return REG_ERROR;
-    return run_digest(ix, ST_BLOB_DELETE, digest);
+    return index_run(index_stmt_text(ix, ST_BLOB_DELETE, digest));
 }
 
 int index_gc_blob_known(int *out, index_db *ix, const char *digest)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_GC_BLOB_KNOWN);
-    if (st)
-        index_bind_text(st, 1, digest);
-    int err = index_step_row(st);
+    int err = index_row_exists(index_stmt_text(ix, ST_GC_BLOB_KNOWN, digest));
     *out = err == REG_OK;
-    if (err == REG_OK)
-        index_done(st);
     return err == REG_ERROR ? REG_ERROR : REG_OK;
 }
 
@@ -147,11 +119,5 @@ int index_gc_summary(int64_t *runs, int64_t *blobs, int64_t *bytes, int64_t *las
 
 int index_storage_bytes(int64_t *out, index_db *ix)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_GC_STORAGE);
-    int err = index_step_row(st);
-    if (err == REG_OK) {
-        *out = sqldb_column_int64(st, 0);
-        index_done(st);
-    }
-    return err;
+    return index_row_int64(out, index_stmt(ix, ST_GC_STORAGE));
 }

@@ -81,6 +81,28 @@ void index_bind_text(sqldb_stmt *st, int i, const char *s);
 int index_run(sqldb_stmt *st);
 /* Step once: REG_OK with a row (read it, then index_done), REG_ENOTFOUND, or REG_ERROR. */
 int index_step_row(sqldb_stmt *st);
+/* Run a statement that changes rows: REG_OK when it changed at least one, REG_ENOTFOUND when
+ * none, REG_ERROR when it failed (also for a NULL st). */
+int index_run_changed(index_db *ix, sqldb_stmt *st);
+/* Step once for a one-row query: REG_OK with its first column in *out (st is reset),
+ * REG_ENOTFOUND without a row, or REG_ERROR (also for a NULL st). */
+int index_row_int64(int64_t *out, sqldb_stmt *st);
+/* Step once: REG_OK when the query has a row (st is reset), REG_ENOTFOUND, or REG_ERROR. */
+int index_row_exists(sqldb_stmt *st);
+/* The row loop: `int err = REG_OK; while (index_next(st, &err)) err = use_the_row(...);
+ * return err;`. Steps st to its next row and returns 1 while *err is REG_OK and a row is
+ * there; else resets st and returns 0, leaving *err as it was (a callback's error), or
+ * REG_ERROR when the step failed or st is NULL. Rows that run out leave *err REG_OK. */
+int index_next(sqldb_stmt *st, int *err);
+/* Feed the first column of up to `limit` rows of st to cb: st asks for limit + 1 rows, and
+ * *more_out says whether that one extra row came. */
+int index_page_names(int *more_out, sqldb_stmt *st, int64_t limit, index_name_cb cb, void *ctx);
+/* Statement `id` with text bound to ?1 (and b to ?2); NULL if it could not be prepared. */
+sqldb_stmt *index_stmt_text(index_db *ix, enum index_statement id, const char *a);
+sqldb_stmt *index_stmt_text2(index_db *ix, enum index_statement id, const char *a, const char *b);
+/* Statement `id` with a repository id bound to ?1 and text to ?2; NULL if not prepared. */
+sqldb_stmt *index_stmt_repo_text(index_db *ix, enum index_statement id, int64_t repo_id,
+                                 const char *text);
 int index_changes(index_db *ix);
 /* A text column as a malloc'd copy ("" for SQL NULL); NULL only when out of memory. */
 char *index_column_copy(sqldb_stmt *st, int col);

@@ -26,9 +26,7 @@ int index_preview_set(index_db *ix, const char *repo, const char *status, const 
 int index_preview_get(index_preview *out, index_db *ix, const char *repo)
 {
     memset(out, 0, sizeof(*out));
-    sqldb_stmt *st = index_stmt(ix, ST_PREVIEW_GET);
-    if (st)
-        index_bind_text(st, 1, repo);
+    sqldb_stmt *st = index_stmt_text(ix, ST_PREVIEW_GET, repo);
     int err = index_step_row(st);
     if (err < 0)
         return err;

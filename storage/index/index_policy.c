@@ -26,9 +26,8 @@ static const char *scope_of(char *out, size_t n, const char *repo)
 int index_access_policy_get(char **out, index_db *ix, const char *repo)
 {
     char scope[SCOPE_MAX];
-    sqldb_stmt *st = index_stmt(ix, ST_ACCESS_POLICY_GET);
-    if (st)
-        index_bind_text(st, 1, scope_of(scope, sizeof(scope), repo));
+    sqldb_stmt *st =
+        index_stmt_text(ix, ST_ACCESS_POLICY_GET, scope_of(scope, sizeof(scope), repo));
     int err = index_step_row(st);
     if (err < 0)
         return err;
@@ -41,46 +40,32 @@ int index_access_policy_get(char **out, index_db *ix, const char *repo)
 int index_access_policy_put(index_db *ix, const char *repo, const char *text)
 {
     char scope[SCOPE_MAX];
-    sqldb_stmt *st = index_stmt(ix, repo ? ST_ACCESS_POLICY_PUT_REPO : ST_ACCESS_POLICY_PUT);
-    if (!st)
-        return REG_ERROR;
-    index_bind_text(st, 1, scope_of(scope, sizeof(scope), repo));
-    index_bind_text(st, 2, text);
-    if (repo)
+    sqldb_stmt *st = index_stmt_text2(ix, repo ? ST_ACCESS_POLICY_PUT_REPO : ST_ACCESS_POLICY_PUT,
+                                      scope_of(scope, sizeof(scope), repo), text);
+    if (st && repo)
         index_bind_text(st, 3, repo);
-    if (index_run(st) < 0)
-        return REG_ERROR;
-    return index_changes(ix) > 0 ? REG_OK : REG_ENOTFOUND;
+    return index_run_changed(ix, st);
 }
 
 int index_access_policy_delete(index_db *ix, const char *repo)
 {
     char scope[SCOPE_MAX];
-    sqldb_stmt *st = index_stmt(ix, ST_ACCESS_POLICY_DELETE);
-    if (!st)
-        return REG_ERROR;
-    index_bind_text(st, 1, scope_of(scope, sizeof(scope), repo));
-    if (index_run(st) < 0)
-        return REG_ERROR;
-    return index_changes(ix) > 0 ? REG_OK : REG_ENOTFOUND;
+    return index_run_changed(
+        ix, index_stmt_text(ix, ST_ACCESS_POLICY_DELETE, scope_of(scope, sizeof(scope), repo)));
 }
 
 int index_access_policies(index_db *ix, index_access_policy_cb cb, void *ctx)
 {
     sqldb_stmt *st = index_stmt(ix, ST_ACCESS_POLICIES);
     size_t n = strlen(REPO_SCOPE_PREFIX);
-    int err;
-    while ((err = index_step_row(st)) == REG_OK) {
+    int err = REG_OK;
+    while (index_next(st, &err)) {
         const char *scope = sqldb_column_text(st, 0), *text = sqldb_column_text(st, 1);
         const char *repo = scope && !strncmp(scope, REPO_SCOPE_PREFIX, n) ? scope + n : NULL;
         if (!scope || !text || (!repo && strcmp(scope, REGISTRY_SCOPE) != 0))
             err = reg_error_set(REG_ERROR, "index: an access policy row has a bad scope");
         else
             err = cb(ctx, repo, text);
-        if (err < 0) {
-            index_done(st);
-            return err;
-        }
     }
-    return err == REG_ENOTFOUND ? REG_OK : err;
+    return err;
 }

@@ -26,21 +26,18 @@ static void bind_bytes(sqldb_stmt *st, int i, const unsigned char *p, size_t len
 
 int index_webhook_add(index_db *ix, const webhook_row *w)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_WEBHOOK_ADD);
+    sqldb_stmt *st = index_stmt_text2(ix, ST_WEBHOOK_ADD, w->name, w->url);
     if (!st)
         return REG_ERROR;
-    index_bind_text(st, 1, w->name);
-    index_bind_text(st, 2, w->url);
     sqldb_bind_int64(st, 3, (int64_t)w->events);
     index_bind_text(st, 4, w->repo_prefix ? w->repo_prefix : "");
     bind_bytes(st, 5, w->credentials, w->credentials_len);
     bind_bytes(st, 6, w->secret, w->secret_len);
     sqldb_bind_int64(st, 7, w->created_at);
-    if (index_run(st) < 0)
-        return REG_ERROR;
-    if (index_changes(ix) == 0)
+    int err = index_run_changed(ix, st);
+    if (err == REG_ENOTFOUND)
         return reg_error_set(REG_ECONFLICT, "webhook %s exists", w->name);
-    return REG_OK;
+    return err;
 }
 
 static int copy_bytes(unsigned char **out, size_t *len_out, sqldb_stmt *st, int col)
@@ -78,9 +75,7 @@ static int take_row(webhook_row *out, sqldb_stmt *st)
 
 int index_webhook_get(webhook_row *out, index_db *ix, const char *name)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_WEBHOOK_GET);
-    if (st)
-        index_bind_text(st, 1, name);
+    sqldb_stmt *st = index_stmt_text(ix, ST_WEBHOOK_GET, name);
     int err = index_step_row(st);
     if (err == REG_ENOTFOUND)
         return reg_error_set(err, "no webhook named %s", name);
@@ -94,43 +89,31 @@ int index_webhook_get(webhook_row *out, index_db *ix, const char *name)
 int index_webhook_each(index_db *ix, webhook_row_cb cb, void *ctx)
 {
     sqldb_stmt *st = index_stmt(ix, ST_WEBHOOK_EACH);
-    int rc = SQLDB_DONE, err = REG_OK;
-    if (!st)
-        return REG_ERROR;
-    while (err == REG_OK && (rc = sqldb_step(st)) == SQLDB_ROW) {
+    int err = REG_OK;
+    while (index_next(st, &err)) {
         webhook_row w;
         if ((err = take_row(&w, st)) == REG_OK)
             err = cb(ctx, &w);
         index_webhook_row_clear(&w);
     }
-    if (err == REG_OK && rc == SQLDB_ERROR)
-        err = REG_ERROR;
-    index_done(st);
     return err;
 }
 
 int index_webhook_delete(index_db *ix, const char *name)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_WEBHOOK_DELETE);
-    if (!st)
-        return REG_ERROR;
-    index_bind_text(st, 1, name);
-    if (index_run(st) < 0)
-        return REG_ERROR;
-    if (index_changes(ix) == 0)
+    int err = index_run_changed(ix, index_stmt_text(ix, ST_WEBHOOK_DELETE, name));
+    if (err == REG_ENOTFOUND)
         return reg_error_set(REG_ENOTFOUND, "no webhook named %s", name);
+    if (err < 0)
+        return err;
     return index_outbox_drop_target(ix, "webhook", name);
 }
 
 int index_webhook_wanted(index_db *ix, unsigned event_bit, const char *repo)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_WEBHOOK_WANTS);
-    if (st) {
-        index_bind_text(st, 1, repo);
+    sqldb_stmt *st = index_stmt_text(ix, ST_WEBHOOK_WANTS, repo);
+    if (st)
         sqldb_bind_int64(st, 2, (int64_t)event_bit);
-    }
-    int err = index_step_row(st);
-    if (err == REG_OK)
-        index_done(st);
+    int err = index_row_exists(st);
     return err == REG_OK ? 1 : err == REG_ENOTFOUND ? 0 : err;
 }

@@ -226,6 +226,14 @@ int index_commit(index_db *ix)
     return reg_error_set(REG_ENOSPACE, "no space left for the index: %s", sqldb_errmsg(ix->db));
 }
 
+int index_end(index_db *ix, int err)
+{
+    if (err == REG_OK && (err = index_commit(ix)) == REG_OK)
+        return REG_OK;
+    index_rollback(ix);
+    return err;
+}
+
 /* On the writer, only this transaction's savepoint is rolled back; should that fail, the
  * whole group's transaction is, so that no part of this one is committed. */
 void index_rollback(index_db *ix)
