@@ -16,7 +16,7 @@
 
 #include <string.h>
 
-static int add_run(void *ctx, const gc_run_row *run)
+static int add_run(void *ctx, const gc_totals *run)
 {
     json_t *r =
         json_pack("{s:I, s:I, s:b, s:I, s:I, s:I, s:I}", "startedAt", (json_int_t)run->started_at,

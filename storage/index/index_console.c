@@ -101,7 +101,7 @@ int index_gc_runs(index_db *ix, int64_t limit, index_gc_run_cb cb, void *ctx)
     if (st)
         sqldb_bind_int64(st, 1, limit);
     while (index_next(st, &err)) {
-        gc_run_row run = {
+        gc_totals run = {
             .started_at = sqldb_column_int64(st, 0),
             .finished_at = sqldb_column_int64(st, 1),
             .dry_run = sqldb_column_int(st, 2),

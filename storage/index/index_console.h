@@ -6,6 +6,7 @@
 
 #include "storage/index/index.h"
 #include "storage/index/index_auth.h"
+#include "storage/index/index_gc.h"
 
 #include <stdint.h>
 
@@ -42,13 +43,8 @@ typedef struct repo_summary {
 /* REG_ENOTFOUND when there is no such repository. */
 int index_repo_summary(repo_summary *out, index_db *ix, const char *name);
 
-typedef struct gc_run {
-    int64_t started_at, finished_at;
-    int dry_run;
-    int64_t manifests_deleted, blobs_deleted, bytes_freed, uploads_deleted;
-} gc_run_row;
-typedef int (*index_gc_run_cb)(void *ctx, const gc_run_row *run);
-/* The last `limit` recorded gc runs, newest first. */
+typedef int (*index_gc_run_cb)(void *ctx, const gc_totals *run);
+/* The last `limit` gc runs recorded (index_gc_record), newest first. */
 int index_gc_runs(index_db *ix, int64_t limit, index_gc_run_cb cb, void *ctx);
 
 #endif

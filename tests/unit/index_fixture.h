@@ -99,26 +99,29 @@ static void fixture_teardown(void)
         fprintf(stderr, "could not remove %s\n", fixture_dir);
 }
 
-/* main's body: run every test of `suite` on the backend argv[1] names ("sqlite", the default,
- * or "postgresql"); the exit status is 0, 1 (failures) or FIXTURE_SKIP. */
-#define RUN_ON_BACKEND(suite, argc, argv)                                                          \
-    do {                                                                                           \
-        int on_pg_ = (argc) > 1 && strcmp((argv)[1], "postgresql") == 0;                           \
-        if ((argc) > 1 && !on_pg_ && strcmp((argv)[1], "sqlite") != 0) {                           \
-            fprintf(stderr, "usage: %s [sqlite|postgresql]\n", (argv)[0]);                         \
-            return 2;                                                                              \
-        }                                                                                          \
-        int setup_ = fixture_setup(on_pg_);                                                        \
-        if (setup_ == FIXTURE_SKIP)                                                                \
-            return FIXTURE_SKIP;                                                                   \
-        if (setup_ < 0) {                                                                          \
-            fixture_teardown();                                                                    \
-            return 1;                                                                              \
-        }                                                                                          \
-        printf("-- %s\n", on_pg_ ? "PostgreSQL" : "SQLite");                                      \
-        suite();                                                                                   \
-        fixture_teardown();                                                                        \
-        return check_failures ? 1 : 0;                                                             \
-    } while (0)
+/* Every index test file defines suite(), the tests it runs; this main runs them on the backend
+ * argv[1] names ("sqlite", the default, or "postgresql"). The exit status is 0, 1 (failures),
+ * 2 (usage) or FIXTURE_SKIP. */
+static void suite(void);
+
+int main(int argc, char **argv)
+{
+    int on_pg = argc > 1 && strcmp(argv[1], "postgresql") == 0;
+    if (argc > 1 && !on_pg && strcmp(argv[1], "sqlite") != 0) {
+        fprintf(stderr, "usage: %s [sqlite|postgresql]\n", argv[0]);
+        return 2;
+    }
+    int setup = fixture_setup(on_pg);
+    if (setup == FIXTURE_SKIP)
+        return FIXTURE_SKIP;
+    if (setup < 0) {
+        fixture_teardown();
+        return 1;
+    }
+    printf("-- %s\n", on_pg ? "PostgreSQL" : "SQLite");
+    suite();
+    fixture_teardown();
+    return check_failures ? 1 : 0;
+}
 
 #endif

@@ -128,7 +128,7 @@ typedef struct gc_seen {
     int *count;
 } gc_seen;
 
-static int gc_seen_cb(void *ctx, const gc_run_row *run)
+static int gc_seen_cb(void *ctx, const gc_totals *run)
 {
     gc_seen *g = ctx;
     if (*g->count < 2)
@@ -168,9 +168,4 @@ static void suite(void)
     RUN(test_opening_a_session_forgets_expired_ones);
     RUN(test_names_by_prefix_are_exactly_the_prefix);
     RUN(test_summary_and_gc_runs_read_back);
-}
-
-int main(int argc, char **argv)
-{
-    RUN_ON_BACKEND(suite, argc, argv);
 }

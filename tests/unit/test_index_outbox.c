@@ -229,8 +229,3 @@ static void suite(void)
     RUN(test_webhook_entries_follow_events_and_prefix);
     RUN(test_backoff_doubles_within_bounds);
 }
-
-int main(int argc, char **argv)
-{
-    RUN_ON_BACKEND(suite, argc, argv);
-}

@@ -904,8 +904,3 @@ static void suite(void)
         RUN(test_pg_unreachable_server_explains_itself);
     }
 }
-
-int main(int argc, char **argv)
-{
-    RUN_ON_BACKEND(suite, argc, argv);
-}

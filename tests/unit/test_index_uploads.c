@@ -239,8 +239,3 @@ static void suite(void)
     RUN(test_expiry_deletes_idle_sessions_only);
     RUN(test_concurrent_claims_have_one_winner);
 }
-
-int main(int argc, char **argv)
-{
-    RUN_ON_BACKEND(suite, argc, argv);
-}

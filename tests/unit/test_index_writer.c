@@ -414,8 +414,3 @@ static void suite(void)
     RUN(test_group_lost_by_sqlite_fails_its_members);
     RUN(test_group_ends_at_its_bound);
 }
-
-int main(int argc, char **argv)
-{
-    RUN_ON_BACKEND(suite, argc, argv);
-}
