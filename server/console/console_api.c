@@ -68,7 +68,6 @@ static void call(request *req, const endpoint *e)
 
 /* A POST's JSON body, read before its endpoint runs. */
 typedef struct body_state {
-    buf body;
     const endpoint *e;
     json_t *json;
 } body_state;
@@ -79,16 +78,9 @@ json_t *console_body(request *req)
     return b ? b->json : NULL;
 }
 
-static int collect_body(request *req, const char *data, size_t len)
-{
-    body_state *b = req->state;
-    return buf_append(&b->body, data, len);
-}
-
 static void free_body(request *req)
 {
     body_state *b = req->state;
-    buf_free(&b->body);
     json_decref(b->json);
 }
 
@@ -97,7 +89,7 @@ static void finish_body(request *req)
     body_state *b = req->state;
     if (req->body_stopped)
         console_reply_error(req, 413, "the request is larger than %d bytes", CONSOLE_BODY_MAX);
-    else if (!b->body.data || !(b->json = json_loadb(b->body.data, b->body.len, 0, NULL)) ||
+    else if (!req->body.data || !(b->json = json_loadb(req->body.data, req->body.len, 0, NULL)) ||
              !json_is_object(b->json))
         console_reply_error(req, 400, "the request must be a JSON object");
     else
@@ -112,12 +104,10 @@ static void call_with_body(request *req, const endpoint *e)
         return;
     }
     memset(b, 0, sizeof(*b));
-    buf_init(&b->body, CONSOLE_BODY_MAX);
     b->e = e;
     req->state = b;
-    req->on_body = collect_body;
     req->on_cleanup = free_body;
-    req->on_done = finish_body;
+    request_read_body(req, CONSOLE_BODY_MAX, finish_body);
 }
 
 void console_api(request *req, const char *path)

@@ -242,19 +242,9 @@ static void refuse_login(request *req, int err, int wait, const char *user)
     }
 }
 
-static int collect_sign_in(request *req, const char *data, size_t len)
-{
-    return buf_append(req->state, data, len);
-}
-
-static void free_sign_in(request *req)
-{
-    buf_free(req->state);
-}
-
 static void finish_sign_in(request *req)
 {
-    buf *body = req->state;
+    const buf *body = &req->body;
     const char *user = NULL, *password = NULL;
     json_t *in = NULL;
     int64_t generation = 0;
@@ -301,16 +291,7 @@ void console_sign_in(request *req)
         console_reply_error(req, 415, "sign-in takes application/json");
         return;
     }
-    buf *body = arena_alloc(&req->mem, sizeof(*body));
-    if (!body) {
-        console_reply_error(req, 500, "out of memory");
-        return;
-    }
-    buf_init(body, CONSOLE_SIGN_IN_MAX);
-    req->state = body;
-    req->on_body = collect_sign_in;
-    req->on_cleanup = free_sign_in;
-    req->on_done = finish_sign_in;
+    request_read_body(req, CONSOLE_SIGN_IN_MAX, finish_sign_in);
 }
 
 void console_sign_out(request *req, const console_viewer *v, index_db *ix)

@@ -300,7 +300,6 @@ typedef struct header_list {
 
 /* What the header checks found, kept until the body is read and the signature checked. */
 typedef struct ecr_pending {
-    buf body;
     header_list headers; /* point into libmicrohttpd's copy, valid for the request */
     sigv4_credential cred;
     const char *amz_date;
@@ -380,7 +379,7 @@ static int signature_or_reply(ecr_call *c, ecr_pending *p)
 {
     request *req = c->req;
     digest body_hash;
-    digest_buffer(&body_hash, DIGEST_SHA256, p->body.data ? p->body.data : "", p->body.len);
+    digest_buffer(&body_hash, DIGEST_SHA256, req->body.data ? req->body.data : "", req->body.len);
     sigv4_request sreq = {.method = req->method, .path = "/", .query = NULL,
                           .headers = p->headers.items, .nheaders = p->headers.n,
                           .payload_sha256 = digest_hex(&body_hash)};
@@ -417,7 +416,7 @@ static ecr_op find_operation(const char **name, const char *target)
 static void finish_ecr(request *req)
 {
     ecr_pending *p = req->state;
-    buf *body = &p->body;
+    buf *body = &req->body;
     ecr_call c = {.req = req};
     json_error_t jerr;
     if (req->body_stopped) {
@@ -455,16 +454,9 @@ static void finish_ecr(request *req)
     json_decref(c.error_fields);
 }
 
-static int collect_body(request *req, const char *data, size_t len)
-{
-    ecr_pending *p = req->state;
-    return buf_append(&p->body, data, len);
-}
-
 static void free_pending(request *req)
 {
     ecr_pending *p = req->state;
-    buf_free(&p->body);
     OPENSSL_cleanse(p->secret, sizeof(p->secret));
 }
 
@@ -489,7 +481,6 @@ void handle_ecr(request *req)
     }
     size_t max = body_max(request_header(req, "X-Amz-Target"));
     memset(p, 0, sizeof(*p));
-    buf_init(&p->body, max);
     req->state = p;
     req->on_cleanup = free_pending;
     if (credentials_or_reply(req, p) < 0)
@@ -498,6 +489,5 @@ void handle_ecr(request *req)
         refuse_early(req, 413, "InvalidParameterException", "request body too large");
         return;
     }
-    req->on_body = collect_body;
-    req->on_done = finish_ecr;
+    request_read_body(req, max, finish_ecr);
 }

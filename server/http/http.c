@@ -165,6 +165,18 @@ void request_skip_body(request *req)
     req->defer_replies = 0;
 }
 
+static int append_to_body(request *req, const char *data, size_t len)
+{
+    return buf_append(&req->body, data, len);
+}
+
+void request_read_body(request *req, size_t max, done_fn done)
+{
+    buf_init(&req->body, max);
+    req->on_body = append_to_body;
+    req->on_done = done;
+}
+
 struct MHD_Response *response_json(request *req, json_t *body, const char *content_type)
 {
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -567,6 +579,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     if (req->on_cleanup)
         req->on_cleanup(req);
+    buf_free(&req->body);
     if (req->deferred)
         MHD_destroy_response(req->deferred);
     struct timespec now;

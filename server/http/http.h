@@ -6,6 +6,7 @@
 #include "server/http/arena.h"
 #include "server/http/config.h"
 #include "server/http/tls.h"
+#include "storage/base/buf.h"
 #include "storage/base/random.h"
 #include "storage/store.h"
 
@@ -71,6 +72,7 @@ struct request {
     done_fn on_done;
     cleanup_fn on_cleanup;
     void *state;
+    buf body; /* the body request_read_body collects; freed when the request ends */
     int dispatched;
     int body_stopped;
     int defer_replies;                  /* set while routing a request with a small body */
@@ -156,6 +158,10 @@ void request_client_address(char *out, size_t n, request *req);
  * first: for a request refused before its credentials hold, whose body the server should not
  * wait for. libmicrohttpd then closes the connection (gracefully: see linger.h). */
 void request_skip_body(request *req);
+
+/* For a body handled whole (JSON, a form, a manifest): collect it into req->body, at most max
+ * bytes, then call done. A larger body stops being read and done finds req->body_stopped. */
+void request_read_body(request *req, size_t max, done_fn done);
 
 /* Responses: build, add headers, send. request_send takes ownership of the response. */
 struct MHD_Response *response_empty(void);

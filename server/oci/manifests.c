@@ -17,7 +17,6 @@
 
 typedef struct manifest_state {
     reference ref;
-    buf body;
     const char *tags[MAX_TAGS_PER_PUT];
     size_t ntags;
 } manifest_state;
@@ -102,18 +101,6 @@ void handle_manifest_get(request *req)
     request_send(req, 200, r);
 }
 
-static void free_state(request *req)
-{
-    manifest_state *s = req->state;
-    buf_free(&s->body);
-}
-
-static int collect_body(request *req, const char *data, size_t len)
-{
-    manifest_state *s = req->state;
-    return buf_append(&s->body, data, len);
-}
-
 static enum MHD_Result collect_tag(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
     manifest_state *s = cls;
@@ -173,7 +160,7 @@ static void finish_put(request *req)
         return;
     manifest_push push = {.repo = req->name,
                           .content_type = request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE),
-                          .body = s->body.data, .len = s->body.len,
+                          .body = req->body.data, .len = req->body.len,
                           .expected = s->ref.is_digest ? &s->ref.dg : NULL, .tags = s->tags,
                           .ntags = s->ntags};
     int err = store_push_manifest(req->srv->st, ix, &push);
@@ -208,11 +195,8 @@ void handle_manifest_put(request *req)
                     MANIFEST_MAX_BYTES);
         return;
     }
-    buf_init(&s->body, MANIFEST_MAX_BYTES);
     req->state = s;
-    req->on_cleanup = free_state;
-    req->on_body = collect_body;
-    req->on_done = finish_put;
+    request_read_body(req, MANIFEST_MAX_BYTES, finish_put);
 }
 
 void handle_manifest_delete(request *req)

@@ -21,7 +21,6 @@
 #define REFRESH_AUDIENCE TOKEN_SERVICE ":refresh"
 
 typedef struct token_request {
-    buf form;
     const char *scopes[MAX_SCOPES];
     size_t nscopes;
 } token_request;
@@ -267,7 +266,7 @@ static void finish_token_post(request *req)
         reply_oauth_error(req, 413, "invalid_request", "form too large");
         return;
     }
-    const buf *form = &t->form;
+    const buf *form = &req->body;
     const char *grant = form_value(req, form, "grant_type");
     const char *scope_list = form_value(req, form, "scope");
     const char *access_type = form_value(req, form, "access_type");
@@ -305,18 +304,6 @@ static void finish_token_post(request *req)
                       "grant_type must be password or refresh_token");
 }
 
-static int collect_form(request *req, const char *data, size_t len)
-{
-    token_request *t = req->state;
-    return buf_append(&t->form, data, len);
-}
-
-static void free_form(request *req)
-{
-    token_request *t = req->state;
-    buf_free(&t->form);
-}
-
 void handle_token(request *req)
 {
     token_request *t = arena_alloc(&req->mem, sizeof(*t));
@@ -331,9 +318,6 @@ void handle_token(request *req)
             handle_token_get(req, ix, t);
         return;
     }
-    buf_init(&t->form, FORM_MAX);
     req->state = t;
-    req->on_cleanup = free_form;
-    req->on_body = collect_form;
-    req->on_done = finish_token_post;
+    request_read_body(req, FORM_MAX, finish_token_post);
 }
