@@ -1,9 +1,9 @@
 /* iam_policy.c - IAM policy documents (see iam_policy.h): strict parsing with jansson into
  * statements that point into the parsed document, and first-Deny-wins evaluation. */
 #include "auth/iam_policy.h"
+#include "storage/base/namematch.h"
 #include "storage/base/reg_error.h"
 
-#include <ctype.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -101,26 +101,7 @@ static const char *const ecr_actions[] = {
 /* '*' matches any run of characters, '?' one; case-insensitive when nocase. */
 static int glob_match(const char *pattern, const char *text, int nocase)
 {
-    const char *star = NULL, *resume = NULL;
-    while (*text) {
-        char p = nocase ? (char)tolower((unsigned char)*pattern) : *pattern;
-        char t = nocase ? (char)tolower((unsigned char)*text) : *text;
-        if (*pattern == '*') {
-            star = pattern++;
-            resume = text;
-        } else if (*pattern && (*pattern == '?' || p == t)) {
-            pattern++;
-            text++;
-        } else if (star) {
-            pattern = star + 1;
-            text = ++resume;
-        } else {
-            return 0;
-        }
-    }
-    while (*pattern == '*')
-        pattern++;
-    return *pattern == '\0';
+    return namematch_wildcard(pattern, text, NAMEMATCH_ANY_ONE | (nocase ? NAMEMATCH_NOCASE : 0));
 }
 
 int iam_action_known(const char *action)
@@ -149,14 +130,6 @@ void iam_policy_free(iam_policy *p)
     free(p->statements);
     json_decref(p->doc);
     free(p);
-}
-
-static int all_of(const char *s, size_t n, const char *extra)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && !strchr(extra, s[i]))
-            return 0;
-    return n > 0;
 }
 
 static int is_account(const char *s, size_t n)
@@ -225,7 +198,7 @@ static int parse_aws_principal(iam_principal *out, const char *s, const char *re
     }
     const char *name = rest && !strncmp(rest, "user/", 5) ? strrchr(rest, '/') + 1 : NULL;
     if (rest && strcmp(rest, "root") != 0 &&
-        !(name && all_of(rest + 5, strlen(rest + 5), "+=,.@_-/") && *name &&
+        !(name && namematch_chars(rest + 5, strlen(rest + 5), "+=,.@_-/") && *name &&
           strlen(name) <= IAM_USER_NAME_MAX))
         return reg_error_set(REG_EINVALID,
                              "%s: '%s' is not \"*\", an account id or an IAM root or user ARN "
@@ -260,7 +233,7 @@ static int add_principals(iam_statement *st, json_t *v, int aws, const char *reg
         memset(p, 0, sizeof(*p));
         if (aws)
             err = parse_aws_principal(p, list[i], registry_id, item_name(name, where, v, i));
-        else if (!all_of(list[i], strlen(list[i]), ".-"))
+        else if (!namematch_chars(list[i], strlen(list[i]), ".-"))
             err = reg_error_set(REG_EINVALID, "%s: '%s' is not a service name",
                                 item_name(name, where, v, i), list[i]);
     }
@@ -305,7 +278,7 @@ static int parse_actions(iam_statement *st, json_t *v, const char *where)
         size_t n = strlen(a);
         if (!strcmp(a, "*"))
             continue;
-        if (strncasecmp(a, "ecr:", 4) != 0 || !all_of(a + 4, n - 4, "*?"))
+        if (strncasecmp(a, "ecr:", 4) != 0 || !namematch_chars(a + 4, n - 4, "*?"))
             err = reg_error_set(REG_EINVALID, "%s: '%s' is not an ECR action (ecr:<Action>)",
                                 item_name(name, where, v, i), a);
         else if (!strpbrk(a, "*?") && !iam_action_known(a))
@@ -330,10 +303,10 @@ static int parse_resource(iam_statement *st, const char *s, const char *registry
     if (!strncmp(s, arn, strlen(arn)) && (account = strchr(region = s + strlen(arn), ':')))
         rest = strchr(account + 1, ':');
     size_t len = rest ? (size_t)(rest - account - 1) : 0;
-    if (!rest || !all_of(region, (size_t)(account - region), "-*?") || len == 0 ||
+    if (!rest || !namematch_chars(region, (size_t)(account - region), "-*?") || len == 0 ||
         len >= sizeof(pattern) || strspn(account + 1, "0123456789*?") < len ||
         strncmp(rest + 1, "repository/", 11) != 0 ||
-        !all_of(rest + 12, strlen(rest + 12), "._-/*?"))
+        !namematch_chars(rest + 12, strlen(rest + 12), "._-/*?"))
         return reg_error_set(REG_EINVALID,
                              "%s: '%s' is not \"*\" or a repository ARN "
                              "(arn:aws:ecr:<region>:<account>:repository/<name>)",

@@ -5,6 +5,7 @@
 #include "storage/index/index_auth.h"
 #include "storage/index/index_policy.h"
 #include "storage/base/buf.h"
+#include "storage/base/namematch.h"
 #include "storage/base/reg_error.h"
 
 #include <stdint.h>
@@ -52,24 +53,7 @@ static const struct {
 
 int pattern_match(const char *pattern, const char *name)
 {
-    const char *star = NULL, *resume = NULL;
-    while (*name) {
-        if (*pattern == '*') {
-            star = pattern++;
-            resume = name;
-        } else if (*pattern == *name) {
-            pattern++;
-            name++;
-        } else if (star) {
-            pattern = star + 1;
-            name = ++resume;
-        } else {
-            return 0;
-        }
-    }
-    while (*pattern == '*')
-        pattern++;
-    return *pattern == '\0';
+    return namematch_wildcard(pattern, name, 0);
 }
 
 int pattern_check(const char *pattern)

@@ -1,6 +1,7 @@
 /* lifecycle.c - ECR lifecycle policies (see lifecycle.h): strict parsing with jansson, then one
  * newest-first walk over the images per rule, in rulePriority order, marking what expires. */
 #include "storage/lifecycle.h"
+#include "storage/base/namematch.h"
 #include "storage/base/reg_error.h"
 
 #include <jansson.h>
@@ -384,36 +385,12 @@ done:
     return REG_OK;
 }
 
-/* Glob where '*' matches any run of characters, anchored at both ends. Iterative: on a
- * mismatch, retry from the last '*' one character further on, so O(len(p) * len(s)). */
-static int glob_match(const char *p, const char *s)
-{
-    const char *star = NULL, *resume = NULL;
-    while (*s) {
-        if (*p == '*') {
-            star = p++;
-            resume = s;
-        } else if (*p == *s) {
-            p++;
-            s++;
-        } else if (star) {
-            p = star + 1;
-            s = ++resume;
-        } else {
-            return 0;
-        }
-    }
-    while (*p == '*')
-        p++;
-    return *p == '\0';
-}
-
 static int some_tag_matches(const lifecycle_image *img, const char *entry, int pattern)
 {
     size_t len = strlen(entry);
     for (size_t t = 0; t < img->ntags; t++) {
         const char *tag = img->tags[t];
-        if (pattern ? glob_match(entry, tag) : strncmp(tag, entry, len) == 0)
+        if (pattern ? namematch_wildcard(entry, tag, 0) : strncmp(tag, entry, len) == 0)
             return 1;
     }
     return 0;

@@ -8,6 +8,7 @@
 #include "auth/policy.h"
 #include "auth/scope.h"
 #include "storage/index/index_auth.h"
+#include "storage/base/namematch.h"
 #include "storage/base/reg_error.h"
 #include "storage/store.h"
 
@@ -27,13 +28,9 @@ static int parse_args(cli_args *a, int argc, char **argv, const char *usage)
 static int valid_user_name(const char *name)
 {
     size_t n = strlen(name);
-    if (n == 0 || n > USER_NAME_MAX || !strcmp(name, ANONYMOUS) || !strcmp(name, "AWS"))
+    if (n > USER_NAME_MAX || !strcmp(name, ANONYMOUS) || !strcmp(name, "AWS"))
         return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
-              (name[i] >= '0' && name[i] <= '9') || strchr("._@-", name[i])))
-            return 0;
-    return 1;
+    return namematch_chars(name, n, "._@-");
 }
 
 static int set_password(index_db *ix, const char *name)

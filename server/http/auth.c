@@ -6,6 +6,7 @@
 #include "server/http/client.h"
 #include "server/http/errors.h"
 #include "server/http/log.h"
+#include "storage/base/namematch.h"
 #include "storage/base/reg_error.h"
 
 #include <pthread.h>
@@ -119,13 +120,7 @@ static const token_claims *verify_cached(request *req, const char *jwt, const ch
 static int host_is_sane(const char *h)
 {
     size_t n = strlen(h);
-    if (n == 0 || n > 255)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((h[i] >= 'a' && h[i] <= 'z') || (h[i] >= 'A' && h[i] <= 'Z') ||
-              (h[i] >= '0' && h[i] <= '9') || strchr(".-:[]", h[i])))
-            return 0;
-    return 1;
+    return n <= 255 && namematch_chars(h, n, ".-:[]");
 }
 
 const char *request_base_url(request *req)
