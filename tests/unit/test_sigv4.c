@@ -43,162 +43,73 @@ typedef struct vector {
     "38xVqr7ZD0u0iPPkUL64lIZbqBAz+scqKmlzm8FDrypNC9Yjc8fPOLn9FX9KSYvKTr4rvx3iSIlTJabI" \
     "Qwj2ICCR/oLxBA=="
 
+/* What most vectors share: the two headers signed, with their canonical request lines and the
+ * empty body's hash, and the Authorization header but for its signature. */
+/* clang-format off */
+#define HOST_AND_DATE {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", AMZ_DATE}}
+/* clang-format on */
+#define CREQ_HOST_AND_DATE                                                                         \
+    "host:example.amazonaws.com\n"                                                                 \
+    "x-amz-date:" AMZ_DATE "\n"                                                                    \
+    "\n"                                                                                           \
+    "host;x-amz-date\n" EMPTY_SHA256
+#define CREDENTIAL                                                                                 \
+    "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+#define AUTHZ_HOST_AND_DATE(signature)                                                             \
+    CREDENTIAL "SignedHeaders=host;x-amz-date, Signature=" signature
+
 static const vector vectors[] = {
-    {"get-vanilla",
-     "GET",
-     "/",
-     NULL,
-     {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", "20150830T123600Z"}},
+    {"get-vanilla", "GET", "/", NULL, HOST_AND_DATE, "",
+     "GET\n"
+     "/\n"
+     "\n" CREQ_HOST_AND_DATE,
+     AUTHZ_HOST_AND_DATE("5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31")},
+    {"get-vanilla-query", "GET", "/", NULL, HOST_AND_DATE, "",
+     "GET\n"
+     "/\n"
+     "\n" CREQ_HOST_AND_DATE,
+     AUTHZ_HOST_AND_DATE("5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31")},
+    {"get-vanilla-empty-query-key", "GET", "/", "Param1=value1", HOST_AND_DATE, "",
+     "GET\n"
+     "/\n"
+     "Param1=value1\n" CREQ_HOST_AND_DATE,
+     AUTHZ_HOST_AND_DATE("a67d582fa61cc504c4bae71f336f98b97f1ea3c7a6bfe1b6e45aec72011b9aeb")},
+    {"get-vanilla-query-order-key", "GET", "/", "Param1=value2&Param1=Value1", HOST_AND_DATE, "",
+     "GET\n"
+     "/\n"
+     "Param1=Value1&Param1=value2\n" CREQ_HOST_AND_DATE,
+     AUTHZ_HOST_AND_DATE("eedbc4e291e521cf13422ffca22be7d2eb8146eecf653089df300a15b2382bd1")},
+    {"get-vanilla-query-order-key-case", "GET", "/", "Param2=value2&Param1=value1", HOST_AND_DATE,
      "",
      "GET\n"
      "/\n"
-     "\n"
-     "host:example.amazonaws.com\n"
-     "x-amz-date:20150830T123600Z\n"
-     "\n"
-     "host;x-amz-date\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;x-amz-date, "
-     "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"},
-    {"get-vanilla-query",
-     "GET",
-     "/",
-     NULL,
-     {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", "20150830T123600Z"}},
-     "",
+     "Param1=value1&Param2=value2\n" CREQ_HOST_AND_DATE,
+     AUTHZ_HOST_AND_DATE("b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500")},
+    {"get-vanilla-query-order-value", "GET", "/", "Param1=value2&Param1=value1", HOST_AND_DATE, "",
      "GET\n"
      "/\n"
-     "\n"
-     "host:example.amazonaws.com\n"
-     "x-amz-date:20150830T123600Z\n"
-     "\n"
-     "host;x-amz-date\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;x-amz-date, "
-     "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"},
-    {"get-vanilla-empty-query-key",
-     "GET",
-     "/",
-     "Param1=value1",
-     {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", "20150830T123600Z"}},
-     "",
+     "Param1=value1&Param1=value2\n" CREQ_HOST_AND_DATE,
+     AUTHZ_HOST_AND_DATE("5772eed61e12b33fae39ee5e7012498b51d56abc0abb7c60486157bd471c4694")},
+    {"get-vanilla-query-order-encoded", "GET", "/", "Param-3=Value3&Param=Value2&%E1%88%B4=Value1",
+     HOST_AND_DATE, "",
      "GET\n"
      "/\n"
-     "Param1=value1\n"
-     "host:example.amazonaws.com\n"
-     "x-amz-date:20150830T123600Z\n"
-     "\n"
-     "host;x-amz-date\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;x-amz-date, "
-     "Signature=a67d582fa61cc504c4bae71f336f98b97f1ea3c7a6bfe1b6e45aec72011b9aeb"},
-    {"get-vanilla-query-order-key",
-     "GET",
-     "/",
-     "Param1=value2&Param1=Value1",
-     {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", "20150830T123600Z"}},
-     "",
-     "GET\n"
-     "/\n"
-     "Param1=Value1&Param1=value2\n"
-     "host:example.amazonaws.com\n"
-     "x-amz-date:20150830T123600Z\n"
-     "\n"
-     "host;x-amz-date\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;x-amz-date, "
-     "Signature=eedbc4e291e521cf13422ffca22be7d2eb8146eecf653089df300a15b2382bd1"},
-    {"get-vanilla-query-order-key-case",
-     "GET",
-     "/",
-     "Param2=value2&Param1=value1",
-     {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", "20150830T123600Z"}},
-     "",
-     "GET\n"
-     "/\n"
-     "Param1=value1&Param2=value2\n"
-     "host:example.amazonaws.com\n"
-     "x-amz-date:20150830T123600Z\n"
-     "\n"
-     "host;x-amz-date\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;x-amz-date, "
-     "Signature=b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"},
-    {"get-vanilla-query-order-value",
-     "GET",
-     "/",
-     "Param1=value2&Param1=value1",
-     {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", "20150830T123600Z"}},
-     "",
-     "GET\n"
-     "/\n"
-     "Param1=value1&Param1=value2\n"
-     "host:example.amazonaws.com\n"
-     "x-amz-date:20150830T123600Z\n"
-     "\n"
-     "host;x-amz-date\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;x-amz-date, "
-     "Signature=5772eed61e12b33fae39ee5e7012498b51d56abc0abb7c60486157bd471c4694"},
-    {"get-vanilla-query-order-encoded",
-     "GET",
-     "/",
-     "Param-3=Value3&Param=Value2&%E1%88%B4=Value1",
-     {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", "20150830T123600Z"}},
-     "",
-     "GET\n"
-     "/\n"
-     "%E1%88%B4=Value1&Param=Value2&Param-3=Value3\n"
-     "host:example.amazonaws.com\n"
-     "x-amz-date:20150830T123600Z\n"
-     "\n"
-     "host;x-amz-date\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;x-amz-date, "
-     "Signature=371d3713e185cc334048618a97f809c9ffe339c62934c032af5a0e595648fcac"},
-    {"get-vanilla-query-unreserved",
-     "GET",
-     "/",
+     "%E1%88%B4=Value1&Param=Value2&Param-3=Value3\n" CREQ_HOST_AND_DATE,
+     AUTHZ_HOST_AND_DATE("371d3713e185cc334048618a97f809c9ffe339c62934c032af5a0e595648fcac")},
+    {"get-vanilla-query-unreserved", "GET", "/",
      "-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz=-._~"
      "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
-     {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", "20150830T123600Z"}},
-     "",
+     HOST_AND_DATE, "",
      "GET\n"
      "/\n"
      "-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz=-._~"
-     "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz\n"
-     "host:example.amazonaws.com\n"
-     "x-amz-date:20150830T123600Z\n"
-     "\n"
-     "host;x-amz-date\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;x-amz-date, "
-     "Signature=9c3e54bfcdf0b19771a7f523ee5669cdf59bc7cc0884027167c21bb143a40197"},
-    {"get-vanilla-utf8-query",
-     "GET",
-     "/",
-     "\xe1\x88\xb4=bar",
-     {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", "20150830T123600Z"}},
-     "",
+     "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz\n" CREQ_HOST_AND_DATE,
+     AUTHZ_HOST_AND_DATE("9c3e54bfcdf0b19771a7f523ee5669cdf59bc7cc0884027167c21bb143a40197")},
+    {"get-vanilla-utf8-query", "GET", "/", "\xe1\x88\xb4=bar", HOST_AND_DATE, "",
      "GET\n"
      "/\n"
-     "%E1%88%B4=bar\n"
-     "host:example.amazonaws.com\n"
-     "x-amz-date:20150830T123600Z\n"
-     "\n"
-     "host;x-amz-date\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;x-amz-date, "
-     "Signature=2cdec8eed098649ff3a119c94853b13c643bcf08f8b0a1d91e12c9027818dd04"},
+     "%E1%88%B4=bar\n" CREQ_HOST_AND_DATE,
+     AUTHZ_HOST_AND_DATE("2cdec8eed098649ff3a119c94853b13c643bcf08f8b0a1d91e12c9027818dd04")},
     {"get-vanilla-with-session-token",
      "GET",
      "/",
@@ -216,9 +127,8 @@ static const vector vectors[] = {
      "\n"
      "host;x-amz-date;x-amz-security-token\n"
      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;x-amz-date;x-amz-security-token, "
-     "Signature=07ec1639c89043aa0e3e2de82b96708f198cceab042d4a97044c66dd9f74e7f8"},
+     CREDENTIAL "SignedHeaders=host;x-amz-date;x-amz-security-token, "
+                "Signature=07ec1639c89043aa0e3e2de82b96708f198cceab042d4a97044c66dd9f74e7f8"},
     {"get-header-key-duplicate",
      "GET",
      "/",
@@ -238,9 +148,8 @@ static const vector vectors[] = {
      "\n"
      "host;my-header1;x-amz-date\n"
      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;my-header1;x-amz-date, "
-     "Signature=c9d5ea9f3f72853aea855b47ea873832890dbdd183b4468f858259531a5138ea"},
+     CREDENTIAL "SignedHeaders=host;my-header1;x-amz-date, "
+                "Signature=c9d5ea9f3f72853aea855b47ea873832890dbdd183b4468f858259531a5138ea"},
     {"get-header-value-multiline",
      "GET",
      "/",
@@ -258,9 +167,8 @@ static const vector vectors[] = {
      "\n"
      "host;my-header1;x-amz-date\n"
      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;my-header1;x-amz-date, "
-     "Signature=cfd34249e4b1c8d6b91ef74165d41a32e5fab3306300901bb65a51a73575eefd"},
+     CREDENTIAL "SignedHeaders=host;my-header1;x-amz-date, "
+                "Signature=cfd34249e4b1c8d6b91ef74165d41a32e5fab3306300901bb65a51a73575eefd"},
     {"get-header-value-order",
      "GET",
      "/",
@@ -281,9 +189,8 @@ static const vector vectors[] = {
      "\n"
      "host;my-header1;x-amz-date\n"
      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;my-header1;x-amz-date, "
-     "Signature=08c7e5a9acfcfeb3ab6b2185e75ce8b1deb5e634ec47601a50643f830c755c01"},
+     CREDENTIAL "SignedHeaders=host;my-header1;x-amz-date, "
+                "Signature=08c7e5a9acfcfeb3ab6b2185e75ce8b1deb5e634ec47601a50643f830c755c01"},
     {"get-header-value-trim",
      "GET",
      "/",
@@ -303,247 +210,80 @@ static const vector vectors[] = {
      "\n"
      "host;my-header1;my-header2;x-amz-date\n"
      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;my-header1;my-header2;x-amz-date, "
-     "Signature=acc3ed3afb60bb290fc8d2dd0098b9911fcaa05412b367055dee359757a9c736"},
-    {"get-unreserved",
-     "GET",
-     "/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
-     NULL,
-     {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", "20150830T123600Z"}},
-     "",
+     CREDENTIAL "SignedHeaders=host;my-header1;my-header2;x-amz-date, "
+                "Signature=acc3ed3afb60bb290fc8d2dd0098b9911fcaa05412b367055dee359757a9c736"},
+    {"get-unreserved", "GET", "/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+     NULL, HOST_AND_DATE, "",
      "GET\n"
      "/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz\n"
-     "\n"
-     "host:example.amazonaws.com\n"
-     "x-amz-date:20150830T123600Z\n"
-     "\n"
-     "host;x-amz-date\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;x-amz-date, "
-     "Signature=07ef7494c76fa4850883e2b006601f940f8a34d404d0cfa977f52a65bbf5f24f"},
-    {"get-utf8",
-     "GET",
-     "/\xe1\x88\xb4",
-     NULL,
-     {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", "20150830T123600Z"}},
-     "",
+     "\n" CREQ_HOST_AND_DATE,
+     AUTHZ_HOST_AND_DATE("07ef7494c76fa4850883e2b006601f940f8a34d404d0cfa977f52a65bbf5f24f")},
+    {"get-utf8", "GET", "/\xe1\x88\xb4", NULL, HOST_AND_DATE, "",
      "GET\n"
      "/%E1%88%B4\n"
-     "\n"
-     "host:example.amazonaws.com\n"
-     "x-amz-date:20150830T123600Z\n"
-     "\n"
-     "host;x-amz-date\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;x-amz-date, "
-     "Signature=8318018e0b0f223aa2bbf98705b62bb787dc9c0e678f255a891fd03141be5d85"},
-    {"normalize-path/get-space",
-     "GET",
-     "/example space/",
-     NULL,
-     {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", "20150830T123600Z"}},
-     "",
+     "\n" CREQ_HOST_AND_DATE,
+     AUTHZ_HOST_AND_DATE("8318018e0b0f223aa2bbf98705b62bb787dc9c0e678f255a891fd03141be5d85")},
+    {"normalize-path/get-space", "GET", "/example space/", NULL, HOST_AND_DATE, "",
      "GET\n"
      "/example%20space/\n"
-     "\n"
-     "host:example.amazonaws.com\n"
-     "x-amz-date:20150830T123600Z\n"
-     "\n"
-     "host;x-amz-date\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;x-amz-date, "
-     "Signature=652487583200325589f1fba4c7e578f72c47cb61beeca81406b39ddec1366741"},
-    {"normalize-path/get-relative",
-     "GET",
-     "/example/..",
-     NULL,
-     {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", "20150830T123600Z"}},
+     "\n" CREQ_HOST_AND_DATE,
+     AUTHZ_HOST_AND_DATE("652487583200325589f1fba4c7e578f72c47cb61beeca81406b39ddec1366741")},
+    {"normalize-path/get-relative", "GET", "/example/..", NULL, HOST_AND_DATE, "",
+     "GET\n"
+     "/\n"
+     "\n" CREQ_HOST_AND_DATE,
+     AUTHZ_HOST_AND_DATE("5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31")},
+    {"normalize-path/get-relative-relative", "GET", "/example1/example2/../..", NULL, HOST_AND_DATE,
      "",
      "GET\n"
      "/\n"
-     "\n"
-     "host:example.amazonaws.com\n"
-     "x-amz-date:20150830T123600Z\n"
-     "\n"
-     "host;x-amz-date\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;x-amz-date, "
-     "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"},
-    {"normalize-path/get-relative-relative",
-     "GET",
-     "/example1/example2/../..",
-     NULL,
-     {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", "20150830T123600Z"}},
-     "",
+     "\n" CREQ_HOST_AND_DATE,
+     AUTHZ_HOST_AND_DATE("5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31")},
+    {"normalize-path/get-slash", "GET", "//", NULL, HOST_AND_DATE, "",
      "GET\n"
      "/\n"
-     "\n"
-     "host:example.amazonaws.com\n"
-     "x-amz-date:20150830T123600Z\n"
-     "\n"
-     "host;x-amz-date\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;x-amz-date, "
-     "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"},
-    {"normalize-path/get-slash",
-     "GET",
-     "//",
-     NULL,
-     {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", "20150830T123600Z"}},
-     "",
+     "\n" CREQ_HOST_AND_DATE,
+     AUTHZ_HOST_AND_DATE("5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31")},
+    {"normalize-path/get-slash-dot-slash", "GET", "/./", NULL, HOST_AND_DATE, "",
      "GET\n"
      "/\n"
-     "\n"
-     "host:example.amazonaws.com\n"
-     "x-amz-date:20150830T123600Z\n"
-     "\n"
-     "host;x-amz-date\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;x-amz-date, "
-     "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"},
-    {"normalize-path/get-slash-dot-slash",
-     "GET",
-     "/./",
-     NULL,
-     {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", "20150830T123600Z"}},
-     "",
-     "GET\n"
-     "/\n"
-     "\n"
-     "host:example.amazonaws.com\n"
-     "x-amz-date:20150830T123600Z\n"
-     "\n"
-     "host;x-amz-date\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;x-amz-date, "
-     "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"},
-    {"normalize-path/get-slash-pointless-dot",
-     "GET",
-     "/./example",
-     NULL,
-     {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", "20150830T123600Z"}},
-     "",
+     "\n" CREQ_HOST_AND_DATE,
+     AUTHZ_HOST_AND_DATE("5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31")},
+    {"normalize-path/get-slash-pointless-dot", "GET", "/./example", NULL, HOST_AND_DATE, "",
      "GET\n"
      "/example\n"
-     "\n"
-     "host:example.amazonaws.com\n"
-     "x-amz-date:20150830T123600Z\n"
-     "\n"
-     "host;x-amz-date\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;x-amz-date, "
-     "Signature=ef75d96142cf21edca26f06005da7988e4f8dc83a165a80865db7089db637ec5"},
-    {"normalize-path/get-slashes",
-     "GET",
-     "//example//",
-     NULL,
-     {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", "20150830T123600Z"}},
-     "",
+     "\n" CREQ_HOST_AND_DATE,
+     AUTHZ_HOST_AND_DATE("ef75d96142cf21edca26f06005da7988e4f8dc83a165a80865db7089db637ec5")},
+    {"normalize-path/get-slashes", "GET", "//example//", NULL, HOST_AND_DATE, "",
      "GET\n"
      "/example/\n"
-     "\n"
-     "host:example.amazonaws.com\n"
-     "x-amz-date:20150830T123600Z\n"
-     "\n"
-     "host;x-amz-date\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;x-amz-date, "
-     "Signature=9a624bd73a37c9a373b5312afbebe7a714a789de108f0bdfe846570885f57e84"},
-    {"normalize-path/get-special-character",
-     "GET",
-     "/example/$delete",
-     NULL,
-     {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", "20150830T123600Z"}},
-     "",
+     "\n" CREQ_HOST_AND_DATE,
+     AUTHZ_HOST_AND_DATE("9a624bd73a37c9a373b5312afbebe7a714a789de108f0bdfe846570885f57e84")},
+    {"normalize-path/get-special-character", "GET", "/example/$delete", NULL, HOST_AND_DATE, "",
      "GET\n"
      "/example/%24delete\n"
-     "\n"
-     "host:example.amazonaws.com\n"
-     "x-amz-date:20150830T123600Z\n"
-     "\n"
-     "host;x-amz-date\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;x-amz-date, "
-     "Signature=a853c9b21b528b19643d00910d35b83a10c366a10833ceefb45edd6c80e40f27"},
-    {"post-vanilla",
-     "POST",
-     "/",
-     NULL,
-     {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", "20150830T123600Z"}},
-     "",
+     "\n" CREQ_HOST_AND_DATE,
+     AUTHZ_HOST_AND_DATE("a853c9b21b528b19643d00910d35b83a10c366a10833ceefb45edd6c80e40f27")},
+    {"post-vanilla", "POST", "/", NULL, HOST_AND_DATE, "",
      "POST\n"
      "/\n"
-     "\n"
-     "host:example.amazonaws.com\n"
-     "x-amz-date:20150830T123600Z\n"
-     "\n"
-     "host;x-amz-date\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;x-amz-date, "
-     "Signature=5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b"},
-    {"post-vanilla-query",
-     "POST",
-     "/",
-     "Param1=value1",
-     {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", "20150830T123600Z"}},
-     "",
+     "\n" CREQ_HOST_AND_DATE,
+     AUTHZ_HOST_AND_DATE("5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b")},
+    {"post-vanilla-query", "POST", "/", "Param1=value1", HOST_AND_DATE, "",
      "POST\n"
      "/\n"
-     "Param1=value1\n"
-     "host:example.amazonaws.com\n"
-     "x-amz-date:20150830T123600Z\n"
-     "\n"
-     "host;x-amz-date\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;x-amz-date, "
-     "Signature=28038455d6de14eafc1f9222cf5aa6f1a96197d7deb8263271d420d138af7f11"},
-    {"post-vanilla-empty-query-value",
-     "POST",
-     "/",
-     "Param1=value1",
-     {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", "20150830T123600Z"}},
-     "",
+     "Param1=value1\n" CREQ_HOST_AND_DATE,
+     AUTHZ_HOST_AND_DATE("28038455d6de14eafc1f9222cf5aa6f1a96197d7deb8263271d420d138af7f11")},
+    {"post-vanilla-empty-query-value", "POST", "/", "Param1=value1", HOST_AND_DATE, "",
      "POST\n"
      "/\n"
-     "Param1=value1\n"
-     "host:example.amazonaws.com\n"
-     "x-amz-date:20150830T123600Z\n"
-     "\n"
-     "host;x-amz-date\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;x-amz-date, "
-     "Signature=28038455d6de14eafc1f9222cf5aa6f1a96197d7deb8263271d420d138af7f11"},
-    {"post-header-key-case",
-     "POST",
-     "/",
-     NULL,
-     {{"Host", "example.amazonaws.com"}, {"X-Amz-Date", "20150830T123600Z"}},
-     "",
+     "Param1=value1\n" CREQ_HOST_AND_DATE,
+     AUTHZ_HOST_AND_DATE("28038455d6de14eafc1f9222cf5aa6f1a96197d7deb8263271d420d138af7f11")},
+    {"post-header-key-case", "POST", "/", NULL, HOST_AND_DATE, "",
      "POST\n"
      "/\n"
-     "\n"
-     "host:example.amazonaws.com\n"
-     "x-amz-date:20150830T123600Z\n"
-     "\n"
-     "host;x-amz-date\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;x-amz-date, "
-     "Signature=5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b"},
+     "\n" CREQ_HOST_AND_DATE,
+     AUTHZ_HOST_AND_DATE("5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b")},
     {"post-header-key-sort",
      "POST",
      "/",
@@ -561,9 +301,8 @@ static const vector vectors[] = {
      "\n"
      "host;my-header1;x-amz-date\n"
      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;my-header1;x-amz-date, "
-     "Signature=c5410059b04c1ee005303aed430f6e6645f61f4dc9e1461ec8f8916fdf18852c"},
+     CREDENTIAL "SignedHeaders=host;my-header1;x-amz-date, "
+                "Signature=c5410059b04c1ee005303aed430f6e6645f61f4dc9e1461ec8f8916fdf18852c"},
     {"post-header-value-case",
      "POST",
      "/",
@@ -581,17 +320,15 @@ static const vector vectors[] = {
      "\n"
      "host;my-header1;x-amz-date\n"
      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;my-header1;x-amz-date, "
-     "Signature=cdbc9802e29d2942e5e10b5bccfdd67c5f22c7c4e8ae67b53629efa58b974b7d"},
+     CREDENTIAL "SignedHeaders=host;my-header1;x-amz-date, "
+                "Signature=cdbc9802e29d2942e5e10b5bccfdd67c5f22c7c4e8ae67b53629efa58b974b7d"},
     {"post-sts-token/post-sts-header-before",
      "POST",
      "/",
      NULL,
      {{"Host", "example.amazonaws.com"},
       {"X-Amz-Date", "20150830T123600Z"},
-      {"X-Amz-Security-Token",
-       STS_TOKEN}},
+      {"X-Amz-Security-Token", STS_TOKEN}},
      "",
      "POST\n"
      "/\n"
@@ -602,29 +339,20 @@ static const vector vectors[] = {
      "\n"
      "host;x-amz-date;x-amz-security-token\n"
      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;x-amz-date;x-amz-security-token, "
-     "Signature=85d96828115b5dc0cfc3bd16ad9e210dd772bbebba041836c64533a82be05ead"},
+     CREDENTIAL "SignedHeaders=host;x-amz-date;x-amz-security-token, "
+                "Signature=85d96828115b5dc0cfc3bd16ad9e210dd772bbebba041836c64533a82be05ead"},
     {"post-sts-token/post-sts-header-after",
      "POST",
      "/",
      NULL,
      {{"Host", "example.amazonaws.com"},
       {"X-Amz-Date", "20150830T123600Z"},
-      {"X-Amz-Security-Token",
-       STS_TOKEN}},
+      {"X-Amz-Security-Token", STS_TOKEN}},
      "",
      "POST\n"
      "/\n"
-     "\n"
-     "host:example.amazonaws.com\n"
-     "x-amz-date:20150830T123600Z\n"
-     "\n"
-     "host;x-amz-date\n"
-     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=host;x-amz-date, "
-     "Signature=5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b"},
+     "\n" CREQ_HOST_AND_DATE,
+     AUTHZ_HOST_AND_DATE("5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b")},
     {"post-x-www-form-urlencoded",
      "POST",
      "/",
@@ -642,9 +370,8 @@ static const vector vectors[] = {
      "\n"
      "content-type;host;x-amz-date\n"
      "9095672bbd1f56dfc5b65f3e153adc8731a4a654192329106275f4c7b24d0b6e",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=content-type;host;x-amz-date, "
-     "Signature=ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a"},
+     CREDENTIAL "SignedHeaders=content-type;host;x-amz-date, "
+                "Signature=ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a"},
     {"post-x-www-form-urlencoded-parameters",
      "POST",
      "/",
@@ -662,9 +389,8 @@ static const vector vectors[] = {
      "\n"
      "content-type;host;x-amz-date\n"
      "9095672bbd1f56dfc5b65f3e153adc8731a4a654192329106275f4c7b24d0b6e",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=content-type;host;x-amz-date, "
-     "Signature=1a72ec8f64bd914b0e42e42607c7fbce7fb2c7465f63e3092b3b0d39fa77a6fe"},
+     CREDENTIAL "SignedHeaders=content-type;host;x-amz-date, "
+                "Signature=1a72ec8f64bd914b0e42e42607c7fbce7fb2c7465f63e3092b3b0d39fa77a6fe"},
     {"post-x-www-form-urlencoded (signed body)",
      "POST",
      "/",
@@ -686,9 +412,8 @@ static const vector vectors[] = {
      "\n"
      "content-length;content-type;host;x-amz-content-sha256;x-amz-date\n"
      "9095672bbd1f56dfc5b65f3e153adc8731a4a654192329106275f4c7b24d0b6e",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=content-length;content-type;host;x-amz-content-sha256;x-amz-date, "
-     "Signature=d3875051da38690788ef43de4db0d8f280229d82040bfac253562e56c3f20e0b"},
+     CREDENTIAL "SignedHeaders=content-length;content-type;host;x-amz-content-sha256;x-amz-date, "
+                "Signature=d3875051da38690788ef43de4db0d8f280229d82040bfac253562e56c3f20e0b"},
     {"post-x-www-form-urlencoded-parameters (signed body)",
      "POST",
      "/",
@@ -710,9 +435,8 @@ static const vector vectors[] = {
      "\n"
      "content-length;content-type;host;x-amz-content-sha256;x-amz-date\n"
      "9095672bbd1f56dfc5b65f3e153adc8731a4a654192329106275f4c7b24d0b6e",
-     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-     "SignedHeaders=content-length;content-type;host;x-amz-content-sha256;x-amz-date, "
-     "Signature=328d1b9eaadca9f5818ef05e8392801e091653bafec24fcab71e7344e7f51422"},
+     CREDENTIAL "SignedHeaders=content-length;content-type;host;x-amz-content-sha256;x-amz-date, "
+                "Signature=328d1b9eaadca9f5818ef05e8392801e091653bafec24fcab71e7344e7f51422"},
 };
 
 static time_t time_of(const char *amz_date)
