@@ -24,6 +24,25 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_until(cond, what, deadline_s=20):
+    """Poll cond every 50 ms until it is true; AssertionError after deadline_s seconds."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def vm_hwm_kib(pid):
+    """The peak resident set of process pid in KiB (VmHWM), or None."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return None
+
+
 class RegistryServer:
     """One ocireg process we started; we stop only it, by PID."""
 
@@ -85,11 +104,7 @@ class RegistryServer:
         return self.start()
 
     def vm_hwm_kib(self):
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-        return None
+        return vm_hwm_kib(self.proc.pid)
 
 
 class ScaleOutCluster:

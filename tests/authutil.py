@@ -1,6 +1,7 @@
 """Helpers for auth tests: prepare users and grants with the ocireg CLI, and run the Docker
 token flow by hand with requests."""
 import base64
+import contextlib
 import json
 import re
 import signal
@@ -9,7 +10,7 @@ import time
 
 import requests
 
-from ocireg_harness import ocireg_binary
+from ocireg_harness import free_port, ocireg_binary
 
 
 def cli(*args, stdin=None, check=True):
@@ -26,6 +27,18 @@ def add_user(data, name, password):
 
 def grant(data, principal, pattern, actions):
     cli("grant", principal, pattern, actions, "--data", str(data))
+
+
+def access_key(data, user):
+    """A new access key of `user` (its AccessKeyId and SecretAccessKey), for the ECR API."""
+    return json.loads(cli("user", "key", "create", user, "--json", "--data", str(data)).stdout)
+
+
+def user_with_key(data, user, password, pattern, actions="*"):
+    """A user granted `actions` on `pattern`, and a new access key of it."""
+    add_user(data, user, password)
+    grant(data, user, pattern, actions)
+    return access_key(data, user)
 
 
 def self_signed(folder, name="cert", cn="127.0.0.1"):
@@ -69,6 +82,25 @@ def stop_nginx(procs):
     for p in procs:
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def nginx_tls(folder, server_block):
+    """Yields start(upstream_port) -> (url, cert path): nginx with TLS on a free loopback port,
+    a new self-signed certificate, and the server block server_block(port, cert, key,
+    upstream_port) returns; every nginx started is stopped at the end."""
+    procs = []
+
+    def start(upstream_port):
+        cert, key = self_signed(folder)
+        port = free_port()
+        server = server_block(port, cert, key, upstream_port)
+        return start_nginx(folder, server, port, cert, procs), str(cert)
+
+    try:
+        yield start
+    finally:
+        stop_nginx(procs)
 
 
 def parse_challenge(header):

@@ -8,7 +8,7 @@ import os
 import subprocess
 import time
 
-from ocireg_harness import ocireg_binary
+from ocireg_harness import ocireg_binary, vm_hwm_kib  # noqa: F401 (test_faults_hostile)
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -346,11 +346,3 @@ def wait_until(pred, timeout, step=0.05):
             return True
         time.sleep(step)
     return pred()
-
-
-def vm_hwm_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return None

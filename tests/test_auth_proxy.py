@@ -3,20 +3,14 @@ forwarded headers from arbitrary clients, the configured external URL, and ocire
 import pytest
 import requests
 
-from authutil import (add_user, bearer, grant, parse_challenge, self_signed, start_nginx,
-                      stop_nginx, token)
-from ocireg_harness import free_port
+from authutil import add_user, bearer, grant, nginx_tls, parse_challenge, self_signed, token
 
 
 @pytest.fixture
 def nginx_proxy(tmp_path):
     """Start nginx with TLS on a free loopback port; yields a function(upstream_port) -> url."""
-    procs = []
-
-    def start(upstream_port):
-        cert, key = self_signed(tmp_path)
-        port = free_port()
-        server = f"""
+    def server_block(port, cert, key, upstream_port):
+        return f"""
   server {{
     listen 127.0.0.1:{port} ssl;
     ssl_certificate {cert};
@@ -32,10 +26,9 @@ def nginx_proxy(tmp_path):
     }}
   }}
 """
-        return start_nginx(tmp_path, server, port, cert, procs), str(cert)
 
-    yield start
-    stop_nginx(procs)
+    with nginx_tls(tmp_path, server_block) as start:
+        yield start
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ import time
 import pytest
 import requests
 
-from authutil import add_user, cli, grant
-from ocireg_harness import RegistryServer
+from authutil import access_key, add_user, cli, grant
+from ocireg_harness import RegistryServer, wait_until
 from regutil import OCI_INDEX, OCI_MANIFEST, push_image, push_index, settle
 
 pytestmark = pytest.mark.console
@@ -48,13 +48,10 @@ def image_config(entrypoint, env, labels):
     }).encode()
 
 
-def wait_for(check, what, timeout=15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+def wait_for_auth(url):
+    """A server just given its first user turns auth on: wait until /v2/ asks for a token."""
+    wait_until(lambda: requests.get(f"{url}/v2/", timeout=TIMEOUT).status_code == 401,
+               "auth to turn on")
 
 
 def seed(url, data):
@@ -92,8 +89,7 @@ def seed(url, data):
     grant(data, "alice", "app/*", "pull,push,delete")
     grant(data, "bob", "app/*", "pull")
     grant(data, "anonymous", "public/*", "pull")
-    wait_for(lambda: requests.get(f"{url}/v2/", timeout=TIMEOUT).status_code == 401,
-             "auth to turn on")
+    wait_for_auth(url)
     seed_operations(url, data)
     return images
 
@@ -108,7 +104,7 @@ def seed_operations(url, data):
     cli("replication", "destination", "add", "--region", DEST[0], "--registry-id", DEST[1],
         "http://127.0.0.1:9/SECRET-PATH", "--username", "pusher", "--password-stdin",
         "--data", data, stdin=SECRETS[1] + "\n")
-    key = json.loads(cli("user", "key", "create", "root", "--json", "--data", data).stdout)
+    key = access_key(data, "root")
     ecr = boto3.client("ecr", endpoint_url=url, region_name="us-east-1",
                        aws_access_key_id=key["AccessKeyId"],
                        aws_secret_access_key=key["SecretAccessKey"])
@@ -269,8 +265,7 @@ def test_cookie_is_secure_behind_https_and_lives_its_ttl(registry_factory, tmp_p
     server = registry_factory(extra_args=["--external-url", "https://registry.example.com",
                                           "--console-session-ttl", "120"])
     add_user(server.data, "dora", "dora-pw-1")
-    wait_for(lambda: requests.get(f"{server.url}/v2/", timeout=TIMEOUT).status_code == 401,
-             "auth to turn on")
+    wait_for_auth(server.url)
     r = Session(server.url).sign_in("dora", "dora-pw-1")
     parts = [p.strip() for p in r.headers["Set-Cookie"].split(";")]
     assert "Secure" in parts and "Max-Age=120" in parts, parts
@@ -464,8 +459,7 @@ def test_admin_page_lists_webhooks_and_their_deliveries_without_url_secrets(regi
     push_image(server.url, "team/app", "v1")
     add_user(server.data, "root", PASSWORDS["root"])
     grant(server.data, "root", "*", "*")
-    wait_for(lambda: requests.get(f"{server.url}/v2/", timeout=TIMEOUT).status_code == 401,
-             "auth to turn on")
+    wait_for_auth(server.url)
     s = Session(server.url)
     s.sign_in("root")
     body = s.api("GET", "admin").json()
@@ -559,8 +553,7 @@ def test_cached_image_names_its_rule_and_parked_deliveries_are_redelivered(regis
     for user, pattern, actions in (("root", "*", "*"), ("alice", "hub/*", "pull")):
         add_user(data, user, PASSWORDS[user])
         grant(data, user, pattern, actions)
-    wait_for(lambda: requests.get(f"{server.url}/v2/", timeout=TIMEOUT).status_code == 401,
-             "auth to turn on")
+    wait_for_auth(server.url)
     root = Session(server.url)
     root.sign_in("root")
     img = root.api("GET", "image", params={"repo": "hub/app", "tag": "v1"}).json()
@@ -577,7 +570,7 @@ def test_cached_image_names_its_rule_and_parked_deliveries_are_redelivered(regis
         body = root.api("GET", "admin").json()
         return body["outbox"]["parked"] >= 1 and [
             d["id"] for d in body["webhooks"][0]["deliveries"] if d["state"] == "parked"]
-    wait_for(parked, "a delivery to be parked")
+    wait_until(parked, "a delivery to be parked")
     entry = parked()[0]
     assert root.api("POST", "redeliver", json={"webhook": "ci", "id": entry}).status_code == 403
     r = alice.change("POST", "redeliver", json={"webhook": "ci", "id": entry})
@@ -592,8 +585,7 @@ def test_sign_out_and_password_change_end_sessions_across_a_restart(registry_fac
     server = registry_factory()
     add_user(server.data, "erin", "erin-pw-1")
     grant(server.data, "erin", "*", "pull")
-    wait_for(lambda: requests.get(f"{server.url}/v2/", timeout=TIMEOUT).status_code == 401,
-             "auth to turn on")
+    wait_for_auth(server.url)
     first, second = Session(server.url), Session(server.url)
     first.sign_in("erin", "erin-pw-1")
     second.sign_in("erin", "erin-pw-1")
@@ -805,8 +797,7 @@ def test_browser_renders_ten_thousand_repositories(crowded, browser):
 def test_a_user_who_sees_few_of_many_repositories_gets_bounded_pages(crowded):
     add_user(crowded.data, "few", "few-pw-1")
     grant(crowded.data, "few", "team-99/app-09999", "pull")
-    wait_for(lambda: requests.get(f"{crowded.url}/v2/", timeout=TIMEOUT).status_code == 401,
-             "auth to turn on")
+    wait_for_auth(crowded.url)
     s = Session(crowded.url)
     s.sign_in("few", "few-pw-1")
     took, r = median_time(lambda: s.api("GET", "repositories"), runs=3)
@@ -974,8 +965,7 @@ def test_browser_pages_a_crowded_repository(crowded, browser):
     from selenium.webdriver.common.keys import Keys
     add_user(crowded.data, "pager", "pager-pw-1")
     grant(crowded.data, "pager", "zz/many", "pull,delete")
-    wait_for(lambda: requests.get(f"{crowded.url}/v2/", timeout=TIMEOUT).status_code == 401,
-             "auth to turn on")
+    wait_for_auth(crowded.url)
     browser.get(crowded.url + "/console/#/signin")
     wait_css(browser, "#username").send_keys("pager")
     browser.find_element("id", "password").send_keys("pager-pw-1" + Keys.ENTER)

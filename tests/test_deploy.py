@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from authutil import add_user, bearer, grant, self_signed, token
-from ocireg_harness import free_port, ocireg_binary
+from ocireg_harness import free_port, ocireg_binary, wait_until
 from regutil import OCI_MANIFEST, assert_pulls, image_manifest, push_image
 
 
@@ -53,6 +53,12 @@ def start(args, tmp_path, env=None, name="serve"):
     return proc
 
 
+def serve(port, data, tmp_path, *args, env=None, name="serve"):
+    """`ocireg serve` on 127.0.0.1:port with its data folder and the further arguments."""
+    return start([ocireg_binary(), "serve", "--listen", f"127.0.0.1:{port}", "--data", str(data),
+                  *args], tmp_path, env, name)
+
+
 def log_of(tmp_path, name="serve"):
     with open(tmp_path / f"{name}.log", "rb") as f:
         return f.read()[-4000:].decode(errors="replace")
@@ -72,8 +78,7 @@ def stop(proc, sig=signal.SIGTERM):
 def test_ready_is_sent_once_v2_answers_then_reloading_and_stopping(tmp_path, abstract):
     notify = NotifyListener(tmp_path, abstract)
     port = free_port()
-    proc = start([ocireg_binary(), "serve", "--listen", f"127.0.0.1:{port}", "--data",
-                  str(tmp_path / "data")], tmp_path, {"NOTIFY_SOCKET": notify.address})
+    proc = serve(port, tmp_path / "data", tmp_path, env={"NOTIFY_SOCKET": notify.address})
     try:
         assert notify.next() == "READY=1"
         # No retry: the first connection after READY=1 must be answered.
@@ -147,8 +152,8 @@ def test_socket_activation_with_two_sockets_is_refused(tmp_path):
                   f"127.0.0.1:{ports[1]}", ocireg_binary(), "serve", "--data",
                   str(tmp_path / "data")], tmp_path)
     try:
-        wait_for(lambda: "Listening on" in log_of(tmp_path) and
-                 log_of(tmp_path).count("Listening on") == 2, "both sockets")
+        wait_until(lambda: "Listening on" in log_of(tmp_path) and
+                   log_of(tmp_path).count("Listening on") == 2, "both sockets")
         socket.create_connection(("127.0.0.1", ports[0]), timeout=5).close()
         assert proc.wait(20) != 0
         assert "socket activation passed 2 sockets; ocireg serves one" in log_of(tmp_path), \
@@ -179,13 +184,6 @@ def served_cert(port):
             return tls.getpeercert(binary_form=True)
 
 
-def wait_for(condition, what, timeout=10):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"expected {what} within {timeout} s"
-        time.sleep(0.05)
-
-
 def replace_file(path, data):
     """As a renewal tool does: write beside, then rename over."""
     tmp = str(path) + ".new"
@@ -205,11 +203,10 @@ def tls_server(tmp_path):
     replace_file(live_cert, one[0].read_bytes())
     replace_file(live_key, one[1].read_bytes())
     port = free_port()
-    proc = start([ocireg_binary(), "serve", "--listen", f"127.0.0.1:{port}", "--data",
-                  str(tmp_path / "data"), "--tls-cert", str(live_cert), "--tls-key",
-                  str(live_key)], tmp_path)
-    wait_for(lambda: proc.poll() is None and served_cert_or_none(port) == one[2],
-             "the server to answer over TLS")
+    proc = serve(port, tmp_path / "data", tmp_path, "--tls-cert", str(live_cert), "--tls-key",
+                 str(live_key))
+    wait_until(lambda: proc.poll() is None and served_cert_or_none(port) == one[2],
+               "the server to answer over TLS")
     yield proc, port, one, two, (live_cert, live_key)
     stop(proc)
 
@@ -240,7 +237,7 @@ def test_sighup_serves_a_renewed_certificate_while_an_upload_goes_on(tmp_path, t
     replace_file(live_cert, two[0].read_bytes())
     replace_file(live_key, two[1].read_bytes())
     proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: served_cert(port) == two[2], "new connections to get the new certificate")
+    wait_until(lambda: served_cert(port) == two[2], "new connections to get the new certificate")
     conn.send(body[len(body) // 2:])
     r = conn.getresponse()
     r.read()
@@ -254,8 +251,8 @@ def test_sighup_serves_a_renewed_certificate_while_an_upload_goes_on(tmp_path, t
     assert conn.sock.getpeercert(binary_form=True) == one[2], \
         "the upload must have stayed on its connection (made with the old certificate)"
     conn.close()
-    wait_for(lambda: len(os.listdir(f"/proc/{proc.pid}/task")) == threads,
-             "the old certificate's daemon to stop once its last connection closed")
+    wait_until(lambda: len(os.listdir(f"/proc/{proc.pid}/task")) == threads,
+               "the old certificate's daemon to stop once its last connection closed")
     got = requests.get(f"https://127.0.0.1:{port}/v2/deploy/tls/blobs/{digest}", verify=str(two[0]),
                        timeout=20)
     assert got.status_code == 200 and got.content == body
@@ -266,13 +263,13 @@ def test_sighup_with_a_bad_certificate_keeps_the_old_one(tmp_path, tls_server):
     proc, port, one, two, (live_cert, live_key) = tls_server
     replace_file(live_cert, two[0].read_bytes())  # the key stays one's: they do not match
     proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: "still serving the previous certificate" in log_of(tmp_path),
-             "the reload to log its refusal")
+    wait_until(lambda: "still serving the previous certificate" in log_of(tmp_path),
+               "the reload to log its refusal")
     assert "is not the key of the certificate" in log_of(tmp_path), log_of(tmp_path)
     assert served_cert(port) == one[2]
     replace_file(live_cert, b"not a certificate\n")
     proc.send_signal(signal.SIGHUP)
-    wait_for(lambda: "holds no PEM certificate" in log_of(tmp_path), "the second refusal")
+    wait_until(lambda: "holds no PEM certificate" in log_of(tmp_path), "the second refusal")
     assert served_cert(port) == one[2]
     assert proc.poll() is None
 
@@ -283,17 +280,16 @@ def test_sighup_after_key_rotate_signs_with_the_new_key(tmp_path):
     grant(data, "alice", "a/*", "pull")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = start([ocireg_binary(), "serve", "--listen", f"127.0.0.1:{port}", "--data",
-                  str(data)], tmp_path)
+    proc = serve(port, data, tmp_path)
     try:
-        wait_for(lambda: served_or_none(url) == 401, "the server to answer")
+        wait_until(lambda: served_or_none(url) == 401, "the server to answer")
         before = token(url, ["repository:a/b:pull"], "alice", "alice-pass")
         subprocess.run([ocireg_binary(), "key", "rotate", "--data", str(data)], check=True,
                        capture_output=True, timeout=30)
         assert jwt_kid(token(url, ["repository:a/b:pull"], "alice", "alice-pass")) == \
             jwt_kid(before), "before the reload the running server signs as before"
         proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: "tokens are now signed by key" in log_of(tmp_path), "the key reload")
+        wait_until(lambda: "tokens are now signed by key" in log_of(tmp_path), "the key reload")
         after = token(url, ["repository:a/b:pull"], "alice", "alice-pass")
         assert jwt_kid(after) != jwt_kid(before)
         for tok in (before, after):  # tokens of the old key stay valid
@@ -323,13 +319,13 @@ def test_sighup_applies_safe_settings_and_names_the_others(tmp_path):
     proc = start([ocireg_binary(), "serve", "--config", str(config), "--listen",
                   f"127.0.0.1:{port}", "--data", str(tmp_path / "data")], tmp_path)
     try:
-        wait_for(lambda: served_or_none(url) == 200, "the server to answer")
+        wait_until(lambda: served_or_none(url) == 200, "the server to answer")
         requests.get(url + "/v2/_catalog?n=1", timeout=5)
-        wait_for(lambda: '"path":"/v2/_catalog"' in log_of(tmp_path), "an access log line")
+        wait_until(lambda: '"path":"/v2/_catalog"' in log_of(tmp_path), "an access log line")
         config.write_text(json.dumps({"access-log": False, "connection-timeout": 90}))
         proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: "--connection-timeout changed but needs a restart" in log_of(tmp_path),
-                 "the reload to name the setting it cannot change")
+        wait_until(lambda: "--connection-timeout changed but needs a restart" in log_of(tmp_path),
+                   "the reload to name the setting it cannot change")
         requests.get(url + "/v2/tags-after-reload", timeout=5)
         requests.get(url + "/v2/", timeout=5)
         time.sleep(0.2)
@@ -348,10 +344,9 @@ class ServeProcess:
         self.notify = NotifyListener(tmp_path, True)
         self.name = name
         self.tmp_path = tmp_path
-        self.proc = start([ocireg_binary(), "serve", "--listen", f"127.0.0.1:{port}", "--data",
-                           str(data), "--reuse-port", "--access-log", "false",
-                           "--drain-timeout", "20s"], tmp_path,
-                          {"NOTIFY_SOCKET": self.notify.address}, name)
+        self.proc = serve(port, data, tmp_path, "--reuse-port", "--access-log", "false",
+                          "--drain-timeout", "20s", env={"NOTIFY_SOCKET": self.notify.address},
+                          name=name)
 
     def wait_ready(self):
         assert self.notify.next() == "READY=1", log_of(self.tmp_path, self.name)
@@ -441,11 +436,10 @@ def test_restart_under_load_fails_no_request(tmp_path):
 
 def test_sigterm_lets_a_request_in_flight_finish_and_bounds_the_drain(tmp_path):
     port = free_port()
-    proc = start([ocireg_binary(), "serve", "--listen", f"127.0.0.1:{port}", "--data",
-                  str(tmp_path / "data"), "--drain-timeout", "2s"], tmp_path)
+    proc = serve(port, tmp_path / "data", tmp_path, "--drain-timeout", "2s")
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: served_or_none(url) == 200, "the server to answer")
+        wait_until(lambda: served_or_none(url) == 200, "the server to answer")
         idle = requests.Session()  # a kept-alive connection, idle at SIGTERM
         assert idle.get(url + "/v2/", timeout=5).status_code == 200
         body = os.urandom(1 << 20)
@@ -461,7 +455,7 @@ def test_sigterm_lets_a_request_in_flight_finish_and_bounds_the_drain(tmp_path):
         time.sleep(0.2)
         stopping = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        wait_for(lambda: served_or_none(url) is None, "the listener to close")
+        wait_until(lambda: served_or_none(url) is None, "the listener to close")
         finishing.send(body[1000:])
         r = finishing.getresponse()
         assert r.status == 201, f"the request in flight at SIGTERM: expected 201, got {r.status}"
@@ -477,11 +471,10 @@ def test_sigterm_lets_a_request_in_flight_finish_and_bounds_the_drain(tmp_path):
 
 def test_sigterm_does_not_wait_for_idle_keep_alive_connections(tmp_path):
     port = free_port()
-    proc = start([ocireg_binary(), "serve", "--listen", f"127.0.0.1:{port}", "--data",
-                  str(tmp_path / "data"), "--drain-timeout", "20s"], tmp_path)
+    proc = serve(port, tmp_path / "data", tmp_path, "--drain-timeout", "20s")
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: served_or_none(url) == 200, "the server to answer")
+        wait_until(lambda: served_or_none(url) == 200, "the server to answer")
         sessions = [requests.Session() for _ in range(4)]
         for s in sessions:
             assert s.get(url + "/v2/", timeout=5).status_code == 200
@@ -612,8 +605,8 @@ def test_installed_example_settings_start_a_server(installed, tmp_path):
     proc = start([under(dest, os.path.join(d["bin"], "ocireg")), "serve", "--config", example,
                   "--listen", f"127.0.0.1:{port}", "--data", str(tmp_path / "data")], tmp_path)
     try:
-        wait_for(lambda: proc.poll() is not None or
-                 served_or_none(f"http://127.0.0.1:{port}") == 200, "the server to answer")
+        wait_until(lambda: proc.poll() is not None or
+                   served_or_none(f"http://127.0.0.1:{port}") == 200, "the server to answer")
         assert proc.poll() is None, log_of(tmp_path)
     finally:
         stop(proc)

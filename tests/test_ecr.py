@@ -9,7 +9,7 @@ import sys
 import pytest
 import requests
 
-from authutil import add_user, cli, grant
+from authutil import access_key, add_user, cli, grant
 from regutil import push_image
 
 AWS = "/usr/bin/aws"
@@ -24,7 +24,7 @@ def ecr(tmp_path_factory):
     add_user(data, "reader", "reader-pass")
     grant(data, "admin", "ecr/*", "*")
     grant(data, "reader", "ecr/*", "pull")
-    keys = {u: json.loads(cli("user", "key", "create", u, "--json", "--data", str(data)).stdout)
+    keys = {u: access_key(data, u)
             for u in ("admin", "reader")}
     server = RegistryServer(data).start()
     yield server, keys, tmp_path_factory.mktemp("awshome")

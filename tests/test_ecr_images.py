@@ -9,7 +9,7 @@ import pytest
 import requests
 from botocore.config import Config
 
-from authutil import add_user, cli, grant
+from authutil import user_with_key
 from regutil import OCI_INDEX, OCI_MANIFEST, digest_of, image_manifest, push_image, \
     push_index, put_manifest
 
@@ -22,9 +22,7 @@ def ecr(tmp_path_factory):
     """A server with user `admin` (everything under ecr/*) and a boto3 ECR client for it."""
     from ocireg_harness import RegistryServer
     data = tmp_path_factory.mktemp("ecrimg") / "data"
-    add_user(data, "admin", "admin-pass")
-    grant(data, "admin", "ecr/*", "*")
-    key = json.loads(cli("user", "key", "create", "admin", "--json", "--data", str(data)).stdout)
+    key = user_with_key(data, "admin", "admin-pass", "ecr/*")
     server = RegistryServer(data).start()
     yield server, client_for(server, key), key
     server.stop()

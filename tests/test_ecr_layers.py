@@ -518,12 +518,10 @@ def test_oci_manifest_put_keeps_its_answers(ecr):
 
 def test_layer_api_obeys_max_blob_size(tmp_path):
     """UploadLayerPart past --max-blob-size is LimitExceededException, as an OCI push is 413."""
-    from authutil import add_user, cli, grant
+    from authutil import grant, user_with_key
     from ocireg_harness import RegistryServer
     data = tmp_path / "data"
-    add_user(data, "admin", "admin-pass")
-    grant(data, "admin", "*", "*")
-    key = json.loads(cli("user", "key", "create", "admin", "--json", "--data", str(data)).stdout)
+    key = user_with_key(data, "admin", "admin-pass", "*")
     server = RegistryServer(data, ["--max-blob-size", "1000"]).start()
     try:
         c = client((server, {"admin": key}, None))

@@ -15,7 +15,7 @@ import time
 import pytest
 import requests
 
-from authutil import add_user, cli, grant
+from authutil import user_with_key
 from regutil import OCI_MANIFEST, push_image
 
 boto3 = pytest.importorskip("boto3", reason="python3-boto3 (scripts/deps.sh test)")
@@ -112,9 +112,7 @@ class EcrSession:
 def ecr(tmp_path_factory):
     from ocireg_harness import RegistryServer
     data = tmp_path_factory.mktemp("ecr-model") / "data"
-    add_user(data, "admin", "admin-pass")
-    grant(data, "admin", "*", "*")
-    key = json.loads(cli("user", "key", "create", "admin", "--json", "--data", str(data)).stdout)
+    key = user_with_key(data, "admin", "admin-pass", "*")
     server = RegistryServer(data).start()
     try:
         yield EcrSession(server, key)

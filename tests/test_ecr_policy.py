@@ -10,7 +10,7 @@ import botocore.exceptions
 import pytest
 import requests
 
-from authutil import add_user, claims, cli, grant, token
+from authutil import access_key, add_user, claims, grant, token
 from regutil import push_image
 
 ACCOUNT = "000000000000"
@@ -41,7 +41,7 @@ def env(tmp_path_factory):
     grant(data, "admin", "pol/*", "*")
     grant(data, "admin", "*", "admin")
     grant(data, "granted", "pol/*", "pull")
-    keys = {u: json.loads(cli("user", "key", "create", u, "--json", "--data", str(data)).stdout)
+    keys = {u: access_key(data, u)
             for u in users}
     server = RegistryServer(data).start()
     yield server, keys, users

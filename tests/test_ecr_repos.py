@@ -16,7 +16,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from authutil import add_user, cli, grant
+from authutil import access_key, add_user, grant
 
 REGION = "us-east-1"
 TARGET = "AmazonEC2ContainerRegistry_V20150921."
@@ -31,7 +31,7 @@ def start_server(tmp_path_factory, extra_args=()):
         add_user(data, user, user + "-pass")
     grant(data, "root", "*", "*")
     grant(data, "team", "ecr/*", "*")
-    keys = {u: json.loads(cli("user", "key", "create", u, "--json", "--data", str(data)).stdout)
+    keys = {u: access_key(data, u)
             for u in ("root", "team", "nobody")}
     return RegistryServer(data, extra_args=extra_args).start(), keys
 

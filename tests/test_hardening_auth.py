@@ -4,14 +4,13 @@ out of a clean address, and does not tell unknown names by timing; refresh token
 passwords die with the password (or the user) they were issued under."""
 import base64
 import hashlib
-import json
 import statistics
 import time
 
 import pytest
 import requests
 
-from authutil import add_user, cli, grant
+from authutil import access_key, add_user, cli, grant
 
 TOKEN_PARAMS = {"service": "ocireg"}
 
@@ -147,7 +146,7 @@ def refresh(url, tok):
 
 def ecr_login_password(url, data):
     import boto3
-    key = json.loads(cli("user", "key", "create", "alice", "--json", "--data", str(data)).stdout)
+    key = access_key(data, "alice")
     ecr = boto3.client("ecr", endpoint_url=url, region_name="us-east-1",
                        aws_access_key_id=key["AccessKeyId"],
                        aws_secret_access_key=key["SecretAccessKey"])

@@ -4,7 +4,6 @@ against a chunked body, and answers that survive the close (lingering close)."""
 import datetime
 import hashlib
 import hmac
-import json
 import os
 import socket
 import time
@@ -12,7 +11,7 @@ import time
 import pytest
 import requests
 
-from authutil import add_user, cli, grant
+from authutil import grant, user_with_key
 
 TARGET = "AmazonEC2ContainerRegistry_V20150921."
 LOOPS_CLIENT_HELLO = 200
@@ -88,9 +87,7 @@ def upload_offset(server, location):
 def ecr_server(tmp_path_factory):
     from ocireg_harness import RegistryServer
     data = tmp_path_factory.mktemp("hardening-ecr") / "data"
-    add_user(data, "admin", "admin-pass")
-    grant(data, "admin", "*", "*")  # DescribeRegistry needs a grant on *
-    key = json.loads(cli("user", "key", "create", "admin", "--json", "--data", str(data)).stdout)
+    key = user_with_key(data, "admin", "admin-pass", "*")  # DescribeRegistry needs a grant on *
     server = RegistryServer(data).start()
     yield server, key
     server.stop()

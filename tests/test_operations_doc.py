@@ -9,8 +9,8 @@ import subprocess
 import pytest
 import requests
 
-from ocireg_harness import ROOT, free_port, ocireg_binary
-from authutil import self_signed, start_nginx, stop_nginx
+from ocireg_harness import ROOT, ocireg_binary
+from authutil import nginx_tls
 from regutil import push_image
 
 RUNBOOK = os.path.join(ROOT, "docs", "OPERATIONS.md")
@@ -78,21 +78,17 @@ def runbook_nginx_server_block(text):
 @pytest.fixture
 def runbook_nginx(tmp_path):
     """nginx running the runbook's server block; yields start(upstream_port) -> (url, cert)."""
-    procs = []
-
-    def start(upstream_port):
-        cert, key = self_signed(tmp_path)
-        port = free_port()
+    def server_block(port, cert, key, upstream_port):
         server = runbook_nginx_server_block(runbook())
         server = re.sub(r"listen 443 ssl( http2)?;", f"listen 127.0.0.1:{port} ssl;", server)
         server = re.sub(r"ssl_certificate\s+\S+;", f"ssl_certificate {cert};", server)
         server = re.sub(r"ssl_certificate_key\s+\S+;", f"ssl_certificate_key {key};", server)
         server = server.replace("127.0.0.1:5000", f"127.0.0.1:{upstream_port}")
         assert str(cert) in server and f"127.0.0.1:{port}" in server, server
-        return start_nginx(tmp_path, server, port, cert, procs), str(cert)
+        return server
 
-    yield start
-    stop_nginx(procs)
+    with nginx_tls(tmp_path, server_block) as start:
+        yield start
 
 
 def test_runbook_nginx_example_proxies_push_and_pull_and_guards_metrics(registry_factory,

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from authutil import add_user, cli, grant
+from authutil import add_user, cli, grant, user_with_key
 from ocireg_harness import RegistryServer
 from regutil import OCI_INDEX, OCI_MANIFEST, digest_of, image_manifest
 from upstreams import Distribution, wait_until
@@ -686,9 +686,7 @@ def test_ecr_api_creates_describes_and_deletes_rules(tmp_path):
     boto3 = pytest.importorskip("boto3")
     import botocore.config
     data = tmp_path / "ecr"
-    add_user(data, "admin", PASSWORD)
-    grant(data, "admin", "*", "*")
-    key = json.loads(cli("user", "key", "create", "admin", "--json", "--data", str(data)).stdout)
+    key = user_with_key(data, "admin", PASSWORD, "*")
     server = RegistryServer(data).start()
     try:
         ecr = boto3.client("ecr", endpoint_url=server.url, region_name="us-east-1",

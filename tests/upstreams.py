@@ -1,6 +1,6 @@
 """Servers the suites stand up as upstreams and receivers: Debian's docker-registry with
 htpasswd auth (pull-through, replication, the remote client), and small http.server handlers on
-a thread of their own (webhook receivers, proxies); plus the bounded wait they share."""
+a thread of their own (webhook receivers, proxies)."""
 import re
 import subprocess
 import threading
@@ -9,17 +9,7 @@ from http.server import ThreadingHTTPServer
 
 import requests
 
-from ocireg_harness import free_port
-
-
-def wait_until(cond, what, deadline_s=20):
-    """Poll cond every 50 ms until it is true; AssertionError after deadline_s seconds."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+from ocireg_harness import free_port, wait_until  # noqa: F401 (the suites import it from here)
 
 
 class Distribution:
