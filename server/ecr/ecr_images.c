@@ -55,6 +55,25 @@ static int load_images(image_set *s, const char *repo, unsigned actions)
     return err;
 }
 
+/* What ListImages and DescribeImages read first: the tagStatus filter, the page and the
+ * repository's images. On failure (the error set) the images are freed. */
+typedef struct image_listing {
+    const char *status, *cursor;
+    int64_t limit;
+} image_listing;
+
+static int load_listing(image_listing *out, image_set *s, json_t *in, const char *repo)
+{
+    ecr_call *c = s->c;
+    if (ecr_tag_status(c, in, &out->status) < 0 ||
+        ecr_page_args_default(c, in, ECR_MAX_RESULTS, &out->limit, &out->cursor) < 0 ||
+        load_images(s, repo, ACTION_PULL) < 0) {
+        free(s->items);
+        return REG_EINVALID;
+    }
+    return REG_OK;
+}
+
 /* The next tag of an image's comma-separated tags (*at moves past it), its length in *len;
  * NULL after the last. */
 static const char *next_tag(const char **at, size_t *len)
@@ -144,19 +163,15 @@ int ecr_page_list(ecr_call *c, json_t *out, const char *key, json_t *all, const 
 
 json_t *ecr_list_images(ecr_call *c, json_t *in)
 {
-    const char *repo = ecr_repo_name(c, in), *status, *cursor;
+    const char *repo = ecr_repo_name(c, in);
     image_set s = {.c = c};
-    int64_t limit;
-    if (!repo || ecr_tag_status(c, in, &status) < 0 ||
-        ecr_page_args_default(c, in, ECR_MAX_RESULTS, &limit, &cursor) < 0 ||
-        load_images(&s, repo, ACTION_PULL) < 0) {
-        free(s.items);
+    image_listing l;
+    if (!repo || load_listing(&l, &s, in, repo) < 0)
         return NULL;
-    }
     json_t *ids = json_array();
     for (size_t i = 0; i < s.n; i++) {
         const image_info *img = &s.items[i];
-        if (!passes(img, status))
+        if (!passes(img, l.status))
             continue;
         if (!img->tags)
             json_array_append_new(ids, json_pack("{s:s}", "imageDigest", img->digest));
@@ -168,7 +183,7 @@ json_t *ecr_list_images(ecr_call *c, json_t *in)
     }
     free(s.items);
     json_t *out = json_object();
-    if (ecr_page_list(c, out, "imageIds", ids, cursor, limit) < 0)
+    if (ecr_page_list(c, out, "imageIds", ids, l.cursor, l.limit) < 0)
         return json_decref(out), NULL;
     return out;
 }
@@ -241,22 +256,18 @@ static json_t *failure(json_t *id, const char *code, const char *reason)
 
 json_t *ecr_describe_images(ecr_call *c, json_t *in)
 {
-    const char *repo = ecr_repo_name(c, in), *status, *cursor;
+    const char *repo = ecr_repo_name(c, in);
     json_t *ids = json_object_get(in, "imageIds");
     image_set s = {.c = c};
-    int64_t limit;
+    image_listing l;
     size_t i;
     json_t *id;
     if (repo && ids && (json_object_get(in, "maxResults") || json_object_get(in, "nextToken")))
         return ecr_fail(c, "InvalidParameterException",
                         "maxResults and nextToken cannot be used when you specify images with "
                         "imageIds");
-    if (!repo || ecr_tag_status(c, in, &status) < 0 ||
-        ecr_page_args_default(c, in, ECR_MAX_RESULTS, &limit, &cursor) < 0 ||
-        load_images(&s, repo, ACTION_PULL) < 0) {
-        free(s.items);
+    if (!repo || load_listing(&l, &s, in, repo) < 0)
         return NULL;
-    }
     json_t *details = json_array();
     json_array_foreach(ids, i, id)
     {
@@ -275,11 +286,11 @@ json_t *ecr_describe_images(ecr_call *c, json_t *in)
         json_array_append_new(details, image_detail(c, repo, img));
     }
     for (i = 0; !ids && i < s.n; i++)
-        if (passes(&s.items[i], status))
+        if (passes(&s.items[i], l.status))
             json_array_append_new(details, image_detail(c, repo, &s.items[i]));
     free(s.items);
     json_t *out = json_object();
-    if (ecr_page_list(c, out, "imageDetails", details, cursor, limit) < 0)
+    if (ecr_page_list(c, out, "imageDetails", details, l.cursor, l.limit) < 0)
         return json_decref(out), NULL;
     return out;
 }
