@@ -154,10 +154,8 @@ int cli_gc_main(int argc, char **argv)
     int rc = cli_parse(&a, argc, argv, bools, valued, gc_usage);
     if (rc != 0)
         return rc < 0 ? 2 : 0;
-    if (a.npos != 0 || parse_durations(&opt.grace, &opt.upload_expiry, &a) < 0) {
-        fprintf(stderr, "%s", gc_usage);
-        return 2;
-    }
+    if (a.npos != 0 || parse_durations(&opt.grace, &opt.upload_expiry, &a) < 0)
+        return cli_usage_error(gc_usage);
     opt.dry_run = cli_opt(&a, "dry-run") != NULL;
     opt.untagged = cli_opt(&a, "untagged") != NULL;
     opt.sweep = 1;
@@ -225,8 +223,7 @@ static int repo_verb(index_db *ix, const cli_args *a, const char *verb)
     } else if (!strcmp(verb, "set-mutability") && a->npos == 3 && valid_mutability(a->pos[2])) {
         err = index_repo_set_mutability(ix, name, a->pos[2]);
     } else {
-        fprintf(stderr, "%s", repo_usage);
-        return 2;
+        return cli_usage_error(repo_usage);
     }
     if (err == REG_ENOTFOUND)
         fprintf(stderr, "ocireg: repository %s does not exist\n", name);
@@ -249,10 +246,9 @@ int cli_repo_main(int argc, char **argv)
         return rc < 0 ? 2 : 0;
     const char *verb = a.npos ? a.pos[0] : "";
     int wants_name = strcmp(verb, "list") != 0;
-    if (a.npos < 1 || (wants_name && a.npos < 2) || (wants_name && reference_check_name(a.pos[1]) < 0)) {
-        fprintf(stderr, "%s", repo_usage);
-        return 2;
-    }
+    if (a.npos < 1 || (wants_name && a.npos < 2) ||
+        (wants_name && reference_check_name(a.pos[1]) < 0))
+        return cli_usage_error(repo_usage);
     index_db *ix = cli_open_index(&a);
     if (!ix)
         return 1;
@@ -301,10 +297,8 @@ int cli_image_main(int argc, char **argv)
     int rc = cli_parse(&a, argc, argv, bools, NULL, image_usage);
     if (rc != 0)
         return rc < 0 ? 2 : 0;
-    if (a.npos != 2 || strcmp(a.pos[0], "list") != 0 || reference_check_name(a.pos[1]) < 0) {
-        fprintf(stderr, "%s", image_usage);
-        return 2;
-    }
+    if (a.npos != 2 || strcmp(a.pos[0], "list") != 0 || reference_check_name(a.pos[1]) < 0)
+        return cli_usage_error(image_usage);
     index_db *ix = cli_open_index(&a);
     if (!ix)
         return 1;
@@ -380,10 +374,8 @@ int cli_lifecycle_main(int argc, char **argv)
         return rc < 0 ? 2 : 0;
     const char *verb = a.npos ? a.pos[0] : "";
     if (a.npos < 2 || reference_check_name(a.pos[1]) < 0 ||
-        (a.npos != 3) != (strcmp(verb, "put") != 0)) {
-        fprintf(stderr, "%s", lifecycle_usage);
-        return 2;
-    }
+        (a.npos != 3) != (strcmp(verb, "put") != 0))
+        return cli_usage_error(lifecycle_usage);
     if (!strcmp(verb, "preview")) {
         gc_options opt = {.dry_run = 1, .lifecycle = 1, .only_repo = a.pos[1]};
         return run_gc(&a, &opt, cli_opt(&a, "json") != NULL);
@@ -402,8 +394,7 @@ int cli_lifecycle_main(int argc, char **argv)
     } else if (!strcmp(verb, "delete")) {
         err = index_repo_set_policy(ix, a.pos[1], NULL);
     } else {
-        fprintf(stderr, "%s", lifecycle_usage);
-        rc = 2;
+        rc = cli_usage_error(lifecycle_usage);
     }
     if (err == REG_ENOTFOUND)
         fprintf(stderr, "ocireg: no lifecycle policy (or no repository) for %s\n", a.pos[1]);
@@ -467,10 +458,8 @@ int cli_fsck_main(int argc, char **argv)
     int rc = cli_parse(&a, argc, argv, bools, NULL, fsck_usage);
     if (rc != 0)
         return rc < 0 ? 2 : 0;
-    if (a.npos != 0) {
-        fprintf(stderr, "%s", fsck_usage);
-        return 2;
-    }
+    if (a.npos != 0)
+        return cli_usage_error(fsck_usage);
     int json = cli_opt(&a, "json") != NULL;
     fsck_lists lists = {json ? json_array() : NULL, json ? json_array() : NULL};
     fsck_options opt = {.repair = cli_opt(&a, "repair") != NULL, .problem = fsck_problem,

@@ -81,6 +81,12 @@ int cli_parse(cli_args *a, int argc, char **argv, const char *const *bools,
     return 0;
 }
 
+int cli_usage_error(const char *usage)
+{
+    fprintf(stderr, "%s", usage);
+    return 2;
+}
+
 const char *cli_opt(const cli_args *a, const char *name)
 {
     size_t n = strlen(name);

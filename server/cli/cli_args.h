@@ -25,6 +25,10 @@ typedef struct cli_args {
 int cli_parse(cli_args *a, int argc, char **argv, const char *const *bools,
               const char *const *valued, const char *usage);
 
+/* Print the usage to standard error for words the command does not take; returns the exit
+ * status that says so (2). */
+int cli_usage_error(const char *usage);
+
 /* The option's value, or NULL when it was not given. */
 const char *cli_opt(const cli_args *a, const char *name);
 

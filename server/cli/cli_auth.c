@@ -135,10 +135,8 @@ int cli_user_main(int argc, char **argv)
         return rc;
     }
     int needs_name = strcmp(verb, "list") != 0;
-    if ((needs_name && a.npos != 2) || (!needs_name && a.npos != 1)) {
-        fprintf(stderr, "%s", user_usage);
-        return 2;
-    }
+    if ((needs_name && a.npos != 2) || (!needs_name && a.npos != 1))
+        return cli_usage_error(user_usage);
     if (needs_name && !valid_user_name(a.pos[1])) {
         fprintf(stderr, "ocireg: invalid user name \"%s\"\n", a.pos[1]);
         return 2;
@@ -178,8 +176,7 @@ int cli_user_main(int argc, char **argv)
         if (cli_opt(&a, "json"))
             printf("]\n");
     } else {
-        fprintf(stderr, "%s", user_usage);
-        rc = 2;
+        rc = cli_usage_error(user_usage);
     }
     index_close(ix);
     return rc;
@@ -197,10 +194,8 @@ static const char grant_usage[] =
 /* Shared by grant and revoke: validate the principal, pattern and actions. */
 static int grant_target(unsigned *actions, const cli_args *a, int actions_required)
 {
-    if (a->npos < 2 || a->npos > 3 || (actions_required && a->npos != 3)) {
-        fprintf(stderr, "%s", grant_usage);
-        return 2;
-    }
+    if (a->npos < 2 || a->npos > 3 || (actions_required && a->npos != 3))
+        return cli_usage_error(grant_usage);
     if (strcmp(a->pos[0], ANONYMOUS) != 0 && !valid_user_name(a->pos[0])) {
         fprintf(stderr, "ocireg: invalid principal \"%s\"\n", a->pos[0]);
         return 2;
@@ -282,10 +277,8 @@ int cli_key_main(int argc, char **argv)
     int rc = parse_args(&a, argc, argv, key_usage);
     if (rc != 0)
         return rc < 0 ? 2 : 0;
-    if (a.npos != 1 || strcmp(a.pos[0], "rotate") != 0) {
-        fprintf(stderr, "%s", key_usage);
-        return 2;
-    }
+    if (a.npos != 1 || strcmp(a.pos[0], "rotate") != 0)
+        return cli_usage_error(key_usage);
     if (keyring_rotate(a.data_dir, path, sizeof(path)) < 0) {
         fprintf(stderr, "ocireg: could not write a new key under %s/keys\n", a.data_dir);
         return 1;

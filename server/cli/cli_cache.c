@@ -167,6 +167,5 @@ int cli_cache_rule_main(int argc, char **argv)
         return list_rules(&a);
     if (!strcmp(verb, "delete") && a.npos == 2)
         return delete_rule(&a);
-    fprintf(stderr, "%s", usage);
-    return 2;
+    return cli_usage_error(usage);
 }

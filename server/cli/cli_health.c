@@ -96,10 +96,8 @@ int cli_health_main(int argc, char **argv)
     const char *timeout_text = cli_opt(&a, "timeout");
     char *end = NULL;
     long timeout = timeout_text ? strtol(timeout_text, &end, 10) : HEALTH_TIMEOUT_DEFAULT;
-    if (a.npos > 0 || (end && *end) || timeout < 1 || timeout > HEALTH_TIMEOUT_MAX) {
-        fprintf(stderr, "%s", health_usage);
-        return 2;
-    }
+    if (a.npos > 0 || (end && *end) || timeout < 1 || timeout > HEALTH_TIMEOUT_MAX)
+        return cli_usage_error(health_usage);
     const char *given = cli_opt(&a, "url");
     if (given)
         snprintf(url, sizeof(url), "%s", given);

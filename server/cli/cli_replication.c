@@ -78,10 +78,8 @@ static int destination_main(index_db *ix, const cli_args *a)
                    ? fail("destination list", index_errmsg(ix))
                    : 0;
     }
-    if (!region || !id) {
-        fprintf(stderr, "%s", usage);
-        return 2;
-    }
+    if (!region || !id)
+        return cli_usage_error(usage);
     if (!strcmp(verb, "add") && a->npos == 3)
         return destination_add(ix, a, a->pos[2]);
     if (!strcmp(verb, "delete") && a->npos == 2) {
@@ -90,8 +88,7 @@ static int destination_main(index_db *ix, const cli_args *a)
                               err == REG_ENOTFOUND ? "no such destination" : index_errmsg(ix))
                        : 0;
     }
-    fprintf(stderr, "%s", usage);
-    return 2;
+    return cli_usage_error(usage);
 }
 
 /* ---- status ---- */
@@ -126,10 +123,8 @@ static int status_main(index_db *ix, const cli_args *a)
 {
     char repo[512];
     manifest_row m;
-    if (a->npos != 2) {
-        fprintf(stderr, "%s", usage);
-        return 2;
-    }
+    if (a->npos != 2)
+        return cli_usage_error(usage);
     int err = resolve_image(&m, repo, sizeof(repo), ix, a->pos[1]);
     if (err < 0)
         return fail(a->pos[1],
@@ -277,10 +272,8 @@ int cli_replication_main(int argc, char **argv)
         return rc < 0 ? 2 : 0;
     const char *cmd = a.npos > 0 ? a.pos[0] : "";
     if (!(!strcmp(cmd, "destination") || !strcmp(cmd, "status") ||
-          (!strcmp(cmd, "sync") && a.npos <= 2))) {
-        fprintf(stderr, "%s", usage);
-        return 2;
-    }
+          (!strcmp(cmd, "sync") && a.npos <= 2)))
+        return cli_usage_error(usage);
     if (open_registry(&st, &ix, &a) < 0)
         rc = 1;
     else if (!strcmp(cmd, "destination"))

@@ -282,10 +282,8 @@ int cli_webhook_main(int argc, char **argv)
                 ((!strcmp(verb, "delete") || !strcmp(verb, "test") ||
                   !strcmp(verb, "deliveries")) && a.npos == 2) ||
                 (!strcmp(verb, "redeliver") && a.npos >= 2);
-    if (!known) {
-        fprintf(stderr, "%s", usage);
-        return 2;
-    }
+    if (!known)
+        return cli_usage_error(usage);
     index_db *ix = cli_open_index(&a);
     if (!ix)
         return 1;
