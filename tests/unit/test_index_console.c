@@ -22,47 +22,58 @@ static void put_user(index_db *ix, const char *name, int64_t generation)
     CHECK_INT(index_user_put(ix, &u), REG_OK);
 }
 
-static void test_session_lives_until_it_expires(void)
+/* A fresh index holding user `name` at `generation`. */
+static index_db *index_with_user(const char *name, int64_t generation)
 {
     index_db *ix = fresh_index();
+    put_user(ix, name, generation);
+    return ix;
+}
+
+/* Whether session `sid` is open at `now`: REG_OK or REG_ENOTFOUND. */
+static int session_open(index_db *ix, const char *sid, int64_t now)
+{
+    char user[USER_NAME_MAX + 1];
+    int64_t expires;
+    return index_session_get(user, &expires, ix, sid, now);
+}
+
+static void test_session_lives_until_it_expires(void)
+{
+    index_db *ix = index_with_user("alice", 11);
     char user[USER_NAME_MAX + 1] = "";
     int64_t expires = 0;
-    put_user(ix, "alice", 11);
     CHECK_INT(index_session_put(ix, SID_A, "alice", 11, NOW, NOW + 60), REG_OK);
     CHECK_INT(index_session_get(user, &expires, ix, SID_A, NOW + 59), REG_OK);
     CHECK_STR(user, "alice");
     CHECK_INT(expires, NOW + 60);
-    CHECK_INT(index_session_get(user, &expires, ix, SID_A, NOW + 60), REG_ENOTFOUND);
-    CHECK_INT(index_session_get(user, &expires, ix, SID_B, NOW), REG_ENOTFOUND);
+    CHECK_INT(session_open(ix, SID_A, NOW + 60), REG_ENOTFOUND);
+    CHECK_INT(session_open(ix, SID_B, NOW), REG_ENOTFOUND);
     index_close(ix);
 }
 
 static void test_session_ends_with_sign_out_or_a_new_generation(void)
 {
-    index_db *ix = fresh_index();
-    char user[USER_NAME_MAX + 1];
-    int64_t expires;
-    put_user(ix, "alice", 11);
+    index_db *ix = index_with_user("alice", 11);
     CHECK_INT(index_session_put(ix, SID_A, "alice", 11, NOW, NOW + 60), REG_OK);
     CHECK_INT(index_session_put(ix, SID_B, "alice", 11, NOW, NOW + 60), REG_OK);
     CHECK_INT(index_session_delete(ix, SID_A), REG_OK);
     CHECK_INT(index_session_delete(ix, SID_A), REG_OK); /* gone already: still fine */
-    CHECK_INT(index_session_get(user, &expires, ix, SID_A, NOW), REG_ENOTFOUND);
-    CHECK_INT(index_session_get(user, &expires, ix, SID_B, NOW), REG_OK);
+    CHECK_INT(session_open(ix, SID_A, NOW), REG_ENOTFOUND);
+    CHECK_INT(session_open(ix, SID_B, NOW), REG_OK);
     put_user(ix, "alice", 12); /* a new password */
-    CHECK_INT(index_session_get(user, &expires, ix, SID_B, NOW), REG_ENOTFOUND);
+    CHECK_INT(session_open(ix, SID_B, NOW), REG_ENOTFOUND);
     CHECK_INT(index_session_put(ix, SID_A, "alice", 12, NOW, NOW + 60), REG_OK);
     CHECK_INT(index_user_delete(ix, "alice"), REG_OK);
-    CHECK_INT(index_session_get(user, &expires, ix, SID_A, NOW), REG_ENOTFOUND);
+    CHECK_INT(session_open(ix, SID_A, NOW), REG_ENOTFOUND);
     index_close(ix);
 }
 
 static void test_opening_a_session_forgets_expired_ones(void)
 {
-    index_db *ix = fresh_index();
+    index_db *ix = index_with_user("alice", 1);
     char user[USER_NAME_MAX + 1];
     int64_t expires;
-    put_user(ix, "alice", 1);
     CHECK_INT(index_session_put(ix, SID_A, "alice", 1, NOW, NOW + 10), REG_OK);
     /* the row, not just its use, is gone: its id can be opened again */
     CHECK_INT(index_session_put(ix, SID_B, "alice", 1, NOW + 10, NOW + 20), REG_OK);
