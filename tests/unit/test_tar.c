@@ -31,6 +31,23 @@ static int mem_source(void *ctx, void *buf, size_t len, size_t *got)
     return REG_OK;
 }
 
+/* Start reading the archive in m: its first entry's header into e. */
+static int first_entry(tar_entry *e, tar_reader *r, mem *m)
+{
+    tar_reader_init(r, mem_source, m);
+    return tar_next(e, r);
+}
+
+/* A header block written by hand at the start of an empty m: its name and mode set, the rest
+ * (size, type, magic, checksum) the test's to write. */
+static unsigned char *raw_header(mem *m, const char *name)
+{
+    memset(m, 0, sizeof(*m));
+    strcpy((char *)m->data, name);
+    memcpy(m->data + 100, "0000644", 8);
+    return m->data;
+}
+
 static void put_file(tar_writer *w, const char *name, const char *data)
 {
     CHECK_INT(tar_put_header(w, name, TAR_FILE, strlen(data), 0644, 0), REG_OK);
@@ -77,8 +94,7 @@ static void test_round_trip_with_long_names(void)
     CHECK_INT(tar_put_end(&w), REG_OK);
     CHECK_INT(m.len % TAR_BLOCK, 0);
 
-    tar_reader_init(&r, mem_source, &m);
-    CHECK_INT(tar_next(&e, &r), REG_OK);
+    CHECK_INT(first_entry(&e, &r, &m), REG_OK);
     CHECK_STR(e.name, "blobs/");
     CHECK(e.type == TAR_DIR && e.mode == 0755, "folder entry");
     expect_file(&r, "index.json", "{}");
@@ -98,8 +114,7 @@ static void test_size_over_8gib_goes_through_pax(void)
     memset(&m, 0, sizeof(m));
     tar_writer_init(&w, mem_sink, &m);
     CHECK_INT(tar_put_header(&w, "big", TAR_FILE, huge, 0644, 0), REG_OK);
-    tar_reader_init(&r, mem_source, &m);
-    CHECK_INT(tar_next(&e, &r), REG_OK);
+    CHECK_INT(first_entry(&e, &r, &m), REG_OK);
     CHECK(e.size == huge, "expected %llu, got %llu", (unsigned long long)huge,
           (unsigned long long)e.size);
 }
@@ -118,18 +133,14 @@ static void test_gnu_base256_size_is_read(void)
     static mem m;
     tar_reader r;
     tar_entry e;
-    memset(&m, 0, sizeof(m));
-    unsigned char *h = m.data;
-    strcpy((char *)h, "gnu-big");
-    memcpy(h + 100, "0000644", 8);
+    unsigned char *h = raw_header(&m, "gnu-big");
     h[124] = 0x80; /* base-256: 12 GiB in the last bytes */
     h[124 + 7] = 0x03;
     h[156] = '0';
     memcpy(h + 257, "ustar  ", 8);
     set_checksum(h);
     m.len = TAR_BLOCK;
-    tar_reader_init(&r, mem_source, &m);
-    CHECK_INT(tar_next(&e, &r), REG_OK);
+    CHECK_INT(first_entry(&e, &r, &m), REG_OK);
     CHECK(e.size == (3ull << 32), "got %llu", (unsigned long long)e.size);
 }
 
@@ -149,8 +160,7 @@ static void test_damaged_header_is_refused(void)
     tar_entry e;
     write_one(&m);
     m.data[3] ^= 0x20;
-    tar_reader_init(&r, mem_source, &m);
-    CHECK_INT(tar_next(&e, &r), REG_EINVALID);
+    CHECK_INT(first_entry(&e, &r, &m), REG_EINVALID);
     CHECK(strstr(reg_error_last(""), "checksum") != NULL, "message: %s", reg_error_last(""));
 }
 
@@ -161,8 +171,7 @@ static void test_missing_end_marker_is_truncation(void)
     tar_entry e;
     write_one(&m);
     m.len -= 2 * TAR_BLOCK;
-    tar_reader_init(&r, mem_source, &m);
-    CHECK_INT(tar_next(&e, &r), REG_OK);
+    CHECK_INT(first_entry(&e, &r, &m), REG_OK);
     CHECK_INT(tar_next(&e, &r), REG_EINVALID);
     CHECK(strstr(reg_error_last(""), "truncated") != NULL, "message: %s", reg_error_last(""));
 }
@@ -176,8 +185,7 @@ static void test_data_cut_short_is_truncation(void)
     size_t got;
     write_one(&m);
     m.len = TAR_BLOCK + 10;
-    tar_reader_init(&r, mem_source, &m);
-    CHECK_INT(tar_next(&e, &r), REG_OK);
+    CHECK_INT(first_entry(&e, &r, &m), REG_OK);
     CHECK_INT(tar_read(&r, buf, sizeof(buf), &got), REG_EINVALID);
 }
 
@@ -186,10 +194,7 @@ static void test_oversized_pax_header_is_refused(void)
     static mem m;
     tar_reader r;
     tar_entry e;
-    memset(&m, 0, sizeof(m));
-    unsigned char *h = m.data;
-    strcpy((char *)h, "PaxHeaders/x");
-    memcpy(h + 100, "0000644", 8);
+    unsigned char *h = raw_header(&m, "PaxHeaders/x");
     snprintf((char *)h + 124, 12, "%011o", TAR_EXTENDED_MAX + 1);
     h[156] = 'x';
     memcpy(h + 257,
@@ -198,8 +203,7 @@ static void test_oversized_pax_header_is_refused(void)
            8);
     set_checksum(h);
     m.len = TAR_BLOCK * 4;
-    tar_reader_init(&r, mem_source, &m);
-    CHECK_INT(tar_next(&e, &r), REG_EINVALID);
+    CHECK_INT(first_entry(&e, &r, &m), REG_EINVALID);
     CHECK(strstr(reg_error_last(""), "larger than") != NULL, "message: %s", reg_error_last(""));
 }
 
