@@ -160,21 +160,28 @@ static int parse_descriptor_array(manifest_info *m, json_t *arr, manifest_ref_ki
     return REG_OK;
 }
 
+/* Room in m->refs for the descriptors of the array member `name` (list), and one more:
+ * REG_EINVALID when it is not an array or holds too many. */
+static int alloc_refs(manifest_info *m, json_t *list, const char *name)
+{
+    if (!json_is_array(list))
+        return reg_error_set(REG_EINVALID, "%s must be an array", name);
+    if (json_array_size(list) >= MAX_REFS)
+        return reg_error_set(REG_EINVALID, "too many %s", name);
+    m->refs = calloc(json_array_size(list) + 1, sizeof(*m->refs));
+    return m->refs ? REG_OK : reg_error_set(REG_ERROR, "out of memory");
+}
+
 static int parse_image(manifest_info *m, json_t *root)
 {
     json_t *config = json_object_get(root, "config");
     json_t *layers = json_object_get(root, "layers");
     if (!json_is_object(config))
         return reg_error_set(REG_EINVALID, "config must be a descriptor object");
-    if (!json_is_array(layers))
-        return reg_error_set(REG_EINVALID, "layers must be an array");
-    if (json_array_size(layers) >= MAX_REFS)
-        return reg_error_set(REG_EINVALID, "too many layers");
-    m->refs = calloc(json_array_size(layers) + 1, sizeof(*m->refs));
-    if (!m->refs)
-        return reg_error_set(REG_ERROR, "out of memory");
-    int err = add_ref(m, config, REF_CONFIG);
+    int err = alloc_refs(m, layers, "layers");
     if (err < 0)
+        return err;
+    if ((err = add_ref(m, config, REF_CONFIG)) < 0)
         return reg_error_wrap(err, "config");
     if (!m->artifact_type) {
         const char *cmt = json_string_value(json_object_get(config, "mediaType"));
@@ -187,13 +194,9 @@ static int parse_image(manifest_info *m, json_t *root)
 static int parse_index(manifest_info *m, json_t *root)
 {
     json_t *manifests = json_object_get(root, "manifests");
-    if (!json_is_array(manifests))
-        return reg_error_set(REG_EINVALID, "manifests must be an array");
-    if (json_array_size(manifests) >= MAX_REFS)
-        return reg_error_set(REG_EINVALID, "too many manifests");
-    m->refs = calloc(json_array_size(manifests) + 1, sizeof(*m->refs));
-    if (!m->refs)
-        return reg_error_set(REG_ERROR, "out of memory");
+    int err = alloc_refs(m, manifests, "manifests");
+    if (err < 0)
+        return err;
     return parse_descriptor_array(m, manifests, REF_MANIFEST, "manifests");
 }
 

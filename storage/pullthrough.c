@@ -251,23 +251,40 @@ static const char *bare_media_type(char *out, size_t n, const char *content_type
     return out[0] ? out : NULL;
 }
 
+/* Where a manifest of the source's repository is upstream: its path for `ref` (a tag or a
+ * digest) and the scope that pulls it. */
+typedef struct upstream_manifest {
+    char path[REPO_NAME_MAX + DIGEST_MAX + 32];
+    char scope[REPO_NAME_MAX + 32];
+} upstream_manifest;
+
+static int upstream_manifest_of(upstream_manifest *out, const pullthrough_source *src,
+                                const char *ref)
+{
+    char upstream_repo[REPO_NAME_MAX + 1];
+    int err = cache_upstream_repo(upstream_repo, sizeof(upstream_repo), src->rule, src->repo);
+    if (err < 0)
+        return err;
+    snprintf(out->path, sizeof(out->path), "/v2/%s/manifests/%s", upstream_repo, ref);
+    snprintf(out->scope, sizeof(out->scope), "repository:%s:pull", upstream_repo);
+    return REG_OK;
+}
+
 /* GET the manifest at `what` (a tag or digest) and store it, under `tag` when not NULL.
  * `expected`: the digest its bytes must have (by digest, or the one a HEAD announced). */
 static int fetch_manifest(pullthrough *pt, index_db *ix, const pullthrough_source *src,
                           upstream *up, const char *what, const char *tag, const digest *expected)
 {
-    char upstream_repo[REPO_NAME_MAX + 1], path[REPO_NAME_MAX + DIGEST_MAX + 32],
-        scope[REPO_NAME_MAX + 32], media[256];
+    char media[256];
+    upstream_manifest at;
     remote_response resp;
     memset(&resp, 0, sizeof(resp));
-    int err = cache_upstream_repo(upstream_repo, sizeof(upstream_repo), src->rule, src->repo);
+    int err = upstream_manifest_of(&at, src, what);
     if (err < 0)
         return err;
-    snprintf(path, sizeof(path), "/v2/%s/manifests/%s", upstream_repo, what);
-    snprintf(scope, sizeof(scope), "repository:%s:pull", upstream_repo);
     remote_request rq = {.method = "GET",
-                         .path = path,
-                         .scope = scope,
+                         .path = at.path,
+                         .scope = at.scope,
                          .headers = manifest_headers,
                          .max_body = MANIFEST_MAX_BYTES};
     if ((err = remote_send(&resp, up->client, &rq)) < 0) {
@@ -275,7 +292,7 @@ static int fetch_manifest(pullthrough *pt, index_db *ix, const pullthrough_sourc
         goto done;
     }
     if (resp.status != 200) {
-        err = upstream_status_error(src, path, resp.status);
+        err = upstream_status_error(src, at.path, resp.status);
         goto done;
     }
     digest announced;
@@ -305,21 +322,18 @@ done:
 /* HEAD the tag upstream: its digest into out ("" when the answer names none). */
 static int head_tag(digest *out, const pullthrough_source *src, upstream *up, const char *tag)
 {
-    char upstream_repo[REPO_NAME_MAX + 1], path[REPO_NAME_MAX + TAG_MAX + 32],
-        scope[REPO_NAME_MAX + 32];
+    upstream_manifest at;
     remote_response resp;
     memset(&resp, 0, sizeof(resp));
-    int err = cache_upstream_repo(upstream_repo, sizeof(upstream_repo), src->rule, src->repo);
+    int err = upstream_manifest_of(&at, src, tag);
     if (err < 0)
         return err;
-    snprintf(path, sizeof(path), "/v2/%s/manifests/%s", upstream_repo, tag);
-    snprintf(scope, sizeof(scope), "repository:%s:pull", upstream_repo);
     remote_request rq = {
-        .method = "HEAD", .path = path, .scope = scope, .headers = manifest_headers};
+        .method = "HEAD", .path = at.path, .scope = at.scope, .headers = manifest_headers};
     if ((err = remote_send(&resp, up->client, &rq)) < 0)
         reg_error_wrap(err, "upstream tag check");
     else if (resp.status != 200)
-        err = upstream_status_error(src, path, resp.status);
+        err = upstream_status_error(src, at.path, resp.status);
     else if (!resp.docker_content_digest || digest_parse(out, resp.docker_content_digest) < 0)
         out->str[0] = '\0';
     remote_response_free(&resp);
