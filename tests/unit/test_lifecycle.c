@@ -65,6 +65,15 @@ static void run(const char *json, const lifecycle_image *images, size_t n, int *
     lifecycle_free(p);
 }
 
+/* out, image by image: the priority of the rule that expires it, 0 when it is kept. */
+static void expect_rules(const int *out, const int *want, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        CHECK(out[i] == want[i], "image %zu: expected %d, got %d", i, want[i], out[i]);
+}
+#define EXPECT_RULES(out, ...)                                                                     \
+    expect_rules(out, (const int[]){__VA_ARGS__}, N(((const int[]){__VA_ARGS__})))
+
 static void expect_error(const char *json, const char *needle)
 {
     lifecycle_policy *p = NULL;
@@ -85,10 +94,7 @@ static void test_count_more_than_keeps_newest_n(void)
                                     IMG(DC, 3 * DAY, "v2"), IMG(DD, 2 * DAY, "v3")};
     int out[N(imgs)];
     run(POLICY(RULE(7, PREFIXES("\"v\"") KEEP(2))), imgs, N(imgs), out);
-    CHECK_INT(out[0], 7);
-    CHECK_INT(out[1], 0);
-    CHECK_INT(out[2], 7);
-    CHECK_INT(out[3], 0);
+    EXPECT_RULES(out, 7, 0, 7, 0);
 }
 
 static void test_count_more_than_keeps_all_when_fewer(void)
@@ -96,8 +102,7 @@ static void test_count_more_than_keeps_all_when_fewer(void)
     const lifecycle_image imgs[] = {IMG(DA, 9 * DAY, "v1"), IMG(DB, 8 * DAY, "v2")};
     int out[N(imgs)];
     run(POLICY(RULE(1, PREFIXES("\"v\"") KEEP(2))), imgs, N(imgs), out);
-    CHECK_INT(out[0], 0);
-    CHECK_INT(out[1], 0);
+    EXPECT_RULES(out, 0, 0);
 }
 
 static void test_since_pushed_expires_only_older(void)
@@ -106,10 +111,7 @@ static void test_since_pushed_expires_only_older(void)
                                     IMG(DC, 3 * DAY, "v3"), IMG(DD, 0, "v4")};
     int out[N(imgs)];
     run(POLICY(RULE(2, PREFIXES("\"v\"") OLDER(4))), imgs, N(imgs), out);
-    CHECK_INT(out[0], 2);
-    CHECK_INT(out[1], 2);
-    CHECK_INT(out[2], 0);
-    CHECK_INT(out[3], 0);
+    EXPECT_RULES(out, 2, 2, 0, 0);
 }
 
 static void test_since_pushed_keeps_image_exactly_n_days_old(void)
@@ -118,9 +120,8 @@ static void test_since_pushed_keeps_image_exactly_n_days_old(void)
                                     IMG(DC, -DAY, "v3")};
     int out[N(imgs)];
     run(POLICY(RULE(1, PREFIXES("\"v\"") OLDER(4))), imgs, N(imgs), out);
-    CHECK_INT(out[0], 0);
-    CHECK_INT(out[1], 1);
-    CHECK_INT(out[2], 0); /* pushed after `now`: not old */
+    /* v3, pushed after `now`, is not old */
+    EXPECT_RULES(out, 0, 1, 0);
 }
 
 static void test_higher_priority_rule_shields_image_from_lower(void)
@@ -131,9 +132,7 @@ static void test_higher_priority_rule_shields_image_from_lower(void)
     int out[N(imgs)];
     run(POLICY(RULE(1, PREFIXES("\"prod\"") KEEP(9999)) "," RULE(2, ANY OLDER(7))), imgs, N(imgs),
         out);
-    CHECK_INT(out[0], 0);
-    CHECK_INT(out[1], 2);
-    CHECK_INT(out[2], 2);
+    EXPECT_RULES(out, 0, 2, 2);
 }
 
 static void test_image_expired_by_first_rule_keeps_its_priority(void)
@@ -143,8 +142,7 @@ static void test_image_expired_by_first_rule_keeps_its_priority(void)
     int out[N(imgs)];
     run(POLICY(RULE(3, PREFIXES("\"prod\"") KEEP(1)) "," RULE(9, ANY OLDER(7))), imgs, N(imgs),
         out);
-    CHECK_INT(out[0], 3);
-    CHECK_INT(out[1], 0);
+    EXPECT_RULES(out, 3, 0);
 }
 
 static void test_rules_run_in_priority_order_not_array_order(void)
@@ -169,11 +167,7 @@ static void test_lower_rule_still_counts_claimed_images(void)
     run(POLICY(RULE(1, PREFIXES("\"alpha\"")
                            KEEP(1)) "," RULE(2, UNTAG OLDER(1)) "," RULE(3, ANY KEEP(1))),
         imgs, N(imgs), out);
-    CHECK_INT(out[0], 1);
-    CHECK_INT(out[1], 2);
-    CHECK_INT(out[2], 0);
-    CHECK_INT(out[3], 3);
-    CHECK_INT(out[4], 0);
+    EXPECT_RULES(out, 1, 2, 0, 3, 0);
 }
 
 static void test_lower_rule_cannot_expire_image_a_higher_rule_kept(void)
@@ -186,9 +180,7 @@ static void test_lower_rule_cannot_expire_image_a_higher_rule_kept(void)
     int out[N(imgs)];
     run(POLICY(RULE(1, PREFIXES("\"prod\"") KEEP(1)) "," RULE(2, PREFIXES("\"beta\"") KEEP(1))),
         imgs, N(imgs), out);
-    CHECK_INT(out[0], 1);
-    CHECK_INT(out[1], 0);
-    CHECK_INT(out[2], 0);
+    EXPECT_RULES(out, 1, 0, 0);
 }
 
 static void test_untagged_selects_only_untagged(void)
@@ -197,9 +189,7 @@ static void test_untagged_selects_only_untagged(void)
                                     UNTAGGED(DC, 8 * DAY)};
     int out[N(imgs)];
     run(POLICY(RULE(1, UNTAG OLDER(1))), imgs, N(imgs), out);
-    CHECK_INT(out[0], 1);
-    CHECK_INT(out[1], 0);
-    CHECK_INT(out[2], 1);
+    EXPECT_RULES(out, 1, 0, 1);
 }
 
 static void test_any_selects_tagged_and_untagged(void)
@@ -208,9 +198,7 @@ static void test_any_selects_tagged_and_untagged(void)
                                     IMG(DC, 1 * DAY, "y")};
     int out[N(imgs)];
     run(POLICY(RULE(1, ANY KEEP(1))), imgs, N(imgs), out);
-    CHECK_INT(out[0], 1);
-    CHECK_INT(out[1], 1);
-    CHECK_INT(out[2], 0);
+    EXPECT_RULES(out, 1, 1, 0);
 }
 
 static void test_prefix_list_requires_every_prefix(void)
@@ -227,12 +215,7 @@ static void test_prefix_list_requires_every_prefix(void)
     };
     int out[N(imgs)];
     run(POLICY(RULE(1, PREFIXES("\"alpha\",\"beta\"") OLDER(5))), imgs, N(imgs), out);
-    CHECK_INT(out[0], 0);
-    CHECK_INT(out[1], 0);
-    CHECK_INT(out[2], 1);
-    CHECK_INT(out[3], 0);
-    CHECK_INT(out[4], 0);
-    CHECK_INT(out[5], 0);
+    EXPECT_RULES(out, 0, 0, 1, 0, 0, 0);
 }
 
 static void test_prefix_must_start_the_tag(void)
@@ -240,8 +223,7 @@ static void test_prefix_must_start_the_tag(void)
     const lifecycle_image imgs[] = {IMG(DA, 9 * DAY, "preprod"), IMG(DB, 9 * DAY, "prod")};
     int out[N(imgs)];
     run(POLICY(RULE(1, PREFIXES("\"prod\"") OLDER(1))), imgs, N(imgs), out);
-    CHECK_INT(out[0], 0);
-    CHECK_INT(out[1], 1);
+    EXPECT_RULES(out, 0, 1);
 }
 
 /* Which of `tags` (one per image, all old) the pattern selects, as a string of 0/1. */
@@ -286,9 +268,7 @@ static void test_pattern_list_requires_every_pattern(void)
                                     IMG(DC, 9 * DAY, "v3.0")};
     int out[N(imgs)];
     run(POLICY(RULE(1, PATTERNS("\"prod-*\",\"v*.0\"") OLDER(1))), imgs, N(imgs), out);
-    CHECK_INT(out[0], 0);
-    CHECK_INT(out[1], 1);
-    CHECK_INT(out[2], 0);
+    EXPECT_RULES(out, 0, 1, 0);
 }
 
 static void test_ties_on_push_time_break_by_digest(void)
@@ -298,11 +278,9 @@ static void test_ties_on_push_time_break_by_digest(void)
     const lifecycle_image ba[] = {IMG(DB, DAY, "v2"), IMG(DA, DAY, "v1")};
     int out[2];
     run(POLICY(RULE(1, ANY KEEP(1))), ab, 2, out);
-    CHECK_INT(out[0], 0);
-    CHECK_INT(out[1], 1);
+    EXPECT_RULES(out, 0, 1);
     run(POLICY(RULE(1, ANY KEEP(1))), ba, 2, out);
-    CHECK_INT(out[0], 1);
-    CHECK_INT(out[1], 0);
+    EXPECT_RULES(out, 1, 0);
 }
 
 static void test_evaluate_with_no_images(void)
