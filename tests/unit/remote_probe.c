@@ -13,6 +13,7 @@
  * when every send returned 0, 1 otherwise. */
 #include "storage/base/reg_error.h"
 #include "storage/remote/remote.h"
+#include "sha256_sink.h"
 
 #include <getopt.h>
 #include <openssl/evp.h>
@@ -22,18 +23,6 @@
 #include <string.h>
 
 #define MAX_HEADERS 16
-
-typedef struct stream {
-    EVP_MD_CTX *md;
-    uint64_t n;
-} stream;
-
-static int on_data(void *ctx, const void *data, size_t n)
-{
-    stream *s = ctx;
-    s->n += n;
-    return EVP_DigestUpdate(s->md, data, n) == 1 ? 0 : REG_ERROR;
-}
 
 static long read_file(void *ctx, char *buf, size_t n)
 {
@@ -47,7 +36,7 @@ static void print_value(const char *name, const char *v)
         printf("%s=%s\n", name, v);
 }
 
-static void print_answer(const remote_response *resp, const stream *s)
+static void print_answer(const remote_response *resp, const sha256_sink *s)
 {
     printf("status=%ld\n", resp->status);
     print_value("content_type", resp->content_type);
@@ -66,7 +55,7 @@ static void print_answer(const remote_response *resp, const stream *s)
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int len = 0;
         EVP_DigestFinal_ex(s->md, md, &len);
-        printf("streamed=%llu\nsha256=", (unsigned long long)s->n);
+        printf("streamed=%llu\nsha256=", (unsigned long long)s->bytes);
         for (unsigned i = 0; i < len; i++)
             printf("%02x", md[i]);
         putchar('\n');
@@ -237,7 +226,7 @@ int main(int argc, char **argv)
         return send_threads(r, &req, threads, repeat);
     for (long i = 0; i < repeat; i++) {
         FILE *f = NULL;
-        stream s = {EVP_MD_CTX_new(), 0};
+        sha256_sink s = {EVP_MD_CTX_new(), 0};
         EVP_DigestInit_ex(s.md, EVP_sha256(), NULL);
         if (file) {
             if (!(f = fopen(file, "rb")))
@@ -249,7 +238,7 @@ int main(int argc, char **argv)
             req.read_ctx = f;
         }
         if (streamed) {
-            req.on_data = on_data;
+            req.on_data = to_sha256_sink;
             req.data_ctx = &s;
         }
         remote_response resp;

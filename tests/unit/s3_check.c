@@ -11,6 +11,8 @@
 #include "storage/base/digest.h"
 #include "storage/base/reg_error.h"
 #include "check.h"
+#include "s3_listing.h"
+#include "sha256_sink.h"
 
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -79,29 +81,6 @@ static int get_all(buf *out, s3_client *c, const char *key, uint64_t off, uint64
 static int same_bytes(const buf *b, const void *want, size_t len)
 {
     return b->len == len && (len == 0 || memcmp(b->data, want, len) == 0);
-}
-
-/* ---- listing ---- */
-
-typedef struct listing {
-    char keys[16][S3_MAX_KEY + 1];
-    uint64_t sizes[16];
-    int64_t mtimes[16];
-    size_t n;
-    size_t stop_after;
-    int stop_with;
-} listing;
-
-static int to_listing(void *ctx, const char *key, uint64_t size, int64_t mtime)
-{
-    listing *l = ctx;
-    if (l->n < 16) {
-        snprintf(l->keys[l->n], sizeof(l->keys[0]), "%s", key);
-        l->sizes[l->n] = size;
-        l->mtimes[l->n] = mtime;
-    }
-    l->n++;
-    return l->stop_after && l->n == l->stop_after ? l->stop_with : 0;
 }
 
 /* ---- the checks ---- */
@@ -283,26 +262,14 @@ static void test_list_pages_and_stops(void)
     CHECK_INT(s3_delete_many(client, ptrs, S3_MAX_DELETE + 1), REG_EINVALID);
 }
 
-typedef struct digest_sink {
-    EVP_MD_CTX *md;
-    uint64_t bytes;
-} digest_sink;
-
-static int to_digest(void *ctx, const void *data, size_t len)
-{
-    digest_sink *d = ctx;
-    d->bytes += len;
-    return EVP_DigestUpdate(d->md, data, len) == 1 ? 0 : REG_ERROR;
-}
-
 /* SHA-256 of an object read with s3_get, and its length. */
 static int object_sha256(char hex[65], uint64_t *len, s3_client *c, const char *key)
 {
     unsigned char md[32];
-    digest_sink d = {.md = EVP_MD_CTX_new()};
+    sha256_sink d = {.md = EVP_MD_CTX_new()};
     int err = d.md && EVP_DigestInit_ex(d.md, EVP_sha256(), NULL) == 1 ? REG_OK : REG_ERROR;
     if (err == REG_OK)
-        err = s3_get(c, key, 0, 0, to_digest, &d);
+        err = s3_get(c, key, 0, 0, to_sha256_sink, &d);
     if (err == REG_OK && EVP_DigestFinal_ex(d.md, md, NULL) != 1)
         err = REG_ERROR;
     if (err == REG_OK)

@@ -6,6 +6,7 @@
 #include "storage/base/digest.h"
 #include "storage/base/reg_error.h"
 #include "check.h"
+#include "s3_listing.h"
 
 #include <openssl/evp.h>
 #include <stdlib.h>
@@ -174,26 +175,6 @@ static void test_error_document(void)
     CHECK_STR(e.code, "");
 }
 
-typedef struct seen {
-    char keys[8][64];
-    uint64_t sizes[8];
-    int64_t mtimes[8];
-    int n;
-    int stop_at;
-} seen;
-
-static int collect(void *ctx, const char *key, uint64_t size, int64_t mtime)
-{
-    seen *s = ctx;
-    if (s->n < 8) {
-        snprintf(s->keys[s->n], sizeof(s->keys[0]), "%s", key);
-        s->sizes[s->n] = size;
-        s->mtimes[s->n] = mtime;
-    }
-    s->n++;
-    return s->stop_at && s->n == s->stop_at ? 1 : 0;
-}
-
 static const char page[] =
     "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult xmlns=\"http://s3.amazonaws.com/"
     "doc/2006-03-01/\"><Name>b</Name><Prefix>p/blobs/</Prefix><MaxKeys>3</MaxKeys>"
@@ -205,8 +186,8 @@ static const char page[] =
 
 static void test_list_page(void)
 {
-    list_page pg = {.strip = "p/", .cb = collect};
-    seen s = {.n = 0};
+    list_page pg = {.strip = "p/", .cb = to_listing};
+    listing s = {.n = 0};
     pg.ctx = &s;
     CHECK_INT(list_page_parse(&pg, page, strlen(page)), REG_OK);
     CHECK_INT(s.n, 2);
@@ -223,9 +204,10 @@ static void test_list_page(void)
     CHECK_INT(list_page_parse(&pg, page, strlen(page)), REG_ERROR);
     CHECK(strstr(reg_error_last(""), "order") != NULL, "keys out of order: %s", reg_error_last(""));
 
-    list_page stop = {.strip = "p/", .cb = collect};
+    list_page stop = {.strip = "p/", .cb = to_listing};
     memset(&s, 0, sizeof(s));
-    s.stop_at = 1;
+    s.stop_after = 1;
+    s.stop_with = 1;
     stop.ctx = &s;
     CHECK_INT(list_page_parse(&stop, page, strlen(page)), REG_OK);
     CHECK_INT(stop.stopped, 1);
@@ -251,19 +233,19 @@ static void test_list_page_refuses_hostile_pages(void)
         "</Key><Size>1</Size></Contents></ListBucketResult>",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        list_page pg = {.strip = "p/", .cb = collect};
-        seen s = {.n = 0};
+        list_page pg = {.strip = "p/", .cb = to_listing};
+        listing s = {.n = 0};
         pg.ctx = &s;
         CHECK(list_page_parse(&pg, bad[i], strlen(bad[i])) == REG_ERROR, "page %zu is refused", i);
     }
-    list_page pg = {.strip = "", .cb = collect};
-    seen s = {.n = 0};
+    list_page pg = {.strip = "", .cb = to_listing};
+    listing s = {.n = 0};
     pg.ctx = &s;
     const char *empty = "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>";
     CHECK_INT(list_page_parse(&pg, empty, strlen(empty)), REG_OK);
     CHECK_INT(s.n, 0);
     CHECK_INT(pg.truncated, 0);
-    list_page marker = {.strip = "p/", .cb = collect};
+    list_page marker = {.strip = "p/", .cb = to_listing};
     marker.ctx = &s;
     const char *folder = "<ListBucketResult><Contents><Key>p/</Key><Size>0</Size></Contents>"
                          "<Contents><Key>p/a</Key><Size>1</Size></Contents></ListBucketResult>";
