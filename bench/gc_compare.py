@@ -108,6 +108,34 @@ def delete_half(base, images):
         call(f"{base}/v2/{repo}/manifests/{d}", "DELETE")
 
 
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def folder_bytes(folder, only=None):
+    """Bytes of the files below folder (names starting with `only`, if given)."""
+    total = 0
+    for d, _, files in os.walk(folder):
+        for f in files:
+            if only is None or f.startswith(only):
+                total += os.path.getsize(os.path.join(d, f))
+    return total
+
+
+def footprint(dpid, droot, opid, odata):
+    """Right after seeding: each server's RSS, ocireg's index (meta.db with its WAL; inline
+    blobs live there) and blob files, distribution's storage folder (its metadata is files)."""
+    time.sleep(2)  # idle: the last requests' buffers are back
+    return {"dist_rss": rss_mib(dpid), "oci_rss": rss_mib(opid),
+            "dist_bytes": folder_bytes(droot),
+            "oci_index": folder_bytes(odata, "meta.db"),
+            "oci_blobs": folder_bytes(os.path.join(odata, "blobs"))}
+
+
 def unlink_floor(folder, n, threads=16):
     """Seconds to unlink n one-block files on `folder`'s filesystem, threads at a time: what
     deleting one file per blob costs at least there (ext4 mounted with discard trims each
@@ -164,11 +192,14 @@ def main():
         wait_up(dbase)
         wait_up(obase)
         t = time.time()
-        delete_half(dbase, seed(dbase, args.images))
+        dimages = seed(dbase, args.images)
         dseed = time.time() - t
         t = time.time()
-        delete_half(obase, seed(obase, args.images))
+        oimages = seed(obase, args.images)
         oseed = time.time() - t
+        sizes = footprint(dist.pid, droot, oci.pid, odata)
+        delete_half(dbase, dimages)
+        delete_half(obase, oimages)
         dist.terminate()
         dist.wait(30)
         t = time.time()
@@ -212,6 +243,14 @@ def main():
              f"(serving) | ratio | target | met |", "|---|---|---|---|---|---|",
              f"| {args.images:,} | {dgc:.2f} s | {ogc:.2f} s | {dgc / ogc:.1f}× faster | "
              f">= 25× | {'yes' if dgc / ogc >= 25 else '**no**'} |"]
+    mib = 1024 * 1024
+    lines += ["", f"Right after seeding {args.images:,} images (before the deletes), idle:", "",
+              "| | docker-registry | ocireg |", "|---|---|---|",
+              f"| server RSS | {sizes['dist_rss']:.1f} MiB | {sizes['oci_rss']:.1f} MiB |",
+              f"| on disk | {sizes['dist_bytes'] / mib:.1f} MiB (storage folder: blobs and "
+              f"metadata files) | {(sizes['oci_index'] + sizes['oci_blobs']) / mib:.1f} MiB: index "
+              f"{sizes['oci_index'] / mib:.1f} MiB (meta.db and its WAL, inline blobs included), "
+              f"blob files {sizes['oci_blobs'] / mib:.1f} MiB |"]
     text = "\n".join(lines) + (
         f"\n\nocireg gc deleted {report['blobs_deleted']} blobs ({report['bytes_freed']} bytes); "
         f"during it the server answered {ok} of {len(served)} probe requests with 200 (slowest "
