@@ -117,12 +117,13 @@ def rss_mib(pid):
 
 
 def folder_bytes(folder, only=None):
-    """Bytes of the files below folder (names starting with `only`, if given)."""
+    """Bytes allocated on disk to the files below folder (names starting with `only`, if
+    given): a small file takes a whole block, which its length would hide."""
     total = 0
     for d, _, files in os.walk(folder):
         for f in files:
             if only is None or f.startswith(only):
-                total += os.path.getsize(os.path.join(d, f))
+                total += os.stat(os.path.join(d, f)).st_blocks * 512
     return total
 
 
@@ -247,7 +248,7 @@ def main():
     lines += ["", f"Right after seeding {args.images:,} images (before the deletes), idle:", "",
               "| | docker-registry | ocireg |", "|---|---|---|",
               f"| server RSS | {sizes['dist_rss']:.1f} MiB | {sizes['oci_rss']:.1f} MiB |",
-              f"| on disk | {sizes['dist_bytes'] / mib:.1f} MiB (storage folder: blobs and "
+              f"| allocated on disk | {sizes['dist_bytes'] / mib:.1f} MiB (storage folder: blobs and "
               f"metadata files) | {(sizes['oci_index'] + sizes['oci_blobs']) / mib:.1f} MiB: index "
               f"{sizes['oci_index'] / mib:.1f} MiB (meta.db and its WAL, inline blobs included), "
               f"blob files {sizes['oci_blobs'] / mib:.1f} MiB |"]
