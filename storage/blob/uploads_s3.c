@@ -44,6 +44,9 @@ typedef struct s3_session {
     size_t tail_saved;    /* buf[0, tail_saved) is what uploads/<id>/tail holds */
     time_t renewed;
     int displaced;
+    int leased;     /* the row may show this request's lease: release must clear it */
+    int tail_put;   /* this request wrote uploads/<id>/tail */
+    int mpu_made;   /* this request began the multipart upload at uploads/<id>/data */
 } s3_session;
 
 static const upload_ops s3_upload_ops;
@@ -225,6 +228,32 @@ static int load_tail(s3_session *s)
     return err;
 }
 
+/* Write the row as it is in memory, with this request's lease. */
+static int save_row(s3_session *s)
+{
+    index_db *ix = table_index(s->t);
+    if (!ix)
+        return REG_ERROR;
+    s->row.busy_until = time(NULL) + LEASE_SECONDS;
+    s->leased = 1;
+    int err = index_upload_save(ix, &s->row);
+    if (err == REG_EBUSY)
+        s->displaced = 1;
+    return err;
+}
+
+/* A row never saved (parts NULL) tells discard that no object exists under uploads/<id>/:
+ * before a request first writes one, the row says it may (parts "[]"), so that a crash
+ * between the object's PUT and the row's save leaves nothing discard would not remove. */
+static int mark_stored(s3_session *s)
+{
+    if (s->row.parts)
+        return REG_OK;
+    if (!(s->row.parts = strdup("[]")))
+        return REG_ERROR;
+    return save_row(s);
+}
+
 /* Write the row: offset, hash, parts, tail length; release the lease too when asked. */
 static int session_save(s3_session *s, int release)
 {
@@ -241,6 +270,7 @@ static int session_save(s3_session *s, int release)
     s->row.hash_len = hashstate_save(s->hash, s->row.hash_state);
     s->row.updated = time(NULL);
     s->row.busy_until = release ? 0 : s->row.updated + LEASE_SECONDS;
+    s->leased = !release;
     int err = index_upload_save(ix, &s->row);
     if (err == REG_EBUSY)
         s->displaced = 1;
@@ -257,26 +287,32 @@ static void count_active(s3_uploads *t, int delta)
     pthread_mutex_unlock(&t->lock);
 }
 
-static int s3u_acquire(upload **out, unsigned *generation, upload_table *base, const char *id,
-                       const char *repo);
-
+/* The row is inserted in generation 1 without a lease: nobody else knows the id before
+ * this request answers, so a POST without a body costs one statement (no claim, no
+ * release). The creator holds generation 1; its first write (a renewal after a second, a
+ * part, a flush) takes the lease, and any claim by a later request makes generation 2. */
 static int s3u_create(upload **out, char *id_out, upload_table *base, const char *repo)
 {
-    char id[UPLOAD_ID_LEN + 1];
-    index_db *ix = table_index(table(base));
-    upload *s = NULL;
-    unsigned generation;
-    int err = upload_new_id(id);
-    if (err == REG_OK && !ix)
-        err = REG_ERROR;
+    s3_uploads *t = table(base);
+    index_db *ix = table_index(t);
+    s3_session *s = session_new(t);
+    int err = ix && s ? upload_new_id(s->row.id) : REG_ERROR;
+    time_t now = time(NULL);
+    if (err == REG_OK && snprintf(s->row.repo, sizeof(s->row.repo), "%s", repo) >=
+                             (int)sizeof(s->row.repo))
+        err = reg_error_set(REG_EINVALID, "repository name too long for an upload session");
     if (err == REG_OK)
-        err = index_upload_insert(ix, id, repo, time(NULL));
-    if (err == REG_OK)
-        err = s3u_acquire(&s, &generation, base, id, repo);
-    if (err < 0)
+        err = index_upload_insert(ix, s->row.id, repo, now);
+    if (err < 0) {
+        session_free(s);
         return err;
-    memcpy(id_out, id, UPLOAD_ID_LEN + 1);
-    *out = s;
+    }
+    s->row.generation = 1;
+    s->row.updated = now;
+    s->renewed = now;
+    memcpy(id_out, s->row.id, UPLOAD_ID_LEN + 1);
+    count_active(t, 1);
+    *out = &s->base;
     return REG_OK;
 }
 
@@ -298,6 +334,7 @@ static int s3u_acquire(upload **out, unsigned *generation, upload_table *base, c
         return err == REG_EINVALID ? REG_ERROR : err;
     }
     s->renewed = time(NULL);
+    s->leased = 1;
     *generation = s->row.generation;
     count_active(t, 1);
     *out = &s->base;
@@ -320,7 +357,7 @@ static void s3u_release(upload_table *base, upload *u, unsigned generation)
 {
     s3_uploads *t = table(base);
     s3_session *s = session(u);
-    if (!s->displaced && s->row.generation == generation) {
+    if (s->leased && !s->displaced && s->row.generation == generation) {
         index_db *ix = table_index(t);
         if (ix)
             index_upload_release(ix, s->row.id, generation);
@@ -339,15 +376,32 @@ static int s3u_owned(upload *u, unsigned generation)
     return owned(session(u), generation);
 }
 
-static void remove_objects(s3_uploads *t, const char *id, const char *mpu_id)
+enum { TAIL_OBJECT = 1, DATA_OBJECT = 2 };
+
+static void remove_objects(s3_uploads *t, const char *id, const char *mpu_id, int which)
 {
     char key[KEY_MAX];
     tail_key(key, id);
-    s3_delete(t->s3, key);
+    if (which & TAIL_OBJECT)
+        s3_delete(t->s3, key);
     data_key(key, id);
     if (mpu_id && mpu_id[0])
         s3_multipart_abort(t->s3, key, mpu_id);
-    s3_delete(t->s3, key);
+    if (which & DATA_OBJECT)
+        s3_delete(t->s3, key);
+}
+
+/* Which objects may exist under uploads/<id>/: a tail once the row was ever saved (parts
+ * not NULL, see mark_stored) or written here; data once a multipart upload was begun (its
+ * id is saved at once) or completed here. A session pushed in one PUT has neither. */
+static int session_objects(const s3_session *s)
+{
+    int which = 0;
+    if (s->tail_put || s->tail_saved || s->row.tail_len || s->row.parts)
+        which |= TAIL_OBJECT;
+    if (s->mpu_made || s->nparts || s->row.mpu_id[0])
+        which |= DATA_OBJECT;
+    return which;
 }
 
 static void s3u_discard(upload_table *base, upload *u)
@@ -356,7 +410,7 @@ static void s3u_discard(upload_table *base, upload *u)
     s3_session *s = session(u);
     index_db *ix = table_index(t);
     if (!s->displaced && ix && index_upload_delete(ix, s->row.id) == REG_OK)
-        remove_objects(t, s->row.id, s->row.mpu_id);
+        remove_objects(t, s->row.id, s->row.mpu_id, session_objects(s));
     count_active(t, -1);
     session_free(s);
 }
@@ -378,14 +432,12 @@ static int send_part(s3_session *s)
     char key[KEY_MAX], etag[S3_ETAG_MAX];
     data_key(key, s->row.id);
     if (!s->row.mpu_id[0]) {
-        index_db *ix = table_index(s->t);
-        if (!ix || s3_multipart_create(s->t->s3, key, s->row.mpu_id, sizeof(s->row.mpu_id)) < 0)
+        if (s3_multipart_create(s->t->s3, key, s->row.mpu_id, sizeof(s->row.mpu_id)) < 0)
             return REG_ERROR;
+        s->mpu_made = 1;
         /* Recorded at once (with the state saved last), so that a crash before the next save
          * still leaves the multipart upload where expiry or a discard will abort it. */
-        int err = index_upload_save(ix, &s->row);
-        if (err == REG_EBUSY)
-            s->displaced = 1;
+        int err = save_row(s);
         if (err < 0)
             return err;
     }
@@ -426,6 +478,7 @@ static int s3u_append(upload *u, unsigned generation, const void *data, size_t l
         index_db *ix = table_index(s->t);
         int err = ix ? index_upload_renew(ix, s->row.id, generation, time(NULL) + LEASE_SECONDS)
                      : REG_ERROR;
+        s->leased = 1;
         if (err == REG_EBUSY)
             s->displaced = 1;
         if (err < 0)
@@ -442,7 +495,11 @@ static int s3u_flush(upload *u)
     if (s->displaced)
         return REG_EBUSY;
     if (s->buf_len != s->tail_saved) {
+        int err = mark_stored(s);
+        if (err < 0)
+            return err;
         tail_key(key, s->row.id);
+        s->tail_put = 1;
         if (s3_put(s->t->s3, key, s->buf, s->buf_len) < 0)
             return REG_ERROR;
         s->tail_saved = s->buf_len;
@@ -472,7 +529,7 @@ typedef struct expiring {
 static int expire_one(void *ctx, const char *id, const char *mpu_id)
 {
     expiring *e = ctx;
-    remove_objects(e->t, id, mpu_id);
+    remove_objects(e->t, id, mpu_id, TAIL_OBJECT | DATA_OBJECT);
     e->removed++;
     return 0;
 }

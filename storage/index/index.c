@@ -671,8 +671,13 @@ int index_repo_id(int64_t *out, index_db *ix, const char *repo)
     return index_row_int64(out, index_stmt_text(ix, ST_REPO_ID, repo));
 }
 
+/* Looked up first: the repository nearly always exists, and inside a PostgreSQL write
+ * transaction every statement is a round trip under the write lock. */
 int index_repo_ensure(int64_t *out, index_db *ix, const char *repo)
 {
+    int err = index_repo_id(out, ix, repo);
+    if (err != REG_ENOTFOUND)
+        return err;
     sqldb_stmt *st = index_stmt(ix, ST_REPO_INSERT);
     if (!st)
         return REG_ERROR;

@@ -32,7 +32,9 @@ typedef struct upload_row {
     int64_t busy_until;  /* the holder's lease ends then; 0 when released */
 } upload_row;
 
-/* A new session, free and at offset 0. REG_ECONFLICT if the id exists. */
+/* A new session at offset 0 in generation 1, with no lease: its creator may write it as
+ * generation 1 (the first save or renewal takes the lease) until a claim makes generation 2.
+ * REG_ECONFLICT if the id exists. */
 int index_upload_insert(index_db *ix, const char *id, const char *repo, int64_t now);
 
 /* Take the session for one request: a new generation, busy until now + lease_seconds, and
