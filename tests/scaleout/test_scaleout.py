@@ -5,6 +5,7 @@ whose client finishes on another, and gc from a fourth process while pushes run.
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -305,3 +306,57 @@ def test_fsck_checks_every_object_against_its_row(cluster):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
     report = json.loads(proc.stdout)
     assert report["problems"] == 0 and report["blobs_checked"] >= 1, report
+
+
+def session_objects(rgw, bucket, session_id):
+    """Keys under uploads/<id>/ and multipart uploads open there."""
+    prefix = f"uploads/{session_id}/"
+    status, _, body = rgw.request("GET", f"/{bucket}?list-type=2&prefix={prefix}")
+    assert status == 200, body[:300]
+    keys = re.findall(r"<Key>([^<]*)</Key>", body.decode())
+    status, _, body = rgw.request("GET", f"/{bucket}?uploads&prefix={prefix}")
+    assert status == 200, body[:300]
+    return keys + re.findall(r"<Key>([^<]*)</Key>", body.decode())
+
+
+def test_finished_sessions_leave_nothing_under_uploads(cluster, rgw):
+    """Every way a session ends (one PUT with the body, a PATCH then PUT, parts, a cancel, a
+    monolithic POST), each request on another instance: no tail, data object or multipart
+    upload of the session is left in the bucket, and the blobs are whole."""
+    a, b, c = urls(cluster)
+    s = requests.Session()
+    ended, blobs = [], []
+    octets = {"Content-Type": "application/octet-stream"}
+
+    def start(url):
+        r = s.post(f"{url}/v2/ends/app/blobs/uploads/")
+        assert r.status_code == 202, r.text
+        ended.append(r.headers["Docker-Upload-UUID"])
+        return r.headers["Location"]
+
+    small = os.urandom(1000)  # POST on a, PUT with the body on b (what clients pushing do)
+    r = s.put(b + start(a), params={"digest": digest_of(small)}, data=small, headers=octets)
+    assert r.status_code == 201, r.text
+    blobs.append(small)
+    for data, cut in ((os.urandom(70000), 3000), (os.urandom(9 << 20), 8 << 20 | 5)):
+        path = start(a)  # a tail (then parts) on b, the rest with the PUT on c
+        r = s.patch(b + path, data=data[:cut], headers=dict(octets, **{
+            "Content-Range": f"0-{cut - 1}"}))
+        assert r.status_code == 202, r.text
+        r = s.put(c + r.headers["Location"], params={"digest": digest_of(data)},
+                  data=data[cut:], headers=octets)
+        assert r.status_code == 201, r.text
+        blobs.append(data)
+    path = start(b)  # cancelled after a PATCH
+    r = s.patch(c + path, data=b"x" * 5000, headers=octets)
+    assert r.status_code == 202, r.text
+    assert s.delete(a + r.headers["Location"]).status_code == 204
+    mono = os.urandom(2 << 20)
+    r = push_monolithic(s, c, "ends/app", mono)
+    assert r.status_code == 201, r.text
+    blobs.append(mono)
+    for sid in ended:
+        assert session_objects(rgw, cluster.bucket, sid) == [], sid
+    for data in blobs:
+        got = s.get(f"{a}/v2/ends/app/blobs/{digest_of(data)}")
+        assert got.status_code == 200 and got.content == data
