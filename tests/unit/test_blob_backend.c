@@ -285,12 +285,43 @@ static void test_a_session_in_use_is_busy_for_another_request(void)
     char id[UPLOAD_ID_LEN + 1];
     CHECK_INT(setup(&f), REG_OK);
     CHECK_INT(upload_create(&u, id, f.t, "team/app"), REG_OK);
+    CHECK_INT(upload_append(u, 1, "abc", 3), REG_OK);
+    CHECK_INT(upload_flush(u), REG_OK);
     CHECK_INT(upload_acquire(&again, &gen, f.t, id, "team/app"), REG_EBUSY);
     CHECK_INT(upload_acquire(&again, &gen, f.t, id, "team/other"), REG_ENOTFOUND);
     upload_release(f.t, u, 1);
     CHECK_INT(upload_acquire(&again, &gen, f.t, id, "team/app"), REG_OK);
     CHECK(upload_owned(again, gen), "the new use does not own the session");
+    CHECK_INT(upload_offset(again), 3);
     upload_release(f.t, again, gen);
+    teardown(&f);
+}
+
+/* S3: a new session's row has no lease until its creator writes (nobody else knows the id
+ * before the creating request answers); a request that claims it meanwhile displaces the
+ * creator, whose next write is refused. */
+static void test_an_unwritten_new_session_yields_to_a_claim(void)
+{
+    fixture f;
+    upload *u = NULL, *again = NULL;
+    unsigned gen = 0;
+    char id[UPLOAD_ID_LEN + 1];
+    if (!storage)
+        return;
+    CHECK_INT(setup(&f), REG_OK);
+    CHECK_INT(upload_create(&u, id, f.t, "team/app"), REG_OK);
+    CHECK_INT(upload_acquire(&again, &gen, f.t, id, "team/app"), REG_OK);
+    CHECK(gen != 1, "the claim kept the creator's generation");
+    CHECK_INT(upload_append(u, 1, "abc", 3), REG_OK);
+    CHECK_INT(upload_flush(u), REG_EBUSY);
+    CHECK(!upload_owned(u, 1), "the displaced creator still owns the session");
+    upload_release(f.t, u, 1);
+    CHECK_INT(upload_append(again, gen, "xy", 2), REG_OK);
+    CHECK_INT(upload_flush(again), REG_OK);
+    upload_release(f.t, again, gen);
+    uint64_t offset = 0;
+    CHECK_INT(upload_peek(&offset, f.t, id, "team/app"), REG_OK);
+    CHECK_INT(offset, 2);
     teardown(&f);
 }
 
@@ -359,6 +390,7 @@ static void run_cases(void)
     RUN(test_remove_and_remove_many_delete_blobs);
     RUN(test_offsets_follow_appends_and_flushes);
     RUN(test_a_session_in_use_is_busy_for_another_request);
+    RUN(test_an_unwritten_new_session_yields_to_a_claim);
     RUN(test_a_cancelled_session_is_gone);
     RUN(test_a_session_resumes_after_reopen_and_publishes);
 }
