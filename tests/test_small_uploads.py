@@ -130,6 +130,40 @@ def test_a_session_without_bytes_is_known_after_a_restart(registry_factory):
     assert requests.get(loc, timeout=TIMEOUT).status_code == 404, "finished after the restart"
 
 
+def test_an_empty_unnamed_spool_left_by_a_crash_does_not_block_its_session(registry_factory):
+    """SIGKILL between creating a session's spool and naming its repository leaves an empty
+    file with no repository: the session, known by its signed id, takes that file over on its
+    first byte. A leftover with bytes in it is never written over."""
+    server = registry_factory(["--inline-max", str(THRESHOLD)])
+    locs = [location(server.url, requests.post(f"{server.url}/v2/small/crash/blobs/uploads/",
+                                               timeout=TIMEOUT)) for _ in range(2)]
+    server.kill()
+    paths = [os.path.join(str(server.data), "uploads", loc.rsplit("/", 1)[1].split("?")[0])
+             for loc in locs]
+    open(paths[0], "wb").close()
+    with open(paths[1], "wb") as f:
+        f.write(b"bytes of unknown origin")
+    server.start()
+    data = os.urandom(THRESHOLD * 2)
+    headers = {"Content-Type": "application/octet-stream"}
+    r = requests.patch(locs[0], data=data[:THRESHOLD], timeout=TIMEOUT,
+                       headers={**headers, "Content-Range": f"0-{THRESHOLD - 1}"})
+    assert r.status_code == 202, f"PATCH onto the empty leftover: {r.status_code} {r.text}"
+    loc = location(server.url, r)
+    sep = "&" if "?" in loc else "?"
+    r = requests.put(f"{loc}{sep}digest={digest_of(data)}", data=data[THRESHOLD:],
+                     timeout=TIMEOUT, headers=headers)
+    assert r.status_code == 201, r.text
+    got = requests.get(f"{server.url}/v2/small/crash/blobs/{digest_of(data)}", timeout=TIMEOUT)
+    assert got.status_code == 200 and got.content == data
+    r = requests.patch(locs[1], data=b"x", timeout=TIMEOUT,
+                       headers={**headers, "Content-Range": "0-0"})
+    assert r.status_code >= 400, f"a PATCH wrote onto a leftover with bytes: {r.status_code}"
+    with open(paths[1], "rb") as f:
+        assert f.read() == b"bytes of unknown origin", "a leftover with bytes was changed"
+    server.stop()
+
+
 def start_partial_put(server, data_len, first):
     """A PUT of a whole blob of data_len bytes on a new session, of which only `first` is sent."""
     import socket

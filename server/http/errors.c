@@ -42,12 +42,17 @@ void reply_error_detail(request *req, unsigned status, const char *code, json_t 
 
 void reply_internal(request *req, int err, const char *what)
 {
+    index_db *ix = err == REG_ENOSPACE ? NULL : request_index(req);
+    reply_internal_why(req, err, what, ix ? index_errmsg(ix) : "no index");
+}
+
+void reply_internal_why(request *req, int err, const char *what, const char *why)
+{
     if (err == REG_ENOSPACE) {
         log_msg(LOG_ERROR, "%s: no space left in the data folder", what);
         reply_error(req, 507, "UNKNOWN", "%s: no space left on the registry's storage", what);
         return;
     }
-    index_db *ix = request_index(req);
-    log_msg(LOG_ERROR, "%s failed (%d): %s", what, err, ix ? index_errmsg(ix) : "no index");
+    log_msg(LOG_ERROR, "%s failed (%d): %s", what, err, why);
     reply_error(req, 500, "UNKNOWN", "%s failed: internal error", what);
 }

@@ -18,5 +18,7 @@ void reply_error_detail(request *req, unsigned status, const char *code, json_t 
 
 /* Map an unexpected storage result (REG_ERROR, REG_ENOSPACE, ...) to a 5xx answer and log it. */
 void reply_internal(request *req, int err, const char *what);
+/* The same with the failure's own message (read where it happened, reg_error_last). */
+void reply_internal_why(request *req, int err, const char *what, const char *why);
 
 #endif

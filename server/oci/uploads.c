@@ -24,6 +24,7 @@ typedef struct upload_state {
     int monolithic; /* POST ?digest=: the client never sees the session, so a failure ends it */
     digest expected; /* PUT and monolithic POST */
     int write_err;
+    const char *write_why; /* write_err's message, taken when it happened */
     int64_t range_length; /* bytes a Content-Range announced, -1 without one */
     uint64_t received;    /* body bytes appended by this request */
     int range_exceeded;   /* the body went on past range_length: the rest was not taken */
@@ -166,6 +167,14 @@ static void reply_body_not_range(request *req)
                                      (long long)s->range_length));
 }
 
+/* A write failed: keep its code and message for the reply at the body's end. */
+static void note_write_failure(request *req, int err)
+{
+    upload_state *s = req->state;
+    s->write_err = err;
+    s->write_why = arena_strdup(&req->mem, reg_error_last("no reason recorded"));
+}
+
 static int append_body(request *req, const char *data, size_t len)
 {
     upload_state *s = req->state;
@@ -176,7 +185,7 @@ static int append_body(request *req, const char *data, size_t len)
     s->received += len;
     int err = store_upload_append(req->srv->st, s->u, s->generation, data, len);
     if (err < 0)
-        s->write_err = err;
+        note_write_failure(req, err);
     return err;
 }
 
@@ -199,11 +208,12 @@ static void finish_body(request *req, int commit)
     }
     int mismatch = !body_matches_range(s);
     /* A commit makes the bytes durable itself (a session on S3 need not store its tail). */
-    if (s->write_err == REG_OK && (!commit || mismatch))
-        s->write_err = upload_flush(s->u);
+    int flushed = s->write_err == REG_OK && (!commit || mismatch) ? upload_flush(s->u) : REG_OK;
+    if (flushed < 0)
+        note_write_failure(req, flushed);
     if (s->write_err < 0) {
         release_session(req);
-        reply_internal(req, s->write_err, "upload write");
+        reply_internal_why(req, s->write_err, "upload write", s->write_why);
         return;
     }
     if (mismatch) {

@@ -295,6 +295,23 @@ static int spool_fd(const local_upload *u)
     return __atomic_load_n(&u->fd, __ATOMIC_ACQUIRE);
 }
 
+/* A spool already there when a session without bytes makes its own: a process stopped between
+ * creating it and naming its repository (a named one would have been loaded with its session).
+ * Empty, it holds nothing of anyone's and is taken over; with bytes it is refused (EEXIST). */
+static int adopt_unnamed_spool(const char *path)
+{
+    struct stat st;
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) < 0 || st.st_size != 0 || st.st_nlink != 1) {
+        close(fd);
+        errno = EEXIST;
+        return -1;
+    }
+    return fd;
+}
+
 /* The session's spool file and its repository attribute (or sidecar), made when the first
  * byte comes (io lock held). */
 static int spool_make(local_upload *u)
@@ -304,6 +321,8 @@ static int spool_make(local_upload *u)
     if (u->fd >= 0)
         return REG_OK;
     int fd = open(u->spool, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == EEXIST)
+        fd = adopt_unnamed_spool(u->spool);
     if (fd < 0)
         return reg_error_set(fileio_errno_to_reg(errno), "cannot create upload spool %s: %s",
                              u->spool, strerror(errno));
