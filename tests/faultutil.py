@@ -143,7 +143,8 @@ def push_chunked(s, url, repo, data, parts, progress=None):
 def resume_upload(s, url, state):
     """Continue an upload session after a crash: GET its status, PATCH the rest from the
     server's offset, PUT ?digest=. Returns (outcome, detail): outcome "resumed" (201),
-    "unknown" (the GET said 404) or "failed" (with what happened)."""
+    "unknown" (the GET said 404, or an empty session where bytes were acknowledged) or
+    "failed" (with what happened)."""
     data, loc = state["data"], state["location"]
     r = s.get(loc, timeout=TIMEOUT)
     if r.status_code == 404:
@@ -155,6 +156,11 @@ def resume_upload(s, url, state):
         return "failed", f"GET status 204 without a Range 0-N header: {r.headers}"
     # "0-0" means 0 or 1 bytes (a spec ambiguity): try 0 first, then 1 after a 416.
     candidates = [0, 1] if end == 0 else [end + 1]
+    if end == 0 and state["acked"] > 1:
+        # An empty session where bytes were acknowledged: after a restart a finished
+        # session's signed id answers as a new empty one (the server keeps no record of ids it
+        # finished). The caller checks, as for an unknown one, that the blob was committed.
+        return "unknown", f"GET status Range 0-0 after {state['acked']} bytes acknowledged"
     if candidates[-1] < state["acked"] or candidates[0] > len(data):
         return "failed", (f"GET status Range 0-{end}: the session holds fewer bytes than the "
                           f"{state['acked']} acknowledged, or more than the {len(data)} sent")
