@@ -6,7 +6,6 @@ one with a user, pushes the same image to both, takes a bearer token from the se
 wrk: 64 connections, interleaved pairs, medians. Every response must be 2xx, so a refused
 token cannot pass for a fast one. Prints a table and appends it to bench/RESULTS.md unless
 --no-write. Usage: bench/auth.py [--duration S] [--reps N] [--no-write]."""
-import argparse
 import base64
 import json
 import os
@@ -16,26 +15,9 @@ import sys
 import tempfile
 import time
 
-from scale import OCIREG, Seeder, append_results, free_port, request, wrk_rate
+from scale import OCIREG, Seeder, append_results, request, start_ocireg, wrk_options, wrk_rate
 
 USER, PASSWORD, REPO = "bench", "bench-password", "bench/app"
-
-
-def start(data, log):
-    port = free_port()
-    proc = subprocess.Popen([OCIREG, "serve", "--listen", f"127.0.0.1:{port}", "--data", data,
-                             "--access-log", "false"], stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            request(f"{base}/v2/")
-            return proc, base
-        except OSError as e:
-            if getattr(e, "code", None) == 401:  # listening, and asking for a token
-                return proc, base
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError(f"ocireg on {data} did not start")
 
 
 def cli(*args, stdin=None):
@@ -60,11 +42,7 @@ def push_image(seeder, headers):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--duration", type=int, default=4)
-    ap.add_argument("--reps", type=int, default=4)
-    ap.add_argument("--no-write", action="store_true")
-    args = ap.parse_args()
+    args = wrk_options(reps=4)
     tmp = tempfile.mkdtemp(prefix="ocireg-auth-")
     open_data, auth_data = os.path.join(tmp, "open"), os.path.join(tmp, "auth")
     cli("user", "add", USER, "--password-stdin", "--data", auth_data, stdin=PASSWORD + "\n")
@@ -73,8 +51,8 @@ def main():
     servers = []
     results = {}
     try:
-        servers.append(start(open_data, log))
-        servers.append(start(auth_data, log))
+        servers.append(start_ocireg(open_data, log))
+        servers.append(start_ocireg(auth_data, log))
         (_, open_base), (_, auth_base) = servers
         token = bearer_token(auth_base)
         layer = os.urandom(4096)

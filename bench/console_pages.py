@@ -10,13 +10,12 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-from scale import OCIREG, Seeder, append_results, free_port, request
+from scale import OCIREG, Seeder, append_results, request, start_ocireg
 
 TITLE = "Console page loads (10,000 repositories, 100,000 tags)"
 TARGET_MS = 200          # issue 22: pages render in under 200 ms
@@ -225,22 +224,9 @@ def table(order, raw):
 
 def run(reps=5, write=True, log=print, out=None, binary=OCIREG):
     tmp = tempfile.mkdtemp(prefix="ocireg-console-bench-")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([binary, "serve", "--listen", f"127.0.0.1:{port}", "--data",
-                             os.path.join(tmp, "data"), "--access-log", "false"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc, base = start_ocireg(os.path.join(tmp, "data"), binary=binary)
     driver = None
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                request(f"{base}/v2/")
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
         t0 = time.time()
         s = ImageSeeder(base)
         s.repos(0, REPOS)

@@ -16,10 +16,8 @@ import threading
 import time
 import urllib.request
 
-from scale import append_results, free_port
+from scale import OCIREG, append_results, free_port, start_ocireg, wait_up
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OCIREG = os.path.join(ROOT, "build", "ocireg")
 MT = "application/vnd.docker.distribution.manifest.v2+json"
 
 
@@ -31,16 +29,6 @@ def call(url, method="GET", data=None, headers=None):
 
 def digest(b):
     return "sha256:" + hashlib.sha256(b).hexdigest()
-
-
-def wait_up(base):
-    for _ in range(200):
-        try:
-            call(f"{base}/v2/")
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{base} did not start")
 
 
 def seed(base, n, threads=8):
@@ -183,15 +171,11 @@ def main():
                                 stderr=subprocess.DEVNULL)
         procs.append(dist)
         # ocireg
-        oport = free_port()
         odata = os.path.join(tmp, "ocireg")
-        oci = subprocess.Popen([OCIREG, "serve", "--listen", f"127.0.0.1:{oport}", "--data", odata,
-                                "--access-log", "false"], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+        oci, obase = start_ocireg(odata)
         procs.append(oci)
-        dbase, obase = f"http://127.0.0.1:{dport}", f"http://127.0.0.1:{oport}"
+        dbase = f"http://127.0.0.1:{dport}"
         wait_up(dbase)
-        wait_up(obase)
         t = time.time()
         dimages = seed(dbase, args.images)
         dseed = time.time() - t

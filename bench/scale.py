@@ -34,6 +34,45 @@ def request(url, method="GET", data=None, headers=None):
         return r.status, dict(r.headers), r.read()
 
 
+def wait_up(base, seconds=10):
+    """Wait until base/v2/ answers; a 401 counts (listening, and asking for a token)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            request(f"{base}/v2/")
+            return
+        except OSError as e:
+            if getattr(e, "code", None) == 401:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{base} did not start") from e
+            time.sleep(0.05)
+
+
+def start_ocireg(data, log=subprocess.DEVNULL, binary=OCIREG):
+    """(process, base URL) of an ocireg serving data on a free 127.0.0.1 port, once it answers
+    (the scale, gc, auth and console checks share this)."""
+    port = free_port()
+    proc = subprocess.Popen([binary, "serve", "--listen", f"127.0.0.1:{port}", "--data", data,
+                             "--access-log", "false"], stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_up(base)
+    except RuntimeError:
+        proc.kill()
+        raise
+    return proc, base
+
+
+def wrk_options(reps):
+    """The wrk checks' options: --duration S (one wrk run), --reps N, --no-write."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--duration", type=int, default=4)
+    ap.add_argument("--reps", type=int, default=reps)
+    ap.add_argument("--no-write", action="store_true")
+    return ap.parse_args()
+
+
 class Seeder:
     """Pushes one tiny image per repository (shared blobs) and tags in bulk."""
 
@@ -108,24 +147,10 @@ def measure(base, label, duration, reps, results, repos, tags):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--duration", type=int, default=4)
-    ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--no-write", action="store_true")
-    args = ap.parse_args()
+    args = wrk_options(reps=3)
     tmp = tempfile.mkdtemp(prefix="ocireg-scale-")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([OCIREG, "serve", "--listen", f"127.0.0.1:{port}", "--data",
-                             os.path.join(tmp, "data"), "--access-log", "false"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc, base = start_ocireg(os.path.join(tmp, "data"))
     try:
-        for _ in range(100):
-            try:
-                request(f"{base}/v2/")
-                break
-            except OSError:
-                time.sleep(0.05)
         s = Seeder(base)
         t0 = time.time()
         s.repos(0, 200)
