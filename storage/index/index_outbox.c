@@ -17,26 +17,22 @@ void index_outbox_entry_clear(outbox_entry *e)
 int index_outbox_queue(index_db *ix, const char *kind, const char *target, const char *repo,
                        const char *payload, int64_t now)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_OUTBOX_QUEUE);
+    sqldb_stmt *st = index_stmt_text2(ix, ST_OUTBOX_QUEUE, kind, target);
     if (!st)
         return REG_ERROR;
-    index_bind_text(st, 1, kind);
-    index_bind_text(st, 2, target);
     index_bind_text(st, 3, repo);
     index_bind_text(st, 4, payload);
     sqldb_bind_int64(st, 5, now);
     return index_run(st);
 }
 
-int index_outbox_queue_webhooks(int *queued_out, index_db *ix, unsigned event_bit,
-                                const char *repo, const char *payload, int64_t now)
+int index_outbox_queue_webhooks(int *queued_out, index_db *ix, unsigned event_bit, const char *repo,
+                                const char *payload, int64_t now)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_OUTBOX_QUEUE_WEBHOOKS);
+    sqldb_stmt *st = index_stmt_text2(ix, ST_OUTBOX_QUEUE_WEBHOOKS, repo, payload);
     *queued_out = 0;
     if (!st)
         return REG_ERROR;
-    index_bind_text(st, 1, repo);
-    index_bind_text(st, 2, payload);
     sqldb_bind_int64(st, 3, now);
     sqldb_bind_int64(st, 4, (int64_t)event_bit);
     int err = index_run(st);
@@ -119,7 +115,8 @@ int index_outbox_claim_following(outbox_entry *out, size_t max, size_t *n_out, i
     return REG_OK;
 }
 
-/* Statement `sid` for entry id as leased by owner (?1, ?2); NULL if it failed to prepare. */
+/* Statement `sid` for entry id as leased by owner (?1, ?2); NULL if it failed to prepare.
+ * index_run_changed runs it: REG_ENOTFOUND when the lease is gone. */
 static sqldb_stmt *leased(index_db *ix, enum index_statement sid, int64_t id, const char *owner)
 {
     sqldb_stmt *st = index_stmt(ix, sid);
@@ -130,15 +127,6 @@ static sqldb_stmt *leased(index_db *ix, enum index_statement sid, int64_t id, co
     return st;
 }
 
-/* Run a leased statement: REG_OK when it changed the entry, REG_ENOTFOUND when the lease is
- * gone. */
-static int run_leased(index_db *ix, sqldb_stmt *st)
-{
-    if (!st || index_run(st) < 0)
-        return REG_ERROR;
-    return index_changes(ix) > 0 ? REG_OK : REG_ENOTFOUND;
-}
-
 /* Run `sid` on entry id as leased by owner with time t (?3). */
 static int stamp_leased(index_db *ix, enum index_statement sid, int64_t id, const char *owner,
                         int64_t t)
@@ -146,7 +134,7 @@ static int stamp_leased(index_db *ix, enum index_statement sid, int64_t id, cons
     sqldb_stmt *st = leased(ix, sid, id, owner);
     if (st)
         sqldb_bind_int64(st, 3, t);
-    return run_leased(ix, st);
+    return index_run_changed(ix, st);
 }
 
 int index_outbox_renew(index_db *ix, int64_t id, const char *owner, int64_t lease_until)
@@ -169,7 +157,7 @@ int index_outbox_retry(index_db *ix, int64_t id, const char *owner, int64_t next
         index_bind_text(st, 5, error);
         sqldb_bind_int64(st, 6, now);
     }
-    return run_leased(ix, st);
+    return index_run_changed(ix, st);
 }
 
 int index_outbox_release_all(index_db *ix)

@@ -7,31 +7,30 @@
 #include <stdio.h>
 #include <time.h>
 
+/* Insert row i of rule `rule` with `sid`: a destination (region, registry id) or a filter
+ * (filter, its type). */
+static int add_rule_row(index_db *ix, enum index_statement sid, int64_t rule, size_t i,
+                        const char *a, const char *b)
+{
+    sqldb_stmt *st = index_stmt(ix, sid);
+    if (!st)
+        return REG_ERROR;
+    sqldb_bind_int64(st, 1, rule);
+    sqldb_bind_int64(st, 2, (int64_t)i);
+    index_bind_text(st, 3, a);
+    index_bind_text(st, 4, b);
+    return index_run(st);
+}
+
 static int add_rule(index_db *ix, int64_t rule, const replication_rule *r)
 {
-    for (size_t i = 0; i < r->ndestinations; i++) {
-        sqldb_stmt *st = index_stmt(ix, ST_REPL_RULE_DEST_ADD);
-        if (!st)
-            return REG_ERROR;
-        sqldb_bind_int64(st, 1, rule);
-        sqldb_bind_int64(st, 2, (int64_t)i);
-        index_bind_text(st, 3, r->regions[i]);
-        index_bind_text(st, 4, r->registry_ids[i]);
-        if (index_run(st) < 0)
-            return REG_ERROR;
-    }
-    for (size_t i = 0; i < r->nfilters; i++) {
-        sqldb_stmt *st = index_stmt(ix, ST_REPL_RULE_FILTER_ADD);
-        if (!st)
-            return REG_ERROR;
-        sqldb_bind_int64(st, 1, rule);
-        sqldb_bind_int64(st, 2, (int64_t)i);
-        index_bind_text(st, 3, r->filters[i]);
-        index_bind_text(st, 4, REPLICATION_PREFIX_MATCH);
-        if (index_run(st) < 0)
-            return REG_ERROR;
-    }
-    return REG_OK;
+    int err = REG_OK;
+    for (size_t i = 0; i < r->ndestinations && err == REG_OK; i++)
+        err = add_rule_row(ix, ST_REPL_RULE_DEST_ADD, rule, i, r->regions[i], r->registry_ids[i]);
+    for (size_t i = 0; i < r->nfilters && err == REG_OK; i++)
+        err = add_rule_row(ix, ST_REPL_RULE_FILTER_ADD, rule, i, r->filters[i],
+                           REPLICATION_PREFIX_MATCH);
+    return err;
 }
 
 int index_replication_config_put(index_db *ix, const replication_rule *rules, size_t n)
@@ -51,75 +50,42 @@ int index_replication_config_put(index_db *ix, const replication_rule *rules, si
     return err;
 }
 
-/* Step st to its end, handing each row to each_row; REG_OK at the end. */
-static int each_row(sqldb_stmt *st, int (*row)(void *ctx, sqldb_stmt *st), void *ctx)
+/* Hand each row of st, a rule's destination or filter (rule, text, text), to cb. */
+static int rule_rows(sqldb_stmt *st, index_replication_dest_cb cb, void *ctx)
 {
-    int err;
-    while ((err = index_step_row(st)) == REG_OK) {
-        if ((err = row(ctx, st)) < 0) {
-            index_done(st);
-            return err;
-        }
-    }
-    return err == REG_ENOTFOUND ? REG_OK : err;
-}
-
-struct cb_ctx {
-    void *cb;
-    void *ctx;
-};
-
-static int dest_row(void *c, sqldb_stmt *st)
-{
-    struct cb_ctx *x = c;
-    return ((index_replication_dest_cb)x->cb)(x->ctx, sqldb_column_int64(st, 0),
-                                              sqldb_column_text(st, 1), sqldb_column_text(st, 2));
+    int err = REG_OK;
+    while (index_next(st, &err))
+        err = cb(ctx, sqldb_column_int64(st, 0), sqldb_column_text(st, 1),
+                 sqldb_column_text(st, 2));
+    return err;
 }
 
 int index_replication_rule_destinations(index_db *ix, index_replication_dest_cb cb, void *ctx)
 {
-    struct cb_ctx x = {(void *)cb, ctx};
-    return each_row(index_stmt(ix, ST_REPL_RULE_DESTS), dest_row, &x);
-}
-
-static int filter_row(void *c, sqldb_stmt *st)
-{
-    struct cb_ctx *x = c;
-    return ((index_replication_filter_cb)x->cb)(x->ctx, sqldb_column_int64(st, 0),
-                                                sqldb_column_text(st, 1), sqldb_column_text(st, 2));
+    return rule_rows(index_stmt(ix, ST_REPL_RULE_DESTS), cb, ctx);
 }
 
 int index_replication_rule_filters(index_db *ix, index_replication_filter_cb cb, void *ctx)
 {
-    struct cb_ctx x = {(void *)cb, ctx};
-    return each_row(index_stmt(ix, ST_REPL_RULE_FILTERS), filter_row, &x);
-}
-
-static int target_row(void *c, sqldb_stmt *st)
-{
-    struct cb_ctx *x = c;
-    return ((index_replication_target_cb)x->cb)(x->ctx, sqldb_column_text(st, 0),
-                                                sqldb_column_text(st, 1));
+    return rule_rows(index_stmt(ix, ST_REPL_RULE_FILTERS), cb, ctx);
 }
 
 int index_replication_targets(index_db *ix, const char *repo, index_replication_target_cb cb,
                               void *ctx)
 {
-    struct cb_ctx x = {(void *)cb, ctx};
-    sqldb_stmt *st = index_stmt(ix, ST_REPL_TARGETS);
-    if (st)
-        index_bind_text(st, 1, repo);
-    return each_row(st, target_row, &x);
+    sqldb_stmt *st = index_stmt_text(ix, ST_REPL_TARGETS, repo);
+    int err = REG_OK;
+    while (index_next(st, &err))
+        err = cb(ctx, sqldb_column_text(st, 0), sqldb_column_text(st, 1));
+    return err;
 }
 
 int index_replication_queue(int *queued_out, index_db *ix, const char *repo, const char *digest,
                             const char *payload, int64_t now_ms)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_REPL_QUEUE);
+    sqldb_stmt *st = index_stmt_text2(ix, ST_REPL_QUEUE, repo, payload);
     if (!st)
         return REG_ERROR;
-    index_bind_text(st, 1, repo);
-    index_bind_text(st, 2, payload);
     sqldb_bind_int64(st, 3, now_ms);
     if (index_run(st) < 0)
         return REG_ERROR;
@@ -127,10 +93,8 @@ int index_replication_queue(int *queued_out, index_db *ix, const char *repo, con
     if (n == 0)
         return REG_OK;
     *queued_out += n;
-    if (!(st = index_stmt(ix, ST_REPL_QUEUE_STATUS)))
+    if (!(st = index_stmt_text2(ix, ST_REPL_QUEUE_STATUS, repo, digest)))
         return REG_ERROR;
-    index_bind_text(st, 1, repo);
-    index_bind_text(st, 2, digest);
     sqldb_bind_int64(st, 3, now_ms / 1000);
     return index_run(st);
 }
@@ -153,9 +117,9 @@ int index_replication_destination_put(index_db *ix, const replication_destinatio
     return index_run(st);
 }
 
-static int destination_row(void *c, sqldb_stmt *st)
+/* Hand the destination in st's row to cb. */
+static int destination_row(sqldb_stmt *st, index_replication_destination_cb cb, void *ctx)
 {
-    struct cb_ctx *x = c;
     int len = 0;
     const void *password = sqldb_column_blob(st, 4, &len);
     replication_destination d = {
@@ -170,42 +134,33 @@ static int destination_row(void *c, sqldb_stmt *st)
     };
     if (!d.region || !d.registry_id || !d.url)
         return reg_error_set(REG_ERROR, "index: a replication destination row is incomplete");
-    return ((index_replication_destination_cb)x->cb)(x->ctx, &d);
+    return cb(ctx, &d);
 }
 
 int index_replication_destination_get(index_db *ix, const char *region, const char *registry_id,
                                       index_replication_destination_cb cb, void *ctx)
 {
-    struct cb_ctx x = {(void *)cb, ctx};
-    sqldb_stmt *st = index_stmt(ix, ST_REPL_DEST_GET);
-    if (st) {
-        index_bind_text(st, 1, region);
-        index_bind_text(st, 2, registry_id);
-    }
+    sqldb_stmt *st = index_stmt_text2(ix, ST_REPL_DEST_GET, region, registry_id);
     int err = index_step_row(st);
     if (err < 0)
         return err;
-    err = destination_row(&x, st);
+    err = destination_row(st, cb, ctx);
     index_done(st);
     return err;
 }
 
 int index_replication_destinations(index_db *ix, index_replication_destination_cb cb, void *ctx)
 {
-    struct cb_ctx x = {(void *)cb, ctx};
-    return each_row(index_stmt(ix, ST_REPL_DESTS), destination_row, &x);
+    sqldb_stmt *st = index_stmt(ix, ST_REPL_DESTS);
+    int err = REG_OK;
+    while (index_next(st, &err))
+        err = destination_row(st, cb, ctx);
+    return err;
 }
 
 int index_replication_destination_delete(index_db *ix, const char *region, const char *registry_id)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_REPL_DEST_DELETE);
-    if (!st)
-        return REG_ERROR;
-    index_bind_text(st, 1, region);
-    index_bind_text(st, 2, registry_id);
-    if (index_run(st) < 0)
-        return REG_ERROR;
-    return index_changes(ix) > 0 ? REG_OK : REG_ENOTFOUND;
+    return index_run_changed(ix, index_stmt_text2(ix, ST_REPL_DEST_DELETE, region, registry_id));
 }
 
 int index_replication_status_set(index_db *ix, const char *repo, const char *digest,
@@ -225,52 +180,31 @@ int index_replication_status_set(index_db *ix, const char *repo, const char *dig
     return index_run(st);
 }
 
-static int status_row(void *c, sqldb_stmt *st)
-{
-    struct cb_ctx *x = c;
-    return ((index_replication_status_cb)x->cb)(
-        x->ctx, sqldb_column_text(st, 0), sqldb_column_text(st, 1), sqldb_column_text(st, 2),
-        sqldb_column_text(st, 3), sqldb_column_int64(st, 4));
-}
-
 int index_replication_statuses(index_db *ix, const char *repo, const char *digest,
                                index_replication_status_cb cb, void *ctx)
 {
-    struct cb_ctx x = {(void *)cb, ctx};
-    sqldb_stmt *st = index_stmt(ix, ST_REPL_STATUSES);
-    if (st) {
-        index_bind_text(st, 1, repo);
-        index_bind_text(st, 2, digest);
-    }
-    return each_row(st, status_row, &x);
-}
-
-static int name_row(void *c, sqldb_stmt *st)
-{
-    struct cb_ctx *x = c;
-    return ((index_name_cb)x->cb)(x->ctx, sqldb_column_text(st, 0));
+    sqldb_stmt *st = index_stmt_text2(ix, ST_REPL_STATUSES, repo, digest);
+    int err = REG_OK;
+    while (index_next(st, &err))
+        err = cb(ctx, sqldb_column_text(st, 0), sqldb_column_text(st, 1), sqldb_column_text(st, 2),
+                 sqldb_column_text(st, 3), sqldb_column_int64(st, 4));
+    return err;
 }
 
 int index_replication_image_tags(index_db *ix, const char *repo, const char *digest,
                                  index_name_cb cb, void *ctx)
 {
-    struct cb_ctx x = {(void *)cb, ctx};
-    sqldb_stmt *st = index_stmt(ix, ST_REPL_IMAGE_TAGS);
-    if (st) {
-        index_bind_text(st, 1, repo);
-        index_bind_text(st, 2, digest);
-    }
-    return each_row(st, name_row, &x);
+    sqldb_stmt *st = index_stmt_text2(ix, ST_REPL_IMAGE_TAGS, repo, digest);
+    int err = REG_OK;
+    while (index_next(st, &err))
+        err = cb(ctx, sqldb_column_text(st, 0));
+    return err;
 }
 
 int index_replication_mount_source(char *out, size_t n, index_db *ix, const char *repo,
                                    const char *digest)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_REPL_BLOB_OTHER_REPO);
-    if (st) {
-        index_bind_text(st, 1, repo);
-        index_bind_text(st, 2, digest);
-    }
+    sqldb_stmt *st = index_stmt_text2(ix, ST_REPL_BLOB_OTHER_REPO, repo, digest);
     int err = index_step_row(st);
     if (err < 0)
         return err;
