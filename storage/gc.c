@@ -235,39 +235,24 @@ static int expire_repo(gc_ctx *c, const char *repo)
     return err;
 }
 
-typedef struct name_list {
-    char **names;
-    size_t n, cap;
-} name_list;
-
-static int collect_name(void *ctx, const char *name)
-{
-    name_list *l = ctx;
-    if (buf_grow_array((void **)&l->names, &l->cap, l->n, sizeof(*l->names), SIZE_MAX) < 0)
-        return REG_ERROR;
-    return (l->names[l->n++] = strdup(name)) ? REG_OK : REG_ERROR;
-}
-
 static int collect_policy_repo(void *ctx, const repo_info *info)
 {
-    return info->has_policy ? collect_name(ctx, info->name) : REG_OK;
+    return info->has_policy ? strlist_collect(ctx, info->name) : REG_OK;
 }
 
 /* Every repository with a policy; one named repository through index_repo_infos, which
  * answers REG_ENOTFOUND when it does not exist. */
 static int apply_lifecycle(gc_ctx *c)
 {
-    name_list repos = {0};
+    strlist repos = {0};
     const char *only = c->opt->only_repo;
     int err = only ? index_repo_infos(c->ix, only, NULL, 1, collect_policy_repo, &repos)
-                   : index_repos_with_policy(c->ix, NULL, collect_name, &repos);
+                   : index_repos_with_policy(c->ix, NULL, strlist_collect, &repos);
     for (size_t i = 0; err == REG_OK && i < repos.n; i++) {
-        err = expire_repo(c, repos.names[i]);
+        err = expire_repo(c, repos.items[i]);
         progress(c, "lifecycle", (int64_t)i + 1);
     }
-    for (size_t i = 0; i < repos.n; i++)
-        free(repos.names[i]);
-    free(repos.names);
+    strlist_free(&repos);
     return err;
 }
 

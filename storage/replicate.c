@@ -364,21 +364,13 @@ static int push_manifest(job *j, const digest *d, int depth, const char *tag, in
     return err;
 }
 
-/* A list of names or digests collected from the index before the network is used. */
-typedef struct names {
-    char **items;
-    size_t n, cap;
-} names;
-
+/* Collect a name or digest from the index before the network is used. */
 static int collect_name(void *ctx, const char *name)
 {
-    names *l = ctx;
-    if (buf_grow_array((void **)&l->items, &l->cap, l->n, sizeof(char *), REPLICATE_NAMES_MAX) < 0)
-        return reg_error_set(REG_ETOOLARGE, "more than %d tags or referrers", REPLICATE_NAMES_MAX);
-    if (!(l->items[l->n] = strdup(name ? name : "")))
-        return reg_error_set(REG_ERROR, "out of memory");
-    l->n++;
-    return REG_OK;
+    int err = strlist_add(ctx, name, REPLICATE_NAMES_MAX);
+    if (err == REG_ETOOLARGE)
+        return reg_error_set(err, "more than %d tags or referrers", REPLICATE_NAMES_MAX);
+    return err;
 }
 
 static int collect_referrer(void *ctx, const referrer_row *row)
@@ -386,20 +378,13 @@ static int collect_referrer(void *ctx, const referrer_row *row)
     return collect_name(ctx, row->digest);
 }
 
-static void names_free(names *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->items[i]);
-    free(l->items);
-}
-
 /* Image d at dest: its manifest with what it references, its referrers (each with what it
  * references), then its tags (read by the caller), so that a tag shows the image with its
  * signatures. With no referrers, the manifest's own PUT is by its first tag: one request
  * makes both. */
-static int push_image(job *j, const digest *d, const names *tags)
+static int push_image(job *j, const digest *d, const strlist *tags)
 {
-    names referrers = {0};
+    strlist referrers = {0};
     manifest_row row;
     char *body = NULL;
     int tagged = 0;
@@ -418,7 +403,7 @@ static int push_image(job *j, const digest *d, const names *tags)
     for (size_t i = (size_t)tagged; i < tags->n && err == REG_OK; i++)
         err = put_manifest(j, &row, body, tags->items[i]);
     free(body);
-    names_free(&referrers);
+    strlist_free(&referrers);
     return err;
 }
 
@@ -520,13 +505,13 @@ int replicate_image(store *s, index_db *ix, const replicate_destination *dest, c
     char reason[512] = "";
     record_status(ix, repo, digest_text, dest, REPLICATION_IN_PROGRESS, NULL);
     reg_error_clear();
-    names tags = {0};
+    strlist tags = {0};
     int err = digest_parse(&d, digest_text) < 0
                   ? reg_error_set(REG_EINVALID, "bad digest %s", digest_text)
                   : index_replication_image_tags(ix, repo, digest_text, collect_name, &tags);
     if (err == REG_OK)
         err = push_image(&j, &d, &tags);
-    names_free(&tags);
+    strlist_free(&tags);
     err = finish(reason, sizeof(reason), ix, dest, repo, digest_text, err);
     if (err < 0)
         reg_error_set(err, "%s", reason);
@@ -607,7 +592,7 @@ typedef struct image_copy {
     digest dg;
     int live;
     outbox_outcome *out;
-    names tags;
+    strlist tags;
     int twin;
 } image_copy;
 
@@ -678,13 +663,13 @@ static int drop_moved_tags(batch_copy *b)
         qsort(all, total, sizeof(*all), by_tag_then_image);
     for (size_t t = 0; t + 1 < k; t++)
         if (!strcmp(all[t].tag, all[t + 1].tag)) {
-            names *l = &b->imgs[all[t].img].tags;
+            strlist *l = &b->imgs[all[t].img].tags;
             free(l->items[all[t].pos]);
             l->items[all[t].pos] = NULL;
         }
     free(all);
     for (size_t i = 0; i < b->n; i++) {
-        names *l = &b->imgs[i].tags;
+        strlist *l = &b->imgs[i].tags;
         size_t kept = 0;
         for (size_t t = 0; t < l->n; t++)
             if (l->items[t])
@@ -833,6 +818,6 @@ void replicate_deliver_batch(void *ctx, index_db *ix, const outbox_entry *entrie
     }
     copy_twin_outcomes(b);
     for (size_t i = 0; i < b->n; i++)
-        names_free(&b->imgs[i].tags);
+        strlist_free(&b->imgs[i].tags);
     free(b);
 }

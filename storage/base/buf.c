@@ -2,6 +2,7 @@
 #include "storage/base/buf.h"
 #include "storage/base/reg_error.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,4 +53,28 @@ int buf_grow_array(void **items, size_t *cap, size_t count, size_t size, size_t 
     *items = p;
     *cap = bigger;
     return REG_OK;
+}
+
+int strlist_add(strlist *l, const char *s, size_t max_items)
+{
+    int err = buf_grow_array((void **)&l->items, &l->cap, l->n, sizeof(*l->items), max_items);
+    if (err == REG_ETOOLARGE)
+        return err;
+    if (err < 0 || !(l->items[l->n] = strdup(s ? s : "")))
+        return reg_error_set(REG_ERROR, "out of memory");
+    l->n++;
+    return REG_OK;
+}
+
+int strlist_collect(void *list, const char *s)
+{
+    return strlist_add(list, s, SIZE_MAX);
+}
+
+void strlist_free(strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof(*l));
 }
