@@ -516,22 +516,29 @@ static void *pull_thread(void *arg)
     return NULL;
 }
 
-static int cmd_pull(void)
+/* Start --clients threads running `client`, release them together with the deadline set, and
+ * wait for them: the seconds they took. */
+static double run_clients(void *(*client)(void *))
 {
-    if (!opt.path)
-        die("pull needs --path");
     pthread_t th[1024];
     if (opt.clients < 1 || opt.clients > 1024)
         die("--clients must be 1..1024");
     pthread_barrier_init(&start_barrier, NULL, (unsigned)opt.clients + 1);
     for (int i = 0; i < opt.clients; i++)
-        pthread_create(&th[i], NULL, pull_thread, NULL);
+        pthread_create(&th[i], NULL, client, NULL);
     double t0 = now();
     run_deadline = t0 + opt.deadline;
     pthread_barrier_wait(&start_barrier);
     for (int i = 0; i < opt.clients; i++)
         pthread_join(th[i], NULL);
-    double secs = now() - t0;
+    return now() - t0;
+}
+
+static int cmd_pull(void)
+{
+    if (!opt.path)
+        die("pull needs --path");
+    double secs = run_clients(pull_thread);
     long long b = atomic_load(&total_bytes);
     printf("{\"bytes\": %lld, \"seconds\": %.6f, \"mib_s\": %.3f, \"downloads\": %lld, "
            "\"errors\": %lld}\n",
@@ -617,21 +624,10 @@ static int cmd_pushimages(void)
 {
     if (!opt.repo || opt.images <= 0)
         die("pushimages needs --repo and --images");
-    if (opt.clients < 1 || opt.clients > 1024)
-        die("--clients must be 1..1024");
     if (opt.layer_size <= 0 || opt.layer_size > 16 * 1024 * 1024)
         die("--layer-size must be 1..16 MiB");
-    pthread_t th[1024];
     latencies = calloc((size_t)opt.images, sizeof(double));
-    pthread_barrier_init(&start_barrier, NULL, (unsigned)opt.clients + 1);
-    for (int i = 0; i < opt.clients; i++)
-        pthread_create(&th[i], NULL, pushimages_thread, NULL);
-    double t0 = now();
-    run_deadline = t0 + opt.deadline;
-    pthread_barrier_wait(&start_barrier);
-    for (int i = 0; i < opt.clients; i++)
-        pthread_join(th[i], NULL);
-    double secs = now() - t0;
+    double secs = run_clients(pushimages_thread);
     long long done = atomic_load(&total_done);
     /* Latencies of finished images (failed ones are 0 and sorted first; skip them). */
     qsort(latencies, (size_t)opt.images, sizeof(double), cmp_double);
@@ -1007,6 +1003,49 @@ static int cmd_rate(void)
 
 /* ---------- main ---------- */
 
+/* Each "--name value" sets one field of opt, read as text or as a number of its type. */
+enum opt_kind { OPT_TEXT, OPT_INT, OPT_LLONG, OPT_DOUBLE };
+static const struct {
+    const char *name;
+    enum opt_kind kind;
+    void *field;
+} options[] = {
+    {"--host", OPT_TEXT, &opt.host},           {"--port", OPT_INT, &opt.port},
+    {"--repo", OPT_TEXT, &opt.repo},           {"--path", OPT_TEXT, &opt.path},
+    {"--file", OPT_TEXT, &opt.file},           {"--prefix", OPT_TEXT, &opt.prefix},
+    {"--size", OPT_LLONG, &opt.size},          {"--chunk", OPT_LLONG, &opt.chunk},
+    {"--nonce", OPT_LLONG, &opt.nonce},        {"--clients", OPT_INT, &opt.clients},
+    {"--count", OPT_LLONG, &opt.count},        {"--images", OPT_LLONG, &opt.images},
+    {"--layer-size", OPT_LLONG, &opt.layer_size}, {"--method", OPT_TEXT, &opt.method},
+    {"--header", OPT_TEXT, &opt.header},       {"--connections", OPT_INT, &opt.connections},
+    {"--threads", OPT_INT, &opt.threads},      {"--duration", OPT_DOUBLE, &opt.duration},
+    {"--deadline", OPT_DOUBLE, &opt.deadline},
+};
+
+static void set_option(const char *name, const char *v)
+{
+    for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
+        if (strcmp(name, options[i].name) != 0)
+            continue;
+        void *f = options[i].field;
+        switch (options[i].kind) {
+        case OPT_TEXT:
+            *(const char **)f = v;
+            return;
+        case OPT_INT:
+            *(int *)f = atoi(v);
+            return;
+        case OPT_LLONG:
+            *(long long *)f = atoll(v);
+            return;
+        case OPT_DOUBLE:
+            *(double *)f = atof(v);
+            return;
+        }
+    }
+    die("unknown option %s", name);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -1016,47 +1055,7 @@ int main(int argc, char **argv)
         const char *k = argv[i];
         if (i + 1 >= argc)
             die("option %s needs a value", k);
-        const char *v = argv[++i];
-        if (!strcmp(k, "--host"))
-            opt.host = v;
-        else if (!strcmp(k, "--port"))
-            opt.port = atoi(v);
-        else if (!strcmp(k, "--repo"))
-            opt.repo = v;
-        else if (!strcmp(k, "--path"))
-            opt.path = v;
-        else if (!strcmp(k, "--file"))
-            opt.file = v;
-        else if (!strcmp(k, "--prefix"))
-            opt.prefix = v;
-        else if (!strcmp(k, "--size"))
-            opt.size = atoll(v);
-        else if (!strcmp(k, "--chunk"))
-            opt.chunk = atoll(v);
-        else if (!strcmp(k, "--nonce"))
-            opt.nonce = atoll(v);
-        else if (!strcmp(k, "--clients"))
-            opt.clients = atoi(v);
-        else if (!strcmp(k, "--count"))
-            opt.count = atoll(v);
-        else if (!strcmp(k, "--images"))
-            opt.images = atoll(v);
-        else if (!strcmp(k, "--layer-size"))
-            opt.layer_size = atoll(v);
-        else if (!strcmp(k, "--method"))
-            opt.method = v;
-        else if (!strcmp(k, "--header"))
-            opt.header = v;
-        else if (!strcmp(k, "--connections"))
-            opt.connections = atoi(v);
-        else if (!strcmp(k, "--threads"))
-            opt.threads = atoi(v);
-        else if (!strcmp(k, "--duration"))
-            opt.duration = atof(v);
-        else if (!strcmp(k, "--deadline"))
-            opt.deadline = atof(v);
-        else
-            die("unknown option %s", k);
+        set_option(k, argv[++i]);
     }
     if (opt.port <= 0 || opt.port > 65535)
         die("--port is required");
