@@ -14,17 +14,12 @@ static void bind_optional(sqldb_stmt *st, int i, const char *s)
 
 static int insert(index_db *ix, const cache_rule *r)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_CACHE_RULE_ADD);
+    sqldb_stmt *st = index_stmt_text2(ix, ST_CACHE_RULE_ADD, r->prefix, r->upstream_url);
     if (!st)
         return REG_ERROR;
-    index_bind_text(st, 1, r->prefix);
-    index_bind_text(st, 2, r->upstream_url);
     index_bind_text(st, 3, r->upstream_prefix);
     bind_optional(st, 4, r->username);
-    if (r->password_len)
-        sqldb_bind_blob(st, 5, r->password, (int)r->password_len);
-    else
-        sqldb_bind_null(st, 5);
+    index_bind_bytes(st, 5, r->password, r->password_len);
     bind_optional(st, 6, r->credential_arn);
     sqldb_bind_int64(st, 7, r->ttl_seconds);
     bind_optional(st, 8, r->ca_file);

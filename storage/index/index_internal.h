@@ -103,6 +103,14 @@ sqldb_stmt *index_stmt_text2(index_db *ix, enum index_statement id, const char *
 /* Statement `id` with a repository id bound to ?1 and text to ?2; NULL if not prepared. */
 sqldb_stmt *index_stmt_repo_text(index_db *ix, enum index_statement id, int64_t repo_id,
                                  const char *text);
+/* Bind len bytes at p, or SQL NULL when there are none (a password or secret not set). */
+static inline void index_bind_bytes(sqldb_stmt *st, int i, const void *p, size_t len)
+{
+    if (p && len)
+        sqldb_bind_blob(st, i, p, (int)len);
+    else
+        sqldb_bind_null(st, i);
+}
 int index_changes(index_db *ix);
 /* A text column as a malloc'd copy ("" for SQL NULL); NULL only when out of memory. */
 char *index_column_copy(sqldb_stmt *st, int col);

@@ -12,11 +12,9 @@ int index_preview_set(index_db *ix, const char *repo, const char *status, const 
     int err = index_repo_id(&repo_id, ix, repo);
     if (err < 0)
         return err;
-    sqldb_stmt *st = index_stmt(ix, ST_PREVIEW_SET);
+    sqldb_stmt *st = index_stmt_repo_text(ix, ST_PREVIEW_SET, repo_id, status);
     if (!st)
         return REG_ERROR;
-    sqldb_bind_int64(st, 1, repo_id);
-    index_bind_text(st, 2, status);
     index_bind_text(st, 3, policy);
     index_bind_text(st, 4, results);
     sqldb_bind_int64(st, 5, now);

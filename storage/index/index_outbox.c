@@ -266,10 +266,6 @@ int index_outbox_redeliver(int64_t *count_out, index_db *ix, const char *kind, c
 
 int index_outbox_drop_target(index_db *ix, const char *kind, const char *target)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_OUTBOX_DROP_TARGET);
-    if (!st)
-        return REG_ERROR;
-    index_bind_text(st, 1, kind);
-    index_bind_text(st, 2, target);
-    return index_run(st);
+    sqldb_stmt *st = index_stmt_text2(ix, ST_OUTBOX_DROP_TARGET, kind, target);
+    return st ? index_run(st) : REG_ERROR;
 }

@@ -101,17 +101,12 @@ int index_replication_queue(int *queued_out, index_db *ix, const char *repo, con
 
 int index_replication_destination_put(index_db *ix, const replication_destination *d)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_REPL_DEST_PUT);
+    sqldb_stmt *st = index_stmt_text2(ix, ST_REPL_DEST_PUT, d->region, d->registry_id);
     if (!st)
         return REG_ERROR;
-    index_bind_text(st, 1, d->region);
-    index_bind_text(st, 2, d->registry_id);
     index_bind_text(st, 3, d->url);
     index_bind_text(st, 4, d->username);
-    if (d->password)
-        sqldb_bind_blob(st, 5, d->password, (int)d->password_len);
-    else
-        sqldb_bind_null(st, 5);
+    index_bind_bytes(st, 5, d->password, d->password_len);
     index_bind_text(st, 6, d->ca_file);
     sqldb_bind_int64(st, 7, (int64_t)time(NULL));
     return index_run(st);
@@ -167,11 +162,9 @@ int index_replication_status_set(index_db *ix, const char *repo, const char *dig
                                  const char *region, const char *registry_id, const char *status,
                                  const char *reason)
 {
-    sqldb_stmt *st = index_stmt(ix, ST_REPL_STATUS_SET);
+    sqldb_stmt *st = index_stmt_text2(ix, ST_REPL_STATUS_SET, repo, digest);
     if (!st)
         return REG_ERROR;
-    index_bind_text(st, 1, repo);
-    index_bind_text(st, 2, digest);
     index_bind_text(st, 3, region);
     index_bind_text(st, 4, registry_id);
     index_bind_text(st, 5, status);

@@ -16,14 +16,6 @@ void index_webhook_row_clear(webhook_row *w)
     memset(w, 0, sizeof(*w));
 }
 
-static void bind_bytes(sqldb_stmt *st, int i, const unsigned char *p, size_t len)
-{
-    if (p && len)
-        sqldb_bind_blob(st, i, p, (int)len);
-    else
-        sqldb_bind_null(st, i);
-}
-
 int index_webhook_add(index_db *ix, const webhook_row *w)
 {
     sqldb_stmt *st = index_stmt_text2(ix, ST_WEBHOOK_ADD, w->name, w->url);
@@ -31,8 +23,8 @@ int index_webhook_add(index_db *ix, const webhook_row *w)
         return REG_ERROR;
     sqldb_bind_int64(st, 3, (int64_t)w->events);
     index_bind_text(st, 4, w->repo_prefix ? w->repo_prefix : "");
-    bind_bytes(st, 5, w->credentials, w->credentials_len);
-    bind_bytes(st, 6, w->secret, w->secret_len);
+    index_bind_bytes(st, 5, w->credentials, w->credentials_len);
+    index_bind_bytes(st, 6, w->secret, w->secret_len);
     sqldb_bind_int64(st, 7, w->created_at);
     int err = index_run_changed(ix, st);
     if (err == REG_ENOTFOUND)
