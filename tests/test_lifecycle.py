@@ -48,6 +48,10 @@ class Repo:
         for tag in tags[1:]:
             r = put_manifest(self.srv.url, self.name, tag, img.manifest)
             assert r.status_code == 201, f"tagging {tag}: {r.status_code} {r.text}"
+        return self.adopt(label, img, age)
+
+    def adopt(self, label, img, age):
+        """Count img (pushed some other way) as one of the repository's, `age` seconds old."""
         set_pushed_at(self.srv.data, self.name, img.digest, time.time() - age)
         self.images[label] = img
         return img
@@ -191,18 +195,21 @@ def test_tag_list_needs_every_entry_to_match_some_tag(srv):
     repo.gc_expires(["both"])
 
 
+def only_a_stray_expires(repo):
+    """Add an old untagged image and an untagged rule (1 day): gc must expire that one alone."""
+    repo.image("stray", [], 20 * DAY)
+    repo.policy(rule(1, "untagged", "sinceImagePushed", 1))
+    repo.gc_expires(["stray"])
+
+
 def test_untagged_rule_leaves_the_children_of_a_tagged_index_alone(srv):
     repo = Repo(srv)
     repo.image("child-amd64", [], 20 * DAY)
     repo.image("child-arm64", [], 20 * DAY)
     idx = push_index(srv.url, "app", "multi",
                      [repo.images["child-amd64"], repo.images["child-arm64"]])
-    set_pushed_at(srv.data, "app", idx.digest, time.time() - 20 * DAY)
-    repo.images["index"] = idx
-    repo.image("stray", [], 20 * DAY)
-    repo.policy(rule(1, "untagged", "sinceImagePushed", 1))
-
-    repo.gc_expires(["stray"])
+    repo.adopt("index", idx, 20 * DAY)
+    only_a_stray_expires(repo)
 
 
 def test_untagged_rule_leaves_the_referrers_of_a_kept_image_alone(srv):
@@ -211,12 +218,8 @@ def test_untagged_rule_leaves_the_referrers_of_a_kept_image_alone(srv):
     sig = push_image(srv.url, "app", None, layers=[b"signature"], config=b"{}",
                      config_type=OCI_EMPTY, subject=subject,
                      artifact_type="application/vnd.example.signature")
-    set_pushed_at(srv.data, "app", sig.digest, time.time() - 20 * DAY)
-    repo.images["signature"] = sig
-    repo.image("stray", [], 20 * DAY)
-    repo.policy(rule(1, "untagged", "sinceImagePushed", 1))
-
-    repo.gc_expires(["stray"])
+    repo.adopt("signature", sig, 20 * DAY)
+    only_a_stray_expires(repo)
 
 
 def test_preview_lists_exactly_what_gc_then_expires(srv):
