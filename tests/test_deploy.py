@@ -306,6 +306,20 @@ def served_or_none(url):
         return None
 
 
+def serve_answering(tmp_path, *args):
+    """`ocireg serve` with the further arguments on a free port, once /v2/ answers 200:
+    (process, port, URL)."""
+    port = free_port()
+    proc = serve(port, tmp_path / "data", tmp_path, *args)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: served_or_none(url) == 200, "the server to answer")
+    except BaseException:
+        stop(proc)
+        raise
+    return proc, port, url
+
+
 def jwt_kid(jwt):
     head = jwt.split(".")[0]
     return json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))["kid"]
@@ -435,11 +449,8 @@ def test_restart_under_load_fails_no_request(tmp_path):
 
 
 def test_sigterm_lets_a_request_in_flight_finish_and_bounds_the_drain(tmp_path):
-    port = free_port()
-    proc = serve(port, tmp_path / "data", tmp_path, "--drain-timeout", "2s")
-    url = f"http://127.0.0.1:{port}"
+    proc, port, url = serve_answering(tmp_path, "--drain-timeout", "2s")
     try:
-        wait_until(lambda: served_or_none(url) == 200, "the server to answer")
         idle = requests.Session()  # a kept-alive connection, idle at SIGTERM
         assert idle.get(url + "/v2/", timeout=5).status_code == 200
         body = os.urandom(1 << 20)
@@ -470,11 +481,8 @@ def test_sigterm_lets_a_request_in_flight_finish_and_bounds_the_drain(tmp_path):
 
 
 def test_sigterm_does_not_wait_for_idle_keep_alive_connections(tmp_path):
-    port = free_port()
-    proc = serve(port, tmp_path / "data", tmp_path, "--drain-timeout", "20s")
-    url = f"http://127.0.0.1:{port}"
+    proc, port, url = serve_answering(tmp_path, "--drain-timeout", "20s")
     try:
-        wait_until(lambda: served_or_none(url) == 200, "the server to answer")
         sessions = [requests.Session() for _ in range(4)]
         for s in sessions:
             assert s.get(url + "/v2/", timeout=5).status_code == 200
