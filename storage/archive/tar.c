@@ -30,7 +30,7 @@ static void put_octal(char *field, size_t width, uint64_t value)
     field[width - 1] = '\0';
 }
 
-static void put_checksum(unsigned char *h)
+void tar_put_checksum(unsigned char *h)
 {
     unsigned sum = 0;
     memset(h + 148, ' ', 8);
@@ -67,7 +67,7 @@ static int put_block(tar_writer *w, unsigned char *h, char type, uint64_t size, 
     h[156] = (unsigned char)type;
     memcpy(h + 257, "ustar", 6);
     memcpy(h + 263, "00", 2);
-    put_checksum(h);
+    tar_put_checksum(h);
     return w->sink(w->ctx, h, TAR_BLOCK);
 }
 

@@ -33,6 +33,8 @@ int tar_put_data(tar_writer *w, const void *data, size_t len);
 int tar_end_entry(tar_writer *w);
 /* The end-of-archive marker (two zero blocks). */
 int tar_put_end(tar_writer *w);
+/* Fill in the checksum field of a 512-byte header block (after any change to it). */
+void tar_put_checksum(unsigned char *h);
 
 /* Read up to len bytes; *got 0 at the end of the input. */
 typedef int (*tar_source)(void *ctx, void *buf, size_t len, size_t *got);

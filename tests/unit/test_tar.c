@@ -119,15 +119,6 @@ static void test_size_over_8gib_goes_through_pax(void)
           (unsigned long long)e.size);
 }
 
-static void set_checksum(unsigned char *h)
-{
-    unsigned sum = 0;
-    memset(h + 148, ' ', 8);
-    for (int i = 0; i < TAR_BLOCK; i++)
-        sum += h[i];
-    snprintf((char *)h + 148, 8, "%06o", sum);
-}
-
 static void test_gnu_base256_size_is_read(void)
 {
     static mem m;
@@ -138,7 +129,7 @@ static void test_gnu_base256_size_is_read(void)
     h[124 + 7] = 0x03;
     h[156] = '0';
     memcpy(h + 257, "ustar  ", 8);
-    set_checksum(h);
+    tar_put_checksum(h);
     m.len = TAR_BLOCK;
     CHECK_INT(first_entry(&e, &r, &m), REG_OK);
     CHECK(e.size == (3ull << 32), "got %llu", (unsigned long long)e.size);
@@ -201,7 +192,7 @@ static void test_oversized_pax_header_is_refused(void)
            "ustar\0"
            "00",
            8);
-    set_checksum(h);
+    tar_put_checksum(h);
     m.len = TAR_BLOCK * 4;
     CHECK_INT(first_entry(&e, &r, &m), REG_EINVALID);
     CHECK(strstr(reg_error_last(""), "larger than") != NULL, "message: %s", reg_error_last(""));
