@@ -39,6 +39,16 @@ static const char *claim_payload(index_db *ix, const char *owner, int64_t now, i
     return got;
 }
 
+/* Claim as "w" at `now`: the entry must be `payload`, on its attempt number `attempts`. */
+static void expect_claimed(index_db *ix, int64_t now, const char *payload, int64_t attempts)
+{
+    outbox_entry e;
+    CHECK_INT(index_outbox_claim(&e, ix, "w", now, now + LEASE, CAP), REG_OK);
+    CHECK_STR(e.payload ? e.payload : "", payload);
+    CHECK_INT(e.attempts, attempts);
+    index_outbox_entry_clear(&e);
+}
+
 static void test_claims_follow_commit_order_per_repository_and_target(void)
 {
     index_db *ix = fresh_index();
@@ -75,14 +85,21 @@ static void test_a_target_at_its_limit_gets_no_more(void)
     index_close(ix);
 }
 
-static void test_a_retry_waits_for_its_time_and_holds_back_younger_entries(void)
+/* A fresh index with x1 then x2 queued for one target and repository, x1 claimed by "w" at
+ * NOW (its id in *id). */
+static index_db *x1_claimed_before_x2(int64_t *id)
 {
     index_db *ix = fresh_index();
-    int64_t id = 0;
-    outbox_entry e;
     queue(ix, "t", "a", "x1");
     queue(ix, "t", "a", "x2");
-    CHECK_STR(claim_payload(ix, "w", NOW, CAP, &id), "x1");
+    CHECK_STR(claim_payload(ix, "w", NOW, CAP, id), "x1");
+    return ix;
+}
+
+static void test_a_retry_waits_for_its_time_and_holds_back_younger_entries(void)
+{
+    int64_t id = 0;
+    index_db *ix = x1_claimed_before_x2(&id);
     int64_t due = 0;
     /* x1 is in flight and holds x2 back: nothing a claim could take */
     CHECK_INT(index_outbox_next_due(&due, ix, NOW), REG_ENOTFOUND);
@@ -90,20 +107,14 @@ static void test_a_retry_waits_for_its_time_and_holds_back_younger_entries(void)
     CHECK_INT(index_outbox_next_due(&due, ix, NOW), REG_OK);
     CHECK_INT(due, NOW + 500); /* x2 is due but waits for x1 */
     CHECK_STR(claim_payload(ix, "w", NOW + 499, CAP, NULL), "");
-    CHECK_INT(index_outbox_claim(&e, ix, "w", NOW + 500, NOW + 500 + LEASE, CAP), REG_OK);
-    CHECK_STR(e.payload, "x1");
-    CHECK_INT(e.attempts, 2);
-    index_outbox_entry_clear(&e);
+    expect_claimed(ix, NOW + 500, "x1", 2);
     index_close(ix);
 }
 
 static void test_a_parked_entry_holds_nothing_back_until_redelivered(void)
 {
-    index_db *ix = fresh_index();
     int64_t id = 0, n = 0;
-    queue(ix, "t", "a", "x1");
-    queue(ix, "t", "a", "x2");
-    CHECK_STR(claim_payload(ix, "w", NOW, CAP, &id), "x1");
+    index_db *ix = x1_claimed_before_x2(&id);
     CHECK_INT(index_outbox_retry(ix, id, "w", NOW, "HTTP 500", 1, NOW), REG_OK);
     CHECK_STR(claim_payload(ix, "w", NOW, CAP, NULL), "x2");
     int64_t parked = 0;
@@ -113,11 +124,7 @@ static void test_a_parked_entry_holds_nothing_back_until_redelivered(void)
     CHECK_INT(n, 1);
     CHECK_INT(index_outbox_parked(&parked, ix), REG_OK);
     CHECK_INT(parked, 0);
-    outbox_entry e;
-    CHECK_INT(index_outbox_claim(&e, ix, "w", NOW + 1, NOW + 1 + LEASE, CAP), REG_OK);
-    CHECK_STR(e.payload, "x1");
-    CHECK_INT(e.attempts, 1);
-    index_outbox_entry_clear(&e);
+    expect_claimed(ix, NOW + 1, "x1", 1);
     index_close(ix);
 }
 
