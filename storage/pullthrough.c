@@ -270,31 +270,38 @@ static int upstream_manifest_of(upstream_manifest *out, const pullthrough_source
     return REG_OK;
 }
 
+/* Send `method` for the manifest `ref` (a tag or digest) of src upstream: REG_OK when it
+ * answered 200, the answer in *resp (remote_response_free it, also after an error); `doing`
+ * names the request in the error of a failed send. */
+static int ask_manifest(remote_response *resp, const pullthrough_source *src, upstream *up,
+                        const char *method, const char *ref, uint64_t max_body, const char *doing)
+{
+    upstream_manifest at;
+    memset(resp, 0, sizeof(*resp));
+    int err = upstream_manifest_of(&at, src, ref);
+    if (err < 0)
+        return err;
+    remote_request rq = {.method = method,
+                         .path = at.path,
+                         .scope = at.scope,
+                         .headers = manifest_headers,
+                         .max_body = max_body};
+    if ((err = remote_send(resp, up->client, &rq)) < 0)
+        return reg_error_wrap(err, "%s", doing);
+    return resp->status == 200 ? REG_OK : upstream_status_error(src, at.path, resp->status);
+}
+
 /* GET the manifest at `what` (a tag or digest) and store it, under `tag` when not NULL.
  * `expected`: the digest its bytes must have (by digest, or the one a HEAD announced). */
 static int fetch_manifest(pullthrough *pt, index_db *ix, const pullthrough_source *src,
                           upstream *up, const char *what, const char *tag, const digest *expected)
 {
     char media[256];
-    upstream_manifest at;
     remote_response resp;
-    memset(&resp, 0, sizeof(resp));
-    int err = upstream_manifest_of(&at, src, what);
+    int err = ask_manifest(&resp, src, up, "GET", what, MANIFEST_MAX_BYTES,
+                           "upstream manifest fetch");
     if (err < 0)
-        return err;
-    remote_request rq = {.method = "GET",
-                         .path = at.path,
-                         .scope = at.scope,
-                         .headers = manifest_headers,
-                         .max_body = MANIFEST_MAX_BYTES};
-    if ((err = remote_send(&resp, up->client, &rq)) < 0) {
-        reg_error_wrap(err, "upstream manifest fetch");
         goto done;
-    }
-    if (resp.status != 200) {
-        err = upstream_status_error(src, at.path, resp.status);
-        goto done;
-    }
     digest announced;
     if (!expected && resp.docker_content_digest &&
         digest_parse(&announced, resp.docker_content_digest) == REG_OK)
@@ -322,19 +329,10 @@ done:
 /* HEAD the tag upstream: its digest into out ("" when the answer names none). */
 static int head_tag(digest *out, const pullthrough_source *src, upstream *up, const char *tag)
 {
-    upstream_manifest at;
     remote_response resp;
-    memset(&resp, 0, sizeof(resp));
-    int err = upstream_manifest_of(&at, src, tag);
-    if (err < 0)
-        return err;
-    remote_request rq = {
-        .method = "HEAD", .path = at.path, .scope = at.scope, .headers = manifest_headers};
-    if ((err = remote_send(&resp, up->client, &rq)) < 0)
-        reg_error_wrap(err, "upstream tag check");
-    else if (resp.status != 200)
-        err = upstream_status_error(src, at.path, resp.status);
-    else if (!resp.docker_content_digest || digest_parse(out, resp.docker_content_digest) < 0)
+    int err = ask_manifest(&resp, src, up, "HEAD", tag, 0, "upstream tag check");
+    if (err == REG_OK &&
+        (!resp.docker_content_digest || digest_parse(out, resp.docker_content_digest) < 0))
         out->str[0] = '\0';
     remote_response_free(&resp);
     return err;
