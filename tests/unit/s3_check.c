@@ -91,17 +91,26 @@ static void test_bucket_ensure_twice(void)
     CHECK(s3_bucket_ensure(client) == REG_OK, "second ensure: %s", reg_error_last(""));
 }
 
+/* size bytes of sample data (from seed) put at key: the bytes, the caller's to free. */
+static unsigned char *put_sample(const char *key, size_t size, uint64_t seed)
+{
+    unsigned char *data = malloc(size);
+    if (!data)
+        abort();
+    fill(data, size, seed);
+    CHECK_INT(s3_put(client, key, data, size), REG_OK);
+    return data;
+}
+
 static void test_put_head_get_ranges(void)
 {
     const size_t size = 3 * MIB + 17;
-    unsigned char *data = malloc(size);
     char key[S3_MAX_KEY];
     uint64_t got_size = 0;
     int64_t mtime = 0;
     buf b;
-    fill(data, size, 1);
     key_of(key, "blobs/sha256/ab/abcdef");
-    CHECK_INT(s3_put(client, key, data, size), REG_OK);
+    unsigned char *data = put_sample(key, size, 1);
     CHECK_INT(s3_head(client, key, &got_size, &mtime), REG_OK);
     CHECK_INT(got_size, size);
     CHECK(mtime > time(NULL) - 86400 && mtime < time(NULL) + 86400, "mtime %lld is not today",
@@ -380,12 +389,10 @@ static long plain_get(buf *b, const char *url)
 static void test_presigned_get(void)
 {
     const size_t size = 100000;
-    unsigned char *data = malloc(size);
     char key[S3_MAX_KEY], *url = NULL;
     buf b;
-    fill(data, size, 4);
     key_of(key, "presign/a b+c");
-    CHECK_INT(s3_put(client, key, data, size), REG_OK);
+    unsigned char *data = put_sample(key, size, 4);
     CHECK(s3_presign_get(&url, client, key, 300) == REG_OK, "presign: %s", reg_error_last(""));
     if (!url)
         goto done;
@@ -550,10 +557,8 @@ static void bench(size_t mib)
 static void test_get_resumes_after_a_dropped_connection(void)
 {
     const size_t size = MIB;
-    unsigned char *data = malloc(size);
+    unsigned char *data = put_sample("faults/drop-once", size, 6);
     buf b;
-    fill(data, size, 6);
-    CHECK_INT(s3_put(client, "faults/drop-once", data, size), REG_OK);
     CHECK(get_all(&b, client, "faults/drop-once", 0, 0) == REG_OK, "get: %s", reg_error_last(""));
     CHECK(same_bytes(&b, data, size), "resumed whole get: %zu bytes", b.len);
     buf_free(&b);
@@ -568,10 +573,8 @@ static void test_get_resumes_after_a_dropped_connection(void)
 static void test_get_of_a_replaced_object_fails_on_resume(void)
 {
     const size_t size = MIB;
-    unsigned char *data = malloc(size);
+    unsigned char *data = put_sample("faults/drop-once-and-change", size, 7);
     buf b;
-    fill(data, size, 7);
-    CHECK_INT(s3_put(client, "faults/drop-once-and-change", data, size), REG_OK);
     CHECK_INT(get_all(&b, client, "faults/drop-once-and-change", 0, 0), REG_ERROR);
     CHECK(strstr(reg_error_last(""), "412") != NULL, "If-Match refused: %s", reg_error_last(""));
     CHECK(b.len < size && same_bytes(&b, data, b.len), "only the first answer's bytes: %zu", b.len);
@@ -590,24 +593,28 @@ static void test_put_retries_slowdown(void)
     CHECK_INT(size, sizeof(data));
 }
 
+/* Start a multipart upload at key (its id into id, S3_UPLOAD_ID_MAX bytes) and send it one
+ * 4-byte part, numbered and ETagged in *part. */
+static void start_one_part(const char *key, char *id, s3_part *part)
+{
+    CHECK_INT(s3_multipart_create(client, key, id, S3_UPLOAD_ID_MAX), REG_OK);
+    CHECK_INT(s3_multipart_part(client, key, id, part->no, "part", 4, part->etag,
+                                sizeof(part->etag)),
+              REG_OK);
+}
+
 static void test_complete_retries_an_error_in_200(void)
 {
     char id[S3_UPLOAD_ID_MAX];
     s3_part part = {.no = 1};
     uint64_t size = 0;
-    CHECK_INT(s3_multipart_create(client, "faults/complete-error-once", id, sizeof(id)), REG_OK);
-    CHECK_INT(s3_multipart_part(client, "faults/complete-error-once", id, 1, "part", 4, part.etag,
-                                sizeof(part.etag)),
-              REG_OK);
+    start_one_part("faults/complete-error-once", id, &part);
     CHECK(s3_multipart_complete(client, "faults/complete-error-once", id, &part, 1) == REG_OK,
           "complete: %s", reg_error_last(""));
     CHECK_INT(s3_head(client, "faults/complete-error-once", &size, NULL), REG_OK);
     CHECK_INT(size, 4);
 
-    CHECK_INT(s3_multipart_create(client, "faults/complete-error-always", id, sizeof(id)), REG_OK);
-    CHECK_INT(s3_multipart_part(client, "faults/complete-error-always", id, 1, "part", 4, part.etag,
-                                sizeof(part.etag)),
-              REG_OK);
+    start_one_part("faults/complete-error-always", id, &part);
     CHECK_INT(s3_multipart_complete(client, "faults/complete-error-always", id, &part, 1),
               REG_ERROR);
     CHECK(strstr(reg_error_last(""), "InvalidPart") != NULL, "names the code: %s",
@@ -620,10 +627,7 @@ static void test_complete_lost_answer_is_success(void)
 {
     char id[S3_UPLOAD_ID_MAX];
     s3_part part = {.no = 1};
-    CHECK_INT(s3_multipart_create(client, "faults/complete-drop-answer", id, sizeof(id)), REG_OK);
-    CHECK_INT(s3_multipart_part(client, "faults/complete-drop-answer", id, 1, "part", 4, part.etag,
-                                sizeof(part.etag)),
-              REG_OK);
+    start_one_part("faults/complete-drop-answer", id, &part);
     CHECK(s3_multipart_complete(client, "faults/complete-drop-answer", id, &part, 1) == REG_OK,
           "complete: %s", reg_error_last(""));
 }
