@@ -23,14 +23,25 @@ static unsigned char *sample(void)
     return p;
 }
 
-static int open_pair(int *fd, int *dfd, char *path)
+/* The file a test stages into: fd for reads (and for the page-cache stage), dfd with
+ * O_DIRECT where the filesystem has it, and a fresh SHA-256 digester. */
+typedef struct spool {
+    char path[64];
+    int fd, dfd;
+    digester *h;
+} spool;
+
+static int spool_open(spool *sp)
 {
-    snprintf(path, 64, "/var/tmp/ocireg-stage-XXXXXX");
-    *fd = mkstemp(path);
-    *dfd = *fd < 0 ? -1 : open(path, O_WRONLY | O_DIRECT);
-    if (*dfd < 0 && *fd >= 0)
-        *dfd = open(path, O_WRONLY); /* no O_DIRECT here: the stage falls back on EINVAL */
-    return *fd >= 0 && *dfd >= 0 ? 0 : -1;
+    snprintf(sp->path, sizeof(sp->path), "/var/tmp/ocireg-stage-XXXXXX");
+    sp->h = NULL;
+    sp->fd = mkstemp(sp->path);
+    sp->dfd = sp->fd < 0 ? -1 : open(sp->path, O_WRONLY | O_DIRECT);
+    if (sp->dfd < 0 && sp->fd >= 0)
+        sp->dfd = open(sp->path, O_WRONLY); /* no O_DIRECT here: the stage falls back on EINVAL */
+    if (sp->fd < 0 || sp->dfd < 0)
+        return -1;
+    return digester_new(&sp->h, DIGEST_SHA256) == REG_OK ? 0 : -1;
 }
 
 static int file_equals(int fd, const unsigned char *want, size_t len)
@@ -55,12 +66,13 @@ static void check_complete(const stage_result *r, digester *h, int fd, const uns
     CHECK_STR(got.str, want.str);
 }
 
-static void close_pair(int fd, int dfd, const char *path, digester *h)
+static void spool_close(spool *sp)
 {
-    digester_free(h);
-    close(fd);
-    close(dfd);
-    unlink(path);
+    digester_free(sp->h);
+    close(sp->fd);
+    if (sp->dfd >= 0)
+        close(sp->dfd);
+    unlink(sp->path);
 }
 
 /* Write data[from, LEN) through stages in pieces of `piece` bytes, syncing every `per_request`
@@ -68,20 +80,17 @@ static void close_pair(int fd, int dfd, const char *path, digester *h)
 static void check_written(const unsigned char *data, size_t from, size_t piece, int per_request,
                           int per_stage)
 {
-    char path[64];
-    int fd, dfd;
+    spool sp;
     char what[64];
-    digester *h = NULL;
     stage *s = NULL;
     stage_result r = {0};
-    CHECK_INT(open_pair(&fd, &dfd, path), 0);
-    CHECK_INT(digester_new(&h, DIGEST_SHA256), REG_OK);
-    CHECK_INT(pwrite(fd, data, from, 0), (long long)from);
-    digester_update(h, data, from);
+    CHECK_INT(spool_open(&sp), 0);
+    CHECK_INT(pwrite(sp.fd, data, from, 0), (long long)from);
+    digester_update(sp.h, data, from);
     uint64_t at = from;
     for (int n = 0; at < LEN; n++) {
         if (!s)
-            CHECK_INT(stage_start(&s, fd, dfd, at, h, 1), REG_OK);
+            CHECK_INT(stage_start(&s, sp.fd, sp.dfd, at, sp.h, 1), REG_OK);
         size_t len = LEN - at < piece ? LEN - at : piece;
         CHECK_INT(stage_add(s, data + at, len), REG_OK);
         at += len;
@@ -97,8 +106,8 @@ static void check_written(const unsigned char *data, size_t from, size_t piece, 
     if (s)
         CHECK_INT(stage_finish(s, &r), REG_OK);
     snprintf(what, sizeof(what), "from %zu, piece %zu", from, piece);
-    check_complete(&r, h, fd, data, what);
-    close_pair(fd, dfd, path, h);
+    check_complete(&r, sp.h, sp.fd, data, what);
+    spool_close(&sp);
 }
 
 static void test_pieces_and_syncs_give_the_same_file_and_digest(void)
@@ -119,50 +128,43 @@ static void test_idle_pauses_trim_and_resume(void)
 {
     static const size_t cuts[] = {(2u << 20) + 4321u, 4u << 20, (4u << 20) + 1u, LEN};
     unsigned char *data = sample();
-    char path[64];
-    int fd, dfd;
-    digester *h = NULL;
+    spool sp;
     stage *s = NULL;
     stage_result r;
     size_t at = 0;
-    CHECK_INT(open_pair(&fd, &dfd, path), 0);
-    CHECK_INT(digester_new(&h, DIGEST_SHA256), REG_OK);
-    CHECK_INT(stage_start(&s, fd, dfd, 0, h, 1), REG_OK);
+    CHECK_INT(spool_open(&sp), 0);
+    CHECK_INT(stage_start(&s, sp.fd, sp.dfd, 0, sp.h, 1), REG_OK);
     for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
         CHECK_INT(stage_add(s, data + at, cuts[i] - at), REG_OK);
         at = cuts[i];
         CHECK_INT(stage_sync(s), REG_OK);
-        CHECK(file_equals(fd, data, at), "after the request ending at %zu", at);
+        CHECK(file_equals(sp.fd, data, at), "after the request ending at %zu", at);
         usleep(300 * 1000); /* longer than the stage's idle trim */
     }
     CHECK_INT(stage_finish(s, &r), REG_OK);
-    check_complete(&r, h, fd, data, "after idle pauses");
-    close_pair(fd, dfd, path, h);
+    check_complete(&r, sp.h, sp.fd, data, "after idle pauses");
+    spool_close(&sp);
     free(data);
 }
 
 static void test_a_failed_write_keeps_what_was_synced(void)
 {
     unsigned char *data = sample();
-    char path[64];
-    int fd, dfd;
-    digester *h = NULL;
+    spool sp;
     stage *s = NULL;
     stage_result r;
-    CHECK_INT(open_pair(&fd, &dfd, path), 0);
-    CHECK_INT(digester_new(&h, DIGEST_SHA256), REG_OK);
-    close(dfd); /* writes of full buffers now fail (EBADF) */
-    CHECK_INT(stage_start(&s, fd, dfd, 0, h, 1), REG_OK);
+    CHECK_INT(spool_open(&sp), 0);
+    close(sp.dfd); /* writes of full buffers now fail (EBADF) */
+    CHECK_INT(stage_start(&s, sp.fd, sp.dfd, 0, sp.h, 1), REG_OK);
     CHECK_INT(stage_add(s, data, 100000), REG_OK);
     CHECK_INT(stage_sync(s), REG_OK);
     CHECK(stage_add(s, data + 100000, 3 << 20) < 0, "a write to a closed fd must fail");
     CHECK(stage_finish(s, &r) < 0, "finish reports the failure");
     CHECK_INT(r.length, 100000);
     CHECK_INT(r.hashed, 0);
-    CHECK(file_equals(fd, data, 100000), "the synced bytes stay, and nothing else");
-    digester_free(h);
-    close(fd);
-    unlink(path);
+    CHECK(file_equals(sp.fd, data, 100000), "the synced bytes stay, and nothing else");
+    sp.dfd = -1; /* closed above */
+    spool_close(&sp);
     free(data);
 }
 
@@ -185,25 +187,22 @@ static long long wchar(void)
 static void test_page_cache_stage_writes_each_byte_once(void)
 {
     unsigned char *data = sample();
-    char path[64];
-    int fd, dfd;
-    digester *h;
+    spool sp;
     stage *s;
     stage_result r;
-    CHECK_INT(open_pair(&fd, &dfd, path), 0);
-    CHECK_INT(digester_new(&h, DIGEST_SHA256), REG_OK);
-    CHECK_INT(stage_start(&s, fd, fd, 0, h, 1), REG_OK);
+    CHECK_INT(spool_open(&sp), 0);
+    CHECK_INT(stage_start(&s, sp.fd, sp.fd, 0, sp.h, 1), REG_OK);
     long long before = wchar();
     for (size_t at = 0, n; at < LEN; at += n) {
         n = LEN - at < 300000 ? LEN - at : 300000;
         CHECK_INT(stage_add(s, data + at, n), REG_OK);
         CHECK_INT(stage_sync(s), REG_OK);
-        CHECK(file_equals(fd, data, at + n), "after the piece ending at %zu", at + n);
+        CHECK(file_equals(sp.fd, data, at + n), "after the piece ending at %zu", at + n);
     }
     CHECK_INT(stage_finish(s, &r), REG_OK);
     CHECK_INT(wchar() - before, LEN);
-    check_complete(&r, h, fd, data, "page cache");
-    close_pair(fd, dfd, path, h);
+    check_complete(&r, sp.h, sp.fd, data, "page cache");
+    spool_close(&sp);
     free(data);
 }
 
