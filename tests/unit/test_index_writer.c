@@ -234,6 +234,13 @@ typedef struct group_run {
 
 /* A first transaction (creating "first") holds the writer while two members (creating repo0,
  * repo1; committed or rolled back) begin and wait for it: when it ends they form its group. */
+/* Whether the reader sees repository `name`: REG_OK, or REG_ENOTFOUND. */
+static int seen(group_run *g, const char *name)
+{
+    int64_t id;
+    return index_repo_id(&id, g->reader, name);
+}
+
 static void group_open(group_run *g, const char *repo0, int commit0, const char *repo1,
                        int commit1)
 {
@@ -287,7 +294,6 @@ static void check_counts(index_writer *w, uint64_t commits, uint64_t transaction
 static void test_group_member_rollback_undoes_only_its_own(void)
 {
     group_run g = {0};
-    int64_t id;
     if (fixture_on_pg)
         return; /* PostgreSQL commits each transaction on its own connection */
     group_open(&g, "rolled/back", 0, "second", 1);
@@ -295,9 +301,9 @@ static void test_group_member_rollback_undoes_only_its_own(void)
     group_join(&g);
     CHECK_INT(g.m[0].err, REG_OK);
     CHECK_INT(g.m[1].err, REG_OK);
-    CHECK_INT(index_repo_id(&id, g.reader, "first"), REG_OK);
-    CHECK_INT(index_repo_id(&id, g.reader, "second"), REG_OK);
-    CHECK_INT(index_repo_id(&id, g.reader, "rolled/back"), REG_ENOTFOUND);
+    CHECK_INT(seen(&g, "first"), REG_OK);
+    CHECK_INT(seen(&g, "second"), REG_OK);
+    CHECK_INT(seen(&g, "rolled/back"), REG_ENOTFOUND);
     check_counts(g.w, 1, 2);
     group_close(&g);
 }
@@ -329,15 +335,15 @@ static void test_failed_group_commit_fails_every_member(void)
         CHECK(strstr(g.m[i].msg, "commit failed") != NULL, "%s: %s", g.m[i].repo, g.m[i].msg);
     }
     check_counts(g.w, 1, 3);
-    CHECK_INT(index_repo_id(&id, g.reader, "first"), REG_ENOTFOUND);
-    CHECK_INT(index_repo_id(&id, g.reader, "second"), REG_ENOTFOUND);
-    CHECK_INT(index_repo_id(&id, g.reader, "third"), REG_ENOTFOUND);
+    CHECK_INT(seen(&g, "first"), REG_ENOTFOUND);
+    CHECK_INT(seen(&g, "second"), REG_ENOTFOUND);
+    CHECK_INT(seen(&g, "third"), REG_ENOTFOUND);
 
     sqlite3_commit_hook(sqldb_sqlite(g.w->ix->own_db), NULL, NULL);
     CHECK_INT(index_begin(g.first), REG_OK);
     CHECK_INT(index_repo_ensure(&id, g.first, "after"), REG_OK);
     CHECK_INT(index_commit(g.first), REG_OK);
-    CHECK_INT(index_repo_id(&id, g.reader, "after"), REG_OK);
+    CHECK_INT(seen(&g, "after"), REG_OK);
     group_close(&g);
 }
 
@@ -365,7 +371,6 @@ static int interrupt_write(void *ctx)
 static void test_group_lost_by_sqlite_fails_its_members(void)
 {
     group_run g = {0};
-    int64_t id;
     if (fixture_on_pg)
         return;
     group_open(&g, "interrupted", 1, "third", 1);
@@ -377,9 +382,9 @@ static void test_group_lost_by_sqlite_fails_its_members(void)
     sqlite3_progress_handler(in.db, 0, NULL, NULL);
     CHECK_INT(g.m[0].err, REG_ERROR);
     CHECK_INT(g.m[1].err, REG_OK);
-    CHECK_INT(index_repo_id(&id, g.reader, "first"), REG_ENOTFOUND);
-    CHECK_INT(index_repo_id(&id, g.reader, "interrupted"), REG_ENOTFOUND);
-    CHECK_INT(index_repo_id(&id, g.reader, "third"), REG_OK);
+    CHECK_INT(seen(&g, "first"), REG_ENOTFOUND);
+    CHECK_INT(seen(&g, "interrupted"), REG_ENOTFOUND);
+    CHECK_INT(seen(&g, "third"), REG_OK);
     group_close(&g);
 }
 
@@ -388,7 +393,6 @@ static void test_group_lost_by_sqlite_fails_its_members(void)
 static void test_group_ends_at_its_bound(void)
 {
     group_run g = {0};
-    int64_t id;
     if (fixture_on_pg)
         return;
     group_open(&g, "second", 1, "third", 1);
@@ -399,7 +403,7 @@ static void test_group_ends_at_its_bound(void)
     CHECK_INT(g.m[0].err, REG_OK);
     CHECK_INT(g.m[1].err, REG_OK);
     check_counts(g.w, 2, 3);
-    CHECK_INT(index_repo_id(&id, g.reader, "third"), REG_OK);
+    CHECK_INT(seen(&g, "third"), REG_OK);
     group_close(&g);
 }
 
