@@ -15,7 +15,10 @@ import tempfile
 import threading
 import time
 
-from scale import OCIREG, Seeder, append_results, request, start_ocireg
+from scale import OCIREG, ROOT, Seeder, append_results, request, start_ocireg
+
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+from browser import chromium, start_chromium  # noqa: E402  (tests/browser.py)
 
 TITLE = "Console page loads (10,000 repositories, 100,000 tags)"
 TARGET_MS = 200          # issue 22: pages render in under 200 ms
@@ -94,27 +97,12 @@ class ImageSeeder(Seeder):
         return digests
 
 
-def chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
 def open_browser():
     """Headless Chromium as tests/test_console.py drives it, with the probe injected."""
     from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    if not chromium() or not shutil.which("chromedriver"):
+    driver = start_chromium(webdriver)
+    if driver is None:
         raise SystemExit("chromium and chromedriver are needed (scripts/deps.sh test)")
-    options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1280,900", "--disable-extensions", "--no-first-run"):
-        options.add_argument(arg)
-    options.binary_location = chromium()
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
-    driver.implicitly_wait(0)
     driver.set_page_load_timeout(WAIT_S)
     driver.set_script_timeout(WAIT_S)
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": PROBE})

@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from authutil import access_key, add_user, cli, grant
+from browser import start_chromium
 from ocireg_harness import RegistryServer, wait_until
 from regutil import OCI_INDEX, OCI_MANIFEST, push_image, push_index, settle
 
@@ -816,29 +817,13 @@ def test_a_user_who_sees_few_of_many_repositories_gets_bounded_pages(crowded):
 
 # ---- the pages in a headless Chromium ----
 
-def _chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
 @pytest.fixture(scope="module")
 def browser(console, crowded, tmp_path_factory):
     """One Chromium for the module. It depends on the servers it visits so that it quits
     before they stop (its idle keep-alive connections would hold their shutdown up)."""
-    webdriver = pytest.importorskip("selenium.webdriver")
-    if not _chromium() or not shutil.which("chromedriver"):
+    driver = start_chromium(pytest.importorskip("selenium.webdriver"))
+    if driver is None:
         pytest.skip("chromium and chromedriver are needed (scripts/deps.sh test)")
-    from selenium.webdriver.chrome.service import Service
-    options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1280,900", "--disable-extensions", "--no-first-run"):
-        options.add_argument(arg)
-    options.binary_location = _chromium()
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
-    driver.implicitly_wait(0)
     driver.shots = tmp_path_factory.mktemp("console-screenshots")
     driver.base = console.url + "/console/"
     try:
