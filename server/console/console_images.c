@@ -112,13 +112,21 @@ typedef struct list_ctx {
     char next[DIGEST_MAX + 24]; /* the cursor after the last row */
 } list_ctx;
 
+/* A page asks for one row more than it shows: when that row comes, *more says a next page
+ * exists and the row is left out (1). */
+static int page_full(const json_t *rows, size_t page, int *more)
+{
+    if (json_array_size(rows) < page)
+        return 0;
+    *more = 1;
+    return 1;
+}
+
 static int add_image(void *ctx, const image_info *img)
 {
     list_ctx *l = ctx;
-    if (json_array_size(l->images) == l->page) {
-        l->more = 1;
+    if (page_full(l->images, l->page, &l->more))
         return REG_OK;
-    }
     json_t *item = image_json(img);
     if (!item)
         return reg_error_set(REG_ERROR, "out of memory");
@@ -241,10 +249,8 @@ typedef struct tags_ctx {
 static int add_tag(void *ctx, const tag_row *row)
 {
     tags_ctx *t = ctx;
-    if (json_array_size(t->tags) == t->page) {
-        t->more = 1;
+    if (page_full(t->tags, t->page, &t->more))
         return REG_OK;
-    }
     json_t *item =
         json_pack("{s:s, s:s, s:I, s:I, s:I, s:b}", "tag", row->tag, "digest", row->digest,
                   "sizeBytes", (json_int_t)row->size, "pushedAt", (json_int_t)row->pushed_at,
