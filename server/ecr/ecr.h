@@ -38,6 +38,9 @@ int ecr_registry_allowed(ecr_call *c, unsigned actions);
 /* A required repositoryName: validated; NULL after recording InvalidParameterException. */
 const char *ecr_repo_name(ecr_call *c, json_t *in);
 
+/* Whether v is a JSON list of 1 to max items, as the model bounds every list parameter. */
+int ecr_list_sized(const json_t *v, size_t max);
+
 /* The registry's 12-digit account id (serve --registry-id). */
 const char *ecr_registry_id(ecr_call *c);
 

@@ -149,6 +149,11 @@ int ecr_registry_allowed(ecr_call *c, unsigned actions)
     return 0;
 }
 
+int ecr_list_sized(const json_t *v, size_t max)
+{
+    return json_is_array(v) && json_array_size(v) >= 1 && json_array_size(v) <= max;
+}
+
 const char *ecr_repo_name(ecr_call *c, json_t *in)
 {
     const char *name = json_string_value(json_object_get(in, "repositoryName"));
@@ -178,8 +183,7 @@ static int registry_or_fail(ecr_call *c, json_t *in, ecr_op op)
     json_t *one = json_object_get(in, "registryId");
     json_t *id;
     size_t i;
-    if (ids && (!json_is_array(ids) || json_array_size(ids) < 1 ||
-                json_array_size(ids) > REGISTRY_IDS_MAX))
+    if (ids && !ecr_list_sized(ids, REGISTRY_IDS_MAX))
         return ecr_fail(c, "InvalidParameterException",
                         "registryIds must be a list of 1 to %d registry ids", REGISTRY_IDS_MAX),
                REG_EINVALID;

@@ -123,8 +123,7 @@ static int collect_rules(ecr_call *c, json_t *in, json_t *all)
         return index_cache_rules(c->ix, NULL, add_rule, ctx) < 0
                    ? (ecr_fail(c, "ServerException", "%s", index_errmsg(c->ix)), REG_ERROR)
                    : REG_OK;
-    if (!json_is_array(prefixes) || json_array_size(prefixes) < 1 ||
-        json_array_size(prefixes) > PREFIXES_MAX) {
+    if (!ecr_list_sized(prefixes, PREFIXES_MAX)) {
         ecr_fail(c, "InvalidParameterException",
                  "ecrRepositoryPrefixes must be a list of 1 to %d prefixes", PREFIXES_MAX);
         return REG_EINVALID;

@@ -321,8 +321,7 @@ static int accepted_types(ecr_call *c, json_t *in, json_t **out)
     size_t i;
     if (!types)
         return REG_OK;
-    if (!json_is_array(types) || json_array_size(types) < 1 ||
-        json_array_size(types) > ECR_MEDIA_TYPES_MAX) {
+    if (!ecr_list_sized(types, ECR_MEDIA_TYPES_MAX)) {
         ecr_fail(c, "InvalidParameterException",
                  "acceptedMediaTypes must list 1 to %d media types", ECR_MEDIA_TYPES_MAX);
         return REG_EINVALID;

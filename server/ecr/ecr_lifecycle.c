@@ -216,7 +216,7 @@ static int check_preview_ids(ecr_call *c, json_t *in, json_t *ids)
 {
     if (!ids)
         return REG_OK;
-    if (!json_is_array(ids) || json_array_size(ids) < 1 || json_array_size(ids) > PREVIEW_IDS_MAX) {
+    if (!ecr_list_sized(ids, PREVIEW_IDS_MAX)) {
         ecr_fail(c, "InvalidParameterException", "imageIds must list 1 to %d images",
                  PREVIEW_IDS_MAX);
         return REG_EINVALID;

@@ -57,7 +57,7 @@ static int destinations_or_fail(ecr_call *c, json_t *list, const char **regions,
     if (!json_is_array(list))
         return ecr_fail(c, "InvalidParameterException", "each rule needs a destinations list"),
                REG_EINVALID;
-    if (json_array_size(list) < 1 || json_array_size(list) > DESTINATIONS_MAX)
+    if (!ecr_list_sized(list, DESTINATIONS_MAX))
         return ecr_fail(c, "ValidationException", "a rule has 1 to %d destinations",
                         DESTINATIONS_MAX),
                REG_EINVALID;
@@ -100,7 +100,7 @@ static int filters_or_fail(ecr_call *c, json_t *list, const char **filters, size
     *n_out = 0;
     if (!list)
         return REG_OK;
-    if (!json_is_array(list) || json_array_size(list) < 1 || json_array_size(list) > FILTERS_MAX)
+    if (!ecr_list_sized(list, FILTERS_MAX))
         return ecr_fail(c, "ValidationException", "repositoryFilters lists 1 to %d filters",
                         FILTERS_MAX),
                REG_EINVALID;

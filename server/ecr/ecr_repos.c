@@ -196,8 +196,7 @@ json_t *ecr_describe_repositories(ecr_call *c, json_t *in)
     if (names && (json_object_get(in, "maxResults") || cursor))
         return ecr_fail(c, "InvalidParameterException",
                         "maxResults and nextToken cannot be used together with repositoryNames");
-    if (names && (!json_is_array(names) || json_array_size(names) < 1 ||
-                  json_array_size(names) > DESCRIBE_MAX_NAMES))
+    if (names && !ecr_list_sized(names, DESCRIBE_MAX_NAMES))
         return ecr_fail(c, "InvalidParameterException",
                         "repositoryNames must be a list of 1 to %d names", DESCRIBE_MAX_NAMES);
     json_t *items = json_array();

@@ -119,8 +119,7 @@ json_t *ecr_batch_get_repository_scanning_configuration(ecr_call *c, json_t *in)
     json_t *names = json_object_get(in, "repositoryNames");
     size_t i;
     json_t *n;
-    if (!json_is_array(names) || json_array_size(names) < 1 ||
-        json_array_size(names) > SCAN_BATCH_NAMES_MAX)
+    if (!ecr_list_sized(names, SCAN_BATCH_NAMES_MAX))
         return ecr_fail(c, "InvalidParameterException",
                         "repositoryNames must be a list of 1 to %d names", SCAN_BATCH_NAMES_MAX);
     json_t *registry = registry_scanning(c);
