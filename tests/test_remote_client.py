@@ -200,15 +200,7 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         if self.path == "/v2/r/blobs/x":
-            if not self.headers.get("Authorization"):
-                self.send_response(401)
-                self.send_header("WWW-Authenticate", 'Basic realm="t"')
-                self.send_header("Content-Length", "0")
-            else:
-                self.send_response(307)
-                self.send_header("Location", f"http://localhost:{self.server.other}/blob?sig=1")
-                self.send_header("Content-Length", "0")
-            self.end_headers()
+            self.answer_authorized(307, "/blob?sig=1")
             return
         self.answer_blob()
 
@@ -220,15 +212,20 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def do_POST(self):
+    def answer_authorized(self, status, path):
+        """401 with a Basic challenge to a request without credentials, else `status` sending
+        it to path on the other server."""
         if not self.headers.get("Authorization"):
             self.send_response(401)
             self.send_header("WWW-Authenticate", 'Basic realm="t"')
         else:
-            self.send_response(202)
-            self.send_header("Location", f"http://localhost:{self.server.other}/upload?s=1")
+            self.send_response(status)
+            self.send_header("Location", f"http://localhost:{self.server.other}{path}")
         self.send_header("Content-Length", "0")
         self.end_headers()
+
+    def do_POST(self):
+        self.answer_authorized(202, "/upload?s=1")
 
     def do_PUT(self):
         self.rfile.read(int(self.headers.get("Content-Length", "0")))

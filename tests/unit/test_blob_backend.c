@@ -7,6 +7,7 @@
 #include "storage/base/buf.h"
 #include "storage/base/reg_error.h"
 #include "check.h"
+#include "publish_finish.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,10 +60,7 @@ static int publish(fixture *f, const digest *d, const void *data, size_t len)
 {
     blob_publish *p = NULL;
     int err = blobstore_publish_bytes(&p, f->bs, d, data, len);
-    if (err == REG_OK && (err = blob_publish_prepare(p)) == REG_OK)
-        err = blob_publish_commit(p, NULL);
-    blob_publish_free(p);
-    return err;
+    return publish_finish(p, err);
 }
 
 /* Everything blobstore_open_reader gives for the range; the first error. */
@@ -250,10 +248,7 @@ static int publish_session(fixture *f, upload *u, const digest *d)
 {
     blob_publish *p = NULL;
     int err = upload_publication(&p, u, f->bs, d);
-    if (err == REG_OK && (err = blob_publish_prepare(p)) == REG_OK)
-        err = blob_publish_commit(p, NULL);
-    blob_publish_free(p);
-    return err;
+    return publish_finish(p, err);
 }
 
 static void test_offsets_follow_appends_and_flushes(void)

@@ -6,6 +6,7 @@
 #include "storage/base/reg_error.h"
 #include "storage/blob/uploads.h"
 #include "check.h"
+#include "publish_finish.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -78,10 +79,7 @@ static int publish_bytes(fixture *f, const void *data, size_t len)
 {
     blob_publish *p = NULL;
     int err = blobstore_publish_bytes(&p, f->bs, &f->d, data, len);
-    if (err == REG_OK && (err = blob_publish_prepare(p)) == REG_OK)
-        err = blob_publish_commit(p, NULL);
-    blob_publish_free(p);
-    return err;
+    return publish_finish(p, err);
 }
 
 static void test_place_links_the_spool_to_the_blob_path(void)
