@@ -404,28 +404,36 @@ static int collect_access_policy(void *ctx, const char *repo, const char *text)
     return REG_OK;
 }
 
+/* get(&text, ix, key) gives want, or REG_ENOTFOUND when want is NULL. */
+static void expect_text(int (*get)(char **, index_db *, const char *), index_db *ix,
+                        const char *key, const char *want)
+{
+    char *text = NULL;
+    CHECK_INT(get(&text, ix, key), want ? REG_OK : REG_ENOTFOUND);
+    if (want)
+        CHECK_STR(text ? text : "", want);
+    free(text);
+}
+
 /* Repository policies exist only with their repository and go with it; the registry's is
  * listed with repo NULL. */
 static void test_access_policies(void)
 {
     index_db *ix = fresh_index();
-    char *text = NULL;
     names all = {0};
     CHECK_INT(index_access_policy_put(ix, "r", "{}"), REG_ENOTFOUND);
     CHECK_INT(index_repo_create(ix, "r", MUTABLE), REG_OK);
-    CHECK_INT(index_access_policy_get(&text, ix, "r"), REG_ENOTFOUND);
+    expect_text(index_access_policy_get, ix, "r", NULL);
     CHECK_INT(index_access_policy_put(ix, "r", "{\"a\":1}"), REG_OK);
     CHECK_INT(index_access_policy_put(ix, "r", "{\"a\":2}"), REG_OK);
-    CHECK_INT(index_access_policy_get(&text, ix, "r"), REG_OK);
-    CHECK_STR(text ? text : "", "{\"a\":2}");
-    free(text);
-    CHECK_INT(index_access_policy_get(&text, ix, NULL), REG_ENOTFOUND);
+    expect_text(index_access_policy_get, ix, "r", "{\"a\":2}");
+    expect_text(index_access_policy_get, ix, NULL, NULL);
     CHECK_INT(index_access_policy_put(ix, NULL, "{\"r\":1}"), REG_OK);
     CHECK_INT(index_access_policies(ix, collect_access_policy, &all), REG_OK);
     CHECK_STR(all.text, "(registry)={\"r\":1},r={\"a\":2}");
     CHECK_INT(index_repo_delete(ix, "r", 0), REG_OK);
     CHECK_INT(index_repo_create(ix, "r", MUTABLE), REG_OK);
-    CHECK_INT(index_access_policy_get(&text, ix, "r"), REG_ENOTFOUND);
+    expect_text(index_access_policy_get, ix, "r", NULL);
     CHECK_INT(index_access_policy_delete(ix, "r"), REG_ENOTFOUND);
     CHECK_INT(index_access_policy_delete(ix, NULL), REG_OK);
     CHECK_INT(index_access_policy_delete(ix, NULL), REG_ENOTFOUND);
@@ -445,7 +453,6 @@ static void test_repository_ecr_settings(void)
     const char *keys[] = {"a", "b", "c"}, *values[] = {"1", "", "3"};
     names kv = {0};
     int scan = -1;
-    char *text = NULL;
     CHECK_INT(index_repo_create_scanning(ix, "s", MUTABLE, 1), REG_OK);
     CHECK_INT(index_repo_infos(ix, "s", NULL, 1, keep_scan_on_push, &scan), REG_OK);
     CHECK_INT(scan, 1);
@@ -458,12 +465,10 @@ static void test_repository_ecr_settings(void)
     CHECK_INT(index_repo_tags_add(ix, "s", 1, keys, values + 2, 2), REG_OK); /* replaces a */
     CHECK_INT(index_repo_tags(ix, "s", collect_kv, &kv), REG_OK);
     CHECK_STR(kv.text, "a,3,b,");
-    CHECK_INT(index_registry_setting(&text, ix, "x"), REG_ENOTFOUND);
+    expect_text(index_registry_setting, ix, "x", NULL);
     CHECK_INT(index_registry_setting_set(ix, "x", "{\"rules\":[]}"), REG_OK);
     CHECK_INT(index_registry_setting_set(ix, "x", "{\"rules\":[1]}"), REG_OK);
-    CHECK_INT(index_registry_setting(&text, ix, "x"), REG_OK);
-    CHECK_STR(text ? text : "", "{\"rules\":[1]}");
-    free(text);
+    expect_text(index_registry_setting, ix, "x", "{\"rules\":[1]}");
     index_close(ix);
 }
 
