@@ -1,4 +1,4 @@
-/* buf.c - bounded growable byte buffer (see buf.h). */
+/* buf.c - bounded growable byte buffer and string list (see buf.h). */
 #include "storage/base/buf.h"
 #include "storage/base/reg_error.h"
 

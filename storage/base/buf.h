@@ -1,5 +1,5 @@
-/* buf.h - a growable byte buffer with a hard maximum chosen at creation.
- * Appending past the maximum fails with REG_ETOOLARGE and leaves the buffer as it was. */
+/* buf.h - growable arrays with a hard maximum: a byte buffer (appending past its maximum fails
+ * with REG_ETOOLARGE and leaves it as it was) and a list of copied strings (strlist). */
 #ifndef OCIREG_BUF_H
 #define OCIREG_BUF_H
 
