@@ -272,7 +272,7 @@ class ReplicationBench:
             f"1 KiB layer): {len(idle)} pushed one at a time on an idle queue, then more pushed "
             "one at a time while 8 loadgen clients push, once spread over 8 repositories and "
             "once into one repository (one repository's replications go in batches of up to "
-            "32 images copied whole 4 at once, their tags read first so that no two copies PUT "
+            "64 images copied whole 8 at once, their tags read first so that no two copies PUT "
             "the same tag). Replication throughput counts from the first push until the last "
             "image's tag is in its repository's tag list at the destination (polled every ms; "
             "every image is then checked readable by tag, untimed). Push errors: "
