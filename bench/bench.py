@@ -127,6 +127,7 @@ class Ocireg(Server):
                      "--index", s3.pg_url]
             env = dict(os.environ, AWS_ACCESS_KEY_ID=s3.rgw.access_key,
                        AWS_SECRET_ACCESS_KEY=s3.rgw.secret_key)
+        self.where, self.env = extra, env  # what its subcommands need to reach the same data
         self.start([binary, "serve", "--listen", f"127.0.0.1:{self.port}",
                     "--data", os.path.join(self.dir, "data"), "--access-log", "false"] + extra,
                    env)
@@ -643,10 +644,12 @@ class Bench:
         pull of a new big blob through the cache vs the same blob straight from distribution
         (each rep pushes a new one, untimed), then a warm pull of a cached blob vs a local pull
         of the seeded one, both from ocireg."""
+        # With --s3 the rule goes where the server keeps its index (PostgreSQL), not into
+        # the data folder's SQLite file, which that server never reads.
         subprocess.run([self.args.ocireg, "cache-rule", "add", "up",
                         f"http://127.0.0.1:{self.dist.port}", "--data",
-                        os.path.join(self.oci.dir, "data")], check=True, capture_output=True,
-                       timeout=60)
+                        os.path.join(self.oci.dir, "data")] + self.oci.where, check=True,
+                       capture_output=True, timeout=60, env=self.oci.env)
         blobs = []
 
         def fills():
