@@ -53,6 +53,6 @@ void reply_internal_why(request *req, int err, const char *what, const char *why
         reply_error(req, 507, "UNKNOWN", "%s: no space left on the registry's storage", what);
         return;
     }
-    log_msg(LOG_ERROR, "%s failed (%d): %s", what, err, why);
+    log_msg(LOG_ERROR, "%s failed (%d): %s", what, err, why ? why : "no reason recorded");
     reply_error(req, 500, "UNKNOWN", "%s failed: internal error", what);
 }

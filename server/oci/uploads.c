@@ -183,6 +183,7 @@ static int append_body(request *req, const char *data, size_t len)
         return REG_EINVALID;
     }
     s->received += len;
+    reg_error_clear(); /* a failure's message is its own, not another request's on this thread */
     int err = store_upload_append(req->srv->st, s->u, s->generation, data, len);
     if (err < 0)
         note_write_failure(req, err);
@@ -208,6 +209,7 @@ static void finish_body(request *req, int commit)
     }
     int mismatch = !body_matches_range(s);
     /* A commit makes the bytes durable itself (a session on S3 need not store its tail). */
+    reg_error_clear();
     int flushed = s->write_err == REG_OK && (!commit || mismatch) ? upload_flush(s->u) : REG_OK;
     if (flushed < 0)
         note_write_failure(req, flushed);
