@@ -232,14 +232,15 @@ typedef struct group_run {
     pthread_t t[2];
 } group_run;
 
-/* A first transaction (creating "first") holds the writer while two members (creating repo0,
- * repo1; committed or rolled back) begin and wait for it: when it ends they form its group. */
 /* Whether the reader sees repository `name`: REG_OK, or REG_ENOTFOUND. */
 static int seen(group_run *g, const char *name)
 {
     int64_t id;
     return index_repo_id(&id, g->reader, name);
 }
+
+/* A first transaction (creating "first") holds the writer while two members (creating repo0,
+ * repo1; committed or rolled back) begin and wait for it: when it ends they form its group. */
 
 static void group_open(group_run *g, const char *repo0, int commit0, const char *repo1,
                        int commit1)
