@@ -1003,23 +1003,29 @@ static int cmd_rate(void)
 
 /* ---------- main ---------- */
 
-/* Each "--name value" sets one field of opt, read as text or as a number of its type. */
+/* Each "--name value" sets one field of opt, read as text or as a number of its type; the
+ * kind comes from the field's type, so a table row cannot disagree with the struct. */
 enum opt_kind { OPT_TEXT, OPT_INT, OPT_LLONG, OPT_DOUBLE };
+#define OPTION(name, field)                                                                        \
+    {name,                                                                                         \
+     _Generic(opt.field, const char *: OPT_TEXT, int: OPT_INT, long long: OPT_LLONG,               \
+              double: OPT_DOUBLE),                                                                 \
+     &opt.field}
 static const struct {
     const char *name;
     enum opt_kind kind;
     void *field;
 } options[] = {
-    {"--host", OPT_TEXT, &opt.host},           {"--port", OPT_INT, &opt.port},
-    {"--repo", OPT_TEXT, &opt.repo},           {"--path", OPT_TEXT, &opt.path},
-    {"--file", OPT_TEXT, &opt.file},           {"--prefix", OPT_TEXT, &opt.prefix},
-    {"--size", OPT_LLONG, &opt.size},          {"--chunk", OPT_LLONG, &opt.chunk},
-    {"--nonce", OPT_LLONG, &opt.nonce},        {"--clients", OPT_INT, &opt.clients},
-    {"--count", OPT_LLONG, &opt.count},        {"--images", OPT_LLONG, &opt.images},
-    {"--layer-size", OPT_LLONG, &opt.layer_size}, {"--method", OPT_TEXT, &opt.method},
-    {"--header", OPT_TEXT, &opt.header},       {"--connections", OPT_INT, &opt.connections},
-    {"--threads", OPT_INT, &opt.threads},      {"--duration", OPT_DOUBLE, &opt.duration},
-    {"--deadline", OPT_DOUBLE, &opt.deadline},
+    OPTION("--host", host),         OPTION("--port", port),
+    OPTION("--repo", repo),         OPTION("--path", path),
+    OPTION("--file", file),         OPTION("--prefix", prefix),
+    OPTION("--size", size),         OPTION("--chunk", chunk),
+    OPTION("--nonce", nonce),       OPTION("--clients", clients),
+    OPTION("--count", count),       OPTION("--images", images),
+    OPTION("--layer-size", layer_size), OPTION("--method", method),
+    OPTION("--header", header),     OPTION("--connections", connections),
+    OPTION("--threads", threads),   OPTION("--duration", duration),
+    OPTION("--deadline", deadline),
 };
 
 static void set_option(const char *name, const char *v)
