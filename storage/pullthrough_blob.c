@@ -3,6 +3,7 @@
  * grows (the commit publishes that same file once its digest is verified), so nobody waits for
  * the whole blob, each byte is written once and the upstream is asked once. */
 #include "storage/pullthrough_internal.h"
+#include "storage/base/datetime.h"
 #include "storage/base/fileio.h"
 #include "storage/base/reg_error.h"
 #include "storage/cache_rules.h"
@@ -347,26 +348,12 @@ int pullthrough_blob(pullthrough_reader **out, int64_t *size_out, pullthrough *p
     return REG_OK;
 }
 
-/* The absolute CLOCK_REALTIME time wait_ms from now (pthread_cond_timedwait's clock). */
-static struct timespec deadline_in(int wait_ms)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    t.tv_sec += wait_ms / 1000;
-    t.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-    if (t.tv_nsec >= 1000000000L) {
-        t.tv_sec++;
-        t.tv_nsec -= 1000000000L;
-    }
-    return t;
-}
-
 ssize_t pullthrough_read(pullthrough_reader *r, uint64_t pos, char *out, size_t max, int wait_ms)
 {
     flight *f = r->f;
     uint64_t avail;
     int whole, timed_out = 0;
-    struct timespec until = deadline_in(wait_ms);
+    struct timespec until = datetime_deadline_in(wait_ms);
     pthread_mutex_lock(&f->lock);
     for (;;) {
         /* Until the digest is verified the last byte stays back: a client that got every

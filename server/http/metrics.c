@@ -153,8 +153,13 @@ static void emit_commits(buf *b, index_writer *w)
             "# HELP ocireg_index_write_transactions_total Index write transactions ended by a commit, "
             "several per COMMIT when writers meet.\n"
             "# TYPE ocireg_index_write_transactions_total counter\n"
-            "ocireg_index_write_transactions_total %llu\n",
-         (unsigned long long)commits, (unsigned long long)transactions);
+            "ocireg_index_write_transactions_total %llu\n"
+            "# HELP ocireg_index_checkpoints_total WAL checkpoints run on the server's own "
+            "thread (SQLite), none inside a commit.\n"
+            "# TYPE ocireg_index_checkpoints_total counter\n"
+            "ocireg_index_checkpoints_total %llu\n",
+         (unsigned long long)commits, (unsigned long long)transactions,
+         (unsigned long long)(w ? index_writer_checkpoints(w) : 0));
 }
 
 /* The file system of the data folder (its SQLite index, upload spool, local blobs): what the

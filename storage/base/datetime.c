@@ -58,3 +58,16 @@ int datetime_parse(int64_t *out, const char *s, size_t len)
     *out = (int64_t)t;
     return REG_OK;
 }
+
+struct timespec datetime_deadline_in(int wait_ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += wait_ms / 1000;
+    t.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}

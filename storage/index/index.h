@@ -38,6 +38,15 @@ void index_writer_attach(index_writer *w, index_db *ix);
 /* COMMITs run for the attached connections and the write transactions they made durable: on
  * SQLite, transactions that meet other writers waiting share a COMMIT (index_commit). */
 void index_writer_counts(uint64_t *commits_out, uint64_t *transactions_out, index_writer *w);
+/* On SQLite, the checkpoints that copied the WAL into the database file: a writer runs them
+ * on a thread of its own, so no commit pays for one. 0 on PostgreSQL. */
+uint64_t index_writer_checkpoints(index_writer *w);
+/* For a batch job that rewrites much of the index on its own connection (ocireg gc): a page
+ * cache of INDEX_BATCH_CACHE_KIB, so that a transaction's pages are not spilled to the WAL and
+ * written there again, and its WAL checkpoints left to a server's writer or to ix's close.
+ * No-op on PostgreSQL. */
+#define INDEX_BATCH_CACHE_KIB 65536
+void index_tune_for_batch(index_db *ix);
 
 /* Write transactions take the write lock at BEGIN, so that a read-check-write inside one
  * cannot race another writer (e.g. gc).

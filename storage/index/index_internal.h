@@ -35,6 +35,17 @@ typedef struct index_group_ticket {
     char msg[256]; /* why the group failed */
 } index_group_ticket;
 
+/* index_checkpoint.c: a server's WAL checkpoints, on a thread with its own connection. The
+ * writer's commits signal it once the WAL holds INDEX_CHECKPOINT_FRAMES pages (SQLite's own
+ * automatic threshold); it also looks every INDEX_CHECKPOINT_IDLE_MS for what other
+ * processes left there. Stop it before the writer's connection closes. */
+#define INDEX_CHECKPOINT_FRAMES 1000
+#define INDEX_CHECKPOINT_IDLE_MS 2000
+typedef struct index_checkpointer index_checkpointer;
+int index_checkpointer_start(index_checkpointer **out, index_db *writer_ix, const char *location);
+void index_checkpointer_stop(index_checkpointer *c, index_db *writer_ix);
+uint64_t index_checkpointer_count(const index_checkpointer *c);
+
 /* See index_writer_open and index_writer.c. */
 struct index_writer {
     pthread_mutex_t lock; /* held from index_begin to the end of the transaction */
@@ -49,6 +60,7 @@ struct index_writer {
     pthread_cond_t group_ended;  /* broadcast when a group's tickets are filled in */
     uint64_t commits;            /* COMMITs run (atomic) */
     uint64_t transactions;       /* write transactions that asked to commit (atomic) */
+    index_checkpointer *checkpointer; /* SQLite: copies the WAL into the database file */
 };
 
 struct index_db {

@@ -19,7 +19,9 @@ int index_writer_open(index_writer **out, const char *location)
     pthread_mutex_init(&w->group_lock, NULL);
     pthread_cond_init(&w->group_ended, NULL);
     w->group_max = INDEX_WRITER_GROUP_MAX;
-    if (!index_is_shared(location) && index_open(&w->ix, location) < 0) {
+    if (!index_is_shared(location) &&
+        (index_open(&w->ix, location) < 0 ||
+         index_checkpointer_start(&w->checkpointer, w->ix, location) < 0)) {
         index_writer_close(w);
         return REG_ERROR;
     }
@@ -31,6 +33,7 @@ void index_writer_close(index_writer *w)
 {
     if (!w)
         return;
+    index_checkpointer_stop(w->checkpointer, w->ix);
     index_close(w->ix);
     pthread_cond_destroy(&w->group_ended);
     pthread_mutex_destroy(&w->group_lock);
@@ -47,6 +50,11 @@ void index_writer_counts(uint64_t *commits_out, uint64_t *transactions_out, inde
 {
     *commits_out = __atomic_load_n(&w->commits, __ATOMIC_RELAXED);
     *transactions_out = __atomic_load_n(&w->transactions, __ATOMIC_RELAXED);
+}
+
+uint64_t index_writer_checkpoints(index_writer *w)
+{
+    return index_checkpointer_count(w->checkpointer);
 }
 
 /* Writers of this process queue on the writer's mutex before asking SQLite for its write

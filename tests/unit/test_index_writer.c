@@ -1,7 +1,8 @@
 /* test_index_writer.c - the index writer a server shares and the statement cache, on SQLite
  * and (when OCIREG_TEST_PG_URL is set) PostgreSQL: threads writing through one writer, whose
  * failures reach the thread that met them, statements prepared once per connection, and on
- * SQLite the group commit (a member's rollback, a failed COMMIT, the group's bound). */
+ * SQLite the group commit (a member's rollback, a failed COMMIT, the group's bound) and the
+ * checkpoints run off the commit. */
 #include "storage/index/index.h"
 #include "storage/index/index_internal.h"
 #include "storage/base/reg_error.h"
@@ -408,6 +409,71 @@ static void test_group_ends_at_its_bound(void)
     group_close(&g);
 }
 
+/* About 1,500 pages of rows in one transaction on ix (begun by the caller). */
+static int write_pages(index_db *ix)
+{
+    return sqldb_exec(ix->db, "CREATE TABLE IF NOT EXISTS filler(x BLOB);"
+                              "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                              "WHERE i < 1500) INSERT INTO filler SELECT randomblob(3000) FROM n");
+}
+
+static long file_size(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    long n = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0)
+        n = ftell(f);
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* A commit that crosses the WAL's threshold only wakes the writer's checkpointer, which copies
+ * the pages into the database file on its own thread (bounded wait: 10 s). */
+static void test_checkpoints_run_on_their_own_thread(void)
+{
+    if (fixture_on_pg)
+        return; /* no WAL */
+    index_db *ix = fresh_index();
+    index_writer *w = NULL;
+    CHECK_INT(index_writer_open(&w, fixture_location), REG_OK);
+    index_writer_attach(w, ix);
+    CHECK_INT(index_writer_checkpoints(w), 0);
+    int64_t automatic = -1; /* SQLite's own checkpoint in the COMMIT: replaced */
+    CHECK_INT(sqldb_query_int64(&automatic, w->ix->own_db, "PRAGMA wal_autocheckpoint"), REG_OK);
+    CHECK_INT(automatic, 0);
+    CHECK_INT(index_begin(ix), REG_OK);
+    CHECK_INT(write_pages(ix), REG_OK);
+    CHECK_INT(index_commit(ix), REG_OK);
+    for (int i = 0; i < 1000 && index_writer_checkpoints(w) == 0; i++)
+        usleep(10000);
+    CHECK(index_writer_checkpoints(w) >= 1, "no checkpoint ran");
+    CHECK(file_size(fixture_location) > 1500L * 3000, "the database file holds %ld bytes",
+          file_size(fixture_location));
+    index_close(ix);
+    index_writer_close(w);
+}
+
+/* A connection that defers its checkpoints leaves its pages in the WAL until it closes. */
+static void test_deferred_checkpoint_waits_for_close(void)
+{
+    if (fixture_on_pg)
+        return;
+    index_db *ix = fresh_index();
+    char wal[4200];
+    snprintf(wal, sizeof(wal), "%s-wal", fixture_location);
+    index_tune_for_batch(ix);
+    CHECK_INT(index_begin(ix), REG_OK);
+    CHECK_INT(write_pages(ix), REG_OK);
+    CHECK_INT(index_commit(ix), REG_OK);
+    CHECK(file_size(fixture_location) < 1500L * 3000, "the commit checkpointed (%ld bytes)",
+          file_size(fixture_location));
+    CHECK(file_size(wal) > 1500L * 3000, "the WAL holds %ld bytes", file_size(wal));
+    index_close(ix);
+    CHECK(file_size(fixture_location) > 1500L * 3000, "the close left %ld bytes",
+          file_size(fixture_location));
+}
+
 static void suite(void)
 {
     RUN(test_two_threads_write_through_one_writer);
@@ -418,4 +484,6 @@ static void suite(void)
     RUN(test_failed_group_commit_fails_every_member);
     RUN(test_group_lost_by_sqlite_fails_its_members);
     RUN(test_group_ends_at_its_bound);
+    RUN(test_checkpoints_run_on_their_own_thread);
+    RUN(test_deferred_checkpoint_waits_for_close);
 }
