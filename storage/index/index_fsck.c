@@ -71,5 +71,5 @@ int index_fsck_drop_blob(index_db *ix, const char *digest)
         return err;
     if (used)
         return REG_ECONFLICT;
-    return index_gc_delete_blob(ix, digest);
+    return index_gc_delete_blob(NULL, ix, digest);
 }

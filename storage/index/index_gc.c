@@ -64,7 +64,7 @@ int index_gc_unreferenced_blobs(gc_blob *out, size_t max, size_t *count, index_d
         gc_blob *b = &out[*count];
         if (digest_parse(&b->dg, sqldb_column_text(st, 0)) == REG_OK) {
             b->size = sqldb_column_int64(st, 1);
-            b->held = sqldb_column_int(st, 2);
+            b->held = 0;
             (*count)++;
         }
     }
@@ -72,11 +72,15 @@ int index_gc_unreferenced_blobs(gc_blob *out, size_t max, size_t *count, index_d
     return err;
 }
 
-int index_gc_delete_blob(index_db *ix, const char *digest)
+int index_gc_delete_blob(int *held_out, index_db *ix, const char *digest)
 {
-    if (index_run(index_stmt_text(ix, ST_BLOB_DELETE_LINKS, digest)) < 0 ||
-        index_run(index_stmt_text(ix, ST_INLINE_DELETE, digest)) < 0)
+    if (index_run(index_stmt_text(ix, ST_BLOB_DELETE_LINKS, digest)) < 0)
         return REG_ERROR;
+    int err = index_run_changed(ix, index_stmt_text(ix, ST_INLINE_DELETE, digest));
+    if (err == REG_ERROR)
+        return err;
+    if (held_out)
+        *held_out = err == REG_OK;
     return index_run(index_stmt_text(ix, ST_BLOB_DELETE, digest));
 }
 

@@ -25,15 +25,16 @@ int index_gc_is_kept(int *out, index_db *ix, const char *repo, const char *diges
 typedef struct gc_blob {
     digest dg;
     int64_t size;
-    int held; /* the index holds its bytes: deleting the row frees it, there is no file */
+    int held; /* the index held its bytes (index_gc_delete_blob): there is no file */
 } gc_blob;
 
 /* Up to `max` blobs, after `after` in digest order, created and last linked before `cutoff`,
  * that no manifest is or references. */
 int index_gc_unreferenced_blobs(gc_blob *out, size_t max, size_t *count, index_db *ix,
                                 int64_t cutoff, const char *after);
-/* Delete a blob's row, its repository links and the bytes the index holds. */
-int index_gc_delete_blob(index_db *ix, const char *digest);
+/* Delete a blob's row, its repository links and the bytes the index holds; *held_out (if not
+ * NULL) says whether it held some. */
+int index_gc_delete_blob(int *held_out, index_db *ix, const char *digest);
 /* Whether the index has a row for this blob. */
 int index_gc_blob_known(int *out, index_db *ix, const char *digest);
 
