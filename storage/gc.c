@@ -449,9 +449,6 @@ int gc_run(gc_report *out, store *st, index_db *ix, const gc_options *opt)
      * `grace` old when stamped at or before now - grace, so the cutoff (compared with <) is
      * one past that; with --grace 0 a blob pushed in the current second is collected. */
     c.cutoff = c.now - opt->grace + 1;
-    /* Its batches rewrite much of the index (on a server's own connection, gc writes
-     * through the server's writer, which checkpoints on its own thread anyway). */
-    index_tune_for_batch(ix);
     out->totals.started_at = c.now;
     out->totals.dry_run = opt->dry_run;
     if (opt->dry_run && (err = index_begin(ix)) < 0)

@@ -112,6 +112,10 @@ static int run_gc(const cli_args *a, gc_options *opt, int json)
         fprintf(stderr, "ocireg: cannot open the index %s\n", st ? st->db_label : a->data_dir);
         goto done;
     }
+    /* gc's batches rewrite much of the index: a cache that holds a batch, and the checkpoint
+     * left to a running server's checkpointer (or to the close). Not in `serve`, whose
+     * connections would keep the larger cache. */
+    index_tune_for_batch(ix);
     opt->expired = show_expired;
     opt->expired_ctx = expired;
     if (isatty(STDERR_FILENO) && !json)
