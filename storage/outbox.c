@@ -1,5 +1,6 @@
 /* outbox.c - the outbox's workers (see outbox.h). */
 #include "storage/outbox.h"
+#include "storage/base/datetime.h"
 #include "storage/base/random.h"
 #include "storage/base/reg_error.h"
 
@@ -267,14 +268,7 @@ static void wait_for_work(outbox *o, int64_t due, uint64_t seen)
     int64_t now = now_ms(), wait = OUTBOX_POLL_MS;
     if (due > now && due - now < wait)
         wait = due - now;
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += wait / 1000;
-    until.tv_nsec += (wait % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    struct timespec until = datetime_deadline_in((int)wait);
     pthread_mutex_lock(&wake_lock);
     while (!o->stopping && wakes == seen)
         if (pthread_cond_timedwait(&wake_cond, &wake_lock, &until) != 0)
