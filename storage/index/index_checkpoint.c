@@ -20,8 +20,9 @@ struct index_checkpointer {
     int due;              /* the WAL reached INDEX_CHECKPOINT_FRAMES (under lock) */
     int stop;             /* under lock */
     uint64_t checkpoints; /* checkpoints that copied frames (atomic) */
-    int last_log, last_copied; /* the WAL as the last checkpoint left it (thread only) */
-    int copied_upto; /* last_copied, for the commits' test (atomic) */
+    int last_log;         /* the WAL's length when the last checkpoint ended (thread only) */
+    int copied_upto;      /* the WAL pages that checkpoint had copied (written by the thread,
+                           * read by the commits: atomic) */
 };
 
 /* The writer's commits: SQLite calls this after each one with the WAL's length in pages. A
@@ -63,10 +64,10 @@ static void checkpoint(index_checkpointer *c, sqlite3 *db)
     if (sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) !=
         SQLITE_OK)
         return; /* another checkpoint is running (gc's close): the next one catches up */
-    if (copied > 0 && (log != c->last_log || copied != c->last_copied))
+    int before = __atomic_load_n(&c->copied_upto, __ATOMIC_RELAXED);
+    if (copied > 0 && (log != c->last_log || copied != before))
         __atomic_add_fetch(&c->checkpoints, 1, __ATOMIC_RELAXED);
     c->last_log = log;
-    c->last_copied = copied;
     __atomic_store_n(&c->copied_upto, copied, __ATOMIC_RELAXED);
 }
 
