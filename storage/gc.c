@@ -4,6 +4,7 @@
  * real run would delete. */
 #include "storage/gc.h"
 #include "storage/events.h"
+#include "storage/gc_list.h"
 #include "storage/outbox.h"
 #include "storage/index/index_fsck.h"
 #include "storage/index/index_repos.h"
@@ -320,6 +321,29 @@ static int finish_removal(removal *r, int err)
     return err < 0 ? err : r->err;
 }
 
+/* In the write transaction: list the next batch, then delete its rows. */
+static int delete_listed(gc_ctx *c, gc_blob *next, size_t *n, const char *after)
+{
+    int err = index_gc_unreferenced_blobs(next, SWEEP_BATCH, n, c->ix, c->cutoff, after);
+    for (size_t i = 0; err == REG_OK && i < *n; i++)
+        err = index_gc_delete_blob(&next[i].held, c->ix, next[i].dg.str);
+    return err;
+}
+
+/* The same, with the listing on opt->lister's thread (gc_list.h): each row is deleted as soon
+ * as it is listed. */
+static int delete_listed_beside(gc_ctx *c, gc_blob *next, size_t *n, const char *after)
+{
+    gc_lister *l = NULL;
+    int err = gc_lister_start(&l, c->opt->lister, next, SWEEP_BATCH, c->cutoff, after);
+    if (err < 0)
+        return err;
+    for (size_t i = 0; err == REG_OK && gc_lister_wait(l, i); i++)
+        err = index_gc_delete_blob(&next[i].held, c->ix, next[i].dg.str);
+    int listed = gc_lister_finish(l, n);
+    return err < 0 ? err : listed;
+}
+
 /* One write transaction. The files of the previous batch, whose rows an earlier transaction
  * deleted, are removed while this one deletes the rows of the next batch (unless `next` is
  * NULL): the unlinks wait on the disk, the row deletions on the CPU. A gc interrupted before
@@ -335,9 +359,8 @@ static int sweep_step(gc_ctx *c, const gc_blob *prev, size_t nprev, gc_blob *nex
         err = start_removal(&r, c, prev, nprev);
     *n = 0;
     if (err == REG_OK && next)
-        err = index_gc_unreferenced_blobs(next, SWEEP_BATCH, n, c->ix, c->cutoff, after);
-    for (size_t i = 0; err == REG_OK && next && i < *n; i++)
-        err = index_gc_delete_blob(&next[i].held, c->ix, next[i].dg.str);
+        err = c->opt->lister && !c->opt->dry_run ? delete_listed_beside(c, next, n, after)
+                                                 : delete_listed(c, next, n, after);
     return batch_end(c, finish_removal(&r, err));
 }
 

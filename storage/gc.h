@@ -16,6 +16,10 @@ typedef struct gc_options {
     int64_t grace;          /* seconds: younger blobs and manifests are kept */
     int64_t upload_expiry;  /* seconds: older idle upload files go */
     const char *only_repo;  /* lifecycle for this repository only (NULL: all) */
+    /* A second connection to the same index, not attached to a server's writer, on which the
+     * sweep lists unreferenced blobs beside the transaction that deletes them (gc_list.h);
+     * NULL: the listing runs in that transaction. Not used by a dry run. */
+    index_db *lister;
     /* Called now and then with the phase and a running count; may be NULL. */
     void (*progress)(void *ctx, const char *phase, int64_t count);
     void *progress_ctx;

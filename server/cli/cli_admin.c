@@ -103,7 +103,7 @@ static json_t *report_json(const gc_report *r, json_t *expired)
 static int run_gc(const cli_args *a, gc_options *opt, int json)
 {
     store *st = NULL;
-    index_db *ix = NULL;
+    index_db *ix = NULL, *lister = NULL;
     gc_report rep;
     json_t *expired = json ? json_array() : NULL;
     int rc = 1;
@@ -116,6 +116,12 @@ static int run_gc(const cli_args *a, gc_options *opt, int json)
      * left to a running server's checkpointer (or to the close). Not in `serve`, whose
      * connections would keep the larger cache. */
     index_tune_for_batch(ix);
+    /* The sweep lists on a second connection while this one deletes (gc_list.h); without
+     * one it lists in its transaction, only slower. */
+    if (opt->sweep && !opt->dry_run && index_open(&lister, st->db_path) == REG_OK) {
+        index_tune_for_scan(lister);
+        opt->lister = lister;
+    }
     opt->expired = show_expired;
     opt->expired_ctx = expired;
     if (isatty(STDERR_FILENO) && !json)
@@ -144,6 +150,7 @@ static int run_gc(const cli_args *a, gc_options *opt, int json)
     rc = 0;
 done:
     json_decref(expired);
+    index_close(lister);
     index_close(ix);
     store_close(st);
     return rc;

@@ -47,6 +47,13 @@ uint64_t index_writer_checkpoints(index_writer *w);
  * No-op on PostgreSQL. */
 #define INDEX_BATCH_CACHE_KIB 65536
 void index_tune_for_batch(index_db *ix);
+/* For a connection that reads much of the index once and writes nothing (gc's lister,
+ * gc_list.h): on SQLite the database file is mapped (up to INDEX_SCAN_MMAP_BYTES) and pages
+ * are read in place, not copied into a page cache of the connection's own, whose pages the
+ * writing connection would read and cache again. Safe because ocireg never shrinks the file
+ * (no VACUUM). No-op on PostgreSQL. */
+#define INDEX_SCAN_MMAP_BYTES (1ll << 30)
+void index_tune_for_scan(index_db *ix);
 
 /* Write transactions take the write lock at BEGIN, so that a read-check-write inside one
  * cannot race another writer (e.g. gc).

@@ -4,7 +4,8 @@
  * database file and its fsync, and `ocireg gc` paid for its own. Here the writer's commits
  * only signal, and a thread with its own connection copies while writers go on (PASSIVE: it
  * never waits for a reader or a writer). It also looks every INDEX_CHECKPOINT_IDLE_MS, for
- * what other processes (gc, import) left in the WAL. */
+ * what other processes (gc, import) left in the WAL. And the settings of batch jobs'
+ * connections, which leave their checkpoints to it (index_tune_for_batch, _for_scan). */
 #include "storage/index/index_internal.h"
 #include "storage/base/datetime.h"
 
@@ -144,4 +145,14 @@ void index_tune_for_batch(index_db *ix)
     snprintf(pragma, sizeof(pragma), "PRAGMA cache_size = -%d", INDEX_BATCH_CACHE_KIB);
     sqlite3_exec(db, pragma, NULL, NULL, NULL); /* a smaller cache only costs time */
     sqlite3_wal_autocheckpoint(db, 0);
+}
+
+void index_tune_for_scan(index_db *ix)
+{
+    if (sqldb_is_pg(ix->own_db))
+        return;
+    char pragma[64];
+    snprintf(pragma, sizeof(pragma), "PRAGMA mmap_size = %lld", (long long)INDEX_SCAN_MMAP_BYTES);
+    /* without the mapping, pages are read into the cache: slower, same rows */
+    sqlite3_exec(sqldb_sqlite(ix->own_db), pragma, NULL, NULL, NULL);
 }

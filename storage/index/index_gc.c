@@ -49,26 +49,43 @@ int index_gc_is_kept(int *out, index_db *ix, const char *repo, const char *diges
     return err;
 }
 
-int index_gc_unreferenced_blobs(gc_blob *out, size_t max, size_t *count, index_db *ix,
-                                int64_t cutoff, const char *after)
+int index_gc_unreferenced_each(index_db *ix, int64_t cutoff, const char *after, size_t max,
+                               gc_blob_cb cb, void *ctx)
 {
     sqldb_stmt *st = index_stmt(ix, ST_GC_UNREFERENCED);
     int err = REG_OK;
-    *count = 0;
     if (!st)
         return REG_ERROR;
     sqldb_bind_int64(st, 1, cutoff);
     index_bind_text(st, 2, after ? after : "");
     sqldb_bind_int64(st, 3, (int64_t)max);
-    while (*count < max && index_next(st, &err)) {
-        gc_blob *b = &out[*count];
-        if (digest_parse(&b->dg, sqldb_column_text(st, 0)) == REG_OK) {
-            b->size = sqldb_column_int64(st, 1);
-            b->held = 0;
-            (*count)++;
-        }
+    while (index_next(st, &err)) {
+        gc_blob b = {.size = sqldb_column_int64(st, 1)};
+        if (digest_parse(&b.dg, sqldb_column_text(st, 0)) == REG_OK)
+            err = cb(ctx, &b);
     }
-    index_done(st);
+    return err;
+}
+
+typedef struct blob_array {
+    gc_blob *rows;
+    size_t max, count;
+} blob_array;
+
+static int add_blob(void *ctx, const gc_blob *b)
+{
+    blob_array *a = ctx;
+    if (a->count < a->max)
+        a->rows[a->count++] = *b;
+    return REG_OK;
+}
+
+int index_gc_unreferenced_blobs(gc_blob *out, size_t max, size_t *count, index_db *ix,
+                                int64_t cutoff, const char *after)
+{
+    blob_array a = {.rows = out, .max = max};
+    int err = index_gc_unreferenced_each(ix, cutoff, after, max, add_blob, &a);
+    *count = a.count;
     return err;
 }
 

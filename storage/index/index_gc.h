@@ -32,6 +32,11 @@ typedef struct gc_blob {
  * that no manifest is or references. */
 int index_gc_unreferenced_blobs(gc_blob *out, size_t max, size_t *count, index_db *ix,
                                 int64_t cutoff, const char *after);
+/* The same blobs, each handed to cb as its row is read (all from one statement, so one
+ * snapshot of the index); a failing cb's error ends the listing and is returned. */
+typedef int (*gc_blob_cb)(void *ctx, const gc_blob *b);
+int index_gc_unreferenced_each(index_db *ix, int64_t cutoff, const char *after, size_t max,
+                               gc_blob_cb cb, void *ctx);
 /* Delete a blob's row, its repository links and the bytes the index holds; *held_out (if not
  * NULL) says whether it held some. */
 int index_gc_delete_blob(int *held_out, index_db *ix, const char *digest);

@@ -144,6 +144,50 @@ static void test_gc_sweeps_only_unreferenced_blobs(void)
     teardown(&f);
 }
 
+/* With a second connection listing beside the deleting one (as `ocireg gc` runs): the same
+ * blobs go, the kept ones stay, and the listing sees the manifests that the run's own untagged
+ * phase deleted (committed before the sweep began). More strays than one hand-over step. */
+static void test_gc_with_a_lister_sweeps_what_the_transaction_would(void)
+{
+    fixture f;
+    digest m, c, l, tm, tc, tl, stray;
+    gc_report rep;
+    gc_options opt = sweep_now();
+    index_db *lister = NULL;
+    char text[64];
+    const int strays = 150;
+    opt.untagged = 1;
+    CHECK_INT(setup(&f), REG_OK);
+    CHECK_INT(push_image(&m, &c, &l, &f, "v1"), REG_OK);
+    for (int i = 0; i < strays; i++) {
+        snprintf(text, sizeof(text), "stray %d", i);
+        CHECK_INT(push_blob(&stray, &f, REPO, text), REG_OK);
+    }
+    /* An untagged image of its own blobs: the untagged phase deletes it, the sweep its blobs. */
+    char body[1024], missing[DIGEST_MAX] = "";
+    CHECK_INT(push_blob(&tc, &f, REPO, "{\"os\":\"linux\"}"), REG_OK);
+    CHECK_INT(push_blob(&tl, &f, REPO, "untagged layer"), REG_OK);
+    image_manifest(body, sizeof(body), &tc, strlen("{\"os\":\"linux\"}"), &tl,
+                   strlen("untagged layer"));
+    CHECK_INT(put_manifest(&tm, missing, &f, REPO, NULL, body), REG_OK);
+    CHECK_INT(index_open(&lister, f.st->db_path), REG_OK);
+    index_tune_for_scan(lister);
+    opt.lister = lister;
+    CHECK_INT(gc_run(&rep, f.st, f.ix, &opt), REG_OK);
+    CHECK_INT(rep.totals.manifests_deleted, 1);
+    CHECK_INT(rep.totals.blobs_deleted, strays + 3); /* and the untagged config, layer, manifest */
+    CHECK_INT(blob_in_repo(&f, REPO, &stray), REG_ENOTFOUND);
+    CHECK_INT(blob_in_repo(&f, REPO, &tl), REG_ENOTFOUND);
+    CHECK_INT(blob_in_repo(&f, REPO, &l), REG_OK);
+    CHECK_INT(blob_in_repo(&f, REPO, &c), REG_OK);
+    CHECK_INT(tag_exists(&f, REPO, "v1"), REG_OK);
+    /* A second run finds nothing left. */
+    CHECK_INT(gc_run(&rep, f.st, f.ix, &opt), REG_OK);
+    CHECK_INT(rep.totals.blobs_deleted, 0);
+    index_close(lister);
+    teardown(&f);
+}
+
 static void test_gc_keeps_blobs_inside_the_grace_period(void)
 {
     fixture f;
@@ -278,6 +322,7 @@ static void test_mount_needs_the_blob_in_the_source(void)
 int main(void)
 {
     RUN(test_gc_sweeps_only_unreferenced_blobs);
+    RUN(test_gc_with_a_lister_sweeps_what_the_transaction_would);
     RUN(test_gc_keeps_blobs_inside_the_grace_period);
     RUN(test_gc_dry_run_reports_what_the_real_run_deletes);
     RUN(test_gc_removes_an_orphan_file_and_keeps_rows);
