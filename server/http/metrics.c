@@ -154,8 +154,8 @@ static void emit_commits(buf *b, index_writer *w)
             "several per COMMIT when writers meet.\n"
             "# TYPE ocireg_index_write_transactions_total counter\n"
             "ocireg_index_write_transactions_total %llu\n"
-            "# HELP ocireg_index_checkpoints_total WAL checkpoints run on the server's own "
-            "thread (SQLite), none inside a commit.\n"
+            "# HELP ocireg_index_checkpoints_total WAL checkpoints the server ran (SQLite): "
+            "on its own thread, and in a commit that found the WAL past 16 MiB.\n"
             "# TYPE ocireg_index_checkpoints_total counter\n"
             "ocireg_index_checkpoints_total %llu\n",
          (unsigned long long)commits, (unsigned long long)transactions,

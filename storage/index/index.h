@@ -39,7 +39,8 @@ void index_writer_attach(index_writer *w, index_db *ix);
  * SQLite, transactions that meet other writers waiting share a COMMIT (index_commit). */
 void index_writer_counts(uint64_t *commits_out, uint64_t *transactions_out, index_writer *w);
 /* On SQLite, the checkpoints that copied the WAL into the database file: a writer runs them
- * on a thread of its own, so no commit pays for one. 0 on PostgreSQL. */
+ * on a thread of its own, so commits do not pay for them, but for the rare commit that finds
+ * the WAL past INDEX_WAL_RESTART_FRAMES (index_checkpoint.c). 0 on PostgreSQL. */
 uint64_t index_writer_checkpoints(index_writer *w);
 /* For a batch job that rewrites much of the index on its own connection (ocireg gc): a page
  * cache of INDEX_BATCH_CACHE_KIB, so that a transaction's pages are not spilled to the WAL and

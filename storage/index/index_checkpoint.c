@@ -24,7 +24,28 @@ struct index_checkpointer {
     int last_log;         /* the WAL's length when the last checkpoint ended (thread only) */
     int copied_upto;      /* the WAL pages that checkpoint had copied (written by the thread,
                            * read by the commits: atomic) */
+    int bound_tried_at;   /* the WAL's length at the commits' last copy (bound_wal; the
+                           * commits' only, under the writer's mutex) */
 };
+
+/* SQLite starts the WAL over only when a write transaction begins with every page of it
+ * copied, which a checkpoint beside steady writes never achieves: a WAL past
+ * INDEX_WAL_RESTART_FRAMES has the commit (on the writer's connection, its mutex held, so
+ * no write comes between) copy what the thread has not, once per INDEX_CHECKPOINT_FRAMES
+ * pages more while readers keep it from starting over. A busy checkpoint lock (the thread's
+ * copy) is tried again at the next commit. */
+static void bound_wal(index_checkpointer *c, sqlite3 *db, int frames)
+{
+    if (frames < c->bound_tried_at)
+        c->bound_tried_at = 0; /* it started over */
+    if (frames < INDEX_WAL_RESTART_FRAMES ||
+        (c->bound_tried_at && frames - c->bound_tried_at < INDEX_CHECKPOINT_FRAMES))
+        return;
+    if (sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) != SQLITE_OK)
+        return;
+    c->bound_tried_at = frames;
+    __atomic_add_fetch(&c->checkpoints, 1, __ATOMIC_RELAXED);
+}
 
 /* The writer's commits: SQLite calls this after each one with the WAL's length in pages. A
  * checkpoint is due once INDEX_CHECKPOINT_FRAMES pages came after those the last one copied
@@ -35,8 +56,8 @@ static int on_commit(void *arg, sqlite3 *db, const char *name, int frames)
 {
     index_checkpointer *c = arg;
     int upto = __atomic_load_n(&c->copied_upto, __ATOMIC_RELAXED);
-    (void)db;
     (void)name;
+    bound_wal(c, db, frames);
     if (frames < upto)
         upto = 0;
     if (frames - upto >= INDEX_CHECKPOINT_FRAMES) {

@@ -38,8 +38,11 @@ typedef struct index_group_ticket {
 /* index_checkpoint.c: a server's WAL checkpoints, on a thread with its own connection. The
  * writer's commits signal it once the WAL holds INDEX_CHECKPOINT_FRAMES pages (SQLite's own
  * automatic threshold); it also looks every INDEX_CHECKPOINT_IDLE_MS for what other
- * processes left there. Stop it before the writer's connection closes. */
+ * processes left there. A commit that finds the WAL past INDEX_WAL_RESTART_FRAMES pages
+ * copies the rest itself, so that the WAL can start over (16 MiB: steady writes would
+ * otherwise grow it without end). Stop it before the writer's connection closes. */
 #define INDEX_CHECKPOINT_FRAMES 1000
+#define INDEX_WAL_RESTART_FRAMES 4096
 #define INDEX_CHECKPOINT_IDLE_MS 2000
 typedef struct index_checkpointer index_checkpointer;
 int index_checkpointer_start(index_checkpointer **out, index_db *writer_ix, const char *location);

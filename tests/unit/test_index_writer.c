@@ -454,6 +454,34 @@ static void test_checkpoints_run_on_their_own_thread(void)
     index_writer_close(w);
 }
 
+/* Writes that never pause: the checkpointer copies beside them, so the WAL is never wholly
+ * copied when the next transaction begins, and SQLite starts it over only then. The commit
+ * that finds it past INDEX_WAL_RESTART_FRAMES copies the rest itself, so it stays bounded
+ * (12 transactions of about 1,500 pages each: 72 MB were written). */
+static void test_wal_starts_over_under_steady_writes(void)
+{
+    if (fixture_on_pg)
+        return;
+    index_db *ix = fresh_index();
+    index_writer *w = NULL;
+    char wal[4200];
+    long most = 0;
+    snprintf(wal, sizeof(wal), "%s-wal", fixture_location);
+    CHECK_INT(index_writer_open(&w, fixture_location), REG_OK);
+    index_writer_attach(w, ix);
+    for (int i = 0; i < 12; i++) {
+        CHECK_INT(index_begin(ix), REG_OK);
+        CHECK_INT(write_pages(ix), REG_OK);
+        CHECK_INT(index_commit(ix), REG_OK);
+        long n = file_size(wal);
+        most = n > most ? n : most;
+    }
+    long bound = (INDEX_WAL_RESTART_FRAMES + 2 * 1600L) * (4096 + 24);
+    CHECK(most < bound, "the WAL grew to %ld bytes (bound %ld)", most, bound);
+    index_close(ix);
+    index_writer_close(w);
+}
+
 /* A connection that defers its checkpoints leaves its pages in the WAL until it closes. */
 static void test_deferred_checkpoint_waits_for_close(void)
 {
@@ -486,4 +514,5 @@ static void suite(void)
     RUN(test_group_ends_at_its_bound);
     RUN(test_checkpoints_run_on_their_own_thread);
     RUN(test_deferred_checkpoint_waits_for_close);
+    RUN(test_wal_starts_over_under_steady_writes);
 }
