@@ -7,6 +7,7 @@
 #include "storage/base/reg_error.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -16,6 +17,14 @@
 #include <unistd.h>
 
 #define BUF_SIZE (1u << 20)
+/* Through the page cache, writeback of each full 8 MiB starts at once, so that the commit's
+ * fsync finds little left to write. */
+#define WRITEBACK_STEP (8u << 20)
+/* Page-cache writes go in pieces of this size: the kernel sizes a file's new page-cache folios
+ * by the write, and the large ones a 1 MiB write asks for were slow to fill on the test VM
+ * (64 MiB pushes of new blobs, 2026-12-07: 170-260 MiB/s with 1 MiB writes, 546-759 with
+ * 64 KiB, 437-741 with 32 KiB). */
+#define CACHED_PIECE (64u << 10)
 #define NBUF 2
 #define ALIGN 4096u
 /* Stages kept between requests; beyond this, sessions finish theirs at each request's end. */
@@ -188,6 +197,17 @@ static int fail(stage *s, int err)
     return s->err;
 }
 
+/* len bytes at offset through the page cache, in CACHED_PIECE pieces. */
+static int write_cached(stage *s, const char *p, size_t len, uint64_t offset)
+{
+    int err = REG_OK;
+    for (size_t done = 0, n; err == REG_OK && done < len; done += n) {
+        n = len - done < CACHED_PIECE ? len - done : CACHED_PIECE;
+        err = fileio_pwrite_all(s->fd, p + done, n, offset + done);
+    }
+    return err;
+}
+
 /* Write the full slot (O_DIRECT, or plainly where the filesystem refuses it). */
 static int write_slot(stage *s)
 {
@@ -195,12 +215,17 @@ static int write_slot(stage *s)
     uint64_t base = s->base[s->cur];
     if (s->dfd == s->fd) { /* through the page cache: what stage_sync has not written yet */
         size_t from = s->synced > base ? (size_t)(s->synced - base) : 0;
-        return fileio_pwrite_all(s->fd, p + from, BUF_SIZE - from, base + from);
+        int err = write_cached(s, p + from, BUF_SIZE - from, base + from);
+        uint64_t end = base + BUF_SIZE;
+        if (err == REG_OK && end % WRITEBACK_STEP == 0) /* the pages stay cached */
+            sync_file_range(s->fd, (off_t)(end - WRITEBACK_STEP), WRITEBACK_STEP,
+                            SYNC_FILE_RANGE_WRITE);
+        return err;
     }
     ssize_t n = s->direct_off ? -1 : pwrite(s->dfd, p, BUF_SIZE, (off_t)base);
     if (s->direct_off || (n < 0 && errno == EINVAL)) {
         s->direct_off = 1;
-        return fileio_pwrite_all(s->fd, p, BUF_SIZE, base);
+        return write_cached(s, p, BUF_SIZE, base);
     }
     if (n != (ssize_t)BUF_SIZE)
         return n < 0 ? fileio_errno_to_reg(errno) : REG_ENOSPACE;
@@ -283,7 +308,7 @@ int stage_sync(stage *s)
     if (s->err < 0)
         return s->err;
     int err = end > s->synced
-                  ? fileio_pwrite_all(s->fd, s->buf[s->cur] + from, s->filled - from, base + from)
+                  ? write_cached(s, s->buf[s->cur] + from, s->filled - from, base + from)
                   : REG_OK;
     if (err < 0)
         return fail(s, err);

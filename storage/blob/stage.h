@@ -1,6 +1,7 @@
 /* stage.h - write-behind for a local upload's spool file. Bytes gather in aligned 1 MiB
- * buffers; the request's thread writes each full one with O_DIRECT and hands it to a worker
- * thread that hashes it (SHA-256, in order), so hashing overlaps with receiving. A stage may
+ * buffers; the request's thread writes each full one with O_DIRECT (or through the page cache,
+ * starting its writeback each 8 MiB) and hands it to a worker thread that hashes it (SHA-256,
+ * in order), so hashing overlaps with receiving. A stage may
  * outlive a request: stage_sync puts the partial buffer in the file (page cache) without
  * waiting for the hash, and the session's next request goes on filling it. stage_finish waits
  * for the hash. Not thread-safe: one request at a time (the session's io lock). */

@@ -23,20 +23,23 @@
 #include <unistd.h>
 
 /* The first UPLOAD_CACHED_BYTES of a spool are written through the page cache, so that a blob
- * pulled right after its push (CI pushes, a cluster deploys) is read from memory; writeback
- * of each full UPLOAD_WRITEBACK_STEP starts at once, so the commit's fsync has little left to
- * do. Bytes beyond bypass the page cache (copying into it costs more CPU than hashing): they
- * gather in a stage (stage.h): the request's thread writes them with O_DIRECT, a worker hashes
- * them. Where O_DIRECT is not supported (tmpfs) writes are plain and hashed in the request's
- * thread. A stage is synced before a request is answered, so the file holds every accepted
- * byte; it stays for the session's next request, and its hash is waited for when the digest
- * is due. Measurements: docs/ARCHITECTURE.md, Durability. */
+ * pulled right after its push (CI pushes, a cluster deploys) is read from memory. Its first
+ * UPLOAD_PLAIN_BYTES are written and hashed in the request's thread, so a small blob never
+ * starts a thread; the rest of the head goes through a stage (stage.h) that writes it through
+ * the page cache, starts its writeback as each 8 MiB completes (so the commit's fsync has
+ * little left to do) and hashes it on the stage's worker (hashing was two fifths of a large
+ * push's CPU). Bytes beyond bypass the page cache (copying into it costs more CPU than
+ * hashing): a stage writes them with O_DIRECT. Where O_DIRECT is not supported (tmpfs) those
+ * are written plainly and hashed in the request's thread. A stage is synced before a request
+ * is answered, so the file holds every accepted byte; it stays for the session's next
+ * request, and its hash is waited for when the digest is due. Measurements:
+ * docs/ARCHITECTURE.md, Durability. */
 #define HASH_INVALID UINT64_MAX
 /* Sessions revived after a restart (revive_empty) that have ended, remembered so that their
  * ids are unknown again; an older one would be revived once more, empty. */
 #define UPLOAD_REVIVED_ENDED 256
 #define UPLOAD_CACHED_BYTES (64ull << 20)
-#define UPLOAD_WRITEBACK_STEP (8ull << 20)
+#define UPLOAD_PLAIN_BYTES (1ull << 20)
 
 typedef struct local_upload {
     upload base;
@@ -49,6 +52,7 @@ typedef struct local_upload {
     int no_direct;         /* O_DIRECT is not available here */
     int followed;          /* a spool reader follows it: the stage writes through the page cache */
     stage *stage;          /* only while a request appends; it keeps sha256 going */
+    int stage_cached;      /* that stage writes through the page cache (the head, or followed) */
     uint64_t offset;       /* bytes accepted, staged ones included */
     digester *sha256; /* covers [0, hashed) of the spool (and the staged bytes after it) */
     uint64_t hashed;
@@ -545,19 +549,6 @@ static int roll_back_to(local_upload *u, uint64_t length, int err)
     return err;
 }
 
-static int stage_begin(local_upload *u)
-{
-    if (u->stage || (u->no_direct && !u->followed))
-        return REG_OK;
-    if (u->followed) /* the page cache is where its readers find the bytes */
-        return stage_start(&u->stage, u->fd, u->fd, u->offset, u->sha256, u->hashed == u->offset);
-    if (u->dfd < 0 && (u->dfd = open(u->spool, O_WRONLY | O_DIRECT | O_CLOEXEC)) < 0) {
-        u->no_direct = 1;
-        return REG_OK;
-    }
-    return stage_start(&u->stage, u->fd, u->dfd, u->offset, u->sha256, u->hashed == u->offset);
-}
-
 /* Finish the stage (io lock held): wait for its hash; after a failure the session rolls back
  * to what the file surely holds. */
 static int stage_drain(local_upload *u)
@@ -570,6 +561,31 @@ static int stage_drain(local_upload *u)
     u->no_direct |= r.direct_off;
     u->hashed = r.hashed ? r.length : HASH_INVALID;
     return err < 0 ? roll_back_to(u, r.length, err) : REG_OK;
+}
+
+/* Through the page cache: the head, or everything for a file its readers follow. */
+static int cached_here(const local_upload *u)
+{
+    return u->followed || u->offset < UPLOAD_CACHED_BYTES;
+}
+
+/* The stage for the bytes at u->offset: through the page cache or with O_DIRECT; a stage of
+ * the head ends where the head does. */
+static int stage_begin(local_upload *u)
+{
+    int cached = cached_here(u), err;
+    if (u->stage && u->stage_cached && !cached && (err = stage_drain(u)) < 0)
+        return err;
+    if (u->stage || (u->no_direct && !cached))
+        return REG_OK;
+    u->stage_cached = cached;
+    if (cached)
+        return stage_start(&u->stage, u->fd, u->fd, u->offset, u->sha256, u->hashed == u->offset);
+    if (u->dfd < 0 && (u->dfd = open(u->spool, O_WRONLY | O_DIRECT | O_CLOEXEC)) < 0) {
+        u->no_direct = 1;
+        return REG_OK;
+    }
+    return stage_start(&u->stage, u->fd, u->dfd, u->offset, u->sha256, u->hashed == u->offset);
 }
 
 /* Without a stage: write and hash here. */
@@ -588,24 +604,39 @@ static int append_plain(local_upload *u, const void *data, size_t len)
     return REG_OK;
 }
 
-/* How much of len, appended at u->offset, goes through the page cache. */
-static size_t cached_part(const local_upload *u, size_t len)
+/* How much of len, appended at u->offset, is written and hashed in the request's thread. */
+static size_t plain_part(const local_upload *u, size_t len)
 {
-    if (u->stage || u->followed || u->offset >= UPLOAD_CACHED_BYTES)
+    if (u->stage || u->followed || u->offset >= UPLOAD_PLAIN_BYTES)
         return 0;
+    uint64_t room = UPLOAD_PLAIN_BYTES - u->offset;
+    return len < room ? len : (size_t)room;
+}
+
+/* How much of len, appended at u->offset, one stage takes: up to the end of the head while
+ * the head is written. */
+static size_t staged_part(const local_upload *u, size_t len)
+{
+    if (u->followed || u->offset >= UPLOAD_CACHED_BYTES)
+        return len;
     uint64_t room = UPLOAD_CACHED_BYTES - u->offset;
     return len < room ? len : (size_t)room;
 }
 
-/* Start writing back each full UPLOAD_WRITEBACK_STEP of page-cache bytes as it completes, so
- * that the commit's fsync finds little left to write; the pages stay cached. */
-static void start_writeback(const local_upload *u, uint64_t offset, size_t len)
+/* Append through the stage for u->offset, or plainly where there is none. */
+static int append_staged(local_upload *u, const void *data, size_t len)
 {
-    uint64_t step = UPLOAD_WRITEBACK_STEP;
-    uint64_t done_steps = (offset + len) / step;
-    if (done_steps > offset / step)
-        sync_file_range(u->fd, (off_t)((done_steps - 1) * step), (off_t)step,
-                        SYNC_FILE_RANGE_WRITE);
+    int err = stage_begin(u);
+    if (err < 0)
+        return err;
+    if (u->stage && (err = stage_add(u->stage, data, len)) < 0) {
+        int drained = stage_drain(u);
+        return drained < 0 ? drained : err;
+    }
+    if (!u->stage && (err = append_plain(u, data, len)) < 0)
+        return err;
+    u->offset += len;
+    return REG_OK;
 }
 
 static int local_append(upload *session, unsigned generation, const void *data, size_t len)
@@ -620,25 +651,18 @@ static int local_append(upload *session, unsigned generation, const void *data, 
     u->updated = time(NULL);
     if (len && (err = spool_make(u)) < 0)
         goto done;
-    size_t cached = cached_part(u, len);
-    if (cached && (err = append_plain(u, data, cached)) < 0)
+    size_t plain = plain_part(u, len);
+    if (plain && (err = append_plain(u, data, plain)) < 0)
         goto done;
-    start_writeback(u, u->offset, cached);
-    u->offset += cached;
-    data = (const char *)data + cached;
-    len -= cached;
-    if (len == 0)
-        goto done;
-    if ((err = stage_begin(u)) < 0)
-        goto done;
-    if (u->stage && (err = stage_add(u->stage, data, len)) < 0) {
-        int drained = stage_drain(u);
-        err = drained < 0 ? drained : err;
-        goto done;
+    u->offset += plain;
+    data = (const char *)data + plain;
+    len -= plain;
+    while (err == REG_OK && len > 0) {
+        size_t n = staged_part(u, len);
+        err = append_staged(u, data, n);
+        data = (const char *)data + n;
+        len -= n;
     }
-    if (!u->stage && (err = append_plain(u, data, len)) < 0)
-        goto done;
-    u->offset += len;
 done:
     pthread_mutex_unlock(&u->io);
     return err;
