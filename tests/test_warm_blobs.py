@@ -1,7 +1,9 @@
 """Just-pushed blobs stay warm: the first UPLOAD_CACHED_BYTES (64 MiB, storage/blob/uploads_local.c)
 of an upload are written through the page cache, so the first pull right after a push reads
-memory; the bytes beyond are written with O_DIRECT (no page-cache copy) where the filesystem
-allows it. Residency is read with mincore(2) on the blob file, which does not fault pages in."""
+memory (its first UPLOAD_PLAIN_BYTES by the request's thread, the rest by a stage that hashes on
+its own thread); the bytes beyond are written with O_DIRECT (no page-cache copy) where the
+filesystem allows it. Residency is read with mincore(2) on the blob file, which does not fault
+pages in."""
 import ctypes
 import errno
 import mmap
@@ -14,6 +16,7 @@ from regutil import TIMEOUT, blob_path, digest_of
 
 MIB = 1 << 20
 UPLOAD_CACHED_BYTES = 64 * MIB
+UPLOAD_PLAIN_BYTES = 1 * MIB
 PAGE = mmap.PAGESIZE
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -85,3 +88,32 @@ def test_bytes_past_the_cached_limit_bypass_the_page_cache(registry_factory):
     assert head >= 0.9, f"only {head:.0%} of the first {UPLOAD_CACHED_BYTES} bytes are cached"
     assert tail <= 0.25, f"{tail:.0%} of the bytes past {UPLOAD_CACHED_BYTES} are cached: " \
                          "expected O_DIRECT writes"
+
+
+def test_chunks_across_the_plain_and_cached_limits_keep_every_byte(registry_factory):
+    """PATCHes whose edges miss both limits: one crosses the end of the plain first MiB, one
+    the end of the cached head (where the page-cache stage ends and the O_DIRECT one begins);
+    the digest and the bytes served must be the upload's."""
+    server = registry_factory()
+    data = os.urandom(UPLOAD_CACHED_BYTES + 3 * MIB + 77)
+    edges = [700_001, UPLOAD_PLAIN_BYTES + 4_321, 9 * MIB + 5, UPLOAD_CACHED_BYTES - 12_345,
+             UPLOAD_CACHED_BYTES + 2 * MIB + 1, len(data)]
+    r = requests.post(f"{server.url}/v2/warm/chunks/blobs/uploads/", timeout=TIMEOUT)
+    assert r.status_code == 202, r.text
+    loc, start = r.headers["Location"], 0
+    for end in edges:
+        r = requests.patch(server.url + loc if loc.startswith("/") else loc,
+                           data=data[start:end], timeout=TIMEOUT,
+                           headers={"Content-Type": "application/octet-stream",
+                                    "Content-Range": f"{start}-{end - 1}"})
+        assert r.status_code == 202, (end, r.status_code, r.text)
+        loc, start = r.headers["Location"], end
+    d = digest_of(data)
+    sep = "&" if "?" in loc else "?"
+    r = requests.put(f"{server.url + loc if loc.startswith('/') else loc}{sep}digest={d}",
+                     timeout=TIMEOUT)
+    assert r.status_code == 201, r.text
+    head = resident_fraction(blob_path(server.data, d), 0, UPLOAD_CACHED_BYTES)
+    assert head >= 0.9, f"only {head:.0%} of the chunked upload's head is cached"
+    r = requests.get(f"{server.url}/v2/warm/chunks/blobs/{d}", timeout=TIMEOUT)
+    assert r.status_code == 200 and r.content == data
