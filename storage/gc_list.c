@@ -28,13 +28,16 @@ struct gc_lister {
     char msg[REG_ERROR_MAX];
 };
 
-static void publish(gc_lister *l, int done)
+/* Hand the rows listed so far over; returns whether the deleting thread asked to stop. */
+static int publish(gc_lister *l, int done)
 {
     pthread_mutex_lock(&l->lock);
     l->published = l->listed;
     l->done = done;
+    int stop = l->stop;
     pthread_cond_broadcast(&l->more);
     pthread_mutex_unlock(&l->lock);
+    return stop;
 }
 
 static int take_row(void *ctx, const gc_blob *b)
@@ -45,12 +48,8 @@ static int take_row(void *ctx, const gc_blob *b)
     l->rows[l->listed++] = *b;
     if (l->listed % GC_LIST_STEP)
         return REG_OK;
-    pthread_mutex_lock(&l->lock);
-    int stop = l->stop;
-    pthread_mutex_unlock(&l->lock);
-    publish(l, 0);
-    l->stopped = stop;
-    return stop ? REG_EBUSY : REG_OK;
+    l->stopped = publish(l, 0);
+    return l->stopped ? REG_EBUSY : REG_OK;
 }
 
 static void *list_rows(void *arg)
@@ -60,7 +59,7 @@ static void *list_rows(void *arg)
     if (l->err < 0)
         snprintf(l->msg, sizeof(l->msg), "%s",
                  reg_error_last(index_errmsg(l->reader)));
-    publish(l, 1);
+    (void)publish(l, 1); /* the listing is over: a late stop changes nothing */
     return NULL;
 }
 

@@ -150,6 +150,7 @@ static int run_gc(const cli_args *a, gc_options *opt, int json)
     rc = 0;
 done:
     json_decref(expired);
+    opt->lister = NULL; /* the caller's options outlive the connection */
     index_close(lister);
     index_close(ix);
     store_close(st);
