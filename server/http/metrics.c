@@ -7,6 +7,7 @@
 #include "storage/outbox.h"
 #include "storage/pullthrough.h"
 #include "storage/base/reg_error.h"
+#include "storage/blob/readahead.h"
 #include "storage/gc.h"
 
 #include <stdarg.h>
@@ -212,6 +213,11 @@ static void emit_state(buf *b, request *req, index_db *ix)
             "# TYPE ocireg_http_bytes_sent_total counter\n"
             "ocireg_http_bytes_sent_total %llu\n",
          (unsigned long long)LOAD(bytes_in), (unsigned long long)LOAD(bytes_out));
+    emit(b, "# HELP ocireg_blob_readaheads_total Pulls of a large local blob not all in the page "
+            "cache, read into it ahead of the sender.\n"
+            "# TYPE ocireg_blob_readaheads_total counter\n"
+            "ocireg_blob_readaheads_total %llu\n",
+         (unsigned long long)blob_readaheads_started());
     emit(b, "# HELP ocireg_uploads_in_progress Open blob upload sessions.\n"
             "# TYPE ocireg_uploads_in_progress gauge\n"
             "ocireg_uploads_in_progress %d\n",

@@ -5,6 +5,7 @@
 #include "server/http/log.h"
 #include "server/http/range.h"
 #include "storage/base/reg_error.h"
+#include "storage/blob/readahead.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,7 @@ static int redirect_to_presigned(request *req, index_db *ix, const digest *d)
 }
 
 /* The body: a blob the index holds goes out from the bytes read from it (MHD frees them), a
- * local blob's file with sendfile, any other blob through its reader. NULL after replying
+ * local blob's file with sendfile (read ahead where it is large and cold), any other blob through its reader. NULL after replying
  * (500) itself. */
 static struct MHD_Response *body_or_reply(request *req, index_db *ix, const digest *d,
                                           uint64_t size, const byte_range *range)
@@ -75,6 +76,7 @@ static struct MHD_Response *body_or_reply(request *req, index_db *ix, const dige
     }
     if (fd >= 0) {
         blob_reader_free(rd);
+        blob_readahead(fd, range->start, range->length);
         if (!(r = response_from_fd(fd, range->start, range->length)))
             close(fd);
     } else if (!(r = MHD_create_response_from_callback(range->length, 256 * 1024, read_stream, rd,
