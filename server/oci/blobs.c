@@ -48,8 +48,8 @@ static int redirect_to_presigned(request *req, index_db *ix, const digest *d)
 }
 
 /* The body: a blob the index holds goes out from the bytes read from it (MHD frees them), a
- * local blob's file with sendfile (read ahead where it is large and cold), any other blob through its reader. NULL after replying
- * (500) itself. */
+ * local blob's file with sendfile (read ahead where it is large and cold, readahead.h), any
+ * other blob through its reader. NULL after replying (500) itself. */
 static struct MHD_Response *body_or_reply(request *req, index_db *ix, const digest *d,
                                           uint64_t size, const byte_range *range)
 {

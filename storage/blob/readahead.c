@@ -78,13 +78,14 @@ static int start_job(readahead_job *job)
 
 int blob_readahead(int fd, uint64_t start, uint64_t length)
 {
-    if (length < READAHEAD_MIN_BYTES || !partly_cold(fd, start, start + length) ||
-        !take_a_place())
+    /* only the part that would be read ahead is looked at */
+    uint64_t end = start + (length < READAHEAD_MAX_BYTES ? length : READAHEAD_MAX_BYTES);
+    if (length < READAHEAD_MIN_BYTES || !partly_cold(fd, start, end) || !take_a_place())
         return 0;
     readahead_job *job = malloc(sizeof(*job));
     if (job && (job->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0) {
         job->start = start;
-        job->end = start + (length < READAHEAD_MAX_BYTES ? length : READAHEAD_MAX_BYTES);
+        job->end = end;
         if (start_job(job)) {
             atomic_fetch_add(&jobs_started, 1);
             return 1;

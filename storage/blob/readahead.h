@@ -23,8 +23,8 @@
 #define READAHEAD_MAX 8
 
 /* When [start, start + length) of the file `fd` is at least READAHEAD_MIN_BYTES long and some
- * of it is not in the page cache, start a thread that asks the kernel to read its first
- * READAHEAD_MAX_BYTES (on a duplicate of fd: the caller keeps fd). Returns 1 when a thread
+ * of its first READAHEAD_MAX_BYTES is not in the page cache, start a thread that asks the
+ * kernel to read those (on a duplicate of fd: the caller keeps fd). Returns 1 when a thread
  * was started, 0 when none was needed or one could not be (no room, memory or thread). */
 int blob_readahead(int fd, uint64_t start, uint64_t length);
 
