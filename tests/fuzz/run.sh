@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.."
 seconds=${1:-10}
 case "$seconds" in '' | *[!0-9]*) echo "usage: $0 [SECONDS_PER_TARGET]" >&2; exit 2 ;; esac
 targets=(reference range manifest token scope base64 sigv4 lifecycle ecr_json iam_policy s3_xml
-         remote_challenge forwarded)
+         remote_challenge forwarded tar)
 build=build-fuzz
 jobs=${FUZZ_JOBS:-$(nproc)}
 
