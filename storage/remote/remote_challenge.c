@@ -150,10 +150,10 @@ static void consider(remote_challenge *out, const remote_challenge *ch, int bad)
 int remote_challenge_parse(remote_challenge *out, const char *value, size_t len)
 {
     remote_challenge ch;
-    cursor c = {value, value + len};
     memset(out, 0, sizeof(*out));
     if (!value || len > REMOTE_CHALLENGE_MAX)
         return REG_EINVALID;
+    cursor c = {value, value + len};
     for (;;) {
         const char *name;
         int bad = 0;

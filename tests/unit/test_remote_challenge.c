@@ -100,6 +100,9 @@ static void test_embedded_nul_is_a_control_byte(void)
     static const char v[] = "Bearer realm=\"a\0b\"";
     CHECK_INT(remote_challenge_parse(&ch, v, sizeof(v) - 1), REG_EINVALID);
     CHECK_INT(remote_challenge_parse(&ch, "Bearer realm=\"r\"", 0), REG_EINVALID);
+    /* no header at all: refused before any pointer is formed from it */
+    CHECK_INT(remote_challenge_parse(&ch, NULL, 0), REG_EINVALID);
+    CHECK_INT(ch.scheme, REMOTE_AUTH_NONE);
 }
 
 static void test_bounds(void)
