@@ -326,7 +326,7 @@ static int parse_resources(iam_statement *st, json_t *v, const char *registry_id
     int err = string_list(&list, &n, v, where);
     if (err < 0)
         return err;
-    if (!(st->repos = calloc(n, sizeof(*st->repos))))
+    if (!(st->repos = calloc(n ? n : 1, sizeof(*st->repos)))) /* calloc(0) may be NULL */
         err = reg_error_set(REG_ERROR, "out of memory");
     for (size_t i = 0; i < n && err == REG_OK; i++)
         err = parse_resource(st, list[i], registry_id, item_name(name, where, v, i));

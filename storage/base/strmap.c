@@ -42,7 +42,8 @@ static int grow(strmap *m)
     bigger.keys = calloc(bigger.cap, sizeof(*bigger.keys));
     bigger.values = calloc(bigger.cap, sizeof(*bigger.values));
     if (!bigger.keys || !bigger.values) {
-        strmap_free(&bigger);
+        free(bigger.keys); /* holds no key yet: strmap_free would walk a NULL array */
+        free(bigger.values);
         return REG_ERROR;
     }
     for (size_t i = 0; i < m->cap; i++) {

@@ -41,11 +41,13 @@ int index_inline_read(void **out, uint64_t *size_out, index_db *ix, const digest
     else if (length)
         memcpy(copy, p + start, length);
     index_done(st);
-    if (err == REG_OK) {
-        *out = copy;
-        *size_out = (uint64_t)len;
+    if (err != REG_OK) {
+        free(copy);
+        return err;
     }
-    return err;
+    *out = copy;
+    *size_out = (uint64_t)len;
+    return REG_OK;
 }
 
 int index_inline_size(uint64_t *size_out, index_db *ix, const char *digest_text)
