@@ -20,6 +20,7 @@ MIB = 1 << 20
 UPLOAD_CACHED_BYTES = 64 * MIB
 UPLOAD_PLAIN_BYTES = 1 * MIB
 READAHEAD_MIN_BYTES = 16 * MIB
+READAHEAD_MAX_BYTES = 1 << 30
 PAGE = mmap.PAGESIZE
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -179,8 +180,6 @@ def test_cold_ranges_are_read_ahead_only_when_large(registry_factory):
     assert tail == data[start:]
     assert readaheads(server.url) == before + 1
 
-
-READAHEAD_MAX_BYTES = 1 << 30
 
 
 def test_a_readahead_stops_at_its_limit_when_the_client_hangs_up(registry_factory):
