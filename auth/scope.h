@@ -1,5 +1,5 @@
-/* scope.h - actions (pull, push, delete, admin, pull-through) as a bit set, and the token protocol's scope
- * strings "repository:<name>:pull,push" / "registry:catalog:*". */
+/* scope.h - actions (pull, push, delete, admin, pull-through) as a bit set, and the token
+ * protocol's scope strings "repository:<name>:pull,push" / "registry:catalog:*". */
 #ifndef OCIREG_SCOPE_H
 #define OCIREG_SCOPE_H
 

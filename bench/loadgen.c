@@ -69,7 +69,15 @@ static struct {
     int connections;
     int threads;
     double duration;
-} opt = {.method = "GET", .connections = 64, .threads = 2, .duration = 5,.host = "127.0.0.1", .clients = 1, .count = 1, .prefix = "img", .layer_size = 1024,
+} opt = {.method = "GET",
+         .connections = 64,
+         .threads = 2,
+         .duration = 5,
+         .host = "127.0.0.1",
+         .clients = 1,
+         .count = 1,
+         .prefix = "img",
+         .layer_size = 1024,
          .deadline = 120};
 
 static double now(void)
@@ -954,10 +962,10 @@ static int cmd_rate(void)
     if (opt.duration <= 0 || opt.duration > 600)
         die("--duration must be 0..600 seconds");
     rate_head = !strcmp(opt.method, "HEAD");
-    int n = snprintf(rate_req, sizeof(rate_req),
-                     "%s %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: ocireg-bench-loadgen\r\n%s%s\r\n",
-                     opt.method, opt.path, opt.host, opt.port, opt.header ? opt.header : "",
-                     opt.header ? "\r\n" : "");
+    int n = snprintf(
+        rate_req, sizeof(rate_req),
+        "%s %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: ocireg-bench-loadgen\r\n%s%s\r\n", opt.method,
+        opt.path, opt.host, opt.port, opt.header ? opt.header : "", opt.header ? "\r\n" : "");
     if (n <= 0 || (size_t)n >= sizeof(rate_req))
         die("request too long");
     rate_req_len = (size_t)n;
@@ -993,11 +1001,12 @@ static int cmd_rate(void)
     double p50 = sum.nlat ? sum.lat[(sum.nlat - 1) * 50 / 100] : 0;
     double p99 = sum.nlat ? sum.lat[(sum.nlat - 1) * 99 / 100] : 0;
     double mx = sum.nlat ? sum.lat[sum.nlat - 1] : 0;
-    printf("{\"requests\": %lld, \"seconds\": %.3f, \"rps\": %.1f, \"p50_ms\": %.3f, "
-           "\"p99_ms\": %.3f, \"max_ms\": %.3f, \"non2xx\": %lld, \"err_connect\": %lld, "
-           "\"err_read\": %lld, \"err_write\": %lld, \"err_timeout\": %lld, \"reconnects\": %lld}\n",
-           sum.done, secs, sum.done / secs, p50 * 1000, p99 * 1000, mx * 1000, sum.non2xx,
-           sum.err_connect, sum.err_read, sum.err_write, sum.err_timeout, sum.reconnects);
+    printf(
+        "{\"requests\": %lld, \"seconds\": %.3f, \"rps\": %.1f, \"p50_ms\": %.3f, "
+        "\"p99_ms\": %.3f, \"max_ms\": %.3f, \"non2xx\": %lld, \"err_connect\": %lld, "
+        "\"err_read\": %lld, \"err_write\": %lld, \"err_timeout\": %lld, \"reconnects\": %lld}\n",
+        sum.done, secs, sum.done / secs, p50 * 1000, p99 * 1000, mx * 1000, sum.non2xx,
+        sum.err_connect, sum.err_read, sum.err_write, sum.err_timeout, sum.reconnects);
     return 0;
 }
 

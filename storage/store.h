@@ -41,7 +41,8 @@ void store_close(store *s);
  * session stays usable), make the blob and link it into the session's repository. On success
  * the session is gone. REG_ENOTFOUND when the repository does not exist and create-on-push is
  * off. */
-int store_commit_upload(store *s, index_db *ix, upload *u, const char *repo, const digest *expected);
+int store_commit_upload(store *s, index_db *ix, upload *u, const char *repo,
+                        const digest *expected);
 
 /* A whole blob received in memory, no session (a small monolithic upload): verified against
  * `expected` (REG_EMISMATCH), published and linked into `repo` as store_commit_upload does;

@@ -218,7 +218,8 @@ static int repo_verb(index_db *ix, const cli_args *a, const char *verb)
     if (!strcmp(verb, "list") || !strcmp(verb, "describe")) {
         json_t *list = json ? json_array() : NULL;
         if (!json)
-            printf("%-40s %-10s %7s %7s %14s\n", "REPOSITORY", "MUTABILITY", "IMAGES", "TAGS", "BYTES");
+            printf("%-40s %-10s %7s %7s %14s\n", "REPOSITORY", "MUTABILITY", "IMAGES", "TAGS",
+                   "BYTES");
         err = index_repo_infos(ix, name, NULL, INT64_MAX, print_repo, list);
         if (err == REG_OK && json)
             print_json(name ? json_incref(json_array_get(list, 0)) : json_incref(list));

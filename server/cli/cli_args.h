@@ -1,5 +1,6 @@
 /* cli_args.h - argument parsing shared by the admin subcommands: positional words, --data
- * (default $OCIREG_DATA or ./data), --storage and --index, boolean flags and flags with a value, --help. */
+ * (default $OCIREG_DATA or ./data), --storage and --index, boolean flags and flags with a value,
+ * --help. */
 #ifndef OCIREG_CLI_ARGS_H
 #define OCIREG_CLI_ARGS_H
 

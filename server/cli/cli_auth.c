@@ -112,7 +112,8 @@ static int user_key(index_db *ix, const cli_args *a)
     if (!strcmp(verb, "delete") && a->npos == 3) {
         int err = index_access_key_delete(ix, a->pos[2]);
         if (err < 0)
-            fprintf(stderr, "ocireg: %s\n", err == REG_ENOTFOUND ? "no such key" : index_errmsg(ix));
+            fprintf(stderr, "ocireg: %s\n",
+                    err == REG_ENOTFOUND ? "no such key" : index_errmsg(ix));
         return err < 0;
     }
     fprintf(stderr, "%s", key_usage_text);
@@ -166,7 +167,8 @@ int cli_user_main(int argc, char **argv)
     } else if (!strcmp(verb, "del")) {
         int err = index_user_delete(ix, a.pos[1]);
         if (err < 0)
-            fprintf(stderr, "ocireg: %s\n", err == REG_ENOTFOUND ? "no such user" : index_errmsg(ix));
+            fprintf(stderr, "ocireg: %s\n",
+                    err == REG_ENOTFOUND ? "no such user" : index_errmsg(ix));
         rc = err < 0;
     } else if (!strcmp(verb, "list")) {
         int first = 1;
@@ -206,7 +208,8 @@ static int grant_target(unsigned *actions, const cli_args *a, int actions_requir
     }
     *actions = ACTION_ALL;
     if (a->npos == 3 && actions_parse(actions, a->pos[2]) < 0) {
-        fprintf(stderr, "ocireg: invalid actions \"%s\" (pull, push, delete, admin, pull-through, *)\n",
+        fprintf(stderr,
+                "ocireg: invalid actions \"%s\" (pull, push, delete, admin, pull-through, *)\n",
                 a->pos[2]);
         return 2;
     }

@@ -111,7 +111,8 @@ int ecr_tag_status(ecr_call *c, json_t *in, const char **out)
     const char *st = json_string_value(json_object_get(json_object_get(in, "filter"), "tagStatus"));
     *out = st ? st : "ANY";
     if (strcmp(*out, "TAGGED") && strcmp(*out, "UNTAGGED") && strcmp(*out, "ANY")) {
-        ecr_fail(c, "InvalidParameterException", "filter.tagStatus must be TAGGED, UNTAGGED or ANY");
+        ecr_fail(c, "InvalidParameterException",
+                 "filter.tagStatus must be TAGGED, UNTAGGED or ANY");
         return REG_EINVALID;
     }
     return REG_OK;
@@ -419,8 +420,8 @@ static void delete_one(ecr_call *c, const char *repo, json_t *id, json_t *delete
         return (void)json_array_append_new(
             failures, failure(id, "MissingDigestAndTag", "Missing image digest and image tag"));
     if (dg && digest_parse(&d, dg) < 0)
-        return (void)json_array_append_new(failures,
-                                           failure(id, "InvalidImageDigest", "Invalid image digest"));
+        return (void)json_array_append_new(
+            failures, failure(id, "InvalidImageDigest", "Invalid image digest"));
     if (tag && reference_check_tag(tag) < 0)
         return (void)json_array_append_new(failures,
                                            failure(id, "InvalidImageTag", "Invalid image tag"));
@@ -432,7 +433,8 @@ static void delete_one(ecr_call *c, const char *repo, json_t *id, json_t *delete
     if (err < 0)
         return (void)json_array_append_new(failures, delete_failure(c, id, err));
     if (tag)
-        json_array_append_new(deleted, json_pack("{s:s, s:s}", "imageDigest", named, "imageTag", tag));
+        json_array_append_new(deleted,
+                              json_pack("{s:s, s:s}", "imageDigest", named, "imageTag", tag));
     else
         json_array_append_new(deleted, json_pack("{s:s}", "imageDigest", d.str));
 }

@@ -167,8 +167,8 @@ static json_t *append_part(ecr_call *c, const char *repo, upload *u, unsigned ge
         return part_refused(c, repo, u, "the upload was taken over by another request");
     if (err < 0)
         return ecr_fail(c, "ServerException", "%s", reg_error_last("upload write failed"));
-    return json_pack("{s:s, s:s, s:s, s:I}", "registryId", ecr_registry_id(c), "repositoryName", repo,
-                     "uploadId", upload_id(u), "lastByteReceived",
+    return json_pack("{s:s, s:s, s:s, s:I}", "registryId", ecr_registry_id(c), "repositoryName",
+                     repo, "uploadId", upload_id(u), "lastByteReceived",
                      (json_int_t)(upload_offset(u) - 1));
 }
 
@@ -220,8 +220,8 @@ static json_t *commit_layer(ecr_call *c, const char *repo, upload *u, const dige
                         "The repository with name '%s' does not exist", repo);
     if (err < 0)
         return ecr_fail(c, "ServerException", "%s", reg_error_last("cannot store the layer"));
-    return json_pack("{s:s, s:s, s:s, s:s}", "registryId", ecr_registry_id(c), "repositoryName", repo,
-                     "uploadId", id ? id : "", "layerDigest", d->str);
+    return json_pack("{s:s, s:s, s:s, s:s}", "registryId", ecr_registry_id(c), "repositoryName",
+                     repo, "uploadId", id ? id : "", "layerDigest", d->str);
 }
 
 json_t *ecr_complete_layer_upload(ecr_call *c, json_t *in)

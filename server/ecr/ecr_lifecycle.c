@@ -60,7 +60,8 @@ static const char *input_policy(ecr_call *c, json_t *in, int required)
     const char *text = json_string_value(json_object_get(in, "lifecyclePolicyText"));
     lifecycle_policy *p = NULL;
     if (!text)
-        return required ? ecr_fail(c, "InvalidParameterException", "lifecyclePolicyText is required"),
+        return required
+               ? ecr_fail(c, "InvalidParameterException", "lifecyclePolicyText is required"),
                NULL : NULL;
     if (lifecycle_parse(&p, text) < 0)
         return ecr_fail(c, "InvalidParameterException",

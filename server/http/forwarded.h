@@ -1,5 +1,6 @@
 /* forwarded.h - X-Forwarded-For read as hostile text: the hops of its headers collected in
- * order (bounded), and the client address found walking them from the right past trusted proxies. */
+ * order (bounded), and the client address found walking them from the right past trusted proxies.
+ */
 #ifndef OCIREG_SERVER_FORWARDED_H
 #define OCIREG_SERVER_FORWARDED_H
 

@@ -102,7 +102,8 @@ static void emit_requests(buf *b)
                     continue;
                 char code[8];
                 snprintf(code, sizeof(code), "%u", statuses[s]);
-                emit(b, "ocireg_http_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} %llu\n",
+                emit(b,
+                     "ocireg_http_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} %llu\n",
                      methods[m], route_names[r], statuses[s] ? code : "other",
                      (unsigned long long)v);
             }
@@ -117,7 +118,8 @@ static void emit_latency(buf *b)
         for (size_t i = 0; i <= BUCKETS; i++) {
             cumulative += LOAD(latency[r][i]);
             if (i < BUCKETS)
-                emit(b, "ocireg_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+                emit(b,
+                     "ocireg_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
                      route_names[r], buckets[i], (unsigned long long)cumulative);
         }
         /* Every series complete, also a route without traffic (all zero). */
@@ -148,17 +150,18 @@ static void emit_commits(buf *b, index_writer *w)
     uint64_t commits = 0, transactions = 0;
     if (w)
         index_writer_counts(&commits, &transactions, w);
-    emit(b, "# HELP ocireg_index_commits_total Durable index COMMITs (each one fsync).\n"
-            "# TYPE ocireg_index_commits_total counter\n"
-            "ocireg_index_commits_total %llu\n"
-            "# HELP ocireg_index_write_transactions_total Index write transactions ended by a commit, "
-            "several per COMMIT when writers meet.\n"
-            "# TYPE ocireg_index_write_transactions_total counter\n"
-            "ocireg_index_write_transactions_total %llu\n"
-            "# HELP ocireg_index_checkpoints_total WAL checkpoints the server ran (SQLite): "
-            "on its own thread, and in a commit that found the WAL past 16 MiB.\n"
-            "# TYPE ocireg_index_checkpoints_total counter\n"
-            "ocireg_index_checkpoints_total %llu\n",
+    emit(b,
+         "# HELP ocireg_index_commits_total Durable index COMMITs (each one fsync).\n"
+         "# TYPE ocireg_index_commits_total counter\n"
+         "ocireg_index_commits_total %llu\n"
+         "# HELP ocireg_index_write_transactions_total Index write transactions ended by a commit, "
+         "several per COMMIT when writers meet.\n"
+         "# TYPE ocireg_index_write_transactions_total counter\n"
+         "ocireg_index_write_transactions_total %llu\n"
+         "# HELP ocireg_index_checkpoints_total WAL checkpoints the server ran (SQLite): "
+         "on its own thread, and in a commit that found the WAL past 16 MiB.\n"
+         "# TYPE ocireg_index_checkpoints_total counter\n"
+         "ocireg_index_checkpoints_total %llu\n",
          (unsigned long long)commits, (unsigned long long)transactions,
          (unsigned long long)(w ? index_writer_checkpoints(w) : 0));
 }
@@ -292,8 +295,9 @@ static void emit_pullthrough(buf *b, struct pullthrough *pt)
     if (pt)
         pullthrough_stats_get(&s, pt);
     for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
-        emit(b, "# HELP ocireg_pullthrough_%s_total %s\n# TYPE ocireg_pullthrough_%s_total counter\n"
-                "ocireg_pullthrough_%s_total %llu\n",
+        emit(b,
+             "# HELP ocireg_pullthrough_%s_total %s\n# TYPE ocireg_pullthrough_%s_total counter\n"
+             "ocireg_pullthrough_%s_total %llu\n",
              counters[i].name, counters[i].help, counters[i].name, counters[i].name,
              (unsigned long long)*(const uint64_t *)((const char *)&s + counters[i].offset));
 }

@@ -101,7 +101,8 @@ void handle_manifest_get(request *req)
     request_send(req, 200, r);
 }
 
-static enum MHD_Result collect_tag(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static enum MHD_Result collect_tag(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
 {
     manifest_state *s = cls;
     if (strcmp(key, "tag") != 0 || !value)

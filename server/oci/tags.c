@@ -157,7 +157,8 @@ void handle_catalog(request *req)
     policy *filter = NULL;
     if (page_size_or_reply(&n, req) < 0 || !(ix = index_or_reply(req)))
         return;
-    if (auth_enabled(req->srv) && policy_load_for(&filter, ix, req->principal, req->srv->cfg.registry_id) < 0) {
+    if (auth_enabled(req->srv) &&
+        policy_load_for(&filter, ix, req->principal, req->srv->cfg.registry_id) < 0) {
         reply_internal(req, REG_ERROR, "catalog policy");
         return;
     }

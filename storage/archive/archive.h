@@ -66,8 +66,8 @@ int archive_read_all(char **out, size_t *len_out, archive_in *a, size_t max);
 /* Stream the current entry into a new file `dir`/`prefix`<random> (mode 0644, not yet
  * fsync'd: blob_publish_prepare does that), hashing it: REG_EMISMATCH when it does not
  * hash to `expected`; REG_ETOOLARGE (over max_blob_size) or REG_ENOSPACE (over the free
- * space of dir) from its declared size, before anything is written. On success the file's path is in path_out (the caller removes or
- * commits it); on failure nothing is left behind. */
+ * space of dir) from its declared size, before anything is written. On success the file's path is
+ * in path_out (the caller removes or commits it); on failure nothing is left behind. */
 int archive_spool(char *path_out, size_t path_len, archive_in *a, const char *dir,
                   const char *prefix, const digest *expected);
 /* Write the current entry into a new file at path (it must not exist) with exactly `mode`,

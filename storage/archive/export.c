@@ -48,7 +48,8 @@ static int add_blob(export_ctx *c, const digest *d, uint64_t size)
     int err = strmap_put(&c->blob_set, d->str, (int64_t)c->nblobs);
     if (err == REG_ECONFLICT)
         return REG_OK;
-    if (err < 0 || buf_grow_array((void **)&c->blobs, &c->cap_blobs, c->nblobs, sizeof(*c->blobs), SIZE_MAX) < 0)
+    if (err < 0 || buf_grow_array((void **)&c->blobs, &c->cap_blobs, c->nblobs, sizeof(*c->blobs),
+                                  SIZE_MAX) < 0)
         return REG_ERROR;
     c->blobs[c->nblobs].dg = *d;
     c->blobs[c->nblobs++].size = size;
@@ -60,7 +61,8 @@ static int add_root(export_ctx *c, const char *ref_name, const manifest_row *row
     int err = strmap_put(&c->root_names, ref_name, 0);
     if (err == REG_ECONFLICT)
         return REG_OK;
-    if (err < 0 || buf_grow_array((void **)&c->roots, &c->cap_roots, c->nroots, sizeof(*c->roots), SIZE_MAX) < 0)
+    if (err < 0 || buf_grow_array((void **)&c->roots, &c->cap_roots, c->nroots, sizeof(*c->roots),
+                                  SIZE_MAX) < 0)
         return REG_ERROR;
     export_root *r = &c->roots[c->nroots];
     if (!(r->ref_name = strdup(ref_name)))

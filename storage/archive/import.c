@@ -135,7 +135,8 @@ static int spool_blob(import_ctx *c, const digest *dg, uint64_t size)
     char path[PATH_MAX];
     if (strmap_get(NULL, &c->by_digest, dg->str) == REG_OK)
         return REG_OK; /* the same blob again: the first copy is verified already */
-    if (buf_grow_array((void **)&c->blobs, &c->cap_blobs, c->nblobs, sizeof(*c->blobs), SIZE_MAX) < 0)
+    if (buf_grow_array((void **)&c->blobs, &c->cap_blobs, c->nblobs, sizeof(*c->blobs), SIZE_MAX) <
+        0)
         return REG_ERROR;
     int err = archive_spool(path, sizeof(path), c->in, blobstore_uploads_dir(c->s->blobs),
                             SPOOL_PREFIX, dg);
@@ -209,7 +210,8 @@ static int add_link(import_ctx *c, const char *repo, size_t blob)
     int err = strmap_put(&c->link_keys, key, 0);
     if (err == REG_ECONFLICT)
         return REG_OK;
-    if (err < 0 || buf_grow_array((void **)&c->links, &c->cap_links, c->nlinks, sizeof(*c->links), SIZE_MAX) < 0)
+    if (err < 0 || buf_grow_array((void **)&c->links, &c->cap_links, c->nlinks, sizeof(*c->links),
+                                  SIZE_MAX) < 0)
         return REG_ERROR;
     if (!(c->links[c->nlinks].repo = strdup(repo)))
         return REG_ERROR;
@@ -224,7 +226,8 @@ static int add_put(int64_t *index_out, import_ctx *c, const char *repo, const di
     char key[KEY_MAX];
     snprintf(key, sizeof(key), "%s@%s", repo, dg->str);
     char *repo_copy = strdup(repo);
-    if (!repo_copy || buf_grow_array((void **)&c->puts, &c->cap_puts, c->nputs, sizeof(*c->puts), SIZE_MAX) < 0) {
+    if (!repo_copy ||
+        buf_grow_array((void **)&c->puts, &c->cap_puts, c->nputs, sizeof(*c->puts), SIZE_MAX) < 0) {
         free(repo_copy);
         manifest_info_free(info);
         return REG_ERROR;

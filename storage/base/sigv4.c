@@ -1,5 +1,6 @@
 /* sigv4.c - the AWS SigV4 format (see sigv4.h): canonical request, string to sign, the
- * Authorization header and the HMAC-SHA256 key chain as AWS documents them and the aws-sig-v4-test-suite pins them down. */
+ * Authorization header and the HMAC-SHA256 key chain as AWS documents them and the
+ * aws-sig-v4-test-suite pins them down. */
 #include "storage/base/sigv4.h"
 #include "storage/base/buf.h"
 #include "storage/base/datetime.h"

@@ -31,8 +31,8 @@ void upload_table_free(upload_table *t);
 /* A local session has no file until its first byte; so that a restarted server still knows
  * such a session, its id carries a hash under a key derived from `key` (the server's master
  * key): an id this table's process did not issue, at most max_age seconds old, without a
- * spool, is then a session without bytes. Without this (subcommands, tests), such sessions end with the
- * process. S3 sessions are index rows: nothing to do. Call once, before sessions are made. */
+ * spool, is then a session without bytes. Without this (subcommands, tests), such sessions end with
+ * the process. S3 sessions are index rows: nothing to do. Call once, before sessions are made. */
 int upload_table_sign_ids(upload_table *t, const unsigned char key[32], time_t max_age);
 
 /* Start a session for `repo`; its id is written to id_out (UPLOAD_ID_LEN + 1 bytes).

@@ -781,7 +781,8 @@ static int is_session_file(const char *name)
 {
     char id[UPLOAD_ID_LEN + 1];
     size_t n = strlen(name);
-    if (n != UPLOAD_ID_LEN && !(n == UPLOAD_ID_LEN + 5 && strcmp(name + UPLOAD_ID_LEN, ".repo") == 0))
+    if (n != UPLOAD_ID_LEN &&
+        !(n == UPLOAD_ID_LEN + 5 && strcmp(name + UPLOAD_ID_LEN, ".repo") == 0))
         return 0;
     memcpy(id, name, UPLOAD_ID_LEN);
     id[UPLOAD_ID_LEN] = '\0';

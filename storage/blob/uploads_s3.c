@@ -1,10 +1,11 @@
 /* uploads_s3.c - upload sessions of the S3 blob backend (see uploads.h, backend.h), shared by
  * every registry instance: the session row (offset, resumable hash state, multipart upload id
  * and parts) lives in the index, full parts go to an S3 multipart upload, and the bytes past
- * the last part (the tail, < one part) to the object uploads/<id>/tail. A request holds the session's lease (its generation in the row); appends
- * hash and gather bytes into one part, each full part goes to the multipart upload at
- * uploads/<id>/data, and flush stores the remainder as uploads/<id>/tail and saves the row.
- * The next request, on any instance, reloads row and tail and continues. */
+ * the last part (the tail, < one part) to the object uploads/<id>/tail. A request holds the
+ * session's lease (its generation in the row); appends hash and gather bytes into one part, each
+ * full part goes to the multipart upload at uploads/<id>/data, and flush stores the remainder as
+ * uploads/<id>/tail and saves the row. The next request, on any instance, reloads row and tail and
+ * continues. */
 #include "storage/blob/backend_s3.h"
 #include "storage/base/hashstate.h"
 #include "storage/index/index_uploads.h"

@@ -1,7 +1,7 @@
 /* index.c - the metadata index (see index.h) in SQLite or PostgreSQL: connection, migrations,
- * the statement cache and the core queries (transactions: index_writer.c). Schema changes are numbered
- * migrations applied in order, recorded in PRAGMA user_version (SQLite) or the one-row table
- * schema_version (PostgreSQL). */
+ * the statement cache and the core queries (transactions: index_writer.c). Schema changes are
+ * numbered migrations applied in order, recorded in PRAGMA user_version (SQLite) or the one-row
+ * table schema_version (PostgreSQL). */
 #include "storage/index/index.h"
 #include "storage/index/index_internal.h"
 #include "storage/base/reg_error.h"
@@ -786,7 +786,8 @@ int index_manifest_in_repo_id(index_db *ix, int64_t repo_id, const char *digest)
     return index_row_exists(index_stmt_repo_text(ix, ST_MANIFEST_IN_REPO_ID, repo_id, digest));
 }
 
-int index_manifest_insert(int *inserted_out, index_db *ix, int64_t repo_id, const manifest_record *m)
+int index_manifest_insert(int *inserted_out, index_db *ix, int64_t repo_id,
+                          const manifest_record *m)
 {
     sqldb_stmt *st = index_stmt(ix, ST_MANIFEST_INSERT);
     if (!st)
@@ -902,8 +903,8 @@ int index_catalog_page(int *more_out, index_db *ix, const char *last, int64_t li
     return index_page_names(more_out, st, limit, cb, ctx);
 }
 
-int index_referrers(index_db *ix, const char *repo, const digest *subject, const char *artifact_type,
-                    index_referrer_cb cb, void *ctx)
+int index_referrers(index_db *ix, const char *repo, const digest *subject,
+                    const char *artifact_type, index_referrer_cb cb, void *ctx)
 {
     sqldb_stmt *st = index_stmt_text2(ix, ST_REFERRERS, repo, subject->str);
     int err = REG_OK;

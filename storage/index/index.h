@@ -115,7 +115,8 @@ typedef struct manifest_record {
 } manifest_record;
 
 /* Insert a manifest row; *inserted_out is 0 when it was already there (refs then exist). */
-int index_manifest_insert(int *inserted_out, index_db *ix, int64_t repo_id, const manifest_record *m);
+int index_manifest_insert(int *inserted_out, index_db *ix, int64_t repo_id,
+                          const manifest_record *m);
 int index_manifest_ref_insert(index_db *ix, int64_t repo_id, const char *manifest,
                               const char *child, const char *kind);
 int index_tag_set(index_db *ix, int64_t repo_id, const char *tag, const char *digest);
@@ -141,7 +142,7 @@ typedef struct referrer_row {
     uint64_t size;
 } referrer_row;
 typedef int (*index_referrer_cb)(void *ctx, const referrer_row *row);
-int index_referrers(index_db *ix, const char *repo, const digest *subject, const char *artifact_type,
-                    index_referrer_cb cb, void *ctx);
+int index_referrers(index_db *ix, const char *repo, const digest *subject,
+                    const char *artifact_type, index_referrer_cb cb, void *ctx);
 
 #endif

@@ -87,9 +87,10 @@ int index_snapshot_drop_blobs(int64_t *manifests_out, index_db *snap, const char
     *manifests_out = 0;
     for (size_t i = 0; err == REG_OK && i < n; i++)
         err = index_run(index_stmt_text(snap, ST_SNAPSHOT_LOST_ADD, digests[i]));
-    if (err == REG_OK && (run(snap, ST_SNAPSHOT_LOST_LINKS) < 0 || run(snap, ST_SNAPSHOT_LOST_BLOBS) < 0 ||
-                          drop_broken(manifests_out, snap) < 0 || run(snap, ST_SNAPSHOT_DANGLING_TAGS) < 0 ||
-                          run(snap, ST_SNAPSHOT_DANGLING_REFS) < 0))
+    if (err == REG_OK &&
+        (run(snap, ST_SNAPSHOT_LOST_LINKS) < 0 || run(snap, ST_SNAPSHOT_LOST_BLOBS) < 0 ||
+         drop_broken(manifests_out, snap) < 0 || run(snap, ST_SNAPSHOT_DANGLING_TAGS) < 0 ||
+         run(snap, ST_SNAPSHOT_DANGLING_REFS) < 0))
         err = REG_ERROR;
     return index_end(snap, err);
 }

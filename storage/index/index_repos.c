@@ -38,11 +38,11 @@ static int repo_delete(index_db *ix, const char *name, int force)
         return err;
     if (images > 0 && !force)
         return REG_ECONFLICT;
-    static const enum index_statement steps[] = {ST_REPO_DEL_TAGS,  ST_REPO_DEL_REFS,  ST_REPO_DEL_MANIFESTS,
-                                            ST_REPO_DEL_LINKS, ST_REPO_DEL_RTAGS, ST_REPO_DEL_PREVIEW,
-                                            ST_REPO_DEL_ACCESS_POLICY, ST_REPO_DEL_TAG_CHECKS,
-                                            ST_REPO_DEL_REPL_STATUS,
-                                            ST_REPO_DELETE};
+    static const enum index_statement steps[] = {ST_REPO_DEL_TAGS,          ST_REPO_DEL_REFS,
+                                                 ST_REPO_DEL_MANIFESTS,     ST_REPO_DEL_LINKS,
+                                                 ST_REPO_DEL_RTAGS,         ST_REPO_DEL_PREVIEW,
+                                                 ST_REPO_DEL_ACCESS_POLICY, ST_REPO_DEL_TAG_CHECKS,
+                                                 ST_REPO_DEL_REPL_STATUS,   ST_REPO_DELETE};
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
         if (index_run(index_stmt_text(ix, steps[i], name)) < 0)
             return REG_ERROR;

@@ -57,7 +57,8 @@ static int take_row(upload_row *out, sqldb_stmt *st)
 }
 
 /* After a refused update: REG_EBUSY if the session is there, else REG_ENOTFOUND. */
-static int busy_or_gone(index_db *ix, enum index_statement id, const char *upload_id, const char *repo)
+static int busy_or_gone(index_db *ix, enum index_statement id, const char *upload_id,
+                        const char *repo)
 {
     sqldb_stmt *st = index_stmt(ix, id);
     if (st) {
@@ -122,8 +123,8 @@ int index_upload_save(index_db *ix, const upload_row *row)
     return index_changes(ix) > 0 ? REG_OK : busy_or_gone(ix, ST_UPLOAD_EXISTS, row->id, NULL);
 }
 
-static int set_lease(index_db *ix, enum index_statement id, const char *upload_id, unsigned generation,
-                     int64_t until)
+static int set_lease(index_db *ix, enum index_statement id, const char *upload_id,
+                     unsigned generation, int64_t until)
 {
     sqldb_stmt *st = index_stmt(ix, id);
     if (!st)

@@ -99,7 +99,8 @@ static int open_sqlite(sqldb *db, const char *location)
 {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(location, &db->lite, flags, NULL) != SQLITE_OK)
-        return reg_error_set(REG_ERROR, "%s", db->lite ? sqlite3_errmsg(db->lite) : "out of memory");
+        return reg_error_set(REG_ERROR, "%s",
+                             db->lite ? sqlite3_errmsg(db->lite) : "out of memory");
     return REG_OK;
 }
 

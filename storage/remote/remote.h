@@ -13,16 +13,18 @@
 #define REMOTE_MAX_REDIRECTS      5           /* GET and HEAD only */
 
 typedef struct remote_endpoint {
-    const char *url;         /* base URL "https://host[:port]" or "http://..."; no trailing '/' needed */
+    const char *url; /* base URL "https://host[:port]" or "http://..."; no trailing '/' needed */
     const char *username;    /* NULL: anonymous (anonymous Bearer tokens are still fetched) */
     const char *password;    /* plaintext here; sealed at rest by the caller's layer */
     const char *ca_file;     /* NULL: the system's CAs */
     long connect_timeout_ms; /* 0: default REMOTE_CONNECT_TIMEOUT_MS (10 s) */
-    long stall_timeout_ms;   /* no byte for this long cuts the transfer; 0: default REMOTE_STALL_TIMEOUT_MS (30 s) */
+    long stall_timeout_ms;   /* no byte for this long cuts the transfer; 0: default
+                                REMOTE_STALL_TIMEOUT_MS (30 s) */
     long total_timeout_ms;   /* 0: none (big blobs); callers bound small requests */
 } remote_endpoint;
 
-typedef struct remote remote; /* one endpoint: copied settings, a token cache per scope, curl handles; thread-safe */
+typedef struct remote
+    remote; /* one endpoint: copied settings, a token cache per scope, curl handles; thread-safe */
 int remote_open(remote **out, const remote_endpoint *ep);
 void remote_close(remote *r); /* NULL ok */
 
@@ -35,7 +37,8 @@ typedef struct remote_request {
     const char *const *headers; /* NULL-terminated "Name: value" list, or NULL */
     const void *body;
     size_t body_len;                                   /* a body in memory, or: */
-    long (*read_body)(void *ctx, char *buf, size_t n); /* streamed body: bytes, 0 at end, <0 error */
+    long (*read_body)(void *ctx, char *buf,
+                      size_t n); /* streamed body: bytes, 0 at end, <0 error */
     void *read_ctx;
     int64_t read_size;                                 /* its size (-1: chunked) */
     int (*on_data)(void *ctx, const void *data, size_t n); /* streamed response body (2xx only);
@@ -57,12 +60,13 @@ typedef struct remote_response {
 } remote_response;
 
 /* Sends one request. Auth is handled inside: on 401 with `WWW-Authenticate: Bearer realm=..,
- * service=..,scope=..` it gets a token from the realm (Basic with the endpoint's credentials if any,
- * anonymous otherwise), caches it per scope until expiry, and retries once; on a Basic challenge it
- * retries with Basic. Returns 0 with out->status set for any HTTP answer (the caller decides what a
- * 404 or 429 means); a negative REG_E* code with reg_error_set() text for transport failures
- * (refused connection, TLS error, timeout, stall: REG_ERROR), a body over max_body (REG_ETOOLARGE),
- * or an aborting on_data (its code). Never logs or puts the password or tokens in an error text.
+ * service=..,scope=..` it gets a token from the realm (Basic with the endpoint's credentials if
+ * any, anonymous otherwise), caches it per scope until expiry, and retries once; on a Basic
+ * challenge it retries with Basic. Returns 0 with out->status set for any HTTP answer (the caller
+ * decides what a 404 or 429 means); a negative REG_E* code with reg_error_set() text for transport
+ * failures (refused connection, TLS error, timeout, stall: REG_ERROR), a body over max_body
+ * (REG_ETOOLARGE), or an aborting on_data (its code). Never logs or puts the password or tokens in
+ * an error text.
  *
  * When no token can be had, the 401 is the answer and reg_error_last() says why. Credentials and
  * tokens go only to the base URL's origin (scheme, host, port): not to an absolute path

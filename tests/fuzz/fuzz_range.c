@@ -1,5 +1,6 @@
 /* fuzz_range.c - the Range header of a blob GET and the Content-Range header of an upload
- * PATCH (server/http/range.c). The first 8 input bytes are the resource size, the rest the header. */
+ * PATCH (server/http/range.c). The first 8 input bytes are the resource size, the rest the header.
+ */
 #include "fuzz_util.h"
 #include "server/http/range.h"
 #include "storage/base/reg_error.h"

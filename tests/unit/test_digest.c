@@ -8,8 +8,9 @@
 #include <unistd.h>
 
 #define EMPTY_SHA256 "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-#define ABC_SHA512                                                                                \
-    "sha512:ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c" \
+#define ABC_SHA512                                                                                 \
+    "sha512:"                                                                                      \
+    "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c"       \
     "23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"
 
 static void test_valid_sha256_parses(void)

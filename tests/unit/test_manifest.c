@@ -17,8 +17,9 @@ static int parse(manifest_info **out, const char *ct, const char *body)
 static void test_oci_image_manifest_refs(void)
 {
     manifest_info *m = NULL;
-    const char *body = "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST "\",\"config\":" DESC(
-        "application/vnd.oci.image.config.v1+json", D1, 10) ",\"layers\":[" DESC("x", D2, 20) "]}";
+    const char *body = "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST
+                       "\",\"config\":" DESC("application/vnd.oci.image.config.v1+json", D1,
+                                             10) ",\"layers\":[" DESC("x", D2, 20) "]}";
     CHECK_INT(parse(&m, MT_OCI_MANIFEST, body), REG_OK);
     if (!m)
         return;
@@ -101,7 +102,8 @@ static void test_body_media_type_must_match_content_type(void)
 static void test_foreign_layers_are_marked(void)
 {
     manifest_info *m = NULL;
-    const char *body = WITH_LAYER(URL_LAYER("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", 3));
+    const char *body =
+        WITH_LAYER(URL_LAYER("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", 3));
     CHECK_INT(parse(&m, MT_DOCKER_MANIFEST, body), REG_OK);
     if (m) {
         CHECK(m->refs[1].foreign, "a non-distributable layer with urls is foreign");

@@ -1,7 +1,8 @@
 /* test_publish.c - publishing a local upload in two steps (blob_publish_prepare links the spool
  * into place before the index transaction, blob_publish_commit checks the link inside it): the
- * blob appears with the session's bytes, a blob removed in between (as gc does) is linked again, and a session whose spool has been
- * linked to a blob takes no more bytes, so it can never change a published blob. */
+ * blob appears with the session's bytes, a blob removed in between (as gc does) is linked again,
+ * and a session whose spool has been linked to a blob takes no more bytes, so it can never change a
+ * published blob. */
 #include "storage/blob/blobstore.h"
 #include "storage/base/reg_error.h"
 #include "storage/blob/uploads.h"

@@ -40,8 +40,9 @@ static void test_case_spaces_and_tokens(void)
 
 static void test_escapes_in_quoted_strings(void)
 {
-    CHECK_INT(parse("Bearer realm=\"a\\\"b\\\\c\\d\",scope=\"repository:x:pull repository:y:pull\""),
-              REG_OK);
+    CHECK_INT(
+        parse("Bearer realm=\"a\\\"b\\\\c\\d\",scope=\"repository:x:pull repository:y:pull\""),
+        REG_OK);
     CHECK_STR(ch.realm, "a\"b\\cd");
     CHECK_STR(ch.scope, "repository:x:pull repository:y:pull");
     CHECK_INT(parse("Bearer realm=\"a,b=c\""), REG_OK);
