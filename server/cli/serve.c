@@ -220,11 +220,100 @@ static void log_pullthrough(const char *line)
     log_msg(LOG_WARN, "%s", line);
 }
 
+/* Before any thread starts: malloc's arenas and thresholds, and the signals that only the
+ * main thread takes (synchronously: server threads never see them). */
+static void setup_process(void)
+{
+    sigset_t set;
+    /* Few malloc arenas: server threads allocate little, and each arena keeps its own pages. */
+    mallopt(M_ARENA_MAX, 2);
+    /* Large buffers (an S3 upload's 8 MiB part, a 4 MiB streaming ring) always mapped and
+     * unmapped: glibc otherwise raises its mmap threshold after the first such free, and the
+     * next ones stay in an arena for good (bench/RESULTS-s3.md: idle RSS after load). */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+/* The data folder's keys, upload sessions, auth and pull-through cache, before the socket
+ * opens: REG_OK, or an error already said on stderr. */
+static int prepare_server(server *srv, index_db *ix)
+{
+    if (index_is_shared(srv->st->db_path) && keys_share(ix, srv->cfg.data_dir) < 0) {
+        fprintf(stderr, "ocireg: %s\n", reg_error_last("cannot share the keys"));
+        return REG_ERROR;
+    }
+    if (secretbox_key(srv->master_key, srv->cfg.data_dir) < 0) {
+        fprintf(stderr, "ocireg: cannot load or create %s/keys/master.key\n", srv->cfg.data_dir);
+        return REG_ERROR;
+    }
+    if (upload_table_sign_ids(srv->st->uploads, srv->master_key, srv->cfg.upload_expiry) < 0) {
+        fprintf(stderr, "ocireg: %s\n", reg_error_last("cannot set up upload sessions"));
+        return REG_ERROR;
+    }
+    auth_set_enabled(srv, srv->cfg.auth || users_exist(ix));
+    /* With auth on, a key that cannot be loaded stops the start; without, it loads when the
+     * token endpoint or the ECR API first needs it. */
+    if (auth_enabled(srv) && !server_keys(srv)) {
+        fprintf(stderr, "ocireg: cannot load or create the token signing key in %s/keys\n",
+                srv->cfg.data_dir);
+        return REG_ERROR;
+    }
+    if (!auth_enabled(srv) && !is_loopback_listen(srv) && !srv->cfg.insecure_no_auth) {
+        fprintf(stderr, "ocireg: refusing to listen on %s without authentication: add a user "
+                        "(ocireg user add), pass --auth, or pass --insecure-no-auth\n",
+                srv->activated_fd > 0 ? "the socket systemd passed" : srv->cfg.listen);
+        return REG_ERROR;
+    }
+    pullthrough_limits limits = {.grace_seconds = srv->cfg.upstream_stall_timeout,
+                                 .min_rate = (uint64_t)srv->cfg.upstream_min_rate};
+    if (pullthrough_new(&srv->pullthrough, srv->st, srv->writer, &limits, log_pullthrough) < 0) {
+        fprintf(stderr, "ocireg: %s\n", reg_error_last("cannot set up the pull-through cache"));
+        return REG_ERROR;
+    }
+    return REG_OK;
+}
+
+/* Serve until SIGTERM or SIGINT, then drain and stop: 0, or 1 when serving could not start. */
+static int serve_until_signal(server *srv, index_db *ix, int argc, char **argv)
+{
+    outbox *box = NULL;
+    webhook_sender sender;
+    replicate_kind replication;
+    destination_pool *pool = NULL;
+    if (server_start(srv) < 0) {
+        server_stop(srv, 0);
+        return 1;
+    }
+    if (start_outbox(&box, srv, &sender, &replication, &pool) < 0) {
+        server_stop(srv, 0);
+        destination_pool_free(pool);
+        return 1;
+    }
+    log_msg(LOG_INFO, "ocireg %s serving %s on %s (auth %s)", OCIREG_VERSION, srv->cfg.data_dir,
+            srv->activated_fd > 0 ? "the socket systemd passed" : srv->cfg.listen,
+            auth_enabled(srv) ? "on" : "off");
+    /* The socket listens and the accept thread runs: a client connecting now is answered. */
+    notify("READY=1");
+    wait_for_signal(srv, ix, argc, argv);
+    notify("STOPPING=1");
+    long long drain = srv->cfg.drain_timeout;
+    server_stop(srv, (int)(drain < DRAIN_MAX ? drain : DRAIN_MAX));
+    outbox_stop(box);
+    replicate_kind_close(&replication);
+    pulls_flush(srv->st->pulls, ix);
+    destination_pool_free(pool);
+    return 0;
+}
+
 int serve_main(int argc, char **argv)
 {
     server srv = {.dispatch = router_dispatch};
     pthread_mutex_init(&srv.keys_lock, NULL);
-    sigset_t set;
     config_defaults(&srv.cfg);
     int rc = config_load_serve(&srv.cfg, argc, argv);
     if (rc == 1) {
@@ -237,28 +326,11 @@ int serve_main(int argc, char **argv)
         return 2;
     }
     log_set_level((log_level)srv.cfg.log_level);
-    /* Few malloc arenas: server threads allocate little, and each arena keeps its own pages. */
-    mallopt(M_ARENA_MAX, 2);
-    /* Large buffers (an S3 upload's 8 MiB part, a 4 MiB streaming ring) always mapped and
-     * unmapped: glibc otherwise raises its mmap threshold after the first such free, and the
-     * next ones stay in an arena for good (bench/RESULTS-s3.md: idle RSS after load). */
-    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-    /* Signals are taken synchronously by the main thread; server threads never see them. */
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    setup_process();
     store_location loc = {
         .data_dir = srv.cfg.data_dir, .storage = srv.cfg.storage, .index = srv.cfg.index,
         .inline_max = (uint64_t)srv.cfg.inline_max};
     index_db *ix = NULL;
-    outbox *box = NULL;
-    webhook_sender sender;
-    replicate_kind replication;
-    destination_pool *pool = NULL;
-    int rc_exit = 1;
     if (systemd_listen_fd(&srv.activated_fd) < 0) {
         fprintf(stderr, "ocireg: %s\n", reg_error_last("socket activation failed"));
         return 1;
@@ -267,60 +339,7 @@ int serve_main(int argc, char **argv)
         return 1;
     srv.st->create_on_push = srv.cfg.create_on_push;
     srv.st->max_blob_size = (uint64_t)srv.cfg.max_blob_size;
-    if (index_is_shared(srv.st->db_path) && keys_share(ix, srv.cfg.data_dir) < 0) {
-        fprintf(stderr, "ocireg: %s\n", reg_error_last("cannot share the keys"));
-        goto done;
-    }
-    if (secretbox_key(srv.master_key, srv.cfg.data_dir) < 0) {
-        fprintf(stderr, "ocireg: cannot load or create %s/keys/master.key\n", srv.cfg.data_dir);
-        goto done;
-    }
-    if (upload_table_sign_ids(srv.st->uploads, srv.master_key, srv.cfg.upload_expiry) < 0) {
-        fprintf(stderr, "ocireg: %s\n", reg_error_last("cannot set up upload sessions"));
-        goto done;
-    }
-    auth_set_enabled(&srv, srv.cfg.auth || users_exist(ix));
-    /* With auth on, a key that cannot be loaded stops the start; without, it loads when the
-     * token endpoint or the ECR API first needs it. */
-    if (auth_enabled(&srv) && !server_keys(&srv)) {
-        fprintf(stderr, "ocireg: cannot load or create the token signing key in %s/keys\n",
-                srv.cfg.data_dir);
-        goto done;
-    }
-    if (!auth_enabled(&srv) && !is_loopback_listen(&srv) && !srv.cfg.insecure_no_auth) {
-        fprintf(stderr, "ocireg: refusing to listen on %s without authentication: add a user "
-                        "(ocireg user add), pass --auth, or pass --insecure-no-auth\n",
-                srv.activated_fd > 0 ? "the socket systemd passed" : srv.cfg.listen);
-        goto done;
-    }
-    pullthrough_limits limits = {.grace_seconds = srv.cfg.upstream_stall_timeout,
-                                 .min_rate = (uint64_t)srv.cfg.upstream_min_rate};
-    if (pullthrough_new(&srv.pullthrough, srv.st, srv.writer, &limits, log_pullthrough) < 0) {
-        fprintf(stderr, "ocireg: %s\n", reg_error_last("cannot set up the pull-through cache"));
-        goto done;
-    }
-    if (server_start(&srv) < 0) {
-        server_stop(&srv, 0);
-        goto done;
-    }
-    if (start_outbox(&box, &srv, &sender, &replication, &pool) < 0) {
-        server_stop(&srv, 0);
-        goto done;
-    }
-    log_msg(LOG_INFO, "ocireg %s serving %s on %s (auth %s)", OCIREG_VERSION, srv.cfg.data_dir,
-            srv.activated_fd > 0 ? "the socket systemd passed" : srv.cfg.listen,
-            auth_enabled(&srv) ? "on" : "off");
-    /* The socket listens and the accept thread runs: a client connecting now is answered. */
-    notify("READY=1");
-    wait_for_signal(&srv, ix, argc, argv);
-    notify("STOPPING=1");
-    long long drain = srv.cfg.drain_timeout;
-    server_stop(&srv, (int)(drain < DRAIN_MAX ? drain : DRAIN_MAX));
-    outbox_stop(box);
-    replicate_kind_close(&replication);
-    pulls_flush(srv.st->pulls, ix);
-    rc_exit = 0;
-done:
+    int rc_exit = prepare_server(&srv, ix) < 0 ? 1 : serve_until_signal(&srv, ix, argc, argv);
     pullthrough_free(srv.pullthrough);
     OPENSSL_cleanse(srv.master_key, sizeof(srv.master_key));
     index_close(ix);
@@ -328,7 +347,6 @@ done:
     keyring_free(srv.keys);
     reload_free();
     store_close(srv.st);
-    destination_pool_free(pool);
     if (rc_exit == 0)
         log_msg(LOG_INFO, "stopped");
     return rc_exit;

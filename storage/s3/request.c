@@ -272,15 +272,13 @@ static struct curl_slist *add_header(struct curl_slist *list, int *failed, const
     return more;
 }
 
-/* One attempt: options from scratch on a pooled handle (curl_easy_reset keeps connections). */
-static CURLcode attempt(s3_client *c, s3_req *r, const char *url, const char *path,
-                        const char *payload_sha256, char *errbuf)
+/* The attempt's header lines, signed here when the client signs itself (sign.c); NULL with
+ * errbuf saying so when memory ran out. */
+static struct curl_slist *request_headers(s3_client *c, s3_req *r, const char *path,
+                                          const char *payload_sha256, char *errbuf)
 {
-    DYNLIB_CURL_LOCAL(curl_easy_setopt);
-    DYNLIB_CURL_LOCAL(curl_easy_getinfo);
-    CURL *h = r->h;
     struct curl_slist *headers = NULL;
-    char range[64], sha_line[96], match_line[S3_ETAG_MAX + 16];
+    char sha_line[96], match_line[S3_ETAG_MAX + 16];
     const char *lines[SIGN_MAX_HEADERS];
     size_t n = 0;
     int failed = 0;
@@ -308,12 +306,16 @@ static CURLcode attempt(s3_client *c, s3_req *r, const char *url, const char *pa
             headers = add_header(headers, &failed, auth.data);
         buf_free(&auth);
     }
-    if (failed) {
-        curl_slist_free_all(headers);
-        snprintf(errbuf, CURL_ERROR_SIZE, "out of memory");
-        return CURLE_OUT_OF_MEMORY;
-    }
-    curl_easy_reset(h);
+    if (!failed)
+        return headers;
+    curl_slist_free_all(headers);
+    snprintf(errbuf, CURL_ERROR_SIZE, "out of memory");
+    return NULL;
+}
+
+/* Forget what an earlier attempt received. */
+static void reset_answer(s3_req *r, char *errbuf)
+{
     r->body_pos = 0;
     r->status = 0;
     r->response.len = 0;
@@ -324,25 +326,15 @@ static CURLcode attempt(s3_client *c, s3_req *r, const char *url, const char *pa
     r->content_length = UINT64_MAX;
     r->last_modified = -1;
     errbuf[0] = '\0';
+}
+
+/* How long the attempt may take, by the request's kind. */
+static void set_timeouts(CURL *h, const s3_client *c, s3_req *r)
+{
+    DYNLIB_CURL_LOCAL(curl_easy_setopt);
     long connect_ms =
         c->cfg.timeout_ms < CONNECT_TIMEOUT_MS ? c->cfg.timeout_ms : CONNECT_TIMEOUT_MS;
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    if (!r->self_sign) {
-        curl_easy_setopt(h, CURLOPT_AWS_SIGV4, c->sigv4);
-        curl_easy_setopt(h, CURLOPT_USERNAME, c->cfg.access_key);
-        curl_easy_setopt(h, CURLOPT_PASSWORD, c->cfg.secret_key);
-    }
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
-    curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 256L << 10);
     if (r->timeout == TIMEOUT_STREAM) {
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, LOW_SPEED_BYTES);
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, LOW_SPEED_SECONDS);
@@ -356,6 +348,12 @@ static CURLcode attempt(s3_client *c, s3_req *r, const char *url, const char *pa
     } else {
         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->cfg.timeout_ms);
     }
+}
+
+/* The method, and for PUT and POST the body's callbacks. */
+static void set_method(CURL *h, s3_req *r)
+{
+    DYNLIB_CURL_LOCAL(curl_easy_setopt);
     if (!strcmp(r->method, "HEAD")) {
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     } else if (!strcmp(r->method, "PUT") || !strcmp(r->method, "POST")) {
@@ -372,18 +370,58 @@ static CURLcode attempt(s3_client *c, s3_req *r, const char *url, const char *pa
     } else if (strcmp(r->method, "GET") != 0) {
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
     }
-    if (r->dl) {
-        download *d = r->dl;
-        if (d->next > 0 || d->end != UINT64_MAX) {
-            if (d->end == UINT64_MAX)
-                snprintf(range, sizeof(range), "%llu-", (unsigned long long)d->next);
-            else
-                snprintf(range, sizeof(range), "%llu-%llu", (unsigned long long)d->next,
-                         (unsigned long long)(d->end - 1));
-            curl_easy_setopt(h, CURLOPT_RANGE, range);
-        }
-        d->positioned = d->gap = d->changed = d->done = 0;
+}
+
+/* A download asks for what it still lacks: from its next byte to its end. */
+static void set_range(CURL *h, s3_req *r, char *range, size_t range_len)
+{
+    DYNLIB_CURL_LOCAL(curl_easy_setopt);
+    download *d = r->dl;
+    if (!d)
+        return;
+    if (d->next > 0 || d->end != UINT64_MAX) {
+        if (d->end == UINT64_MAX)
+            snprintf(range, range_len, "%llu-", (unsigned long long)d->next);
+        else
+            snprintf(range, range_len, "%llu-%llu", (unsigned long long)d->next,
+                     (unsigned long long)(d->end - 1));
+        curl_easy_setopt(h, CURLOPT_RANGE, range);
     }
+    d->positioned = d->gap = d->changed = d->done = 0;
+}
+
+/* One attempt: options from scratch on a pooled handle (curl_easy_reset keeps connections). */
+static CURLcode attempt(s3_client *c, s3_req *r, const char *url, const char *path,
+                        const char *payload_sha256, char *errbuf)
+{
+    DYNLIB_CURL_LOCAL(curl_easy_setopt);
+    DYNLIB_CURL_LOCAL(curl_easy_getinfo);
+    CURL *h = r->h;
+    char range[64];
+    struct curl_slist *headers = request_headers(c, r, path, payload_sha256, errbuf);
+    if (!headers)
+        return CURLE_OUT_OF_MEMORY;
+    curl_easy_reset(h);
+    reset_answer(r, errbuf);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    if (!r->self_sign) {
+        curl_easy_setopt(h, CURLOPT_AWS_SIGV4, c->sigv4);
+        curl_easy_setopt(h, CURLOPT_USERNAME, c->cfg.access_key);
+        curl_easy_setopt(h, CURLOPT_PASSWORD, c->cfg.secret_key);
+    }
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 256L << 10);
+    set_timeouts(h, c, r);
+    set_method(h, r);
+    set_range(h, r, range, sizeof(range));
     CURLcode rc = curl_easy_perform(h);
     if (r->status == 0)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
@@ -451,97 +489,115 @@ static int attempts_failed(int requests)
     return reg_error_set(REG_ERROR, "%s (%d attempts)", why, requests);
 }
 
+/* After an attempt, a download's own failures: none is worth another attempt. */
+static int download_failed(const s3_req *r)
+{
+    const download *d = r->dl;
+    if (!d)
+        return REG_OK;
+    if (d->cb_err)
+        return reg_error_wrap(d->cb_err, "GET %s: stopped by the reader", r->key);
+    if (d->changed)
+        return reg_error_set(REG_ERROR, "GET %s: the object changed during the download", r->key);
+    if (d->gap)
+        return reg_error_set(REG_ERROR, "GET %s: answer does not start at byte %llu", r->key,
+                             (unsigned long long)d->next);
+    return REG_OK;
+}
+
+/* A transport failure, as the request's reason: 1 when another attempt may help. */
+static int transport_retryable(s3_client *c, s3_req *r, CURLcode rc, char *errbuf)
+{
+    if (rc == CURLE_ABORTED_BY_CALLBACK) {
+        rc = CURLE_OPERATION_TIMEDOUT; /* on_progress: the server went silent */
+        snprintf(errbuf, CURL_ERROR_SIZE, "no answer for %ld s", LOW_SPEED_SECONDS * 4);
+    }
+    reg_error_set(REG_ERROR, "%s %s%s%s: %s: %s", r->method, c->cfg.bucket, r->key ? "/" : "",
+                  r->key ? r->key : "", curl_easy_strerror(rc), errbuf);
+    if (!is_retryable_curl(rc))
+        return 0;
+    r->maybe_done |= rc != CURLE_COULDNT_RESOLVE_HOST && rc != CURLE_COULDNT_CONNECT &&
+                     rc != CURLE_SSL_CONNECT_ERROR;
+    return 1;
+}
+
+/* An answer: 1 when another attempt may help (its reason set), else 0 (the caller reads it). */
+static int answer_retryable(s3_client *c, s3_req *r)
+{
+    s3_error_doc e = {{0}, {0}};
+    if (r->status >= 200 && r->status < 300) {
+        if (error_in_ok(r, &e)) {
+            reg_error_set(REG_ERROR, "%s %s/%s: HTTP 200 with error %s: %s", r->method,
+                          c->cfg.bucket, r->key ? r->key : "", e.code, e.message);
+            return is_retryable_answer(0, e.code);
+        }
+        if (r->dl && !download_complete(r)) {
+            reg_error_set(REG_ERROR, "GET %s: answer ended early at byte %llu", r->key,
+                          (unsigned long long)r->dl->next);
+            return 1;
+        }
+        return 0;
+    }
+    parse_error_doc(&e, r->response.data, r->response.len);
+    if (!is_retryable_answer(r->status, e.code))
+        return 0;
+    answer_error(c, r);
+    r->maybe_done |= r->status == 502 || r->status == 504; /* a proxy gave up waiting */
+    return 1;
+}
+
+/* What every attempt sends alike: the URL, its path and the payload's SHA-256. */
+static int prepare(buf *url, buf *path, char payload[65], s3_client *c, s3_req *r)
+{
+    if (build_path(path, c, r->key) < 0 || build_url(url, c, path->data, r->query) < 0)
+        return reg_error_set(REG_ERROR, "%s: URL too long", r->method);
+    if (!r->body_len)
+        memcpy(payload, EMPTY_SHA256, 65);
+    else if (sha256_hex(payload, r->body, r->body_len) < 0)
+        return reg_error_set(REG_ERROR, "%s: SHA-256 failed", r->method);
+    if (!(r->h = handle_take(c)))
+        return reg_error_set(REG_ERROR, "%s: curl_easy_init failed", r->method);
+    return REG_OK;
+}
+
+/* Attempts until one is final: REG_OK when there is an answer for the caller to read. */
+static int run_attempts(s3_client *c, s3_req *r, const char *url, const char *path,
+                        const char *payload)
+{
+    char errbuf[CURL_ERROR_SIZE];
+    int err, tries = 0, requests = 0;
+    for (;;) {
+        uint64_t before = r->dl ? r->dl->next : 0;
+        if (r->dl)
+            reg_error_clear(); /* so that a reader's failure below carries only its own reason */
+        CURLcode rc = attempt(c, r, url, path, payload, errbuf);
+        r->requests = ++requests;
+        if ((err = download_failed(r)) < 0)
+            return err;
+        if (rc == CURLE_WRITE_ERROR && r->dl && r->dl->done)
+            rc = CURLE_OK;
+        if (rc != CURLE_OK ? !transport_retryable(c, r, rc, errbuf) : !answer_retryable(c, r))
+            return rc != CURLE_OK ? REG_ERROR : REG_OK;
+        /* A download that moved forward starts its count of tries afresh. */
+        if (r->dl && r->dl->next > before)
+            tries = 0;
+        if (tries >= c->cfg.max_retries || (r->dl && requests >= GET_MAX_REQUESTS))
+            return attempts_failed(requests);
+        backoff(tries++);
+    }
+}
+
 int request_run(s3_client *c, s3_req *r)
 {
-    char payload[65], errbuf[CURL_ERROR_SIZE];
+    char payload[65];
     buf url, path;
-    int err = REG_ERROR, tries = 0, requests = 0;
     buf_init(&url, 16384);
     buf_init(&path, 8192);
     buf_init(&r->response, r->max_response ? r->max_response : XML_MAX_ERROR);
     r->h = NULL;
-    if (build_path(&path, c, r->key) < 0 || build_url(&url, c, path.data, r->query) < 0) {
-        reg_error_set(err, "%s: URL too long", r->method);
-        goto done;
-    }
-    if (r->body_len ? sha256_hex(payload, r->body, r->body_len) < 0
-                    : (memcpy(payload, EMPTY_SHA256, 65), 0)) {
-        reg_error_set(err, "%s: SHA-256 failed", r->method);
-        goto done;
-    }
-    if (!(r->h = handle_take(c))) {
-        reg_error_set(err, "%s: curl_easy_init failed", r->method);
-        goto done;
-    }
-    for (;;) {
-        uint64_t before = r->dl ? r->dl->next : 0;
-        s3_error_doc e = {{0}, {0}};
-        if (r->dl)
-            reg_error_clear(); /* so that a reader's failure below carries only its own reason */
-        CURLcode rc = attempt(c, r, url.data, path.data, payload, errbuf);
-        r->requests = ++requests;
-        if (r->dl && r->dl->cb_err) {
-            err = reg_error_wrap(r->dl->cb_err, "GET %s: stopped by the reader", r->key);
-            goto done;
-        }
-        if (r->dl && r->dl->changed) {
-            err =
-                reg_error_set(REG_ERROR, "GET %s: the object changed during the download", r->key);
-            goto done;
-        }
-        if (r->dl && r->dl->gap) {
-            err = reg_error_set(REG_ERROR, "GET %s: answer does not start at byte %llu", r->key,
-                                (unsigned long long)r->dl->next);
-            goto done;
-        }
-        if (rc == CURLE_WRITE_ERROR && r->dl && r->dl->done)
-            rc = CURLE_OK;
-        if (rc != CURLE_OK) {
-            if (rc == CURLE_ABORTED_BY_CALLBACK) {
-                rc = CURLE_OPERATION_TIMEDOUT; /* on_progress: the server went silent */
-                snprintf(errbuf, sizeof(errbuf), "no answer for %ld s", LOW_SPEED_SECONDS * 4);
-            }
-            err = reg_error_set(REG_ERROR, "%s %s%s%s: %s: %s", r->method, c->cfg.bucket,
-                                r->key ? "/" : "", r->key ? r->key : "", curl_easy_strerror(rc),
-                                errbuf);
-            if (!is_retryable_curl(rc))
-                goto done;
-            r->maybe_done |= rc != CURLE_COULDNT_RESOLVE_HOST && rc != CURLE_COULDNT_CONNECT &&
-                             rc != CURLE_SSL_CONNECT_ERROR;
-        } else if (r->status >= 200 && r->status < 300) {
-            if (error_in_ok(r, &e)) {
-                reg_error_set(REG_ERROR, "%s %s/%s: HTTP 200 with error %s: %s", r->method,
-                              c->cfg.bucket, r->key ? r->key : "", e.code, e.message);
-                if (!is_retryable_answer(0, e.code)) {
-                    err = REG_OK; /* the caller reads the document */
-                    goto done;
-                }
-            } else if (r->dl && !download_complete(r)) {
-                reg_error_set(REG_ERROR, "GET %s: answer ended early at byte %llu", r->key,
-                              (unsigned long long)r->dl->next);
-            } else {
-                err = REG_OK;
-                goto done;
-            }
-        } else {
-            parse_error_doc(&e, r->response.data, r->response.len);
-            if (!is_retryable_answer(r->status, e.code)) {
-                err = REG_OK;
-                goto done;
-            }
-            answer_error(c, r);
-            r->maybe_done |= r->status == 502 || r->status == 504; /* a proxy gave up waiting */
-        }
-        /* A download that moved forward starts its count of tries afresh. */
-        if (r->dl && r->dl->next > before)
-            tries = 0;
-        if (tries >= c->cfg.max_retries || (r->dl && requests >= GET_MAX_REQUESTS)) {
-            err = attempts_failed(requests);
-            goto done;
-        }
-        backoff(tries++);
-    }
-done:
+    int err = prepare(&url, &path, payload, c, r);
+    if (err == REG_OK)
+        err = run_attempts(c, r, url.data, path.data, payload);
     if (r->h)
         handle_give(c, r->h);
     r->h = NULL;
