@@ -9,38 +9,68 @@
 
 #define LIST_MAX_EMPTY 100 /* truncated pages in a row without a key */
 
-int s3_delete_many(s3_client *c, const char *const *keys, size_t n)
+/* DeleteObjects' XML body (quiet: the answer lists only failures). */
+static int delete_body(buf *body, s3_client *c, const char *const *keys, size_t n)
 {
     static const char head[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
                                "<Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
                                "<Quiet>true</Quiet>";
+    int err = put_str(body, head);
+    for (size_t i = 0; i < n && err == REG_OK; i++) {
+        if ((err = check_key(c, keys[i])) < 0)
+            return err;
+        if ((err = put_str(body, "<Object><Key>")) == REG_OK &&
+            (err = put_xml_escaped(body, c->cfg.prefix)) == REG_OK &&
+            (err = put_xml_escaped(body, keys[i])) == REG_OK)
+            err = put_str(body, "</Key></Object>");
+    }
+    if (err == REG_OK)
+        err = put_str(body, "</Delete>");
+    if (err == REG_ETOOLARGE || err == REG_ERROR)
+        return reg_error_set(err == REG_ETOOLARGE ? REG_EINVALID : err,
+                             "DeleteObjects: request body too large");
+    return err;
+}
+
+/* The first failure a DeleteObjects answer lists; a key that was already gone is none. */
+static int delete_failures(const s3_req *r)
+{
+    xml_span sp;
+    if (r->response.len >= r->response.max)
+        return reg_error_set(REG_ERROR, "DeleteObjects: answer too large");
+    for (const char *p = r->response.data, *end = p + r->response.len;
+         p && xml_element(&sp, p, (size_t)(end - p), "Error"); p = sp.end) {
+        char key[S3_MAX_KEY + 1];
+        s3_error_doc e;
+        if (xml_field(e.code, sizeof(e.code), sp.text, sp.len, "Code") < 0)
+            strcpy(e.code, "(unreadable)");
+        if (!strcmp(e.code, "NoSuchKey"))
+            continue;
+        if (xml_field(key, sizeof(key), sp.text, sp.len, "Key") < 0)
+            strcpy(key, "(unreadable)");
+        if (xml_field(e.message, sizeof(e.message), sp.text, sp.len, "Message") < 0)
+            e.message[0] = '\0';
+        return reg_error_set(REG_ERROR, "DeleteObjects: %s: %s: %s", key, e.code, e.message);
+    }
+    return REG_OK;
+}
+
+int s3_delete_many(s3_client *c, const char *const *keys, size_t n)
+{
     char md5[25], md5_header[64];
     buf body;
-    int err = REG_OK;
     if (n == 0)
         return REG_OK;
     if (n > S3_MAX_DELETE || !keys)
         return reg_error_set(REG_EINVALID, "DeleteObjects: %zu keys (at most %d)", n,
                              S3_MAX_DELETE);
     buf_init(&body, XML_MAX_BODY);
-    err = put_str(&body, head);
-    for (size_t i = 0; i < n && err == REG_OK; i++) {
-        if ((err = check_key(c, keys[i])) < 0)
-            break;
-        if ((err = put_str(&body, "<Object><Key>")) == REG_OK &&
-            (err = put_xml_escaped(&body, c->cfg.prefix)) == REG_OK &&
-            (err = put_xml_escaped(&body, keys[i])) == REG_OK)
-            err = put_str(&body, "</Key></Object>");
-    }
-    if (err == REG_OK)
-        err = put_str(&body, "</Delete>");
-    if (err == REG_ETOOLARGE || err == REG_ERROR)
-        reg_error_set(err, "DeleteObjects: request body too large");
+    int err = delete_body(&body, c, keys, n);
     if (err == REG_OK && (err = md5_base64(md5, body.data, body.len)) < 0)
         reg_error_set(err, "DeleteObjects: MD5 failed");
     if (err < 0) {
         buf_free(&body);
-        return err == REG_ETOOLARGE ? REG_EINVALID : err;
+        return err;
     }
     snprintf(md5_header, sizeof(md5_header), "Content-MD5: %s", md5);
     s3_req r = {.method = "POST",
@@ -56,24 +86,7 @@ int s3_delete_many(s3_client *c, const char *const *keys, size_t n)
         return err;
     if (r.status != 200)
         return request_finish(c, &r, 0);
-    if (r.response.len >= r.response.max)
-        err = reg_error_set(REG_ERROR, "DeleteObjects: answer too large");
-    /* Quiet mode lists only failures; a key that was already gone is not one. */
-    xml_span sp;
-    for (const char *p = r.response.data, *end = p + r.response.len;
-         err == REG_OK && p && xml_element(&sp, p, (size_t)(end - p), "Error"); p = sp.end) {
-        char key[S3_MAX_KEY + 1];
-        s3_error_doc e;
-        if (xml_field(e.code, sizeof(e.code), sp.text, sp.len, "Code") < 0)
-            strcpy(e.code, "(unreadable)");
-        if (!strcmp(e.code, "NoSuchKey"))
-            continue;
-        if (xml_field(key, sizeof(key), sp.text, sp.len, "Key") < 0)
-            strcpy(key, "(unreadable)");
-        if (xml_field(e.message, sizeof(e.message), sp.text, sp.len, "Message") < 0)
-            e.message[0] = '\0';
-        err = reg_error_set(REG_ERROR, "DeleteObjects: %s: %s: %s", key, e.code, e.message);
-    }
+    err = delete_failures(&r);
     buf_free(&r.response);
     return err;
 }

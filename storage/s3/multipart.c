@@ -138,14 +138,69 @@ static int upload_exists(s3_client *c, const char *key, const char *upload_id)
     return err;
 }
 
-int s3_multipart_complete(s3_client *c, const char *key, const char *upload_id,
-                          const s3_part *parts, size_t n)
+/* CompleteMultipartUpload's XML body listing the parts (ascending, each ETag clean). */
+static int complete_body(buf *body, const char *key, const s3_part *parts, size_t n)
 {
     static const char head[] =
         "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";
-    char query[S3_UPLOAD_ID_MAX * 3 + 64], num[64];
-    buf body;
+    char num[64];
+    int err = put_str(body, head);
+    for (size_t i = 0; i < n && err == REG_OK; i++) {
+        size_t elen = strnlen(parts[i].etag, sizeof(parts[i].etag));
+        if (parts[i].no < 1 || parts[i].no > S3_MAX_PARTS ||
+            (i > 0 && parts[i].no <= parts[i - 1].no) || elen == sizeof(parts[i].etag) ||
+            !is_clean_text(parts[i].etag, elen))
+            return reg_error_set(
+                REG_EINVALID, "CompleteMultipartUpload %s: part %zu is out of order or malformed",
+                key, i);
+        snprintf(num, sizeof(num), "<Part><PartNumber>%d</PartNumber><ETag>", parts[i].no);
+        if ((err = put_str(body, num)) == REG_OK &&
+            (err = put_xml_escaped(body, parts[i].etag)) == REG_OK)
+            err = put_str(body, "</ETag></Part>");
+    }
+    if (err == REG_OK)
+        err = put_str(body, "</CompleteMultipartUpload>");
+    if (err < 0)
+        return reg_error_set(REG_ERROR, "CompleteMultipartUpload %s: request body too large", key);
+    return REG_OK;
+}
+
+/* The completion's answer as a code (RGW 16.2 answers some failures with 200 and an error
+ * document). */
+static int completion_answer(s3_client *c, s3_req *r, const char *key)
+{
     s3_error_doc e;
+    int err;
+    if (r->status == 200 && error_in_ok(r, &e)) {
+        err = reg_error_set(!strcmp(e.code, "NoSuchUpload") ? REG_ENOTFOUND : REG_ERROR,
+                            "CompleteMultipartUpload %s: HTTP 200 with error %s: %s", key, e.code,
+                            e.message);
+        buf_free(&r->response);
+    } else {
+        err = request_finish(c, r, 0);
+    }
+    return err;
+}
+
+/* An attempt that failed in transit may have completed the upload; then the retry finds it
+ * gone, and the object there with the ETag these parts make (REG_OK), else err stands. */
+static int completed_in_transit(s3_client *c, const char *key, const s3_part *parts, size_t n,
+                                int err)
+{
+    char why[REG_ERROR_MAX], want[S3_ETAG_MAX];
+    s3_req h = {.method = "HEAD", .key = key, .timeout = TIMEOUT_SMALL};
+    snprintf(why, sizeof(why), "%s", reg_error_last(""));
+    if (request_run(c, &h) == REG_OK && request_finish(c, &h, 0) == REG_OK &&
+        (multipart_etag(want, parts, n) < 0 || !strcmp(want, h.etag)))
+        return REG_OK;
+    return reg_error_set(err, "%s", why);
+}
+
+int s3_multipart_complete(s3_client *c, const char *key, const char *upload_id,
+                          const s3_part *parts, size_t n)
+{
+    char query[S3_UPLOAD_ID_MAX * 3 + 64];
+    buf body;
     int err;
     if (n == 0 || n > S3_MAX_PARTS || !parts)
         return reg_error_set(REG_EINVALID, "CompleteMultipartUpload %s: %zu parts", key, n);
@@ -153,27 +208,9 @@ int s3_multipart_complete(s3_client *c, const char *key, const char *upload_id,
         (err = upload_query(query, sizeof(query), upload_id, 0)) < 0)
         return err;
     buf_init(&body, XML_MAX_BODY);
-    err = put_str(&body, head);
-    for (size_t i = 0; i < n && err == REG_OK; i++) {
-        size_t elen = strnlen(parts[i].etag, sizeof(parts[i].etag));
-        if (parts[i].no < 1 || parts[i].no > S3_MAX_PARTS ||
-            (i > 0 && parts[i].no <= parts[i - 1].no) || elen == sizeof(parts[i].etag) ||
-            !is_clean_text(parts[i].etag, elen)) {
-            buf_free(&body);
-            return reg_error_set(
-                REG_EINVALID, "CompleteMultipartUpload %s: part %zu is out of order or malformed",
-                key, i);
-        }
-        snprintf(num, sizeof(num), "<Part><PartNumber>%d</PartNumber><ETag>", parts[i].no);
-        if ((err = put_str(&body, num)) == REG_OK &&
-            (err = put_xml_escaped(&body, parts[i].etag)) == REG_OK)
-            err = put_str(&body, "</ETag></Part>");
-    }
-    if (err == REG_OK)
-        err = put_str(&body, "</CompleteMultipartUpload>");
-    if (err < 0) {
+    if ((err = complete_body(&body, key, parts, n)) < 0) {
         buf_free(&body);
-        return reg_error_set(REG_ERROR, "CompleteMultipartUpload %s: request body too large", key);
+        return err;
     }
     s3_req r = {.method = "POST",
                 .key = key,
@@ -185,33 +222,15 @@ int s3_multipart_complete(s3_client *c, const char *key, const char *upload_id,
                 .error_in_200 = 1};
     err = request_run(c, &r);
     buf_free(&body);
-    if (err < 0) {
-        /* r.status is that of the last attempt (0 for none) */
-    } else if (r.status == 200 && error_in_ok(&r, &e)) {
-        /* RGW 16.2 answers some failures with 200 and an error document. */
-        err = reg_error_set(!strcmp(e.code, "NoSuchUpload") ? REG_ENOTFOUND : REG_ERROR,
-                            "CompleteMultipartUpload %s: HTTP 200 with error %s: %s", key, e.code,
-                            e.message);
-        buf_free(&r.response);
-    } else {
-        err = request_finish(c, &r, 0);
-    }
+    if (err == REG_OK) /* else r.status is that of the last attempt (0 for none) */
+        err = completion_answer(c, &r, key);
     /* RGW 16.2 answers a completion of an unknown upload with 500 InternalError "This
      * multipart completion is already in progress" (its lock object is missing): ask
      * ListParts whether the upload exists. */
     if (err == REG_ERROR && r.status == 500 && upload_exists(c, key, upload_id) == REG_ENOTFOUND)
         err = REG_ENOTFOUND;
-    /* An attempt that failed in transit may have completed the upload; then the retry finds
-     * it gone, and the object there with the ETag these parts make. */
-    if (err == REG_ENOTFOUND && r.maybe_done) {
-        char why[REG_ERROR_MAX], want[S3_ETAG_MAX];
-        s3_req h = {.method = "HEAD", .key = key, .timeout = TIMEOUT_SMALL};
-        snprintf(why, sizeof(why), "%s", reg_error_last(""));
-        if (request_run(c, &h) == REG_OK && request_finish(c, &h, 0) == REG_OK &&
-            (multipart_etag(want, parts, n) < 0 || !strcmp(want, h.etag)))
-            return REG_OK;
-        reg_error_set(err, "%s", why);
-    }
+    if (err == REG_ENOTFOUND && r.maybe_done)
+        err = completed_in_transit(c, key, parts, n, err);
     return err;
 }
 
