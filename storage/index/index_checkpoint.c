@@ -18,6 +18,7 @@ struct index_checkpointer {
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake;
+    pthread_mutex_t copying; /* held by whoever copies: the thread, or a commit (bound_wal) */
     int due;              /* the WAL reached INDEX_CHECKPOINT_FRAMES (under lock) */
     int stop;             /* under lock */
     uint64_t checkpoints; /* checkpoints that copied frames (atomic) */
@@ -32,8 +33,10 @@ struct index_checkpointer {
  * copied, which a checkpoint beside steady writes never achieves: a WAL past
  * INDEX_WAL_RESTART_FRAMES has the commit (on the writer's connection, its mutex held, so
  * no write comes between) copy what the thread has not, once per INDEX_CHECKPOINT_FRAMES
- * pages more while readers keep it from starting over. A busy checkpoint lock (the thread's
- * copy) is tried again at the next commit. */
+ * pages more while readers keep it from starting over. It waits for a copy the thread has
+ * under way: skipping to the next commit let the WAL grow by a transaction for every commit
+ * that copy outlasted (the disk busy, tests/unit/test_index_writer.c). Another process's
+ * checkpoint (gc's close) is tried again at the next commit. */
 static void bound_wal(index_checkpointer *c, sqlite3 *db, int frames)
 {
     if (frames < c->bound_tried_at)
@@ -41,7 +44,10 @@ static void bound_wal(index_checkpointer *c, sqlite3 *db, int frames)
     if (frames < INDEX_WAL_RESTART_FRAMES ||
         (c->bound_tried_at && frames - c->bound_tried_at < INDEX_CHECKPOINT_FRAMES))
         return;
-    if (sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) != SQLITE_OK)
+    pthread_mutex_lock(&c->copying);
+    int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    pthread_mutex_unlock(&c->copying);
+    if (rc != SQLITE_OK)
         return;
     c->bound_tried_at = frames;
     __atomic_add_fetch(&c->checkpoints, 1, __ATOMIC_RELAXED);
@@ -83,8 +89,10 @@ static void wait_due(index_checkpointer *c)
 static void checkpoint(index_checkpointer *c, sqlite3 *db)
 {
     int log = 0, copied = 0;
-    if (sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) !=
-        SQLITE_OK)
+    pthread_mutex_lock(&c->copying);
+    int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+    pthread_mutex_unlock(&c->copying);
+    if (rc != SQLITE_OK)
         return; /* another checkpoint is running (gc's close): the next one catches up */
     int before = __atomic_load_n(&c->copied_upto, __ATOMIC_RELAXED);
     if (copied > 0 && (log != c->last_log || copied != before))
@@ -117,6 +125,7 @@ int index_checkpointer_start(index_checkpointer **out, index_db *writer_ix, cons
     if (!c)
         return reg_error_set(REG_ERROR, "out of memory");
     pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->copying, NULL);
     pthread_cond_init(&c->wake, NULL);
     if (index_open(&c->ix, location) < 0)
         goto fail;
@@ -131,6 +140,7 @@ int index_checkpointer_start(index_checkpointer **out, index_db *writer_ix, cons
 fail:
     index_close(c->ix);
     pthread_cond_destroy(&c->wake);
+    pthread_mutex_destroy(&c->copying);
     pthread_mutex_destroy(&c->lock);
     free(c);
     return REG_ERROR;
@@ -148,6 +158,7 @@ void index_checkpointer_stop(index_checkpointer *c, index_db *writer_ix)
     pthread_join(c->thread, NULL);
     index_close(c->ix);
     pthread_cond_destroy(&c->wake);
+    pthread_mutex_destroy(&c->copying);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
