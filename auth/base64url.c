@@ -28,8 +28,8 @@ char *base64url_encode(const unsigned char *data, size_t len)
 
 static int is_b64_char(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/' || c == '-' || c == '_';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/' || c == '-' || c == '_';
 }
 
 unsigned char *base64_decode(const char *text, size_t text_len, size_t *out_len)

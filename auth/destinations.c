@@ -154,10 +154,8 @@ static int open_login(destination_login *out, index_db *ix, const char *data_dir
 /* A client of the destination the login describes. */
 static int open_client(remote **out, const destination_login *l)
 {
-    remote_endpoint ep = {.url = l->url,
-                          .username = l->username,
-                          .password = l->password,
-                          .ca_file = l->ca_file};
+    remote_endpoint ep = {
+        .url = l->url, .username = l->username, .password = l->password, .ca_file = l->ca_file};
     return remote_open(out, &ep);
 }
 

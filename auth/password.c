@@ -14,8 +14,8 @@ static int derive(unsigned char *out, const char *password, const unsigned char 
     size_t len = strlen(password);
     if (len > PASSWORD_MAX)
         return REG_EINVALID;
-    return PKCS5_PBKDF2_HMAC(password, (int)len, salt, PASSWORD_SALT_LEN, iterations,
-                             EVP_sha256(), PASSWORD_HASH_LEN, out) == 1
+    return PKCS5_PBKDF2_HMAC(password, (int)len, salt, PASSWORD_SALT_LEN, iterations, EVP_sha256(),
+                             PASSWORD_HASH_LEN, out) == 1
                ? REG_OK
                : REG_ERROR;
 }

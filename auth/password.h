@@ -6,7 +6,7 @@
 #include "storage/index/index_auth.h"
 
 #define PASSWORD_ITERATIONS 100000
-#define PASSWORD_MAX 1024
+#define PASSWORD_MAX        1024
 
 /* Fill salt, hash and iterations of `u` for `password`, and a new random generation (so what
  * was issued under the old password, or to an earlier user of the name, is refused). */

@@ -45,11 +45,10 @@ static const char *const pull_through_actions[] = {"ecr:BatchImportUpstreamImage
 static const struct {
     unsigned bit;
     const char *const *actions;
-} bit_actions[] = {
-    {ACTION_PULL, pull_actions},
-    {ACTION_PUSH, push_actions},
-    {ACTION_DELETE, delete_actions},
-    {ACTION_PULL_THROUGH, pull_through_actions}};
+} bit_actions[] = {{ACTION_PULL, pull_actions},
+                   {ACTION_PUSH, push_actions},
+                   {ACTION_DELETE, delete_actions},
+                   {ACTION_PULL_THROUGH, pull_through_actions}};
 
 int pattern_match(const char *pattern, const char *name)
 {

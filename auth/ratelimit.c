@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SECRET_LEN 32
-#define TAG_LEN 16
+#define SECRET_LEN    32
+#define TAG_LEN       16
 #define LOGIN_KEY_MAX 512
 
 typedef struct counter {
@@ -67,8 +67,8 @@ static counter_set *locate(unsigned char *tag, ratelimit_table *t, const void *k
     unsigned char mac[32] = {0};
     size_t mac_len = 0;
     uint64_t index = 0;
-    EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, t->secret, SECRET_LEN, key, len, mac,
-              sizeof(mac), &mac_len);
+    EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, t->secret, SECRET_LEN, key, len, mac, sizeof(mac),
+              &mac_len);
     memcpy(&index, mac, sizeof(index));
     memcpy(tag, mac + sizeof(index), TAG_LEN);
     return &t->sets[index % t->nsets];

@@ -16,11 +16,11 @@
  *     one try per fresh address, while a correct password from an address that has not been
  *     failing is never refused.
  * An IPv6 address counts as its /64 prefix. A success forgets only its (user, address) pair. */
-#define RATELIMIT_FAILURES 10
+#define RATELIMIT_FAILURES         10
 #define RATELIMIT_ADDRESS_FAILURES 30
-#define RATELIMIT_USER_FAILURES 10
-#define RATELIMIT_WINDOW 300
-#define RATELIMIT_BLOCK 60
+#define RATELIMIT_USER_FAILURES    10
+#define RATELIMIT_WINDOW           300
+#define RATELIMIT_BLOCK            60
 /* The login table: RATELIMIT_SETS sets of RATELIMIT_WAYS counters (about 1.4 MiB). */
 #define RATELIMIT_SETS 4096
 #define RATELIMIT_WAYS 8

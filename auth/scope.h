@@ -25,8 +25,8 @@ void actions_format(char *out, size_t n, unsigned actions);
 #define SCOPE_NAME_MAX 256
 
 typedef struct scope {
-    char type[SCOPE_TYPE_MAX];  /* "repository" or "registry" */
-    char name[SCOPE_NAME_MAX];  /* repository name, or "catalog" */
+    char type[SCOPE_TYPE_MAX]; /* "repository" or "registry" */
+    char name[SCOPE_NAME_MAX]; /* repository name, or "catalog" */
     unsigned actions;
 } scope;
 

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #define NONCE_LEN 12
-#define TAG_LEN 16
+#define TAG_LEN   16
 
 static int read_key(unsigned char *key, const char *path)
 {
@@ -80,8 +80,8 @@ int secretbox_open(unsigned char *out, size_t *out_len, const unsigned char *key
     int n = 0, fin = 0, ok = 0;
     if (ctx && EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, box) == 1 &&
         EVP_DecryptUpdate(ctx, out, &n, box + NONCE_LEN, (int)clen) == 1 &&
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN,
-                            (void *)(box + NONCE_LEN + clen)) == 1 &&
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, (void *)(box + NONCE_LEN + clen)) ==
+            1 &&
         EVP_DecryptFinal_ex(ctx, out + n, &fin) == 1) {
         *out_len = (size_t)(n + fin);
         ok = 1;

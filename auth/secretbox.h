@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#define SECRETBOX_KEY_LEN 32
+#define SECRETBOX_KEY_LEN  32
 #define SECRETBOX_OVERHEAD (12 + 16) /* nonce + tag */
 
 /* Load the master key, creating it when absent. */

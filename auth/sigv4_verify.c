@@ -9,8 +9,7 @@
 
 #define AMZ_PREFIX "x-amz-"
 
-static int check_date(const sigv4_credential *cred, const char *amz_date, time_t now,
-                      int max_skew)
+static int check_date(const sigv4_credential *cred, const char *amz_date, time_t now, int max_skew)
 {
     int64_t t;
     if (!cred || sigv4_parse_amz_date(&t, amz_date) < 0)

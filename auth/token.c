@@ -29,13 +29,16 @@ static json_t *access_json(const token_claims *c)
         static const struct {
             unsigned bit;
             const char *name;
-        } names[] = {{ACTION_PULL, "pull"}, {ACTION_PUSH, "push"}, {ACTION_DELETE, "delete"},
-                     {ACTION_ADMIN, "admin"}, {ACTION_PULL_THROUGH, "pull-through"}};
+        } names[] = {{ACTION_PULL, "pull"},
+                     {ACTION_PUSH, "push"},
+                     {ACTION_DELETE, "delete"},
+                     {ACTION_ADMIN, "admin"},
+                     {ACTION_PULL_THROUGH, "pull-through"}};
         for (size_t k = 0; actions && k < sizeof(names) / sizeof(names[0]); k++)
             if (c->access[i].actions & names[k].bit)
                 json_array_append_new(actions, json_string(names[k].name));
-        json_array_append_new(list, json_pack("{s:s, s:s, s:o}", "type", c->access[i].type,
-                                              "name", c->access[i].name, "actions", actions));
+        json_array_append_new(list, json_pack("{s:s, s:s, s:o}", "type", c->access[i].type, "name",
+                                              c->access[i].name, "actions", actions));
     }
     return list;
 }
@@ -78,11 +81,10 @@ int token_sign(char **out, const keyring *kr, const char *issuer, const token_cl
     if (!key || RAND_bytes(jti_raw, sizeof(jti_raw)) != 1 || !(jti = base64url_encode(jti_raw, 16)))
         goto done;
     header = encode_json(json_pack("{s:s, s:s, s:s}", "alg", "ES256", "typ", "JWT", "kid", kid));
-    payload = encode_json(json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:o, s:I}", "iss",
-                                    issuer, "sub", c->sub, "aud", c->aud, "exp",
-                                    (json_int_t)c->exp, "nbf", (json_int_t)c->nbf, "iat",
-                                    (json_int_t)c->iat, "jti", jti, "access", access_json(c),
-                                    "gen", (json_int_t)c->gen));
+    payload = encode_json(json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:o, s:I}", "iss", issuer,
+                                    "sub", c->sub, "aud", c->aud, "exp", (json_int_t)c->exp, "nbf",
+                                    (json_int_t)c->nbf, "iat", (json_int_t)c->iat, "jti", jti,
+                                    "access", access_json(c), "gen", (json_int_t)c->gen));
     if (!header || !payload)
         goto done;
     char *input = NULL;
@@ -112,8 +114,8 @@ static json_t *decode_json_part(const char *part, size_t len)
     return j;
 }
 
-static int verify_signature(EVP_PKEY *key, const char *input, size_t input_len,
-                            const char *sig_b64, size_t sig_len)
+static int verify_signature(EVP_PKEY *key, const char *input, size_t input_len, const char *sig_b64,
+                            size_t sig_len)
 {
     size_t raw_len;
     unsigned char *raw = base64_decode(sig_b64, sig_len, &raw_len);
@@ -132,8 +134,8 @@ static int verify_signature(EVP_PKEY *key, const char *input, size_t input_len,
     if (der_len > 0) {
         EVP_MD_CTX *md = EVP_MD_CTX_new();
         ok = md && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key) == 1 &&
-             EVP_DigestVerify(md, der, (size_t)der_len, (const unsigned char *)input,
-                              input_len) == 1;
+             EVP_DigestVerify(md, der, (size_t)der_len, (const unsigned char *)input, input_len) ==
+                 1;
         EVP_MD_CTX_free(md);
     }
     OPENSSL_free(der);

@@ -12,7 +12,7 @@
 #include <time.h>
 
 #define TOKEN_MAX_ACCESS 16
-#define TOKEN_MAX_BYTES 16384
+#define TOKEN_MAX_BYTES  16384
 #define TOKEN_CLOCK_SKEW 60
 
 typedef struct token_claims {

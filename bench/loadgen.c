@@ -44,7 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RBUF_SIZE (256 * 1024)
+#define RBUF_SIZE       (256 * 1024)
 #define IO_TIMEOUT_SECS 60
 
 /* ---------- options ---------- */
@@ -452,8 +452,8 @@ static int cmd_pushblob(void)
     }
     if (opt.chunk <= 0) {
         with_digest(path, sizeof(path), r.location, digest);
-        if (request(&c, "PUT", path, "Content-Type: application/octet-stream\r\n", data, size,
-                    &r) < 0 ||
+        if (request(&c, "PUT", path, "Content-Type: application/octet-stream\r\n", data, size, &r) <
+                0 ||
             r.status != 201) {
             snprintf(err, sizeof(err), "PUT monolithic: status %d %s", r.status, r.errbody);
             goto out;
@@ -651,14 +651,21 @@ static int cmd_pushimages(void)
     return atomic_load(&total_errors) ? 1 : 0;
 }
 
-
 /* ---------- rate: closed-loop keep-alive requests over epoll ---------- */
 
-#define RATE_BUF 65536
+#define RATE_BUF          65536
 #define RATE_TIMEOUT_SECS 10.0
 
-enum { ST_CONNECTING, ST_WRITING, ST_HEADERS, ST_BODY, ST_CHUNK_SIZE, ST_CHUNK_DATA,
-       ST_CHUNK_CRLF, ST_TRAILER };
+enum {
+    ST_CONNECTING,
+    ST_WRITING,
+    ST_HEADERS,
+    ST_BODY,
+    ST_CHUNK_SIZE,
+    ST_CHUNK_DATA,
+    ST_CHUNK_CRLF,
+    ST_TRAILER
+};
 
 typedef struct {
     int fd;
@@ -1015,25 +1022,36 @@ static int cmd_rate(void)
 /* Each "--name value" sets one field of opt, read as text or as a number of its type; the
  * kind comes from the field's type, so a table row cannot disagree with the struct. */
 enum opt_kind { OPT_TEXT, OPT_INT, OPT_LLONG, OPT_DOUBLE };
-#define OPTION(name, field)                                                                        \
-    {name,                                                                                         \
+#define OPTION(name, field)                                                                             \
+    {                                                                                                   \
+        name,                                                                                         \
      _Generic(opt.field, const char *: OPT_TEXT, int: OPT_INT, long long: OPT_LLONG,               \
               double: OPT_DOUBLE),                                                                 \
-     &opt.field}
+     &opt.field \
+    }
 static const struct {
     const char *name;
     enum opt_kind kind;
     void *field;
 } options[] = {
-    OPTION("--host", host),         OPTION("--port", port),
-    OPTION("--repo", repo),         OPTION("--path", path),
-    OPTION("--file", file),         OPTION("--prefix", prefix),
-    OPTION("--size", size),         OPTION("--chunk", chunk),
-    OPTION("--nonce", nonce),       OPTION("--clients", clients),
-    OPTION("--count", count),       OPTION("--images", images),
-    OPTION("--layer-size", layer_size), OPTION("--method", method),
-    OPTION("--header", header),     OPTION("--connections", connections),
-    OPTION("--threads", threads),   OPTION("--duration", duration),
+    OPTION("--host", host),
+    OPTION("--port", port),
+    OPTION("--repo", repo),
+    OPTION("--path", path),
+    OPTION("--file", file),
+    OPTION("--prefix", prefix),
+    OPTION("--size", size),
+    OPTION("--chunk", chunk),
+    OPTION("--nonce", nonce),
+    OPTION("--clients", clients),
+    OPTION("--count", count),
+    OPTION("--images", images),
+    OPTION("--layer-size", layer_size),
+    OPTION("--method", method),
+    OPTION("--header", header),
+    OPTION("--connections", connections),
+    OPTION("--threads", threads),
+    OPTION("--duration", duration),
     OPTION("--deadline", deadline),
 };
 

@@ -109,7 +109,7 @@ int router_parse(route_kind *route_out, char **name_out, char **arg_out, arena *
 
 /* What each endpoint needs: `need` actions on the repository (or the catalog), and the
  * actions its 401 challenge asks for. PUBLIC endpoints need no token at all. */
-#define PUBLIC 0x100
+#define PUBLIC    0x100
 #define ANY_TOKEN 0
 
 typedef struct method_route {
@@ -120,8 +120,8 @@ typedef struct method_route {
     const char *challenge;
 } method_route;
 
-#define PULL ACTION_PULL, "pull"
-#define PUSH ACTION_PUSH, "pull,push"
+#define PULL   ACTION_PULL, "pull"
+#define PUSH   ACTION_PUSH, "pull,push"
 #define DELETE ACTION_DELETE, "delete"
 
 static const method_route table[] = {
@@ -132,7 +132,7 @@ static const method_route table[] = {
     {RT_TOKEN, "GET", handle_token, PUBLIC, NULL},
     {RT_TOKEN, "POST", handle_token, PUBLIC, NULL},
     {RT_METRICS, "GET", handle_metrics, PUBLIC, NULL},
-    {RT_ECR, "POST", handle_ecr, PUBLIC, NULL}, /* signed with SigV4 instead */
+    {RT_ECR, "POST", handle_ecr, PUBLIC, NULL},         /* signed with SigV4 instead */
     {RT_ECR, "GET", handle_console_root, PUBLIC, NULL}, /* a browser goes to the console */
     /* The console authorizes by itself: a session cookie, CSRF tokens, the same policy. */
     {RT_CONSOLE, "GET", handle_console, PUBLIC, NULL},

@@ -59,10 +59,10 @@ char *events_payload(const event *ev)
         json_object_set_new(detail, "destination-region", json_string(ev->dest_region));
         json_object_set_new(detail, "destination-account", json_string(ev->dest_account));
     }
-    json_t *p = detail ? json_pack("{s:s, s:s, s:s, s:o}", "id", id, "time", when, "detail-type",
-                                   ev->detail_type ? ev->detail_type : "ECR Image Action",
-                                   "detail", detail)
-                       : NULL;
+    json_t *p =
+        detail ? json_pack("{s:s, s:s, s:s, s:o}", "id", id, "time", when, "detail-type",
+                           ev->detail_type ? ev->detail_type : "ECR Image Action", "detail", detail)
+               : NULL;
     char *text = p ? json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(p);
     return text;
@@ -76,8 +76,7 @@ int events_queue(int *queued_out, index_db *ix, const event *ev)
     char *payload = events_payload(ev);
     if (!payload)
         return reg_error_set(REG_ERROR, "out of memory building an event");
-    int err = index_outbox_queue_webhooks(&queued, ix, ev->type, ev->repository, payload,
-                                          now_ms());
+    int err = index_outbox_queue_webhooks(&queued, ix, ev->type, ev->repository, payload, now_ms());
     free(payload);
     if (err == REG_OK && queued_out)
         *queued_out += queued;
@@ -108,6 +107,5 @@ void events_format_types(char *out, size_t n, unsigned bits)
     out[0] = '\0';
     for (size_t i = 0; i < NTYPES; i++)
         if ((bits & types[i].bit) && used < n)
-            used += (size_t)snprintf(out + used, n - used, "%s%s", used ? "," : "",
-                                     types[i].word);
+            used += (size_t)snprintf(out + used, n - used, "%s%s", used ? "," : "", types[i].word);
 }

@@ -17,7 +17,7 @@ enum {
 #define EVENT_ALL (EVENT_PUSH | EVENT_DELETE | EVENT_REPLICATION | EVENT_PULL_THROUGH)
 
 typedef struct event {
-    unsigned type;            /* one EVENT_* */
+    unsigned type; /* one EVENT_* */
     const char *repository;
     const char *digest;       /* NULL: none */
     const char *tag;          /* NULL: none */

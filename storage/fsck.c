@@ -30,9 +30,8 @@ static void problem(fsck_ctx *c, const char *kind, const char *what, int fixed)
     c->rep->problems++;
     c->rep->repaired += fixed;
     if (c->opt->problem)
-        c->opt->problem(c->opt->ctx, kind, what, fixed ? (strstr(kind, "corrupt") ? "quarantined"
-                                                                                  : "removed")
-                                                        : "");
+        c->opt->problem(c->opt->ctx, kind, what,
+                        fixed ? (strstr(kind, "corrupt") ? "quarantined" : "removed") : "");
 }
 
 static int remember_bad(fsck_ctx *c, const digest *d, int corrupt)
@@ -61,8 +60,8 @@ static int check_blob(void *ctx, const char *digest_text, int64_t size)
         return remember_bad(c, &d, 0);
     if (err < 0)
         return err;
-    int corrupt = file_size != (uint64_t)size ||
-                  digest_file(&actual, d.alg, fd, file_size) < 0 || strcmp(actual.str, d.str);
+    int corrupt = file_size != (uint64_t)size || digest_file(&actual, d.alg, fd, file_size) < 0 ||
+                  strcmp(actual.str, d.str);
     close(fd);
     c->rep->blobs_checked++;
     c->rep->bytes_checked += (int64_t)file_size;
@@ -152,8 +151,7 @@ typedef struct dangling_list {
 } dangling_list;
 
 /* Collected first: rows are repaired after the query has finished. */
-static int collect_row(void *ctx, const char *kind, const char *repo, const char *a,
-                       const char *b)
+static int collect_row(void *ctx, const char *kind, const char *repo, const char *a, const char *b)
 {
     dangling_list *l = ctx;
     if (buf_grow_array((void **)&l->items, &l->cap, l->n, sizeof(*l->items), SIZE_MAX) < 0)

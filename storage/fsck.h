@@ -24,8 +24,8 @@ typedef struct fsck_options {
 
 typedef struct fsck_report {
     int64_t blobs_checked, bytes_checked;
-    int64_t problems;   /* damage found */
-    int64_t repaired;   /* of those, fixed */
+    int64_t problems; /* damage found */
+    int64_t repaired; /* of those, fixed */
     int64_t garbage, garbage_bytes;
 } fsck_report;
 

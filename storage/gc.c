@@ -29,7 +29,7 @@
  * each page once). The writer mutex is held about 15 us per blob, so a push waits at most
  * about a quarter of a second behind one. */
 #define SWEEP_BATCH 16384
-#define MAX_DEPTH 8
+#define MAX_DEPTH   8
 
 typedef struct gc_ctx {
     store *st;
@@ -159,8 +159,7 @@ static void report_expired(gc_ctx *c, const char *repo, const lifecycle_image *i
     char tags[1024] = "";
     size_t len = 0;
     for (size_t i = 0; i < img->ntags && len < sizeof(tags); i++)
-        len += (size_t)snprintf(tags + len, sizeof(tags) - len, "%s%s", i ? "," : "",
-                                img->tags[i]);
+        len += (size_t)snprintf(tags + len, sizeof(tags) - len, "%s%s", i ? "," : "", img->tags[i]);
     if (c->opt->expired)
         c->opt->expired(c->opt->expired_ctx, repo, img->digest, tags, rule);
 }
@@ -210,8 +209,7 @@ static int expire_one(void *ctx, const char *digest, const char *const *tags, si
                       int64_t pushed_at, int rule)
 {
     expire_ctx *e = ctx;
-    lifecycle_image img = {.digest = digest, .tags = tags, .ntags = ntags,
-                           .pushed_at = pushed_at};
+    lifecycle_image img = {.digest = digest, .tags = tags, .ntags = ntags, .pushed_at = pushed_at};
     int err = batch_begin(e->c);
     report_expired(e->c, e->repo, &img, rule);
     e->c->rep->images_expired++;

@@ -9,13 +9,13 @@
 #include "storage/store.h"
 
 typedef struct gc_options {
-    int dry_run;            /* report only: everything runs in one transaction, rolled back */
-    int untagged;           /* also delete manifests that no tag, index or subject keeps */
-    int lifecycle;          /* apply repositories' lifecycle policies */
-    int sweep;              /* sweep blobs, orphans and uploads (off for a policy preview) */
-    int64_t grace;          /* seconds: younger blobs and manifests are kept */
-    int64_t upload_expiry;  /* seconds: older idle upload files go */
-    const char *only_repo;  /* lifecycle for this repository only (NULL: all) */
+    int dry_run;           /* report only: everything runs in one transaction, rolled back */
+    int untagged;          /* also delete manifests that no tag, index or subject keeps */
+    int lifecycle;         /* apply repositories' lifecycle policies */
+    int sweep;             /* sweep blobs, orphans and uploads (off for a policy preview) */
+    int64_t grace;         /* seconds: younger blobs and manifests are kept */
+    int64_t upload_expiry; /* seconds: older idle upload files go */
+    const char *only_repo; /* lifecycle for this repository only (NULL: all) */
     /* A second connection to the same index, not attached to a server's writer, on which the
      * sweep lists unreferenced blobs beside the transaction that deletes them (gc_list.h);
      * NULL: the listing runs in that transaction. Not used by a dry run. */
@@ -29,11 +29,11 @@ typedef struct gc_options {
 } gc_options;
 
 typedef struct gc_report {
-    gc_totals totals;          /* manifests, blobs, bytes, uploads */
-    int64_t images_expired;    /* by lifecycle rules (their dependents counted in manifests) */
-    int64_t orphans_deleted;   /* blob files with no index row */
+    gc_totals totals;        /* manifests, blobs, bytes, uploads */
+    int64_t images_expired;  /* by lifecycle rules (their dependents counted in manifests) */
+    int64_t orphans_deleted; /* blob files with no index row */
     int64_t orphan_bytes;
-    char warning[256];         /* why a policy was skipped; "" when none was */
+    char warning[256]; /* why a policy was skipped; "" when none was */
 } gc_report;
 
 /* On failure reg_error_last() says why. */
@@ -44,8 +44,8 @@ uint64_t gc_failed_runs(void);
 
 /* The images of `repo` that lifecycle policy `policy_text` would expire now, without deleting
  * anything. REG_EINVALID, with the reason in reg_error_last(), when the policy is invalid. */
-typedef int (*gc_expire_cb)(void *ctx, const char *digest, const char *const *tags,
-                            size_t ntags, int64_t pushed_at, int rule);
+typedef int (*gc_expire_cb)(void *ctx, const char *digest, const char *const *tags, size_t ntags,
+                            int64_t pushed_at, int rule);
 int gc_lifecycle_preview(index_db *ix, const char *repo, const char *policy_text, gc_expire_cb cb,
                          void *ctx);
 

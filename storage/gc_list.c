@@ -57,14 +57,13 @@ static void *list_rows(void *arg)
     gc_lister *l = arg;
     l->err = index_gc_unreferenced_each(l->reader, l->cutoff, l->after, l->max, take_row, l);
     if (l->err < 0)
-        snprintf(l->msg, sizeof(l->msg), "%s",
-                 reg_error_last(index_errmsg(l->reader)));
+        snprintf(l->msg, sizeof(l->msg), "%s", reg_error_last(index_errmsg(l->reader)));
     (void)publish(l, 1); /* the listing is over: a late stop changes nothing */
     return NULL;
 }
 
-int gc_lister_start(gc_lister **out, index_db *reader, gc_blob *rows, size_t max,
-                    int64_t cutoff, const char *after)
+int gc_lister_start(gc_lister **out, index_db *reader, gc_blob *rows, size_t max, int64_t cutoff,
+                    const char *after)
 {
     gc_lister *l = calloc(1, sizeof(*l));
     if (!l)

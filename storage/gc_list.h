@@ -16,8 +16,8 @@ typedef struct gc_lister gc_lister;
 
 /* List up to max blobs after `after`, created and last linked before cutoff, into rows (the
  * caller's array, which must stay until gc_lister_finish). */
-int gc_lister_start(gc_lister **out, index_db *reader, gc_blob *rows, size_t max,
-                    int64_t cutoff, const char *after);
+int gc_lister_start(gc_lister **out, index_db *reader, gc_blob *rows, size_t max, int64_t cutoff,
+                    const char *after);
 /* Wait for row i: 1 once rows[i] is listed, 0 when the listing ended before it (or failed:
  * gc_lister_finish says why). */
 int gc_lister_wait(gc_lister *l, size_t i);

@@ -8,8 +8,8 @@
 
 typedef struct lifecycle_image {
     const char *digest;
-    int64_t pushed_at;          /* unix seconds */
-    const char *const *tags;    /* may be NULL when ntags == 0 */
+    int64_t pushed_at;       /* unix seconds */
+    const char *const *tags; /* may be NULL when ntags == 0 */
     size_t ntags;
 } lifecycle_image;
 

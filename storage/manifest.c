@@ -108,9 +108,8 @@ static int parse_urls(int *foreign, json_t *urls, const char *mt, manifest_ref_k
     if (json_array_size(urls) == 0)
         return REG_OK;
     if (kind != REF_LAYER || !manifest_is_nondistributable(mt))
-        return reg_error_set(REG_EINVALID,
-                             "urls are allowed only on non-distributable layers, not on \"%s\"",
-                             mt);
+        return reg_error_set(
+            REG_EINVALID, "urls are allowed only on non-distributable layers, not on \"%s\"", mt);
     *foreign = 1;
     return REG_OK;
 }

@@ -14,11 +14,11 @@
  * holds exactly (sums of sizes are checked for overflow where they are made: store.c). */
 #define MANIFEST_MAX_DESCRIPTOR_SIZE ((UINT64_C(1) << 53) - 1)
 
-#define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define MT_OCI_MANIFEST    "application/vnd.oci.image.manifest.v1+json"
+#define MT_OCI_INDEX       "application/vnd.oci.image.index.v1+json"
 #define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-#define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
-#define MT_OCI_EMPTY "application/vnd.oci.empty.v1+json"
+#define MT_DOCKER_LIST     "application/vnd.docker.distribution.manifest.list.v2+json"
+#define MT_OCI_EMPTY       "application/vnd.oci.empty.v1+json"
 
 typedef enum { REF_CONFIG, REF_LAYER, REF_MANIFEST } manifest_ref_kind;
 
@@ -31,11 +31,11 @@ typedef struct manifest_ref {
 
 typedef struct manifest_info {
     char media_type[128];
-    char *artifact_type;  /* owned; NULL when none */
-    char *annotations;    /* owned JSON object text; NULL when none */
+    char *artifact_type; /* owned; NULL when none */
+    char *annotations;   /* owned JSON object text; NULL when none */
     int has_subject;
     digest subject;
-    manifest_ref *refs;   /* owned */
+    manifest_ref *refs; /* owned */
     size_t nrefs;
 } manifest_info;
 

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_KINDS 8
-#define MAX_WORKERS 64
+#define MAX_KINDS      8
+#define MAX_WORKERS    64
 #define PURGE_EVERY_MS (60 * 1000)
 
 static struct kind {
@@ -163,8 +163,8 @@ static int claim(batch *b, outbox *o, index_db *ix)
         b->n = 1;
     const struct kind *k = err == REG_OK ? kind_of(b->e[0].kind) : NULL;
     if (k && k->batch_max > 1 &&
-        (err = index_outbox_claim_following(&b->e[1], (size_t)k->batch_max - 1, &more, ix,
-                                            &b->e[0], lease_owner, now, until)) == REG_OK)
+        (err = index_outbox_claim_following(&b->e[1], (size_t)k->batch_max - 1, &more, ix, &b->e[0],
+                                            lease_owner, now, until)) == REG_OK)
         b->n += more;
     if (err == REG_OK)
         err = index_commit(ix);
@@ -187,10 +187,10 @@ static int settle_one(outbox *o, index_db *ix, const outbox_entry *e, int result
     int park = parks(o, e, result);
     int err = result == REG_OK
                   ? index_outbox_done(ix, e->id, lease_owner, now)
-                  : index_outbox_retry(ix, e->id, lease_owner,
-                                       now + outbox_backoff_ms(e->attempts, o->opt.retry_ms,
-                                                               random_fraction()),
-                                       why, park, now);
+                  : index_outbox_retry(
+                        ix, e->id, lease_owner,
+                        now + outbox_backoff_ms(e->attempts, o->opt.retry_ms, random_fraction()),
+                        why, park, now);
     /* the lease ran out and another worker has it: theirs now */
     return err == REG_ENOTFOUND ? REG_OK : err;
 }
@@ -218,9 +218,9 @@ static void run_delivery(const struct kind *k, index_db *ix, batch *b)
     }
     for (size_t i = 0; i < b->n; i++) {
         reg_error_clear();
-        int result = k ? k->deliver(k->ctx, ix, &b->e[i])
-                       : reg_error_set(REG_ERROR, "no delivery for outbox entries of kind %s",
-                                       b->e[i].kind);
+        int result =
+            k ? k->deliver(k->ctx, ix, &b->e[i])
+              : reg_error_set(REG_ERROR, "no delivery for outbox entries of kind %s", b->e[i].kind);
         b->out[i].result = result;
         snprintf(b->out[i].why, sizeof(b->out[i].why), "%s",
                  result == REG_OK ? "" : reg_error_last("delivery failed"));
@@ -245,8 +245,8 @@ static void deliver(outbox *o, index_db *ix, batch *b)
             if (parks(o, e, b->out[i].result))
                 fprintf(stderr,
                         "ocireg: outbox entry %lld (%s %s, %s) parked after %lld attempts: %s\n",
-                        (long long)e->id, e->kind, e->target, e->repository,
-                        (long long)e->attempts, b->out[i].why);
+                        (long long)e->id, e->kind, e->target, e->repository, (long long)e->attempts,
+                        b->out[i].why);
         }
     }
     /* Its end may let the next entry of its repository, or of its target, go. */

@@ -10,14 +10,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define OUTBOX_WORKERS_DEFAULT 4             /* serve --outbox-workers */
-#define OUTBOX_MAX_ATTEMPTS_DEFAULT 10       /* serve --outbox-max-attempts: then parked */
-#define OUTBOX_TARGET_CONCURRENCY_DEFAULT 4  /* serve --outbox-target-concurrency */
-#define OUTBOX_RETRY_MS_DEFAULT 1000         /* serve --outbox-retry-ms: the first wait */
-#define OUTBOX_RETRY_MAX_MS (3600 * 1000LL)  /* the longest wait between two attempts */
-#define OUTBOX_LEASE_MS_DEFAULT 120000       /* serve --outbox-lease-ms (extended by copies) */
-#define OUTBOX_POLL_MS 1000                  /* idle workers look again (retries, others' work) */
-#define OUTBOX_DONE_KEEP_MS (7 * 86400 * 1000LL) /* delivered entries kept for `deliveries` */
+#define OUTBOX_WORKERS_DEFAULT            4    /* serve --outbox-workers */
+#define OUTBOX_MAX_ATTEMPTS_DEFAULT       10   /* serve --outbox-max-attempts: then parked */
+#define OUTBOX_TARGET_CONCURRENCY_DEFAULT 4    /* serve --outbox-target-concurrency */
+#define OUTBOX_RETRY_MS_DEFAULT           1000 /* serve --outbox-retry-ms: the first wait */
+#define OUTBOX_RETRY_MAX_MS               (3600 * 1000LL) /* the longest wait between two attempts */
+#define OUTBOX_LEASE_MS_DEFAULT           120000 /* serve --outbox-lease-ms (extended by copies) */
+#define OUTBOX_POLL_MS                    1000 /* idle workers look again (retries, others' work) */
+#define OUTBOX_DONE_KEEP_MS               (7 * 86400 * 1000LL) /* delivered entries kept for `deliveries` */
 
 /* A delivery function's answer that the entry can never be delivered (its target is gone):
  * it is parked at once. Any other negative code retries it later. */
@@ -68,11 +68,11 @@ typedef struct outbox_options {
     index_writer *writer;       /* the server's */
     int workers;                /* 0: none start (another instance delivers) */
     int max_attempts;
-    int target_concurrency;     /* deliveries (entries, or batches) of one target at once,
-                                 * all instances */
-    int64_t retry_ms;           /* the wait after the first failure; doubles each time */
-    int64_t lease_ms;           /* a claim's lease (0: OUTBOX_LEASE_MS_DEFAULT) */
-    int release_leases;         /* give back every lease first (SQLite: ours alone) */
+    int target_concurrency; /* deliveries (entries, or batches) of one target at once,
+                             * all instances */
+    int64_t retry_ms;       /* the wait after the first failure; doubles each time */
+    int64_t lease_ms;       /* a claim's lease (0: OUTBOX_LEASE_MS_DEFAULT) */
+    int release_leases;     /* give back every lease first (SQLite: ours alone) */
 } outbox_options;
 
 typedef struct outbox outbox;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SLOTS 1024
+#define SLOTS  1024
 #define PROBES 8
 
 typedef struct pull_entry {

@@ -298,8 +298,8 @@ static int fetch_manifest(pullthrough *pt, index_db *ix, const pullthrough_sourc
 {
     char media[256];
     remote_response resp;
-    int err = ask_manifest(&resp, src, up, "GET", what, MANIFEST_MAX_BYTES,
-                           "upstream manifest fetch");
+    int err =
+        ask_manifest(&resp, src, up, "GET", what, MANIFEST_MAX_BYTES, "upstream manifest fetch");
     if (err < 0)
         goto done;
     digest announced;

@@ -41,9 +41,9 @@ typedef struct flight {
     uint64_t written; /* bytes surely in fd */
     uint64_t woken;   /* written, when waiting readers were last woken */
     int waiting;      /* readers in a timed wait for more bytes */
-    int verified; /* every byte is in and has the blob's digest (the commit may follow) */
-    int fd;       /* the bytes so far, which readers pread: the session's spool, or */
-    int own_file; /* an unlinked file of the fill's own, written beside the session */
+    int verified;     /* every byte is in and has the blob's digest (the commit may follow) */
+    int fd;           /* the bytes so far, which readers pread: the session's spool, or */
+    int own_file;     /* an unlinked file of the fill's own, written beside the session */
     char repo[REPO_NAME_MAX + 1];
     char path[REPO_NAME_MAX + DIGEST_MAX + 16]; /* "/v2/<upstream repo>/blobs/<digest>" */
     char scope[REPO_NAME_MAX + 32];

@@ -233,8 +233,8 @@ static int post_blob(char **location_out, job *j, const manifest_ref *ref)
 {
     /* No "Expect: 100-continue" (curl's default for an upload): a registry that ignores the
      * body (distribution) sends no 100 and curl would wait a second before sending it. */
-    static const char *const headers[] = {"Content-Type: application/octet-stream", "Expect:",
-                                          NULL};
+    static const char *const headers[] = {"Content-Type: application/octet-stream",
+                                          "Expect:", NULL};
     char path[PATH_MAX_LEN], *bytes = NULL;
     remote_response resp;
     int err = read_small_blob(&bytes, j, ref);
@@ -455,9 +455,9 @@ static void scrub_urls(char *out, size_t n, const char *text)
     out[0] = '\0';
     while (len + 1 < n && (p = strstr(text, "://")) != NULL) {
         const char *start = p;
-        while (start > text && ((start[-1] >= 'a' && start[-1] <= 'z') ||
-                                (start[-1] >= 'A' && start[-1] <= 'Z') || start[-1] == '+' ||
-                                start[-1] == '-' || start[-1] == '.'))
+        while (start > text &&
+               ((start[-1] >= 'a' && start[-1] <= 'z') || (start[-1] >= 'A' && start[-1] <= 'Z') ||
+                start[-1] == '+' || start[-1] == '-' || start[-1] == '.'))
             start--;
         len += (size_t)snprintf(out + len, n - len, "%.*s(destination)", (int)(start - text), text);
         text = p + 3 + strcspn(p + 3, " \t\r\n\"'<>");
@@ -491,8 +491,7 @@ static int finish(char *why, size_t why_len, index_db *ix, const replicate_desti
                       err < 0 ? why : NULL) < 0 &&
         err == REG_OK) {
         err = REG_ERROR;
-        snprintf(why, why_len, "could not record the replication's status: %s",
-                 index_errmsg(ix));
+        snprintf(why, why_len, "could not record the replication's status: %s", index_errmsg(ix));
     }
     return err;
 }
@@ -804,8 +803,7 @@ void replicate_deliver_batch(void *ctx, index_db *ix, const outbox_entry *entrie
     size_t live = pick_images(b, ix, entries, n, out);
     merge_twins(b);
     b->dest = (replicate_destination){b->region, b->registry_id, NULL, entries, n};
-    int err = live > 0 ? kind->connect(&client, kind->connect_ctx, ix, b->region,
-                                       b->registry_id)
+    int err = live > 0 ? kind->connect(&client, kind->connect_ctx, ix, b->region, b->registry_id)
                        : REG_OK;
     if (err < 0) {
         fail_all(b, ix, err);

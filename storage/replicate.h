@@ -74,7 +74,7 @@ void replicate_kind_close(replicate_kind *kind);
  * 0.9, 16 no more). A batch ends when its slowest copy does, so the copies of a batch of 32
  * were idle 10-20% of it; batches of 64 (OUTBOX_BATCH_MAX) halve that. */
 #define REPLICATE_BATCH_MAX 64
-#define REPLICATE_PARALLEL 8
+#define REPLICATE_PARALLEL  8
 
 /* outbox_deliver_batch_fn of kind "replication" (ctx: a replicate_kind): the entries' images
  * (one repository, one destination, commit order) each copied whole (manifest with what it

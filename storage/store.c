@@ -336,14 +336,19 @@ int store_push_manifest(store *s, index_db *ix, manifest_push *push)
     if (err < 0)
         return err;
     if (push->expected && strcmp(push->dg.str, push->expected->str) != 0)
-        return reg_error_set(REG_EMISMATCH, "manifest content has digest %s, not %s",
-                             push->dg.str, push->expected->str);
+        return reg_error_set(REG_EMISMATCH, "manifest content has digest %s, not %s", push->dg.str,
+                             push->expected->str);
     if ((err = manifest_parse(&push->info, push->content_type, push->body ? push->body : "",
                               push->len)) < 0)
         return err;
-    manifest_put put = {.repo = push->repo, .dg = &push->dg, .body = push->body,
-                        .len = push->len, .info = push->info, .tags = push->tags,
-                        .ntags = push->ntags, .unchanged_out = push->unchanged_out,
+    manifest_put put = {.repo = push->repo,
+                        .dg = &push->dg,
+                        .body = push->body,
+                        .len = push->len,
+                        .info = push->info,
+                        .tags = push->tags,
+                        .ntags = push->ntags,
+                        .unchanged_out = push->unchanged_out,
                         .refs_later = push->refs_later};
     err = store_put_manifest(s, ix, &put, push->detail);
     if (err == REG_EINVALID && push->detail[0])

@@ -24,13 +24,13 @@ typedef struct store_location {
 
 typedef struct store {
     char *data_dir;
-    char *db_path;    /* the index location: a SQLite file or a postgres:// URI */
-    char *db_label;   /* the same for messages, any password replaced by *** */
+    char *db_path;  /* the index location: a SQLite file or a postgres:// URI */
+    char *db_label; /* the same for messages, any password replaced by *** */
     blobstore *blobs;
     upload_table *uploads;
-    int create_on_push; /* 1 (default): a push creates its repository */
+    int create_on_push;     /* 1 (default): a push creates its repository */
     uint64_t max_blob_size; /* the largest blob an upload may grow to (--max-blob-size); 0: any */
-    pull_table *pulls;  /* last-pull times waiting to be written */
+    pull_table *pulls;      /* last-pull times waiting to be written */
 } store;
 
 /* Open the store; on failure reg_error_last says why not. */
@@ -67,11 +67,11 @@ int store_mount_blob(store *s, index_db *ix, const char *repo, const char *from,
 
 typedef struct manifest_put {
     const char *repo;
-    const digest *dg;         /* digest of `body` */
+    const digest *dg; /* digest of `body` */
     const char *body;
     size_t len;
     const manifest_info *info;
-    const char *const *tags;  /* tags to point at it */
+    const char *const *tags; /* tags to point at it */
     size_t ntags;
     /* Optional: when the manifest is in the repository already and every tag points at it,
      * nothing is written and this is set to 1 (ECR's ImageAlreadyExistsException). */
@@ -92,18 +92,18 @@ int store_put_manifest(store *s, index_db *ix, const manifest_put *put, char *mi
  * digests, checks and parses the bytes, then stores them with store_put_manifest. */
 typedef struct manifest_push {
     const char *repo;
-    const char *content_type;  /* NULL: the manifest's own mediaType decides */
+    const char *content_type; /* NULL: the manifest's own mediaType decides */
     const char *body;
     size_t len;
-    const digest *expected;    /* pushed by digest: the body must have it; else NULL */
+    const digest *expected; /* pushed by digest: the body must have it; else NULL */
     const char *const *tags;
     size_t ntags;
-    int *unchanged_out;        /* as in manifest_put */
-    int refs_later;            /* as in manifest_put */
+    int *unchanged_out; /* as in manifest_put */
+    int refs_later;     /* as in manifest_put */
     /* results */
-    digest dg;                 /* the body's digest (in expected's algorithm, else sha256) */
-    manifest_info *info;       /* the parsed manifest, the caller's: manifest_info_free */
-    char detail[DIGEST_MAX];   /* the missing reference, or the tag that may not move */
+    digest dg;               /* the body's digest (in expected's algorithm, else sha256) */
+    manifest_info *info;     /* the parsed manifest, the caller's: manifest_info_free */
+    char detail[DIGEST_MAX]; /* the missing reference, or the tag that may not move */
 } manifest_push;
 
 /* Digest, check, parse and store a pushed manifest. REG_EMISMATCH when the body's digest is

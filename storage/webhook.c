@@ -27,10 +27,9 @@ char *webhook_envelope(const webhook_sender *s, const char *repository, const ch
     }
     snprintf(arn, sizeof(arn), "arn:aws:ecr:%s:%s:repository/%s", s->region, s->registry_id,
              repository);
-    json_t *env = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:O}", "version", "0",
-                            "id", id, "detail-type", type, "source", "aws.ecr", "account",
-                            s->registry_id, "time", when, "region", s->region, "resources", arn,
-                            "detail", detail);
+    json_t *env = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[s], s:O}", "version", "0", "id",
+                            id, "detail-type", type, "source", "aws.ecr", "account", s->registry_id,
+                            "time", when, "region", s->region, "resources", arn, "detail", detail);
     if (env)
         text = json_dumps(env, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(env);
@@ -38,8 +37,8 @@ char *webhook_envelope(const webhook_sender *s, const char *repository, const ch
     return text;
 }
 
-int webhook_signature(char *out, const unsigned char *secret, size_t secret_len,
-                      const char *body, size_t len)
+int webhook_signature(char *out, const unsigned char *secret, size_t secret_len, const char *body,
+                      size_t len)
 {
     unsigned char mac[32];
     if (hmac_sha256(mac, secret, secret_len, body, len) < 0)
@@ -102,8 +101,12 @@ static int send_envelope(long *status_out, const webhook_sender *s, const webhoo
         headers[nheaders++] = auth_header;
     if (secret_len)
         headers[nheaders++] = sig_header;
-    remote_request req = {.method = "POST", .path = w->url, .headers = headers, .body = body,
-                          .body_len = strlen(body), .on_data = discard};
+    remote_request req = {.method = "POST",
+                          .path = w->url,
+                          .headers = headers,
+                          .body = body,
+                          .body_len = strlen(body),
+                          .on_data = discard};
     *status_out = 0;
     if (err == REG_OK && (err = remote_open(&r, &ep)) == REG_OK &&
         (err = remote_send(&resp, r, &req)) == REG_OK) {

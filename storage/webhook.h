@@ -12,9 +12,9 @@
 
 #define WEBHOOK_TIMEOUT_MS_DEFAULT 10000 /* serve --webhook-timeout-ms: one POST in all */
 #define WEBHOOK_CONNECT_TIMEOUT_MS 5000
-#define WEBHOOK_SECRET_MAX 256         /* bytes of a signing secret */
-#define WEBHOOK_SIGNATURE_HEADER "X-Ocireg-Signature" /* "sha256=" + hex of the HMAC */
-#define WEBHOOK_EVENT_ID_HEADER "X-Ocireg-Event-Id"
+#define WEBHOOK_SECRET_MAX         256                  /* bytes of a signing secret */
+#define WEBHOOK_SIGNATURE_HEADER   "X-Ocireg-Signature" /* "sha256=" + hex of the HMAC */
+#define WEBHOOK_EVENT_ID_HEADER    "X-Ocireg-Event-Id"
 
 /* Opens a sealed text into out (cap bytes, NUL-terminated): auth/sealed's sealed_text_open,
  * handed down by serve and the CLI (the core cannot include auth). */
@@ -28,7 +28,7 @@ typedef struct webhook_sender {
     const char *region;
     const unsigned char *master_key;
     webhook_open_fn open;
-    int timeout_ms;             /* one POST (0: WEBHOOK_TIMEOUT_MS_DEFAULT) */
+    int timeout_ms; /* one POST (0: WEBHOOK_TIMEOUT_MS_DEFAULT) */
 } webhook_sender;
 
 /* The outbox delivery function of kind "webhook" (ctx: a webhook_sender). */
@@ -42,7 +42,7 @@ int webhook_post(long *status_out, const webhook_sender *s, const webhook_row *w
 /* The envelope's JSON text (malloc'd), for payload of repository. */
 char *webhook_envelope(const webhook_sender *s, const char *repository, const char *payload);
 /* "sha256=" + the hex HMAC-SHA256 of body under secret: out gets 7 + 64 + 1 bytes. */
-int webhook_signature(char *out, const unsigned char *secret, size_t secret_len,
-                      const char *body, size_t len);
+int webhook_signature(char *out, const unsigned char *secret, size_t secret_len, const char *body,
+                      size_t len);
 
 #endif

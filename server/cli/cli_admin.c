@@ -17,9 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_GRACE 3600
+#define DEFAULT_GRACE         3600
 #define DEFAULT_UPLOAD_EXPIRY (24 * 3600)
-#define POLICY_MAX (64 * 1024)
+#define POLICY_MAX            (64 * 1024)
 
 static void print_json(json_t *j)
 {
@@ -66,8 +66,8 @@ static void show_expired(void *ctx, const char *repo, const char *digest, const 
 {
     json_t *list = ctx;
     if (list)
-        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:i}", "repository", repo,
-                                              "digest", digest, "tags", tags, "rule", rule));
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:i}", "repository", repo, "digest",
+                                              digest, "tags", tags, "rule", rule));
     else
         printf("expire %s@%s [%s] by rule %d\n", repo, digest, tags, rule);
 }
@@ -88,15 +88,14 @@ static int parse_durations(int64_t *grace, int64_t *expiry, const cli_args *a)
 
 static json_t *report_json(const gc_report *r, json_t *expired)
 {
-    return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:s?}", "dry_run",
-                     r->totals.dry_run, "images_expired", (json_int_t)r->images_expired,
-                     "manifests_deleted", (json_int_t)r->totals.manifests_deleted,
-                     "blobs_deleted", (json_int_t)r->totals.blobs_deleted, "bytes_freed",
-                     (json_int_t)r->totals.bytes_freed, "orphans_deleted",
-                     (json_int_t)r->orphans_deleted, "orphan_bytes", (json_int_t)r->orphan_bytes,
-                     "uploads_deleted", (json_int_t)r->totals.uploads_deleted, "expired",
-                     expired ? expired : json_array(), "warning",
-                     r->warning[0] ? r->warning : NULL);
+    return json_pack(
+        "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:s?}", "dry_run", r->totals.dry_run,
+        "images_expired", (json_int_t)r->images_expired, "manifests_deleted",
+        (json_int_t)r->totals.manifests_deleted, "blobs_deleted",
+        (json_int_t)r->totals.blobs_deleted, "bytes_freed", (json_int_t)r->totals.bytes_freed,
+        "orphans_deleted", (json_int_t)r->orphans_deleted, "orphan_bytes",
+        (json_int_t)r->orphan_bytes, "uploads_deleted", (json_int_t)r->totals.uploads_deleted,
+        "expired", expired ? expired : json_array(), "warning", r->warning[0] ? r->warning : NULL);
 }
 
 /* Shared by `gc` and `lifecycle preview`. */
@@ -139,11 +138,10 @@ static int run_gc(const cli_args *a, gc_options *opt, int json)
     } else {
         printf("%s%lld images expired by lifecycle rules, %lld manifests deleted, %lld blobs "
                "(%lld bytes) freed, %lld orphan files (%lld bytes), %lld upload files\n",
-               opt->dry_run ? "dry run: would delete: " : "",
-               (long long)rep.images_expired, (long long)rep.totals.manifests_deleted,
-               (long long)rep.totals.blobs_deleted, (long long)rep.totals.bytes_freed,
-               (long long)rep.orphans_deleted, (long long)rep.orphan_bytes,
-               (long long)rep.totals.uploads_deleted);
+               opt->dry_run ? "dry run: would delete: " : "", (long long)rep.images_expired,
+               (long long)rep.totals.manifests_deleted, (long long)rep.totals.blobs_deleted,
+               (long long)rep.totals.bytes_freed, (long long)rep.orphans_deleted,
+               (long long)rep.orphan_bytes, (long long)rep.totals.uploads_deleted);
         if (rep.warning[0])
             fprintf(stderr, "warning: %s\n", rep.warning);
     }
@@ -189,10 +187,10 @@ static json_t *repo_json(const repo_info *r)
 {
     char created[32];
     format_time(created, sizeof(created), r->created_at);
-    return json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:I}", "name", r->name, "created_at",
-                     created, "tag_mutability", r->mutability, "lifecycle_policy",
-                     r->has_policy, "images", (json_int_t)r->image_count, "tags",
-                     (json_int_t)r->tag_count, "size_bytes", (json_int_t)r->size_bytes);
+    return json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:I}", "name", r->name, "created_at", created,
+                     "tag_mutability", r->mutability, "lifecycle_policy", r->has_policy, "images",
+                     (json_int_t)r->image_count, "tags", (json_int_t)r->tag_count, "size_bytes",
+                     (json_int_t)r->size_bytes);
 }
 
 static int print_repo(void *ctx, const repo_info *r)
@@ -294,11 +292,11 @@ static int print_image(void *ctx, const image_info *img)
         json_array_append_new(tags, json_string(t));
     free(copy);
     return json_array_append_new(
-               list, json_pack("{s:s, s:s, s:s?, s:o, s:I, s:s, s:s?, s:s?}", "digest",
-                               img->digest, "media_type", img->media_type, "artifact_type",
-                               img->artifact_type, "tags", tags, "size_bytes",
-                               (json_int_t)img->size, "pushed_at", pushed, "last_pulled_at",
-                               img->last_pulled_at ? pulled : NULL, "subject", img->subject)) == 0
+               list, json_pack("{s:s, s:s, s:s?, s:o, s:I, s:s, s:s?, s:s?}", "digest", img->digest,
+                               "media_type", img->media_type, "artifact_type", img->artifact_type,
+                               "tags", tags, "size_bytes", (json_int_t)img->size, "pushed_at",
+                               pushed, "last_pulled_at", img->last_pulled_at ? pulled : NULL,
+                               "subject", img->subject)) == 0
                ? REG_OK
                : REG_ERROR;
 }
@@ -438,8 +436,8 @@ static void fsck_problem(void *ctx, const char *kind, const char *what, const ch
 {
     fsck_lists *l = ctx;
     if (l->problems)
-        json_array_append_new(l->problems, json_pack("{s:s, s:s, s:s}", "kind", kind, "what",
-                                                     what, "action", action));
+        json_array_append_new(l->problems, json_pack("{s:s, s:s, s:s}", "kind", kind, "what", what,
+                                                     "action", action));
     else
         printf("%-22s %s%s%s\n", kind, what, *action ? "  => " : "", action);
 }
@@ -448,8 +446,8 @@ static void fsck_garbage(void *ctx, const char *kind, const char *what, int64_t 
 {
     fsck_lists *l = ctx;
     if (l->garbage)
-        json_array_append_new(l->garbage, json_pack("{s:s, s:s, s:I}", "kind", kind, "what",
-                                                     what, "size", (json_int_t)size));
+        json_array_append_new(l->garbage, json_pack("{s:s, s:s, s:I}", "kind", kind, "what", what,
+                                                    "size", (json_int_t)size));
     else
         printf("garbage %-14s %s  %lld bytes (gc reclaims it)\n", kind, what, (long long)size);
 }
@@ -475,8 +473,10 @@ int cli_fsck_main(int argc, char **argv)
         return cli_usage_error(fsck_usage);
     int json = cli_opt(&a, "json") != NULL;
     fsck_lists lists = {json ? json_array() : NULL, json ? json_array() : NULL};
-    fsck_options opt = {.repair = cli_opt(&a, "repair") != NULL, .problem = fsck_problem,
-                        .garbage = fsck_garbage, .ctx = &lists,
+    fsck_options opt = {.repair = cli_opt(&a, "repair") != NULL,
+                        .problem = fsck_problem,
+                        .garbage = fsck_garbage,
+                        .ctx = &lists,
                         .progress = !json && isatty(STDERR_FILENO) ? fsck_progress : NULL};
     rc = 2;
     store_location loc = cli_location(&a);

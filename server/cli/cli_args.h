@@ -8,7 +8,7 @@
 #include "storage/store.h"
 
 #define CLI_MAX_POSITIONAL 16
-#define CLI_MAX_OPTIONS 8
+#define CLI_MAX_OPTIONS    8
 
 typedef struct cli_args {
     const char *data_dir;
@@ -48,6 +48,5 @@ index_db *cli_open_index(const cli_args *a);
  * to max bytes) on standard input" in reg_error_last, when it is empty or longer than max.
  * The caller wipes out after use. */
 int cli_read_secret(char *out, size_t n, size_t max, const char *what);
-
 
 #endif

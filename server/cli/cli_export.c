@@ -42,8 +42,7 @@ typedef struct xfer_args {
     const char *data_dir;
     const char *pos[MAX_REFS];
     int npos;
-    const char *output, *level, *threads, *repo, *repo_prefix, *max_blob_size,
-        *inline_max;
+    const char *output, *level, *threads, *repo, *repo_prefix, *max_blob_size, *inline_max;
     const char *storage, *index; /* refused: these commands work on the embedded store */
     int data_given;
 } xfer_args;
@@ -221,8 +220,8 @@ static archive_options transfer_options(progress *p, const char *verb)
 /* --max-blob-size for import and restore: the serve setting's default unless given. */
 static int max_blob_size_option(archive_options *opt, const xfer_args *a)
 {
-    long long v = a->max_blob_size ? config_parse_size(a->max_blob_size)
-                                   : CONFIG_DEFAULT_MAX_BLOB_SIZE;
+    long long v =
+        a->max_blob_size ? config_parse_size(a->max_blob_size) : CONFIG_DEFAULT_MAX_BLOB_SIZE;
     if (v < 0) {
         fprintf(stderr, "ocireg: --max-blob-size: expected a size such as 10G, got \"%s\"\n",
                 a->max_blob_size);
@@ -352,8 +351,7 @@ static void print_import(const import_report *r, const char *path)
 
 int cli_import_main(int argc, char **argv)
 {
-    static const char *const names[] = {"repo", "repo-prefix", "max-blob-size", "inline-max",
-                                        NULL};
+    static const char *const names[] = {"repo", "repo-prefix", "max-blob-size", "inline-max", NULL};
     xfer_args a;
     progress p;
     archive_options opt = transfer_options(&p, "import");

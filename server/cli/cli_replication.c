@@ -47,8 +47,8 @@ static int destination_add(index_db *ix, const cli_args *a, const char *url)
     int with_password = cli_opt(a, "password-stdin") != NULL;
     if (with_password && !username)
         return fail("destination add", "--password-stdin needs --username");
-    if (with_password && cli_read_secret(password, sizeof(password), DESTINATION_PASSWORD_MAX,
-                                         "a password") < 0)
+    if (with_password &&
+        cli_read_secret(password, sizeof(password), DESTINATION_PASSWORD_MAX, "a password") < 0)
         return fail("destination add", reg_error_last("expected a password"));
     if (ca_file && !realpath(ca_file, ca_path))
         return fail("destination add", "the --ca-file cannot be read");

@@ -15,11 +15,11 @@
 #include <string.h>
 #include <time.h>
 
-#define WEBHOOK_NAME_MAX 64
-#define WEBHOOK_URL_MAX 2048
+#define WEBHOOK_NAME_MAX   64
+#define WEBHOOK_URL_MAX    2048
 #define WEBHOOK_PREFIX_MAX 256
-#define USERINFO_MAX 511 /* bytes of the "user:password" a webhook URL may carry */
-#define DELIVERIES_SHOWN 100 /* `deliveries` lists the newest this many */
+#define USERINFO_MAX       511 /* bytes of the "user:password" a webhook URL may carry */
+#define DELIVERIES_SHOWN   100 /* `deliveries` lists the newest this many */
 
 static const char usage[] =
     "Usage: ocireg webhook add NAME URL [--events push,delete,replication,pull-through]\n"
@@ -38,8 +38,7 @@ static const char usage[] =
     "stored encrypted and never shown. `redeliver` without IDs sends every parked event again.\n";
 
 static const char *const bools[] = {"secret-stdin", "json", "failed", NULL};
-static const char *const valued[] = {"events", "repository-prefix", "registry-id", "region",
-                                     NULL};
+static const char *const valued[] = {"events", "repository-prefix", "registry-id", "region", NULL};
 
 static int valid_name(const char *name)
 {
@@ -74,13 +73,17 @@ static int add(index_db *ix, const cli_args *a)
     char url[WEBHOOK_URL_MAX + 1], userinfo[USERINFO_MAX + 1], secret[WEBHOOK_SECRET_MAX + 2];
     unsigned char creds_box[SEALED_SIZE(USERINFO_MAX)], secret_box[SEALED_SIZE(WEBHOOK_SECRET_MAX)];
     const char *events = cli_opt(a, "events"), *prefix = cli_opt(a, "repository-prefix");
-    webhook_row w = {.name = (char *)a->pos[1], .url = url, .repo_prefix = (char *)prefix,
+    webhook_row w = {.name = (char *)a->pos[1],
+                     .url = url,
+                     .repo_prefix = (char *)prefix,
                      .created_at = (int64_t)time(NULL)};
     int err = REG_OK;
     snprintf(url, sizeof(url), "%s", a->pos[2]);
     if (!valid_name(a->pos[1]))
-        err = reg_error_set(REG_EINVALID, "a webhook name is 1 to %d letters, digits, '.', '_', "
-                                          "'-'", WEBHOOK_NAME_MAX);
+        err = reg_error_set(REG_EINVALID,
+                            "a webhook name is 1 to %d letters, digits, '.', '_', "
+                            "'-'",
+                            WEBHOOK_NAME_MAX);
     else if (prefix && strlen(prefix) > WEBHOOK_PREFIX_MAX)
         err = reg_error_set(REG_EINVALID, "the repository prefix is longer than %d bytes",
                             WEBHOOK_PREFIX_MAX);
@@ -114,11 +117,10 @@ static int print_webhook(void *ctx, const webhook_row *w)
     char events[128];
     events_format_types(events, sizeof(events), w->events);
     if (ctx)
-        json_array_append_new(ctx, json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:I}", "name",
-                                             w->name, "url", w->url, "events", events,
-                                             "repositoryPrefix", w->repo_prefix, "signed",
-                                             w->secret != NULL, "credentials",
-                                             w->credentials != NULL, "created",
+        json_array_append_new(ctx, json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:I}", "name", w->name,
+                                             "url", w->url, "events", events, "repositoryPrefix",
+                                             w->repo_prefix, "signed", w->secret != NULL,
+                                             "credentials", w->credentials != NULL, "created",
                                              (json_int_t)w->created_at));
     else
         printf("%-20s %-40s %-30s %-16s%s%s\n", w->name, w->url, events,
@@ -148,7 +150,7 @@ static int list(index_db *ix, const cli_args *a)
     return err < 0;
 }
 
-static int delete(index_db *ix, const cli_args *a)
+static int delete (index_db *ix, const cli_args *a)
 {
     int err = index_begin(ix);
     if (err == REG_OK)
@@ -171,7 +173,8 @@ static int test(index_db *ix, const cli_args *a)
                         .region = region ? region : "us-east-1",
                         .master_key = key,
                         .open = sealed_text_open};
-    event ev = {.type = EVENT_PUSH, .repository = "ocireg-webhook-test",
+    event ev = {.type = EVENT_PUSH,
+                .repository = "ocireg-webhook-test",
                 .digest = "sha256:0000000000000000000000000000000000000000000000000000000000000000",
                 .tag = "test"};
     char *payload = NULL;
@@ -180,8 +183,7 @@ static int test(index_db *ix, const cli_args *a)
         fprintf(stderr, "ocireg webhook test: %s\n", reg_error_last(index_errmsg(ix)));
         return 1;
     }
-    if ((err = secretbox_key(key, a->data_dir)) == REG_OK &&
-        !(payload = events_payload(&ev)))
+    if ((err = secretbox_key(key, a->data_dir)) == REG_OK && !(payload = events_payload(&ev)))
         err = reg_error_set(REG_ERROR, "out of memory");
     if (err == REG_OK)
         err = webhook_post(&status, &s, &w, ev.repository, payload);
@@ -217,9 +219,9 @@ static int print_delivery(void *ctx, const outbox_row *r)
         json_array_append_new(
             ctx, json_pack("{s:I, s:s, s:s?, s:s, s:s?, s:s?, s:s?, s:I, s:s, s:s, s:s?}", "id",
                            (json_int_t)r->id, "state", r->state, "eventId", id, "repository",
-                           r->repository, "action", action, "tag", tag, "digest", dg,
-                           "attempts", (json_int_t)r->attempts, "created", created, "updated",
-                           updated, "lastError", r->last_error));
+                           r->repository, "action", action, "tag", tag, "digest", dg, "attempts",
+                           (json_int_t)r->attempts, "created", created, "updated", updated,
+                           "lastError", r->last_error));
     else
         printf("%-8lld %-8s %-3lld %s %-7s %s%s%s %s\n", (long long)r->id, r->state,
                (long long)r->attempts, created, action ? action : "-", r->repository,
@@ -278,10 +280,11 @@ int cli_webhook_main(int argc, char **argv)
     if (rc != 0)
         return rc < 0 ? 2 : 0;
     const char *verb = a.npos > 0 ? a.pos[0] : "";
-    int known = (!strcmp(verb, "add") && a.npos == 3) || (!strcmp(verb, "list") && a.npos == 1) ||
-                ((!strcmp(verb, "delete") || !strcmp(verb, "test") ||
-                  !strcmp(verb, "deliveries")) && a.npos == 2) ||
-                (!strcmp(verb, "redeliver") && a.npos >= 2);
+    int known =
+        (!strcmp(verb, "add") && a.npos == 3) || (!strcmp(verb, "list") && a.npos == 1) ||
+        ((!strcmp(verb, "delete") || !strcmp(verb, "test") || !strcmp(verb, "deliveries")) &&
+         a.npos == 2) ||
+        (!strcmp(verb, "redeliver") && a.npos >= 2);
     if (!known)
         return cli_usage_error(usage);
     index_db *ix = cli_open_index(&a);
@@ -292,7 +295,7 @@ int cli_webhook_main(int argc, char **argv)
     else if (!strcmp(verb, "list"))
         rc = list(ix, &a);
     else if (!strcmp(verb, "delete"))
-        rc = delete(ix, &a);
+        rc = delete (ix, &a);
     else if (!strcmp(verb, "test"))
         rc = test(ix, &a);
     else if (!strcmp(verb, "deliveries"))

@@ -32,9 +32,9 @@
 #include <unistd.h>
 
 #define EXPIRY_CHECK_SECONDS 600
-#define TICK_SECONDS 1
-#define DRAIN_MAX 86400 /* seconds: a longer --drain-timeout is a day */
-#define PULLS_FLUSH_SECONDS 30
+#define TICK_SECONDS         1
+#define DRAIN_MAX            86400 /* seconds: a longer --drain-timeout is a day */
+#define PULLS_FLUSH_SECONDS  30
 
 /* Open the store, the index writer and the main thread's index connection, or refuse a data
  * folder we cannot use with a clear message, before listening. On failure nothing is left
@@ -98,13 +98,14 @@ static int is_loopback_listen(const server *srv)
 static void periodic_gc(server *srv, index_db *ix)
 {
     gc_report rep;
-    gc_options opt = {.lifecycle = 1, .sweep = 1, .grace = 3600,
-                      .upload_expiry = srv->cfg.upload_expiry};
+    gc_options opt = {
+        .lifecycle = 1, .sweep = 1, .grace = 3600, .upload_expiry = srv->cfg.upload_expiry};
     if (gc_run(&rep, srv->st, ix, &opt) < 0)
         log_msg(LOG_ERROR, "scheduled gc failed: %s", reg_error_last("unknown error"));
     else
-        log_msg(LOG_INFO, "scheduled gc: %lld images expired, %lld manifests, %lld blobs "
-                          "(%lld bytes) deleted",
+        log_msg(LOG_INFO,
+                "scheduled gc: %lld images expired, %lld manifests, %lld blobs "
+                "(%lld bytes) deleted",
                 (long long)rep.images_expired, (long long)rep.totals.manifests_deleted,
                 (long long)rep.totals.blobs_deleted, (long long)rep.totals.bytes_freed);
 }
@@ -127,11 +128,15 @@ static int start_outbox(outbox **out, server *srv, webhook_sender *sender,
                         replicate_kind *replication, destination_pool **pool)
 {
     int err = destination_pool_new(pool, srv->cfg.data_dir);
-    *replication = (replicate_kind){.s = srv->st, .writer = srv->writer,
+    *replication = (replicate_kind){.s = srv->st,
+                                    .writer = srv->writer,
                                     .connect = lend_destination,
-                                    .release = return_destination, .connect_ctx = *pool};
-    *sender = (webhook_sender){.registry_id = srv->cfg.registry_id, .region = srv->cfg.region,
-                               .master_key = srv->master_key, .open = sealed_text_open,
+                                    .release = return_destination,
+                                    .connect_ctx = *pool};
+    *sender = (webhook_sender){.registry_id = srv->cfg.registry_id,
+                               .region = srv->cfg.region,
+                               .master_key = srv->master_key,
+                               .open = sealed_text_open,
                                .timeout_ms = srv->cfg.webhook_timeout_ms};
     outbox_options opt = {.index_location = srv->st->db_path,
                           .writer = srv->writer,
@@ -264,8 +269,9 @@ static int prepare_server(server *srv, index_db *ix)
         return REG_ERROR;
     }
     if (!auth_enabled(srv) && !is_loopback_listen(srv) && !srv->cfg.insecure_no_auth) {
-        fprintf(stderr, "ocireg: refusing to listen on %s without authentication: add a user "
-                        "(ocireg user add), pass --auth, or pass --insecure-no-auth\n",
+        fprintf(stderr,
+                "ocireg: refusing to listen on %s without authentication: add a user "
+                "(ocireg user add), pass --auth, or pass --insecure-no-auth\n",
                 srv->activated_fd > 0 ? "the socket systemd passed" : srv->cfg.listen);
         return REG_ERROR;
     }
@@ -327,9 +333,10 @@ int serve_main(int argc, char **argv)
     }
     log_set_level((log_level)srv.cfg.log_level);
     setup_process();
-    store_location loc = {
-        .data_dir = srv.cfg.data_dir, .storage = srv.cfg.storage, .index = srv.cfg.index,
-        .inline_max = (uint64_t)srv.cfg.inline_max};
+    store_location loc = {.data_dir = srv.cfg.data_dir,
+                          .storage = srv.cfg.storage,
+                          .index = srv.cfg.index,
+                          .inline_max = (uint64_t)srv.cfg.inline_max};
     index_db *ix = NULL;
     if (systemd_listen_fd(&srv.activated_fd) < 0) {
         fprintf(stderr, "ocireg: %s\n", reg_error_last("socket activation failed"));

@@ -11,12 +11,12 @@
 typedef struct ecr_call {
     request *req;
     index_db *ix;
-    const char *user;         /* who signed the request */
-    const char *region;       /* from the signature's scope */
-    const char *operation;    /* the X-Amz-Target's operation, also its IAM action's name */
-    struct policy *policy;    /* the user's grants, loaded on first use */
-    const char *error_type;   /* set by ecr_fail; its message is reg_error_last() */
-    json_t *error_fields;     /* NULL, or more members of the error (owned) */
+    const char *user;       /* who signed the request */
+    const char *region;     /* from the signature's scope */
+    const char *operation;  /* the X-Amz-Target's operation, also its IAM action's name */
+    struct policy *policy;  /* the user's grants, loaded on first use */
+    const char *error_type; /* set by ecr_fail; its message is reg_error_last() */
+    json_t *error_fields;   /* NULL, or more members of the error (owned) */
 } ecr_call;
 
 /* Record an AWS error: its __type here, its message on the error route (the arguments may

@@ -20,17 +20,17 @@
 #include <time.h>
 
 #define ECR_TARGET_PREFIX "AmazonEC2ContainerRegistry_V20150921."
-#define ECR_BODY_MAX (1 << 20)
+#define ECR_BODY_MAX      (1 << 20)
 /* UploadLayerPart carries up to ECR_LAYER_PART_MAX bytes in base64, plus its other members. */
 #define ECR_PART_BODY_MAX ((ECR_LAYER_PART_MAX + 2) / 3 * 4 + (64 << 10))
-#define ECR_PART_TARGET ECR_TARGET_PREFIX "UploadLayerPart"
+#define ECR_PART_TARGET   ECR_TARGET_PREFIX "UploadLayerPart"
 /* PutImage carries a manifest of up to MANIFEST_MAX_BYTES as a JSON string: escaping (\uXXXX
  * for non-ASCII, as botocore writes it) at most triples it. */
 #define ECR_PUT_IMAGE_BODY_MAX (3 * MANIFEST_MAX_BYTES + (64 << 10))
-#define ECR_PUT_IMAGE_TARGET ECR_TARGET_PREFIX "PutImage"
-#define ECR_MAX_SKEW 300
-#define ECR_LOGIN_TTL (12 * 3600)
-#define ECR_CONTENT_TYPE "application/x-amz-json-1.1"
+#define ECR_PUT_IMAGE_TARGET   ECR_TARGET_PREFIX "PutImage"
+#define ECR_MAX_SKEW           300
+#define ECR_LOGIN_TTL          (12 * 3600)
+#define ECR_CONTENT_TYPE       "application/x-amz-json-1.1"
 /* GetAuthorizationToken's registryIds: 1 to 10 (the model's bounds) */
 #define REGISTRY_IDS_MAX 10
 
@@ -102,8 +102,8 @@ static void send_ecr(request *req, unsigned status, struct MHD_Response *r)
 }
 
 /* `fields`: more members of the error (borrowed; may be NULL). */
-static void reply_aws_error_fields(request *req, unsigned status, const char *type,
-                                   const char *msg, json_t *fields)
+static void reply_aws_error_fields(request *req, unsigned status, const char *type, const char *msg,
+                                   json_t *fields)
 {
     json_t *body = json_pack("{s:s, s:s}", "__type", type, "message", msg);
     if (body && fields)
@@ -187,11 +187,13 @@ static int registry_or_fail(ecr_call *c, json_t *in, ecr_op op)
         return ecr_fail(c, "InvalidParameterException",
                         "registryIds must be a list of 1 to %d registry ids", REGISTRY_IDS_MAX),
                REG_EINVALID;
-    json_array_foreach(ids, i, id) if (!json_is_string(id) ||
-                                       strcmp(json_string_value(id), ecr_registry_id(c)) != 0)
-        return ecr_fail(c, "InvalidParameterException",
-                        "registryIds may only name this registry, '%s'", ecr_registry_id(c)),
-               REG_EINVALID;
+    json_array_foreach(
+        ids, i, id) if (!json_is_string(id) ||
+                        strcmp(json_string_value(id), ecr_registry_id(c)) !=
+                            0) return ecr_fail(c, "InvalidParameterException",
+                                               "registryIds may only name this registry, '%s'",
+                                               ecr_registry_id(c)),
+        REG_EINVALID;
     if (!one)
         return REG_OK;
     const char *text = json_string_value(one);
@@ -241,10 +243,10 @@ int ecr_page_args(ecr_call *c, json_t *in, int64_t max, int64_t *limit, const ch
     json_t *nt = json_object_get(in, "nextToken");
     *limit = max;
     *cursor = NULL;
-    if (mr && (!json_is_integer(mr) || json_integer_value(mr) < 1 ||
-               json_integer_value(mr) > max)) {
-        ecr_fail(c, "InvalidParameterException",
-                 "maxResults must be an integer between 1 and %lld", (long long)max);
+    if (mr &&
+        (!json_is_integer(mr) || json_integer_value(mr) < 1 || json_integer_value(mr) > max)) {
+        ecr_fail(c, "InvalidParameterException", "maxResults must be an integer between 1 and %lld",
+                 (long long)max);
         return REG_EINVALID;
     }
     if (mr)
@@ -365,8 +367,8 @@ static int credentials_or_reply(request *req, ecr_pending *p)
     MHD_get_connection_values(req->conn, MHD_HEADER_KIND, collect_header, &p->headers);
     int err = p->headers.overflow
                   ? reg_error_set(REG_EDENIED, "too many headers")
-                  : sigv4_verify_headers(&p->cred, p->headers.items, p->headers.n,
-                                         required_signed, p->amz_date, time(NULL), ECR_MAX_SKEW);
+                  : sigv4_verify_headers(&p->cred, p->headers.items, p->headers.n, required_signed,
+                                         p->amz_date, time(NULL), ECR_MAX_SKEW);
     if (err < 0) {
         const char *why = reg_error_last("signature refused");
         log_msg(LOG_INFO, "auth: ecr denied user=%s reason=%s", p->user, why);
@@ -384,8 +386,11 @@ static int signature_or_reply(ecr_call *c, ecr_pending *p)
     request *req = c->req;
     digest body_hash;
     digest_buffer(&body_hash, DIGEST_SHA256, req->body.data ? req->body.data : "", req->body.len);
-    sigv4_request sreq = {.method = req->method, .path = "/", .query = NULL,
-                          .headers = p->headers.items, .nheaders = p->headers.n,
+    sigv4_request sreq = {.method = req->method,
+                          .path = "/",
+                          .query = NULL,
+                          .headers = p->headers.items,
+                          .nheaders = p->headers.n,
                           .payload_sha256 = digest_hex(&body_hash)};
     int err = sigv4_verify(&sreq, &p->cred, p->amz_date, p->secret, time(NULL), ECR_MAX_SKEW);
     OPENSSL_cleanse(p->secret, sizeof(p->secret));

@@ -14,8 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define ECR_MAX_RESULTS 1000   /* the model's MaxResults bound */
-#define ECR_MEDIA_TYPES_MAX 100 /* the model's MediaTypeList bound */
+#define ECR_MAX_RESULTS     1000 /* the model's MaxResults bound */
+#define ECR_MEDIA_TYPES_MAX 100  /* the model's MediaTypeList bound */
 
 typedef struct image_set {
     ecr_call *c;
@@ -48,8 +48,8 @@ static int load_images(image_set *s, const char *repo, unsigned actions)
     int err = index_images(c->ix, repo, keep_image, s);
     if (err == REG_ENOTFOUND)
         ecr_fail(c, "RepositoryNotFoundException",
-                 "The repository with name '%s' does not exist in the registry with id '%s'",
-                 repo, ecr_registry_id(c));
+                 "The repository with name '%s' does not exist in the registry with id '%s'", repo,
+                 ecr_registry_id(c));
     else if (err < 0)
         ecr_fail(c, "ServerException", "%s", index_errmsg(c->ix));
     return err;
@@ -123,8 +123,7 @@ static int passes(const image_info *img, const char *status)
     return !strcmp(status, "ANY") || (!strcmp(status, "TAGGED") == (img->tags != NULL));
 }
 
-int ecr_page_args_default(ecr_call *c, json_t *in, int64_t max, int64_t *limit,
-                          const char **cursor)
+int ecr_page_args_default(ecr_call *c, json_t *in, int64_t max, int64_t *limit, const char **cursor)
 {
     int err = ecr_page_args(c, in, max, limit, cursor);
     if (err == REG_OK && !json_object_get(in, "maxResults"))
@@ -179,8 +178,8 @@ json_t *ecr_list_images(ecr_call *c, json_t *in)
         size_t len;
         const char *at = img->tags;
         for (const char *t; (t = next_tag(&at, &len));)
-            json_array_append_new(ids, json_pack("{s:s, s:s%}", "imageDigest", img->digest,
-                                                 "imageTag", t, len));
+            json_array_append_new(
+                ids, json_pack("{s:s, s:s%}", "imageDigest", img->digest, "imageTag", t, len));
     }
     free(s.items);
     json_t *out = json_object();
@@ -282,7 +281,10 @@ json_t *ecr_describe_images(ecr_call *c, json_t *in)
             return ecr_fail(c, "ImageNotFoundException",
                             "The image with imageId %s does not exist within the repository with "
                             "name '%s' in the registry with id '%s' (%s)",
-                            tag ? tag : dg ? dg : "{}", repo, ecr_registry_id(c), why.reason);
+                            tag  ? tag
+                            : dg ? dg
+                                 : "{}",
+                            repo, ecr_registry_id(c), why.reason);
         }
         json_array_append_new(details, image_detail(c, repo, img));
     }
@@ -323,8 +325,8 @@ static int accepted_types(ecr_call *c, json_t *in, json_t **out)
     if (!types)
         return REG_OK;
     if (!ecr_list_sized(types, ECR_MEDIA_TYPES_MAX)) {
-        ecr_fail(c, "InvalidParameterException",
-                 "acceptedMediaTypes must list 1 to %d media types", ECR_MEDIA_TYPES_MAX);
+        ecr_fail(c, "InvalidParameterException", "acceptedMediaTypes must list 1 to %d media types",
+                 ECR_MEDIA_TYPES_MAX);
         return REG_EINVALID;
     }
     json_array_foreach(types, i, t)
@@ -369,10 +371,10 @@ static void get_one(ecr_call *c, const char *repo, const image_set *s, json_t *t
     json_t *image_id = json_pack("{s:s}", "imageDigest", img->digest);
     if (tag)
         json_object_set_new(image_id, "imageTag", json_string(tag));
-    json_array_append_new(images, json_pack("{s:s, s:s, s:o, s:o, s:s}", "registryId",
-                                            ecr_registry_id(c), "repositoryName", repo, "imageId",
-                                            image_id, "imageManifest", text,
-                                            "imageManifestMediaType", img->media_type));
+    json_array_append_new(images,
+                          json_pack("{s:s, s:s, s:o, s:o, s:s}", "registryId", ecr_registry_id(c),
+                                    "repositoryName", repo, "imageId", image_id, "imageManifest",
+                                    text, "imageManifestMediaType", img->media_type));
 }
 
 json_t *ecr_batch_get_image(ecr_call *c, json_t *in)

@@ -14,7 +14,7 @@
 #include <time.h>
 
 #define PREVIEW_PAGE_MAX 100 /* the model's LifecyclePreviewMaxResults bound */
-#define PREVIEW_IDS_MAX 100  /* the model's ImageIdentifierList bound */
+#define PREVIEW_IDS_MAX  100 /* the model's ImageIdentifierList bound */
 
 static json_t *not_found(ecr_call *c, const char *repo)
 {
@@ -116,10 +116,10 @@ static int add_result(void *ctx, const char *digest, const char *const *tags, si
     json_t *list = ctx, *tag_list = json_array();
     for (size_t i = 0; i < ntags; i++)
         json_array_append_new(tag_list, json_string(tags[i]));
-    return json_array_append_new(
-               list, json_pack("{s:o, s:s, s:I, s:{s:s}, s:i}", "imageTags", tag_list,
-                               "imageDigest", digest, "imagePushedAt", (json_int_t)pushed_at,
-                               "action", "type", "EXPIRE", "appliedRulePriority", rule)) == 0
+    return json_array_append_new(list, json_pack("{s:o, s:s, s:I, s:{s:s}, s:i}", "imageTags",
+                                                 tag_list, "imageDigest", digest, "imagePushedAt",
+                                                 (json_int_t)pushed_at, "action", "type", "EXPIRE",
+                                                 "appliedRulePriority", rule)) == 0
                ? REG_OK
                : REG_ERROR;
 }
@@ -260,19 +260,19 @@ json_t *ecr_get_lifecycle_policy_preview(ecr_call *c, json_t *in)
         load_preview(c, repo, &p) < 0)
         return NULL;
     json_t *results = json_loads(p.results, 0, NULL);
-    json_t *out = results ? json_pack("{s:s, s:s, s:s, s:s, s:{s:I}}", "registryId",
-                                      ecr_registry_id(c), "repositoryName", repo,
-                                      "lifecyclePolicyText", p.policy, "status", p.status,
-                                      "summary", "expiringImageTotalCount",
-                                      (json_int_t)json_array_size(results))
-                          : NULL;
+    json_t *out =
+        results
+            ? json_pack("{s:s, s:s, s:s, s:s, s:{s:I}}", "registryId", ecr_registry_id(c),
+                        "repositoryName", repo, "lifecyclePolicyText", p.policy, "status", p.status,
+                        "summary", "expiringImageTotalCount", (json_int_t)json_array_size(results))
+            : NULL;
     index_preview_clear(&p);
     if (!out) {
         json_decref(results);
         return ecr_fail(c, "ServerException", "the stored preview is not valid JSON");
     }
-    int err = ecr_page_list(c, out, "previewResults", select_results(results, status, ids),
-                            cursor, limit);
+    int err = ecr_page_list(c, out, "previewResults", select_results(results, status, ids), cursor,
+                            limit);
     json_decref(results);
     if (err < 0)
         return json_decref(out), NULL;

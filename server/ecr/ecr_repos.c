@@ -11,9 +11,9 @@
 typedef struct repo_list {
     ecr_call *c;
     json_t *items;
-    const char *last;  /* last repository put on the page */
-    int filter;        /* only repositories the caller may pull */
-    int64_t limit;     /* page size; one more visible repository means a next page */
+    const char *last; /* last repository put on the page */
+    int filter;       /* only repositories the caller may pull */
+    int64_t limit;    /* page size; one more visible repository means a next page */
     int more;
 } repo_list;
 
@@ -24,8 +24,7 @@ static json_t *repo_json(ecr_call *c, const repo_info *r)
                      r->name, "repositoryUri", ecr_repo_uri(c, r->name), "createdAt",
                      (json_int_t)r->created_at, "imageTagMutability", r->mutability,
                      "imageScanningConfiguration", "scanOnPush", r->scan_on_push,
-                     "encryptionConfiguration",
-                     "encryptionType", "AES256");
+                     "encryptionConfiguration", "encryptionType", "AES256");
 }
 
 static int add_repo(void *ctx, const repo_info *r)
@@ -91,8 +90,8 @@ static int tags_or_fail(ecr_call *c, json_t *tags, tag_input *out)
         return ecr_fail(c, "InvalidParameterException", "tags must be a list"), REG_EINVALID;
     if (json_array_size(tags) > ECR_TAGS_MAX)
         return ecr_fail(c, "TooManyTagsException",
-                        "%zu tags given; a repository can have at most %d",
-                        json_array_size(tags), ECR_TAGS_MAX),
+                        "%zu tags given; a repository can have at most %d", json_array_size(tags),
+                        ECR_TAGS_MAX),
                REG_ETOOLARGE;
     out->keys = arena_alloc(&c->req->mem, (json_array_size(tags) + 1) * sizeof(char *));
     out->values = arena_alloc(&c->req->mem, (json_array_size(tags) + 1) * sizeof(char *));
@@ -272,15 +271,15 @@ json_t *ecr_put_image_tag_mutability(ecr_call *c, json_t *in)
 static const char *arn_repo(ecr_call *c, json_t *in, unsigned actions)
 {
     const char *arn = json_string_value(json_object_get(in, "resourceArn"));
-    const char *ours = arena_printf(&c->req->mem, "arn:aws:ecr:%s:%s:repository/", c->region,
-                                    ecr_registry_id(c));
+    const char *ours =
+        arena_printf(&c->req->mem, "arn:aws:ecr:%s:%s:repository/", c->region, ecr_registry_id(c));
     if (!arn || strncmp(arn, "arn:aws:ecr:", 12) != 0 || !strstr(arn, ":repository/"))
         return ecr_fail(c, "InvalidParameterException", "resourceArn is not a repository ARN"),
                NULL;
     if (!ours || strncmp(arn, ours, strlen(ours)) != 0)
         return ecr_fail(c, "InvalidParameterException",
-                        "resourceArn '%s' is not of this registry: its repositories are %s...",
-                        arn, ours ? ours : "?"),
+                        "resourceArn '%s' is not of this registry: its repositories are %s...", arn,
+                        ours ? ours : "?"),
                NULL;
     json_t *shim = json_pack("{s:s}", "repositoryName", arn + strlen(ours));
     const char *name = ecr_repo_name(c, shim);
@@ -314,8 +313,7 @@ json_t *ecr_untag_resource(ecr_call *c, json_t *in)
     if (!json_is_array(keys))
         return ecr_fail(c, "InvalidParameterException", "tagKeys must be a list");
     json_array_foreach(keys, i, k) if (!tag_key_ok(json_string_value(k))) return ecr_fail(
-        c, "InvalidTagParameterException", "each tag key has 1 to %d characters",
-        ECR_TAG_KEY_MAX);
+        c, "InvalidTagParameterException", "each tag key has 1 to %d characters", ECR_TAG_KEY_MAX);
     json_array_foreach(keys, i, k) if (index_repo_tag_delete(c->ix, name, json_string_value(k)) <
                                        0) return ecr_fail(c, "ServerException", "%s",
                                                           index_errmsg(c->ix));

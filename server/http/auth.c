@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CACHE_SLOTS 32
+#define CACHE_SLOTS          32
 #define POLICY_CACHE_SECONDS 5
 
 typedef struct cached_token {
@@ -143,29 +143,33 @@ const char *request_base_url(request *req)
     return arena_printf(&req->mem, "%s://%s", scheme, host);
 }
 
-static void reply_challenge(request *req, const char *type, const char *name,
-                            const char *actions, const char *error, const char *why)
+static void reply_challenge(request *req, const char *type, const char *name, const char *actions,
+                            const char *error, const char *why)
 {
     const char *base = request_base_url(req);
     const char *header =
         name ? arena_printf(&req->mem,
                             "Bearer realm=\"%s/token\",service=\"%s\",scope=\"%s:%s:%s%s%s\"%s%s%s",
-                            base, TOKEN_SERVICE, type, name, actions,
-                            req->extra_scope ? " " : "", req->extra_scope ? req->extra_scope : "",
-                            error ? ",error=\"" : "", error ? error : "", error ? "\"" : "")
+                            base, TOKEN_SERVICE, type, name, actions, req->extra_scope ? " " : "",
+                            req->extra_scope ? req->extra_scope : "", error ? ",error=\"" : "",
+                            error ? error : "", error ? "\"" : "")
              : arena_printf(&req->mem, "Bearer realm=\"%s/token\",service=\"%s\"", base,
                             TOKEN_SERVICE);
     int insufficient = error && !strcmp(error, "insufficient_scope");
     struct MHD_Response *r =
-        insufficient ? error_response(req, "DENIED", NULL, "requested access to the resource is "
-                                                           "denied")
+        insufficient ? error_response(req, "DENIED", NULL,
+                                      "requested access to the resource is "
+                                      "denied")
                      : error_response(req, "UNAUTHORIZED", NULL, "authentication required%s%s",
                                       why ? ": " : "", why ? why : "");
     response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, header);
     req->auth_decision = "denied";
     log_msg(LOG_INFO, "auth: denied principal=%s action=%s %s=%s reason=%s",
             req->principal ? req->principal : ANONYMOUS_PRINCIPAL, actions ? actions : "login",
-            type ? type : "-", name ? name : "-", why ? why : error ? error : "no token");
+            type ? type : "-", name ? name : "-",
+            why     ? why
+            : error ? error
+                    : "no token");
     request_send(req, 401, r);
 }
 

@@ -6,8 +6,8 @@
 
 #include "server/http/http.h"
 
-#define TOKEN_ISSUER "ocireg"
-#define TOKEN_SERVICE "ocireg"
+#define TOKEN_ISSUER        "ocireg"
+#define TOKEN_SERVICE       "ocireg"
 #define ANONYMOUS_PRINCIPAL "anonymous"
 /* Audience of the login passwords GetAuthorizationToken issues (user "AWS"). */
 #define ECR_LOGIN_AUDIENCE "ocireg:ecr-login"

@@ -7,25 +7,25 @@
 #include <stddef.h>
 
 typedef struct config {
-    char listen[288];        /* HOST:PORT */
+    char listen[288]; /* HOST:PORT */
     char data_dir[PATH_MAX];
-    char storage[1024];      /* "" = DATA/blobs; s3://BUCKET?endpoint=URL&region=R */
-    char index[1024];        /* "" = DATA/meta.db; postgres://URI or a SQLite file */
-    int blob_redirect;       /* S3: answer blob GETs with a redirect to a presigned URL */
-    int inline_max;          /* blobs up to this many bytes are kept in the index; 0: none */
-    int threads;             /* server threads; 0 = automatic */
-    int access_log;          /* 1: one JSON line per request on stdout */
-    int log_level;           /* 0 error .. 3 debug */
-    int connection_timeout;  /* seconds of inactivity before a connection is closed */
-    int body_timeout;        /* seconds a request body may take, before min-rate credit */
-    int body_min_rate;       /* bytes per second that extend body_timeout by a second */
+    char storage[1024];     /* "" = DATA/blobs; s3://BUCKET?endpoint=URL&region=R */
+    char index[1024];       /* "" = DATA/meta.db; postgres://URI or a SQLite file */
+    int blob_redirect;      /* S3: answer blob GETs with a redirect to a presigned URL */
+    int inline_max;         /* blobs up to this many bytes are kept in the index; 0: none */
+    int threads;            /* server threads; 0 = automatic */
+    int access_log;         /* 1: one JSON line per request on stdout */
+    int log_level;          /* 0 error .. 3 debug */
+    int connection_timeout; /* seconds of inactivity before a connection is closed */
+    int body_timeout;       /* seconds a request body may take, before min-rate credit */
+    int body_min_rate;      /* bytes per second that extend body_timeout by a second */
     int max_connections;
-    int upload_expiry;       /* seconds an idle upload session is kept */
-    int auth;                /* 1: require tokens even with no users */
-    int insecure_no_auth;    /* 1: allow a non-loopback bind without auth */
-    int token_ttl;           /* seconds an access token is valid */
-    int console_session_ttl; /* seconds a web console session lasts */
-    char external_url[256];  /* e.g. https://registry.example.com, for realm and Location */
+    int upload_expiry;         /* seconds an idle upload session is kept */
+    int auth;                  /* 1: require tokens even with no users */
+    int insecure_no_auth;      /* 1: allow a non-loopback bind without auth */
+    int token_ttl;             /* seconds an access token is valid */
+    int console_session_ttl;   /* seconds a web console session lasts */
+    char external_url[256];    /* e.g. https://registry.example.com, for realm and Location */
     char trusted_proxies[512]; /* comma-separated addresses allowed to set X-Forwarded-* */
     char tls_cert[PATH_MAX];
     char tls_key[PATH_MAX];
@@ -38,12 +38,12 @@ typedef struct config {
     int outbox_max_attempts; /* attempts before an entry is parked */
     int outbox_retry_ms;     /* wait after a first failed attempt, doubled after each */
     int outbox_target_concurrency; /* deliveries to one webhook or destination at once */
-    int outbox_lease_ms;     /* a delivery's lease; a replication extends it as it copies */
-    int webhook_timeout_ms;  /* one webhook POST, connection included */
+    int outbox_lease_ms;           /* a delivery's lease; a replication extends it as it copies */
+    int webhook_timeout_ms;        /* one webhook POST, connection included */
     int reuse_port;          /* 1: SO_REUSEPORT, so that a new server can start beside this one */
     long long drain_timeout; /* seconds requests in flight get to finish at SIGTERM */
     int upstream_stall_timeout; /* pull-through: seconds without a byte that cut a fetch */
-    int upstream_min_rate;   /* pull-through: bytes per second a blob fill must average */
+    int upstream_min_rate;      /* pull-through: bytes per second a blob fill must average */
 } config;
 
 /* ECR's maximum layer size (its "Layer size" quota, 52,000 MiB): whatever ECR takes, ocireg

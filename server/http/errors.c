@@ -20,8 +20,8 @@ static struct MHD_Response *error_response_v(request *req, const char *code, jso
     return response_json(req, json_pack("{s:[o]}", "errors", entry), NULL);
 }
 
-struct MHD_Response *error_response(request *req, const char *code, json_t *detail,
-                                    const char *fmt, ...)
+struct MHD_Response *error_response(request *req, const char *code, json_t *detail, const char *fmt,
+                                    ...)
 {
     va_list ap;
     va_start(ap, fmt);

@@ -8,8 +8,8 @@
 #include <jansson.h>
 
 /* Build an error response to add headers to before request_send(). `detail` is stolen. */
-struct MHD_Response *error_response(request *req, const char *code, json_t *detail,
-                                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+struct MHD_Response *error_response(request *req, const char *code, json_t *detail, const char *fmt,
+                                    ...) __attribute__((format(printf, 4, 5)));
 
 /* Send an error. `detail` (may be NULL) is stolen. */
 void reply_error_detail(request *req, unsigned status, const char *code, json_t *detail,

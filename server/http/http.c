@@ -238,9 +238,9 @@ static int body_too_slow(const config *cfg, const conn_track *t, int64_t now)
 /* What a client gets whose first bytes were no HTTP request (libmicrohttpd closes without an
  * answer when the request line has no space): most often a TLS ClientHello, which Go clients
  * (docker) send first and then fall back to plain HTTP on seeing an HTTP answer. */
-#define NOT_HTTP_REPLY                                                                         \
-    "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"                \
-    "Connection: close\r\nContent-Length: 42\r\n\r\n"                                      \
+#define NOT_HTTP_REPLY                                                                             \
+    "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"                      \
+    "Connection: close\r\nContent-Length: 42\r\n\r\n"                                              \
     "400 Bad Request: this is not HTTP (TLS?)\r\n"
 
 /* libmicrohttpd closes the socket right after this notification, unread input or not: a
@@ -313,8 +313,9 @@ void server_reap_slow(server *srv, int limit)
         if (t->shut)
             continue;
         if (body_too_slow(&srv->cfg, t, now_ms)) {
-            log_msg(LOG_INFO, "closing a connection whose request body is too slow (%llu bytes; "
-                              "--body-timeout %d, --body-min-rate %d)",
+            log_msg(LOG_INFO,
+                    "closing a connection whose request body is too slow (%llu bytes; "
+                    "--body-timeout %d, --body-min-rate %d)",
                     (unsigned long long)__atomic_load_n(&t->body_bytes, __ATOMIC_RELAXED),
                     srv->cfg.body_timeout, srv->cfg.body_min_rate);
         } else if (__atomic_load_n(&t->in_request, __ATOMIC_RELAXED) ||
@@ -615,8 +616,8 @@ static int resolve_listen(struct sockaddr_storage *out, const char *listen)
 {
     char host[256];
     const char *colon = strrchr(listen, ':');
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     if (!colon || (size_t)(colon - listen) >= sizeof(host))
         return REG_EINVALID;
@@ -662,7 +663,7 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
  * more than the cores (8 clients pushing small images on 2 cores: 4 threads 734 images/s,
  * 8 threads 943, manifest GETs unchanged; docs/ARCHITECTURE.md). */
 #define THREADS_PER_CORE 4
-#define THREADS_MIN 8
+#define THREADS_MIN      8
 
 static unsigned thread_count(const config *cfg)
 {
@@ -691,11 +692,10 @@ static struct MHD_Daemon *start_daemon(server *srv, const tls_pair *files)
         flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_THREAD_POOL_SIZE, thread_count(cfg),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections + OVER_LIMIT_ROOM,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
-        MHD_OPTION_ARRAY, srv->tls ? tls_options : tls_options + 2, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_UNESCAPE_CALLBACK,
+        unescape, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_ARRAY,
+        srv->tls ? tls_options : tls_options + 2, MHD_OPTION_END);
 }
 
 static int open_listener(server *srv)
@@ -770,8 +770,10 @@ int server_reload_tls(server *srv)
         slot++;
     if (slot == SERVER_RETIRED_MAX) {
         tls_pair_free(&files);
-        return reg_error_set(REG_EBUSY, "%d earlier reloads still finish their connections; "
-                                        "try again later", SERVER_RETIRED_MAX);
+        return reg_error_set(REG_EBUSY,
+                             "%d earlier reloads still finish their connections; "
+                             "try again later",
+                             SERVER_RETIRED_MAX);
     }
     struct MHD_Daemon *d = start_daemon(srv, &files);
     if (!d) {

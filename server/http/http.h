@@ -59,15 +59,15 @@ struct request {
     const char *url;
     arena mem;
     route_kind route;
-    const char *name; /* repository, validated */
-    const char *arg;  /* digest, reference or upload id: still client text */
-    const char *principal;        /* authenticated user, NULL when anonymous */
+    const char *name;      /* repository, validated */
+    const char *arg;       /* digest, reference or upload id: still client text */
+    const char *principal; /* authenticated user, NULL when anonymous */
     /* The verified token, NULL when auth is off. It lives in a per-thread cache, so it is only
      * valid while the handler's first call runs (the router clears it afterwards). */
     const struct token_claims *claims;
     const struct policy *basic_policy; /* with an ECR login password; same lifetime */
-    const char *auth_decision;    /* "allowed" / "denied", for the access log */
-    const char *extra_scope;      /* also asked for in a 401 challenge (a mount's source) */
+    const char *auth_decision;         /* "allowed" / "denied", for the access log */
+    const char *extra_scope;           /* also asked for in a 401 challenge (a mount's source) */
     body_fn on_body;
     done_fn on_done;
     cleanup_fn on_cleanup;
@@ -75,8 +75,8 @@ struct request {
     buf body; /* the body request_read_body collects; freed when the request ends */
     int dispatched;
     int body_stopped;
-    int defer_replies;                  /* set while routing a request with a small body */
-    struct MHD_Response *deferred;      /* its early answer, sent once the body is read */
+    int defer_replies;             /* set while routing a request with a small body */
+    struct MHD_Response *deferred; /* its early answer, sent once the body is read */
     unsigned deferred_status;
     int sent;
     unsigned status;
@@ -92,18 +92,18 @@ typedef struct conn_track conn_track;
 struct server {
     config cfg;
     store *st;
-    index_writer *writer;      /* every request's index connection is attached to it */
-    struct keyring *keys;      /* loaded on first use: see server_keys() */
-    pthread_mutex_t keys_lock; /* guards loading keys */
-    int auth_on; /* read and written with __atomic builtins */
-    unsigned char master_key[32]; /* decrypts access-key secrets and upstream passwords */
+    index_writer *writer;            /* every request's index connection is attached to it */
+    struct keyring *keys;            /* loaded on first use: see server_keys() */
+    pthread_mutex_t keys_lock;       /* guards loading keys */
+    int auth_on;                     /* read and written with __atomic builtins */
+    unsigned char master_key[32];    /* decrypts access-key secrets and upstream passwords */
     struct pullthrough *pullthrough; /* the pull-through cache's fills (storage/pullthrough.h) */
-    int tls;                   /* HTTPS (decided at start: a reload cannot switch it) */
-    tls_pair tls_files;        /* what the current daemon serves */
-    pthread_mutex_t conn_lock; /* guards conns */
-    conn_track *conns;         /* open connections, for the header deadline */
-    int open_conns;            /* __atomic: connections libmicrohttpd holds */
-    struct MHD_Daemon *daemon; /* takes the new connections */
+    int tls;                         /* HTTPS (decided at start: a reload cannot switch it) */
+    tls_pair tls_files;              /* what the current daemon serves */
+    pthread_mutex_t conn_lock;       /* guards conns */
+    conn_track *conns;               /* open connections, for the header deadline */
+    int open_conns;                  /* __atomic: connections libmicrohttpd holds */
+    struct MHD_Daemon *daemon;       /* takes the new connections */
     /* Daemons replaced by a TLS reload: they finish their connections and are stopped once
      * they have none (server_tick). */
     struct retired_daemon {
@@ -113,7 +113,7 @@ struct server {
     int draining;              /* __atomic: stopping: every answer closes its connection */
     int activated_fd;          /* > 0: the listening socket systemd passed (socket activation) */
     struct listener *listener; /* the listening socket and its accept thread */
-    struct linger_set *linger;     /* closes ended connections gracefully */
+    struct linger_set *linger; /* closes ended connections gracefully */
     /* Routes a request to its handler: the route table above this layer (server/router.c)
      * registers itself here, so the HTTP glue knows no handler. */
     void (*dispatch)(request *req);

@@ -50,13 +50,12 @@ int listener_adopt(listener **out, int fd)
     return REG_OK;
 }
 
-int listener_open(listener **out, const struct sockaddr_storage *addr, int backlog,
-                  int reuse_port)
+int listener_open(listener **out, const struct sockaddr_storage *addr, int backlog, int reuse_port)
 {
     listener *l = listener_new(-1);
     int one = 1;
-    socklen_t len = addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                : sizeof(struct sockaddr_in);
+    socklen_t len =
+        addr->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     if (!l)
         return REG_ERROR;
     l->reuse_port = reuse_port;
@@ -174,8 +173,8 @@ void listener_drain(listener *l)
     steer_to_newcomer(l);
     int64_t start = monotonic_ms(), last_change = start;
     uint64_t seen = __atomic_load_n(&l->accepted, __ATOMIC_RELAXED);
-    for (int64_t now = start; now - last_change < LISTENER_QUIET_MS &&
-                              now - start < LISTENER_DRAIN_MAX_MS;
+    for (int64_t now = start;
+         now - last_change < LISTENER_QUIET_MS && now - start < LISTENER_DRAIN_MAX_MS;
          now = monotonic_ms()) {
         usleep(20000);
         uint64_t n = __atomic_load_n(&l->accepted, __ATOMIC_RELAXED);

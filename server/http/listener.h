@@ -14,8 +14,7 @@ typedef struct listener listener;
 /* Bind and listen on addr (SO_REUSEADDR; IPv6 only for an IPv6 address; with reuse_port,
  * SO_REUSEPORT, so that a new server can listen beside this one). REG_OK or REG_ERROR with
  * errno set. */
-int listener_open(listener **out, const struct sockaddr_storage *addr, int backlog,
-                  int reuse_port);
+int listener_open(listener **out, const struct sockaddr_storage *addr, int backlog, int reuse_port);
 
 /* Serve on a socket that is already listening (socket activation); the listener owns fd. */
 int listener_adopt(listener **out, int fd);
@@ -37,7 +36,7 @@ void listener_set_daemon(listener *l, struct MHD_Daemon *daemon);
  * index is out of range and the kernel picks by hash as before), then keep accepting until
  * no connection came for LISTENER_QUIET_MS (at most LISTENER_DRAIN_MAX_MS), so that the
  * handshakes already under way are taken. Without SO_REUSEPORT only the quiet wait. */
-#define LISTENER_QUIET_MS 250
+#define LISTENER_QUIET_MS     250
 #define LISTENER_DRAIN_MAX_MS 2000
 void listener_drain(listener *l);
 

@@ -56,14 +56,13 @@ void log_access(const access_entry *e)
 {
     char when[40];
     format_time(when, sizeof(when));
-    double ms = (double)(int64_t)(e->duration_ms * DURATION_STEPS_PER_MS + 0.5) /
-                DURATION_STEPS_PER_MS;
-    json_t *line = json_pack("{s:s, s:s?, s:s, s:s?, s:s?, s:s, s:s, s:i, s:I, s:I, s:f}", "time",
-                             when, "request_id", e->request_id, "client",
-                             e->client ? e->client : "", "principal", e->principal, "auth",
-                             e->auth, "method", e->method, "path", e->path, "status",
-                             (int)e->status, "bytes_in", (json_int_t)e->bytes_in, "bytes_out",
-                             (json_int_t)e->bytes_out, "duration_ms", ms);
+    double ms =
+        (double)(int64_t)(e->duration_ms * DURATION_STEPS_PER_MS + 0.5) / DURATION_STEPS_PER_MS;
+    json_t *line = json_pack(
+        "{s:s, s:s?, s:s, s:s?, s:s?, s:s, s:s, s:i, s:I, s:I, s:f}", "time", when, "request_id",
+        e->request_id, "client", e->client ? e->client : "", "principal", e->principal, "auth",
+        e->auth, "method", e->method, "path", e->path, "status", (int)e->status, "bytes_in",
+        (json_int_t)e->bytes_in, "bytes_out", (json_int_t)e->bytes_out, "duration_ms", ms);
     char *text =
         line ? json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(LOG_REAL_PRECISION)) : NULL;
     if (text) {

@@ -22,11 +22,11 @@
 #define ROUTES (RT_CONSOLE + 1)
 
 static const char *const route_names[ROUTES] = {
-    [RT_NONE] = "none",           [RT_BASE] = "base",           [RT_CATALOG] = "catalog",
-    [RT_BLOB] = "blob",           [RT_UPLOAD_START] = "upload", [RT_UPLOAD] = "upload_session",
-    [RT_MANIFEST] = "manifest",   [RT_TAGS] = "tags",           [RT_REFERRERS] = "referrers",
-    [RT_HEALTH] = "healthz",      [RT_READY] = "readyz",        [RT_TOKEN] = "token",
-    [RT_ADMIN_GC] = "admin_gc",   [RT_METRICS] = "metrics",     [RT_ECR] = "ecr",
+    [RT_NONE] = "none",         [RT_BASE] = "base",           [RT_CATALOG] = "catalog",
+    [RT_BLOB] = "blob",         [RT_UPLOAD_START] = "upload", [RT_UPLOAD] = "upload_session",
+    [RT_MANIFEST] = "manifest", [RT_TAGS] = "tags",           [RT_REFERRERS] = "referrers",
+    [RT_HEALTH] = "healthz",    [RT_READY] = "readyz",        [RT_TOKEN] = "token",
+    [RT_ADMIN_GC] = "admin_gc", [RT_METRICS] = "metrics",     [RT_ECR] = "ecr",
     [RT_CONSOLE] = "console",
 };
 
@@ -63,7 +63,7 @@ static size_t status_index(unsigned s)
 }
 
 #define ADD(var, n) __atomic_fetch_add(&(var), (n), __ATOMIC_RELAXED)
-#define LOAD(var) __atomic_load_n(&(var), __ATOMIC_RELAXED)
+#define LOAD(var)   __atomic_load_n(&(var), __ATOMIC_RELAXED)
 
 void metrics_record(const request *req, unsigned status, double seconds)
 {
@@ -123,12 +123,12 @@ static void emit_latency(buf *b)
                      route_names[r], buckets[i], (unsigned long long)cumulative);
         }
         /* Every series complete, also a route without traffic (all zero). */
-        emit(b, "ocireg_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
-                "ocireg_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
-                "ocireg_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+        emit(b,
+             "ocireg_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
+             "ocireg_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
+             "ocireg_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
              route_names[r], (unsigned long long)cumulative, route_names[r],
-             (double)LOAD(latency_sum_us[r]) / 1e6, route_names[r],
-             (unsigned long long)cumulative);
+             (double)LOAD(latency_sum_us[r]) / 1e6, route_names[r], (unsigned long long)cumulative);
     }
 }
 
@@ -173,13 +173,14 @@ static void emit_disk(buf *b, const char *data_dir)
     struct statvfs fs;
     if (statvfs(data_dir, &fs) != 0)
         return;
-    emit(b, "# HELP ocireg_data_free_bytes Bytes available to ocireg on the data folder's "
-            "file system.\n"
-            "# TYPE ocireg_data_free_bytes gauge\n"
-            "ocireg_data_free_bytes %llu\n"
-            "# HELP ocireg_data_size_bytes Size of the data folder's file system.\n"
-            "# TYPE ocireg_data_size_bytes gauge\n"
-            "ocireg_data_size_bytes %llu\n",
+    emit(b,
+         "# HELP ocireg_data_free_bytes Bytes available to ocireg on the data folder's "
+         "file system.\n"
+         "# TYPE ocireg_data_free_bytes gauge\n"
+         "ocireg_data_free_bytes %llu\n"
+         "# HELP ocireg_data_size_bytes Size of the data folder's file system.\n"
+         "# TYPE ocireg_data_size_bytes gauge\n"
+         "ocireg_data_size_bytes %llu\n",
          (unsigned long long)fs.f_bavail * fs.f_frsize,
          (unsigned long long)fs.f_blocks * fs.f_frsize);
 }
@@ -188,18 +189,18 @@ static void emit_disk(buf *b, const char *data_dir)
  * other instances), this process's failed runs, and the schedule (0: none). */
 static void emit_gc_health(buf *b, request *req, int64_t last_finished)
 {
-    emit(b, "# HELP ocireg_gc_last_success_timestamp_seconds When the last successful gc finished "
-            "(Unix time; 0: never).\n"
-            "# TYPE ocireg_gc_last_success_timestamp_seconds gauge\n"
-            "ocireg_gc_last_success_timestamp_seconds %lld\n"
-            "# HELP ocireg_gc_failures_total Garbage collections of this process that failed.\n"
-            "# TYPE ocireg_gc_failures_total counter\n"
-            "ocireg_gc_failures_total %llu\n"
-            "# HELP ocireg_gc_interval_seconds The scheduled gc interval (0: none).\n"
-            "# TYPE ocireg_gc_interval_seconds gauge\n"
-            "ocireg_gc_interval_seconds %lld\n",
-         (long long)last_finished, (unsigned long long)gc_failed_runs(),
-         req->srv->cfg.gc_interval);
+    emit(b,
+         "# HELP ocireg_gc_last_success_timestamp_seconds When the last successful gc finished "
+         "(Unix time; 0: never).\n"
+         "# TYPE ocireg_gc_last_success_timestamp_seconds gauge\n"
+         "ocireg_gc_last_success_timestamp_seconds %lld\n"
+         "# HELP ocireg_gc_failures_total Garbage collections of this process that failed.\n"
+         "# TYPE ocireg_gc_failures_total counter\n"
+         "ocireg_gc_failures_total %llu\n"
+         "# HELP ocireg_gc_interval_seconds The scheduled gc interval (0: none).\n"
+         "# TYPE ocireg_gc_interval_seconds gauge\n"
+         "ocireg_gc_interval_seconds %lld\n",
+         (long long)last_finished, (unsigned long long)gc_failed_runs(), req->srv->cfg.gc_interval);
 }
 
 static void emit_state(buf *b, request *req, index_db *ix)
@@ -209,39 +210,42 @@ static void emit_state(buf *b, request *req, index_db *ix)
     index_gc_summary(&runs, &blobs, &freed, &last_gc, ix);
     emit_gc_health(b, req, last_gc);
     emit_disk(b, req->srv->st->data_dir);
-    emit(b, "# HELP ocireg_http_bytes_received_total Request body bytes.\n"
-            "# TYPE ocireg_http_bytes_received_total counter\n"
-            "ocireg_http_bytes_received_total %llu\n"
-            "# HELP ocireg_http_bytes_sent_total Response body bytes.\n"
-            "# TYPE ocireg_http_bytes_sent_total counter\n"
-            "ocireg_http_bytes_sent_total %llu\n",
+    emit(b,
+         "# HELP ocireg_http_bytes_received_total Request body bytes.\n"
+         "# TYPE ocireg_http_bytes_received_total counter\n"
+         "ocireg_http_bytes_received_total %llu\n"
+         "# HELP ocireg_http_bytes_sent_total Response body bytes.\n"
+         "# TYPE ocireg_http_bytes_sent_total counter\n"
+         "ocireg_http_bytes_sent_total %llu\n",
          (unsigned long long)LOAD(bytes_in), (unsigned long long)LOAD(bytes_out));
-    emit(b, "# HELP ocireg_blob_readaheads_total Pulls of a large local blob not all in the page "
-            "cache, read into it ahead of the sender.\n"
-            "# TYPE ocireg_blob_readaheads_total counter\n"
-            "ocireg_blob_readaheads_total %llu\n",
+    emit(b,
+         "# HELP ocireg_blob_readaheads_total Pulls of a large local blob not all in the page "
+         "cache, read into it ahead of the sender.\n"
+         "# TYPE ocireg_blob_readaheads_total counter\n"
+         "ocireg_blob_readaheads_total %llu\n",
          (unsigned long long)blob_readaheads_started());
-    emit(b, "# HELP ocireg_uploads_in_progress Open blob upload sessions.\n"
-            "# TYPE ocireg_uploads_in_progress gauge\n"
-            "ocireg_uploads_in_progress %d\n",
+    emit(b,
+         "# HELP ocireg_uploads_in_progress Open blob upload sessions.\n"
+         "# TYPE ocireg_uploads_in_progress gauge\n"
+         "ocireg_uploads_in_progress %d\n",
          upload_count(req->srv->st->uploads));
-    emit(b, "# HELP ocireg_storage_bytes Total size of stored blobs.\n"
-            "# TYPE ocireg_storage_bytes gauge\n"
-            "ocireg_storage_bytes %lld\n"
-            "# HELP ocireg_gc_runs_total Completed garbage collections.\n"
-            "# TYPE ocireg_gc_runs_total counter\n"
-            "ocireg_gc_runs_total %lld\n"
-            "# HELP ocireg_gc_blobs_deleted_total Blobs deleted by garbage collection.\n"
-            "# TYPE ocireg_gc_blobs_deleted_total counter\n"
-            "ocireg_gc_blobs_deleted_total %lld\n"
-            "# HELP ocireg_gc_bytes_freed_total Bytes freed by garbage collection.\n"
-            "# TYPE ocireg_gc_bytes_freed_total counter\n"
-            "ocireg_gc_bytes_freed_total %lld\n"
-            "# HELP ocireg_resident_memory_bytes Resident memory of the server.\n"
-            "# TYPE ocireg_resident_memory_bytes gauge\n"
-            "ocireg_resident_memory_bytes %ld\n",
-         (long long)storage, (long long)runs, (long long)blobs, (long long)freed,
-         resident_bytes());
+    emit(b,
+         "# HELP ocireg_storage_bytes Total size of stored blobs.\n"
+         "# TYPE ocireg_storage_bytes gauge\n"
+         "ocireg_storage_bytes %lld\n"
+         "# HELP ocireg_gc_runs_total Completed garbage collections.\n"
+         "# TYPE ocireg_gc_runs_total counter\n"
+         "ocireg_gc_runs_total %lld\n"
+         "# HELP ocireg_gc_blobs_deleted_total Blobs deleted by garbage collection.\n"
+         "# TYPE ocireg_gc_blobs_deleted_total counter\n"
+         "ocireg_gc_blobs_deleted_total %lld\n"
+         "# HELP ocireg_gc_bytes_freed_total Bytes freed by garbage collection.\n"
+         "# TYPE ocireg_gc_bytes_freed_total counter\n"
+         "ocireg_gc_bytes_freed_total %lld\n"
+         "# HELP ocireg_resident_memory_bytes Resident memory of the server.\n"
+         "# TYPE ocireg_resident_memory_bytes gauge\n"
+         "ocireg_resident_memory_bytes %ld\n",
+         (long long)storage, (long long)runs, (long long)blobs, (long long)freed, resident_bytes());
 }
 
 /* The outbox: what waits (from the index, every instance's) and this process's deliveries. */
@@ -254,19 +258,20 @@ static void emit_outbox(buf *b, index_db *ix)
     index_outbox_stats(&depth, &oldest, ix);
     outbox_counts(&delivered, &failed);
     double age = oldest ? (double)now.tv_sec + now.tv_nsec / 1e9 - (double)oldest / 1e3 : 0;
-    emit(b, "# HELP ocireg_outbox_depth Outbox entries waiting for delivery (webhook events, "
-            "replications).\n"
-            "# TYPE ocireg_outbox_depth gauge\n"
-            "ocireg_outbox_depth %lld\n"
-            "# HELP ocireg_outbox_oldest_age_seconds Age of the oldest waiting entry.\n"
-            "# TYPE ocireg_outbox_oldest_age_seconds gauge\n"
-            "ocireg_outbox_oldest_age_seconds %.3f\n"
-            "# HELP ocireg_outbox_deliveries_total Entries delivered by this instance.\n"
-            "# TYPE ocireg_outbox_deliveries_total counter\n"
-            "ocireg_outbox_deliveries_total %llu\n"
-            "# HELP ocireg_outbox_failures_total Failed delivery attempts of this instance.\n"
-            "# TYPE ocireg_outbox_failures_total counter\n"
-            "ocireg_outbox_failures_total %llu\n",
+    emit(b,
+         "# HELP ocireg_outbox_depth Outbox entries waiting for delivery (webhook events, "
+         "replications).\n"
+         "# TYPE ocireg_outbox_depth gauge\n"
+         "ocireg_outbox_depth %lld\n"
+         "# HELP ocireg_outbox_oldest_age_seconds Age of the oldest waiting entry.\n"
+         "# TYPE ocireg_outbox_oldest_age_seconds gauge\n"
+         "ocireg_outbox_oldest_age_seconds %.3f\n"
+         "# HELP ocireg_outbox_deliveries_total Entries delivered by this instance.\n"
+         "# TYPE ocireg_outbox_deliveries_total counter\n"
+         "ocireg_outbox_deliveries_total %llu\n"
+         "# HELP ocireg_outbox_failures_total Failed delivery attempts of this instance.\n"
+         "# TYPE ocireg_outbox_failures_total counter\n"
+         "ocireg_outbox_failures_total %llu\n",
          (long long)depth, age > 0 ? age : 0.0, (unsigned long long)delivered,
          (unsigned long long)failed);
 }

@@ -25,8 +25,11 @@ void handle_admin_gc(request *req)
     }
     if (!(ix = index_or_reply(req)))
         return;
-    gc_options opt = {.dry_run = flag(req, "dry_run"), .untagged = flag(req, "untagged"),
-                      .lifecycle = 1, .sweep = 1, .grace = grace,
+    gc_options opt = {.dry_run = flag(req, "dry_run"),
+                      .untagged = flag(req, "untagged"),
+                      .lifecycle = 1,
+                      .sweep = 1,
+                      .grace = grace,
                       .upload_expiry = req->srv->cfg.upload_expiry};
     int err = gc_run(&rep, req->srv->st, ix, &opt);
     if (err < 0) {

@@ -17,8 +17,7 @@ int digest_or_reply(digest *out, request *req, const char *text)
 
 const char *upload_range_text(request *req, uint64_t offset)
 {
-    return arena_printf(&req->mem, "0-%llu",
-                        (unsigned long long)(offset > 0 ? offset - 1 : 0));
+    return arena_printf(&req->mem, "0-%llu", (unsigned long long)(offset > 0 ? offset - 1 : 0));
 }
 
 void handle_base(request *req)

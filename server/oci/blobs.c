@@ -111,9 +111,9 @@ static int range_or_reply(byte_range *out, unsigned *status, request *req, uint6
         *status = 206;
         return REG_OK;
     }
-    struct MHD_Response *r = error_response(req, "RANGE_INVALID", NULL,
-                                            "Range \"%s\" cannot be served from %llu bytes",
-                                            header, (unsigned long long)size);
+    struct MHD_Response *r =
+        error_response(req, "RANGE_INVALID", NULL, "Range \"%s\" cannot be served from %llu bytes",
+                       header, (unsigned long long)size);
     response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE,
                     arena_printf(&req->mem, "bytes */%llu", (unsigned long long)size));
     request_send(req, 416, r);

@@ -26,7 +26,7 @@ void handle_manifest_delete(request *req);
 void handle_tags_list(request *req);
 void handle_referrers(request *req);
 void handle_catalog(request *req);
-void handle_token(request *req); /* GET and POST /token */
+void handle_token(request *req);    /* GET and POST /token */
 void handle_admin_gc(request *req); /* POST /admin/gc?dry_run=&untagged=&grace= */
 
 /* Shared checks used by the handlers: each sends the error response itself on failure. */

@@ -62,8 +62,8 @@ void handle_manifest_get(request *req)
             err = lookup(&row, ix, req, &ref);
     }
     if (err == REG_ENOTFOUND) {
-        reply_error(req, 404, "MANIFEST_UNKNOWN", "manifest %s is not in repository %s",
-                    req->arg, req->name);
+        reply_error(req, 404, "MANIFEST_UNKNOWN", "manifest %s is not in repository %s", req->arg,
+                    req->name);
         return;
     }
     if (err < 0) {
@@ -161,8 +161,10 @@ static void finish_put(request *req)
         return;
     manifest_push push = {.repo = req->name,
                           .content_type = request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE),
-                          .body = req->body.data, .len = req->body.len,
-                          .expected = s->ref.is_digest ? &s->ref.dg : NULL, .tags = s->tags,
+                          .body = req->body.data,
+                          .len = req->body.len,
+                          .expected = s->ref.is_digest ? &s->ref.dg : NULL,
+                          .tags = s->tags,
                           .ntags = s->ntags};
     int err = store_push_manifest(req->srv->st, ix, &push);
     if (err == REG_OK)

@@ -11,8 +11,8 @@
 static int add_referrer(void *ctx, const referrer_row *row)
 {
     json_t *list = ctx;
-    json_t *desc = json_pack("{s:s, s:s, s:I}", "mediaType", row->media_type, "digest",
-                             row->digest, "size", (json_int_t)row->size);
+    json_t *desc = json_pack("{s:s, s:s, s:I}", "mediaType", row->media_type, "digest", row->digest,
+                             "size", (json_int_t)row->size);
     if (!desc)
         return REG_ERROR;
     if (row->artifact_type)

@@ -20,7 +20,7 @@ typedef struct page {
     size_t last_off, last_len; /* the last name put on the page, inside out */
     const char *last_seen;     /* catalog with a filter: last name read, listed or not */
     arena *mem;
-    const policy *filter;      /* catalog with auth: only what the caller may pull */
+    const policy *filter; /* catalog with auth: only what the caller may pull */
     int64_t want, taken;
 } page;
 
@@ -87,17 +87,16 @@ static void reply_page(request *req, const char *path, page *p, int64_t n, int m
         reply_internal(req, REG_ERROR, "page");
         return;
     }
-    const char *last = more && p->taken ? arena_strndup(&req->mem, p->out.data + p->last_off,
-                                                        p->last_len)
-                                        : NULL;
+    const char *last =
+        more && p->taken ? arena_strndup(&req->mem, p->out.data + p->last_off, p->last_len) : NULL;
     struct MHD_Response *r = response_from_copy(p->out.data, p->out.len);
     req->bytes_out = p->out.len;
     buf_free(&p->out);
     response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json; charset=utf-8");
     if (last)
-        response_header(r, MHD_HTTP_HEADER_LINK,
-                        arena_printf(&req->mem, "<%s?n=%lld&last=%s>; rel=\"next\"", path,
-                                     (long long)n, last));
+        response_header(
+            r, MHD_HTTP_HEADER_LINK,
+            arena_printf(&req->mem, "<%s?n=%lld&last=%s>; rel=\"next\"", path, (long long)n, last));
     request_send(req, 200, r);
 }
 

@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_SCOPES 16
-#define FORM_MAX 16384
-#define REFRESH_TTL (30 * 24 * 3600)
+#define MAX_SCOPES       16
+#define FORM_MAX         16384
+#define REFRESH_TTL      (30 * 24 * 3600)
 #define REFRESH_AUDIENCE TOKEN_SERVICE ":refresh"
 
 typedef struct token_request {

@@ -21,15 +21,15 @@ static size_t memory_bodies_held;
 typedef struct upload_state {
     upload *u;
     unsigned generation;
-    int monolithic; /* POST ?digest=: the client never sees the session, so a failure ends it */
+    int monolithic;  /* POST ?digest=: the client never sees the session, so a failure ends it */
     digest expected; /* PUT and monolithic POST */
     int write_err;
     const char *write_why; /* write_err's message, taken when it happened */
-    int64_t range_length; /* bytes a Content-Range announced, -1 without one */
-    uint64_t received;    /* body bytes appended by this request */
-    int range_exceeded;   /* the body went on past range_length: the rest was not taken */
-    char *body;           /* a whole small blob kept in memory (memory_body), else NULL */
-    size_t body_len;      /* its Content-Length, counted in memory_bodies_held */
+    int64_t range_length;  /* bytes a Content-Range announced, -1 without one */
+    uint64_t received;     /* body bytes appended by this request */
+    int range_exceeded;    /* the body went on past range_length: the rest was not taken */
+    char *body;            /* a whole small blob kept in memory (memory_body), else NULL */
+    size_t body_len;       /* its Content-Length, counted in memory_bodies_held */
 } upload_state;
 
 static const char *session_location(request *req, const char *id)
@@ -149,8 +149,7 @@ static int content_range_or_reply(request *req, upload_state *s)
 
 static int body_matches_range(const upload_state *s)
 {
-    return s->range_length < 0 ||
-           (!s->range_exceeded && s->received == (uint64_t)s->range_length);
+    return s->range_length < 0 || (!s->range_exceeded && s->received == (uint64_t)s->range_length);
 }
 
 /* A chunked body whose length is not the one its Content-Range announced: 416. What was
@@ -197,8 +196,8 @@ static void finish_body(request *req, int commit)
     if (s->write_err == REG_EBUSY || !upload_owned(s->u, s->generation)) {
         const char *id = arena_strdup(&req->mem, upload_id(s->u));
         release_session(req);
-        reply_error(req, 409, "BLOB_UPLOAD_INVALID",
-                    "upload %s was taken over by another request", id);
+        reply_error(req, 409, "BLOB_UPLOAD_INVALID", "upload %s was taken over by another request",
+                    id);
         return;
     }
     if (s->write_err == REG_ETOOLARGE) {

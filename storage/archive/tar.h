@@ -49,9 +49,9 @@ typedef struct tar_entry {
 typedef struct tar_reader {
     tar_source source;
     void *ctx;
-    uint64_t left;   /* data bytes of the current entry not read yet */
-    unsigned pad;    /* zero bytes after them */
-    uint64_t count;  /* entries read */
+    uint64_t left;  /* data bytes of the current entry not read yet */
+    unsigned pad;   /* zero bytes after them */
+    uint64_t count; /* entries read */
 } tar_reader;
 
 void tar_reader_init(tar_reader *r, tar_source source, void *ctx);

@@ -49,8 +49,13 @@ int datetime_parse(int64_t *out, const char *s, size_t len)
         return REG_EINVALID;
     if (f[1] < 1 || f[1] > 12 || f[2] < 1 || f[2] > 31 || f[3] > 23 || f[4] > 59 || f[5] > 59)
         return REG_EINVALID;
-    struct tm tm = {.tm_year = f[0] - 1900, .tm_mon = f[1] - 1, .tm_mday = f[2],
-                    .tm_hour = f[3], .tm_min = f[4], .tm_sec = f[5]}, back;
+    struct tm tm = {.tm_year = f[0] - 1900,
+                    .tm_mon = f[1] - 1,
+                    .tm_mday = f[2],
+                    .tm_hour = f[3],
+                    .tm_min = f[4],
+                    .tm_sec = f[5]},
+              back;
     time_t t = timegm(&tm);
     /* timegm rolls Feb 31 over into March: such a date is refused, not moved. */
     if (t == (time_t)-1 || !gmtime_r(&t, &back) || back.tm_mday != f[2])

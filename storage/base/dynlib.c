@@ -34,8 +34,8 @@ static void *open_lib(loaded *st)
 {
     void *lib = dlopen(st->soname, RTLD_NOW | RTLD_LOCAL);
     if (!lib)
-        snprintf(st->why, sizeof(st->why), "cannot load %s (Debian package %s): %s",
-                 st->soname, st->package, dlerror());
+        snprintf(st->why, sizeof(st->why), "cannot load %s (Debian package %s): %s", st->soname,
+                 st->package, dlerror());
     return lib;
 }
 
@@ -45,7 +45,7 @@ typedef struct symbol {
 } symbol;
 
 #define CURL_SYMBOL(f) {#f, (void **)&dynlib_curl.f},
-#define PQ_SYMBOL(f) {#f, (void **)&dynlib_pq.f},
+#define PQ_SYMBOL(f)   {#f, (void **)&dynlib_pq.f},
 static const symbol curl_symbols[] = {DYNLIB_CURL_FUNCS(CURL_SYMBOL)};
 static const symbol pq_symbols[] = {DYNLIB_PQ_FUNCS(PQ_SYMBOL)};
 

@@ -6,7 +6,7 @@
 #include "storage/base/digest.h"
 
 #define REPO_NAME_MAX 255
-#define TAG_MAX 128
+#define TAG_MAX       128
 
 /* REG_OK for `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`
  * of at most REPO_NAME_MAX bytes, REG_EINVALID otherwise. */

@@ -35,14 +35,14 @@ struct blob_publish {
     const blob_publish_ops *ops;
     blob_backend *backend;
     digest d;
-    const void *data;     /* from memory: data, len */
+    const void *data; /* from memory: data, len */
     size_t len;
-    char path[PATH_MAX];  /* from a local spool file ("" for none) */
-    int fd;               /* open on path, or -1 */
-    int remove_path;      /* the spool is the publication's: blob_publish_free removes it */
-    upload *session;      /* from an upload session */
-    index_db *ix;         /* the transaction's connection, from blob_publish_commit */
-    void *owned;          /* bytes read for the index (inline.c), freed with the publication */
+    char path[PATH_MAX]; /* from a local spool file ("" for none) */
+    int fd;              /* open on path, or -1 */
+    int remove_path;     /* the spool is the publication's: blob_publish_free removes it */
+    upload *session;     /* from an upload session */
+    index_db *ix;        /* the transaction's connection, from blob_publish_commit */
+    void *owned;         /* bytes read for the index (inline.c), freed with the publication */
 };
 
 typedef struct blob_backend_ops {

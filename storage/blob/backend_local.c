@@ -364,8 +364,7 @@ static int local_walk(blob_backend *b, blobstore_walk_cb cb, void *ctx)
     int err = REG_OK;
     for (int alg = 0; alg < 2 && err == REG_OK; alg++)
         for (int i = 0; i < 256 && err == REG_OK; i++) {
-            snprintf(dir, sizeof(dir), "%s/blobs/%s/%02x", local(b)->root, digest_alg_name(alg),
-                     i);
+            snprintf(dir, sizeof(dir), "%s/blobs/%s/%02x", local(b)->root, digest_alg_name(alg), i);
             err = walk_dir(dir, (digest_alg)alg, cb, ctx);
         }
     return err;

@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CACHE_MAX (4u << 20)
+#define CACHE_MAX    (4u << 20)
 #define DELETE_BATCH 1000
 
 typedef struct s3_backend {
@@ -164,8 +164,10 @@ static int bs3_quarantine(blob_backend *b, const digest *d)
 static int publish_nothing_yet(blob_publish *p)
 {
     if (p->path[0])
-        return reg_error_set(REG_EINVALID, "S3 storage takes blobs from memory or upload "
-                                           "sessions, not from the file %s", p->path);
+        return reg_error_set(REG_EINVALID,
+                             "S3 storage takes blobs from memory or upload "
+                             "sessions, not from the file %s",
+                             p->path);
     return REG_OK;
 }
 
@@ -232,8 +234,8 @@ static int download(int *fd_out, char *tmp, s3_backend *b, const digest *d)
     struct stat st;
     if (err == REG_OK && fstat(f.fd, &st) < 0)
         err = REG_ERROR;
-    if (err == REG_OK && (digest_file(&got, d->alg, f.fd, (uint64_t)st.st_size) < 0 ||
-                          strcmp(got.str, d->str) != 0))
+    if (err == REG_OK &&
+        (digest_file(&got, d->alg, f.fd, (uint64_t)st.st_size) < 0 || strcmp(got.str, d->str) != 0))
         err = REG_EMISMATCH; /* never hand out bytes that are not the blob */
     if (err < 0) {
         close(f.fd);
@@ -278,15 +280,15 @@ typedef struct s3_stream {
     blob_reader base;
     s3_backend *b;
     digest d;
-    uint64_t start, end;  /* bytes [start, end) of the blob are read */
+    uint64_t start, end; /* bytes [start, end) of the blob are read */
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    char *ring;           /* RING bytes */
-    uint64_t filled;      /* bytes written into the ring so far (stream offsets) */
-    uint64_t drained;     /* bytes handed out so far */
+    char *ring;       /* RING bytes */
+    uint64_t filled;  /* bytes written into the ring so far (stream offsets) */
+    uint64_t drained; /* bytes handed out so far */
     int done, cancelled;
-    int failed;           /* the S3 client's result, when the read failed */
-    char why[256];        /* and its reason */
+    int failed;    /* the S3 client's result, when the read failed */
+    char why[256]; /* and its reason */
     pthread_t reader;
     int reading;
 } s3_stream;
@@ -339,8 +341,7 @@ static int stream_failure(const s3_stream *st)
         return reg_error_set(st->failed, "blob %s: S3 read failed after %llu bytes: %s", st->d.str,
                              (unsigned long long)st->filled, st->why);
     return reg_error_set(REG_ERROR, "blob %s: S3 sent %llu of %llu bytes", st->d.str,
-                         (unsigned long long)st->filled,
-                         (unsigned long long)(st->end - st->start));
+                         (unsigned long long)st->filled, (unsigned long long)(st->end - st->start));
 }
 
 /* Consumer: the bytes after the last ones handed out (pos says which the caller expects). */
@@ -350,9 +351,8 @@ static ssize_t stream_read(blob_reader *base, uint64_t pos, void *out, size_t ma
     ssize_t got;
     pthread_mutex_lock(&st->lock);
     if (pos != st->drained) {
-        got = reg_error_set(REG_EINVALID, "blob %s: read at %llu, the stream is at %llu",
-                            st->d.str, (unsigned long long)pos,
-                            (unsigned long long)st->drained);
+        got = reg_error_set(REG_EINVALID, "blob %s: read at %llu, the stream is at %llu", st->d.str,
+                            (unsigned long long)pos, (unsigned long long)st->drained);
         goto done;
     }
     while (st->filled == st->drained && !st->done)

@@ -25,8 +25,8 @@
  * (64 MiB pushes of new blobs, 2026-12-07: 170-260 MiB/s with 1 MiB writes, 546-759 with
  * 64 KiB, 437-741 with 32 KiB). */
 #define CACHED_PIECE (64u << 10)
-#define NBUF 2
-#define ALIGN 4096u
+#define NBUF         2
+#define ALIGN        4096u
 /* Stages kept between requests; beyond this, sessions finish theirs at each request's end. */
 #define KEEP_MAX 16
 /* A parked stage gives its buffers back after this long without a request. */
@@ -48,12 +48,12 @@ struct stage {
     pthread_cond_t wake, done;
     pthread_t worker;
     int started, stopping;
-    int parked;          /* between requests (set by stage_sync, cleared by stage_add) */
-    unsigned parks;      /* how many times it was parked */
-    unsigned trimmed;    /* the park after which the worker last trimmed */
-    uint64_t synced;     /* the file surely holds [0, synced) */
-    int err;             /* first write failure */
-    uint64_t good;       /* with err: what the file still surely holds */
+    int parked;       /* between requests (set by stage_sync, cleared by stage_add) */
+    unsigned parks;   /* how many times it was parked */
+    unsigned trimmed; /* the park after which the worker last trimmed */
+    uint64_t synced;  /* the file surely holds [0, synced) */
+    int err;          /* first write failure */
+    uint64_t good;    /* with err: what the file still surely holds */
     int direct_off;
 };
 
@@ -329,8 +329,8 @@ int stage_finish(stage *s, stage_result *out)
     uint64_t length = err < 0 ? s->good : s->base[s->cur] + s->filled;
     if (err == REG_OK)
         hash_slot(s, s->cur, s->filled);
-    *out = (stage_result){.length = length, .hashed = s->hashing && err == REG_OK,
-                          .direct_off = s->direct_off};
+    *out = (stage_result){
+        .length = length, .hashed = s->hashing && err == REG_OK, .direct_off = s->direct_off};
     for (size_t i = 0; i < NBUF; i++)
         free_slot(s, i);
     pthread_cond_destroy(&s->done);

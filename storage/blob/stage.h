@@ -16,9 +16,9 @@
 typedef struct stage stage;
 
 typedef struct stage_result {
-    uint64_t length;  /* bytes surely in the file */
-    int hashed;       /* the digester covers exactly [0, length) */
-    int direct_off;   /* O_DIRECT was refused (EINVAL): write plainly from now on */
+    uint64_t length; /* bytes surely in the file */
+    int hashed;      /* the digester covers exactly [0, length) */
+    int direct_off;  /* O_DIRECT was refused (EINVAL): write plainly from now on */
 } stage_result;
 
 /* Continue the file `fd` (read/write, page cache) at `offset`, its length, writing full buffers

@@ -38,31 +38,31 @@
 /* Sessions revived after a restart (revive_empty) that have ended, remembered so that their
  * ids are unknown again; an older one would be revived once more, empty. */
 #define UPLOAD_REVIVED_ENDED 256
-#define UPLOAD_CACHED_BYTES (64ull << 20)
-#define UPLOAD_PLAIN_BYTES (1ull << 20)
+#define UPLOAD_CACHED_BYTES  (64ull << 20)
+#define UPLOAD_PLAIN_BYTES   (1ull << 20)
 
 typedef struct local_upload {
     upload base;
     char id[UPLOAD_ID_LEN + 1];
     char *repo;
     char spool[PATH_MAX];
-    int fd;                /* read/write, through the page cache; -1 until the first byte */
-    int sidecar;           /* a <id>.repo file names the repository (no user attributes) */
-    int dfd;               /* O_DIRECT writer, -1 until opened */
-    int no_direct;         /* O_DIRECT is not available here */
-    int followed;          /* a spool reader follows it: the stage writes through the page cache */
-    stage *stage;          /* only while a request appends; it keeps sha256 going */
-    int stage_cached;      /* that stage writes through the page cache (the head, or followed) */
-    uint64_t offset;       /* bytes accepted, staged ones included */
+    int fd;           /* read/write, through the page cache; -1 until the first byte */
+    int sidecar;      /* a <id>.repo file names the repository (no user attributes) */
+    int dfd;          /* O_DIRECT writer, -1 until opened */
+    int no_direct;    /* O_DIRECT is not available here */
+    int followed;     /* a spool reader follows it: the stage writes through the page cache */
+    stage *stage;     /* only while a request appends; it keeps sha256 going */
+    int stage_cached; /* that stage writes through the page cache (the head, or followed) */
+    uint64_t offset;  /* bytes accepted, staged ones included */
     digester *sha256; /* covers [0, hashed) of the spool (and the staged bytes after it) */
     uint64_t hashed;
     int busy;
-    time_t updated;        /* last acquire, release or append */
-    unsigned generation;   /* bumped when a stalled owner is replaced */
-    int refs;              /* requests holding this session (a displaced owner too) */
-    int discarded;         /* gone from the table; freed when refs reaches 0 */
-    int revived;           /* issued by another process (found by its file or its id) */
-    pthread_mutex_t io;    /* serialises appends with a takeover */
+    time_t updated;      /* last acquire, release or append */
+    unsigned generation; /* bumped when a stalled owner is replaced */
+    int refs;            /* requests holding this session (a displaced owner too) */
+    int discarded;       /* gone from the table; freed when refs reaches 0 */
+    int revived;         /* issued by another process (found by its file or its id) */
+    pthread_mutex_t io;  /* serialises appends with a takeover */
     struct local_upload *next;
 } local_upload;
 
@@ -73,7 +73,7 @@ typedef struct local_table {
     local_upload *head;
     unsigned char key[32]; /* signs session ids (keyed_id), when `keyed` */
     int keyed;
-    uint64_t started_ms;   /* when the key was set: ids issued before are another process's */
+    uint64_t started_ms; /* when the key was set: ids issued before are another process's */
     time_t revive_max_age;
     /* ids of revived sessions that have ended, not to be revived again (the newest only) */
     char ended[UPLOAD_REVIVED_ENDED][UPLOAD_ID_LEN + 1];
@@ -178,9 +178,9 @@ static void remove_files(const local_table *t, const char *id, int sidecar)
  * repository), the key derived from the server's master key. A keyed hash, not HMAC: OpenSSL's
  * MAC machinery costs a server 2 MiB of resident memory (measured), the digests are loaded for
  * blobs anyway, and a 48-bit truncation leaves no hash state to extend. */
-#define ID_TIME_BYTES 6
+#define ID_TIME_BYTES   6
 #define ID_SIGNED_BYTES 10
-#define ID_MAC_BYTES 6
+#define ID_MAC_BYTES    6
 
 static uint64_t now_ms(void)
 {
@@ -211,8 +211,8 @@ static int keyed_hash(unsigned char *out, size_t n, const void *a, size_t a_len,
 static int id_mac(unsigned char out[ID_MAC_BYTES], const local_table *t,
                   const unsigned char signed_part[ID_SIGNED_BYTES], const char *repo)
 {
-    return keyed_hash(out, ID_MAC_BYTES, t->key, sizeof(t->key), signed_part, ID_SIGNED_BYTES,
-                      repo, strlen(repo));
+    return keyed_hash(out, ID_MAC_BYTES, t->key, sizeof(t->key), signed_part, ID_SIGNED_BYTES, repo,
+                      strlen(repo));
 }
 
 static int keyed_id(char *out, const local_table *t, const char *repo)
@@ -712,8 +712,8 @@ static int local_read_all(upload *base, void *out, size_t len)
     local_upload *u = (local_upload *)base;
     int err = upload_drain(u);
     if (err == REG_OK && len && pread(u->fd, out, len, 0) != (ssize_t)len)
-        err = reg_error_set(REG_ERROR, "cannot read upload spool %s: %s", u->spool,
-                            strerror(errno));
+        err =
+            reg_error_set(REG_ERROR, "cannot read upload spool %s: %s", u->spool, strerror(errno));
     return err;
 }
 
@@ -865,8 +865,8 @@ static int local_leftovers(upload_table *base, upload_leftover_cb cb, void *ctx)
     int err = REG_OK;
     DIR *d = opendir(t->dir);
     if (!d)
-        return errno == ENOENT ? REG_OK : reg_error_set(REG_ERROR, "%s: %s", t->dir,
-                                                         strerror(errno));
+        return errno == ENOENT ? REG_OK
+                               : reg_error_set(REG_ERROR, "%s: %s", t->dir, strerror(errno));
     for (struct dirent *e; err == REG_OK && (e = readdir(d)) != NULL;) {
         if (strlen(e->d_name) != UPLOAD_ID_LEN || !is_session_file(e->d_name))
             continue;
@@ -878,8 +878,7 @@ static int local_leftovers(upload_table *base, upload_leftover_cb cb, void *ctx)
     return err;
 }
 
-static int local_sign_ids(upload_table *base, const unsigned char master_key[32],
-                          time_t max_age)
+static int local_sign_ids(upload_table *base, const unsigned char master_key[32], time_t max_age)
 {
     local_table *t = (local_table *)base;
     static const char label[] = "ocireg upload session ids";

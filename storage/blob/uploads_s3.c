@@ -20,7 +20,7 @@
 #define PART_SIZE (8u << 20)
 /* A lease outlives the stall allowance by a second; appends renew it every second. */
 #define LEASE_SECONDS (UPLOAD_STALL_SECONDS + 1)
-#define KEY_MAX 96
+#define KEY_MAX       96
 
 typedef struct s3_uploads {
     upload_table base;
@@ -35,19 +35,19 @@ typedef struct s3_uploads {
 typedef struct s3_session {
     upload base;
     s3_uploads *t;
-    upload_row row;       /* as saved, plus what this request added in memory */
+    upload_row row; /* as saved, plus what this request added in memory */
     hashstate *hash;
     s3_part *parts;
     size_t nparts, cap;
     uint64_t parts_bytes; /* bytes inside uploaded parts */
     char *buf;            /* PART_SIZE: the bytes after parts_bytes */
     size_t buf_len;
-    size_t tail_saved;    /* buf[0, tail_saved) is what uploads/<id>/tail holds */
+    size_t tail_saved; /* buf[0, tail_saved) is what uploads/<id>/tail holds */
     time_t renewed;
     int displaced;
-    int leased;     /* the row may show this request's lease: release must clear it */
-    int tail_put;   /* this request wrote uploads/<id>/tail */
-    int mpu_made;   /* this request began the multipart upload at uploads/<id>/data */
+    int leased;   /* the row may show this request's lease: release must clear it */
+    int tail_put; /* this request wrote uploads/<id>/tail */
+    int mpu_made; /* this request began the multipart upload at uploads/<id>/data */
 } s3_session;
 
 static const upload_ops s3_upload_ops;
@@ -299,8 +299,8 @@ static int s3u_create(upload **out, char *id_out, upload_table *base, const char
     s3_session *s = session_new(t);
     int err = ix && s ? upload_new_id(s->row.id) : REG_ERROR;
     time_t now = time(NULL);
-    if (err == REG_OK && snprintf(s->row.repo, sizeof(s->row.repo), "%s", repo) >=
-                             (int)sizeof(s->row.repo))
+    if (err == REG_OK &&
+        snprintf(s->row.repo, sizeof(s->row.repo), "%s", repo) >= (int)sizeof(s->row.repo))
         err = reg_error_set(REG_EINVALID, "repository name too long for an upload session");
     if (err == REG_OK)
         err = index_upload_insert(ix, s->row.id, repo, now);
@@ -594,8 +594,7 @@ static int s3_read_all(upload *u, void *out, size_t len)
 {
     s3_session *s = session(u);
     if (s->nparts || s->buf_len != len)
-        return reg_error_set(REG_ERROR, "upload %s is not the %zu bytes in memory", s->row.id,
-                             len);
+        return reg_error_set(REG_ERROR, "upload %s is not the %zu bytes in memory", s->row.id, len);
     memcpy(out, s->buf, len);
     return REG_OK;
 }

@@ -111,7 +111,7 @@ typedef struct manifest_record {
     const char *subject;       /* digest text or NULL */
     const char *annotations;   /* JSON object text or NULL */
     uint64_t size;
-    uint64_t image_size;       /* manifest + config + layers (+ children for an index) */
+    uint64_t image_size; /* manifest + config + layers (+ children for an index) */
 } manifest_record;
 
 /* Insert a manifest row; *inserted_out is 0 when it was already there (refs then exist). */

@@ -90,8 +90,7 @@ int index_grant_add(index_db *ix, const char *principal, const char *pattern, un
     return run_grant(ix, ST_GRANT_ADD, principal, pattern, actions);
 }
 
-int index_grant_remove(index_db *ix, const char *principal, const char *pattern,
-                       unsigned actions)
+int index_grant_remove(index_db *ix, const char *principal, const char *pattern, unsigned actions)
 {
     int64_t held = 0;
     int err = index_row_int64(&held, index_stmt_text2(ix, ST_GRANT_GET, principal, pattern));
@@ -126,8 +125,8 @@ int index_access_key_put(index_db *ix, const char *id, const char *user,
     return index_run(st);
 }
 
-int index_access_key_get(char *user_out, unsigned char *secret_out, size_t *len_out,
-                         index_db *ix, const char *id)
+int index_access_key_get(char *user_out, unsigned char *secret_out, size_t *len_out, index_db *ix,
+                         const char *id)
 {
     sqldb_stmt *st = index_stmt_text(ix, ST_ACCESS_KEY_GET, id);
     int err = index_step_row(st);

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#define USER_NAME_MAX 64
+#define USER_NAME_MAX     64
 #define PASSWORD_SALT_LEN 16
 #define PASSWORD_HASH_LEN 32
 
@@ -35,8 +35,7 @@ int index_user_count(int64_t *out, index_db *ix);
 /* Add actions (a bit set) to a principal's grant on a pattern. */
 int index_grant_add(index_db *ix, const char *principal, const char *pattern, unsigned actions);
 /* Remove actions; the grant goes when none are left. REG_ENOTFOUND if there was no grant. */
-int index_grant_remove(index_db *ix, const char *principal, const char *pattern,
-                       unsigned actions);
+int index_grant_remove(index_db *ix, const char *principal, const char *pattern, unsigned actions);
 
 typedef int (*index_grant_cb)(void *ctx, const char *principal, const char *pattern,
                               unsigned actions);
@@ -44,13 +43,13 @@ typedef int (*index_grant_cb)(void *ctx, const char *principal, const char *patt
 int index_grants(index_db *ix, const char *principal, index_grant_cb cb, void *ctx);
 
 /* Access keys (ECR API): the secret is stored as given (the caller encrypts it). */
-#define ACCESS_KEY_ID_MAX 32
+#define ACCESS_KEY_ID_MAX      32
 #define ACCESS_SECRET_BLOB_MAX 256
 int index_access_key_put(index_db *ix, const char *id, const char *user,
                          const unsigned char *secret, size_t len);
 /* The key's user (USER_NAME_MAX + 1 bytes) and stored secret; REG_ENOTFOUND if unknown. */
-int index_access_key_get(char *user_out, unsigned char *secret_out, size_t *len_out,
-                         index_db *ix, const char *id);
+int index_access_key_get(char *user_out, unsigned char *secret_out, size_t *len_out, index_db *ix,
+                         const char *id);
 int index_access_key_delete(index_db *ix, const char *id);
 typedef int (*index_key_cb)(void *ctx, const char *id, const char *user, int64_t created_at);
 /* Keys of one user, or every key with user NULL. */

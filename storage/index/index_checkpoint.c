@@ -19,14 +19,14 @@ struct index_checkpointer {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     pthread_mutex_t copying; /* held by whoever copies: the thread, or a commit (bound_wal) */
-    int due;              /* the WAL reached INDEX_CHECKPOINT_FRAMES (under lock) */
-    int stop;             /* under lock */
-    uint64_t checkpoints; /* checkpoints that copied frames (atomic) */
-    int last_log;         /* the WAL's length when the last checkpoint ended (thread only) */
-    int copied_upto;      /* the WAL pages that checkpoint had copied (written by the thread,
-                           * read by the commits: atomic) */
-    int bound_tried_at;   /* the WAL's length at the commits' last copy (bound_wal; the
-                           * commits' only, under the writer's mutex) */
+    int due;                 /* the WAL reached INDEX_CHECKPOINT_FRAMES (under lock) */
+    int stop;                /* under lock */
+    uint64_t checkpoints;    /* checkpoints that copied frames (atomic) */
+    int last_log;            /* the WAL's length when the last checkpoint ended (thread only) */
+    int copied_upto;         /* the WAL pages that checkpoint had copied (written by the thread,
+                              * read by the commits: atomic) */
+    int bound_tried_at;      /* the WAL's length at the commits' last copy (bound_wal; the
+                              * commits' only, under the writer's mutex) */
 };
 
 /* SQLite starts the WAL over only when a write transaction begins with every page of it

@@ -30,8 +30,8 @@ int index_gc_untagged(gc_manifest *out, size_t max, size_t *count, index_db *ix,
     return read_manifests(out, max, count, st, 1, NULL);
 }
 
-int index_gc_dependents(gc_manifest *out, size_t max, size_t *count, index_db *ix,
-                        const char *repo, const char *digest)
+int index_gc_dependents(gc_manifest *out, size_t max, size_t *count, index_db *ix, const char *repo,
+                        const char *digest)
 {
     sqldb_stmt *st = index_stmt_text2(ix, ST_GC_DEPENDENTS, repo, digest);
     if (!st)

@@ -17,8 +17,8 @@ typedef struct gc_manifest {
 int index_gc_untagged(gc_manifest *out, size_t max, size_t *count, index_db *ix, int64_t cutoff);
 
 /* Manifests of repo that `digest` lists (index children) or that refer to it (referrers). */
-int index_gc_dependents(gc_manifest *out, size_t max, size_t *count, index_db *ix,
-                        const char *repo, const char *digest);
+int index_gc_dependents(gc_manifest *out, size_t max, size_t *count, index_db *ix, const char *repo,
+                        const char *digest);
 /* Whether a manifest is still kept by a tag, an index or an existing subject. */
 int index_gc_is_kept(int *out, index_db *ix, const char *repo, const char *digest);
 

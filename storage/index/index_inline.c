@@ -19,8 +19,8 @@ int index_inline_put(index_db *ix, const digest *d, const void *data, size_t len
     return index_run(st);
 }
 
-int index_inline_read(void **out, uint64_t *size_out, index_db *ix, const digest *d,
-                      uint64_t start, uint64_t length)
+int index_inline_read(void **out, uint64_t *size_out, index_db *ix, const digest *d, uint64_t start,
+                      uint64_t length)
 {
     sqldb_stmt *st = index_stmt(ix, ST_INLINE_GET);
     int len = 0;

@@ -19,8 +19,8 @@ int index_inline_put(index_db *ix, const digest *d, const void *data, size_t len
  * *out (malloc'd, the caller's; at least one byte allocated), its whole size in *size_out.
  * REG_ENOTFOUND when the index does not hold it, REG_EINVALID when the range is outside the blob.
  */
-int index_inline_read(void **out, uint64_t *size_out, index_db *ix, const digest *d,
-                      uint64_t start, uint64_t length);
+int index_inline_read(void **out, uint64_t *size_out, index_db *ix, const digest *d, uint64_t start,
+                      uint64_t length);
 
 /* The held size of blob d; REG_ENOTFOUND when the index does not hold it. */
 int index_inline_size(uint64_t *size_out, index_db *ix, const char *digest_text);

@@ -12,7 +12,7 @@
 /* Every statement's slot in a connection's cache, numbered by the compiler from the one list
  * in statements.def. On PostgreSQL the slot also names the prepared statement ("s<slot>"). */
 enum index_statement {
-#define STATEMENT(name, text) ST_##name,
+#define STATEMENT(name, text)                ST_##name,
 #define STATEMENT_DIALECTS(name, sqlite, pg) ST_##name,
 #include "storage/index/statements.def"
 #undef STATEMENT
@@ -41,7 +41,7 @@ typedef struct index_group_ticket {
  * processes left there. A commit that finds the WAL past INDEX_WAL_RESTART_FRAMES pages
  * copies the rest itself, so that the WAL can start over (16 MiB: steady writes would
  * otherwise grow it without end). Stop it before the writer's connection closes. */
-#define INDEX_CHECKPOINT_FRAMES 1000
+#define INDEX_CHECKPOINT_FRAMES  1000
 #define INDEX_WAL_RESTART_FRAMES 4096
 #define INDEX_CHECKPOINT_IDLE_MS 2000
 typedef struct index_checkpointer index_checkpointer;
@@ -54,15 +54,15 @@ struct index_writer {
     pthread_mutex_t lock; /* held from index_begin to the end of the transaction */
     index_db *ix;         /* SQLite: the connection the transactions run on; NULL on PostgreSQL */
     /* SQLite's group commit; all but `waiting` and the counters are guarded by `lock` */
-    int waiting;                 /* threads waiting for `lock` (atomic) */
-    int group_open;              /* a transaction is open on ix for the current group */
-    int group_members;           /* transactions begun in it */
-    int group_max;               /* INDEX_WRITER_GROUP_MAX */
-    index_group_ticket *tickets; /* its members that asked to commit */
-    pthread_mutex_t group_lock;  /* guards the tickets' results */
-    pthread_cond_t group_ended;  /* broadcast when a group's tickets are filled in */
-    uint64_t commits;            /* COMMITs run (atomic) */
-    uint64_t transactions;       /* write transactions that asked to commit (atomic) */
+    int waiting;                      /* threads waiting for `lock` (atomic) */
+    int group_open;                   /* a transaction is open on ix for the current group */
+    int group_members;                /* transactions begun in it */
+    int group_max;                    /* INDEX_WRITER_GROUP_MAX */
+    index_group_ticket *tickets;      /* its members that asked to commit */
+    pthread_mutex_t group_lock;       /* guards the tickets' results */
+    pthread_cond_t group_ended;       /* broadcast when a group's tickets are filled in */
+    uint64_t commits;                 /* COMMITs run (atomic) */
+    uint64_t transactions;            /* write transactions that asked to commit (atomic) */
     index_checkpointer *checkpointer; /* SQLite: copies the WAL into the database file */
 };
 

@@ -10,13 +10,13 @@
 
 /* An entry as a worker leases it; the strings are malloc'd (index_outbox_entry_clear). */
 typedef struct outbox_entry {
-    int64_t id;         /* commit order */
-    char *kind;         /* "webhook", "replication", ... */
-    char *target;       /* a webhook name, a destination id */
+    int64_t id;   /* commit order */
+    char *kind;   /* "webhook", "replication", ... */
+    char *target; /* a webhook name, a destination id */
     char *repository;
-    char *payload;      /* JSON, fixed at insert time */
+    char *payload; /* JSON, fixed at insert time */
     int64_t created;
-    int64_t attempts;   /* this one included */
+    int64_t attempts; /* this one included */
 } outbox_entry;
 void index_outbox_entry_clear(outbox_entry *e);
 
@@ -25,8 +25,8 @@ int index_outbox_queue(index_db *ix, const char *kind, const char *target, const
                        const char *payload, int64_t now);
 /* Inside a write transaction: one "webhook" entry for every webhook whose events include
  * `event_bit` and whose repository prefix `repo` starts with; *queued_out says how many. */
-int index_outbox_queue_webhooks(int *queued_out, index_db *ix, unsigned event_bit,
-                                const char *repo, const char *payload, int64_t now);
+int index_outbox_queue_webhooks(int *queued_out, index_db *ix, unsigned event_bit, const char *repo,
+                                const char *payload, int64_t now);
 
 /* Inside a write transaction: lease the oldest due entry to `owner` until `lease_until`,
  * counting the attempt. Skipped: an entry while an older one of its repository and target is
@@ -64,7 +64,7 @@ int index_outbox_purge(index_db *ix, int64_t before);
 
 typedef struct outbox_row {
     int64_t id, attempts, created, updated;
-    const char *state;      /* pending, parked, done */
+    const char *state; /* pending, parked, done */
     const char *repository;
     const char *payload;
     const char *last_error; /* NULL when none */

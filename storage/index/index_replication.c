@@ -55,8 +55,8 @@ static int rule_rows(sqldb_stmt *st, index_replication_dest_cb cb, void *ctx)
 {
     int err = REG_OK;
     while (index_next(st, &err))
-        err = cb(ctx, sqldb_column_int64(st, 0), sqldb_column_text(st, 1),
-                 sqldb_column_text(st, 2));
+        err =
+            cb(ctx, sqldb_column_int64(st, 0), sqldb_column_text(st, 1), sqldb_column_text(st, 2));
     return err;
 }
 

@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#define MUTABLE "MUTABLE"
+#define MUTABLE   "MUTABLE"
 #define IMMUTABLE "IMMUTABLE"
 
 typedef struct repo_info {
@@ -56,14 +56,14 @@ int index_repo_set_policy(index_db *ix, const char *name, const char *text);
 typedef struct image_info {
     const char *digest;
     const char *media_type;
-    const char *artifact_type;   /* NULL when none */
-    const char *tags;            /* comma-separated, sorted; NULL when untagged */
-    const char *subject;         /* NULL unless a referrer */
-    int64_t size;                /* manifest + config + layers */
+    const char *artifact_type; /* NULL when none */
+    const char *tags;          /* comma-separated, sorted; NULL when untagged */
+    const char *subject;       /* NULL unless a referrer */
+    int64_t size;              /* manifest + config + layers */
     int64_t pushed_at;
-    int64_t last_pulled_at;      /* 0 when never pulled */
-    int child;                   /* listed by an index of the repository */
-    int64_t tag_count;           /* all its tags (index_image_page; tags may list fewer) */
+    int64_t last_pulled_at; /* 0 when never pulled */
+    int child;              /* listed by an index of the repository */
+    int64_t tag_count;      /* all its tags (index_image_page; tags may list fewer) */
 } image_info;
 
 typedef int (*index_image_cb)(void *ctx, const image_info *img);

@@ -12,11 +12,11 @@
 typedef struct webhook_row {
     char *name;
     char *url;
-    unsigned events;             /* WEBHOOK_EVENT_* bits (storage/webhook.h) */
-    char *repo_prefix;           /* "" matches every repository */
-    unsigned char *credentials;  /* sealed "user:password", or NULL */
+    unsigned events;            /* WEBHOOK_EVENT_* bits (storage/webhook.h) */
+    char *repo_prefix;          /* "" matches every repository */
+    unsigned char *credentials; /* sealed "user:password", or NULL */
     size_t credentials_len;
-    unsigned char *secret;       /* sealed signing secret, or NULL */
+    unsigned char *secret; /* sealed signing secret, or NULL */
     size_t secret_len;
     int64_t created_at;
 } webhook_row;

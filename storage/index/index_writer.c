@@ -149,8 +149,9 @@ static void commit_group(index_writer *w)
     }
     char msg[256];
     int err = failure_code(db);
-    snprintf(msg, sizeof(msg), "%s: %s", err == REG_ENOSPACE ? "no space left for the index"
-                                                             : "commit failed", sqldb_errmsg(db));
+    snprintf(msg, sizeof(msg), "%s: %s",
+             err == REG_ENOSPACE ? "no space left for the index" : "commit failed",
+             sqldb_errmsg(db));
     sqldb_rollback(db);
     end_group(w, err, msg);
 }

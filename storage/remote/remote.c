@@ -70,10 +70,9 @@ int remote_open(remote **out, const remote_endpoint *ep)
     }
     for (size_t n = strlen(r->base); n > 0 && r->base[n - 1] == '/'; n--)
         r->base[n - 1] = '\0';
-    r->connect_timeout_ms = ep->connect_timeout_ms > 0 ? ep->connect_timeout_ms
-                                                       : REMOTE_CONNECT_TIMEOUT_MS;
-    r->stall_timeout_ms = ep->stall_timeout_ms > 0 ? ep->stall_timeout_ms
-                                                   : REMOTE_STALL_TIMEOUT_MS;
+    r->connect_timeout_ms =
+        ep->connect_timeout_ms > 0 ? ep->connect_timeout_ms : REMOTE_CONNECT_TIMEOUT_MS;
+    r->stall_timeout_ms = ep->stall_timeout_ms > 0 ? ep->stall_timeout_ms : REMOTE_STALL_TIMEOUT_MS;
     r->total_timeout_ms = ep->total_timeout_ms > 0 ? ep->total_timeout_ms : 0;
     *out = r;
     return REG_OK;
@@ -200,8 +199,7 @@ static int send_following(remote_xfer *x, char **final_url, remote *r, const rem
 
 /* After a 401: new credentials for one more try (1), or none to offer (0). */
 static int answer_challenge(remote *r, const remote_request *req, const remote_xfer *x,
-                            const char *url, const char *final_url, remote_auth *auth,
-                            char **token)
+                            const char *url, const char *final_url, remote_auth *auth, char **token)
 {
     if ((req->read_body && x->body_started) || !remote_url_same_origin(url, final_url))
         return 0;

@@ -8,7 +8,7 @@
 
 #define REMOTE_CONNECT_TIMEOUT_MS 10000L
 #define REMOTE_STALL_TIMEOUT_MS   30000L
-#define REMOTE_MAX_BODY_DEFAULT   (4u << 20) /* bodies kept in memory, when max_body is 0 */
+#define REMOTE_MAX_BODY_DEFAULT   (4u << 20)  /* bodies kept in memory, when max_body is 0 */
 #define REMOTE_MAX_HEADER_BYTES   (64u << 10) /* all header lines of one answer */
 #define REMOTE_MAX_REDIRECTS      5           /* GET and HEAD only */
 
@@ -36,11 +36,11 @@ typedef struct remote_request {
                                    e.g. "repository:library/alpine:pull"; NULL: none */
     const char *const *headers; /* NULL-terminated "Name: value" list, or NULL */
     const void *body;
-    size_t body_len;                                   /* a body in memory, or: */
+    size_t body_len; /* a body in memory, or: */
     long (*read_body)(void *ctx, char *buf,
                       size_t n); /* streamed body: bytes, 0 at end, <0 error */
     void *read_ctx;
-    int64_t read_size;                                 /* its size (-1: chunked) */
+    int64_t read_size;                                     /* its size (-1: chunked) */
     int (*on_data)(void *ctx, const void *data, size_t n); /* streamed response body (2xx only);
                                                               non-zero aborts the transfer */
     void *data_ctx;
@@ -55,8 +55,8 @@ typedef struct remote_response {
     char *location;              /* malloc'd or NULL (absolute URL, resolved against the request) */
     int64_t content_length;      /* -1 unknown */
     unsigned char *body;
-    size_t body_len;             /* when on_data was NULL: the body, malloc'd, bounded */
-    char *retry_after;           /* malloc'd or NULL */
+    size_t body_len;   /* when on_data was NULL: the body, malloc'd, bounded */
+    char *retry_after; /* malloc'd or NULL */
 } remote_response;
 
 /* Sends one request. Auth is handled inside: on 401 with `WWW-Authenticate: Bearer realm=..,

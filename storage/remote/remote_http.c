@@ -225,8 +225,8 @@ static void set_method(CURL *h, remote_xfer *x)
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, x->method);
     if (!has_body(x))
         return;
-    curl_off_t size = x->req->read_body ? (curl_off_t)x->req->read_size
-                                        : (curl_off_t)x->req->body_len;
+    curl_off_t size =
+        x->req->read_body ? (curl_off_t)x->req->read_size : (curl_off_t)x->req->body_len;
     curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
     curl_easy_setopt(h, CURLOPT_READDATA, x);
@@ -272,10 +272,9 @@ static int transfer_error(remote_xfer *x, CURLcode rc, const char *errbuf)
     char url[256];
     remote_url_for_error(url, sizeof(url), x->url);
     if (x->err == REG_ETOOLARGE)
-        return reg_error_set(REG_ETOOLARGE, "the answer to %s %s is too large (over %s)",
-                             x->method, url,
-                             x->header_bytes > REMOTE_MAX_HEADER_BYTES ? "the header bound"
-                                                                       : "max_body");
+        return reg_error_set(
+            REG_ETOOLARGE, "the answer to %s %s is too large (over %s)", x->method, url,
+            x->header_bytes > REMOTE_MAX_HEADER_BYTES ? "the header bound" : "max_body");
     if (x->err)
         return reg_error_wrap(x->err, "%s %s", x->method, url);
     return reg_error_set(REG_ERROR, "%s %s failed: %s", x->method, url,

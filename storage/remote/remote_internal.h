@@ -10,15 +10,16 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#define REMOTE_POOL_MAX       32 /* idle handles (each with its connection) kept: a replication
-                                     * destination takes 4 batches of 8 copies at once */
-#define REMOTE_TOKEN_CACHE    64          /* scopes remembered per endpoint */
-#define REMOTE_TOKEN_MAX      8192        /* bytes of one token */
+#define REMOTE_POOL_MAX                                                                            \
+    32                             /* idle handles (each with its connection) kept: a replication  \
+                                    * destination takes 4 batches of 8 copies at once */
+#define REMOTE_TOKEN_CACHE    64   /* scopes remembered per endpoint */
+#define REMOTE_TOKEN_MAX      8192 /* bytes of one token */
 #define REMOTE_TOKEN_BODY_MAX (64u << 10) /* the token endpoint's JSON answer */
 /* curl's receive buffer for streamed bodies (its default, 16 KiB, costs a poll and a recv per
  * 16 KiB: a blob fill of 512 MiB made 65,000 system calls for it). */
-#define REMOTE_STREAM_BUFFER  (512u << 10)
-#define REMOTE_VALUE_MAX      8192        /* one kept header value (Location may be a long URL) */
+#define REMOTE_STREAM_BUFFER (512u << 10)
+#define REMOTE_VALUE_MAX     8192 /* one kept header value (Location may be a long URL) */
 
 /* One parsed challenge; strings NUL-terminated, cut values refuse the whole challenge. */
 #define REMOTE_CHALLENGE_MAX 8192 /* bytes of a WWW-Authenticate value that are parsed */

@@ -51,8 +51,7 @@ static int origin_of(char *out, size_t size, const char *url)
 int remote_url_same_origin(const char *a, const char *b)
 {
     char oa[512], ob[512];
-    return origin_of(oa, sizeof(oa), a) && origin_of(ob, sizeof(ob), b) &&
-           strcasecmp(oa, ob) == 0;
+    return origin_of(oa, sizeof(oa), a) && origin_of(ob, sizeof(ob), b) && strcasecmp(oa, ob) == 0;
 }
 
 void remote_url_for_error(char *out, size_t size, const char *url)

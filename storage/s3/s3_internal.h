@@ -128,7 +128,7 @@ void handle_give(s3_client *c, CURL *h);
 int check_key(const s3_client *c, const char *key);
 /* The header asking for SSE-S3 on an object being written (PutObject, CopyObject,
  * CreateMultipartUpload), or NULL with sse=0: last in an s3_req's header list. */
-#define SSE_HEADER "x-amz-server-side-encryption: AES256"
+#define SSE_HEADER    "x-amz-server-side-encryption: AES256"
 #define sse_header(c) ((c)->cfg.sse ? SSE_HEADER : NULL)
 
 /* ---- signing what curl 7.88 cannot (sign.c) ---- */

@@ -9,7 +9,7 @@
 #include <arpa/inet.h>
 
 #define VALUES_MAX 8
-#define PEER "192.0.2.1"
+#define PEER       "192.0.2.1"
 
 /* Whether text is an IP address as inet_ntop writes it. */
 static int canonical(const char *text)

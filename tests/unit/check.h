@@ -9,21 +9,21 @@
 
 static int check_failures;
 
-#define CHECK(cond, ...)                                                                          \
-    do {                                                                                          \
-        if (!(cond)) {                                                                            \
-            check_failures++;                                                                     \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);              \
-            fprintf(stderr, __VA_ARGS__);                                                         \
-            fputc('\n', stderr);                                                                  \
-        }                                                                                         \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            check_failures++;                                                                      \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);               \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_INT(actual, expected)                                                               \
-    CHECK((long long)(actual) == (long long)(expected), "expected %lld, got %lld",              \
+#define CHECK_INT(actual, expected)                                                                \
+    CHECK((long long)(actual) == (long long)(expected), "expected %lld, got %lld",                 \
           (long long)(expected), (long long)(actual))
 
-#define CHECK_STR(actual, expected)                                                               \
+#define CHECK_STR(actual, expected)                                                                \
     CHECK(strcmp((actual), (expected)) == 0, "expected \"%s\", got \"%s\"", (expected), (actual))
 
 /* A new empty folder /tmp/ocireg-<what>-XXXXXX for one test, its path in out (n bytes);
@@ -35,18 +35,18 @@ static inline int check_tempdir(char *out, size_t n, const char *what)
 }
 
 /* Remove a test's folder and everything in it. */
-#define CHECK_RMDIR(dir)                                                                          \
-    do {                                                                                          \
-        char rm_cmd_[256];                                                                        \
-        snprintf(rm_cmd_, sizeof(rm_cmd_), "rm -rf '%s'", (dir));                                \
-        CHECK_INT(system(rm_cmd_), 0);                                                            \
+#define CHECK_RMDIR(dir)                                                                           \
+    do {                                                                                           \
+        char rm_cmd_[256];                                                                         \
+        snprintf(rm_cmd_, sizeof(rm_cmd_), "rm -rf '%s'", (dir));                                  \
+        CHECK_INT(system(rm_cmd_), 0);                                                             \
     } while (0)
 
-#define RUN(test)                                                                                 \
-    do {                                                                                          \
-        int before = check_failures;                                                              \
-        test();                                                                                   \
-        printf("%s %s\n", check_failures == before ? "ok  " : "FAIL", #test);                   \
+#define RUN(test)                                                                                  \
+    do {                                                                                           \
+        int before = check_failures;                                                               \
+        test();                                                                                    \
+        printf("%s %s\n", check_failures == before ? "ok  " : "FAIL", #test);                      \
     } while (0)
 
 #endif

@@ -43,8 +43,7 @@ static void print_answer(const remote_response *resp, const sha256_sink *s)
     print_value("digest", resp->docker_content_digest);
     print_value("location", resp->location);
     print_value("retry_after", resp->retry_after);
-    printf("content_length=%lld\nbody_len=%zu\n", (long long)resp->content_length,
-           resp->body_len);
+    printf("content_length=%lld\nbody_len=%zu\n", (long long)resp->content_length, resp->body_len);
     if (resp->body_len) {
         printf("body=");
         for (size_t i = 0; i < resp->body_len && i < 300; i++)
@@ -172,12 +171,11 @@ static long number(const char *s)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"stream", no_argument, NULL, 'S'},   {"chunked", no_argument, NULL, 'C'},
+        {"stream", no_argument, NULL, 'S'},         {"chunked", no_argument, NULL, 'C'},
         {"stall-ms", required_argument, NULL, 'T'}, {"connect-ms", required_argument, NULL, 'c'},
         {"total-ms", required_argument, NULL, 't'}, {"ca", required_argument, NULL, 'a'},
-        {"repeat", required_argument, NULL, 'r'}, {"upload", required_argument, NULL, 'U'},
-        {"threads", required_argument, NULL, 'n'},
-        {NULL, 0, NULL, 0}};
+        {"repeat", required_argument, NULL, 'r'},   {"upload", required_argument, NULL, 'U'},
+        {"threads", required_argument, NULL, 'n'},  {NULL, 0, NULL, 0}};
     remote_endpoint ep = {0};
     remote_request req = {0};
     const char *headers[MAX_HEADERS + 1] = {0}, *file = NULL, *upload = NULL;
@@ -185,25 +183,55 @@ int main(int argc, char **argv)
     long repeat = 1, threads = 0;
     while ((opt = getopt_long(argc, argv, "u:s:m:H:d:f:", opts, NULL)) != -1) {
         switch (opt) {
-        case 'u': ep.username = optarg; break;
-        case 's': req.scope = optarg; break;
-        case 'm': req.max_body = (uint64_t)number(optarg); break;
+        case 'u':
+            ep.username = optarg;
+            break;
+        case 's':
+            req.scope = optarg;
+            break;
+        case 'm':
+            req.max_body = (uint64_t)number(optarg);
+            break;
         case 'H':
             if (nheaders < MAX_HEADERS)
                 headers[nheaders++] = optarg;
             break;
-        case 'd': req.body = optarg; req.body_len = strlen(optarg); break;
-        case 'f': file = optarg; break;
-        case 'S': streamed = 1; break;
-        case 'C': chunked = 1; break;
-        case 'T': ep.stall_timeout_ms = number(optarg); break;
-        case 'c': ep.connect_timeout_ms = number(optarg); break;
-        case 't': ep.total_timeout_ms = number(optarg); break;
-        case 'a': ep.ca_file = optarg; break;
-        case 'r': repeat = number(optarg); break;
-        case 'U': upload = optarg; break;
-        case 'n': threads = number(optarg); break;
-        default: return 2;
+        case 'd':
+            req.body = optarg;
+            req.body_len = strlen(optarg);
+            break;
+        case 'f':
+            file = optarg;
+            break;
+        case 'S':
+            streamed = 1;
+            break;
+        case 'C':
+            chunked = 1;
+            break;
+        case 'T':
+            ep.stall_timeout_ms = number(optarg);
+            break;
+        case 'c':
+            ep.connect_timeout_ms = number(optarg);
+            break;
+        case 't':
+            ep.total_timeout_ms = number(optarg);
+            break;
+        case 'a':
+            ep.ca_file = optarg;
+            break;
+        case 'r':
+            repeat = number(optarg);
+            break;
+        case 'U':
+            upload = optarg;
+            break;
+        case 'n':
+            threads = number(optarg);
+            break;
+        default:
+            return 2;
         }
     }
     if (argc - optind != 3) {

@@ -598,9 +598,9 @@ static void test_put_retries_slowdown(void)
 static void start_one_part(const char *key, char *id, s3_part *part)
 {
     CHECK_INT(s3_multipart_create(client, key, id, S3_UPLOAD_ID_MAX), REG_OK);
-    CHECK_INT(s3_multipart_part(client, key, id, part->no, "part", 4, part->etag,
-                                sizeof(part->etag)),
-              REG_OK);
+    CHECK_INT(
+        s3_multipart_part(client, key, id, part->no, "part", 4, part->etag, sizeof(part->etag)),
+        REG_OK);
 }
 
 static void test_complete_retries_an_error_in_200(void)

@@ -77,9 +77,9 @@ static void test_base64_decode_is_strict(void)
     static const struct {
         const char *in;
         const char *out; /* NULL: must be rejected */
-    } cases[] = {{"QUJD", "ABC"}, {"QUI=", "AB"}, {"QUI", "AB"}, {"QQ==", "A"}, {"QQ", "A"},
-                 {"", ""},        {"==", NULL},   {"=", NULL},    {"=Q", NULL}, {"QU=J", NULL},
-                 {"QUJD==", NULL}, {"Q", NULL},   {"QUJDR", NULL}, {"QU!D", NULL}, {"QQ=", NULL}};
+    } cases[] = {{"QUJD", "ABC"},  {"QUI=", "AB"}, {"QUI", "AB"},   {"QQ==", "A"},  {"QQ", "A"},
+                 {"", ""},         {"==", NULL},   {"=", NULL},     {"=Q", NULL},   {"QU=J", NULL},
+                 {"QUJD==", NULL}, {"Q", NULL},    {"QUJDR", NULL}, {"QU!D", NULL}, {"QQ=", NULL}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         size_t n = 99;
         unsigned char *got = base64_decode(cases[i].in, strlen(cases[i].in), &n);
@@ -109,15 +109,19 @@ static void test_grants_and_policies_decide_together(void)
     CHECK_INT(index_repo_create(ix, "team/open", MUTABLE), REG_OK);
     CHECK_INT(index_repo_create(ix, "team/locked", MUTABLE), REG_OK);
     CHECK_INT(index_grant_add(ix, "granted", "team/*", ACTION_PULL), REG_OK);
-    CHECK_INT(index_access_policy_put(ix, "team/open",
-        "{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"" USER_ARN "outsider\"},"
-        "\"Action\":[\"ecr:BatchGetImage\",\"ecr:GetDownloadUrlForLayer\",\"ecr:PutImage\"]}}"),
+    CHECK_INT(
+        index_access_policy_put(
+            ix, "team/open",
+            "{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"" USER_ARN "outsider\"},"
+            "\"Action\":[\"ecr:BatchGetImage\",\"ecr:GetDownloadUrlForLayer\",\"ecr:PutImage\"]}}"),
         REG_OK);
-    CHECK_INT(index_access_policy_put(ix, NULL,
-        "{\"Statement\":{\"Effect\":\"Deny\",\"Principal\":{\"AWS\":\"" USER_ARN "granted\"},"
-        "\"Action\":\"ecr:GetDownloadUrlForLayer\",\"Resource\":"
-        "\"arn:aws:ecr:*:000000000000:repository/team/locked\"}}"),
-        REG_OK);
+    CHECK_INT(index_access_policy_put(
+                  ix, NULL,
+                  "{\"Statement\":{\"Effect\":\"Deny\",\"Principal\":{\"AWS\":\"" USER_ARN
+                  "granted\"},"
+                  "\"Action\":\"ecr:GetDownloadUrlForLayer\",\"Resource\":"
+                  "\"arn:aws:ecr:*:000000000000:repository/team/locked\"}}"),
+              REG_OK);
 
     CHECK_INT(policy_load(&p, ix, "outsider"), REG_OK);
     CHECK_INT(policy_actions(p, "team/open"), ACTION_PULL); /* push needs every upload action */

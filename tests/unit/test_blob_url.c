@@ -8,9 +8,11 @@
 #include <string.h>
 
 #define REPO "ecr/app"
-#define BLOB "sha256:" \
+#define BLOB                                                                                       \
+    "sha256:"                                                                                      \
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-#define OTHER "sha256:" \
+#define OTHER                                                                                      \
+    "sha256:"                                                                                      \
     "f3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define NOW 1800000000
 
@@ -47,8 +49,14 @@ static void test_malformed_values_are_refused(void)
     char *q = NULL, expires[32] = "", sig[128] = "";
     CHECK_INT(blob_url_query(&q, key, REPO, BLOB, NOW + 60), REG_OK);
     split_query(q, expires, sig);
-    const char *bad_expires[] = {"", "01800000060", "+1800000060", " 1800000060", "1800000060 ",
-                                 "-1", "18000000600000000000000", "1.8e9"};
+    const char *bad_expires[] = {"",
+                                 "01800000060",
+                                 "+1800000060",
+                                 " 1800000060",
+                                 "1800000060 ",
+                                 "-1",
+                                 "18000000600000000000000",
+                                 "1.8e9"};
     for (size_t i = 0; i < sizeof(bad_expires) / sizeof(bad_expires[0]); i++)
         CHECK(blob_url_check(key, REPO, BLOB, bad_expires[i], sig, NOW) == REG_EDENIED,
               "expiry \"%s\" should be refused", bad_expires[i]);

@@ -32,7 +32,11 @@ static void test_valid_sha512_parses(void)
 static void test_malformed_digests_are_invalid(void)
 {
     static const char *const bad[] = {
-        "", "sha256", "sha256:", "sha256:xyz", "md5:d41d8cd98f00b204e9800998ecf8427e",
+        "",
+        "sha256",
+        "sha256:",
+        "sha256:xyz",
+        "md5:d41d8cd98f00b204e9800998ecf8427e",
         "SHA256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
         "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
         "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85",

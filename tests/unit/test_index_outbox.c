@@ -163,8 +163,7 @@ static void test_a_batch_takes_the_run_that_follows_its_head(void)
     queue(ix, "t", "a", "x5");
     CHECK_INT(index_outbox_claim(&head, ix, "w", NOW, NOW + LEASE, CAP), REG_OK);
     CHECK_STR(head.payload, "x1");
-    CHECK_INT(index_outbox_claim_following(more, 2, &n, ix, &head, "w", NOW, NOW + LEASE),
-              REG_OK);
+    CHECK_INT(index_outbox_claim_following(more, 2, &n, ix, &head, "w", NOW, NOW + LEASE), REG_OK);
     CHECK_INT((int64_t)n, 2);
     CHECK_STR(more[0].payload, "x2");
     CHECK_STR(more[1].payload, "x3");
@@ -174,8 +173,7 @@ static void test_a_batch_takes_the_run_that_follows_its_head(void)
         index_outbox_entry_clear(&more[i]);
     /* x3 failed: it waits, and x4, x5 may not pass it in a batch */
     CHECK_INT(index_outbox_retry(ix, x3, "w", NOW + 500, "HTTP 500", 0, NOW), REG_OK);
-    CHECK_INT(index_outbox_claim_following(more, 8, &n, ix, &head, "w", NOW, NOW + LEASE),
-              REG_OK);
+    CHECK_INT(index_outbox_claim_following(more, 8, &n, ix, &head, "w", NOW, NOW + LEASE), REG_OK);
     CHECK_INT((int64_t)n, 0);
     /* the batch on t counts once: with a cap of 2, b's entry still goes, then none */
     CHECK_STR(claim_payload(ix, "w", NOW, 2, NULL), "y1");
@@ -186,8 +184,11 @@ static void test_a_batch_takes_the_run_that_follows_its_head(void)
 
 static void add_webhook(index_db *ix, const char *name, unsigned events, const char *prefix)
 {
-    webhook_row w = {.name = (char *)name, .url = "http://127.0.0.1:9/", .events = events,
-                     .repo_prefix = (char *)prefix, .created_at = 1};
+    webhook_row w = {.name = (char *)name,
+                     .url = "http://127.0.0.1:9/",
+                     .events = events,
+                     .repo_prefix = (char *)prefix,
+                     .created_at = 1};
     CHECK_INT(index_webhook_add(ix, &w), REG_OK);
 }
 

@@ -221,8 +221,7 @@ static void test_rollback_leaves_nothing_behind(void)
 static void test_users_grants_and_keys(void)
 {
     index_db *ix = fresh_index();
-    user_record u = {.name = "alice", .iterations = 1000, .generation = 0x3fffffffffff1234},
-                got;
+    user_record u = {.name = "alice", .iterations = 1000, .generation = 0x3fffffffffff1234}, got;
     unsigned char secret[40];
     char user[USER_NAME_MAX + 1];
     size_t len = 0;
@@ -377,8 +376,7 @@ static void test_lifecycle_previews_and_tag_counts(void)
     CHECK_INT(index_preview_get(&p, ix, "r"), REG_ENOTFOUND);
     CHECK_INT(index_preview_set(ix, "nope", "COMPLETE", "{}", "[]", 1), REG_ENOTFOUND);
     CHECK_INT(index_preview_set(ix, "r", "COMPLETE", "{\"rules\":[]}", "[]", 1), REG_OK);
-    CHECK_INT(index_preview_set(ix, "r", "COMPLETE", "{\"rules\":[1]}", "[{\"a\":1}]", 2),
-              REG_OK);
+    CHECK_INT(index_preview_set(ix, "r", "COMPLETE", "{\"rules\":[1]}", "[{\"a\":1}]", 2), REG_OK);
     CHECK_INT(index_preview_get(&p, ix, "r"), REG_OK);
     CHECK_STR(p.status ? p.status : "", "COMPLETE");
     CHECK_STR(p.policy ? p.policy : "", "{\"rules\":[1]}");
@@ -475,8 +473,7 @@ static void test_repository_ecr_settings(void)
 static void test_gc_queries(void)
 {
     index_db *ix = fresh_index();
-    int64_t repo_id = seed_image(ix), runs = 0, blobs = 0, bytes = 0, total = 0,
-            last = 0;
+    int64_t repo_id = seed_image(ix), runs = 0, blobs = 0, bytes = 0, total = 0, last = 0;
     gc_manifest found[8];
     gc_blob unref[8];
     size_t n = 0;

@@ -183,16 +183,13 @@ static void test_open_failure_message_goes_through_reg_error(void)
     reg_error_clear();
     CHECK_INT(index_open(&ix, path), REG_ERROR);
     CHECK(ix == NULL, "a connection came back from a failed open");
-    CHECK(strstr(reg_error_last(""), "unable to open") != NULL, "message: %s",
-          reg_error_last(""));
+    CHECK(strstr(reg_error_last(""), "unable to open") != NULL, "message: %s", reg_error_last(""));
     CHECK_STR(index_errmsg(NULL), reg_error_last(""));
     reg_error_clear();
     CHECK_INT(index_writer_open(&w, path), REG_ERROR);
     CHECK(w == NULL, "a writer came back from a failed open");
-    CHECK(strstr(reg_error_last(""), "unable to open") != NULL, "message: %s",
-          reg_error_last(""));
+    CHECK(strstr(reg_error_last(""), "unable to open") != NULL, "message: %s", reg_error_last(""));
 }
-
 
 typedef struct member {
     index_writer *writer;
@@ -243,8 +240,7 @@ static int seen(group_run *g, const char *name)
 /* A first transaction (creating "first") holds the writer while two members (creating repo0,
  * repo1; committed or rolled back) begin and wait for it: when it ends they form its group. */
 
-static void group_open(group_run *g, const char *repo0, int commit0, const char *repo1,
-                       int commit1)
+static void group_open(group_run *g, const char *repo0, int commit0, const char *repo1, int commit1)
 {
     int64_t id;
     g->reader = fresh_index();

@@ -5,8 +5,8 @@
 
 #include <string.h>
 
-#define D1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"
-#define D2 "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+#define D1                "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+#define D2                "sha256:2222222222222222222222222222222222222222222222222222222222222222"
 #define DESC(mt, d, size) "{\"mediaType\":\"" mt "\",\"digest\":\"" d "\",\"size\":" #size "}"
 
 static int parse(manifest_info **out, const char *ct, const char *body)
@@ -47,10 +47,12 @@ static void test_index_detected_without_media_type(void)
 static void test_artifact_with_subject_and_annotations(void)
 {
     manifest_info *m = NULL;
-    const char *body = "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST
-                       "\",\"artifactType\":\"application/x-sbom\",\"config\":" DESC(
-                           MT_OCI_EMPTY, D1, 2) ",\"layers\":[],\"subject\":" DESC(
-                           MT_OCI_MANIFEST, D2, 7) ",\"annotations\":{\"k\":\"v\"}}";
+    const char *body =
+        "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_MANIFEST
+        "\",\"artifactType\":\"application/x-sbom\",\"config\":" DESC(
+            MT_OCI_EMPTY, D1,
+            2) ",\"layers\":[],\"subject\":" DESC(MT_OCI_MANIFEST, D2,
+                                                  7) ",\"annotations\":{\"k\":\"v\"}}";
     CHECK_INT(parse(&m, MT_OCI_MANIFEST, body), REG_OK);
     if (!m)
         return;
@@ -93,10 +95,10 @@ static void test_body_media_type_must_match_content_type(void)
 }
 
 #define WITH_LAYER(layer)                                                                          \
-    "{\"schemaVersion\":2,\"mediaType\":\"" MT_DOCKER_MANIFEST "\",\"config\":" DESC("c", D1, 1)   \
-    ",\"layers\":[" layer "]}"
+    "{\"schemaVersion\":2,\"mediaType\":\"" MT_DOCKER_MANIFEST                                     \
+    "\",\"config\":" DESC("c", D1, 1) ",\"layers\":[" layer "]}"
 #define URL_LAYER(mt, size)                                                                        \
-    "{\"mediaType\":\"" mt "\",\"digest\":\"" D2 "\",\"size\":" #size                          \
+    "{\"mediaType\":\"" mt "\",\"digest\":\"" D2 "\",\"size\":" #size                              \
     ",\"urls\":[\"https://example.invalid/l\"]}"
 
 static void test_foreign_layers_are_marked(void)
@@ -118,8 +120,8 @@ static void test_urls_and_sizes_that_smuggle_are_refused(void)
         WITH_LAYER(URL_LAYER("application/vnd.oci.image.layer.v1.tar", 3)),
         WITH_LAYER(URL_LAYER("application/vnd.oci.image.layer.nondistributable.v1.tar",
                              9223372036854775807)),
-        WITH_LAYER(URL_LAYER("application/vnd.oci.image.layer.nondistributable.v1.tar",
-                             9007199254740992)),
+        WITH_LAYER(
+            URL_LAYER("application/vnd.oci.image.layer.nondistributable.v1.tar", 9007199254740992)),
         WITH_LAYER("{\"mediaType\":\"application/vnd.oci.image.layer.nondistributable.v1.tar\","
                    "\"digest\":\"" D2 "\",\"size\":3,\"urls\":[5]}"),
     };
@@ -129,9 +131,9 @@ static void test_urls_and_sizes_that_smuggle_are_refused(void)
         manifest_info_free(m);
     }
     manifest_info *m = NULL;
-    CHECK_INT(parse(&m, NULL, WITH_LAYER(URL_LAYER(
-                                  "application/vnd.oci.image.layer.nondistributable.v1.tar",
-                                  9007199254740991))),
+    CHECK_INT(parse(&m, NULL,
+                    WITH_LAYER(URL_LAYER("application/vnd.oci.image.layer.nondistributable.v1.tar",
+                                         9007199254740991))),
               REG_OK);
     manifest_info_free(m);
 }

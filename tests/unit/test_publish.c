@@ -52,8 +52,7 @@ static int setup(fixture *f)
 {
     memset(f, 0, sizeof(*f));
     if (check_tempdir(f->dir, sizeof(f->dir), "publish") < 0 ||
-        blobstore_open(&f->bs, f->dir) < 0 ||
-        upload_table_new(&f->t, f->bs, NULL) < 0 ||
+        blobstore_open(&f->bs, f->dir) < 0 || upload_table_new(&f->t, f->bs, NULL) < 0 ||
         upload_create(&f->u, f->id, f->t, "team/app") < 0)
         return -1;
     digest_buffer(&f->d, DIGEST_SHA256, body, sizeof(body) - 1);

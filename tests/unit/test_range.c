@@ -7,8 +7,8 @@ static void test_range_forms(void)
 {
     byte_range r;
     CHECK_INT(range_parse(&r, "bytes=0-9", 100), REG_OK);
-    CHECK(r.start == 0 && r.length == 10, "0-9 of 100: got %llu+%llu",
-          (unsigned long long)r.start, (unsigned long long)r.length);
+    CHECK(r.start == 0 && r.length == 10, "0-9 of 100: got %llu+%llu", (unsigned long long)r.start,
+          (unsigned long long)r.length);
     CHECK_INT(range_parse(&r, "bytes=10-", 100), REG_OK);
     CHECK(r.start == 10 && r.length == 90, "10- of 100");
     CHECK_INT(range_parse(&r, "bytes=-5", 100), REG_OK);
@@ -29,9 +29,9 @@ static void test_range_out_of_bounds_is_not_found(void)
 
 static void test_malformed_ranges_are_invalid(void)
 {
-    static const char *const bad[] = {"", "bytes=", "bytes=a-b", "bytes=5-1", "bytes=0-1,3-4",
-                                      "items=0-1", "bytes=-0", "bytes= 0-1", "bytes=0-1x",
-                                      "bytes=99999999999999999999-"};
+    static const char *const bad[] = {
+        "",          "bytes=",   "bytes=a-b",  "bytes=5-1",  "bytes=0-1,3-4",
+        "items=0-1", "bytes=-0", "bytes= 0-1", "bytes=0-1x", "bytes=99999999999999999999-"};
     byte_range r;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         CHECK(range_parse(&r, bad[i], 100) == REG_EINVALID, "\"%s\" should be invalid", bad[i]);

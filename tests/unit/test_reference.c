@@ -7,17 +7,17 @@
 
 static void test_valid_names_pass(void)
 {
-    static const char *const good[] = {"a", "library/busybox", "team/app/web", "a.b_c__d-e--f",
-                                       "0", "x1/y2/z3", "foo-bar/baz.qux"};
+    static const char *const good[] = {"a", "library/busybox", "team/app/web",   "a.b_c__d-e--f",
+                                       "0", "x1/y2/z3",        "foo-bar/baz.qux"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
         CHECK(reference_check_name(good[i]) == REG_OK, "\"%s\" should be valid", good[i]);
 }
 
 static void test_hostile_names_are_invalid(void)
 {
-    static const char *const bad[] = {"", "..", "../etc", "a/../b", "/abs", "a/", "a//b", "Upper",
-                                      "a.", ".a", "a___b", "a-", "-a", "a/.b", "a b", "a%2e",
-                                      "a\\b", "a:b"};
+    static const char *const bad[] = {"",     "..",    "../etc", "a/../b", "/abs",  "a/",
+                                      "a//b", "Upper", "a.",     ".a",     "a___b", "a-",
+                                      "-a",   "a/.b",  "a b",    "a%2e",   "a\\b",  "a:b"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         CHECK(reference_check_name(bad[i]) == REG_EINVALID, "\"%s\" should be invalid", bad[i]);
 }

@@ -84,8 +84,7 @@ static void test_truncated_boxes_and_nul_bytes_are_refused(void)
     char out[MAX + 1];
     CHECK_INT(sealed_text_seal(box, &box_len, dir, "abcdef", MAX), REG_OK);
     CHECK_INT(sealed_text_open(out, sizeof(out), master, box, box_len - 1), REG_EDENIED);
-    CHECK_INT(sealed_text_open(out, sizeof(out), master, box, SECRETBOX_OVERHEAD - 1),
-              REG_EDENIED);
+    CHECK_INT(sealed_text_open(out, sizeof(out), master, box, SECRETBOX_OVERHEAD - 1), REG_EDENIED);
     CHECK(strstr(reg_error_last(""), "truncated"), "got %s", reg_error_last(""));
     CHECK_INT(sealed_text_open(out, sizeof(out), master, box, 0), REG_EDENIED);
     CHECK_INT(sealed_text_open(out, sizeof(out), master, NULL, 0), REG_EDENIED);

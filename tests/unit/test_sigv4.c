@@ -36,11 +36,11 @@ typedef struct vector {
  * two entries are aws-c-auth's signed-body variants (header-signed-request.txt,
  * header-canonical-request.txt), which sign content-length and x-amz-content-sha256 too. */
 /* The session token of AWS's post-sts-token cases. */
-#define STS_TOKEN \
-    "AQoDYXdzEPT//////////wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQWLWsKWHGBuFqwA" \
-    "eMicRXmxfpSPfIeoIYRqTflfKD8YUuwthAx7mSEI/qkPpKPi/kMcGdQrmGdeehM4IC1NtBmUpp2wUE8p" \
-    "hUZampKsburEDy0KPkyQDYwT7WZ0wq5VSXDvp75YU9HFvlRd8Tx6q6fE8YQcHNVXAkiY9q6d+xo0rKwT" \
-    "38xVqr7ZD0u0iPPkUL64lIZbqBAz+scqKmlzm8FDrypNC9Yjc8fPOLn9FX9KSYvKTr4rvx3iSIlTJabI" \
+#define STS_TOKEN                                                                                  \
+    "AQoDYXdzEPT//////////wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQWLWsKWHGBuFqwA"             \
+    "eMicRXmxfpSPfIeoIYRqTflfKD8YUuwthAx7mSEI/qkPpKPi/kMcGdQrmGdeehM4IC1NtBmUpp2wUE8p"             \
+    "hUZampKsburEDy0KPkyQDYwT7WZ0wq5VSXDvp75YU9HFvlRd8Tx6q6fE8YQcHNVXAkiY9q6d+xo0rKwT"             \
+    "38xVqr7ZD0u0iPPkUL64lIZbqBAz+scqKmlzm8FDrypNC9Yjc8fPOLn9FX9KSYvKTr4rvx3iSIlTJabI"             \
     "Qwj2ICCR/oLxBA=="
 
 /* What most vectors share: the two headers signed, with their canonical request lines and the
@@ -871,8 +871,8 @@ static void test_header_checks_bound_the_date(void)
     CHECK_INT(sigv4_verify_headers(&cred, e.req.headers, e.req.nheaders, ecr_required, ECR_DATE,
                                    time_of(ECR_DATE) + 301, 300),
               REG_EDENIED);
-    CHECK_INT(sigv4_verify_headers(&cred, e.req.headers, e.req.nheaders, ecr_required,
-                                   "2026-11-26", time_of(ECR_DATE), 300),
+    CHECK_INT(sigv4_verify_headers(&cred, e.req.headers, e.req.nheaders, ecr_required, "2026-11-26",
+                                   time_of(ECR_DATE), 300),
               REG_EDENIED);
 }
 

@@ -113,13 +113,13 @@ static void check_written(const unsigned char *data, size_t from, size_t piece, 
 static void test_pieces_and_syncs_give_the_same_file_and_digest(void)
 {
     unsigned char *data = sample();
-    check_written(data, 0, 32768, 256, 1 << 30);      /* 8 MiB requests, one stage */
-    check_written(data, 0, LEN, 1, 1);                /* one monolithic request */
-    check_written(data, 5000, 65536 + 3, 7, 30);      /* unaligned start, restarts */
-    check_written(data, 4096, 1, 1 << 30, 1 << 30);   /* byte by byte */
-    check_written(data, 1 << 20, 1000003, 1, 2);      /* a stage per two requests */
-    check_written(data, 0, 1 << 20, 1, 1 << 30);      /* requests end on buffer edges */
-    check_written(data, 0, 3 << 20, 1, 1 << 30);      /* parked while the hash catches up */
+    check_written(data, 0, 32768, 256, 1 << 30);    /* 8 MiB requests, one stage */
+    check_written(data, 0, LEN, 1, 1);              /* one monolithic request */
+    check_written(data, 5000, 65536 + 3, 7, 30);    /* unaligned start, restarts */
+    check_written(data, 4096, 1, 1 << 30, 1 << 30); /* byte by byte */
+    check_written(data, 1 << 20, 1000003, 1, 2);    /* a stage per two requests */
+    check_written(data, 0, 1 << 20, 1, 1 << 30);    /* requests end on buffer edges */
+    check_written(data, 0, 3 << 20, 1, 1 << 30);    /* parked while the hash catches up */
     free(data);
 }
 

@@ -90,16 +90,21 @@ static void image_manifest(char *out, size_t n, const digest *config, size_t con
              (config)->str, config_size, (layer)->str, layer_size);
 }
 
-static int put_manifest(digest *out, char *missing, fixture *f, const char *repo,
-                        const char *tag, const char *body)
+static int put_manifest(digest *out, char *missing, fixture *f, const char *repo, const char *tag,
+                        const char *body)
 {
     manifest_info *info = NULL;
     const char *tags[1] = {tag};
     digest_buffer(out, DIGEST_SHA256, body, strlen(body));
     int rc = manifest_parse(&info, MT_OCI_MANIFEST, body, strlen(body));
     if (rc == REG_OK) {
-        manifest_put put = {.repo = repo, .dg = out, .body = body, .len = strlen(body),
-                            .info = info, .tags = tags, .ntags = tag ? 1 : 0};
+        manifest_put put = {.repo = repo,
+                            .dg = out,
+                            .body = body,
+                            .len = strlen(body),
+                            .info = info,
+                            .tags = tags,
+                            .ntags = tag ? 1 : 0};
         rc = store_put_manifest(f->st, f->ix, &put, missing);
     }
     manifest_info_free(info);

@@ -37,8 +37,7 @@ static void test_many_keys_survive_grows(void)
     CHECK_INT(m.count, 1000);
     for (int i = 0; i < 1000; i++) {
         key_of(key, sizeof(key), i);
-        CHECK(strmap_get(&v, &m, key) == REG_OK && v == i * 3, "key %d: got %lld", i,
-              (long long)v);
+        CHECK(strmap_get(&v, &m, key) == REG_OK && v == i * 3, "key %d: got %lld", i, (long long)v);
     }
     CHECK_INT(strmap_get(NULL, &m, "sha256:absent"), REG_ENOTFOUND);
     strmap_free(&m);

@@ -169,8 +169,8 @@ static void test_tampered_payload_and_signature_are_rejected(void)
 
 static void test_garbage_is_rejected(void)
 {
-    static const char *const bad[] = {"", ".", "..", "a.b.c", "a.b", "a.b.c.d", "eyJ.eyJ.",
-                                      "!!!.???.***"};
+    static const char *const bad[] = {"",    ".",       "..",       "a.b.c",
+                                      "a.b", "a.b.c.d", "eyJ.eyJ.", "!!!.???.***"};
     token_claims got;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         CHECK(verify(bad[i], &got) == REG_EDENIED, "\"%s\" should be rejected", bad[i]);
