@@ -5,7 +5,7 @@ set -euo pipefail
 
 build_pkgs=(meson ninja-build pkg-config gcc libmicrohttpd-dev libssl-dev libsqlite3-dev
             libjansson-dev libzstd-dev libcurl4-openssl-dev libpq-dev)
-test_pkgs=(python3 python3-pytest python3-requests clang libclang-rt-14-dev openssl nginx-light
+test_pkgs=(python3 python3-pytest python3-requests clang clang-format libclang-rt-14-dev openssl nginx-light
            docker-registry apache2-utils
            skopeo umoci busybox-static containerd runc docker.io podman conmon zstd time
            awscli python3-boto3 e2fsprogs util-linux prometheus systemd chromium

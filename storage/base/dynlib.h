@@ -10,23 +10,57 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
+/* clang-format off: one function per line (clang-format 14 folds these lists unstably) */
 #define DYNLIB_CURL_FUNCS(X)                                                                       \
     X(curl_easy_cleanup)                                                                           \
     X(curl_easy_getinfo)                                                                           \
-    X(curl_easy_init) X(curl_easy_perform) X(curl_easy_reset) X(curl_easy_setopt)                  \
-        X(curl_easy_strerror) X(curl_free) X(curl_getdate) X(curl_global_init)                     \
-            X(curl_share_cleanup) X(curl_share_init) X(curl_share_setopt) X(curl_slist_append)     \
-                X(curl_slist_free_all) X(curl_url) X(curl_url_cleanup) X(curl_url_get)             \
-                    X(curl_url_set)
+    X(curl_easy_init)                                                                              \
+    X(curl_easy_perform)                                                                           \
+    X(curl_easy_reset)                                                                             \
+    X(curl_easy_setopt)                                                                            \
+    X(curl_easy_strerror)                                                                          \
+    X(curl_free)                                                                                   \
+    X(curl_getdate)                                                                                \
+    X(curl_global_init)                                                                            \
+    X(curl_share_cleanup)                                                                          \
+    X(curl_share_init)                                                                             \
+    X(curl_share_setopt)                                                                           \
+    X(curl_slist_append)                                                                           \
+    X(curl_slist_free_all)                                                                         \
+    X(curl_url)                                                                                    \
+    X(curl_url_cleanup)                                                                            \
+    X(curl_url_get)                                                                                \
+    X(curl_url_set)
+/* clang-format on */
 
+/* clang-format off: one function per line (clang-format 14 folds these lists unstably) */
 #define DYNLIB_PQ_FUNCS(X)                                                                         \
     X(PQclear)                                                                                     \
     X(PQcmdStatus)                                                                                 \
-    X(PQcmdTuples) X(PQconnectdb) X(PQconsumeInput) X(PQerrorMessage) X(PQexec) X(PQexecPrepared)  \
-        X(PQfinish) X(PQfreemem) X(PQftype) X(PQgetisnull) X(PQgetvalue) X(PQisBusy) X(PQnfields)  \
-            X(PQntuples) X(PQprepare) X(PQreset) X(PQresultErrorField) X(PQresultErrorMessage)     \
-                X(PQresultStatus) X(PQsetNoticeReceiver) X(PQsocket) X(PQstatus)                   \
-                    X(PQunescapeBytea)
+    X(PQcmdTuples)                                                                                 \
+    X(PQconnectdb)                                                                                 \
+    X(PQconsumeInput)                                                                              \
+    X(PQerrorMessage)                                                                              \
+    X(PQexec)                                                                                      \
+    X(PQexecPrepared)                                                                              \
+    X(PQfinish)                                                                                    \
+    X(PQfreemem)                                                                                   \
+    X(PQftype)                                                                                     \
+    X(PQgetisnull)                                                                                 \
+    X(PQgetvalue)                                                                                  \
+    X(PQisBusy)                                                                                    \
+    X(PQnfields)                                                                                   \
+    X(PQntuples)                                                                                   \
+    X(PQprepare)                                                                                   \
+    X(PQreset)                                                                                     \
+    X(PQresultErrorField)                                                                          \
+    X(PQresultErrorMessage)                                                                        \
+    X(PQresultStatus)                                                                              \
+    X(PQsetNoticeReceiver)                                                                         \
+    X(PQsocket)                                                                                    \
+    X(PQstatus)                                                                                    \
+    X(PQunescapeBytea)
+/* clang-format on */
 
 #define DYNLIB_MEMBER(f) __typeof__(f) *f;
 typedef struct dynlib_curl_api {
