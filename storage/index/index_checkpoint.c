@@ -33,10 +33,12 @@ struct index_checkpointer {
  * copied, which a checkpoint beside steady writes never achieves: a WAL past
  * INDEX_WAL_RESTART_FRAMES has the commit (on the writer's connection, its mutex held, so
  * no write comes between) copy what the thread has not, once per INDEX_CHECKPOINT_FRAMES
- * pages more while readers keep it from starting over. It waits for a copy the thread has
- * under way: skipping to the next commit let the WAL grow by a transaction for every commit
- * that copy outlasted (the disk busy, tests/unit/test_index_writer.c). Another process's
- * checkpoint (gc's close) is tried again at the next commit. */
+ * pages more while readers keep it from starting over. A copy the thread has under way is
+ * left to finish, and the next commit tries again, until the WAL is INDEX_CHECKPOINT_FRAMES
+ * past the bound: from there the commit waits for it (skipping every time let the WAL grow
+ * by a transaction for each commit that copy outlasted, the disk busy:
+ * tests/unit/test_index_writer.c). Another process's checkpoint (gc's close) is tried again
+ * at the next commit. */
 static void bound_wal(index_checkpointer *c, sqlite3 *db, int frames)
 {
     if (frames < c->bound_tried_at)
@@ -44,7 +46,12 @@ static void bound_wal(index_checkpointer *c, sqlite3 *db, int frames)
     if (frames < INDEX_WAL_RESTART_FRAMES ||
         (c->bound_tried_at && frames - c->bound_tried_at < INDEX_CHECKPOINT_FRAMES))
         return;
-    pthread_mutex_lock(&c->copying);
+    if (frames < INDEX_WAL_RESTART_FRAMES + INDEX_CHECKPOINT_FRAMES) {
+        if (pthread_mutex_trylock(&c->copying) != 0)
+            return; /* the thread's copy: the next commit tries again */
+    } else {
+        pthread_mutex_lock(&c->copying);
+    }
     int rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     pthread_mutex_unlock(&c->copying);
     if (rc != SQLITE_OK)
