@@ -120,6 +120,60 @@ static int user_key(index_db *ix, const cli_args *a)
     return 2;
 }
 
+/* user add / passwd NAME: a new user, or a new password for one that exists. */
+static int user_set_password(index_db *ix, const char *name, int adding)
+{
+    user_record existing;
+    int exists = index_user_get(&existing, ix, name) == REG_OK;
+    if (adding && exists) {
+        fprintf(stderr, "ocireg: user %s already exists (use user passwd)\n", name);
+        return 1;
+    }
+    if (!adding && !exists) {
+        fprintf(stderr, "ocireg: no user %s\n", name);
+        return 1;
+    }
+    return set_password(ix, name);
+}
+
+/* user del NAME. */
+static int user_delete(index_db *ix, const char *name)
+{
+    int err = index_user_delete(ix, name);
+    if (err < 0)
+        fprintf(stderr, "ocireg: %s\n", err == REG_ENOTFOUND ? "no such user" : index_errmsg(ix));
+    return err < 0;
+}
+
+/* user list [--json]. */
+static int user_list(index_db *ix, const cli_args *a)
+{
+    int first = 1, json = cli_opt(a, "json") != NULL;
+    if (json)
+        printf("[");
+    int rc = index_user_list(ix, print_name, json ? &first : NULL) < 0;
+    if (json)
+        printf("]\n");
+    return rc;
+}
+
+/* The words and flags of a user verb other than key: 0 when they do, else the exit status. */
+static int check_user_words(const cli_args *a, const char *verb)
+{
+    int needs_name = strcmp(verb, "list") != 0;
+    if ((needs_name && a->npos != 2) || (!needs_name && a->npos != 1))
+        return cli_usage_error(user_usage);
+    if (needs_name && !valid_user_name(a->pos[1])) {
+        fprintf(stderr, "ocireg: invalid user name \"%s\"\n", a->pos[1]);
+        return 2;
+    }
+    if ((!strcmp(verb, "add") || !strcmp(verb, "passwd")) && !cli_opt(a, "password-stdin")) {
+        fprintf(stderr, "ocireg: give the password on standard input with --password-stdin\n");
+        return 2;
+    }
+    return 0;
+}
+
 int cli_user_main(int argc, char **argv)
 {
     cli_args a;
@@ -127,59 +181,21 @@ int cli_user_main(int argc, char **argv)
     if (rc != 0)
         return rc < 0 ? 2 : 0;
     const char *verb = a.npos > 0 ? a.pos[0] : "";
-    if (!strcmp(verb, "key")) {
-        index_db *ix = cli_open_index(&a);
-        if (!ix)
-            return 1;
-        rc = user_key(ix, &a);
-        index_close(ix);
+    if (strcmp(verb, "key") != 0 && (rc = check_user_words(&a, verb)) != 0)
         return rc;
-    }
-    int needs_name = strcmp(verb, "list") != 0;
-    if ((needs_name && a.npos != 2) || (!needs_name && a.npos != 1))
-        return cli_usage_error(user_usage);
-    if (needs_name && !valid_user_name(a.pos[1])) {
-        fprintf(stderr, "ocireg: invalid user name \"%s\"\n", a.pos[1]);
-        return 2;
-    }
-    if ((!strcmp(verb, "add") || !strcmp(verb, "passwd")) && !cli_opt(&a, "password-stdin")) {
-        fprintf(stderr, "ocireg: give the password on standard input with --password-stdin\n");
-        return 2;
-    }
     index_db *ix = cli_open_index(&a);
-    user_record existing;
     if (!ix)
         return 1;
-    if (!strcmp(verb, "add")) {
-        if (index_user_get(&existing, ix, a.pos[1]) == REG_OK) {
-            fprintf(stderr, "ocireg: user %s already exists (use user passwd)\n", a.pos[1]);
-            rc = 1;
-        } else {
-            rc = set_password(ix, a.pos[1]);
-        }
-    } else if (!strcmp(verb, "passwd")) {
-        if (index_user_get(&existing, ix, a.pos[1]) != REG_OK) {
-            fprintf(stderr, "ocireg: no user %s\n", a.pos[1]);
-            rc = 1;
-        } else {
-            rc = set_password(ix, a.pos[1]);
-        }
-    } else if (!strcmp(verb, "del")) {
-        int err = index_user_delete(ix, a.pos[1]);
-        if (err < 0)
-            fprintf(stderr, "ocireg: %s\n",
-                    err == REG_ENOTFOUND ? "no such user" : index_errmsg(ix));
-        rc = err < 0;
-    } else if (!strcmp(verb, "list")) {
-        int first = 1;
-        if (cli_opt(&a, "json"))
-            printf("[");
-        rc = index_user_list(ix, print_name, cli_opt(&a, "json") ? &first : NULL) < 0;
-        if (cli_opt(&a, "json"))
-            printf("]\n");
-    } else {
+    if (!strcmp(verb, "key"))
+        rc = user_key(ix, &a);
+    else if (!strcmp(verb, "add") || !strcmp(verb, "passwd"))
+        rc = user_set_password(ix, a.pos[1], !strcmp(verb, "add"));
+    else if (!strcmp(verb, "del"))
+        rc = user_delete(ix, a.pos[1]);
+    else if (!strcmp(verb, "list"))
+        rc = user_list(ix, &a);
+    else
         rc = cli_usage_error(user_usage);
-    }
     index_close(ix);
     return rc;
 }
