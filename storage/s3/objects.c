@@ -87,10 +87,44 @@ static int copy_source(buf *out, const s3_client *c, const char *key)
 UNITTEST uint64_t copy_single_max = 5ull << 30;
 UNITTEST uint64_t copy_part_min = 512ull << 20;
 
+/* UploadPartCopy of bytes [from, to] of the copy's source into part `no` of dst's upload
+ * (query names the part and the upload); its ETag into *part. */
+static int copy_part(s3_part *part, s3_client *c, const char *src, const char *dst,
+                     const char *source, const char *query, uint64_t from, uint64_t to, int no)
+{
+    char range[96];
+    s3_error_doc e;
+    snprintf(range, sizeof(range), "x-amz-copy-source-range: bytes=%llu-%llu",
+             (unsigned long long)from, (unsigned long long)to);
+    s3_req r = {.method = "PUT",
+                .key = dst,
+                .query = query,
+                .headers = {source, range},
+                .timeout = TIMEOUT_SLOW,
+                .max_response = XML_MAX_SMALL,
+                .error_in_200 = 1,
+                .self_sign = 1};
+    int err = request_run(c, &r);
+    if (err < 0)
+        return err;
+    if (r.status == 200 && error_in_ok(&r, &e)) {
+        buf_free(&r.response);
+        return reg_error_set(REG_ERROR, "UploadPartCopy %s -> %s: %s: %s", src, dst, e.code,
+                             e.message);
+    }
+    if (r.status == 200 &&
+        xml_field(part->etag, sizeof(part->etag), r.response.data, r.response.len, "ETag") < 0) {
+        buf_free(&r.response);
+        return reg_error_set(REG_ERROR, "UploadPartCopy %s: malformed <ETag>", dst);
+    }
+    part->no = no;
+    return request_finish(c, &r, 0);
+}
+
 static int copy_multipart(s3_client *c, const char *src, const char *dst, const char *source,
                           uint64_t size)
 {
-    char upload_id[S3_UPLOAD_ID_MAX], query[S3_UPLOAD_ID_MAX * 3 + 64], range[96];
+    char upload_id[S3_UPLOAD_ID_MAX], query[S3_UPLOAD_ID_MAX * 3 + 64];
     uint64_t part = copy_part_min;
     s3_part *parts = NULL;
     buf enc;
@@ -110,33 +144,7 @@ static int copy_multipart(s3_client *c, const char *src, const char *dst, const 
     for (size_t i = 0; err == REG_OK && i < n; i++) {
         uint64_t from = i * part, to = from + part < size ? from + part - 1 : size - 1;
         snprintf(query, sizeof(query), "partNumber=%zu&uploadId=%s", i + 1, enc.data);
-        snprintf(range, sizeof(range), "x-amz-copy-source-range: bytes=%llu-%llu",
-                 (unsigned long long)from, (unsigned long long)to);
-        s3_req r = {.method = "PUT",
-                    .key = dst,
-                    .query = query,
-                    .headers = {source, range},
-                    .timeout = TIMEOUT_SLOW,
-                    .max_response = XML_MAX_SMALL,
-                    .error_in_200 = 1,
-                    .self_sign = 1};
-        s3_error_doc e;
-        if ((err = request_run(c, &r)) < 0)
-            break;
-        if (r.status == 200 && error_in_ok(&r, &e)) {
-            err = reg_error_set(REG_ERROR, "UploadPartCopy %s -> %s: %s: %s", src, dst, e.code,
-                                e.message);
-            buf_free(&r.response);
-            break;
-        }
-        if (r.status == 200 && (xml_field(parts[i].etag, sizeof(parts[i].etag), r.response.data,
-                                          r.response.len, "ETag") < 0)) {
-            err = reg_error_set(REG_ERROR, "UploadPartCopy %s: malformed <ETag>", dst);
-            buf_free(&r.response);
-            break;
-        }
-        parts[i].no = (int)i + 1;
-        err = request_finish(c, &r, 0);
+        err = copy_part(&parts[i], c, src, dst, source, query, from, to, (int)i + 1);
     }
     if (err == REG_OK)
         err = s3_multipart_complete(c, dst, upload_id, parts, n);
