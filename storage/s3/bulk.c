@@ -114,6 +114,31 @@ static int list_query(buf *q, const s3_client *c, const char *token, const char 
     return REG_OK;
 }
 
+/* One page of the listing, after `token` (NULL: the first), handed to pg's callback. */
+static int list_one_page(list_page *pg, s3_client *c, const char *token, const char *prefix)
+{
+    buf q;
+    buf_init(&q, 3 * (MAX_TOKEN + S3_MAX_KEY + MAX_PREFIX) + 128);
+    if (list_query(&q, c, token, prefix) < 0) {
+        buf_free(&q);
+        return reg_error_set(REG_ERROR, "ListObjectsV2: query too long");
+    }
+    s3_req r = {
+        .method = "GET", .query = q.data, .timeout = TIMEOUT_SMALL, .max_response = XML_MAX_LIST};
+    int err = request_run(c, &r);
+    buf_free(&q);
+    if (err < 0)
+        return err;
+    if (r.status != 200)
+        return request_finish(c, &r, 0);
+    if (r.response.len >= r.response.max)
+        err = reg_error_set(REG_ERROR, "ListObjectsV2: page larger than %u bytes", XML_MAX_LIST);
+    else
+        err = list_page_parse(pg, r.response.data ? r.response.data : "", r.response.len);
+    buf_free(&r.response);
+    return err;
+}
+
 int s3_list(s3_client *c, const char *prefix, s3_list_cb cb, void *ctx)
 {
     list_page *pg = calloc(1, sizeof(*pg));
@@ -130,32 +155,7 @@ int s3_list(s3_client *c, const char *prefix, s3_list_cb cb, void *ctx)
     pg->cb = cb;
     pg->ctx = ctx;
     for (;;) {
-        buf q;
-        buf_init(&q, 3 * (MAX_TOKEN + S3_MAX_KEY + MAX_PREFIX) + 128);
-        if ((err = list_query(&q, c, token, prefix)) < 0) {
-            err = reg_error_set(REG_ERROR, "ListObjectsV2: query too long");
-            buf_free(&q);
-            break;
-        }
-        s3_req r = {.method = "GET",
-                    .query = q.data,
-                    .timeout = TIMEOUT_SMALL,
-                    .max_response = XML_MAX_LIST};
-        err = request_run(c, &r);
-        buf_free(&q);
-        if (err < 0)
-            break;
-        if (r.status != 200) {
-            err = request_finish(c, &r, 0);
-            break;
-        }
-        if (r.response.len >= r.response.max) {
-            err =
-                reg_error_set(REG_ERROR, "ListObjectsV2: page larger than %u bytes", XML_MAX_LIST);
-        } else {
-            err = list_page_parse(pg, r.response.data ? r.response.data : "", r.response.len);
-        }
-        buf_free(&r.response);
+        err = list_one_page(pg, c, token, prefix);
         if (err < 0 || pg->stopped || !pg->truncated) {
             if (err == REG_OK && pg->stopped < 0)
                 err = pg->stopped;

@@ -61,6 +61,44 @@ static int copy_config(s3_config *out, const s3_config *in)
     return REG_OK;
 }
 
+/* The client's base URL, Host and bucket path, path-style or virtual-hosted. */
+static int set_addresses(s3_client *c, const char *endpoint)
+{
+    const char *authority = strstr(endpoint, "://") + 3;
+    size_t scheme_len = (size_t)(authority - endpoint);
+    size_t need = strlen(endpoint) + strlen(c->cfg.bucket) + 2;
+    c->base = malloc(need);
+    c->host = malloc(need);
+    c->bucket_path = malloc(strlen(c->cfg.bucket) + 2);
+    if (!c->base || !c->host || !c->bucket_path)
+        return reg_error_set(REG_ERROR, "out of memory");
+    if (c->cfg.path_style) {
+        snprintf(c->base, need, "%s", endpoint);
+        snprintf(c->host, need, "%s", authority);
+        snprintf(c->bucket_path, strlen(c->cfg.bucket) + 2, "/%s", c->cfg.bucket);
+    } else {
+        snprintf(c->base, need, "%.*s%s.%s", (int)scheme_len, endpoint, c->cfg.bucket, authority);
+        snprintf(c->host, need, "%s.%s", c->cfg.bucket, authority);
+        c->bucket_path[0] = '\0';
+    }
+    snprintf(c->sigv4, sizeof(c->sigv4), "aws:amz:%s:s3", c->cfg.region);
+    return REG_OK;
+}
+
+/* DNS answers and TLS sessions shared by the client's handles. */
+static int share_new(s3_client *c)
+{
+    DYNLIB_CURL_LOCAL(curl_share_setopt);
+    if (!(c->share = curl_share_init()) ||
+        curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
+        curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
+        curl_share_setopt(c->share, CURLSHOPT_USERDATA, c) != CURLSHE_OK ||
+        curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
+        curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)
+        return reg_error_set(REG_ERROR, "curl_share_init failed");
+    return REG_OK;
+}
+
 int s3_client_new(s3_client **out, const s3_config *cfg)
 {
     s3_client *c = calloc(1, sizeof(*c));
@@ -84,37 +122,8 @@ int s3_client_new(s3_client **out, const s3_config *cfg)
         reg_error_set(err, "incomplete or invalid S3 configuration");
         goto fail;
     }
-    err = REG_ERROR;
-    const char *authority = strstr(endpoint, "://") + 3;
-    size_t scheme_len = (size_t)(authority - endpoint);
-    size_t need = strlen(endpoint) + strlen(c->cfg.bucket) + 2;
-    c->base = malloc(need);
-    c->host = malloc(need);
-    c->bucket_path = malloc(strlen(c->cfg.bucket) + 2);
-    if (!c->base || !c->host || !c->bucket_path) {
-        reg_error_set(err, "out of memory");
+    if ((err = set_addresses(c, endpoint)) < 0 || (err = share_new(c)) < 0)
         goto fail;
-    }
-    if (c->cfg.path_style) {
-        snprintf(c->base, need, "%s", endpoint);
-        snprintf(c->host, need, "%s", authority);
-        snprintf(c->bucket_path, strlen(c->cfg.bucket) + 2, "/%s", c->cfg.bucket);
-    } else {
-        snprintf(c->base, need, "%.*s%s.%s", (int)scheme_len, endpoint, c->cfg.bucket, authority);
-        snprintf(c->host, need, "%s.%s", c->cfg.bucket, authority);
-        c->bucket_path[0] = '\0';
-    }
-    snprintf(c->sigv4, sizeof(c->sigv4), "aws:amz:%s:s3", c->cfg.region);
-    DYNLIB_CURL_LOCAL(curl_share_setopt);
-    if (!(c->share = curl_share_init()) ||
-        curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
-        curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
-        curl_share_setopt(c->share, CURLSHOPT_USERDATA, c) != CURLSHE_OK ||
-        curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
-        curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
-        reg_error_set(err, "curl_share_init failed");
-        goto fail;
-    }
     free(endpoint);
     *out = c;
     return REG_OK;
