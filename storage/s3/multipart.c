@@ -171,7 +171,7 @@ static int completion_answer(s3_client *c, s3_req *r, const char *key)
 {
     s3_error_doc e;
     int err;
-    if (r->status == 200 && error_in_ok(r, &e)) {
+    if (error_in_ok(r, &e)) {
         err = reg_error_set(!strcmp(e.code, "NoSuchUpload") ? REG_ENOTFOUND : REG_ERROR,
                             "CompleteMultipartUpload %s: HTTP 200 with error %s: %s", key, e.code,
                             e.message);

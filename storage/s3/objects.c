@@ -107,7 +107,7 @@ static int copy_part(s3_part *part, s3_client *c, const char *src, const char *d
     int err = request_run(c, &r);
     if (err < 0)
         return err;
-    if (r.status == 200 && error_in_ok(&r, &e)) {
+    if (error_in_ok(&r, &e)) {
         buf_free(&r.response);
         return reg_error_set(REG_ERROR, "UploadPartCopy %s -> %s: %s: %s", src, dst, e.code,
                              e.message);
@@ -188,7 +188,7 @@ int s3_copy(s3_client *c, const char *src_key, const char *dst_key)
     buf_free(&source);
     if (err < 0)
         return err;
-    if (r.status == 200 && error_in_ok(&r, &e)) {
+    if (error_in_ok(&r, &e)) {
         buf_free(&r.response);
         return reg_error_set(REG_ERROR, "CopyObject %s -> %s: %s: %s", src_key, dst_key, e.code,
                              e.message);

@@ -215,7 +215,8 @@ int request_finish(s3_client *c, s3_req *r, long ok_also);
 /* The error of an answer that is not a success, with the reason set. */
 int answer_error(const s3_client *c, const s3_req *r);
 
-/* The <Error> of a 200 answer that may carry one (CompleteMultipartUpload). */
+/* The <Error> of a 200 answer that may carry one (error_in_200: CompleteMultipartUpload,
+ * CopyObject, UploadPartCopy); 0 for any other status. */
 int error_in_ok(const s3_req *r, s3_error_doc *e);
 
 #ifdef OCIREG_UNITTEST
